@@ -1,0 +1,53 @@
+# Strata — build, run, test. `make run` and `make test` are the two commands a new machine needs.
+SHELL := /bin/bash
+GO ?= go
+TOOLS := $(CURDIR)/.tools
+TOOLS_BIN := $(TOOLS)/bin
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+STATICCHECK_VERSION := v0.8.2
+export STRATA_TOOLS_BIN := $(TOOLS_BIN)
+export PATH := $(TOOLS_BIN):$(PATH)
+
+.PHONY: all build run test test-go test-compat tools clients lint bench bench-quick fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/strata ./cmd/strata
+
+run: build
+	./bin/strata server
+
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/staticcheck
+
+$(TOOLS_BIN)/minio:
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+$(TOOLS_BIN)/staticcheck:
+	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Real Kafka clients for the compatibility suite (kcat, kafkajs, Java kafka-clients, confluent-kafka).
+clients:
+	bash testdata/compat/install.sh
+
+# Everything: unit, acceptance (real MinIO, embedded NATS), race on the concurrent packages, and the
+# compatibility suite with real clients over TCP.
+test: tools clients test-go
+
+test-go:
+	STRATA_REQUIRE_TOOLS=1 $(GO) test -p 2 -timeout 30m ./...
+	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m ./tier/... ./metadata/... ./ingest/...
+
+lint: $(TOOLS_BIN)/staticcheck
+	$(GO) vet ./...
+	$(TOOLS_BIN)/staticcheck ./...
+
+bench: tools
+	STRATA_REQUIRE_TOOLS=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./tier/... ./metadata/... ./ingest/...
+
+# Short fuzz pass over every decoder of outside bytes.
+fuzz:
+	bash .ci/fuzz.sh 20s
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,29 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// api describes one Kafka API this broker serves. Each NN_name.go file registers exactly one in its
+// init function; ApiVersions advertises exactly what is registered.
+type api struct {
+	key        int16
+	minVersion int16
+	maxVersion int16
+	// handle answers one decoded request. A nil response means no response is sent (Produce with
+	// acks=0). An error closes the connection; protocol-level failures are kerr codes in the response.
+	handle func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error)
+}
+
+var apis = map[int16]api{}
+
+func register(a api) {
+	if _, dup := apis[a.key]; dup {
+		panic("kafka: api registered twice: " + kmsg.NameForKey(a.key))
+	}
+	apis[a.key] = a
+}
+
+// Server and clientConn are defined by the listener (server.go, conn.go).
