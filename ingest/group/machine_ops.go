@@ -284,7 +284,7 @@ func (m *machine) kill(code int16) {
 }
 
 // describe is Kafka's group summary: member metadata and assignments only once Stable.
-func (m *machine) describe(version int16) kmsg.DescribeGroupsResponseGroup {
+func (m *machine) describe() kmsg.DescribeGroupsResponseGroup {
 	g := kmsg.NewDescribeGroupsResponseGroup()
 	g.State = m.state.String()
 	g.ProtocolType = m.protocolType
