@@ -1,0 +1,214 @@
+//go:build unix
+
+package compat
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// broker is the Kafka endpoint under test: a strata server this test started, or an
+// external broker named by STRATA_COMPAT_BOOTSTRAP.
+type broker struct {
+	addr string
+	// Set only for a server the test started.
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{} // closed when cmd has exited; then waitErr is set
+	werr error
+}
+
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("compat: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startBroker returns the broker to test against. For a started server, the caller must
+// call stop (which reports the exit status) when done.
+func startBroker(t *testing.T) *broker {
+	t.Helper()
+	if addr := os.Getenv("STRATA_COMPAT_BOOTSTRAP"); addr != "" {
+		b := &broker{addr: addr}
+		b.waitReady(t, 60*time.Second)
+		return b
+	}
+
+	root := repoRoot(t)
+	bin := filepath.Join(t.TempDir(), "strata")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("compat: go build ./cmd/strata: %v\n%s", err, out)
+	}
+
+	kafkaPort, httpPort := freePort(t), freePort(t)
+	b := &broker{
+		addr: fmt.Sprintf("127.0.0.1:%d", kafkaPort),
+		logs: &syncBuffer{},
+		done: make(chan struct{}),
+	}
+	b.cmd = exec.Command(bin, "server",
+		"--data-dir", t.TempDir(),
+		"--kafka-addr", b.addr,
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+	)
+	b.cmd.Stdout = b.logs
+	b.cmd.Stderr = b.logs
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatalf("compat: start strata: %v", err)
+	}
+	go func() {
+		b.werr = b.cmd.Wait()
+		close(b.done)
+	}()
+	// Whatever happens to the test, the server does not outlive it.
+	t.Cleanup(func() {
+		select {
+		case <-b.done:
+		default:
+			_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+			<-b.done
+		}
+	})
+	b.waitReady(t, 60*time.Second)
+	return b
+}
+
+// waitReady waits until the broker answers Metadata with at least one broker.
+func (b *broker) waitReady(t *testing.T, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last error
+	for time.Now().Before(deadline) {
+		if b.done != nil {
+			select {
+			case <-b.done:
+				t.Fatalf("compat: strata exited during startup: %v\n%s", b.werr, b.logs.Tail(60))
+			default:
+			}
+		}
+		last = probe(b.addr)
+		if last == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("compat: broker %s not ready after %v: %v%s", b.addr, limit, last, b.logTail())
+}
+
+func probe(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	if len(md.Brokers) == 0 {
+		return errors.New("metadata lists no brokers")
+	}
+	return nil
+}
+
+// stop sends SIGTERM to a started server and fails t unless it exits with status 0 in time.
+func (b *broker) stop(t *testing.T) {
+	t.Helper()
+	if b.cmd == nil {
+		return
+	}
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("compat: SIGTERM strata: %v", err)
+	}
+	select {
+	case <-b.done:
+		if b.werr != nil {
+			t.Errorf("compat: strata did not exit cleanly after SIGTERM: %v%s", b.werr, b.logTail())
+		}
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+		<-b.done
+		t.Errorf("compat: strata still running 30s after SIGTERM; killed%s", b.logTail())
+	}
+}
+
+// logTail is the end of the server's log, for failure messages ("" for an external broker).
+func (b *broker) logTail() string {
+	if b.logs == nil {
+		return ""
+	}
+	return "\n--- strata log (tail) ---\n" + b.logs.Tail(80)
+}
+
+// syncBuffer is an io.Writer safe for the two pipes of one process.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+// Tail returns the last n lines written.
+func (s *syncBuffer) Tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(s.buf.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,38 @@
+// Package compat is the real-client compatibility suite: it runs one scenario with every Kafka
+// client Strata promises to serve unchanged, over real TCP, and checks what each client saw.
+// The package holds tests only; this file exists to carry the contract.
+//
+// # Scenario (the same for every client)
+//
+//  1. Create topic T with 3 partitions (kcat cannot create topics: the test does it with kadm).
+//  2. Produce 10,000 records, key "k<i%100>", value "v<i>", idempotent producer, acks=all.
+//  3. Consumer A joins group G (offsets reset to earliest, auto-commit off), processes records
+//     and commits the processed offsets synchronously after each batch; after about half of
+//     the records it closes cleanly (leaving the group).
+//  4. Consumer B joins G, must resume exactly at A's committed offsets, and reads the rest.
+//  5. The client prints one JSON line and exits non-zero on any missing or duplicate record.
+//
+// The summary line:
+//
+//	{"client":"java","produced":10000,"consumed":10000,"first_consumer":5000,
+//	 "second_consumer":5000,"duplicates":0,"missing":0,"per_partition_in_order":true}
+//
+// "duplicates" counts records seen twice across A and B (B re-reading A's work means the
+// commit or the resume failed); "missing" counts acknowledged records neither saw;
+// "per_partition_in_order" says offsets and sequence numbers only grew within each partition.
+//
+// # Clients
+//
+// franz-go (kgo, kadm) and IBM/sarama run in the test process. kcat, kafkajs, the Java
+// kafka-clients and confluent-kafka (Python) are programs under testdata/compat, installed by
+// `make clients` (testdata/compat/install.sh).
+//
+// # Target broker
+//
+// By default the test builds ./cmd/strata, starts `strata server` on free loopback ports with
+// a temporary data directory, runs every client against it, then stops it with SIGTERM and
+// expects exit status 0. With STRATA_COMPAT_BOOTSTRAP=host:port it uses that broker instead
+// (for example Apache Kafka from bench/kafka/start.sh). A missing client tool skips its
+// subtest, or fails it when STRATA_REQUIRE_TOOLS=1. Every subtest runs under a deadline and
+// its processes are killed when it passes, so a hang fails instead of stalling the run.
+package compat
