@@ -12,8 +12,12 @@ import (
 	"github.com/strata-log/strata/metadata"
 )
 
-// ErrConfig reports an invalid Config.
-var ErrConfig = errors.New("group: invalid config")
+var (
+	// ErrConfig reports an invalid Config.
+	ErrConfig = errors.New("group: invalid config")
+	// ErrNoCoordinator is returned by Committed on a nil Coordinator.
+	ErrNoCoordinator = errors.New("group: no coordinator")
+)
 
 // Defaults applied by New to zero Config fields.
 const (

@@ -71,6 +71,9 @@ func New(cfg Config) (*Coordinator, error) {
 // Close stops the deadline loop and fails every blocked JoinGroup and SyncGroup with
 // NOT_COORDINATOR so clients look for the group elsewhere. It is idempotent.
 func (c *Coordinator) Close() error {
+	if c == nil {
+		return nil
+	}
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closed = true
@@ -105,8 +108,11 @@ func newMemberID(prefix string) string {
 }
 
 // groupCode is the error code for a request about name before any group state is touched.
+// A nil Coordinator (a node serving no groups) answers COORDINATOR_NOT_AVAILABLE everywhere.
 func (c *Coordinator) groupCode(name string) int16 {
 	switch {
+	case c == nil:
+		return kerr.CoordinatorNotAvailable.Code
 	case name == "":
 		return kerr.InvalidGroupID.Code
 	case !c.cfg.IsCoordinator(name):

@@ -14,6 +14,9 @@ import (
 )
 
 func (c *Coordinator) isClosed() bool {
+	if c == nil {
+		return true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closed
@@ -256,6 +259,9 @@ func wantTopic(topic string, partitions []int32) fetchedTopic {
 
 // Committed returns the group's committed offsets, for consumer-lag reporting.
 func (c *Coordinator) Committed(ctx context.Context, group string) (map[metadata.TopicPartition]int64, error) {
+	if c == nil {
+		return nil, ErrNoCoordinator
+	}
 	committed, err := c.cfg.Store.FetchOffsets(ctx, group)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,16 @@
+// SyncGroup (key 14), versions 0-5: the leader hands out the assignment and every member gets its
+// own, served by ingest/group.Coordinator. v5 protocol type/name are checked against the group's
+// (INCONSISTENT_GROUP_PROTOCOL on a mismatch). No deviations from Apache Kafka.
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(api{key: 14, minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.groups.SyncGroup(ctx, req.(*kmsg.SyncGroupRequest)), nil
+	}})
+}

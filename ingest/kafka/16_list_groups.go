@@ -1,0 +1,16 @@
+// ListGroups (key 16), versions 0-5: the groups this node coordinates, including groups known only
+// from stored offsets (state Empty), served by ingest/group.Coordinator. v4 states and v5 types
+// filters match case-insensitively; every group's type is "classic". No other deviations.
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(api{key: 16, minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.groups.ListGroups(ctx, req.(*kmsg.ListGroupsRequest)), nil
+	}})
+}

@@ -1,0 +1,17 @@
+// OffsetDelete (key 47), version 0: removes committed offsets of partitions that no member of the
+// group subscribes to (GROUP_SUBSCRIBED_TO_TOPIC otherwise; NON_EMPTY_GROUP for a non-empty group
+// whose protocol type is not "consumer"), served by ingest/group.Coordinator. No deviations from
+// Apache Kafka.
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(api{key: 47, minVersion: 0, maxVersion: 0, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.groups.OffsetDelete(ctx, req.(*kmsg.OffsetDeleteRequest)), nil
+	}})
+}
