@@ -55,26 +55,32 @@ func ValidateKey(key string) error {
 	return nil
 }
 
-// RemoteError is a failure reported by, or on the way to, an object store server. Backends wrap it
-// (and through it ErrNotFound, ErrExists, ErrAccessDenied where they apply) so that Retryable and
-// logs can see the HTTP status and the S3 error code.
+// RemoteError is a failure reported by, or on the way to, an object store server. Backends return
+// it wrapped so that Retryable and logs can see the HTTP status and the S3 error code; errors.Is
+// sees Kind (ErrNotFound, ErrExists, ErrAccessDenied when one applies) and Err.
 type RemoteError struct {
 	Op     string // Bucket method: "put", "get", ...
 	Bucket string
 	Key    string
 	Status int    // HTTP status; 0 when no response arrived
 	Code   string // S3 error code, e.g. "SlowDown", "NoSuchKey"
-	Err    error
+	Kind   error  // the package sentinel this failure means, or nil
+	Err    error  // the client library's error
+}
+
+func newRemoteError(op, bucket, key string, status int, code string, err error) *RemoteError {
+	return &RemoteError{Op: op, Bucket: bucket, Key: key, Status: status, Code: code,
+		Kind: classify(status, code), Err: err}
 }
 
 func (e *RemoteError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "objstore: %s %s/%s", e.Op, e.Bucket, e.Key)
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": http %d", e.Status)
+	if e.Kind != nil {
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Kind.Error(), "objstore: "))
 	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, " %s", e.Code)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (http %d %s)", e.Status, e.Code)
 	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
@@ -82,7 +88,15 @@ func (e *RemoteError) Error() string {
 	return b.String()
 }
 
-func (e *RemoteError) Unwrap() error { return e.Err }
+func (e *RemoteError) Unwrap() []error {
+	var errs []error
+	for _, err := range []error{e.Kind, e.Err} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
 
 // classify maps an HTTP status and S3 code onto the package sentinels. It returns nil when no
 // sentinel applies.
@@ -157,4 +171,12 @@ func Retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// listable reports whether any valid key can start with prefix: every complete segment of it
+// (before its last slash) must be a valid key segment. Backends answer an unlistable prefix with an
+// empty listing instead of sending it to a server (which may reject "..") or a filesystem.
+func listable(prefix string) bool {
+	dir := prefix[:strings.LastIndexByte(prefix, '/')+1]
+	return dir == "" || ValidateKey(strings.TrimSuffix(dir, "/")) == nil
 }

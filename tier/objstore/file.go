@@ -292,10 +292,10 @@ func (f *fileBucket) List(ctx context.Context, prefix string, fn func(Attrs) err
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("objstore: file list %q: %w", prefix, err)
 	}
-	dirPart := prefix[:strings.LastIndexByte(prefix, '/')+1]
-	if dirPart != "" && ValidateKey(strings.TrimSuffix(dirPart, "/")) != nil {
-		return nil // no valid key lies under an invalid directory (and it must not escape root)
+	if !listable(prefix) {
+		return nil // no valid key lies there (and the walk must not escape the root)
 	}
+	dirPart := prefix[:strings.LastIndexByte(prefix, '/')+1]
 	return f.walk(ctx, filepath.Join(f.root, filepath.FromSlash(dirPart)), dirPart, prefix, fn)
 }
 
