@@ -33,11 +33,13 @@ trap 'rm -rf "$work"' EXIT
 
 # Produce: "k<i%100>:v<i>", idempotent, acks=all. Delivery failures are reported on stderr.
 seq 0 $((count - 1)) | awk '{ printf "k%d:v%d\n", $1 % 100, $1 }' >"$work/in"
-if ! timeout "$limit" "$kcat" -P -b "$bootstrap" -t "$topic" -K: \
+prod_rc=0
+timeout "$limit" "$kcat" -P -b "$bootstrap" -t "$topic" -K: \
   -X enable.idempotence=true -X acks=all -X linger.ms=5 -X message.timeout.ms=60000 \
-  <"$work/in" 2>"$work/produce.err"; then
-  echo "kcat-compat: producer failed:" >&2
-  cat "$work/produce.err" >&2
+  <"$work/in" 2>"$work/produce.err" || prod_rc=$?
+if [[ $prod_rc -ne 0 ]]; then
+  echo "kcat-compat: producer exited with $prod_rc:" >&2
+  tail -n 20 "$work/produce.err" >&2
 fi
 failed="$(grep -c -i 'delivery failed' "$work/produce.err" || true)"
 produced=$((count - failed))
@@ -50,7 +52,7 @@ consume() { # $1 = output file, rest = extra kcat flags
     -X session.timeout.ms=10000 -X enable.partition.eof=true \
     -f '%p %o %k %s\n' -u "$@" "$topic" >"$out" 2>>"$work/consume.err" || {
     echo "kcat-compat: consumer exited with $?" >&2
-    cat "$work/consume.err" >&2
+    tail -n 40 "$work/consume.err" >&2
   }
 }
 
@@ -76,4 +78,4 @@ cat "$work/first" "$work/second" | awk -v client=kcat -v produced="$produced" \
       client, produced, consumed, first, second, dup, missing, disorder ? "false" : "true"
     exit (dup || missing || disorder) ? 1 : 0
   }' || exit 1
-[[ "$failed" -eq 0 ]]
+[[ "$failed" -eq 0 && $prod_rc -eq 0 ]]
