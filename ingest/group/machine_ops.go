@@ -188,14 +188,13 @@ func (m *machine) advance(now time.Time) {
 	switch m.state {
 	case StatePreparingRebalance:
 		if m.initialDelay {
-			if len(m.members) > 0 && now.Before(m.delayUntil) {
-				return
-			}
-			if m.newMemberSeen && m.delayUntil.Before(m.delayCap) && len(m.members) > 0 {
-				// Kafka's InitialDelayedJoin: every newcomer buys one more delay, within the
-				// rebalance timeout.
+			// Kafka's InitialDelayedJoin: a newcomer during a delay buys one more delay, within
+			// the rebalance timeout.
+			for len(m.members) > 0 && !now.Before(m.delayUntil) && m.newMemberSeen && m.delayUntil.Before(m.delayCap) {
 				m.newMemberSeen = false
 				m.delayUntil = minTime(m.delayUntil.Add(m.p.initialDelay), m.delayCap)
+			}
+			if len(m.members) > 0 && now.Before(m.delayUntil) {
 				return
 			}
 			m.completeJoin(now)
