@@ -1,6 +1,283 @@
+// Package kafka is Strata's Kafka wire-protocol listener. It owns the TCP accept loop, request
+// framing, header decoding, per-request dispatch to the API handlers (one file per API key,
+// NN_name.go) and response ordering. It holds no log state of its own: the handlers call the
+// Go-level broker (ingest/broker) and the group coordinator (ingest/group).
+//
+// # Framing
+//
+// Every request and response is a size-prefixed frame. The size is checked against
+// Config.MaxRequestBytes before any buffer is allocated; a larger or negative size closes the
+// connection.
+//
+//	request  frame: ┌──────────────┬─────────┬─────────┬──────────────┬───────────────┬─────────┬──────┐
+//	                │ size int32   │ key i16 │ ver i16 │ corr id i32  │ client id     │ tags    │ body │
+//	                │ (bytes after)│         │         │              │ i16-len string│ (v2 hdr)│      │
+//	                └──────────────┴─────────┴─────────┴──────────────┴───────────────┴─────────┴──────┘
+//	response frame: ┌──────────────┬──────────────┬─────────────────────┬──────┐
+//	                │ size int32   │ corr id i32  │ tags (v1 hdr, flex) │ body │
+//	                └──────────────┴──────────────┴─────────────────────┴──────┘
+//
+// Request header v2 (flexible requests) carries tagged fields after the client id; response header
+// v1 carries an empty tag section. ApiVersions responses always use response header v0 so that a
+// client of any version can read the answer (KIP-511).
+//
+// # Concurrency
+//
+// One goroutine per connection reads frames; each request is handled on its own goroutine, so
+// pipelined requests run concurrently (a slow long-poll Fetch does not hold up a Metadata request).
+// Responses leave in request order through a per-connection writer goroutine. Produce requests on
+// one connection append in request order: each waits for the previous Produce's appends before its
+// own (but not for its fsync), which keeps idempotent sequences in order. The Server's methods are
+// safe for concurrent use; Close is idempotent and waits for every goroutine it started.
 package kafka
 
-// Server is the Kafka protocol listener. Placeholder until server.go lands.
-type Server struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
 
-type clientConn struct{}
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/group"
+)
+
+// ErrClosed is returned by Serve and ListenAndServe after Close.
+var ErrClosed = errors.New("kafka: server closed")
+
+// ErrConfig wraps configuration errors from New.
+var ErrConfig = errors.New("kafka: invalid config")
+
+// DefaultMaxRequestBytes is Kafka's socket.request.max.bytes default (100 MiB).
+const DefaultMaxRequestBytes = 100 << 20
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address for ListenAndServe (default 127.0.0.1:9092).
+	Addr string
+	// AdvertisedAddr is the host:port clients are told to connect to (default: the bound address).
+	AdvertisedAddr string
+	// NodeID is this broker's Kafka node id.
+	NodeID int32
+	// ClusterID is reported in Metadata and DescribeCluster (default "strata").
+	ClusterID string
+	// Broker serves logs and topic administration. Required.
+	Broker *broker.Broker
+	// Groups serves the consumer group APIs. Optional: without it the group APIs answer
+	// COORDINATOR_NOT_AVAILABLE.
+	Groups *group.Coordinator
+	// MaxRequestBytes bounds one request frame (default 100 MiB).
+	MaxRequestBytes int32
+	// MaxInflight bounds the requests one connection may have in progress (default 64); the reader
+	// stops reading that connection until one finishes.
+	MaxInflight int
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+}
+
+func (c *Config) applyDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9092"
+	}
+	if c.ClusterID == "" {
+		c.ClusterID = "strata"
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Broker == nil:
+		return fmt.Errorf("%w: Broker is required", ErrConfig)
+	case c.MaxRequestBytes < 0:
+		return fmt.Errorf("%w: MaxRequestBytes %d < 0", ErrConfig, c.MaxRequestBytes)
+	case c.MaxInflight < 0:
+		return fmt.Errorf("%w: MaxInflight %d < 0", ErrConfig, c.MaxInflight)
+	case c.NodeID < 0:
+		return fmt.Errorf("%w: NodeID %d < 0", ErrConfig, c.NodeID)
+	}
+	return nil
+}
+
+// Server is a Kafka protocol listener.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	broker *broker.Broker
+	groups *group.Coordinator
+	m      *metrics
+
+	ctx    context.Context // cancelled by Close: ends long polls and handlers
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*clientConn]struct{}
+	addr      net.Addr
+	wg        sync.WaitGroup // accept loops and connections
+}
+
+// New validates cfg and returns a Server that is not yet listening.
+func New(cfg Config) (*Server, error) {
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		broker:    cfg.Broker,
+		groups:    cfg.Groups,
+		m:         m,
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*clientConn]struct{}{},
+	}, nil
+}
+
+// ListenAndServe listens on Config.Addr and serves until ctx ends or Close is called.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("kafka: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln until ctx ends or Close is called. It closes ln on return.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	if s.addr == nil {
+		s.addr = ln.Addr()
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrClosed
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("kafka: accept: %w", err)
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		s.startConn(nc)
+	}
+}
+
+// startConn registers and starts a connection unless the server is closing.
+func (s *Server) startConn(nc net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	cc := newClientConn(s, nc)
+	s.conns[cc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.m.connections.Inc()
+	go func() {
+		defer s.wg.Done()
+		defer s.m.connections.Dec()
+		cc.serve()
+		s.mu.Lock()
+		delete(s.conns, cc)
+		s.mu.Unlock()
+	}()
+}
+
+// Addr is the address of the first listener, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// advertised is the host:port this node tells clients to use.
+func (s *Server) advertised() string {
+	if s.cfg.AdvertisedAddr != "" {
+		return s.cfg.AdvertisedAddr
+	}
+	if a := s.Addr(); a != nil {
+		return a.String()
+	}
+	return s.cfg.Addr
+}
+
+// Close stops accepting, lets requests in progress finish (long polls end early with what they
+// have), closes every connection and waits for all goroutines. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*clientConn, 0, len(s.conns))
+	for cc := range s.conns {
+		conns = append(conns, cc)
+	}
+	s.mu.Unlock()
+
+	s.cancel()
+	for _, cc := range conns {
+		cc.shutdown()
+	}
+	s.wg.Wait()
+	return nil
+}

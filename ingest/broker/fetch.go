@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+)
+
+// Special ListOffsets timestamps (KIP-79, KIP-734, KIP-1005).
+const (
+	LatestTimestamp        int64 = -1
+	EarliestTimestamp      int64 = -2
+	MaxTimestamp           int64 = -3
+	EarliestLocalTimestamp int64 = -4
+	LatestTieredTimestamp  int64 = -5
+)
+
+// FetchResult is what one partition contributes to a Fetch response.
+type FetchResult struct {
+	// Records are whole RecordBatches as stored (compression intact), possibly empty.
+	Records []byte
+	// HighWatermark is the end of the log: every appended batch is visible to consumers (there is
+	// one copy of the data, so there is nothing to wait for beyond the append).
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// Fetch reads whole batches from offset, up to maxBytes but at least one batch when any exists
+// below the high watermark (KIP-74). offset inside a batch returns that whole batch.
+// OFFSET_OUT_OF_RANGE outside [log start, high watermark].
+func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) (FetchResult, error) {
+	p, err := b.servingLog(ctx, tp)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	hw := p.log.EndOffset()
+	res := FetchResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
+	if offset < res.LogStartOffset || offset > hw {
+		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d outside [%d, %d]", tp, offset, res.LogStartOffset, hw)
+	}
+	if offset == hw {
+		return res, nil
+	}
+	recs, err := p.log.Read(offset, maxBytes, hw)
+	switch {
+	case errors.Is(err, hotlog.ErrOffsetOutOfRange):
+		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", tp, offset, err)
+	case err != nil:
+		return res, fmt.Errorf("broker: read %s at %d: %w", tp, offset, err)
+	}
+	res.Records = recs
+	b.m.fetchedBytes.Add(float64(len(recs)))
+	return res, nil
+}
+
+// Changed returns a channel closed at the next append to tp, for long-poll fetches. The channel of
+// a partition this node does not lead is nil (never fires).
+func (b *Broker) Changed(tp metadata.TopicPartition) <-chan struct{} {
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil {
+		return nil
+	}
+	return p.log.Changed()
+}
+
+// ListOffset answers ListOffsets for one partition: the offset and timestamp for ts, which is a
+// time in milliseconds or one of the special values above.
+//
+//   - Latest (-1): the high watermark. Earliest (-2) and EarliestLocal (-4): the hot log's start
+//     (with nothing tiered yet the two agree).
+//   - MaxTimestamp (-3): the base offset of the batch holding the largest timestamp, and that
+//     timestamp; -1/-1 for an empty log.
+//   - LatestTiered (-5): the last offset held in object storage per the catalog; -1 when nothing
+//     is tiered (what Apache Kafka answers when remote storage holds nothing).
+//   - a time: the base offset of the first batch whose max timestamp is ≥ ts, with timestamp -1;
+//     -1/-1 when no batch is that new. Deviation: Kafka names the exact first record, Strata the
+//     batch holding it, so a consumer may see a few older records first.
+func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset, timestamp int64, err error) {
+	p, err := b.servingLog(ctx, tp)
+	if err != nil {
+		return -1, -1, err
+	}
+	switch ts {
+	case LatestTimestamp:
+		return p.log.EndOffset(), -1, nil
+	case EarliestTimestamp, EarliestLocalTimestamp:
+		return p.log.StartOffset(), -1, nil
+	case MaxTimestamp:
+		mts, off := p.log.MaxTimestamp()
+		return off, mts, nil
+	case LatestTieredTimestamp:
+		cat, err := b.store.GetCatalog(ctx, tp)
+		if err != nil {
+			return -1, -1, fmt.Errorf("broker: catalog of %s: %w", tp, err)
+		}
+		if len(cat.Segments) == 0 {
+			return -1, -1, nil
+		}
+		return cat.TieredEnd() - 1, -1, nil
+	}
+	if ts < 0 {
+		return -1, -1, kafkaErr(kerr.InvalidRequest, "%s: unknown special timestamp %d", tp, ts)
+	}
+	off, ok := p.log.OffsetForTimestamp(ts)
+	if !ok {
+		return -1, -1, nil
+	}
+	return off, -1, nil
+}
+
+// Offsets returns a led partition's log start and high watermark.
+func (b *Broker) Offsets(ctx context.Context, tp metadata.TopicPartition) (start, hw int64, err error) {
+	p, err := b.servingLog(ctx, tp)
+	if err != nil {
+		return -1, -1, err
+	}
+	return p.log.StartOffset(), p.log.EndOffset(), nil
+}
+
+// DeleteRecords moves the partition's log start to offset (-1: the high watermark) and returns the
+// new low watermark. The move is recorded in the catalog first, then applied locally.
+func (b *Broker) DeleteRecords(ctx context.Context, tp metadata.TopicPartition, offset int64) (int64, error) {
+	p, err := b.servingLog(ctx, tp)
+	if err != nil {
+		return -1, err
+	}
+	p.mu.Lock() // no appends while the start moves
+	defer p.mu.Unlock()
+	hw := p.log.EndOffset()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, kafkaErr(kerr.OffsetOutOfRange, "%s: delete below %d outside [0, %d]", tp, offset, hw)
+	}
+	if offset <= p.log.StartOffset() {
+		return p.log.StartOffset(), nil
+	}
+	if _, err := b.store.SetLogStartOffset(ctx, tp, p.currentLease().Epoch, offset); err != nil {
+		if errors.Is(err, metadata.ErrFenced) {
+			return -1, kafkaErr(kerr.NotLeaderForPartition, "%s: fenced: %v", tp, err)
+		}
+		return -1, fmt.Errorf("broker: set log start of %s: %w", tp, err)
+	}
+	if err := p.log.SetStartOffset(offset); err != nil {
+		return -1, fmt.Errorf("broker: set local start of %s: %w", tp, err)
+	}
+	if err := p.log.DeleteSegmentsBelow(offset); err != nil {
+		b.log.Warn("broker: delete segments below log start", "partition", tp, "offset", offset, "err", err)
+	}
+	return p.log.StartOffset(), nil
+}

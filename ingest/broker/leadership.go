@@ -1,0 +1,296 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+)
+
+// logName is the hot-log directory name of a partition.
+func logName(id metadata.TopicID, partition int32) string {
+	return id.String() + "-" + strconv.Itoa(int(partition))
+}
+
+// parseLogName splits a hot-log name into topic id and partition.
+func parseLogName(name string) (metadata.TopicID, int32, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return metadata.TopicID{}, 0, false
+	}
+	id, err := metadata.ParseTopicID(name[:i])
+	if err != nil {
+		return metadata.TopicID{}, 0, false
+	}
+	n, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil {
+		return metadata.TopicID{}, 0, false
+	}
+	return id, int32(n), true
+}
+
+// rendezvous picks the node that should lead tp among live nodes (highest random weight). All nodes
+// compute the same answer from the same node list.
+func rendezvous(tp metadata.TopicPartition, nodes []metadata.Node) int32 {
+	best, bestScore := int32(-1), uint64(0)
+	for _, n := range nodes {
+		h := fnv.New64a()
+		h.Write([]byte(tp.Topic))
+		var buf [8]byte
+		binary.BigEndian.PutUint32(buf[:4], uint32(tp.Partition))
+		binary.BigEndian.PutUint32(buf[4:], uint32(n.ID))
+		h.Write(buf[:])
+		s := mix64(h.Sum64())
+		if best < 0 || s > bestScore || (s == bestScore && n.ID < best) {
+			best, bestScore = n.ID, s
+		}
+	}
+	return best
+}
+
+// mix64 is a 64-bit finalizer (splitmix64) so that near-identical inputs spread well.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// reconcile brings the set of led partitions in line with the metadata store. See the package doc.
+func (b *Broker) reconcile(ctx context.Context) error {
+	b.reconcileMu.Lock()
+	defer b.reconcileMu.Unlock()
+
+	topics, err := b.store.ListTopics(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: list topics: %w", err)
+	}
+	nodes, err := b.store.ListNodes(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: list nodes: %w", err)
+	}
+	leases, err := b.store.ListLeases(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: list leases: %w", err)
+	}
+	nodes = withSelf(nodes, b.cfg.NodeID)
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	byName := make(map[string]metadata.Topic, len(topics))
+	ids := make(map[metadata.TopicID]bool, len(topics))
+	for _, t := range topics {
+		byName[t.Name] = t
+		ids[t.ID] = true
+	}
+	held := make(map[metadata.TopicPartition]metadata.Lease, len(leases))
+	for _, l := range leases {
+		held[l.TopicPartition] = l
+	}
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.nodes = nodes
+	parts := make([]*partition, 0, len(b.parts))
+	for _, p := range b.parts {
+		parts = append(parts, p)
+	}
+	b.mu.Unlock()
+
+	// Renew what we hold; drop what is gone or lost.
+	for _, p := range parts {
+		t, ok := byName[p.tp.Topic]
+		if !ok || t.ID != p.topicID || p.tp.Partition >= t.Partitions {
+			b.dropPartition(ctx, p, true)
+			continue
+		}
+		p.cfg.Store(b.settings(t))
+		start := time.Now()
+		l, err := b.store.RenewLease(ctx, p.currentLease(), b.cfg.LeaseTTL)
+		switch {
+		case errors.Is(err, metadata.ErrFenced) || errors.Is(err, metadata.ErrNotFound):
+			b.log.Warn("broker: lost partition lease; stepping down", "partition", p.tp, "err", err)
+			b.dropPartition(ctx, p, false)
+		case err != nil:
+			b.log.Warn("broker: renew lease", "partition", p.tp, "err", err)
+		default:
+			p.setLease(l, start.Add(b.cfg.LeaseTTL))
+		}
+	}
+
+	// Take free partitions the hash gives us, and any whose lease is already ours.
+	for _, t := range topics {
+		for i := int32(0); i < t.Partitions; i++ {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			tp := metadata.TopicPartition{Topic: t.Name, Partition: i}
+			b.mu.RLock()
+			_, leading := b.parts[tp]
+			b.mu.RUnlock()
+			if leading {
+				continue
+			}
+			if l, ok := held[tp]; ok && l.Node != b.cfg.NodeID {
+				continue
+			} else if !ok && rendezvous(tp, nodes) != b.cfg.NodeID {
+				continue
+			}
+			if err := b.takePartition(ctx, t, i); err != nil && !errors.Is(err, metadata.ErrConflict) {
+				b.log.Warn("broker: take partition", "partition", tp, "err", err)
+			}
+		}
+	}
+
+	// Remove local logs of topics that no longer exist.
+	for _, name := range b.dir.Names() {
+		id, _, ok := parseLogName(name)
+		if ok && !ids[id] {
+			if err := b.dir.Remove(name); err != nil {
+				b.log.Warn("broker: remove log of deleted topic", "log", name, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func withSelf(nodes []metadata.Node, self int32) []metadata.Node {
+	for _, n := range nodes {
+		if n.ID == self {
+			return nodes
+		}
+	}
+	return append(nodes, metadata.Node{ID: self})
+}
+
+// takePartition acquires tp's lease and opens its log. ErrConflict if another node holds it.
+func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32) (err error) {
+	tp := metadata.TopicPartition{Topic: t.Name, Partition: idx}
+	start := time.Now()
+	l, err := b.store.AcquireLease(ctx, tp, b.cfg.NodeID, b.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("broker: acquire %s: %w", tp, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = b.store.ReleaseLease(context.WithoutCancel(ctx), l)
+		}
+	}()
+	cat, err := b.store.GetCatalog(ctx, tp)
+	if err != nil {
+		return fmt.Errorf("broker: catalog of %s: %w", tp, err)
+	}
+	name := logName(t.ID, idx)
+	log, err := b.dir.LogConfig(name, b.hotLogConfig(t))
+	if err != nil {
+		return fmt.Errorf("broker: open log %s: %w", name, err)
+	}
+	if end := cat.TieredEnd(); log.EndOffset() < end {
+		b.log.Info("broker: local log behind the tiered end; resetting", "partition", tp,
+			"local_end", log.EndOffset(), "tiered_end", end)
+		if err := log.Reset(end); err != nil {
+			return fmt.Errorf("broker: reset %s to %d: %w", tp, end, err)
+		}
+	}
+	if cat.LogStartOffset > log.StartOffset() {
+		if err := log.SetStartOffset(min(cat.LogStartOffset, log.EndOffset())); err != nil {
+			return fmt.Errorf("broker: set start of %s: %w", tp, err)
+		}
+	}
+	p := &partition{tp: tp, topicID: t.ID, name: name, log: log}
+	p.cfg.Store(b.settings(t))
+	if err := p.rebuildProducers(b.cfg.ProducerStateScanBytes); err != nil {
+		return fmt.Errorf("broker: rebuild producer state of %s: %w", tp, err)
+	}
+	p.setLease(l, start.Add(b.cfg.LeaseTTL))
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	b.parts[tp] = p
+	b.m.leaders.Inc()
+	b.log.Info("broker: leading partition", "partition", tp, "epoch", l.Epoch,
+		"start", log.StartOffset(), "end", log.EndOffset())
+	return nil
+}
+
+// dropPartition stops serving p; remove also deletes its local log (topic deleted).
+func (b *Broker) dropPartition(ctx context.Context, p *partition, remove bool) {
+	b.mu.Lock()
+	if b.parts[p.tp] == p {
+		delete(b.parts, p.tp)
+		b.m.leaders.Dec()
+	}
+	b.mu.Unlock()
+	p.stepDown()
+	if remove {
+		_ = b.store.ReleaseLease(ctx, p.currentLease())
+		if err := b.dir.Remove(p.name); err != nil {
+			b.log.Warn("broker: remove log", "log", p.name, "err", err)
+		}
+	}
+}
+
+// hotLogConfig is the per-partition log config derived from the topic's segment settings.
+func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
+	c := b.cfg.HotLogConfig
+	if c.Logger == nil {
+		c.Logger = b.log
+	}
+	c.SegmentBytes = configInt(t, "segment.bytes", b.cfg.Defaults.SegmentBytes)
+	c.SegmentMs = time.Duration(configInt(t, "segment.ms", b.cfg.Defaults.SegmentMs)) * time.Millisecond
+	return c
+}
+
+// settings are the hot-path values of t's configs.
+func (b *Broker) settings(t metadata.Topic) *topicSettings {
+	return &topicSettings{
+		maxMessageBytes: int32(configInt(t, "max.message.bytes", int64(b.cfg.Defaults.MaxMessageBytes))),
+		durability:      configString(t, "strata.durability", "local"),
+	}
+}
+
+// Leads reports whether this node currently serves tp.
+func (b *Broker) Leads(tp metadata.TopicPartition) bool {
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	return p != nil && p.leading()
+}
+
+// LedPartitions returns the partitions this node serves with their lease epochs.
+func (b *Broker) LedPartitions() map[metadata.TopicPartition]int32 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make(map[metadata.TopicPartition]int32, len(b.parts))
+	for tp, p := range b.parts {
+		if p.leading() {
+			out[tp] = p.currentLease().Epoch
+		}
+	}
+	return out
+}
+
+// Epoch returns the leader epoch under which this node serves tp, or -1 when it does not.
+func (b *Broker) Epoch(tp metadata.TopicPartition) int32 {
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil || !p.leading() {
+		return -1
+	}
+	return p.currentLease().Epoch
+}

@@ -1,0 +1,60 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	leaders         prometheus.Gauge
+	appendedBytes   prometheus.Counter
+	appendedRecords prometheus.Counter
+	fetchedBytes    prometheus.Counter
+	duplicates      prometheus.Counter
+	produceErrors   *prometheus.CounterVec
+	topicsCreated   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		leaders: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_broker_led_partitions",
+			Help: "Partitions this node currently leads.",
+		}),
+		appendedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_appended_bytes_total",
+			Help: "RecordBatch bytes appended to hot logs by produce requests.",
+		}),
+		appendedRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_appended_records_total",
+			Help: "Records appended to hot logs by produce requests.",
+		}),
+		fetchedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_fetched_bytes_total",
+			Help: "RecordBatch bytes read from hot logs for fetch requests.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_duplicate_batches_total",
+			Help: "Idempotent producer retries answered with the original offsets.",
+		}),
+		produceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_broker_produce_errors_total",
+			Help: "Rejected produce batches, by reason.",
+		}, []string{"reason"}),
+		topicsCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_topics_created_total",
+			Help: "Topics created through this node.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes,
+		m.duplicates, m.produceErrors, m.topicsCreated} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// partition is one partition this node leads.
+type partition struct {
+	tp      metadata.TopicPartition
+	topicID metadata.TopicID
+	name    string // hot-log name: <topic-id>-<partition>
+	log     *hotlog.Log
+
+	// mu serializes appends with the idempotence check that precedes them, and guards producers.
+	mu        sync.Mutex
+	producers map[int64]*producerState
+
+	lease    atomic.Pointer[metadata.Lease]
+	deadline atomic.Int64 // unix nanos: the lease is surely ours until then (local clock)
+	stopped  atomic.Bool
+	cfg      atomic.Pointer[topicSettings]
+}
+
+// topicSettings are the per-topic values the hot path needs.
+type topicSettings struct {
+	maxMessageBytes int32
+	durability      string
+}
+
+func (p *partition) currentLease() metadata.Lease { return *p.lease.Load() }
+
+func (p *partition) setLease(l metadata.Lease, deadline time.Time) {
+	p.lease.Store(&l)
+	p.deadline.Store(deadline.UnixNano())
+}
+
+// leading reports whether this node may still act as the partition's leader.
+func (p *partition) leading() bool {
+	return !p.stopped.Load() && time.Now().UnixNano() < p.deadline.Load()
+}
+
+// stepDown stops serving the partition. Appends in progress finish first.
+func (p *partition) stepDown() {
+	p.stopped.Store(true)
+	p.mu.Lock()
+	p.producers = nil
+	p.mu.Unlock()
+}
+
+// AppendResult is the outcome of a successful Append.
+type AppendResult struct {
+	BaseOffset     int64
+	LastOffset     int64
+	LogStartOffset int64
+	// Duplicate is set when an idempotent producer retried a batch already in the log; the offsets
+	// are the original ones.
+	Duplicate bool
+}
+
+// Append validates one produced RecordBatch and appends it to the partition's hot log. batch must
+// be exactly one RecordBatch v2; the broker rewrites its base offset and partition leader epoch in
+// place. The data is not yet durable: use WaitDurable for acks=all.
+func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch []byte) (AppendResult, error) {
+	p, err := b.leaderFor(ctx, tp)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if max := p.cfg.Load().maxMessageBytes; len(batch) > int(max) {
+		b.m.produceErrors.WithLabelValues("message_too_large").Inc()
+		return AppendResult{}, kafkaErr(kerr.MessageTooLarge, "%s: batch of %d bytes > max.message.bytes %d", tp, len(batch), max)
+	}
+	info, err := segment.ValidateBatch(batch)
+	if err != nil {
+		b.m.produceErrors.WithLabelValues("corrupt").Inc()
+		return AppendResult{}, kafkaErr(kerr.CorruptMessage, "%s: %v", tp, err)
+	}
+	switch {
+	case info.Size() != len(batch):
+		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: a produce request must carry exactly one record batch per partition", tp)
+	case info.Control():
+		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: clients may not produce control batches", tp)
+	case info.Transactional():
+		return AppendResult{}, kafkaErr(kerr.InvalidTxnState, "%s: transactions are not supported", tp)
+	case info.NumRecords != info.LastOffsetDelta+1:
+		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: %d records but last offset delta %d", tp, info.NumRecords, info.LastOffsetDelta)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.leading() {
+		return AppendResult{}, kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership", tp)
+	}
+	if dup, ok, err := p.checkSequence(info); err != nil {
+		b.m.produceErrors.WithLabelValues("sequence").Inc()
+		return AppendResult{}, err
+	} else if ok {
+		b.m.duplicates.Inc()
+		return AppendResult{BaseOffset: dup.base, LastOffset: dup.last, LogStartOffset: p.log.StartOffset(), Duplicate: true}, nil
+	}
+	segment.SetPartitionLeaderEpoch(batch, p.currentLease().Epoch)
+	res, err := p.log.Append(batch)
+	if err != nil {
+		if errors.Is(err, segment.ErrCorrupt) {
+			return AppendResult{}, kafkaErr(kerr.CorruptMessage, "%s: %v", tp, err)
+		}
+		return AppendResult{}, fmt.Errorf("broker: append %s: %w", tp, err)
+	}
+	p.recordSequence(info, res.BaseOffset, res.LastOffset)
+	b.m.appendedBytes.Add(float64(len(batch)))
+	b.m.appendedRecords.Add(float64(info.NumRecords))
+	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogStartOffset: p.log.StartOffset()}, nil
+}
+
+// WaitDurable blocks until every offset below upTo in the partition is fsynced, or ctx ends.
+// Topics with strata.durability=object wait for the same local fsync until tiering lands.
+func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, upTo int64) error {
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil {
+		return kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership before the data was durable", tp)
+	}
+	if err := p.log.WaitDurable(ctx, upTo); err != nil {
+		if ctx.Err() != nil {
+			return kafkaErr(kerr.RequestTimedOut, "%s: waiting for fsync: %v", tp, err)
+		}
+		return fmt.Errorf("broker: wait durable %s: %w", tp, err)
+	}
+	return nil
+}
+
+// leaderFor returns the partition if this node leads it, else the Kafka error the client needs.
+func (b *Broker) leaderFor(ctx context.Context, tp metadata.TopicPartition) (*partition, error) {
+	b.mu.RLock()
+	p, closed := b.parts[tp], b.closed
+	b.mu.RUnlock()
+	if closed {
+		return nil, kafkaErr(kerr.NotLeaderForPartition, "%s: broker shutting down", tp)
+	}
+	if p != nil && p.leading() {
+		return p, nil
+	}
+	if p != nil {
+		return nil, kafkaErr(kerr.NotLeaderForPartition, "%s: lease lapsed", tp)
+	}
+	t, err := b.store.GetTopic(ctx, tp.Topic)
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
+		return nil, kafkaErr(kerr.UnknownTopicOrPartition, "%s: unknown topic", tp)
+	case err != nil:
+		return nil, fmt.Errorf("broker: %s: %w", tp, err)
+	case tp.Partition < 0 || tp.Partition >= t.Partitions:
+		return nil, kafkaErr(kerr.UnknownTopicOrPartition, "%s: topic has %d partitions", tp, t.Partitions)
+	}
+	return nil, kafkaErr(kerr.NotLeaderForPartition, "%s: not led by node %d", tp, b.cfg.NodeID)
+}
+
+// servingLog returns the hot log of a partition this node leads.
+func (b *Broker) servingLog(ctx context.Context, tp metadata.TopicPartition) (*partition, error) {
+	return b.leaderFor(ctx, tp)
+}

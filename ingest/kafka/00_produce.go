@@ -1,0 +1,94 @@
+package kafka
+
+// Produce, key 0, versions 3–11.
+//
+// Only RecordBatch v2 (magic 2, hence v3+), exactly one batch per partition. Batches are validated
+// (framing, CRC32C → CORRUPT_MESSAGE; size over the topic's max.message.bytes → MESSAGE_TOO_LARGE),
+// given offsets and the leader epoch, and stored verbatim: compressed batches pass through
+// untouched. Idempotent producers are checked per partition (see ingest/broker). acks=0 sends no
+// response, acks=1 answers after the append, acks=-1 after the fsync (group commit) within the
+// request's timeout (REQUEST_TIMED_OUT otherwise). A partition this node does not lead answers
+// NOT_LEADER_OR_FOLLOWER; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates,
+// as in Kafka). Deviations: transactional produce is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+// (no transactions); message.timestamp.type=LogAppendTime is stored but timestamps are not
+// rewritten (LogAppendTime is always -1).
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
+)
+
+func init() {
+	register(api{key: produceKey, minVersion: 3, maxVersion: 11, handle: handleProduce})
+}
+
+func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	type slot struct {
+		rp  *kmsg.ProduceResponseTopicPartition
+		tp  metadata.TopicPartition
+		end int64 // one past the last appended offset; 0 when nothing to wait for
+	}
+	var slots []slot
+	fail := int16(0)
+	switch {
+	case req.TransactionID != nil:
+		fail = kerr.TransactionalIDAuthorizationFailed.Code
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		fail = kerr.InvalidRequiredAcks.Code
+	}
+
+	if err := waitProduceTurn(ctx); err != nil {
+		return nil, err
+	}
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = rp.Partition, -1, -1, -1
+			if fail != 0 {
+				sp.ErrorCode = fail
+				continue
+			}
+			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			res, err := s.broker.Append(ctx, tp, rp.Records)
+			if err != nil {
+				sp.ErrorCode = s.code(err, "produce", "partition", tp)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errMsg(err)
+				}
+				continue
+			}
+			sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
+			slots = append(slots, slot{rp: sp, tp: tp, end: res.LastOffset + 1})
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	finishProduceTurn(ctx)
+
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	if req.Acks == -1 && len(slots) > 0 {
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
+		defer cancel()
+		for _, sl := range slots {
+			if err := s.broker.WaitDurable(wctx, sl.tp, sl.end); err != nil {
+				sl.rp.ErrorCode = s.code(err, "produce: wait durable", "partition", sl.tp)
+				sl.rp.BaseOffset = -1
+			}
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,137 @@
+package kafka
+
+// Fetch, key 1, versions 4–12.
+//
+// Sessionless only: the response's SessionID is always 0, which tells clients to send full fetch
+// requests (KIP-227 allows a broker to decline sessions); a request naming a session id other than 0
+// gets FETCH_SESSION_ID_NOT_FOUND. Whole batches are returned as stored (compression intact); a fetch
+// offset inside a batch returns that whole batch and the client skips the earlier records. At least
+// one batch is returned for the first partition with data even beyond max_bytes (KIP-74); later
+// partitions stop at max_bytes and partition_max_bytes. Long poll: when fewer than min_bytes are
+// ready the request waits up to max_wait_ms and is woken by appends to any requested partition
+// (the hot log's change channel), not by a timer. Errors answer at once. The high watermark is the
+// log end (one copy: nothing to replicate), the last stable offset equals it (no transactions), no
+// aborted transactions, no preferred read replica. Deviation: only the partition leader serves
+// fetches until the tiered read path lands; others answer NOT_LEADER_OR_FOLLOWER.
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/metadata"
+)
+
+func init() {
+	register(api{key: 1, minVersion: 4, maxVersion: 12, handle: handleFetch})
+}
+
+func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.SessionID != 0 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	maxBytes := int(req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = 1 << 30
+	}
+	for {
+		// Take the change channels before reading so that an append between the read and the
+		// wait still wakes us.
+		var changed []<-chan struct{}
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				if ch := s.broker.Changed(metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); ch != nil {
+					changed = append(changed, ch)
+				}
+			}
+		}
+		total, errs := fetchOnce(ctx, s, req, resp, maxBytes)
+		if errs || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		if !waitAny(ctx, changed, deadline) {
+			fetchOnce(ctx, s, req, resp, maxBytes)
+			return resp, nil
+		}
+	}
+}
+
+// fetchOnce fills resp from every requested partition. It reports the record bytes gathered and
+// whether any partition had an error.
+func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, bool) {
+	resp.Topics = resp.Topics[:0]
+	total, errs := 0, false
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset, sp.PreferredReadReplica = -1, -1, -1, -1
+			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			if c := checkLeaderEpoch(s, tp, rp.CurrentLeaderEpoch); c != 0 {
+				sp.ErrorCode, errs = c, true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			budget := min(int(rp.PartitionMaxBytes), maxBytes-total)
+			var res broker.FetchResult
+			var err error
+			if total > 0 && budget <= 0 {
+				// The response is full: report the offsets only.
+				res.LogStartOffset, res.HighWatermark, err = s.broker.Offsets(ctx, tp)
+			} else {
+				res, err = s.broker.Fetch(ctx, tp, rp.FetchOffset, max(budget, 1))
+			}
+			if err != nil {
+				sp.ErrorCode, errs = s.code(err, "fetch", "partition", tp), true
+				if sp.ErrorCode == kerr.OffsetOutOfRange.Code {
+					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+				}
+			} else {
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+				if total == 0 || len(res.Records) <= budget {
+					// The first data may exceed the budget (KIP-74); later partitions must fit.
+					sp.RecordBatches = res.Records
+					total += len(res.Records)
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return total, errs
+}
+
+// waitAny blocks until one of chans fires (true), or the deadline passes or ctx ends (false).
+func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	if len(chans) == 1 {
+		select {
+		case <-chans[0]:
+			return true
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return false
+	}
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)})
+	for _, ch := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	i, _, _ := reflect.Select(cases)
+	return i >= 2
+}

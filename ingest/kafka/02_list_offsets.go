@@ -1,0 +1,76 @@
+package kafka
+
+// ListOffsets, key 2, versions 0–10.
+//
+// Timestamps: -1 latest (high watermark), -2 earliest, -3 max timestamp (v7+), -4 earliest local
+// (v8+, equal to earliest while the hot log holds everything), -5 latest tiered (v9+, the last
+// offset in object storage per the catalog, -1 when nothing is tiered, as Apache Kafka answers
+// then), or a time in ms. Deviation: a time lookup answers the base offset of the first batch
+// whose max timestamp reaches it (Kafka names the exact record) and timestamp -1. v0 returns one
+// old-style offset whatever MaxNumOffsets asks. The isolation level is irrelevant (no
+// transactions: last stable offset = high watermark). CurrentLeaderEpoch (v4+) is checked against
+// the lease epoch: older → FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
+)
+
+func init() {
+	register(api{key: 2, minVersion: 0, maxVersion: 10, handle: handleListOffsets})
+}
+
+func handleListOffsets(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition, sp.Offset, sp.Timestamp, sp.LeaderEpoch = rp.Partition, -1, -1, -1
+			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			sp.ErrorCode = listOffset(ctx, s, tp, rp, &sp)
+			if req.Version == 0 && sp.ErrorCode == 0 {
+				sp.OldStyleOffsets = []int64{sp.Offset}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func listOffset(ctx context.Context, s *Server, tp metadata.TopicPartition, rp kmsg.ListOffsetsRequestTopicPartition,
+	sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
+	if c := checkLeaderEpoch(s, tp, rp.CurrentLeaderEpoch); c != 0 {
+		return c
+	}
+	off, ts, err := s.broker.ListOffset(ctx, tp, rp.Timestamp)
+	if err != nil {
+		return s.code(err, "list offsets", "partition", tp)
+	}
+	sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, s.broker.Epoch(tp)
+	return 0
+}
+
+// checkLeaderEpoch compares a client's idea of the leader epoch with the lease epoch (-1: no check).
+func checkLeaderEpoch(s *Server, tp metadata.TopicPartition, clientEpoch int32) int16 {
+	if clientEpoch < 0 {
+		return 0
+	}
+	e := s.broker.Epoch(tp)
+	switch {
+	case e < 0:
+		return 0 // not the leader: the broker call answers with the right error
+	case clientEpoch < e:
+		return kerr.FencedLeaderEpoch.Code
+	case clientEpoch > e:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
+}

@@ -1,0 +1,125 @@
+package kafka
+
+// Metadata, key 3, versions 0–12.
+//
+// Brokers are the live nodes of the node registry; a partition's leader is the holder of its lease
+// (LEADER_NOT_AVAILABLE with leader -1 while no live node holds it). Replicas and ISR name the
+// leader only: Strata keeps one hot copy and makes data durable in object storage instead of
+// replicating between brokers. The controller is the live node with the lowest id. Topics are
+// auto-created when the request allows it (v0–3 always, v4+ AllowAutoTopicCreation) and the broker's
+// auto.create.topics.enable is on. Topic IDs (v10+) are the catalog's topic IDs; topics may be
+// requested by ID. Authorized operations are not computed (no ACLs).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
+)
+
+func init() {
+	register(api{key: 3, minVersion: 0, maxVersion: 12, handle: handleMetadata})
+}
+
+func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+
+	nodes, err := s.liveNodes(ctx)
+	if err != nil {
+		return nil, err // without a broker list there is no meaningful answer
+	}
+	live := make(map[int32]bool, len(nodes))
+	for _, n := range nodes {
+		host, port := splitHostPort(n.KafkaAddr)
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = n.ID, host, port
+		if n.Rack != "" {
+			b.Rack = strp(n.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, b)
+		live[n.ID] = true
+	}
+	resp.ClusterID = strp(s.cfg.ClusterID)
+	resp.ControllerID = nodes[0].ID
+
+	leases, err := s.broker.Leaders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	describe := func(t metadata.Topic) kmsg.MetadataResponseTopic {
+		rt := kmsg.NewMetadataResponseTopic()
+		rt.Topic, rt.TopicID = strp(t.Name), t.ID
+		for i := int32(0); i < t.Partitions; i++ {
+			rp := kmsg.NewMetadataResponseTopicPartition()
+			rp.Partition = i
+			l, ok := leases[metadata.TopicPartition{Topic: t.Name, Partition: i}]
+			if ok && live[l.Node] {
+				rp.Leader, rp.LeaderEpoch = l.Node, l.Epoch
+				rp.Replicas, rp.ISR = []int32{l.Node}, []int32{l.Node}
+			} else {
+				rp.ErrorCode = kerr.LeaderNotAvailable.Code
+				rp.Leader, rp.LeaderEpoch = -1, -1
+				rp.Replicas, rp.ISR = []int32{}, []int32{}
+			}
+			rp.OfflineReplicas = []int32{}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	}
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		topics, err := s.broker.Topics(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range topics {
+			resp.Topics = append(resp.Topics, describe(t))
+		}
+		return resp, nil
+	}
+
+	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
+	var byID map[metadata.TopicID]metadata.Topic
+	for _, rt := range req.Topics {
+		if rt.Topic == nil {
+			// By topic ID (v10+).
+			if byID == nil {
+				topics, err := s.broker.Topics(ctx)
+				if err != nil {
+					return nil, err
+				}
+				byID = make(map[metadata.TopicID]metadata.Topic, len(topics))
+				for _, t := range topics {
+					byID[t.ID] = t
+				}
+			}
+			if t, ok := byID[rt.TopicID]; ok {
+				resp.Topics = append(resp.Topics, describe(t))
+				continue
+			}
+			et := kmsg.NewMetadataResponseTopic()
+			et.TopicID, et.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, et)
+			continue
+		}
+		t, err := s.broker.EnsureTopic(ctx, *rt.Topic, autoCreate)
+		if err != nil {
+			et := kmsg.NewMetadataResponseTopic()
+			et.Topic, et.ErrorCode = rt.Topic, s.code(err, "metadata", "topic", *rt.Topic)
+			resp.Topics = append(resp.Topics, et)
+			continue
+		}
+		if _, ok := leases[metadata.TopicPartition{Topic: t.Name, Partition: 0}]; !ok {
+			// Freshly created: the leases were taken after the snapshot above.
+			if leases, err = s.broker.Leaders(ctx); err != nil {
+				return nil, err
+			}
+		}
+		resp.Topics = append(resp.Topics, describe(t))
+	}
+	return resp, nil
+}

@@ -1,0 +1,46 @@
+package kafka
+
+// AlterConfigs, key 33, versions 0–2.
+//
+// Replaces a topic's explicit configs with the given set (configs not named revert to their
+// defaults), validated like Kafka's topic configs (INVALID_CONFIG). ValidateOnly checks without
+// storing. Deviation: broker configs are static in Strata — broker resources answer
+// INVALID_REQUEST.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(api{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs})
+}
+
+func handleAlterConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			cfgs := make(map[string]string, len(rr.Configs))
+			for _, c := range rr.Configs {
+				if c.Value != nil {
+					cfgs[c.Name] = *c.Value
+				}
+			}
+			if err := s.broker.SetTopicConfigs(ctx, rr.ResourceName, cfgs, req.ValidateOnly); err != nil {
+				sr.ErrorCode, sr.ErrorMessage = s.code(err, "alter configs", "topic", rr.ResourceName), errMsg(err)
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("broker configs are static")
+		default:
+			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("unsupported resource type")
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}

@@ -1,0 +1,45 @@
+package kafka
+
+// IncrementalAlterConfigs, key 44, versions 0–1.
+//
+// SET, DELETE, APPEND and SUBTRACT (the last two for list configs such as cleanup.policy) on topic
+// configs, validated like Kafka (INVALID_CONFIG), applied atomically per topic. ValidateOnly checks
+// without storing. Deviation: broker configs are static — broker resources answer INVALID_REQUEST.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/ingest/broker"
+)
+
+func init() {
+	register(api{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs})
+}
+
+func handleIncrementalAlterConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			ops := make([]broker.ConfigOp, 0, len(rr.Configs))
+			for _, c := range rr.Configs {
+				ops = append(ops, broker.ConfigOp{Name: c.Name, Op: c.Op, Value: c.Value})
+			}
+			if err := s.broker.AlterTopicConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly); err != nil {
+				sr.ErrorCode, sr.ErrorMessage = s.code(err, "incremental alter configs", "topic", rr.ResourceName), errMsg(err)
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("broker configs are static")
+		default:
+			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("unsupported resource type")
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}

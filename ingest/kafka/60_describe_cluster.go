@@ -1,0 +1,45 @@
+package kafka
+
+// DescribeCluster, key 60, versions 0–1.
+//
+// The live nodes of the node registry, the cluster id, and the lowest live node id as the
+// "controller" (Strata has no controller: metadata lives in the metadata service). Endpoint type 2
+// (controllers, v1+) answers UNSUPPORTED_ENDPOINT_TYPE as a broker does. Authorized operations are
+// not computed (no ACLs).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(api{key: 60, minVersion: 0, maxVersion: 1, handle: handleDescribeCluster})
+}
+
+func handleDescribeCluster(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = req.EndpointType
+	if req.Version >= 1 && req.EndpointType != 1 {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		return resp, nil
+	}
+	nodes, err := s.liveNodes(ctx)
+	if err != nil {
+		resp.ErrorCode, resp.ErrorMessage = s.code(err, "describe cluster"), errMsg(err)
+		return resp, nil
+	}
+	resp.ClusterID, resp.ControllerID = s.cfg.ClusterID, nodes[0].ID
+	for _, n := range nodes {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID = n.ID
+		b.Host, b.Port = splitHostPort(n.KafkaAddr)
+		if n.Rack != "" {
+			b.Rack = strp(n.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, b)
+	}
+	return resp, nil
+}

@@ -1,0 +1,377 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Errors that close a connection. They are logged, never sent.
+var (
+	errFrameTooLarge = errors.New("kafka: request frame too large")
+	errBadFrame      = errors.New("kafka: malformed request frame")
+	errUnknownAPI    = errors.New("kafka: unknown api key or version")
+	errPanic         = errors.New("kafka: handler panicked")
+)
+
+// minHeaderBytes is key(2) + version(2) + correlation id(4) + client id length(2).
+const minHeaderBytes = 10
+
+// clientConn is one client connection: a reader (serve), one goroutine per request, and a writer
+// that sends responses in request order.
+type clientConn struct {
+	s      *Server
+	nc     net.Conn
+	log    *slog.Logger
+	ctx    context.Context // ends when the connection or the server is closing
+	cancel context.CancelFunc
+
+	queue chan *pending // in request order; capacity bounds in-flight requests
+
+	// lastProduce is closed when the previous Produce on this connection finished appending.
+	// Only the reader goroutine touches the field.
+	lastProduce chan struct{}
+
+	shutOnce sync.Once
+}
+
+// header is a decoded request header.
+type header struct {
+	key      int16
+	version  int16
+	corrID   int32
+	clientID *string
+}
+
+// pending is one request on its way to a response.
+type pending struct {
+	hdr      header
+	body     []byte // request body after the header
+	flexResp bool   // response header v1 (flexible request other than ApiVersions)
+	api      api
+	known    bool // api is registered and the version is in range
+	received time.Time
+	gate     *produceGate
+
+	done chan struct{} // closed when resp/out/err are set
+	out  []byte        // encoded response frame; nil: no response (acks=0)
+	err  error         // close the connection instead of answering
+}
+
+func newClientConn(s *Server, nc net.Conn) *clientConn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	closed := make(chan struct{})
+	close(closed)
+	return &clientConn{
+		s:           s,
+		nc:          nc,
+		log:         s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:         ctx,
+		cancel:      cancel,
+		queue:       make(chan *pending, s.cfg.MaxInflight),
+		lastProduce: closed,
+	}
+}
+
+// shutdown stops reading; requests already read are answered, then the connection closes.
+func (cc *clientConn) shutdown() {
+	cc.shutOnce.Do(func() { _ = cc.nc.SetReadDeadline(time.Unix(1, 0)) })
+}
+
+// serve runs the connection until the peer leaves, sends garbage, or the server closes. It returns
+// after every goroutine it started has exited.
+func (cc *clientConn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		cc.writeLoop()
+	}()
+	err := cc.readLoop()
+	close(cc.queue)
+	<-writerDone
+	cc.cancel()
+	cc.nc.Close()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+		cc.log.Info("kafka: closing connection", "err", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readLoop reads frames until an error and hands each to its own goroutine.
+func (cc *clientConn) readLoop() error {
+	br := bufio.NewReaderSize(cc.nc, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if cc.ctx.Err() != nil {
+			return nil
+		}
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < minHeaderBytes {
+			return fmt.Errorf("%w: size %d", errBadFrame, size)
+		}
+		if size > cc.s.cfg.MaxRequestBytes {
+			return fmt.Errorf("%w: %d > %d bytes", errFrameTooLarge, size, cc.s.cfg.MaxRequestBytes)
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			return err
+		}
+		p, err := cc.decodeFrame(frame)
+		if err != nil {
+			return err
+		}
+		select {
+		case cc.queue <- p:
+		case <-cc.ctx.Done():
+			return nil
+		}
+		go cc.handle(p)
+	}
+}
+
+// decodeFrame parses the request header and decides how the request will be answered. An error
+// means the frame cannot be answered at all and the connection must close.
+func (cc *clientConn) decodeFrame(frame []byte) (*pending, error) {
+	hdr, rest, ok := parseHeaderPrefix(frame)
+	if !ok {
+		return nil, errBadFrame
+	}
+	p := &pending{hdr: hdr, received: time.Now(), done: make(chan struct{})}
+	a, registered := apis[hdr.key]
+	p.api = a
+	p.known = registered && hdr.version >= a.minVersion && hdr.version <= a.maxVersion
+
+	if hdr.key == apiVersionsKey && !p.known {
+		// KIP-511: answer any ApiVersions version, without parsing its body, with a v0 response.
+		p.body = nil
+		return p, nil
+	}
+	req := kmsg.RequestForKey(hdr.key)
+	if req == nil || hdr.version < 0 || hdr.version > req.MaxVersion() {
+		return nil, fmt.Errorf("%w: key %d version %d", errUnknownAPI, hdr.key, hdr.version)
+	}
+	req.SetVersion(hdr.version)
+	if req.IsFlexible() {
+		r := &tagReader{src: rest}
+		kmsg.SkipTags(r)
+		if r.bad {
+			return nil, fmt.Errorf("%w: header tags", errBadFrame)
+		}
+		rest = r.src
+		p.flexResp = hdr.key != apiVersionsKey
+	}
+	p.body = rest
+	if hdr.key == produceKey {
+		prev, mine := cc.lastProduce, make(chan struct{})
+		cc.lastProduce = mine
+		p.gate = &produceGate{prev: prev, mine: mine}
+	}
+	return p, nil
+}
+
+// parseHeaderPrefix decodes key, version, correlation id and client id.
+func parseHeaderPrefix(b []byte) (header, []byte, bool) {
+	var h header
+	if len(b) < minHeaderBytes {
+		return h, nil, false
+	}
+	h.key = int16(binary.BigEndian.Uint16(b[0:]))
+	h.version = int16(binary.BigEndian.Uint16(b[2:]))
+	h.corrID = int32(binary.BigEndian.Uint32(b[4:]))
+	n := int16(binary.BigEndian.Uint16(b[8:]))
+	b = b[10:]
+	switch {
+	case n == -1:
+	case n < -1 || int(n) > len(b):
+		return h, nil, false
+	default:
+		id := string(b[:n])
+		h.clientID = &id
+		b = b[n:]
+	}
+	return h, b, true
+}
+
+// handle answers one request on its own goroutine and never panics.
+func (cc *clientConn) handle(p *pending) {
+	defer close(p.done)
+	if p.gate != nil {
+		defer p.gate.finish()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			cc.log.Error("kafka: handler panic", "api", kmsg.NameForKey(p.hdr.key),
+				"version", p.hdr.version, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			p.out, p.err = nil, errPanic
+		}
+	}()
+	name := apiName(p.hdr.key)
+	cc.s.m.requestBytes(name, len(p.body)+minHeaderBytes)
+
+	resp, err := cc.answer(p)
+	cc.s.m.observe(name, time.Since(p.received))
+	if err != nil {
+		p.err = err
+		return
+	}
+	if resp == nil {
+		return
+	}
+	p.out = encodeResponse(p.hdr.corrID, p.flexResp, resp)
+}
+
+// answer produces the response for p: the registered handler, or an "unsupported" answer.
+func (cc *clientConn) answer(p *pending) (kmsg.Response, error) {
+	if p.hdr.key == apiVersionsKey && !p.known {
+		return unsupportedApiVersions(), nil
+	}
+	req := kmsg.RequestForKey(p.hdr.key)
+	req.SetVersion(p.hdr.version)
+	if err := req.ReadFrom(p.body); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d body: %v", errBadFrame, kmsg.NameForKey(p.hdr.key), p.hdr.version, err)
+	}
+	if !p.known {
+		return unsupportedAnswer(req)
+	}
+	ctx := cc.ctx
+	if p.gate != nil {
+		ctx = context.WithValue(ctx, produceGateKey{}, p.gate)
+	}
+	return p.api.handle(ctx, cc.s, cc, req)
+}
+
+// encodeResponse frames resp with its response header.
+func encodeResponse(corrID int32, flexible bool, resp kmsg.Response) []byte {
+	out := make([]byte, 8, 64)
+	binary.BigEndian.PutUint32(out[4:], uint32(corrID))
+	if flexible {
+		out = append(out, 0) // empty tagged fields
+	}
+	out = resp.AppendTo(out)
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	return out
+}
+
+// writeLoop sends responses in request order. After a write error or a request that must close
+// the connection it keeps draining (so handlers finish) but writes nothing more.
+func (cc *clientConn) writeLoop() {
+	bw := bufio.NewWriterSize(cc.nc, 64<<10)
+	failed := false
+	for p := range cc.queue {
+		<-p.done
+		if failed {
+			continue
+		}
+		if p.err != nil {
+			cc.log.Info("kafka: closing connection", "api", apiName(p.hdr.key), "version", p.hdr.version, "err", p.err)
+			failed = true
+		} else if p.out != nil {
+			cc.s.m.responseBytes(apiName(p.hdr.key), len(p.out))
+			if _, err := bw.Write(p.out); err != nil {
+				failed = true
+			}
+		}
+		if !failed && len(cc.queue) == 0 {
+			if err := bw.Flush(); err != nil {
+				failed = true
+			}
+		}
+		if failed {
+			cc.cancel()
+			cc.nc.Close() // unblocks the reader
+		}
+	}
+	if !failed {
+		_ = bw.Flush()
+	}
+}
+
+// tagReader is the minimal kmsg.TagReader over a byte slice, failing instead of overrunning.
+type tagReader struct {
+	src []byte
+	bad bool
+}
+
+func (r *tagReader) Ok() bool { return !r.bad }
+
+func (r *tagReader) Uvarint() uint32 {
+	v, n := binary.Uvarint(r.src)
+	if n <= 0 || v > 1<<31 {
+		r.bad, r.src = true, nil
+		return 0
+	}
+	r.src = r.src[n:]
+	return uint32(v)
+}
+
+func (r *tagReader) Span(n int) []byte {
+	if n < 0 || n > len(r.src) {
+		r.bad, r.src = true, nil
+		return nil
+	}
+	s := r.src[:n]
+	r.src = r.src[n:]
+	return s
+}
+
+// produceGate orders the append phase of pipelined Produce requests on one connection.
+type produceGate struct {
+	prev chan struct{}
+	mine chan struct{}
+	once sync.Once
+}
+
+type produceGateKey struct{}
+
+// waitProduceTurn blocks until earlier Produce requests on the connection have appended.
+func waitProduceTurn(ctx context.Context) error {
+	g, _ := ctx.Value(produceGateKey{}).(*produceGate)
+	if g == nil {
+		return nil
+	}
+	select {
+	case <-g.prev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finishProduceTurn lets the next Produce on the connection append. Safe to call twice.
+func finishProduceTurn(ctx context.Context) {
+	if g, _ := ctx.Value(produceGateKey{}).(*produceGate); g != nil {
+		g.finish()
+	}
+}
+
+func (g *produceGate) finish() { g.once.Do(func() { close(g.mine) }) }
+
+const (
+	produceKey     int16 = 0
+	apiVersionsKey int16 = 18
+)
+
+// apiName is the metric label for a key; unknown keys share one label.
+func apiName(key int16) string {
+	if n := kmsg.NameForKey(key); n != "" {
+		return n
+	}
+	return "Unknown"
+}

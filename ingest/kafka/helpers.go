@@ -1,0 +1,55 @@
+package kafka
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/metadata"
+)
+
+// code maps a broker error to a Kafka error code, logging internal failures (which the client only
+// sees as UNKNOWN_SERVER_ERROR).
+func (s *Server) code(err error, what string, args ...any) int16 {
+	c := broker.Code(err)
+	if c == -1 {
+		s.log.Error("kafka: "+what, append(args, "err", err)...)
+	}
+	return c
+}
+
+// errMsg is the optional error message for responses that carry one.
+func errMsg(err error) *string {
+	if err == nil {
+		return nil
+	}
+	m := err.Error()
+	return &m
+}
+
+// splitHostPort parses a host:port for the Metadata broker list (port 0 when unparsable).
+func splitHostPort(addr string) (string, int32) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	p, _ := strconv.ParseInt(port, 10, 32)
+	return host, int32(p)
+}
+
+// liveNodes returns the registered nodes with this node's entry carrying the advertised address.
+func (s *Server) liveNodes(ctx context.Context) ([]metadata.Node, error) {
+	ns, err := s.broker.LiveNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ns {
+		if ns[i].ID == s.cfg.NodeID {
+			ns[i].KafkaAddr = s.advertised()
+		}
+	}
+	return ns, nil
+}
+
+func strp(s string) *string { return &s }
