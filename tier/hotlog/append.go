@@ -1,0 +1,213 @@
+package hotlog
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// AppendResult is where an appended batch landed.
+type AppendResult struct {
+	BaseOffset   int64
+	LastOffset   int64
+	MaxTimestamp int64
+}
+
+// Append validates one RecordBatch v2 (framing, magic, CRC; len(batch) must be exactly one batch),
+// assigns offsets by rewriting its baseOffset in place to the current end, and writes it to the
+// active segment, rolling first if the segment is full or old. The write is not yet fsynced: use
+// WaitDurable. The batch is not retained. Errors about the bytes wrap segment.ErrCorrupt.
+func (l *Log) Append(batch []byte) (AppendResult, error) {
+	info, err := segment.ValidateBatch(batch)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("hotlog: append: %w", err)
+	}
+	if info.Size() != len(batch) {
+		return AppendResult{}, fmt.Errorf("hotlog: append: %w: %d bytes after the batch", segment.ErrCorrupt, len(batch)-info.Size())
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return AppendResult{}, err
+	}
+	act := l.active()
+	if size := act.ix.Index().DataSize; size > 0 &&
+		(size+int64(len(batch)) > l.cfg.SegmentBytes || time.Since(act.created) >= l.cfg.SegmentMs) {
+		if err := l.rollLocked(); err != nil {
+			return AppendResult{}, err
+		}
+		act = l.active()
+	}
+	pos := act.ix.Index().DataSize
+	segment.SetBaseOffset(batch, l.end)
+	info.BaseOffset = l.end
+	if _, err := act.f.WriteAt(batch, pos); err != nil {
+		werr := fmt.Errorf("hotlog: write: %w", err)
+		if terr := act.f.Truncate(pos); terr != nil {
+			l.failLocked(fmt.Errorf("%w (and truncating the partial write failed: %v)", werr, terr))
+		}
+		return AppendResult{}, werr
+	}
+	act.ix.Add(info)
+	l.end = info.NextOffset()
+	l.notifyChanged()
+	l.cfg.Metrics.appended(len(batch))
+	return AppendResult{BaseOffset: info.BaseOffset, LastOffset: info.LastOffset(), MaxTimestamp: info.MaxTimestamp}, nil
+}
+
+func (l *Log) usableLocked() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
+// failLocked makes err sticky: after a failed fsync the page cache may have dropped the dirty pages,
+// so nothing written since the last good fsync can be trusted until the log is reopened (and
+// recovered from disk).
+func (l *Log) failLocked(err error) {
+	if l.err == nil {
+		l.err = err
+		l.logger.Error("hotlog: log failed; reopen to recover", "err", err)
+		l.notifySynced()
+	}
+}
+
+// WaitDurable blocks until every offset below upTo is fsynced, or ctx ends. One flusher goroutine per
+// Log fsyncs once for all pending appends and wakes every waiter (group commit). It returns
+// ErrTruncated if a truncation below upTo happened while waiting (more than one truncation during
+// one wait also counts, conservatively), ErrClosed after Close.
+func (l *Log) WaitDurable(ctx context.Context, upTo int64) error {
+	l.mu.Lock()
+	truncs := l.truncs
+	l.mu.Unlock()
+	for {
+		l.mu.Lock()
+		if n := l.truncs - truncs; n > 1 || (n == 1 && l.lastTruncEnd < upTo) {
+			l.mu.Unlock()
+			return fmt.Errorf("%w: below %d while waiting", ErrTruncated, upTo)
+		}
+		truncs = l.truncs
+		switch {
+		case l.durable >= upTo:
+			l.mu.Unlock()
+			return nil
+		case l.err != nil:
+			err := l.err
+			l.mu.Unlock()
+			return err
+		case l.closed:
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		ch := l.synced
+		l.mu.Unlock()
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// flushLoop is the Log's one goroutine: it group-commits fsyncs when kicked and rolls the active
+// segment when it grows old. It exits when stop is closed.
+func (l *Log) flushLoop() {
+	defer close(l.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+			l.flush()
+		case <-tick.C:
+			l.rollIfOld()
+		}
+	}
+}
+
+// flush fsyncs the active segment once for everything appended so far.
+func (l *Log) flush() {
+	l.filesMu.RLock()
+	defer l.filesMu.RUnlock()
+	l.mu.Lock()
+	if l.usableLocked() != nil || l.durable >= l.end {
+		l.mu.Unlock()
+		return
+	}
+	target, f := l.end, l.active().f
+	l.mu.Unlock()
+
+	t0 := time.Now()
+	err := f.Sync() // a roll meanwhile fsyncs the same bytes itself; files are not closed while we hold filesMu
+	l.cfg.Metrics.observeFsync(time.Since(t0))
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.failLocked(fmt.Errorf("hotlog: fsync: %w", err))
+		return
+	}
+	if target > l.durable {
+		l.durable = target
+		l.notifySynced()
+	}
+}
+
+func (l *Log) rollIfOld() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.usableLocked() != nil {
+		return
+	}
+	if act := l.active(); act.ix.Index().DataSize > 0 && time.Since(act.created) >= l.cfg.SegmentMs {
+		if err := l.rollLocked(); err != nil {
+			l.logger.Error("hotlog: time-based roll", "err", err)
+		}
+	}
+}
+
+// Roll seals the active segment now, if it holds any batch.
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if l.active().ix.Index().DataSize == 0 {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked seals the active segment (index, footer, fsync, rename) and starts a new one. A failure
+// part way is sticky: reopening recovers from whatever reached the disk.
+func (l *Log) rollLocked() error {
+	act := l.active()
+	next := act.ix.Index().NextOffset
+	if err := l.seal(act); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	if err := l.newActive(next); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	if err := syncDir(l.path); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	if next > l.durable {
+		l.durable = next
+		l.notifySynced()
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package hotlog
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultSegmentBytes       = 128 << 20
+	DefaultSegmentMs          = 7 * 24 * time.Hour
+	DefaultIndexIntervalBytes = 4096
+)
+
+// ErrConfig marks an invalid Config.
+var ErrConfig = errors.New("hotlog: invalid config")
+
+// Config tunes a Dir and its Logs. Zero fields take the defaults; LogConfig's zero fields take the
+// Dir's values.
+type Config struct {
+	SegmentBytes       int64         // roll when the active segment would pass this size (default 128 MiB)
+	SegmentMs          time.Duration // roll when the active segment is older than this (default 7 days)
+	IndexIntervalBytes int           // bytes of batches between sparse index entries (default 4096)
+	Logger             *slog.Logger  // default slog.Default()
+	Metrics            *Metrics      // optional
+}
+
+// Validate reports negative sizes and durations.
+func (c Config) Validate() error {
+	switch {
+	case c.SegmentBytes < 0:
+		return fmt.Errorf("%w: SegmentBytes %d is negative", ErrConfig, c.SegmentBytes)
+	case c.SegmentMs < 0:
+		return fmt.Errorf("%w: SegmentMs %v is negative", ErrConfig, c.SegmentMs)
+	case c.IndexIntervalBytes < 0:
+		return fmt.Errorf("%w: IndexIntervalBytes %d is negative", ErrConfig, c.IndexIntervalBytes)
+	}
+	return nil
+}
+
+// inherit fills c's zero fields from base.
+func (c Config) inherit(base Config) Config {
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = base.SegmentBytes
+	}
+	if c.SegmentMs == 0 {
+		c.SegmentMs = base.SegmentMs
+	}
+	if c.IndexIntervalBytes == 0 {
+		c.IndexIntervalBytes = base.IndexIntervalBytes
+	}
+	if c.Logger == nil {
+		c.Logger = base.Logger
+	}
+	if c.Metrics == nil {
+		c.Metrics = base.Metrics
+	}
+	return c
+}
+
+func (c Config) withDefaults() Config {
+	return c.inherit(Config{
+		SegmentBytes:       DefaultSegmentBytes,
+		SegmentMs:          DefaultSegmentMs,
+		IndexIntervalBytes: DefaultIndexIntervalBytes,
+		Logger:             slog.Default(),
+	})
+}
+
+// Metrics are the hot log's Prometheus instruments, shared by every Log of a Dir.
+type Metrics struct {
+	FsyncSeconds   prometheus.Histogram
+	AppendedBytes  prometheus.Counter
+	Appends        prometheus.Counter
+	SegmentsRolled prometheus.Counter
+}
+
+// NewMetrics creates the instruments and registers them with reg (nil: not registered). A collector
+// already registered under the same name is reused.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		FsyncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_hotlog_fsync_duration_seconds",
+			Help:    "Latency of hot-log fsyncs (group commits and segment seals).",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
+		}),
+		AppendedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_hotlog_appended_bytes_total",
+			Help: "Bytes of record batches appended to hot logs.",
+		}),
+		Appends: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_hotlog_appended_batches_total",
+			Help: "Record batches appended to hot logs.",
+		}),
+		SegmentsRolled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_hotlog_segments_rolled_total",
+			Help: "Hot-log segments sealed.",
+		}),
+	}
+	if reg != nil {
+		m.FsyncSeconds = register(reg, m.FsyncSeconds)
+		m.AppendedBytes = register(reg, m.AppendedBytes)
+		m.Appends = register(reg, m.Appends)
+		m.SegmentsRolled = register(reg, m.SegmentsRolled)
+	}
+	return m
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+func (m *Metrics) observeFsync(d time.Duration) {
+	if m != nil {
+		m.FsyncSeconds.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) appended(n int) {
+	if m != nil {
+		m.AppendedBytes.Add(float64(n))
+		m.Appends.Inc()
+	}
+}
+
+func (m *Metrics) rolled() {
+	if m != nil {
+		m.SegmentsRolled.Inc()
+	}
+}

@@ -1,0 +1,34 @@
+// Package hotlog is a node's hot local log: one directory per partition holding segment files in
+// the tier/segment format, appended with group-commit fsync, rolled by size and age, recovered after
+// a crash, and trimmed by local retention.
+//
+// # Layout
+//
+//	<root>/LOCK                          exclusive flock while a Dir is open
+//	<root>/<name>/state                  start offset: len u32 | crc32c u32 | version u16 | payload
+//	<root>/<name>/<base 20 digits>.seg   sealed segments: batches + index + footer (uploaded as they are)
+//	<root>/<name>/<base 20 digits>.log   the active segment: batches only
+//	<root>/<name>/*.corrupt              files that failed verification, set aside for inspection
+//
+// # Durability
+//
+// Append writes to the page cache and returns; WaitDurable waits for the Log's single flusher
+// goroutine, which fsyncs once for every append pending at that moment and wakes all waiters.
+// Sealing writes the index and footer, fsyncs, renames .log to .seg and fsyncs the directory. Small
+// state goes through temp file → fsync → rename → directory fsync. A failed write or fsync is sticky:
+// the Log refuses further work until it is reopened, because after a failed fsync the kernel may have
+// dropped the dirty pages (what reached the disk is recovered on open).
+//
+// # Recovery
+//
+// On first open a sealed file is verified by its footer (magic, version, CRC32C); a bad one is logged
+// and renamed .corrupt, never deleted. The active file is scanned from byte 0, cut at the first torn
+// or invalid batch, and fsynced. If segments do not line up (a gap left by a set-aside file), the
+// newest contiguous run is kept and older files are set aside.
+//
+// # Concurrency
+//
+// A Dir and its Logs are safe for concurrent use. Appends serialize on one mutex; reads and fsyncs
+// run beside them. Callers needing check-then-append atomicity (idempotent producer sequences) hold
+// their own lock around it.
+package hotlog

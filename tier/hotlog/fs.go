@@ -1,0 +1,102 @@
+package hotlog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// syncDir fsyncs a directory so that creates, renames and removes in it are durable.
+func syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("hotlog: open dir for sync: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("hotlog: sync dir %s: %w", path, err)
+	}
+	return nil
+}
+
+// State files are one frame:
+//
+//	+-----------+-----------+-----------+--------------------+
+//	| len u32   | crc32c u32| version   | payload (len bytes)|
+//	|           |           | u16       |                    |
+//	+-----------+-----------+-----------+--------------------+
+//
+// len counts the payload; the CRC32C (Castagnoli) covers version and payload. Version 1's payload is
+// the log start offset (int64, big-endian).
+const (
+	stateFile       = "state"
+	stateVersion    = 1
+	stateHeaderSize = 10
+	maxStatePayload = 1 << 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeState(start int64) []byte {
+	b := make([]byte, stateHeaderSize, stateHeaderSize+8)
+	b = binary.BigEndian.AppendUint64(b, uint64(start))
+	binary.BigEndian.PutUint32(b[0:], 8)
+	binary.BigEndian.PutUint16(b[8:], stateVersion)
+	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
+	return b
+}
+
+// decodeState parses a state frame. Errors wrap segment.ErrCorrupt.
+func decodeState(b []byte) (int64, error) {
+	if len(b) < stateHeaderSize {
+		return 0, fmt.Errorf("%w: state file of %d bytes", segment.ErrCorrupt, len(b))
+	}
+	n := binary.BigEndian.Uint32(b[0:])
+	if n > maxStatePayload || int64(n) != int64(len(b)-stateHeaderSize) {
+		return 0, fmt.Errorf("%w: state frame length %d for %d bytes", segment.ErrCorrupt, n, len(b))
+	}
+	if crc := crc32.Checksum(b[8:], castagnoli); crc != binary.BigEndian.Uint32(b[4:]) {
+		return 0, fmt.Errorf("%w: state frame CRC mismatch", segment.ErrCorrupt)
+	}
+	if v := binary.BigEndian.Uint16(b[8:]); v != stateVersion {
+		return 0, fmt.Errorf("%w: state version %d", segment.ErrCorrupt, v)
+	}
+	if n != 8 {
+		return 0, fmt.Errorf("%w: state payload of %d bytes", segment.ErrCorrupt, n)
+	}
+	start := int64(binary.BigEndian.Uint64(b[stateHeaderSize:]))
+	if start < 0 {
+		return 0, fmt.Errorf("%w: negative start offset %d", segment.ErrCorrupt, start)
+	}
+	return start, nil
+}
+
+// writeFileAtomic writes data to dir/name through a temp file: write, fsync, rename, fsync dir.
+func writeFileAtomic(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, name+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("hotlog: create temp: %w", err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("hotlog: write %s: %w", name, err)
+	}
+	return syncDir(dir)
+}

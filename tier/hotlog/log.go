@@ -1,0 +1,439 @@
+package hotlog
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+const (
+	activeExt  = ".log"
+	sealedExt  = ".seg"
+	corruptExt = ".corrupt"
+)
+
+// SegmentInfo describes one local segment.
+type SegmentInfo struct {
+	BaseOffset   int64
+	NextOffset   int64
+	Size         int64 // bytes on disk (index and footer included once sealed)
+	Path         string
+	Sealed       bool
+	MaxTimestamp int64 // -1 when empty
+	Created      time.Time
+}
+
+// seg is one segment file. Fields change only under Log.mu; f is closed only under Log.filesMu
+// held exclusively.
+type seg struct {
+	base    int64
+	path    string
+	f       *os.File
+	sealed  bool
+	created time.Time
+	size    int64            // file size
+	idx     segment.Index    // sealed segments
+	ix      *segment.Indexer // the active segment
+}
+
+func (s *seg) index() segment.Index {
+	if s.ix != nil {
+		return s.ix.Index()
+	}
+	return s.idx
+}
+
+func (s *seg) reader() *segment.Reader { return segment.NewIndexedReader(s.f, s.index()) }
+
+func segName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
+
+// Log is one partition's hot log. All methods are safe for concurrent use.
+//
+// Locking: filesMu is held shared while file contents are read or fsynced and exclusively while
+// files are closed, removed or truncated; mu guards the in-memory state and the active file's
+// tail. Order: filesMu before mu. Appends take only mu, so reads and fsyncs do not block them.
+type Log struct {
+	name    string
+	path    string
+	logger  *slog.Logger
+	onClose func()
+
+	filesMu      sync.RWMutex
+	mu           sync.Mutex
+	cfg          Config
+	segs         []*seg // by base offset, contiguous; the last one is active
+	start        int64  // persisted logical start (SetStartOffset / Reset)
+	end          int64
+	durable      int64
+	changed      chan struct{} // closed at the next append or truncation
+	synced       chan struct{} // closed when durable advances, on truncation, failure and close
+	truncs       uint64        // truncations so far
+	lastTruncEnd int64         // end offset after the latest truncation
+	err          error         // sticky: a failed write or fsync leaves the log unusable
+	closed       bool
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+func openLog(path, name string, cfg Config) (*Log, error) {
+	l := &Log{
+		name:    name,
+		path:    path,
+		cfg:     cfg,
+		logger:  cfg.Logger.With("log", name),
+		changed: make(chan struct{}),
+		synced:  make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if err := l.load(); err != nil {
+		for _, s := range l.segs {
+			_ = s.f.Close()
+		}
+		return nil, err
+	}
+	go l.flushLoop()
+	return l, nil
+}
+
+// load opens the files on disk: sealed segments are verified by footer, the active one is scanned
+// and cut at the first torn batch, and the state file gives the start offset.
+func (l *Log) load() error {
+	if err := os.MkdirAll(l.path, 0o755); err != nil {
+		return fmt.Errorf("hotlog: create %s: %w", l.path, err)
+	}
+	start, haveStart, err := l.readState()
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(l.path)
+	if err != nil {
+		return fmt.Errorf("hotlog: list %s: %w", l.path, err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") {
+			_ = os.Remove(filepath.Join(l.path, name))
+			continue
+		}
+		ext := filepath.Ext(name)
+		if ext != activeExt && ext != sealedExt {
+			continue
+		}
+		base, perr := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
+		if perr != nil || base < 0 || segName(base, ext) != name {
+			continue
+		}
+		s, err := l.openSeg(filepath.Join(l.path, name), base, ext == sealedExt)
+		if err != nil {
+			return err
+		}
+		if s != nil {
+			l.segs = append(l.segs, s)
+		}
+	}
+	sort.Slice(l.segs, func(i, j int) bool { return l.segs[i].base < l.segs[j].base })
+
+	// Keep the newest contiguous run; anything older is set aside, not deleted.
+	for i := len(l.segs) - 1; i > 0; i-- {
+		if prev := l.segs[i-1]; prev.index().NextOffset != l.segs[i].base {
+			for _, s := range l.segs[:i] {
+				l.setAside(s, fmt.Errorf("ends at %d but the next segment starts at %d", prev.index().NextOffset, l.segs[i].base))
+			}
+			l.segs = append([]*seg(nil), l.segs[i:]...)
+			break
+		}
+	}
+	// Every footer-less file but the newest is sealed now (a crash during a roll leaves two).
+	for i := 0; i < len(l.segs)-1; i++ {
+		s := l.segs[i]
+		if s.sealed {
+			continue
+		}
+		if s.index().Batches == 0 {
+			_ = s.f.Close()
+			if err := os.Remove(s.path); err != nil {
+				return fmt.Errorf("hotlog: remove empty segment: %w", err)
+			}
+			l.segs = append(l.segs[:i], l.segs[i+1:]...)
+			i--
+			continue
+		}
+		if err := l.seal(s); err != nil {
+			return err
+		}
+	}
+
+	next := int64(0)
+	if n := len(l.segs); n > 0 {
+		next = l.segs[n-1].index().NextOffset
+	} else if haveStart {
+		next = start
+	}
+	if haveStart && start > next {
+		// A Reset or SetStartOffset beyond what survived: the log restarts empty at start.
+		l.logger.Warn("hotlog: start offset beyond recovered data; starting empty", "start", start, "end", next)
+		for _, s := range l.segs {
+			_ = s.f.Close()
+			if err := os.Remove(s.path); err != nil {
+				return fmt.Errorf("hotlog: remove segment: %w", err)
+			}
+		}
+		l.segs = nil
+		next = start
+	}
+	if n := len(l.segs); n == 0 || l.segs[n-1].sealed {
+		if err := l.newActive(next); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(l.path); err != nil {
+		return err
+	}
+	l.start = start
+	l.end = next
+	l.durable = next
+	return nil
+}
+
+func (l *Log) readState() (int64, bool, error) {
+	p := filepath.Join(l.path, stateFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("hotlog: read state: %w", err)
+	}
+	start, err := decodeState(b)
+	if err != nil {
+		l.logger.Error("hotlog: bad state file set aside", "err", err)
+		_ = os.Rename(p, p+corruptExt)
+		return 0, false, nil
+	}
+	return start, true, nil
+}
+
+// openSeg opens one segment file. A sealed file that fails its checks is set aside (nil, nil); an
+// active file is cut at its first torn batch and fsynced.
+func (l *Log) openSeg(path string, base int64, sealed bool) (*seg, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("hotlog: open segment: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("hotlog: stat segment: %w", err)
+	}
+	s := &seg{base: base, path: path, f: f, sealed: sealed, created: st.ModTime(), size: st.Size()}
+	if sealed {
+		r, err := segment.OpenReader(f, st.Size())
+		if err == nil && r.Index().BaseOffset != base {
+			err = fmt.Errorf("%w: index base offset %d, file name says %d", segment.ErrCorrupt, r.Index().BaseOffset, base)
+		}
+		if err != nil {
+			if !errors.Is(err, segment.ErrCorrupt) {
+				_ = f.Close()
+				return nil, err
+			}
+			l.setAside(s, err)
+			return nil, nil
+		}
+		s.idx = r.Index()
+		return s, nil
+	}
+	rec, err := segment.Recover(f, st.Size(), base, l.cfg.IndexIntervalBytes)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if rec.Torn != nil || rec.Index.DataSize != st.Size() {
+		l.logger.Warn("hotlog: truncating torn tail of active segment", "path", path,
+			"valid_bytes", rec.Index.DataSize, "file_bytes", st.Size(), "next_offset", rec.Index.NextOffset, "reason", rec.Torn)
+		if err := f.Truncate(rec.Index.DataSize); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("hotlog: truncate torn segment: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("hotlog: sync truncated segment: %w", err)
+		}
+	}
+	s.size = rec.Index.DataSize
+	s.ix = segment.ResumeIndexer(rec.Index, l.cfg.IndexIntervalBytes)
+	return s, nil
+}
+
+// setAside closes a segment and renames it to .corrupt for inspection.
+func (l *Log) setAside(s *seg, why error) {
+	l.logger.Error("hotlog: segment set aside", "path", s.path, "err", why)
+	_ = s.f.Close()
+	if err := os.Rename(s.path, s.path+corruptExt); err != nil {
+		l.logger.Error("hotlog: rename corrupt segment", "path", s.path, "err", err)
+	}
+}
+
+// newActive creates an empty active segment at base and appends it. The caller syncs the directory.
+func (l *Log) newActive(base int64) error {
+	p := filepath.Join(l.path, segName(base, activeExt))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("hotlog: create segment: %w", err)
+	}
+	l.segs = append(l.segs, &seg{
+		base: base, path: p, f: f, created: time.Now(),
+		ix: segment.NewIndexer(base, l.cfg.IndexIntervalBytes),
+	})
+	return nil
+}
+
+// seal writes the index and footer after s's batches, fsyncs, and renames s to .seg. The caller
+// syncs the directory.
+func (l *Log) seal(s *seg) error {
+	ix := s.ix.Index()
+	trailer := ix.AppendTrailer(nil)
+	if _, err := s.f.WriteAt(trailer, ix.DataSize); err != nil {
+		return fmt.Errorf("hotlog: write segment index: %w", err)
+	}
+	t0 := time.Now()
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("hotlog: sync sealed segment: %w", err)
+	}
+	l.cfg.Metrics.observeFsync(time.Since(t0))
+	p := filepath.Join(l.path, segName(s.base, sealedExt))
+	if err := os.Rename(s.path, p); err != nil {
+		return fmt.Errorf("hotlog: rename sealed segment: %w", err)
+	}
+	s.path, s.sealed, s.idx, s.ix = p, true, ix, nil
+	s.size = ix.DataSize + int64(len(trailer))
+	l.cfg.Metrics.rolled()
+	return nil
+}
+
+func (l *Log) setConfig(cfg Config) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg.SegmentBytes, l.cfg.SegmentMs, l.cfg.IndexIntervalBytes = cfg.SegmentBytes, cfg.SegmentMs, cfg.IndexIntervalBytes
+}
+
+func (l *Log) active() *seg { return l.segs[len(l.segs)-1] }
+
+// startLocked is the first offset readable here: the logical start, or the first local segment's
+// base if local retention removed more.
+func (l *Log) startLocked() int64 {
+	if len(l.segs) == 0 { // only after a failed Reset
+		return l.start
+	}
+	return max(l.start, l.segs[0].base)
+}
+
+// StartOffset is the first offset readable from this log.
+func (l *Log) StartOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.startLocked()
+}
+
+// EndOffset is the next offset to assign.
+func (l *Log) EndOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.end
+}
+
+// DurableOffset is the offset below which everything is fsynced.
+func (l *Log) DurableOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.durable
+}
+
+// Changed returns a channel closed at the next append (or truncation, or Close). Take a new one after
+// it fires.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+func (l *Log) notifyChanged() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+func (l *Log) notifySynced() {
+	close(l.synced)
+	l.synced = make(chan struct{})
+}
+
+// Segments describes the local segments, oldest first; the last one is the active one.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]SegmentInfo, 0, len(l.segs))
+	for _, s := range l.segs {
+		ix := s.index()
+		size := s.size
+		if !s.sealed {
+			size = ix.DataSize
+		}
+		out = append(out, SegmentInfo{
+			BaseOffset: s.base, NextOffset: ix.NextOffset, Size: size, Path: s.path,
+			Sealed: s.sealed, MaxTimestamp: ix.MaxTimestamp, Created: s.created,
+		})
+	}
+	return out
+}
+
+// Close fsyncs the active segment, stops the flusher and closes the files. Idempotent.
+func (l *Log) Close() error {
+	err := l.close()
+	if l.onClose != nil {
+		l.onClose()
+	}
+	return err
+}
+
+func (l *Log) close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.stop)
+	l.mu.Unlock()
+	<-l.done
+
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	if l.err == nil && l.durable < l.end {
+		if err := l.active().f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("hotlog: sync on close: %w", err))
+		} else {
+			l.durable = l.end
+		}
+	}
+	for _, s := range l.segs {
+		errs = append(errs, s.f.Close())
+	}
+	l.notifyChanged()
+	l.notifySynced()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,156 @@
+package hotlog
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// readersFrom snapshots readers for the segments from the one holding offset onward. Called with mu
+// held; the readers stay valid while the caller holds filesMu shared.
+func (l *Log) readersFrom(offset int64) []*segment.Reader {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	i = max(i, 0)
+	rs := make([]*segment.Reader, 0, len(l.segs)-i)
+	for _, s := range l.segs[i:] {
+		rs = append(rs, s.reader())
+	}
+	return rs
+}
+
+// Read returns whole batches starting with the batch containing offset. It stops before the first
+// batch at or above limit (an offset bound such as the high watermark; limit < 0 or above the end
+// means the end) and before a batch that would take the result past maxBytes — but returns at least
+// one whole batch if any starts below limit (KIP-74). The result is empty when offset == limit.
+// ErrOffsetOutOfRange if offset is outside [StartOffset, EndOffset]. The returned slice is the
+// caller's. Batches may begin below offset (a batch is never split).
+func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
+	l.filesMu.RLock()
+	defer l.filesMu.RUnlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	start, end := l.startLocked(), l.end
+	if offset < start || offset > end {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+	}
+	if limit < 0 || limit > end {
+		limit = end
+	}
+	if offset >= limit {
+		l.mu.Unlock()
+		return nil, nil
+	}
+	rs := l.readersFrom(offset)
+	l.mu.Unlock()
+
+	var out []byte
+	for i, r := range rs {
+		ix := r.Index()
+		if ix.BaseOffset >= limit {
+			break
+		}
+		pos := int64(0)
+		if i == 0 {
+			p, _, err := r.FindOffset(offset)
+			if err != nil {
+				return nil, fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
+			}
+			pos = p
+		}
+		var err error
+		out, pos, err = r.ReadBatches(out, pos, maxBytes, limit)
+		if err != nil {
+			return nil, fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
+		}
+		if pos < ix.DataSize || len(out) >= maxBytes {
+			break
+		}
+	}
+	return out, nil
+}
+
+// OffsetForTimestamp returns the first offset whose batch's max timestamp is ≥ ts (never below
+// StartOffset), and false if no batch here has one.
+func (l *Log) OffsetForTimestamp(ts int64) (int64, bool) {
+	l.filesMu.RLock()
+	defer l.filesMu.RUnlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, false
+	}
+	start := l.startLocked()
+	rs := l.readersFrom(start)
+	l.mu.Unlock()
+	for _, r := range rs {
+		ix := r.Index()
+		if ix.NextOffset <= start || ix.MaxTimestamp < ts {
+			continue
+		}
+		off, ok, err := r.FindTimestamp(ts)
+		if err != nil {
+			l.logger.Error("hotlog: timestamp lookup", "ts", ts, "err", err)
+			return 0, false
+		}
+		if ok {
+			return max(off, start), true
+		}
+	}
+	return 0, false
+}
+
+// MaxTimestamp returns the largest batch max timestamp and the base offset of the first batch
+// holding it, or (-1, -1) when the log is empty.
+func (l *Log) MaxTimestamp() (ts, offset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts, offset = -1, -1
+	for _, s := range l.segs {
+		ix := s.index()
+		if ix.Batches > 0 && (offset < 0 || ix.MaxTimestamp > ts) {
+			ts, offset = ix.MaxTimestamp, ix.MaxTimestampOffset
+		}
+	}
+	return ts, offset
+}
+
+// ScanBatches calls fn with the header of every batch from the one holding from (or StartOffset, if
+// from is lower) to the end at the time of the call, e.g. to rebuild producer state. An error from fn
+// stops the scan and is returned. fn may Append, but must not call Roll, TruncateTo, Reset,
+// DeleteSegmentsBelow or Close on this Log (they wait for the scan).
+func (l *Log) ScanBatches(from int64, fn func(info segment.BatchInfo) error) error {
+	l.filesMu.RLock()
+	defer l.filesMu.RUnlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	from = max(from, l.startLocked())
+	end := l.end
+	if from >= end {
+		l.mu.Unlock()
+		return nil
+	}
+	rs := l.readersFrom(from)
+	l.mu.Unlock()
+	for i, r := range rs {
+		pos := int64(0)
+		if i == 0 {
+			p, _, err := r.FindOffset(from)
+			if err != nil {
+				return fmt.Errorf("hotlog: scan %s from %d: %w", l.name, from, err)
+			}
+			pos = p
+		}
+		if err := r.Scan(pos, func(_ int64, info segment.BatchInfo) error { return fn(info) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}

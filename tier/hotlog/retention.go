@@ -1,0 +1,183 @@
+package hotlog
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// DeleteSegmentsBelow removes the sealed segments that lie wholly below offset (local retention,
+// e.g. once they are in object storage). The active segment is never removed. StartOffset moves up to
+// the first remaining segment if it was lower.
+func (l *Log) DeleteSegmentsBelow(offset int64) error {
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	n := 0
+	for n < len(l.segs)-1 && l.segs[n].sealed && l.segs[n].idx.NextOffset <= offset {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	victims := l.segs[:n]
+	l.segs = append([]*seg(nil), l.segs[n:]...)
+	for _, s := range victims {
+		_ = s.f.Close()
+		if err := os.Remove(s.path); err != nil {
+			return fmt.Errorf("hotlog: remove segment: %w", err)
+		}
+	}
+	return syncDir(l.path)
+}
+
+// SetStartOffset moves the logical start forward to offset (DeleteRecords) and persists it. Lower
+// offsets are a no-op; ErrOffsetOutOfRange above EndOffset. Segments are not removed here.
+func (l *Log) SetStartOffset(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if offset > l.end {
+		return fmt.Errorf("%w: start %d beyond end %d", ErrOffsetOutOfRange, offset, l.end)
+	}
+	if offset <= l.start {
+		return nil
+	}
+	if err := writeFileAtomic(l.path, stateFile, encodeState(offset)); err != nil {
+		return err
+	}
+	l.start = offset
+	return nil
+}
+
+// TruncateTo drops every batch at or above offset (data written by a fenced leader). A batch that
+// straddles offset is dropped whole, so EndOffset may end below offset. The cut is fsynced. If offset
+// is at or below the first local segment's base, the log is Reset to offset.
+func (l *Log) TruncateTo(offset int64) error {
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if offset >= l.end {
+		return nil
+	}
+	if offset <= l.segs[0].base {
+		return l.resetLocked(offset)
+	}
+	// Drop whole segments from the newest down, so a crash leaves a prefix.
+	for l.segs[len(l.segs)-1].base >= offset {
+		s := l.segs[len(l.segs)-1]
+		_ = s.f.Close()
+		if err := os.Remove(s.path); err != nil {
+			l.failLocked(fmt.Errorf("hotlog: truncate: remove segment: %w", err))
+			return l.err
+		}
+		l.segs = l.segs[:len(l.segs)-1]
+	}
+	s := l.active()
+	if err := l.cut(s, offset); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	if err := syncDir(l.path); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	l.end = s.ix.Index().NextOffset
+	l.durable = l.end
+	l.truncated()
+	return nil
+}
+
+// cut makes s the active segment holding only the batches below offset: a sealed file is renamed
+// back to .log first (its index and footer then read as a torn tail), then cut and fsynced.
+func (l *Log) cut(s *seg, offset int64) error {
+	pos, _, err := s.reader().FindOffset(offset)
+	if err != nil {
+		return fmt.Errorf("hotlog: truncate: %w", err)
+	}
+	if s.sealed {
+		p := filepath.Join(l.path, segName(s.base, activeExt))
+		if err := os.Rename(s.path, p); err != nil {
+			return fmt.Errorf("hotlog: truncate: rename: %w", err)
+		}
+		s.path, s.sealed = p, false
+	}
+	if err := s.f.Truncate(pos); err != nil {
+		return fmt.Errorf("hotlog: truncate: %w", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("hotlog: truncate: sync: %w", err)
+	}
+	rec, err := segment.Recover(s.f, pos, s.base, l.cfg.IndexIntervalBytes)
+	if err != nil {
+		return fmt.Errorf("hotlog: truncate: rescan: %w", err)
+	}
+	if rec.Torn != nil {
+		return fmt.Errorf("hotlog: truncate: rescan: %w", rec.Torn)
+	}
+	s.ix, s.idx, s.size = segment.ResumeIndexer(rec.Index, l.cfg.IndexIntervalBytes), segment.Index{}, pos
+	return nil
+}
+
+// Reset deletes all local data; the next append gets offset next, which is also the new start.
+func (l *Log) Reset(next int64) error {
+	if next < 0 {
+		return fmt.Errorf("%w: reset to %d", ErrOffsetOutOfRange, next)
+	}
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	return l.resetLocked(next)
+}
+
+// resetLocked persists the new start first: if a crash interrupts the deletes, recovery sees a start
+// beyond the surviving data and finishes the reset.
+func (l *Log) resetLocked(next int64) error {
+	if err := writeFileAtomic(l.path, stateFile, encodeState(next)); err != nil {
+		return err
+	}
+	for len(l.segs) > 0 {
+		s := l.segs[len(l.segs)-1]
+		_ = s.f.Close()
+		if err := os.Remove(s.path); err != nil {
+			l.failLocked(fmt.Errorf("hotlog: reset: remove segment: %w", err))
+			return l.err
+		}
+		l.segs = l.segs[:len(l.segs)-1]
+	}
+	if err := l.newActive(next); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	if err := syncDir(l.path); err != nil {
+		l.failLocked(err)
+		return err
+	}
+	l.start, l.end, l.durable = next, next, next
+	l.truncated()
+	return nil
+}
+
+// truncated wakes pollers and durability waiters after the end moved down (or anywhere, on Reset).
+func (l *Log) truncated() {
+	l.truncs++
+	l.lastTruncEnd = l.end
+	l.notifyChanged()
+	l.notifySynced()
+}
