@@ -64,7 +64,7 @@ func freePort(t testing.TB) int {
 
 // startBroker returns the broker to test against. For a started server, the caller must
 // call stop (which reports the exit status) when done.
-func startBroker(t *testing.T) *broker {
+func startBroker(t testing.TB) *broker {
 	t.Helper()
 	if addr := os.Getenv("STRATA_COMPAT_BOOTSTRAP"); addr != "" {
 		b := &broker{addr: addr}
@@ -117,7 +117,7 @@ func startBroker(t *testing.T) *broker {
 }
 
 // waitReady waits until the broker answers Metadata with at least one broker.
-func (b *broker) waitReady(t *testing.T, limit time.Duration) {
+func (b *broker) waitReady(t testing.TB, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	var last error
@@ -162,7 +162,7 @@ func probe(addr string) error {
 }
 
 // stop sends SIGTERM to a started server and fails t unless it exits with status 0 in time.
-func (b *broker) stop(t *testing.T) {
+func (b *broker) stop(t testing.TB) {
 	t.Helper()
 	if b.cmd == nil {
 		return

@@ -88,6 +88,7 @@ func javaCommand(groupProtocol string) func(string) ([]string, string) {
 func TestClients(t *testing.T) {
 	root := repoRoot(t)
 	b := startBroker(t)
+	logAPIVersions(t, b.addr)
 
 	inProcess := []struct {
 		name string
@@ -214,6 +215,29 @@ func advertises(addr string, key int16) (bool, error) {
 		return false, errors.New("no broker answered ApiVersions")
 	}
 	return true, nil
+}
+
+// logAPIVersions logs what the broker advertises, so a client failure can be read against it.
+func logAPIVersions(t testing.TB, addr string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	vs, err := kadm.NewClient(cl).ApiVersions(ctx)
+	if err != nil {
+		t.Logf("ApiVersions: %v", err)
+		return
+	}
+	for _, v := range vs.Sorted() {
+		var keys []string
+		v.EachKeySorted(func(key, minV, maxV int16) {
+			keys = append(keys, fmt.Sprintf("%s(%d) v%d-%d", kmsg.NameForKey(key), key, minV, maxV))
+		})
+		t.Logf("broker %d advertises %d APIs (%s): %s", v.NodeID, len(keys), v.VersionGuess(), strings.Join(keys, ", "))
+	}
 }
 
 // topicName is unique per run, so reruns against a long-lived external broker do not collide.
