@@ -1,0 +1,178 @@
+package natsmeta
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/metadata/memmeta"
+)
+
+// Each partition's catalog is one key in the segments bucket, so every catalog change is a single
+// compare-and-swap: RegisterSegment, ReplaceSegments and SetLogStartOffset are atomic, and the
+// fencing check and the write see the same revision. The rules themselves are memmeta's.
+
+// catalog reads tp's catalog. A missing catalog, or one left over from a deleted topic with the same
+// name, reads as empty.
+func (s *Store) catalog(ctx context.Context, tp metadata.TopicPartition, top metadata.Topic) (metadata.PartitionCatalog, entry, error) {
+	e, err := s.get(ctx, s.segments, partitionKey(tp))
+	if err != nil {
+		return metadata.PartitionCatalog{}, entry{}, err
+	}
+	return catalogOf(e, top)
+}
+
+func catalogOf(e entry, top metadata.Topic) (metadata.PartitionCatalog, entry, error) {
+	if e.live {
+		c, err := decodeCatalog(e.value)
+		if err != nil {
+			return metadata.PartitionCatalog{}, e, err
+		}
+		if c.TopicID == top.ID {
+			return c, e, nil
+		}
+	}
+	return metadata.PartitionCatalog{TopicID: top.ID}, e, nil
+}
+
+// updateCatalog checks tp and applies fn to its catalog under compare-and-swap.
+func (s *Store) updateCatalog(ctx context.Context, tp metadata.TopicPartition, fn func(c *metadata.PartitionCatalog) (bool, error)) error {
+	top, err := s.partition(ctx, tp)
+	if err != nil {
+		return err
+	}
+	return s.updateCatalogOf(ctx, tp, top, fn)
+}
+
+func (s *Store) updateCatalogOf(ctx context.Context, tp metadata.TopicPartition, top metadata.Topic, fn func(c *metadata.PartitionCatalog) (bool, error)) error {
+	return s.update(ctx, s.segments, partitionKey(tp), putOpts{}, func(cur entry) ([]byte, bool, error) {
+		c, _, err := catalogOf(cur, top)
+		if err != nil {
+			return nil, false, err
+		}
+		changed, err := fn(&c)
+		if !changed {
+			return nil, false, err
+		}
+		return encodeCatalog(c), true, err
+	})
+}
+
+// GetCatalog implements metadata.Store.
+func (s *Store) GetCatalog(ctx context.Context, tp metadata.TopicPartition) (_ metadata.PartitionCatalog, err error) {
+	defer s.observe("get_catalog", time.Now(), &err)
+	ctx, cancel := s.methodCtx(ctx)
+	defer cancel()
+	top, err := s.partition(ctx, tp)
+	if err != nil {
+		return metadata.PartitionCatalog{}, err
+	}
+	c, _, err := s.catalog(ctx, tp, top)
+	return c, err
+}
+
+// RegisterSegment implements metadata.Store.
+func (s *Store) RegisterSegment(ctx context.Context, tp metadata.TopicPartition, epoch int32, seg metadata.SegmentRef) (err error) {
+	defer s.observe("register_segment", time.Now(), &err)
+	ctx, cancel := s.methodCtx(ctx)
+	defer cancel()
+	return s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
+		return memmeta.RegisterSegment(c, epoch, seg)
+	})
+}
+
+// ListSegments implements metadata.Store.
+func (s *Store) ListSegments(ctx context.Context, tp metadata.TopicPartition, from, to int64) (_ []metadata.SegmentRef, err error) {
+	c, err := s.GetCatalog(ctx, tp)
+	if err != nil {
+		return nil, err
+	}
+	return memmeta.SegmentsInRange(c, from, to), nil
+}
+
+// ReplaceSegments implements metadata.Store.
+func (s *Store) ReplaceSegments(ctx context.Context, tp metadata.TopicPartition, epoch int32, oldKeys []string, repl []metadata.SegmentRef) (err error) {
+	defer s.observe("replace_segments", time.Now(), &err)
+	ctx, cancel := s.methodCtx(ctx)
+	defer cancel()
+	repl = slices.Clone(repl)
+	return s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
+		return memmeta.ReplaceSegments(c, epoch, oldKeys, repl)
+	})
+}
+
+// SetLogStartOffset implements metadata.Store.
+func (s *Store) SetLogStartOffset(ctx context.Context, tp metadata.TopicPartition, epoch int32, offset int64) (_ []metadata.SegmentRef, err error) {
+	defer s.observe("set_log_start_offset", time.Now(), &err)
+	ctx, cancel := s.methodCtx(ctx)
+	defer cancel()
+	var dropped []metadata.SegmentRef
+	err = s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
+		var changed bool
+		var err error
+		dropped, changed, err = memmeta.SetLogStartOffset(c, epoch, offset)
+		return changed, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dropped, nil
+}
+
+// WatchCatalogs implements metadata.Store. Changes are coalesced per partition while the caller is
+// not reading. The channel is closed when ctx ends or the store closes.
+func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartition, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := s.segments.kv.WatchAll(wctx, jetstream.UpdatesOnly())
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("natsmeta: watch catalogs: %w", err)
+	}
+	out := make(chan metadata.TopicPartition)
+	s.wg.Add(1)
+	go func() { // owned by the store; ends with ctx or Close
+		defer s.wg.Done()
+		defer close(out)
+		defer cancel()
+		defer func() { _ = w.Stop() }()
+		var pending []metadata.TopicPartition // in arrival order
+		queued := map[metadata.TopicPartition]bool{}
+		for {
+			var send chan<- metadata.TopicPartition
+			var next metadata.TopicPartition
+			if len(pending) > 0 {
+				send, next = out, pending[0]
+			}
+			select {
+			case <-wctx.Done():
+				return
+			case <-s.done:
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				tp, err := parsePartitionKey(e.Key())
+				if err != nil {
+					s.log.Warn("natsmeta: ignoring bad catalog key", "key", e.Key(), "err", err)
+					continue
+				}
+				if !queued[tp] {
+					queued[tp] = true
+					pending = append(pending, tp)
+				}
+			case send <- next:
+				delete(queued, next)
+				pending = pending[1:]
+			}
+		}
+	}()
+	return out, nil
+}

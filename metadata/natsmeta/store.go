@@ -1,0 +1,450 @@
+package natsmeta
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/metadata"
+)
+
+var _ metadata.Store = (*Store)(nil)
+
+// Config tunes a Store.
+type Config struct {
+	// URLs of the NATS servers (an embedded server's ClientURL, or an external cluster). Required.
+	URLs []string
+	// Replicas of each bucket when it is created; 0 picks 3 when the client sees at least three
+	// servers, else 1. Existing buckets keep their replica count.
+	Replicas int
+	// OpTimeout bounds each JetStream call. Default 5s.
+	OpTimeout time.Duration
+	// RetryTimeout bounds a whole method, retries through a failover included. Default 30s.
+	RetryTimeout time.Duration
+	// BucketPrefix, when set, is put before every bucket name with an underscore, so several stores
+	// can share one NATS account. Letters, digits, '-' and '_' only.
+	BucketPrefix string
+	// MarkerTTL is how long delete markers are kept. Default 15m.
+	MarkerTTL time.Duration
+	// Logger receives retry and failure logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
+
+func (c *Config) setDefaults() {
+	if c.OpTimeout == 0 {
+		c.OpTimeout = 5 * time.Second
+	}
+	if c.RetryTimeout == 0 {
+		c.RetryTimeout = 30 * time.Second
+	}
+	if c.MarkerTTL == 0 {
+		c.MarkerTTL = 15 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate checks c after defaults are applied.
+func (c Config) Validate() error {
+	switch {
+	case len(c.URLs) == 0:
+		return errors.New("natsmeta: no server URLs")
+	case c.Replicas < 0 || c.Replicas > 5:
+		return fmt.Errorf("natsmeta: replicas %d not in 0..5", c.Replicas)
+	case c.OpTimeout <= 0 || c.RetryTimeout < c.OpTimeout:
+		return fmt.Errorf("natsmeta: need 0 < OpTimeout (%v) <= RetryTimeout (%v)", c.OpTimeout, c.RetryTimeout)
+	case c.MarkerTTL < time.Second:
+		return fmt.Errorf("natsmeta: MarkerTTL %v below one second", c.MarkerTTL)
+	case !prefixRE.MatchString(c.BucketPrefix):
+		return fmt.Errorf("natsmeta: bad bucket prefix %q", c.BucketPrefix)
+	}
+	return nil
+}
+
+// bucket is one KV bucket and the names needed to reach its stream directly.
+type bucket struct {
+	name   string // bucket name
+	stream string // backing stream, "KV_<name>"
+	subj   string // subject prefix of keys, "$KV.<name>."
+	kv     jetstream.KeyValue
+}
+
+// Store is the metadata.Store on NATS JetStream KV. It is safe for concurrent use.
+type Store struct {
+	cfg Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *slog.Logger
+	m   *metrics
+
+	topics, leases, segments, offsets, producers, nodes *bucket
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup // watch goroutines
+}
+
+// Open connects, creates any missing bucket, and returns a ready Store.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
+		nats.Name("strata-metadata"),
+		nats.Timeout(cfg.OpTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond),
+		nats.PingInterval(2*time.Second),
+		nats.MaxPingsOutstanding(2),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("natsmeta: connect: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsmeta: jetstream: %w", err)
+	}
+	s := &Store{cfg: cfg, nc: nc, js: js, log: cfg.Logger, m: newMetrics(cfg.Registerer), done: make(chan struct{})}
+	replicas := cfg.Replicas
+	if replicas == 0 {
+		replicas = 1
+		if len(nc.Servers()) >= 3 {
+			replicas = 3
+		}
+	}
+	for _, b := range []struct {
+		dst  **bucket
+		name string
+	}{{&s.topics, "topics"}, {&s.leases, "leases"}, {&s.segments, "segments"}, {&s.offsets, "offsets"}, {&s.producers, "producers"}, {&s.nodes, "nodes"}} {
+		bk, err := s.openBucket(ctx, b.name, replicas)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		*b.dst = bk
+	}
+	return s, nil
+}
+
+func (s *Store) openBucket(ctx context.Context, base string, replicas int) (*bucket, error) {
+	name := base
+	if s.cfg.BucketPrefix != "" {
+		name = s.cfg.BucketPrefix + "_" + base
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RetryTimeout)
+	defer cancel()
+	var kv jetstream.KeyValue
+	err := s.call(ctx, "open_bucket", func(ctx context.Context) error {
+		var err error
+		kv, err = s.js.KeyValue(ctx, name)
+		if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return err
+		}
+		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:         name,
+			Description:    "strata metadata: " + base,
+			History:        1,
+			Storage:        jetstream.FileStorage,
+			Replicas:       replicas,
+			LimitMarkerTTL: s.cfg.MarkerTTL,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			kv, err = s.js.KeyValue(ctx, name) // created by a peer in the meantime
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsmeta: bucket %s: %w", name, err)
+	}
+	if kv.Bucket() != name {
+		return nil, fmt.Errorf("natsmeta: bucket %s: opened %s", name, kv.Bucket())
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsmeta: bucket %s: %w", name, err)
+	}
+	if st.LimitMarkerTTL() == 0 {
+		return nil, fmt.Errorf("natsmeta: bucket %s exists without per-key TTL support (LimitMarkerTTL)", name)
+	}
+	return &bucket{name: name, stream: "KV_" + name, subj: "$KV." + name + ".", kv: kv}, nil
+}
+
+// Close stops watches and closes the connection. It is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+		s.nc.Close()
+	})
+	return nil
+}
+
+// methodCtx bounds a whole method by RetryTimeout.
+func (s *Store) methodCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.RetryTimeout)
+}
+
+// errCodeClusterNotAvailable is JetStream's "cluster not available" error code.
+const errCodeClusterNotAvailable jetstream.ErrorCode = 10008
+
+// retryable reports errors that mean "try again shortly": a call that timed out (it may or may not
+// have taken effect), no responders while a stream leader is elected, or a cluster that says it is
+// temporarily unavailable.
+func retryable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrConnectionReconnecting) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 408 || apiErr.ErrorCode == errCodeClusterNotAvailable)
+}
+
+// call runs f with an OpTimeout deadline, retrying retryable errors with backoff until ctx ends.
+func (s *Store) call(ctx context.Context, op string, f func(ctx context.Context) error) error {
+	backoff := 20 * time.Millisecond
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+		err := f(cctx)
+		cancel()
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		}
+		s.m.retries.WithLabelValues(op).Inc()
+		s.log.Debug("natsmeta: retrying", "op", op, "err", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+// entry is the newest message of a key. rev is its stream sequence, also for delete markers, so a
+// CAS can follow a delete; value is nil when the key is absent or deleted.
+type entry struct {
+	value []byte
+	rev   uint64
+	live  bool
+}
+
+type msgGetResponse struct {
+	Error *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
+	Message *struct {
+		Seq  uint64 `json:"seq"`
+		Hdrs []byte `json:"hdrs"`
+		Data []byte `json:"data"`
+	} `json:"message"`
+}
+
+// get reads the newest message of key from the stream leader. Direct gets (what KeyValue.Get uses)
+// may be answered by a lagging replica; a leader read sees every acknowledged write.
+func (s *Store) get(ctx context.Context, b *bucket, key string) (entry, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": b.subj + key})
+	var e entry
+	err := s.call(ctx, "get", func(ctx context.Context) error {
+		msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.stream, req)
+		if err != nil {
+			return err
+		}
+		var resp msgGetResponse
+		if err := json.Unmarshal(msg.Data, &resp); err != nil {
+			return fmt.Errorf("natsmeta: get %s/%s: %w", b.name, key, err)
+		}
+		if resp.Error != nil {
+			if resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound) {
+				e = entry{}
+				return nil
+			}
+			return &jetstream.APIError{Code: resp.Error.Code, ErrorCode: jetstream.ErrorCode(resp.Error.ErrCode), Description: resp.Error.Description}
+		}
+		if resp.Message == nil {
+			return fmt.Errorf("natsmeta: get %s/%s: empty response", b.name, key)
+		}
+		e = entry{value: resp.Message.Data, rev: resp.Message.Seq, live: true}
+		if len(resp.Message.Hdrs) > 0 {
+			h, err := nats.DecodeHeadersMsg(resp.Message.Hdrs)
+			if err != nil {
+				return fmt.Errorf("%w: headers of %s/%s: %v", ErrCorrupt, b.name, key, err)
+			}
+			if h.Get("KV-Operation") != "" || h.Get(jetstream.MarkerReasonHeader) != "" {
+				e.value, e.live = nil, false
+			}
+		}
+		return nil
+	})
+	return e, err
+}
+
+// errMismatch is a lost compare-and-swap: the key changed since it was read.
+var errMismatch = errors.New("natsmeta: revision mismatch")
+
+// anyRev asks put not to compare revisions.
+const anyRev = math.MaxUint64
+
+type putOpts struct {
+	ttl   time.Duration // per-message TTL, rounded up to whole seconds
+	purge bool          // write a purge marker instead of a value
+}
+
+// put writes value to key if the key's newest revision is still rev (anyRev: unconditionally) and
+// returns the new revision. A call that times out is sent again with the same message id: if the
+// first copy landed, JetStream's duplicate window answers with its sequence instead of applying it
+// twice; if not, the second copy is a fresh attempt. A lost race returns errMismatch.
+func (s *Store) put(ctx context.Context, b *bucket, key string, value []byte, rev uint64, o putOpts) (uint64, error) {
+	id := newMsgID()
+	var seq uint64
+	err := s.call(ctx, "put", func(ctx context.Context) error {
+		m := &nats.Msg{Subject: b.subj + key, Data: value, Header: nats.Header{}}
+		opts := []jetstream.PublishOpt{jetstream.WithMsgID(id), jetstream.WithExpectStream(b.stream)}
+		if rev != anyRev {
+			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(rev))
+		}
+		if o.purge {
+			m.Header.Set("KV-Operation", "PURGE")
+			m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+			opts = append(opts, jetstream.WithMsgTTL(s.cfg.MarkerTTL))
+		} else if o.ttl > 0 {
+			opts = append(opts, jetstream.WithMsgTTL(roundTTL(o.ttl)))
+		}
+		pa, err := s.js.PublishMsg(ctx, m, opts...)
+		if err != nil {
+			return err
+		}
+		seq = pa.Sequence
+		return nil
+	})
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		s.m.casConflicts.WithLabelValues(b.name).Inc()
+		return 0, errMismatch
+	}
+	if err != nil {
+		return 0, fmt.Errorf("natsmeta: put %s/%s: %w", b.name, key, err)
+	}
+	return seq, nil
+}
+
+// purge removes key if its newest revision is still rev (anyRev: unconditionally). The marker it
+// leaves expires after MarkerTTL.
+func (s *Store) purge(ctx context.Context, b *bucket, key string, rev uint64) error {
+	_, err := s.put(ctx, b, key, nil, rev, putOpts{purge: true})
+	return err
+}
+
+// update runs a read-modify-write on key until it wins the compare-and-swap. fn sees the current
+// entry and returns the new value, or write=false to leave the key alone; its error is returned
+// as is. fn may run several times.
+func (s *Store) update(ctx context.Context, b *bucket, key string, o putOpts, fn func(cur entry) (next []byte, write bool, err error)) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.get(ctx, b, key)
+		if err != nil {
+			return err
+		}
+		next, write, ferr := fn(cur)
+		if !write {
+			return ferr
+		}
+		if next == nil {
+			err = s.purge(ctx, b, key, cur.rev)
+		} else {
+			_, err = s.put(ctx, b, key, next, cur.rev, o)
+		}
+		if errors.Is(err, errMismatch) {
+			if err := backoffCAS(ctx, attempt); err != nil {
+				return fmt.Errorf("natsmeta: %s/%s: %w after %d attempts: %w", b.name, key, metadata.ErrConflict, attempt+1, err)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return ferr
+	}
+}
+
+// backoffCAS sleeps a little, growing and jittered, so racing writers spread out.
+func backoffCAS(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return ctx.Err()
+	}
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	d := time.Duration(min(attempt, 20)) * time.Duration(1+int(b[0])%8) * 250 * time.Microsecond
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// list returns the live entries of a bucket.
+func (s *Store) list(ctx context.Context, b *bucket) ([]jetstream.KeyValueEntry, error) {
+	var out []jetstream.KeyValueEntry
+	err := s.call(ctx, "list", func(ctx context.Context) error {
+		out = out[:0]
+		w, err := b.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+		if err != nil {
+			return err
+		}
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case e, ok := <-w.Updates():
+				if !ok {
+					return fmt.Errorf("natsmeta: list %s: watcher stopped", b.name)
+				}
+				if e == nil {
+					return nil // caught up
+				}
+				out = append(out, e)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	return out, err
+}
+
+func roundTTL(d time.Duration) time.Duration {
+	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
+}
+
+func newMsgID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
