@@ -22,7 +22,7 @@ type Recovered struct {
 // batch to start where the previous one ended. The error is non-nil only for I/O errors from r.
 func Recover(r io.ReaderAt, size int64, baseOffset int64, indexInterval int) (Recovered, error) {
 	x := NewIndexer(baseOffset, indexInterval)
-	w := &window{r: r, end: size, chunk: 1 << 20}
+	w := &window{r: r, end: size, chunk: 256 << 10}
 	for pos := int64(0); pos < size; {
 		info, err := w.batch(pos)
 		if err == nil && info.BaseOffset != x.ix.NextOffset {
