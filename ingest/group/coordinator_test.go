@@ -238,7 +238,9 @@ func TestCoordinatorRebalanceFlow(t *testing.T) {
 	var wg sync.WaitGroup
 	var rejoined [2]*kmsg.JoinGroupResponse
 	for i, r := range joined[:2] {
-		wg.Go(func() { rejoined[i] = c.JoinGroup(context.Background(), joinReq(group, r.MemberID, 10*time.Second, "t")) })
+		wg.Go(func() {
+			rejoined[i] = c.JoinGroup(context.Background(), joinReq(group, r.MemberID, 10*time.Second, "t"))
+		})
 	}
 	wg.Wait()
 	for _, r := range rejoined {
@@ -277,7 +279,9 @@ func TestCoordinatorSessionExpiry(t *testing.T) {
 		joined = append(joined, long)
 	}
 	syncAll(t, c, group, joined)
-	waitFor(t, func() bool { return heartbeat(c, group, long.MemberID, long.Generation) == kerr.RebalanceInProgress.Code })
+	waitFor(t, func() bool {
+		return heartbeat(c, group, long.MemberID, long.Generation) == kerr.RebalanceInProgress.Code
+	})
 	if code := heartbeat(c, group, short.MemberID, short.Generation); code != kerr.UnknownMemberID.Code {
 		t.Fatalf("expired member's heartbeat: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(code))
 	}
