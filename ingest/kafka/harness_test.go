@@ -2,8 +2,8 @@ package kafka
 
 import (
 	"context"
-	"fmt"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -41,7 +41,7 @@ func startNode(t testing.TB, o nodeOpts) *testNode {
 	ctx := context.Background()
 	st := o.store
 	if st == nil {
-		ms, err := memmeta.New(memmeta.Config{})
+		ms, err := memmeta.New(memmeta.Config{FirstProducerID: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,4 +234,8 @@ func (r *rawConn) produceRaw(topic string, partition int32, batch []byte, acks i
 		r.t.Fatalf("produce response shape: %+v", resp)
 	}
 	return resp.Topics[0].Partitions[0]
+}
+
+func topicPartition(topic string, p int32) metadata.TopicPartition {
+	return metadata.TopicPartition{Topic: topic, Partition: p}
 }
