@@ -2,9 +2,335 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/group"
+	"github.com/strata-log/strata/ingest/httpapi"
+	"github.com/strata-log/strata/ingest/kafka"
+	"github.com/strata-log/strata/metadata/natsmeta"
+	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/objstore"
 )
 
+// serverConfig is `strata server`'s command line.
+type serverConfig struct {
+	dataDir        string
+	kafkaAddr      string
+	advertisedAddr string
+	httpAddr       string
+	nodeID         int
+	objectStore    string
+	metadata       string
+	logLevel       string
+	logFormat      string
+	autoCreate     bool
+	numPartitions  int
+}
+
+func (c *serverConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "hot log, embedded metadata and default object store")
+	fs.StringVar(&c.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener host:port")
+	fs.StringVar(&c.advertisedAddr, "advertised-kafka-addr", "", "host:port given to clients (default: --kafka-addr)")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener host:port (health, metrics, pprof, NDJSON ingest)")
+	fs.IntVar(&c.nodeID, "node-id", 1, "Kafka broker id of this node, unique in the cluster")
+	fs.StringVar(&c.objectStore, "object-store", "", "object store URL (default file://<data-dir>/objects)")
+	fs.StringVar(&c.metadata, "metadata", "embedded", `"embedded" or nats://host:port[,host:port...]`)
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&c.autoCreate, "auto-create-topics", true, "Kafka's auto.create.topics.enable")
+	fs.IntVar(&c.numPartitions, "num-partitions", 1, "Kafka's num.partitions for auto-created topics")
+}
+
+// validate checks the flags and fills derived defaults; every message names the flag.
+func (c *serverConfig) validate() error {
+	if c.dataDir == "" {
+		return usagef("--data-dir must not be empty")
+	}
+	abs, err := filepath.Abs(c.dataDir)
+	if err != nil {
+		return usagef("--data-dir %q: %v", c.dataDir, err)
+	}
+	c.dataDir = abs
+	if err := checkHostPort("--kafka-addr", c.kafkaAddr); err != nil {
+		return err
+	}
+	if c.advertisedAddr == "" {
+		c.advertisedAddr = c.kafkaAddr
+	} else if err := checkHostPort("--advertised-kafka-addr", c.advertisedAddr); err != nil {
+		return err
+	}
+	if err := checkHostPort("--http-addr", c.httpAddr); err != nil {
+		return err
+	}
+	if c.nodeID < 0 || c.nodeID > 1<<31-1 {
+		return usagef("--node-id %d: want 0..%d", c.nodeID, 1<<31-1)
+	}
+	if c.numPartitions < 1 {
+		return usagef("--num-partitions %d: want at least 1", c.numPartitions)
+	}
+	if c.objectStore == "" {
+		c.objectStore = "file://" + filepath.Join(c.dataDir, "objects")
+	}
+	if _, err := metadataURLs(c.metadata); err != nil {
+		return err
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return err
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return usagef("--log-format %q: want text or json", c.logFormat)
+	}
+	return nil
+}
+
+func checkHostPort(flagName, v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return usagef("%s %q: want host:port", flagName, v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return usagef("%s %q: bad port", flagName, v)
+	}
+	return nil
+}
+
+// metadataURLs returns nil for embedded metadata, else the NATS URLs.
+func metadataURLs(v string) ([]string, error) {
+	if v == "embedded" {
+		return nil, nil
+	}
+	var urls []string
+	for _, u := range strings.Split(v, ",") {
+		p, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || p.Scheme != "nats" || p.Host == "" {
+			return nil, usagef(`--metadata %q: want "embedded" or nats://host:port[,host:port...]`, v)
+		}
+		urls = append(urls, p.String())
+	}
+	return urls, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, usagef("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
 func runServer(ctx context.Context, args []string, stderr io.Writer) error {
-	return usagef("not wired yet")
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	var cfg serverConfig
+	cfg.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.logLevel)
+	hopts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if cfg.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, hopts)
+	}
+	log := slog.New(handler)
+	slog.SetDefault(log)
+	return serve(ctx, cfg, log)
+}
+
+// node holds what serve started, so shutdown can stop it in reverse order.
+type node struct {
+	closers []func()
+}
+
+func (n *node) onClose(f func()) { n.closers = append(n.closers, f) }
+
+func (n *node) close() {
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i]()
+	}
+	n.closers = nil
+}
+
+// serve wires the packages together and runs until ctx ends (SIGTERM/SIGINT) or a listener fails.
+func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) {
+	var n node
+	defer n.close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	// The hot log takes the data dir's LOCK first, so a second process on the same dir stops here
+	// before it starts anything else.
+	hot, err := hotlog.OpenDir(filepath.Join(cfg.dataDir, "hot"), hotlog.Config{Logger: log, Metrics: hotlog.NewMetrics(reg)})
+	if errors.Is(err, hotlog.ErrLocked) {
+		return fmt.Errorf("--data-dir %s is in use by another strata process", cfg.dataDir)
+	} else if err != nil {
+		return fmt.Errorf("hot log: %w", err)
+	}
+	n.onClose(func() {
+		if err := hot.Close(); err != nil {
+			log.Error("closing hot log", "err", err)
+		}
+	})
+
+	urls, _ := metadataURLs(cfg.metadata)
+	if urls == nil {
+		emb, err := natsmeta.StartEmbedded(natsmeta.EmbeddedConfig{Dir: filepath.Join(cfg.dataDir, "meta")})
+		if err != nil {
+			return fmt.Errorf("embedded metadata: %w", err)
+		}
+		n.onClose(emb.Shutdown)
+		urls = []string{emb.ClientURL()}
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := natsmeta.Open(openCtx, natsmeta.Config{URLs: urls, Logger: log, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("--metadata %s: %w", cfg.metadata, err)
+	}
+	n.onClose(func() { store.Close() })
+
+	bucket, err := objstore.Open(openCtx, cfg.objectStore, objstore.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("--object-store: %w", err)
+	}
+	bucket = objstore.WithRetry(bucket, objstore.RetryConfig{})
+	if bucket, err = objstore.WithMetrics(bucket, reg); err != nil {
+		return err
+	}
+	n.onClose(func() { bucket.Close() })
+
+	kln, err := net.Listen("tcp", cfg.kafkaAddr)
+	if err != nil {
+		return fmt.Errorf("--kafka-addr: %w", err)
+	}
+	hln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		kln.Close()
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	advertised := cfg.advertisedAddr
+	if strings.HasSuffix(advertised, ":0") { // a random port was asked for: advertise the real one
+		advertised = kln.Addr().String()
+	}
+
+	b, err := broker.New(broker.Config{
+		NodeID:    int32(cfg.nodeID),
+		KafkaAddr: advertised,
+		HTTPAddr:  hln.Addr().String(),
+		HotLog:    hot,
+		Store:     store,
+		Defaults: broker.Defaults{
+			NumPartitions:            int32(cfg.numPartitions),
+			AutoCreateTopicsDisabled: !cfg.autoCreate,
+		},
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(func() { b.Close() })
+	if err := b.Start(openCtx); err != nil {
+		kln.Close()
+		hln.Close()
+		return fmt.Errorf("broker: %w", err)
+	}
+	groups, err := group.New(group.Config{Store: store, NodeID: int32(cfg.nodeID), IsCoordinator: b.IsCoordinator, Logger: log, Registerer: reg})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(func() { groups.Close() })
+
+	ks, err := kafka.New(kafka.Config{
+		AdvertisedAddr: advertised,
+		NodeID:         int32(cfg.nodeID),
+		Broker:         b,
+		Groups:         groups,
+		Logger:         log,
+		Registerer:     reg,
+	})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	h, err := httpapi.Handler(httpapi.Config{
+		Producer: b,
+		Gatherer: reg,
+		Ready: func(ctx context.Context) error {
+			_, err := b.LiveNodes(ctx)
+			return err
+		},
+		Logger: log,
+	})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- ks.Serve(context.Background(), kln) }()
+	go func() { errc <- hs.Serve(hln) }()
+	// Listeners stop first on shutdown: in-flight requests finish, then the broker releases leases.
+	n.onClose(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		ks.Close()
+	})
+	log.Info("strata serving", "node_id", cfg.nodeID, "kafka", kln.Addr().String(), "advertised", advertised,
+		"http", hln.Addr().String(), "data_dir", cfg.dataDir, "metadata", cfg.metadata, "object_store", redactURL(cfg.objectStore),
+		"version", version)
+
+	select {
+	case <-ctx.Done():
+		log.Info("strata shutting down")
+		return nil
+	case err := <-errc:
+		if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, kafka.ErrClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// redactURL hides any user info in a URL before it is logged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }

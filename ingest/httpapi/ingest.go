@@ -1,0 +1,257 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/metadata"
+)
+
+type ingester struct{ cfg Config }
+
+type record struct {
+	key, value []byte
+	partition  int32
+	offset     int64
+}
+
+// RecordOffset is one line's place in the log.
+type RecordOffset struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+}
+
+// IngestResponse answers a successful NDJSON post.
+type IngestResponse struct {
+	Topic   string         `json:"topic"`
+	Records []RecordOffset `json:"records"`
+}
+
+func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
+	topic := r.PathValue("topic")
+	keyField := r.URL.Query().Get("key")
+	ctx, cancel := contextWithTimeout(r, in.cfg.Timeout)
+	defer cancel()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: fmt.Sprintf("body over %d bytes; nothing was written", mbe.Limit)})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "reading body: " + err.Error()})
+		return
+	}
+	recs, line, err := parseNDJSON(body, keyField)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error() + "; nothing was written", Line: line})
+		return
+	}
+	if len(recs) == 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "empty body: want one JSON value per line"})
+		return
+	}
+	t, err := in.cfg.Producer.EnsureTopic(ctx, topic, true)
+	if err != nil {
+		in.fail(w, topic, err)
+		return
+	}
+	partitionRecords(topic, recs, t.Partitions)
+
+	// One batch per partition and at most MaxRecordsPerBatch records each, in input order.
+	now := time.Now().UnixMilli()
+	type pending struct {
+		tp   metadata.TopicPartition
+		idx  []int
+		last int64
+	}
+	var writes []pending
+	byPart := map[int32][]int{}
+	var order []int32
+	for i, rec := range recs {
+		if _, seen := byPart[rec.partition]; !seen {
+			order = append(order, rec.partition)
+		}
+		byPart[rec.partition] = append(byPart[rec.partition], i)
+	}
+	for _, p := range order {
+		idx := byPart[p]
+		for len(idx) > 0 {
+			n := min(len(idx), in.cfg.MaxRecordsPerBatch)
+			writes = append(writes, pending{tp: metadata.TopicPartition{Topic: topic, Partition: p}, idx: idx[:n]})
+			idx = idx[n:]
+		}
+	}
+	for wi := range writes {
+		wr := &writes[wi]
+		batch := buildBatch(recs, wr.idx, now)
+		res, err := in.cfg.Producer.Append(ctx, wr.tp, batch)
+		if err != nil {
+			in.fail(w, topic, err)
+			return
+		}
+		for j, i := range wr.idx {
+			recs[i].offset = res.BaseOffset + int64(j)
+		}
+		wr.last = res.LastOffset
+	}
+	for _, wr := range writes {
+		if err := in.cfg.Producer.WaitDurable(ctx, wr.tp, wr.last+1); err != nil {
+			in.fail(w, topic, err)
+			return
+		}
+	}
+	resp := IngestResponse{Topic: topic, Records: make([]RecordOffset, len(recs))}
+	for i, rec := range recs {
+		resp.Records[i] = RecordOffset{Partition: rec.partition, Offset: rec.offset}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// fail maps a broker error to an HTTP status.
+func (in *ingester) fail(w http.ResponseWriter, topic string, err error) {
+	status := http.StatusInternalServerError
+	switch broker.Code(err) {
+	case kerr.UnknownTopicOrPartition.Code, kerr.InvalidTopicException.Code:
+		status = http.StatusNotFound
+	case kerr.NotLeaderForPartition.Code, kerr.LeaderNotAvailable.Code, kerr.RequestTimedOut.Code:
+		status = http.StatusServiceUnavailable
+	case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code:
+		status = http.StatusRequestEntityTooLarge
+	}
+	if status == http.StatusInternalServerError {
+		in.cfg.Logger.Error("ndjson ingest failed", "topic", topic, "err", err)
+	}
+	writeJSON(w, status, errorBody{Error: err.Error()})
+}
+
+// parseNDJSON parses every line before anything is written. It returns the 1-based line number of
+// the first bad line.
+func parseNDJSON(body []byte, keyField string) ([]record, int, error) {
+	var recs []record
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64<<10), len(body)+1)
+	line := 0
+	for sc.Scan() {
+		line++
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		rec, err := parseLine(raw, keyField)
+		if err != nil {
+			return nil, line, fmt.Errorf("line %d: %v", line, err)
+		}
+		recs = append(recs, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, line + 1, fmt.Errorf("line %d: %v", line+1, err)
+	}
+	return recs, 0, nil
+}
+
+func parseLine(raw []byte, keyField string) (record, error) {
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
+		return record{}, fmt.Errorf("invalid JSON: %v", err)
+	}
+	switch raw[0] {
+	case '{':
+		rec := record{value: append([]byte(nil), raw...)}
+		if keyField != "" {
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &obj); err != nil {
+				return record{}, fmt.Errorf("invalid JSON object: %v", err)
+			}
+			if k, ok := obj[keyField]; ok {
+				var s string
+				if err := json.Unmarshal(k, &s); err == nil {
+					rec.key = []byte(s)
+				} else {
+					rec.key = append([]byte(nil), k...)
+				}
+			}
+		}
+		return rec, nil
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return record{}, fmt.Errorf("invalid JSON string: %v", err)
+		}
+		return record{value: []byte(s)}, nil
+	default:
+		return record{}, errors.New("want a JSON object or string")
+	}
+}
+
+// partitionRecords assigns partitions as Kafka's default partitioner does: murmur2 of the key for
+// keyed records, one sticky partition per request for the rest.
+func partitionRecords(topic string, recs []record, partitions int32) {
+	p := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	for i := range recs {
+		kr := &kgo.Record{Key: recs[i].key, Value: recs[i].value}
+		recs[i].partition = int32(p.Partition(kr, int(partitions)))
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// buildBatch encodes the records at idx as one uncompressed RecordBatch v2 with kmsg.
+func buildBatch(recs []record, idx []int, ts int64) []byte {
+	var body []byte
+	for j, i := range idx {
+		r := kmsg.Record{
+			OffsetDelta: int32(j),
+			Key:         recs[i].key,
+			Value:       recs[i].value,
+		}
+		// Record.Length counts the bytes after the length varint; encode once to learn it.
+		enc := r.AppendTo(nil)
+		r.Length = int32(len(enc) - varintLen(r.Length))
+		body = r.AppendTo(body)
+	}
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1,
+		Magic:                2,
+		LastOffsetDelta:      int32(len(idx) - 1),
+		FirstTimestamp:       ts,
+		MaxTimestamp:         ts,
+		ProducerID:           -1,
+		ProducerEpoch:        -1,
+		FirstSequence:        -1,
+		NumRecords:           int32(len(idx)),
+		Records:              body,
+	}
+	out := b.AppendTo(nil)
+	// Length is everything after the 12 bytes of baseOffset and length; the CRC covers the bytes
+	// after itself (from attributes on).
+	b.Length = int32(len(out) - 12)
+	out = b.AppendTo(out[:0])
+	b.CRC = int32(crc32.Checksum(out[21:], castagnoli))
+	return b.AppendTo(out[:0])
+}
+
+// varintLen is the size of v as a zig-zag varint.
+func varintLen(v int32) int {
+	u := uint32(v)<<1 ^ uint32(v>>31)
+	n := 1
+	for u >= 0x80 {
+		u >>= 7
+		n++
+	}
+	return n
+}
