@@ -340,7 +340,28 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	if !ok {
 		return joinError(req.Version, kerr.RebalanceInProgress.Code, req.MemberID)
 	}
+	if r.join.ErrorCode != 0 {
+		c.dropIfUnused(g)
+	}
 	return r.join
+}
+
+// dropIfUnused forgets a group that a rejected join created and nothing else uses, as Kafka
+// validates a join before creating its group.
+func (c *Coordinator) dropIfUnused(g *groupEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups[g.name] != g {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m := g.m
+	if m.state == StateEmpty && m.generation == 0 && len(m.members) == 0 && len(m.pending) == 0 {
+		m.kill(kerr.CoordinatorNotAvailable.Code)
+		c.settle(g, m.rebalances)
+		delete(c.groups, g.name)
+	}
 }
 
 // SyncGroup answers a SyncGroup request, blocking until the leader's assignment arrives.

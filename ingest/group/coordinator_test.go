@@ -408,3 +408,22 @@ func metricValue(t *testing.T, c prometheus.Collector) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+func TestRejectedJoinLeavesNoGroup(t *testing.T) {
+	c := newTestCoordinator(t, storeFactories["memmeta"](t), nil)
+	r := c.JoinGroup(context.Background(), joinReq("junk", "", time.Millisecond))
+	if r.ErrorCode != kerr.InvalidSessionTimeout.Code {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if l := c.ListGroups(context.Background(), &kmsg.ListGroupsRequest{}); len(l.Groups) != 0 {
+		t.Fatalf("a rejected join left groups behind: %+v", l.Groups)
+	}
+	// A MEMBER_ID_REQUIRED answer keeps the group: the member is expected back.
+	r = c.JoinGroup(context.Background(), joinReq("kept", "", time.Second))
+	if r.ErrorCode != kerr.MemberIDRequired.Code {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if l := c.ListGroups(context.Background(), &kmsg.ListGroupsRequest{}); len(l.Groups) != 1 {
+		t.Fatalf("groups after MEMBER_ID_REQUIRED: %+v", l.Groups)
+	}
+}
