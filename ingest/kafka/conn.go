@@ -97,6 +97,9 @@ func (cc *clientConn) serve() {
 		cc.writeLoop()
 	}()
 	err := cc.readLoop()
+	// The peer is gone or misbehaved, or the server is closing: end long polls and waits at once;
+	// requests already read are still answered (if the socket still takes writes).
+	cc.cancel()
 	close(cc.queue)
 	<-writerDone
 	cc.cancel()
@@ -219,6 +222,7 @@ func (cc *clientConn) handle(p *pending) {
 		if r := recover(); r != nil {
 			cc.log.Error("kafka: handler panic", "api", kmsg.NameForKey(p.hdr.key),
 				"version", p.hdr.version, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			cc.s.m.panics.Inc()
 			p.out, p.err = nil, errPanic
 		}
 	}()

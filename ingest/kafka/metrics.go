@@ -15,6 +15,7 @@ type metrics struct {
 	reqBytes    *prometheus.CounterVec
 	respBytes   *prometheus.CounterVec
 	connections prometheus.Gauge
+	panics      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,11 +41,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_kafka_connections",
 			Help: "Open Kafka client connections.",
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_handler_panics_total",
+			Help: "Requests whose handler panicked (the connection was closed).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.connections} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.connections, m.panics} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
