@@ -75,7 +75,10 @@ func newRemoteError(op, bucket, key string, status int, code string, err error) 
 
 func (e *RemoteError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "objstore: %s %s/%s", e.Op, e.Bucket, e.Key)
+	fmt.Fprintf(&b, "objstore: %s %s", e.Op, e.Bucket)
+	if e.Key != "" {
+		fmt.Fprintf(&b, "/%s", e.Key)
+	}
 	if e.Kind != nil {
 		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Kind.Error(), "objstore: "))
 	}

@@ -67,16 +67,20 @@ func openMinio(ctx context.Context, loc location, cfg openConfig) (Bucket, error
 	b := &minioBucket{c: c, bucket: loc.bucket, partSize: cfg.partSize, parallel: cfg.partConcurrency, tr: tr}
 	where := c.EndpointURL().String()
 	ok, err := c.BucketExists(ctx, loc.bucket)
-	if err == nil && !ok {
+	if err != nil {
+		err = b.remote("head-bucket", "", err)
+	} else if !ok {
 		err = c.MakeBucket(ctx, loc.bucket, minio.MakeBucketOptions{Region: region})
 		if err == nil || minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
 			cfg.logger.Info("objstore: created bucket", "bucket", loc.bucket, "at", where)
 			err = nil
+		} else {
+			err = b.remote("create-bucket", "", err)
 		}
 	}
 	if err != nil {
 		tr.CloseIdleConnections()
-		return nil, openError("minio", loc.bucket, where, b.remote("create-bucket", "", err))
+		return nil, openError("minio", loc.bucket, where, err)
 	}
 	return b, nil
 }

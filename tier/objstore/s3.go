@@ -87,7 +87,8 @@ func (b *s3Bucket) ensureBucket(ctx context.Context, region, where string, log *
 	if err == nil {
 		return nil
 	}
-	if re := b.remote("head-bucket", "", err); errors.Is(re, ErrNotFound) {
+	rerr := b.remote("head-bucket", "", err)
+	if errors.Is(rerr, ErrNotFound) {
 		in := &s3.CreateBucketInput{Bucket: &b.bucket}
 		if region != "us-east-1" {
 			in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
@@ -99,8 +100,9 @@ func (b *s3Bucket) ensureBucket(ctx context.Context, region, where string, log *
 			log.Info("objstore: created bucket", "bucket", b.bucket, "at", where)
 			return nil
 		}
+		rerr = b.remote("create-bucket", "", err)
 	}
-	return openError("s3", b.bucket, where, b.remote("create-bucket", "", err))
+	return openError("s3", b.bucket, where, rerr)
 }
 
 // openError turns a failure to reach or create the bucket into a message that names the problem.
@@ -108,8 +110,11 @@ func openError(scheme, bucket, where string, err error) error {
 	var re *RemoteError
 	switch {
 	case errors.Is(err, ErrAccessDenied):
-		return fmt.Errorf("objstore: %s bucket %q: %w: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (%w)",
-			scheme, bucket, ErrAccessDenied, err)
+		vars := "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+		if scheme == "minio" {
+			vars += " or MINIO_ROOT_USER/MINIO_ROOT_PASSWORD"
+		}
+		return fmt.Errorf("objstore: %s bucket %q: access denied: check %s (%w)", scheme, bucket, vars, err)
 	case errors.As(err, &re) && re.Status == 0:
 		return fmt.Errorf("objstore: %s bucket %q: endpoint %s unreachable: %w", scheme, bucket, where, err)
 	case errors.As(err, &re) && re.Status == 301:

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/strata-log/strata/tier/objstore"
 )
 
@@ -161,6 +164,33 @@ func (m *MinIO) Start() {
 func (m *MinIO) waitReady(exited <-chan struct{}) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
+	if err := m.waitHealth(client, deadline, exited); err != nil {
+		return err
+	}
+	// Health answers before every subsystem is up (IAM, for one): wait until a signed S3 call works.
+	s3c, err := minio.New(m.addr, &minio.Options{Creds: credentials.NewStaticV4(m.user, m.password, ""), MaxRetries: 1})
+	if err != nil {
+		return err
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := s3c.ListBuckets(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("S3 API not ready after 60s: %w", err)
+		}
+		select {
+		case <-exited:
+			return errors.New("exited before it was ready")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (m *MinIO) waitHealth(client *http.Client, deadline time.Time, exited <-chan struct{}) error {
 	for _, path := range []string{"/minio/health/live", "/minio/health/ready"} {
 		for {
 			resp, err := client.Get(m.Endpoint() + path)
