@@ -60,6 +60,11 @@ func runTopic(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("want a subcommand: create, list, describe, delete, alter")
 	}
 	sub, args := args[0], args[1:]
+	switch sub {
+	case "create", "list", "describe", "delete", "alter":
+	default:
+		return usagef("unknown topic subcommand %q (want create, list, describe, delete, alter)", sub)
+	}
 	fs := flag.NewFlagSet("topic "+sub, flag.ContinueOnError)
 	var cf clientFlags
 	cf.register(fs)
