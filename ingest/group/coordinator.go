@@ -115,6 +115,8 @@ func (c *Coordinator) groupCode(name string) int16 {
 		return kerr.CoordinatorNotAvailable.Code
 	case name == "":
 		return kerr.InvalidGroupID.Code
+	case c.isClosed():
+		return kerr.NotCoordinator.Code
 	case !c.cfg.IsCoordinator(name):
 		c.evict(name)
 		return kerr.NotCoordinator.Code
@@ -237,21 +239,30 @@ func (c *Coordinator) evict(name string) {
 	}
 }
 
+// sweepInterval is how often the deadline loop looks for groups this node no longer coordinates,
+// so their blocked members hear NOT_COORDINATOR promptly after a coordinator move.
+const sweepInterval = time.Second
+
 // run is the deadline loop; it exits when stop closes.
 func (c *Coordinator) run() {
 	defer close(c.done)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	nextSweep := time.Now().Add(sweepInterval)
 	for {
 		now := time.Now()
+		if !now.Before(nextSweep) {
+			c.sweep()
+			nextSweep = now.Add(sweepInterval)
+		}
 		var due []*groupEntry
 		c.schedMu.Lock()
 		for c.sched.Len() > 0 && !c.sched[0].at.After(now) {
 			due = append(due, heap.Pop(&c.sched).(deadline).g)
 		}
-		wait := time.Hour
+		wait := nextSweep.Sub(now)
 		if c.sched.Len() > 0 {
-			wait = c.sched[0].at.Sub(now)
+			wait = min(wait, c.sched[0].at.Sub(now))
 		}
 		c.schedMu.Unlock()
 		for _, g := range due {
@@ -267,6 +278,21 @@ func (c *Coordinator) run() {
 		case <-c.wake:
 		case <-t.C:
 		}
+	}
+}
+
+// sweep unloads every group whose coordinator is now another node.
+func (c *Coordinator) sweep() {
+	c.mu.Lock()
+	var moved []string
+	for name := range c.groups {
+		if !c.cfg.IsCoordinator(name) {
+			moved = append(moved, name)
+		}
+	}
+	c.mu.Unlock()
+	for _, name := range moved {
+		c.evict(name)
 	}
 }
 

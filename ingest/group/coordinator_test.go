@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -426,4 +427,45 @@ func TestRejectedJoinLeavesNoGroup(t *testing.T) {
 	if l := c.ListGroups(context.Background(), &kmsg.ListGroupsRequest{}); len(l.Groups) != 1 {
 		t.Fatalf("groups after MEMBER_ID_REQUIRED: %+v", l.Groups)
 	}
+}
+
+// TestCoordinatorMove: when this node stops coordinating a group, blocked members are told
+// NOT_COORDINATOR, and the next coordinator serves the committed offsets from the shared store.
+func TestCoordinatorMove(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store metadata.Store) {
+		ctx := context.Background()
+		createTopic(t, store, "t", 1)
+		var mine atomic.Bool
+		mine.Store(true)
+		c := newTestCoordinator(t, store, func(cfg *Config) { cfg.IsCoordinator = func(string) bool { return mine.Load() } })
+		r := join(t, c, "g", 10*time.Second, "t")
+		syncAll(t, c, "g", []*kmsg.JoinGroupResponse{r})
+		if code := commitCode(t, c.OffsetCommit(ctx, commitReq(8, "g", r.Generation, r.MemberID, "t", 0, 5))); code != 0 {
+			t.Fatalf("commit: %v", kerr.ErrorForCode(code))
+		}
+		// A second member is blocked in a rebalance when the group moves away.
+		second := c.JoinGroup(ctx, joinReq("g", "", 10*time.Second, "t"))
+		blocked := make(chan *kmsg.JoinGroupResponse)
+		go func() { blocked <- c.JoinGroup(ctx, joinReq("g", second.MemberID, 10*time.Second, "t")) }()
+		waitFor(t, func() bool { return heartbeat(c, "g", r.MemberID, r.Generation) == kerr.RebalanceInProgress.Code })
+		mine.Store(false)
+		if got := <-blocked; got.ErrorCode != kerr.NotCoordinator.Code {
+			t.Fatalf("blocked join after the move: %v, want NOT_COORDINATOR", kerr.ErrorForCode(got.ErrorCode))
+		}
+		if code := heartbeat(c, "g", r.MemberID, r.Generation); code != kerr.NotCoordinator.Code {
+			t.Fatalf("heartbeat after the move: %v", kerr.ErrorForCode(code))
+		}
+
+		next := newTestCoordinator(t, store, nil)
+		if code := heartbeat(next, "g", r.MemberID, r.Generation); code != kerr.UnknownMemberID.Code {
+			t.Fatalf("heartbeat at the new coordinator: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(code))
+		}
+		if code := commitCode(t, next.OffsetCommit(ctx, commitReq(8, "g", r.Generation, r.MemberID, "t", 0, 6))); code != kerr.IllegalGeneration.Code {
+			t.Fatalf("commit by a member of the old coordinator: %v, want ILLEGAL_GENERATION", kerr.ErrorForCode(code))
+		}
+		got, err := next.Committed(ctx, "g")
+		if err != nil || got[metadata.TopicPartition{Topic: "t"}] != 5 {
+			t.Fatalf("offsets at the new coordinator: %v %v", got, err)
+		}
+	})
 }
