@@ -15,7 +15,7 @@ import (
 // (a handler panic is recovered, but is reported here as a failure) and never allocate a frame
 // above MaxRequestBytes.
 func FuzzRequest(f *testing.F) {
-	n := startNode(f, nodeOpts{serverCfg: func(c *Config) { c.MaxRequestBytes = 64 << 10 }})
+	n := startNode(f, nodeOpts{memStore: true, serverCfg: func(c *Config) { c.MaxRequestBytes = 64 << 10 }})
 	n.createTopic(f, "fz", 2, nil)
 
 	frame := func(req kmsg.Request, corr int32) []byte {

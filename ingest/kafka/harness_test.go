@@ -17,6 +17,7 @@ import (
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/memmeta"
+	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
@@ -34,12 +35,17 @@ type nodeOpts struct {
 	brokerCfg func(*broker.Config)
 	serverCfg func(*Config)
 	store     metadata.Store
+	// memStore uses the in-memory store instead of embedded NATS JetStream (fuzzing speed).
+	memStore bool
 }
 
 func startNode(t testing.TB, o nodeOpts) *testNode {
 	t.Helper()
 	ctx := context.Background()
 	st := o.store
+	if st == nil && !o.memStore {
+		st = natsmetatest.Store(t)
+	}
 	if st == nil {
 		ms, err := memmeta.New(memmeta.Config{FirstProducerID: 1000})
 		if err != nil {
