@@ -18,8 +18,8 @@ import (
 
 // storeFactories lists the metadata.Store backends the coordinator is tested against. Files that
 // need extra servers add theirs in init.
-var storeFactories = map[string]func(t *testing.T) metadata.Store{
-	"memmeta": func(t *testing.T) metadata.Store {
+var storeFactories = map[string]func(t testing.TB) metadata.Store{
+	"memmeta": func(t testing.TB) metadata.Store {
 		s, err := memmeta.New(memmeta.Config{})
 		if err != nil {
 			t.Fatal(err)
@@ -35,7 +35,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, store metadata.Store)) {
 	}
 }
 
-func newTestCoordinator(t *testing.T, store metadata.Store, mod func(*Config)) *Coordinator {
+func newTestCoordinator(t testing.TB, store metadata.Store, mod func(*Config)) *Coordinator {
 	t.Helper()
 	cfg := Config{
 		Store:             store,
@@ -77,7 +77,7 @@ func joinReq(group, memberID string, session time.Duration, topics ...string) *k
 }
 
 // join runs the two-step KIP-394 join and returns the response that ends the rebalance.
-func join(t *testing.T, c *Coordinator, group string, session time.Duration, topics ...string) *kmsg.JoinGroupResponse {
+func join(t testing.TB, c *Coordinator, group string, session time.Duration, topics ...string) *kmsg.JoinGroupResponse {
 	t.Helper()
 	ctx := context.Background()
 	r := c.JoinGroup(ctx, joinReq(group, "", session, topics...))
@@ -107,7 +107,7 @@ func heartbeat(c *Coordinator, group, memberID string, gen int32) int16 {
 }
 
 // joinTogether joins n members concurrently and returns their responses, leader first.
-func joinTogether(t *testing.T, c *Coordinator, group string, n int, session time.Duration, topics ...string) []*kmsg.JoinGroupResponse {
+func joinTogether(t testing.TB, c *Coordinator, group string, n int, session time.Duration, topics ...string) []*kmsg.JoinGroupResponse {
 	t.Helper()
 	out := make([]*kmsg.JoinGroupResponse, n)
 	var wg sync.WaitGroup
@@ -135,7 +135,7 @@ func joinTogether(t *testing.T, c *Coordinator, group string, n int, session tim
 }
 
 // syncAll syncs every member, the leader last, and returns the assignments received.
-func syncAll(t *testing.T, c *Coordinator, group string, joined []*kmsg.JoinGroupResponse) map[string]string {
+func syncAll(t testing.TB, c *Coordinator, group string, joined []*kmsg.JoinGroupResponse) map[string]string {
 	t.Helper()
 	assign := map[string]string{}
 	for _, r := range joined {
@@ -185,7 +185,7 @@ func syncWaiting(c *Coordinator, group, memberID string) bool {
 }
 
 // waitFor polls cond; the bound only keeps a broken build from hanging.
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !cond(); {
 		if time.Now().After(deadline) {

@@ -11,7 +11,7 @@ import (
 // The coordinator's offset and admin tests also run on the real metadata store: NATS JetStream KV
 // in an embedded server.
 func init() {
-	storeFactories["natsmeta"] = func(t *testing.T) metadata.Store {
+	storeFactories["natsmeta"] = func(t testing.TB) metadata.Store {
 		srv, err := natsmeta.StartEmbedded(natsmeta.EmbeddedConfig{Dir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
