@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strings"
@@ -139,6 +140,9 @@ func (b *minioBucket) GetRange(ctx context.Context, key string, off, length int6
 	}
 	if length == 0 { // HTTP cannot ask for zero bytes
 		return b.emptyAt(ctx, key, off)
+	}
+	if length > math.MaxInt64-off {
+		length = -1 // to the end, without overflowing off+length
 	}
 	var opts minio.GetObjectOptions
 	var err error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,6 +168,11 @@ func (b *s3Bucket) Put(ctx context.Context, key string, r io.ReaderAt, size int6
 		ifNoneMatch = aws.String("*")
 	}
 	if size > b.partSize {
+		if o.IfAbsent { // spare the upload when the answer is already known; Complete still decides
+			if _, err := b.Head(ctx, key); err == nil {
+				return fmt.Errorf("objstore: s3 put %q: %w", key, ErrExists)
+			}
+		}
 		return withCtx(ctx, b.putMultipart(ctx, key, r, size, ifNoneMatch))
 	}
 	_, err := b.c.PutObject(ctx, &s3.PutObjectInput{
@@ -275,6 +281,9 @@ func (b *s3Bucket) GetRange(ctx context.Context, key string, off, length int64) 
 	}
 	if length == 0 { // HTTP cannot ask for zero bytes
 		return b.emptyAt(ctx, key, off)
+	}
+	if length > math.MaxInt64-off {
+		length = -1 // to the end, without overflowing off+length
 	}
 	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: &key}
 	switch {

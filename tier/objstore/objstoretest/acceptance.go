@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -151,6 +152,7 @@ func testGetRange(t *testing.T, b objstore.Bucket) {
 		{"at end with length", "range/obj", 1000, 5, nil, nil},
 		{"past end", "range/obj", 1001, -1, nil, objstore.ErrInvalidRange},
 		{"far past end", "range/obj", 1 << 40, 10, nil, objstore.ErrInvalidRange},
+		{"huge length", "range/obj", 990, math.MaxInt64, data[990:], nil},
 		{"negative offset", "range/obj", -1, 5, nil, objstore.ErrInvalidRange},
 		{"empty object whole", "range/empty", 0, -1, nil, nil},
 		{"empty object zero", "range/empty", 0, 0, nil, nil},
