@@ -95,18 +95,16 @@ func (f *fileBucket) Put(ctx context.Context, key string, r io.ReaderAt, size in
 	return nil
 }
 
-// createTemp makes dir (durably) and a temporary file in it. A concurrent Delete may remove the
-// directory between the two steps, so it tries a few times.
+// createTemp makes dir (durably) and a temporary file in it. A concurrent Delete may remove a
+// directory it has just made (pruning what looks empty), so it tries a few times.
 func (f *fileBucket) createTemp(dir string) (*os.File, error) {
 	var err error
-	for range 5 {
-		if err = mkdirAllSync(f.root, dir); err != nil {
-			return nil, err
-		}
-		var tmp *os.File
-		tmp, err = os.CreateTemp(dir, tmpPrefix+"*")
-		if err == nil {
-			return tmp, nil
+	for range 100 {
+		if err = mkdirAllSync(f.root, dir); err == nil {
+			var tmp *os.File
+			if tmp, err = os.CreateTemp(dir, tmpPrefix+"*"); err == nil {
+				return tmp, nil
+			}
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
