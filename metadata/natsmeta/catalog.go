@@ -41,6 +41,22 @@ func catalogOf(e entry, top metadata.Topic) (metadata.PartitionCatalog, entry, e
 
 // updateCatalog checks tp and applies fn to its catalog under compare-and-swap.
 func (s *Store) updateCatalog(ctx context.Context, tp metadata.TopicPartition, fn func(c *metadata.PartitionCatalog) (bool, error)) error {
+	// Fast path: the catalog this store wrote last. Its topic was checked when it was read; a
+	// topic deleted since has had the catalog purged, which makes the swap fail.
+	done, err := s.tryCached(ctx, s.segments, partitionKey(tp), putOpts{}, func(cur entry) ([]byte, bool, error) {
+		c, err := decodeCatalog(cur.value)
+		if err != nil {
+			return nil, false, err
+		}
+		changed, err := fn(&c)
+		if !changed {
+			return nil, false, err
+		}
+		return encodeCatalog(c), true, err
+	})
+	if done {
+		return err
+	}
 	top, err := s.partition(ctx, tp)
 	if err != nil {
 		return err

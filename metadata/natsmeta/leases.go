@@ -133,35 +133,35 @@ func (s *Store) RenewLease(ctx context.Context, l metadata.Lease, ttl time.Durat
 	ctx, cancel := s.methodCtx(ctx)
 	defer cancel()
 	key := partitionKey(l.TopicPartition)
-	for attempt := 0; ; attempt++ {
-		cur, err := s.get(ctx, s.leases, key)
-		if err != nil {
-			return metadata.Lease{}, err
-		}
+	var out metadata.Lease
+	renew := func(cur entry) ([]byte, bool, error) {
 		if !cur.live {
-			return metadata.Lease{}, fmt.Errorf("%w: lease on %s lapsed (node %d epoch %d)", metadata.ErrFenced, l.TopicPartition, l.Node, l.Epoch)
+			return nil, false, fmt.Errorf("%w: lease on %s lapsed (node %d epoch %d)", metadata.ErrFenced, l.TopicPartition, l.Node, l.Epoch)
 		}
 		held, id, err := decodeLease(l.TopicPartition, cur.value)
 		if err != nil {
-			return metadata.Lease{}, err
+			return nil, false, err
 		}
 		if held.Node != l.Node || held.Epoch != l.Epoch {
-			return metadata.Lease{}, fmt.Errorf("%w: lease on %s is node %d epoch %d, not node %d epoch %d",
+			return nil, false, fmt.Errorf("%w: lease on %s is node %d epoch %d, not node %d epoch %d",
 				metadata.ErrFenced, l.TopicPartition, held.Node, held.Epoch, l.Node, l.Epoch)
 		}
-		l.Expires = time.Now().Add(roundTTL(ttl))
-		_, err = s.put(ctx, s.leases, key, encodeLease(id, l.Node, l.Epoch, l.Expires), cur.rev, putOpts{ttl: ttl})
-		if errors.Is(err, errMismatch) {
-			if err := backoffCAS(ctx, attempt); err != nil {
-				return metadata.Lease{}, err
-			}
-			continue
-		}
+		out = l
+		out.Expires = time.Now().Add(roundTTL(ttl))
+		return encodeLease(id, l.Node, l.Epoch, out.Expires), true, nil
+	}
+	// The swap fails if the lease lapsed since: expiry removes the message the cached revision
+	// names.
+	if done, err := s.tryCached(ctx, s.leases, key, putOpts{ttl: ttl}, renew); done {
 		if err != nil {
 			return metadata.Lease{}, err
 		}
-		return l, nil
+		return out, nil
 	}
+	if err := s.update(ctx, s.leases, key, putOpts{ttl: ttl}, renew); err != nil {
+		return metadata.Lease{}, err
+	}
+	return out, nil
 }
 
 // ReleaseLease implements metadata.Store. Releasing a lease that already lapsed is not an error;

@@ -33,14 +33,18 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets map[met
 	}
 	ctx, cancel := s.methodCtx(ctx)
 	defer cancel()
-	return s.update(ctx, s.offsets, nameKey(group), putOpts{}, func(cur entry) ([]byte, bool, error) {
+	merge := func(cur entry) ([]byte, bool, error) {
 		m, err := s.groupOffsets(cur)
 		if err != nil {
 			return nil, false, err
 		}
 		maps.Copy(m, offsets)
 		return encodeOffsets(m), true, nil
-	})
+	}
+	if done, err := s.tryCached(ctx, s.offsets, nameKey(group), putOpts{}, merge); done {
+		return err
+	}
+	return s.update(ctx, s.offsets, nameKey(group), putOpts{}, merge)
 }
 
 // FetchOffsets implements metadata.Store.

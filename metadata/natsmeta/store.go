@@ -85,6 +85,7 @@ type bucket struct {
 	stream string // backing stream, "KV_<name>"
 	subj   string // subject prefix of keys, "$KV.<name>."
 	kv     jetstream.KeyValue
+	cache  *revCache // nil for buckets whose writes are not worth caching
 }
 
 // Store is the metadata.Store on NATS JetStream KV. It is safe for concurrent use.
@@ -133,13 +134,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	}
 	for _, b := range []struct {
-		dst  **bucket
-		name string
-	}{{&s.topics, "topics"}, {&s.leases, "leases"}, {&s.segments, "segments"}, {&s.offsets, "offsets"}, {&s.producers, "producers"}, {&s.nodes, "nodes"}} {
+		dst    **bucket
+		name   string
+		cached bool
+	}{{&s.topics, "topics", false}, {&s.leases, "leases", true}, {&s.segments, "segments", true},
+		{&s.offsets, "offsets", true}, {&s.producers, "producers", false}, {&s.nodes, "nodes", false}} {
 		bk, err := s.openBucket(ctx, b.name, replicas)
 		if err != nil {
 			nc.Close()
 			return nil, err
+		}
+		if b.cached {
+			bk.cache = newRevCache()
 		}
 		*b.dst = bk
 	}
@@ -349,10 +355,17 @@ func (s *Store) put(ctx context.Context, b *bucket, key string, value []byte, re
 	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		s.m.casConflicts.WithLabelValues(b.name).Inc()
+		b.cache.drop(key)
 		return 0, errMismatch
 	}
 	if err != nil {
+		b.cache.drop(key)
 		return 0, fmt.Errorf("natsmeta: put %s/%s: %w", b.name, key, err)
+	}
+	if rev == anyRev {
+		b.cache.drop(key)
+	} else {
+		b.cache.set(key, entry{value: value, rev: seq, live: !o.purge})
 	}
 	return seq, nil
 }

@@ -1,0 +1,112 @@
+package natsmeta_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/metadata/natsmeta"
+)
+
+// benchTargets runs fn against a single embedded server (R1) and a 3-node cluster (R3).
+func benchTargets(b *testing.B, fn func(b *testing.B, s *natsmeta.Store)) {
+	b.Run("R1", func(b *testing.B) {
+		e := startEmbedded(b)
+		fn(b, openStore(b, []string{e.ClientURL()}, 1))
+	})
+	b.Run("R3", func(b *testing.B) {
+		c := startCluster(b, 3)
+		fn(b, openStore(b, c.ClientURLs(), 3))
+	})
+}
+
+const benchPartitions = 64
+
+func benchTopic(b *testing.B, s *natsmeta.Store) []metadata.Lease {
+	ctx := context.Background()
+	if _, err := s.CreateTopic(ctx, metadata.Topic{Name: "bench", Partitions: benchPartitions}); err != nil {
+		b.Fatal(err)
+	}
+	ls := make([]metadata.Lease, benchPartitions)
+	for p := range ls {
+		l, err := s.AcquireLease(ctx, metadata.TopicPartition{Topic: "bench", Partition: int32(p)}, 1, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ls[p] = l
+	}
+	return ls
+}
+
+// BenchmarkRegisterSegment appends segments round-robin over 64 partitions, one writer per
+// partition at a time (as leaders do), sequentially and from parallel goroutines.
+func BenchmarkRegisterSegment(b *testing.B) {
+	benchTargets(b, func(b *testing.B, s *natsmeta.Store) {
+		ls := benchTopic(b, s)
+		var next [benchPartitions]atomic.Int64
+		var turn atomic.Int64
+		b.SetParallelism(2) // several partitions in flight per core, each with its own CAS key
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			p := int(turn.Add(1)-1) % benchPartitions // each goroutine owns one partition
+			l := ls[p]
+			for pb.Next() {
+				i := next[p].Add(1) - 1
+				sg := metadata.SegmentRef{Key: fmt.Sprintf("topics/x/%d/%020d-1.seg", p, i*100), BaseOffset: i * 100, NextOffset: i*100 + 100, Size: 1 << 20, Epoch: l.Epoch}
+				if err := s.RegisterSegment(context.Background(), l.TopicPartition, l.Epoch, sg); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	})
+}
+
+// BenchmarkCommitOffsets commits two partitions per call for distinct groups from parallel
+// goroutines.
+func BenchmarkCommitOffsets(b *testing.B) {
+	benchTargets(b, func(b *testing.B, s *natsmeta.Store) {
+		var gid atomic.Int64
+		b.SetParallelism(2)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			g := fmt.Sprintf("group-%d", gid.Add(1))
+			for i := int64(0); pb.Next(); i++ {
+				m := map[metadata.TopicPartition]metadata.OffsetCommit{
+					{Topic: "t", Partition: 0}: {Offset: i, LeaderEpoch: -1, CommittedAt: time.Now()},
+					{Topic: "t", Partition: 1}: {Offset: i, LeaderEpoch: -1, CommittedAt: time.Now()},
+				}
+				if err := s.CommitOffsets(context.Background(), g, m); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	})
+}
+
+// BenchmarkRenewLease renews leases of 64 partitions from parallel goroutines.
+func BenchmarkRenewLease(b *testing.B) {
+	benchTargets(b, func(b *testing.B, s *natsmeta.Store) {
+		ls := benchTopic(b, s)
+		var turn atomic.Int64
+		b.SetParallelism(2)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			l := ls[int(turn.Add(1)-1)%benchPartitions]
+			for pb.Next() {
+				var err error
+				if l, err = s.RenewLease(context.Background(), l, 10*time.Second); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	})
+}
