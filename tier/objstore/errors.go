@@ -15,7 +15,9 @@ var (
 	// ErrInvalidKey: the key is empty, starts with a slash, has an empty, "." or ".." segment, or
 	// uses a segment name reserved by the file backend (see ValidateKey).
 	ErrInvalidKey = errors.New("objstore: invalid key")
-	// ErrInvalidRange: GetRange with a negative offset, or an offset past the end of the object.
+	// ErrInvalidRange: GetRange with a negative offset, or an offset past the end of the object
+	// (off > size). Every backend reads the same way: a read at the end (off == size) or of length
+	// 0 gives an empty reader, and a length reaching past the end is cut at the end.
 	ErrInvalidRange = errors.New("objstore: invalid range")
 	// ErrConfig: Open was given a URL or options it cannot use.
 	ErrConfig = errors.New("objstore: bad configuration")

@@ -18,7 +18,13 @@ import (
 var errNotDir error = syscall.ENOTDIR
 
 // NewFile returns a Bucket that keeps each object as a file under the absolute directory dir,
-// creating dir if needed. Key "a/b/c" is the file dir/a/b/c.
+// creating dir if needed. Key "a/b/c" is the file dir/a/b/c:
+//
+//	dir/
+//	  a/
+//	    b/
+//	      c                      object "a/b/c", complete bytes, no header
+//	      .strata-tmp-8172635    a Put in progress (or cut short by a crash): never listed
 //
 // A Put writes a temporary file beside the target (named ".strata-tmp-*", never listed), fsyncs
 // it, renames it into place and fsyncs the directory, so an object is either absent or complete

@@ -1,6 +1,7 @@
 package objstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -286,5 +287,32 @@ func TestMultipartUsed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestS3MultipartConditionalComplete: the conditional write of a multipart upload is decided by
+// CompleteMultipartUpload, and the losing upload is aborted.
+func TestS3MultipartConditionalComplete(t *testing.T) {
+	m := objstoretest.StartMinIO(t)
+	name := newBucketName("mpc")
+	b := m.Open(t, m.S3URL(name), smallParts)
+	data := objstoretest.Bytes(5, 6<<20)
+	objstoretest.Put(t, b, "k", []byte("first"))
+	err := objstore.PutMultipartConditional(context.Background(), b, "k", bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, objstore.ErrExists) {
+		t.Fatalf("conditional multipart over an existing key: %v, want ErrExists", err)
+	}
+	if got := objstoretest.Get(t, b, "k"); string(got) != "first" {
+		t.Fatalf("k = %q after the refused upload", got)
+	}
+	if err := objstore.PutMultipartConditional(context.Background(), b, "new", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("conditional multipart to a free key: %v", err)
+	}
+	direct, err := minio.New(m.Addr(), &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey(), m.SecretKey(), "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for up := range direct.ListIncompleteUploads(context.Background(), name, "k", true) {
+		t.Fatalf("upload left behind: %+v", up)
 	}
 }

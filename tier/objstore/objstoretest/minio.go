@@ -100,7 +100,15 @@ func repoRoot() (string, error) {
 }
 
 // StartMinIO starts a MinIO server on free 127.0.0.1 ports with a temporary data directory and
-// waits until it answers its health checks. The server stops when the test ends.
+// waits until it answers its health checks and a signed S3 call. The server stops when the test
+// ends. The binary is found by ToolPath (skip, or fail under STRATA_REQUIRE_TOOLS=1, when absent).
+//
+// Typical use from another package's test:
+//
+//	m := objstoretest.StartMinIO(t)
+//	b := m.Open(t, m.S3URL("segments"))        // bucket created, closed at the end of the test
+//	url := m.S3URL("segments/node-1")          // or hand a URL (with a prefix) to code under test,
+//	m.SetEnv(t)                                // with the credentials in AWS_* (not in parallel tests)
 func StartMinIO(tb testing.TB) *MinIO {
 	tb.Helper()
 	m := &MinIO{
