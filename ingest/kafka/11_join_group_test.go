@@ -17,8 +17,9 @@ import (
 type groupMember struct {
 	cl   *kgo.Client
 	mu   sync.Mutex
-	own  map[int32]bool
-	seen map[string]int // value → times consumed
+	own     map[int32]bool
+	assigns int            // OnPartitionsAssigned calls
+	seen    map[string]int // value → times consumed
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -38,6 +39,7 @@ func startMember(t *testing.T, n *testNode, group, topic string, opts ...kgo.Opt
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
+			m.assigns++
 			for _, p := range a[topic] {
 				m.own[p] = true
 			}
@@ -130,7 +132,7 @@ func produceRound(t *testing.T, n *testNode, topic string, round, partitions int
 // eventually polls cond; the bound only keeps a broken build from hanging the suite.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !cond(); {
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("never happened: %s", what)
 		}
@@ -220,5 +222,49 @@ func TestConsumerGroupEndToEnd(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStaticMemberRestart: a consumer with a group.instance.id that restarts within its session
+// timeout takes its partitions back without a rebalance; the other member is never disturbed.
+func TestStaticMemberRestart(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	const topic, group = "static", "statics"
+	n.createTopic(t, topic, 2, nil)
+	opts := func(id string) []kgo.Opt {
+		return []kgo.Opt{kgo.InstanceID(id), kgo.Balancers(kgo.RangeBalancer()), kgo.SessionTimeout(30 * time.Second)}
+	}
+	a := startMember(t, n, group, topic, opts("inst-a")...)
+	b := startMember(t, n, group, topic, opts("inst-b")...)
+	eventually(t, "a and b split the partitions", func() bool { return len(a.owned()) == 1 && len(b.owned()) == 1 })
+	a.mu.Lock()
+	before := a.assigns
+	a.mu.Unlock()
+	ownedB := b.owned()
+
+	b.close() // a static member does not send LeaveGroup
+	b2 := startMember(t, n, group, topic, opts("inst-b")...)
+	eventually(t, "the restarted b owns its old partition", func() bool { return slices.Equal(b2.owned(), ownedB) })
+	round := produceRound(t, n, topic, 0, 2)
+	eventually(t, "both consume", func() bool { return consumedAll([]*groupMember{a, b2}, round) })
+
+	a.mu.Lock()
+	after := a.assigns
+	a.mu.Unlock()
+	if after != before {
+		t.Fatalf("a was reassigned %d times during b's restart, want no rebalance", after-before)
+	}
+	described, err := n.admin(t).DescribeGroups(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := described[group]
+	if d.State != "Stable" || len(d.Members) != 2 {
+		t.Fatalf("describe after restart: state %s, %d members", d.State, len(d.Members))
+	}
+	for _, m := range d.Members {
+		if m.InstanceID == nil {
+			t.Fatalf("member %s lost its instance id", m.MemberID)
+		}
 	}
 }
