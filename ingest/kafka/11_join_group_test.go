@@ -15,13 +15,13 @@ import (
 // groupMember is one franz-go consumer in a group, polled on its own goroutine. It records what it
 // is assigned and every record it consumes, and commits after each poll.
 type groupMember struct {
-	cl   *kgo.Client
-	mu   sync.Mutex
+	cl      *kgo.Client
+	mu      sync.Mutex
 	own     map[int32]bool
 	assigns int            // OnPartitionsAssigned calls
 	seen    map[string]int // value → times consumed
-	stop context.CancelFunc
-	done chan struct{}
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 func startMember(t *testing.T, n *testNode, group, topic string, opts ...kgo.Opt) *groupMember {
