@@ -46,12 +46,14 @@ func (c *revCache) drop(key string) { c.set(key, entry{}) }
 // tryCached applies fn to the cached entry of key and writes the result under compare-and-swap.
 // It reports done=false when there is no cached entry, when fn decides to write nothing or to
 // purge, or when the swap loses; the caller then takes the path that reads first.
-func (s *Store) tryCached(ctx context.Context, b *bucket, key string, o putOpts, fn func(cur entry) ([]byte, bool, error)) (done bool, err error) {
+//
+// fn may set *memo to the decoded form of the value it returns; it is cached with the value.
+func (s *Store) tryCached(ctx context.Context, b *bucket, key string, o putOpts, fn func(cur entry, memo *any) ([]byte, bool, error)) (done bool, err error) {
 	cur, ok := b.cache.get(key)
 	if !ok {
 		return false, nil
 	}
-	next, write, ferr := fn(cur)
+	next, write, ferr := fn(cur, &o.memo)
 	if !write || next == nil {
 		return false, nil
 	}

@@ -43,15 +43,21 @@ func catalogOf(e entry, top metadata.Topic) (metadata.PartitionCatalog, entry, e
 func (s *Store) updateCatalog(ctx context.Context, tp metadata.TopicPartition, fn func(c *metadata.PartitionCatalog) (bool, error)) error {
 	// Fast path: the catalog this store wrote last. Its topic was checked when it was read; a
 	// topic deleted since has had the catalog purged, which makes the swap fail.
-	done, err := s.tryCached(ctx, s.segments, partitionKey(tp), putOpts{}, func(cur entry) ([]byte, bool, error) {
-		c, err := decodeCatalog(cur.value)
-		if err != nil {
-			return nil, false, err
+	done, err := s.tryCached(ctx, s.segments, partitionKey(tp), putOpts{}, func(cur entry, memo *any) ([]byte, bool, error) {
+		var c metadata.PartitionCatalog
+		if m, ok := cur.memo.(metadata.PartitionCatalog); ok {
+			c = memmeta.CloneCatalog(m)
+		} else {
+			var derr error
+			if c, derr = decodeCatalog(cur.value); derr != nil {
+				return nil, false, derr
+			}
 		}
 		changed, err := fn(&c)
 		if !changed {
 			return nil, false, err
 		}
+		*memo = c
 		return encodeCatalog(c), true, err
 	})
 	if done {

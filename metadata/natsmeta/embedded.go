@@ -33,6 +33,8 @@ type EmbeddedConfig struct {
 	Routes []string
 	// ReadyTimeout bounds the wait for the server to accept clients. Default 10s.
 	ReadyTimeout time.Duration
+	// MaxPayload caps one message; 0 keeps the server default (1 MiB).
+	MaxPayload int32
 }
 
 func (c *EmbeddedConfig) setDefaults() {
@@ -56,8 +58,8 @@ func (c EmbeddedConfig) Validate() error {
 		return fmt.Errorf("natsmeta: bad port %d / cluster port %d", c.Port, c.ClusterPort)
 	case len(c.Routes) > 0 && c.ClusterName == "":
 		return errors.New("natsmeta: Routes need a ClusterName")
-	case c.ReadyTimeout < 0:
-		return errors.New("natsmeta: negative ReadyTimeout")
+	case c.ReadyTimeout < 0 || c.MaxPayload < 0:
+		return errors.New("natsmeta: negative ReadyTimeout or MaxPayload")
 	}
 	return nil
 }
@@ -79,12 +81,13 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("natsmeta: embedded dir: %w", err)
 	}
 	opts := &server.Options{
-		Host:      cfg.Host,
-		Port:      portOrRandom(cfg.Port),
-		JetStream: true,
-		StoreDir:  cfg.Dir,
-		NoLog:     true,
-		NoSigs:    true,
+		Host:       cfg.Host,
+		Port:       portOrRandom(cfg.Port),
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		NoLog:      true,
+		NoSigs:     true,
+		MaxPayload: cfg.MaxPayload,
 	}
 	opts.ServerName = cfg.ServerName
 	if opts.ServerName == "" && cfg.Port != 0 {

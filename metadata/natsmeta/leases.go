@@ -152,7 +152,8 @@ func (s *Store) RenewLease(ctx context.Context, l metadata.Lease, ttl time.Durat
 	}
 	// The swap fails if the lease lapsed since: expiry removes the message the cached revision
 	// names.
-	if done, err := s.tryCached(ctx, s.leases, key, putOpts{ttl: ttl}, renew); done {
+	cached := func(cur entry, _ *any) ([]byte, bool, error) { return renew(cur) }
+	if done, err := s.tryCached(ctx, s.leases, key, putOpts{ttl: ttl}, cached); done {
 		if err != nil {
 			return metadata.Lease{}, err
 		}

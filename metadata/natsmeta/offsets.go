@@ -41,7 +41,8 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets map[met
 		maps.Copy(m, offsets)
 		return encodeOffsets(m), true, nil
 	}
-	if done, err := s.tryCached(ctx, s.offsets, nameKey(group), putOpts{}, merge); done {
+	cached := func(cur entry, _ *any) ([]byte, bool, error) { return merge(cur) }
+	if done, err := s.tryCached(ctx, s.offsets, nameKey(group), putOpts{}, cached); done {
 		return err
 	}
 	return s.update(ctx, s.offsets, nameKey(group), putOpts{}, merge)

@@ -259,6 +259,8 @@ type entry struct {
 	value []byte
 	rev   uint64
 	live  bool
+	memo  any    // decoded value, set by writers that cache it; read-only
+	msgID string // Nats-Msg-Id of the message, set by get
 }
 
 type msgGetResponse struct {
@@ -307,6 +309,7 @@ func (s *Store) get(ctx context.Context, b *bucket, key string) (entry, error) {
 			if h.Get("KV-Operation") != "" || h.Get(jetstream.MarkerReasonHeader) != "" {
 				e.value, e.live = nil, false
 			}
+			e.msgID = h.Get(jetstream.MsgIDHeader)
 		}
 		return nil
 	})
@@ -316,22 +319,39 @@ func (s *Store) get(ctx context.Context, b *bucket, key string) (entry, error) {
 // errMismatch is a lost compare-and-swap: the key changed since it was read.
 var errMismatch = errors.New("natsmeta: revision mismatch")
 
+// ErrTooLarge is a value over the server's payload limit (1 MiB by default). A partition catalog hits
+// it at roughly 30,000 segments; compaction must merge segments long before.
+var ErrTooLarge = errors.New("natsmeta: value too large")
+
+// headroom is what put leaves of the server's payload limit for headers.
+const headroom = 1024
+
 // anyRev asks put not to compare revisions.
 const anyRev = math.MaxUint64
 
 type putOpts struct {
 	ttl   time.Duration // per-message TTL, rounded up to whole seconds
 	purge bool          // write a purge marker instead of a value
+	memo  any           // decoded form of the value, kept in the revision cache; never mutated
 }
 
 // put writes value to key if the key's newest revision is still rev (anyRev: unconditionally) and
-// returns the new revision. A call that times out is sent again with the same message id: if the
-// first copy landed, JetStream's duplicate window answers with its sequence instead of applying it
-// twice; if not, the second copy is a fresh attempt. A lost race returns errMismatch.
+// returns the new revision. A lost race returns errMismatch.
+//
+// A send that times out may or may not have been applied. put sends it again with the same message
+// id: JetStream's duplicate window then answers with the first copy's sequence instead of storing it
+// twice. A single server checks the expected revision before the duplicate window, so there the
+// resend of an applied write fails the revision check instead; before reporting errMismatch after an
+// uncertain send, put re-reads the key and claims the write when the newest message carries its id.
 func (s *Store) put(ctx context.Context, b *bucket, key string, value []byte, rev uint64, o putOpts) (uint64, error) {
+	if limit := s.nc.MaxPayload() - headroom; int64(len(value)) > limit {
+		return 0, fmt.Errorf("%w: %s/%s would be %d bytes, the server takes %d", ErrTooLarge, b.name, key, len(value), limit)
+	}
 	id := newMsgID()
+	sends := 0
 	var seq uint64
 	err := s.call(ctx, "put", func(ctx context.Context) error {
+		sends++
 		m := &nats.Msg{Subject: b.subj + key, Data: value, Header: nats.Header{}}
 		opts := []jetstream.PublishOpt{jetstream.WithMsgID(id), jetstream.WithExpectStream(b.stream)}
 		if rev != anyRev {
@@ -351,9 +371,12 @@ func (s *Store) put(ctx context.Context, b *bucket, key string, value []byte, re
 		seq = pa.Sequence
 		return nil
 	})
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+	if isWrongLastSeq(err) && sends > 1 {
+		if cur, gerr := s.get(ctx, b, key); gerr == nil && cur.msgID == id {
+			seq, err = cur.rev, nil // the uncertain send was applied
+		}
+	}
+	if isWrongLastSeq(err) {
 		s.m.casConflicts.WithLabelValues(b.name).Inc()
 		b.cache.drop(key)
 		return 0, errMismatch
@@ -365,9 +388,15 @@ func (s *Store) put(ctx context.Context, b *bucket, key string, value []byte, re
 	if rev == anyRev {
 		b.cache.drop(key)
 	} else {
-		b.cache.set(key, entry{value: value, rev: seq, live: !o.purge})
+		b.cache.set(key, entry{value: value, rev: seq, live: !o.purge, memo: o.memo})
 	}
 	return seq, nil
+}
+
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // purge removes key if its newest revision is still rev (anyRev: unconditionally). The marker it
