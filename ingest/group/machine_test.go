@@ -313,6 +313,14 @@ func TestMachine(t *testing.T) {
 			{at: 800 * time.Millisecond, op: "leave", who: "a", want: w("a", ok, "b", rebalance), state: "PreparingRebalance", leader: "b"},
 			{at: 900 * time.Millisecond, op: "join", who: "b", version: 3, want: w("b", ok), gen2: 2, leader: "b", members: 1},
 		}},
+		{"a member id handed out but never used holds the rebalance only until its session ends", then(stableAB,
+			step{at: 2 * s, op: "join", who: "c", want: w("c", idReq), state: "Stable"},
+			step{at: 3 * s, op: "join", who: "a", version: 3, want: w(), state: "PreparingRebalance"},
+			step{at: 4 * s, op: "join", who: "b", version: 3, want: w(), state: "PreparingRebalance"},
+			step{at: 12*s - time.Millisecond, op: "tick", want: w(), state: "PreparingRebalance"},
+			step{at: 12 * s, op: "tick", want: w("a", ok, "b", ok), state: "CompletingRebalance", gen2: 2, members: 2},
+			step{at: 13 * s, op: "join", who: "c", want: w("c", unknown)},
+		)},
 		{"generation and member checks", then(stableAB,
 			step{at: 2 * s, op: "heartbeat", who: "a", gen: 7, want: w("a", illegal)},
 			step{at: 2 * s, op: "heartbeat", who: "zz", gen: 1, want: w("zz", unknown)},
@@ -417,4 +425,13 @@ func TestMachineNextDeadline(t *testing.T) {
 	if got := h.m.nextDeadline(); !got.IsZero() {
 		t.Fatalf("empty group still has a deadline at %v", got.Sub(h.start))
 	}
+}
+
+func TestMachineMaxGroupSize(t *testing.T) {
+	h := newHarness(t)
+	h.m.p.maxSize = 1
+	h.run(0, step{op: "join", who: "a", version: 3, want: w(), state: "PreparingRebalance"})
+	h.run(1, step{op: "join", who: "b", version: 3, want: w("b", kerr.GroupMaxSizeReached.Code)})
+	h.run(2, step{op: "join", who: "c", want: w("c", kerr.GroupMaxSizeReached.Code)})
+	h.run(3, step{at: time.Second, op: "tick", want: w("a", ok), gen2: 1, members: 1})
 }
