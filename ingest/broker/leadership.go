@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			b.dropPartition(ctx, p, true)
 			continue
 		}
-		p.cfg.Store(b.settings(t))
+		b.applyTopic(p, t)
 		start := time.Now()
 		l, err := b.store.RenewLease(ctx, p.currentLease(), b.cfg.LeaseTTL)
 		switch {
@@ -251,8 +252,28 @@ func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
 		c.Logger = b.log
 	}
 	c.SegmentBytes = configInt(t, "segment.bytes", b.cfg.Defaults.SegmentBytes)
-	c.SegmentMs = time.Duration(configInt(t, "segment.ms", b.cfg.Defaults.SegmentMs)) * time.Millisecond
+	c.SegmentMs = msDuration(configInt(t, "segment.ms", b.cfg.Defaults.SegmentMs))
+	if v := configInt(t, "index.interval.bytes", 0); v > 0 {
+		c.IndexIntervalBytes = int(v)
+	}
 	return c
+}
+
+// applyTopic pushes t's current configs to a led partition: hot-path settings and the hot log's
+// segment settings.
+func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
+	p.cfg.Store(b.settings(t))
+	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {
+		b.log.Warn("broker: apply segment settings", "partition", p.tp, "err", err)
+	}
+}
+
+// msDuration converts a config in milliseconds, saturating instead of overflowing.
+func msDuration(ms int64) time.Duration {
+	if ms > math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // settings are the hot-path values of t's configs.
@@ -260,6 +281,9 @@ func (b *Broker) settings(t metadata.Topic) *topicSettings {
 	return &topicSettings{
 		maxMessageBytes: int32(configInt(t, "max.message.bytes", int64(b.cfg.Defaults.MaxMessageBytes))),
 		durability:      configString(t, "strata.durability", "local"),
+		logAppendTime:   configString(t, "message.timestamp.type", "CreateTime") == "LogAppendTime",
+		tsBeforeMax:     configInt(t, "message.timestamp.before.max.ms", math.MaxInt64),
+		tsAfterMax:      configInt(t, "message.timestamp.after.max.ms", math.MaxInt64),
 	}
 }
 

@@ -2,8 +2,11 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +39,43 @@ type partition struct {
 type topicSettings struct {
 	maxMessageBytes int32
 	durability      string
+	logAppendTime   bool  // message.timestamp.type=LogAppendTime
+	tsBeforeMax     int64 // message.timestamp.before.max.ms
+	tsAfterMax      int64 // message.timestamp.after.max.ms
+}
+
+// Byte positions in a RecordBatch v2 header (see tier/segment).
+const (
+	attrPos           = 21
+	maxTSPos          = 35
+	crcPos            = 17
+	attrLogAppendTime = 0x08
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checkTimestamps applies message.timestamp.before/after.max.ms to a CreateTime batch (by its
+// first and max timestamps: Kafka checks every record).
+func (s *topicSettings) checkTimestamps(tp metadata.TopicPartition, info segment.BatchInfo, now int64) error {
+	if s.logAppendTime {
+		return nil
+	}
+	if s.tsBeforeMax < now && info.FirstTimestamp < now-s.tsBeforeMax {
+		return kafkaErr(kerr.InvalidTimestamp, "%s: timestamp %d older than message.timestamp.before.max.ms", tp, info.FirstTimestamp)
+	}
+	if s.tsAfterMax < math.MaxInt64-now && info.MaxTimestamp > now+s.tsAfterMax {
+		return kafkaErr(kerr.InvalidTimestamp, "%s: timestamp %d newer than message.timestamp.after.max.ms", tp, info.MaxTimestamp)
+	}
+	return nil
+}
+
+// stampLogAppendTime marks the batch as LogAppendTime with max timestamp now and recomputes its
+// CRC, as Kafka does for topics with message.timestamp.type=LogAppendTime.
+func stampLogAppendTime(batch []byte, now int64) {
+	attrs := binary.BigEndian.Uint16(batch[attrPos:])
+	binary.BigEndian.PutUint16(batch[attrPos:], attrs|attrLogAppendTime)
+	binary.BigEndian.PutUint64(batch[maxTSPos:], uint64(now))
+	binary.BigEndian.PutUint32(batch[crcPos:], crc32.Checksum(batch[attrPos:], castagnoli))
 }
 
 func (p *partition) currentLease() metadata.Lease { return *p.lease.Load() }
@@ -63,6 +103,8 @@ type AppendResult struct {
 	BaseOffset     int64
 	LastOffset     int64
 	LogStartOffset int64
+	// LogAppendTime is the broker's timestamp for LogAppendTime topics, else -1.
+	LogAppendTime int64
 	// Duplicate is set when an idempotent producer retried a batch already in the log; the offsets
 	// are the original ones.
 	Duplicate bool
@@ -96,6 +138,12 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: %d records but last offset delta %d", tp, info.NumRecords, info.LastOffsetDelta)
 	}
 
+	settings := p.cfg.Load()
+	now := time.Now().UnixMilli()
+	if err := settings.checkTimestamps(tp, info, now); err != nil {
+		return AppendResult{}, err
+	}
+
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.leading() {
@@ -106,7 +154,13 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		return AppendResult{}, err
 	} else if ok {
 		b.m.duplicates.Inc()
-		return AppendResult{BaseOffset: dup.base, LastOffset: dup.last, LogStartOffset: p.log.StartOffset(), Duplicate: true}, nil
+		return AppendResult{BaseOffset: dup.base, LastOffset: dup.last, LogStartOffset: p.log.StartOffset(),
+			LogAppendTime: -1, Duplicate: true}, nil
+	}
+	appendTime := int64(-1)
+	if settings.logAppendTime {
+		appendTime = now
+		stampLogAppendTime(batch, now)
 	}
 	segment.SetPartitionLeaderEpoch(batch, p.currentLease().Epoch)
 	res, err := p.log.Append(batch)
@@ -119,7 +173,8 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	p.recordSequence(info, res.BaseOffset, res.LastOffset)
 	b.m.appendedBytes.Add(float64(len(batch)))
 	b.m.appendedRecords.Add(float64(info.NumRecords))
-	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogStartOffset: p.log.StartOffset()}, nil
+	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogStartOffset: p.log.StartOffset(),
+		LogAppendTime: appendTime}, nil
 }
 
 // WaitDurable blocks until every offset below upTo in the partition is fsynced, or ctx ends.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -245,12 +246,16 @@ func (b *Broker) updateConfigs(ctx context.Context, name string, validateOnly bo
 		return fmt.Errorf("broker: update configs of %q: %w", name, err)
 	}
 	b.mu.RLock()
+	var led []*partition
 	for tp, p := range b.parts {
 		if tp.Topic == name {
-			p.cfg.Store(b.settings(t))
+			led = append(led, p)
 		}
 	}
 	b.mu.RUnlock()
+	for _, p := range led {
+		b.applyTopic(p, t)
+	}
 	return nil
 }
 
@@ -286,7 +291,7 @@ func (b *Broker) LiveNodes(ctx context.Context) ([]metadata.Node, error) {
 	}
 	sort.Slice(ns, func(i, j int) bool { return ns[i].ID < ns[j].ID })
 	b.mu.Lock()
-	b.nodes = ns
+	b.nodes = slices.Clone(ns) // the caller owns ns
 	b.mu.Unlock()
 	return ns, nil
 }

@@ -10,8 +10,9 @@ package kafka
 // request's timeout (REQUEST_TIMED_OUT otherwise). A partition this node does not lead answers
 // NOT_LEADER_OR_FOLLOWER; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates,
 // as in Kafka). Deviations: transactional produce is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-// (no transactions); message.timestamp.type=LogAppendTime is stored but timestamps are not
-// rewritten (LogAppendTime is always -1).
+// (no transactions). message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
+// timestamp, CRC) like Kafka; message.timestamp.before/after.max.ms are checked on the batch's first
+// and max timestamps (INVALID_TIMESTAMP) rather than on every record.
 
 import (
 	"context"
@@ -70,7 +71,7 @@ func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Requ
 				}
 				continue
 			}
-			sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
+			sp.BaseOffset, sp.LogStartOffset, sp.LogAppendTime = res.BaseOffset, res.LogStartOffset, res.LogAppendTime
 			slots = append(slots, slot{rp: sp, tp: tp, end: res.LastOffset + 1})
 		}
 		resp.Topics = append(resp.Topics, st)

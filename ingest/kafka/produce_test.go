@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
 // consumeAll reads partition p of topic from offset 0 until want records arrived.
@@ -232,5 +233,27 @@ func TestProduceNotLeader(t *testing.T) {
 	pr := n.raw(t).produceRaw("elsewhere", 0, recordBatch(1, -1, -1, -1), 1)
 	if pr.ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("error %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(pr.ErrorCode))
+	}
+}
+
+func TestTimestampConfigs(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	lat, hour := "LogAppendTime", "3600000"
+	n.createTopic(t, "lat", 1, map[string]*string{"message.timestamp.type": &lat})
+	n.createTopic(t, "recent", 1, map[string]*string{"message.timestamp.before.max.ms": &hour})
+	r := n.raw(t)
+
+	old := segmenttest.Batch{FirstTimestamp: time.Now().Add(-48 * time.Hour).UnixMilli(), Values: [][]byte{[]byte("x")}}.Encode()
+	if pr := r.produceRaw("recent", 0, append([]byte(nil), old...), 1); pr.ErrorCode != kerr.InvalidTimestamp.Code {
+		t.Fatalf("old record: %v", kerr.ErrorForCode(pr.ErrorCode))
+	}
+	before := time.Now().UnixMilli()
+	pr := r.produceRaw("lat", 0, old, 1)
+	if pr.ErrorCode != 0 || pr.LogAppendTime < before {
+		t.Fatalf("LogAppendTime topic: %v append time %d", kerr.ErrorForCode(pr.ErrorCode), pr.LogAppendTime)
+	}
+	got := consumeAll(t, n, "lat", 1, 1)
+	if got[0].Attrs.TimestampType() != 1 || got[0].Timestamp.UnixMilli() != pr.LogAppendTime {
+		t.Fatalf("consumed type %d ts %d, want LogAppendTime %d", got[0].Attrs.TimestampType(), got[0].Timestamp.UnixMilli(), pr.LogAppendTime)
 	}
 }
