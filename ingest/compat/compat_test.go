@@ -142,11 +142,15 @@ func TestClients(t *testing.T) {
 				return
 			}
 			passed := checkSummary(t, b, s, stderr)
+			if perrs := protocolErrors(stderr); perrs != "" {
+				passed = false
+				t.Errorf("%s: the client could not parse some broker responses (librdkafka PROTOERR):\n%s", c.name, perrs)
+			}
 			if passed && exitErr != nil {
 				t.Errorf("%s: summary passes but the program exited with %v\nstderr (tail):\n%s",
 					c.name, exitErr, tail(stderr, 60))
 			}
-			if !passed && exitErr == nil {
+			if !passed && exitErr == nil && len(s.problems(recordCount)) > 0 {
 				t.Errorf("%s: summary fails but the program exited 0", c.name)
 			}
 		})
@@ -186,6 +190,33 @@ func runProgram(ctx context.Context, argv []string) (stdout, stderr []byte, err 
 		err = fmt.Errorf("killed after %v: %w (%v)", clientLimit, ctx.Err(), err)
 	}
 	return out.Bytes(), errb.Bytes(), err
+}
+
+// protocolErrors returns librdkafka's PROTOERR log lines (responses it could not parse:
+// always a broker bug, even when the client recovers by retrying), counted and deduplicated.
+func protocolErrors(stderr []byte) string {
+	counts := map[string]int{}
+	var order []string
+	for _, line := range strings.Split(string(stderr), "\n") {
+		i := strings.Index(line, "PROTOERR")
+		if i < 0 {
+			continue
+		}
+		msg := line[i:]
+		if counts[msg] == 0 {
+			order = append(order, msg)
+		}
+		counts[msg]++
+	}
+	var b strings.Builder
+	for i, msg := range order {
+		if i == 10 {
+			fmt.Fprintf(&b, "  ... and %d more distinct lines\n", len(order)-10)
+			break
+		}
+		fmt.Fprintf(&b, "  %dx %s\n", counts[msg], msg)
+	}
+	return b.String()
 }
 
 // advertises reports whether the broker's ApiVersions response lists key.

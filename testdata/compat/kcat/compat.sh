@@ -26,7 +26,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$bootstrap" && -n "$topic" ]] || { echo "kcat-compat: --bootstrap and --topic are required" >&2; exit 2; }
 group="${group:-$topic-group}"
-limit="${KCAT_COMPAT_TIMEOUT:-120}"
+limit="${KCAT_COMPAT_TIMEOUT:-60}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -44,16 +44,20 @@ fi
 failed="$(grep -c -i 'delivery failed' "$work/produce.err" || true)"
 produced=$((count - failed))
 
+cons_rc=0
 consume() { # $1 = output file, rest = extra kcat flags
-  local out="$1"
+  local out="$1" rc=0
   shift
   timeout "$limit" "$kcat" -C -b "$bootstrap" -G "$group" \
     -X auto.offset.reset=earliest -X enable.auto.commit=true -X enable.auto.offset.store=true \
     -X session.timeout.ms=10000 -X enable.partition.eof=true \
-    -f '%p %o %k %s\n' -u "$@" "$topic" >"$out" 2>>"$work/consume.err" || {
-    echo "kcat-compat: consumer exited with $?" >&2
-    tail -n 40 "$work/consume.err" >&2
-  }
+    -f '%p %o %k %s\n' -u "$@" "$topic" >"$out" 2>>"$work/consume.err" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    # 124: still running after $limit seconds (for -e: some partition never reported its end).
+    echo "kcat-compat: consumer ($*) exited with $rc" >&2
+    grep -v CONFWARN "$work/consume.err" | tail -n 40 >&2
+    cons_rc=$rc
+  fi
 }
 
 # First member: about half of the records, then a clean close (which commits).
@@ -78,4 +82,10 @@ cat "$work/first" "$work/second" | awk -v client=kcat -v produced="$produced" \
       client, produced, consumed, first, second, dup, missing, disorder ? "false" : "true"
     exit (dup || missing || disorder) ? 1 : 0
   }' || exit 1
-[[ "$failed" -eq 0 && $prod_rc -eq 0 ]]
+# librdkafka logs PROTOERR for any response it cannot parse: always a broker bug.
+if grep -h PROTOERR "$work/produce.err" "$work/consume.err" | sed 's/^%[0-9]*|[0-9.]*|//' |
+  sort | uniq -c | sort -rn | head -n 10 >&2; then
+  echo "kcat-compat: librdkafka reported protocol errors (above)" >&2
+  exit 1
+fi
+[[ "$failed" -eq 0 && $prod_rc -eq 0 && $cons_rc -eq 0 ]]
