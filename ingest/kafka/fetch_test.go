@@ -1,0 +1,193 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// batchesIn counts the whole record batches in b.
+func batchesIn(t *testing.T, b []byte) int {
+	t.Helper()
+	n := 0
+	s := segment.NewSplitter(b)
+	for s.Next() {
+		n++
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFetchByteLimits(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	n.createTopic(t, "lim", 2, nil)
+	r := n.raw(t)
+	one := recordBatch(10, -1, -1, -1)
+	for p := int32(0); p < 2; p++ {
+		for i := 0; i < 5; i++ {
+			if pr := r.produceRaw("lim", p, append([]byte(nil), one...), 1); pr.ErrorCode != 0 {
+				t.Fatal(kerr.ErrorForCode(pr.ErrorCode))
+			}
+		}
+	}
+	size := len(one)
+	fetch := func(maxBytes, partMax int32) []int {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.MaxBytes = maxBytes
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "lim"
+		for p := int32(0); p < 2; p++ {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, partMax, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp := r.roundTrip(req).(*kmsg.FetchResponse)
+		var out []int
+		for _, sp := range resp.Topics[0].Partitions {
+			if sp.ErrorCode != 0 || sp.HighWatermark != 50 {
+				t.Fatalf("partition %d: %v hw %d", sp.Partition, kerr.ErrorForCode(sp.ErrorCode), sp.HighWatermark)
+			}
+			out = append(out, batchesIn(t, sp.RecordBatches))
+		}
+		return out
+	}
+	cases := []struct {
+		name           string
+		maxBytes, pmax int32
+		want0, want1   int
+	}{
+		{"everything", 1 << 20, 1 << 20, 5, 5},
+		{"partition max below one batch: one batch for the first partition only (KIP-74)", 1 << 20, 1, 1, 0},
+		{"partition max of two batches", 1 << 20, int32(2 * size), 2, 2},
+		{"response max below one batch: first partition only", 1, 1 << 20, 1, 0},
+		{"response max of three batches", int32(3 * size), 1 << 20, 3, 0},
+		{"response max of seven batches", int32(7 * size), 1 << 20, 5, 2},
+	}
+	for _, tc := range cases {
+		got := fetch(tc.maxBytes, tc.pmax)
+		if got[0] != tc.want0 || got[1] != tc.want1 {
+			t.Errorf("%s: batches %v, want [%d %d]", tc.name, got, tc.want0, tc.want1)
+		}
+	}
+}
+
+// Many Produce requests pipelined on one connection append in request order: an idempotent
+// producer's sequences would be rejected otherwise.
+func TestPipelinedProducesAppendInOrder(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	n.createTopic(t, "order", 1, nil)
+	r := n.raw(t)
+	ipr := kmsg.NewPtrInitProducerIDRequest()
+	ip := r.roundTrip(ipr).(*kmsg.InitProducerIDResponse)
+	if ip.ProducerID == 0 {
+		ip = r.roundTrip(ipr).(*kmsg.InitProducerIDResponse)
+	}
+	const reqs = 40
+	var corrs []int32
+	for i := 0; i < reqs; i++ {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		req.Acks, req.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "order"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = recordBatch(3, ip.ProducerID, ip.ProducerEpoch, int32(3*i))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		corrs = append(corrs, r.send(req))
+	}
+	for i, want := range corrs {
+		got, body, err := r.readFrame()
+		if err != nil || got != want {
+			t.Fatalf("response %d: corr %d want %d err %v", i, got, want, err)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.SetVersion(9)
+		if err := resp.ReadFrom(body[1:]); err != nil {
+			t.Fatal(err)
+		}
+		sp := resp.Topics[0].Partitions[0]
+		if sp.ErrorCode != 0 || sp.BaseOffset != int64(3*i) {
+			t.Fatalf("request %d: %v base %d", i, kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+		}
+	}
+}
+
+// Two nodes share one metadata store: clients bootstrapped from either see both brokers, produce to
+// each partition's leader and consume everything back, and a consumer group works across them.
+func TestTwoNodeCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two-node cluster")
+	}
+	fast := func(c *broker.Config) { c.LeaseTTL, c.RenewInterval = 2*time.Second, 200*time.Millisecond }
+	n1 := startNode(t, nodeOpts{brokerCfg: fast})
+	n2 := startNode(t, nodeOpts{store: n1.store, brokerCfg: func(c *broker.Config) { fast(c); c.NodeID = 2 },
+		serverCfg: func(c *Config) { c.NodeID = 2 }})
+	n1.createTopic(t, "two", 8, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := n2.client(t, kgo.DefaultProduceTopic("two"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const per = 20
+	for p := int32(0); p < 8; p++ {
+		for i := 0; i < per; i++ {
+			r := &kgo.Record{Partition: p, Value: []byte(fmt.Sprintf("%d-%d", p, i))}
+			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	led1, led2 := len(n1.b.LedPartitions()), len(n2.b.LedPartitions())
+	if led1+led2 != 8 || led1 == 0 || led2 == 0 {
+		t.Fatalf("partitions led: node 1 %d, node 2 %d", led1, led2)
+	}
+	md, err := n1.admin(t).Metadata(ctx, "two")
+	if err != nil || len(md.Brokers) != 2 {
+		t.Fatalf("metadata brokers: %v %+v", err, md.Brokers)
+	}
+	got := consumeAll(t, n1, "two", 8, 8*per)
+	if len(got) != 8*per {
+		t.Fatalf("consumed %d, want %d", len(got), 8*per)
+	}
+}
+
+func TestMetricsRegistered(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	n := startNode(t, nodeOpts{memStore: true, serverCfg: func(c *Config) { c.Registerer = reg }})
+	n.raw(t).roundTrip(kmsg.NewPtrApiVersionsRequest())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, want := range []string{"strata_kafka_requests_total", "strata_kafka_request_duration_seconds",
+		"strata_kafka_request_bytes_total", "strata_kafka_response_bytes_total", "strata_kafka_connections"} {
+		if !names[want] {
+			t.Errorf("metric %s missing (have %v)", want, names)
+		}
+	}
+	if _, err := New(Config{Broker: n.b, Registerer: reg}); err == nil {
+		t.Fatal("registering the same metrics twice must fail")
+	}
+}
