@@ -23,6 +23,7 @@ import (
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/httpapi"
 	"github.com/strata-log/strata/ingest/kafka"
+	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta"
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
@@ -270,6 +271,13 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return err
 	}
 	n.onClose(func() { groups.Close() })
+	reg.MustRegister(group.NewLagCollector(store, func(ctx context.Context, tp metadata.TopicPartition) (int64, bool) {
+		if !b.Leads(tp) {
+			return 0, false
+		}
+		_, hw, err := b.Offsets(ctx, tp)
+		return hw, err == nil
+	}, 5*time.Second, log))
 
 	ks, err := kafka.New(kafka.Config{
 		AdvertisedAddr: advertised,
