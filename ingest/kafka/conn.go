@@ -62,6 +62,7 @@ type pending struct {
 	known    bool // api is registered and the version is in range
 	received time.Time
 	gate     *produceGate
+	held     int64 // bytes reserved in the server's budget until handled
 
 	done chan struct{} // closed when resp/out/err are set
 	out  []byte        // encoded response frame; nil: no response (acks=0)
@@ -132,17 +133,24 @@ func (cc *clientConn) readLoop() error {
 		if size > cc.s.cfg.MaxRequestBytes {
 			return fmt.Errorf("%w: %d > %d bytes", errFrameTooLarge, size, cc.s.cfg.MaxRequestBytes)
 		}
+		if err := cc.s.budget.acquire(cc.ctx, int64(size)); err != nil {
+			return nil
+		}
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(br, frame); err != nil {
+			cc.s.budget.release(int64(size))
 			return err
 		}
 		p, err := cc.decodeFrame(frame)
 		if err != nil {
+			cc.s.budget.release(int64(size))
 			return err
 		}
+		p.held = int64(size)
 		select {
 		case cc.queue <- p:
 		case <-cc.ctx.Done():
+			cc.s.budget.release(p.held)
 			return nil
 		}
 		go cc.handle(p)
@@ -215,6 +223,7 @@ func parseHeaderPrefix(b []byte) (header, []byte, bool) {
 // handle answers one request on its own goroutine and never panics.
 func (cc *clientConn) handle(p *pending) {
 	defer close(p.done)
+	defer cc.s.budget.release(p.held)
 	if p.gate != nil {
 		defer p.gate.finish()
 	}

@@ -74,8 +74,11 @@ type Config struct {
 	// MaxInflight bounds the requests one connection may have in progress (default 64); the reader
 	// stops reading that connection until one finishes.
 	MaxInflight int
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// MaxInflightBytes bounds the request bytes held by all connections together (default 512 MiB);
+	// readers wait before allocating a frame that does not fit.
+	MaxInflightBytes int64
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
 }
 
 func (c *Config) applyDefaults() {
@@ -91,6 +94,9 @@ func (c *Config) applyDefaults() {
 	if c.MaxInflight == 0 {
 		c.MaxInflight = 64
 	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = 512 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -105,6 +111,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: MaxRequestBytes %d < 0", ErrConfig, c.MaxRequestBytes)
 	case c.MaxInflight < 0:
 		return fmt.Errorf("%w: MaxInflight %d < 0", ErrConfig, c.MaxInflight)
+	case c.MaxInflightBytes < 0:
+		return fmt.Errorf("%w: MaxInflightBytes %d < 0", ErrConfig, c.MaxInflightBytes)
 	case c.NodeID < 0:
 		return fmt.Errorf("%w: NodeID %d < 0", ErrConfig, c.NodeID)
 	}
@@ -118,6 +126,7 @@ type Server struct {
 	broker *broker.Broker
 	groups *group.Coordinator
 	m      *metrics
+	budget *byteBudget
 
 	ctx    context.Context // cancelled by Close: ends long polls and handlers
 	cancel context.CancelFunc
@@ -147,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		broker:    cfg.Broker,
 		groups:    cfg.Groups,
 		m:         m,
+		budget:    newByteBudget(cfg.MaxInflightBytes),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: map[net.Listener]struct{}{},
