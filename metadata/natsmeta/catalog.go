@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -147,9 +148,34 @@ func (s *Store) SetLogStartOffset(ctx context.Context, tp metadata.TopicPartitio
 
 // WatchCatalogs implements metadata.Store. Changes are coalesced per partition while the caller is
 // not reading. The channel is closed when ctx ends or the store closes.
+//
+// The watch is an ordered pull consumer on the segments stream (headers only, new messages only)
+// with a one-second heartbeat, so a consumer lost with a server or a stream leader is noticed and
+// recreated, from the last sequence seen, within seconds.
 func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartition, error) {
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.segments.kv.WatchAll(wctx, jetstream.UpdatesOnly())
+	keys := make(chan string, 256)
+	var cc jetstream.ConsumeContext
+	err := s.call(wctx, "watch", func(cctx context.Context) error {
+		cons, err := s.js.OrderedConsumer(cctx, s.segments.stream, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{s.segments.subj + ">"},
+			DeliverPolicy:  jetstream.DeliverNewPolicy,
+			HeadersOnly:    true,
+		})
+		if err != nil {
+			return err
+		}
+		cc, err = cons.Consume(func(m jetstream.Msg) {
+			select {
+			case keys <- strings.TrimPrefix(m.Subject(), s.segments.subj):
+			case <-wctx.Done():
+			}
+		}, jetstream.PullHeartbeat(time.Second), jetstream.PullExpiry(5*time.Second),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				s.log.Debug("natsmeta: catalog watch", "err", err)
+			}))
+		return err
+	})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("natsmeta: watch catalogs: %w", err)
@@ -160,7 +186,7 @@ func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartiti
 		defer s.wg.Done()
 		defer close(out)
 		defer cancel()
-		defer func() { _ = w.Stop() }()
+		defer cc.Stop()
 		var pending []metadata.TopicPartition // in arrival order
 		queued := map[metadata.TopicPartition]bool{}
 		for {
@@ -174,16 +200,10 @@ func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartiti
 				return
 			case <-s.done:
 				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					continue
-				}
-				tp, err := parsePartitionKey(e.Key())
+			case key := <-keys:
+				tp, err := parsePartitionKey(key)
 				if err != nil {
-					s.log.Warn("natsmeta: ignoring bad catalog key", "key", e.Key(), "err", err)
+					s.log.Warn("natsmeta: ignoring bad catalog key", "key", key, "err", err)
 					continue
 				}
 				if !queued[tp] {

@@ -69,6 +69,13 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	watch, err := s.WatchCatalogs(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	const ops, killAfter = 60, 20
 	halfway := make(chan struct{})
 	var wg sync.WaitGroup
@@ -145,10 +152,12 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 	}
 	t.Logf("slowest calls across the failover: %v", slowest)
 
+	readStart := time.Now()
 	cat, err := s.GetCatalog(ctx, tp)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("first read after the failover took %v", time.Since(readStart))
 	if len(cat.Segments) != ops {
 		t.Fatalf("catalog holds %d segments, want %d", len(cat.Segments), ops)
 	}
@@ -170,5 +179,29 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 	}
 	if now := info("KV_" + prefix + "_segments").Cluster.Leader; now == leader || now == "" {
 		t.Fatalf("segments stream leader after failover is %q", now)
+	}
+
+	// The watch started before the failover still reports changes made after it, on a partition
+	// it has not heard of before.
+	if _, err := s.CreateTopic(ctx, metadata.Topic{Name: "ha.after", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	after := metadata.TopicPartition{Topic: "ha.after", Partition: 0}
+	if err := s.RegisterSegment(ctx, after, 0, metadata.SegmentRef{Key: "after", BaseOffset: 0, NextOffset: 1}); err != nil {
+		t.Fatal(err)
+	}
+	watchStart := time.Now()
+	defer func() { t.Logf("watch reported the change after %v", time.Since(watchStart)) }()
+	deadline := time.After(30 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case got, ok := <-watch:
+			if !ok {
+				t.Fatal("watch closed during failover")
+			}
+			seen = got == after
+		case <-deadline:
+			t.Fatal("watch saw no change after the failover")
+		}
 	}
 }

@@ -1,0 +1,54 @@
+// Package natsmeta is the metadata.Store on NATS JetStream key-value buckets, plus an in-process
+// nats-server (StartEmbedded, StartCluster) for single-node deployments and tests.
+//
+// # Buckets and keys
+//
+// Six buckets, each with history 1, file storage, per-message TTLs enabled (LimitMarkerTTL) and,
+// when created by Open, 3 replicas on a cluster of three or more servers, else 1:
+//
+//	bucket     key                          value                       TTL
+//	topics     b64(topic)                   JSON topic, "v":1           -
+//	leases     b64(topic).<partition>       JSON lease, "v":1           the lease TTL
+//	segments   b64(topic).<partition>       binary catalog, version 1   -
+//	offsets    b64(group)                   binary offsets, version 1   -
+//	producers  next                         JSON {"v":1,"next":N}       -
+//	nodes      <node id>                    JSON node, "v":1            the node TTL
+//
+// b64 is unpadded base64url, so any topic or group name is one valid subject token ('.' in a
+// Kafka topic name would otherwise split the key). The binary formats are drawn in codec.go.
+//
+// # Consistency
+//
+// Every change is a compare-and-swap on the key's revision (the stream sequence of its newest
+// message), retried on fresh state when another writer wins. Reads go to the stream leader
+// (JetStream's STREAM.MSG.GET), not to direct gets, which a lagging replica may answer.
+//
+// A partition's whole catalog is one key, so RegisterSegment, ReplaceSegments and SetLogStartOffset
+// are single atomic swaps that check the writer's epoch against the value they replace. The catalog
+// also keeps the partition's leader epoch, durably: lease keys expire, epochs must not.
+//
+// A lease is live exactly while its key exists. The server deletes it when its TTL lapses (TTLs are
+// rounded up to whole seconds, JetStream's resolution), so no two nodes' clocks are compared.
+// AcquireLease writes the lease (create-if-absent) with catalog epoch + 1 and then raises the
+// catalog's epoch; a node that fails between the two steps gets the same lease back on retry.
+//
+// # Timeouts and retries
+//
+// Each JetStream call runs under Config.OpTimeout; a call that times out, finds no responders or
+// meets a cluster in leader election is retried with backoff until Config.RetryTimeout (or the
+// caller's ctx) ends. Writes carry a message id, so a resend of a write that did land is recognised
+// (see Store.put) instead of being applied twice or misreported as a conflict.
+//
+// A Store remembers the newest value and revision it wrote per lease, catalog and group key, so the
+// usual single writer of a key (a partition leader, a group coordinator) writes in one round trip;
+// a lost swap falls back to reading the key.
+//
+// # Concurrency and lifetime
+//
+// A Store is safe for concurrent use. Watches started by WatchCatalogs are owned by the Store and
+// end with their ctx or with Close; Close is idempotent and waits for them.
+//
+// Limits: a value may not exceed the server's payload limit (1 MiB by default), about 30,000
+// segments in one partition catalog (ErrTooLarge). JetStream domains and API prefixes are not
+// supported.
+package natsmeta
