@@ -249,11 +249,12 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 	}
 	now := s.now()
 	l, ok := s.leases[tp]
-	if ok && now.Before(l.expires) {
-		if l.node != node {
-			return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, l.node)
-		}
-	} else {
+	live := ok && now.Before(l.expires)
+	if live && l.node != node {
+		return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, l.node)
+	}
+	// A free lease, or the holder's own whose epoch a writer has since passed, gets a new epoch.
+	if !live || l.epoch < c.Epoch {
 		c.Epoch++
 		s.putCatalogLocked(tp, c)
 		l = lease{node: node, epoch: c.Epoch}

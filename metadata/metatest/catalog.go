@@ -92,6 +92,16 @@ func testSegments(t *testing.T, newStore NewStore) {
 		t.Fatalf("catalog epoch %d, want %d", c.Epoch, l.Epoch+1)
 	}
 	mustErrIs(t, s.RegisterSegment(ctx, tp, l.Epoch, seg("k/400", 400, 500, l.Epoch)), metadata.ErrFenced, "epoch now stale")
+	// The holder asking again gets a lease it can write under.
+	l2, err := s.AcquireLease(ctx, tp, l.Node, LongTTL)
+	must(t, err, "AcquireLease by holder after a newer epoch was used")
+	if l2.Node != l.Node || l2.Epoch <= l.Epoch+1 {
+		t.Fatalf("re-acquired lease %+v, want node %d with epoch above %d", l2, l.Node, l.Epoch+1)
+	}
+	must(t, s.RegisterSegment(ctx, tp, l2.Epoch, seg("k/400", 400, 500, l2.Epoch)), "RegisterSegment under the new lease")
+	if got, err := s.GetLease(ctx, tp); err != nil || got.Epoch != l2.Epoch {
+		t.Fatalf("GetLease = %+v, %v; want epoch %d", got, err, l2.Epoch)
+	}
 
 	// A partition of a multi-partition topic has its own catalog.
 	createTopic(t, s, "segs.multi", 3)

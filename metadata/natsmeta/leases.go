@@ -53,6 +53,9 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 		return metadata.Lease{}, err
 	}
 	key := partitionKey(tp)
+	// stale is set once this node's own lease turns out to carry an epoch the catalog has passed;
+	// the lease is then replaced by one with a newer epoch.
+	stale := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := backoffCAS(ctx, attempt); err != nil {
@@ -71,7 +74,7 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 			}
 		}
 		now := time.Now()
-		if cur.live && heldID == top.ID {
+		if cur.live && heldID == top.ID && !(stale && held.Node == node) {
 			if held.Node != node {
 				return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, held.Node)
 			}
@@ -85,6 +88,10 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 				return metadata.Lease{}, err
 			}
 			if err := s.raiseEpoch(ctx, tp, top, held.Epoch); err != nil {
+				if errors.Is(err, metadata.ErrConflict) {
+					stale = true
+					continue
+				}
 				return metadata.Lease{}, err
 			}
 			return held, nil
@@ -102,6 +109,10 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 			return metadata.Lease{}, err
 		}
 		if err := s.raiseEpoch(ctx, tp, top, l.Epoch); err != nil {
+			if errors.Is(err, metadata.ErrConflict) {
+				stale = true // a writer raised the epoch since we read it; take a newer one
+				continue
+			}
 			return metadata.Lease{}, err
 		}
 		return l, nil
@@ -109,7 +120,8 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 }
 
 // raiseEpoch records epoch in the catalog. A catalog already past epoch means a writer used a newer
-// epoch than any lease handed out; the lease is then worthless and ErrConflict is returned.
+// epoch than any lease handed out; the lease is then worthless and ErrConflict is returned, upon
+// which AcquireLease replaces it with a lease of a newer epoch.
 func (s *Store) raiseEpoch(ctx context.Context, tp metadata.TopicPartition, top metadata.Topic, epoch int32) error {
 	return s.updateCatalogOf(ctx, tp, top, func(c *metadata.PartitionCatalog) (bool, error) {
 		switch {
