@@ -82,7 +82,13 @@ func (l *Log) failLocked(err error) {
 func (l *Log) WaitDurable(ctx context.Context, upTo int64) error {
 	l.mu.Lock()
 	truncs := l.truncs
+	l.waiters++
 	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.waiters--
+		l.mu.Unlock()
+	}()
 	for {
 		l.mu.Lock()
 		if n := l.truncs - truncs; n > 1 || (n == 1 && l.lastTruncEnd < upTo) {

@@ -78,6 +78,7 @@ type Log struct {
 	synced       chan struct{} // closed when durable advances, on truncation, failure and close
 	truncs       uint64        // truncations so far
 	lastTruncEnd int64         // end offset after the latest truncation
+	waiters      int           // goroutines inside WaitDurable
 	err          error         // sticky: a failed write or fsync leaves the log unusable
 	closed       bool
 
