@@ -3,7 +3,9 @@ package hotlog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,23 @@ type Config struct {
 	IndexIntervalBytes int           // bytes of batches between sparse index entries (default 4096)
 	Logger             *slog.Logger  // default slog.Default()
 	Metrics            *Metrics      // optional
+
+	// openFile opens segment files; tests replace it to inject faults.
+	openFile func(path string, flag int, perm os.FileMode) (file, error)
+}
+
+// file is what a Log needs from a segment file.
+type file interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
+	Close() error
+}
+
+func osOpenFile(path string, flag int, perm os.FileMode) (file, error) {
+	return os.OpenFile(path, flag, perm)
 }
 
 // Validate reports negative sizes and durations.
@@ -59,6 +78,9 @@ func (c Config) inherit(base Config) Config {
 	if c.Metrics == nil {
 		c.Metrics = base.Metrics
 	}
+	if c.openFile == nil {
+		c.openFile = base.openFile
+	}
 	return c
 }
 
@@ -68,6 +90,7 @@ func (c Config) withDefaults() Config {
 		SegmentMs:          DefaultSegmentMs,
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
 		Logger:             slog.Default(),
+		openFile:           osOpenFile,
 	})
 }
 

@@ -37,7 +37,7 @@ type SegmentInfo struct {
 type seg struct {
 	base    int64
 	path    string
-	f       *os.File
+	f       file
 	sealed  bool
 	created time.Time
 	size    int64            // file size
@@ -230,7 +230,7 @@ func (l *Log) readState() (int64, bool, error) {
 // openSeg opens one segment file. A sealed file that fails its checks is set aside (nil, nil); an
 // active file is cut at its first torn batch and fsynced.
 func (l *Log) openSeg(path string, base int64, sealed bool) (*seg, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := l.cfg.openFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("hotlog: open segment: %w", err)
 	}
@@ -290,7 +290,7 @@ func (l *Log) setAside(s *seg, why error) {
 // newActive creates an empty active segment at base and appends it. The caller syncs the directory.
 func (l *Log) newActive(base int64) error {
 	p := filepath.Join(l.path, segName(base, activeExt))
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	f, err := l.cfg.openFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("hotlog: create segment: %w", err)
 	}
