@@ -3,6 +3,7 @@ package natsmeta_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,11 +12,21 @@ import (
 	"github.com/strata-log/strata/metadata/natsmeta"
 )
 
-// benchTargets runs fn against a single embedded server (R1) and a 3-node cluster (R3).
+// benchTargets runs fn against a single embedded server over TCP (R1) and in-process
+// (R1-inproc), and a 3-node cluster (R3).
 func benchTargets(b *testing.B, fn func(b *testing.B, s *natsmeta.Store)) {
 	b.Run("R1", func(b *testing.B) {
 		e := startEmbedded(b)
 		fn(b, openStore(b, []string{e.ClientURL()}, 1))
+	})
+	b.Run("R1-inproc", func(b *testing.B) {
+		e := startEmbedded(b)
+		s, err := natsmeta.Open(context.Background(), natsmeta.Config{Embedded: e, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		fn(b, s)
 	})
 	b.Run("R3", func(b *testing.B) {
 		c := startCluster(b, 3)

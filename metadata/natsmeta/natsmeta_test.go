@@ -63,6 +63,20 @@ func TestConformanceEmbedded(t *testing.T) {
 	metatest.Run(t, func(t *testing.T) metadata.Store { return openStore(t, []string{e.ClientURL()}, 0) })
 }
 
+func TestConformanceInProcess(t *testing.T) {
+	e := startEmbedded(t)
+	metatest.Run(t, func(t *testing.T) metadata.Store {
+		s, err := natsmeta.Open(context.Background(), natsmeta.Config{
+			Embedded: e, BucketPrefix: fmt.Sprintf("t%d", prefixSeq.Add(1)), Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
 func TestConformanceCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3-node cluster in -short mode")

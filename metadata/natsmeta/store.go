@@ -25,8 +25,10 @@ var _ metadata.Store = (*Store)(nil)
 
 // Config tunes a Store.
 type Config struct {
-	// URLs of the NATS servers (an embedded server's ClientURL, or an external cluster). Required.
+	// URLs of the NATS servers of an external cluster. Required unless Embedded is set.
 	URLs []string
+	// Embedded, when set, is connected to in-process, without TCP; URLs are then ignored.
+	Embedded *Embedded
 	// Replicas of each bucket when it is created; 0 picks 3 when the client sees at least three
 	// servers, else 1. Existing buckets keep their replica count.
 	Replicas int
@@ -65,8 +67,8 @@ func (c *Config) setDefaults() {
 // Validate checks c after defaults are applied.
 func (c Config) Validate() error {
 	switch {
-	case len(c.URLs) == 0:
-		return errors.New("natsmeta: no server URLs")
+	case len(c.URLs) == 0 && c.Embedded == nil:
+		return errors.New("natsmeta: no server URLs and no embedded server")
 	case c.Replicas < 0 || c.Replicas > 5:
 		return fmt.Errorf("natsmeta: replicas %d not in 0..5", c.Replicas)
 	case c.OpTimeout <= 0 || c.RetryTimeout < c.OpTimeout:
@@ -109,7 +111,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
+	url := strings.Join(cfg.URLs, ",")
+	var inProcess nats.Option = func(*nats.Options) error { return nil }
+	if cfg.Embedded != nil {
+		url, inProcess = cfg.Embedded.ClientURL(), nats.InProcessServer(cfg.Embedded.srv)
+	}
+	nc, err := nats.Connect(url, inProcess,
 		nats.Name("strata-metadata"),
 		nats.Timeout(cfg.OpTimeout),
 		nats.MaxReconnects(-1),
