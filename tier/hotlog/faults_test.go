@@ -142,12 +142,16 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			// Appends after the last acknowledgement, never synced.
+			// The power fails now: appends after this point never reach the disk's synced state.
+			// (No roll after it: a roll's rename would be an operation after the crash.)
+			if _, err := d.LogConfig("p0", Config{SegmentBytes: 1 << 30}); err != nil {
+				t.Fatal(err)
+			}
+			ffs.crash()
 			for range 5 {
 				mustAppend(t, l, batch(3, 0))
 			}
 			endBefore := l.EndOffset()
-			ffs.crash()
 			if err := d.Close(); err != nil {
 				t.Fatal(err)
 			}
