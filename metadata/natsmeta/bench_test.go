@@ -121,3 +121,39 @@ func BenchmarkRenewLease(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	})
 }
+
+// BenchmarkLeaseTakeover measures, per iteration, the time from a 1 s lease being granted (and
+// never renewed) to another node holding it: the server-side expiry delay plus a 20 ms poll.
+// Run with -benchtime 5x.
+func BenchmarkLeaseTakeover(b *testing.B) {
+	benchTargets(b, func(b *testing.B, s *natsmeta.Store) {
+		ctx := context.Background()
+		if _, err := s.CreateTopic(ctx, metadata.Topic{Name: "takeover", Partitions: 1}); err != nil {
+			b.Fatal(err)
+		}
+		tp := metadata.TopicPartition{Topic: "takeover", Partition: 0}
+		var total time.Duration
+		for i := 0; b.Loop(); i++ {
+			node := int32(i % 2)
+			granted := time.Now()
+			if _, err := s.AcquireLease(ctx, tp, node, time.Second); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				if _, err := s.AcquireLease(ctx, tp, 1-node, time.Minute); err == nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			total += time.Since(granted)
+			l, err := s.GetLease(ctx, tp)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.ReleaseLease(ctx, l); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(total.Seconds()/float64(b.N), "s/takeover")
+	})
+}
