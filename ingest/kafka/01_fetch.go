@@ -77,6 +77,8 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset, sp.PreferredReadReplica = -1, -1, -1, -1
+			// Never null: librdkafka rejects a null record set (size -1); Kafka sends an empty one.
+			sp.RecordBatches = []byte{}
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
 			if c := checkLeaderEpoch(s, tp, rp.CurrentLeaderEpoch); c != 0 {
 				sp.ErrorCode, errs = c, true
@@ -99,7 +101,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 				}
 			} else {
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
-				if total == 0 || len(res.Records) <= budget {
+				if len(res.Records) > 0 && (total == 0 || len(res.Records) <= budget) {
 					// The first data may exceed the budget (KIP-74); later partitions must fit.
 					sp.RecordBatches = res.Records
 					total += len(res.Records)
