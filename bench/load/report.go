@@ -1,0 +1,197 @@
+package load
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// Verdicts of a goal.
+const (
+	Pass    = "PASS"
+	Fail    = "FAIL"
+	Skipped = "SKIPPED"
+	NoData  = "NO DATA"
+)
+
+// Goal is one row of the ratio table: a Strata figure against its reference and the target ratio.
+type Goal struct {
+	What      string  // e.g. "produce MB/s, 12 partitions"
+	Target    string  // e.g. "≥ 1.2× Kafka"
+	Strata    float64 // Strata's figure
+	Reference float64 // the reference figure (Kafka, MinIO, or the absolute bound)
+	RefLabel  string  // what Reference is
+	Ratio     float64 // Strata / Reference (NaN for no data)
+	Verdict   string
+	Reason    string // why skipped or missing
+}
+
+type goalDef struct {
+	what, target   string
+	key, refSystem string
+	field          func(Result) float64
+	absolute       float64 // when > 0: Reference is this bound, not another system
+	ok             func(ratio float64) bool
+}
+
+func mbps(r Result) float64  { return r.MBPerS }
+func p99ms(r Result) float64 { return r.P99Ms }
+
+var goalDefs = []goalDef{
+	{what: "produce MB/s, 1 partition", target: "≥ 1.2× Kafka", key: "produce/1", refSystem: SystemKafka, field: mbps,
+		ok: func(x float64) bool { return x >= 1.2 }},
+	{what: "produce MB/s, 12 partitions", target: "≥ 1.2× Kafka", key: "produce/12", refSystem: SystemKafka, field: mbps,
+		ok: func(x float64) bool { return x >= 1.2 }},
+	{what: "produce ack p99 at a fixed rate (ms)", target: "≤ 1.0× Kafka", key: ScenarioLatency, refSystem: SystemKafka, field: p99ms,
+		ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "hot consume MB/s", target: "≥ 1.0× Kafka", key: "consume/12", refSystem: SystemKafka, field: mbps,
+		ok: func(x float64) bool { return x >= 1.0 }},
+	{what: "cold replay MB/s", target: "≥ 0.8× raw MinIO GET", key: ScenarioReplay, refSystem: SystemMinIO, field: mbps,
+		ok: func(x float64) bool { return x >= 0.8 }},
+	{what: "object-durability ack p99 (ms)", target: "≤ 150 ms", key: ScenarioObject, field: p99ms, absolute: 150,
+		ok: func(x float64) bool { return x <= 1.0 }},
+}
+
+// Goals evaluates the project's performance goals on an aggregated summary.
+func Goals(s *Summary) []Goal {
+	out := make([]Goal, 0, len(goalDefs))
+	for _, d := range goalDefs {
+		g := Goal{What: d.what, Target: d.target, Ratio: math.NaN(), RefLabel: d.refSystem}
+		st, ok := s.Find(d.key, SystemStrata)
+		switch {
+		case !ok:
+			g.Verdict, g.Reason = NoData, "strata did not run "+d.key
+			out = append(out, g)
+			continue
+		case st.Skipped != "":
+			g.Verdict, g.Reason = Skipped, st.Skipped
+			out = append(out, g)
+			continue
+		}
+		g.Strata = d.field(st)
+		if d.absolute > 0 {
+			g.Reference, g.RefLabel = d.absolute, "bound"
+		} else {
+			ref, ok := s.Find(d.key, d.refSystem)
+			if !ok || ref.Skipped != "" {
+				g.Verdict, g.Reason = NoData, d.refSystem+" did not run "+d.key
+				if ok {
+					g.Reason = d.refSystem + ": " + ref.Skipped
+				}
+				out = append(out, g)
+				continue
+			}
+			g.Reference = d.field(ref)
+		}
+		if g.Reference <= 0 {
+			g.Verdict, g.Reason = NoData, "reference figure is zero"
+			out = append(out, g)
+			continue
+		}
+		g.Ratio = g.Strata / g.Reference
+		g.Verdict = Fail
+		if d.ok(g.Ratio) {
+			g.Verdict = Pass
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// WriteMarkdown writes the report: the goals with their ratios, every aggregated result, and the
+// object-store counters.
+func WriteMarkdown(w io.Writer, s *Summary) error {
+	var b strings.Builder
+	m := s.Machine
+	fmt.Fprintf(&b, "# Strata vs Apache Kafka\n\n")
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %.1f GiB, %s, kernel %s, Kafka %s, load average at start %s, %s.\n",
+		m.CPUs, orDash(m.CPUModel), m.MemoryGiB, m.GoVersion, orDash(m.Kernel), orDash(m.Kafka), orDash(m.LoadAvg), m.Started)
+	if m.Note != "" {
+		fmt.Fprintf(&b, "%s\n", m.Note)
+	}
+	if mode := s.Settings["mode"]; mode != "" {
+		fmt.Fprintf(&b, "Mode: %s; rounds: %s; figures are medians over rounds.\n", mode, orDash(s.Settings["rounds"]))
+	}
+	b.WriteString("\n## Goals\n\n| goal | target | strata | reference | ratio | verdict |\n|---|---|---:|---:|---:|---|\n")
+	for _, g := range Goals(s) {
+		if g.Verdict == Skipped || g.Verdict == NoData {
+			fmt.Fprintf(&b, "| %s | %s | – | – | – | %s: %s |\n", g.What, g.Target, g.Verdict, escape(g.Reason))
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s (%s) | %.2f× | %s |\n", g.What, g.Target, num(g.Strata), num(g.Reference), g.RefLabel, g.Ratio, g.Verdict)
+	}
+	b.WriteString("\n## Results\n\n| scenario | system | MB/s | records/s | p50 ms | p99 ms | p99.9 ms | e2e p50 ms | e2e p99 ms | e2e p99.9 ms | note |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range s.Scenarios {
+		if r.Skipped != "" {
+			fmt.Fprintf(&b, "| %s | %s | | | | | | | | | skipped: %s |\n", r.Key(), r.System, escape(r.Skipped))
+			continue
+		}
+		note := r.Note
+		if r.Errors > 0 {
+			note = strings.TrimSpace(fmt.Sprintf("%d errors %s", r.Errors, note))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Key(), r.System,
+			num(r.MBPerS), num(r.RecordsPerS), lat(r.P50Ms, r), lat(r.P99Ms, r), lat(r.P999Ms, r),
+			opt(r.E2EP50Ms), opt(r.E2EP99Ms), opt(r.E2EP999Ms), escape(note))
+	}
+	var objRows []Result
+	for _, r := range s.Scenarios {
+		if r.ObjStore != nil {
+			objRows = append(objRows, r)
+		}
+	}
+	if len(objRows) > 0 {
+		b.WriteString("\n## Strata object store, per scenario\n\n| scenario | PUTs | GETs | errors | PUTs/GiB | GETs/GiB | bytes/PUT | bytes/GET |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range objRows {
+			o := r.ObjStore
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s |\n", r.Key(), o.Puts, o.Gets, o.Errors,
+				num(o.PutsPerGiB), num(o.GetsPerGiB), num(o.BytesPerPut), num(o.BytesPerGet))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func escape(s string) string { return strings.ReplaceAll(s, "|", "/") }
+
+// num prints a figure with about three significant digits.
+func num(v float64) string {
+	switch a := math.Abs(v); {
+	case math.IsNaN(v):
+		return "–"
+	case a >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 100:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	case a == 0:
+		return "0"
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
+
+func opt(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return num(v)
+}
+
+// lat prints a latency only for results that measured one.
+func lat(v float64, r Result) string {
+	if r.Name == ScenarioConsume || r.Name == ScenarioReplay {
+		return ""
+	}
+	return num(v)
+}

@@ -1,0 +1,246 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RunConfig is one benchmark run: which systems and scenarios, how big, and where the binaries are.
+type RunConfig struct {
+	Mode         string // "quick" or "full", recorded in the summary
+	Params       Params
+	Rounds       int      // each round runs every system once; the order alternates between rounds
+	Systems      []string // strata, kafka
+	Scenarios    []string // produce, consume, latency, object, replay
+	StrataBin    string
+	KafkaScripts string // bench/kafka
+	MinIOBin     string // "" when MinIO is not installed: Strata uses its file store, no replay baseline
+	WorkDir      string // broker data, removed after each broker stops
+	KafkaFsync   bool   // give Kafka topics flush.messages=1 (fsync before ack, as Strata does)
+	Log          *slog.Logger
+}
+
+// AllScenarios in the order a broker runs them.
+var AllScenarios = []string{ScenarioProduce, ScenarioConsume, ScenarioLatency, ScenarioObject, ScenarioReplay}
+
+// Validate checks the config and fills defaults.
+func (c *RunConfig) Validate() error {
+	if c.Rounds < 1 {
+		c.Rounds = 1
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if len(c.Systems) == 0 {
+		c.Systems = []string{SystemStrata, SystemKafka}
+	}
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = AllScenarios
+	}
+	for _, s := range c.Systems {
+		if s != SystemStrata && s != SystemKafka {
+			return fmt.Errorf("load: unknown system %q", s)
+		}
+	}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(AllScenarios, s) {
+			return fmt.Errorf("load: unknown scenario %q", s)
+		}
+	}
+	if c.WorkDir == "" {
+		return fmt.Errorf("load: no work dir")
+	}
+	return nil
+}
+
+const minioUser, minioPassword = "strata-bench", "strata-bench-secret"
+
+// Run runs every round and returns the summary (Runs as measured, Scenarios aggregated).
+func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sum := &Summary{Machine: DescribeMachine(), Settings: map[string]string{
+		"mode": cfg.Mode, "rounds": strconv.Itoa(cfg.Rounds), "record_bytes": strconv.Itoa(cfg.Params.RecordSize),
+		"produce_bytes": strconv.FormatInt(cfg.Params.ProduceBytes, 10),
+		"latency_rate":  strconv.Itoa(cfg.Params.LatencyRate), "latency_seconds": fmt.Sprint(cfg.Params.LatencyDuration.Seconds()),
+		"client":     "franz-go kgo: acks=all, idempotent, no compression, same settings for both systems",
+		"kafka_sync": "Kafka broker defaults (no fsync before ack); Strata fsyncs before acks=all answers",
+	}}
+	sum.Machine.Note = "Indicative only when the machine is shared with other work."
+	sum.Machine.Kafka = kafkaVersion(cfg.KafkaScripts)
+	if cfg.KafkaFsync {
+		sum.Settings["kafka_sync"] = "Kafka topics with flush.messages=1 (fsync before ack, as Strata)"
+	}
+
+	var minio *MinIOProc
+	if cfg.MinIOBin != "" {
+		minio = &MinIOProc{Bin: cfg.MinIOBin, Dir: filepath.Join(cfg.WorkDir, "minio"), User: minioUser, Password: minioPassword}
+		if err := minio.Start(ctx); err != nil {
+			cfg.Log.Warn("minio did not start: strata uses its file store and replay has no baseline", "err", err)
+			minio = nil
+		} else {
+			defer func() { _ = minio.Stop(); _ = os.RemoveAll(minio.Dir) }()
+			sum.Settings["object_store"] = "MinIO on loopback (s3:// backend)"
+		}
+	}
+	if minio == nil {
+		sum.Settings["object_store"] = "file:// under the data dir"
+	}
+
+	for round := 1; round <= cfg.Rounds; round++ {
+		order := slices.Clone(cfg.Systems)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		if minio != nil && slices.Contains(cfg.Scenarios, ScenarioReplay) {
+			r, err := MinIOGet(ctx, minio.Endpoint(), minioUser, minioPassword, cfg.Params.ReplayBytes, cfg.Params.MinIOParallel)
+			if err != nil {
+				r.Skipped = "failed: " + err.Error()
+			}
+			r.Round = round
+			sum.Runs = append(sum.Runs, r)
+			cfg.Log.Info("scenario done", "round", round, "system", SystemMinIO, "scenario", ScenarioReplay, "mb_per_s", r.MBPerS)
+		}
+		for _, system := range order {
+			rs, err := runSystem(ctx, cfg, system, round, minio)
+			sum.Runs = append(sum.Runs, rs...)
+			if err != nil {
+				return sum, err
+			}
+		}
+	}
+	sum.Scenarios = Aggregate(sum.Runs)
+	return sum, nil
+}
+
+func runSystem(ctx context.Context, cfg RunConfig, system string, round int, minio *MinIOProc) ([]Result, error) {
+	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("%s-%d", system, round))
+	_ = os.RemoveAll(dir)
+	var b Broker
+	t := Target{Log: cfg.Log}
+	switch system {
+	case SystemStrata:
+		sp := &StrataProc{Bin: cfg.StrataBin, Dir: dir}
+		if minio != nil {
+			sp.ObjectStore = fmt.Sprintf("s3://strata-bench/round-%d?region=us-east-1&endpoint=%s", round, minio.Endpoint())
+			sp.Env = []string{"AWS_ACCESS_KEY_ID=" + minioUser, "AWS_SECRET_ACCESS_KEY=" + minioPassword}
+		}
+		b = sp
+	case SystemKafka:
+		b = &KafkaProc{Scripts: cfg.KafkaScripts, Dir: dir}
+		if cfg.KafkaFsync {
+			t.TopicConfigs = map[string]string{"flush.messages": "1"}
+		}
+	}
+	t.Broker = b
+	log := cfg.Log.With("round", round, "system", system)
+	log.Info("starting broker")
+	started := time.Now()
+	if err := b.Start(ctx); err != nil {
+		return nil, err
+	}
+	log.Info("broker serving", "after", time.Since(started).Round(time.Millisecond))
+	defer func() {
+		if err := b.Stop(); err != nil {
+			log.Error("stopping broker", "err", err)
+		}
+		_ = os.RemoveAll(dir)
+	}()
+
+	var out []Result
+	var fullTopic string // the 12-partition produce topic, read by consume
+	run := func(name string, partitions int32, f func() (Result, error)) {
+		var before ObjStoreCounters
+		strata := b.MetricsURL() != ""
+		if strata {
+			before, _ = objCounters(ctx, t)
+		}
+		log.Info("scenario start", "scenario", name, "partitions", partitions)
+		r, err := f()
+		r.Name, r.System, r.Round = name, system, round
+		if partitions > 0 {
+			r.Partitions = int(partitions)
+		}
+		if err != nil {
+			r.Skipped = "failed: " + err.Error()
+			log.Error("scenario failed", "scenario", name, "err", err)
+		}
+		if strata && r.Skipped == "" {
+			if after, err := objCounters(ctx, t); err == nil {
+				d := Delta(before, after, r.Bytes)
+				r.ObjStore = &d
+			}
+		}
+		log.Info("scenario done", "scenario", name, "mb_per_s", round2(r.MBPerS), "p99_ms", round2(r.P99Ms),
+			"e2e_p99_ms", round2(r.E2EP99Ms), "skipped", r.Skipped)
+		out = append(out, r)
+	}
+	has := func(s string) bool { return slices.Contains(cfg.Scenarios, s) }
+	if has(ScenarioProduce) || has(ScenarioConsume) {
+		for _, parts := range []int32{1, 12} {
+			if !has(ScenarioProduce) && parts == 1 {
+				continue
+			}
+			run(ScenarioProduce, parts, func() (Result, error) {
+				r, topic, err := Produce(ctx, t, cfg.Params, parts)
+				if parts == 12 {
+					fullTopic = topic
+				}
+				return r, err
+			})
+		}
+		if !has(ScenarioProduce) { // the fill was only for consume
+			out = out[:len(out)-1]
+		}
+	}
+	if has(ScenarioConsume) {
+		run(ScenarioConsume, 12, func() (Result, error) {
+			if fullTopic == "" {
+				return Result{}, fmt.Errorf("no pre-filled topic")
+			}
+			return Consume(ctx, t, cfg.Params, fullTopic)
+		})
+	}
+	if has(ScenarioLatency) {
+		run(ScenarioLatency, 0, func() (Result, error) { return Latency(ctx, t, cfg.Params, ScenarioLatency, nil) })
+	}
+	if has(ScenarioObject) && system == SystemStrata {
+		run(ScenarioObject, 0, func() (Result, error) {
+			reason, err := DetectObjectDurability(ctx, t)
+			if err != nil || reason != "" {
+				return Result{Skipped: reason}, err
+			}
+			return Latency(ctx, t, cfg.Params, ScenarioObject, map[string]string{"strata.durability": "object"})
+		})
+	}
+	if has(ScenarioReplay) && system == SystemStrata {
+		run(ScenarioReplay, 0, func() (Result, error) { return Replay(ctx, t, cfg.Params) })
+	}
+	return out, ctx.Err()
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+
+// kafkaVersion reads kafka.version from bench/kafka/pom.xml.
+func kafkaVersion(scripts string) string {
+	b, err := os.ReadFile(filepath.Join(scripts, "pom.xml"))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	const open, closeTag = "<kafka.version>", "</kafka.version>"
+	i := strings.Index(s, open)
+	j := strings.Index(s, closeTag)
+	if i < 0 || j < i {
+		return ""
+	}
+	return strings.TrimSpace(s[i+len(open) : j])
+}

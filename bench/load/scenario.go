@@ -1,0 +1,344 @@
+package load
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Target is a running broker and the topic configs every scenario topic gets on it.
+type Target struct {
+	Broker       Broker
+	TopicConfigs map[string]string
+	Log          *slog.Logger
+}
+
+// Params size the scenarios.
+type Params struct {
+	RecordSize        int           // value bytes per record (1024)
+	ProduceBytes      int64         // value bytes each produce run sends
+	ProduceTimeout    time.Duration // a produce run stops sending after this long
+	LatencyRate       int           // records per second in the latency and object scenarios
+	LatencyDuration   time.Duration // how long they send
+	LatencyPartitions int32
+	ConsumeTimeout    time.Duration
+	ReplayBytes       int64         // value bytes written for the cold replay
+	DetectTimeout     time.Duration // how long to wait for tiering to show in the counters
+	MinIOParallel     int           // concurrent GETs of the raw MinIO baseline
+}
+
+// QuickParams finish both systems' scenarios in a few minutes on a small machine.
+func QuickParams() Params {
+	return Params{RecordSize: 1024, ProduceBytes: 128 << 20, ProduceTimeout: 45 * time.Second,
+		LatencyRate: 1000, LatencyDuration: 12 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 60 * time.Second,
+		ReplayBytes: 64 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4}
+}
+
+// FullParams are the full run's sizes.
+func FullParams() Params {
+	return Params{RecordSize: 1024, ProduceBytes: 1 << 30, ProduceTimeout: 5 * time.Minute,
+		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 5 * time.Minute,
+		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4}
+}
+
+// clientOpts are the client settings shared by both systems: acks=all and idempotence (franz-go's
+// defaults, stated here so a change of default cannot skew a comparison), no compression.
+func clientOpts(t Target, extra ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{
+		kgo.SeedBrokers(t.Broker.Addrs()...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MetadataMinAge(250 * time.Millisecond),
+	}, extra...)
+}
+
+// CreateTopic creates a topic with t's configs plus extra and waits until every partition has a
+// leader.
+func CreateTopic(ctx context.Context, t Target, name string, partitions int32, extra map[string]string) error {
+	cl, err := kgo.NewClient(clientOpts(t)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	cfg := map[string]*string{}
+	for k, v := range t.TopicConfigs {
+		cfg[k] = &v
+	}
+	for k, v := range extra {
+		cfg[k] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, 1, cfg, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := adm.Metadata(ctx, name)
+		if err == nil {
+			if td, ok := md.Topics[name]; ok && td.Err == nil && len(td.Partitions) == int(partitions) {
+				ready := true
+				for _, p := range td.Partitions {
+					ready = ready && p.Err == nil && p.Leader >= 0
+				}
+				if ready {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s has no leaders after 30s (last error %v)", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func randomPayload(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // incompressible, like encrypted or already-compressed payloads
+	return b
+}
+
+// produceBytes sends total value bytes to topic as fast as the client buffers allow, recording
+// each record's ack latency (from the Produce call, so at saturation it includes client queueing).
+func produceBytes(ctx context.Context, t Target, topic string, total int64, size int, timeout time.Duration) (Result, error) {
+	cl, err := kgo.NewClient(clientOpts(t, kgo.DefaultProduceTopic(topic), kgo.MaxBufferedBytes(64<<20))...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cl.Close()
+	payload := randomPayload(size)
+	var rec Recorder
+	var acked, failed atomic.Int64
+	var firstErr atomic.Value
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	n := total / int64(size)
+	start := time.Now()
+	for i := int64(0); i < n && sctx.Err() == nil; i++ {
+		sent := time.Now()
+		cl.Produce(sctx, &kgo.Record{Value: payload}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			rec.Observe(time.Since(sent))
+			acked.Add(1)
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return Result{}, err
+	}
+	elapsed := time.Since(start)
+	var r Result
+	r.SetThroughput(acked.Load(), acked.Load()*int64(size), elapsed)
+	r.SetLatency(rec.Snapshot())
+	r.Errors = failed.Load()
+	if e, ok := firstErr.Load().(error); ok && !errors.Is(e, context.DeadlineExceeded) {
+		r.Note = "first error: " + e.Error()
+	} else if ok {
+		r.Note = fmt.Sprintf("stopped at the %v time limit", timeout)
+	}
+	return r, nil
+}
+
+// Produce is the max-throughput scenario; it returns the topic it filled for Consume.
+func Produce(ctx context.Context, t Target, p Params, partitions int32) (Result, string, error) {
+	topic := fmt.Sprintf("bench-produce-%d-%d", partitions, time.Now().UnixNano())
+	if err := CreateTopic(ctx, t, topic, partitions, nil); err != nil {
+		return Result{}, "", err
+	}
+	r, err := produceBytes(ctx, t, topic, p.ProduceBytes, p.RecordSize, p.ProduceTimeout)
+	r.Name, r.System, r.Partitions = ScenarioProduce, t.Broker.System(), int(partitions)
+	return r, topic, err
+}
+
+// Consume reads topic from its start to the end offsets it has when Consume begins, with a fresh
+// client (no consumer group), and reports the rate.
+func Consume(ctx context.Context, t Target, p Params, topic string) (Result, error) {
+	cl, err := kgo.NewClient(clientOpts(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
+	var want int64
+	ends.Each(func(o kadm.ListedOffset) {
+		s, _ := starts.Lookup(o.Topic, o.Partition)
+		want += o.Offset - s.Offset
+	})
+	cctx, cancel := context.WithTimeout(ctx, p.ConsumeTimeout)
+	defer cancel()
+	var got, bytes, errs int64
+	var note string
+	start := time.Now()
+	for got < want && cctx.Err() == nil {
+		fs := cl.PollFetches(cctx)
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				errs++
+				if note == "" {
+					note = "first error: " + err.Error()
+				}
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			bytes += int64(len(r.Value))
+		})
+	}
+	elapsed := time.Since(start)
+	r := Result{Name: ScenarioConsume, System: t.Broker.System(), Errors: errs, Note: note}
+	r.SetThroughput(got, bytes, elapsed)
+	if got < want {
+		r.Note = fmt.Sprintf("read %d of %d records before the %v limit; %s", got, want, p.ConsumeTimeout, note)
+	}
+	return r, nil
+}
+
+// Latency sends LatencyRate records a second for LatencyDuration, each carrying its scheduled send
+// time, while a consumer in the same process reads them. Both latencies are measured from the
+// scheduled time, so a stalled broker cannot hide its stall by slowing the sender (no coordinated
+// omission). name is the scenario name (latency or object); extra are topic configs.
+func Latency(ctx context.Context, t Target, p Params, name string, extra map[string]string) (Result, error) {
+	topic := fmt.Sprintf("bench-%s-%d", name, time.Now().UnixNano())
+	if err := CreateTopic(ctx, t, topic, p.LatencyPartitions, extra); err != nil {
+		return Result{}, err
+	}
+	prod, err := kgo.NewClient(clientOpts(t, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer prod.Close()
+	cons, err := kgo.NewClient(clientOpts(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cons.Close()
+
+	var ack, e2e Recorder
+	var seen, acked, failed atomic.Int64
+	cctx, stopConsumer := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // owned by this function: stopped by stopConsumer, waited on below
+		defer wg.Done()
+		for cctx.Err() == nil {
+			cons.PollFetches(cctx).EachRecord(func(r *kgo.Record) {
+				now := time.Now()
+				if len(r.Value) < 9 {
+					return
+				}
+				seen.Add(1)
+				if r.Value[8] == 1 { // warm-up record
+					return
+				}
+				e2e.Observe(now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(r.Value)))))
+			})
+		}
+	}()
+	defer func() { stopConsumer(); wg.Wait() }()
+
+	payload := randomPayload(max(p.RecordSize, 9))
+	value := func(at time.Time, warm bool) []byte {
+		v := append([]byte(nil), payload...)
+		binary.BigEndian.PutUint64(v, uint64(at.UnixNano()))
+		v[8] = 0
+		if warm {
+			v[8] = 1
+		}
+		return v
+	}
+	// Warm up: a round trip per partition count (keyed, so spread over partitions), so connections
+	// and metadata are in place before the clock starts.
+	for i := 0; i < int(p.LatencyPartitions); i++ {
+		key := []byte(fmt.Sprintf("warm-%d", i))
+		if err := prod.ProduceSync(ctx, &kgo.Record{Key: key, Value: value(time.Now(), true)}).FirstErr(); err != nil {
+			return Result{}, fmt.Errorf("warm-up produce: %w", err)
+		}
+	}
+	if err := waitCount(ctx, &seen, int64(p.LatencyPartitions), 30*time.Second); err != nil {
+		return Result{}, fmt.Errorf("warm-up records not consumed: %w", err)
+	}
+	warm := seen.Load()
+
+	interval := time.Second / time.Duration(p.LatencyRate)
+	total := int64(p.LatencyDuration / interval)
+	start := time.Now()
+	for i := int64(0); i < total && ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		prod.Produce(ctx, &kgo.Record{Value: value(due, false)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			ack.Observe(time.Since(due))
+			acked.Add(1)
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		return Result{}, err
+	}
+	elapsed := time.Since(start)
+	r := Result{Name: name, System: t.Broker.System(), TargetRate: float64(p.LatencyRate), Errors: failed.Load()}
+	if err := waitCount(ctx, &seen, warm+acked.Load(), 30*time.Second); err != nil {
+		r.Note = fmt.Sprintf("consumer saw %d of %d acked records", seen.Load()-warm, acked.Load())
+	}
+	stopConsumer()
+	wg.Wait()
+	r.SetThroughput(acked.Load(), acked.Load()*int64(len(payload)), elapsed)
+	as, es := ack.Snapshot(), e2e.Snapshot()
+	r.SetLatency(as)
+	r.SetE2E(es)
+	r.CDF, r.E2ECDF = CDF(as, 200), CDF(es, 200)
+	return r, nil
+}
+
+func waitCount(ctx context.Context, c *atomic.Int64, want int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for c.Load() < want {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d after %v", c.Load(), want, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-log/strata/tier/objstore"
+)
+
+// Reasons a tiering scenario is skipped.
+const (
+	needsTiering = "needs tiering"
+	notStrata    = "the broker exports no Strata object-store counters"
+)
+
+func objCounters(ctx context.Context, t Target) (ObjStoreCounters, error) {
+	s, err := Scrape(ctx, t.Broker.MetricsURL())
+	if err != nil {
+		return ObjStoreCounters{}, err
+	}
+	return ObjStoreFrom(s), nil
+}
+
+// DetectObjectDurability says why the object scenario cannot run on t ("" when it can): the broker
+// must accept strata.durability=object and an acked produce to such a topic must have caused an
+// object PUT by the time its ack arrives.
+func DetectObjectDurability(ctx context.Context, t Target) (string, error) {
+	if t.Broker.MetricsURL() == "" {
+		return notStrata, nil
+	}
+	topic := fmt.Sprintf("bench-probe-object-%d", time.Now().UnixNano())
+	if err := CreateTopic(ctx, t, topic, 1, map[string]string{"strata.durability": "object"}); err != nil {
+		return fmt.Sprintf("%s: strata.durability=object refused: %v", needsTiering, err), nil
+	}
+	before, err := objCounters(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	cl, err := kgo.NewClient(clientOpts(t, kgo.DefaultProduceTopic(topic))...)
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("probe")}).FirstErr(); err != nil {
+		return "", fmt.Errorf("probe produce: %w", err)
+	}
+	after, err := objCounters(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	if after.Puts <= before.Puts {
+		return needsTiering + ": an acked produce to a strata.durability=object topic caused no object PUT (acks follow the local fsync)", nil
+	}
+	return "", nil
+}
+
+// Replay writes ReplayBytes to a topic with local.retention.ms=0, waits for the segments to reach the
+// object store, then reads the topic from its start. It is skipped, with the reason, when no upload
+// shows in the counters within DetectTimeout or when the read was served without any object GET
+// (the hot copy was kept).
+func Replay(ctx context.Context, t Target, p Params) (Result, error) {
+	r := Result{Name: ScenarioReplay, System: t.Broker.System()}
+	if t.Broker.MetricsURL() == "" {
+		r.Skipped = notStrata
+		return r, nil
+	}
+	topic := fmt.Sprintf("bench-replay-%d", time.Now().UnixNano())
+	cfg := map[string]string{"local.retention.ms": "0", "segment.bytes": "8388608", "segment.ms": "1000"}
+	if err := CreateTopic(ctx, t, topic, 12, cfg); err != nil {
+		r.Skipped = fmt.Sprintf("%s: local.retention.ms=0 refused: %v", needsTiering, err)
+		return r, nil
+	}
+	before, err := objCounters(ctx, t)
+	if err != nil {
+		return r, err
+	}
+	w, err := produceBytes(ctx, t, topic, p.ReplayBytes, p.RecordSize, p.ProduceTimeout)
+	if err != nil {
+		return r, err
+	}
+	// Uploaded once the PUT bytes cover what was written (segments add a small index and footer).
+	deadline := time.Now().Add(p.DetectTimeout)
+	var now ObjStoreCounters
+	for {
+		if now, err = objCounters(ctx, t); err != nil {
+			return r, err
+		}
+		if now.PutBytes-before.PutBytes >= float64(w.Bytes) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if now.Puts == before.Puts {
+		r.Skipped = fmt.Sprintf("%s: no object PUT within %v of writing %d MiB to a local.retention.ms=0 topic",
+			needsTiering, p.DetectTimeout, w.Bytes>>20)
+		return r, nil
+	}
+	c, err := Consume(ctx, t, p, topic)
+	if err != nil {
+		return r, err
+	}
+	after, err := objCounters(ctx, t)
+	if err != nil {
+		return r, err
+	}
+	if after.Gets == now.Gets {
+		r.Skipped = needsTiering + ": the replay of a local.retention.ms=0 topic made no object GET (the hot copy was kept)"
+		return r, nil
+	}
+	c.Name = ScenarioReplay
+	if up := now.PutBytes - before.PutBytes; up < float64(w.Bytes) {
+		c.Note = fmt.Sprintf("only %.0f%% of the bytes were uploaded when the replay began; %s", 100*up/float64(w.Bytes), c.Note)
+	}
+	return c, nil
+}
+
+// MinIOGet is the replay baseline: the raw GET bandwidth of the MinIO server at endpoint through the
+// same S3 client Strata uses, reading total bytes in 8 MiB objects with parallel concurrent GETs.
+func MinIOGet(ctx context.Context, endpoint, user, password string, total int64, parallel int) (Result, error) {
+	r := Result{Name: ScenarioReplay, System: SystemMinIO}
+	b, err := objstore.Open(ctx, "s3://bench-raw/get?region=us-east-1&endpoint="+endpoint, objstore.WithCredentials(user, password))
+	if err != nil {
+		return r, err
+	}
+	defer b.Close()
+	const objSize = 8 << 20
+	n := int(max(total/objSize, 1))
+	data := randomPayload(objSize)
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("obj-%05d", i)
+		if err := b.Put(ctx, keys[i], bytes.NewReader(data), objSize); err != nil {
+			return r, fmt.Errorf("minio put: %w", err)
+		}
+	}
+	var next, read atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range max(parallel, 1) {
+		wg.Add(1)
+		go func() { // owned here: each worker ends when the keys run out
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				rc, err := b.Get(ctx, keys[i])
+				if err == nil {
+					var m int64
+					m, err = io.Copy(io.Discard, rc)
+					rc.Close()
+					read.Add(m)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return r, fmt.Errorf("minio get: %w", firstErr)
+	}
+	r.SetThroughput(int64(n), read.Load(), time.Since(start))
+	r.Note = fmt.Sprintf("%d GETs of 8 MiB, %d at a time", n, parallel)
+	return r, nil
+}
