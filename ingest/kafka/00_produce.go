@@ -82,7 +82,9 @@ func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Requ
 		return nil, nil
 	}
 	if req.Acks == -1 && len(slots) > 0 {
-		wctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
+		// The fsync wait outlives a closing connection or server (the data is already appended):
+		// only the request's own timeout bounds it.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
 		defer cancel()
 		for _, sl := range slots {
 			if err := s.broker.WaitDurable(wctx, sl.tp, sl.end); err != nil {
