@@ -108,7 +108,7 @@ func (l *Log) WaitDurable(ctx context.Context, upTo int64) error {
 			l.mu.Unlock()
 			return ErrClosed
 		}
-		ch := l.synced
+		ch := l.syncedChan()
 		l.mu.Unlock()
 		select {
 		case l.kick <- struct{}{}:

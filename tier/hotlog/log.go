@@ -76,6 +76,8 @@ type Log struct {
 	durable      int64
 	changed      chan struct{} // closed at the next append or truncation
 	synced       chan struct{} // closed when durable advances, on truncation, failure and close
+	changedTaken bool          // someone holds changed: replace it on notify
+	syncedTaken  bool          // someone holds synced: replace it on notify
 	truncs       uint64        // truncations so far
 	lastTruncEnd int64         // end offset after the latest truncation
 	waiters      int           // goroutines inside WaitDurable
@@ -367,17 +369,31 @@ func (l *Log) DurableOffset() int64 {
 func (l *Log) Changed() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.changedTaken = true
 	return l.changed
 }
 
+// notifyChanged wakes pollers. A channel nobody took is reused, saving an allocation per append.
 func (l *Log) notifyChanged() {
-	close(l.changed)
-	l.changed = make(chan struct{})
+	if l.changedTaken {
+		close(l.changed)
+		l.changed = make(chan struct{})
+		l.changedTaken = false
+	}
+}
+
+// syncedChan returns the channel the next notifySynced closes.
+func (l *Log) syncedChan() <-chan struct{} {
+	l.syncedTaken = true
+	return l.synced
 }
 
 func (l *Log) notifySynced() {
-	close(l.synced)
-	l.synced = make(chan struct{})
+	if l.syncedTaken {
+		close(l.synced)
+		l.synced = make(chan struct{})
+		l.syncedTaken = false
+	}
 }
 
 // Segments describes the local segments, oldest first; the last one is the active one.
@@ -434,7 +450,8 @@ func (l *Log) close() error {
 	for _, s := range l.segs {
 		errs = append(errs, s.f.Close())
 	}
-	l.notifyChanged()
-	l.notifySynced()
+	// Left closed: pollers and waiters see the Log is gone, now and later.
+	close(l.changed)
+	close(l.synced)
 	return errors.Join(errs...)
 }

@@ -103,9 +103,13 @@ func (l *Log) TruncateTo(offset int64) error {
 // cut makes s the active segment holding only the batches below offset: a sealed file is renamed
 // back to .log first (its index and footer then read as a torn tail), then cut and fsynced.
 func (l *Log) cut(s *seg, offset int64) error {
-	pos, _, err := s.reader().FindOffset(offset)
-	if err != nil {
-		return fmt.Errorf("hotlog: truncate: %w", err)
+	pos := s.index().DataSize // offset at or past the segment's end: keep all its batches
+	if offset < s.index().NextOffset {
+		p, _, err := s.reader().FindOffset(offset)
+		if err != nil {
+			return fmt.Errorf("hotlog: truncate: %w", err)
+		}
+		pos = p
 	}
 	if s.sealed {
 		p := filepath.Join(l.path, segName(s.base, activeExt))
