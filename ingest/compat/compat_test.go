@@ -156,6 +156,8 @@ func TestClients(t *testing.T) {
 		})
 	}
 
+	t.Run("java-console-tools", func(t *testing.T) { testConsoleTools(t, root, b) })
+
 	b.stop(t)
 }
 
@@ -178,7 +180,13 @@ func checkSummary(t *testing.T, b *broker, s Summary, clientLog []byte) bool {
 
 // runProgram runs argv in its own process group; when ctx ends the whole group is killed.
 func runProgram(ctx context.Context, argv []string) (stdout, stderr []byte, err error) {
+	return runProgramInput(ctx, argv, "")
+}
+
+// runProgramInput is runProgram with stdin.
+func runProgramInput(ctx context.Context, argv []string, stdin string) (stdout, stderr []byte, err error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "KAFKAJS_NO_PARTITIONER_WARNING=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
