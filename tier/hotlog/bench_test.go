@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-log/strata/tier/segment"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
@@ -90,4 +91,51 @@ func BenchmarkAppendDurable(b *testing.B) {
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N*recordsPerBatch), "allocs/record")
 		})
 	}
+}
+
+// BenchmarkRead is a sequential consumer fetching 1 MiB at a time from a 16 MiB log of 16 KiB
+// batches across 4 MiB segments. One op is one fetch.
+func BenchmarkRead(b *testing.B) {
+	d, err := OpenDir(b.TempDir(), Config{Logger: quiet, SegmentBytes: 4 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	l, err := d.Log("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for size := 0; size < 16<<20; {
+		bt := segmenttest.Records(0, 1, 16, 1024)
+		if _, err := l.Append(bt); err != nil {
+			b.Fatal(err)
+		}
+		size += len(bt)
+	}
+	end := l.EndOffset()
+	b.ReportAllocs()
+	off, total := int64(0), 0
+	for b.Loop() {
+		if off >= end {
+			off = 0
+		}
+		out, err := l.Read(off, 1<<20, -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += len(out)
+		s := segmentNext(out)
+		off = s
+	}
+	b.SetBytes(int64(total / max(b.N, 1)))
+}
+
+// segmentNext returns the offset after the last batch in b.
+func segmentNext(b []byte) int64 {
+	var next int64
+	s := segment.NewSplitter(b)
+	for s.Next() {
+		next = s.Info().NextOffset()
+	}
+	return next
 }

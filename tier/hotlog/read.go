@@ -121,8 +121,9 @@ func (l *Log) MaxTimestamp() (ts, offset int64) {
 
 // ScanBatches calls fn with the header of every batch from the one holding from (or StartOffset, if
 // from is lower) to the end at the time of the call, e.g. to rebuild producer state. An error from fn
-// stops the scan and is returned. fn may Append, but must not call Roll, TruncateTo, Reset,
-// DeleteSegmentsBelow or Close on this Log (they wait for the scan).
+// stops the scan and is returned. fn may Append, but must not call any other method of this Log
+// that reads or changes files (Read, TruncateTo, Reset, DeleteSegmentsBelow, Close, ...): the scan
+// holds the file lock shared, and a waiting writer would deadlock a nested reader.
 func (l *Log) ScanBatches(from int64, fn func(info segment.BatchInfo) error) error {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
