@@ -116,8 +116,11 @@ type Config struct {
 	// ProducerStateScanBytes bounds how much of a log's tail is scanned to rebuild idempotent
 	// producer state on open (default 64 MiB).
 	ProducerStateScanBytes int64
-	Logger                 *slog.Logger
-	Registerer             prometheus.Registerer
+	// ProducerIDExpiration forgets idempotent producers silent this long (default 24h, Kafka's
+	// producer.id.expiration.ms).
+	ProducerIDExpiration time.Duration
+	Logger               *slog.Logger
+	Registerer           prometheus.Registerer
 }
 
 func (c *Config) applyDefaults() {
@@ -127,6 +130,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.RenewInterval == 0 {
 		c.RenewInterval = 2 * time.Second
+	}
+	if c.ProducerIDExpiration == 0 {
+		c.ProducerIDExpiration = 24 * time.Hour
 	}
 	if c.ProducerStateScanBytes == 0 {
 		c.ProducerStateScanBytes = 64 << 20

@@ -270,6 +270,17 @@ func TestProducerStateRebuiltOnOpen(t *testing.T) {
 	if r, err := b2.Append(ctx, tp, batch(1, 500, 0, 12)); err != nil || r.BaseOffset != 12 {
 		t.Fatalf("next in order: %+v %v", r, err)
 	}
+
+	// Once expired, the producer is unknown: any sequence is accepted again.
+	b2.mu.RLock()
+	p := b2.parts[tp]
+	b2.mu.RUnlock()
+	if n := p.expireProducers(time.Now().Add(time.Hour).UnixMilli()); n != 1 {
+		t.Fatalf("expired %d producers, want 1", n)
+	}
+	if _, err := b2.Append(ctx, tp, batch(1, 500, 0, 77)); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
 }
 
 // A new leader whose hot log is behind the tiered end starts at the tiered end.

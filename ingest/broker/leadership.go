@@ -127,6 +127,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			b.log.Warn("broker: renew lease", "partition", p.tp, "err", err)
 		default:
 			p.setLease(l, start.Add(b.cfg.LeaseTTL))
+			p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
 		}
 	}
 

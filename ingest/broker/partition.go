@@ -170,7 +170,7 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		}
 		return AppendResult{}, fmt.Errorf("broker: append %s: %w", tp, err)
 	}
-	p.recordSequence(info, res.BaseOffset, res.LastOffset)
+	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
 	b.m.appendedBytes.Add(float64(len(batch)))
 	b.m.appendedRecords.Add(float64(info.NumRecords))
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogStartOffset: p.log.StartOffset(),

@@ -19,8 +19,9 @@ import (
 //
 // Sequences wrap from MaxInt32 to 0. The state is rebuilt when a partition is opened by scanning
 // the tail of its hot log (Config.ProducerStateScanBytes); producers idle beyond that window are
-// treated as unknown. Deviation from Apache Kafka: no producer-state snapshots and no expiry by
-// producer.id.expiration.ms; the state lives only while this node leads the partition.
+// treated as unknown. Producers silent for Config.ProducerIDExpiration (Kafka's
+// producer.id.expiration.ms, default 1 day) are forgotten at the next reconcile. Deviation from
+// Apache Kafka: no producer-state snapshots; the state lives only while this node leads.
 
 const maxCachedBatches = 5
 
@@ -30,10 +31,11 @@ type cachedBatch struct {
 }
 
 type producerState struct {
-	epoch   int16
-	batches [maxCachedBatches]cachedBatch
-	n       int // batches held (≤ maxCachedBatches)
-	head    int // index of the newest batch
+	lastSeen int64 // unix ms of the newest batch (append time, or batch timestamp when rebuilt)
+	epoch    int16
+	batches  [maxCachedBatches]cachedBatch
+	n        int // batches held (≤ maxCachedBatches)
+	head     int // index of the newest batch
 }
 
 func (s *producerState) newest() cachedBatch { return s.batches[s.head] }
@@ -95,8 +97,9 @@ func (p *partition) checkSequence(info segment.BatchInfo) (cachedBatch, bool, er
 	return cachedBatch{}, false, nil
 }
 
-// recordSequence remembers an appended batch. Callers hold p.mu (or own p exclusively).
-func (p *partition) recordSequence(info segment.BatchInfo, base, last int64) {
+// recordSequence remembers an appended batch seen at unix ms now. Callers hold p.mu (or own p
+// exclusively).
+func (p *partition) recordSequence(info segment.BatchInfo, base, last, now int64) {
 	if info.ProducerID < 0 {
 		return
 	}
@@ -110,6 +113,7 @@ func (p *partition) recordSequence(info segment.BatchInfo, base, last int64) {
 	} else if info.ProducerEpoch < st.epoch {
 		return // an old epoch's batch seen during a rebuild scan
 	}
+	st.lastSeen = max(st.lastSeen, now)
 	st.push(cachedBatch{
 		firstSeq: info.BaseSequence,
 		lastSeq:  lastSequence(info.BaseSequence, info.LastOffsetDelta),
@@ -136,7 +140,21 @@ func (p *partition) rebuildProducers(scanBytes int64) error {
 		return nil
 	}
 	return p.log.ScanBatches(from, func(info segment.BatchInfo) error {
-		p.recordSequence(info, info.BaseOffset, info.LastOffset())
+		p.recordSequence(info, info.BaseOffset, info.LastOffset(), info.MaxTimestamp)
 		return nil
 	})
+}
+
+// expireProducers forgets producers whose newest batch is older than cutoff (unix ms).
+func (p *partition) expireProducers(cutoff int64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for id, st := range p.producers {
+		if st.lastSeen < cutoff {
+			delete(p.producers, id)
+			n++
+		}
+	}
+	return n
 }
