@@ -109,6 +109,8 @@ func TestClients(t *testing.T) {
 		})
 	}
 
+	t.Run("franz-go-compression", func(t *testing.T) { testCompression(t, b.addr) })
+
 	for _, c := range externals() {
 		t.Run(c.name, func(t *testing.T) {
 			argv, missing := c.command(root)

@@ -25,7 +25,14 @@
 //
 // franz-go (kgo, kadm) and IBM/sarama run in the test process. kcat, kafkajs, the Java
 // kafka-clients and confluent-kafka (Python) are programs under testdata/compat, installed by
-// `make clients` (testdata/compat/install.sh).
+// `make clients` (testdata/compat/install.sh). The Java client runs twice: classic groups, and
+// KIP-848 groups (group.protocol=consumer) where the broker advertises ConsumerGroupHeartbeat.
+//
+// Beyond the scenario: franz-go produces and reads back with every compression codec, and
+// Apache Kafka's console tools (kafka-topics, kafka-console-producer/-consumer,
+// kafka-consumer-groups --describe) create, fill, read and inspect a topic and its group.
+// A librdkafka "PROTOERR" log line (a response the client could not parse) fails a subtest
+// even when the client recovered by retrying.
 //
 // # Target broker
 //

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -305,5 +307,72 @@ func (h *saramaHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 				return nil
 			}
 		}
+	}
+}
+
+// testCompression produces with every codec Kafka defines through franz-go and reads each
+// batch back: the broker must accept compressed batches and return them intact.
+func testCompression(t *testing.T, addr string) {
+	codecs := []struct {
+		name  string
+		codec kgo.CompressionCodec
+	}{
+		{"none", kgo.NoCompression()},
+		{"gzip", kgo.GzipCompression()},
+		{"snappy", kgo.SnappyCompression()},
+		{"lz4", kgo.Lz4Compression()},
+		{"zstd", kgo.ZstdCompression()},
+	}
+	const n = 1000
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), clientLimit)
+			defer cancel()
+			topic := topicName("codec-" + c.name)
+			if err := createTopic(ctx, addr, topic); err != nil {
+				t.Fatal(err)
+			}
+			prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+				kgo.ProducerBatchCompression(c.codec), kgo.ProducerLinger(5*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := make([]*kgo.Record, n)
+			for i := range recs {
+				recs[i] = &kgo.Record{Key: []byte(key(i)), Value: []byte(value(i) + " " + strings.Repeat("x", 100))}
+			}
+			err = prod.ProduceSync(ctx, recs...).FirstErr()
+			prod.Close()
+			if err != nil {
+				t.Fatalf("produce with %s: %v", c.name, err)
+			}
+			cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cons.Close()
+			tl := newTally()
+			for i := range n {
+				tl.ack(i)
+			}
+			got := 0
+			for got < n && ctx.Err() == nil {
+				fs := cons.PollFetches(ctx)
+				if err := fs.Err0(); err != nil && ctx.Err() == nil {
+					t.Fatalf("fetch after %d records: %v", got, err)
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					v, _, _ := strings.Cut(string(r.Value), " ")
+					tl.record(r.Partition, r.Offset, []byte(v))
+					got++
+				})
+			}
+			s := tl.summary(c.name, got, 0)
+			if got != n || s.Missing != 0 || s.Duplicates != 0 || !s.InOrder {
+				t.Fatalf("%s: read %d of %d records, %d missing, %d duplicates, in order %v",
+					c.name, got, n, s.Missing, s.Duplicates, s.InOrder)
+			}
+		})
 	}
 }
