@@ -7,7 +7,7 @@ package kafka
 // given offsets and the leader epoch, and stored verbatim: compressed batches pass through
 // untouched. Idempotent producers are checked per partition (see ingest/broker). acks=0 sends no
 // response, acks=1 answers after the append, acks=-1 after the fsync (group commit) within the
-// request's timeout (REQUEST_TIMED_OUT otherwise). A partition this node does not lead answers
+// request's timeout (REQUEST_TIMED_OUT otherwise); a failed acks=0 request closes the connection. A partition this node does not lead answers
 // NOT_LEADER_OR_FOLLOWER; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates,
 // as in Kafka). Deviations: transactional produce is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 // (no transactions). message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
@@ -16,6 +16,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -79,6 +80,15 @@ func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Requ
 	finishProduceTurn(ctx)
 
 	if req.Acks == 0 {
+		// No response; like Kafka, a failed acks=0 produce closes the connection so that the
+		// client notices (it refreshes metadata on reconnect).
+		for _, st := range resp.Topics {
+			for _, sp := range st.Partitions {
+				if sp.ErrorCode != 0 {
+					return nil, fmt.Errorf("kafka: acks=0 produce to %s/%d failed: %w", st.Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+				}
+			}
+		}
 		return nil, nil
 	}
 	if req.Acks == -1 && len(slots) > 0 {

@@ -257,3 +257,26 @@ func TestTimestampConfigs(t *testing.T) {
 		t.Fatalf("consumed type %d ts %d, want LogAppendTime %d", got[0].Attrs.TimestampType(), got[0].Timestamp.UnixMilli(), pr.LogAppendTime)
 	}
 }
+
+func TestAcksZeroErrorClosesConnection(t *testing.T) {
+	n := startNode(t, nodeOpts{memStore: true})
+	n.createTopic(t, "a0", 1, nil)
+	r := n.raw(t)
+	// A good acks=0 produce gets no answer; the ApiVersions after it is answered first.
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = 0, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "a0"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = recordBatch(1, -1, -1, -1)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	r.send(req)
+	if got := r.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); got.ErrorCode != 0 {
+		t.Fatal(got.ErrorCode)
+	}
+	req.Topics[0].Topic = "missing"
+	r.send(req)
+	r.expectClosed()
+}
