@@ -10,14 +10,15 @@ import (
 
 // Kafka RecordBatch v2 header layout. The header is BatchHeaderSize bytes; the records follow.
 const (
-	BatchHeaderSize = 61 // baseOffset .. numRecords
-	batchLenOffset  = 8  // int32 batchLength: bytes after this field
-	batchLenSize    = 12 // baseOffset + batchLength: bytes not counted by batchLength
-	minBatchLength  = BatchHeaderSize - batchLenSize
-	epochOffset     = 12 // int32 partitionLeaderEpoch (not covered by the CRC)
-	magicOffset     = 16
-	crcOffset       = 17 // uint32 CRC32C over bytes [crcStart, end of batch)
-	crcStart        = 21
+	BatchHeaderSize    = 61 // baseOffset .. numRecords
+	batchLenOffset     = 8  // int32 batchLength: bytes after this field
+	batchLenSize       = 12 // baseOffset + batchLength: bytes not counted by batchLength
+	minBatchLength     = BatchHeaderSize - batchLenSize
+	epochOffset        = 12 // int32 partitionLeaderEpoch (not covered by the CRC)
+	magicOffset        = 16
+	crcOffset          = 17 // uint32 CRC32C over bytes [crcStart, end of batch)
+	crcStart           = 21 // also where the attributes start
+	maxTimestampOffset = 35
 
 	// MaxBatchSize bounds a single batch. Kafka's own limits (message.max.bytes) are far lower; this
 	// guards readers of outside bytes against absurd lengths.
@@ -179,6 +180,17 @@ func SetBaseOffset(b []byte, off int64) {
 // covered by the CRC either). b must hold at least the first 16 bytes.
 func SetPartitionLeaderEpoch(b []byte, epoch int32) {
 	binary.BigEndian.PutUint32(b[epochOffset:epochOffset+4], uint32(epoch))
+}
+
+// SetLogAppendTime marks the batch at the start of b (already validated, so b holds all of it) as
+// carrying broker append time ts, as Kafka does for message.timestamp.type=LogAppendTime: it sets the
+// timestamp-type attribute bit and maxTimestamp, then recomputes the CRC, which covers both.
+func SetLogAppendTime(b []byte, ts int64) {
+	attrs := binary.BigEndian.Uint16(b[crcStart:])
+	binary.BigEndian.PutUint16(b[crcStart:], attrs|AttrLogAppendTime)
+	binary.BigEndian.PutUint64(b[maxTimestampOffset:], uint64(ts))
+	size := int(int32(binary.BigEndian.Uint32(b[batchLenOffset:]))) + batchLenSize
+	binary.BigEndian.PutUint32(b[crcOffset:], crc32.Checksum(b[crcStart:size], castagnoli))
 }
 
 // Splitter walks a byte slice batch by batch, validating each (CRC included):

@@ -197,3 +197,15 @@ func TestCompressedBatchPassesThrough(t *testing.T) {
 		t.Fatalf("decompressed %d records", len(recs))
 	}
 }
+
+func TestSetLogAppendTime(t *testing.T) {
+	b := segmenttest.Records(0, 100, 3, 10)
+	segment.SetLogAppendTime(b, 5555)
+	info, err := segment.ValidateBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.LogAppendTime() || info.MaxTimestamp != 5555 || info.FirstTimestamp != 100 || info.Compression() != 0 {
+		t.Fatalf("got %+v", info)
+	}
+}
