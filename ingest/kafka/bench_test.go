@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // BenchmarkProduce measures the produce path end to end: a franz-go client over TCP producing 1 KiB
@@ -53,5 +54,26 @@ func BenchmarkProduce(b *testing.B) {
 			default:
 			}
 		})
+	}
+}
+
+// BenchmarkMetadata measures one Metadata request for a 16-partition topic against embedded NATS
+// JetStream metadata (three store reads per request: nodes, leases, topics).
+func BenchmarkMetadata(b *testing.B) {
+	n := startNode(b, nodeOpts{})
+	n.createTopic(b, "md", 16, nil)
+	r := n.raw(b)
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = strp("md")
+	req.Topics = append(req.Topics, rt)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp := r.roundTrip(req).(*kmsg.MetadataResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 16 {
+			b.Fatal("bad metadata")
+		}
 	}
 }
