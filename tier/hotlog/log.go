@@ -28,8 +28,8 @@ type SegmentInfo struct {
 	Size         int64 // bytes on disk (index and footer included once sealed)
 	Path         string
 	Sealed       bool
-	MaxTimestamp int64 // -1 when empty
-	Created      time.Time
+	MaxTimestamp int64     // -1 when empty
+	Created      time.Time // creation time; for a file found on disk at open, its modification time
 }
 
 // seg is one segment file. Fields change only under Log.mu; f is closed only under Log.filesMu
