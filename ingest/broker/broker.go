@@ -21,7 +21,16 @@
 //
 // On gaining a partition the broker opens the hot log `<topic-id>-<partition>`, resets it to the
 // catalog's tiered end when the local log is behind the tiered data, and rebuilds the idempotent
-// producer state from the tail of the log.
+// producer state from the tail of the log. Leadership is sticky: a node that rejoins does not take
+// back partitions another node holds; only free or lapsed leases move.
+//
+// # Visibility and durability
+//
+// The high watermark is the hot log's end: a batch is visible to consumers as soon as it is
+// appended (one copy, nothing to replicate), as with a single-replica Kafka topic. Durability is
+// what acks=all waits for: the group-commit fsync (strata.durability=local; `object` is accepted
+// and stored, and waits for the same fsync until tiering lands). Only the leader serves fetches
+// until the tiered read path exists.
 //
 // # Errors
 //
