@@ -71,6 +71,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		"mode": cfg.Mode, "rounds": strconv.Itoa(cfg.Rounds), "record_bytes": strconv.Itoa(cfg.Params.RecordSize),
 		"produce_bytes": strconv.FormatInt(cfg.Params.ProduceBytes, 10),
 		"latency_rate":  strconv.Itoa(cfg.Params.LatencyRate), "latency_seconds": fmt.Sprint(cfg.Params.LatencyDuration.Seconds()),
+		"warmup_bytes": strconv.FormatInt(cfg.Params.WarmupBytes, 10),
 		"client":     "franz-go kgo: acks=all, idempotent, no compression, same settings for both systems",
 		"kafka_sync": "Kafka broker defaults (no fsync before ack); Strata fsyncs before acks=all answers",
 	}}
@@ -154,6 +155,11 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		}
 		_ = os.RemoveAll(dir)
 	}()
+
+	if err := Warmup(ctx, t, cfg.Params); err != nil {
+		return nil, fmt.Errorf("%s warm-up: %w", system, err)
+	}
+	log.Info("broker warmed up", "bytes", cfg.Params.WarmupBytes, "after", time.Since(started).Round(time.Millisecond))
 
 	var out []Result
 	var fullTopic string // the 12-partition produce topic, read by consume

@@ -33,21 +33,22 @@ type Params struct {
 	ConsumeTimeout    time.Duration
 	ReplayBytes       int64         // value bytes written for the cold replay
 	DetectTimeout     time.Duration // how long to wait for tiering to show in the counters
+	WarmupBytes       int64         // written and read back, unmeasured, after a broker starts (JIT, caches)
 	MinIOParallel     int           // concurrent GETs of the raw MinIO baseline
 }
 
 // QuickParams finish both systems' scenarios in a few minutes on a small machine.
 func QuickParams() Params {
-	return Params{RecordSize: 1024, ProduceBytes: 128 << 20, ProduceTimeout: 45 * time.Second,
-		LatencyRate: 1000, LatencyDuration: 12 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 60 * time.Second,
-		ReplayBytes: 64 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4}
+	return Params{RecordSize: 1024, ProduceBytes: 256 << 20, ProduceTimeout: 45 * time.Second,
+		LatencyRate: 1000, LatencyDuration: 15 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 60 * time.Second,
+		ReplayBytes: 64 << 20, DetectTimeout: 10 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20}
 }
 
 // FullParams are the full run's sizes.
 func FullParams() Params {
-	return Params{RecordSize: 1024, ProduceBytes: 1 << 30, ProduceTimeout: 5 * time.Minute,
+	return Params{RecordSize: 1024, ProduceBytes: 2 << 30, ProduceTimeout: 5 * time.Minute,
 		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 5 * time.Minute,
-		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4}
+		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20}
 }
 
 // clientOpts are the client settings shared by both systems: acks=all and idempotence (franz-go's
@@ -168,6 +169,27 @@ func Produce(ctx context.Context, t Target, p Params, partitions int32) (Result,
 	r, err := produceBytes(ctx, t, topic, p.ProduceBytes, p.RecordSize, p.ProduceTimeout)
 	r.Name, r.System, r.Partitions = ScenarioProduce, t.Broker.System(), int(partitions)
 	return r, topic, err
+}
+
+// Warmup writes WarmupBytes to a 12-partition topic and reads them back, unmeasured, so that a
+// freshly started broker (a JVM in particular) is not timed while it warms up.
+func Warmup(ctx context.Context, t Target, p Params) error {
+	if p.WarmupBytes <= 0 {
+		return nil
+	}
+	topic := fmt.Sprintf("bench-warmup-%d", time.Now().UnixNano())
+	if err := CreateTopic(ctx, t, topic, 12, nil); err != nil {
+		return err
+	}
+	w, err := produceBytes(ctx, t, topic, p.WarmupBytes, p.RecordSize, p.ProduceTimeout)
+	if err != nil {
+		return err
+	}
+	if w.Errors > 0 {
+		return fmt.Errorf("warm-up produce: %d errors, %s", w.Errors, w.Note)
+	}
+	_, err = Consume(ctx, t, p, topic)
+	return err
 }
 
 // Consume reads topic from its start to the end offsets it has when Consume begins, with a fresh

@@ -74,6 +74,7 @@ func (r Result) Key() string {
 // SetThroughput fills the rates from counts and elapsed time.
 func (r *Result) SetThroughput(records, bytes int64, elapsed time.Duration) {
 	r.Records, r.Bytes, r.Seconds = records, bytes, elapsed.Seconds()
+	r.MBPerS, r.RecordsPerS = 0, 0
 	if r.Seconds > 0 {
 		r.MBPerS = float64(bytes) / 1e6 / r.Seconds
 		r.RecordsPerS = float64(records) / r.Seconds

@@ -1,0 +1,134 @@
+package load
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestGoals(t *testing.T) {
+	s := &Summary{Scenarios: Aggregate(sampleRuns())}
+	got := map[string]Goal{}
+	for _, g := range Goals(s) {
+		got[g.What] = g
+	}
+	tests := []struct {
+		what    string
+		verdict string
+		ratio   float64 // NaN: no ratio
+		reason  string  // substring of Reason
+	}{
+		{"produce MB/s, 1 partition", Pass, 120.0 / 90, ""},
+		{"produce MB/s, 12 partitions", Fail, 1, ""},
+		{"produce ack p99 at a fixed rate (ms)", Pass, 0.8, ""},
+		{"hot consume MB/s", Pass, 1.5, ""},
+		{"cold replay MB/s", Skipped, math.NaN(), "needs tiering: no GET"},
+		{"object-durability ack p99 (ms)", Skipped, math.NaN(), "needs tiering: no PUT"},
+	}
+	if len(got) != len(tests) {
+		t.Fatalf("got %d goals, want %d", len(got), len(tests))
+	}
+	for _, tt := range tests {
+		g, ok := got[tt.what]
+		if !ok {
+			t.Errorf("missing goal %q", tt.what)
+			continue
+		}
+		if g.Verdict != tt.verdict {
+			t.Errorf("%s: verdict %s, want %s", tt.what, g.Verdict, tt.verdict)
+		}
+		if math.IsNaN(tt.ratio) != math.IsNaN(g.Ratio) || (!math.IsNaN(g.Ratio) && math.Abs(g.Ratio-tt.ratio) > 1e-9) {
+			t.Errorf("%s: ratio %v, want %v", tt.what, g.Ratio, tt.ratio)
+		}
+		if !strings.Contains(g.Reason, tt.reason) {
+			t.Errorf("%s: reason %q lacks %q", tt.what, g.Reason, tt.reason)
+		}
+	}
+}
+
+func TestGoalsBoundaryAndMissing(t *testing.T) {
+	s := &Summary{Scenarios: []Result{
+		{Name: ScenarioProduce, Partitions: 1, System: SystemStrata, MBPerS: 120},
+		{Name: ScenarioProduce, Partitions: 1, System: SystemKafka, MBPerS: 100}, // exactly 1.2×: pass
+		{Name: ScenarioProduce, Partitions: 12, System: SystemStrata, MBPerS: 50}, // no Kafka row
+		{Name: ScenarioConsume, Partitions: 12, System: SystemStrata, MBPerS: 50},
+		{Name: ScenarioConsume, Partitions: 12, System: SystemKafka}, // zero reference
+		{Name: ScenarioObject, System: SystemStrata, P99Ms: 151},    // just over the bound
+		{Name: ScenarioReplay, System: SystemStrata, MBPerS: 80},
+		{Name: ScenarioReplay, System: SystemMinIO, MBPerS: 100}, // exactly 0.8×: pass
+	}}
+	want := map[string]string{
+		"produce MB/s, 1 partition":            Pass,
+		"produce MB/s, 12 partitions":          NoData,
+		"produce ack p99 at a fixed rate (ms)": NoData,
+		"hot consume MB/s":                     NoData,
+		"cold replay MB/s":                     Pass,
+		"object-durability ack p99 (ms)":       Fail,
+	}
+	for _, g := range Goals(s) {
+		if g.Verdict != want[g.What] {
+			t.Errorf("%s: %s (%s), want %s", g.What, g.Verdict, g.Reason, want[g.What])
+		}
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	s := &Summary{Scenarios: Aggregate(sampleRuns()), Machine: Machine{CPUs: 2, MemoryGiB: 24, GoVersion: "go1.26.8", Kafka: "4.3.1"},
+		Settings: map[string]string{"mode": "quick", "rounds": "3"}}
+	var buf bytes.Buffer
+	if err := WriteMarkdown(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{
+		"| produce MB/s, 1 partition | ≥ 1.2× Kafka | 120.0 | 90.00 (kafka) | 1.33× | PASS |",
+		"| produce MB/s, 12 partitions | ≥ 1.2× Kafka | 100.0 | 100.0 (kafka) | 1.00× | FAIL |",
+		"| cold replay MB/s | ≥ 0.8× raw MinIO GET | – | – | – | SKIPPED: needs tiering: no GET |",
+		"| replay | strata | | | | | | | | | skipped: needs tiering: no GET |",
+		"| produce/1 | 10 | 0 | 0 | 10.00 | 0 | 838861 | 0 |",
+		"Kafka 4.3.1",
+		"Mode: quick; rounds: 3",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q\n%s", want, md)
+		}
+	}
+	// Every table row has as many cells as its header.
+	var cols int
+	for _, line := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			cols = 0
+			continue
+		}
+		n := strings.Count(line, "|")
+		if cols == 0 {
+			cols = n
+		} else if n != cols {
+			t.Errorf("row has %d bars, header %d: %s", n, cols, line)
+		}
+	}
+}
+
+func TestPlots(t *testing.T) {
+	dir := t.TempDir()
+	s := &Summary{Scenarios: Aggregate(sampleRuns())}
+	for _, f := range []func(*Summary, string) (string, error){PlotThroughput, PlotLatencyCDF} {
+		path, err := f(s, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) || len(b) < 1000 {
+			t.Fatalf("%s is not a PNG (%d bytes)", filepath.Base(path), len(b))
+		}
+	}
+	if _, err := PlotLatencyCDF(&Summary{}, dir); err == nil {
+		t.Fatal("an empty summary has no CDF to plot")
+	}
+}
