@@ -52,11 +52,11 @@ func TestGoals(t *testing.T) {
 func TestGoalsBoundaryAndMissing(t *testing.T) {
 	s := &Summary{Scenarios: []Result{
 		{Name: ScenarioProduce, Partitions: 1, System: SystemStrata, MBPerS: 120},
-		{Name: ScenarioProduce, Partitions: 1, System: SystemKafka, MBPerS: 100}, // exactly 1.2×: pass
+		{Name: ScenarioProduce, Partitions: 1, System: SystemKafka, MBPerS: 100},  // exactly 1.2×: pass
 		{Name: ScenarioProduce, Partitions: 12, System: SystemStrata, MBPerS: 50}, // no Kafka row
 		{Name: ScenarioConsume, Partitions: 12, System: SystemStrata, MBPerS: 50},
 		{Name: ScenarioConsume, Partitions: 12, System: SystemKafka}, // zero reference
-		{Name: ScenarioObject, System: SystemStrata, P99Ms: 151},    // just over the bound
+		{Name: ScenarioObject, System: SystemStrata, P99Ms: 151},     // just over the bound
 		{Name: ScenarioReplay, System: SystemStrata, MBPerS: 80},
 		{Name: ScenarioReplay, System: SystemMinIO, MBPerS: 100}, // exactly 0.8×: pass
 	}}

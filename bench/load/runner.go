@@ -72,8 +72,8 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		"produce_bytes": strconv.FormatInt(cfg.Params.ProduceBytes, 10),
 		"latency_rate":  strconv.Itoa(cfg.Params.LatencyRate), "latency_seconds": fmt.Sprint(cfg.Params.LatencyDuration.Seconds()),
 		"warmup_bytes": strconv.FormatInt(cfg.Params.WarmupBytes, 10),
-		"client":     "franz-go kgo: acks=all, idempotent, no compression, same settings for both systems",
-		"kafka_sync": "Kafka broker defaults (no fsync before ack); Strata fsyncs before acks=all answers",
+		"client":       "franz-go kgo: acks=all, idempotent, no compression, same settings for both systems",
+		"kafka_sync":   "Kafka broker defaults (no fsync before ack); Strata fsyncs before acks=all answers",
 	}}
 	sum.Machine.Note = "Indicative only when the machine is shared with other work."
 	sum.Machine.Kafka = kafkaVersion(cfg.KafkaScripts)
