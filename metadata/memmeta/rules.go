@@ -185,7 +185,7 @@ func SegmentsInRange(c metadata.PartitionCatalog, from, to int64) []metadata.Seg
 
 // ValidateTopic checks the fields a stored topic must have.
 func ValidateTopic(t metadata.Topic) error {
-	if t.Name == "" || len(t.Name) > 249 {
+	if t.Name == "" || t.Name == "." || t.Name == ".." || len(t.Name) > 249 {
 		return fmt.Errorf("metadata: invalid topic name %q", t.Name)
 	}
 	for _, r := range t.Name {

@@ -35,6 +35,9 @@ type EmbeddedConfig struct {
 	ReadyTimeout time.Duration
 	// MaxPayload caps one message; 0 keeps the server default (1 MiB).
 	MaxPayload int32
+	// NoListen opens no client port: only in-process clients (Config.Embedded) can connect. Not
+	// with clustering.
+	NoListen bool
 }
 
 func (c *EmbeddedConfig) setDefaults() {
@@ -58,6 +61,8 @@ func (c EmbeddedConfig) Validate() error {
 		return fmt.Errorf("natsmeta: bad port %d / cluster port %d", c.Port, c.ClusterPort)
 	case len(c.Routes) > 0 && c.ClusterName == "":
 		return errors.New("natsmeta: Routes need a ClusterName")
+	case c.NoListen && c.ClusterName != "":
+		return errors.New("natsmeta: NoListen is for a single server")
 	case c.ReadyTimeout < 0 || c.MaxPayload < 0:
 		return errors.New("natsmeta: negative ReadyTimeout or MaxPayload")
 	}
@@ -88,6 +93,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: cfg.MaxPayload,
+		DontListen: cfg.NoListen,
 	}
 	opts.ServerName = cfg.ServerName
 	if opts.ServerName == "" && cfg.Port != 0 {
@@ -119,7 +125,7 @@ func portOrRandom(p int) int {
 	return p
 }
 
-// ClientURL is the nats:// URL clients connect to.
+// ClientURL is the nats:// URL clients connect to (meaningless with NoListen).
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 
 // Server exposes the underlying server for tests and diagnostics.

@@ -64,7 +64,11 @@ func TestConformanceEmbedded(t *testing.T) {
 }
 
 func TestConformanceInProcess(t *testing.T) {
-	e := startEmbedded(t)
+	e, err := natsmeta.StartEmbedded(natsmeta.EmbeddedConfig{Dir: t.TempDir(), NoListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
 	metatest.Run(t, func(t *testing.T) metadata.Store {
 		s, err := natsmeta.Open(context.Background(), natsmeta.Config{
 			Embedded: e, BucketPrefix: fmt.Sprintf("t%d", prefixSeq.Add(1)), Logger: slog.New(slog.DiscardHandler),
