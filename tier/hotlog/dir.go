@@ -28,9 +28,10 @@ type Dir struct {
 	cfg  Config
 	lock *os.File
 
-	mu     sync.Mutex
-	logs   map[string]*Log
-	closed bool
+	mu      sync.Mutex
+	logs    map[string]*Log
+	opening map[string]chan struct{} // closed when that log's open finishes
+	closed  bool
 }
 
 // OpenDir creates path if needed and locks it. ErrLocked if another process (or another open Dir
@@ -50,16 +51,19 @@ func OpenDir(path string, cfg Config) (*Dir, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("%w: %s", err, path)
 	}
-	return &Dir{path: path, cfg: cfg.withDefaults(), lock: f, logs: make(map[string]*Log)}, nil
+	return &Dir{path: path, cfg: cfg.withDefaults(), lock: f, logs: make(map[string]*Log), opening: make(map[string]chan struct{})}, nil
 }
 
 // Log opens or creates the partition log in subdirectory name, recovering it on first open. Later
-// calls return the same *Log until it is closed.
-func (d *Dir) Log(name string) (*Log, error) { return d.LogConfig(name, Config{}) }
+// calls return the same *Log until it is closed, leaving its settings as they are. Different logs
+// open (and recover) in parallel.
+func (d *Dir) Log(name string) (*Log, error) { return d.open(name, Config{}, false) }
 
 // LogConfig is Log with per-log settings; its zero fields take the Dir's. Calling it for a log that
 // is already open applies the new SegmentBytes, SegmentMs and IndexIntervalBytes to it.
-func (d *Dir) LogConfig(name string, cfg Config) (*Log, error) {
+func (d *Dir) LogConfig(name string, cfg Config) (*Log, error) { return d.open(name, cfg, true) }
+
+func (d *Dir) open(name string, cfg Config, apply bool) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -67,18 +71,33 @@ func (d *Dir) LogConfig(name string, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
+	if err := d.waitOpening(name); err != nil {
+		d.mu.Unlock()
+		return nil, err
 	}
 	cfg = cfg.inherit(d.cfg)
 	if l, ok := d.logs[name]; ok {
-		l.setConfig(cfg)
+		d.mu.Unlock()
+		if apply {
+			l.setConfig(cfg)
+		}
 		return l, nil
 	}
+	// Recover outside d.mu so that many logs can open in parallel; later callers for this name wait.
+	opened := make(chan struct{})
+	d.opening[name] = opened
+	d.mu.Unlock()
 	l, err := openLog(filepath.Join(d.path, name), name, cfg)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.opening, name)
+	close(opened)
 	if err != nil {
 		return nil, err
+	}
+	if d.closed {
+		_ = l.close()
+		return nil, ErrClosed
 	}
 	l.onClose = func() {
 		d.mu.Lock()
@@ -89,6 +108,23 @@ func (d *Dir) LogConfig(name string, cfg Config) (*Log, error) {
 	}
 	d.logs[name] = l
 	return l, nil
+}
+
+// waitOpening waits, with d.mu held (and released while waiting), until no goroutine is opening
+// name. ErrClosed if the Dir is closed.
+func (d *Dir) waitOpening(name string) error {
+	for {
+		if d.closed {
+			return ErrClosed
+		}
+		ch, busy := d.opening[name]
+		if !busy {
+			return nil
+		}
+		d.mu.Unlock()
+		<-ch
+		d.mu.Lock()
+	}
 }
 
 // Names lists the partition logs present on disk, sorted.
@@ -115,8 +151,8 @@ func (d *Dir) Remove(name string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return ErrClosed
+	if err := d.waitOpening(name); err != nil {
+		return err
 	}
 	if l, ok := d.logs[name]; ok {
 		delete(d.logs, name)
@@ -136,6 +172,16 @@ func (d *Dir) Close() error {
 		return nil
 	}
 	d.closed = true
+	for len(d.opening) > 0 { // an open in progress sees closed and closes its log
+		var ch chan struct{}
+		for _, c := range d.opening {
+			ch = c
+			break
+		}
+		d.mu.Unlock()
+		<-ch
+		d.mu.Lock()
+	}
 	logs := d.logs
 	d.logs = nil
 	d.mu.Unlock()

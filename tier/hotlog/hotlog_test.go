@@ -468,3 +468,40 @@ func TestCorruptSealedSegmentSetAside(t *testing.T) {
 		t.Fatalf("set aside %d files, want %d", len(matches), len(segs)-1)
 	}
 }
+
+func TestDirParallelOpen(t *testing.T) {
+	root := t.TempDir()
+	d := openTestDir(t, root, Config{})
+	const names, callers = 6, 4
+	got := make([][]*Log, names)
+	for i := range got {
+		got[i] = make([]*Log, callers)
+	}
+	var wg sync.WaitGroup
+	for i := range names {
+		for j := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l, err := d.Log(fmt.Sprintf("p%d", i))
+				if err != nil {
+					t.Error(err)
+				}
+				got[i][j] = l
+			}()
+		}
+	}
+	wg.Wait()
+	for i := range got {
+		for j := range got[i] {
+			if got[i][j] == nil || got[i][j] != got[i][0] {
+				t.Fatalf("log %d: caller %d got a different *Log", i, j)
+			}
+		}
+	}
+	// Log does not undo LogConfig's settings; LogConfig applies new ones.
+	l, _ := d.LogConfig("p0", Config{SegmentBytes: 777})
+	if l2, _ := d.Log("p0"); l2 != l || l.cfg.SegmentBytes != 777 {
+		t.Fatalf("Log reset the per-log config to %d", l.cfg.SegmentBytes)
+	}
+}
