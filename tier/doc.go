@@ -1,6 +1,54 @@
-// Package tier will own the tiering engine: uploading sealed hot-log segments to object storage,
-// registering them in the metadata catalog under the leader's epoch, the cross-tier Reader
-// (hot → cache → object with read-ahead) and retention of tiered data.
-//
+// Package tier is Strata's tiering engine: it uploads sealed hot-log segments to object storage,
+// registers them in the metadata catalog under the partition leader's epoch, serves reads of tiered
+// offsets through a block cache with read-ahead, and applies retention to tiered and local data.
 // The format lives in tier/segment, object storage in tier/objstore, the local log in tier/hotlog.
+//
+// # Objects
+//
+// A sealed hot segment is uploaded as it is (batches + sparse index + footer, see tier/segment), once,
+// with Put-if-absent, under
+//
+//	<prefix>/topics/<topic-id: 32 hex>/<partition>/<base offset: 20 digits>-<leader epoch>.seg
+//
+// and then registered with metadata.Store.RegisterSegment under the same epoch. Objects are never
+// rewritten: an identical object already under the key (a retry whose answer was lost) counts as
+// success. The catalog is the truth: an object is readable only once registered, and leaves the
+// catalog before it leaves the bucket.
+//
+// # Uploader (leaders)
+//
+// Track starts one goroutine per partition the node leads; Untrack and Close stop it and wait. The
+// goroutine:
+//
+//	read the catalog (tiered end, log start)
+//	loop:
+//	    upload + register every sealed segment above the tiered end, oldest first
+//	        (bounded across partitions by Config.UploadConcurrency; failures back off and retry
+//	        forever; the segment stays local until registered)
+//	    catalog says ErrFenced → stop, call Config.OnFenced(tp)
+//	    local retention: delete hot segments below min(tiered end, local.retention.* limit)
+//	    every CheckInterval: retention.* on the catalog → SetLogStartOffset, objects deleted
+//	        after DeleteGrace
+//	    object durability: roll the active segment FlushInterval after it got data
+//	    sleep until the log changes, PollInterval passes (rolls by age make no event), a timer
+//	        fires or the policy changes
+//
+// WaitTiered(tp, n) blocks until the tiered end reaches n; registration wakes it. TieredEnd and
+// LatestTiered answer from the Uploader's view, which the partition goroutine refreshes.
+//
+// # Reader (any node)
+//
+// Read(tp, offset) resolves offset in the partition's catalog (cached; a WatchCatalogs goroutine
+// drops changed entries, and nothing is cached while the watch is down), loads the object's index
+// once (footer + index through the block cache; cached by key), and reads whole batches through
+// the block cache: aligned BlockSize ranges fetched by ranged GETs, one GET per block however many
+// readers want it, LRU-evicted at CacheBytes. A read that continues where the partition's last one
+// ended starts GETs for the next ReadAheadBlocks blocks (crossing into later objects) in parallel.
+// Every batch returned is CRC-checked; a bad footer, index, batch or size gives an error wrapping
+// segment.ErrCorrupt that names the object key, never a panic.
+//
+// # Concurrency
+//
+// Uploader and Reader are safe for concurrent use. Each owns its goroutines and stops them in
+// Close, which is idempotent and waits.
 package tier

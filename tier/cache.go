@@ -1,0 +1,134 @@
+package tier
+
+import (
+	"container/list"
+	"sync"
+)
+
+// blockCache is a size-bounded LRU of object blocks: aligned BlockSize ranges of segment objects.
+// A block is in the map from the moment a fetch starts, so concurrent readers and read-ahead share
+// one GET; it joins the LRU (and counts toward the size) once loaded. A failed fetch leaves the map,
+// so the next lookup tries again. Objects are immutable, so a cached block never goes stale; blocks
+// of deleted objects simply age out.
+type blockCache struct {
+	m *readMetrics
+
+	mu     sync.Mutex
+	max    int64
+	used   int64
+	blocks map[blockKey]*block
+	lru    list.List // of *block, most recent first
+}
+
+type blockKey struct {
+	obj string
+	idx int64
+}
+
+type block struct {
+	key   blockKey
+	ready chan struct{} // closed when data or err is set
+	data  []byte
+	err   error
+	elem  *list.Element
+}
+
+func newBlockCache(max int64, m *readMetrics) *blockCache {
+	return &blockCache{m: m, max: max, blocks: make(map[blockKey]*block)}
+}
+
+// lookup returns the block for k. fetch is true when the caller must load it (and then call done);
+// otherwise the block is loaded or being loaded by someone else. hit counts a loaded block (or
+// one already in flight when count is false, as read-ahead does).
+func (c *blockCache) lookup(k blockKey, count bool) (b *block, fetch bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b = c.blocks[k]; b != nil {
+		if b.elem != nil {
+			c.lru.MoveToFront(b.elem)
+			if count {
+				c.m.cacheHits.Inc()
+			}
+		} else if count {
+			c.m.cacheMisses.Inc() // in flight: the reader still waits for a GET
+		}
+		return b, false
+	}
+	if count {
+		c.m.cacheMisses.Inc()
+	}
+	b = &block{key: k, ready: make(chan struct{})}
+	c.blocks[k] = b
+	return b, true
+}
+
+// done completes a fetch started by lookup.
+func (c *blockCache) done(b *block, data []byte, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b.data, b.err = data, err
+	close(b.ready)
+	if err != nil {
+		delete(c.blocks, b.key)
+		return
+	}
+	b.elem = c.lru.PushFront(b)
+	c.used += int64(len(data))
+	for c.used > c.max && c.lru.Len() > 1 {
+		old := c.lru.Back().Value.(*block)
+		c.lru.Remove(old.elem)
+		old.elem = nil
+		delete(c.blocks, old.key)
+		c.used -= int64(len(old.data))
+		c.m.cacheEvictions.Inc()
+	}
+	c.m.cacheBytes.Set(float64(c.used))
+}
+
+// size returns the bytes held.
+func (c *blockCache) size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}
+
+// indexCache keeps the decoded index of recently read objects, bounded by entry count.
+type indexCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]*list.Element
+	lru list.List // of indexEntry
+}
+
+type indexEntry struct {
+	key string
+	ix  *objectIndex
+}
+
+func newIndexCache(max int) *indexCache {
+	return &indexCache{max: max, m: make(map[string]*list.Element)}
+}
+
+func (c *indexCache) get(key string) *objectIndex {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[key]; e != nil {
+		c.lru.MoveToFront(e)
+		return e.Value.(indexEntry).ix
+	}
+	return nil
+}
+
+func (c *indexCache) put(key string, ix *objectIndex) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[key]; e != nil {
+		c.lru.MoveToFront(e)
+		return
+	}
+	c.m[key] = c.lru.PushFront(indexEntry{key: key, ix: ix})
+	for c.lru.Len() > c.max {
+		old := c.lru.Remove(c.lru.Back()).(indexEntry)
+		delete(c.m, old.key)
+	}
+}

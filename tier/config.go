@@ -1,0 +1,188 @@
+package tier
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/objstore"
+)
+
+// Errors callers branch on. Errors from the metadata store and the bucket are wrapped as they come
+// (errors.Is(err, metadata.ErrFenced), errors.Is(err, segment.ErrCorrupt) keep working).
+var (
+	// ErrConfig marks an invalid Config, ReaderConfig or Policy.
+	ErrConfig = errors.New("tier: invalid config")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("tier: closed")
+	// ErrNotTracked: the partition is not tracked by this Uploader (never, or no longer: untracked
+	// or fenced).
+	ErrNotTracked = errors.New("tier: partition not tracked")
+	// ErrOffsetOutOfRange: the offset is not held in object storage (below the log start, or at or
+	// above the tiered end).
+	ErrOffsetOutOfRange = errors.New("tier: offset out of range")
+	// ErrBadKey: a string is not an object key of the tiered layout.
+	ErrBadKey = errors.New("tier: not a segment object key")
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultUploadConcurrency = 4
+	DefaultRetryBaseDelay    = 200 * time.Millisecond
+	DefaultRetryMaxDelay     = 15 * time.Second
+	DefaultCheckInterval     = 30 * time.Second
+	DefaultPollInterval      = time.Second
+	DefaultDeleteGrace       = 5 * time.Minute
+)
+
+// Config configures an Uploader.
+type Config struct {
+	// Bucket receives the segment objects. Required. Wrap it with objstore.WithRetry for transient
+	// errors; the Uploader retries failed uploads on its own, forever, with backoff.
+	Bucket objstore.Bucket
+	// Store holds the catalog. Required.
+	Store metadata.Store
+	// Prefix is put before every object key ("" for none); it must be a valid key prefix.
+	Prefix string
+	// UploadConcurrency bounds the uploads in flight across all partitions (default 4). A
+	// partition uploads its segments one after another, in offset order.
+	UploadConcurrency int
+	// RetryBaseDelay and RetryMaxDelay bound the backoff between failed attempts (defaults 200 ms
+	// and 15 s): the delay doubles from the base up to the max, with jitter.
+	RetryBaseDelay, RetryMaxDelay time.Duration
+	// PollInterval is how often a partition looks for segments sealed without an append (a roll
+	// by age or by an explicit Roll; appends wake it at once) (default 1 s).
+	PollInterval time.Duration
+	// CheckInterval is how often retention (tiered and local) is applied to each partition
+	// (default 30 s). Local retention also runs after every registration.
+	CheckInterval time.Duration
+	// DeleteGrace is how long an object that left the catalog stays in the bucket so that reads in
+	// flight finish (default 5 min).
+	DeleteGrace time.Duration
+	// OnFenced is called, on the partition's own goroutine and after it stopped tracking, when the
+	// catalog rejects a write under the partition's epoch. The broker steps down there. It may call
+	// Untrack and Track.
+	OnFenced func(tp metadata.TopicPartition)
+	// Now is the clock for retention (default time.Now).
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) applyDefaults() {
+	if c.UploadConcurrency == 0 {
+		c.UploadConcurrency = DefaultUploadConcurrency
+	}
+	if c.RetryBaseDelay == 0 {
+		c.RetryBaseDelay = DefaultRetryBaseDelay
+	}
+	if c.RetryMaxDelay == 0 {
+		c.RetryMaxDelay = DefaultRetryMaxDelay
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = DefaultCheckInterval
+	}
+	if c.DeleteGrace == 0 {
+		c.DeleteGrace = DefaultDeleteGrace
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.OnFenced == nil {
+		c.OnFenced = func(metadata.TopicPartition) {}
+	}
+}
+
+// Validate reports missing dependencies and unusable values. Zero values are fine (defaults).
+func (c Config) Validate() error {
+	switch {
+	case c.Bucket == nil:
+		return fmt.Errorf("%w: Bucket is required", ErrConfig)
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is required", ErrConfig)
+	case c.UploadConcurrency < 0:
+		return fmt.Errorf("%w: negative UploadConcurrency %d", ErrConfig, c.UploadConcurrency)
+	case c.RetryBaseDelay < 0 || c.RetryMaxDelay < 0 || c.CheckInterval < 0 || c.PollInterval < 0 || c.DeleteGrace < 0:
+		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.RetryMaxDelay > 0 && c.RetryBaseDelay > c.RetryMaxDelay:
+		return fmt.Errorf("%w: RetryBaseDelay %v above RetryMaxDelay %v", ErrConfig, c.RetryBaseDelay, c.RetryMaxDelay)
+	}
+	if c.Prefix != "" {
+		if err := objstore.ValidateKey(strings.TrimSuffix(c.Prefix, "/")); err != nil {
+			return fmt.Errorf("%w: Prefix: %w", ErrConfig, err)
+		}
+	}
+	return nil
+}
+
+// ObjectKey is the key of a segment object:
+//
+//	<prefix>/topics/<topic-id>/<partition>/<base-offset, 20 digits>-<epoch>.seg
+//
+// The topic ID (32 hex digits) keeps a re-created topic's objects apart from the old ones; the
+// epoch keeps two leaders that cut a segment at the same base offset from writing the same key.
+func ObjectKey(prefix string, topicID metadata.TopicID, partition int32, base int64, epoch int32) string {
+	var b strings.Builder
+	if prefix = strings.TrimSuffix(prefix, "/"); prefix != "" {
+		b.WriteString(prefix)
+		b.WriteByte('/')
+	}
+	fmt.Fprintf(&b, "topics/%s/%d/%020d-%d.seg", topicID, partition, base, epoch)
+	return b.String()
+}
+
+// ParsedKey is what an object key says about its segment.
+type ParsedKey struct {
+	Prefix     string
+	TopicID    metadata.TopicID
+	Partition  int32
+	BaseOffset int64
+	Epoch      int32
+}
+
+// ParseObjectKey is the inverse of ObjectKey. ErrBadKey for anything else.
+func ParseObjectKey(key string) (ParsedKey, error) {
+	var k ParsedKey
+	parts := strings.Split(key, "/")
+	if len(parts) < 4 || parts[len(parts)-4] != "topics" {
+		return k, fmt.Errorf("%w: %q", ErrBadKey, key)
+	}
+	n := len(parts)
+	k.Prefix = strings.Join(parts[:n-4], "/")
+	id, err := metadata.ParseTopicID(parts[n-3])
+	if err != nil {
+		return k, fmt.Errorf("%w: %q: %v", ErrBadKey, key, err)
+	}
+	k.TopicID = id
+	p, err := strconv.ParseInt(parts[n-2], 10, 32)
+	if err != nil || p < 0 {
+		return k, fmt.Errorf("%w: %q: partition", ErrBadKey, key)
+	}
+	k.Partition = int32(p)
+	name, ok := strings.CutSuffix(parts[n-1], ".seg")
+	base, epoch, ok2 := strings.Cut(name, "-")
+	if !ok || !ok2 || len(base) != 20 {
+		return k, fmt.Errorf("%w: %q: file name", ErrBadKey, key)
+	}
+	if k.BaseOffset, err = strconv.ParseInt(base, 10, 64); err != nil || k.BaseOffset < 0 {
+		return k, fmt.Errorf("%w: %q: base offset", ErrBadKey, key)
+	}
+	e, err := strconv.ParseInt(epoch, 10, 32)
+	if err != nil || e < 0 {
+		return k, fmt.Errorf("%w: %q: epoch", ErrBadKey, key)
+	}
+	k.Epoch = int32(e)
+	return k, nil
+}

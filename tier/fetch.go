@@ -1,0 +1,105 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// objectFile is an io.ReaderAt over one object through the block cache, for one call's ctx. Blocks
+// a read needs are fetched in parallel, each by one GET shared with any concurrent reader.
+type objectFile struct {
+	r    *Reader
+	ctx  context.Context
+	key  string
+	size int64
+}
+
+// ReadAt reads len(p) bytes at off, or up to the object's end with io.EOF.
+func (o *objectFile) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > o.size {
+		return 0, fmt.Errorf("%w: read at %d of a %d-byte object", segment.ErrCorrupt, off, o.size)
+	}
+	end := min(off+int64(len(p)), o.size)
+	if end == off {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	bs := o.r.cfg.BlockSize
+	first, last := off/bs, (end-1)/bs
+	blocks := make([]*block, 0, last-first+1)
+	for idx := first; idx <= last; idx++ {
+		b, fetch := o.r.blocks.lookup(blockKey{o.key, idx}, true)
+		if fetch {
+			o.r.startFetch(b, o.size)
+		}
+		blocks = append(blocks, b)
+	}
+	n := 0
+	for _, b := range blocks {
+		select {
+		case <-b.ready:
+		case <-o.ctx.Done():
+			return n, o.ctx.Err()
+		}
+		if b.err != nil {
+			return n, b.err
+		}
+		start := b.key.idx * bs
+		lo, hi := max(off, start), min(end, start+int64(len(b.data)))
+		if hi <= lo {
+			return n, fmt.Errorf("%w: object %s: block %d holds %d bytes", segment.ErrCorrupt, o.key, b.key.idx, len(b.data))
+		}
+		n += copy(p[lo-off:], b.data[lo-start:hi-start])
+	}
+	if int64(n) < int64(len(p)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// startFetch loads b (started by a lookup that returned fetch=true) on a goroutine owned by the
+// Reader. The fetch runs under the Reader's context, not a caller's, because other readers may
+// wait for the same block.
+func (r *Reader) startFetch(b *block, objSize int64) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		data, err := r.fetchBlock(b.key, objSize)
+		r.blocks.done(b, data, err)
+	}()
+}
+
+func (r *Reader) fetchBlock(k blockKey, objSize int64) ([]byte, error) {
+	bs := r.cfg.BlockSize
+	off := k.idx * bs
+	n := min(bs, objSize-off)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: object %s: block %d past the %d-byte object", segment.ErrCorrupt, k.obj, k.idx, objSize)
+	}
+	began := time.Now()
+	rc, err := r.cfg.Bucket.GetRange(r.ctx, k.obj, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
+	}
+	defer rc.Close()
+	data := make([]byte, n)
+	if _, err := io.ReadFull(rc, data); err != nil {
+		// A short body is either a cut connection or an object shorter than the catalog says.
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			if a, herr := r.cfg.Bucket.Head(r.ctx, k.obj); herr == nil && a.Size != objSize {
+				return nil, fmt.Errorf("%w: object %s holds %d bytes, the catalog names %d", segment.ErrCorrupt, k.obj, a.Size, objSize)
+			}
+		}
+		return nil, fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
+	}
+	r.m.getSeconds.Observe(time.Since(began).Seconds())
+	r.m.getBytes.Add(float64(n))
+	return data, nil
+}

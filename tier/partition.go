@@ -1,0 +1,282 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+)
+
+// partition is one tracked partition. Its goroutine (run) is the only one doing I/O for it; the
+// fields under mu are read by TieredEnd/WaitTiered and updated by Track.
+type partition struct {
+	u       *Uploader
+	tp      metadata.TopicPartition
+	topicID metadata.TopicID
+	log     *hotlog.Log
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	kick   chan struct{} // policy changed; capacity 1
+
+	mu      sync.Mutex
+	epoch   int32
+	policy  Policy
+	cv      catalogView
+	known   bool          // cv has been read from the catalog
+	wake    chan struct{} // closed when cv.end moves or the partition stops
+	stopErr error
+	backlog [2]int64 // segments, bytes: what this partition last added to the backlog gauges
+}
+
+func newPartition(u *Uploader, tp metadata.TopicPartition, topicID metadata.TopicID, log *hotlog.Log, epoch int32, policy Policy) *partition {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &partition{
+		u: u, tp: tp, topicID: topicID, log: log,
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1),
+		epoch: epoch, policy: policy, wake: make(chan struct{}),
+	}
+}
+
+func (p *partition) update(epoch int32, policy Policy) {
+	p.mu.Lock()
+	p.epoch, p.policy = epoch, policy
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *partition) epochNow() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch
+}
+
+func (p *partition) settings() (int32, Policy) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch, p.policy
+}
+
+// tiered returns the tiered end (-1 before the catalog was read), whether any segment is tiered,
+// and the catalog's log start.
+func (p *partition) tiered() (end int64, hasSegs bool, logStart int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.known {
+		return -1, false, -1
+	}
+	return p.cv.end, p.cv.hasSegs, p.cv.logStart
+}
+
+func (p *partition) view() catalogView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cv
+}
+
+func (p *partition) waitState() (end int64, wake <-chan struct{}, stopErr error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	end = -1
+	if p.known {
+		end = p.cv.end
+	}
+	return end, p.wake, p.stopErr
+}
+
+// setView records what the catalog says and wakes WaitTiered callers when the end moved.
+func (p *partition) setView(cv catalogView) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	moved := !p.known || cv != p.cv
+	p.cv, p.known = cv, true
+	if moved && p.stopErr == nil {
+		close(p.wake)
+		p.wake = make(chan struct{})
+	}
+}
+
+// finish marks the partition stopped with err and wakes every waiter for good.
+func (p *partition) finish(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopErr == nil {
+		p.stopErr = err
+		close(p.wake)
+	}
+}
+
+// stop ends the loop (if still running) and waits for it.
+func (p *partition) stop(reason error) {
+	p.finish(reason)
+	p.cancel()
+	<-p.done
+}
+
+func (p *partition) setBacklog(segs, bytes int64) {
+	p.mu.Lock()
+	dSegs, dBytes := segs-p.backlog[0], bytes-p.backlog[1]
+	p.backlog = [2]int64{segs, bytes}
+	p.mu.Unlock()
+	p.u.m.backlogSegments.Add(float64(dSegs))
+	p.u.m.backlogBytes.Add(float64(dBytes))
+}
+
+// run is the partition's loop: read the catalog, then upload whatever is sealed, apply local
+// retention, and sleep until the log changes, the flush timer fires (object durability), the
+// retention ticker fires or the policy changes. Failures are retried with backoff, forever; only a
+// fence or a stop ends the loop.
+func (p *partition) run() {
+	defer close(p.done)
+	defer p.setBacklog(0, 0)
+	ctx := p.ctx
+	bo := backoff{base: p.u.cfg.RetryBaseDelay, max: p.u.cfg.RetryMaxDelay}
+
+	for {
+		if err := p.refreshCatalog(ctx); err == nil {
+			break
+		} else if p.failed(ctx, "catalog", err) || !bo.wait(ctx) {
+			return
+		}
+	}
+	bo.reset()
+
+	ticker := time.NewTicker(p.u.cfg.CheckInterval)
+	defer ticker.Stop()
+	poll := time.NewTicker(p.u.cfg.PollInterval)
+	defer poll.Stop()
+	var flush *time.Timer
+	var flushC <-chan time.Time
+	defer func() {
+		if flush != nil {
+			flush.Stop()
+		}
+	}()
+	retentionDue := true
+	for {
+		changed := p.log.Changed()
+		err := p.uploadAll(ctx)
+		if err == nil && retentionDue {
+			err = p.applyRetention(ctx)
+			retentionDue = err != nil
+		}
+		if err == nil {
+			p.applyLocalRetention()
+		}
+		if err != nil {
+			if p.failed(ctx, "upload", err) || !bo.wait(ctx) {
+				return
+			}
+			continue
+		}
+		bo.reset()
+
+		_, pol := p.settings()
+		if flush == nil && pol.RemoteStorage && pol.Durability == DurabilityObject && activeHasData(p.log) {
+			flush = time.NewTimer(pol.flushInterval())
+			flushC = flush.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-p.kick:
+		case <-flushC:
+			flush, flushC = nil, nil
+			if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
+				p.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
+			}
+		case <-poll.C:
+		case <-ticker.C:
+			retentionDue = true
+		}
+	}
+}
+
+// failed handles an error from one pass of the loop: it reports whether the loop must end (fenced,
+// or stopped), and otherwise logs and counts it.
+func (p *partition) failed(ctx context.Context, op string, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if errors.Is(err, metadata.ErrFenced) {
+		p.u.fenced(p, err)
+		return true
+	}
+	var se *stepError
+	if errors.As(err, &se) {
+		op = se.op
+	}
+	p.u.m.errors.WithLabelValues(op).Inc()
+	p.u.log.Warn("tier: partition step failed; retrying", "partition", p.tp, "op", op, "err", err)
+	return false
+}
+
+// stepError names the operation that failed.
+type stepError struct {
+	op  string
+	err error
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func opErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stepError{op: op, err: err}
+}
+
+// refreshCatalog reads the catalog and records its view.
+func (p *partition) refreshCatalog(ctx context.Context) error {
+	c, err := p.u.cfg.Store.GetCatalog(ctx, p.tp)
+	if err != nil {
+		return opErr("catalog", err)
+	}
+	p.setView(viewOf(c))
+	return nil
+}
+
+func activeHasData(l *hotlog.Log) bool {
+	segs := l.Segments()
+	if len(segs) == 0 {
+		return false
+	}
+	a := segs[len(segs)-1]
+	return !a.Sealed && a.NextOffset > a.BaseOffset
+}
+
+// backoff is exponential backoff with equal jitter (a delay in [d/2, d]).
+type backoff struct {
+	base, max time.Duration
+	n         int
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+// wait sleeps for the next delay; false if ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.base << min(b.n, 30)
+	if d > b.max || d <= 0 {
+		d = b.max
+	}
+	b.n++
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

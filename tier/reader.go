@@ -1,0 +1,377 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// Defaults for zero ReaderConfig fields.
+const (
+	DefaultCacheBytes        = 256 << 20
+	DefaultBlockSize         = 1 << 20
+	DefaultReadAheadBlocks   = 8
+	DefaultIndexCacheEntries = 4096
+)
+
+// ReaderConfig configures a Reader.
+type ReaderConfig struct {
+	// Bucket holds the segment objects. Required. Wrap it with objstore.WithRetry.
+	Bucket objstore.Bucket
+	// Store holds the catalog. Required.
+	Store metadata.Store
+	// CacheBytes bounds the block cache (default 256 MiB).
+	CacheBytes int64
+	// BlockSize is the unit of ranged GETs and of the cache (default 1 MiB, at least 4 KiB).
+	BlockSize int64
+	// ReadAheadBlocks is how many blocks past a sequential reader's position are fetched in
+	// parallel before they are asked for (default 8; negative: no read-ahead).
+	ReadAheadBlocks int
+	// IndexCacheEntries bounds the decoded segment indexes kept (default 4096).
+	IndexCacheEntries int
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
+}
+
+// Validate reports missing dependencies and unusable values.
+func (c ReaderConfig) Validate() error {
+	switch {
+	case c.Bucket == nil:
+		return fmt.Errorf("%w: Bucket is required", ErrConfig)
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is required", ErrConfig)
+	case c.CacheBytes < 0 || c.IndexCacheEntries < 0:
+		return fmt.Errorf("%w: negative cache size", ErrConfig)
+	case c.BlockSize != 0 && c.BlockSize < 4<<10:
+		return fmt.Errorf("%w: BlockSize %d below 4 KiB", ErrConfig, c.BlockSize)
+	}
+	return nil
+}
+
+func (c *ReaderConfig) applyDefaults() {
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.BlockSize == 0 {
+		c.BlockSize = DefaultBlockSize
+	}
+	if c.ReadAheadBlocks == 0 {
+		c.ReadAheadBlocks = DefaultReadAheadBlocks
+	}
+	if c.IndexCacheEntries == 0 {
+		c.IndexCacheEntries = DefaultIndexCacheEntries
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Reader serves reads of tiered offsets: catalog (cached, invalidated by a watch) → segment index
+// (fetched once per object, cached) → blocks (ranged GETs through an LRU cache, read ahead for
+// sequential readers). Safe for concurrent use. It owns two kinds of goroutines, both stopped by
+// Close: the catalog watch, and the block fetches (foreground and read-ahead).
+type Reader struct {
+	cfg     ReaderConfig
+	m       *readMetrics
+	log     *slog.Logger
+	blocks  *blockCache
+	indexes *indexCache
+
+	ctx    context.Context // cancelled by Close; fetches run under it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	watching bool // catalogs are cached only while the watch runs
+	cats     map[metadata.TopicPartition]metadata.PartitionCatalog
+	gens     map[metadata.TopicPartition]uint64
+	streams  map[metadata.TopicPartition]streamPos
+}
+
+// streamPos is where a partition's last read ended, to recognise sequential readers.
+type streamPos struct {
+	key string
+	pos int64
+}
+
+// objectIndex is a cached, decoded segment index.
+type objectIndex struct {
+	ix   segment.Index
+	size int64
+}
+
+// NewReader validates cfg and starts the catalog watch.
+func NewReader(cfg ReaderConfig) (*Reader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := newReadMetrics(cfg.Registerer)
+	r := &Reader{
+		cfg: cfg, m: m, log: cfg.Logger,
+		blocks:  newBlockCache(cfg.CacheBytes, m),
+		indexes: newIndexCache(cfg.IndexCacheEntries),
+		ctx:     ctx, cancel: cancel,
+		cats:    make(map[metadata.TopicPartition]metadata.PartitionCatalog),
+		gens:    make(map[metadata.TopicPartition]uint64),
+		streams: make(map[metadata.TopicPartition]streamPos),
+	}
+	// Subscribe before the first read so that no change can slip between a read and the watch.
+	ch, err := cfg.Store.WatchCatalogs(ctx)
+	r.wg.Add(1)
+	go r.watch(ch, err)
+	return r, nil
+}
+
+// Close stops the watch and every fetch and waits for them. Idempotent.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// watch owns the catalog subscription: every reported partition's cached catalog is dropped. When
+// the subscription breaks, caching stops until a new one is in place.
+func (r *Reader) watch(ch <-chan metadata.TopicPartition, err error) {
+	defer r.wg.Done()
+	bo := backoff{base: 100 * time.Millisecond, max: 5 * time.Second}
+	for {
+		if err == nil {
+			r.setWatching(true)
+			for tp := range ch {
+				r.invalidate(tp)
+			}
+			r.setWatching(false)
+		}
+		if r.ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("tier: catalog watch ended; catalogs are read uncached until it is back", "err", err)
+		if !bo.wait(r.ctx) {
+			return
+		}
+		ch, err = r.cfg.Store.WatchCatalogs(r.ctx)
+		if err == nil {
+			bo.reset()
+		}
+	}
+}
+
+func (r *Reader) setWatching(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watching = on
+	clear(r.cats)
+	for tp := range r.gens {
+		r.gens[tp]++
+	}
+}
+
+func (r *Reader) invalidate(tp metadata.TopicPartition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.cats, tp)
+	r.gens[tp]++
+}
+
+// catalog returns tp's catalog, from the cache when it can answer for offset.
+func (r *Reader) catalog(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64) (metadata.PartitionCatalog, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return metadata.PartitionCatalog{}, ErrClosed
+	}
+	c, ok := r.cats[tp]
+	gen, watching := r.gens[tp], r.watching
+	r.mu.Unlock()
+	if ok && c.TopicID == topicID && offset < c.TieredEnd() {
+		return c, nil
+	}
+	c, err := r.cfg.Store.GetCatalog(ctx, tp)
+	if err != nil {
+		return c, fmt.Errorf("tier: catalog of %s: %w", tp, err)
+	}
+	if watching {
+		r.mu.Lock()
+		if r.gens[tp] == gen && r.watching {
+			r.cats[tp] = c
+		}
+		r.mu.Unlock()
+	}
+	return c, nil
+}
+
+// Read returns whole record batches from object storage, starting with the batch that holds offset,
+// byte-identical to what was produced (compression intact). It returns at least one batch when
+// offset is tiered, and adds more (crossing into later segments) while they fit in maxBytes.
+// ErrOffsetOutOfRange when offset is below the catalog's log start or at or above the tiered end
+// (then the hot log has it). A corrupt object gives an error wrapping segment.ErrCorrupt that names
+// its key. The returned slice is the caller's.
+func (r *Reader) Read(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, error) {
+	out, err := r.read(ctx, tp, topicID, offset, maxBytes)
+	if errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
+		// The object left after the catalog was cached (retention, compaction): look again.
+		r.invalidate(tp)
+		out, err = r.read(ctx, tp, topicID, offset, maxBytes)
+	}
+	if err == nil {
+		r.m.readBytes.Add(float64(len(out)))
+	}
+	return out, err
+}
+
+func (r *Reader) read(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, error) {
+	c, err := r.catalog(ctx, tp, topicID, offset)
+	if err != nil {
+		return nil, err
+	}
+	if c.TopicID != topicID || offset < c.LogStartOffset || offset >= c.TieredEnd() {
+		return nil, fmt.Errorf("%w: %s offset %d not in tiered range [%d, %d)", ErrOffsetOutOfRange, tp, offset,
+			c.LogStartOffset, c.TieredEnd())
+	}
+	segs := c.Segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].NextOffset > offset })
+	var dst []byte
+	var last streamPos
+	lastIdx := -1
+	sequential := false
+	for ; i < len(segs); i++ {
+		seg := segs[i]
+		oi, err := r.index(ctx, seg)
+		if err != nil {
+			return nil, err
+		}
+		sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}, oi.ix)
+		from := max(offset, oi.ix.BaseOffset)
+		if from >= oi.ix.NextOffset {
+			continue
+		}
+		pos, _, err := sr.FindOffset(from)
+		if err != nil {
+			return nil, r.corrupt(seg.Key, err)
+		}
+		if len(dst) == 0 {
+			sequential = r.isSequential(tp, seg.Key, pos)
+		}
+		before := len(dst)
+		var end int64
+		dst, end, err = sr.ReadBatches(dst, pos, maxBytes, -1)
+		if err != nil {
+			return nil, r.corrupt(seg.Key, err)
+		}
+		if err := checkBatches(dst[before:], from, oi.ix.NextOffset); err != nil {
+			return nil, r.corrupt(seg.Key, err)
+		}
+		last, lastIdx = streamPos{key: seg.Key, pos: end}, i
+		if end < oi.ix.DataSize || len(dst) >= maxBytes {
+			break
+		}
+	}
+	if lastIdx < 0 {
+		return dst, nil
+	}
+	// Where a sequential reader reads next: here, or the next object's start when this one is done.
+	next := last
+	if oi := r.indexes.get(last.key); oi != nil && last.pos >= oi.ix.DataSize && lastIdx+1 < len(segs) {
+		next = streamPos{key: segs[lastIdx+1].Key}
+	}
+	r.mu.Lock()
+	r.streams[tp] = next
+	r.mu.Unlock()
+	if sequential && r.cfg.ReadAheadBlocks > 0 {
+		r.readAhead(segs[lastIdx:], last.pos)
+	}
+	return dst, nil
+}
+
+// checkBatches validates the batches read from an object (CRC included) and their offsets.
+func checkBatches(b []byte, from, next int64) error {
+	s := segment.NewSplitter(b)
+	first := true
+	for s.Next() {
+		info := s.Info()
+		if (first && info.LastOffset() < from) || info.NextOffset() > next {
+			return fmt.Errorf("%w: batch [%d, %d) at byte %d outside the segment's range", segment.ErrCorrupt,
+				info.BaseOffset, info.NextOffset(), s.Pos())
+		}
+		first = false
+	}
+	return s.Err()
+}
+
+// corrupt names the object in an error; corruption is also logged and counted.
+func (r *Reader) corrupt(key string, err error) error {
+	if errors.Is(err, segment.ErrCorrupt) {
+		r.m.corrupt.Inc()
+		r.log.Error("tier: corrupt segment object", "key", key, "err", err)
+	}
+	return fmt.Errorf("tier: object %s: %w", key, err)
+}
+
+// isSequential reports whether a read at (key, pos) continues the partition's last read.
+func (r *Reader) isSequential(tp metadata.TopicPartition, key string, pos int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, ok := r.streams[tp]
+	return ok && last == streamPos{key: key, pos: pos}
+}
+
+// index returns the decoded index of seg's object, fetching its footer and index once.
+func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef) (*objectIndex, error) {
+	if oi := r.indexes.get(seg.Key); oi != nil {
+		return oi, nil
+	}
+	sr, err := segment.OpenReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: seg.Size}, seg.Size)
+	if err != nil {
+		return nil, r.corrupt(seg.Key, err)
+	}
+	oi := &objectIndex{ix: sr.Index(), size: seg.Size}
+	if oi.ix.BaseOffset > seg.BaseOffset || oi.ix.NextOffset != seg.NextOffset {
+		return nil, r.corrupt(seg.Key, fmt.Errorf("%w: index covers [%d, %d), catalog says [%d, %d)", segment.ErrCorrupt,
+			oi.ix.BaseOffset, oi.ix.NextOffset, seg.BaseOffset, seg.NextOffset))
+	}
+	r.indexes.put(seg.Key, oi)
+	return oi, nil
+}
+
+// readAhead starts fetches of the blocks after position pos of segs[0]: the rest of that object,
+// then the next segments', up to ReadAheadBlocks blocks. It does not wait for them.
+func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
+	budget := r.cfg.ReadAheadBlocks
+	bs := r.cfg.BlockSize
+	for i, seg := range segs {
+		first := int64(0)
+		if i == 0 {
+			first = pos / bs
+		}
+		for idx := first; idx*bs < seg.Size; idx++ {
+			if budget == 0 {
+				return
+			}
+			budget--
+			if b, fetch := r.blocks.lookup(blockKey{seg.Key, idx}, false); fetch {
+				r.m.readAhead.Inc()
+				r.startFetch(b, seg.Size)
+			}
+		}
+	}
+}

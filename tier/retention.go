@@ -1,0 +1,207 @@
+package tier
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/objstore"
+)
+
+// applyLocalRetention deletes hot copies per local.retention.* (retention.* when remote storage is
+// off), never past the tiered end.
+func (p *partition) applyLocalRetention() {
+	_, pol := p.settings()
+	cv := p.view()
+	segs := p.log.Segments()
+	below := localDeleteBelow(segs, cv.end, pol, p.u.cfg.Now())
+	if below < 0 {
+		return
+	}
+	n := 0
+	for _, s := range segs {
+		if s.Sealed && s.NextOffset <= below {
+			n++
+		}
+	}
+	if err := p.log.DeleteSegmentsBelow(below); err != nil {
+		if !errors.Is(err, hotlog.ErrClosed) {
+			p.u.m.errors.WithLabelValues("local_retention").Inc()
+			p.u.log.Warn("tier: local retention", "partition", p.tp, "below", below, "err", err)
+		}
+		return
+	}
+	p.u.m.localDeleted.Add(float64(n))
+	p.u.log.Debug("tier: local retention", "partition", p.tp, "below", below, "segments", n)
+}
+
+// applyRetention applies retention.ms / retention.bytes to the tiered data: the catalog's log start
+// moves first (under the leader's epoch), then the hot log's; the dropped objects are deleted after
+// the grace period.
+func (p *partition) applyRetention(ctx context.Context) error {
+	epoch, pol := p.settings()
+	c, err := p.u.cfg.Store.GetCatalog(ctx, p.tp)
+	if err != nil {
+		return opErr("catalog", err)
+	}
+	p.setView(viewOf(c))
+	if !c.TopicID.IsZero() && c.TopicID != p.topicID {
+		return nil // the catalog is a newer topic's under the same name; not ours to trim
+	}
+	start := retentionStart(c, localBytesAbove(p.log.Segments(), c.TieredEnd()), pol, p.u.cfg.Now())
+	if start < 0 {
+		return nil
+	}
+	dropped, err := p.u.cfg.Store.SetLogStartOffset(ctx, p.tp, epoch, start)
+	if err != nil {
+		return opErr("retention", err)
+	}
+	p.u.m.retentionDrops.Add(float64(len(dropped)))
+	p.u.del.schedule(dropped, p.u.cfg.DeleteGrace)
+	p.u.log.Info("tier: retention moved the log start", "partition", p.tp, "start", start, "segments", len(dropped))
+	if err := p.refreshCatalog(ctx); err != nil {
+		return err
+	}
+	if start > p.log.StartOffset() && start <= p.log.EndOffset() {
+		if err := p.log.SetStartOffset(start); err != nil && !errors.Is(err, hotlog.ErrClosed) {
+			p.u.log.Warn("tier: move hot log start", "partition", p.tp, "start", start, "err", err)
+		}
+	}
+	if err := p.log.DeleteSegmentsBelow(start); err != nil && !errors.Is(err, hotlog.ErrClosed) {
+		p.u.log.Warn("tier: delete hot segments below the log start", "partition", p.tp, "start", start, "err", err)
+	}
+	return nil
+}
+
+// deleter deletes objects once their grace period has passed. One goroutine owns the queue's
+// schedule; schedule may be called from anywhere. Pending deletes are kept in memory only: an object
+// whose delete was pending when the process stopped is left behind (it is out of the catalog, so
+// nothing reads it).
+type deleter struct {
+	bucket    objstore.Bucket
+	now       func() time.Time
+	base, max time.Duration
+	m         *uploadMetrics
+	log       *slog.Logger
+
+	mu     sync.Mutex
+	q      deleteQueue
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newDeleter(b objstore.Bucket, now func() time.Time, base, max time.Duration, m *uploadMetrics, log *slog.Logger) *deleter {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &deleter{bucket: b, now: now, base: base, max: max, m: m, log: log,
+		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go d.run()
+	return d
+}
+
+func (d *deleter) schedule(segs []metadata.SegmentRef, grace time.Duration) {
+	if len(segs) == 0 {
+		return
+	}
+	due := d.now().Add(grace)
+	d.mu.Lock()
+	for _, s := range segs {
+		heap.Push(&d.q, pendingDelete{key: s.Key, due: due})
+	}
+	d.mu.Unlock()
+	d.m.deletesPending.Add(float64(len(segs)))
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pending returns the number of objects waiting to be deleted.
+func (d *deleter) pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.q)
+}
+
+func (d *deleter) close() {
+	d.cancel()
+	<-d.done
+}
+
+func (d *deleter) run() {
+	defer close(d.done)
+	bo := backoff{base: d.base, max: d.max}
+	for {
+		d.mu.Lock()
+		var next pendingDelete
+		ready, wait := false, time.Hour
+		if len(d.q) > 0 {
+			next = d.q[0]
+			if w := next.due.Sub(d.now()); w <= 0 {
+				ready = true
+				heap.Pop(&d.q)
+			} else {
+				wait = w
+			}
+		}
+		d.mu.Unlock()
+		if ready {
+			if err := d.bucket.Delete(d.ctx, next.key); err != nil {
+				if d.ctx.Err() != nil {
+					return
+				}
+				d.m.errors.WithLabelValues("delete").Inc()
+				d.log.Warn("tier: delete object; will retry", "key", next.key, "err", err)
+				d.mu.Lock()
+				heap.Push(&d.q, next)
+				d.mu.Unlock()
+				if !bo.wait(d.ctx) {
+					return
+				}
+				continue
+			}
+			bo.reset()
+			d.m.deletesPending.Dec()
+			d.m.objectsDeleted.Inc()
+			d.log.Debug("tier: object deleted", "key", next.key)
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-d.ctx.Done():
+			t.Stop()
+			d.mu.Lock()
+			d.m.deletesPending.Sub(float64(len(d.q)))
+			d.mu.Unlock()
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+type pendingDelete struct {
+	key string
+	due time.Time
+}
+
+// deleteQueue is a min-heap by due time.
+type deleteQueue []pendingDelete
+
+func (q deleteQueue) Len() int           { return len(q) }
+func (q deleteQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+func (q deleteQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *deleteQueue) Push(x any)        { *q = append(*q, x.(pendingDelete)) }
+func (q *deleteQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}

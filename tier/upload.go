@@ -1,0 +1,237 @@
+package tier
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// uploadAll tiers every sealed segment above the tiered end, oldest first. It returns nil when
+// nothing is left, or the first error (the loop backs off and calls again).
+func (p *partition) uploadAll(ctx context.Context) error {
+	for {
+		epoch, pol := p.settings()
+		if !pol.RemoteStorage {
+			p.setBacklog(0, 0)
+			return nil
+		}
+		cv := p.view()
+		step, seg, n, size := nextUpload(p.log.Segments(), cv)
+		p.setBacklog(n, size)
+		switch step {
+		case stepIdle:
+			return nil
+		case stepMoveLog:
+			// Nothing is tiered and the hot log starts above the catalog's log start (local
+			// segments were deleted while remote storage was off): the catalog starts where the
+			// hot data does.
+			dropped, err := p.u.cfg.Store.SetLogStartOffset(ctx, p.tp, epoch, seg.BaseOffset)
+			if err != nil {
+				return opErr("register", err)
+			}
+			p.u.del.schedule(dropped, p.u.cfg.DeleteGrace)
+			if err := p.refreshCatalog(ctx); err != nil {
+				return err
+			}
+		case stepGap:
+			if err := p.refreshCatalog(ctx); err != nil {
+				return err
+			}
+			if p.view() == cv {
+				return opErr("register", fmt.Errorf("tier: %s: hot segment at %d starts past the tiered end %d; offsets in between are missing",
+					p.tp, seg.BaseOffset, cv.end))
+			}
+		case stepUpload, stepTrim:
+			err := p.uploadSegment(ctx, epoch, seg, cv, step == stepTrim)
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the segment was deleted or truncated away meanwhile: look again
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// uploadSegment puts one sealed segment (or, trimmed, its part from the tiered end on) under its
+// key and registers it.
+func (p *partition) uploadSegment(ctx context.Context, epoch int32, seg hotlog.SegmentInfo, cv catalogView, trim bool) error {
+	began := time.Now()
+	f, err := os.Open(seg.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return opErr("read", err)
+	}
+	var body io.ReaderAt = f
+	size := st.Size()
+	r, err := segment.OpenReader(f, size)
+	if err != nil {
+		return opErr("read", fmt.Errorf("tier: hot segment %s: %w", seg.Path, err))
+	}
+	if trim {
+		var b []byte
+		if b, err = trimSegment(r, cv.end); err != nil {
+			return opErr("read", fmt.Errorf("tier: trim hot segment %s at %d: %w", seg.Path, cv.end, err))
+		}
+		body, size = bytes.NewReader(b), int64(len(b))
+		if r, err = segment.OpenReader(body, size); err != nil {
+			return opErr("read", err)
+		}
+	}
+	ix := r.Index()
+	ref := metadata.SegmentRef{
+		Key:          ObjectKey(p.u.cfg.Prefix, p.topicID, p.tp.Partition, ix.BaseOffset, epoch),
+		BaseOffset:   ix.BaseOffset,
+		NextOffset:   ix.NextOffset,
+		Size:         size,
+		MinTimestamp: -1,
+		MaxTimestamp: ix.MaxTimestamp,
+		Epoch:        epoch,
+		CreatedAt:    p.u.cfg.Now(),
+	}
+	if err := r.Scan(0, func(_ int64, info segment.BatchInfo) error {
+		ref.Records += int64(info.NumRecords)
+		if ref.MinTimestamp < 0 || info.FirstTimestamp < ref.MinTimestamp {
+			ref.MinTimestamp = info.FirstTimestamp
+		}
+		return nil
+	}); err != nil {
+		return opErr("read", fmt.Errorf("tier: hot segment %s: %w", seg.Path, err))
+	}
+
+	select {
+	case p.u.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err = p.put(ctx, ref.Key, body, size)
+	<-p.u.slots
+	if err != nil {
+		return opErr("put", err)
+	}
+	if err := p.u.cfg.Store.RegisterSegment(ctx, p.tp, epoch, ref); err != nil {
+		if errors.Is(err, metadata.ErrConflict) {
+			// Someone moved the catalog (DeleteRecords, a stale view): read it again and retry.
+			if rerr := p.refreshCatalog(ctx); rerr != nil {
+				return rerr
+			}
+		}
+		return opErr("register", err)
+	}
+	p.setView(catalogView{logStart: cv.logStart, end: ref.NextOffset, hasSegs: true})
+	p.u.m.uploads.Inc()
+	p.u.m.uploadedBytes.Add(float64(size))
+	p.u.m.uploadSeconds.Observe(time.Since(began).Seconds())
+	p.u.log.Debug("tier: segment tiered", "partition", p.tp, "key", ref.Key,
+		"base", ref.BaseOffset, "next", ref.NextOffset, "bytes", size)
+	return nil
+}
+
+// put stores body under key unless an identical object is already there (an earlier attempt whose
+// answer was lost). A different object under the key can only be an earlier, unregistered attempt of
+// this same epoch that cut the segment elsewhere (a crash lost an unsynced tail): no catalog entry
+// names it, so it is replaced.
+func (p *partition) put(ctx context.Context, key string, body io.ReaderAt, size int64) error {
+	b := p.u.cfg.Bucket
+	err := b.Put(ctx, key, body, size, objstore.IfAbsent())
+	if !errors.Is(err, objstore.ErrExists) {
+		return err
+	}
+	same, err := sameObject(ctx, b, key, body, size)
+	if err != nil || same {
+		return err
+	}
+	c, err := p.u.cfg.Store.GetCatalog(ctx, p.tp)
+	if err != nil {
+		return err
+	}
+	for _, s := range c.Segments {
+		if s.Key == key {
+			return fmt.Errorf("tier: %s: object %s is registered with other bytes", p.tp, key)
+		}
+	}
+	p.u.log.Warn("tier: replacing an unregistered object left by an earlier attempt", "partition", p.tp, "key", key)
+	if err := b.Delete(ctx, key); err != nil {
+		return err
+	}
+	return b.Put(ctx, key, body, size, objstore.IfAbsent())
+}
+
+// sameObject reports whether the object under key holds exactly size bytes equal to body.
+func sameObject(ctx context.Context, b objstore.Bucket, key string, body io.ReaderAt, size int64) (bool, error) {
+	a, err := b.Head(ctx, key)
+	if err != nil || a.Size != size {
+		return false, err
+	}
+	rc, err := b.Get(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	want := make([]byte, 256<<10)
+	got := make([]byte, len(want))
+	for off := int64(0); off < size; {
+		n := int(min(int64(len(want)), size-off))
+		if _, err := body.ReadAt(want[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		if _, err := io.ReadFull(rc, got[:n]); err != nil {
+			return false, err
+		}
+		if !bytes.Equal(want[:n], got[:n]) {
+			return false, nil
+		}
+		off += int64(n)
+	}
+	return true, nil
+}
+
+// trimSegment returns a sealed segment holding the batches of r from offset from on. A batch must
+// start exactly at from.
+func trimSegment(r *segment.Reader, from int64) ([]byte, error) {
+	pos, info, err := r.FindOffset(from)
+	if err != nil {
+		return nil, err
+	}
+	if info.BaseOffset != from {
+		return nil, fmt.Errorf("tier: no batch starts at %d (the batch at %d does)", from, info.BaseOffset)
+	}
+	var out bytes.Buffer
+	w := segment.NewWriter(&out, from, 0)
+	var buf []byte
+	end := r.Index().DataSize
+	for pos < end {
+		var next int64
+		buf, next, err = r.ReadBatches(buf[:0], pos, 1<<20, -1)
+		if err != nil {
+			return nil, err
+		}
+		s := segment.NewSplitter(buf)
+		for s.Next() {
+			if _, err := w.Append(s.Batch()); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.Err(); err != nil {
+			return nil, err
+		}
+		pos = next
+	}
+	if _, err := w.Seal(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}

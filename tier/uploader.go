@@ -1,0 +1,200 @@
+package tier
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+)
+
+// Uploader tiers the partitions a node leads: one goroutine per tracked partition uploads its sealed
+// segments in order, registers them under the partition's epoch, applies local and tiered retention,
+// and (object durability) rolls the active segment every flush interval. A shared semaphore bounds
+// the uploads in flight; one more goroutine deletes objects whose grace period ended. Safe for
+// concurrent use.
+type Uploader struct {
+	cfg   Config
+	m     *uploadMetrics
+	log   *slog.Logger
+	slots chan struct{} // upload concurrency
+	del   *deleter
+
+	mu     sync.Mutex
+	parts  map[metadata.TopicPartition]*partition
+	closed bool
+}
+
+// NewUploader validates cfg and starts the Uploader's object deleter. Close stops everything.
+func NewUploader(cfg Config) (*Uploader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	u := &Uploader{
+		cfg:   cfg,
+		m:     newUploadMetrics(cfg.Registerer),
+		log:   cfg.Logger,
+		slots: make(chan struct{}, cfg.UploadConcurrency),
+		parts: make(map[metadata.TopicPartition]*partition),
+	}
+	u.del = newDeleter(cfg.Bucket, cfg.Now, cfg.RetryBaseDelay, cfg.RetryMaxDelay, u.m, u.log)
+	return u, nil
+}
+
+// Track starts tiering tp, whose hot log is log, as leader under epoch. Calling it again for a
+// tracked partition with the same log updates the epoch and policy in place (a changed topic config,
+// a renewed lease); with another log it restarts the partition's loop.
+func (u *Uploader) Track(tp metadata.TopicPartition, topicID metadata.TopicID, log *hotlog.Log, epoch int32, policy Policy) error {
+	if err := policy.Validate(); err != nil {
+		return err
+	}
+	if log == nil {
+		return fmt.Errorf("%w: nil log for %s", ErrConfig, tp)
+	}
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return ErrClosed
+	}
+	if p := u.parts[tp]; p != nil {
+		if p.log == log && p.topicID == topicID {
+			p.update(epoch, policy)
+			u.mu.Unlock()
+			return nil
+		}
+		delete(u.parts, tp)
+		u.mu.Unlock()
+		p.stop(ErrNotTracked)
+		u.mu.Lock()
+		if u.closed {
+			u.mu.Unlock()
+			return ErrClosed
+		}
+	}
+	p := newPartition(u, tp, topicID, log, epoch, policy)
+	u.parts[tp] = p
+	u.mu.Unlock()
+	go p.run()
+	return nil
+}
+
+// Untrack stops tiering tp and waits for its loop to exit. An upload in flight is abandoned; its
+// object, if it landed, is left unregistered for the next leader to replace with its own. Untracking
+// a partition that is not tracked does nothing.
+func (u *Uploader) Untrack(tp metadata.TopicPartition) {
+	u.mu.Lock()
+	p := u.parts[tp]
+	delete(u.parts, tp)
+	u.mu.Unlock()
+	if p != nil {
+		p.stop(ErrNotTracked)
+	}
+}
+
+// Tracked reports whether tp is being tiered here.
+func (u *Uploader) Tracked(tp metadata.TopicPartition) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.parts[tp] != nil
+}
+
+func (u *Uploader) get(tp metadata.TopicPartition) *partition {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.parts[tp]
+}
+
+// TieredEnd is one past the last offset registered in the catalog for tp (its log start when
+// nothing is tiered), as this Uploader last saw it; -1 when tp is not tracked or its catalog has not
+// been read yet.
+func (u *Uploader) TieredEnd(tp metadata.TopicPartition) int64 {
+	p := u.get(tp)
+	if p == nil {
+		return -1
+	}
+	end, _, _ := p.tiered()
+	return end
+}
+
+// LatestTiered is the ListOffsets answer for timestamp -5 (KIP-1005): the last offset held in object
+// storage, or -1 when nothing is (or tp is not tracked).
+func (u *Uploader) LatestTiered(tp metadata.TopicPartition) int64 {
+	p := u.get(tp)
+	if p == nil {
+		return -1
+	}
+	end, hasSegs, _ := p.tiered()
+	if !hasSegs {
+		return -1
+	}
+	return end - 1
+}
+
+// WaitTiered blocks until tp's tiered end is at least upTo: every offset below upTo is in object
+// storage and registered. It wakes on registration, not by polling. It returns ctx's error when ctx
+// ends (the broker answers REQUEST_TIMED_OUT), and an error wrapping ErrNotTracked when tp is not
+// tracked or stops being tracked while waiting (wrapping metadata.ErrFenced too if it was fenced).
+func (u *Uploader) WaitTiered(ctx context.Context, tp metadata.TopicPartition, upTo int64) error {
+	p := u.get(tp)
+	if p == nil {
+		return fmt.Errorf("%w: %s", ErrNotTracked, tp)
+	}
+	for {
+		end, wake, stopErr := p.waitState()
+		if end >= upTo {
+			return nil
+		}
+		if stopErr != nil {
+			return fmt.Errorf("tier: %s: %w", tp, stopErr)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("tier: wait for %s to tier offset %d (at %d): %w", tp, upTo, end, ctx.Err())
+		case <-wake:
+		}
+	}
+}
+
+// ScheduleDelete deletes the objects of segments that left the catalog (DeleteRecords, compaction)
+// once the grace period has passed.
+func (u *Uploader) ScheduleDelete(segs []metadata.SegmentRef) {
+	u.del.schedule(segs, u.cfg.DeleteGrace)
+}
+
+// Close stops every partition loop and the deleter and waits for them. Objects still in their grace
+// period are not deleted. Idempotent.
+func (u *Uploader) Close() error {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return nil
+	}
+	u.closed = true
+	parts := u.parts
+	u.parts = map[metadata.TopicPartition]*partition{}
+	u.mu.Unlock()
+	for _, p := range parts {
+		p.stop(ErrClosed)
+	}
+	u.del.close()
+	return nil
+}
+
+// fenced removes p after the catalog fenced it and tells the owner.
+func (u *Uploader) fenced(p *partition, err error) {
+	u.m.fenced.Inc()
+	u.log.Warn("tier: fenced; no longer tiering partition", "partition", p.tp, "epoch", p.epochNow(), "err", err)
+	u.mu.Lock()
+	mine := u.parts[p.tp] == p
+	if mine {
+		delete(u.parts, p.tp)
+	}
+	u.mu.Unlock()
+	p.finish(fmt.Errorf("%w: %w", ErrNotTracked, err))
+	if mine {
+		u.cfg.OnFenced(p.tp)
+	}
+}
