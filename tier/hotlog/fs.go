@@ -34,48 +34,57 @@ func syncDir(path string) error {
 //	+-----------+-----------+-----------+--------------------+
 //
 // len counts the payload; the CRC32C (Castagnoli) covers version and payload. Version 1's payload is
-// the log start offset (int64, big-endian).
+// two big-endian int64s: the log start offset, and the offset of a truncation in progress (-1: none),
+// which recovery finishes.
 const (
 	stateFile       = "state"
 	stateVersion    = 1
 	stateHeaderSize = 10
-	maxStatePayload = 1 << 16
+	statePayload    = 16
 )
+
+// logState is what the state file holds.
+type logState struct {
+	Start           int64
+	PendingTruncate int64 // -1: none
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func encodeState(start int64) []byte {
-	b := make([]byte, stateHeaderSize, stateHeaderSize+8)
-	b = binary.BigEndian.AppendUint64(b, uint64(start))
-	binary.BigEndian.PutUint32(b[0:], 8)
+func encodeState(st logState) []byte {
+	b := make([]byte, stateHeaderSize, stateHeaderSize+statePayload)
+	b = binary.BigEndian.AppendUint64(b, uint64(st.Start))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.PendingTruncate))
+	binary.BigEndian.PutUint32(b[0:], statePayload)
 	binary.BigEndian.PutUint16(b[8:], stateVersion)
 	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
 	return b
 }
 
 // decodeState parses a state frame. Errors wrap segment.ErrCorrupt.
-func decodeState(b []byte) (int64, error) {
+func decodeState(b []byte) (logState, error) {
 	if len(b) < stateHeaderSize {
-		return 0, fmt.Errorf("%w: state file of %d bytes", segment.ErrCorrupt, len(b))
+		return logState{}, fmt.Errorf("%w: state file of %d bytes", segment.ErrCorrupt, len(b))
 	}
 	n := binary.BigEndian.Uint32(b[0:])
-	if n > maxStatePayload || int64(n) != int64(len(b)-stateHeaderSize) {
-		return 0, fmt.Errorf("%w: state frame length %d for %d bytes", segment.ErrCorrupt, n, len(b))
+	if int64(n) != int64(len(b)-stateHeaderSize) {
+		return logState{}, fmt.Errorf("%w: state frame length %d for %d bytes", segment.ErrCorrupt, n, len(b))
 	}
 	if crc := crc32.Checksum(b[8:], castagnoli); crc != binary.BigEndian.Uint32(b[4:]) {
-		return 0, fmt.Errorf("%w: state frame CRC mismatch", segment.ErrCorrupt)
+		return logState{}, fmt.Errorf("%w: state frame CRC mismatch", segment.ErrCorrupt)
 	}
 	if v := binary.BigEndian.Uint16(b[8:]); v != stateVersion {
-		return 0, fmt.Errorf("%w: state version %d", segment.ErrCorrupt, v)
+		return logState{}, fmt.Errorf("%w: state version %d", segment.ErrCorrupt, v)
 	}
-	if n != 8 {
-		return 0, fmt.Errorf("%w: state payload of %d bytes", segment.ErrCorrupt, n)
+	if n != statePayload {
+		return logState{}, fmt.Errorf("%w: state payload of %d bytes", segment.ErrCorrupt, n)
 	}
-	start := int64(binary.BigEndian.Uint64(b[stateHeaderSize:]))
-	if start < 0 {
-		return 0, fmt.Errorf("%w: negative start offset %d", segment.ErrCorrupt, start)
+	p := b[stateHeaderSize:]
+	st := logState{Start: int64(binary.BigEndian.Uint64(p)), PendingTruncate: int64(binary.BigEndian.Uint64(p[8:]))}
+	if st.Start < 0 || st.PendingTruncate < -1 {
+		return logState{}, fmt.Errorf("%w: state %+v out of range", segment.ErrCorrupt, st)
 	}
-	return start, nil
+	return st, nil
 }
 
 // writeFileAtomic writes data to dir/name through a temp file: write, fsync, rename, fsync dir.

@@ -117,10 +117,11 @@ func (l *Log) load() error {
 	if err := os.MkdirAll(l.path, 0o755); err != nil {
 		return fmt.Errorf("hotlog: create %s: %w", l.path, err)
 	}
-	start, haveStart, err := l.readState()
+	st, haveStart, err := l.readState()
 	if err != nil {
 		return err
 	}
+	start := st.Start
 	ents, err := os.ReadDir(l.path)
 	if err != nil {
 		return fmt.Errorf("hotlog: list %s: %w", l.path, err)
@@ -208,25 +209,34 @@ func (l *Log) load() error {
 	l.start = start
 	l.end = next
 	l.durable = next
+	if haveStart && st.PendingTruncate >= 0 {
+		l.logger.Warn("hotlog: finishing an interrupted truncation", "offset", st.PendingTruncate)
+		return l.truncateLocked(st.PendingTruncate)
+	}
 	return nil
 }
 
-func (l *Log) readState() (int64, bool, error) {
+func (l *Log) readState() (logState, bool, error) {
 	p := filepath.Join(l.path, stateFile)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, false, nil
+		return logState{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("hotlog: read state: %w", err)
+		return logState{}, false, fmt.Errorf("hotlog: read state: %w", err)
 	}
-	start, err := decodeState(b)
+	st, err := decodeState(b)
 	if err != nil {
 		l.logger.Error("hotlog: bad state file set aside", "err", err)
 		_ = os.Rename(p, p+corruptExt)
-		return 0, false, nil
+		return logState{}, false, nil
 	}
-	return start, true, nil
+	return st, true, nil
+}
+
+// writeState persists the start offset and any truncation in progress.
+func (l *Log) writeState(start, pendingTruncate int64) error {
+	return writeFileAtomic(l.path, stateFile, encodeState(logState{Start: start, PendingTruncate: pendingTruncate}))
 }
 
 // openSeg opens one segment file. A sealed file that fails its checks is set aside (nil, nil); an

@@ -51,7 +51,7 @@ func (l *Log) SetStartOffset(offset int64) error {
 	if offset <= l.start {
 		return nil
 	}
-	if err := writeFileAtomic(l.path, stateFile, encodeState(offset)); err != nil {
+	if err := l.writeState(offset, -1); err != nil {
 		return err
 	}
 	l.start = offset
@@ -59,8 +59,9 @@ func (l *Log) SetStartOffset(offset int64) error {
 }
 
 // TruncateTo drops every batch at or above offset (data written by a fenced leader). A batch that
-// straddles offset is dropped whole, so EndOffset may end below offset. The cut is fsynced. If offset
-// is at or below the first local segment's base, the log is Reset to offset.
+// straddles offset is dropped whole, so EndOffset may end below offset. The cut is fsynced, and it is
+// crash-safe: the intent is persisted first and recovery finishes an interrupted truncation. If
+// offset is at or below the first local segment's base, the log is Reset to offset.
 func (l *Log) TruncateTo(offset int64) error {
 	l.filesMu.Lock()
 	defer l.filesMu.Unlock()
@@ -71,6 +72,20 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	if offset >= l.end {
 		return nil
+	}
+	if offset <= l.segs[0].base {
+		return l.resetLocked(offset)
+	}
+	if err := l.writeState(l.start, offset); err != nil {
+		return err
+	}
+	return l.truncateLocked(offset)
+}
+
+// truncateLocked carries out a truncation whose intent is persisted, then clears the intent.
+func (l *Log) truncateLocked(offset int64) error {
+	if offset >= l.end {
+		return l.clearPendingTruncate()
 	}
 	if offset <= l.segs[0].base {
 		return l.resetLocked(offset)
@@ -97,6 +112,16 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.end = s.ix.Index().NextOffset
 	l.durable = l.end
 	l.truncated()
+	return l.clearPendingTruncate()
+}
+
+// clearPendingTruncate forgets a finished truncation. If that cannot be persisted the log fails:
+// replaying the truncation after new appends would drop them.
+func (l *Log) clearPendingTruncate() error {
+	if err := l.writeState(l.start, -1); err != nil {
+		l.failLocked(err)
+		return err
+	}
 	return nil
 }
 
@@ -153,7 +178,7 @@ func (l *Log) Reset(next int64) error {
 // resetLocked persists the new start first: if a crash interrupts the deletes, recovery sees a start
 // beyond the surviving data and finishes the reset.
 func (l *Log) resetLocked(next int64) error {
-	if err := writeFileAtomic(l.path, stateFile, encodeState(next)); err != nil {
+	if err := l.writeState(next, -1); err != nil {
 		return err
 	}
 	for len(l.segs) > 0 {

@@ -143,7 +143,7 @@ func TestRecoverInterruptedReset(t *testing.T) {
 	d := openTestDir(t, root, Config{})
 	l, _ := d.Log("p0")
 	fill(t, l, 5)
-	if err := writeFileAtomic(filepath.Join(root, "p0"), stateFile, encodeState(500)); err != nil {
+	if err := writeFileAtomic(filepath.Join(root, "p0"), stateFile, encodeState(logState{Start: 500, PendingTruncate: -1})); err != nil {
 		t.Fatal(err)
 	}
 	_, l = reopen(t, root, d, Config{})
@@ -406,19 +406,19 @@ func TestAppendRejectsBadBatches(t *testing.T) {
 }
 
 func FuzzState(f *testing.F) {
-	f.Add(encodeState(0))
-	f.Add(encodeState(1 << 40))
+	f.Add(encodeState(logState{Start: 0, PendingTruncate: -1}))
+	f.Add(encodeState(logState{Start: 1 << 40, PendingTruncate: 1 << 41}))
 	f.Add([]byte{})
-	f.Add(make([]byte, 18))
+	f.Add(make([]byte, 26))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		start, err := decodeState(b)
+		st, err := decodeState(b)
 		if err != nil {
 			if !errors.Is(err, segment.ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
 			}
 			return
 		}
-		if !bytes.Equal(encodeState(start), b) {
+		if !bytes.Equal(encodeState(st), b) {
 			t.Fatalf("accepted a non-canonical frame")
 		}
 	})
@@ -451,5 +451,30 @@ func TestTruncateToEveryOffset(t *testing.T) {
 			t.Fatalf("TruncateTo(%d): next append at %d", to, res.BaseOffset)
 		}
 		_ = d.Close()
+	}
+}
+
+// A crash after TruncateTo persisted its intent but before it cut the files: recovery finishes the
+// truncation once, and forgets it (later appends survive the next reopen).
+func TestRecoverInterruptedTruncate(t *testing.T) {
+	root := t.TempDir()
+	cfg := Config{SegmentBytes: 700}
+	d := openTestDir(t, root, cfg)
+	l, _ := d.Log("p0")
+	all := fill(t, l, 20) // [0, 40)
+	if err := writeFileAtomic(filepath.Join(root, "p0"), stateFile, encodeState(logState{Start: 0, PendingTruncate: 13})); err != nil {
+		t.Fatal(err)
+	}
+	d, l = reopen(t, root, d, cfg)
+	if l.EndOffset() != 12 {
+		t.Fatalf("end %d after recovery, want 12", l.EndOffset())
+	}
+	if got := readAll(t, l, 0); !bytes.Equal(got, all[:len(all)*12/40]) {
+		t.Fatal("kept data differs")
+	}
+	mustAppend(t, l, batch(4, 0))
+	_, l = reopen(t, root, d, cfg)
+	if l.EndOffset() != 16 {
+		t.Fatalf("end %d after second reopen, want 16: the truncation was replayed", l.EndOffset())
 	}
 }
