@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,20 @@ type testNode struct {
 	b     *broker.Broker
 	store metadata.Store
 	addr  string
+	dir   string // hot-log directory
+
+	stopOnce sync.Once
+	stops    []func() // run in reverse order by stop
+}
+
+// stop shuts the node down (listener, group coordinator, broker, hot log) as a process exit would
+// after a clean shutdown. The metadata store stays up. Idempotent; also run at test cleanup.
+func (n *testNode) stop() {
+	n.stopOnce.Do(func() {
+		for i := len(n.stops) - 1; i >= 0; i-- {
+			n.stops[i]()
+		}
+	})
 }
 
 type nodeOpts struct {
@@ -37,6 +52,8 @@ type nodeOpts struct {
 	store     metadata.Store
 	// memStore uses the in-memory store instead of embedded NATS JetStream (fuzzing speed).
 	memStore bool
+	// dataDir and listenAddr reuse a stopped node's hot log and address (restart tests).
+	dataDir, listenAddr string
 }
 
 func startNode(t testing.TB, o nodeOpts) *testNode {
@@ -54,13 +71,22 @@ func startNode(t testing.TB, o nodeOpts) *testNode {
 		st = ms
 		t.Cleanup(func() { ms.Close() })
 	}
-	dir, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{})
+	n := &testNode{store: st, dir: o.dataDir}
+	if n.dir == "" {
+		n.dir = t.TempDir()
+	}
+	t.Cleanup(n.stop)
+	dir, err := hotlog.OpenDir(n.dir, hotlog.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dir.Close() })
+	n.stops = append(n.stops, func() { dir.Close() })
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := o.listenAddr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +101,13 @@ func startNode(t testing.TB, o nodeOpts) *testNode {
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
+	n.stops = append(n.stops, func() { b.Close() })
 
 	g, err := group.New(group.Config{Store: st, NodeID: bcfg.NodeID, IsCoordinator: b.IsCoordinator})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { g.Close() })
+	n.stops = append(n.stops, func() { g.Close() })
 
 	scfg := Config{NodeID: bcfg.NodeID, Broker: b, Groups: g}
 	if o.serverCfg != nil {
@@ -96,11 +122,12 @@ func startNode(t testing.TB, o nodeOpts) *testNode {
 		defer close(served)
 		_ = srv.Serve(ctx, ln)
 	}()
-	t.Cleanup(func() {
+	n.stops = append(n.stops, func() {
 		srv.Close()
 		<-served
 	})
-	return &testNode{srv: srv, b: b, store: st, addr: ln.Addr().String()}
+	n.srv, n.b, n.addr = srv, b, ln.Addr().String()
+	return n
 }
 
 func (n *testNode) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
