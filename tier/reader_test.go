@@ -1,0 +1,252 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// tierAll produces n batches, tiers every one of them and deletes the hot copies.
+func tierAll(t *testing.T, e *env, u *Uploader, name string, n int) (metadata.TopicPartition, metadata.TopicID, [][]byte) {
+	t.Helper()
+	tp, id, l := e.topic(name)
+	epoch := e.lead(tp, 1)
+	pol := DefaultPolicy()
+	pol.LocalRetentionBytes = 0
+	if err := u.Track(tp, id, l, epoch, pol); err != nil {
+		t.Fatal(err)
+	}
+	want := produce(t, l, n, 3, 200, 0)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, u, tp, l.EndOffset())
+	eventually(t, "hot copies deleted", func() bool { return l.StartOffset() == l.EndOffset() })
+	return tp, id, want
+}
+
+// Replay from offset 0 after the hot copies are gone returns every batch, byte-identical, in order,
+// whatever the fetch size; a read inside a batch starts with that whole batch.
+func TestReplayFromZeroAfterHotCopyGone(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "replay", 120)
+	end := int64(len(want) * 3)
+	cases := []struct {
+		name     string
+		maxBytes int
+		cfg      func(*ReaderConfig)
+	}{
+		{"one batch per read", 1, nil},
+		{"a few KiB", 5000, nil},
+		{"across segments", 1 << 20, nil},
+		{"small blocks, tiny cache", 3000, func(c *ReaderConfig) { c.BlockSize = 4 << 10; c.CacheBytes = 8 << 10 }},
+		{"no read-ahead", 5000, func(c *ReaderConfig) { c.ReadAheadBlocks = -1 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.reader(tc.cfg)
+			sameBatches(t, readAll(t, r, tp, id, 0, end, tc.maxBytes), want)
+			// Again, warm: the cache serves the same bytes.
+			sameBatches(t, readAll(t, r, tp, id, 0, end, tc.maxBytes), want)
+		})
+	}
+	r := e.reader(nil)
+	got, err := r.Read(context.Background(), tp, id, 31, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bs := splitBatches(t, got); len(bs) != 1 || string(bs[0]) != string(want[10]) {
+		t.Fatalf("read at 31 did not return the batch [30, 33)")
+	}
+	for _, off := range []int64{end, end + 10, -1} {
+		if _, err := r.Read(context.Background(), tp, id, off, 100); !errors.Is(err, ErrOffsetOutOfRange) {
+			t.Fatalf("Read(%d) = %v, want out of range", off, err)
+		}
+	}
+	if _, err := r.Read(context.Background(), tp, metadata.NewTopicID(), 0, 100); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("Read with another topic ID = %v, want out of range", err)
+	}
+	if counter(r.m.cacheHits) == 0 && counter(r.m.cacheMisses) == 0 {
+		t.Fatal("cache metrics never moved")
+	}
+}
+
+// Sequential readers get blocks fetched ahead: fewer foreground misses than blocks read.
+func TestReadAheadServesSequentialReader(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "ahead", 200)
+	r := e.reader(func(c *ReaderConfig) { c.BlockSize = 4 << 10; c.ReadAheadBlocks = 16 })
+	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 4<<10), want)
+	if counter(r.m.readAhead) == 0 {
+		t.Fatal("no block was read ahead")
+	}
+	if counter(r.m.cacheHits) == 0 {
+		t.Fatal("read-ahead never produced a hit")
+	}
+}
+
+// A flipped byte in an object (batch data, or footer) gives an error that wraps segment.ErrCorrupt
+// and names the key; other partitions read fine; nothing panics.
+func TestCorruptObjectNamesKey(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "corrupt", 40)
+	okTP, okID, okWant := tierAll(t, e, u, "healthy", 40)
+	c, err := e.store.GetCatalog(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, where := range []string{"batch", "footer"} {
+		t.Run(where, func(t *testing.T) {
+			seg := c.Segments[0]
+			if where == "footer" {
+				seg = c.Segments[1]
+			}
+			orig := objstoretest.Get(t, e.bucket, seg.Key)
+			bad := append([]byte(nil), orig...)
+			pos := 100 // inside the first batch's records
+			if where == "footer" {
+				pos = len(bad) - 3 // the magic
+			}
+			bad[pos] ^= 0x40
+			ctx := context.Background()
+			if err := e.bucket.Delete(ctx, seg.Key); err != nil {
+				t.Fatal(err)
+			}
+			objstoretest.Put(t, e.bucket, seg.Key, bad)
+			defer func() {
+				_ = e.bucket.Delete(ctx, seg.Key)
+				objstoretest.Put(t, e.bucket, seg.Key, orig)
+			}()
+			r := e.reader(nil)
+			_, err := r.Read(ctx, tp, id, seg.BaseOffset, 1<<20)
+			if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), seg.Key) {
+				t.Fatalf("Read = %v, want ErrCorrupt naming %s", err, seg.Key)
+			}
+			if counter(r.m.corrupt) == 0 {
+				t.Fatal("corruption not counted")
+			}
+			sameBatches(t, readAll(t, r, okTP, okID, 0, int64(len(okWant)*3), 1<<20), okWant)
+		})
+	}
+	r := e.reader(nil)
+	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 1<<20), want)
+}
+
+// The catalog cache follows the watch: after retention moves the log start, old offsets are out
+// of range and their objects go after the grace period.
+func TestRetentionMovesLogStartAndDeletesAfterGrace(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r := e.reader(nil)
+	for _, tc := range []struct {
+		name  string
+		grace time.Duration
+	}{{"long grace", time.Hour}, {"short grace", 50 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := e.uploader(func(c *Config) { c.DeleteGrace = tc.grace; c.CheckInterval = 50 * time.Millisecond })
+			tp, id, l := e.topic(strings.ReplaceAll(tc.name, " ", "-"))
+			epoch := e.lead(tp, 1)
+			pol := DefaultPolicy()
+			pol.RetentionMs = 60_000 // one minute
+			if err := u.Track(tp, id, l, epoch, pol); err != nil {
+				t.Fatal(err)
+			}
+			produce(t, l, 40, 3, 200, -3600_000) // an hour old: expired
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+			boundary := l.EndOffset()
+			fresh := produce(t, l, 20, 3, 200, 0) // new: kept
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+			waitTiered(t, u, tp, l.EndOffset())
+			// Read the old data once so that the reader caches the catalog.
+			if _, err := r.Read(ctx, tp, id, 0, 100); err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Fatal(err)
+			}
+			var c metadata.PartitionCatalog
+			eventually(t, "log start moved", func() bool {
+				c, _ = e.store.GetCatalog(ctx, tp)
+				return c.LogStartOffset == boundary && l.StartOffset() == boundary
+			})
+			if c.Segments[0].BaseOffset != boundary || l.StartOffset() != boundary {
+				t.Fatalf("catalog %+v, hot start %d; want both at %d", c.Segments[0], l.StartOffset(), boundary)
+			}
+			eventually(t, "reader sees the new start", func() bool {
+				_, err := r.Read(ctx, tp, id, 0, 100)
+				return errors.Is(err, ErrOffsetOutOfRange)
+			})
+			sameBatches(t, readAll(t, r, tp, id, boundary, l.EndOffset(), 1<<20), fresh)
+			prefix := "cluster/topics/" + id.String() + "/"
+			if tc.grace == time.Hour {
+				if n := u.del.pending(); n == 0 {
+					t.Fatal("no delete pending")
+				}
+				if keys := listKeys(t, e, prefix); keys[0] >= c.Segments[0].Key {
+					t.Fatalf("expired objects deleted before the grace period ended: %v", keys)
+				}
+				return
+			}
+			eventually(t, "expired objects deleted", func() bool {
+				keys := listKeys(t, e, prefix)
+				return len(keys) == len(c.Segments) && keys[0] == c.Segments[0].Key
+			})
+		})
+	}
+}
+
+func listKeys(t *testing.T, e *env, prefix string) []string {
+	var keys []string
+	if err := e.bucket.List(context.Background(), prefix, func(a objstore.Attrs) error {
+		keys = append(keys, a.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// Object durability: the active segment rolls every flush interval, so WaitTiered returns for an
+// offset in it without any other roll; a deadline ends the wait when the store is down.
+func TestObjectDurabilityWaitTiered(t *testing.T) {
+	e := newEnv(t)
+	fb := objstoretest.NewFaultBucket(e.bucket)
+	u := e.uploader(func(c *Config) { c.Bucket = fb; c.PollInterval = time.Hour })
+	tp, id, l := e.topic("object")
+	epoch := e.lead(tp, 1)
+	pol := DefaultPolicy()
+	pol.Durability = DurabilityObject
+	pol.FlushInterval = 20 * time.Millisecond
+	if err := u.Track(tp, id, l, epoch, pol); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		want := produce(t, l, 1, 2, 100, int64(i))
+		waitTiered(t, u, tp, l.EndOffset())
+		got, err := e.reader(nil).Read(context.Background(), tp, id, l.EndOffset()-2, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBatches(t, splitBatches(t, got), want)
+	}
+	fb.FailNext(1<<30, errors.New("injected outage"), objstoretest.OpPut)
+	produce(t, l, 1, 2, 100, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := u.WaitTiered(ctx, tp, l.EndOffset()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitTiered during an outage = %v, want deadline exceeded", err)
+	}
+	fb.FailNext(0, nil, objstoretest.OpPut)
+	waitTiered(t, u, tp, l.EndOffset())
+}
