@@ -5,7 +5,7 @@
 // # Layout
 //
 //	<root>/LOCK                          exclusive flock while a Dir is open
-//	<root>/<name>/state                  start offset: len u32 | crc32c u32 | version u16 | payload
+//	<root>/<name>/state                  start offset, truncation in progress: len | crc32c | version | payload
 //	<root>/<name>/<base 20 digits>.seg   sealed segments: batches + index + footer (uploaded as they are)
 //	<root>/<name>/<base 20 digits>.log   the active segment: batches only
 //	<root>/<name>/*.corrupt              files that failed verification, set aside for inspection

@@ -7,14 +7,21 @@ import (
 	"github.com/strata-log/strata/tier/segment"
 )
 
-// readersFrom snapshots readers for the segments from the one holding offset onward. Called with mu
-// held; the readers stay valid while the caller holds filesMu shared.
-func (l *Log) readersFrom(offset int64) []*segment.Reader {
+// readersFrom snapshots readers for the segments from the one holding offset onward, stopping once
+// they hold maxBytes of data (maxBytes < 0: all). Called with mu held; the readers stay valid while
+// the caller holds filesMu shared.
+func (l *Log) readersFrom(offset int64, maxBytes int) []*segment.Reader {
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
 	i = max(i, 0)
-	rs := make([]*segment.Reader, 0, len(l.segs)-i)
+	var rs []*segment.Reader
+	var total int64
 	for _, s := range l.segs[i:] {
-		rs = append(rs, s.reader())
+		if maxBytes >= 0 && len(rs) > 0 && total >= int64(maxBytes) {
+			break
+		}
+		r := s.reader()
+		total += r.Index().DataSize
+		rs = append(rs, r)
 	}
 	return rs
 }
@@ -45,7 +52,7 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
 		l.mu.Unlock()
 		return nil, nil
 	}
-	rs := l.readersFrom(offset)
+	rs := l.readersFrom(offset, maxBytes)
 	l.mu.Unlock()
 
 	var out []byte
@@ -85,7 +92,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, bool) {
 		return 0, false
 	}
 	start := l.startLocked()
-	rs := l.readersFrom(start)
+	rs := l.readersFrom(start, -1)
 	l.mu.Unlock()
 	for _, r := range rs {
 		ix := r.Index()
@@ -138,7 +145,7 @@ func (l *Log) ScanBatches(from int64, fn func(info segment.BatchInfo) error) err
 		l.mu.Unlock()
 		return nil
 	}
-	rs := l.readersFrom(from)
+	rs := l.readersFrom(from, -1)
 	l.mu.Unlock()
 	for i, r := range rs {
 		pos := int64(0)

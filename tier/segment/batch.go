@@ -106,9 +106,10 @@ func ParseBatch(b []byte) (BatchInfo, error) {
 	return fromKmsg(&rb)
 }
 
-// parseHeader decodes a batch header from exactly its first BatchHeaderSize bytes, without the
-// records. It is used when scanning a segment through an io.ReaderAt, one header at a time. kmsg
-// decodes the fields from a copy whose length field is patched to an empty record set.
+// parseHeader decodes a batch header from h, which holds at least the header but maybe not all the
+// records. It is used when scanning a segment through an io.ReaderAt. When the whole batch is in h
+// it is ParseBatch; otherwise kmsg decodes the fields from a copy whose length field is patched to
+// an empty record set.
 func parseHeader(h []byte) (BatchInfo, error) {
 	if len(h) < BatchHeaderSize {
 		return BatchInfo{}, fmt.Errorf("%w: truncated batch header", ErrCorrupt)
@@ -116,6 +117,9 @@ func parseHeader(h []byte) (BatchInfo, error) {
 	length := int64(int32(binary.BigEndian.Uint32(h[batchLenOffset:])))
 	if length < minBatchLength || length > MaxBatchSize {
 		return BatchInfo{}, fmt.Errorf("%w: batch length %d out of range", ErrCorrupt, length)
+	}
+	if length+batchLenSize <= int64(len(h)) {
+		return ParseBatch(h)
 	}
 	var buf [BatchHeaderSize]byte
 	copy(buf[:], h)

@@ -238,13 +238,21 @@ func (w *window) get(pos int64, n int) ([]byte, error) {
 	return w.buf[:n], nil
 }
 
+// rest extends h, the bytes at pos, to the end of the buffered chunk.
+func (w *window) rest(pos int64, h []byte) []byte {
+	if pos >= w.off && pos-w.off < int64(len(w.buf)) {
+		return w.buf[pos-w.off:]
+	}
+	return h
+}
+
 // header decodes the batch header at pos and checks that the batch fits before end.
 func (w *window) header(pos int64) (BatchInfo, error) {
 	h, err := w.get(pos, BatchHeaderSize)
 	if err != nil {
 		return BatchInfo{}, err
 	}
-	info, err := parseHeader(h)
+	info, err := parseHeader(w.rest(pos, h))
 	if err != nil {
 		return BatchInfo{}, fmt.Errorf("at byte %d: %w", pos, err)
 	}
