@@ -6,6 +6,7 @@
 //	                 [-scenarios produce,consume,latency,object,replay] [-kafka-fsync]
 //	strata-bench report [-in bench/out/summary.json] [-out bench/out]   re-render md and plots
 //	strata-bench metrics -url http://host:port/metrics                   list Strata's series
+//	strata-bench dashboard [-o deploy/grafana/strata.json]                 write the Grafana dashboard
 //
 // The brokers are started and stopped by the harness: Strata from -strata-bin, Kafka through
 // bench/kafka/start.sh and stop.sh. When a MinIO binary is found ($STRATA_TOOLS_BIN/minio or
@@ -26,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-log/strata/bench/grafana"
 	"github.com/strata-log/strata/bench/load"
 )
 
@@ -45,8 +47,10 @@ func main() {
 		err = report(args)
 	case "metrics":
 		err = metrics(ctx, args)
+	case "dashboard":
+		err = dashboard(args)
 	default:
-		err = fmt.Errorf("unknown command %q (want run, report or metrics)", cmd)
+		err = fmt.Errorf("unknown command %q (want run, report, metrics or dashboard)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "strata-bench:", err)
@@ -220,4 +224,24 @@ func metrics(ctx context.Context, args []string) error {
 		fmt.Println(n)
 	}
 	return nil
+}
+
+func dashboard(args []string) error {
+	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
+	out := fs.String("o", "deploy/grafana/strata.json", "output file (- for stdout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := grafana.JSON()
+	if err != nil {
+		return err
+	}
+	if *out == "-" {
+		_, err = os.Stdout.Write(b)
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(*out, b, 0o644)
 }
