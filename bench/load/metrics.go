@@ -242,3 +242,51 @@ func (d *ObjStoreDelta) derive() {
 	d.BytesPerPut = ratio(d.PutBytes, d.Puts)
 	d.BytesPerGet = ratio(d.GetBytes, d.Gets)
 }
+
+// ServerCounters are Strata's request-path counters at one moment.
+type ServerCounters struct {
+	ProduceRequests, FetchRequests, FetchResponseBytes float64
+	Fsyncs, Batches                                    float64
+}
+
+// ServerFrom reads the request-path counters from a scrape.
+func ServerFrom(s Samples) ServerCounters {
+	const reqs = "strata_kafka_requests_total"
+	return ServerCounters{
+		ProduceRequests:    s.Sum(reqs, map[string]string{"api": "Produce"}),
+		FetchRequests:      s.Sum(reqs, map[string]string{"api": "Fetch"}),
+		FetchResponseBytes: s.Sum("strata_kafka_response_bytes_total", map[string]string{"api": "Fetch"}),
+		Fsyncs:             s.Sum("strata_hotlog_fsync_duration_seconds_count", nil),
+		Batches:            s.Sum("strata_hotlog_appended_batches_total", nil),
+	}
+}
+
+// ServerDelta is how Strata's request path served a scenario: how many requests, how big the
+// fetch responses, how many batches each fsync carried.
+type ServerDelta struct {
+	ProduceRequests    float64 `json:"produce_requests"`
+	FetchRequests      float64 `json:"fetch_requests"`
+	FetchResponseBytes float64 `json:"fetch_response_bytes"`
+	BytesPerFetch      float64 `json:"bytes_per_fetch"`
+	Fsyncs             float64 `json:"fsyncs"`
+	Batches            float64 `json:"batches"`
+	BatchesPerFsync    float64 `json:"batches_per_fsync"`
+}
+
+// ServerDeltaOf is after-before.
+func ServerDeltaOf(before, after ServerCounters) ServerDelta {
+	d := ServerDelta{
+		ProduceRequests:    after.ProduceRequests - before.ProduceRequests,
+		FetchRequests:      after.FetchRequests - before.FetchRequests,
+		Fsyncs:             after.Fsyncs - before.Fsyncs,
+		FetchResponseBytes: after.FetchResponseBytes - before.FetchResponseBytes,
+		Batches:            after.Batches - before.Batches,
+	}
+	if d.FetchRequests > 0 {
+		d.BytesPerFetch = math.Round(d.FetchResponseBytes / d.FetchRequests)
+	}
+	if d.Fsyncs > 0 {
+		d.BatchesPerFsync = math.Round(d.Batches/d.Fsyncs*100) / 100
+	}
+	return d
+}

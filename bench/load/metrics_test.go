@@ -116,3 +116,22 @@ func FuzzParseText(f *testing.F) {
 		}
 	})
 }
+
+func TestServerDelta(t *testing.T) {
+	const text = `strata_kafka_requests_total{api="Produce"} 10
+strata_kafka_requests_total{api="Fetch"} 4
+strata_kafka_response_bytes_total{api="Fetch"} 4096
+strata_kafka_response_bytes_total{api="Produce"} 999
+strata_hotlog_fsync_duration_seconds_count 5
+strata_hotlog_appended_batches_total 40
+`
+	s, _, _ := ParseText(strings.NewReader(text))
+	d := ServerDeltaOf(ServerCounters{FetchRequests: 2, Batches: 10, Fsyncs: 2}, ServerFrom(s))
+	want := ServerDelta{ProduceRequests: 10, FetchRequests: 2, FetchResponseBytes: 4096, BytesPerFetch: 2048, Fsyncs: 3, Batches: 30, BatchesPerFsync: 10}
+	if d != want {
+		t.Fatalf("delta %+v, want %+v", d, want)
+	}
+	if z := ServerDeltaOf(ServerCounters{}, ServerCounters{}); z.BytesPerFetch != 0 || z.BatchesPerFsync != 0 {
+		t.Fatalf("empty delta must not divide by zero: %+v", z)
+	}
+}

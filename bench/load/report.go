@@ -150,6 +150,19 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 				num(o.PutsPerGiB), num(o.GetsPerGiB), num(o.BytesPerPut), num(o.BytesPerGet))
 		}
 	}
+	var srvRows []Result
+	for _, r := range s.Scenarios {
+		if r.Server != nil {
+			srvRows = append(srvRows, r)
+		}
+	}
+	if len(srvRows) > 0 {
+		b.WriteString("\n## Strata request path, per scenario\n\n| scenario | Produce requests | Fetch requests | bytes/Fetch response | fsyncs | batches/fsync |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, r := range srvRows {
+			v := r.Server
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %.0f | %s |\n", r.Key(), v.ProduceRequests, v.FetchRequests, num(v.BytesPerFetch), v.Fsyncs, num(v.BatchesPerFsync))
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -165,9 +165,12 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 	var fullTopic string // the 12-partition produce topic, read by consume
 	run := func(name string, partitions int32, f func() (Result, error)) {
 		var before ObjStoreCounters
+		var sBefore ServerCounters
 		strata := b.MetricsURL() != ""
 		if strata {
-			before, _ = objCounters(ctx, t)
+			if s, err := Scrape(ctx, b.MetricsURL()); err == nil {
+				before, sBefore = ObjStoreFrom(s), ServerFrom(s)
+			}
 		}
 		log.Info("scenario start", "scenario", name, "partitions", partitions)
 		r, err := f()
@@ -180,9 +183,10 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 			log.Error("scenario failed", "scenario", name, "err", err)
 		}
 		if strata && r.Skipped == "" {
-			if after, err := objCounters(ctx, t); err == nil {
-				d := Delta(before, after, r.Bytes)
-				r.ObjStore = &d
+			if s, err := Scrape(ctx, b.MetricsURL()); err == nil {
+				d := Delta(before, ObjStoreFrom(s), r.Bytes)
+				sd := ServerDeltaOf(sBefore, ServerFrom(s))
+				r.ObjStore, r.Server = &d, &sd
 			}
 		}
 		log.Info("scenario done", "scenario", name, "mb_per_s", round2(r.MBPerS), "p99_ms", round2(r.P99Ms),

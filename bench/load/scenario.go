@@ -39,14 +39,14 @@ type Params struct {
 
 // QuickParams finish both systems' scenarios in a few minutes on a small machine.
 func QuickParams() Params {
-	return Params{RecordSize: 1024, ProduceBytes: 256 << 20, ProduceTimeout: 45 * time.Second,
+	return Params{RecordSize: 1024, ProduceBytes: 512 << 20, ProduceTimeout: 45 * time.Second,
 		LatencyRate: 1000, LatencyDuration: 15 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 60 * time.Second,
 		ReplayBytes: 64 << 20, DetectTimeout: 10 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20}
 }
 
 // FullParams are the full run's sizes.
 func FullParams() Params {
-	return Params{RecordSize: 1024, ProduceBytes: 2 << 30, ProduceTimeout: 5 * time.Minute,
+	return Params{RecordSize: 1024, ProduceBytes: 4 << 30, ProduceTimeout: 5 * time.Minute,
 		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 5 * time.Minute,
 		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20}
 }

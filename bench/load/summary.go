@@ -58,6 +58,8 @@ type Result struct {
 	Note        string  `json:"note,omitempty"`
 	// ObjStore is the change in Strata's object store counters over the scenario (Strata only).
 	ObjStore *ObjStoreDelta `json:"objstore,omitempty"`
+	// Server is the change in Strata's request-path counters over the scenario (Strata only).
+	Server *ServerDelta `json:"server,omitempty"`
 	// CDF and E2ECDF are reduced latency distributions for the plots (latency scenarios only).
 	CDF    []CDFPoint `json:"cdf,omitempty"`
 	E2ECDF []CDFPoint `json:"e2e_cdf,omitempty"`
@@ -224,6 +226,12 @@ func Aggregate(runs []Result) []Result {
 		}
 		if a.ObjStore != nil {
 			a.ObjStore.derive()
+		}
+		for _, r := range ok { // request-path figures of the first round that has them
+			if r.Server != nil {
+				a.Server = r.Server
+				break
+			}
 		}
 		byP99 := slices.Clone(ok)
 		slices.SortStableFunc(byP99, func(x, y Result) int { return cmpFloat(x.P99Ms, y.P99Ms) })
