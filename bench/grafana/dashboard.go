@@ -117,7 +117,7 @@ func Dashboard() map[string]any {
 	b.ts("Produce and fetch bytes", "Bps", "RecordBatch bytes appended by produce and read by fetch: from hot logs (broker) and from object storage (tier reader).",
 		q{"sum(" + rate("strata_broker_appended_bytes_total", "") + ")", "produced"},
 		q{"sum(" + rate("strata_broker_fetched_bytes_total", "") + ")", "fetched (hot)"},
-		q{"sum(" + rate("strata_tier_read_bytes_total", "") + ")", "fetched (object storage)"})
+		q{"sum(" + rate("strata_broker_fetched_tiered_bytes_total", "") + ")", "fetched (object storage)"})
 	b.ts("Kafka requests by API", "reqps", "Kafka requests received per second.",
 		q{"sum by (api) (" + rate("strata_kafka_requests_total", "") + ")", "{{api}}"})
 	b.ts("Produce latency", "s", "Time from a Produce request's arrival to its response being ready (with acks=all: after the fsync, or the object upload for strata.durability=object).",
@@ -189,7 +189,8 @@ func Dashboard() map[string]any {
 		q{"sum by (op) (" + rate("strata_objstore_errors_total", "") + ")", "{{op}}"})
 	b.ts("Object store bytes", "Bps", "Bytes written by PUTs and read from GET bodies.",
 		q{"sum by (direction) (" + rate("strata_objstore_bytes_total", "") + ")", "{{direction}}"},
-		q{"sum(" + rate("strata_tier_get_bytes_total", "") + ")", "fetched by the block cache"})
+		q{"sum(" + rate("strata_tier_get_bytes_total", "") + ")", "fetched by the block cache"},
+		q{"sum(" + rate("strata_tier_read_bytes_total", "") + ")", "record bytes served from objects"})
 	b.ts("Object store latency p99", "s", "Time until a call answers (reads: until the body starts), by operation.",
 		q{quantile("0.99", "strata_objstore_operation_duration_seconds", "", "op"), "{{op}}"},
 		q{quantile("0.99", "strata_tier_get_duration_seconds", "", ""), "block-cache GET"})
