@@ -115,6 +115,12 @@ type Config struct {
 	HotLog *hotlog.Dir
 	// HotLogConfig is the base per-partition log config; segment settings come from topic configs.
 	HotLogConfig hotlog.Config
+	// Tiering uploads the led partitions' sealed segments (a *tier.Uploader; optional: nil tiers
+	// nothing). Wire its OnFenced to Broker.Fenced.
+	Tiering Tiering
+	// TieredReader serves fetches below the hot log's start from object storage (a *tier.Reader;
+	// optional).
+	TieredReader TieredReader
 	// Store is the metadata service. Required.
 	Store    metadata.Store
 	Defaults Defaults
@@ -263,6 +269,7 @@ func (b *Broker) Close() error {
 		b.parts = map[metadata.TopicPartition]*partition{}
 		b.mu.Unlock()
 		for _, p := range parts {
+			b.untrack(p.tp)
 			p.stepDown()
 			if err := b.store.ReleaseLease(ctx, p.currentLease()); err != nil && !errors.Is(err, metadata.ErrFenced) &&
 				!errors.Is(err, metadata.ErrNotFound) {

@@ -38,23 +38,42 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 	if err != nil {
 		return FetchResult{}, err
 	}
-	hw := p.log.EndOffset()
-	res := FetchResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
-	if offset < res.LogStartOffset || offset > hw {
+	hw, hot := p.log.EndOffset(), p.log.StartOffset()
+	res := FetchResult{HighWatermark: hw, LogStartOffset: b.logStart(p)}
+	if offset < 0 || offset > hw {
 		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d outside [%d, %d]", tp, offset, res.LogStartOffset, hw)
 	}
 	if offset == hw {
 		return res, nil
 	}
-	recs, err := p.log.Read(offset, maxBytes, hw)
-	switch {
-	case errors.Is(err, hotlog.ErrOffsetOutOfRange):
-		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", tp, offset, err)
-	case err != nil:
-		return res, fmt.Errorf("broker: read %s at %d: %w", tp, offset, err)
+	if offset >= hot {
+		recs, err := p.log.Read(offset, maxBytes, hw)
+		switch {
+		case err == nil:
+			res.Records = recs
+			b.m.fetchedBytes.Add(float64(len(recs)))
+			return res, nil
+		case !errors.Is(err, hotlog.ErrOffsetOutOfRange):
+			return res, fmt.Errorf("broker: read %s at %d: %w", tp, offset, err)
+		}
+		// Local retention removed it meanwhile: it is in object storage if anywhere.
+	}
+	if b.cfg.TieredReader == nil {
+		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d below the log start %d", tp, offset, hot)
+	}
+	recs, err := b.readTiered(ctx, p, offset, maxBytes)
+	if err != nil {
+		if Code(err) == kerr.OffsetOutOfRange.Code {
+			if start, serr := b.earliest(ctx, p); serr == nil {
+				res.LogStartOffset = start
+			}
+			return res, err
+		}
+		return res, fmt.Errorf("broker: tiered read %s at %d: %w", tp, offset, err)
 	}
 	res.Records = recs
 	b.m.fetchedBytes.Add(float64(len(recs)))
+	b.m.tieredBytes.Add(float64(len(recs)))
 	return res, nil
 }
 
@@ -90,12 +109,21 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 	switch ts {
 	case LatestTimestamp:
 		return p.log.EndOffset(), -1, nil
-	case EarliestTimestamp, EarliestLocalTimestamp:
+	case EarliestTimestamp:
+		off, err := b.earliest(ctx, p)
+		if err != nil {
+			return -1, -1, fmt.Errorf("broker: earliest offset of %s: %w", tp, err)
+		}
+		return off, -1, nil
+	case EarliestLocalTimestamp:
 		return p.log.StartOffset(), -1, nil
 	case MaxTimestamp:
 		mts, off := p.log.MaxTimestamp()
 		return off, mts, nil
 	case LatestTieredTimestamp:
+		if b.cfg.Tiering != nil {
+			return b.cfg.Tiering.LatestTiered(tp), -1, nil
+		}
 		cat, err := b.store.GetCatalog(ctx, tp)
 		if err != nil {
 			return -1, -1, fmt.Errorf("broker: catalog of %s: %w", tp, err)
@@ -140,20 +168,29 @@ func (b *Broker) DeleteRecords(ctx context.Context, tp metadata.TopicPartition, 
 	if offset < 0 || offset > hw {
 		return -1, kafkaErr(kerr.OffsetOutOfRange, "%s: delete below %d outside [0, %d]", tp, offset, hw)
 	}
-	if offset <= p.log.StartOffset() {
-		return p.log.StartOffset(), nil
+	if offset <= b.logStart(p) {
+		return b.logStart(p), nil
 	}
-	if _, err := b.store.SetLogStartOffset(ctx, tp, p.currentLease().Epoch, offset); err != nil {
+	dropped, err := b.store.SetLogStartOffset(ctx, tp, p.currentLease().Epoch, offset)
+	if err != nil {
 		if errors.Is(err, metadata.ErrFenced) {
 			return -1, kafkaErr(kerr.NotLeaderForPartition, "%s: fenced: %v", tp, err)
 		}
 		return -1, fmt.Errorf("broker: set log start of %s: %w", tp, err)
 	}
-	if err := p.log.SetStartOffset(offset); err != nil {
-		return -1, fmt.Errorf("broker: set local start of %s: %w", tp, err)
+	if b.cfg.Tiering != nil && len(dropped) > 0 {
+		b.cfg.Tiering.ScheduleDelete(dropped)
 	}
-	if err := p.log.DeleteSegmentsBelow(offset); err != nil {
-		b.log.Warn("broker: delete segments below log start", "partition", tp, "offset", offset, "err", err)
+	if p.tieredStart.Load() >= 0 {
+		p.tieredStart.Store(offset)
 	}
-	return p.log.StartOffset(), nil
+	if offset > p.log.StartOffset() {
+		if err := p.log.SetStartOffset(offset); err != nil {
+			return -1, fmt.Errorf("broker: set local start of %s: %w", tp, err)
+		}
+		if err := p.log.DeleteSegmentsBelow(offset); err != nil {
+			b.log.Warn("broker: delete segments below log start", "partition", tp, "offset", offset, "err", err)
+		}
+	}
+	return b.logStart(p), nil
 }

@@ -128,6 +128,11 @@ func (b *Broker) reconcile(ctx context.Context) error {
 		default:
 			p.setLease(l, start.Add(b.cfg.LeaseTTL))
 			p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
+			if b.cfg.TieredReader != nil {
+				if cat, err := b.store.GetCatalog(ctx, p.tp); err == nil {
+					p.noteCatalog(cat)
+				}
+			}
 		}
 	}
 
@@ -212,18 +217,21 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	}
 	p := &partition{tp: tp, topicID: t.ID, name: name, log: log}
 	p.cfg.Store(b.settings(t))
+	p.noteCatalog(cat)
 	if err := p.rebuildProducers(b.cfg.ProducerStateScanBytes); err != nil {
 		return fmt.Errorf("broker: rebuild producer state of %s: %w", tp, err)
 	}
 	p.setLease(l, start.Add(b.cfg.LeaseTTL))
 
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return ErrClosed
 	}
 	b.parts[tp] = p
 	b.m.leaders.Inc()
+	b.mu.Unlock()
+	b.track(p, t)
 	b.log.Info("broker: leading partition", "partition", tp, "epoch", l.Epoch,
 		"start", log.StartOffset(), "end", log.EndOffset())
 	return nil
@@ -237,6 +245,7 @@ func (b *Broker) dropPartition(ctx context.Context, p *partition, remove bool) {
 		b.m.leaders.Dec()
 	}
 	b.mu.Unlock()
+	b.untrack(p.tp) // before the log can go away
 	p.stepDown()
 	if remove {
 		_ = b.store.ReleaseLease(ctx, p.currentLease())
@@ -264,6 +273,7 @@ func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
 // segment settings.
 func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
 	p.cfg.Store(b.settings(t))
+	b.track(p, t)
 	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {
 		b.log.Warn("broker: apply segment settings", "partition", p.tp, "err", err)
 	}

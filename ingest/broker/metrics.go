@@ -11,6 +11,7 @@ type metrics struct {
 	appendedBytes   prometheus.Counter
 	appendedRecords prometheus.Counter
 	fetchedBytes    prometheus.Counter
+	tieredBytes     prometheus.Counter
 	duplicates      prometheus.Counter
 	produceErrors   *prometheus.CounterVec
 	topicsCreated   prometheus.Counter
@@ -34,6 +35,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_broker_fetched_bytes_total",
 			Help: "RecordBatch bytes read from hot logs for fetch requests.",
 		}),
+		tieredBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_fetched_tiered_bytes_total",
+			Help: "RecordBatch bytes read from object storage for fetch requests (below the hot log).",
+		}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_broker_duplicate_batches_total",
 			Help: "Idempotent producer retries answered with the original offsets.",
@@ -50,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes,
+	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes, m.tieredBytes,
 		m.duplicates, m.produceErrors, m.topicsCreated} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)

@@ -33,6 +33,8 @@ type partition struct {
 	deadline atomic.Int64 // unix nanos: the lease is surely ours until then (local clock)
 	stopped  atomic.Bool
 	cfg      atomic.Pointer[topicSettings]
+	// tieredStart is the catalog's log start when it holds segments, else -1 (as last seen).
+	tieredStart atomic.Int64
 }
 
 // topicSettings are the per-topic values the hot path needs.
@@ -177,8 +179,9 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		LogAppendTime: appendTime}, nil
 }
 
-// WaitDurable blocks until every offset below upTo in the partition is fsynced, or ctx ends.
-// Topics with strata.durability=object wait for the same local fsync until tiering lands.
+// WaitDurable blocks until every offset below upTo in the partition is fsynced, or ctx ends. With
+// strata.durability=object and a Tiering configured it also waits until they are in object storage
+// and registered in the catalog.
 func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, upTo int64) error {
 	b.mu.RLock()
 	p := b.parts[tp]
@@ -192,7 +195,7 @@ func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, up
 		}
 		return fmt.Errorf("broker: wait durable %s: %w", tp, err)
 	}
-	return nil
+	return b.waitTiered(ctx, p, upTo)
 }
 
 // leaderFor returns the partition if this node leads it, else the Kafka error the client needs.

@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/hotlog"
+)
+
+// Tiering is the part of the tiering engine the broker drives for the partitions it leads:
+// tier.Uploader. Track on gaining a partition (and again on a topic config change), Untrack on
+// losing it; WaitTiered backs acks=all for strata.durability=object.
+type Tiering interface {
+	Track(tp metadata.TopicPartition, topicID metadata.TopicID, log *hotlog.Log, epoch int32, policy tier.Policy) error
+	Untrack(tp metadata.TopicPartition)
+	WaitTiered(ctx context.Context, tp metadata.TopicPartition, upTo int64) error
+	LatestTiered(tp metadata.TopicPartition) int64
+	ScheduleDelete(segs []metadata.SegmentRef)
+}
+
+// TieredReader reads offsets that are only in object storage: tier.Reader.
+type TieredReader interface {
+	Read(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, error)
+}
+
+var (
+	_ Tiering      = (*tier.Uploader)(nil)
+	_ TieredReader = (*tier.Reader)(nil)
+)
+
+// Fenced is the tier.Config.OnFenced hook: the catalog rejected a write under this node's epoch,
+// so another node leads tp now. The broker stops serving it at once.
+func (b *Broker) Fenced(tp metadata.TopicPartition) {
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil {
+		return
+	}
+	b.log.Warn("broker: fenced by the catalog; stepping down", "partition", tp)
+	b.dropPartition(context.Background(), p, false)
+}
+
+// policy is the tiering policy of t: its explicit configs over the broker defaults.
+func (b *Broker) policy(t metadata.Topic) tier.Policy {
+	base := tier.DefaultPolicy()
+	base.RetentionMs, base.RetentionBytes = b.cfg.Defaults.RetentionMs, b.cfg.Defaults.RetentionBytes
+	p, err := tier.PolicyFromConfigs(t.Configs, base)
+	if err != nil {
+		b.log.Warn("broker: topic configs rejected by the tiering policy; using defaults", "topic", t.Name, "err", err)
+		return base
+	}
+	return p
+}
+
+// track starts (or updates) tiering of a led partition.
+func (b *Broker) track(p *partition, t metadata.Topic) {
+	if b.cfg.Tiering == nil {
+		return
+	}
+	if err := b.cfg.Tiering.Track(p.tp, p.topicID, p.log, p.currentLease().Epoch, b.policy(t)); err != nil {
+		b.log.Warn("broker: start tiering", "partition", p.tp, "err", err)
+	}
+}
+
+func (b *Broker) untrack(tp metadata.TopicPartition) {
+	if b.cfg.Tiering != nil {
+		b.cfg.Tiering.Untrack(tp)
+	}
+}
+
+// waitTiered backs acks=all for object durability.
+func (b *Broker) waitTiered(ctx context.Context, p *partition, upTo int64) error {
+	if b.cfg.Tiering == nil || p.cfg.Load().durability != "object" {
+		return nil
+	}
+	err := b.cfg.Tiering.WaitTiered(ctx, p.tp, upTo)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return kafkaErr(kerr.RequestTimedOut, "%s: waiting for object storage: %v", p.tp, err)
+	case errors.Is(err, tier.ErrNotTracked):
+		return kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership before the data was tiered: %v", p.tp, err)
+	}
+	return err
+}
+
+// readTiered serves a fetch below the hot log's start from object storage.
+func (b *Broker) readTiered(ctx context.Context, p *partition, offset int64, maxBytes int) ([]byte, error) {
+	recs, err := b.cfg.TieredReader.Read(ctx, p.tp, p.topicID, offset, maxBytes)
+	if errors.Is(err, tier.ErrOffsetOutOfRange) {
+		return nil, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", p.tp, offset, err)
+	}
+	return recs, err
+}
+
+// earliest is the first readable offset: the catalog's log start when tiered data reaches below the
+// hot log, else the hot log's start.
+func (b *Broker) earliest(ctx context.Context, p *partition) (int64, error) {
+	hot := p.log.StartOffset()
+	if b.cfg.TieredReader == nil {
+		return hot, nil
+	}
+	cat, err := b.store.GetCatalog(ctx, p.tp)
+	if err != nil {
+		return -1, err
+	}
+	p.noteCatalog(cat)
+	if len(cat.Segments) > 0 && cat.LogStartOffset < hot {
+		return cat.LogStartOffset, nil
+	}
+	return hot, nil
+}
+
+// logStart is the log start reported in fetch answers (the catalog's as last seen, when lower).
+func (b *Broker) logStart(p *partition) int64 {
+	hot := p.log.StartOffset()
+	if b.cfg.TieredReader == nil {
+		return hot
+	}
+	if c := p.tieredStart.Load(); c >= 0 && c < hot {
+		return c
+	}
+	return hot
+}
+
+// noteCatalog remembers where tiered data starts (-1: nothing tiered).
+func (p *partition) noteCatalog(cat metadata.PartitionCatalog) {
+	if len(cat.Segments) == 0 {
+		p.tieredStart.Store(-1)
+		return
+	}
+	p.tieredStart.Store(cat.LogStartOffset)
+}
