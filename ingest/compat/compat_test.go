@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -95,7 +96,8 @@ func TestClients(t *testing.T) {
 		run  func(ctx context.Context, logf func(string, ...any), addr, topic string) (Summary, error)
 	}{
 		{"franz-go", runFranz},
-		{"sarama", runSarama},
+		{"sarama", runSarama(sarama.V2_8_0_0)},          // sarama's default protocol level
+		{"sarama-latest", runSarama(sarama.MaxVersion)}, // newest request versions it knows
 	}
 	for _, c := range inProcess {
 		t.Run(c.name, func(t *testing.T) {

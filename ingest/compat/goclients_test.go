@@ -126,13 +126,20 @@ func runFranz(ctx context.Context, logf func(string, ...any), addr, topic string
 	return tl.summary("franz-go", first, second), err
 }
 
-// runSarama is the scenario with IBM/sarama: ClusterAdmin creates the topic, an idempotent
+// runSarama is the scenario with IBM/sarama speaking the protocol of the given Kafka version
+// (sarama picks request versions from it, capped by the broker's ApiVersions): ClusterAdmin creates the topic, an idempotent
 // SyncProducer produces, and a ConsumerGroup with auto-commit off marks each processed record
 // and commits synchronously (session.Commit) every 100 records and when its claim runs dry.
-func runSarama(ctx context.Context, logf func(string, ...any), addr, topic string) (Summary, error) {
+func runSarama(version sarama.KafkaVersion) func(context.Context, func(string, ...any), string, string) (Summary, error) {
+	return func(ctx context.Context, logf func(string, ...any), addr, topic string) (Summary, error) {
+		return runSaramaVersion(ctx, logf, addr, topic, version)
+	}
+}
+
+func runSaramaVersion(ctx context.Context, logf func(string, ...any), addr, topic string, version sarama.KafkaVersion) (Summary, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "strata-compat-sarama"
-	cfg.Version = sarama.V2_8_0_0
+	cfg.Version = version
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Return.Successes = true
