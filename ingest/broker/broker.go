@@ -28,9 +28,10 @@
 //
 // The high watermark is the hot log's end: a batch is visible to consumers as soon as it is
 // appended (one copy, nothing to replicate), as with a single-replica Kafka topic. Durability is
-// what acks=all waits for: the group-commit fsync (strata.durability=local; `object` is accepted
-// and stored, and waits for the same fsync until tiering lands). Only the leader serves fetches
-// until the tiered read path exists.
+// what acks=all waits for: the group-commit fsync (strata.durability=local), and with a Tiering
+// attached and strata.durability=object also the segment's registration in the catalog. With a
+// TieredReader attached, fetches below the hot log's start are read from object storage. Only the
+// leader serves fetches (it alone knows the high watermark).
 //
 // # Errors
 //

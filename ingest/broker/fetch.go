@@ -61,6 +61,9 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 	if b.cfg.TieredReader == nil {
 		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d below the log start %d", tp, offset, hot)
 	}
+	if ts := p.tieredStart.Load(); ts >= 0 && offset < ts {
+		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d below the log start %d", tp, offset, ts)
+	}
 	recs, err := b.readTiered(ctx, p, offset, maxBytes)
 	if err != nil {
 		if Code(err) == kerr.OffsetOutOfRange.Code {
@@ -70,6 +73,11 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 			return res, err
 		}
 		return res, fmt.Errorf("broker: tiered read %s at %d: %w", tp, offset, err)
+	}
+	if p.tieredStart.Load() < 0 { // first tiered read since the catalog was last looked at
+		if start, err := b.earliest(ctx, p); err == nil {
+			res.LogStartOffset = start
+		}
 	}
 	res.Records = recs
 	b.m.fetchedBytes.Add(float64(len(recs)))

@@ -11,8 +11,10 @@ package kafka
 // ready the request waits up to max_wait_ms and is woken by appends to any requested partition
 // (the hot log's change channel), not by a timer. Errors answer at once. The high watermark is the
 // log end (one copy: nothing to replicate), the last stable offset equals it (no transactions), no
-// aborted transactions, no preferred read replica. Deviation: only the partition leader serves
-// fetches until the tiered read path lands; others answer NOT_LEADER_OR_FOLLOWER.
+// aborted transactions, no preferred read replica. Offsets below the hot log's start are read from
+// object storage through the tiering engine (when the node has one), so consumers read across tiers
+// without knowing it. Deviation: only the partition leader serves fetches (it alone knows the high
+// watermark); others answer NOT_LEADER_OR_FOLLOWER.
 
 import (
 	"context"

@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/objstore"
+)
+
+// With the tiering engine attached (file bucket, in-memory catalog): acks=all on an object-durability
+// topic returns only once the data is registered in the catalog, local retention then drops the
+// hot copies, and fetches below the hot log are served from object storage byte for byte.
+func TestTieredDurabilityAndReads(t *testing.T) {
+	st, _ := newMemStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bucket, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b *Broker
+	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st, PollInterval: 20 * time.Millisecond,
+		CheckInterval: 50 * time.Millisecond, OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	rd, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b, err = New(Config{NodeID: 1, HotLog: d, Store: st, Tiering: up, TieredReader: rd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	tp := metadata.TopicPartition{Topic: "obj"}
+	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "obj", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+		"strata.durability": "object", "strata.flush.ms": "10", "local.retention.bytes": "0",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var batches [][]byte
+	for i := 0; i < 5; i++ {
+		bt := batch(3, -1, -1, -1)
+		batches = append(batches, append([]byte(nil), bt...))
+		r, err := b.Append(ctx, tp, bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.WaitDurable(ctx, tp, r.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+		if end := up.TieredEnd(tp); end < r.LastOffset+1 {
+			t.Fatalf("acks=all returned with the tiered end at %d, before %d", end, r.LastOffset+1)
+		}
+	}
+	// Local retention (0 bytes kept once tiered) empties the hot log below the tiered end.
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	for p.log.StartOffset() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("local retention never dropped the tiered hot segments")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	res, err := b.Fetch(ctx, tp, 4, 1<<20) // inside the second batch
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(res.Records); err != nil || rb.FirstOffset != 3 || rb.NumRecords != 3 {
+		t.Fatalf("tiered fetch: first batch at %d with %d records, err %v", rb.FirstOffset, rb.NumRecords, err)
+	}
+	if res.LogStartOffset != 0 || res.HighWatermark != 15 {
+		t.Fatalf("log start %d hw %d, want 0 and 15", res.LogStartOffset, res.HighWatermark)
+	}
+	// The payload is what was produced (offsets and leader epoch aside, which the broker sets).
+	if got, want := res.Records[21:len(batches[1])], batches[1][21:]; string(got) != string(want) {
+		t.Fatal("tiered batch differs from the produced one")
+	}
+	cases := []struct {
+		name string
+		ts   int64
+		want int64
+	}{
+		{"earliest is the tiered start", EarliestTimestamp, 0},
+		{"latest tiered", LatestTieredTimestamp, 14},
+		{"latest", LatestTimestamp, 15},
+	}
+	for _, tc := range cases {
+		off, _, err := b.ListOffset(ctx, tp, tc.ts)
+		if err != nil || off != tc.want {
+			t.Fatalf("%s: %d %v, want %d", tc.name, off, err, tc.want)
+		}
+	}
+	if off, _, _ := b.ListOffset(ctx, tp, EarliestLocalTimestamp); off <= 0 {
+		t.Fatalf("earliest local %d, want above 0 after local retention", off)
+	}
+	low, err := b.DeleteRecords(ctx, tp, 6)
+	if err != nil || low != 6 {
+		t.Fatalf("delete records in the tiered range: %d %v", low, err)
+	}
+	_, err = b.Fetch(ctx, tp, 2, 1<<20)
+	mustCode(t, err, kerr.OffsetOutOfRange)
+}
