@@ -96,6 +96,8 @@ func TestClients(t *testing.T) {
 		run  func(ctx context.Context, logf func(string, ...any), addr, topic string) (Summary, error)
 	}{
 		{"franz-go", runFranz},
+		{"franz-go-rebalance-cooperative", runFranzRebalance(kgo.CooperativeStickyBalancer())},
+		{"franz-go-rebalance-eager", runFranzRebalance(kgo.RangeBalancer())},
 		{"sarama", runSarama(sarama.V2_8_0_0)},          // sarama's default protocol level
 		{"sarama-latest", runSarama(sarama.MaxVersion)}, // newest request versions it knows
 	}

@@ -48,34 +48,8 @@ func runFranz(ctx context.Context, logf func(string, ...any), addr, topic string
 	}
 	tl := newTally()
 
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
+	if err := produceFranz(ctx, logf, addr, topic, tl); err != nil {
 		return Summary{}, err
-	}
-	var (
-		errMu    sync.Mutex
-		firstErr error
-	)
-	for i := range recordCount {
-		seq := i
-		prod.Produce(ctx, &kgo.Record{Key: []byte(key(i)), Value: []byte(value(i))},
-			func(_ *kgo.Record, err error) {
-				if err != nil {
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-					return
-				}
-				tl.ack(seq)
-			})
-	}
-	flushErr := prod.Flush(ctx)
-	prod.Close()
-	if flushErr != nil || firstErr != nil {
-		logf("franz-go: produce: flush %v, first record error %v", flushErr, firstErr)
 	}
 	produced := tl.producedCount()
 
@@ -126,10 +100,46 @@ func runFranz(ctx context.Context, logf func(string, ...any), addr, topic string
 	return tl.summary("franz-go", first, second), err
 }
 
+// produceFranz produces the scenario's records to topic with an idempotent acks=all kgo
+// producer, noting each acknowledged record in tl.
+func produceFranz(ctx context.Context, logf func(string, ...any), addr, topic string, tl *tally) error {
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	var (
+		errMu    sync.Mutex
+		firstErr error
+	)
+	for i := range recordCount {
+		seq := i
+		prod.Produce(ctx, &kgo.Record{Key: []byte(key(i)), Value: []byte(value(i))},
+			func(_ *kgo.Record, err error) {
+				if err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					errMu.Unlock()
+					return
+				}
+				tl.ack(seq)
+			})
+	}
+	flushErr := prod.Flush(ctx)
+	prod.Close()
+	if flushErr != nil || firstErr != nil {
+		logf("franz-go: produce: flush %v, first record error %v", flushErr, firstErr)
+	}
+	return nil
+}
+
 // runSarama is the scenario with IBM/sarama speaking the protocol of the given Kafka version
-// (sarama picks request versions from it, capped by the broker's ApiVersions): ClusterAdmin creates the topic, an idempotent
-// SyncProducer produces, and a ConsumerGroup with auto-commit off marks each processed record
-// and commits synchronously (session.Commit) every 100 records and when its claim runs dry.
+// (sarama picks request versions from it, capped by the broker's ApiVersions): ClusterAdmin
+// creates the topic, an idempotent SyncProducer produces, and a ConsumerGroup with auto-commit
+// off marks each processed record and commits synchronously (session.Commit) every 100
+// records and when its claim runs dry.
 func runSarama(version sarama.KafkaVersion) func(context.Context, func(string, ...any), string, string) (Summary, error) {
 	return func(ctx context.Context, logf func(string, ...any), addr, topic string) (Summary, error) {
 		return runSaramaVersion(ctx, logf, addr, topic, version)
