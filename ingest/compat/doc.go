@@ -28,7 +28,11 @@
 // `make clients` (testdata/compat/install.sh). The Java client runs twice: classic groups, and
 // KIP-848 groups (group.protocol=consumer) where the broker advertises ConsumerGroupHeartbeat.
 //
-// Beyond the scenario: franz-go produces and reads back with every compression codec, and
+// Sarama runs at its default protocol level (2.8) and at the newest it knows.
+//
+// Beyond the scenario: two franz-go members share a group through a live rebalance
+// (cooperative-sticky and eager range; ownership moves must continue at the committed offsets),
+// franz-go produces and reads back with every compression codec, and
 // Apache Kafka's console tools (kafka-topics, kafka-console-producer/-consumer,
 // kafka-consumer-groups --describe) create, fill, read and inspect a topic and its group.
 // A librdkafka "PROTOERR" log line (a response the client could not parse) fails a subtest
