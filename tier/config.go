@@ -155,6 +155,9 @@ type ParsedKey struct {
 // ParseObjectKey is the inverse of ObjectKey. ErrBadKey for anything else.
 func ParseObjectKey(key string) (ParsedKey, error) {
 	var k ParsedKey
+	if err := objstore.ValidateKey(key); err != nil {
+		return k, fmt.Errorf("%w: %w", ErrBadKey, err)
+	}
 	parts := strings.Split(key, "/")
 	if len(parts) < 4 || parts[len(parts)-4] != "topics" {
 		return k, fmt.Errorf("%w: %q", ErrBadKey, key)
