@@ -63,7 +63,7 @@ func TestLocalDeleteBelow(t *testing.T) {
 		{"time, not past the tiered end", 10, pol(true, 100, -1, -2, -2), 10},
 		{"nothing tiered", 0, pol(true, 100, -1, -2, -2), -1},
 		{"local time limit", 30, pol(true, -1, -1, 100, -2), 20},
-		{"local limit capped by total", 30, pol(true, 100, -1, 1 << 40, -2), 20},
+		{"local limit capped by total", 30, pol(true, 100, -1, 1<<40, -2), 20},
 		{"local bytes zero keeps only the active", 30, pol(true, -1, -1, -2, 0), 30},
 		{"bytes: keep at least the limit", 30, pol(true, -1, -1, -2, 150), 20},
 		{"bytes: exactly the limit", 30, pol(true, -1, 250, -2, -2), 10},
@@ -124,7 +124,9 @@ func TestPolicyFromConfigs(t *testing.T) {
 	}{
 		{"defaults", nil, func(p Policy) bool { return p == base }, false},
 		{"object durability", map[string]string{"strata.durability": "object", "strata.flush.ms": "250"},
-			func(p Policy) bool { return p.Durability == DurabilityObject && p.FlushInterval == 250*time.Millisecond }, false},
+			func(p Policy) bool {
+				return p.Durability == DurabilityObject && p.FlushInterval == 250*time.Millisecond
+			}, false},
 		{"kip-405 names", map[string]string{"remote.storage.enable": "false", "local.retention.ms": "1000",
 			"local.retention.bytes": "-1", "retention.bytes": "5000", "retention.ms": "-1"},
 			func(p Policy) bool {
