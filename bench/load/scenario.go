@@ -127,7 +127,8 @@ func produceBytes(ctx context.Context, t Target, topic string, total int64, size
 	payload := randomPayload(size)
 	var rec Recorder
 	var acked, failed atomic.Int64
-	var firstErr atomic.Value
+	var errMu sync.Mutex
+	var firstErr error
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	n := total / int64(size)
@@ -137,7 +138,11 @@ func produceBytes(ctx context.Context, t Target, topic string, total int64, size
 		cl.Produce(sctx, &kgo.Record{Value: payload}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err)
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				errMu.Unlock()
 				return
 			}
 			rec.Observe(time.Since(sent))
@@ -152,10 +157,14 @@ func produceBytes(ctx context.Context, t Target, topic string, total int64, size
 	r.SetThroughput(acked.Load(), acked.Load()*int64(size), elapsed)
 	r.SetLatency(rec.Snapshot())
 	r.Errors = failed.Load()
-	if e, ok := firstErr.Load().(error); ok && !errors.Is(e, context.DeadlineExceeded) {
-		r.Note = "first error: " + e.Error()
-	} else if ok {
+	errMu.Lock()
+	defer errMu.Unlock()
+	switch {
+	case firstErr == nil:
+	case errors.Is(firstErr, context.DeadlineExceeded):
 		r.Note = fmt.Sprintf("stopped at the %v time limit", timeout)
+	default:
+		r.Note = "first error: " + firstErr.Error()
 	}
 	return r, nil
 }
