@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -63,6 +64,7 @@ func BenchmarkMetadata(b *testing.B) {
 	n := startNode(b, nodeOpts{})
 	n.createTopic(b, "md", 16, nil)
 	r := n.raw(b)
+	_ = r.c.SetDeadline(time.Time{}) // long runs outlast the raw connection's default deadline
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(12)
 	rt := kmsg.NewMetadataRequestTopic()
