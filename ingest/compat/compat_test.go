@@ -55,9 +55,10 @@ func externals() []external {
 			}
 			return []string{"node", filepath.Join(dir, "compat.js")}, ""
 		}},
-		{name: "java", command: javaCommand("classic")},
+		{name: "java", command: javaCommand("classic", false)},
+		{name: "java-legacy-3.9", command: javaCommand("classic", true)},
 		// KIP-848 consumer groups apply only where the broker advertises ConsumerGroupHeartbeat.
-		{name: "java-kip848", command: javaCommand("consumer"), needsKey: int16(kmsg.ConsumerGroupHeartbeat)},
+		{name: "java-kip848", command: javaCommand("consumer", false), needsKey: int16(kmsg.ConsumerGroupHeartbeat)},
 		{name: "confluent-kafka-python", command: func(root string) ([]string, string) {
 			py := filepath.Join(root, ".tools/compat-venv/bin/python")
 			if _, err := os.Stat(py); err != nil {
@@ -71,7 +72,9 @@ func externals() []external {
 	}
 }
 
-func javaCommand(groupProtocol string) func(string) ([]string, string) {
+// javaCommand runs testdata/compat/java with the current kafka-clients (target/lib), or with
+// the older line in target/lib-legacy in its place when legacy is set.
+func javaCommand(groupProtocol string, legacy bool) func(string) ([]string, string) {
 	return func(root string) ([]string, string) {
 		dir := filepath.Join(root, "testdata/compat/java/target")
 		if _, err := exec.LookPath("java"); err != nil {
@@ -80,8 +83,23 @@ func javaCommand(groupProtocol string) func(string) ([]string, string) {
 		if _, err := os.Stat(filepath.Join(dir, "classes/io/strata/compat/Main.class")); err != nil {
 			return nil, "testdata/compat/java is not built"
 		}
-		cp := filepath.Join(dir, "classes") + string(os.PathListSeparator) + filepath.Join(dir, "lib", "*")
-		return []string{"java", "-Xmx256m", "-cp", cp, "io.strata.compat.Main", "--group-protocol", groupProtocol}, ""
+		cp := []string{filepath.Join(dir, "classes"), filepath.Join(dir, "lib", "*")}
+		if legacy {
+			old, _ := filepath.Glob(filepath.Join(dir, "lib-legacy", "kafka-clients-*.jar"))
+			if len(old) == 0 {
+				return nil, "no legacy kafka-clients in testdata/compat/java/target/lib-legacy"
+			}
+			// The legacy client plus every non-Kafka jar (compression codecs, slf4j).
+			cp = append([]string{filepath.Join(dir, "classes")}, old...)
+			jars, _ := filepath.Glob(filepath.Join(dir, "lib", "*.jar"))
+			for _, j := range jars {
+				if !strings.HasPrefix(filepath.Base(j), "kafka") {
+					cp = append(cp, j)
+				}
+			}
+		}
+		return []string{"java", "-Xmx256m", "-cp", strings.Join(cp, string(os.PathListSeparator)),
+			"io.strata.compat.Main", "--group-protocol", groupProtocol}, ""
 	}
 }
 

@@ -20,6 +20,7 @@ const (
 // Summary is the one JSON line each client prints.
 type Summary struct {
 	Client         string `json:"client"`
+	ClientVersion  string `json:"client_version,omitempty"`
 	GroupProtocol  string `json:"group_protocol,omitempty"`
 	Produced       int    `json:"produced"`
 	Consumed       int    `json:"consumed"`

@@ -22,7 +22,7 @@ const toolRecords = 1000
 // the group (committed offsets cover everything, no lag), read the partition offsets, reset the
 // group's offsets three ways, delete the group and the topic.
 func testConsoleTools(t *testing.T, root string, b *broker) {
-	base, missing := javaCommand("classic")(root)
+	base, missing := javaCommand("classic", false)(root)
 	if missing != "" {
 		if os.Getenv("STRATA_REQUIRE_TOOLS") == "1" {
 			t.Fatalf("%s (STRATA_REQUIRE_TOOLS=1; run `make clients`)", missing)

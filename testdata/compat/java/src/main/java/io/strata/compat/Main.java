@@ -24,6 +24,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.AppInfoParser;
 
 /**
  * Compatibility scenario with the Apache Kafka Java client (see ../README.md).
@@ -93,10 +94,12 @@ public final class Main {
     lost.andNot(seen);
     long missing = lost.cardinality();
     System.out.printf(
-        "{\"client\":\"java\",\"group_protocol\":\"%s\",\"produced\":%d,\"consumed\":%d,"
+        "{\"client\":\"java\",\"client_version\":\"%s\",\"group_protocol\":\"%s\","
+            + "\"produced\":%d,\"consumed\":%d,"
             + "\"first_consumer\":%d,\"second_consumer\":%d,\"duplicates\":%d,\"missing\":%d,"
             + "\"per_partition_in_order\":%b}%n",
-        groupProtocol, produced, consumed, first, second, duplicates, missing, inOrder);
+        AppInfoParser.getVersion(), groupProtocol, produced, consumed, first, second, duplicates,
+        missing, inOrder);
     System.out.flush();
     return produced == count && missing == 0 && duplicates == 0 && inOrder;
   }
