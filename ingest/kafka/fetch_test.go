@@ -191,7 +191,7 @@ func TestMetricsRegistered(t *testing.T) {
 			t.Errorf("metric %s missing (have %v)", want, names)
 		}
 	}
-	if _, err := New(Config{Broker: n.b, Registerer: reg}); err == nil {
+	if _, err := New(Config{Broker: n.b, Groups: n.srv.groups, Registerer: reg}); err == nil {
 		t.Fatal("registering the same metrics twice must fail")
 	}
 }

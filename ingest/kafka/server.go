@@ -66,8 +66,7 @@ type Config struct {
 	ClusterID string
 	// Broker serves logs and topic administration. Required.
 	Broker *broker.Broker
-	// Groups serves the consumer group APIs. Optional: without it the group APIs answer
-	// COORDINATOR_NOT_AVAILABLE.
+	// Groups serves the consumer group APIs. Required.
 	Groups *group.Coordinator
 	// MaxRequestBytes bounds one request frame (default 100 MiB).
 	MaxRequestBytes int32
@@ -107,6 +106,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Broker == nil:
 		return fmt.Errorf("%w: Broker is required", ErrConfig)
+	case c.Groups == nil:
+		return fmt.Errorf("%w: Groups is required", ErrConfig)
 	case c.MaxRequestBytes < 0:
 		return fmt.Errorf("%w: MaxRequestBytes %d < 0", ErrConfig, c.MaxRequestBytes)
 	case c.MaxInflight < 0:
