@@ -327,12 +327,13 @@ func (r *Reader) corrupt(key string, err error) error {
 	return fmt.Errorf("tier: object %s: %w", key, err)
 }
 
-// isSequential reports whether a read at (key, pos) continues the partition's last read.
+// isSequential reports whether a read at (key, pos) continues the partition's last read. The first
+// read of a partition counts too: Kafka consumers read on from where they start.
 func (r *Reader) isSequential(tp metadata.TopicPartition, key string, pos int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	last, ok := r.streams[tp]
-	return ok && last == streamPos{key: key, pos: pos}
+	return !ok || last == streamPos{key: key, pos: pos}
 }
 
 // index returns the decoded index of seg's object, fetching its footer and index once.
@@ -362,9 +363,16 @@ func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
 		first := int64(0)
 		if i == 0 {
 			first = pos / bs
+		} else if r.indexes.get(seg.Key) == nil {
+			// The next object's footer and index come first: its first read needs them.
+			budget--
+			if b, fetch := r.blocks.lookup(blockKey{seg.Key, (seg.Size - 1) / bs}, false); fetch {
+				r.m.readAhead.Inc()
+				r.startFetch(b, seg.Size)
+			}
 		}
 		for idx := first; idx*bs < seg.Size; idx++ {
-			if budget == 0 {
+			if budget <= 0 {
 				return
 			}
 			budget--
