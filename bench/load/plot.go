@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -12,9 +13,10 @@ import (
 )
 
 var systemColors = map[string]color.Color{
-	SystemStrata: color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	SystemKafka:  color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
-	SystemMinIO:  color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	SystemStrata:     color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	SystemKafka:      color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	SystemMinIO:      color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	SystemKafkaFsync: color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }
 
 // throughputKeys are the bars of the throughput plot, left to right.
@@ -26,8 +28,16 @@ func PlotThroughput(s *Summary, dir string) (string, error) {
 	p.Title.Text = "Throughput (MB/s, 1 KiB records)"
 	p.Y.Label.Text = "MB/s"
 	p.Y.Min = 0
-	systems := []string{SystemStrata, SystemKafka, SystemMinIO}
-	w := vg.Points(18)
+	var systems []string
+	for _, sys := range []string{SystemStrata, SystemKafka, SystemKafkaFsync, SystemMinIO} {
+		for _, r := range s.Scenarios {
+			if r.System == sys && r.Skipped == "" && slices.Contains(throughputKeys, r.Key()) {
+				systems = append(systems, sys)
+				break
+			}
+		}
+	}
+	w := vg.Points(14)
 	var drawn int
 	for i, sys := range systems {
 		vals := make(plotter.Values, len(throughputKeys))
@@ -47,7 +57,7 @@ func PlotThroughput(s *Summary, dir string) (string, error) {
 		}
 		bars.Color = systemColors[sys]
 		bars.LineStyle.Width = 0
-		bars.Offset = vg.Length(i-1) * w
+		bars.Offset = (vg.Length(i) - vg.Length(len(systems)-1)/2) * w
 		p.Add(bars)
 		p.Legend.Add(sys, bars)
 		drawn++
@@ -73,7 +83,7 @@ func PlotLatencyCDF(s *Summary, dir string) (string, error) {
 	p.Y.Min, p.Y.Max = 0, 1
 	var drawn int
 	for _, key := range []string{ScenarioLatency, ScenarioObject} {
-		for _, sys := range []string{SystemStrata, SystemKafka} {
+		for _, sys := range []string{SystemStrata, SystemKafka, SystemKafkaFsync} {
 			r, ok := s.Find(key, sys)
 			if !ok || r.Skipped != "" {
 				continue

@@ -155,13 +155,19 @@ func waitReady(ctx context.Context, limit time.Duration, exited <-chan struct{},
 // start.sh DIR PORT launches it and records its pid in DIR/kafka.pid; stop.sh DIR ends that pid.
 type KafkaProc struct {
 	Scripts, Dir string
+	Name         string // the system name in results; "" means "kafka"
 	port         int
 	started      bool
 }
 
 var _ Broker = (*KafkaProc)(nil)
 
-func (k *KafkaProc) System() string { return SystemKafka }
+func (k *KafkaProc) System() string {
+	if k.Name != "" {
+		return k.Name
+	}
+	return SystemKafka
+}
 
 func (k *KafkaProc) Addrs() []string { return []string{fmt.Sprintf("127.0.0.1:%d", k.port)} }
 

@@ -17,13 +17,12 @@ type RunConfig struct {
 	Mode         string // "quick" or "full", recorded in the summary
 	Params       Params
 	Rounds       int      // each round runs every system once; the order alternates between rounds
-	Systems      []string // strata, kafka
+	Systems      []string // strata, kafka, kafka-fsync
 	Scenarios    []string // produce, consume, latency, object, replay
 	StrataBin    string
 	KafkaScripts string // bench/kafka
 	MinIOBin     string // "" when MinIO is not installed: Strata uses its file store, no replay baseline
 	WorkDir      string // broker data, removed after each broker stops
-	KafkaFsync   bool   // give Kafka topics flush.messages=1 (fsync before ack, as Strata does)
 	Log          *slog.Logger
 }
 
@@ -45,7 +44,7 @@ func (c *RunConfig) Validate() error {
 		c.Scenarios = AllScenarios
 	}
 	for _, s := range c.Systems {
-		if s != SystemStrata && s != SystemKafka {
+		if s != SystemStrata && s != SystemKafka && s != SystemKafkaFsync {
 			return fmt.Errorf("load: unknown system %q", s)
 		}
 	}
@@ -77,9 +76,6 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 	}}
 	sum.Machine.Note = "Indicative only when the machine is shared with other work."
 	sum.Machine.Kafka = kafkaVersion(cfg.KafkaScripts)
-	if cfg.KafkaFsync {
-		sum.Settings["kafka_sync"] = "Kafka topics with flush.messages=1 (fsync before ack, as Strata)"
-	}
 
 	var minio *MinIOProc
 	if cfg.MinIOBin != "" {
@@ -137,9 +133,9 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		b = sp
 	case SystemKafka:
 		b = &KafkaProc{Scripts: cfg.KafkaScripts, Dir: dir}
-		if cfg.KafkaFsync {
-			t.TopicConfigs = map[string]string{"flush.messages": "1"}
-		}
+	case SystemKafkaFsync:
+		b = &KafkaProc{Scripts: cfg.KafkaScripts, Dir: dir, Name: SystemKafkaFsync}
+		t.TopicConfigs = map[string]string{"flush.messages": "1"}
 	}
 	t.Broker = b
 	log := cfg.Log.With("round", round, "system", system)

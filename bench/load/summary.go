@@ -22,7 +22,10 @@ var ErrSummary = errors.New("load: bad summary")
 const (
 	SystemStrata = "strata"
 	SystemKafka  = "kafka"
-	SystemMinIO  = "minio" // raw object-store GET bandwidth, the replay baseline
+	// SystemKafkaFsync is Kafka with flush.messages=1 on every topic: it fsyncs before answering
+	// acks=all, as Strata does, so its rows show what durability costs Kafka on this disk.
+	SystemKafkaFsync = "kafka-fsync"
+	SystemMinIO      = "minio" // raw object-store GET bandwidth, the replay baseline
 
 	ScenarioProduce = "produce"
 	ScenarioConsume = "consume"

@@ -2,8 +2,8 @@
 // writes the results: summary.json, summary.md (ratios against the goals), throughput.png and
 // latency_cdf.png.
 //
-//	strata-bench run [-quick|-full] [-out bench/out] [-rounds N] [-systems strata,kafka]
-//	                 [-scenarios produce,consume,latency,object,replay] [-kafka-fsync]
+//	strata-bench run [-quick] [-out bench/out] [-rounds N] [-systems strata,kafka,kafka-fsync]
+//	                 [-scenarios produce,consume,latency,object,replay]
 //	strata-bench report [-in bench/out/summary.json] [-out bench/out]   re-render md and plots
 //	strata-bench metrics -url http://host:port/metrics                   list Strata's series
 //	strata-bench dashboard [-o deploy/grafana/strata.json]                 write the Grafana dashboard
@@ -64,21 +64,25 @@ func run(ctx context.Context, args []string) error {
 	out := fs.String("out", "bench/out", "output directory")
 	work := fs.String("work", "", "broker data directory (default <out>/work)")
 	rounds := fs.Int("rounds", 0, "rounds, each running every system once in alternating order (default 1 quick, 3 full)")
-	systems := fs.String("systems", "strata,kafka", "systems to run")
+	systems := fs.String("systems", "", `systems to run, of strata, kafka and kafka-fsync (Kafka with flush.messages=1) (default "strata,kafka" quick, all three full)`)
 	scenarios := fs.String("scenarios", strings.Join(load.AllScenarios, ","), "scenarios to run")
 	strataBin := fs.String("strata-bin", "bin/strata", "strata binary")
 	kafkaScripts := fs.String("kafka-scripts", "bench/kafka", "directory of the Kafka start.sh/stop.sh scripts")
 	minioBin := fs.String("minio-bin", "", "MinIO binary (default: found in $STRATA_TOOLS_BIN or .tools/bin; \"none\" to use the file store)")
 	produceMiB := fs.Int("produce-mib", 0, "override the MiB each produce run sends")
 	latencySecs := fs.Int("latency-seconds", 0, "override how long the latency scenarios send")
-	kafkaFsync := fs.Bool("kafka-fsync", false, "give Kafka topics flush.messages=1 (fsync before ack, as Strata does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := load.RunConfig{Mode: "full", Params: load.FullParams(), Rounds: 3, StrataBin: *strataBin,
-		KafkaScripts: *kafkaScripts, KafkaFsync: *kafkaFsync, Systems: split(*systems), Scenarios: split(*scenarios)}
+		KafkaScripts: *kafkaScripts, Systems: []string{load.SystemStrata, load.SystemKafka, load.SystemKafkaFsync},
+		Scenarios: split(*scenarios)}
 	if *quick {
 		cfg.Mode, cfg.Params, cfg.Rounds = "quick", load.QuickParams(), 1
+		cfg.Systems = []string{load.SystemStrata, load.SystemKafka}
+	}
+	if *systems != "" {
+		cfg.Systems = split(*systems)
 	}
 	if *produceMiB > 0 {
 		cfg.Params.ProduceBytes = int64(*produceMiB) << 20
