@@ -84,8 +84,6 @@ func doubleIn(lo, hi float64) func(string) error {
 	}
 }
 
-func anyString(string) error { return nil }
-
 var (
 	tBool   = kmsg.ConfigTypeBoolean
 	tString = kmsg.ConfigTypeString
@@ -94,8 +92,6 @@ var (
 	tDouble = kmsg.ConfigTypeDouble
 	tList   = kmsg.ConfigTypeList
 )
-
-const week = 7 * 24 * 3600 * 1000
 
 var configDefs = []configDef{
 	{"cleanup.policy", tList, fixed("delete"), listOf("delete", "compact")},

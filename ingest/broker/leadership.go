@@ -262,7 +262,7 @@ func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
 		c.Logger = b.log
 	}
 	c.SegmentBytes = configInt(t, "segment.bytes", b.cfg.Defaults.SegmentBytes)
-	c.SegmentMs = msDuration(configInt(t, "segment.ms", b.cfg.Defaults.SegmentMs))
+	c.SegmentAge = msDuration(configInt(t, "segment.ms", b.cfg.Defaults.SegmentMs))
 	if v := configInt(t, "index.interval.bytes", 0); v > 0 {
 		c.IndexIntervalBytes = int(v)
 	}

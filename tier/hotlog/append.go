@@ -34,7 +34,7 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	}
 	act := l.active()
 	if size := act.ix.Index().DataSize; size > 0 &&
-		(size+int64(len(batch)) > l.cfg.SegmentBytes || time.Since(act.created) >= l.cfg.SegmentMs) {
+		(size+int64(len(batch)) > l.cfg.SegmentBytes || time.Since(act.created) >= l.cfg.SegmentAge) {
 		if err := l.rollLocked(); err != nil {
 			return AppendResult{}, err
 		}
@@ -174,7 +174,7 @@ func (l *Log) rollIfOld() {
 	if l.usableLocked() != nil {
 		return
 	}
-	if act := l.active(); act.ix.Index().DataSize > 0 && time.Since(act.created) >= l.cfg.SegmentMs {
+	if act := l.active(); act.ix.Index().DataSize > 0 && time.Since(act.created) >= l.cfg.SegmentAge {
 		if err := l.rollLocked(); err != nil {
 			l.logger.Error("hotlog: time-based roll", "err", err)
 		}

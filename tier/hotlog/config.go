@@ -14,7 +14,7 @@ import (
 // Defaults for zero Config fields.
 const (
 	DefaultSegmentBytes       = 128 << 20
-	DefaultSegmentMs          = 7 * 24 * time.Hour
+	DefaultSegmentAge          = 7 * 24 * time.Hour
 	DefaultIndexIntervalBytes = 4096
 )
 
@@ -25,7 +25,7 @@ var ErrConfig = errors.New("hotlog: invalid config")
 // Dir's values.
 type Config struct {
 	SegmentBytes       int64         // roll when the active segment would pass this size (default 128 MiB)
-	SegmentMs          time.Duration // roll when the active segment is older than this (default 7 days)
+	SegmentAge          time.Duration // roll when the active segment is older than this (default 7 days)
 	IndexIntervalBytes int           // bytes of batches between sparse index entries (default 4096)
 	Logger             *slog.Logger  // default slog.Default()
 	Metrics            *Metrics      // optional
@@ -53,8 +53,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.SegmentBytes < 0:
 		return fmt.Errorf("%w: SegmentBytes %d is negative", ErrConfig, c.SegmentBytes)
-	case c.SegmentMs < 0:
-		return fmt.Errorf("%w: SegmentMs %v is negative", ErrConfig, c.SegmentMs)
+	case c.SegmentAge < 0:
+		return fmt.Errorf("%w: SegmentAge %v is negative", ErrConfig, c.SegmentAge)
 	case c.IndexIntervalBytes < 0:
 		return fmt.Errorf("%w: IndexIntervalBytes %d is negative", ErrConfig, c.IndexIntervalBytes)
 	}
@@ -66,8 +66,8 @@ func (c Config) inherit(base Config) Config {
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = base.SegmentBytes
 	}
-	if c.SegmentMs == 0 {
-		c.SegmentMs = base.SegmentMs
+	if c.SegmentAge == 0 {
+		c.SegmentAge = base.SegmentAge
 	}
 	if c.IndexIntervalBytes == 0 {
 		c.IndexIntervalBytes = base.IndexIntervalBytes
@@ -87,7 +87,7 @@ func (c Config) inherit(base Config) Config {
 func (c Config) withDefaults() Config {
 	return c.inherit(Config{
 		SegmentBytes:       DefaultSegmentBytes,
-		SegmentMs:          DefaultSegmentMs,
+		SegmentAge:          DefaultSegmentAge,
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
 		Logger:             slog.Default(),
 		openFile:           osOpenFile,

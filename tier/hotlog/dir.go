@@ -60,7 +60,7 @@ func OpenDir(path string, cfg Config) (*Dir, error) {
 func (d *Dir) Log(name string) (*Log, error) { return d.open(name, Config{}, false) }
 
 // LogConfig is Log with per-log settings; its zero fields take the Dir's. Calling it for a log that
-// is already open applies the new SegmentBytes, SegmentMs and IndexIntervalBytes to it.
+// is already open applies the new SegmentBytes, SegmentAge and IndexIntervalBytes to it.
 func (d *Dir) LogConfig(name string, cfg Config) (*Log, error) { return d.open(name, cfg, true) }
 
 func (d *Dir) open(name string, cfg Config, apply bool) (*Log, error) {

@@ -339,7 +339,7 @@ func (l *Log) seal(s *seg) error {
 func (l *Log) setConfig(cfg Config) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.cfg.SegmentBytes, l.cfg.SegmentMs, l.cfg.IndexIntervalBytes = cfg.SegmentBytes, cfg.SegmentMs, cfg.IndexIntervalBytes
+	l.cfg.SegmentBytes, l.cfg.SegmentAge, l.cfg.IndexIntervalBytes = cfg.SegmentBytes, cfg.SegmentAge, cfg.IndexIntervalBytes
 }
 
 func (l *Log) active() *seg { return l.segs[len(l.segs)-1] }

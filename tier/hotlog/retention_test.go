@@ -352,9 +352,9 @@ func TestConfigValidate(t *testing.T) {
 		ok   bool
 	}{
 		{"zero", Config{}, true},
-		{"set", Config{SegmentBytes: 1, SegmentMs: time.Second, IndexIntervalBytes: 1}, true},
+		{"set", Config{SegmentBytes: 1, SegmentAge: time.Second, IndexIntervalBytes: 1}, true},
 		{"negative bytes", Config{SegmentBytes: -1}, false},
-		{"negative ms", Config{SegmentMs: -time.Second}, false},
+		{"negative ms", Config{SegmentAge: -time.Second}, false},
 		{"negative interval", Config{IndexIntervalBytes: -1}, false},
 	}
 	for _, tc := range cases {
@@ -365,10 +365,10 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestRollBySegmentMs(t *testing.T) {
-	_, l := openTestLog(t, Config{SegmentMs: time.Millisecond})
+	_, l := openTestLog(t, Config{SegmentAge: time.Millisecond})
 	mustAppend(t, l, batch(1, 0))
 	time.Sleep(5 * time.Millisecond)
-	mustAppend(t, l, batch(1, 0)) // the first segment is older than SegmentMs: this append rolls
+	mustAppend(t, l, batch(1, 0)) // the first segment is older than SegmentAge: this append rolls
 	// (The flusher's timer may roll as well; either way offset 0 sits alone in a sealed segment.)
 	if segs := l.Segments(); len(segs) < 2 || !segs[0].Sealed || segs[0].NextOffset != 1 || segs[1].BaseOffset != 1 {
 		t.Fatalf("segments %+v", segs)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // ErrOutOfRange is returned by Reader.FindOffset for an offset the segment does not hold.
@@ -296,7 +297,5 @@ func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
 		return b[:len(b)+n]
 	}
-	nb := make([]byte, len(b)+n, len(b)+n)
-	copy(nb, b)
-	return nb
+	return slices.Grow(b, n)[:len(b)+n]
 }
