@@ -29,7 +29,8 @@ func room(pkg string) string {
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		return rest[:i]
 	}
-	return rest
+	// A top-level package's test main is "<module>/<room>.test".
+	return strings.TrimSuffix(rest, ".test")
 }
 
 // TestImportsFlowOneWay fails when a package imports a room it must not (go list -deps).

@@ -25,6 +25,7 @@ import (
 	"github.com/strata-log/strata/ingest/kafka"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta"
+	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 )
@@ -240,12 +241,33 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		advertised = kln.Addr().String()
 	}
 
-	b, err := broker.New(broker.Config{
-		NodeID:    int32(cfg.nodeID),
-		KafkaAddr: advertised,
-		HTTPAddr:  hln.Addr().String(),
-		HotLog:    hot,
-		Store:     store,
+	// The tiering engine: uploads led partitions' segments, serves reads below the hot logs. The
+	// broker is its fencing hook, so b is assigned before any partition is tracked (Start).
+	var b *broker.Broker
+	uploader, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: store, Logger: log, Registerer: reg,
+		OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(func() { uploader.Close() })
+	tieredReader, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: store, Logger: log, Registerer: reg})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(func() { tieredReader.Close() })
+
+	b, err = broker.New(broker.Config{
+		NodeID:       int32(cfg.nodeID),
+		KafkaAddr:    advertised,
+		HTTPAddr:     hln.Addr().String(),
+		HotLog:       hot,
+		Store:        store,
+		Tiering:      uploader,
+		TieredReader: tieredReader,
 		Defaults: broker.Defaults{
 			NumPartitions:            int32(cfg.numPartitions),
 			AutoCreateTopicsDisabled: !cfg.autoCreate,
