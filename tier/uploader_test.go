@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/objstore/objstoretest"
 )
@@ -247,4 +248,64 @@ func TestOutageThenRecovery(t *testing.T) {
 	waitTiered(t, u, tp, l.EndOffset())
 	r := e.reader(nil)
 	sameBatches(t, readAll(t, r, tp, id, 0, l.EndOffset(), 64<<10), want)
+}
+
+// A new leader whose hot segments are cut at other offsets than the tiered ones uploads the part of
+// the straddling segment above the tiered end as its own object, so the catalog stays contiguous.
+func TestTakeoverTrimsStraddlingSegment(t *testing.T) {
+	e := newEnv(t)
+	tp, id, l1 := e.topic("takeover")
+	epoch := e.lead(tp, 1)
+	batches := produce(t, l1, 40, 4, 100, 0)
+	d2, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 5 << 10, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	l2, err := d2.Log("takeover-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range batches {
+		if _, err := l2.Append(bytes.Clone(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l2.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	u1 := e.uploader(nil)
+	if err := u1.Track(tp, id, l1, epoch, DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	first := sealedEnd(l1)
+	waitTiered(t, u1, tp, first)
+	u1.Untrack(tp)
+	straddles := false
+	for _, s := range l2.Segments() {
+		straddles = straddles || (s.BaseOffset < first && first < s.NextOffset)
+	}
+	if !straddles {
+		t.Fatalf("no segment of the second log straddles %d; the test proves nothing", first)
+	}
+
+	u2 := e.uploader(nil)
+	if err := u2.Track(tp, id, l2, epoch+1, DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, u2, tp, l2.EndOffset())
+	c, err := e.store.GetCatalog(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := false
+	for _, s := range c.Segments {
+		if s.BaseOffset == first && s.Epoch == epoch+1 {
+			trimmed = true
+		}
+	}
+	if !trimmed {
+		t.Fatalf("no segment of epoch %d starts at the old tiered end %d: %+v", epoch+1, first, c.Segments)
+	}
+	sameBatches(t, readAll(t, e.reader(nil), tp, id, 0, l2.EndOffset(), 1<<20), batches)
 }
