@@ -181,6 +181,7 @@ func TestClients(t *testing.T) {
 	}
 
 	t.Run("java-console-tools", func(t *testing.T) { testConsoleTools(t, root, b) })
+	t.Run("kafka-connect", func(t *testing.T) { testConnect(t, root, b) })
 
 	b.stop(t)
 }

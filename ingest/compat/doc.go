@@ -35,7 +35,9 @@
 // (cooperative-sticky and eager range; ownership moves must continue at the committed offsets),
 // franz-go produces and reads back with every compression codec, and
 // Apache Kafka's console tools (kafka-topics, kafka-console-producer/-consumer,
-// kafka-consumer-groups --describe) create, fill, read and inspect a topic and its group.
+// kafka-consumer-groups, kafka-get-offsets) create, fill, read, inspect and reset a topic and
+// its group, and a Kafka Connect distributed worker copies a file through a topic with the
+// FileStream source and sink connectors.
 // A librdkafka "PROTOERR" log line (a response the client could not parse) fails a subtest
 // even when the client recovered by retrying.
 //

@@ -2,7 +2,8 @@
 # Installs the real Kafka clients of the compatibility suite (ingest/compat):
 #   kcat            Debian package (apt-get; sudo only when not root)
 #   kafkajs         npm ci in testdata/compat/kafkajs
-#   kafka-clients   Maven build of testdata/compat/java (classes + target/lib)
+#   kafka-clients   Maven build of testdata/compat/java (classes + target/lib, lib-legacy)
+#   Kafka Connect   jars of testdata/compat/connect into its lib/
 #   confluent-kafka venv at .tools/compat-venv from testdata/compat/python/requirements.txt
 # Idempotent and quiet: each step is skipped when its result is already in place and current.
 set -euo pipefail
@@ -52,6 +53,19 @@ if ! stamp_ok java "$jv/pom.xml" "$jv/src/main/java/io/strata/compat/Main.java" 
     exit 1
   }
   stamp_set java "$jv/pom.xml" "$jv/src/main/java/io/strata/compat/Main.java" "$jv/src/main/resources/simplelogger.properties"
+fi
+
+# Kafka Connect (jars only)
+cn="$compat/connect"
+if ! stamp_ok connect "$cn/pom.xml" || [[ -z "$(ls "$cn"/lib/connect-runtime-*.jar 2>/dev/null)" ]]; then
+  step "maven copy-dependencies (Kafka Connect)"
+  rm -rf "$cn/lib"
+  (cd "$cn" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DoutputDirectory=lib \
+    -DincludeScope=runtime >"$tools/connect-build.log" 2>&1) || {
+    cat "$tools/connect-build.log" >&2
+    exit 1
+  }
+  stamp_set connect "$cn/pom.xml"
 fi
 
 # confluent-kafka (Python)
