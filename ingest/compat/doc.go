@@ -31,13 +31,16 @@
 //
 // Sarama runs at its default protocol level (2.8) and at the newest it knows.
 //
-// Beyond the scenario: two franz-go members share a group through a live rebalance
-// (cooperative-sticky and eager range; ownership moves must continue at the committed offsets),
-// franz-go produces and reads back with every compression codec, and
-// Apache Kafka's console tools (kafka-topics, kafka-console-producer/-consumer,
-// kafka-consumer-groups, kafka-get-offsets) create, fill, read, inspect and reset a topic and
-// its group, and a Kafka Connect distributed worker copies a file through a topic with the
-// FileStream source and sink connectors.
+// Beyond the scenario:
+//   - two franz-go members share a group through a live rebalance (cooperative-sticky and
+//     eager range): a partition that changes owner continues at its committed offset;
+//   - franz-go produces and reads back with every compression codec;
+//   - Apache Kafka's console tools (kafka-topics, kafka-console-producer/-consumer,
+//     kafka-consumer-groups, kafka-get-offsets) create, fill, read, inspect and reset a topic
+//     and its group, then delete both;
+//   - a Kafka Connect distributed worker copies a file through a topic with the FileStream
+//     source and sink connectors.
+//
 // A librdkafka "PROTOERR" log line (a response the client could not parse) fails a subtest
 // even when the client recovered by retrying.
 //
