@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,21 +103,30 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 			needsTiering, p.DetectTimeout, w.Bytes>>20)
 		return r, nil
 	}
+	pre, err := Scrape(ctx, t.Broker.MetricsURL())
+	if err != nil {
+		return r, err
+	}
 	c, err := Consume(ctx, t, p, topic)
 	if err != nil {
 		return r, err
 	}
-	after, err := objCounters(ctx, t)
+	post, err := Scrape(ctx, t.Broker.MetricsURL())
 	if err != nil {
 		return r, err
 	}
+	after := ObjStoreFrom(post)
 	if after.Gets == now.Gets {
 		r.Skipped = needsTiering + ": the replay of a local.retention.ms=0 topic made no object GET (the hot copy was kept)"
 		return r, nil
 	}
 	c.Name = ScenarioReplay
+	const hot, cold = "strata_broker_fetched_bytes_total", "strata_broker_fetched_tiered_bytes_total"
+	if h, o := post.Sum(hot, nil)-pre.Sum(hot, nil), post.Sum(cold, nil)-pre.Sum(cold, nil); h+o > 0 {
+		c.Note = fmt.Sprintf("%.0f%% of fetched bytes from object storage", 100*o/(h+o))
+	}
 	if up := now.PutBytes - before.PutBytes; up < float64(w.Bytes) {
-		c.Note = fmt.Sprintf("only %.0f%% of the bytes were uploaded when the replay began; %s", 100*up/float64(w.Bytes), c.Note)
+		c.Note = strings.TrimSuffix(fmt.Sprintf("only %.0f%% of the bytes were uploaded when the replay began; %s", 100*up/float64(w.Bytes), c.Note), "; ")
 	}
 	return c, nil
 }
