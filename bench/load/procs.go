@@ -173,16 +173,38 @@ func (k *KafkaProc) Addrs() []string { return []string{fmt.Sprintf("127.0.0.1:%d
 
 func (k *KafkaProc) MetricsURL() string { return "" }
 
+// Start runs start.sh on fresh loopback ports for the listener and the controller; a port taken
+// between choosing it and binding it fails the start, so it tries three times on new ports.
 func (k *KafkaProc) Start(ctx context.Context) error {
+	var last error
+	for attempt := 0; attempt < 3; attempt++ {
+		if last = k.start(ctx); last == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		_ = os.RemoveAll(k.Dir) // a half-started broker's storage is not reused
+	}
+	return last
+}
+
+func (k *KafkaProc) start(ctx context.Context) error {
 	var err error
 	if k.port, err = FreePort(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBroker, err)
 	}
-	out, err := exec.CommandContext(ctx, filepath.Join(k.Scripts, "start.sh"), k.Dir, strconv.Itoa(k.port)).CombinedOutput()
+	cport, err := FreePort()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBroker, err)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(k.Scripts, "start.sh"), k.Dir, strconv.Itoa(k.port))
+	cmd.Env = append(os.Environ(), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(cport))
+	out, err := cmd.CombinedOutput()
 	k.started = true // even a failed start may have left a pid behind
 	if err != nil {
 		_ = k.Stop()
-		return fmt.Errorf("%w: kafka start.sh: %v: %s", ErrBroker, err, tail(out, 2000))
+		return fmt.Errorf("%w: kafka start.sh: %v: %s", ErrBroker, err, tail(out, 600))
 	}
 	return nil
 }

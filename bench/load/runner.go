@@ -142,7 +142,25 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 	log.Info("starting broker")
 	started := time.Now()
 	if err := b.Start(ctx); err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// One system that will not start must not cost the other's figures: every scenario of
+		// this round is reported as failed, with the reason.
+		log.Error("broker did not start", "err", err)
+		_ = os.RemoveAll(dir)
+		var out []Result
+		for _, sc := range cfg.Scenarios {
+			if (sc == ScenarioObject || sc == ScenarioReplay) && system != SystemStrata {
+				continue
+			}
+			r := Result{Name: sc, System: system, Round: round, Skipped: "failed: broker did not start: " + firstLine(err.Error())}
+			if sc == ScenarioProduce || sc == ScenarioConsume {
+				r.Partitions = 12
+			}
+			out = append(out, r)
+		}
+		return out, nil
 	}
 	log.Info("broker serving", "after", time.Since(started).Round(time.Millisecond))
 	defer func() {
@@ -249,4 +267,11 @@ func kafkaVersion(scripts string) string {
 		return ""
 	}
 	return strings.TrimSpace(s[i+len(open) : j])
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
