@@ -18,7 +18,7 @@ import (
 
 func init() {
 	register(api{key: 11, minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.JoinGroup(group.WithClient(ctx, "", clientHost(cc)), req.(*kmsg.JoinGroupRequest)), nil
+		return s.groups.JoinGroup(group.WithClient(ctx, requestClientID(ctx), clientHost(cc)), req.(*kmsg.JoinGroupRequest)), nil
 	}})
 }
 

@@ -65,6 +65,9 @@ func TestGroupAdminWithKadm(t *testing.T) {
 	if m.ClientHost == "" {
 		t.Errorf("describe live: no client host")
 	}
+	if m.ClientID != "admin-test" {
+		t.Errorf("describe live: client id %q, want the member's %q", m.ClientID, "admin-test")
+	}
 	if got := d.AssignedPartitions().Sorted(); len(got) != 1 || !slices.Equal(got[0].Partitions, []int32{0, 1}) {
 		t.Fatalf("describe live assignment: %+v", got)
 	}

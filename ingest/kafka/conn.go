@@ -264,10 +264,22 @@ func (cc *clientConn) answer(p *pending) (kmsg.Response, error) {
 		return unsupportedAnswer(req)
 	}
 	ctx := cc.ctx
+	if p.hdr.clientID != nil {
+		ctx = context.WithValue(ctx, clientIDKey{}, *p.hdr.clientID)
+	}
 	if p.gate != nil {
 		ctx = context.WithValue(ctx, produceGateKey{}, p.gate)
 	}
 	return p.api.handle(ctx, cc.s, cc, req)
+}
+
+// clientIDKey carries the request header's client id to handlers that report it.
+type clientIDKey struct{}
+
+// requestClientID is the client id of the request being handled ("" when the client sent null).
+func requestClientID(ctx context.Context) string {
+	id, _ := ctx.Value(clientIDKey{}).(string)
+	return id
 }
 
 // encodeResponse frames resp with its response header.
