@@ -114,9 +114,9 @@ func Dashboard() map[string]any {
 	b.row("Produce and fetch")
 	b.ts("Produce rate", "short", "Records appended to hot logs per second, by node.",
 		q{"sum by (instance) (" + rate("strata_broker_appended_records_total", "") + ")", "{{instance}} records/s"})
-	b.ts("Produce and fetch bytes", "Bps", "RecordBatch bytes appended by produce and read by fetch: from hot logs (broker) and from object storage (tier reader).",
+	b.ts("Produce and fetch bytes", "Bps", "RecordBatch bytes appended by produce and returned by fetch, split by the tier that served them.",
 		q{"sum(" + rate("strata_broker_appended_bytes_total", "") + ")", "produced"},
-		q{"sum(" + rate("strata_broker_fetched_bytes_total", "") + ")", "fetched (hot)"},
+		q{"sum(" + rate("strata_broker_fetched_bytes_total", "") + ") - sum(" + rate("strata_broker_fetched_tiered_bytes_total", "") + ")", "fetched (hot)"},
 		q{"sum(" + rate("strata_broker_fetched_tiered_bytes_total", "") + ")", "fetched (object storage)"})
 	b.ts("Kafka requests by API", "reqps", "Kafka requests received per second.",
 		q{"sum by (api) (" + rate("strata_kafka_requests_total", "") + ")", "{{api}}"})

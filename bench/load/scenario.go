@@ -34,6 +34,7 @@ type Params struct {
 	ReplayBytes       int64         // value bytes written for the cold replay
 	DetectTimeout     time.Duration // how long to wait for tiering to show in the counters
 	WarmupBytes       int64         // written and read back, unmeasured, after a broker starts (JIT, caches)
+	HotDropTimeout    time.Duration // how long replay waits for local retention to drop uploaded segments
 	MinIOParallel     int           // concurrent GETs of the raw MinIO baseline
 }
 
@@ -41,14 +42,16 @@ type Params struct {
 func QuickParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 512 << 20, ProduceTimeout: 45 * time.Second,
 		LatencyRate: 1000, LatencyDuration: 15 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 60 * time.Second,
-		ReplayBytes: 64 << 20, DetectTimeout: 10 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20}
+		ReplayBytes: 64 << 20, DetectTimeout: 10 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
+		HotDropTimeout: 45 * time.Second}
 }
 
 // FullParams are the full run's sizes.
 func FullParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 4 << 30, ProduceTimeout: 5 * time.Minute,
 		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 5 * time.Minute,
-		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20}
+		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20,
+		HotDropTimeout: 90 * time.Second}
 }
 
 // clientOpts are the client settings shared by both systems: acks=all and idempotence (franz-go's

@@ -36,7 +36,7 @@ func TestAgainstStrata(t *testing.T) {
 	tg := Target{Broker: sp}
 	p := Params{RecordSize: 1024, ProduceBytes: 4 << 20, ProduceTimeout: time.Minute, LatencyRate: 200,
 		LatencyDuration: time.Second, LatencyPartitions: 3, ConsumeTimeout: time.Minute, ReplayBytes: 1 << 20,
-		DetectTimeout: 2 * time.Second, WarmupBytes: 1 << 20}
+		DetectTimeout: 2 * time.Second, WarmupBytes: 1 << 20, HotDropTimeout: time.Second}
 
 	if err := Warmup(ctx, tg, p); err != nil {
 		t.Fatal(err)

@@ -78,10 +78,11 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		r.Skipped = fmt.Sprintf("%s: local.retention.ms=0 refused: %v", needsTiering, err)
 		return r, nil
 	}
-	before, err := objCounters(ctx, t)
+	start, err := Scrape(ctx, t.Broker.MetricsURL())
 	if err != nil {
 		return r, err
 	}
+	before := ObjStoreFrom(start)
 	w, err := produceBytes(ctx, t, topic, p.ReplayBytes, p.RecordSize, p.ProduceTimeout)
 	if err != nil {
 		return r, err
@@ -103,9 +104,20 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 			needsTiering, p.DetectTimeout, w.Bytes>>20)
 		return r, nil
 	}
-	pre, err := Scrape(ctx, t.Broker.MetricsURL())
-	if err != nil {
-		return r, err
+	// The hot copies go when local retention next runs after the upload: wait until as many local
+	// segments were deleted as were uploaded.
+	const uploads, dropped = "strata_tier_uploads_total", "strata_tier_local_segments_deleted_total"
+	dropDeadline := time.Now().Add(p.HotDropTimeout)
+	var pre Samples
+	for {
+		if pre, err = Scrape(ctx, t.Broker.MetricsURL()); err != nil {
+			return r, err
+		}
+		up, del := pre.Sum(uploads, nil)-start.Sum(uploads, nil), pre.Sum(dropped, nil)-start.Sum(dropped, nil)
+		if (up > 0 && del >= up) || time.Now().After(dropDeadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	c, err := Consume(ctx, t, p, topic)
 	if err != nil {
@@ -121,9 +133,10 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		return r, nil
 	}
 	c.Name = ScenarioReplay
-	const hot, cold = "strata_broker_fetched_bytes_total", "strata_broker_fetched_tiered_bytes_total"
-	if h, o := post.Sum(hot, nil)-pre.Sum(hot, nil), post.Sum(cold, nil)-pre.Sum(cold, nil); h+o > 0 {
-		c.Note = fmt.Sprintf("%.0f%% of fetched bytes from object storage", 100*o/(h+o))
+	// fetched_bytes counts every fetched byte, fetched_tiered_bytes those read from object storage.
+	const all, cold = "strata_broker_fetched_bytes_total", "strata_broker_fetched_tiered_bytes_total"
+	if a, o := post.Sum(all, nil)-pre.Sum(all, nil), post.Sum(cold, nil)-pre.Sum(cold, nil); a > 0 {
+		c.Note = fmt.Sprintf("%.0f%% of fetched bytes from object storage", 100*o/a)
 	}
 	if up := now.PutBytes - before.PutBytes; up < float64(w.Bytes) {
 		c.Note = strings.TrimSuffix(fmt.Sprintf("only %.0f%% of the bytes were uploaded when the replay began; %s", 100*up/float64(w.Bytes), c.Note), "; ")
