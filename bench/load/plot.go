@@ -66,6 +66,8 @@ func PlotThroughput(s *Summary, dir string) (string, error) {
 		return "", fmt.Errorf("load: no throughput to plot")
 	}
 	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(40)
 	p.NominalX(throughputKeys...)
 	path := filepath.Join(dir, "throughput.png")
 	return path, p.Save(16*vg.Centimeter, 10*vg.Centimeter, path)
@@ -110,8 +112,11 @@ func PlotLatencyCDF(s *Summary, dir string) (string, error) {
 				if c.dashed {
 					l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 				}
-				if key == ScenarioObject {
+				if key == ScenarioObject { // dotted ack, dash-dot end-to-end
 					l.Dashes = []vg.Length{vg.Points(1), vg.Points(2)}
+					if c.dashed {
+						l.Dashes = []vg.Length{vg.Points(6), vg.Points(2), vg.Points(1), vg.Points(2)}
+					}
 				}
 				p.Add(l)
 				p.Legend.Add(fmt.Sprintf("%s %s %s", sys, key, c.what), l)
@@ -122,8 +127,8 @@ func PlotLatencyCDF(s *Summary, dir string) (string, error) {
 	if drawn == 0 {
 		return "", fmt.Errorf("load: no latency distribution to plot")
 	}
-	p.Legend.Left = false
-	p.Legend.Top = false
+	p.Legend.Left = true // the curves rise from the bottom left: the top left is free
+	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	path := filepath.Join(dir, "latency_cdf.png")
 	return path, p.Save(16*vg.Centimeter, 10*vg.Centimeter, path)

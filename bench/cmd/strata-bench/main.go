@@ -211,6 +211,9 @@ func report(args []string) error {
 	if len(sum.Runs) > 0 {
 		sum.Scenarios = load.Aggregate(sum.Runs)
 	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
 	return write(sum, *out)
 }
 
