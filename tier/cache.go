@@ -85,13 +85,6 @@ func (c *blockCache) done(b *block, data []byte, err error) {
 	c.m.cacheBytes.Set(float64(c.used))
 }
 
-// size returns the bytes held.
-func (c *blockCache) size() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.used
-}
-
 // indexCache keeps the decoded index of recently read objects, bounded by entry count.
 type indexCache struct {
 	mu  sync.Mutex
