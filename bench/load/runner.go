@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		"produce_bytes": strconv.FormatInt(cfg.Params.ProduceBytes, 10),
 		"latency_rate":  strconv.Itoa(cfg.Params.LatencyRate), "latency_seconds": fmt.Sprint(cfg.Params.LatencyDuration.Seconds()),
 		"warmup_bytes": strconv.FormatInt(cfg.Params.WarmupBytes, 10),
-		"client":       "franz-go kgo: acks=all, idempotent, no compression, same settings for both systems",
+		"client":       "franz-go kgo: acks=all, idempotent, no compression, same settings for every system",
 		"kafka_sync":   "kafka: broker defaults (no fsync before the ack); kafka-fsync: flush.messages=1 on every topic; strata fsyncs before acks=all answers",
 	}}
 	sum.Machine.Note = "Indicative only when the machine is shared with other work."
