@@ -6,23 +6,45 @@
 //
 // # Leadership
 //
-// A node serves a partition only while it holds the partition's lease in the metadata store. A
-// reconcile loop (one goroutine, owned by Start/Close) runs every RenewInterval and on demand:
+// A node serves a partition only while it holds the partition's lease in the metadata store.
+// Three goroutines, owned by Start/Close, keep it so:
 //
-//	refresh own node registration
-//	for each partition of each topic:
-//	    held by me        → renew; ErrFenced → step down (close the log, answer NOT_LEADER)
-//	    no live lease     → acquire if the rendezvous hash over live nodes picks me
-//	    held by another   → leave it alone
-//	partitions of deleted topics → step down and remove the local log
+//	renewer   every RenewInterval: refresh the node registration, renew every held lease
+//	          (in parallel, each bounded by LeaseTTL); ErrFenced → step down at once
+//	reconcile every ReconcileInterval, on demand (Trigger) and on every departure:
+//	    for each partition of each topic:
+//	        held by me        → renew (as above)
+//	        no live lease     → acquire if the rendezvous hash over live nodes picks me
+//	        held by another   → leave it alone
+//	    partitions of deleted topics → step down and remove the local log
+//	    local logs of partitions another node leads at a newer epoch → remove (fenced data)
+//	watcher   a watch on lease and node deletions (natsmeta's WatchDepartures) that triggers a
+//	          reconcile the moment a dead node's lease lapses, instead of at the next poll
 //
 // A leader also stops serving on its own when its lease deadline (start of the last successful
-// acquire/renew + LeaseTTL, on the local clock) passes without a renewal.
+// acquire/renew + LeaseTTL, on the local clock) passes without a renewal. The store deletes a
+// lapsed lease LeaseTTL after the last renewal reached it, so the old leader has stopped before
+// any other node can acquire.
 //
-// On gaining a partition the broker opens the hot log `<topic-id>-<partition>`, resets it to the
-// catalog's tiered end when the local log is behind the tiered data, and rebuilds the idempotent
-// producer state from the tail of the log. Leadership is sticky: a node that rejoins does not take
-// back partitions another node holds; only free or lapsed leases move.
+// Failover time after a node dies is at most LeaseTTL (the last renewal ages out) plus the
+// store's expiry timer and one reconcile. Defaults: LeaseTTL 1s (the store's TTL resolution is a
+// whole second), RenewInterval 250ms, so a partition is served again about 1–1.5 s after its
+// leader's death. The price: a leader stalled for longer than LeaseTTL−RenewInterval (GC pause,
+// metadata leader election) loses its leases and they move, with a new epoch.
+//
+// On gaining a partition the broker opens the hot log `<topic-id>-<partition>` and decides
+// whether its local data is still the partition's truth, by leader epoch. Every leader writes
+// its epoch into the batches it appends and, before serving, into a checkpoint file in
+// Config.StateDir. The new lease has epoch E; the store hands out epochs one by one, so if the
+// local epoch (checkpoint, else the newest batch's) is E-1 or E, no other node led in between
+// and the local tail is kept (it is uploaded under E). Otherwise another node led meanwhile and
+// started at the catalog's tiered end: the local log is fenced, unregistered data and is reset
+// to the catalog's tiered end. The log is also reset when it is behind the tiered end (an empty
+// data dir), so everything older is served from object storage. Idempotent producer state is
+// rebuilt from the tail of the hot log and, when that is short, from the tail of the tiered
+// data, so a producer retrying a batch that reached the catalog gets the original offsets back.
+// Leadership is sticky: a node that rejoins does not take back partitions another node holds;
+// only free or lapsed leases move.
 //
 // # Visibility and durability
 //
@@ -125,10 +147,22 @@ type Config struct {
 	// Store is the metadata service. Required.
 	Store    metadata.Store
 	Defaults Defaults
-	// LeaseTTL is the partition lease and node registration lifetime (default 6s).
+	// LeaseTTL is the partition lease and node registration lifetime (default 1s). It bounds how
+	// long partitions of a dead node stay unserved, and how long a stall a leader survives.
 	LeaseTTL time.Duration
-	// RenewInterval is how often leases are renewed and free partitions acquired (default 2s).
+	// RenewInterval is how often leases and the node registration are renewed (default 250ms; at
+	// most half of LeaseTTL).
 	RenewInterval time.Duration
+	// ReconcileInterval is how often the full reconcile (topics, free partitions, stale logs) runs
+	// without being triggered (default 1s).
+	ReconcileInterval time.Duration
+	// StateDir holds per-partition leader-epoch checkpoints (see the package doc). Optional:
+	// without it only the epochs written in the batches are known, and a node that took a lease
+	// but wrote nothing under it discards its log the next time it takes the partition.
+	StateDir string
+	// ProducerStateTieredScanBytes bounds how much tiered data is read to rebuild idempotent
+	// producer state when the hot log holds little (default 4 MiB).
+	ProducerStateTieredScanBytes int64
 	// ProducerStateScanBytes bounds how much of a log's tail is scanned to rebuild idempotent
 	// producer state on open (default 64 MiB).
 	ProducerStateScanBytes int64
@@ -142,10 +176,16 @@ type Config struct {
 func (c *Config) applyDefaults() {
 	c.Defaults.apply()
 	if c.LeaseTTL == 0 {
-		c.LeaseTTL = 6 * time.Second
+		c.LeaseTTL = time.Second
 	}
 	if c.RenewInterval == 0 {
-		c.RenewInterval = 2 * time.Second
+		c.RenewInterval = min(250*time.Millisecond, c.LeaseTTL/4)
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = max(time.Second, c.RenewInterval)
+	}
+	if c.ProducerStateTieredScanBytes == 0 {
+		c.ProducerStateTieredScanBytes = 4 << 20
 	}
 	if c.ProducerIDExpiration == 0 {
 		c.ProducerIDExpiration = 24 * time.Hour
@@ -167,8 +207,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Store is required", ErrConfig)
 	case c.NodeID < 0:
 		return fmt.Errorf("%w: NodeID %d < 0", ErrConfig, c.NodeID)
-	case c.LeaseTTL <= 0 || c.RenewInterval <= 0:
-		return fmt.Errorf("%w: LeaseTTL and RenewInterval must be positive", ErrConfig)
+	case c.LeaseTTL <= 0 || c.RenewInterval <= 0 || c.ReconcileInterval <= 0:
+		return fmt.Errorf("%w: LeaseTTL, RenewInterval and ReconcileInterval must be positive", ErrConfig)
 	case c.RenewInterval*2 > c.LeaseTTL:
 		return fmt.Errorf("%w: RenewInterval %v must be at most half of LeaseTTL %v", ErrConfig, c.RenewInterval, c.LeaseTTL)
 	case c.Defaults.NumPartitions < 1:
@@ -194,9 +234,10 @@ type Broker struct {
 	started time.Time
 
 	reconcileMu sync.Mutex // one reconcile at a time
+	renewMu     sync.Mutex // one renewal pass at a time
 	kick        chan struct{}
 	stop        context.CancelFunc
-	done        chan struct{}
+	done        chan struct{} // closed when the renewer, reconcile loop and watcher have exited
 	startOnce   sync.Once
 	closeOnce   sync.Once
 }
@@ -247,7 +288,12 @@ func (b *Broker) Start(ctx context.Context) error {
 		loopCtx, cancel := context.WithCancel(context.Background())
 		b.stop = cancel
 		b.done = make(chan struct{})
-		go b.loop(loopCtx)
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() { defer wg.Done(); b.loop(loopCtx) }()
+		go func() { defer wg.Done(); b.renewLoop(loopCtx) }()
+		go func() { defer wg.Done(); b.watchLoop(loopCtx) }()
+		go func() { wg.Wait(); close(b.done) }()
 	})
 	return err
 }
@@ -311,18 +357,15 @@ func (b *Broker) Trigger() {
 	}
 }
 
+// loop runs reconcile every ReconcileInterval and whenever triggered.
 func (b *Broker) loop(ctx context.Context) {
-	defer close(b.done)
-	t := time.NewTicker(b.cfg.RenewInterval)
+	t := time.NewTicker(b.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := b.register(ctx); err != nil && ctx.Err() == nil {
-				b.log.Warn("broker: refresh node registration", "err", err)
-			}
 		case <-b.kick:
 		}
 		if err := b.reconcile(ctx); err != nil && ctx.Err() == nil {
@@ -333,7 +376,7 @@ func (b *Broker) loop(ctx context.Context) {
 
 // register adds or refreshes this node in the live-node registry.
 func (b *Broker) register(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.RenewInterval)
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.LeaseTTL)
 	defer cancel()
 	b.mu.RLock()
 	n := metadata.Node{ID: b.cfg.NodeID, KafkaAddr: b.cfg.KafkaAddr, HTTPAddr: b.cfg.HTTPAddr,

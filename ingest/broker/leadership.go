@@ -87,10 +87,8 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	nodes = withSelf(nodes, b.cfg.NodeID)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
 	byName := make(map[string]metadata.Topic, len(topics))
-	ids := make(map[metadata.TopicID]bool, len(topics))
 	for _, t := range topics {
 		byName[t.Name] = t
-		ids[t.ID] = true
 	}
 	held := make(map[metadata.TopicPartition]metadata.Lease, len(leases))
 	for _, l := range leases {
@@ -109,7 +107,8 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 
-	// Renew what we hold; drop what is gone or lost.
+	// Drop what is gone; apply config changes; renew the rest.
+	keep := parts[:0]
 	for _, p := range parts {
 		t, ok := byName[p.tp.Topic]
 		if !ok || t.ID != p.topicID || p.tp.Partition >= t.Partitions {
@@ -117,21 +116,17 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			continue
 		}
 		b.applyTopic(p, t)
-		start := time.Now()
-		l, err := b.store.RenewLease(ctx, p.currentLease(), b.cfg.LeaseTTL)
-		switch {
-		case errors.Is(err, metadata.ErrFenced) || errors.Is(err, metadata.ErrNotFound):
-			b.log.Warn("broker: lost partition lease; stepping down", "partition", p.tp, "err", err)
-			b.dropPartition(ctx, p, false)
-		case err != nil:
-			b.log.Warn("broker: renew lease", "partition", p.tp, "err", err)
-		default:
-			p.setLease(l, start.Add(b.cfg.LeaseTTL))
-			p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
-			if b.cfg.TieredReader != nil {
-				if cat, err := b.store.GetCatalog(ctx, p.tp); err == nil {
-					p.noteCatalog(cat)
-				}
+		keep = append(keep, p)
+	}
+	b.renewAll(ctx, keep)
+	for _, p := range keep {
+		if !p.leading() {
+			continue
+		}
+		p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
+		if b.cfg.TieredReader != nil {
+			if cat, err := b.store.GetCatalog(ctx, p.tp); err == nil {
+				p.noteCatalog(cat)
 			}
 		}
 	}
@@ -160,15 +155,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 		}
 	}
 
-	// Remove local logs of topics that no longer exist.
-	for _, name := range b.dir.Names() {
-		id, _, ok := parseLogName(name)
-		if ok && !ids[id] {
-			if err := b.dir.Remove(name); err != nil {
-				b.log.Warn("broker: remove log of deleted topic", "log", name, "err", err)
-			}
-		}
-	}
+	b.discardStaleLogs(topics, held)
 	return nil
 }
 
@@ -179,80 +166,6 @@ func withSelf(nodes []metadata.Node, self int32) []metadata.Node {
 		}
 	}
 	return append(nodes, metadata.Node{ID: self})
-}
-
-// takePartition acquires tp's lease and opens its log. ErrConflict if another node holds it.
-func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32) (err error) {
-	tp := metadata.TopicPartition{Topic: t.Name, Partition: idx}
-	start := time.Now()
-	l, err := b.store.AcquireLease(ctx, tp, b.cfg.NodeID, b.cfg.LeaseTTL)
-	if err != nil {
-		return fmt.Errorf("broker: acquire %s: %w", tp, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = b.store.ReleaseLease(context.WithoutCancel(ctx), l)
-		}
-	}()
-	cat, err := b.store.GetCatalog(ctx, tp)
-	if err != nil {
-		return fmt.Errorf("broker: catalog of %s: %w", tp, err)
-	}
-	name := logName(t.ID, idx)
-	log, err := b.dir.LogConfig(name, b.hotLogConfig(t))
-	if err != nil {
-		return fmt.Errorf("broker: open log %s: %w", name, err)
-	}
-	if end := cat.TieredEnd(); log.EndOffset() < end {
-		b.log.Info("broker: local log behind the tiered end; resetting", "partition", tp,
-			"local_end", log.EndOffset(), "tiered_end", end)
-		if err := log.Reset(end); err != nil {
-			return fmt.Errorf("broker: reset %s to %d: %w", tp, end, err)
-		}
-	}
-	if cat.LogStartOffset > log.StartOffset() {
-		if err := log.SetStartOffset(min(cat.LogStartOffset, log.EndOffset())); err != nil {
-			return fmt.Errorf("broker: set start of %s: %w", tp, err)
-		}
-	}
-	p := &partition{tp: tp, topicID: t.ID, name: name, log: log}
-	p.cfg.Store(b.settings(t))
-	p.noteCatalog(cat)
-	if err := p.rebuildProducers(b.cfg.ProducerStateScanBytes); err != nil {
-		return fmt.Errorf("broker: rebuild producer state of %s: %w", tp, err)
-	}
-	p.setLease(l, start.Add(b.cfg.LeaseTTL))
-
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return ErrClosed
-	}
-	b.parts[tp] = p
-	b.m.leaders.Inc()
-	b.mu.Unlock()
-	b.track(p, t)
-	b.log.Info("broker: leading partition", "partition", tp, "epoch", l.Epoch,
-		"start", log.StartOffset(), "end", log.EndOffset())
-	return nil
-}
-
-// dropPartition stops serving p; remove also deletes its local log (topic deleted).
-func (b *Broker) dropPartition(ctx context.Context, p *partition, remove bool) {
-	b.mu.Lock()
-	if b.parts[p.tp] == p {
-		delete(b.parts, p.tp)
-		b.m.leaders.Dec()
-	}
-	b.mu.Unlock()
-	b.untrack(p.tp) // before the log can go away
-	p.stepDown()
-	if remove {
-		_ = b.store.ReleaseLease(ctx, p.currentLease())
-		if err := b.dir.Remove(p.name); err != nil {
-			b.log.Warn("broker: remove log", "log", p.name, "err", err)
-		}
-	}
 }
 
 // hotLogConfig is the per-partition log config derived from the topic's segment settings.
@@ -273,7 +186,7 @@ func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
 // segment settings.
 func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
 	p.cfg.Store(b.settings(t))
-	b.track(p, t)
+	b.trackIfLive(p, t)
 	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {
 		b.log.Warn("broker: apply segment settings", "partition", p.tp, "err", err)
 	}

@@ -15,6 +15,7 @@ type metrics struct {
 	duplicates      prometheus.Counter
 	produceErrors   *prometheus.CounterVec
 	topicsCreated   prometheus.Counter
+	discardedLogs   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,12 +52,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_broker_topics_created_total",
 			Help: "Topics created through this node.",
 		}),
+		discardedLogs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_fenced_logs_discarded_total",
+			Help: "Local partition logs discarded because another node led the partition at a newer epoch.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes, m.tieredBytes,
-		m.duplicates, m.produceErrors, m.topicsCreated} {
+		m.duplicates, m.produceErrors, m.topicsCreated, m.discardedLogs} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
 		}

@@ -29,6 +29,10 @@ type partition struct {
 	mu        sync.Mutex
 	producers map[int64]*producerState
 
+	// lifeMu orders tiering starts (trackIfLive) with the drop that ends them; dropped is set once.
+	lifeMu  sync.Mutex
+	dropped bool
+
 	lease    atomic.Pointer[metadata.Lease]
 	deadline atomic.Int64 // unix nanos: the lease is surely ours until then (local clock)
 	stopped  atomic.Bool

@@ -123,8 +123,9 @@ func (p *partition) recordSequence(info segment.BatchInfo, base, last, now int64
 }
 
 // rebuildProducers scans the tail of the log (at least scanBytes of the newest segments) and
-// replays every idempotent batch into the producer state.
-func (p *partition) rebuildProducers(scanBytes int64) error {
+// replays every idempotent batch into the producer state, after whatever is already there (see
+// Broker.rebuildTieredProducers). It returns the hot-log bytes it considered.
+func (p *partition) rebuildProducers(scanBytes int64) (int64, error) {
 	segs := p.log.Segments()
 	from := p.log.StartOffset()
 	var total int64
@@ -135,11 +136,13 @@ func (p *partition) rebuildProducers(scanBytes int64) error {
 			break
 		}
 	}
-	p.producers = map[int64]*producerState{}
-	if from >= p.log.EndOffset() {
-		return nil
+	if p.producers == nil {
+		p.producers = map[int64]*producerState{}
 	}
-	return p.log.ScanBatches(from, func(info segment.BatchInfo) error {
+	if from >= p.log.EndOffset() {
+		return total, nil
+	}
+	return total, p.log.ScanBatches(from, func(info segment.BatchInfo) error {
 		p.recordSequence(info, info.BaseOffset, info.LastOffset(), info.MaxTimestamp)
 		return nil
 	})

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -296,11 +297,22 @@ func (b *Broker) LiveNodes(ctx context.Context) ([]metadata.Node, error) {
 	return ns, nil
 }
 
-// CoordinatorOf hashes a group over nodes (ordered by id, non-empty): the group coordinator.
+// CoordinatorOf picks a group's coordinator among nodes (non-empty) by rendezvous hash: every node
+// computes the same answer from the same list, groups spread evenly, and a node's departure moves
+// only the groups it coordinated.
 func CoordinatorOf(key string, nodes []metadata.Node) metadata.Node {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return nodes[int(h.Sum32()%uint32(len(nodes)))]
+	best, bestScore := 0, uint64(0)
+	for i, n := range nodes {
+		h := fnv.New64a()
+		h.Write([]byte(key))
+		var buf [4]byte
+		binary.BigEndian.PutUint32(buf[:], uint32(n.ID))
+		h.Write(buf[:])
+		if s := mix64(h.Sum64()); i == 0 || s > bestScore || (s == bestScore && n.ID < nodes[best].ID) {
+			best, bestScore = i, s
+		}
+	}
+	return nodes[best]
 }
 
 // CoordinatorFor returns the live node that coordinates a consumer group: the group hashed over

@@ -1,0 +1,220 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// tieredScanTimeout bounds the read of tiered data that rebuilds producer state on takeover.
+const tieredScanTimeout = 10 * time.Second
+
+// takePartition acquires tp's lease and opens its log. ErrConflict if another node holds it. See
+// the package doc for how the local log is judged by leader epoch.
+func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32) (err error) {
+	tp := metadata.TopicPartition{Topic: t.Name, Partition: idx}
+	start := time.Now()
+	l, err := b.store.AcquireLease(ctx, tp, b.cfg.NodeID, b.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("broker: acquire %s: %w", tp, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = b.store.ReleaseLease(context.WithoutCancel(ctx), l)
+		}
+	}()
+	cat, err := b.store.GetCatalog(ctx, tp)
+	if err != nil {
+		return fmt.Errorf("broker: catalog of %s: %w", tp, err)
+	}
+	name := logName(t.ID, idx)
+	log, err := b.dir.LogConfig(name, b.hotLogConfig(t))
+	if err != nil {
+		return fmt.Errorf("broker: open log %s: %w", name, err)
+	}
+	local, err := b.localEpoch(name, log)
+	if err != nil {
+		return err
+	}
+	end := cat.TieredEnd()
+	emptyAtEnd := log.StartOffset() == end && log.EndOffset() == end
+	switch {
+	case local < l.Epoch-1 && !emptyAtEnd:
+		// Another node led since this log was last the truth: what is here beyond the catalog
+		// is fenced, never-registered data (and may collide with what that leader wrote).
+		b.log.Info("broker: local log fenced by a newer leader; discarding it", "partition", tp,
+			"local_epoch", local, "epoch", l.Epoch, "local_start", log.StartOffset(), "local_end", log.EndOffset(),
+			"tiered_end", end)
+		b.m.discardedLogs.Inc()
+		if err := log.Reset(end); err != nil {
+			return fmt.Errorf("broker: reset %s to %d: %w", tp, end, err)
+		}
+	case log.EndOffset() < end:
+		b.log.Info("broker: local log behind the tiered end; resetting", "partition", tp,
+			"local_end", log.EndOffset(), "tiered_end", end)
+		if err := log.Reset(end); err != nil {
+			return fmt.Errorf("broker: reset %s to %d: %w", tp, end, err)
+		}
+	}
+	if cat.LogStartOffset > log.StartOffset() {
+		if err := log.SetStartOffset(min(cat.LogStartOffset, log.EndOffset())); err != nil {
+			return fmt.Errorf("broker: set start of %s: %w", tp, err)
+		}
+	}
+	// From here on this log is the truth under l.Epoch, even if nothing is appended under it.
+	if err := b.writeEpoch(name, l.Epoch); err != nil {
+		return err
+	}
+	p := &partition{tp: tp, topicID: t.ID, name: name, log: log}
+	p.cfg.Store(b.settings(t))
+	p.noteCatalog(cat)
+	if err := b.rebuildTieredProducers(ctx, p, cat); err != nil {
+		return fmt.Errorf("broker: rebuild producer state of %s from object storage: %w", tp, err)
+	}
+	if _, err := p.rebuildProducers(b.cfg.ProducerStateScanBytes); err != nil {
+		return fmt.Errorf("broker: rebuild producer state of %s: %w", tp, err)
+	}
+	p.setLease(l, start.Add(b.cfg.LeaseTTL))
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.parts[tp] = p
+	b.m.leaders.Inc()
+	b.mu.Unlock()
+	b.trackIfLive(p, t)
+	b.log.Info("broker: leading partition", "partition", tp, "epoch", l.Epoch,
+		"start", log.StartOffset(), "end", log.EndOffset(), "took", time.Since(start))
+	return nil
+}
+
+// rebuildTieredProducers replays the idempotent batches of the newest tiered data below the hot
+// log into p's producer state, when the hot log is too short to hold enough history (a new
+// leader's log starts at the tiered end). Reads at most ProducerStateTieredScanBytes.
+func (b *Broker) rebuildTieredProducers(ctx context.Context, p *partition, cat metadata.PartitionCatalog) error {
+	p.producers = map[int64]*producerState{}
+	if b.cfg.TieredReader == nil || len(cat.Segments) == 0 {
+		return nil
+	}
+	var hot int64
+	for _, s := range p.log.Segments() {
+		hot += s.Size
+	}
+	if hot >= b.cfg.ProducerStateScanBytes {
+		return nil
+	}
+	budget := min(b.cfg.ProducerStateTieredScanBytes, b.cfg.ProducerStateScanBytes-hot)
+	upTo := min(p.log.StartOffset(), cat.TieredEnd())
+	from, sum := int64(-1), int64(0)
+	for i := len(cat.Segments) - 1; i >= 0 && sum < budget; i-- {
+		s := cat.Segments[i]
+		if s.BaseOffset >= upTo {
+			continue
+		}
+		from, sum = s.BaseOffset, sum+s.Size
+	}
+	if from < 0 {
+		return nil
+	}
+	from = max(from, cat.LogStartOffset)
+	ctx, cancel := context.WithTimeout(ctx, tieredScanTimeout)
+	defer cancel()
+	for off := from; off < upTo; {
+		data, err := b.cfg.TieredReader.Read(ctx, p.tp, p.topicID, off, 1<<20)
+		if err != nil {
+			return err
+		}
+		next := off
+		for len(data) > 0 {
+			info, err := segment.ParseBatch(data)
+			if err != nil {
+				return err
+			}
+			if info.BaseOffset >= upTo {
+				break
+			}
+			p.recordSequence(info, info.BaseOffset, info.LastOffset(), info.MaxTimestamp)
+			next = info.NextOffset()
+			data = data[info.Size():]
+		}
+		if next <= off {
+			break // nothing readable; leave the rest to the hot log
+		}
+		off = next
+	}
+	return nil
+}
+
+// trackIfLive starts (or updates) tiering of p unless it was dropped meanwhile.
+func (b *Broker) trackIfLive(p *partition, t metadata.Topic) {
+	p.lifeMu.Lock()
+	defer p.lifeMu.Unlock()
+	if !p.dropped {
+		b.track(p, t)
+	}
+}
+
+// dropPartition stops serving p; remove also deletes its local log (topic deleted).
+func (b *Broker) dropPartition(ctx context.Context, p *partition, remove bool) {
+	b.mu.Lock()
+	if b.parts[p.tp] == p {
+		delete(b.parts, p.tp)
+		b.m.leaders.Dec()
+	}
+	b.mu.Unlock()
+	p.lifeMu.Lock()
+	if !p.dropped {
+		p.dropped = true
+		b.untrack(p.tp) // before the log can go away
+		p.stepDown()
+	}
+	p.lifeMu.Unlock()
+	if remove {
+		_ = b.store.ReleaseLease(ctx, p.currentLease())
+		if err := b.dir.Remove(p.name); err != nil {
+			b.log.Warn("broker: remove log", "log", p.name, "err", err)
+		}
+		b.removeEpoch(p.name)
+	}
+}
+
+// discardStaleLogs removes local logs of deleted topics, and of partitions another node leads:
+// a lease held elsewhere means another epoch began after this node's, so the local copy can never
+// be served again (the next take resets it anyway); removing it frees the disk and makes sure no
+// fenced data lingers. Called by reconcile with the topics and live leases it listed.
+func (b *Broker) discardStaleLogs(topics []metadata.Topic, held map[metadata.TopicPartition]metadata.Lease) {
+	byID := make(map[metadata.TopicID]metadata.Topic, len(topics))
+	for _, t := range topics {
+		byID[t.ID] = t
+	}
+	for _, name := range b.dir.Names() {
+		id, idx, ok := parseLogName(name)
+		if !ok {
+			continue
+		}
+		t, exists := byID[id]
+		if exists {
+			tp := metadata.TopicPartition{Topic: t.Name, Partition: idx}
+			b.mu.RLock()
+			_, leading := b.parts[tp]
+			b.mu.RUnlock()
+			l, isHeld := held[tp]
+			if leading || !isHeld || l.Node == b.cfg.NodeID {
+				continue
+			}
+			b.log.Info("broker: another node leads this partition; discarding the local log", "partition", tp,
+				"leader", l.Node, "epoch", l.Epoch, "local_epoch", b.readEpoch(name))
+			b.m.discardedLogs.Inc()
+		}
+		if err := b.dir.Remove(name); err != nil {
+			b.log.Warn("broker: remove stale log", "log", name, "err", err)
+			continue
+		}
+		b.removeEpoch(name)
+	}
+}
