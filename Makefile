@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 export STRATA_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build run test test-go test-compat tools clients lint bench bench-quick fuzz clean
+.PHONY: all build run test test-go tools clients lint bench bench-go fuzz clean
 
 all: build
 
@@ -42,8 +42,12 @@ lint: $(TOOLS_BIN)/staticcheck
 	$(GO) vet ./...
 	$(TOOLS_BIN)/staticcheck ./...
 
-bench: tools
+# Go micro-benchmarks of the packages (segment, hot log, object store, metadata, produce path).
+bench-go: tools
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./tier/... ./metadata/... ./ingest/...
+
+# Strata side by side with Apache Kafka: bench-quick (minutes), bench-full; bench = bench-full + bench-go.
+include bench/Makefile.inc
 
 # Short fuzz pass over every decoder of outside bytes.
 fuzz:
