@@ -43,6 +43,8 @@ type serverConfig struct {
 	logFormat      string
 	autoCreate     bool
 	numPartitions  int
+	leaseTTL       time.Duration
+	leaseRenew     time.Duration
 }
 
 func (c *serverConfig) register(fs *flag.FlagSet) {
@@ -57,6 +59,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.autoCreate, "auto-create-topics", true, "Kafka's auto.create.topics.enable")
 	fs.IntVar(&c.numPartitions, "num-partitions", 1, "Kafka's num.partitions for auto-created topics")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "partition lease lifetime: how long a dead node's partitions wait for a new leader (whole seconds)")
+	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often leases are renewed (at most half of --lease-ttl)")
 }
 
 // validate checks the flags and fills derived defaults; every message names the flag.
@@ -85,6 +89,12 @@ func (c *serverConfig) validate() error {
 	}
 	if c.numPartitions < 1 {
 		return usagef("--num-partitions %d: want at least 1", c.numPartitions)
+	}
+	if c.leaseTTL < time.Second || c.leaseTTL%time.Second != 0 {
+		return usagef("--lease-ttl %v: want whole seconds, at least 1s", c.leaseTTL)
+	}
+	if c.leaseRenew <= 0 || 2*c.leaseRenew > c.leaseTTL {
+		return usagef("--lease-renew-interval %v: want more than 0 and at most half of --lease-ttl %v", c.leaseRenew, c.leaseTTL)
 	}
 	if c.objectStore == "" {
 		c.objectStore = "file://" + filepath.Join(c.dataDir, "objects")
@@ -261,13 +271,16 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	n.onClose(func() { tieredReader.Close() })
 
 	b, err = broker.New(broker.Config{
-		NodeID:       int32(cfg.nodeID),
-		KafkaAddr:    advertised,
-		HTTPAddr:     hln.Addr().String(),
-		HotLog:       hot,
-		Store:        store,
-		Tiering:      uploader,
-		TieredReader: tieredReader,
+		NodeID:        int32(cfg.nodeID),
+		KafkaAddr:     advertised,
+		HTTPAddr:      hln.Addr().String(),
+		HotLog:        hot,
+		StateDir:      filepath.Join(cfg.dataDir, "epochs"),
+		LeaseTTL:      cfg.leaseTTL,
+		RenewInterval: cfg.leaseRenew,
+		Store:         store,
+		Tiering:       uploader,
+		TieredReader:  tieredReader,
 		Defaults: broker.Defaults{
 			NumPartitions:            int32(cfg.numPartitions),
 			AutoCreateTopicsDisabled: !cfg.autoCreate,

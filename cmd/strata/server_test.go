@@ -43,7 +43,7 @@ type proc struct {
 var servingRe = regexp.MustCompile(`msg="strata serving".* kafka=(\S+) .*http=(\S+)`)
 
 // startStrata runs `strata server` with args and waits until it logs that it is serving.
-func startStrata(t *testing.T, args ...string) *proc {
+func startStrata(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], append([]string{"server"}, args...)...)

@@ -40,9 +40,8 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		return err
 	}
 	end := cat.TieredEnd()
-	emptyAtEnd := log.StartOffset() == end && log.EndOffset() == end
 	switch {
-	case local < l.Epoch-1 && !emptyAtEnd:
+	case local < l.Epoch-1 && (log.EndOffset() > log.StartOffset() || log.EndOffset() > end):
 		// Another node led since this log was last the truth: what is here beyond the catalog
 		// is fenced, never-registered data (and may collide with what that leader wrote).
 		b.log.Info("broker: local log fenced by a newer leader; discarding it", "partition", tp,
