@@ -119,6 +119,18 @@ func (u *Uploader) TieredEnd(tp metadata.TopicPartition) int64 {
 	return end
 }
 
+// TieredChanged returns a channel closed when tp's tiered end next moves (a registration, a catalog
+// refresh that changed it) or tp stops being tracked; nil (never fires) when tp is not tracked. It
+// is the wake-up for readers bounded by TieredEnd. Take a new one after it fires.
+func (u *Uploader) TieredChanged(tp metadata.TopicPartition) <-chan struct{} {
+	p := u.get(tp)
+	if p == nil {
+		return nil
+	}
+	_, wake, _ := p.waitState()
+	return wake
+}
+
 // LatestTiered is the ListOffsets answer for timestamp -5 (KIP-1005): the last offset held in object
 // storage, or -1 when nothing is (or tp is not tracked).
 func (u *Uploader) LatestTiered(tp metadata.TopicPartition) int64 {

@@ -48,10 +48,11 @@
 //
 // # Visibility and durability
 //
-// The high watermark is the hot log's end: a batch is visible to consumers as soon as it is
-// appended (one copy, nothing to replicate), as with a single-replica Kafka topic. Durability is
-// what acks=all waits for: the group-commit fsync (strata.durability=local), and with a Tiering
-// attached and strata.durability=object also the segment's registration in the catalog. With a
+// Durability is what acks=all waits for: the group-commit fsync (strata.durability=local), and
+// with a Tiering attached and strata.durability=object also the segment's registration in the
+// catalog. The high watermark is the same line, so a consumer never sees a record a crash could
+// take back: the hot log's durable offset (local) or the tiered end (object). Long-poll fetches
+// wake when it moves (Changed: the fsync, or the registration), never on a timer. With a
 // TieredReader attached, fetches below the hot log's start are read from object storage. Only the
 // leader serves fetches (it alone knows the high watermark).
 //

@@ -24,26 +24,29 @@ const (
 type FetchResult struct {
 	// Records are whole RecordBatches as stored (compression intact), possibly empty.
 	Records []byte
-	// HighWatermark is the end of the log: every appended batch is visible to consumers (there is
-	// one copy of the data, so there is nothing to wait for beyond the append).
+	// HighWatermark is the end of what consumers may see: the durable offset of the hot log
+	// (strata.durability=local) or the tiered end (object). Records never reach at or past it.
 	HighWatermark  int64
 	LogStartOffset int64
 }
 
 // Fetch reads whole batches from offset, up to maxBytes but at least one batch when any exists
-// below the high watermark (KIP-74). offset inside a batch returns that whole batch.
-// OFFSET_OUT_OF_RANGE outside [log start, high watermark].
+// below the high watermark (KIP-74), and never a batch at or past the high watermark. offset inside
+// a batch returns that whole batch. An offset between the high watermark and the log end returns
+// nothing (as in Kafka, where the log end, not the high watermark, bounds valid fetch offsets);
+// OFFSET_OUT_OF_RANGE outside [log start, log end].
 func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) (FetchResult, error) {
 	p, err := b.servingLog(ctx, tp)
 	if err != nil {
 		return FetchResult{}, err
 	}
-	hw, hot := p.log.EndOffset(), p.log.StartOffset()
+	hot, end := p.log.StartOffset(), p.log.EndOffset()
+	hw := b.highWatermark(p, end)
 	res := FetchResult{HighWatermark: hw, LogStartOffset: b.logStart(p)}
-	if offset < 0 || offset > hw {
-		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d outside [%d, %d]", tp, offset, res.LogStartOffset, hw)
+	if offset < 0 || offset > end {
+		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d outside [%d, %d]", tp, offset, res.LogStartOffset, end)
 	}
-	if offset == hw {
+	if offset >= hw {
 		return res, nil
 	}
 	if offset >= hot {
@@ -85,8 +88,9 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 	return res, nil
 }
 
-// Changed returns a channel closed at the next append to tp, for long-poll fetches. The channel of
-// a partition this node does not lead is nil (never fires).
+// Changed returns a channel closed when tp's high watermark may have moved, for long-poll
+// fetches: the hot log's fsync (strata.durability=local) or a registration in the catalog
+// (object). The channel of a partition this node does not lead is nil (never fires).
 func (b *Broker) Changed(tp metadata.TopicPartition) <-chan struct{} {
 	b.mu.RLock()
 	p := b.parts[tp]
@@ -94,7 +98,7 @@ func (b *Broker) Changed(tp metadata.TopicPartition) <-chan struct{} {
 	if p == nil {
 		return nil
 	}
-	return p.log.Changed()
+	return b.visibleChanged(p)
 }
 
 // ListOffset answers ListOffsets for one partition: the offset and timestamp for ts, which is a
@@ -116,7 +120,7 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 	}
 	switch ts {
 	case LatestTimestamp:
-		return p.log.EndOffset(), -1, nil
+		return b.highWatermark(p, p.log.EndOffset()), -1, nil
 	case EarliestTimestamp:
 		off, err := b.earliest(ctx, p)
 		if err != nil {
@@ -127,6 +131,9 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 		return p.log.StartOffset(), -1, nil
 	case MaxTimestamp:
 		mts, off := p.log.MaxTimestamp()
+		if off >= b.highWatermark(p, p.log.EndOffset()) {
+			return -1, -1, nil // not visible yet (Kafka answers none above the high watermark)
+		}
 		return off, mts, nil
 	case LatestTieredTimestamp:
 		if b.cfg.Tiering != nil {
@@ -145,7 +152,7 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 		return -1, -1, kafkaErr(kerr.InvalidRequest, "%s: unknown special timestamp %d", tp, ts)
 	}
 	off, ok := p.log.OffsetForTimestamp(ts)
-	if !ok {
+	if !ok || off >= b.highWatermark(p, p.log.EndOffset()) {
 		return -1, -1, nil
 	}
 	return off, -1, nil
@@ -157,7 +164,7 @@ func (b *Broker) Offsets(ctx context.Context, tp metadata.TopicPartition) (start
 	if err != nil {
 		return -1, -1, err
 	}
-	return p.log.StartOffset(), p.log.EndOffset(), nil
+	return p.log.StartOffset(), b.highWatermark(p, p.log.EndOffset()), nil
 }
 
 // DeleteRecords moves the partition's log start to offset (-1: the high watermark) and returns the
@@ -169,7 +176,7 @@ func (b *Broker) DeleteRecords(ctx context.Context, tp metadata.TopicPartition, 
 	}
 	p.mu.Lock() // no appends while the start moves
 	defer p.mu.Unlock()
-	hw := p.log.EndOffset()
+	hw := b.highWatermark(p, p.log.EndOffset())
 	if offset == -1 {
 		offset = hw
 	}

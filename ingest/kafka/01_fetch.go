@@ -8,9 +8,11 @@ package kafka
 // offset inside a batch returns that whole batch and the client skips the earlier records. At least
 // one batch is returned for the first partition with data even beyond max_bytes (KIP-74); later
 // partitions stop at max_bytes and partition_max_bytes. Long poll: when fewer than min_bytes are
-// ready the request waits up to max_wait_ms and is woken by appends to any requested partition
-// (the hot log's change channel), not by a timer. Errors answer at once. The high watermark is the
-// log end (one copy: nothing to replicate), the last stable offset equals it (no transactions), no
+// ready the request waits up to max_wait_ms and is woken when the high watermark of any requested
+// partition may have moved (the broker's change channel), not by a timer. Errors answer at once.
+// The high watermark is what no crash can take back: the hot log's fsynced end for
+// strata.durability=local, the end of the data registered in object storage for object; no batch
+// at or past it is returned. The last stable offset equals it (no transactions), no
 // aborted transactions, no preferred read replica. Offsets below the hot log's start are read from
 // object storage through the tiering engine (when the node has one), so consumers read across tiers
 // without knowing it. Deviation: only the partition leader serves fetches (it alone knows the high

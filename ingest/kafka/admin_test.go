@@ -203,7 +203,7 @@ func TestDeleteRecords(t *testing.T) {
 	n.createTopic(t, "dr", 1, nil)
 	r := n.raw(t)
 	for i := 0; i < 4; i++ {
-		if pr := r.produceRaw("dr", 0, recordBatch(5, -1, -1, -1), 1); pr.ErrorCode != 0 {
+		if pr := r.produceRaw("dr", 0, recordBatch(5, -1, -1, -1), -1); pr.ErrorCode != 0 {
 			t.Fatal(kerr.ErrorForCode(pr.ErrorCode))
 		}
 	}

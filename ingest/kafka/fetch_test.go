@@ -36,7 +36,7 @@ func TestFetchByteLimits(t *testing.T) {
 	one := recordBatch(10, -1, -1, -1)
 	for p := int32(0); p < 2; p++ {
 		for i := 0; i < 5; i++ {
-			if pr := r.produceRaw("lim", p, append([]byte(nil), one...), 1); pr.ErrorCode != 0 {
+			if pr := r.produceRaw("lim", p, append([]byte(nil), one...), -1); pr.ErrorCode != 0 { // acks=all: visible once durable
 				t.Fatal(kerr.ErrorForCode(pr.ErrorCode))
 			}
 		}

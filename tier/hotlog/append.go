@@ -53,6 +53,9 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	act.ix.Add(info)
 	l.end = info.NextOffset()
 	l.notifyChanged()
+	if l.syncedTaken {
+		l.kickFlush() // someone waits for durability: a reader bounded by it, or WaitDurable
+	}
 	l.cfg.Metrics.appended(len(batch))
 	return AppendResult{BaseOffset: info.BaseOffset, LastOffset: info.LastOffset(), MaxTimestamp: info.MaxTimestamp}, nil
 }
@@ -110,10 +113,7 @@ func (l *Log) WaitDurable(ctx context.Context, upTo int64) error {
 		}
 		ch := l.syncedChan()
 		l.mu.Unlock()
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
+		l.kickFlush()
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -215,5 +215,6 @@ func (l *Log) rollLocked() error {
 		l.durable = next
 		l.notifySynced()
 	}
+	l.notifyChanged() // a sealed segment is news to the uploader
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 // Defaults for zero Config fields.
 const (
 	DefaultSegmentBytes       = 128 << 20
-	DefaultSegmentAge          = 7 * 24 * time.Hour
+	DefaultSegmentAge         = 7 * 24 * time.Hour
 	DefaultIndexIntervalBytes = 4096
 )
 
@@ -25,7 +25,7 @@ var ErrConfig = errors.New("hotlog: invalid config")
 // Dir's values.
 type Config struct {
 	SegmentBytes       int64         // roll when the active segment would pass this size (default 128 MiB)
-	SegmentAge          time.Duration // roll when the active segment is older than this (default 7 days)
+	SegmentAge         time.Duration // roll when the active segment is older than this (default 7 days)
 	IndexIntervalBytes int           // bytes of batches between sparse index entries (default 4096)
 	Logger             *slog.Logger  // default slog.Default()
 	Metrics            *Metrics      // optional
@@ -87,7 +87,7 @@ func (c Config) inherit(base Config) Config {
 func (c Config) withDefaults() Config {
 	return c.inherit(Config{
 		SegmentBytes:       DefaultSegmentBytes,
-		SegmentAge:          DefaultSegmentAge,
+		SegmentAge:         DefaultSegmentAge,
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
 		Logger:             slog.Default(),
 		openFile:           osOpenFile,

@@ -74,7 +74,7 @@ type Log struct {
 	start        int64  // persisted logical start (SetStartOffset / Reset)
 	end          int64
 	durable      int64
-	changed      chan struct{} // closed at the next append or truncation
+	changed      chan struct{} // closed at the next append, roll or truncation
 	synced       chan struct{} // closed when durable advances, on truncation, failure and close
 	changedTaken bool          // someone holds changed: replace it on notify
 	syncedTaken  bool          // someone holds synced: replace it on notify
@@ -374,7 +374,7 @@ func (l *Log) DurableOffset() int64 {
 	return l.durable
 }
 
-// Changed returns a channel closed at the next append (or truncation, or Close). Take a new one after
+// Changed returns a channel closed at the next append (or roll, truncation, or Close). Take a new one after
 // it fires.
 func (l *Log) Changed() <-chan struct{} {
 	l.mu.Lock()
@@ -389,6 +389,30 @@ func (l *Log) notifyChanged() {
 		close(l.changed)
 		l.changed = make(chan struct{})
 		l.changedTaken = false
+	}
+}
+
+// DurableChanged returns a channel closed when DurableOffset next moves (an fsync completes, a
+// truncation or reset moves it down) or the Log fails or closes. Take a new one after it fires.
+// Taking it asks for an fsync of whatever is appended but not yet durable, and while it is held
+// every append asks again, so a reader bounded by DurableOffset (a high watermark) is woken soon
+// after data arrives even when no producer waits for durability.
+func (l *Log) DurableChanged() <-chan struct{} {
+	l.mu.Lock()
+	ch := l.syncedChan()
+	pending := l.durable < l.end
+	l.mu.Unlock()
+	if pending {
+		l.kickFlush()
+	}
+	return ch
+}
+
+// kickFlush asks the flusher for an fsync without waiting.
+func (l *Log) kickFlush() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
 	}
 }
 
