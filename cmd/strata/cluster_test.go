@@ -41,14 +41,23 @@ type clusterNode struct {
 	extraArgs []string
 }
 
-// startCluster starts natsNodes embedded NATS servers, MinIO, and strata nodes 1..nodes.
+// startCluster starts natsNodes embedded NATS servers (clustered when more than one), MinIO, and strata nodes 1..nodes.
 func startCluster(t testing.TB, natsNodes, nodes int) *cluster {
 	t.Helper()
 	m := objstoretest.StartMinIO(t)
 	m.SetEnv(t)
-	nc, err := natsmeta.StartCluster(t.TempDir(), natsNodes)
-	if err != nil {
-		t.Fatal(err)
+	var nc *natsmeta.Cluster
+	if natsNodes == 1 {
+		e, err := natsmeta.StartEmbedded(natsmeta.EmbeddedConfig{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc = &natsmeta.Cluster{Nodes: []*natsmeta.Embedded{e}}
+	} else {
+		var err error
+		if nc, err = natsmeta.StartCluster(t.TempDir(), natsNodes); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(nc.Shutdown)
 	c := &cluster{t: t, nats: nc, minio: m, meta: strings.Join(nc.ClientURLs(), ","),
