@@ -65,7 +65,7 @@ type pending struct {
 	held     int64 // bytes reserved in the server's budget until handled
 
 	done chan struct{} // closed when resp/out/err are set
-	out  []byte        // encoded response frame; nil: no response (acks=0)
+	out  [][]byte      // encoded response frame, written in order; nil: no response (acks=0)
 	err  error         // close the connection instead of answering
 }
 
@@ -247,7 +247,7 @@ func (cc *clientConn) handle(p *pending) {
 	if resp == nil {
 		return
 	}
-	p.out = encodeResponse(p.hdr.corrID, p.flexResp, resp)
+	p.out = encodeFrame(p.hdr.corrID, p.flexResp, resp)
 }
 
 // answer produces the response for p: the registered handler, or an "unsupported" answer.
@@ -282,9 +282,9 @@ func requestClientID(ctx context.Context) string {
 	return id
 }
 
-// encodeResponse frames resp with its response header.
+// encodeResponse frames resp with its response header, copying everything into one slice.
 func encodeResponse(corrID int32, flexible bool, resp kmsg.Response) []byte {
-	out := make([]byte, 8, 64)
+	out := make([]byte, 8, 256)
 	binary.BigEndian.PutUint32(out[4:], uint32(corrID))
 	if flexible {
 		out = append(out, 0) // empty tagged fields
@@ -308,10 +308,15 @@ func (cc *clientConn) writeLoop() {
 			cc.log.Info("kafka: closing connection", "api", apiName(p.hdr.key), "version", p.hdr.version, "err", p.err)
 			failed = true
 		} else if p.out != nil {
-			cc.s.m.responseBytes(apiName(p.hdr.key), len(p.out))
-			if _, err := bw.Write(p.out); err != nil {
-				failed = true
+			cc.s.m.responseBytes(apiName(p.hdr.key), frameLen(p.out))
+			for _, b := range p.out {
+				// Large slices bypass the buffer (bufio writes them directly once it is empty).
+				if _, err := bw.Write(b); err != nil {
+					failed = true
+					break
+				}
 			}
+			p.out = nil // let the record buffers go
 		}
 		if !failed && len(cc.queue) == 0 {
 			if err := bw.Flush(); err != nil {
