@@ -189,9 +189,9 @@ func BenchmarkFailover(b *testing.B) {
 	var total time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
 		victim, took := failover(b, ctx, c, topic)
 		total += took
+		b.StopTimer()
 		c.start(victim)
 		b.StartTimer()
 	}
