@@ -45,8 +45,8 @@
 //
 // # Concurrency and lifetime
 //
-// A Store is safe for concurrent use. Watches started by WatchCatalogs are owned by the Store and
-// end with their ctx or with Close; Close is idempotent and waits for them.
+// A Store is safe for concurrent use. Watches started by WatchCatalogs and WatchDepartures are
+// owned by the Store and end with their ctx or with Close; Close is idempotent and waits for them.
 //
 // Limits: a value may not exceed the server's payload limit (1 MiB by default), about 30,000
 // segments in one partition catalog (ErrTooLarge). JetStream domains and API prefixes are not
