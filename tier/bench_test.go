@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ const (
 	benchBatch    = 16 << 10 // bytes of record values per batch
 	benchRange    = 1 << 20  // fetch size and block size
 	benchParallel = 8
+	// benchWholeParallel is the bench harness's MinIO baseline: whole objects, 4 GETs at a time.
+	benchWholeParallel = 4
 )
 
 // benchObjects puts benchSegs sealed segments of about benchSegBytes each into b and registers
@@ -76,9 +79,11 @@ func benchObjects(b *testing.B, bucket objstore.Bucket, st metadata.Store) (meta
 }
 
 // BenchmarkColdSequentialRead reads a partition's tiered data from offset 0 to the end, cold,
-// through the Reader (1 MiB fetches, read-ahead) and through a plain reader that GETs the same
-// objects in 1 MiB ranges, benchParallel at a time. Each iteration times both, back to back, so
-// that load from other processes hits both alike; the metrics are each one's MB/s and their ratio.
+// through the Reader (1 MiB fetches as a consumer makes them, the Reader's default block size and
+// read-ahead), through a plain reader that GETs the same objects in 1 MiB ranges, benchParallel at
+// a time, and through whole-object GETs, benchWholeParallel at a time (the bench harness's raw
+// MinIO baseline). Each iteration times all three back to back, so that load from other processes
+// hits them alike; the metrics are each one's MB/s and the Reader's ratio to both.
 func BenchmarkColdSequentialRead(b *testing.B) {
 	m := objstoretest.StartMinIO(b)
 	raw := m.Open(b, m.S3URL("bench"))
@@ -88,13 +93,12 @@ func BenchmarkColdSequentialRead(b *testing.B) {
 	ctx := context.Background()
 	readerGets := objstoretest.NewFaultBucket(raw)
 	plainGets := objstoretest.NewFaultBucket(raw)
-	var readerTime, plainTime time.Duration
+	var readerTime, plainTime, wholeTime time.Duration
 
 	b.SetBytes(total)
 	for b.Loop() {
 		began := time.Now()
-		r, err := NewReader(ReaderConfig{Bucket: readerGets, Store: st, BlockSize: benchRange,
-			ReadAheadBlocks: benchParallel, Logger: quietLogger(), Registerer: prometheus.NewRegistry()})
+		r, err := NewReader(ReaderConfig{Bucket: readerGets, Store: st, Logger: quietLogger(), Registerer: prometheus.NewRegistry()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -132,12 +136,20 @@ func BenchmarkColdSequentialRead(b *testing.B) {
 		if n != sumSizes(segs) {
 			b.Fatalf("plain read %d bytes", n)
 		}
+
+		began = time.Now()
+		if n, err = wholeGets(ctx, raw, segs); err != nil || n != sumSizes(segs) {
+			b.Fatalf("whole-object read %d bytes: %v", n, err)
+		}
+		wholeTime += time.Since(began)
 	}
 	mbs := func(d time.Duration) float64 { return float64(total) * float64(b.N) / d.Seconds() / 1e6 }
 	gib := float64(total) * float64(b.N) / (1 << 30)
 	b.ReportMetric(mbs(readerTime), "reader-MB/s")
 	b.ReportMetric(mbs(plainTime), "plain-MB/s")
+	b.ReportMetric(mbs(wholeTime), "whole-MB/s")
 	b.ReportMetric(mbs(readerTime)/mbs(plainTime), "reader/plain")
+	b.ReportMetric(mbs(readerTime)/mbs(wholeTime), "reader/whole")
 	b.ReportMetric(float64(readerGets.Calls(objstoretest.OpGetRange))/gib, "reader-GETs/GiB")
 	b.ReportMetric(float64(plainGets.Calls(objstoretest.OpGetRange))/gib, "plain-GETs/GiB")
 }
@@ -148,6 +160,36 @@ func sumSizes(segs []metadata.SegmentRef) int64 {
 		n += s.Size
 	}
 	return n
+}
+
+// wholeGets reads every object with one GET each, benchWholeParallel at a time.
+func wholeGets(ctx context.Context, bucket objstore.Bucket, segs []metadata.SegmentRef) (int64, error) {
+	var total atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	sem := make(chan struct{}, benchWholeParallel)
+	var wg sync.WaitGroup
+	for _, s := range segs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			rc, err := bucket.Get(ctx, s.Key)
+			if err == nil {
+				var n int64
+				n, err = io.Copy(io.Discard, rc)
+				rc.Close()
+				total.Add(n)
+			}
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return total.Load(), firstErr
 }
 
 // parallelGet fetches a whole object in benchRange pieces, benchParallel GETs at a time.

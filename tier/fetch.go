@@ -64,6 +64,32 @@ func (o *objectFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// view returns the n bytes at off without copying them when they lie in one block (ok false
+// otherwise). The slice is the cache's: read it, never write it.
+func (o *objectFile) view(off, n int64) (v []byte, ok bool, err error) {
+	bs := o.r.cfg.BlockSize
+	if n <= 0 || off < 0 || off+n > o.size || off/bs != (off+n-1)/bs {
+		return nil, false, nil
+	}
+	b, fetch := o.r.blocks.lookup(blockKey{o.key, off / bs}, true)
+	if fetch {
+		o.r.startFetch(b, o.size)
+	}
+	select {
+	case <-b.ready:
+	case <-o.ctx.Done():
+		return nil, false, o.ctx.Err()
+	}
+	if b.err != nil {
+		return nil, false, b.err
+	}
+	lo := off - b.key.idx*bs
+	if lo+n > int64(len(b.data)) {
+		return nil, false, fmt.Errorf("%w: object %s: block %d holds %d bytes", segment.ErrCorrupt, o.key, b.key.idx, len(b.data))
+	}
+	return b.data[lo : lo+n : lo+n], true, nil
+}
+
 // startFetch loads b (started by a lookup that returned fetch=true) on a goroutine owned by the
 // Reader. The fetch runs under the Reader's context, not a caller's, because other readers may
 // wait for the same block.

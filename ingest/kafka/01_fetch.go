@@ -21,6 +21,7 @@ package kafka
 import (
 	"context"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -70,36 +71,81 @@ func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reques
 
 // fetchOnce fills resp from every requested partition. It reports the record bytes gathered and
 // whether any partition had an error.
+//
+// Partitions are read concurrently as far as their partition_max_bytes together fit in max_bytes:
+// for those the byte budget cannot depend on what the others return, so the answer is the one a
+// partition-by-partition pass gives, but reads that wait on object storage overlap instead of
+// queueing one GET behind another. Partitions past that point are read one by one with what is
+// left of max_bytes.
 func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, bool) {
+	type slot struct {
+		tp  metadata.TopicPartition
+		rp  *kmsg.FetchRequestTopicPartition
+		res broker.FetchResult
+		err error
+		pre bool // read in the concurrent first phase
+	}
+	var slots []slot
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		for pi := range rt.Partitions {
+			slots = append(slots, slot{tp: metadata.TopicPartition{Topic: rt.Topic, Partition: rt.Partitions[pi].Partition}, rp: &rt.Partitions[pi]})
+		}
+	}
+	planned := 0
+	var wg sync.WaitGroup
+	for i := range slots {
+		sl := &slots[i]
+		pmax := int(max(sl.rp.PartitionMaxBytes, 0))
+		if planned+pmax > maxBytes || checkLeaderEpoch(s, sl.tp, sl.rp.CurrentLeaderEpoch) != 0 {
+			break
+		}
+		planned += pmax
+		sl.pre = true
+		if len(slots) == 1 {
+			sl.res, sl.err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1))
+			break
+		}
+		wg.Add(1)
+		go func() { // owned here: joined below, before the response is assembled
+			defer wg.Done()
+			sl.res, sl.err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1))
+		}()
+	}
+	wg.Wait()
+
 	resp.Topics = resp.Topics[:0]
 	total, errs := 0, false
+	i := 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
-		for _, rp := range rt.Partitions {
+		for range rt.Partitions {
+			sl := &slots[i]
+			i++
 			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
+			sp.Partition = sl.tp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset, sp.PreferredReadReplica = -1, -1, -1, -1
 			// Never null: librdkafka rejects a null record set (size -1); Kafka sends an empty one.
 			sp.RecordBatches = []byte{}
-			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-			if c := checkLeaderEpoch(s, tp, rp.CurrentLeaderEpoch); c != 0 {
+			if c := checkLeaderEpoch(s, sl.tp, sl.rp.CurrentLeaderEpoch); c != 0 {
 				sp.ErrorCode, errs = c, true
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			budget := min(int(rp.PartitionMaxBytes), maxBytes-total)
-			var res broker.FetchResult
-			var err error
-			if total > 0 && budget <= 0 {
+			budget := min(int(sl.rp.PartitionMaxBytes), maxBytes-total)
+			res, err := sl.res, sl.err
+			switch {
+			case sl.pre:
+			case total > 0 && budget <= 0:
 				// The response is full: report the offsets only.
-				res.LogStartOffset, res.HighWatermark, err = s.broker.Offsets(ctx, tp)
-			} else {
-				res, err = s.broker.Fetch(ctx, tp, rp.FetchOffset, max(budget, 1))
+				res.LogStartOffset, res.HighWatermark, err = s.broker.Offsets(ctx, sl.tp)
+			default:
+				res, err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(budget, 1))
 			}
 			if err != nil {
-				sp.ErrorCode, errs = s.code(err, "fetch", "partition", tp), true
+				sp.ErrorCode, errs = s.code(err, "fetch", "partition", sl.tp), true
 				if sp.ErrorCode == kerr.OffsetOutOfRange.Code {
 					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 				}

@@ -252,3 +252,18 @@ func (s *Splitter) Pos() int { return s.pos }
 
 // Err is the reason Next stopped early, or nil at a clean end.
 func (s *Splitter) Err() error { return s.err }
+
+// WholeBatches returns the length of the longest prefix of b that holds whole batches, going by
+// their length fields alone (no CRC or header checks: validate the prefix before trusting it). A
+// length field out of range ends the prefix.
+func WholeBatches(b []byte) int {
+	n := 0
+	for len(b)-n >= BatchHeaderSize {
+		length := int64(int32(binary.BigEndian.Uint32(b[n+batchLenOffset:])))
+		if length < minBatchLength || length > MaxBatchSize || int64(n)+length+batchLenSize > int64(len(b)) {
+			break
+		}
+		n += int(length) + batchLenSize
+	}
+	return n
+}
