@@ -33,7 +33,7 @@ var (
 
 // Defaults for zero Config fields.
 const (
-	DefaultUploadConcurrency = 4
+	DefaultUploadConcurrency = 16
 	DefaultRetryBaseDelay    = 200 * time.Millisecond
 	DefaultRetryMaxDelay     = 15 * time.Second
 	DefaultCheckInterval     = 30 * time.Second
@@ -50,8 +50,9 @@ type Config struct {
 	Store metadata.Store
 	// Prefix is put before every object key ("" for none); it must be a valid key prefix.
 	Prefix string
-	// UploadConcurrency bounds the uploads in flight across all partitions (default 4). A
-	// partition uploads its segments one after another, in offset order.
+	// UploadConcurrency bounds the uploads in flight across all partitions (default 16: object
+	// durability rolls the partitions of a topic at the same instants, and each one's acks wait
+	// for its upload). A partition uploads its segments one after another, in offset order.
 	UploadConcurrency int
 	// RetryBaseDelay and RetryMaxDelay bound the backoff between failed attempts (defaults 200 ms
 	// and 15 s): the delay doubles from the base up to the max, with jitter.

@@ -155,6 +155,7 @@ func (p *partition) run() {
 	defer poll.Stop()
 	var flush *time.Timer
 	var flushC <-chan time.Time
+	var flushAt, lastRoll time.Time
 	defer func() {
 		if flush != nil {
 			flush.Stop()
@@ -180,9 +181,17 @@ func (p *partition) run() {
 		bo.reset()
 
 		_, pol := p.settings()
-		if flush == nil && pol.RemoteStorage && pol.Durability == DurabilityObject && activeHasData(p.log) {
-			flush = time.NewTimer(pol.flushInterval())
-			flushC = flush.C
+		if pol.RemoteStorage && pol.Durability == DurabilityObject {
+			// Object durability: acks wait for the roll, so it is timed by the records waiting.
+			if first, oldest, ok := p.log.Unrolled(); ok {
+				if at := flushDeadline(first, oldest, lastRoll, pol.flushInterval()); flush == nil || at.Before(flushAt) {
+					if flush != nil {
+						flush.Stop()
+					}
+					flush, flushAt = time.NewTimer(time.Until(at)), at
+					flushC = flush.C
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -190,7 +199,7 @@ func (p *partition) run() {
 		case <-changed:
 		case <-p.kick:
 		case <-flushC:
-			flush, flushC = nil, nil
+			flush, flushC, lastRoll = nil, nil, time.Now()
 			if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
 				p.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
 			}
@@ -244,6 +253,25 @@ func (p *partition) refreshCatalog(ctx context.Context) error {
 	}
 	p.setView(viewOf(c))
 	return nil
+}
+
+// flushDeadline is when an object-durability partition rolls its active segment (and so answers the
+// acks waiting on it): interval after the oldest record in it was created, by the producer's
+// timestamp, so that time a record spent queued in the client counts against the bound; never
+// later than interval after the first of those batches arrived (a producer clock running ahead),
+// and never sooner than interval/4 after the previous roll (one running behind cannot make every
+// batch an object of its own).
+func flushDeadline(firstAppend time.Time, oldestTS int64, lastRoll time.Time, interval time.Duration) time.Time {
+	at := firstAppend.Add(interval)
+	if oldestTS >= 0 {
+		if byAge := time.UnixMilli(oldestTS).Add(interval); byAge.Before(at) {
+			at = byAge
+		}
+	}
+	if floor := lastRoll.Add(interval / 4); at.Before(floor) {
+		at = floor
+	}
+	return at
 }
 
 func activeHasData(l *hotlog.Log) bool {

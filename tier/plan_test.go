@@ -217,3 +217,28 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("bad durability: %v", err)
 	}
 }
+
+func TestFlushDeadline(t *testing.T) {
+	const iv = 100 * time.Millisecond
+	now := time.UnixMilli(1700000000000)
+	ms := func(d int64) time.Time { return now.Add(time.Duration(d) * time.Millisecond) }
+	cases := []struct {
+		name     string
+		first    time.Time
+		oldestTS int64
+		lastRoll time.Time
+		want     time.Time
+	}{
+		{"fresh records: interval after arrival", now, now.UnixMilli(), ms(-500), ms(100)},
+		{"queued 60 ms in the client: 40 ms left", now, now.UnixMilli() - 60, ms(-500), ms(40)},
+		{"older than the interval: roll at once", now, now.UnixMilli() - 300, ms(-500), ms(-200)},
+		{"but not sooner than a quarter interval after the last roll", now, now.UnixMilli() - 300, ms(-10), ms(15)},
+		{"client clock ahead: interval after arrival", now, now.UnixMilli() + 5000, ms(-500), ms(100)},
+		{"no timestamp known", now, -1, ms(-500), ms(100)},
+	}
+	for _, tc := range cases {
+		if got := flushDeadline(tc.first, tc.oldestTS, tc.lastRoll, iv); !got.Equal(tc.want) {
+			t.Errorf("%s: %v after now, want %v", tc.name, got.Sub(now), tc.want.Sub(now))
+		}
+	}
+}

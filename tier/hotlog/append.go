@@ -51,6 +51,15 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 		return AppendResult{}, werr
 	}
 	act.ix.Add(info)
+	if act.firstAppend.IsZero() {
+		act.firstAppend = time.Now()
+		if pos > 0 { // data recovered at open came first
+			act.firstAppend = act.created
+		}
+	}
+	if act.oldestTS < 0 || info.FirstTimestamp < act.oldestTS {
+		act.oldestTS = info.FirstTimestamp
+	}
 	l.end = info.NextOffset()
 	l.notifyChanged()
 	if l.syncedTaken {

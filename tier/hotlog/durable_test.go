@@ -67,3 +67,29 @@ func TestDurableChangedFiresOnTruncateAndClose(t *testing.T) {
 	}
 	<-ch
 }
+
+// Unrolled reports what the next roll will carry: since when, and the oldest producer timestamp.
+func TestUnrolled(t *testing.T) {
+	_, l := openTestLog(t, Config{})
+	if _, _, ok := l.Unrolled(); ok {
+		t.Fatal("an empty log reports unrolled data")
+	}
+	before := time.Now()
+	mustAppend(t, l, batch(2, 5000))
+	mustAppend(t, l, batch(2, 3000))
+	mustAppend(t, l, batch(2, 4000))
+	first, oldest, ok := l.Unrolled()
+	if !ok || oldest != 3000 || first.Before(before) || first.After(time.Now()) {
+		t.Fatalf("unrolled since %v (test began %v), oldest %d, ok %v; want the first append's time and 3000", first, before, oldest, ok)
+	}
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := l.Unrolled(); ok {
+		t.Fatal("unrolled data reported right after a roll")
+	}
+	mustAppend(t, l, batch(1, 7000))
+	if _, oldest, ok := l.Unrolled(); !ok || oldest != 7000 {
+		t.Fatalf("after the roll: oldest %d ok %v, want 7000", oldest, ok)
+	}
+}

@@ -43,6 +43,11 @@ type seg struct {
 	size    int64            // file size
 	idx     segment.Index    // sealed segments
 	ix      *segment.Indexer // the active segment
+
+	// The active segment's data since this process opened it: when its first batch was appended
+	// and the smallest first-record timestamp of its batches (zero time, -1: none yet).
+	firstAppend time.Time
+	oldestTS    int64
 }
 
 func (s *seg) index() segment.Index {
@@ -251,7 +256,7 @@ func (l *Log) openSeg(path string, base int64, sealed bool) (*seg, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("hotlog: stat segment: %w", err)
 	}
-	s := &seg{base: base, path: path, f: f, sealed: sealed, created: st.ModTime(), size: st.Size()}
+	s := &seg{base: base, path: path, f: f, sealed: sealed, created: st.ModTime(), size: st.Size(), oldestTS: -1}
 	if sealed {
 		r, err := segment.OpenReader(f, st.Size())
 		if err == nil && r.Index().BaseOffset != base {
@@ -308,7 +313,8 @@ func (l *Log) newActive(base int64) error {
 	}
 	l.segs = append(l.segs, &seg{
 		base: base, path: p, f: f, created: time.Now(),
-		ix: segment.NewIndexer(base, l.cfg.IndexIntervalBytes),
+		ix:       segment.NewIndexer(base, l.cfg.IndexIntervalBytes),
+		oldestTS: -1,
 	})
 	return nil
 }
@@ -428,6 +434,26 @@ func (l *Log) notifySynced() {
 		l.synced = make(chan struct{})
 		l.syncedTaken = false
 	}
+}
+
+// Unrolled describes what waits in the active segment for the next roll: when its first batch
+// was appended (by this process; for data recovered at open, the open) and the smallest
+// first-record timestamp among its batches, as the producers stamped them. ok is false when the
+// active segment holds no batch.
+func (l *Log) Unrolled() (firstAppend time.Time, oldestTimestamp int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.segs) == 0 {
+		return time.Time{}, -1, false
+	}
+	act := l.active()
+	if act.sealed || act.ix.Index().DataSize == 0 {
+		return time.Time{}, -1, false
+	}
+	if act.firstAppend.IsZero() {
+		return act.created, act.oldestTS, true
+	}
+	return act.firstAppend, act.oldestTS, true
 }
 
 // Segments describes the local segments, oldest first; the last one is the active one.
