@@ -19,6 +19,7 @@ type uploadMetrics struct {
 	retentionDrops  prometheus.Counter
 	objectsDeleted  prometheus.Counter
 	deletesPending  prometheus.Gauge
+	catalogBytes    prometheus.Gauge
 }
 
 func newUploadMetrics(reg prometheus.Registerer) *uploadMetrics {
@@ -68,6 +69,10 @@ func newUploadMetrics(reg prometheus.Registerer) *uploadMetrics {
 			Name: "strata_tier_delete_pending_objects",
 			Help: "Objects out of the catalog waiting for their grace period to end.",
 		}),
+		catalogBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_tier_catalog_bytes",
+			Help: "Bytes of segment objects registered in the catalog for the partitions this node tiers, as last read.",
+		}),
 	}
 	if reg != nil {
 		m.backlogSegments = register(reg, m.backlogSegments)
@@ -81,6 +86,7 @@ func newUploadMetrics(reg prometheus.Registerer) *uploadMetrics {
 		m.retentionDrops = register(reg, m.retentionDrops)
 		m.objectsDeleted = register(reg, m.objectsDeleted)
 		m.deletesPending = register(reg, m.deletesPending)
+		m.catalogBytes = register(reg, m.catalogBytes)
 	}
 	return m
 }

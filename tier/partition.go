@@ -32,6 +32,7 @@ type partition struct {
 	wake    chan struct{} // closed when cv.end moves or the partition stops
 	stopErr error
 	backlog [2]int64 // segments, bytes: what this partition last added to the backlog gauges
+	catalog int64    // bytes: what this partition last added to the catalog gauge
 }
 
 func newPartition(u *Uploader, tp metadata.TopicPartition, topicID metadata.TopicID, log *hotlog.Log, epoch int32, policy Policy) *partition {
@@ -98,6 +99,10 @@ func (p *partition) setView(cv catalogView) {
 	defer p.mu.Unlock()
 	moved := !p.known || cv != p.cv
 	p.cv, p.known = cv, true
+	if p.stopErr == nil {
+		p.u.m.catalogBytes.Add(float64(cv.bytes - p.catalog))
+		p.catalog = cv.bytes
+	}
 	if moved && p.stopErr == nil {
 		close(p.wake)
 		p.wake = make(chan struct{})
@@ -121,6 +126,14 @@ func (p *partition) stop(reason error) {
 	<-p.done
 }
 
+// forgetCatalog takes the partition's share out of the catalog gauge once it stopped.
+func (p *partition) forgetCatalog() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.u.m.catalogBytes.Sub(float64(p.catalog))
+	p.catalog = 0
+}
+
 func (p *partition) setBacklog(segs, bytes int64) {
 	p.mu.Lock()
 	dSegs, dBytes := segs-p.backlog[0], bytes-p.backlog[1]
@@ -137,6 +150,7 @@ func (p *partition) setBacklog(segs, bytes int64) {
 func (p *partition) run() {
 	defer close(p.done)
 	defer p.setBacklog(0, 0)
+	defer p.forgetCatalog()
 	ctx := p.ctx
 	bo := backoff{base: p.u.cfg.RetryBaseDelay, max: p.u.cfg.RetryMaxDelay}
 
@@ -272,15 +286,6 @@ func flushDeadline(firstAppend time.Time, oldestTS int64, lastRoll time.Time, in
 		at = floor
 	}
 	return at
-}
-
-func activeHasData(l *hotlog.Log) bool {
-	segs := l.Segments()
-	if len(segs) == 0 {
-		return false
-	}
-	a := segs[len(segs)-1]
-	return !a.Sealed && a.NextOffset > a.BaseOffset
 }
 
 // backoff is exponential backoff with equal jitter (a delay in [d/2, d]).

@@ -26,10 +26,15 @@ type catalogView struct {
 	logStart int64
 	end      int64 // tiered end (logStart when no segment)
 	hasSegs  bool
+	bytes    int64 // sizes of the registered segment objects
 }
 
 func viewOf(c metadata.PartitionCatalog) catalogView {
-	return catalogView{logStart: c.LogStartOffset, end: c.TieredEnd(), hasSegs: len(c.Segments) > 0}
+	cv := catalogView{logStart: c.LogStartOffset, end: c.TieredEnd(), hasSegs: len(c.Segments) > 0}
+	for _, s := range c.Segments {
+		cv.bytes += s.Size
+	}
+	return cv
 }
 
 // nextUpload picks the first sealed segment holding offsets at or above the tiered end and says how

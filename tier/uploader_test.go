@@ -73,9 +73,20 @@ func TestUploadRegistersSealedSegments(t *testing.T) {
 	if counter(u.m.uploads) < float64(len(want)) || counter(u.m.backlogSegments) != 0 {
 		t.Fatalf("uploads %v, backlog %v", counter(u.m.uploads), counter(u.m.backlogSegments))
 	}
+	var catBytes int64
+	for _, s := range c.Segments {
+		catBytes += s.Size
+	}
+	if got := counter(u.m.catalogBytes); got != float64(catBytes) {
+		t.Fatalf("catalog bytes gauge %v, want %d", got, catBytes)
+	}
 	// The active segment is not uploaded in local durability.
 	if c.TieredEnd() >= l.EndOffset() {
 		t.Fatalf("tiered end %d reached the log end %d: the active segment was uploaded", c.TieredEnd(), l.EndOffset())
+	}
+	u.Untrack(tp)
+	if got := counter(u.m.catalogBytes); got != 0 {
+		t.Fatalf("catalog bytes gauge %v after untracking the only partition", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,62 @@ type Metrics struct {
 	AppendedBytes  prometheus.Counter
 	Appends        prometheus.Counter
 	SegmentsRolled prometheus.Counter
+	// Live is strata_hotlog_bytes: the open Logs, whose bytes on disk it sums when scraped.
+	Live *LiveLogs
+}
+
+// LiveLogs is a gauge collector over the open Logs: strata_hotlog_bytes, their bytes on disk
+// (segments with their indexes). Every Metrics registered on one registry shares one.
+type LiveLogs struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	logs map[*Log]struct{}
+}
+
+func newLiveLogs() *LiveLogs {
+	return &LiveLogs{
+		desc: prometheus.NewDesc("strata_hotlog_bytes", "Bytes on disk of the open hot logs (segments with their indexes) on this node.", nil, nil),
+		logs: make(map[*Log]struct{}),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *LiveLogs) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *LiveLogs) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.Bytes()))
+}
+
+// Bytes is the sum of the open Logs' bytes on disk.
+func (c *LiveLogs) Bytes() int64 {
+	c.mu.Lock()
+	logs := make([]*Log, 0, len(c.logs))
+	for l := range c.logs {
+		logs = append(logs, l)
+	}
+	c.mu.Unlock()
+	var n int64
+	for _, l := range logs {
+		n += l.diskBytes()
+	}
+	return n
+}
+
+func (m *Metrics) opened(l *Log) {
+	if m != nil && m.Live != nil {
+		m.Live.mu.Lock()
+		m.Live.logs[l] = struct{}{}
+		m.Live.mu.Unlock()
+	}
+}
+
+func (m *Metrics) closed(l *Log) {
+	if m != nil && m.Live != nil {
+		m.Live.mu.Lock()
+		delete(m.Live.logs, l)
+		m.Live.mu.Unlock()
+	}
 }
 
 // NewMetrics creates the instruments and registers them with reg (nil: not registered). A collector
@@ -123,12 +180,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_hotlog_segments_rolled_total",
 			Help: "Hot-log segments sealed.",
 		}),
+		Live: newLiveLogs(),
 	}
 	if reg != nil {
 		m.FsyncSeconds = register(reg, m.FsyncSeconds)
 		m.AppendedBytes = register(reg, m.AppendedBytes)
 		m.Appends = register(reg, m.Appends)
 		m.SegmentsRolled = register(reg, m.SegmentsRolled)
+		m.Live = register(reg, m.Live)
 	}
 	return m
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // A reader bounded by DurableOffset needs no producer waiting for durability: holding
@@ -91,5 +94,44 @@ func TestUnrolled(t *testing.T) {
 	mustAppend(t, l, batch(1, 7000))
 	if _, oldest, ok := l.Unrolled(); !ok || oldest != 7000 {
 		t.Fatalf("after the roll: oldest %d ok %v, want 7000", oldest, ok)
+	}
+}
+
+// strata_hotlog_bytes sums the open logs' files and forgets a closed log.
+func TestHotlogBytesGauge(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	d := openTestDir(t, t.TempDir(), Config{Metrics: m})
+	a, err := d.Log("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.Log("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, a, batch(3, 1000))
+	mustAppend(t, b, batch(2, 1000))
+	if err := a.Roll(); err != nil { // sealed: the index and footer count too
+		t.Fatal(err)
+	}
+	size := func(l *Log) float64 {
+		var n int64
+		for _, s := range l.Segments() {
+			n += s.Size
+		}
+		return float64(n)
+	}
+	if got, want := testutil.ToFloat64(m.Live), size(a)+size(b); got != want || got == 0 {
+		t.Fatalf("gauge %v, want %v", got, want)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(m.Live), size(a); got != want {
+		t.Fatalf("after closing b: gauge %v, want %v", got, want)
+	}
+	if n, err := testutil.GatherAndCount(reg, "strata_hotlog_bytes"); err != nil || n != 1 {
+		t.Fatalf("strata_hotlog_bytes gathered %d times: %v", n, err)
 	}
 }

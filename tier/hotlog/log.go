@@ -113,7 +113,23 @@ func openLog(path, name string, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	go l.flushLoop()
+	cfg.Metrics.opened(l)
 	return l, nil
+}
+
+// diskBytes is the size of the Log's segment files.
+func (l *Log) diskBytes() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, s := range l.segs {
+		if s.sealed {
+			n += s.size
+		} else {
+			n += s.ix.Index().DataSize
+		}
+	}
+	return n
 }
 
 // load opens the files on disk: sealed segments are verified by footer, the active one is scanned
@@ -478,6 +494,7 @@ func (l *Log) Segments() []SegmentInfo {
 // Close fsyncs the active segment, stops the flusher and closes the files. Idempotent.
 func (l *Log) Close() error {
 	err := l.close()
+	l.cfg.Metrics.closed(l)
 	if l.onClose != nil {
 		l.onClose()
 	}
