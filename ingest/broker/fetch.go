@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -28,6 +29,37 @@ type FetchResult struct {
 	// (strata.durability=local) or the tiered end (object). Records never reach at or past it.
 	HighWatermark  int64
 	LogStartOffset int64
+	// Release, when set, hands Records' buffer back for reuse by later fetches. Call it at most
+	// once, after the last use of Records (for a Fetch response: once it is written); never
+	// calling it only leaves the buffer to the garbage collector.
+	Release func()
+}
+
+// readBufs recycles hot-log read buffers between fetches: a Fetch reads up to max_bytes (often
+// megabytes) per partition, and fresh buffers cost zeroing, page faults and GC work.
+var readBufs sync.Pool // of *[]byte
+
+// maxPooledRead bounds the buffers kept for reuse.
+const maxPooledRead = 64 << 20
+
+func readBuf() *[]byte {
+	if b, ok := readBufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+// releaser returns the Release of a FetchResult whose Records came from buf.
+func releaser(buf *[]byte, recs []byte) func() {
+	done := false
+	return func() {
+		if done || cap(recs) > maxPooledRead {
+			return
+		}
+		done = true
+		*buf = recs[:0]
+		readBufs.Put(buf)
+	}
 }
 
 // Fetch reads whole batches from offset, up to maxBytes but at least one batch when any exists
@@ -50,10 +82,14 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 		return res, nil
 	}
 	if offset >= hot {
-		recs, err := p.log.Read(offset, maxBytes, hw)
+		buf := readBuf()
+		recs, err := p.log.ReadAppend(*buf, offset, maxBytes, hw)
 		switch {
 		case err == nil:
 			res.Records = recs
+			if cap(recs) > 0 {
+				res.Release = releaser(buf, recs)
+			}
 			b.m.fetchedBytes.Add(float64(len(recs)))
 			return res, nil
 		case !errors.Is(err, hotlog.ErrOffsetOutOfRange):

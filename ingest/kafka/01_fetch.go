@@ -113,6 +113,9 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		}()
 	}
 	wg.Wait()
+	for i := range slots {
+		onWritten(ctx, slots[i].res.Release)
+	}
 
 	resp.Topics = resp.Topics[:0]
 	total, errs := 0, false
@@ -143,6 +146,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 				res.LogStartOffset, res.HighWatermark, err = s.broker.Offsets(ctx, sl.tp)
 			default:
 				res, err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(budget, 1))
+				onWritten(ctx, res.Release)
 			}
 			if err != nil {
 				sp.ErrorCode, errs = s.code(err, "fetch", "partition", sl.tp), true

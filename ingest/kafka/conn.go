@@ -67,6 +67,9 @@ type pending struct {
 	done chan struct{} // closed when resp/out/err are set
 	out  [][]byte      // encoded response frame, written in order; nil: no response (acks=0)
 	err  error         // close the connection instead of answering
+
+	// release hands back buffers the frame points into (pooled fetch reads), after it is written.
+	release []func()
 }
 
 func newClientConn(s *Server, nc net.Conn) *clientConn {
@@ -270,6 +273,9 @@ func (cc *clientConn) answer(p *pending) (kmsg.Response, error) {
 	if p.gate != nil {
 		ctx = context.WithValue(ctx, produceGateKey{}, p.gate)
 	}
+	if p.hdr.key == fetchKey {
+		ctx = context.WithValue(ctx, releaseKey{}, &p.release)
+	}
 	return p.api.handle(ctx, cc.s, cc, req)
 }
 
@@ -318,6 +324,10 @@ func (cc *clientConn) writeLoop() {
 			}
 			p.out = nil // let the record buffers go
 		}
+		for _, f := range p.release { // written (or never to be): the buffers may be reused
+			f()
+		}
+		p.release = nil
 		if !failed && len(cc.queue) == 0 {
 			if err := bw.Flush(); err != nil {
 				failed = true
@@ -393,8 +403,19 @@ func finishProduceTurn(ctx context.Context) {
 
 func (g *produceGate) finish() { g.once.Do(func() { close(g.mine) }) }
 
+// releaseKey carries a request's list of buffer releases (see pending.release) to its handler.
+type releaseKey struct{}
+
+// onWritten arranges for f to run once the response to the request of ctx has been written.
+func onWritten(ctx context.Context, f func()) {
+	if l, _ := ctx.Value(releaseKey{}).(*[]func()); l != nil && f != nil {
+		*l = append(*l, f)
+	}
+}
+
 const (
 	produceKey     int16 = 0
+	fetchKey       int16 = 1
 	apiVersionsKey int16 = 18
 )
 

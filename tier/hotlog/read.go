@@ -33,6 +33,12 @@ func (l *Log) readersFrom(offset int64, maxBytes int) []*segment.Reader {
 // ErrOffsetOutOfRange if offset is outside [StartOffset, EndOffset]. The returned slice is the
 // caller's. Batches may begin below offset (a batch is never split).
 func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
+	return l.ReadAppend(nil, offset, maxBytes, limit)
+}
+
+// ReadAppend is Read into the spare capacity of dst[:0] (growing it when too small), so that a
+// caller can reuse buffers; the result may share dst's array.
+func (l *Log) ReadAppend(dst []byte, offset int64, maxBytes int, limit int64) ([]byte, error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
 	l.mu.Lock()
@@ -55,7 +61,7 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
 	rs := l.readersFrom(offset, maxBytes)
 	l.mu.Unlock()
 
-	var out []byte
+	out := dst[:0]
 	for i, r := range rs {
 		ix := r.Index()
 		if ix.BaseOffset >= limit {
