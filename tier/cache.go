@@ -62,6 +62,13 @@ func (c *blockCache) lookup(k blockKey, count bool) (b *block, fetch bool) {
 	return b, true
 }
 
+// has reports whether k is cached or being fetched, without touching the LRU or the counters.
+func (c *blockCache) has(k blockKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blocks[k] != nil
+}
+
 // done completes a fetch started by lookup.
 func (c *blockCache) done(b *block, data []byte, err error) {
 	c.mu.Lock()

@@ -90,42 +90,59 @@ func (o *objectFile) view(off, n int64) (v []byte, ok bool, err error) {
 	return b.data[lo : lo+n : lo+n], true, nil
 }
 
-// startFetch loads b (started by a lookup that returned fetch=true) on a goroutine owned by the
-// Reader. The fetch runs under the Reader's context, not a caller's, because other readers may
-// wait for the same block.
-func (r *Reader) startFetch(b *block, objSize int64) {
+// startFetchRun loads consecutive blocks of one object (each started by a lookup that returned
+// fetch=true) with one ranged GET, on a goroutine owned by the Reader. Each block is published as
+// soon as its bytes have arrived, so a reader waiting for the first does not wait for the rest.
+func (r *Reader) startFetchRun(run []*block, objSize int64) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		data, err := r.fetchBlock(b.key, objSize)
-		r.blocks.done(b, data, err)
+		i := 0
+		err := r.fetchRange(run[0].key, len(run), objSize, func(data []byte) {
+			r.blocks.done(run[i], data, nil)
+			i++
+		})
+		for ; i < len(run); i++ {
+			r.blocks.done(run[i], nil, err)
+		}
 	}()
 }
 
-func (r *Reader) fetchBlock(k blockKey, objSize int64) ([]byte, error) {
+// startFetch loads b (started by a lookup that returned fetch=true) on a goroutine owned by the
+// Reader. The fetch runs under the Reader's context, not a caller's, because other readers may
+// wait for the same block.
+func (r *Reader) startFetch(b *block, objSize int64) { r.startFetchRun([]*block{b}, objSize) }
+
+// fetchRange GETs blocks consecutive blocks from k on (fewer at the object's end) and hands each
+// block's bytes to got, in order, as they arrive. It returns the error that stopped it, if any.
+func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func([]byte)) error {
 	bs := r.cfg.BlockSize
 	off := k.idx * bs
-	n := min(bs, objSize-off)
+	n := min(bs*int64(blocks), objSize-off)
 	if n <= 0 {
-		return nil, fmt.Errorf("%w: object %s: block %d past the %d-byte object", segment.ErrCorrupt, k.obj, k.idx, objSize)
+		return fmt.Errorf("%w: object %s: block %d past the %d-byte object", segment.ErrCorrupt, k.obj, k.idx, objSize)
 	}
 	began := time.Now()
 	rc, err := r.cfg.Bucket.GetRange(r.ctx, k.obj, off, n)
 	if err != nil {
-		return nil, fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
+		return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
 	}
 	defer rc.Close()
-	data := make([]byte, n)
-	if _, err := io.ReadFull(rc, data); err != nil {
-		// A short body is either a cut connection or an object shorter than the catalog says.
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			if a, herr := r.cfg.Bucket.Head(r.ctx, k.obj); herr == nil && a.Size != objSize {
-				return nil, fmt.Errorf("%w: object %s holds %d bytes, the catalog names %d", segment.ErrCorrupt, k.obj, a.Size, objSize)
+	for done := int64(0); done < n; {
+		data := make([]byte, min(bs, n-done))
+		if _, err := io.ReadFull(rc, data); err != nil {
+			// A short body is either a cut connection or an object shorter than the catalog says.
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				if a, herr := r.cfg.Bucket.Head(r.ctx, k.obj); herr == nil && a.Size != objSize {
+					return fmt.Errorf("%w: object %s holds %d bytes, the catalog names %d", segment.ErrCorrupt, k.obj, a.Size, objSize)
+				}
 			}
+			return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
 		}
-		return nil, fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
+		r.m.getBytes.Add(float64(len(data)))
+		got(data)
+		done += int64(len(data))
 	}
 	r.m.getSeconds.Observe(time.Since(began).Seconds())
-	r.m.getBytes.Add(float64(n))
-	return data, nil
+	return nil
 }

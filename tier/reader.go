@@ -19,8 +19,9 @@ import (
 // Defaults for zero ReaderConfig fields.
 const (
 	DefaultCacheBytes        = 256 << 20
-	DefaultBlockSize         = 4 << 20
-	DefaultReadAheadBlocks   = 4
+	DefaultBlockSize         = 1 << 20
+	DefaultReadAheadBlocks   = 16
+	DefaultReadAheadGetBytes = 4 << 20
 	DefaultIndexCacheEntries = 4096
 )
 
@@ -32,16 +33,20 @@ type ReaderConfig struct {
 	Store metadata.Store
 	// CacheBytes bounds the block cache (default 256 MiB).
 	CacheBytes int64
-	// BlockSize is the unit of ranged GETs and of the cache (default 4 MiB, at least 4 KiB).
-	// Object stores answer large ranges at close to their full bandwidth; small ones pay the
-	// per-request latency again and again.
+	// BlockSize is the unit of the cache and of the GETs a read waits for (default 1 MiB, at
+	// least 4 KiB): small enough that the first answer of a replay does not wait for much more
+	// than it returns.
 	BlockSize int64
 	// ReadAheadBlocks is how many blocks past a sequential reader's position are fetched in
-	// parallel before they are asked for (default 4, 16 MiB at the default block size: a dozen
+	// parallel before they are asked for (default 16, 16 MiB at the default block size: a dozen
 	// partitions replayed at once stay within the default cache; negative: no read-ahead). The
 	// fetches belong to the Reader, not to the request that started them, so they go on
 	// between a consumer's Fetch requests.
 	ReadAheadBlocks int
+	// ReadAheadGetBytes is the most one read-ahead GET asks for: consecutive blocks go out as one
+	// ranged GET of up to this size (default 4 MiB). Object stores answer large ranges at close
+	// to their full bandwidth; small ones pay the per-request cost again and again.
+	ReadAheadGetBytes int64
 	// IndexCacheEntries bounds the decoded segment indexes kept (default 4096).
 	IndexCacheEntries int
 	Logger            *slog.Logger
@@ -55,7 +60,7 @@ func (c ReaderConfig) Validate() error {
 		return fmt.Errorf("%w: Bucket is required", ErrConfig)
 	case c.Store == nil:
 		return fmt.Errorf("%w: Store is required", ErrConfig)
-	case c.CacheBytes < 0 || c.IndexCacheEntries < 0:
+	case c.CacheBytes < 0 || c.IndexCacheEntries < 0 || c.ReadAheadGetBytes < 0:
 		return fmt.Errorf("%w: negative cache size", ErrConfig)
 	case c.BlockSize != 0 && c.BlockSize < 4<<10:
 		return fmt.Errorf("%w: BlockSize %d below 4 KiB", ErrConfig, c.BlockSize)
@@ -72,6 +77,9 @@ func (c *ReaderConfig) applyDefaults() {
 	}
 	if c.ReadAheadBlocks == 0 {
 		c.ReadAheadBlocks = DefaultReadAheadBlocks
+	}
+	if c.ReadAheadGetBytes == 0 {
+		c.ReadAheadGetBytes = DefaultReadAheadGetBytes
 	}
 	if c.IndexCacheEntries == 0 {
 		c.IndexCacheEntries = DefaultIndexCacheEntries
@@ -383,11 +391,33 @@ func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef) (*objectInd
 	return oi, nil
 }
 
+// fetchRun starts one GET for the consecutive blocks idxs of seg's object (those another reader
+// has not started meanwhile).
+func (r *Reader) fetchRun(seg metadata.SegmentRef, idxs []int64) {
+	var run []*block
+	for _, idx := range idxs {
+		b, fetch := r.blocks.lookup(blockKey{seg.Key, idx}, false)
+		if !fetch {
+			if len(run) > 0 {
+				r.startFetchRun(run, seg.Size)
+				run = nil
+			}
+			continue
+		}
+		r.m.readAhead.Inc()
+		run = append(run, b)
+	}
+	if len(run) > 0 {
+		r.startFetchRun(run, seg.Size)
+	}
+}
+
 // readAhead starts fetches of the blocks after position pos of segs[0]: the rest of that object,
 // then the next segments', up to ReadAheadBlocks blocks. It does not wait for them.
 func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
 	budget := r.cfg.ReadAheadBlocks
 	bs := r.cfg.BlockSize
+	perGet := max(int(r.cfg.ReadAheadGetBytes/bs), 1)
 	for i, seg := range segs {
 		first := int64(0)
 		if i == 0 {
@@ -400,15 +430,27 @@ func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
 				r.startFetch(b, seg.Size)
 			}
 		}
-		for idx := first; idx*bs < seg.Size; idx++ {
-			if budget <= 0 {
-				return
-			}
+		// Blocks neither cached nor in flight go out in runs of consecutive blocks, one GET each.
+		// A run the window cuts short waits until the window has moved on far enough to fill it
+		// (the object's last run goes out as it is).
+		var missing []int64
+		for idx := first; idx*bs < seg.Size && budget > 0; idx++ {
 			budget--
-			if b, fetch := r.blocks.lookup(blockKey{seg.Key, idx}, false); fetch {
-				r.m.readAhead.Inc()
-				r.startFetch(b, seg.Size)
+			if r.blocks.has(blockKey{seg.Key, idx}) {
+				r.fetchRun(seg, missing)
+				missing = missing[:0]
+				continue
 			}
+			if missing = append(missing, idx); len(missing) == perGet {
+				r.fetchRun(seg, missing)
+				missing = missing[:0]
+			}
+		}
+		if len(missing) > 0 && (missing[len(missing)-1]+1)*bs >= seg.Size {
+			r.fetchRun(seg, missing)
+		}
+		if budget <= 0 {
+			return
 		}
 	}
 }
