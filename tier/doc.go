@@ -29,8 +29,11 @@
 //	    local retention: delete hot segments below min(tiered end, local.retention.* limit)
 //	    every CheckInterval: retention.* on the catalog → SetLogStartOffset, objects deleted
 //	        after DeleteGrace
-//	    object durability: roll the active segment FlushInterval after it got data
-//	    sleep until the log changes, PollInterval passes (rolls by age make no event), a timer
+//	    object durability: roll the active segment FlushInterval after its oldest record was
+//	        created (producer timestamp; at most FlushInterval after it arrived, at least
+//	        FlushInterval/4 after the last roll), so acks wait for one flush, not a flush plus
+//	        the time the records queued in the client
+//	    sleep until the log changes (appends and rolls wake it), PollInterval passes, a timer
 //	        fires or the policy changes
 //
 // WaitTiered(tp, n) blocks until the tiered end reaches n; registration wakes it. TieredEnd and
@@ -41,9 +44,12 @@
 // Read(tp, offset) resolves offset in the partition's catalog (cached; a WatchCatalogs goroutine
 // drops changed entries, and nothing is cached while the watch is down), loads the object's index
 // once (footer + index through the block cache; cached by key), and reads whole batches through
-// the block cache: aligned BlockSize ranges fetched by ranged GETs, one GET per block however many
-// readers want it, LRU-evicted at CacheBytes. A read that continues where the partition's last one
-// ended starts GETs for the next ReadAheadBlocks blocks (crossing into later objects) in parallel.
+// the block cache: aligned BlockSize ranges fetched by ranged GETs, one fetch per block however
+// many readers want it, LRU-evicted at CacheBytes. A read that continues where the partition's
+// last one ended starts fetches for the next ReadAheadBlocks blocks (crossing into later objects),
+// consecutive blocks as one GET of up to ReadAheadGetBytes whose blocks are published as they
+// arrive; the fetches belong to the Reader and go on between a consumer's requests. A read that
+// lies in one cached block returns the cache's bytes uncopied (callers must not modify them).
 // Every batch returned is CRC-checked; a bad footer, index, batch or size gives an error wrapping
 // segment.ErrCorrupt that names the object key, never a panic.
 //

@@ -14,6 +14,8 @@
 //
 // Append writes to the page cache and returns; WaitDurable waits for the Log's single flusher
 // goroutine, which fsyncs once for every append pending at that moment and wakes all waiters.
+// DurableOffset is the fsynced end; readers bounded by it (a high watermark) wait on
+// DurableChanged, which also asks the flusher for an fsync, so they need no producer waiting.
 // Sealing writes the index and footer, fsyncs, renames .log to .seg and fsyncs the directory. Small
 // state goes through temp file → fsync → rename → directory fsync. A failed write or fsync is sticky:
 // the Log refuses further work until it is reopened, because after a failed fsync the kernel may have
