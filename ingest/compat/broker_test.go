@@ -19,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
 )
 
 // broker is the Kafka endpoint under test: a strata server this test started, or an
@@ -32,23 +34,14 @@ type broker struct {
 	werr error
 }
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
+// repoRoot is the directory holding go.mod.
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := objstoretest.RepoRoot()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("compat: %v", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("compat: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 // freePort asks the kernel for an unused loopback port.

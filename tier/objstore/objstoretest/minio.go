@@ -61,7 +61,7 @@ func ToolPath(tb testing.TB, name string) string {
 		}
 		tried = append(tried, p)
 	}
-	if root, err := repoRoot(); err == nil {
+	if root, err := RepoRoot(); err == nil {
 		p := filepath.Join(root, ".tools", "bin", name)
 		if isExecutable(p) {
 			return p
@@ -82,7 +82,9 @@ func isExecutable(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-func repoRoot() (string, error) {
+// RepoRoot is the directory holding go.mod, found by walking up from the working directory (a
+// test's working directory is its package's).
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
