@@ -43,9 +43,26 @@ func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reques
 		return resp, nil
 	}
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
-	maxBytes := int(req.MaxBytes)
-	if maxBytes <= 0 {
-		maxBytes = 1 << 30
+	// The broker caps what a request may ask for, so a small request cannot make it read a whole
+	// log into memory.
+	maxBytes := int(s.cfg.FetchMaxBytes)
+	if req.MaxBytes > 0 {
+		maxBytes = min(maxBytes, int(req.MaxBytes))
+	}
+	// Buffers of a pass that a later pass replaces go back at once; only the answered pass's
+	// buffers wait until its response is written.
+	var release []func()
+	releasePass := func() {
+		for _, f := range release {
+			f()
+		}
+		release = release[:0]
+	}
+	answer := func() (kmsg.Response, error) {
+		for _, f := range release {
+			onWritten(ctx, f)
+		}
+		return resp, nil
 	}
 	for {
 		// Take the change channels before reading so that an append between the read and the
@@ -58,13 +75,15 @@ func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reques
 				}
 			}
 		}
-		total, errs := fetchOnce(ctx, s, req, resp, maxBytes)
+		releasePass()
+		total, errs := fetchOnce(ctx, s, req, resp, maxBytes, &release)
 		if errs || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
-			return resp, nil
+			return answer()
 		}
 		if !waitAny(ctx, changed, deadline) {
-			fetchOnce(ctx, s, req, resp, maxBytes)
-			return resp, nil
+			releasePass()
+			fetchOnce(ctx, s, req, resp, maxBytes, &release)
+			return answer()
 		}
 	}
 }
@@ -77,7 +96,15 @@ func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reques
 // partition-by-partition pass gives, but reads that wait on object storage overlap instead of
 // queueing one GET behind another. Partitions past that point are read one by one with what is
 // left of max_bytes.
-func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, bool) {
+//
+// Every buffer release of the pass is appended to release; the caller runs them once the response
+// no longer points into the buffers.
+func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int, release *[]func()) (int, bool) {
+	keep := func(f func()) {
+		if f != nil {
+			*release = append(*release, f)
+		}
+	}
 	type slot struct {
 		tp  metadata.TopicPartition
 		rp  *kmsg.FetchRequestTopicPartition
@@ -114,7 +141,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 	}
 	wg.Wait()
 	for i := range slots {
-		onWritten(ctx, slots[i].res.Release)
+		keep(slots[i].res.Release)
 	}
 
 	resp.Topics = resp.Topics[:0]
@@ -146,7 +173,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 				res.LogStartOffset, res.HighWatermark, err = s.broker.Offsets(ctx, sl.tp)
 			default:
 				res, err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(budget, 1))
-				onWritten(ctx, res.Release)
+				keep(res.Release)
 			}
 			if err != nil {
 				sp.ErrorCode, errs = s.code(err, "fetch", "partition", sl.tp), true

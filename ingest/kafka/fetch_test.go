@@ -88,6 +88,38 @@ func TestFetchByteLimits(t *testing.T) {
 	}
 }
 
+// The broker's FetchMaxBytes caps a response whatever the request asks for (fetch.max.bytes).
+func TestFetchMaxBytesCapsRequest(t *testing.T) {
+	one := recordBatch(10, -1, -1, -1)
+	n := startNode(t, nodeOpts{serverCfg: func(c *Config) { c.FetchMaxBytes = int32(3 * len(one)) }})
+	n.createTopic(t, "cap", 1, nil)
+	r := n.raw(t)
+	for i := 0; i < 10; i++ {
+		if pr := r.produceRaw("cap", 0, append([]byte(nil), one...), -1); pr.ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(pr.ErrorCode))
+		}
+	}
+	for _, maxBytes := range []int32{0, 1 << 30} {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.MaxBytes = maxBytes
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "cap"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<30, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := r.roundTrip(req).(*kmsg.FetchResponse)
+		sp := resp.Topics[0].Partitions[0]
+		if sp.ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(sp.ErrorCode))
+		}
+		if got := batchesIn(t, sp.RecordBatches); got != 3 {
+			t.Errorf("request max_bytes %d: %d batches, want the broker's cap of 3", maxBytes, got)
+		}
+	}
+}
+
 // Many Produce requests pipelined on one connection append in request order: an idempotent
 // producer's sequences would be rejected otherwise.
 func TestPipelinedProducesAppendInOrder(t *testing.T) {

@@ -54,6 +54,9 @@ var ErrConfig = errors.New("kafka: invalid config")
 // DefaultMaxRequestBytes is Kafka's socket.request.max.bytes default (100 MiB).
 const DefaultMaxRequestBytes = 100 << 20
 
+// DefaultFetchMaxBytes is Kafka's fetch.max.bytes default (55 MiB).
+const DefaultFetchMaxBytes = 55 << 20
+
 // Config configures a Server.
 type Config struct {
 	// Addr is the listen address for ListenAndServe (default 127.0.0.1:9092).
@@ -76,8 +79,11 @@ type Config struct {
 	// MaxInflightBytes bounds the request bytes held by all connections together (default 512 MiB);
 	// readers wait before allocating a frame that does not fit.
 	MaxInflightBytes int64
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
+	// FetchMaxBytes caps the record bytes one Fetch response carries, whatever the request asks
+	// (Kafka's fetch.max.bytes, default 55 MiB). The first batch may still exceed it (KIP-74).
+	FetchMaxBytes int32
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 }
 
 func (c *Config) applyDefaults() {
@@ -96,6 +102,9 @@ func (c *Config) applyDefaults() {
 	if c.MaxInflightBytes == 0 {
 		c.MaxInflightBytes = 512 << 20
 	}
+	if c.FetchMaxBytes == 0 {
+		c.FetchMaxBytes = DefaultFetchMaxBytes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +121,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: MaxRequestBytes %d < 0", ErrConfig, c.MaxRequestBytes)
 	case c.MaxInflight < 0:
 		return fmt.Errorf("%w: MaxInflight %d < 0", ErrConfig, c.MaxInflight)
+	case c.FetchMaxBytes < 0:
+		return fmt.Errorf("%w: FetchMaxBytes %d < 0", ErrConfig, c.FetchMaxBytes)
 	case c.MaxInflightBytes < 0:
 		return fmt.Errorf("%w: MaxInflightBytes %d < 0", ErrConfig, c.MaxInflightBytes)
 	case c.NodeID < 0:
