@@ -174,7 +174,7 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		if errors.Is(err, segment.ErrCorrupt) {
 			return AppendResult{}, kafkaErr(kerr.CorruptMessage, "%s: %v", tp, err)
 		}
-		return AppendResult{}, fmt.Errorf("broker: append %s: %w", tp, err)
+		return AppendResult{}, logError(tp, "append", err)
 	}
 	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
 	b.m.appendedBytes.Add(float64(len(batch)))
@@ -197,9 +197,20 @@ func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, up
 		if ctx.Err() != nil {
 			return kafkaErr(kerr.RequestTimedOut, "%s: waiting for fsync: %v", tp, err)
 		}
-		return fmt.Errorf("broker: wait durable %s: %w", tp, err)
+		return logError(tp, "wait durable", err)
 	}
 	return b.waitTiered(ctx, p, upTo)
+}
+
+// logError maps a hot-log failure to the Kafka error a client retries: a log closed or truncated
+// under the request means leadership moved (NOT_LEADER_OR_FOLLOWER: refresh metadata and retry);
+// anything else is a storage failure on this node (KAFKA_STORAGE_ERROR, also retried), never
+// UNKNOWN_SERVER_ERROR, which producers treat as fatal.
+func logError(tp metadata.TopicPartition, op string, err error) error {
+	if errors.Is(err, hotlog.ErrClosed) || errors.Is(err, hotlog.ErrTruncated) {
+		return kafkaErr(kerr.NotLeaderForPartition, "%s: %s: %v", tp, op, err)
+	}
+	return kafkaErr(kerr.KafkaStorageError, "%s: %s: %v", tp, op, err)
 }
 
 // leaderFor returns the partition if this node leads it, else the Kafka error the client needs.
