@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,6 +44,7 @@ type clientConn struct {
 	lastProduce chan struct{}
 
 	shutOnce sync.Once
+	stopping atomic.Bool // set by shutdown before it interrupts the reader
 }
 
 // header is a decoded request header.
@@ -89,7 +91,10 @@ func newClientConn(s *Server, nc net.Conn) *clientConn {
 
 // shutdown stops reading; requests already read are answered, then the connection closes.
 func (cc *clientConn) shutdown() {
-	cc.shutOnce.Do(func() { _ = cc.nc.SetReadDeadline(time.Unix(1, 0)) })
+	cc.shutOnce.Do(func() {
+		cc.stopping.Store(true)
+		_ = cc.nc.SetReadDeadline(time.Unix(1, 0))
+	})
 }
 
 // serve runs the connection until the peer leaves, sends garbage, or the server closes. It returns
@@ -126,6 +131,14 @@ func (cc *clientConn) readLoop() error {
 		if cc.ctx.Err() != nil {
 			return nil
 		}
+		// An idle connection closes after IdleTimeout (Kafka's connections.max.idle.ms). The
+		// deadline is set before the stopping check so that a shutdown racing with it still wins.
+		if br.Buffered() == 0 {
+			_ = cc.nc.SetReadDeadline(time.Now().Add(cc.s.cfg.IdleTimeout))
+			if cc.stopping.Load() {
+				return nil
+			}
+		}
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			return err
 		}
@@ -137,6 +150,13 @@ func (cc *clientConn) readLoop() error {
 			return fmt.Errorf("%w: %d > %d bytes", errFrameTooLarge, size, cc.s.cfg.MaxRequestBytes)
 		}
 		if err := cc.s.budget.acquire(cc.ctx, int64(size)); err != nil {
+			return nil
+		}
+		// A peer that announces a frame must deliver it within IOTimeout: a slow sender cannot
+		// hold its share of the request budget for ever.
+		_ = cc.nc.SetReadDeadline(time.Now().Add(cc.s.cfg.IOTimeout))
+		if cc.stopping.Load() {
+			cc.s.budget.release(int64(size))
 			return nil
 		}
 		frame := make([]byte, size)
@@ -314,6 +334,9 @@ func (cc *clientConn) writeLoop() {
 			cc.log.Info("kafka: closing connection", "api", apiName(p.hdr.key), "version", p.hdr.version, "err", p.err)
 			failed = true
 		} else if p.out != nil {
+			// A peer that stops reading fails the write after IOTimeout instead of pinning the
+			// connection (and Server.Close) for ever.
+			_ = cc.nc.SetWriteDeadline(time.Now().Add(cc.s.cfg.IOTimeout))
 			cc.s.m.responseBytes(apiName(p.hdr.key), frameLen(p.out))
 			for _, b := range p.out {
 				// Large slices bypass the buffer (bufio writes them directly once it is empty).

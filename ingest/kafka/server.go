@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -82,8 +83,14 @@ type Config struct {
 	// FetchMaxBytes caps the record bytes one Fetch response carries, whatever the request asks
 	// (Kafka's fetch.max.bytes, default 55 MiB). The first batch may still exceed it (KIP-74).
 	FetchMaxBytes int32
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// IdleTimeout closes a connection that sends nothing for this long (Kafka's
+	// connections.max.idle.ms, default 10 minutes).
+	IdleTimeout time.Duration
+	// IOTimeout bounds reading the rest of a frame once its size has arrived, and each response
+	// write (default 30 s): a peer that stalls mid-frame or stops reading is disconnected.
+	IOTimeout  time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) applyDefaults() {
@@ -105,6 +112,12 @@ func (c *Config) applyDefaults() {
 	if c.FetchMaxBytes == 0 {
 		c.FetchMaxBytes = DefaultFetchMaxBytes
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.IOTimeout == 0 {
+		c.IOTimeout = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,6 +134,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: MaxRequestBytes %d < 0", ErrConfig, c.MaxRequestBytes)
 	case c.MaxInflight < 0:
 		return fmt.Errorf("%w: MaxInflight %d < 0", ErrConfig, c.MaxInflight)
+	case c.IdleTimeout < 0 || c.IOTimeout < 0:
+		return fmt.Errorf("%w: negative IdleTimeout or IOTimeout", ErrConfig)
 	case c.FetchMaxBytes < 0:
 		return fmt.Errorf("%w: FetchMaxBytes %d < 0", ErrConfig, c.FetchMaxBytes)
 	case c.MaxInflightBytes < 0:
