@@ -251,7 +251,7 @@ func TestProducerStateRebuiltOnOpen(t *testing.T) {
 			t.Fatalf("append %d: %+v %v", i, r, err)
 		}
 	}
-	if err := b1.WaitDurable(ctx, tp, 12); err != nil {
+	if err := b1.WaitDurable(ctx, tp, b1.Epoch(tp), 12); err != nil {
 		t.Fatal(err)
 	}
 	b1.Close()

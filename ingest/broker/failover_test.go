@@ -70,7 +70,7 @@ func TestLocalTailKeptWhenNoOtherLeader(t *testing.T) {
 	if _, err := b.Append(ctx, tp, batch(3, -1, -1, -1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.WaitDurable(ctx, tp, 3); err != nil {
+	if err := b.WaitDurable(ctx, tp, b.Epoch(tp), 3); err != nil {
 		t.Fatal(err)
 	}
 	first := b.Epoch(tp)
@@ -113,7 +113,7 @@ func TestReturningNodeDiscardsFencedTail(t *testing.T) {
 			if _, err := b1.Append(ctx, tp, stale); err != nil {
 				t.Fatal(err)
 			}
-			if err := b1.WaitDurable(ctx, tp, 5); err != nil {
+			if err := b1.WaitDurable(ctx, tp, b1.Epoch(tp), 5); err != nil {
 				t.Fatal(err)
 			}
 			e1 := b1.Epoch(tp)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -25,5 +26,31 @@ func TestLogErrorCodes(t *testing.T) {
 		if got := Code(logError(tp, "append", tc.err)); got != tc.want {
 			t.Errorf("%v: code %d, want %d", tc.err, got, tc.want)
 		}
+	}
+}
+
+// An acks=all wait answers success only for the epoch that appended the data.
+func TestWaitDurableChecksEpoch(t *testing.T) {
+	st, _ := newMemStore(t)
+	ctx := context.Background()
+	tp := metadata.TopicPartition{Topic: "ep"}
+	b := startNode(t, st, 1, t.TempDir())
+	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "ep", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Append(ctx, tp, batch(3, -1, -1, -1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Epoch != b.Epoch(tp) || r.Epoch < 1 {
+		t.Fatalf("append epoch %d, partition epoch %d", r.Epoch, b.Epoch(tp))
+	}
+	for _, other := range []int32{r.Epoch - 1, r.Epoch + 1} {
+		if err := b.WaitDurable(ctx, tp, other, r.LastOffset+1); Code(err) != kerr.NotLeaderForPartition.Code {
+			t.Errorf("wait under epoch %d (appended under %d): %v, want NOT_LEADER_OR_FOLLOWER", other, r.Epoch, err)
+		}
+	}
+	if err := b.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
+		t.Fatalf("wait under the append's epoch: %v", err)
 	}
 }

@@ -114,6 +114,9 @@ type AppendResult struct {
 	// Duplicate is set when an idempotent producer retried a batch already in the log; the offsets
 	// are the original ones.
 	Duplicate bool
+	// Epoch is the leader epoch the partition was led under when the batch was appended; pass it
+	// to WaitDurable.
+	Epoch int32
 }
 
 // Append validates one produced RecordBatch and appends it to the partition's hot log. batch must
@@ -161,14 +164,15 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	} else if ok {
 		b.m.duplicates.Inc()
 		return AppendResult{BaseOffset: dup.base, LastOffset: dup.last, LogStartOffset: p.log.StartOffset(),
-			LogAppendTime: -1, Duplicate: true}, nil
+			LogAppendTime: -1, Duplicate: true, Epoch: p.currentLease().Epoch}, nil
 	}
 	appendTime := int64(-1)
 	if settings.logAppendTime {
 		appendTime = now
 		stampLogAppendTime(batch, now)
 	}
-	segment.SetPartitionLeaderEpoch(batch, p.currentLease().Epoch)
+	epoch := p.currentLease().Epoch
+	segment.SetPartitionLeaderEpoch(batch, epoch)
 	res, err := p.log.Append(batch)
 	if err != nil {
 		if errors.Is(err, segment.ErrCorrupt) {
@@ -180,18 +184,19 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	b.m.appendedBytes.Add(float64(len(batch)))
 	b.m.appendedRecords.Add(float64(info.NumRecords))
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogStartOffset: p.log.StartOffset(),
-		LogAppendTime: appendTime}, nil
+		LogAppendTime: appendTime, Epoch: epoch}, nil
 }
 
 // WaitDurable blocks until every offset below upTo in the partition is fsynced, or ctx ends. With
 // strata.durability=object and a Tiering configured it also waits until they are in object storage
-// and registered in the catalog.
-func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, upTo int64) error {
-	b.mu.RLock()
-	p := b.parts[tp]
-	b.mu.RUnlock()
-	if p == nil {
-		return kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership before the data was durable", tp)
+// and registered in the catalog. epoch is AppendResult.Epoch: the offsets count as durable only if
+// the partition is still led under the epoch that appended them when the wait ends — a takeover in
+// between may have truncated or reset those offsets, so the client is told NOT_LEADER_OR_FOLLOWER
+// and retries (an idempotent retry then finds its batch or writes it again).
+func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, epoch int32, upTo int64) error {
+	p, err := b.ledUnder(tp, epoch)
+	if err != nil {
+		return err
 	}
 	if err := p.log.WaitDurable(ctx, upTo); err != nil {
 		if ctx.Err() != nil {
@@ -199,7 +204,26 @@ func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, up
 		}
 		return logError(tp, "wait durable", err)
 	}
-	return b.waitTiered(ctx, p, upTo)
+	if err := b.waitTiered(ctx, p, upTo); err != nil {
+		return err
+	}
+	if cur, err := b.ledUnder(tp, epoch); err != nil {
+		return err
+	} else if cur != p {
+		return kafkaErr(kerr.NotLeaderForPartition, "%s: leadership changed while waiting for durability", tp)
+	}
+	return nil
+}
+
+// ledUnder returns the partition if this node still leads it under epoch.
+func (b *Broker) ledUnder(tp metadata.TopicPartition, epoch int32) (*partition, error) {
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil || !p.leading() || p.currentLease().Epoch != epoch {
+		return nil, kafkaErr(kerr.NotLeaderForPartition, "%s: not led under epoch %d any more", tp, epoch)
+	}
+	return p, nil
 }
 
 // logError maps a hot-log failure to the Kafka error a client retries: a log closed or truncated

@@ -65,7 +65,7 @@ func TestTieredDurabilityAndReads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.WaitDurable(ctx, tp, r.LastOffset+1); err != nil {
+		if err := b.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
 			t.Fatal(err)
 		}
 		if end := up.TieredEnd(tp); end < r.LastOffset+1 {

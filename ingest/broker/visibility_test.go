@@ -126,7 +126,7 @@ func TestObjectDurabilityVisibility(t *testing.T) {
 	}
 
 	acked := make(chan error, 1)
-	go func() { acked <- b.WaitDurable(ctx, tp, 6) }()
+	go func() { acked <- b.WaitDurable(ctx, tp, b.Epoch(tp), 6) }()
 	if err := p.log.Roll(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestObjectDurabilityConsumerNeverAhead(t *testing.T) {
 		for i := 0; i < batches; i++ {
 			r, err := b.Append(ctx, tp, batch(per, -1, -1, -1))
 			if err == nil {
-				err = b.WaitDurable(ctx, tp, r.LastOffset+1)
+				err = b.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1)
 			}
 			if err != nil {
 				t.Error(err)

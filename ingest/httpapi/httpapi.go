@@ -40,7 +40,7 @@ import (
 type Producer interface {
 	EnsureTopic(ctx context.Context, name string, allowAutoCreate bool) (metadata.Topic, error)
 	Append(ctx context.Context, tp metadata.TopicPartition, batch []byte) (broker.AppendResult, error)
-	WaitDurable(ctx context.Context, tp metadata.TopicPartition, upTo int64) error
+	WaitDurable(ctx context.Context, tp metadata.TopicPartition, epoch int32, upTo int64) error
 }
 
 var _ Producer = (*broker.Broker)(nil)

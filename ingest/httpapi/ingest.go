@@ -74,9 +74,10 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 	// One batch per partition and at most MaxRecordsPerBatch records each, in input order.
 	now := time.Now().UnixMilli()
 	type pending struct {
-		tp   metadata.TopicPartition
-		idx  []int
-		last int64
+		tp    metadata.TopicPartition
+		idx   []int
+		last  int64
+		epoch int32
 	}
 	var writes []pending
 	byPart := map[int32][]int{}
@@ -106,10 +107,10 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 		for j, i := range wr.idx {
 			recs[i].offset = res.BaseOffset + int64(j)
 		}
-		wr.last = res.LastOffset
+		wr.last, wr.epoch = res.LastOffset, res.Epoch
 	}
 	for _, wr := range writes {
-		if err := in.cfg.Producer.WaitDurable(ctx, wr.tp, wr.last+1); err != nil {
+		if err := in.cfg.Producer.WaitDurable(ctx, wr.tp, wr.epoch, wr.last+1); err != nil {
 			in.fail(w, topic, err)
 			return
 		}

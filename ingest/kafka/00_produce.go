@@ -34,9 +34,10 @@ func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Requ
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
 	type slot struct {
-		rp  *kmsg.ProduceResponseTopicPartition
-		tp  metadata.TopicPartition
-		end int64 // one past the last appended offset; 0 when nothing to wait for
+		rp    *kmsg.ProduceResponseTopicPartition
+		tp    metadata.TopicPartition
+		epoch int32 // leader epoch of the append
+		end   int64 // one past the last appended offset; 0 when nothing to wait for
 	}
 	var slots []slot
 	fail := int16(0)
@@ -73,7 +74,7 @@ func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Requ
 				continue
 			}
 			sp.BaseOffset, sp.LogStartOffset, sp.LogAppendTime = res.BaseOffset, res.LogStartOffset, res.LogAppendTime
-			slots = append(slots, slot{rp: sp, tp: tp, end: res.LastOffset + 1})
+			slots = append(slots, slot{rp: sp, tp: tp, epoch: res.Epoch, end: res.LastOffset + 1})
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -97,7 +98,7 @@ func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Requ
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
 		defer cancel()
 		for _, sl := range slots {
-			if err := s.broker.WaitDurable(wctx, sl.tp, sl.end); err != nil {
+			if err := s.broker.WaitDurable(wctx, sl.tp, sl.epoch, sl.end); err != nil {
 				sl.rp.ErrorCode = s.code(err, "produce: wait durable", "partition", sl.tp)
 				sl.rp.BaseOffset = -1
 			}
