@@ -44,33 +44,14 @@ func newMemStore(t *testing.T) (*memmeta.Store, *fakeClock) {
 	return st, clk
 }
 
-// newBroker starts a broker on its own hot-log dir (dir "" → a fresh temp dir). No background
-// reconcile runs during a test (RenewInterval is long): tests call reconcile themselves.
+// newBroker starts a broker on its own data dir (dir "" → a fresh temp dir); see startNode. No
+// background reconcile runs during a test: tests call reconcile themselves.
 func newBroker(t *testing.T, st metadata.Store, id int32, dir string) *Broker {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	d, err := hotlog.OpenDir(dir, hotlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(Config{NodeID: id, KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9000+id), HotLog: d, Store: st,
-		LeaseTTL: 6 * time.Second, RenewInterval: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Start, then stop the loop so that only the test drives reconcile.
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	b.stop()
-	<-b.done
-	t.Cleanup(func() {
-		b.Close()
-		d.Close()
-	})
-	return b
+	return startNode(t, st, id, dir)
 }
 
 func batch(n int, pid int64, epoch int16, seq int32) []byte {
