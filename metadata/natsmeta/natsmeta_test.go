@@ -21,13 +21,19 @@ var prefixSeq atomic.Int64
 // each other's state.
 func openStore(t testing.TB, urls []string, replicas int) *natsmeta.Store {
 	t.Helper()
+	return openStoreAt(t, urls, replicas, fmt.Sprintf("t%d", prefixSeq.Add(1)))
+}
+
+// openStoreAt opens a Store on the buckets named by prefix.
+func openStoreAt(t testing.TB, urls []string, replicas int, prefix string) *natsmeta.Store {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := natsmeta.Open(ctx, natsmeta.Config{
 		URLs:         urls,
 		Replicas:     replicas,
 		OpTimeout:    2 * time.Second,
-		BucketPrefix: fmt.Sprintf("t%d", prefixSeq.Add(1)),
+		BucketPrefix: prefix,
 		Logger:       slog.New(slog.DiscardHandler),
 		Registerer:   prometheus.NewRegistry(),
 	})
@@ -158,5 +164,37 @@ func TestReopenKeepsState(t *testing.T) {
 	c, err := s2.GetCatalog(ctx, tp)
 	if err != nil || len(c.Segments) != 1 || c.Epoch != l.Epoch {
 		t.Fatalf("GetCatalog after restart = %+v, %v", c, err)
+	}
+}
+
+// TestClusterListSeesAcknowledgedWrites lists right after each write, from a client connected to
+// every server of an R3 cluster. A list answered from a lagging replica would miss the write.
+func TestClusterListSeesAcknowledgedWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-node cluster in -short mode")
+	}
+	c := startCluster(t, 3)
+	urls := c.ClientURLs()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for round := range 3 {
+		// A writer and a lister on different servers, rotated each round.
+		prefix := fmt.Sprintf("t%d", prefixSeq.Add(1))
+		w := openStoreAt(t, []string{urls[round%3]}, 3, prefix)
+		r := openStoreAt(t, []string{urls[(round+1)%3]}, 3, prefix)
+		for i := range int32(40) {
+			id := int32(round)*100 + i
+			n := metadata.Node{ID: id, KafkaAddr: fmt.Sprintf("10.0.0.1:%d", 9000+id), StartedAt: time.UnixMilli(1_700_000_000_000)}
+			if err := w.RegisterNode(ctx, n, time.Minute); err != nil {
+				t.Fatalf("RegisterNode %d: %v", id, err)
+			}
+			got, err := r.ListNodes(ctx)
+			if err != nil {
+				t.Fatalf("ListNodes: %v", err)
+			}
+			if len(got) != int(i)+1 || got[len(got)-1].ID != id {
+				t.Fatalf("round %d: ListNodes after registering %d returned %d nodes (last %v)", round, id, len(got), got)
+			}
+		}
 	}
 }

@@ -286,7 +286,14 @@ type msgGetResponse struct {
 // get reads the newest message of key from the stream leader. Direct gets (what KeyValue.Get uses)
 // may be answered by a lagging replica; a leader read sees every acknowledged write.
 func (s *Store) get(ctx context.Context, b *bucket, key string) (entry, error) {
-	req, _ := json.Marshal(map[string]string{"last_by_subj": b.subj + key})
+	return s.getLast(ctx, b, b.subj+key)
+}
+
+// getLast reads from the stream leader the newest message whose subject matches subj, which may be
+// a wildcard. A missing message is the zero entry.
+func (s *Store) getLast(ctx context.Context, b *bucket, subj string) (entry, error) {
+	key := strings.TrimPrefix(subj, b.subj)
+	req, _ := json.Marshal(map[string]string{"last_by_subj": subj})
 	var e entry
 	err := s.call(ctx, "get", func(ctx context.Context) error {
 		msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.stream, req)
@@ -460,30 +467,67 @@ func backoffCAS(ctx context.Context, attempt int) error {
 	}
 }
 
-// list returns the live entries of a bucket.
+// list returns the live entries of a bucket, newest revision of each key, in no particular order.
+//
+// The watcher behind it is an ordered consumer, and on a replicated bucket that consumer may sit on a
+// replica that has not yet applied the newest acknowledged writes: its "caught up" marker alone could
+// answer an empty list right after three acknowledged puts. So list first asks the stream leader for
+// the bucket's newest stored sequence and keeps reading until the watcher has delivered at least that
+// far. Deletes and purge markers are read, not filtered, so their sequences count too. Should that
+// newest message vanish meanwhile (a marker past its TTL), a periodic re-read lowers the target.
 func (s *Store) list(ctx context.Context, b *bucket) ([]jetstream.KeyValueEntry, error) {
 	var out []jetstream.KeyValueEntry
 	err := s.call(ctx, "list", func(ctx context.Context) error {
-		out = out[:0]
-		w, err := b.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+		newest, err := s.getLast(ctx, b, b.subj+">")
+		if err != nil {
+			return err
+		}
+		w, err := b.kv.WatchAll(ctx)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = w.Stop() }()
-		for {
+		latest := make(map[string]jetstream.KeyValueEntry)
+		var seen uint64
+		caughtUp := false
+		recheck := time.NewTicker(100 * time.Millisecond)
+		defer recheck.Stop()
+		for !caughtUp || seen < newest.rev {
 			select {
+			case <-recheck.C:
+				if !caughtUp {
+					continue
+				}
+				now, err := s.getLast(ctx, b, b.subj+">")
+				if err != nil {
+					return err
+				}
+				if now.rev < newest.rev {
+					newest = now
+				}
 			case e, ok := <-w.Updates():
 				if !ok {
 					return fmt.Errorf("natsmeta: list %s: watcher stopped", b.name)
 				}
 				if e == nil {
-					return nil // caught up
+					caughtUp = true
+					continue
 				}
-				out = append(out, e)
+				seen = max(seen, e.Revision())
+				if e.Operation() == jetstream.KeyValuePut {
+					latest[e.Key()] = e
+				} else {
+					delete(latest, e.Key())
+				}
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
+		out = make([]jetstream.KeyValueEntry, 0, len(latest))
+		for _, e := range latest {
+			out = append(out, e)
+		}
+		return nil
 	})
 	return out, err
 }
