@@ -32,7 +32,8 @@
 //	    object durability: roll the active segment FlushInterval after its oldest record was
 //	        created (producer timestamp; at most FlushInterval after it arrived, at least
 //	        FlushInterval/4 after the last roll), so acks wait for one flush, not a flush plus
-//	        the time the records queued in the client
+//	        the time the records queued in the client; Expedite (a producer's pipeline is full
+//	        of waiting acks) brings it forward to FlushInterval/2 after the last roll
 //	    sleep until the log changes (appends and rolls wake it), PollInterval passes, a timer
 //	        fires or the policy changes
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
@@ -22,7 +23,9 @@ type partition struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	kick   chan struct{} // policy changed; capacity 1
+	kick   chan struct{} // policy changed or expedite set; capacity 1
+
+	expedite atomic.Bool // roll at the floor, not the deadline (Uploader.Expedite)
 
 	mu      sync.Mutex
 	epoch   int32
@@ -48,6 +51,11 @@ func (p *partition) update(epoch int32, policy Policy) {
 	p.mu.Lock()
 	p.epoch, p.policy = epoch, policy
 	p.mu.Unlock()
+	p.poke()
+}
+
+// poke wakes the partition loop.
+func (p *partition) poke() {
 	select {
 	case p.kick <- struct{}{}:
 	default:
@@ -195,10 +203,15 @@ func (p *partition) run() {
 		bo.reset()
 
 		_, pol := p.settings()
+		expedite := p.expedite.Swap(false)
 		if pol.RemoteStorage && pol.Durability == DurabilityObject {
 			// Object durability: acks wait for the roll, so it is timed by the records waiting.
 			if first, oldest, ok := p.log.Unrolled(); ok {
-				if at := flushDeadline(first, oldest, lastRoll, pol.flushInterval()); flush == nil || at.Before(flushAt) {
+				at := flushDeadline(first, oldest, lastRoll, pol.flushInterval())
+				if e := expediteAt(lastRoll, pol.flushInterval()); expedite && e.Before(at) {
+					at = e
+				}
+				if flush == nil || at.Before(flushAt) {
 					if flush != nil {
 						flush.Stop()
 					}
@@ -282,10 +295,23 @@ func flushDeadline(firstAppend time.Time, oldestTS int64, lastRoll time.Time, in
 			at = byAge
 		}
 	}
-	if floor := lastRoll.Add(interval / 4); at.Before(floor) {
+	if floor := rollFloor(lastRoll, interval); at.Before(floor) {
 		at = floor
 	}
 	return at
+}
+
+// expediteAt is when an expedited partition rolls: half an interval after its previous roll. A
+// producer whose pipeline is full is then answered twice per interval at most; the half (not the
+// quarter of rollFloor) keeps a stream of such producers from quadrupling the PUTs.
+func expediteAt(lastRoll time.Time, interval time.Duration) time.Time {
+	return lastRoll.Add(interval / 2)
+}
+
+// rollFloor is the soonest an object-durability partition rolls again: interval/4 after its previous
+// roll, which bounds its PUTs at four per interval however its producers behave.
+func rollFloor(lastRoll time.Time, interval time.Duration) time.Time {
+	return lastRoll.Add(interval / 4)
 }
 
 // backoff is exponential backoff with equal jitter (a delay in [d/2, d]).

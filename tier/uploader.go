@@ -170,6 +170,18 @@ func (u *Uploader) WaitTiered(ctx context.Context, tp metadata.TopicPartition, u
 	}
 }
 
+// Expedite asks an object-durability partition to roll the data its acks wait on half an interval
+// after its previous roll (or now, if that has passed) rather than at its flush deadline. The
+// broker calls it when a producer can send nothing more until those acks come back (its pipeline of
+// in-flight requests is full): waiting longer would gather no more data, only add latency. A no-op
+// for untracked partitions, local durability, or nothing unrolled.
+func (u *Uploader) Expedite(tp metadata.TopicPartition) {
+	if p := u.get(tp); p != nil {
+		p.expedite.Store(true)
+		p.poke()
+	}
+}
+
 // ScheduleDelete deletes the objects of segments that left the catalog (DeleteRecords, compaction)
 // once the grace period has passed.
 func (u *Uploader) ScheduleDelete(segs []metadata.SegmentRef) {

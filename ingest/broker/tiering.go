@@ -19,6 +19,7 @@ type Tiering interface {
 	Untrack(tp metadata.TopicPartition)
 	WaitTiered(ctx context.Context, tp metadata.TopicPartition, upTo int64) error
 	LatestTiered(tp metadata.TopicPartition) int64
+	Expedite(tp metadata.TopicPartition)
 	ScheduleDelete(segs []metadata.SegmentRef)
 }
 
@@ -88,6 +89,21 @@ func (b *Broker) waitTiered(ctx context.Context, p *partition, upTo int64) error
 		return kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership before the data was tiered: %v", p.tp, err)
 	}
 	return err
+}
+
+// Expedite asks for the object-durability data that acks on tp wait for to be flushed as soon as
+// the roll floor allows instead of at its flush deadline (see tier.Uploader.Expedite). The Kafka
+// listener calls it when a connection's pipeline of Produce requests is full of such waits.
+func (b *Broker) Expedite(tp metadata.TopicPartition) {
+	if b.cfg.Tiering == nil {
+		return
+	}
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p != nil && p.cfg.Load().durability == "object" {
+		b.cfg.Tiering.Expedite(tp)
+	}
 }
 
 // readTiered serves a fetch below the hot log's start from object storage.

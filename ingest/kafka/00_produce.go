@@ -29,7 +29,7 @@ func init() {
 	register(api{key: produceKey, minVersion: 3, maxVersion: 11, handle: handleProduce})
 }
 
-func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
@@ -97,6 +97,13 @@ func handleProduce(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Requ
 		// only the request's own timeout bounds it.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
 		defer cancel()
+		if cc != nil {
+			tps := make([]metadata.TopicPartition, len(slots))
+			for i, sl := range slots {
+				tps[i] = sl.tp
+			}
+			defer cc.waits.enter(s, tps)()
+		}
 		for _, sl := range slots {
 			if err := s.broker.WaitDurable(wctx, sl.tp, sl.epoch, sl.end); err != nil {
 				sl.rp.ErrorCode = s.code(err, "produce: wait durable", "partition", sl.tp)

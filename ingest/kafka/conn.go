@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 // Errors that close a connection. They are logged, never sent.
@@ -45,6 +47,8 @@ type clientConn struct {
 
 	shutOnce sync.Once
 	stopping atomic.Bool // set by shutdown before it interrupts the reader
+
+	waits produceWaits
 }
 
 // header is a decoded request header.
@@ -392,6 +396,47 @@ func (r *tagReader) Span(n int) []byte {
 	s := r.src[:n]
 	r.src = r.src[n:]
 	return s
+}
+
+// produceWaits tracks a connection's Produce requests that wait for durability. When ExpediteAt of
+// them wait at once the client's pipeline is full: it can send no more data until the oldest is
+// answered, so holding them to a flush deadline would only add latency. Every partition they wait
+// on is then expedited (Broker.Expedite; a no-op unless the partition has object durability, and
+// rate-bounded by the tier's roll floor).
+type produceWaits struct {
+	mu      sync.Mutex
+	waiting map[*[]metadata.TopicPartition]struct{}
+}
+
+// enter records a request waiting on tps and returns the function that ends the wait.
+func (w *produceWaits) enter(s *Server, tps []metadata.TopicPartition) (leave func()) {
+	key := &tps
+	w.mu.Lock()
+	if w.waiting == nil {
+		w.waiting = make(map[*[]metadata.TopicPartition]struct{})
+	}
+	w.waiting[key] = struct{}{}
+	var expedite []metadata.TopicPartition
+	if at := s.cfg.ExpediteAt; at > 0 && len(w.waiting) >= at {
+		seen := make(map[metadata.TopicPartition]struct{})
+		for k := range w.waiting {
+			for _, tp := range *k {
+				if _, ok := seen[tp]; !ok {
+					seen[tp] = struct{}{}
+					expedite = append(expedite, tp)
+				}
+			}
+		}
+	}
+	w.mu.Unlock()
+	for _, tp := range expedite {
+		s.broker.Expedite(tp)
+	}
+	return func() {
+		w.mu.Lock()
+		delete(w.waiting, key)
+		w.mu.Unlock()
+	}
 }
 
 // produceGate orders the append phase of pipelined Produce requests on one connection.

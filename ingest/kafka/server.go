@@ -88,7 +88,13 @@ type Config struct {
 	IdleTimeout time.Duration
 	// IOTimeout bounds reading the rest of a frame once its size has arrived, and each response
 	// write (default 30 s): a peer that stalls mid-frame or stops reading is disconnected.
-	IOTimeout  time.Duration
+	IOTimeout time.Duration
+	// ExpediteAt is how many of one connection's Produce requests may wait for object durability
+	// before the partitions they wait on are flushed early (Broker.Expedite). Kafka clients keep at
+	// most max.in.flight.requests.per.connection requests in flight (5 by default, and at most 5
+	// with idempotence), so at that count the client can send nothing until one is answered.
+	// Default 5; -1 never expedites.
+	ExpediteAt int
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -118,6 +124,9 @@ func (c *Config) applyDefaults() {
 	if c.IOTimeout == 0 {
 		c.IOTimeout = 30 * time.Second
 	}
+	if c.ExpediteAt == 0 {
+		c.ExpediteAt = 5
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -134,6 +143,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: MaxRequestBytes %d < 0", ErrConfig, c.MaxRequestBytes)
 	case c.MaxInflight < 0:
 		return fmt.Errorf("%w: MaxInflight %d < 0", ErrConfig, c.MaxInflight)
+	case c.ExpediteAt < -1:
+		return fmt.Errorf("%w: ExpediteAt %d < -1", ErrConfig, c.ExpediteAt)
 	case c.IdleTimeout < 0 || c.IOTimeout < 0:
 		return fmt.Errorf("%w: negative IdleTimeout or IOTimeout", ErrConfig)
 	case c.FetchMaxBytes < 0:
