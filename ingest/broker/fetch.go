@@ -103,7 +103,7 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 	if ts := p.tieredStart.Load(); ts >= 0 && offset < ts {
 		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d below the log start %d", tp, offset, ts)
 	}
-	recs, err := b.readTiered(ctx, p, offset, maxBytes)
+	recs, release, err := b.readTiered(ctx, p, offset, maxBytes)
 	if err != nil {
 		if Code(err) == kerr.OffsetOutOfRange.Code {
 			if start, serr := b.earliest(ctx, p); serr == nil {
@@ -118,7 +118,7 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 			res.LogStartOffset = start
 		}
 	}
-	res.Records = recs
+	res.Records, res.Release = recs, release
 	b.m.fetchedBytes.Add(float64(len(recs)))
 	b.m.tieredBytes.Add(float64(len(recs)))
 	return res, nil

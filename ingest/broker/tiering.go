@@ -26,6 +26,7 @@ type Tiering interface {
 // TieredReader reads offsets that are only in object storage: tier.Reader.
 type TieredReader interface {
 	Read(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, error)
+	ReadAppend(ctx context.Context, dst []byte, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, bool, error)
 }
 
 var (
@@ -106,13 +107,21 @@ func (b *Broker) Expedite(tp metadata.TopicPartition) {
 	}
 }
 
-// readTiered serves a fetch below the hot log's start from object storage.
-func (b *Broker) readTiered(ctx context.Context, p *partition, offset int64, maxBytes int) ([]byte, error) {
-	recs, err := b.cfg.TieredReader.Read(ctx, p.tp, p.topicID, offset, maxBytes)
-	if errors.Is(err, tier.ErrOffsetOutOfRange) {
-		return nil, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", p.tp, offset, err)
+// readTiered serves a fetch below the hot log's start from object storage, into a recycled read
+// buffer unless the reader hands out its cache's bytes. release (never nil) gives the buffer back.
+func (b *Broker) readTiered(ctx context.Context, p *partition, offset int64, maxBytes int) (recs []byte, release func(), err error) {
+	buf := readBuf()
+	recs, shared, err := b.cfg.TieredReader.ReadAppend(ctx, *buf, p.tp, p.topicID, offset, maxBytes)
+	if err != nil || shared || cap(recs) == 0 {
+		readBufs.Put(buf)
+		release = func() {}
+	} else {
+		release = releaser(buf, recs)
 	}
-	return recs, err
+	if errors.Is(err, tier.ErrOffsetOutOfRange) {
+		return nil, release, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", p.tp, offset, err)
+	}
+	return recs, release, err
 }
 
 // earliest is the first readable offset: the catalog's log start when tiered data reaches below the
