@@ -69,6 +69,16 @@ func (c *blockCache) has(k blockKey) bool {
 	return c.blocks[k] != nil
 }
 
+// demote moves a loaded block to the cold end of the LRU: a sequential reader has read past it and
+// is unlikely to want it again, so it goes before blocks fetched ahead and not yet read.
+func (c *blockCache) demote(k blockKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b := c.blocks[k]; b != nil && b.elem != nil {
+		c.lru.MoveToBack(b.elem)
+	}
+}
+
 // done completes a fetch started by lookup.
 func (c *blockCache) done(b *block, data []byte, err error) {
 	c.mu.Lock()

@@ -322,6 +322,9 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 			return nil, false, r.corrupt(seg.Key, err)
 		}
 		last, lastIdx = streamPos{key: seg.Key, pos: end}, i
+		if sequential {
+			r.dropBehind(seg.Key, pos, end, end >= oi.ix.DataSize)
+		}
 		if end < oi.ix.DataSize || len(dst) >= maxBytes {
 			break
 		}
@@ -341,6 +344,21 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 		r.readAhead(segs[lastIdx:], last.pos)
 	}
 	return dst, shared, nil
+}
+
+// dropBehind demotes the blocks of key that a sequential read of [pos, end) has passed (and the
+// last one too when the object's data is done), so that the cache evicts what was read before
+// what read-ahead fetched for later. Without it, many partitions replaying at once evict each
+// other's read-ahead before it is used and fetch it again.
+func (r *Reader) dropBehind(key string, pos, end int64, finished bool) {
+	bs := r.cfg.BlockSize
+	last := end / bs // first block not wholly behind end
+	if finished {
+		last++
+	}
+	for idx := pos / bs; idx < last; idx++ {
+		r.blocks.demote(blockKey{key, idx})
+	}
 }
 
 // checkBatches validates the batches read from an object (CRC included) and their offsets.
