@@ -42,7 +42,7 @@ type Params struct {
 func QuickParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 512 << 20, ProduceTimeout: 45 * time.Second,
 		LatencyRate: 1000, LatencyDuration: 15 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 60 * time.Second,
-		ReplayBytes: 64 << 20, DetectTimeout: 10 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
+		ReplayBytes: 256 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
 		HotDropTimeout: 45 * time.Second}
 }
 
