@@ -40,29 +40,11 @@ func TestFullProducePipelineExpeditesObjectFlush(t *testing.T) {
 		t.Helper()
 		corrs := make([]int32, count)
 		for i := range corrs {
-			req := kmsg.NewPtrProduceRequest()
-			req.SetVersion(9)
-			req.Acks, req.TimeoutMillis = -1, timeout
-			rt := kmsg.NewProduceRequestTopic()
-			rt.Topic = "slow"
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Records = recordBatch(3, -1, -1, -1)
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
-			corrs[i] = rc.send(req)
+			corrs[i] = rc.send(produceRequest("slow", 0, recordBatch(3, -1, -1, -1), -1, timeout))
 		}
 		out := make([]kmsg.ProduceResponseTopicPartition, count)
 		for i, corr := range corrs {
-			got, body, err := rc.readFrame()
-			if err != nil || got != corr {
-				t.Fatalf("response %d: correlation %d (want %d), %v", i, got, corr, err)
-			}
-			resp := kmsg.NewPtrProduceResponse()
-			resp.SetVersion(9)
-			if err := resp.ReadFrom(body[1:]); err != nil {
-				t.Fatalf("decode response %d: %v", i, err)
-			}
-			out[i] = resp.Topics[0].Partitions[0]
+			out[i] = rc.readProduce(corr)
 		}
 		return out
 	}

@@ -134,28 +134,11 @@ func TestPipelinedProducesAppendInOrder(t *testing.T) {
 	const reqs = 40
 	var corrs []int32
 	for i := 0; i < reqs; i++ {
-		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(9)
-		req.Acks, req.TimeoutMillis = -1, 10000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "order"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = recordBatch(3, ip.ProducerID, ip.ProducerEpoch, int32(3*i))
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		corrs = append(corrs, r.send(req))
+		batch := recordBatch(3, ip.ProducerID, ip.ProducerEpoch, int32(3*i))
+		corrs = append(corrs, r.send(produceRequest("order", 0, batch, -1, 10000)))
 	}
-	for i, want := range corrs {
-		got, body, err := r.readFrame()
-		if err != nil || got != want {
-			t.Fatalf("response %d: corr %d want %d err %v", i, got, want, err)
-		}
-		resp := kmsg.NewPtrProduceResponse()
-		resp.SetVersion(9)
-		if err := resp.ReadFrom(body[1:]); err != nil {
-			t.Fatal(err)
-		}
-		sp := resp.Topics[0].Partitions[0]
+	for i, corr := range corrs {
+		sp := r.readProduce(corr)
 		if sp.ErrorCode != 0 || sp.BaseOffset != int64(3*i) {
 			t.Fatalf("request %d: %v base %d", i, kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
 		}

@@ -250,19 +250,43 @@ func recordBatch(n int, producerID int64, epoch int16, baseSeq int32) []byte {
 		ProducerEpoch: epoch, BaseSequence: baseSeq, Values: vals}.Encode()
 }
 
-// produceRaw sends one batch to one partition and returns the partition's response.
-func (r *rawConn) produceRaw(topic string, partition int32, batch []byte, acks int16) kmsg.ProduceResponseTopicPartition {
-	r.t.Helper()
+// produceRequest is a Produce v9 of one batch to one partition.
+func produceRequest(topic string, partition int32, batch []byte, acks int16, timeoutMillis int32) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(9)
-	req.Acks, req.TimeoutMillis = acks, 10000
+	req.Acks, req.TimeoutMillis = acks, timeoutMillis
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition, rp.Records = partition, batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := r.roundTrip(req).(*kmsg.ProduceResponse)
+	return req
+}
+
+// readProduce reads the next response, which must answer corr, as a Produce v9 response to one
+// partition (requests sent with send, several possibly in flight).
+func (r *rawConn) readProduce(corr int32) kmsg.ProduceResponseTopicPartition {
+	r.t.Helper()
+	got, body, err := r.readFrame()
+	if err != nil || got != corr {
+		r.t.Fatalf("produce response: correlation id %d (want %d), %v", got, corr, err)
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(9)
+	if err := resp.ReadFrom(body[1:]); err != nil { // body[0]: the empty tag section of header v1
+		r.t.Fatalf("decode produce response: %v", err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		r.t.Fatalf("produce response shape: %+v", resp)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// produceRaw sends one batch to one partition and returns the partition's response.
+func (r *rawConn) produceRaw(topic string, partition int32, batch []byte, acks int16) kmsg.ProduceResponseTopicPartition {
+	r.t.Helper()
+	resp := r.roundTrip(produceRequest(topic, partition, batch, acks, 10000)).(*kmsg.ProduceResponse)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		r.t.Fatalf("produce response shape: %+v", resp)
 	}

@@ -146,16 +146,9 @@ func TestProduceErrors(t *testing.T) {
 	}
 
 	// Transactional producers are refused.
-	req := kmsg.NewPtrProduceRequest()
-	req.SetVersion(9)
+	req := produceRequest("errs", 0, recordBatch(1, -1, -1, -1), -1, 1000)
 	tx := "tx"
-	req.TransactionID, req.Acks, req.TimeoutMillis = &tx, -1, 1000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "errs"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = recordBatch(1, -1, -1, -1)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req.TransactionID = &tx
 	if got := r.roundTrip(req).(*kmsg.ProduceResponse); got.Topics[0].Partitions[0].ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
 		t.Fatalf("transactional produce: %v", kerr.ErrorForCode(got.Topics[0].Partitions[0].ErrorCode))
 	}
