@@ -82,9 +82,25 @@ func (l *Log) usableLocked() error {
 func (l *Log) failLocked(err error) {
 	if l.err == nil {
 		l.err = err
-		l.logger.Error("hotlog: log failed; reopen to recover", "err", err)
+		l.logger.Error("hotlog: log failed; reopen to recover", "err", err, "durable", l.durable, "end", l.end)
+		close(l.failed)
 		l.notifySynced()
 	}
+}
+
+// Failed returns a channel closed when the Log fails: a write, fsync, roll or truncation went
+// wrong and the Log refuses all further work (Err says why). It is never closed by Close. The
+// owner should stop using the Log, Close it and open it again: reopening recovers what reached the
+// disk. Bytes past DurableOffset (as of the failure) were never acknowledged as durable and may or
+// may not have reached the disk — a kernel that failed an fsync may have dropped the dirty pages
+// and will not report it again — so the owner should TruncateTo that offset after reopening.
+func (l *Log) Failed() <-chan struct{} { return l.failed }
+
+// Err is the error that failed the Log, nil while it is healthy (also after a clean Close).
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // WaitDurable blocks until every offset below upTo is fsynced, or ctx ends. One flusher goroutine per

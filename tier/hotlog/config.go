@@ -31,6 +31,12 @@ type Config struct {
 	Logger             *slog.Logger  // default slog.Default()
 	Metrics            *Metrics      // optional
 
+	// Sync, when set, replaces f.Sync() for every fsync of a segment file (group commits, seals,
+	// truncations, the fsync on Close). It exists for fault injection in tests — fail the next
+	// fsync of one partition's log, say — and must otherwise call f.Sync(). It is fixed when a Log
+	// opens; LogConfig does not change it for a Log already open.
+	Sync func(f *os.File) error
+
 	// openFile opens segment files; tests replace it to inject faults.
 	openFile func(path string, flag int, perm os.FileMode) (file, error)
 }
@@ -47,6 +53,27 @@ type file interface {
 
 func osOpenFile(path string, flag int, perm os.FileMode) (file, error) {
 	return os.OpenFile(path, flag, perm)
+}
+
+// hookedFile routes Sync through Config.Sync.
+type hookedFile struct {
+	*os.File
+	sync func(*os.File) error
+}
+
+func (f hookedFile) Sync() error { return f.sync(f.File) }
+
+// openSegFile opens a segment file with the configured opener, routing its fsyncs through Config.Sync
+// when one is set.
+func (c Config) openSegFile(path string, flag int, perm os.FileMode) (file, error) {
+	f, err := c.openFile(path, flag, perm)
+	if err != nil || c.Sync == nil {
+		return f, err
+	}
+	if osf, ok := f.(*os.File); ok {
+		return hookedFile{File: osf, sync: c.Sync}, nil
+	}
+	return f, nil
 }
 
 // Validate reports negative sizes and durations.
@@ -81,6 +108,9 @@ func (c Config) inherit(base Config) Config {
 	}
 	if c.openFile == nil {
 		c.openFile = base.openFile
+	}
+	if c.Sync == nil {
+		c.Sync = base.Sync
 	}
 	return c
 }

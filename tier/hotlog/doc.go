@@ -19,7 +19,11 @@
 // Sealing writes the index and footer, fsyncs, renames .log to .seg and fsyncs the directory. Small
 // state goes through temp file → fsync → rename → directory fsync. A failed write or fsync is sticky:
 // the Log refuses further work until it is reopened, because after a failed fsync the kernel may have
-// dropped the dirty pages (what reached the disk is recovered on open).
+// dropped the dirty pages (what reached the disk is recovered on open). Failed is closed at that
+// moment and Err says why, so the owner can stop serving the log, Close it, reopen it and
+// TruncateTo the DurableOffset it had (what lies past it was never acknowledged, and a retried
+// fsync may report success without having written it). Config.Sync replaces the segment files'
+// fsync for fault injection in tests.
 //
 // # Recovery
 //

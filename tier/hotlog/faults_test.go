@@ -222,3 +222,107 @@ func TestFsyncFailureIsSticky(t *testing.T) {
 		t.Fatalf("recovered end %d, want 4 (the bytes did reach the file)", l.EndOffset())
 	}
 }
+
+// Config.Sync fails the fsyncs of one log: that log fails (Failed fires, Err says why) while a
+// sibling in the same Dir keeps working; the failed log, closed and reopened, is cut back to the
+// offset it had made durable and serves again.
+func TestSyncHookFailsOneLog(t *testing.T) {
+	boom := errors.New("injected EIO")
+	var mu sync.Mutex
+	armed := false
+	syncHook := func(f *os.File) error {
+		mu.Lock()
+		fail := armed && filepath.Base(filepath.Dir(f.Name())) == "bad"
+		mu.Unlock()
+		if fail {
+			return boom
+		}
+		return f.Sync()
+	}
+	d := openTestDir(t, t.TempDir(), Config{Sync: syncHook})
+	ctx := context.Background()
+	bad, err := d.Log("bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := d.Log("good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*Log{bad, good} {
+		res := mustAppend(t, l, batch(2, 0))
+		if err := l.WaitDurable(ctx, res.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-bad.Failed():
+		t.Fatal("Failed closed on a healthy log")
+	default:
+	}
+
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	res := mustAppend(t, bad, batch(3, 0))
+	if err := bad.WaitDurable(ctx, res.LastOffset+1); !errors.Is(err, boom) {
+		t.Fatalf("WaitDurable on the failing log: %v", err)
+	}
+	<-bad.Failed()
+	if err := bad.Err(); !errors.Is(err, boom) {
+		t.Fatalf("Err: %v", err)
+	}
+	durable := bad.DurableOffset()
+	if durable != 2 || bad.EndOffset() != 5 {
+		t.Fatalf("durable %d end %d, want 2 and 5", durable, bad.EndOffset())
+	}
+	res = mustAppend(t, good, batch(1, 0))
+	if err := good.WaitDurable(ctx, res.LastOffset+1); err != nil {
+		t.Fatalf("sibling log: %v", err)
+	}
+	if good.Err() != nil {
+		t.Fatalf("sibling failed: %v", good.Err())
+	}
+
+	if err := bad.Close(); err != nil {
+		t.Fatalf("Close of a failed log: %v", err)
+	}
+	mu.Lock()
+	armed = false
+	mu.Unlock()
+	again, err := d.Log("bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == bad {
+		t.Fatal("Dir returned the closed, failed Log")
+	}
+	if err := again.TruncateTo(durable); err != nil {
+		t.Fatal(err)
+	}
+	if again.EndOffset() != durable || again.DurableOffset() != durable {
+		t.Fatalf("after reopen and truncation: end %d durable %d, want %d", again.EndOffset(), again.DurableOffset(), durable)
+	}
+	res = mustAppend(t, again, batch(4, 0))
+	if res.BaseOffset != durable {
+		t.Fatalf("append after recovery at %d, want %d", res.BaseOffset, durable)
+	}
+	if err := again.WaitDurable(ctx, res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(splitAll(t, readAll(t, again, 0))); n != 2 {
+		t.Fatalf("%d batches after recovery, want 2 (the durable one and the new one)", n)
+	}
+
+	if err := good.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-good.Failed():
+		t.Fatal("a clean Close closed Failed")
+	default:
+	}
+	if good.Err() != nil {
+		t.Fatalf("Err after a clean Close: %v", good.Err())
+	}
+}

@@ -87,6 +87,7 @@ type Log struct {
 	lastTruncEnd int64         // end offset after the latest truncation
 	waiters      int           // goroutines inside WaitDurable
 	err          error         // sticky: a failed write or fsync leaves the log unusable
+	failed       chan struct{} // closed when err is set
 	closed       bool
 
 	kick chan struct{}
@@ -102,6 +103,7 @@ func openLog(path, name string, cfg Config) (*Log, error) {
 		logger:  cfg.Logger.With("log", name),
 		changed: make(chan struct{}),
 		synced:  make(chan struct{}),
+		failed:  make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -263,7 +265,7 @@ func (l *Log) writeState(start, pendingTruncate int64) error {
 // openSeg opens one segment file. A sealed file that fails its checks is set aside (nil, nil); an
 // active file is cut at its first torn batch and fsynced.
 func (l *Log) openSeg(path string, base int64, sealed bool) (*seg, error) {
-	f, err := l.cfg.openFile(path, os.O_RDWR, 0)
+	f, err := l.cfg.openSegFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("hotlog: open segment: %w", err)
 	}
@@ -323,7 +325,7 @@ func (l *Log) setAside(s *seg, why error) {
 // newActive creates an empty active segment at base and appends it. The caller syncs the directory.
 func (l *Log) newActive(base int64) error {
 	p := filepath.Join(l.path, segName(base, activeExt))
-	f, err := l.cfg.openFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	f, err := l.cfg.openSegFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("hotlog: create segment: %w", err)
 	}
