@@ -234,11 +234,15 @@ type Broker struct {
 	closed  bool
 	started time.Time
 
+	failedLogs map[string]int64 // recovery points of failed hot logs by log name (see logfailure.go)
+
 	reconcileMu sync.Mutex // one reconcile at a time
 	renewMu     sync.Mutex // one renewal pass at a time
 	kick        chan struct{}
 	stop        context.CancelFunc
 	done        chan struct{} // closed when the renewer, reconcile loop and watcher have exited
+	quit        chan struct{} // closed by Close: stops the per-partition log watchers
+	watchers    sync.WaitGroup
 	startOnce   sync.Once
 	closeOnce   sync.Once
 }
@@ -254,14 +258,16 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	return &Broker{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		store:   cfg.Store,
-		dir:     cfg.HotLog,
-		m:       m,
-		parts:   map[metadata.TopicPartition]*partition{},
-		kick:    make(chan struct{}, 1),
-		started: time.Now(),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		store:      cfg.Store,
+		dir:        cfg.HotLog,
+		m:          m,
+		parts:      map[metadata.TopicPartition]*partition{},
+		failedLogs: map[string]int64{},
+		kick:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		started:    time.Now(),
 	}, nil
 }
 
@@ -310,6 +316,8 @@ func (b *Broker) Close() error {
 			b.stop()
 			<-b.done
 		}
+		close(b.quit)
+		b.watchers.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		b.mu.Lock()

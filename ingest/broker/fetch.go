@@ -93,7 +93,7 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 			b.m.fetchedBytes.Add(float64(len(recs)))
 			return res, nil
 		case !errors.Is(err, hotlog.ErrOffsetOutOfRange):
-			return res, fmt.Errorf("broker: read %s at %d: %w", tp, offset, err)
+			return res, logError(tp, fmt.Sprintf("read at %d", offset), err)
 		}
 		// Local retention removed it meanwhile: it is in object storage if anywhere.
 	}

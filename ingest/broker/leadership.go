@@ -185,6 +185,9 @@ func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
 // applyTopic pushes t's current configs to a led partition: hot-path settings and the hot log's
 // segment settings.
 func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
+	if p.stopped.Load() {
+		return // on its way out (a failed log): opening the log here would reopen it
+	}
 	p.cfg.Store(b.settings(t))
 	b.trackIfLive(p, t)
 	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {

@@ -16,6 +16,7 @@ type metrics struct {
 	produceErrors   *prometheus.CounterVec
 	topicsCreated   prometheus.Counter
 	discardedLogs   prometheus.Counter
+	logFailures     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -56,12 +57,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_broker_fenced_logs_discarded_total",
 			Help: "Local partition logs discarded because another node led the partition at a newer epoch.",
 		}),
+		logFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_log_failures_total",
+			Help: "Led partitions given up because their hot log failed (a write or fsync error); each is retaken on the log recovered from disk.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes, m.tieredBytes,
-		m.duplicates, m.produceErrors, m.topicsCreated, m.discardedLogs} {
+		m.duplicates, m.produceErrors, m.topicsCreated, m.discardedLogs, m.logFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
 		}

@@ -33,6 +33,9 @@ type partition struct {
 	lifeMu  sync.Mutex
 	dropped bool
 
+	gone     chan struct{} // closed by stepDown
+	goneOnce sync.Once
+
 	lease    atomic.Pointer[metadata.Lease]
 	deadline atomic.Int64 // unix nanos: the lease is surely ours until then (local clock)
 	stopped  atomic.Bool
@@ -99,6 +102,7 @@ func (p *partition) leading() bool {
 // stepDown stops serving the partition. Appends in progress finish first.
 func (p *partition) stepDown() {
 	p.stopped.Store(true)
+	p.goneOnce.Do(func() { close(p.gone) })
 	p.mu.Lock()
 	p.producers = nil
 	p.mu.Unlock()

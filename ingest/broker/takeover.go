@@ -31,9 +31,9 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		return fmt.Errorf("broker: catalog of %s: %w", tp, err)
 	}
 	name := logName(t.ID, idx)
-	log, err := b.dir.LogConfig(name, b.hotLogConfig(t))
+	log, err := b.openTermLog(tp, name, b.hotLogConfig(t))
 	if err != nil {
-		return fmt.Errorf("broker: open log %s: %w", name, err)
+		return err
 	}
 	local, err := b.localEpoch(name, log)
 	if err != nil {
@@ -67,7 +67,7 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	if err := b.writeEpoch(name, l.Epoch); err != nil {
 		return err
 	}
-	p := &partition{tp: tp, topicID: t.ID, name: name, log: log}
+	p := &partition{tp: tp, topicID: t.ID, name: name, log: log, gone: make(chan struct{})}
 	p.cfg.Store(b.settings(t))
 	p.noteCatalog(cat)
 	if err := b.rebuildTieredProducers(ctx, p, cat); err != nil {
@@ -85,7 +85,9 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	}
 	b.parts[tp] = p
 	b.m.leaders.Inc()
+	b.watchers.Add(1)
 	b.mu.Unlock()
+	go b.watchLog(p)
 	b.trackIfLive(p, t)
 	b.log.Info("broker: leading partition", "partition", tp, "epoch", l.Epoch,
 		"start", log.StartOffset(), "end", log.EndOffset(), "took", time.Since(start))
@@ -179,6 +181,7 @@ func (b *Broker) dropPartition(ctx context.Context, p *partition, remove bool) {
 			b.log.Warn("broker: remove log", "log", p.name, "err", err)
 		}
 		b.removeEpoch(p.name)
+		b.forgetFailedLog(p.name)
 	}
 }
 
@@ -215,5 +218,6 @@ func (b *Broker) discardStaleLogs(topics []metadata.Topic, held map[metadata.Top
 			continue
 		}
 		b.removeEpoch(name)
+		b.forgetFailedLog(name)
 	}
 }
