@@ -128,19 +128,34 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// ObjectKey is the key of a segment object:
+// ObjectKey is the key of a segment object as the Uploader writes it:
 //
 //	<prefix>/topics/<topic-id>/<partition>/<base-offset, 20 digits>-<epoch>.seg
 //
 // The topic ID (32 hex digits) keeps a re-created topic's objects apart from the old ones; the
 // epoch keeps two leaders that cut a segment at the same base offset from writing the same key.
 func ObjectKey(prefix string, topicID metadata.TopicID, partition int32, base int64, epoch int32) string {
+	return objectKey(prefix, topicID, partition, fmt.Sprintf("%020d-%d.seg", base, epoch))
+}
+
+// MergedObjectKey is the key of an object that replaces several segments (compaction):
+//
+//	<prefix>/topics/<topic-id>/<partition>/<base-offset, 20 digits>-<next-offset, 20 digits>-<epoch>.seg
+//
+// The file name has two dashes where an uploaded segment's has one, so the two never collide. The
+// epoch is the writer's (the partition leader's when the merge was made), which keeps two writers
+// that merge the same offset range under different leaderships apart.
+func MergedObjectKey(prefix string, topicID metadata.TopicID, partition int32, base, next int64, epoch int32) string {
+	return objectKey(prefix, topicID, partition, fmt.Sprintf("%020d-%020d-%d.seg", base, next, epoch))
+}
+
+func objectKey(prefix string, topicID metadata.TopicID, partition int32, name string) string {
 	var b strings.Builder
 	if prefix = strings.TrimSuffix(prefix, "/"); prefix != "" {
 		b.WriteString(prefix)
 		b.WriteByte('/')
 	}
-	fmt.Fprintf(&b, "topics/%s/%d/%020d-%d.seg", topicID, partition, base, epoch)
+	fmt.Fprintf(&b, "topics/%s/%d/%s", topicID, partition, name)
 	return b.String()
 }
 
@@ -150,12 +165,26 @@ type ParsedKey struct {
 	TopicID    metadata.TopicID
 	Partition  int32
 	BaseOffset int64
+	// NextOffset is one past the last offset of a merged object (MergedObjectKey), and -1 for an
+	// uploaded segment's key (ObjectKey), which does not say.
+	NextOffset int64
 	Epoch      int32
 }
 
-// ParseObjectKey is the inverse of ObjectKey. ErrBadKey for anything else.
+// Merged reports whether the key is a MergedObjectKey.
+func (k ParsedKey) Merged() bool { return k.NextOffset >= 0 }
+
+// String rebuilds the key.
+func (k ParsedKey) String() string {
+	if k.Merged() {
+		return MergedObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.NextOffset, k.Epoch)
+	}
+	return ObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.Epoch)
+}
+
+// ParseObjectKey is the inverse of ObjectKey and MergedObjectKey. ErrBadKey for anything else.
 func ParseObjectKey(key string) (ParsedKey, error) {
-	var k ParsedKey
+	k := ParsedKey{NextOffset: -1}
 	if err := objstore.ValidateKey(key); err != nil {
 		return k, fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
@@ -176,14 +205,21 @@ func ParseObjectKey(key string) (ParsedKey, error) {
 	}
 	k.Partition = int32(p)
 	name, ok := strings.CutSuffix(parts[n-1], ".seg")
-	base, epoch, ok2 := strings.Cut(name, "-")
-	if !ok || !ok2 || len(base) != 20 {
+	fields := strings.Split(name, "-")
+	if !ok || len(fields) < 2 || len(fields) > 3 || len(fields[0]) != 20 {
 		return k, fmt.Errorf("%w: %q: file name", ErrBadKey, key)
 	}
-	if k.BaseOffset, err = strconv.ParseInt(base, 10, 64); err != nil || k.BaseOffset < 0 {
+	if k.BaseOffset, err = strconv.ParseInt(fields[0], 10, 64); err != nil || k.BaseOffset < 0 {
 		return k, fmt.Errorf("%w: %q: base offset", ErrBadKey, key)
 	}
-	e, err := strconv.ParseInt(epoch, 10, 32)
+	if len(fields) == 3 {
+		next, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil || len(fields[1]) != 20 || next <= k.BaseOffset {
+			return k, fmt.Errorf("%w: %q: next offset", ErrBadKey, key)
+		}
+		k.NextOffset = next
+	}
+	e, err := strconv.ParseInt(fields[len(fields)-1], 10, 32)
 	if err != nil || e < 0 {
 		return k, fmt.Errorf("%w: %q: epoch", ErrBadKey, key)
 	}

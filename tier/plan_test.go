@@ -190,12 +190,13 @@ func trimSlash(s string) string {
 func FuzzParseObjectKey(f *testing.F) {
 	f.Add(ObjectKey("x", metadata.NewTopicID(), 1, 2, 3))
 	f.Add("topics/00/0/00000000000000000000-0.seg")
+	f.Add(MergedObjectKey("x", metadata.NewTopicID(), 1, 2, 30, 3))
 	f.Fuzz(func(t *testing.T, key string) {
 		k, err := ParseObjectKey(key)
 		if err != nil {
 			return
 		}
-		if again := ObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.Epoch); again != key {
+		if again := k.String(); again != key {
 			// Accepted keys must be canonical except for leading zeros in partition or epoch.
 			k2, err := ParseObjectKey(again)
 			if err != nil || k2 != k {

@@ -4,9 +4,12 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/hotlog"
@@ -78,11 +81,12 @@ func (p *partition) applyRetention(ctx context.Context) error {
 	return nil
 }
 
-// deleter deletes objects once their grace period has passed. One goroutine owns the queue's
-// schedule; schedule may be called from anywhere. Pending deletes are kept in memory only: an object
-// whose delete was pending when the process stopped is left behind (it is out of the catalog, so
-// nothing reads it).
-type deleter struct {
+// Deleter deletes objects once their grace period has passed: whatever takes segments out of the
+// catalog (retention here, compaction elsewhere) hands them to Schedule, and reads in flight on the
+// old objects finish before the objects go. One goroutine owns the queue's schedule; Schedule may be
+// called from anywhere. Pending deletes are kept in memory only: an object whose delete was pending
+// when the process stopped is left behind (it is out of the catalog, so nothing reads it).
+type Deleter struct {
 	bucket    objstore.Bucket
 	now       func() time.Time
 	base, max time.Duration
@@ -95,7 +99,51 @@ type deleter struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	closed sync.Once
 }
+
+// DeleterConfig configures a Deleter.
+type DeleterConfig struct {
+	// Bucket holds the objects. Required.
+	Bucket objstore.Bucket
+	// RetryBaseDelay and RetryMaxDelay bound the backoff after a failed delete (defaults as Config's).
+	RetryBaseDelay, RetryMaxDelay time.Duration
+	// Now is the clock for due times (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Registerer receives strata_tier_objects_deleted_total, strata_tier_delete_pending_objects and
+	// strata_tier_errors_total{op="delete"}, shared with any Uploader on the same registry.
+	Registerer prometheus.Registerer
+}
+
+// NewDeleter validates cfg and starts the Deleter's goroutine; Close stops it.
+func NewDeleter(cfg DeleterConfig) (*Deleter, error) {
+	switch {
+	case cfg.Bucket == nil:
+		return nil, fmt.Errorf("%w: Bucket is required", ErrConfig)
+	case cfg.RetryBaseDelay < 0 || cfg.RetryMaxDelay < 0:
+		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
+	}
+	if cfg.RetryBaseDelay == 0 {
+		cfg.RetryBaseDelay = DefaultRetryBaseDelay
+	}
+	if cfg.RetryMaxDelay == 0 {
+		cfg.RetryMaxDelay = DefaultRetryMaxDelay
+	}
+	if cfg.RetryBaseDelay > cfg.RetryMaxDelay {
+		return nil, fmt.Errorf("%w: RetryBaseDelay %v above RetryMaxDelay %v", ErrConfig, cfg.RetryBaseDelay, cfg.RetryMaxDelay)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return newDeleter(cfg.Bucket, cfg.Now, cfg.RetryBaseDelay, cfg.RetryMaxDelay, newUploadMetrics(cfg.Registerer), cfg.Logger), nil
+}
+
+// deleter is the name the Uploader uses.
+type deleter = Deleter
 
 func newDeleter(b objstore.Bucket, now func() time.Time, base, max time.Duration, m *uploadMetrics, log *slog.Logger) *deleter {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,6 +151,19 @@ func newDeleter(b objstore.Bucket, now func() time.Time, base, max time.Duration
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go d.run()
 	return d
+}
+
+// Schedule queues the segments' objects for deletion grace from now.
+func (d *deleter) Schedule(segs []metadata.SegmentRef, grace time.Duration) { d.schedule(segs, grace) }
+
+// Pending returns the number of objects waiting to be deleted.
+func (d *deleter) Pending() int { return d.pending() }
+
+// Close stops the goroutine and waits for it; deletes still pending are dropped (see the type doc).
+// Close is idempotent.
+func (d *deleter) Close() error {
+	d.close()
+	return nil
 }
 
 func (d *deleter) schedule(segs []metadata.SegmentRef, grace time.Duration) {
@@ -130,7 +191,7 @@ func (d *deleter) pending() int {
 }
 
 func (d *deleter) close() {
-	d.cancel()
+	d.closed.Do(d.cancel)
 	<-d.done
 }
 
