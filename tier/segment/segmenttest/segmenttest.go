@@ -3,9 +3,12 @@
 package segmenttest
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -27,6 +30,9 @@ type Batch struct {
 	// RawRecords, when set, replaces the encoded records (e.g. a compressed record set); NumRecords
 	// and LastOffsetDelta then come from len(Values).
 	RawRecords []byte
+	// Codec, when set (1 gzip, 2 snappy, 3 lz4, 4 zstd), compresses the records (encoded or
+	// RawRecords) with franz-go's compressor and sets the codec in the attributes.
+	Codec int16
 }
 
 // Encode returns the batch's bytes with a correct CRC32C.
@@ -75,6 +81,10 @@ func (b Batch) Encode() []byte {
 	if b.RawRecords != nil {
 		recs = b.RawRecords
 	}
+	if b.Codec != 0 {
+		recs = Compress(b.Codec, recs)
+		rb.Attributes = rb.Attributes&^0x07 | b.Codec
+	}
 	rb.Records = recs
 	rb.Length = int32(49 + len(recs))
 	out := rb.AppendTo(nil)
@@ -93,4 +103,31 @@ func Records(base int64, ts int64, n, size int) []byte {
 		vals[i] = v
 	}
 	return Batch{BaseOffset: base, FirstTimestamp: ts, Values: vals}.Encode()
+}
+
+// Compress compresses records with franz-go's compressor for codec (1 gzip, 2 snappy as one raw
+// block, 3 lz4 frame, 4 zstd), as a franz-go producer does. It panics on an unknown codec.
+func Compress(codec int16, records []byte) []byte {
+	var c kgo.CompressionCodec
+	switch codec {
+	case 1:
+		c = kgo.GzipCompression()
+	case 2:
+		c = kgo.SnappyCompression()
+	case 3:
+		c = kgo.Lz4Compression()
+	case 4:
+		c = kgo.ZstdCompression()
+	default:
+		panic(fmt.Sprintf("segmenttest: codec %d", codec))
+	}
+	comp, err := kgo.DefaultCompressor(c)
+	if err != nil {
+		panic(err)
+	}
+	out, used := comp.Compress(new(bytes.Buffer), records)
+	if int16(used) != codec {
+		panic(fmt.Sprintf("segmenttest: compressing with codec %d used %d", codec, used))
+	}
+	return bytes.Clone(out)
 }
