@@ -248,3 +248,101 @@ func TestFsyncFailureMovesPartitionToRecoveredLog(t *testing.T) {
 		t.Fatalf("strata_broker_log_failures_total %v, want 1", n)
 	}
 }
+
+// A log that failed while no term watched it (the partition had been given up) is found failed
+// when the partition is taken again, and is reopened from disk and cut back to its durable end
+// before it serves.
+func TestTakeReopensLogThatFailedUnwatched(t *testing.T) {
+	st := natsmetatest.Store(t)
+	ctx := context.Background()
+	faults := &failingSyncs{}
+	dir := t.TempDir()
+	d, err := hotlog.OpenDir(filepath.Join(dir, "hot"), hotlog.Config{Sync: faults.sync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{NodeID: 1, HotLog: d, Store: st, StateDir: filepath.Join(dir, "epochs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.stop() // no background loops: the test reconciles by hand
+	<-b.done
+	t.Cleanup(func() {
+		b.Close()
+		d.Close()
+	})
+	tp := metadata.TopicPartition{Topic: "unwatched"}
+	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "unwatched", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[int64][]byte{}
+	for i := range 3 {
+		bt := batch(1+i, -1, -1, -1)
+		res, err := b.Append(ctx, tp, bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.WaitDurable(ctx, tp, res.Epoch, res.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+		acked[res.BaseOffset] = bt
+	}
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	oldEpoch := p.currentLease().Epoch
+	b.dropPartition(ctx, p, false)
+	if err := st.ReleaseLease(ctx, p.currentLease()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The log, still open in the Dir, fails with nobody leading the partition.
+	durable := p.log.DurableOffset()
+	if _, err := p.log.Append(batch(5, -1, -1, -1)); err != nil {
+		t.Fatal(err)
+	}
+	faults.failNext(p.name)
+	if err := p.log.WaitDurable(ctx, p.log.EndOffset()); !errors.Is(err, errInjectedEIO) {
+		t.Fatalf("WaitDurable: %v, want the injected error", err)
+	}
+
+	if err := b.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Epoch(tp); got != oldEpoch+1 {
+		t.Fatalf("epoch %d after retaking, want %d", got, oldEpoch+1)
+	}
+	b.mu.RLock()
+	q := b.parts[tp]
+	b.mu.RUnlock()
+	if q.log == p.log || q.log.Err() != nil {
+		t.Fatalf("the new term serves the failed log (same %v, err %v)", q.log == p.log, q.log.Err())
+	}
+	if end := q.log.EndOffset(); end != durable {
+		t.Fatalf("recovered end %d, want the durable end %d", end, durable)
+	}
+	bt := batch(2, -1, -1, -1)
+	res, err := b.Append(ctx, tp, bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitDurable(ctx, tp, res.Epoch, res.LastOffset+1); err != nil {
+		t.Fatal(err)
+	}
+	acked[res.BaseOffset] = bt
+	got := readAllBatches(t, b, tp)
+	if len(got) != len(acked) {
+		t.Fatalf("%d batches readable, want the %d acknowledged", len(got), len(acked))
+	}
+	for off, want := range acked {
+		if !bytes.Equal(got[off], want) {
+			t.Fatalf("acknowledged batch at %d lost or changed", off)
+		}
+	}
+}
