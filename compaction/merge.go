@@ -1,0 +1,238 @@
+package compaction
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// cleanupTimeout bounds the delete of an object that was written but not swapped in, which runs
+// even when the pass's ctx has ended.
+const cleanupTimeout = 30 * time.Second
+
+// inputError is a merge input that could not be read or failed a check; errors.Is(err,
+// segment.ErrCorrupt) tells a corrupt object from an unreadable one.
+type inputError struct {
+	key string
+	err error
+}
+
+func (e *inputError) Error() string { return fmt.Sprintf("compaction: input %s: %v", e.key, e.err) }
+func (e *inputError) Unwrap() error { return e.err }
+
+// merge runs one planned merge under lease l. done: the merged object is in the catalog. stop: the
+// partition's other merges should wait for the next pass (the lease or the catalog changed, or ctx
+// ended).
+func (w *Worker) merge(ctx context.Context, l metadata.Lease, topicID metadata.TopicID, m Merge) (done, stop bool) {
+	began := time.Now()
+	tp := l.TopicPartition
+	body, ref, err := build(ctx, w.cfg.Bucket, m)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, true
+		}
+		var ie *inputError
+		switch {
+		case errors.As(err, &ie) && errors.Is(err, segment.ErrCorrupt):
+			w.m.errors.WithLabelValues("corrupt").Inc()
+			w.log.Error("compaction: corrupt input object; merge skipped", "partition", tp, "key", ie.key,
+				"base", m.BaseOffset, "next", m.NextOffset, "err", err)
+		case errors.As(err, &ie):
+			w.m.errors.WithLabelValues("get").Inc()
+			w.log.Warn("compaction: read input object; merge skipped", "partition", tp, "key", ie.key, "err", err)
+		default:
+			w.m.errors.WithLabelValues("corrupt").Inc()
+			w.log.Error("compaction: merged segment disagrees with the catalog; merge skipped", "partition", tp,
+				"base", m.BaseOffset, "next", m.NextOffset, "err", err)
+		}
+		return false, false
+	}
+	ref.Key = tier.MergedObjectKey(w.cfg.Prefix, topicID, tp.Partition, m.BaseOffset, m.NextOffset, l.Epoch)
+	ref.CreatedAt = w.cfg.Now()
+
+	if err := w.put(ctx, tp, ref.Key, body); err != nil {
+		if ctx.Err() == nil {
+			w.m.errors.WithLabelValues("put").Inc()
+			w.log.Warn("compaction: put merged object", "partition", tp, "key", ref.Key, "err", err)
+		}
+		return false, true
+	}
+	w.m.writtenBytes.Add(float64(len(body)))
+
+	// The catalog fences only epochs older than the newest one written, and a new leader may not
+	// have written yet: ask the lease as well, right before the swap.
+	if cur, err := w.cfg.Store.GetLease(ctx, tp); err != nil || cur.Node != l.Node || cur.Epoch != l.Epoch {
+		w.discard(ctx, tp, ref.Key, "lease", err)
+		return false, true
+	}
+	err = w.cfg.Store.ReplaceSegments(ctx, tp, l.Epoch, m.Keys(), []metadata.SegmentRef{ref})
+	switch {
+	case err == nil:
+	case errors.Is(err, metadata.ErrFenced):
+		w.discard(ctx, tp, ref.Key, "fenced", err)
+		return false, true
+	case errors.Is(err, metadata.ErrConflict):
+		w.discard(ctx, tp, ref.Key, "conflict", err)
+		return false, true
+	default:
+		// The swap may or may not have happened. Only a catalog that names the object proves it
+		// did; otherwise the object stays, since deleting one the catalog names would lose data.
+		c, rerr := w.cfg.Store.GetCatalog(ctx, tp)
+		if rerr != nil || !names(c, ref.Key) {
+			w.m.errors.WithLabelValues("replace").Inc()
+			w.log.Warn("compaction: swap outcome unknown; merged object left in the bucket", "partition", tp,
+				"key", ref.Key, "err", err)
+			return false, true
+		}
+	}
+	w.del.Schedule(m.Inputs, w.cfg.DeleteGrace)
+	w.m.merges.Inc()
+	w.m.inputs.Add(float64(len(m.Inputs)))
+	w.m.seconds.Observe(time.Since(began).Seconds())
+	w.log.Debug("compaction: segments merged", "partition", tp, "key", ref.Key, "inputs", len(m.Inputs),
+		"base", ref.BaseOffset, "next", ref.NextOffset, "bytes", ref.Size)
+	return true, false
+}
+
+// put stores body under key unless the key already holds an object. An object there can only be
+// left by an earlier attempt of this same merge under this same lease (the key names the range
+// and the epoch) whose swap did not happen; unless the catalog names it, it is replaced.
+func (w *Worker) put(ctx context.Context, tp metadata.TopicPartition, key string, body []byte) error {
+	b := w.cfg.Bucket
+	err := b.Put(ctx, key, bytes.NewReader(body), int64(len(body)), objstore.IfAbsent())
+	if !errors.Is(err, objstore.ErrExists) {
+		return err
+	}
+	c, err := w.cfg.Store.GetCatalog(ctx, tp)
+	if err != nil {
+		return err
+	}
+	if names(c, key) {
+		return fmt.Errorf("compaction: %s: object %s is already in the catalog", tp, key)
+	}
+	w.log.Warn("compaction: replacing a merged object left by an earlier attempt", "partition", tp, "key", key)
+	if err := b.Delete(ctx, key); err != nil {
+		return err
+	}
+	return b.Put(ctx, key, bytes.NewReader(body), int64(len(body)), objstore.IfAbsent())
+}
+
+// discard deletes a merged object that did not get into the catalog.
+func (w *Worker) discard(ctx context.Context, tp metadata.TopicPartition, key, reason string, cause error) {
+	w.m.aborted.WithLabelValues(reason).Inc()
+	w.log.Info("compaction: merge not swapped in; deleting its object", "partition", tp, "key", key,
+		"reason", reason, "err", cause)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := w.cfg.Bucket.Delete(dctx, key); err != nil {
+		w.m.errors.WithLabelValues("delete").Inc()
+		w.log.Warn("compaction: delete unused merged object", "partition", tp, "key", key, "err", err)
+	}
+}
+
+func names(c metadata.PartitionCatalog, key string) bool {
+	for _, s := range c.Segments {
+		if s.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// build reads m's inputs and writes their batches, verbatim and in order, into one sealed segment.
+// It returns the segment's bytes and its catalog entry (without Key and CreatedAt). Errors about an
+// input are *inputError.
+func build(ctx context.Context, b objstore.Bucket, m Merge) ([]byte, metadata.SegmentRef, error) {
+	ref := metadata.SegmentRef{BaseOffset: m.BaseOffset, NextOffset: m.NextOffset,
+		MinTimestamp: -1, MaxTimestamp: -1, Epoch: m.Inputs[0].Epoch}
+	out := bytes.NewBuffer(make([]byte, 0, m.Bytes))
+	sw := segment.NewWriter(out, m.BaseOffset, 0)
+	var in bytes.Buffer
+	for _, s := range m.Inputs {
+		data, err := fetch(ctx, b, s, &in)
+		if err == nil {
+			err = copyBatches(sw, s, data, &ref)
+		}
+		if err != nil {
+			return nil, ref, &inputError{key: s.Key, err: err}
+		}
+	}
+	ix, err := sw.Seal()
+	if err != nil {
+		return nil, ref, err
+	}
+	if ix.BaseOffset != m.BaseOffset || ix.NextOffset != m.NextOffset {
+		return nil, ref, fmt.Errorf("%w: merged segment covers [%d, %d), want [%d, %d)", segment.ErrCorrupt,
+			ix.BaseOffset, ix.NextOffset, m.BaseOffset, m.NextOffset)
+	}
+	ref.Size = int64(out.Len())
+	ref.MaxTimestamp = ix.MaxTimestamp
+	return out.Bytes(), ref, nil
+}
+
+// fetch reads the whole object of s into buf (reused) and checks its size against the catalog's.
+func fetch(ctx context.Context, b objstore.Bucket, s metadata.SegmentRef, buf *bytes.Buffer) ([]byte, error) {
+	rc, err := b.Get(ctx, s.Key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf.Reset()
+	buf.Grow(int(s.Size) + 1)
+	if _, err := buf.ReadFrom(io.LimitReader(rc, s.Size+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) != s.Size {
+		return nil, fmt.Errorf("%w: object holds %d bytes or more, the catalog says %d", segment.ErrCorrupt, buf.Len(), s.Size)
+	}
+	return buf.Bytes(), nil
+}
+
+// copyBatches checks one input segment (footer, index CRC, every batch's CRC, offsets against the
+// catalog's range) and appends its batches to sw. Errors about the bytes wrap segment.ErrCorrupt.
+func copyBatches(sw *segment.Writer, s metadata.SegmentRef, data []byte, ref *metadata.SegmentRef) error {
+	r, err := segment.OpenReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return err
+	}
+	ix := r.Index()
+	if ix.BaseOffset != s.BaseOffset || ix.NextOffset != s.NextOffset {
+		return fmt.Errorf("%w: segment covers [%d, %d), the catalog says [%d, %d)", segment.ErrCorrupt,
+			ix.BaseOffset, ix.NextOffset, s.BaseOffset, s.NextOffset)
+	}
+	sp := segment.NewSplitter(data[:ix.DataSize])
+	var batches int64
+	next := s.BaseOffset
+	for sp.Next() {
+		info := sp.Info()
+		if info.BaseOffset < next || info.NextOffset() > s.NextOffset {
+			return fmt.Errorf("%w: batch [%d, %d) outside the segment's remaining range [%d, %d)", segment.ErrCorrupt,
+				info.BaseOffset, info.NextOffset(), next, s.NextOffset)
+		}
+		if _, err := sw.Append(sp.Batch()); err != nil {
+			return fmt.Errorf("%w: %w", segment.ErrCorrupt, err)
+		}
+		next = info.NextOffset()
+		batches++
+		ref.Records += int64(info.NumRecords)
+		if ref.MinTimestamp < 0 || info.FirstTimestamp < ref.MinTimestamp {
+			ref.MinTimestamp = info.FirstTimestamp
+		}
+	}
+	if err := sp.Err(); err != nil {
+		return err
+	}
+	if batches != ix.Batches || next != s.NextOffset {
+		return fmt.Errorf("%w: data holds %d batches up to offset %d, the index says %d up to %d", segment.ErrCorrupt,
+			batches, next, ix.Batches, ix.NextOffset)
+	}
+	return nil
+}

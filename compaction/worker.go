@@ -1,0 +1,230 @@
+package compaction
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/objstore"
+)
+
+// Errors callers branch on.
+var (
+	// ErrConfig marks an invalid Config or Policy.
+	ErrConfig = errors.New("compaction: invalid config")
+	// ErrClosed is returned by RunOnce after Close.
+	ErrClosed = errors.New("compaction: closed")
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultInterval    = 30 * time.Second
+	DefaultDeleteGrace = 5 * time.Minute
+)
+
+// Config configures a Worker.
+type Config struct {
+	// Bucket holds the segment objects. Required. Wrap it with objstore.WithRetry for transient
+	// errors; a failed merge is simply tried again on the next pass.
+	Bucket objstore.Bucket
+	// Store holds the catalogs and leases. Required.
+	Store metadata.Store
+	// NodeID is this node's broker id: the worker compacts the partitions whose lease it holds.
+	NodeID int32
+	// Prefix is put before every merged object's key, as tier.Config.Prefix ("" for none).
+	Prefix string
+	// Interval is the time between passes (default 30 s). The first pass runs one Interval after
+	// NewWorker.
+	Interval time.Duration
+	// Policy picks the segments to merge (defaults: see Policy).
+	Policy Policy
+	// DeleteGrace is how long replaced objects stay in the bucket so that reads in flight finish
+	// (default 5 min).
+	DeleteGrace time.Duration
+	// Now is the clock for the merged segments' CreatedAt (default time.Now).
+	Now        func() time.Time
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (c *Config) applyDefaults() {
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.DeleteGrace == 0 {
+		c.DeleteGrace = DefaultDeleteGrace
+	}
+	c.Policy.applyDefaults()
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports missing dependencies and unusable values. Zero values are fine (defaults).
+func (c Config) Validate() error {
+	switch {
+	case c.Bucket == nil:
+		return fmt.Errorf("%w: Bucket is required", ErrConfig)
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is required", ErrConfig)
+	case c.NodeID < 0:
+		return fmt.Errorf("%w: negative NodeID %d", ErrConfig, c.NodeID)
+	case c.Interval < 0 || c.DeleteGrace < 0:
+		return fmt.Errorf("%w: negative duration", ErrConfig)
+	}
+	if c.Prefix != "" {
+		if err := objstore.ValidateKey(strings.TrimSuffix(c.Prefix, "/")); err != nil {
+			return fmt.Errorf("%w: Prefix: %w", ErrConfig, err)
+		}
+	}
+	return c.Policy.Validate()
+}
+
+// Worker merges small segments of the partitions this node leads. See the package doc.
+type Worker struct {
+	cfg Config
+	m   *metrics
+	log *slog.Logger
+	del *tier.Deleter
+
+	passMu    sync.Mutex // one pass at a time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Result counts what one pass did.
+type Result struct {
+	Partitions int // partitions led by this node and looked at
+	Merges     int // merged objects swapped into the catalog
+	Inputs     int // segments they replaced
+	Skipped    int // planned merges not done (corrupt or missing input, write failure, refused swap)
+}
+
+// NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
+func NewWorker(cfg Config) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	del, err := tier.NewDeleter(tier.DeleterConfig{Bucket: cfg.Bucket, Logger: cfg.Logger, Registerer: cfg.Registerer})
+	if err != nil {
+		return nil, fmt.Errorf("compaction: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Worker{cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger, del: del,
+		ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go w.loop()
+	return w, nil
+}
+
+// Close stops the pass loop (a pass in progress is cancelled) and the deleter, and waits for both.
+// Replaced objects whose grace period had not ended are left in the bucket (they are out of the
+// catalog, so nothing reads them). Close is idempotent.
+func (w *Worker) Close() error {
+	w.closeOnce.Do(func() {
+		w.cancel()
+		<-w.done
+		w.passMu.Lock() // a RunOnce from another goroutine has returned
+		w.passMu.Unlock()
+		w.del.Close()
+	})
+	return nil
+}
+
+// PendingDeletes is the number of replaced objects waiting for their grace period to end.
+func (w *Worker) PendingDeletes() int { return w.del.Pending() }
+
+func (w *Worker) loop() {
+	defer close(w.done)
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := w.RunOnce(w.ctx)
+		if err != nil && w.ctx.Err() == nil {
+			w.log.Warn("compaction: pass failed", "err", err)
+		} else if res.Merges > 0 || res.Skipped > 0 {
+			w.log.Info("compaction: pass done", "partitions", res.Partitions, "merges", res.Merges,
+				"inputs", res.Inputs, "skipped", res.Skipped)
+		}
+	}
+}
+
+// RunOnce runs one pass now over the partitions this node leads and returns what it did. The error
+// is about the pass as a whole (leases could not be listed, ctx ended, the Worker is closed);
+// failures of single partitions and merges are logged, counted and left for the next pass.
+func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
+	var res Result
+	if w.ctx.Err() != nil {
+		return res, ErrClosed
+	}
+	w.passMu.Lock()
+	defer w.passMu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.ctx, cancel)()
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+
+	leases, err := w.cfg.Store.ListLeases(ctx)
+	if err != nil {
+		w.m.errors.WithLabelValues("leases").Inc()
+		return res, fmt.Errorf("compaction: list leases: %w", err)
+	}
+	for _, l := range leases {
+		if l.Node != w.cfg.NodeID {
+			continue
+		}
+		res.Partitions++
+		w.partition(ctx, l, &res)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+	}
+	return res, nil
+}
+
+// partition plans and runs the merges of one led partition.
+func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
+	c, err := w.cfg.Store.GetCatalog(ctx, l.TopicPartition)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, metadata.ErrNotFound) {
+			w.m.errors.WithLabelValues("catalog").Inc()
+			w.log.Warn("compaction: read catalog", "partition", l.TopicPartition, "err", err)
+		}
+		return
+	}
+	if c.Epoch > l.Epoch {
+		return // a newer leader has written already; our lease is stale
+	}
+	for _, m := range PlanMerges(c.Segments, w.cfg.Policy) {
+		done, stop := w.merge(ctx, l, c.TopicID, m)
+		if done {
+			res.Merges++
+			res.Inputs += len(m.Inputs)
+		} else {
+			res.Skipped++
+		}
+		if stop || ctx.Err() != nil {
+			return
+		}
+	}
+}
