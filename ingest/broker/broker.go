@@ -46,6 +46,13 @@
 // Leadership is sticky: a node that rejoins does not take back partitions another node holds;
 // only free or lapsed leases move.
 //
+// A leader whose hot log fails (a write or fsync error; the log then refuses all work) gives the
+// partition up at once: waiters are answered KAFKA_STORAGE_ERROR or NOT_LEADER_OR_FOLLOWER, the
+// log is closed and the lease released, and the partition is taken again like any free one, with
+// the next epoch. Taken again here, the log is reopened from disk and cut back to the offset it
+// had fsynced, since nothing past it was acknowledged and a failed fsync leaves the page cache
+// untrustworthy (see logfailure.go). strata_broker_log_failures_total counts these.
+//
 // # Visibility and durability
 //
 // Durability is what acks=all waits for: the group-commit fsync (strata.durability=local), and
