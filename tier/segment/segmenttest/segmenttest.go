@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -108,26 +109,25 @@ func Records(base int64, ts int64, n, size int) []byte {
 // Compress compresses records with franz-go's compressor for codec (1 gzip, 2 snappy as one raw
 // block, 3 lz4 frame, 4 zstd), as a franz-go producer does. It panics on an unknown codec.
 func Compress(codec int16, records []byte) []byte {
-	var c kgo.CompressionCodec
-	switch codec {
-	case 1:
-		c = kgo.GzipCompression()
-	case 2:
-		c = kgo.SnappyCompression()
-	case 3:
-		c = kgo.Lz4Compression()
-	case 4:
-		c = kgo.ZstdCompression()
-	default:
+	if codec < 1 || codec > 4 {
 		panic(fmt.Sprintf("segmenttest: codec %d", codec))
 	}
-	comp, err := kgo.DefaultCompressor(c)
-	if err != nil {
-		panic(err)
-	}
+	comp := compressors()[codec]
 	out, used := comp.Compress(new(bytes.Buffer), records)
 	if int16(used) != codec {
 		panic(fmt.Sprintf("segmenttest: compressing with codec %d used %d", codec, used))
 	}
 	return bytes.Clone(out)
 }
+
+// compressors holds one franz-go compressor per codec (building one, zstd's above all, is costly).
+var compressors = sync.OnceValue(func() (cs [5]kgo.Compressor) {
+	for i, c := range []kgo.CompressionCodec{kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
+		comp, err := kgo.DefaultCompressor(c)
+		if err != nil {
+			panic(err)
+		}
+		cs[i+1] = comp
+	}
+	return cs
+})
