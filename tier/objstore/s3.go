@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // s3Bucket is the aws-sdk-go-v2 backend. IfAbsent is a conditional write (If-None-Match: *) on
@@ -63,10 +65,16 @@ func openS3(ctx context.Context, loc location, cfg openConfig) (Bucket, error) {
 			o.BaseEndpoint = aws.String(loc.endpoint)
 		}
 		o.UsePathStyle = loc.pathStyle
-		// Segments carry their own CRC32C; ask for flexible checksums only where S3 requires them,
+		// Flexible checksums only where S3 requires them or a call names one (Put does: CRC32C),
 		// which keeps every S3-compatible server working.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// Bodies are not hashed into the SigV4 signature (UNSIGNED-PAYLOAD): SHA-256 of every
+		// uploaded byte cost a third of a node's CPU while it produced and tiered, and the server
+		// a second SHA-256 to check it. Integrity in transit comes from the CRC32C checksum every
+		// Put sends instead (hardware CRC, checked by the server); the request itself stays signed.
+		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware,
+			func(st *middleware.Stack) error { return st.Build.Add(unsignedPayload, middleware.After) })
 	})
 	b := &s3Bucket{c: c, bucket: loc.bucket, partSize: cfg.partSize, parallel: cfg.partConcurrency}
 	if ic, ok := awsCfg.HTTPClient.(interface{ CloseIdleConnections() }); ok {
@@ -155,6 +163,13 @@ func (b *s3Bucket) check(ctx context.Context, key string) error {
 	return ValidateKey(key)
 }
 
+// unsignedPayload marks a request's payload hash UNSIGNED-PAYLOAD before the checksum middleware
+// runs; otherwise that middleware hashes the body with SHA-256 alongside the CRC32C on plain HTTP.
+var unsignedPayload = middleware.BuildMiddlewareFunc("StrataUnsignedPayload",
+	func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+		return next.HandleBuild(v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD"), in)
+	})
+
 func (b *s3Bucket) Put(ctx context.Context, key string, r io.ReaderAt, size int64, opts ...PutOption) error {
 	if err := b.check(ctx, key); err != nil {
 		return err
@@ -176,11 +191,12 @@ func (b *s3Bucket) Put(ctx context.Context, key string, r io.ReaderAt, size int6
 		return withCtx(ctx, b.putMultipart(ctx, key, r, size, ifNoneMatch))
 	}
 	_, err := b.c.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        &b.bucket,
-		Key:           &key,
-		Body:          io.NewSectionReader(r, 0, size),
-		ContentLength: aws.Int64(size),
-		IfNoneMatch:   ifNoneMatch,
+		Bucket:            &b.bucket,
+		Key:               &key,
+		Body:              io.NewSectionReader(r, 0, size),
+		ContentLength:     aws.Int64(size),
+		IfNoneMatch:       ifNoneMatch,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 	})
 	return withCtx(ctx, b.remote("put", key, err))
 }
@@ -191,7 +207,8 @@ func (b *s3Bucket) putMultipart(ctx context.Context, key string, r io.ReaderAt, 
 		return fmt.Errorf("objstore: s3 put %q: %d bytes need %d parts of %d, over the limit of %d",
 			key, size, nparts, b.partSize, maxParts)
 	}
-	created, err := b.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &b.bucket, Key: &key})
+	created, err := b.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &b.bucket, Key: &key,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
 	if err != nil {
 		return b.remote("put", key, err)
 	}
@@ -208,17 +225,18 @@ func (b *s3Bucket) putMultipart(ctx context.Context, key string, r io.ReaderAt, 
 	parts := make([]types.CompletedPart, nparts)
 	err = uploadParts(ctx, b.parallel, size, b.partSize, func(ctx context.Context, i int, off, n int64) error {
 		out, err := b.c.UploadPart(ctx, &s3.UploadPartInput{
-			Bucket:        &b.bucket,
-			Key:           &key,
-			UploadId:      uploadID,
-			PartNumber:    aws.Int32(int32(i + 1)),
-			Body:          io.NewSectionReader(r, off, n),
-			ContentLength: aws.Int64(n),
+			Bucket:            &b.bucket,
+			Key:               &key,
+			UploadId:          uploadID,
+			PartNumber:        aws.Int32(int32(i + 1)),
+			Body:              io.NewSectionReader(r, off, n),
+			ContentLength:     aws.Int64(n),
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 		})
 		if err != nil {
 			return b.remote("put", key, err)
 		}
-		parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
+		parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1)), ChecksumCRC32C: out.ChecksumCRC32C}
 		return nil
 	})
 	if err != nil {
