@@ -187,7 +187,9 @@ func (e *env) checkCatalog(tp metadata.TopicPartition, end int64, damaged ...str
 }
 
 // readBack reads [from, end) through a fresh tier.Reader and asserts every batch is byte-identical.
-func (e *env) readBack(p *partition, want [][]byte, from, end int64) { e.readBackBy(p, want, from, end, 64<<10) }
+func (e *env) readBack(p *partition, want [][]byte, from, end int64) {
+	e.readBackBy(p, want, from, end, 64<<10)
+}
 
 // readBackBy is readBack with maxBytes per read (a read may go on into later objects).
 func (e *env) readBackBy(p *partition, want [][]byte, from, end int64, maxBytes int) {
@@ -235,7 +237,9 @@ func mergedKeys(segs []metadata.SegmentRef) []string {
 	return out
 }
 
-func isMergedKey(key string) bool { return strings.Count(key[strings.LastIndex(key, "/")+1:], "-") == 2 }
+func isMergedKey(key string) bool {
+	return strings.Count(key[strings.LastIndex(key, "/")+1:], "-") == 2
+}
 
 func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 
@@ -251,6 +255,5 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
