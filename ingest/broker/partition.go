@@ -150,6 +150,20 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	case info.NumRecords != info.LastOffsetDelta+1:
 		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: %d records but last offset delta %d", tp, info.NumRecords, info.LastOffsetDelta)
 	}
+	// The records themselves, decompressed if need be: lies about them are INVALID_RECORD as in
+	// Kafka, a batch inflating past the limit is too large, a broken codec stream corrupt.
+	if err := segment.CheckRecords(batch, info); err != nil {
+		switch {
+		case errors.Is(err, segment.ErrInvalidRecord):
+			b.m.produceErrors.WithLabelValues("corrupt").Inc()
+			return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: %v", tp, err)
+		case errors.Is(err, segment.ErrInflateLimit):
+			b.m.produceErrors.WithLabelValues("message_too_large").Inc()
+			return AppendResult{}, kafkaErr(kerr.MessageTooLarge, "%s: %v", tp, err)
+		}
+		b.m.produceErrors.WithLabelValues("corrupt").Inc()
+		return AppendResult{}, kafkaErr(kerr.CorruptMessage, "%s: %v", tp, err)
+	}
 
 	settings := p.cfg.Load()
 	now := time.Now().UnixMilli()

@@ -223,8 +223,8 @@ func (w *streamWalker) fail(i int32, field string, err error) error {
 		return recordError(i, "invalid %s", field)
 	case err == errOverrun, err == errVarint:
 		return recordError(i, "%s: %v", field, err)
-	case err == io.EOF, err == io.ErrUnexpectedEOF:
-		return recordError(i, "%s: the stream ends inside the record", field)
+	case err == io.EOF: // a clean end of the decompressed stream; a cut stream is the codec's error
+		return recordError(i, "%s: the records end inside the record", field)
 	}
 	return w.streamError(i, err)
 }
