@@ -46,6 +46,14 @@ func TestS3PrefixAcceptance(t *testing.T) {
 	})
 }
 
+// TestS3SignedBodyAcceptance runs the suite with checksum=sha256: bodies signed, no CRC32C.
+func TestS3SignedBodyAcceptance(t *testing.T) {
+	m := objstoretest.StartMinIO(t)
+	objstoretest.RunAcceptance(t, func(t *testing.T) objstore.Bucket {
+		return m.Open(t, m.S3URL(newBucketName("s3sig"))+"&checksum=sha256", smallParts)
+	})
+}
+
 func TestMinioAcceptance(t *testing.T) {
 	m := objstoretest.StartMinIO(t)
 	objstoretest.RunAcceptance(t, func(t *testing.T) objstore.Bucket {
@@ -155,6 +163,7 @@ func TestOpenErrors(t *testing.T) {
 		{"s3://bucket?acess_key=x", "unknown parameter"},
 		{"s3://bucket/a/../b", "prefix"},
 		{"s3://bucket?path_style=maybe", "path_style"},
+		{"s3://bucket?checksum=md5", "checksum"},
 		{"minio://host:9000", "no bucket"},
 		{"minio:///bucket", "no host"},
 		{"minio://u:p@host:9000/bucket", "credentials"},
@@ -342,7 +351,8 @@ func (f *flipReader) Close() error { return f.r.Close() }
 
 // TestCorruptedUploadRejected puts objects through a proxy that flips one byte of every upload
 // body on its way to MinIO. The s3 backend does not hash bodies into the signature, so there only
-// the CRC32C checksum each Put sends can catch it (the minio backend signs the body's SHA-256).
+// the CRC32C checksum each Put sends can catch it (the minio backend, and s3 with checksum=sha256,
+// sign the body's SHA-256).
 // Both backends must fail the Put (single and multipart) and leave nothing under the key.
 func TestCorruptedUploadRejected(t *testing.T) {
 	m := objstoretest.StartMinIO(t)
@@ -367,6 +377,7 @@ func TestCorruptedUploadRejected(t *testing.T) {
 		url  string
 	}{
 		{"s3", strings.Replace(m.S3URL(newBucketName("flip")), url.QueryEscape(m.Endpoint()), url.QueryEscape(srv.URL), 1)},
+		{"s3-sha256", strings.Replace(m.S3URL(newBucketName("flip")), url.QueryEscape(m.Endpoint()), url.QueryEscape(srv.URL), 1) + "&checksum=sha256"},
 		{"minio", strings.Replace(m.MinioURL(newBucketName("flip")), m.Addr(), hostPort, 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

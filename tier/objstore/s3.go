@@ -31,6 +31,7 @@ type s3Bucket struct {
 	bucket   string
 	partSize int64
 	parallel int
+	checksum types.ChecksumAlgorithm // sent with every upload; "" when the body is signed instead
 	closed   atomic.Bool
 	idle     func() // closes idle connections, or nil
 }
@@ -69,14 +70,20 @@ func openS3(ctx context.Context, loc location, cfg openConfig) (Bucket, error) {
 		// which keeps every S3-compatible server working.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		// Bodies are not hashed into the SigV4 signature (UNSIGNED-PAYLOAD): SHA-256 of every
-		// uploaded byte cost a third of a node's CPU while it produced and tiered, and the server
-		// a second SHA-256 to check it. Integrity in transit comes from the CRC32C checksum every
-		// Put sends instead (hardware CRC, checked by the server); the request itself stays signed.
-		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware,
-			func(st *middleware.Stack) error { return st.Build.Add(unsignedPayload, middleware.After) })
+		// Bodies are not hashed into the SigV4 signature (UNSIGNED-PAYLOAD) unless the URL says
+		// checksum=sha256: SHA-256 of every uploaded byte cost a third of a node's CPU while it
+		// produced and tiered, and the server a second SHA-256 to check it. Integrity in transit
+		// comes from the CRC32C checksum every Put sends instead (hardware CRC, checked by the
+		// server); the request itself stays signed.
+		if !loc.signBody {
+			o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware,
+				func(st *middleware.Stack) error { return st.Build.Add(unsignedPayload, middleware.After) })
+		}
 	})
 	b := &s3Bucket{c: c, bucket: loc.bucket, partSize: cfg.partSize, parallel: cfg.partConcurrency}
+	if !loc.signBody {
+		b.checksum = types.ChecksumAlgorithmCrc32c
+	}
 	if ic, ok := awsCfg.HTTPClient.(interface{ CloseIdleConnections() }); ok {
 		b.idle = ic.CloseIdleConnections
 	}
@@ -196,7 +203,7 @@ func (b *s3Bucket) Put(ctx context.Context, key string, r io.ReaderAt, size int6
 		Body:              io.NewSectionReader(r, 0, size),
 		ContentLength:     aws.Int64(size),
 		IfNoneMatch:       ifNoneMatch,
-		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+		ChecksumAlgorithm: b.checksum,
 	})
 	return withCtx(ctx, b.remote("put", key, err))
 }
@@ -208,7 +215,7 @@ func (b *s3Bucket) putMultipart(ctx context.Context, key string, r io.ReaderAt, 
 			key, size, nparts, b.partSize, maxParts)
 	}
 	created, err := b.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &b.bucket, Key: &key,
-		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
+		ChecksumAlgorithm: b.checksum})
 	if err != nil {
 		return b.remote("put", key, err)
 	}
@@ -231,7 +238,7 @@ func (b *s3Bucket) putMultipart(ctx context.Context, key string, r io.ReaderAt, 
 			PartNumber:        aws.Int32(int32(i + 1)),
 			Body:              io.NewSectionReader(r, off, n),
 			ContentLength:     aws.Int64(n),
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+			ChecksumAlgorithm: b.checksum,
 		})
 		if err != nil {
 			return b.remote("put", key, err)

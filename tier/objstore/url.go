@@ -18,7 +18,9 @@ import (
 //	minio://host:port/bucket/prefix?secure=false      MinIO or any S3-compatible server (minio-go)
 //
 // s3 URLs: endpoint is optional (AWS when absent; path-style addressing when present, or when
-// path_style=true); region defaults to AWS_REGION from the environment, then us-east-1.
+// path_style=true); region defaults to AWS_REGION from the environment, then us-east-1;
+// checksum=crc32c (default) sends each upload's CRC32C and leaves the body out of the signature,
+// checksum=sha256 signs the body's SHA-256 instead (for servers without CRC32C checksums; costs CPU).
 // minio URLs: secure defaults to true; region is optional.
 //
 // Credentials come from the environment unless WithCredentials is given: for s3 the standard AWS
@@ -138,6 +140,7 @@ type location struct {
 	region    string
 	secure    bool // minio only
 	pathStyle bool // s3 only
+	signBody  bool // s3 only: checksum=sha256
 }
 
 func openFileURL(u *url.URL) (Bucket, error) {
@@ -168,10 +171,17 @@ func parseS3URL(u *url.URL) (location, error) {
 	q := u.Query()
 	for k := range q {
 		switch k {
-		case "endpoint", "region", "path_style":
+		case "endpoint", "region", "path_style", "checksum":
 		default:
-			return loc, fmt.Errorf("%w: s3 URL: unknown parameter %q (known: endpoint, region, path_style)", ErrConfig, k)
+			return loc, fmt.Errorf("%w: s3 URL: unknown parameter %q (known: endpoint, region, path_style, checksum)", ErrConfig, k)
 		}
+	}
+	switch c := q.Get("checksum"); c {
+	case "", "crc32c":
+	case "sha256":
+		loc.signBody = true
+	default:
+		return loc, fmt.Errorf("%w: s3 checksum=%q: want crc32c or sha256", ErrConfig, c)
 	}
 	loc.region = q.Get("region")
 	if ep := q.Get("endpoint"); ep != "" {
