@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/strata-log/strata/compaction"
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/httpapi"
@@ -45,6 +46,7 @@ type serverConfig struct {
 	numPartitions  int
 	leaseTTL       time.Duration
 	leaseRenew     time.Duration
+	compaction     time.Duration
 }
 
 func (c *serverConfig) register(fs *flag.FlagSet) {
@@ -61,6 +63,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.numPartitions, "num-partitions", 1, "Kafka's num.partitions for auto-created topics")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "partition lease lifetime: how long a dead node's partitions wait for a new leader (whole seconds)")
 	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often leases are renewed (at most half of --lease-ttl)")
+	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged (0 disables)")
 }
 
 // validate checks the flags and fills derived defaults; every message names the flag.
@@ -95,6 +98,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.leaseRenew <= 0 || 2*c.leaseRenew > c.leaseTTL {
 		return usagef("--lease-renew-interval %v: want more than 0 and at most half of --lease-ttl %v", c.leaseRenew, c.leaseTTL)
+	}
+	if c.compaction < 0 {
+		return usagef("--compaction-interval %v: want 0 (off) or more", c.compaction)
 	}
 	if c.objectStore == "" {
 		c.objectStore = "file://" + filepath.Join(c.dataDir, "objects")
@@ -298,6 +304,18 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		kln.Close()
 		hln.Close()
 		return fmt.Errorf("broker: %w", err)
+	}
+	// Compaction merges the small segments of the partitions this node leads; a lease taken over
+	// meanwhile only wastes the merge (see package compaction).
+	if cfg.compaction > 0 {
+		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, NodeID: int32(cfg.nodeID),
+			Interval: cfg.compaction, Logger: log, Registerer: reg})
+		if err != nil {
+			kln.Close()
+			hln.Close()
+			return err
+		}
+		n.onClose(func() { cw.Close() })
 	}
 	groups, err := group.New(group.Config{Store: store, NodeID: int32(cfg.nodeID), IsCoordinator: b.IsCoordinator, Logger: log, Registerer: reg})
 	if err != nil {
