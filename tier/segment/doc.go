@@ -39,6 +39,10 @@
 // first torn or invalid batch. Writer writes a segment to any io.Writer; Reader reads one through an
 // io.ReaderAt (a file, or a ranged reader over an object).
 //
+// ValidateBatch checks a batch's header and CRC; CheckRecords also walks its records (decompressing
+// them as a stream, within InflateLimit) against the record format drawn in records.go, for batches
+// a broker is about to accept from a producer.
+//
 // Every decoder here takes bytes from outside (disk, object storage, the network): bad bytes give
 // an error wrapping ErrCorrupt, never a panic, and nothing is allocated beyond what the input's
 // stated size justifies. Readers are safe for concurrent use when their io.ReaderAt is; Writers and
