@@ -199,6 +199,7 @@ func TestCheckRecordsCodecErrors(t *testing.T) {
 		{"lz4 cut", segment.CompressionLZ4, segmenttest.Compress(segment.CompressionLZ4, raw)[:30]},
 		{"zstd garbage", segment.CompressionZstd, []byte("not zstd at all")},
 		{"zstd cut", segment.CompressionZstd, segmenttest.Compress(segment.CompressionZstd, raw)[:20]},
+		{"zstd 1 GiB window", segment.CompressionZstd, []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa0, 0x01, 0x00, 0x00}},
 		{"snappy garbage", segment.CompressionSnappy, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
 		{"snappy impossible claim", segment.CompressionSnappy, []byte{0x80, 0x80, 0x80, 0x01, 0x00}},
 		{"snappy cut", segment.CompressionSnappy, segmenttest.Compress(segment.CompressionSnappy, raw)[:30]},
@@ -208,9 +209,14 @@ func TestCheckRecordsCodecErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := segmenttest.Batch{Attributes: tt.codec, RawRecords: tt.recs, Values: make([][]byte, 20)}.Encode()
+			check(t, b) // warm the decoder pools
+			before := heapAllocs()
 			err := check(t, b)
-			if !errors.Is(err, segment.ErrCorrupt) {
-				t.Fatalf("got %v, want ErrCorrupt", err)
+			if grew := heapAllocs() - before; grew > 1<<20 {
+				t.Errorf("refusing %d bytes allocated %d", len(b), grew)
+			}
+			if !errors.Is(err, segment.ErrCorrupt) || errors.Is(err, segment.ErrInvalidRecord) {
+				t.Fatalf("got %v, want ErrCorrupt from the codec", err)
 			}
 			t.Log(err)
 		})
