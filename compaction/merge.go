@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
@@ -147,6 +148,10 @@ func names(c metadata.PartitionCatalog, key string) bool {
 	return false
 }
 
+// fetchAhead is how many input GETs a merge keeps in flight: inputs are small, so one at a time
+// would wait mostly on request latency.
+const fetchAhead = 4
+
 // build reads m's inputs and writes their batches, verbatim and in order, into one sealed segment.
 // It returns the segment's bytes and its catalog entry (without Key and CreatedAt). Errors about an
 // input are *inputError.
@@ -155,9 +160,10 @@ func build(ctx context.Context, b objstore.Bucket, m Merge) ([]byte, metadata.Se
 		MinTimestamp: -1, MaxTimestamp: -1, Epoch: m.Inputs[0].Epoch}
 	out := bytes.NewBuffer(make([]byte, 0, m.Bytes))
 	sw := segment.NewWriter(out, m.BaseOffset, 0)
-	var in bytes.Buffer
-	for _, s := range m.Inputs {
-		data, err := fetch(ctx, b, s, &in)
+	inputs := prefetch(ctx, b, m.Inputs)
+	defer inputs.stop()
+	for i, s := range m.Inputs {
+		data, err := inputs.get(i)
 		if err == nil {
 			err = copyBatches(sw, s, data, &ref)
 		}
@@ -178,15 +184,70 @@ func build(ctx context.Context, b objstore.Bucket, m Merge) ([]byte, metadata.Se
 	return out.Bytes(), ref, nil
 }
 
-// fetch reads the whole object of s into buf (reused) and checks its size against the catalog's.
-func fetch(ctx context.Context, b objstore.Bucket, s metadata.SegmentRef, buf *bytes.Buffer) ([]byte, error) {
+// fetcher GETs a merge's inputs in order, at most fetchAhead ahead of the one being copied. Its
+// goroutines belong to the build that started it; stop cancels them and waits.
+type fetcher struct {
+	results []chan fetched
+	slots   chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+type fetched struct {
+	data []byte
+	err  error
+	slot bool // the fetch held a slot, which get frees
+}
+
+func prefetch(ctx context.Context, b objstore.Bucket, segs []metadata.SegmentRef) *fetcher {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &fetcher{results: make([]chan fetched, len(segs)), slots: make(chan struct{}, fetchAhead), cancel: cancel}
+	for i := range f.results {
+		f.results[i] = make(chan fetched, 1)
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for i, s := range segs {
+			select {
+			case f.slots <- struct{}{}:
+			case <-ctx.Done():
+				f.results[i] <- fetched{err: ctx.Err()}
+				continue
+			}
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				data, err := fetch(ctx, b, s)
+				f.results[i] <- fetched{data, err, true}
+			}()
+		}
+	}()
+	return f
+}
+
+// get waits for input i (each once, in order) and frees its slot for the next GET.
+func (f *fetcher) get(i int) ([]byte, error) {
+	r := <-f.results[i]
+	if r.slot {
+		<-f.slots
+	}
+	return r.data, r.err
+}
+
+func (f *fetcher) stop() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+// fetch reads the whole object of s and checks its size against the catalog's.
+func fetch(ctx context.Context, b objstore.Bucket, s metadata.SegmentRef) ([]byte, error) {
 	rc, err := b.Get(ctx, s.Key)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	buf.Reset()
-	buf.Grow(int(s.Size) + 1)
+	buf := bytes.NewBuffer(make([]byte, 0, s.Size+1))
 	if _, err := buf.ReadFrom(io.LimitReader(rc, s.Size+1)); err != nil {
 		return nil, err
 	}

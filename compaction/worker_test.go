@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,5 +289,33 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v", err)
 			}
 		})
+	}
+}
+
+// TestBuildCancelled: a merge whose ctx ends while its inputs are being fetched returns the ctx's
+// error and leaves no fetch goroutine behind (the race detector and the test's end would see it).
+func TestBuildCancelled(t *testing.T) {
+	e := newEnv(t)
+	p := e.topic("cancel")
+	e.addSegments(p, 12, 1, 1, 100)
+	segs := e.catalog(p.tp).Segments
+	m := Merge{Inputs: segs, BaseOffset: segs[0].BaseOffset, NextOffset: segs[len(segs)-1].NextOffset}
+	fb := objstoretest.NewFaultBucket(e.bucket)
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int32
+	fb.AfterCall(func(op string, err error) {
+		if op == objstoretest.OpGet && calls.Add(1) == 2 {
+			cancel()
+		}
+	})
+	_, _, err := build(ctx, fb, m)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("build after cancel: %v", err)
+	}
+	cancel()
+	// The same merge with a live ctx succeeds.
+	body, ref, err := build(context.Background(), e.bucket, m)
+	if err != nil || ref.Size != int64(len(body)) || ref.Records != 12 {
+		t.Fatalf("build: %+v, %v", ref, err)
 	}
 }
