@@ -10,7 +10,7 @@
 // Config.Interval it lists the live leases and, for each partition whose lease Config.NodeID holds,
 // reads the catalog, plans, and runs each Merge:
 //
-//	GET every input whole; open it with tier/segment (footer magic, version, index CRC32C), check
+//	GET every input whole (4 GETs in flight, in order); open it with tier/segment (footer magic, version, index CRC32C), check
 //	    it covers exactly its catalog range, and copy its batches (each batch's CRC32C checked)
 //	    verbatim into one new segment (format v1, fresh sparse index) in memory
 //	PUT it if absent under tier.MergedObjectKey(prefix, topic, partition, base, next, lease epoch),
@@ -27,8 +27,8 @@
 // deleting an object the catalog names. A corrupt or missing input skips that merge (logged with
 // its key and counted); nothing is deleted and nothing panics.
 //
-// Merges run one at a time, each holding its output (at most Policy.TargetBytes plus one index) in
-// memory.
+// Merges run one at a time, each holding its output (at most Policy.TargetBytes plus one index) and
+// up to five inputs in memory.
 //
 // # Concurrency
 //
