@@ -3,11 +3,14 @@ package kafka
 // Produce, key 0, versions 3–11.
 //
 // Only RecordBatch v2 (magic 2, hence v3+), exactly one batch per partition. Batches are validated
-// (framing, CRC32C → CORRUPT_MESSAGE; size over the topic's max.message.bytes → MESSAGE_TOO_LARGE),
-// given offsets and the leader epoch, and stored verbatim: compressed batches pass through
-// untouched. Idempotent producers are checked per partition (see ingest/broker). acks=0 sends no
-// response, acks=1 answers after the append, acks=-1 after the fsync (group commit) within the
-// request's timeout (REQUEST_TIMED_OUT otherwise); a failed acks=0 request closes the connection. A partition this node does not lead answers
+// (framing, CRC32C, a broken compressed stream → CORRUPT_MESSAGE; size over the topic's
+// max.message.bytes, or decompressing past the inflate limit → MESSAGE_TOO_LARGE; records that
+// disagree with the header — count, offset deltas, lengths — → INVALID_RECORD, as in Kafka), given
+// offsets and the leader epoch, and stored verbatim: compressed batches are decompressed to be
+// checked but stored untouched. Idempotent producers are checked per partition (see
+// ingest/broker). acks=0 sends no response, acks=1 answers after the append, acks=-1 after the
+// fsync (group commit) within the request's timeout (REQUEST_TIMED_OUT otherwise); a failed acks=0
+// request closes the connection. A partition this node does not lead answers
 // NOT_LEADER_OR_FOLLOWER; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates,
 // as in Kafka). Deviations: transactional produce is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 // (no transactions). message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
