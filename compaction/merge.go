@@ -15,8 +15,8 @@ import (
 	"github.com/strata-log/strata/tier/segment"
 )
 
-// cleanupTimeout bounds the delete of an object that was written but not swapped in, which runs
-// even when the pass's ctx has ended.
+// cleanupTimeout bounds the steps that run even when the pass's ctx has ended: deleting an object
+// that was written but not swapped in, and re-reading the catalog after a swap with no answer.
 const cleanupTimeout = 30 * time.Second
 
 // inputError is a merge input that could not be read or failed a check; errors.Is(err,
@@ -86,7 +86,9 @@ func (w *Worker) merge(ctx context.Context, l metadata.Lease, topicID metadata.T
 	default:
 		// The swap may or may not have happened. Only a catalog that names the object proves it
 		// did; otherwise the object stays, since deleting one the catalog names would lose data.
-		c, rerr := w.cfg.Store.GetCatalog(ctx, tp)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		c, rerr := w.cfg.Store.GetCatalog(rctx, tp)
+		cancel()
 		if rerr != nil || !names(c, ref.Key) {
 			w.m.errors.WithLabelValues("replace").Inc()
 			w.log.Warn("compaction: swap outcome unknown; merged object left in the bucket", "partition", tp,

@@ -177,6 +177,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	w.passMu.Lock()
 	defer w.passMu.Unlock()
+	if w.ctx.Err() != nil {
+		return res, ErrClosed
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(w.ctx, cancel)()
