@@ -233,6 +233,43 @@ func (r *Reader) catalog(ctx context.Context, tp metadata.TopicPartition, topicI
 	return c, nil
 }
 
+// OffsetForTimestamp answers a ListOffsets by timestamp from object storage: the base offset of the
+// first tiered batch below before whose max timestamp is ≥ ts, never below the catalog's log start;
+// found is false when no such batch exists (the hot log may have one). It reads the catalog and the
+// index of the one object that holds the answer (whose catalog max timestamp is the first ≥ ts; a
+// segment with an unknown max timestamp is looked into). A corrupt object gives an error wrapping
+// segment.ErrCorrupt that names it.
+func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, before int64) (offset int64, found bool, err error) {
+	c, err := r.catalog(ctx, tp, topicID, -1)
+	if err != nil {
+		return 0, false, err
+	}
+	if c.TopicID != topicID {
+		return 0, false, nil
+	}
+	for _, seg := range c.Segments {
+		if seg.BaseOffset >= before {
+			break
+		}
+		if seg.NextOffset <= c.LogStartOffset || (seg.MaxTimestamp >= 0 && seg.MaxTimestamp < ts) {
+			continue
+		}
+		oi, err := r.index(ctx, seg)
+		if err != nil {
+			return 0, false, err
+		}
+		sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}, oi.ix)
+		off, ok, err := sr.FindTimestamp(ts)
+		if err != nil {
+			return 0, false, r.corrupt(seg.Key, err)
+		}
+		if ok && off < before {
+			return max(off, c.LogStartOffset), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
 // Read returns whole record batches from object storage, starting with the batch that holds offset,
 // byte-identical to what was produced (compression intact). It returns at least one batch when
 // offset is tiered, and adds more (crossing into later segments) while they fit in maxBytes.

@@ -111,7 +111,7 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 			}
 			return res, err
 		}
-		return res, fmt.Errorf("broker: tiered read %s at %d: %w", tp, offset, err)
+		return res, tieredError(ctx, tp, "tiered read", err)
 	}
 	if p.tieredStart.Load() < 0 { // first tiered read since the catalog was last looked at
 		if start, err := b.earliest(ctx, p); err == nil {
@@ -186,6 +186,20 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 	}
 	if ts < 0 {
 		return -1, -1, kafkaErr(kerr.InvalidRequest, "%s: unknown special timestamp %d", tp, ts)
+	}
+	// Offsets below the hot log's start are only in object storage: look there first.
+	if hot := p.log.StartOffset(); b.cfg.TieredReader != nil {
+		if start, err := b.earliest(ctx, p); err != nil {
+			return -1, -1, fmt.Errorf("broker: earliest offset of %s: %w", tp, err)
+		} else if start < hot {
+			off, ok, err := b.cfg.TieredReader.OffsetForTimestamp(ctx, tp, p.topicID, ts, hot)
+			if err != nil {
+				return -1, -1, tieredError(ctx, tp, "tiered timestamp lookup", err)
+			}
+			if ok {
+				return off, -1, nil
+			}
+		}
 	}
 	off, ok := p.log.OffsetForTimestamp(ts)
 	if !ok || off >= b.highWatermark(p, p.log.EndOffset()) {

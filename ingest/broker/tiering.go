@@ -27,6 +27,7 @@ type Tiering interface {
 type TieredReader interface {
 	Read(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, error)
 	ReadAppend(ctx context.Context, dst []byte, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, bool, error)
+	OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, before int64) (int64, bool, error)
 }
 
 var (
@@ -105,6 +106,16 @@ func (b *Broker) Expedite(tp metadata.TopicPartition) {
 	if p != nil && p.cfg.Load().durability == "object" {
 		b.cfg.Tiering.Expedite(tp)
 	}
+}
+
+// tieredError maps a failed read of object storage to the Kafka error a client retries:
+// KAFKA_STORAGE_ERROR, whether the object is corrupt (the tier logged its key) or the store failed;
+// REQUEST_TIMED_OUT when the request's own context ended first.
+func tieredError(ctx context.Context, tp metadata.TopicPartition, op string, err error) error {
+	if ctx.Err() != nil {
+		return kafkaErr(kerr.RequestTimedOut, "%s: %s: %v", tp, op, err)
+	}
+	return kafkaErr(kerr.KafkaStorageError, "%s: %s: %v", tp, op, err)
 }
 
 // readTiered serves a fetch below the hot log's start from object storage, into a recycled read

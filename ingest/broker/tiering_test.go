@@ -2,6 +2,9 @@ package broker
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,16 +15,19 @@ import (
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
 // With the tiering engine attached (file bucket, in-memory catalog): acks=all on an object-durability
 // topic returns only once the data is registered in the catalog, local retention then drops the
-// hot copies, and fetches below the hot log are served from object storage byte for byte.
+// hot copies, and fetches and timestamp lookups below the hot log are served from object storage;
+// a corrupt object fails its own reads with KAFKA_STORAGE_ERROR.
 func TestTieredDurabilityAndReads(t *testing.T) {
 	st, _ := newMemStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bucket, err := objstore.NewFile(t.TempDir())
+	bucketDir := t.TempDir()
+	bucket, err := objstore.NewFile(bucketDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +64,9 @@ func TestTieredDurabilityAndReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	var batches [][]byte
+	base := time.Now().UnixMilli() - 100_000 // batch i's records are stamped base+1000i, +1, +2
 	for i := 0; i < 5; i++ {
-		bt := batch(3, -1, -1, -1)
+		bt := segmenttest.Batch{FirstTimestamp: base + int64(i)*1000, Values: [][]byte{[]byte("a"), []byte("b"), []byte("c")}}.Encode()
 		batches = append(batches, append([]byte(nil), bt...))
 		r, err := b.Append(ctx, tp, bt)
 		if err != nil {
@@ -116,10 +123,55 @@ func TestTieredDurabilityAndReads(t *testing.T) {
 	if off, _, _ := b.ListOffset(ctx, tp, EarliestLocalTimestamp); off <= 0 {
 		t.Fatalf("earliest local %d, want above 0 after local retention", off)
 	}
+	// A flipped byte in an object nobody has read yet (the first: the fetch above started at the
+	// second) is a storage error for that read, not a crash or an unknown error.
+	var first string
+	if err := bucket.List(ctx, "", func(a objstore.Attrs) error {
+		if strings.Contains(a.Key, "/00000000000000000000-") {
+			first = a.Key
+		}
+		return nil
+	}); err != nil || first == "" {
+		t.Fatalf("object of offset 0 not found (%v)", err)
+	}
+	flipByte(t, filepath.Join(bucketDir, filepath.FromSlash(first)), 64) // inside the first record
+	_, err = b.Fetch(ctx, tp, 0, 1<<20)
+	mustCode(t, err, kerr.KafkaStorageError)
+	if _, err := b.Fetch(ctx, tp, 4, 1<<20); err != nil {
+		t.Fatalf("a read of intact objects after the corrupt one: %v", err)
+	}
+	// Timestamp lookups find batches that are only in object storage.
+	for _, tc := range []struct{ ts, want int64 }{{base - 5, 0}, {base + 1002, 3}, {base + 1500, 6}, {base + 2002, 6}, {base + 4002, 12}} {
+		if off, _, err := b.ListOffset(ctx, tp, tc.ts); err != nil || off != tc.want {
+			t.Fatalf("offset for timestamp base%+d: %d %v, want %d", tc.ts-base, off, err, tc.want)
+		}
+	}
+	if off, _, err := b.ListOffset(ctx, tp, base+4003); err != nil || off != -1 {
+		t.Fatalf("offset for a timestamp after every record: %d %v, want -1", off, err)
+	}
+
 	low, err := b.DeleteRecords(ctx, tp, 6)
 	if err != nil || low != 6 {
 		t.Fatalf("delete records in the tiered range: %d %v", low, err)
 	}
 	_, err = b.Fetch(ctx, tp, 2, 1<<20)
 	mustCode(t, err, kerr.OffsetOutOfRange)
+}
+
+// flipByte inverts the byte at off in the file at path.
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
 }
