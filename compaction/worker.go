@@ -138,8 +138,8 @@ func (w *Worker) Close() error {
 		w.cancel()
 		<-w.done
 		w.passMu.Lock() // a RunOnce from another goroutine has returned
-		w.passMu.Unlock()
 		w.del.Close()
+		w.passMu.Unlock()
 	})
 	return nil
 }
