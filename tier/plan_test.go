@@ -133,7 +133,13 @@ func TestPolicyFromConfigs(t *testing.T) {
 				return !p.RemoteStorage && p.LocalRetentionMs == 1000 && p.LocalRetentionBytes == -1 &&
 					p.RetentionBytes == 5000 && p.RetentionMs == -1
 			}, false},
-		{"other configs ignored", map[string]string{"cleanup.policy": "compact"}, func(p Policy) bool { return p == base }, false},
+		{"other configs ignored", map[string]string{"min.insync.replicas": "2"}, func(p Policy) bool { return p == base }, false},
+		{"compact alone keeps everything", map[string]string{"cleanup.policy": "compact", "retention.ms": "1000", "retention.bytes": "10"},
+			func(p Policy) bool { return p.RetentionMs == -1 && p.RetentionBytes == -1 }, false},
+		{"compact and delete keeps the limits", map[string]string{"cleanup.policy": "compact, delete", "retention.ms": "1000"},
+			func(p Policy) bool { return p.RetentionMs == 1000 }, false},
+		{"delete keeps the defaults", map[string]string{"cleanup.policy": "delete"}, func(p Policy) bool { return p == base }, false},
+		{"bad cleanup policy", map[string]string{"cleanup.policy": "shred"}, nil, true},
 		{"bad durability", map[string]string{"strata.durability": "disk"}, nil, true},
 		{"bad flush", map[string]string{"strata.flush.ms": "0"}, nil, true},
 		{"bad long", map[string]string{"retention.ms": "soon"}, nil, true},

@@ -34,6 +34,7 @@ const (
 	ConfigLocalRetentionBytes = "local.retention.bytes"
 	ConfigDurability          = "strata.durability"
 	ConfigFlushMs             = "strata.flush.ms"
+	ConfigCleanupPolicy       = "cleanup.policy"
 )
 
 // DefaultFlushInterval is strata.flush.ms when unset.
@@ -119,14 +120,22 @@ func capLimit(local, total int64) int64 {
 
 // PolicyFromConfigs reads a topic's explicitly set configs (Kafka names) over base, which supplies
 // the broker's defaults for anything unset. Bad values are ErrConfig.
+//
+// cleanup.policy without "delete" (compact alone) turns retention.ms and retention.bytes off, as in
+// Kafka, where such a topic keeps the latest record of every key for ever. Strata does not compact
+// by key yet, so it keeps every record: more than Kafka would, never less. Consumers of compacted
+// topics (Kafka Connect's config and offset topics, changelogs) then lose nothing to time.
 func PolicyFromConfigs(configs map[string]string, base Policy) (Policy, error) {
 	p := base
+	compactOnly := false
 	for name, v := range configs {
 		v = strings.TrimSpace(v)
 		var err error
 		switch name {
 		case ConfigRemoteStorageEnable:
 			p.RemoteStorage, err = strconv.ParseBool(v)
+		case ConfigCleanupPolicy:
+			compactOnly, err = isCompactOnly(v)
 		case ConfigRetentionMs:
 			p.RetentionMs, err = strconv.ParseInt(v, 10, 64)
 		case ConfigRetentionBytes:
@@ -157,8 +166,29 @@ func PolicyFromConfigs(configs map[string]string, base Policy) (Policy, error) {
 			return base, fmt.Errorf("%w: %s=%q: %v", ErrConfig, name, v, err)
 		}
 	}
+	if compactOnly {
+		p.RetentionMs, p.RetentionBytes = -1, -1
+	}
 	if err := p.Validate(); err != nil {
 		return base, err
 	}
 	return p, nil
+}
+
+// isCompactOnly reports whether a cleanup.policy list ("delete", "compact", "compact,delete")
+// names compact without delete.
+func isCompactOnly(v string) (bool, error) {
+	compact, del := false, false
+	for _, item := range strings.Split(v, ",") {
+		switch strings.TrimSpace(item) {
+		case "compact":
+			compact = true
+		case "delete":
+			del = true
+		case "":
+		default:
+			return false, fmt.Errorf("not a list of delete and compact")
+		}
+	}
+	return compact && !del, nil
 }

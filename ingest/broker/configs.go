@@ -15,11 +15,13 @@ import (
 )
 
 // Topic configs. Names and value rules follow Apache Kafka's topic-level configs; Strata stores
-// every accepted value and acts on segment.bytes, segment.ms, max.message.bytes and
-// strata.durability today (retention.* and cleanup.policy are honoured by tiering and compaction).
-// strata.durability is `local` (acks=all waits for the local fsync) or `object` (reserved for
-// tiering: acks=all will wait for the segment to be in object storage; until then it behaves as
-// local). Unknown names and bad values are INVALID_CONFIG.
+// every accepted value and acts on segment.bytes, segment.ms, max.message.bytes,
+// message.timestamp.*, strata.durability and strata.flush.ms here, and on retention.*,
+// local.retention.*, remote.storage.enable and cleanup.policy in the tiering engine (see
+// tier.PolicyFromConfigs: cleanup.policy=compact alone keeps every record, as there is no key
+// compaction yet). strata.durability is `local` (acks=all waits for the local fsync) or `object`
+// (acks=all waits until the batch's segment is in object storage and registered). Unknown names
+// and bad values are INVALID_CONFIG.
 
 type configDef struct {
 	name  string
