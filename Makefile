@@ -36,7 +36,7 @@ test: tools clients test-go
 
 test-go:
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -p 2 -timeout 30m ./...
-	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... | grep -v /ingest/compat)
+	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... | grep -v /ingest/compat)
 
 lint: $(TOOLS_BIN)/staticcheck
 	$(GO) vet ./...
