@@ -11,9 +11,11 @@ type metrics struct {
 	merges       prometheus.Counter
 	inputs       prometheus.Counter
 	writtenBytes prometheus.Counter
-	errors       *prometheus.CounterVec // by op: leases, catalog, get, corrupt, put, replace, delete
+	errors       *prometheus.CounterVec // by op: leases, catalog, get, corrupt, put, replace, delete, sweep
 	aborted      *prometheus.CounterVec // by reason: fenced, conflict, lease
 	seconds      prometheus.Histogram
+	sweepDeleted *prometheus.CounterVec // by reason: superseded, fenced, topic_deleted
+	sweepBytes   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_compaction_errors_total",
-			Help: "Failed compaction steps by operation (leases, catalog, get, corrupt, put, replace, delete).",
+			Help: "Failed compaction steps by operation (leases, catalog, get, corrupt, put, replace, delete, sweep).",
 		}, []string{"op"}),
 		aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_compaction_aborted_merges_total",
@@ -43,6 +45,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from the first input GET of a merge to its catalog swap.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
+		sweepDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_compaction_sweep_deleted_total",
+			Help: "Orphaned objects deleted by the sweeper, by reason (superseded, fenced, topic_deleted).",
+		}, []string{"reason"}),
+		sweepBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_sweep_bytes_total",
+			Help: "Bytes of orphaned objects deleted by the sweeper.",
+		}),
 	}
 	if reg != nil {
 		m.merges = register(reg, m.merges)
@@ -51,6 +61,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.errors = register(reg, m.errors)
 		m.aborted = register(reg, m.aborted)
 		m.seconds = register(reg, m.seconds)
+		m.sweepDeleted = register(reg, m.sweepDeleted)
+		m.sweepBytes = register(reg, m.sweepBytes)
 	}
 	return m
 }

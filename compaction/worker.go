@@ -28,6 +28,9 @@ var (
 const (
 	DefaultInterval    = 30 * time.Second
 	DefaultDeleteGrace = 5 * time.Minute
+	// DefaultSweepInterval and DefaultSweepGrace pace the orphan sweeper (see Sweep).
+	DefaultSweepInterval = 10 * time.Minute
+	DefaultSweepGrace    = time.Hour
 )
 
 // Config configures a Worker.
@@ -41,15 +44,22 @@ type Config struct {
 	NodeID int32
 	// Prefix is put before every merged object's key, as tier.Config.Prefix ("" for none).
 	Prefix string
-	// Interval is the time between passes (default 30 s). The first pass runs one Interval after
-	// NewWorker.
+	// Interval is the time between merge passes (default 30 s; negative: no merge passes). The
+	// first pass runs one Interval after NewWorker.
 	Interval time.Duration
 	// Policy picks the segments to merge (defaults: see Policy).
 	Policy Policy
 	// DeleteGrace is how long replaced objects stay in the bucket so that reads in flight finish
 	// (default 5 min).
 	DeleteGrace time.Duration
-	// Now is the clock for the merged segments' CreatedAt (default time.Now).
+	// SweepInterval is the time between sweeps for orphaned objects (default 10 min; negative: no
+	// sweeps). The first sweep runs one SweepInterval after NewWorker.
+	SweepInterval time.Duration
+	// SweepGrace is how old an object must be, and how long it must have been judged an orphan,
+	// before a sweep deletes it (default 1 h). Keep it well above DeleteGrace and above the longest
+	// time an upload may wait between its PUT and its registration.
+	SweepGrace time.Duration
+	// Now is the clock for the merged segments' CreatedAt and for sweeps (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -61,6 +71,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.DeleteGrace == 0 {
 		c.DeleteGrace = DefaultDeleteGrace
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.SweepGrace == 0 {
+		c.SweepGrace = DefaultSweepGrace
 	}
 	c.Policy.applyDefaults()
 	if c.Now == nil {
@@ -80,7 +96,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Store is required", ErrConfig)
 	case c.NodeID < 0:
 		return fmt.Errorf("%w: negative NodeID %d", ErrConfig, c.NodeID)
-	case c.Interval < 0 || c.DeleteGrace < 0:
+	case c.DeleteGrace < 0 || c.SweepGrace < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	if c.Prefix != "" {
@@ -98,7 +114,8 @@ type Worker struct {
 	log *slog.Logger
 	del *tier.Deleter
 
-	passMu    sync.Mutex // one pass at a time
+	passMu    sync.Mutex // one pass (merge or sweep) at a time
+	sweep     sweepState // guarded by passMu
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -125,7 +142,9 @@ func NewWorker(cfg Config) (*Worker, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger, del: del,
-		ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		sweep: sweepState{orphanSince: make(map[string]time.Time), goneSince: make(map[metadata.TopicID]time.Time),
+			foreign: make(map[string]bool)}}
 	go w.loop()
 	return w, nil
 }
@@ -149,13 +168,32 @@ func (w *Worker) PendingDeletes() int { return w.del.Pending() }
 
 func (w *Worker) loop() {
 	defer close(w.done)
-	t := time.NewTicker(w.cfg.Interval)
-	defer t.Stop()
+	var mergeC, sweepC <-chan time.Time
+	if w.cfg.Interval > 0 {
+		t := time.NewTicker(w.cfg.Interval)
+		defer t.Stop()
+		mergeC = t.C
+	}
+	if w.cfg.SweepInterval > 0 {
+		t := time.NewTicker(w.cfg.SweepInterval)
+		defer t.Stop()
+		sweepC = t.C
+	}
 	for {
 		select {
 		case <-w.ctx.Done():
 			return
-		case <-t.C:
+		case <-sweepC:
+			res, err := w.Sweep(w.ctx)
+			if err != nil && w.ctx.Err() == nil {
+				w.log.Warn("compaction: sweep failed", "err", err)
+			} else if res.Orphans > 0 || res.Foreign > 0 {
+				w.log.Info("compaction: sweep done", "partitions", res.Partitions, "objects", res.Objects,
+					"orphans", res.Orphans, "deleted", res.Deleted, "bytes", res.Bytes, "foreign", res.Foreign,
+					"gone_topics", res.GoneTopics)
+			}
+			continue
+		case <-mergeC:
 		}
 		res, err := w.RunOnce(w.ctx)
 		if err != nil && w.ctx.Err() == nil {
@@ -172,20 +210,12 @@ func (w *Worker) loop() {
 // failures of single partitions and merges are logged, counted and left for the next pass.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
-	if w.ctx.Err() != nil {
-		return res, ErrClosed
+	ctx, cancel, err := w.beginPass(ctx)
+	if err != nil {
+		return res, err
 	}
-	w.passMu.Lock()
 	defer w.passMu.Unlock()
-	if w.ctx.Err() != nil {
-		return res, ErrClosed
-	}
-	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer context.AfterFunc(w.ctx, cancel)()
-	if ctx.Err() != nil {
-		return res, ctx.Err()
-	}
 
 	leases, err := w.cfg.Store.ListLeases(ctx)
 	if err != nil {
@@ -203,6 +233,31 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// beginPass takes the pass lock and returns a ctx that also ends when the Worker closes. On success
+// the caller must call cancel and then unlock passMu.
+func (w *Worker) beginPass(parent context.Context) (ctx context.Context, cancel func(), err error) {
+	if w.ctx.Err() != nil {
+		return nil, nil, ErrClosed
+	}
+	w.passMu.Lock()
+	if w.ctx.Err() != nil {
+		w.passMu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	ctx, cancelCtx := context.WithCancel(parent)
+	stop := context.AfterFunc(w.ctx, cancelCtx)
+	cancel = func() {
+		stop()
+		cancelCtx()
+	}
+	if err := ctx.Err(); err != nil {
+		cancel()
+		w.passMu.Unlock()
+		return nil, nil, err
+	}
+	return ctx, cancel, nil
 }
 
 // partition plans and runs the merges of one led partition.

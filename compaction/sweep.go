@@ -1,0 +1,337 @@
+package compaction
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// verdict is what the sweeper makes of one segment object of a led partition.
+type verdict uint8
+
+const (
+	keepReferenced   verdict = iota // the catalog names it
+	keepYoung                       // inside the grace period (or its age is unknown)
+	keepNewer                       // written under an epoch newer than the sweeper's lease
+	keepPending                     // an epoch the catalog does not fence, not wholly below the tiered end: it may still register
+	needRange                       // superseded if its range ends at or below the tiered end; read its footer to know
+	orphanSuperseded                // its whole range is below the tiered end: registered data or retention covers it
+	orphanFenced                    // written under an epoch older than the catalog's: no write under it is accepted again
+)
+
+var verdictNames = [...]string{"referenced", "young", "newer", "pending", "need_range", "superseded", "fenced"}
+
+func (v verdict) String() string {
+	if int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return "verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// orphan reports whether the verdict makes the object a candidate for deletion.
+func (v verdict) orphan() bool { return v == orphanSuperseded || v == orphanFenced }
+
+// sweepObject is one listed object whose key parsed as a segment object's.
+type sweepObject struct {
+	key      tier.ParsedKey
+	name     string // the key as listed
+	size     int64
+	modified time.Time // LastModified from the listing; zero when the backend did not say
+	// next is one past the object's last offset when known: from a merged key, or from the
+	// object's footer once read; -1 otherwise.
+	next int64
+}
+
+func newSweepObject(k tier.ParsedKey, a objstore.Attrs) sweepObject {
+	return sweepObject{key: k, name: a.Key, size: a.Size, modified: a.Modified, next: k.NextOffset}
+}
+
+// catalogView is what classify needs of a partition's catalog.
+type catalogView struct {
+	refs  map[string]bool
+	epoch int32
+	end   int64 // tiered end: every offset below it is either in a registered segment or below the log start
+}
+
+func viewCatalog(c metadata.PartitionCatalog) catalogView {
+	v := catalogView{refs: make(map[string]bool, len(c.Segments)), epoch: c.Epoch, end: c.TieredEnd()}
+	for _, s := range c.Segments {
+		v.refs[s.Key] = true
+	}
+	return v
+}
+
+// classify judges one object of a partition against its catalog (read after the object was
+// listed), the sweeper's lease epoch, the time and the grace period. It is the whole of the safety
+// argument; see the package doc ("Sweeping orphans").
+//
+// The fencing epoch is the catalog's, not the lease's: a store refuses writes under an epoch older
+// than the catalog's, and the catalog's epoch only rises with the new leader's first write. Until
+// then an older leader whose lease lapsed can still register an upload, so its objects are pending,
+// not fenced.
+func classify(o sweepObject, c catalogView, leaseEpoch int32, now time.Time, grace time.Duration) verdict {
+	switch {
+	case c.refs[o.name]:
+		return keepReferenced
+	case o.modified.IsZero() || now.Sub(o.modified) < grace:
+		return keepYoung
+	case o.key.Epoch > leaseEpoch:
+		return keepNewer
+	case o.key.Epoch < c.epoch:
+		return orphanFenced
+	case o.key.BaseOffset >= c.end:
+		return keepPending // never: the current leader's upload may be waiting to register
+	case o.next < 0:
+		return needRange
+	case o.next <= c.end:
+		return orphanSuperseded
+	default:
+		return keepPending // straddles the tiered end under an unfenced epoch: not provably dead
+	}
+}
+
+// SweepResult counts what one sweep did.
+type SweepResult struct {
+	Partitions int   // led partitions swept
+	Objects    int   // segment objects listed
+	Foreign    int   // keys under the prefix that are not segment objects (never touched)
+	Orphans    int   // objects judged orphans, deleted now or waiting for a later sighting
+	Deleted    int   // objects deleted
+	Bytes      int64 // bytes of the deleted objects
+	GoneTopics int   // topic IDs with objects in the bucket but no topic
+}
+
+func (r *SweepResult) add(o SweepResult) {
+	r.Partitions += o.Partitions
+	r.Objects += o.Objects
+	r.Foreign += o.Foreign
+	r.Orphans += o.Orphans
+	r.Deleted += o.Deleted
+	r.Bytes += o.Bytes
+	r.GoneTopics += o.GoneTopics
+}
+
+// sweepState is what sweeps remember between runs (in memory; a restart only delays deletes).
+// It is guarded by passMu.
+type sweepState struct {
+	orphanSince map[string]time.Time           // object key → first sweep that judged it an orphan
+	goneSince   map[metadata.TopicID]time.Time // topic ID → first sweep that found it in no topic
+	foreign     map[string]bool                // foreign keys already logged
+}
+
+// maxForeignLogged bounds the set of foreign keys remembered for logging once.
+const maxForeignLogged = 4096
+
+// Sweep deletes orphaned objects now: those of the partitions this node leads, and, when this node
+// has the lowest live node ID, those of deleted topics. It returns what it did; the error is about
+// the sweep as a whole (leases could not be listed, ctx ended, the Worker is closed). Sweeps and
+// merge passes never overlap.
+func (w *Worker) Sweep(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	ctx, cancel, err := w.beginPass(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer w.passMu.Unlock()
+	defer cancel()
+
+	leases, err := w.cfg.Store.ListLeases(ctx)
+	if err != nil {
+		w.m.errors.WithLabelValues("sweep").Inc()
+		return res, fmt.Errorf("compaction: sweep: list leases: %w", err)
+	}
+	seen := make(map[string]bool)
+	for _, l := range leases {
+		if l.Node != w.cfg.NodeID {
+			continue
+		}
+		r, err := w.sweepPartition(ctx, l, seen)
+		res.add(r)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if err != nil {
+			w.m.errors.WithLabelValues("sweep").Inc()
+			w.log.Warn("compaction: sweep partition", "partition", l.TopicPartition, "err", err)
+		}
+	}
+	// An orphan not seen in this sweep is gone or no longer an orphan: forget it.
+	for k := range w.sweep.orphanSince {
+		if !seen[k] {
+			delete(w.sweep.orphanSince, k)
+		}
+	}
+
+	if run, err := w.sweepsTopics(ctx); err != nil {
+		w.m.errors.WithLabelValues("sweep").Inc()
+		w.log.Warn("compaction: sweep: list nodes", "err", err)
+	} else if run {
+		r, err := w.sweepTopics(ctx)
+		res.add(r)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if err != nil {
+			w.m.errors.WithLabelValues("sweep").Inc()
+			w.log.Warn("compaction: sweep deleted topics", "err", err)
+		}
+	}
+	return res, nil
+}
+
+// sweepPartition lists one led partition's objects, then reads its catalog, and deletes the objects
+// judged orphans in this sweep and in one at least SweepGrace earlier. seen collects the orphans' keys.
+func (w *Worker) sweepPartition(ctx context.Context, l metadata.Lease, seen map[string]bool) (SweepResult, error) {
+	res := SweepResult{Partitions: 1}
+	tp := l.TopicPartition
+	top, err := w.cfg.Store.GetTopic(ctx, tp.Topic)
+	if err != nil {
+		if errors.Is(err, metadata.ErrNotFound) {
+			return res, nil // deleted meanwhile: the topic pass will see it
+		}
+		return res, fmt.Errorf("get topic: %w", err)
+	}
+	dir := topicsDir(w.cfg.Prefix) + top.ID.String() + "/" + strconv.Itoa(int(tp.Partition)) + "/"
+	var objs []sweepObject
+	err = w.cfg.Bucket.List(ctx, dir, func(a objstore.Attrs) error {
+		k, ok := w.parseKey(a.Key)
+		if !ok || k.TopicID != top.ID || k.Partition != tp.Partition {
+			w.noteForeign(a.Key)
+			res.Foreign++
+			return nil
+		}
+		objs = append(objs, newSweepObject(k, a))
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("list %s: %w", dir, err)
+	}
+	res.Objects = len(objs)
+	if len(objs) == 0 {
+		return res, nil
+	}
+	// The catalog is read after the listing: an object registered in between is referenced.
+	c, err := w.cfg.Store.GetCatalog(ctx, tp)
+	if err != nil {
+		if errors.Is(err, metadata.ErrNotFound) {
+			return res, nil
+		}
+		return res, fmt.Errorf("read catalog: %w", err)
+	}
+	if c.TopicID != top.ID || c.Epoch > l.Epoch {
+		return res, nil // the topic was re-created, or a newer leader has written: not ours to judge
+	}
+	view := viewCatalog(c)
+	now := w.cfg.Now()
+	for _, o := range objs {
+		v := classify(o, view, l.Epoch, now, w.cfg.SweepGrace)
+		if v == needRange {
+			next, err := objectEnd(ctx, w.cfg.Bucket, o.name, o.size)
+			if err != nil {
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				w.log.Warn("compaction: sweep: read object range; kept", "key", o.name, "err", err)
+				continue
+			}
+			o.next = next
+			v = classify(o, view, l.Epoch, now, w.cfg.SweepGrace)
+		}
+		if !v.orphan() {
+			continue
+		}
+		res.Orphans++
+		seen[o.name] = true
+		since, ok := w.sweep.orphanSince[o.name]
+		if !ok {
+			w.sweep.orphanSince[o.name] = now
+			continue
+		}
+		if now.Sub(since) < w.cfg.SweepGrace {
+			continue
+		}
+		if w.deleteOrphan(ctx, tp.String(), o, v.String()) {
+			res.Deleted++
+			res.Bytes += o.size
+			delete(w.sweep.orphanSince, o.name)
+			delete(seen, o.name)
+		}
+	}
+	return res, nil
+}
+
+// deleteOrphan deletes one object judged an orphan and counts it.
+func (w *Worker) deleteOrphan(ctx context.Context, scope string, o sweepObject, reason string) bool {
+	if err := w.cfg.Bucket.Delete(ctx, o.name); err != nil {
+		if ctx.Err() == nil {
+			w.m.errors.WithLabelValues("sweep").Inc()
+			w.log.Warn("compaction: sweep: delete orphan", "key", o.name, "err", err)
+		}
+		return false
+	}
+	w.m.sweepDeleted.WithLabelValues(reason).Inc()
+	w.m.sweepBytes.Add(float64(o.size))
+	w.log.Info("compaction: swept orphaned object", "scope", scope, "key", o.name, "reason", reason,
+		"bytes", o.size, "modified", o.modified)
+	return true
+}
+
+// parseKey parses a listed key as a segment object's under the configured prefix.
+func (w *Worker) parseKey(key string) (tier.ParsedKey, bool) {
+	k, err := tier.ParseObjectKey(key)
+	if err != nil || k.Prefix != strings.TrimSuffix(w.cfg.Prefix, "/") || k.String() != key {
+		return k, false
+	}
+	return k, true
+}
+
+// noteForeign logs a key that is not a segment object, once per key (up to a bound).
+func (w *Worker) noteForeign(key string) {
+	if w.sweep.foreign[key] || len(w.sweep.foreign) >= maxForeignLogged {
+		return
+	}
+	w.sweep.foreign[key] = true
+	w.log.Warn("compaction: sweep: not a segment object; left alone", "key", key)
+}
+
+// topicsDir is the folder that holds every topic's objects.
+func topicsDir(prefix string) string {
+	if prefix = strings.TrimSuffix(prefix, "/"); prefix != "" {
+		return prefix + "/topics/"
+	}
+	return "topics/"
+}
+
+// objectEnd reads an object's footer and index (two ranged GETs) and returns its next offset.
+func objectEnd(ctx context.Context, b objstore.Bucket, key string, size int64) (int64, error) {
+	r, err := segment.OpenReader(rangeReader{ctx: ctx, b: b, key: key}, size)
+	if err != nil {
+		return 0, err
+	}
+	return r.Index().NextOffset, nil
+}
+
+// rangeReader is an io.ReaderAt over one object through ranged GETs, for one call's ctx.
+type rangeReader struct {
+	ctx context.Context
+	b   objstore.Bucket
+	key string
+}
+
+func (r rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	rc, err := r.b.GetRange(r.ctx, r.key, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.ReadFull(rc, p)
+}
