@@ -121,8 +121,9 @@ func (f *inflater) close() {
 	}
 }
 
-// checkStream decompresses gzip, lz4 or zstd records as a stream and walks them.
-func checkStream(codec int, recs []byte, info BatchInfo) error {
+// checkStream decompresses gzip, lz4 or zstd records as a stream and walks them, calling visit (if
+// not nil) with each.
+func checkStream(codec int, recs []byte, info BatchInfo, visit visitFunc) error {
 	f := inflaters[codec].Get().(*inflater)
 	defer func() {
 		f.close()
@@ -134,10 +135,14 @@ func checkStream(codec int, recs []byte, info BatchInfo) error {
 	}
 	w := streamWalker{br: f.br, codec: codec, limit: limit}
 	for i := int32(0); i < info.NumRecords; i++ {
-		if err := w.record(i); err == errNoRecord {
+		td, err := w.record(i)
+		if err == errNoRecord {
 			return countError(info.NumRecords, 0)
 		} else if err != nil {
 			return err
+		}
+		if visit != nil && visit(i, td) {
+			return nil
 		}
 	}
 	switch _, err := f.br.ReadByte(); {
@@ -160,60 +165,61 @@ type streamWalker struct {
 	left  int64 // bytes of the current record not read yet
 }
 
-// record checks record i.
-func (w *streamWalker) record(i int32) error {
+// record checks record i and returns its timestamp delta.
+func (w *streamWalker) record(i int32) (timestampDelta int64, err error) {
 	w.left = math.MaxInt64
 	if _, err := w.br.Peek(1); err == io.EOF {
-		return errNoRecord
+		return 0, errNoRecord
 	} else if err != nil {
-		return w.streamError(i, err)
+		return 0, w.streamError(i, err)
 	}
 	length, err := w.varint(5)
 	if err != nil || length < 0 {
-		return w.fail(i, "length", err)
+		return 0, w.fail(i, "length", err)
 	}
 	w.left = length
 	if _, err := w.byte(); err != nil {
-		return w.fail(i, "attributes", err)
+		return 0, w.fail(i, "attributes", err)
 	}
-	if _, err := w.varint(10); err != nil {
-		return w.fail(i, "timestamp delta", err)
+	td, err := w.varint(10)
+	if err != nil {
+		return 0, w.fail(i, "timestamp delta", err)
 	}
 	od, err := w.varint(5)
 	if err != nil {
-		return w.fail(i, "offset delta", err)
+		return 0, w.fail(i, "offset delta", err)
 	}
 	if od != int64(i) {
-		return recordError(i, "offset delta %d, want %d", od, i)
+		return 0, recordError(i, "offset delta %d, want %d", od, i)
 	}
 	for _, field := range [...]string{"key", "value"} {
 		if err := w.bytes(); err != nil {
-			return w.fail(i, field, err)
+			return 0, w.fail(i, field, err)
 		}
 	}
 	hc, err := w.varint(5)
 	if err != nil || hc < 0 {
-		return w.fail(i, "header count", err)
+		return 0, w.fail(i, "header count", err)
 	}
 	if hc > w.left/2 { // each header takes at least two bytes
-		return recordError(i, "%d headers in %d bytes", hc, w.left)
+		return 0, recordError(i, "%d headers in %d bytes", hc, w.left)
 	}
 	for h := int64(0); h < hc; h++ {
 		kl, err := w.varint(5)
 		if err != nil || kl < 0 {
-			return w.fail(i, fmt.Sprintf("header %d key", h), err)
+			return 0, w.fail(i, fmt.Sprintf("header %d key", h), err)
 		}
 		if err := w.skip(kl); err != nil {
-			return w.fail(i, fmt.Sprintf("header %d key", h), err)
+			return 0, w.fail(i, fmt.Sprintf("header %d key", h), err)
 		}
 		if err := w.bytes(); err != nil {
-			return w.fail(i, fmt.Sprintf("header %d value", h), err)
+			return 0, w.fail(i, fmt.Sprintf("header %d value", h), err)
 		}
 	}
 	if w.left != 0 {
-		return recordError(i, "the fields end %d bytes before the record's length", w.left)
+		return 0, recordError(i, "the fields end %d bytes before the record's length", w.left)
 	}
-	return nil
+	return td, nil
 }
 
 // fail explains why field of record i could not be read; a nil err means its value was invalid.
@@ -319,8 +325,8 @@ const xerialHeaderSize = 16
 var snappyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // checkSnappy decodes snappy records (a raw block, as franz-go writes them, or xerial-framed
-// chunks) into a pooled buffer and walks them in place.
-func checkSnappy(recs []byte, info BatchInfo) error {
+// chunks) into a pooled buffer and walks them in place, calling visit (if not nil) with each.
+func checkSnappy(recs []byte, info BatchInfo, visit visitFunc) error {
 	bp := snappyBufs.Get().(*[]byte)
 	out, err := decodeSnappy((*bp)[:0], recs, InflateLimit(len(recs)))
 	if cap(out) <= maxPooledSnappyBuf {
@@ -330,7 +336,7 @@ func checkSnappy(recs []byte, info BatchInfo) error {
 	if err != nil {
 		return err
 	}
-	return walkRecords(out, info.NumRecords, info.LastOffsetDelta)
+	return walkRecords(out, info.NumRecords, info.LastOffsetDelta, visit)
 }
 
 // decodeSnappy appends the decoded records to dst. Every block's claimed length is checked against

@@ -70,6 +70,18 @@ func InflateLimit(n int) int64 {
 // (a bomb); an error from the codec itself (a bad checksum, a malformed stream) wraps ErrCorrupt
 // only. CheckRecords never panics on bad bytes and is safe for concurrent use.
 func CheckRecords(b []byte, info BatchInfo) error {
+	return walkBatch(b, info, nil)
+}
+
+// visitFunc is called by the record walker with each record's offset delta and timestamp delta,
+// in order, once the record's fields have been checked. Returning true stops the walk: the records
+// after that one are neither read nor checked, and the walk succeeds.
+type visitFunc func(offsetDelta int32, timestampDelta int64) (stop bool)
+
+// walkBatch walks the records of the batch at the start of b (header info), decompressing them
+// when needed, checks them as CheckRecords documents, and calls visit (if not nil) for each. It is
+// the one record walker behind CheckRecords and RecordForTimestamp.
+func walkBatch(b []byte, info BatchInfo, visit visitFunc) error {
 	size := info.Size()
 	if size < BatchHeaderSize || size > len(b) {
 		return fmt.Errorf("%w: batch of %d bytes does not hold the %d its header says", ErrCorrupt, len(b), size)
@@ -77,11 +89,11 @@ func CheckRecords(b []byte, info BatchInfo) error {
 	recs := b[BatchHeaderSize:size]
 	switch c := info.Compression(); c {
 	case CompressionNone:
-		return walkRecords(recs, info.NumRecords, info.LastOffsetDelta)
+		return walkRecords(recs, info.NumRecords, info.LastOffsetDelta, visit)
 	case CompressionSnappy:
-		return checkSnappy(recs, info)
+		return checkSnappy(recs, info, visit)
 	case CompressionGzip, CompressionLZ4, CompressionZstd:
-		return checkStream(c, recs, info)
+		return checkStream(c, recs, info, visit)
 	default:
 		return fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
 	}
@@ -125,8 +137,9 @@ func varint32(b []byte) (v int32, n int) {
 	return int32(w), n
 }
 
-// walkRecords checks numRecords records laid out in recs, in place.
-func walkRecords(recs []byte, numRecords, lastOffsetDelta int32) error {
+// walkRecords checks numRecords records laid out in recs, in place, calling visit (if not nil) with
+// each.
+func walkRecords(recs []byte, numRecords, lastOffsetDelta int32, visit visitFunc) error {
 	pos := 0
 	for i := int32(0); i < numRecords; i++ {
 		if pos == len(recs) {
@@ -140,8 +153,12 @@ func walkRecords(recs []byte, numRecords, lastOffsetDelta int32) error {
 		if length < 0 || int(length) > len(recs)-pos {
 			return recordError(i, "length %d with %d bytes left", length, len(recs)-pos)
 		}
-		if err := checkRecordBody(recs[pos:pos+int(length)], i); err != nil {
+		td, err := checkRecordBody(recs[pos:pos+int(length)], i)
+		if err != nil {
 			return err
+		}
+		if visit != nil && visit(i, td) {
+			return nil
 		}
 		pos += int(length)
 	}
@@ -158,70 +175,71 @@ func checkLastDelta(numRecords, lastOffsetDelta int32) error {
 	return nil
 }
 
-// checkRecordBody checks the fields of record i, body being exactly the bytes its length covers.
-func checkRecordBody(body []byte, i int32) error {
+// checkRecordBody checks the fields of record i, body being exactly the bytes its length covers,
+// and returns its timestamp delta.
+func checkRecordBody(body []byte, i int32) (timestampDelta int64, err error) {
 	if len(body) < 1 {
-		return recordError(i, "no attributes byte")
+		return 0, recordError(i, "no attributes byte")
 	}
 	p := 1 // attributes: not checked, as Kafka does not
-	_, n := varint(body[p:])
+	td, n := varint(body[p:])
 	if n <= 0 {
-		return recordError(i, "malformed timestamp delta")
+		return 0, recordError(i, "malformed timestamp delta")
 	}
 	p += n
 	od, n := varint32(body[p:])
 	if n <= 0 {
-		return recordError(i, "malformed offset delta")
+		return 0, recordError(i, "malformed offset delta")
 	}
 	if od != i {
-		return recordError(i, "offset delta %d, want %d", od, i)
+		return 0, recordError(i, "offset delta %d, want %d", od, i)
 	}
 	p += n
 	for _, field := range [...]string{"key", "value"} {
 		l, n := varint32(body[p:])
 		if n <= 0 {
-			return recordError(i, "malformed %s length", field)
+			return 0, recordError(i, "malformed %s length", field)
 		}
 		p += n
 		if l > 0 {
 			if int(l) > len(body)-p {
-				return recordError(i, "%s of %d bytes overruns the record's length by %d", field, l, int(l)-(len(body)-p))
+				return 0, recordError(i, "%s of %d bytes overruns the record's length by %d", field, l, int(l)-(len(body)-p))
 			}
 			p += int(l)
 		}
 	}
 	hc, n := varint32(body[p:])
 	if n <= 0 || hc < 0 {
-		return recordError(i, "malformed header count")
+		return 0, recordError(i, "malformed header count")
 	}
 	p += n
 	if int(hc) > (len(body)-p)/2 { // each header takes at least two bytes
-		return recordError(i, "%d headers in %d bytes", hc, len(body)-p)
+		return 0, recordError(i, "%d headers in %d bytes", hc, len(body)-p)
 	}
 	for h := int32(0); h < hc; h++ {
 		kl, n := varint32(body[p:])
 		if n <= 0 || kl < 0 {
-			return recordError(i, "header %d: malformed or null key length", h)
+			return 0, recordError(i, "header %d: malformed or null key length", h)
 		}
 		p += n
 		if int(kl) > len(body)-p {
-			return recordError(i, "header %d: key overruns the record", h)
+			return 0, recordError(i, "header %d: key overruns the record", h)
 		}
 		p += int(kl)
 		vl, n := varint32(body[p:])
 		if n <= 0 {
-			return recordError(i, "header %d: malformed value length", h)
+			return 0, recordError(i, "header %d: malformed value length", h)
 		}
 		p += n
 		if vl > 0 {
 			if int(vl) > len(body)-p {
-				return recordError(i, "header %d: value overruns the record", h)
+				return 0, recordError(i, "header %d: value overruns the record", h)
 			}
 			p += int(vl)
 		}
 	}
 	if p != len(body) {
-		return recordError(i, "length covers %d bytes, the fields %d", len(body), p)
+		return 0, recordError(i, "length covers %d bytes, the fields %d", len(body), p)
 	}
-	return nil
+	return td, nil
 }
