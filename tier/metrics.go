@@ -1,9 +1,9 @@
 package tier
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/tier/promshare"
 )
 
 // uploadMetrics are the Uploader's instruments. Several Uploaders on one registry share them.
@@ -75,18 +75,18 @@ func newUploadMetrics(reg prometheus.Registerer) *uploadMetrics {
 		}),
 	}
 	if reg != nil {
-		m.backlogSegments = register(reg, m.backlogSegments)
-		m.backlogBytes = register(reg, m.backlogBytes)
-		m.uploads = register(reg, m.uploads)
-		m.uploadedBytes = register(reg, m.uploadedBytes)
-		m.uploadSeconds = register(reg, m.uploadSeconds)
-		m.errors = register(reg, m.errors)
-		m.fenced = register(reg, m.fenced)
-		m.localDeleted = register(reg, m.localDeleted)
-		m.retentionDrops = register(reg, m.retentionDrops)
-		m.objectsDeleted = register(reg, m.objectsDeleted)
-		m.deletesPending = register(reg, m.deletesPending)
-		m.catalogBytes = register(reg, m.catalogBytes)
+		m.backlogSegments = promshare.Keep(reg, m.backlogSegments)
+		m.backlogBytes = promshare.Keep(reg, m.backlogBytes)
+		m.uploads = promshare.Keep(reg, m.uploads)
+		m.uploadedBytes = promshare.Keep(reg, m.uploadedBytes)
+		m.uploadSeconds = promshare.Keep(reg, m.uploadSeconds)
+		m.errors = promshare.Keep(reg, m.errors)
+		m.fenced = promshare.Keep(reg, m.fenced)
+		m.localDeleted = promshare.Keep(reg, m.localDeleted)
+		m.retentionDrops = promshare.Keep(reg, m.retentionDrops)
+		m.objectsDeleted = promshare.Keep(reg, m.objectsDeleted)
+		m.deletesPending = promshare.Keep(reg, m.deletesPending)
+		m.catalogBytes = promshare.Keep(reg, m.catalogBytes)
 	}
 	return m
 }
@@ -145,28 +145,15 @@ func newReadMetrics(reg prometheus.Registerer) *readMetrics {
 		}),
 	}
 	if reg != nil {
-		m.cacheHits = register(reg, m.cacheHits)
-		m.cacheMisses = register(reg, m.cacheMisses)
-		m.cacheBytes = register(reg, m.cacheBytes)
-		m.cacheEvictions = register(reg, m.cacheEvictions)
-		m.readAhead = register(reg, m.readAhead)
-		m.readBytes = register(reg, m.readBytes)
-		m.getSeconds = register(reg, m.getSeconds)
-		m.getBytes = register(reg, m.getBytes)
-		m.corrupt = register(reg, m.corrupt)
+		m.cacheHits = promshare.Keep(reg, m.cacheHits)
+		m.cacheMisses = promshare.Keep(reg, m.cacheMisses)
+		m.cacheBytes = promshare.Keep(reg, m.cacheBytes)
+		m.cacheEvictions = promshare.Keep(reg, m.cacheEvictions)
+		m.readAhead = promshare.Keep(reg, m.readAhead)
+		m.readBytes = promshare.Keep(reg, m.readBytes)
+		m.getSeconds = promshare.Keep(reg, m.getSeconds)
+		m.getBytes = promshare.Keep(reg, m.getBytes)
+		m.corrupt = promshare.Keep(reg, m.corrupt)
 	}
 	return m
-}
-
-// register registers c on reg, reusing a collector already registered under the same name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/tier/promshare"
 )
 
 // Defaults for zero Config fields.
@@ -213,25 +215,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Live: newLiveLogs(),
 	}
 	if reg != nil {
-		m.FsyncSeconds = register(reg, m.FsyncSeconds)
-		m.AppendedBytes = register(reg, m.AppendedBytes)
-		m.Appends = register(reg, m.Appends)
-		m.SegmentsRolled = register(reg, m.SegmentsRolled)
-		m.Live = register(reg, m.Live)
+		m.FsyncSeconds = promshare.Keep(reg, m.FsyncSeconds)
+		m.AppendedBytes = promshare.Keep(reg, m.AppendedBytes)
+		m.Appends = promshare.Keep(reg, m.Appends)
+		m.SegmentsRolled = promshare.Keep(reg, m.SegmentsRolled)
+		m.Live = promshare.Keep(reg, m.Live)
 	}
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 func (m *Metrics) observeFsync(d time.Duration) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/tier/promshare"
 )
 
 // Operation label values of the metrics.
@@ -58,16 +60,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		var err error
-		if m.ops, err = register(reg, m.ops); err != nil {
+		if m.ops, err = promshare.Register(reg, m.ops); err != nil {
 			return nil, err
 		}
-		if m.errs, err = register(reg, m.errs); err != nil {
+		if m.errs, err = promshare.Register(reg, m.errs); err != nil {
 			return nil, err
 		}
-		if m.bytes, err = register(reg, m.bytes); err != nil {
+		if m.bytes, err = promshare.Register(reg, m.bytes); err != nil {
 			return nil, err
 		}
-		if m.duration, err = register(reg, m.duration); err != nil {
+		if m.duration, err = promshare.Register(reg, m.duration); err != nil {
 			return nil, err
 		}
 	}
@@ -80,19 +82,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.bytes.WithLabelValues(opGet, "read")
 	m.bytes.WithLabelValues(opGetRange, "read")
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under the same description so
-// that several buckets can share one registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // WithMetrics returns a Bucket that counts b's calls, failures and bytes, and times its calls, in
