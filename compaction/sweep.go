@@ -102,8 +102,8 @@ func classify(o sweepObject, c catalogView, leaseEpoch int32, now time.Time, gra
 // SweepResult counts what one sweep did.
 type SweepResult struct {
 	Partitions int   // led partitions swept
-	Objects    int   // segment objects listed
-	Foreign    int   // keys under the prefix that are not segment objects (never touched)
+	Objects    int   // segment objects listed in led partitions, plus those of deleted topics
+	Foreign    int   // keys in led partitions' folders that are not segment objects (never touched)
 	Orphans    int   // objects judged orphans, deleted now or waiting for a later sighting
 	Deleted    int   // objects deleted
 	Bytes      int64 // bytes of the deleted objects

@@ -40,11 +40,10 @@ func (w *Worker) sweepTopics(ctx context.Context) (SweepResult, error) {
 		k, ok := w.parseKey(a.Key)
 		if !ok {
 			w.noteForeign(a.Key)
-			res.Foreign++
 			return nil
 		}
-		res.Objects++
 		if !known[k.TopicID] {
+			res.Objects++
 			cand[k.TopicID] = append(cand[k.TopicID], newSweepObject(k, a))
 		}
 		return nil
