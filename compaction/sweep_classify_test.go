@@ -110,7 +110,7 @@ func TestParseSweepKey(t *testing.T) {
 		{tier.ObjectKey(prefix, id, 3, 42, 1), true},
 		{tier.MergedObjectKey(prefix, id, 3, 42, 50, 1), true},
 		{tier.ObjectKey("other", id, 3, 42, 1), false},
-		{tier.ObjectKey(prefix+"/topics/"+id.String()+"/3", id, 3, 42, 1), false}, // nested under a partition
+		{tier.ObjectKey(prefix+"/topics/"+id.String()+"/3", id, 3, 42, 1), false},     // nested under a partition
 		{prefix + "/topics/" + id.String() + "/3/00000000000000000042-01.seg", false}, // not canonical
 		{prefix + "/topics/" + id.String() + "/3/00000000000000000042-1.seg.tmp", false},
 		{prefix + "/topics/" + id.String() + "/3/README", false},
