@@ -47,6 +47,8 @@ type serverConfig struct {
 	leaseTTL       time.Duration
 	leaseRenew     time.Duration
 	compaction     time.Duration
+	sweepInterval  time.Duration
+	sweepGrace     time.Duration
 }
 
 func (c *serverConfig) register(fs *flag.FlagSet) {
@@ -64,6 +66,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "partition lease lifetime: how long a dead node's partitions wait for a new leader (whole seconds)")
 	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often leases are renewed (at most half of --lease-ttl)")
 	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged (0 disables)")
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", compaction.DefaultSweepInterval, "how often led partitions' objects that no catalog names are looked for and deleted (0 disables)")
+	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
 }
 
 // validate checks the flags and fills derived defaults; every message names the flag.
@@ -102,6 +106,12 @@ func (c *serverConfig) validate() error {
 	if c.compaction < 0 {
 		return usagef("--compaction-interval %v: want 0 (off) or more", c.compaction)
 	}
+	if c.sweepInterval < 0 {
+		return usagef("--sweep-interval %v: want 0 (off) or more", c.sweepInterval)
+	}
+	if c.sweepGrace < time.Minute {
+		return usagef("--sweep-grace %v: want at least 1m", c.sweepGrace)
+	}
 	if c.objectStore == "" {
 		c.objectStore = "file://" + filepath.Join(c.dataDir, "objects")
 	}
@@ -115,6 +125,15 @@ func (c *serverConfig) validate() error {
 		return usagef("--log-format %q: want text or json", c.logFormat)
 	}
 	return nil
+}
+
+// offIfZero maps a flag's 0 (off) to a compaction.Config interval's "off" (negative; 0 there is
+// the default).
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func checkHostPort(flagName, v string) error {
@@ -306,10 +325,12 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return fmt.Errorf("broker: %w", err)
 	}
 	// Compaction merges the small segments of the partitions this node leads; a lease taken over
-	// meanwhile only wastes the merge (see package compaction).
-	if cfg.compaction > 0 {
+	// meanwhile only wastes the merge (see package compaction). The same worker sweeps the objects
+	// no catalog will ever name.
+	if cfg.compaction > 0 || cfg.sweepInterval > 0 {
 		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, NodeID: int32(cfg.nodeID),
-			Interval: cfg.compaction, Logger: log, Registerer: reg})
+			Interval: offIfZero(cfg.compaction), SweepInterval: offIfZero(cfg.sweepInterval), SweepGrace: cfg.sweepGrace,
+			Logger: log, Registerer: reg})
 		if err != nil {
 			kln.Close()
 			hln.Close()
