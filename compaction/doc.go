@@ -1,8 +1,9 @@
 // Package compaction is Strata's stateless compaction worker. Today it merges runs of small
 // consecutive segment objects of a partition into bigger ones, which keeps a busy partition's
 // catalog (one metadata value per partition, size-capped) small and makes cold replays read few
-// large objects instead of thousands of tiny ones. Retention of tiered data stays in tier; key
-// compaction (cleanup.policy=compact) and Parquet copies are later additions.
+// large objects instead of thousands of tiny ones. It also sweeps orphaned objects, which no catalog
+// will ever name (see Sweeping orphans). Retention of tiered data stays in tier; key compaction
+// (cleanup.policy=compact) and Parquet copies are later additions.
 //
 // # Plans and the driver
 //
@@ -30,8 +31,41 @@
 // Merges run one at a time, each holding its output (at most Policy.TargetBytes plus one index) and
 // up to five inputs in memory.
 //
+// # Sweeping orphans
+//
+// Objects can be left in the bucket with nothing naming them: an upload whose registration a newer
+// leader fenced, a merge whose swap had no answer, replaced or expired objects whose delayed delete
+// (tier.Deleter, in memory) a restart lost, and the objects of deleted topics. Every
+// Config.SweepInterval the Worker sweeps the partitions whose lease it holds (so each partition is
+// swept by one node): it lists <prefix>/topics/<topic-id>/<partition>/, then reads the catalog, and
+// judges each object with classify. An object is an orphan only when all of these hold:
+//
+//	its key parses (tier.ParseObjectKey, canonical, under Config.Prefix); other keys are logged once and never touched
+//	the catalog read after the listing does not name it
+//	it is at least Config.SweepGrace old (its LastModified; an unknown time counts as new)
+//	its epoch is not newer than the sweeper's lease
+//	and either its epoch is older than the catalog's ("fenced": the store refuses every write under
+//	    it, and keys always carry the epoch of the writer that registers them), or its whole range
+//	    ends at or below the catalog's tiered end ("superseded": RegisterSegment only appends at the
+//	    tiered end, so it can never be registered; an uploaded key does not say where it ends, so its
+//	    footer is read to know)
+//
+// An object of an epoch the catalog does not fence, not wholly below the tiered end, is never
+// deleted: it may be an upload waiting to register. An orphan is deleted only when a second sweep
+// at least SweepGrace after the first one that judged it so still does: an object out of the
+// catalog only moments ago (a merge's input in its DeleteGrace, a retention drop) keeps its grace
+// for reads in flight however old it is. These sightings live in memory; a restart only delays.
+//
+// Deleted topics: the node with the lowest live node ID (metadata.Store.ListNodes; an unregistered
+// node counts as lowest) also lists <prefix>/topics/ and deletes the objects of topic IDs absent from
+// ListTopics read after the listing in two sweeps at least SweepGrace apart, once the objects are
+// older than SweepGrace. Two nodes that briefly both think they are lowest only repeat idempotent
+// deletes; one node listing the whole prefix per sweep, rather than every node, bounds the LIST cost.
+// Partitions that no node leads are not swept until one does.
+//
 // # Concurrency
 //
-// A Worker owns one goroutine (the pass loop) and the Deleter's; Close stops both and waits, and is
-// idempotent. RunOnce may be called from any goroutine; passes never overlap.
+// A Worker owns one goroutine (the pass loop, which runs merge passes and sweeps) and the Deleter's;
+// Close stops both and waits, and is idempotent. RunOnce and Sweep may be called from any goroutine;
+// passes and sweeps never overlap.
 package compaction
