@@ -233,19 +233,20 @@ func (r *Reader) catalog(ctx context.Context, tp metadata.TopicPartition, topicI
 	return c, nil
 }
 
-// OffsetForTimestamp answers a ListOffsets by timestamp from object storage: the base offset of the
-// first tiered batch below before whose max timestamp is ≥ ts, never below the catalog's log start;
-// found is false when no such batch exists (the hot log may have one). It reads the catalog and the
-// index of the one object that holds the answer (whose catalog max timestamp is the first ≥ ts; a
-// segment with an unknown max timestamp is looked into). A corrupt object gives an error wrapping
+// OffsetForTimestamp answers a ListOffsets by timestamp from object storage: the offset and
+// timestamp of the first tiered record below before whose timestamp is ≥ ts (see
+// segment.RecordForTimestamp), never below the catalog's log start; found is false when no such
+// record exists (the hot log may have one). It reads the catalog, then the index and the candidate
+// batches of each object that may hold the answer (whose catalog max timestamp reaches ts; a segment
+// with an unknown max timestamp is looked into). A corrupt object gives an error wrapping
 // segment.ErrCorrupt that names it.
-func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, before int64) (offset int64, found bool, err error) {
+func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, before int64) (offset, timestamp int64, found bool, err error) {
 	c, err := r.catalog(ctx, tp, topicID, -1)
 	if err != nil {
-		return 0, false, err
+		return -1, -1, false, err
 	}
 	if c.TopicID != topicID {
-		return 0, false, nil
+		return -1, -1, false, nil
 	}
 	for _, seg := range c.Segments {
 		if seg.BaseOffset >= before {
@@ -256,18 +257,21 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartit
 		}
 		oi, err := r.index(ctx, seg)
 		if err != nil {
-			return 0, false, err
+			return -1, -1, false, err
 		}
 		sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}, oi.ix)
-		off, ok, err := sr.FindTimestamp(ts)
+		off, at, ok, err := sr.FindRecord(ts, c.LogStartOffset)
 		if err != nil {
-			return 0, false, r.corrupt(seg.Key, err)
+			return -1, -1, false, r.corrupt(seg.Key, err)
 		}
-		if ok && off < before {
-			return max(off, c.LogStartOffset), true, nil
+		if ok {
+			if off >= before {
+				break // the hot log holds it too, and anything between
+			}
+			return off, at, true, nil
 		}
 	}
-	return 0, false, nil
+	return -1, -1, false, nil
 }
 
 // Read returns whole record batches from object storage, starting with the batch that holds offset,

@@ -146,9 +146,9 @@ func (b *Broker) Changed(tp metadata.TopicPartition) <-chan struct{} {
 //     timestamp; -1/-1 for an empty log.
 //   - LatestTiered (-5): the last offset held in object storage per the catalog; -1 when nothing
 //     is tiered (what Apache Kafka answers when remote storage holds nothing).
-//   - a time: the base offset of the first batch whose max timestamp is ≥ ts, with timestamp -1;
-//     -1/-1 when no batch is that new. Deviation: Kafka names the exact first record, Strata the
-//     batch holding it, so a consumer may see a few older records first.
+//   - a time: the offset of the first record (from the log start, tiered or hot) whose timestamp
+//     is ≥ ts, and that record's timestamp — its batch's append time for LogAppendTime batches —
+//     as Kafka answers; -1/-1 when no visible record is that new.
 func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset, timestamp int64, err error) {
 	p, err := b.servingLog(ctx, tp)
 	if err != nil {
@@ -192,20 +192,23 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 		if start, err := b.earliest(ctx, p); err != nil {
 			return -1, -1, fmt.Errorf("broker: earliest offset of %s: %w", tp, err)
 		} else if start < hot {
-			off, ok, err := b.cfg.TieredReader.OffsetForTimestamp(ctx, tp, p.topicID, ts, hot)
+			off, at, ok, err := b.cfg.TieredReader.OffsetForTimestamp(ctx, tp, p.topicID, ts, hot)
 			if err != nil {
 				return -1, -1, tieredError(ctx, tp, "tiered timestamp lookup", err)
 			}
 			if ok {
-				return off, -1, nil
+				return off, at, nil
 			}
 		}
 	}
-	off, ok := p.log.OffsetForTimestamp(ts)
+	off, at, ok, err := p.log.OffsetForTimestamp(ts)
+	if err != nil {
+		return -1, -1, logError(tp, fmt.Sprintf("timestamp lookup of %d", ts), err)
+	}
 	if !ok || off >= b.highWatermark(p, p.log.EndOffset()) {
 		return -1, -1, nil
 	}
-	return off, -1, nil
+	return off, at, nil
 }
 
 // Offsets returns a led partition's log start and high watermark.

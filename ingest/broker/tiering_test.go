@@ -140,12 +140,15 @@ func TestTieredDurabilityAndReads(t *testing.T) {
 	if _, err := b.Fetch(ctx, tp, 4, 1<<20); err != nil {
 		t.Fatalf("a read of intact objects after the corrupt one: %v", err)
 	}
-	// Timestamp lookups find batches that are only in object storage.
-	for _, tc := range []struct{ ts, want int64 }{{base - 5, 0}, {base + 1002, 3}, {base + 1500, 6}, {base + 2002, 6}, {base + 4002, 12}} {
-		if off, _, err := b.ListOffset(ctx, tp, tc.ts); err != nil || off != tc.want {
-			t.Fatalf("offset for timestamp base%+d: %d %v, want %d", tc.ts-base, off, err, tc.want)
+	// Timestamp lookups find records that are only in object storage; one whose answer lies in the
+	// corrupt object cannot be answered.
+	for _, tc := range []struct{ ts, want int64 }{{base + 1002, 5}, {base + 1500, 6}, {base + 2002, 8}, {base + 4002, 14}} {
+		if off, at, err := b.ListOffset(ctx, tp, tc.ts); err != nil || off != tc.want || at != base+(tc.want/3)*1000+tc.want%3 {
+			t.Fatalf("offset for timestamp base%+d: %d@base%+d %v, want %d", tc.ts-base, off, at-base, err, tc.want)
 		}
 	}
+	_, _, err = b.ListOffset(ctx, tp, base-5)
+	mustCode(t, err, kerr.KafkaStorageError)
 	if off, _, err := b.ListOffset(ctx, tp, base+4003); err != nil || off != -1 {
 		t.Fatalf("offset for a timestamp after every record: %d %v, want -1", off, err)
 	}

@@ -245,25 +245,26 @@ func TestTimestamps(t *testing.T) {
 	if ts, off := l.MaxTimestamp(); ts != -1 || off != -1 {
 		t.Fatalf("empty MaxTimestamp = %d,%d", ts, off)
 	}
-	if _, ok := l.OffsetForTimestamp(0); ok {
-		t.Fatal("timestamp found in empty log")
+	if _, _, ok, err := l.OffsetForTimestamp(0); ok || err != nil {
+		t.Fatal("timestamp found in empty log", err)
 	}
 	// Batch i (offsets [2i, 2i+2)) has max timestamp tsOf(i); not monotonic.
 	tsOf := func(i int) int64 { return int64(100*i + 50*(i%3)) }
 	for i := range 40 {
 		mustAppend(t, l, segmenttest.Batch{FirstTimestamp: tsOf(i) - 1, Values: [][]byte{[]byte("a"), []byte("b")}}.Encode())
 	}
-	for _, q := range []int64{-5, 0, 49, 50, 51, 149, 150, 1000, 2345, 3950, 3951, 3999, 4000} {
-		want, wantOK := int64(0), false
-		for i := range 40 {
-			if tsOf(i) >= q {
-				want, wantOK = int64(2*i), true
+	// Offset 2i has timestamp tsOf(i)-1, offset 2i+1 tsOf(i): the answer is the first record.
+	for _, q := range []int64{-5, 0, 48, 49, 50, 51, 149, 150, 1000, 2345, 3950, 3951, 3999, 4000} {
+		want, wantTS, wantOK := int64(-1), int64(-1), false
+		for o := range int64(80) {
+			if ts := tsOf(int(o/2)) - 1 + o%2; ts >= q {
+				want, wantTS, wantOK = o, ts, true
 				break
 			}
 		}
-		got, ok := l.OffsetForTimestamp(q)
-		if ok != wantOK || got != want {
-			t.Errorf("OffsetForTimestamp(%d) = %d,%v, want %d,%v", q, got, ok, want, wantOK)
+		got, ts, ok, err := l.OffsetForTimestamp(q)
+		if err != nil || ok != wantOK || got != want || ts != wantTS {
+			t.Errorf("OffsetForTimestamp(%d) = %d@%d,%v,%v, want %d@%d,%v", q, got, ts, ok, err, want, wantTS, wantOK)
 		}
 	}
 	maxI := 0

@@ -87,15 +87,17 @@ func (l *Log) ReadAppend(dst []byte, offset int64, maxBytes int, limit int64) ([
 	return out, nil
 }
 
-// OffsetForTimestamp returns the first offset whose batch's max timestamp is ≥ ts (never below
-// StartOffset), and false if no batch here has one.
-func (l *Log) OffsetForTimestamp(ts int64) (int64, bool) {
+// OffsetForTimestamp returns the offset and timestamp of the first record at or above StartOffset
+// whose timestamp is ≥ ts (see segment.RecordForTimestamp), and false if no record here has one.
+// It reads the batches that may hold the answer: a failed read, or bytes that break the batch
+// format (wrapping segment.ErrCorrupt), are an error; ErrClosed after Close.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return 0, false
+		return -1, -1, false, ErrClosed
 	}
 	start := l.startLocked()
 	rs := l.readersFrom(start, -1)
@@ -105,16 +107,15 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, bool) {
 		if ix.NextOffset <= start || ix.MaxTimestamp < ts {
 			continue
 		}
-		off, ok, err := r.FindTimestamp(ts)
+		off, at, ok, err := r.FindRecord(ts, start)
 		if err != nil {
-			l.logger.Error("hotlog: timestamp lookup", "ts", ts, "err", err)
-			return 0, false
+			return -1, -1, false, fmt.Errorf("hotlog: %s: timestamp %d: %w", l.name, ts, err)
 		}
 		if ok {
-			return max(off, start), true
+			return off, at, true, nil
 		}
 	}
-	return 0, false
+	return -1, -1, false, nil
 }
 
 // MaxTimestamp returns the largest batch max timestamp and the base offset of the first batch
