@@ -122,3 +122,32 @@ func TestParseSweepKey(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepConfig(t *testing.T) {
+	b, err := objstore.Open(t.Context(), "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st := &leaseStore{}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"sweeps off", Config{Bucket: b, Store: st, SweepInterval: -1}, true},
+		{"sweeps only", Config{Bucket: b, Store: st, NoMerges: true, SweepInterval: time.Minute}, true},
+		{"negative sweep grace", Config{Bucket: b, Store: st, SweepGrace: -time.Second}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v", err)
+			}
+		})
+	}
+	c := Config{Bucket: b, Store: st}
+	c.applyDefaults()
+	if c.SweepInterval != DefaultSweepInterval || c.SweepGrace != DefaultSweepGrace {
+		t.Fatalf("defaults: interval %v, grace %v", c.SweepInterval, c.SweepGrace)
+	}
+}

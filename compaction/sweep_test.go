@@ -168,7 +168,7 @@ func TestSweepPartition(t *testing.T) {
 	catBefore := e.catalog(p.tp)
 	theirsBefore := e.keys(theirs.id)
 	clk := &clock{now: freshAt}
-	w := e.worker(func(c *Config) { c.Now = clk.Now; c.SweepGrace = grace; c.Interval = -1; c.SweepInterval = -1 })
+	w := e.worker(func(c *Config) { c.Now = clk.Now; c.SweepGrace = grace; c.NoMerges = true; c.SweepInterval = -1 })
 
 	orphans := append([]string{fenced, fencedAbove, unswapped}, replaced...)
 	// First sighting: everything judged an orphan stays until a sweep at least a grace later.
@@ -253,7 +253,7 @@ func TestSweepDeletedTopic(t *testing.T) {
 	const grace = time.Hour
 	start := time.Now().Add(2 * grace) // every object is older than the grace
 	clk := &clock{now: start}
-	w := e.worker(func(c *Config) { c.Now = clk.Now; c.SweepGrace = grace; c.Interval = -1; c.SweepInterval = -1 })
+	w := e.worker(func(c *Config) { c.Now = clk.Now; c.SweepGrace = grace; c.NoMerges = true; c.SweepInterval = -1 })
 
 	// A live node with a lower ID runs the pass, not this one.
 	if err := e.store.RegisterNode(ctx, metadata.Node{ID: 0, KafkaAddr: "127.0.0.1:1"}, time.Minute); err != nil {
@@ -317,7 +317,7 @@ func TestSweepRecreatedTopic(t *testing.T) {
 	newKeys := e.keys(second.id)
 
 	clk := &clock{now: time.Now().Add(2 * time.Hour)}
-	w := e.worker(func(c *Config) { c.Now = clk.Now; c.Interval = -1; c.SweepInterval = -1 })
+	w := e.worker(func(c *Config) { c.Now = clk.Now; c.NoMerges = true; c.SweepInterval = -1 })
 	e.sweep(w)
 	clk.set(clk.Now().Add(DefaultSweepGrace))
 	res := e.sweep(w)
@@ -338,7 +338,7 @@ func TestSweepLoop(t *testing.T) {
 	orphan := tier.MergedObjectKey(prefix, p.id, 0, 0, p.end, p.lease.Epoch)
 	objstoretest.Put(t, e.bucket, orphan, segmentBytes(t, 0, 1))
 	e.worker(func(c *Config) {
-		c.Interval = -1
+		c.NoMerges = true
 		c.SweepInterval = 5 * time.Millisecond
 		c.SweepGrace = time.Millisecond
 		c.Now = func() time.Time { return time.Now().Add(time.Hour) }

@@ -44,9 +44,12 @@ type Config struct {
 	NodeID int32
 	// Prefix is put before every merged object's key, as tier.Config.Prefix ("" for none).
 	Prefix string
-	// Interval is the time between merge passes (default 30 s; negative: no merge passes). The
-	// first pass runs one Interval after NewWorker.
+	// Interval is the time between merge passes (default 30 s). The first pass runs one Interval
+	// after NewWorker.
 	Interval time.Duration
+	// NoMerges turns the loop's merge passes off, for a Worker that only sweeps (RunOnce still
+	// merges when called).
+	NoMerges bool
 	// Policy picks the segments to merge (defaults: see Policy).
 	Policy Policy
 	// DeleteGrace is how long replaced objects stay in the bucket so that reads in flight finish
@@ -96,7 +99,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Store is required", ErrConfig)
 	case c.NodeID < 0:
 		return fmt.Errorf("%w: negative NodeID %d", ErrConfig, c.NodeID)
-	case c.DeleteGrace < 0 || c.SweepGrace < 0:
+	case c.Interval < 0 || c.DeleteGrace < 0 || c.SweepGrace < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	if c.Prefix != "" {
@@ -169,7 +172,7 @@ func (w *Worker) PendingDeletes() int { return w.del.Pending() }
 func (w *Worker) loop() {
 	defer close(w.done)
 	var mergeC, sweepC <-chan time.Time
-	if w.cfg.Interval > 0 {
+	if !w.cfg.NoMerges {
 		t := time.NewTicker(w.cfg.Interval)
 		defer t.Stop()
 		mergeC = t.C

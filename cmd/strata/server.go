@@ -127,8 +127,8 @@ func (c *serverConfig) validate() error {
 	return nil
 }
 
-// offIfZero maps a flag's 0 (off) to a compaction.Config interval's "off" (negative; 0 there is
-// the default).
+// offIfZero maps a flag's 0 (off) to compaction.Config.SweepInterval's "off" (negative; 0 there
+// is the default).
 func offIfZero(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
@@ -329,7 +329,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	// no catalog will ever name.
 	if cfg.compaction > 0 || cfg.sweepInterval > 0 {
 		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, NodeID: int32(cfg.nodeID),
-			Interval: offIfZero(cfg.compaction), SweepInterval: offIfZero(cfg.sweepInterval), SweepGrace: cfg.sweepGrace,
+			Interval: cfg.compaction, NoMerges: cfg.compaction == 0, SweepInterval: offIfZero(cfg.sweepInterval), SweepGrace: cfg.sweepGrace,
 			Logger: log, Registerer: reg})
 		if err != nil {
 			kln.Close()
