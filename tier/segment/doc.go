@@ -33,7 +33,10 @@
 //
 // A batch is found by offset through the last index entry at or below it, then by walking batch
 // headers (at most one index interval). The first batch whose max timestamp is ≥ t is found through
-// the last entry whose "max timestamp before" is < t, then by walking headers the same way.
+// the last entry whose "max timestamp before" is < t, then by walking headers the same way; the
+// first record whose timestamp is ≥ t (what Kafka's ListOffsets answers, Reader.FindRecord) is then
+// found by reading that batch and walking its records (RecordForTimestamp), and the next such batch
+// if none of its records is new enough.
 //
 // A hot log's active file has no index or footer yet; Recover scans one from byte 0 and stops at the
 // first torn or invalid batch. Writer writes a segment to any io.Writer; Reader reads one through an
@@ -41,7 +44,7 @@
 //
 // ValidateBatch checks a batch's header and CRC; CheckRecords also walks its records (decompressing
 // them as a stream, within InflateLimit) against the record format drawn in records.go, for batches
-// a broker is about to accept from a producer.
+// a broker is about to accept from a producer. RecordForTimestamp walks records with the same walker.
 //
 // Every decoder here takes bytes from outside (disk, object storage, the network): bad bytes give
 // an error wrapping ErrCorrupt, never a panic, and nothing is allocated beyond what the input's
