@@ -3,6 +3,7 @@ package compaction
 import (
 	"bytes"
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"sync"
@@ -345,4 +346,65 @@ func TestSweepLoop(t *testing.T) {
 	})
 	eventually(t, "the loop sweeps the orphan", func() bool { return !e.exists(orphan) })
 	e.checkCatalog(p.tp, p.end)
+}
+
+// TestSweepFaults: a failed listing, footer read or delete keeps the object and counts an error;
+// the next sweep finishes the job.
+func TestSweepFaults(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := e.topic("faults")
+	e.addSegments(p, 4, 4, 4, 1000)
+	inputs := catalogKeys(e.catalog(p.tp).Segments)
+	merger := e.worker(func(c *Config) { c.Policy = sixPerMerge })
+	if res, err := merger.RunOnce(ctx); err != nil || res.Merges != 1 {
+		t.Fatalf("merge pass: %+v, %v", res, err)
+	}
+	merger.Close()
+
+	fb := objstoretest.NewFaultBucket(e.bucket)
+	clk := &clock{now: time.Now().Add(2 * time.Hour)}
+	w := e.worker(func(c *Config) {
+		c.Bucket = fb
+		c.Now = clk.Now
+		c.NoMerges = true
+		c.SweepInterval = -1
+		c.Registerer = nil // its own counters
+	})
+	errs := func() float64 { return counter(w.m.errors.WithLabelValues("sweep")) }
+	boom := errors.New("injected")
+
+	// The listing fails: the partition is skipped, the sweep goes on.
+	fb.FailNext(1, boom, objstoretest.OpList)
+	if res := e.sweep(w); res.Orphans != 0 || errs() != 1 {
+		t.Fatalf("failed listing: %+v, errors %v", res, errs())
+	}
+	// A footer read fails: that input is kept without a verdict, the others are seen.
+	fb.FailNext(1, boom, objstoretest.OpGetRange)
+	if res := e.sweep(w); res.Orphans != len(inputs)-1 {
+		t.Fatalf("failed footer read: %+v", res)
+	}
+	// A grace later, one delete fails; the object stays and is counted.
+	clk.set(clk.Now().Add(DefaultSweepGrace))
+	fb.FailNext(1, boom, objstoretest.OpDelete)
+	res := e.sweep(w)
+	if res.Deleted != len(inputs)-2 || errs() != 2 {
+		t.Fatalf("failed delete: %+v, errors %v", res, errs())
+	}
+	// The next sweeps delete the rest: the one whose delete failed at once (it was judged an
+	// orphan a grace ago), the one whose footer read failed a grace after its first verdict.
+	if res := e.sweep(w); res.Deleted != 1 {
+		t.Fatalf("retry: %+v", res)
+	}
+	clk.set(clk.Now().Add(DefaultSweepGrace))
+	if res := e.sweep(w); res.Deleted != 1 {
+		t.Fatalf("last: %+v", res)
+	}
+	for _, k := range inputs {
+		if e.exists(k) {
+			t.Fatalf("input %s left", k)
+		}
+	}
+	e.checkCatalog(p.tp, p.end)
+	e.readBack(p, p.batches, 0, p.end)
 }
