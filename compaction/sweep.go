@@ -123,9 +123,15 @@ func (r *SweepResult) add(o SweepResult) {
 // sweepState is what sweeps remember between runs (in memory; a restart only delays deletes).
 // It is guarded by passMu.
 type sweepState struct {
-	orphanSince map[string]time.Time           // object key → first sweep that judged it an orphan
-	goneSince   map[metadata.TopicID]time.Time // topic ID → first sweep that found it in no topic
-	foreign     map[string]bool                // foreign keys already logged
+	orphans   map[string]orphanMark          // object key → when it was first judged an orphan
+	goneSince map[metadata.TopicID]time.Time // topic ID → first sweep that found it in no topic
+	foreign   map[string]bool                // foreign keys already logged
+}
+
+// orphanMark remembers an orphan between sweeps.
+type orphanMark struct {
+	since time.Time // the first sweep that judged it an orphan
+	next  int64     // its end offset when a footer read told it (objects are immutable), else -1
 }
 
 // maxForeignLogged bounds the set of foreign keys remembered for logging once.
@@ -165,9 +171,9 @@ func (w *Worker) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 	}
 	// An orphan not seen in this sweep is gone or no longer an orphan: forget it.
-	for k := range w.sweep.orphanSince {
+	for k := range w.sweep.orphans {
 		if !seen[k] {
-			delete(w.sweep.orphanSince, k)
+			delete(w.sweep.orphans, k)
 		}
 	}
 
@@ -234,16 +240,21 @@ func (w *Worker) sweepPartition(ctx context.Context, l metadata.Lease, seen map[
 	now := w.cfg.Now()
 	for _, o := range objs {
 		v := classify(o, view, l.Epoch, now, w.cfg.SweepGrace)
+		mark, marked := w.sweep.orphans[o.name]
 		if v == needRange {
-			next, err := objectEnd(ctx, w.cfg.Bucket, o.name, o.size)
-			if err != nil {
-				if ctx.Err() != nil {
-					return res, ctx.Err()
+			if marked && mark.next >= 0 {
+				o.next = mark.next
+			} else {
+				next, err := objectEnd(ctx, w.cfg.Bucket, o.name, o.size)
+				if err != nil {
+					if ctx.Err() != nil {
+						return res, ctx.Err()
+					}
+					w.log.Warn("compaction: sweep: read object range; kept", "key", o.name, "err", err)
+					continue
 				}
-				w.log.Warn("compaction: sweep: read object range; kept", "key", o.name, "err", err)
-				continue
+				o.next = next
 			}
-			o.next = next
 			v = classify(o, view, l.Epoch, now, w.cfg.SweepGrace)
 		}
 		if !v.orphan() {
@@ -251,18 +262,17 @@ func (w *Worker) sweepPartition(ctx context.Context, l metadata.Lease, seen map[
 		}
 		res.Orphans++
 		seen[o.name] = true
-		since, ok := w.sweep.orphanSince[o.name]
-		if !ok {
-			w.sweep.orphanSince[o.name] = now
+		if !marked {
+			w.sweep.orphans[o.name] = orphanMark{since: now, next: o.next}
 			continue
 		}
-		if now.Sub(since) < w.cfg.SweepGrace {
+		if now.Sub(mark.since) < w.cfg.SweepGrace {
 			continue
 		}
 		if w.deleteOrphan(ctx, tp.String(), o, v.String()) {
 			res.Deleted++
 			res.Bytes += o.size
-			delete(w.sweep.orphanSince, o.name)
+			delete(w.sweep.orphans, o.name)
 			delete(seen, o.name)
 		}
 	}

@@ -384,12 +384,17 @@ func TestSweepFaults(t *testing.T) {
 	if res := e.sweep(w); res.Orphans != len(inputs)-1 {
 		t.Fatalf("failed footer read: %+v", res)
 	}
-	// A grace later, one delete fails; the object stays and is counted.
+	readAll := fb.Calls(objstoretest.OpGetRange)
+	// A grace later, one delete fails; the object stays and is counted. Only the footer not read
+	// yet is read (objects are immutable: a known end is remembered).
 	clk.set(clk.Now().Add(DefaultSweepGrace))
 	fb.FailNext(1, boom, objstoretest.OpDelete)
 	res := e.sweep(w)
 	if res.Deleted != len(inputs)-2 || errs() != 2 {
 		t.Fatalf("failed delete: %+v, errors %v", res, errs())
+	}
+	if readOne := fb.Calls(objstoretest.OpGetRange) - readAll; readOne <= 0 || readOne*(len(inputs)-1) > readAll {
+		t.Fatalf("ranged GETs: %d for one footer, %d for %d footers and a failure", readOne, readAll, len(inputs)-1)
 	}
 	// The next sweeps delete the rest: the one whose delete failed at once (it was judged an
 	// orphan a grace ago), the one whose footer read failed a grace after its first verdict.

@@ -146,7 +146,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger, del: del,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		sweep: sweepState{orphanSince: make(map[string]time.Time), goneSince: make(map[metadata.TopicID]time.Time),
+		sweep: sweepState{orphans: make(map[string]orphanMark), goneSince: make(map[metadata.TopicID]time.Time),
 			foreign: make(map[string]bool)}}
 	go w.loop()
 	return w, nil
