@@ -234,13 +234,14 @@ func (r *Reader) catalog(ctx context.Context, tp metadata.TopicPartition, topicI
 }
 
 // OffsetForTimestamp answers a ListOffsets by timestamp from object storage: the offset and
-// timestamp of the first tiered record below before whose timestamp is ≥ ts (see
-// segment.RecordForTimestamp), never below the catalog's log start; found is false when no such
+// timestamp of the first tiered record in [from, before) whose timestamp is ≥ ts (see
+// segment.RecordForTimestamp), never below the catalog's log start either (from lets a caller that
+// has just read a newer log start than the cached catalog's impose it); found is false when no such
 // record exists (the hot log may have one). It reads the catalog, then the index and the candidate
 // batches of each object that may hold the answer (whose catalog max timestamp reaches ts; a segment
 // with an unknown max timestamp is looked into). A corrupt object gives an error wrapping
 // segment.ErrCorrupt that names it.
-func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, before int64) (offset, timestamp int64, found bool, err error) {
+func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, from, before int64) (offset, timestamp int64, found bool, err error) {
 	c, err := r.catalog(ctx, tp, topicID, -1)
 	if err != nil {
 		return -1, -1, false, err
@@ -248,11 +249,12 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartit
 	if c.TopicID != topicID {
 		return -1, -1, false, nil
 	}
+	from = max(from, c.LogStartOffset)
 	for _, seg := range c.Segments {
 		if seg.BaseOffset >= before {
 			break
 		}
-		if seg.NextOffset <= c.LogStartOffset || (seg.MaxTimestamp >= 0 && seg.MaxTimestamp < ts) {
+		if seg.NextOffset <= from || (seg.MaxTimestamp >= 0 && seg.MaxTimestamp < ts) {
 			continue
 		}
 		oi, err := r.index(ctx, seg)
@@ -260,7 +262,7 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartit
 			return -1, -1, false, err
 		}
 		sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}, oi.ix)
-		off, at, ok, err := sr.FindRecord(ts, c.LogStartOffset)
+		off, at, ok, err := sr.FindRecord(ts, from)
 		if err != nil {
 			return -1, -1, false, r.corrupt(seg.Key, err)
 		}

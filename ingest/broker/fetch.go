@@ -192,7 +192,8 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 		if start, err := b.earliest(ctx, p); err != nil {
 			return -1, -1, fmt.Errorf("broker: earliest offset of %s: %w", tp, err)
 		} else if start < hot {
-			off, at, ok, err := b.cfg.TieredReader.OffsetForTimestamp(ctx, tp, p.topicID, ts, hot)
+			// start was just read from the catalog; the reader's cached copy may not have it yet.
+			off, at, ok, err := b.cfg.TieredReader.OffsetForTimestamp(ctx, tp, p.topicID, ts, start, hot)
 			if err != nil {
 				return -1, -1, tieredError(ctx, tp, "tiered timestamp lookup", err)
 			}

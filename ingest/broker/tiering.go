@@ -27,7 +27,7 @@ type Tiering interface {
 type TieredReader interface {
 	Read(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, error)
 	ReadAppend(ctx context.Context, dst []byte, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, bool, error)
-	OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, before int64) (offset, timestamp int64, found bool, err error)
+	OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, from, before int64) (offset, timestamp int64, found bool, err error)
 }
 
 var (

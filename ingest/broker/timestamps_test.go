@@ -126,6 +126,19 @@ func TestListOffsetByRecordTimestamp(t *testing.T) {
 		}
 	}
 
+	// A log start inside a batch (DeleteRecords) bounds the answer, in either tier.
+	for _, name := range []string{"hot", "tiered"} {
+		tp := metadata.TopicPartition{Topic: name}
+		if low, err := b.DeleteRecords(ctx, tp, 4); err != nil || low != 4 {
+			t.Fatalf("%s: delete records below 4: %d %v", name, low, err)
+		}
+		for _, q := range []int64{base + 5, base + 1005} {
+			if off, at, err := b.ListOffset(ctx, tp, q); err != nil || off != 4 || at != stamp(1)+10 {
+				t.Fatalf("%s: ListOffset(base%+d) after the start moved to 4 = %d@base%+d %v, want 4@base+1010", name, q-base, off, at-base, err)
+			}
+		}
+	}
+
 	// LogAppendTime: every record of a batch carries the batch's append time, so a lookup lands on
 	// the first record of the first batch appended at or after it.
 	tp := metadata.TopicPartition{Topic: "append"}
