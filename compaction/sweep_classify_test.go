@@ -151,3 +151,20 @@ func TestSweepConfig(t *testing.T) {
 		t.Fatalf("defaults: interval %v, grace %v", c.SweepInterval, c.SweepGrace)
 	}
 }
+
+// FuzzSweepParseKey: listed keys come from outside (anything under the prefix); the filter never
+// panics, and a key it accepts is exactly the canonical key of what it parsed, under the prefix.
+func FuzzSweepParseKey(f *testing.F) {
+	id := metadata.TopicID{7}
+	f.Add(tier.ObjectKey(prefix, id, 3, 42, 1))
+	f.Add(tier.MergedObjectKey(prefix, id, 3, 42, 50, 1))
+	f.Add(prefix + "/topics/" + id.String() + "/3/00000000000000000042-01.seg")
+	f.Add(prefix + "/topics/x/3/README")
+	w := &Worker{cfg: Config{Prefix: prefix}}
+	f.Fuzz(func(t *testing.T, key string) {
+		k, ok := w.parseKey(key)
+		if ok && (k.String() != key || k.Prefix != prefix) {
+			t.Fatalf("accepted %q as %+v", key, k)
+		}
+	})
+}
