@@ -74,9 +74,9 @@ func BenchmarkRecover(b *testing.B) {
 	}
 }
 
-// BenchmarkCheckRecords walks a 1 MiB batch of 1 KiB records (half random hex, half fixed text,
-// so the codecs compress it about 2×) stored with each codec. MB/s are of uncompressed records.
-func BenchmarkCheckRecords(b *testing.B) {
+// benchValues is 1 MiB of 1 KiB values, half random hex, half fixed text, so the codecs compress
+// it about 2×.
+func benchValues() [][]byte {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const hex = "0123456789abcdef"
 	var vals [][]byte
@@ -90,12 +90,49 @@ func BenchmarkCheckRecords(b *testing.B) {
 		}
 		vals = append(vals, v[:1000])
 	}
+	return vals
+}
+
+var benchCodecs = []struct {
+	name  string
+	codec int16
+}{{"none", 0}, {"gzip", segment.CompressionGzip}, {"snappy", segment.CompressionSnappy},
+	{"lz4", segment.CompressionLZ4}, {"zstd", segment.CompressionZstd}}
+
+// BenchmarkRecordForTimestamp looks up the middle record of the 1 MiB batch of BenchmarkCheckRecords
+// (a timestamp per record, 1 ms apart): the walk stops there. MB/s are of the uncompressed records
+// walked.
+func BenchmarkRecordForTimestamp(b *testing.B) {
+	vals := benchValues()
+	ts := make([]int64, len(vals))
+	for i := range ts {
+		ts[i] = 1000 + int64(i)
+	}
+	mid := len(vals) / 2
+	for _, c := range benchCodecs {
+		b.Run(c.name, func(b *testing.B) {
+			batch := segmenttest.Batch{Codec: c.codec, FirstTimestamp: ts[0], Timestamps: ts, Values: vals}.Encode()
+			info, err := segment.ValidateBatch(batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(segmenttest.Batch{Values: vals[:mid+1]}.Encode())))
+			b.ReportAllocs()
+			for b.Loop() {
+				if off, _, found, err := segment.RecordForTimestamp(batch, info, ts[mid]); err != nil || !found || off != int64(mid) {
+					b.Fatal(off, found, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCheckRecords walks a 1 MiB batch of 1 KiB records (half random hex, half fixed text,
+// so the codecs compress it about 2×) stored with each codec. MB/s are of uncompressed records.
+func BenchmarkCheckRecords(b *testing.B) {
+	vals := benchValues()
 	raw := segmenttest.Batch{Values: vals}.Encode()
-	for _, c := range []struct {
-		name  string
-		codec int16
-	}{{"none", 0}, {"gzip", segment.CompressionGzip}, {"snappy", segment.CompressionSnappy},
-		{"lz4", segment.CompressionLZ4}, {"zstd", segment.CompressionZstd}} {
+	for _, c := range benchCodecs {
 		b.Run(c.name, func(b *testing.B) {
 			batch := segmenttest.Batch{Codec: c.codec, Values: vals}.Encode()
 			info, err := segment.ValidateBatch(batch)
