@@ -1,9 +1,9 @@
 package compaction
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/tier/promshare"
 )
 
 // metrics are the Worker's instruments. Several Workers on one registry share them.
@@ -55,27 +55,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		m.merges = register(reg, m.merges)
-		m.inputs = register(reg, m.inputs)
-		m.writtenBytes = register(reg, m.writtenBytes)
-		m.errors = register(reg, m.errors)
-		m.aborted = register(reg, m.aborted)
-		m.seconds = register(reg, m.seconds)
-		m.sweepDeleted = register(reg, m.sweepDeleted)
-		m.sweepBytes = register(reg, m.sweepBytes)
+		m.merges = promshare.Keep(reg, m.merges)
+		m.inputs = promshare.Keep(reg, m.inputs)
+		m.writtenBytes = promshare.Keep(reg, m.writtenBytes)
+		m.errors = promshare.Keep(reg, m.errors)
+		m.aborted = promshare.Keep(reg, m.aborted)
+		m.seconds = promshare.Keep(reg, m.seconds)
+		m.sweepDeleted = promshare.Keep(reg, m.sweepDeleted)
+		m.sweepBytes = promshare.Keep(reg, m.sweepBytes)
 	}
 	return m
 }
 
-// register registers c on reg, reusing a collector already registered under the same name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
-}
