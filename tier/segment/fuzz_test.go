@@ -37,6 +37,8 @@ func fuzzSeeds(f *testing.F) {
 
 func FuzzReader(f *testing.F) {
 	fuzzSeeds(f)
+	withCodecs, _ := tsSegment(f, 7, 12, 1) // every codec, LogAppendTime batches
+	f.Add(withCodecs)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := segment.OpenReader(bytes.NewReader(data), int64(len(data)))
 		mustCorrupt(t, "open", err)
@@ -61,6 +63,15 @@ func FuzzReader(f *testing.F) {
 		}
 		_, _, err = r.FindTimestamp(ix.MaxTimestamp)
 		mustCorrupt(t, "find timestamp", err)
+		for _, q := range []int64{-1 << 62, ix.MaxTimestamp / 2, ix.MaxTimestamp} {
+			for _, from := range []int64{ix.BaseOffset, (ix.BaseOffset + ix.NextOffset) / 2} {
+				off, at, found, err := r.FindRecord(q, from)
+				mustCorrupt(t, "find record", err)
+				if found && (off < from || off >= ix.NextOffset || at < q) {
+					t.Fatalf("FindRecord(%d, from %d) = %d@%d, outside [%d, %d) or before the target", q, from, off, at, from, ix.NextOffset)
+				}
+			}
+		}
 		mustCorrupt(t, "scan", r.Scan(0, func(int64, segment.BatchInfo) error { return nil }))
 	})
 }

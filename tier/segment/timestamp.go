@@ -23,6 +23,11 @@ func RecordForTimestamp(b []byte, info BatchInfo, ts int64) (offset, timestamp i
 // recordForTimestamp is RecordForTimestamp over the records at or above offset from.
 func recordForTimestamp(b []byte, info BatchInfo, ts, from int64) (offset, timestamp int64, found bool, err error) {
 	offset, timestamp = -1, -1
+	// The walk may stop before the end, where CheckRecords compares the count with the last offset
+	// delta: compare them first, so that an answer never lies past the batch's last offset.
+	if err := checkLastDelta(info.NumRecords, info.LastOffsetDelta); err != nil {
+		return -1, -1, false, fmt.Errorf("segment: timestamp lookup in the batch at offset %d: %w", info.BaseOffset, err)
+	}
 	logAppend := info.LogAppendTime()
 	err = walkBatch(b, info, func(offsetDelta int32, timestampDelta int64) bool {
 		t := info.MaxTimestamp
@@ -59,6 +64,10 @@ func (r *Reader) FindRecord(ts, from int64) (offset, timestamp int64, found bool
 		info, err := w.header(pos)
 		if err != nil {
 			return -1, -1, false, err
+		}
+		if info.BaseOffset < r.ix.BaseOffset || info.LastOffset() < info.BaseOffset || info.NextOffset() > r.ix.NextOffset {
+			return -1, -1, false, fmt.Errorf("%w: batch at %d holds offsets [%d, %d), outside the index's [%d, %d)",
+				ErrCorrupt, pos, info.BaseOffset, info.NextOffset(), r.ix.BaseOffset, r.ix.NextOffset)
 		}
 		if info.MaxTimestamp >= ts && info.LastOffset() >= from {
 			b, err := w.get(pos, info.Size())

@@ -2,6 +2,7 @@ package segment_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -96,6 +97,12 @@ func TestRecordForTimestampCorrupt(t *testing.T) {
 			}
 			if off, at, found, err := segment.RecordForTimestamp(b, info, 2); err != nil || !found || off != 1 || at != 3 {
 				t.Fatalf("answer before the bad record: %d@%d %v %v", off, at, found, err)
+			}
+			// A header whose last offset delta contradicts its count fails even when the answer
+			// comes first: the answer could otherwise lie past the batch's last offset.
+			short := rewrite(b, func(h []byte) { binary.BigEndian.PutUint32(h[23:], 1) })
+			if _, _, found, err := segment.RecordForTimestamp(short, mustInfo(t, short), 0); found || !errors.Is(err, segment.ErrInvalidRecord) {
+				t.Fatalf("last offset delta 1 for 3 records: found=%v %v", found, err)
 			}
 			for _, bi := range []segment.BatchInfo{{}, {Length: info.Length + 1}, {Length: info.Length, Attributes: 7}} {
 				if _, _, found, err := segment.RecordForTimestamp(b, bi, 0); found || !errors.Is(err, segment.ErrCorrupt) {
