@@ -240,8 +240,18 @@ func (r *Reader) catalog(ctx context.Context, tp metadata.TopicPartition, topicI
 // record exists (the hot log may have one). It reads the catalog, then the index and the candidate
 // batches of each object that may hold the answer (whose catalog max timestamp reaches ts; a segment
 // with an unknown max timestamp is looked into). A corrupt object gives an error wrapping
-// segment.ErrCorrupt that names it.
+// segment.ErrCorrupt that names it. An object that left the bucket after the catalog was cached
+// (compaction, retention) makes it look again, as Read does.
 func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, from, before int64) (offset, timestamp int64, found bool, err error) {
+	offset, timestamp, found, err = r.offsetForTimestamp(ctx, tp, topicID, ts, from, before)
+	if errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
+		r.invalidate(tp)
+		offset, timestamp, found, err = r.offsetForTimestamp(ctx, tp, topicID, ts, from, before)
+	}
+	return offset, timestamp, found, err
+}
+
+func (r *Reader) offsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, from, before int64) (offset, timestamp int64, found bool, err error) {
 	c, err := r.catalog(ctx, tp, topicID, -1)
 	if err != nil {
 		return -1, -1, false, err

@@ -5,9 +5,9 @@ package kafka
 // Timestamps: -1 latest (high watermark), -2 earliest (the catalog's log start when tiered data
 // reaches below the hot log), -3 max timestamp (v7+, over the hot log), -4 earliest local (v8+, the
 // hot log's start), -5 latest tiered (v9+, the last offset in object storage, -1 when nothing is
-// tiered, as Apache Kafka answers then), or a time in ms (looked up in the hot log only). Deviation: a time lookup answers the base offset of the first batch
-// whose max timestamp reaches it (Kafka names the exact record) and timestamp -1. v0 returns one
-// old-style offset whatever MaxNumOffsets asks. The isolation level is irrelevant (no
+// tiered, as Apache Kafka answers then), or a time in ms: the first record, tiered or hot, whose
+// timestamp is ≥ it, and that record's timestamp, as Kafka answers. v0 returns one old-style
+// offset whatever MaxNumOffsets asks. The isolation level is irrelevant (no
 // transactions: last stable offset = high watermark). CurrentLeaderEpoch (v4+) is checked against
 // the lease epoch: older → FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH.
 
