@@ -150,16 +150,12 @@ func (w *Worker) Sweep(ctx context.Context) (SweepResult, error) {
 	defer w.passMu.Unlock()
 	defer cancel()
 
-	leases, err := w.cfg.Store.ListLeases(ctx)
+	leases, err := w.ledLeases(ctx, "sweep")
 	if err != nil {
-		w.m.errors.WithLabelValues("sweep").Inc()
-		return res, fmt.Errorf("compaction: sweep: list leases: %w", err)
+		return res, err
 	}
 	seen := make(map[string]bool)
 	for _, l := range leases {
-		if l.Node != w.cfg.NodeID {
-			continue
-		}
 		r, err := w.sweepPartition(ctx, l, seen)
 		res.add(r)
 		if ctx.Err() != nil {

@@ -208,6 +208,23 @@ func (w *Worker) loop() {
 	}
 }
 
+// ledLeases returns the leases this node holds: the partitions it merges and sweeps. A failure is
+// counted under op.
+func (w *Worker) ledLeases(ctx context.Context, op string) ([]metadata.Lease, error) {
+	all, err := w.cfg.Store.ListLeases(ctx)
+	if err != nil {
+		w.m.errors.WithLabelValues(op).Inc()
+		return nil, fmt.Errorf("compaction: %s: list leases: %w", op, err)
+	}
+	var mine []metadata.Lease
+	for _, l := range all {
+		if l.Node == w.cfg.NodeID {
+			mine = append(mine, l)
+		}
+	}
+	return mine, nil
+}
+
 // RunOnce runs one pass now over the partitions this node leads and returns what it did. The error
 // is about the pass as a whole (leases could not be listed, ctx ended, the Worker is closed);
 // failures of single partitions and merges are logged, counted and left for the next pass.
@@ -220,15 +237,11 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	defer w.passMu.Unlock()
 	defer cancel()
 
-	leases, err := w.cfg.Store.ListLeases(ctx)
+	leases, err := w.ledLeases(ctx, "leases")
 	if err != nil {
-		w.m.errors.WithLabelValues("leases").Inc()
-		return res, fmt.Errorf("compaction: list leases: %w", err)
+		return res, err
 	}
 	for _, l := range leases {
-		if l.Node != w.cfg.NodeID {
-			continue
-		}
 		res.Partitions++
 		w.partition(ctx, l, &res)
 		if ctx.Err() != nil {
