@@ -12,8 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier"
-	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
@@ -23,39 +21,10 @@ import (
 // hot copies, and fetches and timestamp lookups below the hot log are served from object storage;
 // a corrupt object fails its own reads with KAFKA_STORAGE_ERROR.
 func TestTieredDurabilityAndReads(t *testing.T) {
-	st, _ := newMemStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	bucketDir := t.TempDir()
-	bucket, err := objstore.NewFile(bucketDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b *Broker
-	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st, PollInterval: 20 * time.Millisecond,
-		CheckInterval: 50 * time.Millisecond, OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	rd, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	b, err = New(Config{NodeID: 1, HotLog: d, Store: st, Tiering: up, TieredReader: rd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, up, bucket := newTieredBrokerIn(t, bucketDir)
 
 	tp := metadata.TopicPartition{Topic: "obj"}
 	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "obj", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{

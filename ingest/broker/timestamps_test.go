@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier"
-	"github.com/strata-log/strata/tier/hotlog"
-	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
@@ -17,38 +14,9 @@ import (
 // reaches it, with that record's timestamp, whether the record is in the hot log or only in object
 // storage, for every codec; LogAppendTime topics answer with the append time.
 func TestListOffsetByRecordTimestamp(t *testing.T) {
-	st, _ := newMemStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	bucket, err := objstore.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b *Broker
-	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st, PollInterval: 20 * time.Millisecond,
-		CheckInterval: 50 * time.Millisecond, OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	rd, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	b, err = New(Config{NodeID: 1, HotLog: d, Store: st, Tiering: up, TieredReader: rd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, _ := newTieredBroker(t)
 
 	topics := map[string]map[string]string{
 		"hot":    nil,

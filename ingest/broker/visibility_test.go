@@ -16,14 +16,22 @@ import (
 // newTieredBroker starts a broker with the tiering engine on a file bucket and an in-memory catalog.
 func newTieredBroker(t *testing.T) (*Broker, *tier.Uploader) {
 	t.Helper()
+	b, up, _ := newTieredBrokerIn(t, t.TempDir())
+	return b, up
+}
+
+// newTieredBrokerIn is newTieredBroker with the bucket in dir (so a test can reach the objects'
+// files), returning the bucket too. The uploader polls every 20 ms and checks retention every 50.
+func newTieredBrokerIn(t *testing.T, dir string) (*Broker, *tier.Uploader, objstore.Bucket) {
+	t.Helper()
 	st, _ := newMemStore(t)
-	bucket, err := objstore.NewFile(t.TempDir())
+	bucket, err := objstore.NewFile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b *Broker
-	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st,
-		OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
+	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st, PollInterval: 20 * time.Millisecond,
+		CheckInterval: 50 * time.Millisecond, OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +56,7 @@ func newTieredBroker(t *testing.T) (*Broker, *tier.Uploader) {
 		rd.Close()
 		d.Close()
 	})
-	return b, up
+	return b, up, bucket
 }
 
 func (b *Broker) partitionForTest(t *testing.T, tp metadata.TopicPartition) *partition {
