@@ -148,7 +148,10 @@ func Dashboard() map[string]any {
 		q{"sum by (instance) (strata_tier_upload_backlog_bytes{" + sel + "})", "{{instance}} bytes"})
 	b.ts("Upload backlog segments", "short", "Sealed segments waiting for upload.",
 		q{"sum by (instance) (strata_tier_upload_backlog_segments{" + sel + "})", "{{instance}} segments"})
-	b.ts("Hot vs tiered flow", "Bps", "Bytes entering the hot tier against bytes leaving it for object storage. No gauge of tier sizes is exported yet; the two rates and the backlog show whether the tiers keep pace.",
+	b.ts("Tier sizes", "bytes", "Bytes on disk in each node's hot logs, and bytes of the objects registered in the catalogs of the partitions each node tiers.",
+		q{"sum by (instance) (strata_hotlog_bytes{" + sel + "})", "{{instance}} hot"},
+		q{"sum by (instance) (strata_tier_catalog_bytes{" + sel + "})", "{{instance}} tiered"})
+	b.ts("Hot vs tiered flow", "Bps", "Bytes entering the hot tier against bytes leaving it for object storage; with the backlog they show whether the tiers keep pace.",
 		q{"sum(" + rate("strata_hotlog_appended_bytes_total", "") + ")", "into hot log"},
 		q{"sum(" + rate("strata_tier_uploaded_bytes_total", "") + ")", "uploaded"},
 		q{"sum(" + rate("strata_tier_uploads_total", "") + ")", "segments uploaded/s"})
@@ -166,12 +169,28 @@ func Dashboard() map[string]any {
 		q{"sum(" + rate("strata_tier_retention_segments_dropped_total", "") + ")", "tiered segments dropped/s"},
 		q{"sum(" + rate("strata_tier_objects_deleted_total", "") + ")", "objects deleted/s"},
 		q{"sum(strata_tier_delete_pending_objects{" + sel + "})", "objects pending delete"})
-	b.ts("Tiering errors", "short", "Failed tiering steps by operation, fenced partitions and corrupt objects (should be 0).",
+	b.ts("Tiering errors", "short", "Failed tiering steps by operation, fenced partitions, corrupt objects and partitions given up because their hot log failed (all should be 0).",
 		q{"sum by (op) (" + rate("strata_tier_errors_total", "") + ")", "{{op}}"},
 		q{"sum(" + rate("strata_tier_fenced_total", "") + ")", "fenced"},
-		q{"sum(" + rate("strata_tier_corrupt_objects_total", "") + ")", "corrupt objects"})
+		q{"sum(" + rate("strata_tier_corrupt_objects_total", "") + ")", "corrupt objects"},
+		q{"sum(" + rate("strata_broker_log_failures_total", "") + ")", "hot-log failures"})
 	b.ts("Segments rolled", "short", "Hot-log segments sealed per second.",
 		q{"sum(" + rate("strata_hotlog_segments_rolled_total", "") + ")", "rolled/s"})
+
+	b.row("Compaction")
+	b.ts("Merges", "short", "Small tiered segments merged into bigger objects: merges swapped in and input segments replaced per second.",
+		q{"sum(" + rate("strata_compaction_merges_total", "") + ")", "merges/s"},
+		q{"sum(" + rate("strata_compaction_input_segments_total", "") + ")", "inputs/s"})
+	b.ts("Compaction bytes", "Bps", "Bytes of merged objects written, and bytes of orphaned objects the sweeper deleted.",
+		q{"sum(" + rate("strata_compaction_written_bytes_total", "") + ")", "merged"},
+		q{"sum(" + rate("strata_compaction_sweep_bytes_total", "") + ")", "swept"})
+	b.ts("Merge latency", "s", "From a merge's first input GET to its catalog swap.",
+		q{quantile("0.5", "strata_compaction_merge_duration_seconds", "", ""), "p50"},
+		q{quantile("0.99", "strata_compaction_merge_duration_seconds", "", ""), "p99"})
+	b.ts("Compaction errors and sweeps", "short", "Failed steps by operation and merges not swapped in by reason (should stay near 0), and orphans swept by reason.",
+		q{"sum by (op) (" + rate("strata_compaction_errors_total", "") + ")", "error {{op}}"},
+		q{"sum by (reason) (" + rate("strata_compaction_aborted_merges_total", "") + ")", "aborted {{reason}}"},
+		q{"sum by (reason) (" + rate("strata_compaction_sweep_deleted_total", "") + ")", "swept {{reason}}"})
 
 	b.row("Consumers")
 	b.ts("Consumer lag", "short", "Records between each group's committed offset and the high watermark, summed over partitions (exported by each partition's leader).",

@@ -153,13 +153,14 @@ func TestDashboardShape(t *testing.T) {
 			t.Errorf("panel %q has type %q", p.Title, p.Type)
 		}
 	}
-	if rows != 5 {
-		t.Errorf("%d rows, want 5", rows)
+	if rows != 6 {
+		t.Errorf("%d rows, want 6 (produce and fetch, tiers, compaction, consumers, object store, metadata and process)", rows)
 	}
 	// The brief's must-haves, by the metric that carries each.
 	for _, m := range []string{"strata_broker_appended_records_total", "strata_kafka_request_duration_seconds",
 		"strata_tier_upload_backlog_bytes", "strata_group_consumer_lag_records", "strata_objstore_operations_total",
-		"strata_objstore_errors_total", "strata_broker_fetched_bytes_total"} {
+		"strata_objstore_errors_total", "strata_broker_fetched_bytes_total", "strata_hotlog_bytes",
+		"strata_tier_catalog_bytes", "strata_compaction_merges_total", "strata_compaction_sweep_deleted_total"} {
 		if !slices.Contains(Metrics(), m) {
 			t.Errorf("dashboard lacks %s", m)
 		}
