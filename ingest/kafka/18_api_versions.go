@@ -19,29 +19,38 @@ func init() {
 	register(api{key: apiVersionsKey, minVersion: 0, maxVersion: 4, handle: handleApiVersions})
 }
 
-func handleApiVersions(_ context.Context, _ *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleApiVersions(_ context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ApiVersionsRequest)
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = advertisedAPIs()
+	resp.ApiKeys = advertisedAPIs(s)
 	return resp, nil
 }
 
 // unsupportedApiVersions is the v0 answer to an ApiVersions version this broker does not know.
-func unsupportedApiVersions() kmsg.Response {
+func unsupportedApiVersions(s *Server) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = advertisedAPIs()
+	resp.ApiKeys = advertisedAPIs(s)
 	return resp
 }
 
-// advertisedAPIs lists the registered APIs ordered by key.
-func advertisedAPIs() []kmsg.ApiVersionsResponseApiKey {
-	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
-	for _, a := range apis {
+// advertisedAPIs lists the APIs s serves ordered by key: the registered ones, plus SaslHandshake
+// and SaslAuthenticate when SASL is enabled.
+func advertisedAPIs(s *Server) []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis)+len(saslAPIs))
+	add := func(a api) {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.minVersion, a.maxVersion
 		keys = append(keys, k)
+	}
+	for _, a := range apis {
+		add(a)
+	}
+	if s.cfg.SASL != nil {
+		for _, a := range saslAPIs {
+			add(a)
+		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].ApiKey < keys[j].ApiKey })
 	return keys

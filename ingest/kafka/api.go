@@ -19,6 +19,29 @@ type api struct {
 
 var apis = map[int16]api{}
 
+// saslAPIs are served and advertised only by a Server with SASL enabled (Config.SASL); without it
+// their keys get the "unsupported" answers of unsupported.go, as before.
+var saslAPIs = map[int16]api{}
+
+func registerSASL(a api) {
+	if _, dup := saslAPIs[a.key]; dup {
+		panic("kafka: api registered twice: " + kmsg.NameForKey(a.key))
+	}
+	saslAPIs[a.key] = a
+}
+
+// lookupAPI is the API s serves under key.
+func (s *Server) lookupAPI(key int16) (api, bool) {
+	if a, ok := apis[key]; ok {
+		return a, true
+	}
+	if s.cfg.SASL != nil {
+		a, ok := saslAPIs[key]
+		return a, ok
+	}
+	return api{}, false
+}
+
 func register(a api) {
 	if _, dup := apis[a.key]; dup {
 		panic("kafka: api registered twice: " + kmsg.NameForKey(a.key))

@@ -49,6 +49,9 @@ type clientConn struct {
 	stopping atomic.Bool // set by shutdown before it interrupts the reader
 
 	waits produceWaits
+
+	// auth is the connection's SASL state; nil when SASL is off (every request admitted).
+	auth *authState
 }
 
 // header is a decoded request header.
@@ -90,6 +93,7 @@ func newClientConn(s *Server, nc net.Conn) *clientConn {
 		cancel:      cancel,
 		queue:       make(chan *pending, s.cfg.MaxInflight),
 		lastProduce: closed,
+		auth:        newAuthState(s),
 	}
 }
 
@@ -134,6 +138,12 @@ func (cc *clientConn) readLoop() error {
 	for {
 		if cc.ctx.Err() != nil {
 			return nil
+		}
+		if cc.auth.rawNext() { // after SaslHandshake v0: unframed SASL tokens (saslconn.go)
+			if err := cc.readRawToken(br); err != nil {
+				return err
+			}
+			continue
 		}
 		// An idle connection closes after IdleTimeout (Kafka's connections.max.idle.ms). The
 		// deadline is set before the stopping check so that a shutdown racing with it still wins.
@@ -181,6 +191,14 @@ func (cc *clientConn) readLoop() error {
 			return nil
 		}
 		go cc.handle(p)
+		// Before authentication requests are answered one at a time, so that each sees the state
+		// the previous one left; a failed authentication closes once its answer is written.
+		if cc.auth.pending() {
+			<-p.done
+			if err := cc.auth.err(); err != nil {
+				return err
+			}
+		}
 	}
 }
 
@@ -192,7 +210,10 @@ func (cc *clientConn) decodeFrame(frame []byte) (*pending, error) {
 		return nil, errBadFrame
 	}
 	p := &pending{hdr: hdr, received: time.Now(), done: make(chan struct{})}
-	a, registered := apis[hdr.key]
+	if err := cc.auth.admit(hdr.key); err != nil {
+		return nil, err
+	}
+	a, registered := cc.s.lookupAPI(hdr.key)
 	p.api = a
 	p.known = registered && hdr.version >= a.minVersion && hdr.version <= a.maxVersion
 
@@ -280,7 +301,7 @@ func (cc *clientConn) handle(p *pending) {
 // answer produces the response for p: the registered handler, or an "unsupported" answer.
 func (cc *clientConn) answer(p *pending) (kmsg.Response, error) {
 	if p.hdr.key == apiVersionsKey && !p.known {
-		return unsupportedApiVersions(), nil
+		return unsupportedApiVersions(cc.s), nil
 	}
 	req := kmsg.RequestForKey(p.hdr.key)
 	req.SetVersion(p.hdr.version)

@@ -33,6 +33,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,13 @@ type Config struct {
 	// with idempotence), so at that count the client can send nothing until one is answered.
 	// Default 5; -1 never expedites.
 	ExpediteAt int
+	// TLS, when set, makes the listener speak TLS: every accepted connection completes a TLS
+	// handshake (within IOTimeout) before its first request. Client certificates are checked as
+	// the config says (ClientAuth, ClientCAs). Nil: plaintext.
+	TLS *tls.Config
+	// SASL, when set, requires every connection to authenticate (SaslHandshake, SaslAuthenticate)
+	// with one of its users before any request other than ApiVersions. Nil: no authentication.
+	SASL       *Credentials
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -153,6 +161,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: MaxInflightBytes %d < 0", ErrConfig, c.MaxInflightBytes)
 	case c.NodeID < 0:
 		return fmt.Errorf("%w: NodeID %d < 0", ErrConfig, c.NodeID)
+	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:
+		return fmt.Errorf("%w: TLS has no certificate", ErrConfig)
 	}
 	return nil
 }
@@ -164,6 +174,7 @@ type Server struct {
 	broker *broker.Broker
 	groups *group.Coordinator
 	m      *metrics
+	sec    *securityMetrics
 	budget *byteBudget
 
 	ctx    context.Context // cancelled by Close: ends long polls and handlers
@@ -187,6 +198,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sec, err := newSecurityMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg:       cfg,
@@ -194,6 +209,7 @@ func New(cfg Config) (*Server, error) {
 		broker:    cfg.Broker,
 		groups:    cfg.Groups,
 		m:         m,
+		sec:       sec,
 		budget:    newByteBudget(cfg.MaxInflightBytes),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -258,6 +274,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
+		if s.cfg.TLS != nil {
+			nc = tls.Server(nc, s.cfg.TLS) // the handshake runs on the connection's goroutine
+		}
 		s.startConn(nc)
 	}
 }
@@ -278,7 +297,9 @@ func (s *Server) startConn(nc net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		defer s.m.connections.Dec()
-		cc.serve()
+		if cc.handshake() {
+			cc.serve()
+		}
 		s.mu.Lock()
 		delete(s.conns, cc)
 		s.mu.Unlock()
