@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,17 +17,67 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/strata-log/strata/ingest/kafka"
 )
 
 // clientFlags are shared by the commands that talk to a running broker.
 type clientFlags struct {
-	bootstrap string
-	timeout   time.Duration
+	bootstrap    string
+	timeout      time.Duration
+	tls          bool
+	tlsCA        string
+	saslMech     string
+	saslUser     string
+	saslPassword string
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bootstrap, "bootstrap", "127.0.0.1:9092", "comma-separated Kafka addresses of Strata nodes")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
+	fs.BoolVar(&c.tls, "tls", false, "connect with TLS (implied by --tls-ca)")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM CA certificates to trust for TLS (default: the system's)")
+	fs.StringVar(&c.saslMech, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL)")
+	fs.StringVar(&c.saslUser, "sasl-user", "", "SASL user name")
+	fs.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (prefer the STRATA_SASL_PASSWORD environment variable)")
+}
+
+// securityOpts turns the TLS and SASL flags into client options.
+func (c *clientFlags) securityOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	if c.tls || c.tlsCA != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.tlsCA != "" {
+			pool, err := kafka.LoadCertPool(c.tlsCA)
+			if err != nil {
+				return nil, usagef("--tls-ca: %v", err)
+			}
+			tc.RootCAs = pool
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if c.saslMech == "" {
+		if c.saslUser != "" || c.saslPassword != "" {
+			return nil, usagef("--sasl-user and --sasl-password need --sasl-mechanism")
+		}
+		return opts, nil
+	}
+	if c.saslUser == "" || c.saslPassword == "" {
+		return nil, usagef("--sasl-mechanism %s needs --sasl-user and --sasl-password", c.saslMech)
+	}
+	switch strings.ToUpper(c.saslMech) {
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.saslUser, Pass: c.saslPassword}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.saslUser, Pass: c.saslPassword}.AsSha512Mechanism()))
+	default:
+		return nil, usagef("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.saslMech)
+	}
+	return opts, nil
 }
 
 // dial checks the bootstrap addresses before franz-go starts retrying forever, so an unreachable
@@ -51,8 +102,23 @@ func (c *clientFlags) client(ctx context.Context, opts ...kgo.Opt) (*kgo.Client,
 	if !reachable {
 		return nil, fmt.Errorf("cannot reach a Strata node at %s: %v", c.bootstrap, lastErr)
 	}
-	opts = append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RetryTimeout(c.timeout)}, opts...)
-	return kgo.NewClient(opts...)
+	sec, err := c.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RetryTimeout(c.timeout)}, sec...), opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil || len(sec) == 0 {
+		return cl, err
+	}
+	// A TLS or SASL failure would otherwise leave produce retrying for ever: check once.
+	pctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("cannot connect to %s with the TLS/SASL settings given: %w", c.bootstrap, err)
+	}
+	return cl, nil
 }
 
 func runTopic(ctx context.Context, args []string, stdout io.Writer) error {

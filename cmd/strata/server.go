@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +50,13 @@ type serverConfig struct {
 	compaction     time.Duration
 	sweepInterval  time.Duration
 	sweepGrace     time.Duration
+	tlsCert        string
+	tlsKey         string
+	tlsClientCA    string
+	saslUsers      string
+
+	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
+	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer
 }
 
 func (c *serverConfig) register(fs *flag.FlagSet) {
@@ -67,6 +75,10 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often leases are renewed (at most half of --lease-ttl)")
 	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged (0 disables)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", compaction.DefaultSweepInterval, "how often led partitions' objects that no catalog names are looked for and deleted (0 disables)")
+	fs.StringVar(&c.tlsCert, "kafka-tls-cert", "", "PEM certificate (chain) for TLS on the Kafka listener (with --kafka-tls-key)")
+	fs.StringVar(&c.tlsKey, "kafka-tls-key", "", "PEM private key for --kafka-tls-cert")
+	fs.StringVar(&c.tlsClientCA, "kafka-tls-client-ca", "", "PEM CA certificates: Kafka clients must present a certificate they signed (mutual TLS)")
+	fs.StringVar(&c.saslUsers, "sasl-users", "", "users file (one user:password per line) enabling SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 on the Kafka listener")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
 }
 
@@ -124,7 +136,32 @@ func (c *serverConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return usagef("--log-format %q: want text or json", c.logFormat)
 	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return usagef("--kafka-tls-cert and --kafka-tls-key go together")
+	}
+	if c.tlsClientCA != "" && c.tlsCert == "" {
+		return usagef("--kafka-tls-client-ca needs --kafka-tls-cert and --kafka-tls-key")
+	}
 	return nil
+}
+
+// kafkaSecurity loads the listener's TLS config and SASL users (nil, nil: neither is on).
+func (c *serverConfig) kafkaSecurity() (*tls.Config, *kafka.Credentials, error) {
+	var tc *tls.Config
+	if c.tlsCert != "" {
+		var err error
+		if tc, err = kafka.ServerTLSConfig(c.tlsCert, c.tlsKey, c.tlsClientCA); err != nil {
+			return nil, nil, usagef("--kafka-tls-cert/--kafka-tls-key/--kafka-tls-client-ca: %v", err)
+		}
+	}
+	var creds *kafka.Credentials
+	if c.saslUsers != "" {
+		var err error
+		if creds, err = kafka.LoadCredentials(c.saslUsers); err != nil {
+			return nil, nil, usagef("--sasl-users %s: %v", c.saslUsers, err)
+		}
+	}
+	return tc, creds, nil
 }
 
 // offIfZero maps a flag's 0 (off) to compaction.Config.SweepInterval's "off" (negative; 0 there
@@ -183,6 +220,10 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		return usagef("unexpected argument %q", pos[0])
 	}
 	if err := cfg.validate(); err != nil {
+		return err
+	}
+	// Certificates and users are read before anything starts, so a bad file is a usage error.
+	if cfg.kafkaTLS, cfg.kafkaSASL, err = cfg.kafkaSecurity(); err != nil {
 		return err
 	}
 	level, _ := parseLevel(cfg.logLevel)
@@ -358,6 +399,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		NodeID:         int32(cfg.nodeID),
 		Broker:         b,
 		Groups:         groups,
+		TLS:            cfg.kafkaTLS,
+		SASL:           cfg.kafkaSASL,
 		Logger:         log,
 		Registerer:     reg,
 	})
@@ -394,7 +437,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	})
 	log.Info("strata serving", "node_id", cfg.nodeID, "kafka", kln.Addr().String(), "advertised", advertised,
 		"http", hln.Addr().String(), "data_dir", cfg.dataDir, "metadata", cfg.metadata, "object_store", redactURL(cfg.objectStore),
-		"version", version)
+		"version", version, "kafka_tls", cfg.kafkaTLS != nil, "kafka_sasl", cfg.kafkaSASL != nil)
 
 	select {
 	case <-ctx.Done():
