@@ -190,7 +190,7 @@ func TestRetentionMovesLogStartAndDeletesAfterGrace(t *testing.T) {
 			sameBatches(t, readAll(t, r, tp, id, boundary, l.EndOffset(), 1<<20), fresh)
 			prefix := "cluster/topics/" + id.String() + "/"
 			if tc.grace == time.Hour {
-				if n := u.del.pending(); n == 0 {
+				if n := u.del.Pending(); n == 0 {
 					t.Fatal("no delete pending")
 				}
 				if keys := listKeys(t, e, prefix); keys[0] >= c.Segments[0].Key {

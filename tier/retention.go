@@ -65,7 +65,7 @@ func (p *partition) applyRetention(ctx context.Context) error {
 		return opErr("retention", err)
 	}
 	p.u.m.retentionDrops.Add(float64(len(dropped)))
-	p.u.del.schedule(dropped, p.u.cfg.DeleteGrace)
+	p.u.del.Schedule(dropped, p.u.cfg.DeleteGrace)
 	p.u.log.Info("tier: retention moved the log start", "partition", p.tp, "start", start, "segments", len(dropped))
 	if err := p.refreshCatalog(ctx); err != nil {
 		return err
@@ -85,7 +85,8 @@ func (p *partition) applyRetention(ctx context.Context) error {
 // catalog (retention here, compaction elsewhere) hands them to Schedule, and reads in flight on the
 // old objects finish before the objects go. One goroutine owns the queue's schedule; Schedule may be
 // called from anywhere. Pending deletes are kept in memory only: an object whose delete was pending
-// when the process stopped is left behind (it is out of the catalog, so nothing reads it).
+// when the process stopped is left behind (out of the catalog, so nothing reads it) until the
+// compaction sweeper finds it.
 type Deleter struct {
 	bucket    objstore.Bucket
 	now       func() time.Time
@@ -142,31 +143,16 @@ func NewDeleter(cfg DeleterConfig) (*Deleter, error) {
 	return newDeleter(cfg.Bucket, cfg.Now, cfg.RetryBaseDelay, cfg.RetryMaxDelay, newUploadMetrics(cfg.Registerer), cfg.Logger), nil
 }
 
-// deleter is the name the Uploader uses.
-type deleter = Deleter
-
-func newDeleter(b objstore.Bucket, now func() time.Time, base, max time.Duration, m *uploadMetrics, log *slog.Logger) *deleter {
+func newDeleter(b objstore.Bucket, now func() time.Time, base, max time.Duration, m *uploadMetrics, log *slog.Logger) *Deleter {
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &deleter{bucket: b, now: now, base: base, max: max, m: m, log: log,
+	d := &Deleter{bucket: b, now: now, base: base, max: max, m: m, log: log,
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go d.run()
 	return d
 }
 
 // Schedule queues the segments' objects for deletion grace from now.
-func (d *deleter) Schedule(segs []metadata.SegmentRef, grace time.Duration) { d.schedule(segs, grace) }
-
-// Pending returns the number of objects waiting to be deleted.
-func (d *deleter) Pending() int { return d.pending() }
-
-// Close stops the goroutine and waits for it; deletes still pending are dropped (see the type doc).
-// Close is idempotent.
-func (d *deleter) Close() error {
-	d.close()
-	return nil
-}
-
-func (d *deleter) schedule(segs []metadata.SegmentRef, grace time.Duration) {
+func (d *Deleter) Schedule(segs []metadata.SegmentRef, grace time.Duration) {
 	if len(segs) == 0 {
 		return
 	}
@@ -183,19 +169,22 @@ func (d *deleter) schedule(segs []metadata.SegmentRef, grace time.Duration) {
 	}
 }
 
-// pending returns the number of objects waiting to be deleted.
-func (d *deleter) pending() int {
+// Pending returns the number of objects waiting to be deleted.
+func (d *Deleter) Pending() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.q)
 }
 
-func (d *deleter) close() {
+// Close stops the goroutine and waits for it; deletes still pending are dropped (see the type doc).
+// Close is idempotent.
+func (d *Deleter) Close() error {
 	d.closed.Do(d.cancel)
 	<-d.done
+	return nil
 }
 
-func (d *deleter) run() {
+func (d *Deleter) run() {
 	defer close(d.done)
 	bo := backoff{base: d.base, max: d.max}
 	for {

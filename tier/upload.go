@@ -38,7 +38,7 @@ func (p *partition) uploadAll(ctx context.Context) error {
 			if err != nil {
 				return opErr("register", err)
 			}
-			p.u.del.schedule(dropped, p.u.cfg.DeleteGrace)
+			p.u.del.Schedule(dropped, p.u.cfg.DeleteGrace)
 			if err := p.refreshCatalog(ctx); err != nil {
 				return err
 			}

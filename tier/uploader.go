@@ -20,7 +20,7 @@ type Uploader struct {
 	m     *uploadMetrics
 	log   *slog.Logger
 	slots chan struct{} // upload concurrency
-	del   *deleter
+	del   *Deleter
 
 	mu     sync.Mutex
 	parts  map[metadata.TopicPartition]*partition
@@ -185,7 +185,7 @@ func (u *Uploader) Expedite(tp metadata.TopicPartition) {
 // ScheduleDelete deletes the objects of segments that left the catalog (DeleteRecords, compaction)
 // once the grace period has passed.
 func (u *Uploader) ScheduleDelete(segs []metadata.SegmentRef) {
-	u.del.schedule(segs, u.cfg.DeleteGrace)
+	u.del.Schedule(segs, u.cfg.DeleteGrace)
 }
 
 // Close stops every partition loop and the deleter and waits for them. Objects still in their grace
@@ -203,7 +203,7 @@ func (u *Uploader) Close() error {
 	for _, p := range parts {
 		p.stop(ErrClosed)
 	}
-	u.del.close()
+	_ = u.del.Close()
 	return nil
 }
 
