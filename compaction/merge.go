@@ -89,7 +89,7 @@ func (w *Worker) merge(ctx context.Context, l metadata.Lease, topicID metadata.T
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		c, rerr := w.cfg.Store.GetCatalog(rctx, tp)
 		cancel()
-		if rerr != nil || !names(c, ref.Key) {
+		if rerr != nil || !c.HasSegment(ref.Key) {
 			w.m.errors.WithLabelValues("replace").Inc()
 			w.log.Warn("compaction: swap outcome unknown; merged object left in the bucket", "partition", tp,
 				"key", ref.Key, "err", err)
@@ -118,7 +118,7 @@ func (w *Worker) put(ctx context.Context, tp metadata.TopicPartition, key string
 	if err != nil {
 		return err
 	}
-	if names(c, key) {
+	if c.HasSegment(key) {
 		return fmt.Errorf("compaction: %s: object %s is already in the catalog", tp, key)
 	}
 	w.log.Warn("compaction: replacing a merged object left by an earlier attempt", "partition", tp, "key", key)
@@ -139,15 +139,6 @@ func (w *Worker) discard(ctx context.Context, tp metadata.TopicPartition, key, r
 		w.m.errors.WithLabelValues("delete").Inc()
 		w.log.Warn("compaction: delete unused merged object", "partition", tp, "key", key, "err", err)
 	}
-}
-
-func names(c metadata.PartitionCatalog, key string) bool {
-	for _, s := range c.Segments {
-		if s.Key == key {
-			return true
-		}
-	}
-	return false
 }
 
 // fetchAhead is how many input GETs a merge keeps in flight: inputs are small, so one at a time

@@ -126,6 +126,16 @@ func (c PartitionCatalog) TieredEnd() int64 {
 	return c.LogStartOffset
 }
 
+// HasSegment reports whether a segment of the catalog is stored under key.
+func (c PartitionCatalog) HasSegment(key string) bool {
+	for _, s := range c.Segments {
+		if s.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 // OffsetCommit is a consumer group's committed position for one partition.
 type OffsetCommit struct {
 	Offset      int64

@@ -158,10 +158,8 @@ func (p *partition) put(ctx context.Context, key string, body io.ReaderAt, size 
 	if err != nil {
 		return err
 	}
-	for _, s := range c.Segments {
-		if s.Key == key {
-			return fmt.Errorf("tier: %s: object %s is registered with other bytes", p.tp, key)
-		}
+	if c.HasSegment(key) {
+		return fmt.Errorf("tier: %s: object %s is registered with other bytes", p.tp, key)
 	}
 	p.u.log.Warn("tier: replacing an unregistered object left by an earlier attempt", "partition", p.tp, "key", key)
 	if err := b.Delete(ctx, key); err != nil {
