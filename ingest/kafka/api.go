@@ -23,12 +23,7 @@ var apis = map[int16]api{}
 // their keys get the "unsupported" answers of unsupported.go, as before.
 var saslAPIs = map[int16]api{}
 
-func registerSASL(a api) {
-	if _, dup := saslAPIs[a.key]; dup {
-		panic("kafka: api registered twice: " + kmsg.NameForKey(a.key))
-	}
-	saslAPIs[a.key] = a
-}
+func registerSASL(a api) { registerIn(saslAPIs, a) }
 
 // lookupAPI is the API s serves under key.
 func (s *Server) lookupAPI(key int16) (api, bool) {
@@ -42,11 +37,17 @@ func (s *Server) lookupAPI(key int16) (api, bool) {
 	return api{}, false
 }
 
-func register(a api) {
-	if _, dup := apis[a.key]; dup {
+func register(a api) { registerIn(apis, a) }
+
+// registerIn adds a to m (apis or saslAPIs); a key registered twice, in either, is a programming
+// error.
+func registerIn(m map[int16]api, a api) {
+	_, inAPIs := apis[a.key]
+	_, inSASL := saslAPIs[a.key]
+	if inAPIs || inSASL {
 		panic("kafka: api registered twice: " + kmsg.NameForKey(a.key))
 	}
-	apis[a.key] = a
+	m[a.key] = a
 }
 
 // Server and clientConn are defined by the listener (server.go, conn.go).
