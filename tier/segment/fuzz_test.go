@@ -61,8 +61,6 @@ func FuzzReader(f *testing.F) {
 				}
 			}
 		}
-		_, _, err = r.FindTimestamp(ix.MaxTimestamp)
-		mustCorrupt(t, "find timestamp", err)
 		for _, q := range []int64{-1 << 62, ix.MaxTimestamp / 2, ix.MaxTimestamp} {
 			for _, from := range []int64{ix.BaseOffset, (ix.BaseOffset + ix.NextOffset) / 2} {
 				off, at, found, err := r.FindRecord(q, from)

@@ -74,26 +74,6 @@ func (r *Reader) FindOffset(offset int64) (int64, BatchInfo, error) {
 	return 0, BatchInfo{}, fmt.Errorf("%w: offset %d below the index's next offset %d is missing from the data", ErrCorrupt, offset, r.ix.NextOffset)
 }
 
-// FindTimestamp returns the base offset of the first batch whose max timestamp is ≥ ts, and false
-// if no batch has one.
-func (r *Reader) FindTimestamp(ts int64) (int64, bool, error) {
-	if r.ix.Batches == 0 || r.ix.MaxTimestamp < ts {
-		return 0, false, nil
-	}
-	w := r.window(scanChunk)
-	for pos := r.ix.lookupTime(ts); pos < r.ix.DataSize; {
-		info, err := w.header(pos)
-		if err != nil {
-			return 0, false, err
-		}
-		if info.MaxTimestamp >= ts {
-			return info.BaseOffset, true, nil
-		}
-		pos += int64(info.Size())
-	}
-	return 0, false, nil
-}
-
 // ReadBatches appends to dst the whole batches that start at pos (a batch boundary, e.g. from
 // FindOffset) and returns dst and the position after the last batch appended. It stops at the end of
 // the data, before a batch whose base offset is ≥ limit (limit < 0: no bound), and before a batch that

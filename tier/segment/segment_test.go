@@ -96,20 +96,6 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 					t.Fatalf("FindOffset(%d) err %v", off, err)
 				}
 			}
-			// FindTimestamp against brute force.
-			for ts := int64(900); ts < 3300; ts += 7 {
-				want, wantOK := int64(0), false
-				for _, info := range infos {
-					if info.MaxTimestamp >= ts {
-						want, wantOK = info.BaseOffset, true
-						break
-					}
-				}
-				got, ok, err := r.FindTimestamp(ts)
-				if err != nil || ok != wantOK || got != want {
-					t.Fatalf("FindTimestamp(%d) = %d,%v,%v want %d,%v", ts, got, ok, err, want, wantOK)
-				}
-			}
 			// ReadBatches: everything, then budgets.
 			all, end, err := r.ReadBatches(nil, 0, 1<<30, -1)
 			if err != nil || end != ix.DataSize || !bytes.Equal(all, data[:ix.DataSize]) {
@@ -157,8 +143,8 @@ func TestEmptySegment(t *testing.T) {
 	if ix := r.Index(); ix.BaseOffset != 77 || ix.NextOffset != 77 || ix.DataSize != 0 || ix.MaxTimestamp != -1 {
 		t.Fatalf("%+v", ix)
 	}
-	if _, ok, _ := r.FindTimestamp(0); ok {
-		t.Fatal("found a timestamp in an empty segment")
+	if _, _, ok, err := r.FindRecord(0, 77); ok || err != nil {
+		t.Fatalf("found a timestamp in an empty segment (err %v)", err)
 	}
 	if got, _, err := r.ReadBatches(nil, 0, 100, -1); err != nil || len(got) != 0 {
 		t.Fatal("read from empty segment")
