@@ -87,6 +87,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
 )
 
@@ -149,9 +150,8 @@ type Config struct {
 	// Tiering uploads the led partitions' sealed segments (a *tier.Uploader; optional: nil tiers
 	// nothing). Wire its OnFenced to Broker.Fenced.
 	Tiering Tiering
-	// TieredReader serves fetches below the hot log's start from object storage (a *tier.Reader;
-	// optional).
-	TieredReader TieredReader
+	// TieredReader serves fetches below the hot log's start from object storage (optional).
+	TieredReader *tier.Reader
 	// Store is the metadata service. Required.
 	Store    metadata.Store
 	Defaults Defaults

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
 )
 
@@ -62,66 +63,48 @@ func releaser(buf *[]byte, recs []byte) func() {
 	}
 }
 
-// Fetch reads whole batches from offset, up to maxBytes but at least one batch when any exists
-// below the high watermark (KIP-74), and never a batch at or past the high watermark. offset inside
-// a batch returns that whole batch. An offset between the high watermark and the log end returns
-// nothing (as in Kafka, where the log end, not the high watermark, bounds valid fetch offsets);
-// OFFSET_OUT_OF_RANGE outside [log start, log end].
+// Fetch reads whole batches from offset across the tiers (tier.PartitionLog.Read): up to
+// maxBytes but at least one batch when any exists below the high watermark (KIP-74), never a batch
+// at or past it. OFFSET_OUT_OF_RANGE outside [log start, log end].
 func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) (FetchResult, error) {
-	p, err := b.servingLog(ctx, tp)
+	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return FetchResult{}, err
 	}
-	hot, end := p.log.StartOffset(), p.log.EndOffset()
-	hw := b.highWatermark(p, end)
-	res := FetchResult{HighWatermark: hw, LogStartOffset: b.logStart(p)}
-	if offset < 0 || offset > end {
-		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d outside [%d, %d]", tp, offset, res.LogStartOffset, end)
+	buf := readBuf()
+	r, err := p.plog.Read(ctx, *buf, offset, maxBytes)
+	res := FetchResult{Records: r.Records, HighWatermark: r.HighWatermark, LogStartOffset: r.LogStart}
+	if err != nil || r.Shared || cap(r.Records) == 0 {
+		readBufs.Put(buf)
+	} else {
+		res.Release = releaser(buf, r.Records)
 	}
-	if offset >= hw {
-		return res, nil
-	}
-	if offset >= hot {
-		buf := readBuf()
-		recs, err := p.log.ReadAppend(*buf, offset, maxBytes, hw)
-		switch {
-		case err == nil:
-			res.Records = recs
-			if cap(recs) > 0 {
-				res.Release = releaser(buf, recs)
-			}
-			b.m.fetchedBytes.Add(float64(len(recs)))
-			return res, nil
-		case !errors.Is(err, hotlog.ErrOffsetOutOfRange):
-			return res, logError(tp, fmt.Sprintf("read at %d", offset), err)
-		}
-		// Local retention removed it meanwhile: it is in object storage if anywhere.
-	}
-	if b.cfg.TieredReader == nil {
-		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d below the log start %d", tp, offset, hot)
-	}
-	if ts := p.tieredStart.Load(); ts >= 0 && offset < ts {
-		return res, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d below the log start %d", tp, offset, ts)
-	}
-	recs, release, err := b.readTiered(ctx, p, offset, maxBytes)
 	if err != nil {
-		if Code(err) == kerr.OffsetOutOfRange.Code {
-			if start, serr := b.earliest(ctx, p); serr == nil {
-				res.LogStartOffset = start
-			}
-			return res, err
-		}
-		return res, tieredError(ctx, tp, "tiered read", err)
+		res.Records, res.Release = nil, nil
+		return res, readError(ctx, tp, offset, err)
 	}
-	if p.tieredStart.Load() < 0 { // first tiered read since the catalog was last looked at
-		if start, err := b.earliest(ctx, p); err == nil {
-			res.LogStartOffset = start
-		}
+	b.m.fetchedBytes.Add(float64(len(r.Records)))
+	if r.Tiered {
+		b.m.tieredBytes.Add(float64(len(r.Records)))
 	}
-	res.Records, res.Release = recs, release
-	b.m.fetchedBytes.Add(float64(len(recs)))
-	b.m.tieredBytes.Add(float64(len(recs)))
 	return res, nil
+}
+
+// readError maps a failed read of a partition to the Kafka error a client acts on:
+// OFFSET_OUT_OF_RANGE, NOT_LEADER_OR_FOLLOWER when the hot log was closed or cut under the read
+// (leadership moved), REQUEST_TIMED_OUT when the request's own deadline ended, and
+// KAFKA_STORAGE_ERROR (retried by clients) for a failed hot log or object store, corruption
+// included — never UNKNOWN_SERVER_ERROR, which clients treat as fatal.
+func readError(ctx context.Context, tp metadata.TopicPartition, offset int64, err error) error {
+	switch {
+	case errors.Is(err, tier.ErrOffsetOutOfRange):
+		return kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", tp, offset, err)
+	case errors.Is(err, hotlog.ErrClosed) || errors.Is(err, hotlog.ErrTruncated):
+		return kafkaErr(kerr.NotLeaderForPartition, "%s: read at %d: %v", tp, offset, err)
+	case ctx.Err() != nil:
+		return kafkaErr(kerr.RequestTimedOut, "%s: read at %d: %v", tp, offset, err)
+	}
+	return kafkaErr(kerr.KafkaStorageError, "%s: read at %d: %v", tp, offset, err)
 }
 
 // Changed returns a channel closed when tp's high watermark may have moved, for long-poll
@@ -134,7 +117,7 @@ func (b *Broker) Changed(tp metadata.TopicPartition) <-chan struct{} {
 	if p == nil {
 		return nil
 	}
-	return b.visibleChanged(p)
+	return p.plog.Changed()
 }
 
 // ListOffset answers ListOffsets for one partition: the offset and timestamp for ts, which is a
@@ -150,15 +133,15 @@ func (b *Broker) Changed(tp metadata.TopicPartition) <-chan struct{} {
 //     is ≥ ts, and that record's timestamp — its batch's append time for LogAppendTime batches —
 //     as Kafka answers; -1/-1 when no visible record is that new.
 func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset, timestamp int64, err error) {
-	p, err := b.servingLog(ctx, tp)
+	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return -1, -1, err
 	}
 	switch ts {
 	case LatestTimestamp:
-		return b.highWatermark(p, p.log.EndOffset()), -1, nil
+		return p.plog.HighWatermark(), -1, nil
 	case EarliestTimestamp:
-		off, err := b.earliest(ctx, p)
+		off, err := p.plog.Earliest(ctx)
 		if err != nil {
 			return -1, -1, fmt.Errorf("broker: earliest offset of %s: %w", tp, err)
 		}
@@ -166,47 +149,23 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 	case EarliestLocalTimestamp:
 		return p.log.StartOffset(), -1, nil
 	case MaxTimestamp:
-		mts, off := p.log.MaxTimestamp()
-		if off >= b.highWatermark(p, p.log.EndOffset()) {
-			return -1, -1, nil // not visible yet (Kafka answers none above the high watermark)
-		}
+		mts, off := p.plog.MaxTimestamp()
 		return off, mts, nil
 	case LatestTieredTimestamp:
-		if b.cfg.Tiering != nil {
-			return b.cfg.Tiering.LatestTiered(tp), -1, nil
-		}
-		cat, err := b.store.GetCatalog(ctx, tp)
+		off, err := p.plog.LatestTiered(ctx)
 		if err != nil {
-			return -1, -1, fmt.Errorf("broker: catalog of %s: %w", tp, err)
+			return -1, -1, fmt.Errorf("broker: latest tiered offset of %s: %w", tp, err)
 		}
-		if len(cat.Segments) == 0 {
-			return -1, -1, nil
-		}
-		return cat.TieredEnd() - 1, -1, nil
+		return off, -1, nil
 	}
 	if ts < 0 {
 		return -1, -1, kafkaErr(kerr.InvalidRequest, "%s: unknown special timestamp %d", tp, ts)
 	}
-	// Offsets below the hot log's start are only in object storage: look there first.
-	if hot := p.log.StartOffset(); b.cfg.TieredReader != nil {
-		if start, err := b.earliest(ctx, p); err != nil {
-			return -1, -1, fmt.Errorf("broker: earliest offset of %s: %w", tp, err)
-		} else if start < hot {
-			// start was just read from the catalog; the reader's cached copy may not have it yet.
-			off, at, ok, err := b.cfg.TieredReader.OffsetForTimestamp(ctx, tp, p.topicID, ts, start, hot)
-			if err != nil {
-				return -1, -1, tieredError(ctx, tp, "tiered timestamp lookup", err)
-			}
-			if ok {
-				return off, at, nil
-			}
-		}
-	}
-	off, at, ok, err := p.log.OffsetForTimestamp(ts)
+	off, at, ok, err := p.plog.OffsetForTimestamp(ctx, ts)
 	if err != nil {
-		return -1, -1, logError(tp, fmt.Sprintf("timestamp lookup of %d", ts), err)
+		return -1, -1, readError(ctx, tp, -1, err)
 	}
-	if !ok || off >= b.highWatermark(p, p.log.EndOffset()) {
+	if !ok {
 		return -1, -1, nil
 	}
 	return off, at, nil
@@ -214,52 +173,38 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 
 // Offsets returns a led partition's log start and high watermark.
 func (b *Broker) Offsets(ctx context.Context, tp metadata.TopicPartition) (start, hw int64, err error) {
-	p, err := b.servingLog(ctx, tp)
+	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return -1, -1, err
 	}
-	return p.log.StartOffset(), b.highWatermark(p, p.log.EndOffset()), nil
+	o := p.plog.Offsets()
+	return o.LocalStart, o.HighWatermark, nil
 }
 
 // DeleteRecords moves the partition's log start to offset (-1: the high watermark) and returns the
-// new low watermark. The move is recorded in the catalog first, then applied locally.
+// new low watermark (tier.PartitionLog.MoveLogStart: the catalog first, then the hot log).
 func (b *Broker) DeleteRecords(ctx context.Context, tp metadata.TopicPartition, offset int64) (int64, error) {
-	p, err := b.servingLog(ctx, tp)
+	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return -1, err
 	}
 	p.mu.Lock() // no appends while the start moves
 	defer p.mu.Unlock()
-	hw := b.highWatermark(p, p.log.EndOffset())
+	o := p.plog.Offsets()
 	if offset == -1 {
-		offset = hw
+		offset = o.HighWatermark
 	}
-	if offset < 0 || offset > hw {
-		return -1, kafkaErr(kerr.OffsetOutOfRange, "%s: delete below %d outside [0, %d]", tp, offset, hw)
+	if offset < 0 || offset > o.HighWatermark {
+		return -1, kafkaErr(kerr.OffsetOutOfRange, "%s: delete below %d outside [0, %d]", tp, offset, o.HighWatermark)
 	}
-	if offset <= b.logStart(p) {
-		return b.logStart(p), nil
+	if offset <= o.LogStart {
+		return o.LogStart, nil
 	}
-	dropped, err := b.store.SetLogStartOffset(ctx, tp, p.currentLease().Epoch, offset)
-	if err != nil {
+	if _, err := p.plog.MoveLogStart(ctx, p.currentLease().Epoch, offset); err != nil {
 		if errors.Is(err, metadata.ErrFenced) {
 			return -1, kafkaErr(kerr.NotLeaderForPartition, "%s: fenced: %v", tp, err)
 		}
-		return -1, fmt.Errorf("broker: set log start of %s: %w", tp, err)
+		return -1, fmt.Errorf("broker: %w", err)
 	}
-	if b.cfg.Tiering != nil && len(dropped) > 0 {
-		b.cfg.Tiering.ScheduleDelete(dropped)
-	}
-	if p.tieredStart.Load() >= 0 {
-		p.tieredStart.Store(offset)
-	}
-	if offset > p.log.StartOffset() {
-		if err := p.log.SetStartOffset(offset); err != nil {
-			return -1, fmt.Errorf("broker: set local start of %s: %w", tp, err)
-		}
-		if err := p.log.DeleteSegmentsBelow(offset); err != nil {
-			b.log.Warn("broker: delete segments below log start", "partition", tp, "offset", offset, "err", err)
-		}
-	}
-	return b.logStart(p), nil
+	return p.plog.Offsets().LogStart, nil
 }

@@ -126,7 +126,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 		p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
 		if b.cfg.TieredReader != nil {
 			if cat, err := b.store.GetCatalog(ctx, p.tp); err == nil {
-				p.noteCatalog(cat)
+				p.plog.NoteCatalog(cat)
 			}
 		}
 	}
@@ -188,7 +188,9 @@ func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
 	if p.stopped.Load() {
 		return // on its way out (a failed log): opening the log here would reopen it
 	}
-	p.cfg.Store(b.settings(t))
+	st := b.settings(t)
+	p.cfg.Store(st)
+	p.plog.SetObjectDurability(b.objectDurability(st))
 	b.trackIfLive(p, t)
 	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {
 		b.log.Warn("broker: apply segment settings", "partition", p.tp, "err", err)

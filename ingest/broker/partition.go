@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/segment"
 )
@@ -40,8 +41,8 @@ type partition struct {
 	deadline atomic.Int64 // unix nanos: the lease is surely ours until then (local clock)
 	stopped  atomic.Bool
 	cfg      atomic.Pointer[topicSettings]
-	// tieredStart is the catalog's log start when it holds segments, else -1 (as last seen).
-	tieredStart atomic.Int64
+	// plog reads the partition across tiers (log over the catalog's objects) and moves its start.
+	plog *tier.PartitionLog
 }
 
 // topicSettings are the per-topic values the hot path needs.
@@ -279,9 +280,4 @@ func (b *Broker) leaderFor(ctx context.Context, tp metadata.TopicPartition) (*pa
 		return nil, kafkaErr(kerr.UnknownTopicOrPartition, "%s: topic has %d partitions", tp, t.Partitions)
 	}
 	return nil, kafkaErr(kerr.NotLeaderForPartition, "%s: not led by node %d", tp, b.cfg.NodeID)
-}
-
-// servingLog returns the hot log of a partition this node leads.
-func (b *Broker) servingLog(ctx context.Context, tp metadata.TopicPartition) (*partition, error) {
-	return b.leaderFor(ctx, tp)
 }

@@ -68,8 +68,12 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		return err
 	}
 	p := &partition{tp: tp, topicID: t.ID, name: name, log: log, gone: make(chan struct{})}
-	p.cfg.Store(b.settings(t))
-	p.noteCatalog(cat)
+	st := b.settings(t)
+	p.cfg.Store(st)
+	if p.plog, err = b.partitionLog(tp, t.ID, log, st); err != nil {
+		return err
+	}
+	p.plog.NoteCatalog(cat)
 	if err := b.rebuildTieredProducers(ctx, p, cat); err != nil {
 		return fmt.Errorf("broker: rebuild producer state of %s from object storage: %w", tp, err)
 	}

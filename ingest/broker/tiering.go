@@ -23,17 +23,7 @@ type Tiering interface {
 	ScheduleDelete(segs []metadata.SegmentRef)
 }
 
-// TieredReader reads offsets that are only in object storage: tier.Reader.
-type TieredReader interface {
-	Read(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, error)
-	ReadAppend(ctx context.Context, dst []byte, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) ([]byte, bool, error)
-	OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, from, before int64) (offset, timestamp int64, found bool, err error)
-}
-
-var (
-	_ Tiering      = (*tier.Uploader)(nil)
-	_ TieredReader = (*tier.Reader)(nil)
-)
+var _ Tiering = (*tier.Uploader)(nil)
 
 // Fenced is the tier.Config.OnFenced hook: the catalog rejected a write under this node's epoch,
 // so another node leads tp now. The broker stops serving it at once.
@@ -108,68 +98,3 @@ func (b *Broker) Expedite(tp metadata.TopicPartition) {
 	}
 }
 
-// tieredError maps a failed read of object storage to the Kafka error a client retries:
-// KAFKA_STORAGE_ERROR, whether the object is corrupt (the tier logged its key) or the store failed;
-// REQUEST_TIMED_OUT when the request's own context ended first.
-func tieredError(ctx context.Context, tp metadata.TopicPartition, op string, err error) error {
-	if ctx.Err() != nil {
-		return kafkaErr(kerr.RequestTimedOut, "%s: %s: %v", tp, op, err)
-	}
-	return kafkaErr(kerr.KafkaStorageError, "%s: %s: %v", tp, op, err)
-}
-
-// readTiered serves a fetch below the hot log's start from object storage, into a recycled read
-// buffer unless the reader hands out its cache's bytes. release (never nil) gives the buffer back.
-func (b *Broker) readTiered(ctx context.Context, p *partition, offset int64, maxBytes int) (recs []byte, release func(), err error) {
-	buf := readBuf()
-	recs, shared, err := b.cfg.TieredReader.ReadAppend(ctx, *buf, p.tp, p.topicID, offset, maxBytes)
-	if err != nil || shared || cap(recs) == 0 {
-		readBufs.Put(buf)
-		release = func() {}
-	} else {
-		release = releaser(buf, recs)
-	}
-	if errors.Is(err, tier.ErrOffsetOutOfRange) {
-		return nil, release, kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", p.tp, offset, err)
-	}
-	return recs, release, err
-}
-
-// earliest is the first readable offset: the catalog's log start when tiered data reaches below the
-// hot log, else the hot log's start.
-func (b *Broker) earliest(ctx context.Context, p *partition) (int64, error) {
-	hot := p.log.StartOffset()
-	if b.cfg.TieredReader == nil {
-		return hot, nil
-	}
-	cat, err := b.store.GetCatalog(ctx, p.tp)
-	if err != nil {
-		return -1, err
-	}
-	p.noteCatalog(cat)
-	if len(cat.Segments) > 0 && cat.LogStartOffset < hot {
-		return cat.LogStartOffset, nil
-	}
-	return hot, nil
-}
-
-// logStart is the log start reported in fetch answers (the catalog's as last seen, when lower).
-func (b *Broker) logStart(p *partition) int64 {
-	hot := p.log.StartOffset()
-	if b.cfg.TieredReader == nil {
-		return hot
-	}
-	if c := p.tieredStart.Load(); c >= 0 && c < hot {
-		return c
-	}
-	return hot
-}
-
-// noteCatalog remembers where tiered data starts (-1: nothing tiered).
-func (p *partition) noteCatalog(cat metadata.PartitionCatalog) {
-	if len(cat.Segments) == 0 {
-		p.tieredStart.Store(-1)
-		return
-	}
-	p.tieredStart.Store(cat.LogStartOffset)
-}
