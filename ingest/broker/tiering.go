@@ -97,4 +97,3 @@ func (b *Broker) Expedite(tp metadata.TopicPartition) {
 		b.cfg.Tiering.Expedite(tp)
 	}
 }
-
