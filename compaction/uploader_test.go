@@ -44,7 +44,11 @@ func TestMergeWithUploader(t *testing.T) {
 	pol := tier.DefaultPolicy()
 	pol.Durability = tier.DurabilityObject
 	pol.FlushInterval = 5 * time.Millisecond
-	if err := u.Track(p.tp, p.id, l, p.lease.Epoch, pol); err != nil {
+	pl, err := tier.NewPartitionLog(tier.PartitionLogConfig{Partition: p.tp, TopicID: p.id, Hot: l, Catalog: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Track(pl, p.lease.Epoch, pol); err != nil {
 		t.Fatal(err)
 	}
 

@@ -264,7 +264,7 @@ func BenchmarkUpload(b *testing.B) {
 		}
 		pol := DefaultPolicy()
 		pol.LocalRetentionMs = -1
-		if err := u.Track(tp, top.ID, l, lease.Epoch, pol); err != nil {
+		if err := u.Track(plogOf(b, st, tp, top.ID, l), lease.Epoch, pol); err != nil {
 			b.Fatal(err)
 		}
 		if err := u.WaitTiered(ctx, tp, l.EndOffset()); err != nil {

@@ -18,7 +18,8 @@ type partition struct {
 	u       *Uploader
 	tp      metadata.TopicPartition
 	topicID metadata.TopicID
-	log     *hotlog.Log
+	plog    *PartitionLog
+	log     *hotlog.Log // plog's hot log
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -38,10 +39,10 @@ type partition struct {
 	catalog int64    // bytes: what this partition last added to the catalog gauge
 }
 
-func newPartition(u *Uploader, tp metadata.TopicPartition, topicID metadata.TopicID, log *hotlog.Log, epoch int32, policy Policy) *partition {
+func newPartition(u *Uploader, plog *PartitionLog, epoch int32, policy Policy) *partition {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &partition{
-		u: u, tp: tp, topicID: topicID, log: log,
+		u: u, tp: plog.Partition(), topicID: plog.TopicID(), plog: plog, log: plog.Hot(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1),
 		epoch: epoch, policy: policy, wake: make(chan struct{}),
 	}
@@ -279,6 +280,7 @@ func (p *partition) refreshCatalog(ctx context.Context) error {
 		return opErr("catalog", err)
 	}
 	p.setView(viewOf(c))
+	p.plog.NoteCatalog(c)
 	return nil
 }
 

@@ -12,6 +12,10 @@ import (
 	"github.com/strata-log/strata/tier/hotlog"
 )
 
+// ErrHotStart wraps a MoveLogStart failure after the catalog's log start moved: only the hot
+// log's start did not (the hot log failed or closed). Readers already honour the new start.
+var ErrHotStart = errors.New("tier: the log start moved in the catalog, not in the hot log")
+
 // CatalogStore is the part of the metadata service a PartitionLog uses: the partition's catalog,
 // and the leader-only move of its log start.
 type CatalogStore interface {
@@ -50,9 +54,6 @@ type PartitionLogConfig struct {
 	// ObjectDurability: the high watermark is the tiered end (strata.durability=object), not
 	// the hot log's fsynced offset. SetObjectDurability changes it later.
 	ObjectDurability bool
-	// Dropped receives the segments a log-start move took out of the catalog, to delete their
-	// objects after a grace period (Uploader.ScheduleDelete). Optional.
-	Dropped func([]metadata.SegmentRef)
 	// Logger receives what a log-start move could not clean up locally (default: discard).
 	Logger *slog.Logger
 }
@@ -402,23 +403,20 @@ func (l *PartitionLog) LatestTiered(ctx context.Context) (int64, error) {
 }
 
 // MoveLogStart moves the partition's log start forward to offset under the leader's epoch: first
-// in the catalog (so every node stops reading below it; the segments wholly below it leave the
-// catalog and go to Config.Dropped), then in the hot log, whose segments wholly below it are
-// deleted. It never moves the start back; it returns how many segments left the catalog. A stale
-// epoch gives an error wrapping metadata.ErrFenced. The caller checks that offset is a valid new
-// start (DeleteRecords: at most the high watermark).
-func (l *PartitionLog) MoveLogStart(ctx context.Context, epoch int32, offset int64) (dropped int, err error) {
+// in the catalog (so every node stops reading below it), then in the hot log, whose segments wholly
+// below it are deleted. It never moves the start back. It returns the segments that left the
+// catalog, whose objects the caller deletes after a grace period (reads in flight may still use
+// them), also with an error wrapping ErrHotStart. A stale epoch gives an error wrapping
+// metadata.ErrFenced. The caller checks that offset is
+// a valid new start (DeleteRecords: at most the high watermark).
+func (l *PartitionLog) MoveLogStart(ctx context.Context, epoch int32, offset int64) (dropped []metadata.SegmentRef, err error) {
 	l.moveMu.Lock()
 	defer l.moveMu.Unlock()
 	if l.cfg.Catalog != nil {
-		segs, err := l.cfg.Catalog.SetLogStartOffset(ctx, l.cfg.Partition, epoch, offset)
+		dropped, err = l.cfg.Catalog.SetLogStartOffset(ctx, l.cfg.Partition, epoch, offset)
 		if err != nil {
-			return 0, fmt.Errorf("tier: move the log start of %s to %d: %w", l.cfg.Partition, offset, err)
+			return nil, fmt.Errorf("tier: move the log start of %s to %d: %w", l.cfg.Partition, offset, err)
 		}
-		if len(segs) > 0 && l.cfg.Dropped != nil {
-			l.cfg.Dropped(segs)
-		}
-		dropped = len(segs)
 		if c := l.seen.Load(); c != nil && offset > c.start {
 			l.seen.Store(&catalogLines{start: offset, end: max(c.end, offset), segments: c.segments && offset < c.end})
 		}
@@ -429,7 +427,7 @@ func (l *PartitionLog) MoveLogStart(ctx context.Context, epoch int32, offset int
 	}
 	if offset > hot.StartOffset() && offset <= hot.EndOffset() {
 		if err := hot.SetStartOffset(offset); err != nil {
-			return dropped, fmt.Errorf("tier: move the hot log start of %s to %d: %w", l.cfg.Partition, offset, err)
+			return dropped, fmt.Errorf("%w: %s to %d: %w", ErrHotStart, l.cfg.Partition, offset, err)
 		}
 	}
 	if err := hot.DeleteSegmentsBelow(offset); err != nil && !errors.Is(err, hotlog.ErrClosed) {

@@ -20,7 +20,7 @@ func tierAll(t *testing.T, e *env, u *Uploader, name string, n int) (metadata.To
 	epoch := e.lead(tp, 1)
 	pol := DefaultPolicy()
 	pol.LocalRetentionBytes = 0
-	if err := u.Track(tp, id, l, epoch, pol); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, pol); err != nil {
 		t.Fatal(err)
 	}
 	want := produce(t, l, n, 3, 200, 0)
@@ -158,7 +158,7 @@ func TestRetentionMovesLogStartAndDeletesAfterGrace(t *testing.T) {
 			epoch := e.lead(tp, 1)
 			pol := DefaultPolicy()
 			pol.RetentionMs = 60_000 // one minute
-			if err := u.Track(tp, id, l, epoch, pol); err != nil {
+			if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, pol); err != nil {
 				t.Fatal(err)
 			}
 			produce(t, l, 40, 3, 200, -3600_000) // an hour old: expired
@@ -228,7 +228,7 @@ func TestObjectDurabilityWaitTiered(t *testing.T) {
 	pol := DefaultPolicy()
 	pol.Durability = DurabilityObject
 	pol.FlushInterval = 20 * time.Millisecond
-	if err := u.Track(tp, id, l, epoch, pol); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, pol); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {

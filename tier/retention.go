@@ -43,9 +43,9 @@ func (p *partition) applyLocalRetention() {
 	p.u.log.Debug("tier: local retention", "partition", p.tp, "below", below, "segments", n)
 }
 
-// applyRetention applies retention.ms / retention.bytes to the tiered data: the catalog's log start
-// moves first (under the leader's epoch), then the hot log's; the dropped objects are deleted after
-// the grace period.
+// applyRetention applies retention.ms / retention.bytes to the tiered data through the partition
+// log's MoveLogStart (the catalog's log start under the leader's epoch, then the hot log's); the
+// dropped objects are deleted after the grace period.
 func (p *partition) applyRetention(ctx context.Context) error {
 	epoch, pol := p.settings()
 	c, err := p.u.cfg.Store.GetCatalog(ctx, p.tp)
@@ -53,6 +53,7 @@ func (p *partition) applyRetention(ctx context.Context) error {
 		return opErr("catalog", err)
 	}
 	p.setView(viewOf(c))
+	p.plog.NoteCatalog(c)
 	if !c.TopicID.IsZero() && c.TopicID != p.topicID {
 		return nil // the catalog is a newer topic's under the same name; not ours to trim
 	}
@@ -60,25 +61,19 @@ func (p *partition) applyRetention(ctx context.Context) error {
 	if start < 0 {
 		return nil
 	}
-	dropped, err := p.u.cfg.Store.SetLogStartOffset(ctx, p.tp, epoch, start)
-	if err != nil {
-		return opErr("retention", err)
-	}
+	dropped, err := p.plog.MoveLogStart(ctx, epoch, start)
 	p.u.m.retentionDrops.Add(float64(len(dropped)))
 	p.u.del.Schedule(dropped, p.u.cfg.DeleteGrace)
-	p.u.log.Info("tier: retention moved the log start", "partition", p.tp, "start", start, "segments", len(dropped))
-	if err := p.refreshCatalog(ctx); err != nil {
-		return err
-	}
-	if start > p.log.StartOffset() && start <= p.log.EndOffset() {
-		if err := p.log.SetStartOffset(start); err != nil && !errors.Is(err, hotlog.ErrClosed) {
-			p.u.log.Warn("tier: move hot log start", "partition", p.tp, "start", start, "err", err)
+	switch {
+	case errors.Is(err, ErrHotStart):
+		if !errors.Is(err, hotlog.ErrClosed) {
+			p.u.log.Warn("tier: retention", "partition", p.tp, "start", start, "err", err)
 		}
+	case err != nil:
+		return opErr("retention", err)
 	}
-	if err := p.log.DeleteSegmentsBelow(start); err != nil && !errors.Is(err, hotlog.ErrClosed) {
-		p.u.log.Warn("tier: delete hot segments below the log start", "partition", p.tp, "start", start, "err", err)
-	}
-	return nil
+	p.u.log.Info("tier: retention moved the log start", "partition", p.tp, "start", start, "segments", len(dropped))
+	return p.refreshCatalog(ctx)
 }
 
 // Deleter deletes objects once their grace period has passed: whatever takes segments out of the

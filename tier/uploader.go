@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier/hotlog"
 )
 
 // Uploader tiers the partitions a node leads: one goroutine per tracked partition uploads its sealed
@@ -44,23 +43,25 @@ func NewUploader(cfg Config) (*Uploader, error) {
 	return u, nil
 }
 
-// Track starts tiering tp, whose hot log is log, as leader under epoch. Calling it again for a
-// tracked partition with the same log updates the epoch and policy in place (a changed topic config,
-// a renewed lease); with another log it restarts the partition's loop.
-func (u *Uploader) Track(tp metadata.TopicPartition, topicID metadata.TopicID, log *hotlog.Log, epoch int32, policy Policy) error {
+// Track starts tiering the partition of plog, whose hot log it uploads, as leader under epoch;
+// retention moves the start of plog. Calling it again with the same plog updates the epoch and
+// policy in place (a changed topic config, a renewed lease); with another one it restarts the
+// partition's loop.
+func (u *Uploader) Track(plog *PartitionLog, epoch int32, policy Policy) error {
 	if err := policy.Validate(); err != nil {
 		return err
 	}
-	if log == nil {
-		return fmt.Errorf("%w: nil log for %s", ErrConfig, tp)
+	if plog == nil || plog.Hot() == nil {
+		return fmt.Errorf("%w: tracking needs a partition log with its hot log", ErrConfig)
 	}
+	tp := plog.Partition()
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
 		return ErrClosed
 	}
 	if p := u.parts[tp]; p != nil {
-		if p.log == log && p.topicID == topicID {
+		if p.plog == plog {
 			p.update(epoch, policy)
 			u.mu.Unlock()
 			return nil
@@ -74,7 +75,7 @@ func (u *Uploader) Track(tp metadata.TopicPartition, topicID metadata.TopicID, l
 			return ErrClosed
 		}
 	}
-	p := newPartition(u, tp, topicID, log, epoch, policy)
+	p := newPartition(u, plog, epoch, policy)
 	u.parts[tp] = p
 	u.mu.Unlock()
 	go p.run()

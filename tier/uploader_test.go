@@ -40,7 +40,7 @@ func TestUploadRegistersSealedSegments(t *testing.T) {
 	if got := u.TieredEnd(tp); got != -1 {
 		t.Fatalf("TieredEnd of an untracked partition = %d", got)
 	}
-	if err := u.Track(tp, id, l, epoch, DefaultPolicy()); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, DefaultPolicy()); err != nil {
 		t.Fatal(err)
 	}
 	waitTiered(t, u, tp, end)
@@ -105,7 +105,7 @@ func TestFencedRegistrationStopsPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, l, 40, 4, 100, 1000)
-	if err := u.Track(tp, id, l, epoch, DefaultPolicy()); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, DefaultPolicy()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -147,7 +147,7 @@ func TestLocalRetentionDeletesOnlyTieredCopies(t *testing.T) {
 	// Uploads fail: nothing may be deleted locally while nothing is tiered.
 	fb.FailNext(1<<30, errors.New("injected outage"), objstoretest.OpPut)
 	sealed := len(l.Segments()) - 1
-	if err := u.Track(tp, id, l, epoch, pol); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, pol); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "upload attempts", func() bool { return fb.Calls(objstoretest.OpPut) >= 3 })
@@ -181,7 +181,7 @@ func TestRemoteStorageDisabledNeverUploads(t *testing.T) {
 	pol.RemoteStorage = false
 	pol.RetentionBytes = 20 << 10 // plain retention keeps about 20 KiB
 	produce(t, l, 80, 4, 100, 1000)
-	if err := u.Track(tp, id, l, epoch, pol); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, pol); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "plain retention", func() bool { return l.StartOffset() > 0 })
@@ -216,7 +216,7 @@ func TestUploadOverExistingObject(t *testing.T) {
 	objstoretest.Put(t, e.bucket, ObjectKey("cluster", id, 0, segs[0].BaseOffset, epoch), first)
 	objstoretest.Put(t, e.bucket, ObjectKey("cluster", id, 0, segs[1].BaseOffset, epoch), []byte("garbage"))
 	u := e.uploader(nil)
-	if err := u.Track(tp, id, l, epoch, DefaultPolicy()); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, DefaultPolicy()); err != nil {
 		t.Fatal(err)
 	}
 	waitTiered(t, u, tp, sealedEnd(l))
@@ -239,7 +239,7 @@ func TestOutageThenRecovery(t *testing.T) {
 	u := e.uploader(func(c *Config) {
 		c.Bucket = objstore.WithRetry(e.bucket, objstore.RetryConfig{MaxAttempts: 1})
 	})
-	if err := u.Track(tp, id, l, epoch, DefaultPolicy()); err != nil {
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, DefaultPolicy()); err != nil {
 		t.Fatal(err)
 	}
 	want := produce(t, l, 20, 4, 100, 1000)
@@ -286,7 +286,7 @@ func TestTakeoverTrimsStraddlingSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	u1 := e.uploader(nil)
-	if err := u1.Track(tp, id, l1, epoch, DefaultPolicy()); err != nil {
+	if err := u1.Track(plogOf(t, e.store, tp, id, l1), epoch, DefaultPolicy()); err != nil {
 		t.Fatal(err)
 	}
 	first := sealedEnd(l1)
@@ -301,7 +301,7 @@ func TestTakeoverTrimsStraddlingSegment(t *testing.T) {
 	}
 
 	u2 := e.uploader(nil)
-	if err := u2.Track(tp, id, l2, epoch+1, DefaultPolicy()); err != nil {
+	if err := u2.Track(plogOf(t, e.store, tp, id, l2), epoch+1, DefaultPolicy()); err != nil {
 		t.Fatal(err)
 	}
 	waitTiered(t, u2, tp, l2.EndOffset())

@@ -200,7 +200,11 @@ func (b *Broker) DeleteRecords(ctx context.Context, tp metadata.TopicPartition, 
 	if offset <= o.LogStart {
 		return o.LogStart, nil
 	}
-	if _, err := p.plog.MoveLogStart(ctx, p.currentLease().Epoch, offset); err != nil {
+	dropped, err := p.plog.MoveLogStart(ctx, p.currentLease().Epoch, offset)
+	if b.cfg.Tiering != nil && len(dropped) > 0 {
+		b.cfg.Tiering.ScheduleDelete(dropped)
+	}
+	if err != nil {
 		if errors.Is(err, metadata.ErrFenced) {
 			return -1, kafkaErr(kerr.NotLeaderForPartition, "%s: fenced: %v", tp, err)
 		}

@@ -8,14 +8,13 @@ import (
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
-	"github.com/strata-log/strata/tier/hotlog"
 )
 
 // Tiering is the part of the tiering engine the broker drives for the partitions it leads:
 // tier.Uploader. Track on gaining a partition (and again on a topic config change), Untrack on
 // losing it; WaitTiered backs acks=all for strata.durability=object.
 type Tiering interface {
-	Track(tp metadata.TopicPartition, topicID metadata.TopicID, log *hotlog.Log, epoch int32, policy tier.Policy) error
+	Track(plog *tier.PartitionLog, epoch int32, policy tier.Policy) error
 	Untrack(tp metadata.TopicPartition)
 	WaitTiered(ctx context.Context, tp metadata.TopicPartition, upTo int64) error
 	LatestTiered(tp metadata.TopicPartition) int64
@@ -55,7 +54,7 @@ func (b *Broker) track(p *partition, t metadata.Topic) {
 	if b.cfg.Tiering == nil {
 		return
 	}
-	if err := b.cfg.Tiering.Track(p.tp, p.topicID, p.log, p.currentLease().Epoch, b.policy(t)); err != nil {
+	if err := b.cfg.Tiering.Track(p.plog, p.currentLease().Epoch, b.policy(t)); err != nil {
 		b.log.Warn("broker: start tiering", "partition", p.tp, "err", err)
 	}
 }

@@ -15,7 +15,6 @@ func (b *Broker) partitionLog(tp metadata.TopicPartition, id metadata.TopicID, l
 	cfg := tier.PartitionLogConfig{Partition: tp, TopicID: id, Hot: log, Objects: b.cfg.TieredReader,
 		Catalog: b.store, ObjectDurability: b.objectDurability(st), Logger: b.log}
 	if b.cfg.Tiering != nil {
-		cfg.Dropped = b.cfg.Tiering.ScheduleDelete
 		cfg.Tiered, _ = b.cfg.Tiering.(tier.TieredView)
 	}
 	return tier.NewPartitionLog(cfg)
