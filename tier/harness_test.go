@@ -214,13 +214,3 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// plogOf is the partition log an Uploader tracks: the hot log l over the catalog in store.
-func plogOf(tb testing.TB, store CatalogStore, tp metadata.TopicPartition, id metadata.TopicID, l *hotlog.Log) *PartitionLog {
-	tb.Helper()
-	pl, err := NewPartitionLog(PartitionLogConfig{Partition: tp, TopicID: id, Hot: l, Catalog: store})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pl
-}

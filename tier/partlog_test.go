@@ -1,0 +1,262 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// plogOf is the partition log an Uploader tracks: the hot log l over the catalog in store.
+func plogOf(tb testing.TB, store CatalogStore, tp metadata.TopicPartition, id metadata.TopicID, l *hotlog.Log) *PartitionLog {
+	tb.Helper()
+	pl, err := NewPartitionLog(PartitionLogConfig{Partition: tp, TopicID: id, Hot: l, Catalog: store})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pl
+}
+
+// splitTiers makes a partition whose first batches are only in object storage and whose last ones
+// are only in the hot log, led by node 1 through the returned PartitionLog (tracked by u).
+func splitTiers(t *testing.T, e *env, u *Uploader, r *Reader, name string, cold, hot int) (*PartitionLog, int32, [][]byte) {
+	t.Helper()
+	tp, id, l := e.topic(name)
+	epoch := e.lead(tp, 1)
+	pl, err := NewPartitionLog(PartitionLogConfig{Partition: tp, TopicID: id, Hot: l, Objects: r, Catalog: e.store, Tiered: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := DefaultPolicy()
+	pol.LocalRetentionBytes = 0
+	if err := u.Track(pl, epoch, pol); err != nil {
+		t.Fatal(err)
+	}
+	want := produce(t, l, cold, 3, 200, 0)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, u, tp, l.EndOffset())
+	eventually(t, "hot copies deleted", func() bool { return l.StartOffset() == l.EndOffset() })
+	want = append(want, produce(t, l, hot, 3, 200, int64(cold))...)
+	return pl, epoch, want
+}
+
+// readLog reads pl from offset from to its high watermark, maxBytes at a time.
+func readLog(t *testing.T, pl *PartitionLog, from int64, maxBytes int) (batches [][]byte, tiered int) {
+	t.Helper()
+	for off := from; off < pl.HighWatermark(); {
+		res, err := pl.Read(context.Background(), nil, off, maxBytes)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		bs := splitBatches(t, res.Records)
+		if len(bs) == 0 {
+			t.Fatalf("read at %d below the high watermark %d returned nothing", off, pl.HighWatermark())
+		}
+		if res.Tiered {
+			tiered += len(bs)
+		}
+		for _, b := range bs {
+			info, _ := segment.ParseBatch(b)
+			off = info.NextOffset()
+		}
+		batches = append(batches, bs...)
+	}
+	return batches, tiered
+}
+
+// A consumer reading from offset 0 crosses from object storage into the hot log without a gap or a
+// duplicate, whatever the read size, and the offsets that bound the tiers line up.
+func TestPartitionLogReadsAcrossTiers(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	r := e.reader(nil)
+	pl, _, want := splitTiers(t, e, u, r, "across", 40, 7)
+
+	o := pl.Offsets()
+	if o.LocalStart != 40*3 || o.End != 47*3 || o.HighWatermark != o.End {
+		t.Fatalf("offsets %+v: want local start 120, end and high watermark 141", o)
+	}
+	if start, err := pl.Earliest(context.Background()); err != nil || start != 0 {
+		t.Fatalf("Earliest = %d, %v; want 0", start, err)
+	}
+	if o := pl.Offsets(); o.LogStart != 0 {
+		t.Fatalf("log start %d after Earliest read the catalog, want 0", o.LogStart)
+	}
+	for _, maxBytes := range []int{1, 5000, 1 << 20} {
+		got, tiered := readLog(t, pl, 0, maxBytes)
+		sameBatches(t, got, want)
+		if tiered < 40 || tiered == len(want) {
+			t.Fatalf("maxBytes %d: %d of %d batches came from object storage; want the first 40 and no hot ones", maxBytes, tiered, len(want))
+		}
+	}
+	// At the high watermark: nothing, no error. Past the end: out of range.
+	if res, err := pl.Read(context.Background(), nil, o.End, 1<<20); err != nil || len(res.Records) != 0 {
+		t.Fatalf("read at the end: %d bytes, %v", len(res.Records), err)
+	}
+	if _, err := pl.Read(context.Background(), nil, o.End+1, 1<<20); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read past the end: %v, want ErrOffsetOutOfRange", err)
+	}
+}
+
+// A node that does not lead the partition reads its tiered part through a PartitionLog without the
+// hot log: the log ends at the tiered end.
+func TestPartitionLogWithoutHotLogReadsTieredPart(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	leader := e.reader(nil)
+	pl, _, want := splitTiers(t, e, u, leader, "follower", 30, 5)
+
+	other := e.reader(nil) // another node's reader: its own cache, its own catalog reads
+	fl, err := NewPartitionLog(PartitionLogConfig{Partition: pl.Partition(), TopicID: pl.TopicID(), Objects: other, Catalog: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := fl.Offsets(); o.HighWatermark != -1 {
+		t.Fatalf("offsets before any catalog read: %+v, want -1s", o)
+	}
+	if start, err := fl.Earliest(context.Background()); err != nil || start != 0 {
+		t.Fatalf("Earliest = %d, %v", start, err)
+	}
+	if o := fl.Offsets(); o.LogStart != 0 || o.HighWatermark != 90 || o.End != 90 {
+		t.Fatalf("offsets %+v: want start 0, high watermark and end 90 (the tiered end)", o)
+	}
+	got, tiered := readLog(t, fl, 0, 4000)
+	sameBatches(t, got, want[:30])
+	if tiered != 30 {
+		t.Fatalf("%d batches marked tiered, want 30", tiered)
+	}
+	if res, err := fl.Read(context.Background(), nil, 90, 1<<20); err != nil || len(res.Records) != 0 || res.HighWatermark != 90 {
+		t.Fatalf("read at the tiered end: %d bytes, hw %d, %v", len(res.Records), res.HighWatermark, err)
+	}
+	if _, err := fl.Read(context.Background(), nil, 91, 1<<20); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read past the tiered end: %v, want ErrOffsetOutOfRange", err)
+	}
+	// Time lookups answer from object storage alone.
+	off, _, ok, err := fl.OffsetForTimestamp(context.Background(), 0)
+	if err != nil || !ok || off != 0 {
+		t.Fatalf("OffsetForTimestamp(0) = %d, %v, %v", off, ok, err)
+	}
+}
+
+// Moving the log start moves it in the catalog, for every node, then in the hot log; reads below it
+// are out of range and report the new start; a stale epoch is fenced and moves nothing.
+func TestPartitionLogMoveLogStart(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	r := e.reader(nil)
+	pl, epoch, want := splitTiers(t, e, u, r, "move", 20, 10)
+	ctx := context.Background()
+
+	dropped, err := pl.MoveLogStart(ctx, epoch, 46) // inside the tiered part, past its first segment
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) == 0 {
+		t.Fatal("no segment left the catalog")
+	}
+	for _, s := range dropped {
+		if s.NextOffset > 46 {
+			t.Fatalf("dropped %+v, which holds offsets at or above the new start 46", s)
+		}
+	}
+	if o := pl.Offsets(); o.LogStart != 46 {
+		t.Fatalf("log start %d, want 46", o.LogStart)
+	}
+	res, err := pl.Read(ctx, nil, 30, 1<<20)
+	if !errors.Is(err, ErrOffsetOutOfRange) || res.LogStart != 46 {
+		t.Fatalf("read below the start: log start %d, %v; want 46 and ErrOffsetOutOfRange", res.LogStart, err)
+	}
+	got, _ := readLog(t, pl, 46, 1<<20)
+	sameBatches(t, got, want[15:]) // offset 46 is inside batch 15 (3 records each)
+
+	// Into the hot part: the hot log's start moves too.
+	if _, err := pl.MoveLogStart(ctx, epoch, 66); err != nil {
+		t.Fatal(err)
+	}
+	if o := pl.Offsets(); o.LogStart != 66 || o.LocalStart != 66 {
+		t.Fatalf("offsets %+v after moving into the hot part, want log and local start 66", o)
+	}
+	if c, err := e.store.GetCatalog(ctx, pl.Partition()); err != nil || c.LogStartOffset != 66 {
+		t.Fatalf("catalog log start %d, %v; want 66", c.LogStartOffset, err)
+	}
+
+	// A stale epoch is fenced before anything moves.
+	if _, err := pl.MoveLogStart(ctx, epoch-1, 80); !errors.Is(err, metadata.ErrFenced) {
+		t.Fatalf("stale epoch: %v, want ErrFenced", err)
+	}
+	if o := pl.Offsets(); o.LogStart != 66 {
+		t.Fatalf("log start %d after a fenced move, want 66", o.LogStart)
+	}
+}
+
+// Time lookups find the first record at or after a time in whichever tier holds it: the answer is
+// the one a walk over every record in offset order gives.
+func TestPartitionLogOffsetForTimestampAcrossTiers(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	r := e.reader(nil)
+	pl, _, want := splitTiers(t, e, u, r, "times", 10, 10)
+	ctx := context.Background()
+	walk := func(ts int64) (int64, int64, bool) {
+		for _, b := range want {
+			info, _ := segment.ParseBatch(b)
+			off, at, ok, err := segment.RecordForTimestamp(b, info, ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				return off, at, true
+			}
+		}
+		return -1, -1, false
+	}
+	var targets []int64
+	for _, i := range []int{0, 4, 9, 10, 15, 19} {
+		info, _ := segment.ParseBatch(want[i])
+		targets = append(targets, info.FirstTimestamp, info.MaxTimestamp)
+	}
+	last, _ := segment.ParseBatch(want[len(want)-1])
+	targets = append(targets, last.MaxTimestamp+1)
+	tieredSeen, hotSeen := false, false
+	for _, ts := range targets {
+		wantOff, wantTS, wantOK := walk(ts)
+		off, at, ok, err := pl.OffsetForTimestamp(ctx, ts)
+		if err != nil || ok != wantOK || off != wantOff || at != wantTS {
+			t.Fatalf("ts %d: got offset %d ts %d found %v err %v; want %d %d %v", ts, off, at, ok, err, wantOff, wantTS, wantOK)
+		}
+		tieredSeen = tieredSeen || (ok && off < 30)
+		hotSeen = hotSeen || (ok && off >= 30)
+	}
+	if !tieredSeen || !hotSeen {
+		t.Fatalf("answers in object storage %v, in the hot log %v: the test must cover both", tieredSeen, hotSeen)
+	}
+}
+
+func TestPartitionLogConfigValidate(t *testing.T) {
+	e := newEnv(t)
+	tp, id, l := e.topic("config")
+	r := e.reader(nil)
+	cases := []struct {
+		name string
+		cfg  PartitionLogConfig
+		ok   bool
+	}{
+		{"hot only", PartitionLogConfig{Partition: tp, TopicID: id, Hot: l}, true},
+		{"objects only", PartitionLogConfig{Partition: tp, TopicID: id, Objects: r, Catalog: e.store}, true},
+		{"both", PartitionLogConfig{Partition: tp, TopicID: id, Hot: l, Objects: r, Catalog: e.store}, true},
+		{"neither", PartitionLogConfig{Partition: tp, TopicID: id}, false},
+		{"objects without catalog", PartitionLogConfig{Partition: tp, TopicID: id, Objects: r}, false},
+		{"object durability without hot log", PartitionLogConfig{Partition: tp, TopicID: id, Objects: r, Catalog: e.store, ObjectDurability: true}, false},
+	}
+	for _, tc := range cases {
+		_, err := NewPartitionLog(tc.cfg)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrConfig)) {
+			t.Errorf("%s: err %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
