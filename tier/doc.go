@@ -1,7 +1,24 @@
-// Package tier is Strata's tiering engine: it uploads sealed hot-log segments to object storage,
-// registers them in the metadata catalog under the partition leader's epoch, serves reads of tiered
-// offsets through a block cache with read-ahead, and applies retention to tiered and local data.
-// The format lives in tier/segment, object storage in tier/objstore, the local log in tier/hotlog.
+// Package tier is Strata's tiering engine: it owns reading a partition across its tiers
+// (PartitionLog), uploads sealed hot-log segments to object storage, registers them in the
+// metadata catalog under the partition leader's epoch, serves reads of tiered offsets through a
+// block cache with read-ahead, and applies retention to tiered and local data. The format lives in
+// tier/segment, object storage in tier/objstore, the local log in tier/hotlog.
+//
+// # PartitionLog (one partition, every tier)
+//
+// A PartitionLog is the one way to read a partition and to move its log start:
+//
+//	log start        local start         tiered end          high watermark   log end
+//	    |---- objects only ----|---- both tiers ----|---- hot log only ----|··· not visible ···|
+//
+// Read(offset) serves offsets below the hot log's start from object storage (Reader) and the rest
+// from the hot log, never past the high watermark (the fsynced offset, or the tiered end for
+// strata.durability=object). Offsets, Earliest, OffsetForTimestamp, MaxTimestamp and LatestTiered
+// answer ListOffsets; MoveLogStart (DeleteRecords, retention) moves the start in the catalog under
+// the leader's epoch first, then in the hot log. The leader's broker builds one per led partition
+// over its hot log and hands it to the Uploader (Track); any other node, or a worker such as
+// compaction or query, builds one without the hot log and reads the tiered part, which then ends
+// at the catalog's tiered end.
 //
 // # Objects
 //
@@ -17,8 +34,8 @@
 //
 // # Uploader (leaders)
 //
-// Track starts one goroutine per partition the node leads; Untrack and Close stop it and wait. The
-// goroutine:
+// Track starts one goroutine per partition the node leads (given as its PartitionLog); Untrack
+// and Close stop it and wait. The goroutine:
 //
 //	read the catalog (tiered end, log start)
 //	loop:
@@ -27,8 +44,8 @@
 //	        forever; the segment stays local until registered)
 //	    catalog says ErrFenced → stop, call Config.OnFenced(tp)
 //	    local retention: delete hot segments below min(tiered end, local.retention.* limit)
-//	    every CheckInterval: retention.* on the catalog → SetLogStartOffset, objects deleted
-//	        after DeleteGrace
+//	    every CheckInterval: retention.* on the catalog → PartitionLog.MoveLogStart, objects
+//	        deleted after DeleteGrace
 //	    object durability: roll the active segment FlushInterval after its oldest record was
 //	        created (producer timestamp; at most FlushInterval after it arrived, at least
 //	        FlushInterval/4 after the last roll), so acks wait for one flush, not a flush plus

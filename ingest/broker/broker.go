@@ -59,9 +59,11 @@
 // with a Tiering attached and strata.durability=object also the segment's registration in the
 // catalog. The high watermark is the same line, so a consumer never sees a record a crash could
 // take back: the hot log's durable offset (local) or the tiered end (object). Long-poll fetches
-// wake when it moves (Changed: the fsync, or the registration), never on a timer. With a
-// TieredReader attached, fetches below the hot log's start are read from object storage. Only the
-// leader serves fetches (it alone knows the high watermark).
+// wake when it moves (Changed: the fsync, or the registration), never on a timer. Each led
+// partition is read through its tier.PartitionLog (the hot log over the catalog's objects): with a
+// TieredReader attached, fetches below the hot log's start are read from object storage, and
+// DeleteRecords moves the log start through it as tier retention does. Only the leader serves
+// fetches (it alone knows the high watermark).
 //
 // # Errors
 //

@@ -123,12 +123,9 @@ func (b *Broker) reconcile(ctx context.Context) error {
 		if !p.leading() {
 			continue
 		}
+		// No catalog read here: only the leader moves the log start, through its PartitionLog,
+		// which keeps its view of the catalog's start itself.
 		p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
-		if b.cfg.TieredReader != nil {
-			if cat, err := b.store.GetCatalog(ctx, p.tp); err == nil {
-				p.plog.NoteCatalog(cat)
-			}
-		}
 	}
 
 	// Take free partitions the hash gives us, and any whose lease is already ours.
