@@ -25,6 +25,7 @@ import (
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/httpapi"
 	"github.com/strata-log/strata/ingest/kafka"
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta"
 	"github.com/strata-log/strata/tier"
@@ -336,6 +337,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	}
 	n.onClose(func() { tieredReader.Close() })
 
+	defaults := topics.Defaults{NumPartitions: int32(cfg.numPartitions), AutoCreateTopicsDisabled: !cfg.autoCreate}
 	b, err = broker.New(broker.Config{
 		NodeID:        int32(cfg.nodeID),
 		KafkaAddr:     advertised,
@@ -347,12 +349,9 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		Store:         store,
 		Tiering:       uploader,
 		TieredReader:  tieredReader,
-		Defaults: broker.Defaults{
-			NumPartitions:            int32(cfg.numPartitions),
-			AutoCreateTopicsDisabled: !cfg.autoCreate,
-		},
-		Logger:     log,
-		Registerer: reg,
+		Defaults:      defaults,
+		Logger:        log,
+		Registerer:    reg,
 	})
 	if err != nil {
 		kln.Close()
@@ -360,6 +359,13 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return err
 	}
 	n.onClose(func() { b.Close() })
+	admin, err := topics.New(topics.Config{NodeID: int32(cfg.nodeID), Store: store, Node: b, Defaults: defaults,
+		Logger: log, Registerer: reg})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
 	if err := b.Start(openCtx); err != nil {
 		kln.Close()
 		hln.Close()
@@ -398,6 +404,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		AdvertisedAddr: advertised,
 		NodeID:         int32(cfg.nodeID),
 		Broker:         b,
+		Topics:         admin,
 		Groups:         groups,
 		TLS:            cfg.kafkaTLS,
 		SASL:           cfg.kafkaSASL,
@@ -411,6 +418,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	}
 	h, err := httpapi.Handler(httpapi.Config{
 		Producer: b,
+		Topics:   admin,
 		Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			_, err := b.LiveNodes(ctx)

@@ -88,6 +88,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
@@ -98,45 +99,6 @@ var ErrConfig = errors.New("broker: invalid config")
 
 // ErrClosed is returned by methods called after Close.
 var ErrClosed = errors.New("broker: closed")
-
-// Defaults are the broker-level defaults that topics inherit unless they set their own config.
-type Defaults struct {
-	// NumPartitions for auto-created topics and CreateTopics with -1 partitions (default 1).
-	NumPartitions int32
-	// AutoCreateTopicsDisabled turns off auto.create.topics.enable (on by default, as in Kafka).
-	AutoCreateTopicsDisabled bool
-	// SegmentBytes is the default segment.bytes (default 128 MiB).
-	SegmentBytes int64
-	// SegmentMs is the default segment.ms (default 7 days).
-	SegmentMs int64
-	// RetentionMs is the default retention.ms (default 7 days; -1 keeps forever).
-	RetentionMs int64
-	// RetentionBytes is the default retention.bytes (default -1: no size limit).
-	RetentionBytes int64
-	// MaxMessageBytes is the default max.message.bytes (default 1048588, Kafka's).
-	MaxMessageBytes int32
-}
-
-func (d *Defaults) apply() {
-	if d.NumPartitions == 0 {
-		d.NumPartitions = 1
-	}
-	if d.SegmentBytes == 0 {
-		d.SegmentBytes = 128 << 20
-	}
-	if d.SegmentMs == 0 {
-		d.SegmentMs = 7 * 24 * 3600 * 1000
-	}
-	if d.RetentionMs == 0 {
-		d.RetentionMs = 7 * 24 * 3600 * 1000
-	}
-	if d.RetentionBytes == 0 {
-		d.RetentionBytes = -1
-	}
-	if d.MaxMessageBytes == 0 {
-		d.MaxMessageBytes = 1048588
-	}
-}
 
 // Config configures a Broker.
 type Config struct {
@@ -156,7 +118,7 @@ type Config struct {
 	TieredReader *tier.Reader
 	// Store is the metadata service. Required.
 	Store    metadata.Store
-	Defaults Defaults
+	Defaults topics.Defaults
 	// LeaseTTL is the partition lease and node registration lifetime (default 1s). It bounds how
 	// long partitions of a dead node stay unserved, and how long a stall a leader survives.
 	LeaseTTL time.Duration
@@ -184,7 +146,7 @@ type Config struct {
 }
 
 func (c *Config) applyDefaults() {
-	c.Defaults.apply()
+	c.Defaults.Apply()
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = time.Second
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/memmeta"
 	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
@@ -63,6 +64,16 @@ func batch(n int, pid int64, epoch int16, seq int32) []byte {
 		BaseSequence: seq, Values: vals}.Encode()
 }
 
+// adminOf is topic administration on b's store, with b as the node it tells about changes.
+func adminOf(t testing.TB, b *Broker) *topics.Admin {
+	t.Helper()
+	a, err := topics.New(topics.Config{NodeID: b.cfg.NodeID, Store: b.store, Node: b, Defaults: b.cfg.Defaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func mustCode(t *testing.T, err error, want *kerr.Error) {
 	t.Helper()
 	got := Code(err)
@@ -92,7 +103,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no store", Config{HotLog: d}, false},
 		{"negative node", Config{HotLog: d, Store: st, NodeID: -1}, false},
 		{"renew too slow for ttl", Config{HotLog: d, Store: st, LeaseTTL: time.Second, RenewInterval: time.Second}, false},
-		{"zero partitions default", Config{HotLog: d, Store: st, Defaults: Defaults{NumPartitions: -3}}, false},
+		{"zero partitions default", Config{HotLog: d, Store: st, Defaults: topics.Defaults{NumPartitions: -3}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,36 +112,6 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("New: %v, want ok=%v", err, tc.ok)
 			}
 		})
-	}
-}
-
-func TestTopicConfigValidation(t *testing.T) {
-	cases := []struct {
-		name, value string
-		ok          bool
-	}{
-		{"retention.ms", "-1", true},
-		{"retention.ms", "-2", false},
-		{"retention.ms", "1h", false},
-		{"cleanup.policy", "compact,delete", true},
-		{"cleanup.policy", "archive", false},
-		{"max.message.bytes", "2147483648", false},
-		{"segment.bytes", "13", false},
-		{"min.cleanable.dirty.ratio", "0.3", true},
-		{"preallocate", "yes", false},
-		{"strata.durability", "object", true},
-		{"strata.durability", "disk", false},
-		{"message.timestamp.type", "LogAppendTime", true},
-		{"no.such.thing", "1", false},
-	}
-	for _, tc := range cases {
-		err := ValidateConfig(tc.name, tc.value)
-		if (err == nil) != tc.ok {
-			t.Errorf("%s=%s: %v, want ok=%v", tc.name, tc.value, err, tc.ok)
-		}
-		if err != nil {
-			mustCode(t, err, kerr.InvalidConfig)
-		}
 	}
 }
 
@@ -168,7 +149,7 @@ func TestFencedLeaderStepsDown(t *testing.T) {
 	st, clk := newMemStore(t)
 	ctx := context.Background()
 	b := newBroker(t, st, 1, "")
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "f", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "f", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "f"}
@@ -198,7 +179,7 @@ func TestLapsedLeaseStopsServing(t *testing.T) {
 	st, _ := newMemStore(t)
 	ctx := context.Background()
 	b := newBroker(t, st, 1, "")
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "l", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "l", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "l"}
@@ -223,7 +204,7 @@ func TestProducerStateRebuiltOnOpen(t *testing.T) {
 	dir := t.TempDir()
 	tp := metadata.TopicPartition{Topic: "p"}
 	b1 := newBroker(t, st, 1, dir)
-	if _, err := b1.CreateTopic(ctx, TopicSpec{Name: "p", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "p", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for i, seq := range []int32{0, 4, 8} {
@@ -304,7 +285,7 @@ func TestTwoNodesSplitAndFailover(t *testing.T) {
 	ctx := context.Background()
 	b1 := newBroker(t, st, 1, "")
 	b2 := newBroker(t, st, 2, "")
-	if _, err := b1.CreateTopic(ctx, TopicSpec{Name: "split", Partitions: 16, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "split", Partitions: 16, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range []*Broker{b1, b2, b1} {

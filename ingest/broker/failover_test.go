@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/hotlog"
 )
@@ -64,7 +65,7 @@ func TestLocalTailKeptWhenNoOtherLeader(t *testing.T) {
 	dir := t.TempDir()
 	tp := metadata.TopicPartition{Topic: "keep"}
 	b := startNode(t, st, 1, dir)
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "keep", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "keep", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Append(ctx, tp, batch(3, -1, -1, -1)); err != nil {
@@ -106,7 +107,7 @@ func TestReturningNodeDiscardsFencedTail(t *testing.T) {
 			dir1, dir2 := t.TempDir(), t.TempDir()
 			tp := metadata.TopicPartition{Topic: "fence"}
 			b1 := startNode(t, st, 1, dir1)
-			if _, err := b1.CreateTopic(ctx, TopicSpec{Name: "fence", Partitions: 1, ReplicationFactor: 1}); err != nil {
+			if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "fence", Partitions: 1, ReplicationFactor: 1}); err != nil {
 				t.Fatal(err)
 			}
 			stale := batch(5, -1, -1, -1)

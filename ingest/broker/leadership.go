@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier/hotlog"
 )
 
 // logName is the hot-log directory name of a partition.
@@ -163,54 +161,6 @@ func withSelf(nodes []metadata.Node, self int32) []metadata.Node {
 		}
 	}
 	return append(nodes, metadata.Node{ID: self})
-}
-
-// hotLogConfig is the per-partition log config derived from the topic's segment settings.
-func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
-	c := b.cfg.HotLogConfig
-	if c.Logger == nil {
-		c.Logger = b.log
-	}
-	c.SegmentBytes = configInt(t, "segment.bytes", b.cfg.Defaults.SegmentBytes)
-	c.SegmentAge = msDuration(configInt(t, "segment.ms", b.cfg.Defaults.SegmentMs))
-	if v := configInt(t, "index.interval.bytes", 0); v > 0 {
-		c.IndexIntervalBytes = int(v)
-	}
-	return c
-}
-
-// applyTopic pushes t's current configs to a led partition: hot-path settings and the hot log's
-// segment settings.
-func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
-	if p.stopped.Load() {
-		return // on its way out (a failed log): opening the log here would reopen it
-	}
-	st := b.settings(t)
-	p.cfg.Store(st)
-	p.plog.SetObjectDurability(b.objectDurability(st))
-	b.trackIfLive(p, t)
-	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {
-		b.log.Warn("broker: apply segment settings", "partition", p.tp, "err", err)
-	}
-}
-
-// msDuration converts a config in milliseconds, saturating instead of overflowing.
-func msDuration(ms int64) time.Duration {
-	if ms > math.MaxInt64/int64(time.Millisecond) {
-		return math.MaxInt64
-	}
-	return time.Duration(ms) * time.Millisecond
-}
-
-// settings are the hot-path values of t's configs.
-func (b *Broker) settings(t metadata.Topic) *topicSettings {
-	return &topicSettings{
-		maxMessageBytes: int32(configInt(t, "max.message.bytes", int64(b.cfg.Defaults.MaxMessageBytes))),
-		durability:      configString(t, "strata.durability", "local"),
-		logAppendTime:   configString(t, "message.timestamp.type", "CreateTime") == "LogAppendTime",
-		tsBeforeMax:     configInt(t, "message.timestamp.before.max.ms", math.MaxInt64),
-		tsAfterMax:      configInt(t, "message.timestamp.after.max.ms", math.MaxInt64),
-	}
 }
 
 // Leads reports whether this node currently serves tp.

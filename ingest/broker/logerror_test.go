@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/hotlog"
 )
@@ -35,7 +36,7 @@ func TestWaitDurableChecksEpoch(t *testing.T) {
 	ctx := context.Background()
 	tp := metadata.TopicPartition{Topic: "ep"}
 	b := startNode(t, st, 1, t.TempDir())
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "ep", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "ep", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := b.Append(ctx, tp, batch(3, -1, -1, -1))

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
 	"github.com/strata-log/strata/tier/hotlog"
@@ -122,7 +123,7 @@ func TestFsyncFailureMovesPartitionToRecoveredLog(t *testing.T) {
 		b.Close()
 		d.Close()
 	})
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "fsync", Partitions: 2, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "fsync", Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	bad, steady := metadata.TopicPartition{Topic: "fsync", Partition: 0}, metadata.TopicPartition{Topic: "fsync", Partition: 1}
@@ -275,7 +276,7 @@ func TestTakeReopensLogThatFailedUnwatched(t *testing.T) {
 		d.Close()
 	})
 	tp := metadata.TopicPartition{Topic: "unwatched"}
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "unwatched", Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "unwatched", Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.reconcile(ctx); err != nil {

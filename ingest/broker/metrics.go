@@ -14,7 +14,6 @@ type metrics struct {
 	tieredBytes     prometheus.Counter
 	duplicates      prometheus.Counter
 	produceErrors   *prometheus.CounterVec
-	topicsCreated   prometheus.Counter
 	discardedLogs   prometheus.Counter
 	logFailures     prometheus.Counter
 }
@@ -49,10 +48,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_broker_produce_errors_total",
 			Help: "Rejected produce batches, by reason.",
 		}, []string{"reason"}),
-		topicsCreated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_broker_topics_created_total",
-			Help: "Topics created through this node.",
-		}),
 		discardedLogs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_broker_fenced_logs_discarded_total",
 			Help: "Local partition logs discarded because another node led the partition at a newer epoch.",
@@ -66,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes, m.tieredBytes,
-		m.duplicates, m.produceErrors, m.topicsCreated, m.discardedLogs, m.logFailures} {
+		m.duplicates, m.produceErrors, m.discardedLogs, m.logFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
 		}

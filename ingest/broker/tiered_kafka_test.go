@@ -15,6 +15,7 @@ import (
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/kafka"
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
 	"github.com/strata-log/strata/tier"
@@ -72,7 +73,11 @@ func TestKafkaConsumeFromZeroAfterLocalSegmentsDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer groups.Close()
-	srv, err := kafka.New(kafka.Config{AdvertisedAddr: ln.Addr().String(), NodeID: 1, Broker: b, Groups: groups})
+	admin, err := topics.New(topics.Config{NodeID: 1, Store: st, Node: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := kafka.New(kafka.Config{AdvertisedAddr: ln.Addr().String(), NodeID: 1, Broker: b, Topics: admin, Groups: groups})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
@@ -27,7 +28,7 @@ func TestTieredDurabilityAndReads(t *testing.T) {
 	b, up, bucket := newTieredBrokerIn(t, bucketDir)
 
 	tp := metadata.TopicPartition{Topic: "obj"}
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: "obj", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "obj", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
 		"strata.durability": "object", "strata.flush.ms": "10", "local.retention.bytes": "0",
 	}}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
@@ -18,13 +19,13 @@ func TestListOffsetByRecordTimestamp(t *testing.T) {
 	defer cancel()
 	b, _ := newTieredBroker(t)
 
-	topics := map[string]map[string]string{
+	specs := map[string]map[string]string{
 		"hot":    nil,
 		"tiered": {"strata.durability": "object", "strata.flush.ms": "10", "local.retention.bytes": "0"},
 		"append": {"message.timestamp.type": "LogAppendTime"},
 	}
-	for name, configs := range topics {
-		if _, err := b.CreateTopic(ctx, TopicSpec{Name: name, Partitions: 1, ReplicationFactor: 1, Configs: configs}); err != nil {
+	for name, configs := range specs {
+		if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: name, Partitions: 1, ReplicationFactor: 1, Configs: configs}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -33,7 +34,7 @@ func TestListOffsetByRecordTimestamp(t *testing.T) {
 	base := time.Now().UnixMilli() - 100_000
 	stamp := func(i int) int64 { return base + int64(i)*1000 }
 	appendTimes := map[int]int64{}
-	for name := range topics {
+	for name := range specs {
 		tp := metadata.TopicPartition{Topic: name}
 		for i := range 5 {
 			bt := segmenttest.Batch{FirstTimestamp: stamp(i), Timestamps: []int64{stamp(i), stamp(i) + 10, stamp(i) + 20},

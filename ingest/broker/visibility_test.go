@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
@@ -95,7 +96,7 @@ func TestObjectDurabilityVisibility(t *testing.T) {
 	defer cancel()
 	b, up := newTieredBroker(t)
 	tp := metadata.TopicPartition{Topic: "vis"}
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
 		"strata.durability": "object", "strata.flush.ms": "3600000", // rolled by the test only
 	}}); err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ func TestObjectDurabilityConsumerNeverAhead(t *testing.T) {
 	defer cancel()
 	b, up := newTieredBroker(t)
 	tp := metadata.TopicPartition{Topic: "race"}
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
 		"strata.durability": "object", "strata.flush.ms": "5",
 	}}); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestLocalDurabilityVisibility(t *testing.T) {
 	defer cancel()
 	b, _ := newTieredBroker(t)
 	tp := metadata.TopicPartition{Topic: "loc"}
-	if _, err := b.CreateTopic(ctx, TopicSpec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1}); err != nil {
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
 	p := b.partitionForTest(t, tp)

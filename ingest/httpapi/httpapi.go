@@ -33,21 +33,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 )
 
 // Producer is what ingest needs from the broker.
 type Producer interface {
-	EnsureTopic(ctx context.Context, name string, allowAutoCreate bool) (metadata.Topic, error)
 	Append(ctx context.Context, tp metadata.TopicPartition, batch []byte) (broker.AppendResult, error)
 	WaitDurable(ctx context.Context, tp metadata.TopicPartition, epoch int32, upTo int64) error
 }
 
-var _ Producer = (*broker.Broker)(nil)
+// Topics is what ingest needs from topic administration: the topic, auto-created if allowed.
+type Topics interface {
+	EnsureTopic(ctx context.Context, name string, allowAutoCreate bool) (metadata.Topic, error)
+}
+
+var (
+	_ Producer = (*broker.Broker)(nil)
+	_ Topics   = (*topics.Admin)(nil)
+)
 
 // Config configures a Server.
 type Config struct {
 	Producer Producer // required
+	Topics   Topics   // required
 	// Gatherer serves /metrics; nil serves an empty registry.
 	Gatherer prometheus.Gatherer
 	// Ready reports whether the node can serve; nil means always ready.
@@ -65,6 +74,9 @@ type Config struct {
 func (c *Config) Validate() error {
 	if c.Producer == nil {
 		return errors.New("httpapi: Config.Producer is required")
+	}
+	if c.Topics == nil {
+		return errors.New("httpapi: Config.Topics is required")
 	}
 	if c.MaxBodyBytes < 0 || c.MaxRecordsPerBatch < 0 || c.Timeout < 0 {
 		return errors.New("httpapi: negative limits")

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
 	"github.com/strata-log/strata/tier/hotlog"
@@ -21,14 +22,15 @@ import (
 )
 
 // startBroker runs a real broker on a hot log in a temp dir and an embedded NATS metadata store.
-func startBroker(t *testing.T) *broker.Broker {
+func startBroker(t *testing.T) *node {
 	t.Helper()
 	dir, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dir.Close() })
-	b, err := broker.New(broker.Config{NodeID: 1, KafkaAddr: "127.0.0.1:9", HotLog: dir, Store: natsmetatest.Store(t)})
+	st := natsmetatest.Store(t)
+	b, err := broker.New(broker.Config{NodeID: 1, KafkaAddr: "127.0.0.1:9", HotLog: dir, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,14 +40,24 @@ func startBroker(t *testing.T) *broker.Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return b
+	admin, err := topics.New(topics.Config{NodeID: 1, Store: st, Node: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &node{Broker: b, admin: admin}
 }
 
-func newServer(t *testing.T, b *broker.Broker, maxBody int64) *httptest.Server {
+// node is a broker and its topic administration.
+type node struct {
+	*broker.Broker
+	admin *topics.Admin
+}
+
+func newServer(t *testing.T, b *node, maxBody int64) *httptest.Server {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_test_probe_total", Help: "probe"}))
-	h, err := Handler(Config{Producer: b, Gatherer: reg, MaxBodyBytes: maxBody})
+	h, err := Handler(Config{Producer: b, Topics: b.admin, Gatherer: reg, MaxBodyBytes: maxBody})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +116,7 @@ func TestIngestNDJSON(t *testing.T) {
 		t.Fatalf("response %+v, want 4 records on logs", resp)
 	}
 	tp := metadata.TopicPartition{Topic: "logs", Partition: resp.Records[0].Partition}
-	keys, values := readAll(t, b, tp)
+	keys, values := readAll(t, b.Broker, tp)
 	want := []string{`{"user":"ada","n":1}`, "a plain string", `{"user":"bob","n":2}`, `{"user":42,"n":3}`}
 	wantKeys := []string{"ada", "", "bob", "42"}
 	if len(values) != len(want) {
@@ -146,7 +158,7 @@ func TestIngestBadLineWritesNothing(t *testing.T) {
 		})
 	}
 	// Nothing was written: the topic was never even created.
-	if _, err := b.Topic(context.Background(), "bad"); broker.Code(err) == 0 {
+	if _, err := b.admin.Topic(context.Background(), "bad"); broker.Code(err) == 0 {
 		t.Fatalf("topic %q exists after only bad posts", "bad")
 	}
 }
@@ -158,7 +170,7 @@ func TestIngestBodyTooLarge(t *testing.T) {
 	if code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413: %s", code, out)
 	}
-	if _, err := b.Topic(context.Background(), "big"); broker.Code(err) == 0 {
+	if _, err := b.admin.Topic(context.Background(), "big"); broker.Code(err) == 0 {
 		t.Fatal("topic exists after a refused body")
 	}
 }
@@ -185,7 +197,8 @@ func TestProbesAndMetrics(t *testing.T) {
 }
 
 func TestReadyzReportsFailure(t *testing.T) {
-	h, err := Handler(Config{Producer: startBroker(t), Ready: func(context.Context) error { return fmt.Errorf("metadata unreachable") }})
+	n := startBroker(t)
+	h, err := Handler(Config{Producer: n, Topics: n.admin, Ready: func(context.Context) error { return fmt.Errorf("metadata unreachable") }})
 	if err != nil {
 		t.Fatal(err)
 	}

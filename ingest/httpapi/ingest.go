@@ -64,7 +64,7 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "empty body: want one JSON value per line"})
 		return
 	}
-	t, err := in.cfg.Producer.EnsureTopic(ctx, topic, true)
+	t, err := in.cfg.Topics.EnsureTopic(ctx, topic, true)
 	if err != nil {
 		in.fail(w, topic, err)
 		return

@@ -72,7 +72,7 @@ func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Req
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		topics, err := s.broker.Topics(ctx)
+		topics, err := s.topics.Topics(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +88,7 @@ func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Req
 		if rt.Topic == nil {
 			// By topic ID (v10+).
 			if byID == nil {
-				topics, err := s.broker.Topics(ctx)
+				topics, err := s.topics.Topics(ctx)
 				if err != nil {
 					return nil, err
 				}
@@ -106,7 +106,7 @@ func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Req
 			resp.Topics = append(resp.Topics, et)
 			continue
 		}
-		t, err := s.broker.EnsureTopic(ctx, *rt.Topic, autoCreate)
+		t, err := s.topics.EnsureTopic(ctx, *rt.Topic, autoCreate)
 		if err != nil {
 			et := kmsg.NewMetadataResponseTopic()
 			et.Topic, et.ErrorCode = rt.Topic, s.code(err, "metadata", "topic", *rt.Topic)

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/topics"
 )
 
 func init() {
@@ -49,7 +49,7 @@ func handleCreateTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 				cfgs[c.Name] = *c.Value
 			}
 		}
-		t, err := s.broker.CreateTopic(ctx, broker.TopicSpec{
+		t, err := s.topics.CreateTopic(ctx, topics.Spec{
 			Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor,
 			Configs: cfgs, ValidateOnly: req.ValidateOnly,
 		})
@@ -61,7 +61,7 @@ func handleCreateTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 		}
 		st.TopicID, st.NumPartitions, st.ReplicationFactor = t.ID, t.Partitions, 1
 		if req.Version >= 5 {
-			entries, err := s.broker.DescribeTopicConfigs(ctx, t.Name, nil)
+			entries, err := s.topics.DescribeTopicConfigs(ctx, t.Name, nil)
 			if req.ValidateOnly || err != nil {
 				entries = nil
 			}

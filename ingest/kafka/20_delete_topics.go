@@ -40,7 +40,7 @@ func handleDeleteTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 			name = *rt.Topic
 		} else {
 			if byID == nil {
-				topics, err := s.broker.Topics(ctx)
+				topics, err := s.topics.Topics(ctx)
 				if err != nil {
 					return nil, err
 				}
@@ -57,10 +57,10 @@ func handleDeleteTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 			}
 			name, st.Topic = n, strp(n)
 		}
-		if t, err := s.broker.Topic(ctx, name); err == nil {
+		if t, err := s.topics.Topic(ctx, name); err == nil {
 			st.TopicID = t.ID
 		}
-		if err := s.broker.DeleteTopic(ctx, name); err != nil {
+		if err := s.topics.DeleteTopic(ctx, name); err != nil {
 			st.ErrorCode = s.code(err, "delete topic", "topic", name)
 			st.ErrorMessage = errMsg(err)
 		}

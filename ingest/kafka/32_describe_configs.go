@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/topics"
 )
 
 func init() {
@@ -29,17 +29,17 @@ func handleDescribeConfigs(ctx context.Context, s *Server, _ *clientConn, kreq k
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var entries []broker.ConfigEntry
+		var entries []topics.ConfigEntry
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			entries, err = s.broker.DescribeTopicConfigs(ctx, rr.ResourceName, rr.ConfigNames)
+			entries, err = s.topics.DescribeTopicConfigs(ctx, rr.ResourceName, rr.ConfigNames)
 		case kmsg.ConfigResourceTypeBroker:
 			if _, perr := strconv.ParseInt(rr.ResourceName, 10, 32); rr.ResourceName != "" && perr != nil {
 				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("broker resource name must be a node id")
 				break
 			}
-			entries = s.broker.DescribeBrokerConfigs(rr.ConfigNames)
+			entries = s.topics.DescribeBrokerConfigs(rr.ConfigNames)
 		default:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("unsupported resource type")
 		}

@@ -32,7 +32,7 @@ func handleAlterConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 					cfgs[c.Name] = *c.Value
 				}
 			}
-			if err := s.broker.SetTopicConfigs(ctx, rr.ResourceName, cfgs, req.ValidateOnly); err != nil {
+			if err := s.topics.SetTopicConfigs(ctx, rr.ResourceName, cfgs, req.ValidateOnly); err != nil {
 				sr.ErrorCode, sr.ErrorMessage = s.code(err, "alter configs", "topic", rr.ResourceName), errMsg(err)
 			}
 		case kmsg.ConfigResourceTypeBroker:

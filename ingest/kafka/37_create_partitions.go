@@ -25,7 +25,7 @@ func handleCreatePartitions(ctx context.Context, s *Server, _ *clientConn, kreq 
 		st.Topic = rt.Topic
 		if len(rt.Assignment) > 0 {
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, strp("manual replica assignment is not supported")
-		} else if err := s.broker.CreatePartitions(ctx, rt.Topic, rt.Count, req.ValidateOnly); err != nil {
+		} else if err := s.topics.CreatePartitions(ctx, rt.Topic, rt.Count, req.ValidateOnly); err != nil {
 			st.ErrorCode, st.ErrorMessage = s.code(err, "create partitions", "topic", rt.Topic), errMsg(err)
 		}
 		resp.Topics = append(resp.Topics, st)

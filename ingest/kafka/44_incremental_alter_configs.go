@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/topics"
 )
 
 func init() {
@@ -27,11 +27,11 @@ func handleIncrementalAlterConfigs(ctx context.Context, s *Server, _ *clientConn
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			ops := make([]broker.ConfigOp, 0, len(rr.Configs))
+			ops := make([]topics.ConfigOp, 0, len(rr.Configs))
 			for _, c := range rr.Configs {
-				ops = append(ops, broker.ConfigOp{Name: c.Name, Op: c.Op, Value: c.Value})
+				ops = append(ops, topics.ConfigOp{Name: c.Name, Op: c.Op, Value: c.Value})
 			}
-			if err := s.broker.AlterTopicConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly); err != nil {
+			if err := s.topics.AlterTopicConfigs(ctx, rr.ResourceName, ops, req.ValidateOnly); err != nil {
 				sr.ErrorCode, sr.ErrorMessage = s.code(err, "incremental alter configs", "topic", rr.ResourceName), errMsg(err)
 			}
 		case kmsg.ConfigResourceTypeBroker:

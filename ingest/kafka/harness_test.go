@@ -16,6 +16,7 @@ import (
 
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/ingest/group"
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/memmeta"
 	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
@@ -109,7 +110,11 @@ func startNode(t testing.TB, o nodeOpts) *testNode {
 	}
 	n.stops = append(n.stops, func() { g.Close() })
 
-	scfg := Config{NodeID: bcfg.NodeID, Broker: b, Groups: g}
+	admin, err := topics.New(topics.Config{NodeID: bcfg.NodeID, Store: st, Node: b, Defaults: bcfg.Defaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := Config{NodeID: bcfg.NodeID, Broker: b, Topics: admin, Groups: g}
 	if o.serverCfg != nil {
 		o.serverCfg(&scfg)
 	}

@@ -45,6 +45,7 @@ import (
 
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/ingest/group"
+	"github.com/strata-log/strata/ingest/topics"
 )
 
 // ErrClosed is returned by Serve and ListenAndServe after Close.
@@ -69,8 +70,10 @@ type Config struct {
 	NodeID int32
 	// ClusterID is reported in Metadata and DescribeCluster (default "strata").
 	ClusterID string
-	// Broker serves logs and topic administration. Required.
+	// Broker serves partitions: produce, fetch, offsets, leadership. Required.
 	Broker *broker.Broker
+	// Topics administers topics and their configs. Required.
+	Topics *topics.Admin
 	// Groups serves the consumer group APIs. Required.
 	Groups *group.Coordinator
 	// MaxRequestBytes bounds one request frame (default 100 MiB).
@@ -145,6 +148,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Broker == nil:
 		return fmt.Errorf("%w: Broker is required", ErrConfig)
+	case c.Topics == nil:
+		return fmt.Errorf("%w: Topics is required", ErrConfig)
 	case c.Groups == nil:
 		return fmt.Errorf("%w: Groups is required", ErrConfig)
 	case c.MaxRequestBytes < 0:
@@ -172,6 +177,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	broker *broker.Broker
+	topics *topics.Admin
 	groups *group.Coordinator
 	m      *metrics
 	sec    *securityMetrics
@@ -207,6 +213,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		broker:    cfg.Broker,
+		topics:    cfg.Topics,
 		groups:    cfg.Groups,
 		m:         m,
 		sec:       sec,

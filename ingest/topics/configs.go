@@ -1,4 +1,4 @@
-package broker
+package topics
 
 import (
 	"fmt"
@@ -14,14 +14,7 @@ import (
 	"github.com/strata-log/strata/metadata"
 )
 
-// Topic configs. Names and value rules follow Apache Kafka's topic-level configs; Strata stores
-// every accepted value and acts on segment.bytes, segment.ms, max.message.bytes,
-// message.timestamp.*, strata.durability and strata.flush.ms here, and on retention.*,
-// local.retention.*, remote.storage.enable and cleanup.policy in the tiering engine (see
-// tier.PolicyFromConfigs: cleanup.policy=compact alone keeps every record, as there is no key
-// compaction yet). strata.durability is `local` (acks=all waits for the local fsync) or `object`
-// (acks=all waits until the batch's segment is in object storage and registered). Unknown names
-// and bad values are INVALID_CONFIG.
+// The topic configs Strata knows, with their types, defaults and value rules (see the package doc).
 
 type configDef struct {
 	name  string
@@ -218,7 +211,8 @@ func describeBroker(nodeID int32, d Defaults, names []string) []ConfigEntry {
 	return out
 }
 
-func configInt(t metadata.Topic, name string, def int64) int64 {
+// Int is t's config name as an integer, def when unset or unparsable.
+func Int(t metadata.Topic, name string, def int64) int64 {
 	if v, ok := t.Configs[name]; ok {
 		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
 			return n
@@ -227,7 +221,8 @@ func configInt(t metadata.Topic, name string, def int64) int64 {
 	return def
 }
 
-func configString(t metadata.Topic, name, def string) string {
+// String is t's config name, def when unset.
+func String(t metadata.Topic, name, def string) string {
 	if v, ok := t.Configs[name]; ok {
 		return v
 	}

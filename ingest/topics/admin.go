@@ -1,0 +1,160 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-log/strata/metadata"
+)
+
+// ErrConfig wraps configuration errors from New.
+var ErrConfig = errors.New("topics: invalid config")
+
+// Defaults are the node-level defaults that topics inherit unless they set their own config.
+type Defaults struct {
+	// NumPartitions for auto-created topics and CreateTopics with -1 partitions (default 1).
+	NumPartitions int32
+	// AutoCreateTopicsDisabled turns off auto.create.topics.enable (on by default, as in Kafka).
+	AutoCreateTopicsDisabled bool
+	// SegmentBytes is the default segment.bytes (default 128 MiB).
+	SegmentBytes int64
+	// SegmentMs is the default segment.ms (default 7 days).
+	SegmentMs int64
+	// RetentionMs is the default retention.ms (default 7 days; -1 keeps forever).
+	RetentionMs int64
+	// RetentionBytes is the default retention.bytes (default -1: no size limit).
+	RetentionBytes int64
+	// MaxMessageBytes is the default max.message.bytes (default 1048588, Kafka's).
+	MaxMessageBytes int32
+}
+
+// Apply fills the zero fields with the defaults named above.
+func (d *Defaults) Apply() {
+	if d.NumPartitions == 0 {
+		d.NumPartitions = 1
+	}
+	if d.SegmentBytes == 0 {
+		d.SegmentBytes = 128 << 20
+	}
+	if d.SegmentMs == 0 {
+		d.SegmentMs = 7 * 24 * 3600 * 1000
+	}
+	if d.RetentionMs == 0 {
+		d.RetentionMs = 7 * 24 * 3600 * 1000
+	}
+	if d.RetentionBytes == 0 {
+		d.RetentionBytes = -1
+	}
+	if d.MaxMessageBytes == 0 {
+		d.MaxMessageBytes = 1048588
+	}
+}
+
+// Store is the part of the metadata service topic administration uses.
+type Store interface {
+	CreateTopic(ctx context.Context, t metadata.Topic) (metadata.Topic, error)
+	GetTopic(ctx context.Context, name string) (metadata.Topic, error)
+	ListTopics(ctx context.Context) ([]metadata.Topic, error)
+	UpdateTopic(ctx context.Context, name string, fn func(t *metadata.Topic) error) (metadata.Topic, error)
+	DeleteTopic(ctx context.Context, name string) error
+}
+
+// Node is the local node's part in a topic change: the broker (ingest/broker.Broker).
+type Node interface {
+	// Reconcile takes the partitions of new topics this node should lead and drops those of
+	// deleted ones, before an admin request is answered.
+	Reconcile(ctx context.Context) error
+	// ApplyTopic pushes a topic's new configs to the partitions this node leads.
+	ApplyTopic(t metadata.Topic)
+}
+
+// Config configures an Admin.
+type Config struct {
+	// NodeID is reported as broker.id / node.id by DescribeBrokerConfigs.
+	NodeID int32
+	// Store holds the topics. Required.
+	Store Store
+	// Node is told about every change made here. Required.
+	Node     Node
+	Defaults Defaults
+	Logger   *slog.Logger
+	// Registerer receives strata_broker_topics_created_total.
+	Registerer prometheus.Registerer
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is required", ErrConfig)
+	case c.Node == nil:
+		return fmt.Errorf("%w: Node is required", ErrConfig)
+	case c.Defaults.NumPartitions < 0:
+		return fmt.Errorf("%w: Defaults.NumPartitions %d < 0", ErrConfig, c.Defaults.NumPartitions)
+	case c.Defaults.MaxMessageBytes < 0:
+		return fmt.Errorf("%w: Defaults.MaxMessageBytes %d < 0", ErrConfig, c.Defaults.MaxMessageBytes)
+	}
+	return nil
+}
+
+// Admin administers topics: creation and deletion, partitions, and configs. Safe for concurrent
+// use; every change is a compare-and-swap in the metadata store, so Admins on many nodes may act
+// at once.
+type Admin struct {
+	cfg     Config
+	log     *slog.Logger
+	created prometheus.Counter
+}
+
+// New validates cfg and returns an Admin.
+func New(cfg Config) (*Admin, error) {
+	cfg.Defaults.Apply()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Admin{cfg: cfg, log: cfg.Logger, created: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strata_broker_topics_created_total",
+		Help: "Topics created through this node.",
+	})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(a.created); err != nil {
+			return nil, fmt.Errorf("topics: register metrics: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Defaults are the node-level defaults in force (zero fields filled).
+func (a *Admin) Defaults() Defaults { return a.cfg.Defaults }
+
+// reconcile tells the node a topic was created, deleted or grown.
+func (a *Admin) reconcile(ctx context.Context, op, topic string) {
+	if err := a.cfg.Node.Reconcile(ctx); err != nil {
+		a.log.Warn("topics: reconcile after "+op, "topic", topic, "err", err)
+	}
+}
+
+// kafkaErr wraps a kerr value with detail while keeping it matchable with errors.Is.
+func kafkaErr(ke *kerr.Error, format string, args ...any) error {
+	return fmt.Errorf("topics: %s: %w", fmt.Sprintf(format, args...), ke)
+}
+
+// code is the Kafka error code err wraps, UNKNOWN_SERVER_ERROR for any other error, 0 for nil.
+func code(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.UnknownServerError.Code
+}

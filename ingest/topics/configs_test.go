@@ -1,0 +1,38 @@
+package topics
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func TestTopicConfigValidation(t *testing.T) {
+	cases := []struct {
+		name, value string
+		ok          bool
+	}{
+		{"retention.ms", "-1", true},
+		{"retention.ms", "-2", false},
+		{"retention.ms", "1h", false},
+		{"cleanup.policy", "compact,delete", true},
+		{"cleanup.policy", "archive", false},
+		{"max.message.bytes", "2147483648", false},
+		{"segment.bytes", "13", false},
+		{"min.cleanable.dirty.ratio", "0.3", true},
+		{"preallocate", "yes", false},
+		{"strata.durability", "object", true},
+		{"strata.durability", "disk", false},
+		{"message.timestamp.type", "LogAppendTime", true},
+		{"no.such.thing", "1", false},
+	}
+	for _, tc := range cases {
+		err := ValidateConfig(tc.name, tc.value)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s=%s: %v, want ok=%v", tc.name, tc.value, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, kerr.InvalidConfig) {
+			t.Errorf("%s=%s: %v, want INVALID_CONFIG", tc.name, tc.value, err)
+		}
+	}
+}
