@@ -1,8 +1,20 @@
-// Package broker is Strata's Go-level broker: partition leadership through metadata leases, the
-// produce path (validation, idempotent producers, durability waits), the fetch path, offset
-// lookups, DeleteRecords, topic administration and topic configs. The Kafka listener
-// (ingest/kafka) translates wire requests into calls on a *Broker; nothing here knows the wire
-// format except the RecordBatch bytes it stores.
+// Package broker is Strata's Go-level broker for the partitions a node leads: leadership through
+// metadata leases, the produce path (validation, idempotent producers, durability waits), and the
+// read path (Fetch, ListOffsets, DeleteRecords over each partition's tier.PartitionLog). The Kafka
+// listener (ingest/kafka) and the HTTP ingest translate requests into calls on a *Broker; nothing
+// here knows the wire format except the RecordBatch bytes it stores. Topic administration and
+// configs are ingest/topics; the broker reads the configs its partitions act on and is told of
+// changes (Reconcile, ApplyTopic).
+//
+// The files, by job:
+//
+//	leadership   leadership.go (reconcile, placement), renew.go, takeover.go (taking a partition,
+//	             judging its local log by epoch), epochs.go (epoch checkpoints), logfailure.go
+//	produce      partition.go (Append, WaitDurable), producers.go (idempotent producer state)
+//	read         fetch.go (Fetch, ListOffset, Offsets, DeleteRecords), visibility.go (the high
+//	             watermark by durability), tiering.go (the Uploader hooks)
+//	cluster      cluster.go (leases, live nodes, group coordinators, producer ids)
+//	topics       topicconfig.go (topic configs → partition settings; topics.Node)
 //
 // # Leadership
 //
