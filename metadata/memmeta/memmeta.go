@@ -1,5 +1,6 @@
-// Package memmeta is an in-memory metadata.Store for tests and single-process tools, and the home of
-// the pure catalog rules (rules.go) that every Store backend applies.
+// Package memmeta is an in-memory metadata.Store for tests and single-process tools. It applies the
+// catalog rules of package metadata (PartitionCatalog.RegisterSegment and its siblings) under one
+// mutex, as natsmeta applies them inside a compare-and-swap.
 //
 // State lives in maps behind one mutex; nothing survives Close or the process. Lease and node expiry
 // are judged by Config.Now, so tests may inject a clock; the default is time.Now. A Store is safe for
@@ -106,7 +107,7 @@ func cloneTopic(t metadata.Topic) metadata.Topic {
 
 // CreateTopic implements metadata.Store.
 func (s *Store) CreateTopic(ctx context.Context, t metadata.Topic) (metadata.Topic, error) {
-	if err := ValidateTopic(t); err != nil {
+	if err := t.Validate(); err != nil {
 		return metadata.Topic{}, err
 	}
 	if err := s.lock(ctx); err != nil {
@@ -219,7 +220,7 @@ func (s *Store) catalogLocked(tp metadata.TopicPartition) (metadata.PartitionCat
 	if !ok || c.TopicID != t.ID {
 		return metadata.PartitionCatalog{TopicID: t.ID}, nil
 	}
-	return CloneCatalog(c), nil
+	return c.Clone(), nil
 }
 
 func (s *Store) putCatalogLocked(tp metadata.TopicPartition, c metadata.PartitionCatalog) {
@@ -328,22 +329,6 @@ func (s *Store) ListLeases(ctx context.Context) ([]metadata.Lease, error) {
 			out = append(out, metadata.Lease{TopicPartition: tp, Node: l.node, Epoch: l.epoch, Expires: l.expires})
 		}
 	}
-	SortLeases(out)
+	slices.SortFunc(out, func(a, b metadata.Lease) int { return a.TopicPartition.Compare(b.TopicPartition) })
 	return out, nil
-}
-
-// SortLeases orders leases by topic, then partition.
-func SortLeases(ls []metadata.Lease) {
-	slices.SortFunc(ls, func(a, b metadata.Lease) int { return CompareTP(a.TopicPartition, b.TopicPartition) })
-}
-
-// CompareTP orders topic partitions by topic, then partition.
-func CompareTP(a, b metadata.TopicPartition) int {
-	if a.Topic != b.Topic {
-		if a.Topic < b.Topic {
-			return -1
-		}
-		return 1
-	}
-	return int(a.Partition) - int(b.Partition)
 }
