@@ -117,7 +117,9 @@ func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartiti
 	s.mu.Unlock()
 
 	out := make(chan metadata.TopicPartition)
+	s.wg.Add(1)
 	go func() { // ends with ctx or Close
+		defer s.wg.Done()
 		defer close(out)
 		defer func() {
 			s.mu.Lock()
