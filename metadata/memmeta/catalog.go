@@ -114,10 +114,10 @@ func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartiti
 	}
 	w := &watcher{pending: map[metadata.TopicPartition]struct{}{}, wake: make(chan struct{}, 1)}
 	s.watchers[w] = struct{}{}
+	s.wg.Add(1) // under mu, so never after Close's Wait began
 	s.mu.Unlock()
 
 	out := make(chan metadata.TopicPartition)
-	s.wg.Add(1)
 	go func() { // ends with ctx or Close
 		defer s.wg.Done()
 		defer close(out)

@@ -19,9 +19,9 @@ func (s *Store) WatchDepartures(ctx context.Context) (<-chan struct{}, error) {
 		s.wg.Add(1)
 		go s.expiryLoop()
 	}
+	s.wg.Add(1) // under mu, so never after Close's Wait began
 	s.mu.Unlock()
 
-	s.wg.Add(1)
 	go func() { // ends with ctx or Close
 		defer s.wg.Done()
 		select {
