@@ -87,6 +87,22 @@ type SegmentRef struct {
 }
 
 // PartitionCatalog is the tiered view of one partition.
+//
+// Its methods RegisterSegment, ReplaceSegments and SetLogStartOffset are the catalog rules every
+// Store applies, as pure functions: they change only the catalog they are called on, do no I/O and
+// take no locks, so a backend runs them inside its own compare-and-swap (or under its own mutex).
+// The caller owns the catalog and calls them on a private copy (Clone) when it may be shared. The
+// rules, beyond fencing (see the package doc):
+//   - A segment is valid when Key is non-empty, BaseOffset >= 0 and NextOffset > BaseOffset.
+//   - Two segments are the same (SegmentRef.Same) when Key, BaseOffset, NextOffset and Size agree;
+//     timestamps and CreatedAt are not compared, so a retry that rebuilt the ref still matches.
+//   - On an empty catalog a new segment must hold LogStartOffset (BaseOffset <= LogStartOffset <
+//     NextOffset); after that each segment starts where the previous one ended: no gap, no overlap.
+//   - A write under an epoch newer than the catalog's raises the catalog's epoch; a registration
+//     or a log-start move raises it even when it is then refused or changes nothing else.
+//   - A retried write that already took effect succeeds without changing anything, even if the
+//     writer has been fenced since: the catalog holds exactly what it asked for.
+//   - The log start only moves forward; segments wholly below it are dropped.
 type PartitionCatalog struct {
 	TopicID TopicID
 	// Epoch is the newest leader epoch seen by the catalog; writes under an older epoch are fenced.

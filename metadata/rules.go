@@ -6,23 +6,8 @@ import (
 	"sort"
 )
 
-// The catalog rules every Store applies to a partition's catalog. They are pure: the methods below
-// change only the catalog they are called on and do no I/O and take no locks, so a backend runs them
-// inside its own compare-and-swap (or under its own mutex) and a table test pins them down. The
-// caller owns the catalog; it must call them on a private copy (Clone) when the original may be
-// shared, as the new Segments may share the old array.
-//
-// Rules, beyond fencing (see the package doc):
-//   - A segment is valid when Key is non-empty, BaseOffset >= 0 and NextOffset > BaseOffset.
-//   - Two segments are the same (SegmentRef.Same) when Key, BaseOffset, NextOffset and Size agree;
-//     timestamps and CreatedAt are not compared, so a retry that rebuilt the ref still matches.
-//   - On an empty catalog a new segment must hold LogStartOffset (BaseOffset <= LogStartOffset <
-//     NextOffset); after that each segment starts where the previous one ended: no gap, no overlap.
-//   - A write under an epoch newer than the catalog's raises the catalog's epoch, even when the write
-//     is then refused for another reason.
-//   - A retried write that already took effect succeeds without changing anything, even if the writer
-//     has been fenced since: the catalog holds exactly what it asked for.
-//   - The log start only moves forward.
+// The catalog rules: see PartitionCatalog's doc. Everything here is pure (no I/O, no locks), so a
+// backend runs it inside its own compare-and-swap or under its own mutex.
 
 // Clone returns a deep copy of c.
 func (c PartitionCatalog) Clone() PartitionCatalog {
