@@ -56,7 +56,7 @@
 // catalog only moments ago (a merge's input in its DeleteGrace, a retention drop) keeps its grace
 // for reads in flight however old it is. These sightings live in memory; a restart only delays.
 //
-// Deleted topics: the node with the lowest live node ID (metadata.Store.ListNodes; an unregistered
+// Deleted topics: the node with the lowest live node ID (Store.ListNodes; an unregistered
 // node counts as lowest) also lists <prefix>/topics/ and deletes the objects of topic IDs absent from
 // ListTopics read after the listing in two sweeps at least SweepGrace apart, once the objects are
 // older than SweepGrace. Two nodes that briefly both think they are lowest only repeat idempotent

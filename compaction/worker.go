@@ -33,13 +33,29 @@ const (
 	DefaultSweepGrace    = time.Hour
 )
 
+// Store is what a Worker asks of the metadata store. It reads topics, leases, live nodes and
+// catalogs, and changes a catalog only by ReplaceSegments under the epoch of the lease it found:
+// it never takes a lease, registers a segment or moves a log start. Every metadata.Store is one;
+// the methods' contracts are those of metadata.Topics, Leases, Nodes and Catalog.
+type Store interface {
+	GetTopic(ctx context.Context, name string) (metadata.Topic, error)
+	ListTopics(ctx context.Context) ([]metadata.Topic, error)
+	GetLease(ctx context.Context, tp metadata.TopicPartition) (metadata.Lease, error)
+	ListLeases(ctx context.Context) ([]metadata.Lease, error)
+	ListNodes(ctx context.Context) ([]metadata.Node, error)
+	GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error)
+	ReplaceSegments(ctx context.Context, tp metadata.TopicPartition, epoch int32, oldKeys []string, repl []metadata.SegmentRef) error
+}
+
+var _ Store = metadata.Store(nil)
+
 // Config configures a Worker.
 type Config struct {
 	// Bucket holds the segment objects. Required. Wrap it with objstore.WithRetry for transient
 	// errors; a failed merge is simply tried again on the next pass.
 	Bucket objstore.Bucket
-	// Store holds the catalogs and leases. Required.
-	Store metadata.Store
+	// Store holds the catalogs and leases (a metadata.Store serves). Required.
+	Store Store
 	// NodeID is this node's broker id: the worker compacts the partitions whose lease it holds.
 	NodeID int32
 	// Prefix is put before every merged object's key, as tier.Config.Prefix ("" for none).

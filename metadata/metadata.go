@@ -1,26 +1,6 @@
-// Package metadata owns Strata's catalog types and the Store interface that every coordination
-// backend implements: topics, partition leadership leases with epochs, the per-partition segment
-// catalog, consumer group offsets, producer-id allocation and the live-node registry.
-//
-// Imports flow one way: metadata ← tier ← ingest, compaction, query ← cmd. This package imports no
-// other Strata package.
-//
-// # Fencing
-//
-// Every partition has a leader epoch that grows by one each time a new holder takes its lease. Writes
-// that only a leader may make (RegisterSegment, ReplaceSegments, SetLogStartOffset) carry the writer's
-// epoch; a store rejects a write whose epoch is older than the partition's current epoch with
-// ErrFenced. A fenced writer must stop acting as leader.
-//
-// # Concurrency
-//
-// A Store is safe for concurrent use by many goroutines and many processes. Every read-modify-write is
-// a compare-and-swap on the backend's revision; a CAS retried after a timeout re-reads before it is
-// reported as ErrConflict. Every method honours ctx and has its own bounded timeout as well.
 package metadata
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -107,6 +87,22 @@ type SegmentRef struct {
 }
 
 // PartitionCatalog is the tiered view of one partition.
+//
+// Its methods RegisterSegment, ReplaceSegments and SetLogStartOffset are the catalog rules every
+// Store applies, as pure functions: they change only the catalog they are called on, do no I/O and
+// take no locks, so a backend runs them inside its own compare-and-swap (or under its own mutex).
+// The caller owns the catalog and calls them on a private copy (Clone) when it may be shared. The
+// rules, beyond fencing (see the package doc):
+//   - A segment is valid when Key is non-empty, BaseOffset >= 0 and NextOffset > BaseOffset.
+//   - Two segments are the same (SegmentRef.Same) when Key, BaseOffset, NextOffset and Size agree;
+//     timestamps and CreatedAt are not compared, so a retry that rebuilt the ref still matches.
+//   - On an empty catalog a new segment must hold LogStartOffset (BaseOffset <= LogStartOffset <
+//     NextOffset); after that each segment starts where the previous one ended: no gap, no overlap.
+//   - A write under an epoch newer than the catalog's raises the catalog's epoch; a registration
+//     or a log-start move raises it even when it is then refused or changes nothing else.
+//   - A retried write that already took effect succeeds without changing anything, even if the
+//     writer has been fenced since: the catalog holds exactly what it asked for.
+//   - The log start only moves forward; segments wholly below it are dropped.
 type PartitionCatalog struct {
 	TopicID TopicID
 	// Epoch is the newest leader epoch seen by the catalog; writes under an older epoch are fenced.
@@ -151,70 +147,4 @@ type Node struct {
 	HTTPAddr  string
 	Rack      string
 	StartedAt time.Time
-}
-
-// Store is the coordination service. See the package doc for fencing and concurrency rules.
-type Store interface {
-	// CreateTopic stores t; a zero t.ID is replaced by a fresh one. ErrExists if the name is taken.
-	CreateTopic(ctx context.Context, t Topic) (Topic, error)
-	// GetTopic returns ErrNotFound for an unknown name.
-	GetTopic(ctx context.Context, name string) (Topic, error)
-	ListTopics(ctx context.Context) ([]Topic, error)
-	// UpdateTopic applies fn to the current value under CAS, retrying on a concurrent change. fn may
-	// be called more than once and must not keep t. Name and ID cannot change.
-	UpdateTopic(ctx context.Context, name string, fn func(t *Topic) error) (Topic, error)
-	// DeleteTopic removes the topic and its leases and catalog entries.
-	DeleteTopic(ctx context.Context, name string) error
-
-	// AcquireLease grants node the partition's lease for ttl if it is free or expired, bumping the
-	// epoch. ErrConflict if another node holds a live lease. A node that already holds the lease
-	// gets it back renewed, same epoch.
-	AcquireLease(ctx context.Context, tp TopicPartition, node int32, ttl time.Duration) (Lease, error)
-	// RenewLease extends a held lease; ErrFenced if it was lost (expired and taken, or released).
-	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
-	// ReleaseLease gives the lease up early so another node can take it at once.
-	ReleaseLease(ctx context.Context, l Lease) error
-	// GetLease returns the current live lease, or ErrNotFound if none.
-	GetLease(ctx context.Context, tp TopicPartition) (Lease, error)
-	// ListLeases returns every live lease.
-	ListLeases(ctx context.Context) ([]Lease, error)
-
-	// GetCatalog returns the partition's catalog; an empty catalog (not an error) for a partition of an
-	// existing topic that has tiered nothing yet.
-	GetCatalog(ctx context.Context, tp TopicPartition) (PartitionCatalog, error)
-	// RegisterSegment appends seg under the leader's epoch. ErrFenced if epoch is stale; ErrConflict
-	// if seg overlaps or leaves a gap after the current tiered end. Registering the exact same segment
-	// twice succeeds (idempotent retry).
-	RegisterSegment(ctx context.Context, tp TopicPartition, epoch int32, seg SegmentRef) error
-	// ListSegments returns the segments holding any offset in [from, to), in order.
-	ListSegments(ctx context.Context, tp TopicPartition, from, to int64) ([]SegmentRef, error)
-	// ReplaceSegments atomically swaps the segments keyed by oldKeys for repl (compaction, retention).
-	// ErrConflict if any old key is gone.
-	ReplaceSegments(ctx context.Context, tp TopicPartition, epoch int32, oldKeys []string, repl []SegmentRef) error
-	// SetLogStartOffset moves the log start forward (never back) and drops segments wholly below it,
-	// returning the dropped ones so their objects can be deleted after a grace period.
-	SetLogStartOffset(ctx context.Context, tp TopicPartition, epoch int32, offset int64) ([]SegmentRef, error)
-	// WatchCatalogs reports partitions whose catalog changed until ctx ends. The channel may coalesce.
-	WatchCatalogs(ctx context.Context) (<-chan TopicPartition, error)
-
-	// CommitOffsets stores a group's offsets (all or nothing).
-	CommitOffsets(ctx context.Context, group string, offsets map[TopicPartition]OffsetCommit) error
-	// FetchOffsets returns the group's committed offsets; an empty map for an unknown group.
-	FetchOffsets(ctx context.Context, group string) (map[TopicPartition]OffsetCommit, error)
-	// DeleteOffsets removes some partitions' offsets, or the whole group when tps is empty.
-	DeleteOffsets(ctx context.Context, group string, tps []TopicPartition) error
-	// ListGroups returns the names of groups with committed offsets.
-	ListGroups(ctx context.Context) ([]string, error)
-
-	// AllocateProducerIDs reserves n consecutive producer ids cluster-wide and returns the first.
-	AllocateProducerIDs(ctx context.Context, n int64) (int64, error)
-
-	// RegisterNode adds or refreshes n in the live-node registry for ttl.
-	RegisterNode(ctx context.Context, n Node, ttl time.Duration) error
-	// DeregisterNode removes the node at once (clean shutdown).
-	DeregisterNode(ctx context.Context, id int32) error
-	// ListNodes returns live nodes ordered by ID.
-	ListNodes(ctx context.Context) ([]Node, error)
-
-	Close() error
 }

@@ -9,13 +9,6 @@ import (
 	"github.com/strata-log/strata/metadata"
 )
 
-// DepartureWatcher is implemented by stores that report lease and node deletions as they happen
-// (natsmeta.Store). The broker uses it, when present, to reconcile the moment a dead node's
-// leases lapse.
-type DepartureWatcher interface {
-	WatchDepartures(ctx context.Context) (<-chan struct{}, error)
-}
-
 // renewParallelism bounds the lease renewals in flight in one pass.
 const renewParallelism = 16
 
@@ -87,15 +80,12 @@ func (b *Broker) renew(ctx context.Context, p *partition) {
 	}
 }
 
-// watchLoop triggers a reconcile on every lease or node departure the store reports. Without a
-// DepartureWatcher it does nothing; if the watch ends early it is restarted.
+// watchLoop triggers a reconcile on every lease or node departure the store reports
+// (metadata.DepartureWatcher), so a dead node's partitions are taken the moment its leases lapse.
+// If the watch ends early it is restarted.
 func (b *Broker) watchLoop(ctx context.Context) {
-	w, ok := b.store.(DepartureWatcher)
-	if !ok {
-		return
-	}
 	for ctx.Err() == nil {
-		ch, err := w.WatchDepartures(ctx)
+		ch, err := b.store.WatchDepartures(ctx)
 		if err != nil {
 			b.log.Warn("broker: watch departures; polling only until it works", "err", err)
 		} else {

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,10 +34,19 @@ const (
 	DefaultMaxGroupSize = math.MaxInt32
 )
 
+// Store is what a Coordinator asks of the metadata store: committed offsets, and topic lookups to
+// refuse commits for partitions that do not exist. Every metadata.Store is one.
+type Store interface {
+	metadata.Offsets
+	GetTopic(ctx context.Context, name string) (metadata.Topic, error)
+}
+
+var _ Store = metadata.Store(nil)
+
 // Config configures a Coordinator.
 type Config struct {
 	// Store keeps committed offsets. Required.
-	Store metadata.Store
+	Store Store
 	// NodeID is this node's broker id (used in logs).
 	NodeID int32
 	// IsCoordinator reports whether this node coordinates group. Nil means always true.

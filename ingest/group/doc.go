@@ -1,6 +1,6 @@
 // Package group is Strata's consumer group coordinator: the classic Kafka group membership
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), committed offsets kept in the
-// metadata.Store, and the admin views (DescribeGroups, ListGroups, DeleteGroups, OffsetDelete).
+// metadata store (the metadata.Offsets role), and the admin views (DescribeGroups, ListGroups, DeleteGroups, OffsetDelete).
 //
 // # Contract
 //
@@ -27,7 +27,7 @@
 //
 // # Offsets
 //
-// Committed offsets live only in the metadata.Store, so they survive restarts and coordinator moves.
+// Committed offsets live only in the metadata store, so they survive restarts and coordinator moves.
 // Group membership lives only in memory: after a coordinator move members rejoin (their heartbeats
 // answer UNKNOWN_MEMBER_ID or NOT_COORDINATOR), exactly as clients do after a Kafka coordinator
 // failover whose group metadata was lost.

@@ -19,7 +19,7 @@ var lagDesc = prometheus.NewDesc(
 // LagCollector exports consumer lag at scrape time. Each node reports the partitions it leads, for
 // every group with committed offsets, so every (group, partition) series comes from exactly one node.
 type LagCollector struct {
-	store   metadata.Store
+	store   metadata.Offsets
 	end     func(ctx context.Context, tp metadata.TopicPartition) (int64, bool)
 	timeout time.Duration
 	log     *slog.Logger
@@ -29,7 +29,7 @@ var _ prometheus.Collector = (*LagCollector)(nil)
 
 // NewLagCollector reads committed offsets from store and high watermarks from end, which reports
 // false for partitions this node does not lead. A scrape spends at most timeout on the store.
-func NewLagCollector(store metadata.Store, end func(ctx context.Context, tp metadata.TopicPartition) (int64, bool), timeout time.Duration, log *slog.Logger) *LagCollector {
+func NewLagCollector(store metadata.Offsets, end func(ctx context.Context, tp metadata.TopicPartition) (int64, bool), timeout time.Duration, log *slog.Logger) *LagCollector {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}

@@ -24,7 +24,7 @@ func (c *Coordinator) isClosed() bool {
 
 // topicCache looks each topic up once per request.
 type topicCache struct {
-	store  metadata.Store
+	store  Store
 	topics map[string]topicLookup
 }
 

@@ -40,7 +40,7 @@ func (s *Store) updateCatalog(ctx context.Context, tp metadata.TopicPartition, f
 // RegisterSegment implements metadata.Store.
 func (s *Store) RegisterSegment(ctx context.Context, tp metadata.TopicPartition, epoch int32, seg metadata.SegmentRef) error {
 	return s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
-		return RegisterSegment(c, epoch, seg)
+		return c.RegisterSegment(epoch, seg)
 	})
 }
 
@@ -50,13 +50,13 @@ func (s *Store) ListSegments(ctx context.Context, tp metadata.TopicPartition, fr
 	if err != nil {
 		return nil, err
 	}
-	return SegmentsInRange(c, from, to), nil
+	return c.SegmentsInRange(from, to), nil
 }
 
 // ReplaceSegments implements metadata.Store.
 func (s *Store) ReplaceSegments(ctx context.Context, tp metadata.TopicPartition, epoch int32, oldKeys []string, repl []metadata.SegmentRef) error {
 	return s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
-		return ReplaceSegments(c, epoch, oldKeys, repl)
+		return c.ReplaceSegments(epoch, oldKeys, repl)
 	})
 }
 
@@ -66,7 +66,7 @@ func (s *Store) SetLogStartOffset(ctx context.Context, tp metadata.TopicPartitio
 	err := s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
 		var changed bool
 		var err error
-		dropped, changed, err = SetLogStartOffset(c, epoch, offset)
+		dropped, changed, err = c.SetLogStartOffset(epoch, offset)
 		return changed, err
 	})
 	return dropped, err
@@ -97,7 +97,7 @@ func (w *watcher) take() []metadata.TopicPartition {
 		out = append(out, tp)
 	}
 	clear(w.pending)
-	slices.SortFunc(out, CompareTP)
+	slices.SortFunc(out, metadata.TopicPartition.Compare)
 	return out
 }
 
@@ -114,10 +114,12 @@ func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartiti
 	}
 	w := &watcher{pending: map[metadata.TopicPartition]struct{}{}, wake: make(chan struct{}, 1)}
 	s.watchers[w] = struct{}{}
+	s.wg.Add(1) // under mu, so never after Close's Wait began
 	s.mu.Unlock()
 
 	out := make(chan metadata.TopicPartition)
 	go func() { // ends with ctx or Close
+		defer s.wg.Done()
 		defer close(out)
 		defer func() {
 			s.mu.Lock()

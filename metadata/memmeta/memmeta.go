@@ -1,9 +1,15 @@
-// Package memmeta is an in-memory metadata.Store for tests and single-process tools, and the home of
-// the pure catalog rules (rules.go) that every Store backend applies.
+// Package memmeta is an in-memory metadata.Store for tests and single-process tools. It applies the
+// catalog rules of package metadata (PartitionCatalog.RegisterSegment and its siblings) under one
+// mutex, as natsmeta applies them inside a compare-and-swap.
 //
 // State lives in maps behind one mutex; nothing survives Close or the process. Lease and node expiry
-// are judged by Config.Now, so tests may inject a clock; the default is time.Now. A Store is safe for
-// concurrent use. Values handed out are copies; callers may keep and change them.
+// are judged by Config.Now, so tests may inject a clock; the default is time.Now. While a departure
+// watch runs, one goroutine owned by the Store looks for lapsed leases and node registrations every
+// Config.ExpiryCheck, removes them and signals the watches (as the NATS server deletes a key whose
+// TTL ran out); with an injected clock a lapse is seen at the first look after the clock passed it.
+//
+// A Store is safe for concurrent use. Values handed out are copies; callers may keep and change
+// them. Close ends every watch and waits for the goroutines behind them.
 package memmeta
 
 import (
@@ -26,12 +32,21 @@ type Config struct {
 	Now func() time.Time
 	// FirstProducerID is the first producer id handed out. Default 0.
 	FirstProducerID int64
+	// ExpiryCheck is how often, while a departure watch runs, the Store looks for leases and node
+	// registrations that lapsed. Default DefaultExpiryCheck.
+	ExpiryCheck time.Duration
 }
+
+// DefaultExpiryCheck is Config.ExpiryCheck's default.
+const DefaultExpiryCheck = 100 * time.Millisecond
 
 // Validate checks c.
 func (c Config) Validate() error {
 	if c.FirstProducerID < 0 {
 		return fmt.Errorf("memmeta: FirstProducerID %d is negative", c.FirstProducerID)
+	}
+	if c.ExpiryCheck < 0 {
+		return fmt.Errorf("memmeta: ExpiryCheck %v is negative", c.ExpiryCheck)
 	}
 	return nil
 }
@@ -49,7 +64,9 @@ type liveNode struct {
 
 // Store is the in-memory metadata.Store.
 type Store struct {
-	now func() time.Time
+	now         func() time.Time
+	expiryCheck time.Duration
+	wg          sync.WaitGroup // watch goroutines and the expiry loop; Close waits
 
 	mu       sync.Mutex
 	closed   bool
@@ -61,6 +78,8 @@ type Store struct {
 	nextPID  int64
 	nodes    map[int32]liveNode
 	watchers map[*watcher]struct{}
+	departs  map[chan struct{}]struct{} // departure watches' channels, signalled under mu
+	expiring bool                       // the expiry loop runs
 }
 
 // New returns an empty Store.
@@ -71,16 +90,21 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ExpiryCheck == 0 {
+		cfg.ExpiryCheck = DefaultExpiryCheck
+	}
 	return &Store{
-		now:      cfg.Now,
-		done:     make(chan struct{}),
-		topics:   map[string]metadata.Topic{},
-		leases:   map[metadata.TopicPartition]lease{},
-		catalogs: map[metadata.TopicPartition]metadata.PartitionCatalog{},
-		offsets:  map[string]map[metadata.TopicPartition]metadata.OffsetCommit{},
-		nextPID:  cfg.FirstProducerID,
-		nodes:    map[int32]liveNode{},
-		watchers: map[*watcher]struct{}{},
+		now:         cfg.Now,
+		expiryCheck: cfg.ExpiryCheck,
+		done:        make(chan struct{}),
+		topics:      map[string]metadata.Topic{},
+		leases:      map[metadata.TopicPartition]lease{},
+		catalogs:    map[metadata.TopicPartition]metadata.PartitionCatalog{},
+		offsets:     map[string]map[metadata.TopicPartition]metadata.OffsetCommit{},
+		nextPID:     cfg.FirstProducerID,
+		nodes:       map[int32]liveNode{},
+		watchers:    map[*watcher]struct{}{},
+		departs:     map[chan struct{}]struct{}{},
 	}, nil
 }
 
@@ -106,7 +130,7 @@ func cloneTopic(t metadata.Topic) metadata.Topic {
 
 // CreateTopic implements metadata.Store.
 func (s *Store) CreateTopic(ctx context.Context, t metadata.Topic) (metadata.Topic, error) {
-	if err := ValidateTopic(t); err != nil {
+	if err := t.Validate(); err != nil {
 		return metadata.Topic{}, err
 	}
 	if err := s.lock(ctx); err != nil {
@@ -191,7 +215,10 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 	delete(s.topics, name)
 	for p := int32(0); p < t.Partitions; p++ {
 		tp := metadata.TopicPartition{Topic: name, Partition: p}
-		delete(s.leases, tp)
+		if _, ok := s.leases[tp]; ok {
+			delete(s.leases, tp)
+			s.departedLocked()
+		}
 		if _, ok := s.catalogs[tp]; ok {
 			delete(s.catalogs, tp)
 			s.notifyLocked(tp)
@@ -219,7 +246,7 @@ func (s *Store) catalogLocked(tp metadata.TopicPartition) (metadata.PartitionCat
 	if !ok || c.TopicID != t.ID {
 		return metadata.PartitionCatalog{TopicID: t.ID}, nil
 	}
-	return CloneCatalog(c), nil
+	return c.Clone(), nil
 }
 
 func (s *Store) putCatalogLocked(tp metadata.TopicPartition, c metadata.PartitionCatalog) {
@@ -299,6 +326,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) error {
 		return fmt.Errorf("%w: lease on %s is held by node %d epoch %d", metadata.ErrFenced, l.TopicPartition, cur.node, cur.epoch)
 	}
 	delete(s.leases, l.TopicPartition)
+	s.departedLocked()
 	return nil
 }
 
@@ -328,22 +356,6 @@ func (s *Store) ListLeases(ctx context.Context) ([]metadata.Lease, error) {
 			out = append(out, metadata.Lease{TopicPartition: tp, Node: l.node, Epoch: l.epoch, Expires: l.expires})
 		}
 	}
-	SortLeases(out)
+	slices.SortFunc(out, func(a, b metadata.Lease) int { return a.TopicPartition.Compare(b.TopicPartition) })
 	return out, nil
-}
-
-// SortLeases orders leases by topic, then partition.
-func SortLeases(ls []metadata.Lease) {
-	slices.SortFunc(ls, func(a, b metadata.Lease) int { return CompareTP(a.TopicPartition, b.TopicPartition) })
-}
-
-// CompareTP orders topic partitions by topic, then partition.
-func CompareTP(a, b metadata.TopicPartition) int {
-	if a.Topic != b.Topic {
-		if a.Topic < b.Topic {
-			return -1
-		}
-		return 1
-	}
-	return int(a.Partition) - int(b.Partition)
 }

@@ -106,7 +106,10 @@ func (s *Store) DeregisterNode(ctx context.Context, id int32) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	delete(s.nodes, id)
+	if _, ok := s.nodes[id]; ok {
+		delete(s.nodes, id)
+		s.departedLocked()
+	}
 	return nil
 }
 
@@ -126,13 +129,15 @@ func (s *Store) ListNodes(ctx context.Context) ([]metadata.Node, error) {
 	return out, nil
 }
 
-// Close implements metadata.Store. It is idempotent; later calls other than Close fail.
+// Close implements metadata.Store. It is idempotent; later calls other than Close fail. It ends
+// every watch and waits for the goroutines behind them.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.closed {
 		s.closed = true
 		close(s.done)
 	}
+	s.mu.Unlock()
+	s.wg.Wait()
 	return nil
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("OffsetsConcurrent", func(t *testing.T) { testOffsetsConcurrent(t, newStore) })
 	t.Run("ProducerIDs", func(t *testing.T) { testProducerIDs(t, newStore) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, newStore) })
+	t.Run("WatchDepartures", func(t *testing.T) { testWatchDepartures(t, newStore) })
 	t.Run("CloseIdempotent", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Close(); err != nil {

@@ -10,12 +10,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/metadata/memmeta"
 )
 
 // Each partition's catalog is one key in the segments bucket, so every catalog change is a single
 // compare-and-swap: RegisterSegment, ReplaceSegments and SetLogStartOffset are atomic, and the
-// fencing check and the write see the same revision. The rules themselves are memmeta's.
+// fencing check and the write see the same revision. The rules themselves are package metadata's
+// (PartitionCatalog.RegisterSegment, ReplaceSegments, SetLogStartOffset), run on a private copy.
 
 // catalog reads tp's catalog. A missing catalog, or one left over from a deleted topic with the same
 // name, reads as empty.
@@ -47,7 +47,7 @@ func (s *Store) updateCatalog(ctx context.Context, tp metadata.TopicPartition, f
 	done, err := s.tryCached(ctx, s.segments, partitionKey(tp), putOpts{}, func(cur entry, memo *any) ([]byte, bool, error) {
 		var c metadata.PartitionCatalog
 		if m, ok := cur.memo.(metadata.PartitionCatalog); ok {
-			c = memmeta.CloneCatalog(m)
+			c = m.Clone()
 		} else {
 			var derr error
 			if c, derr = decodeCatalog(cur.value); derr != nil {
@@ -104,7 +104,7 @@ func (s *Store) RegisterSegment(ctx context.Context, tp metadata.TopicPartition,
 	ctx, cancel := s.methodCtx(ctx)
 	defer cancel()
 	return s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
-		return memmeta.RegisterSegment(c, epoch, seg)
+		return c.RegisterSegment(epoch, seg)
 	})
 }
 
@@ -114,7 +114,7 @@ func (s *Store) ListSegments(ctx context.Context, tp metadata.TopicPartition, fr
 	if err != nil {
 		return nil, err
 	}
-	return memmeta.SegmentsInRange(c, from, to), nil
+	return c.SegmentsInRange(from, to), nil
 }
 
 // ReplaceSegments implements metadata.Store.
@@ -124,7 +124,7 @@ func (s *Store) ReplaceSegments(ctx context.Context, tp metadata.TopicPartition,
 	defer cancel()
 	repl = slices.Clone(repl)
 	return s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
-		return memmeta.ReplaceSegments(c, epoch, oldKeys, repl)
+		return c.ReplaceSegments(epoch, oldKeys, repl)
 	})
 }
 
@@ -137,7 +137,7 @@ func (s *Store) SetLogStartOffset(ctx context.Context, tp metadata.TopicPartitio
 	err = s.updateCatalog(ctx, tp, func(c *metadata.PartitionCatalog) (bool, error) {
 		var changed bool
 		var err error
-		dropped, changed, err = memmeta.SetLogStartOffset(c, epoch, offset)
+		dropped, changed, err = c.SetLogStartOffset(epoch, offset)
 		return changed, err
 	})
 	if err != nil {

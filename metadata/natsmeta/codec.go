@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/metadata/memmeta"
 )
 
 // ErrCorrupt marks a stored value that cannot be decoded.
@@ -241,7 +240,7 @@ func encodeOffsets(m map[metadata.TopicPartition]metadata.OffsetCommit) []byte {
 	for tp, oc := range m {
 		es = append(es, offsetEntry{tp, oc})
 	}
-	slices.SortFunc(es, func(a, b offsetEntry) int { return memmeta.CompareTP(a.tp, b.tp) })
+	slices.SortFunc(es, func(a, b offsetEntry) int { return a.tp.Compare(b.tp) })
 	b := make([]byte, 0, 8+len(es)*24)
 	b = append(b, offsetsVersion)
 	b = binary.AppendUvarint(b, uint64(len(es)))

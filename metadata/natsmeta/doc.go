@@ -1,5 +1,7 @@
-// Package natsmeta is the metadata.Store on NATS JetStream key-value buckets, plus an in-process
-// nats-server (StartEmbedded, StartCluster) for single-node deployments and tests.
+// Package natsmeta is the production metadata.Store: every role of package metadata on NATS
+// JetStream key-value buckets, plus an in-process nats-server (StartEmbedded, StartCluster) for
+// single-node deployments and tests. It applies package metadata's catalog rules and passes
+// metatest's conformance suite on one server and on a three-node cluster.
 //
 // # Buckets and keys
 //
@@ -47,6 +49,9 @@
 //
 // A Store is safe for concurrent use. Watches started by WatchCatalogs and WatchDepartures are
 // owned by the Store and end with their ctx or with Close; Close is idempotent and waits for them.
+// WatchDepartures follows the leases and nodes buckets: the server's delete marker for a lapsed
+// TTL, and the delete or purge of a release, a deregistration or a deleted topic, signal; puts do
+// not.
 //
 // Limits: a value may not exceed the server's payload limit (1 MiB by default), about 30,000
 // segments in one partition catalog (ErrTooLarge). JetStream domains and API prefixes are not

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/metadata/memmeta"
 )
 
 // Leases live in the leases bucket under partitionKey, each message written with a per-message TTL:
@@ -235,6 +235,6 @@ func (s *Store) ListLeases(ctx context.Context) (_ []metadata.Lease, err error) 
 		}
 		out = append(out, l)
 	}
-	memmeta.SortLeases(out)
+	slices.SortFunc(out, func(a, b metadata.Lease) int { return a.TopicPartition.Compare(b.TopicPartition) })
 	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/metadata/memmeta"
 )
 
 // observe records a method's duration and outcome; use as defer s.observe("op", time.Now(), &err).
@@ -34,7 +33,7 @@ func (s *Store) observe(op string, start time.Time, err *error) {
 // CreateTopic implements metadata.Store.
 func (s *Store) CreateTopic(ctx context.Context, t metadata.Topic) (_ metadata.Topic, err error) {
 	defer s.observe("create_topic", time.Now(), &err)
-	if err := memmeta.ValidateTopic(t); err != nil {
+	if err := t.Validate(); err != nil {
 		return metadata.Topic{}, err
 	}
 	ctx, cancel := s.methodCtx(ctx)

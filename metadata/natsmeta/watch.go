@@ -9,10 +9,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// WatchDepartures signals, until ctx ends, every time a lease or a node registration goes away:
-// a TTL expiry (the server's delete marker), a release or a deregistration. Renewals and
-// registrations do not signal. The channel carries no detail and coalesces: a receiver re-reads
-// what it needs (ListLeases, ListNodes). It is closed when ctx ends or the Store closes.
+// WatchDepartures implements metadata.DepartureWatcher: it signals, until ctx ends, every time a
+// lease or a node registration goes away: a TTL expiry (the server's delete marker, sent once the
+// server has removed the key), a release, a deleted topic's leases or a deregistration. Renewals
+// and registrations do not signal; a purge of a key that did not exist (deregistering an unknown
+// node) does, which the contract allows. The channel carries no detail and coalesces: a receiver
+// re-reads what it needs (ListLeases, ListNodes). It is closed when ctx ends or the Store closes.
 //
 // This is how a node learns within milliseconds that a dead peer's leases lapsed, instead of
 // waiting for its next poll.
