@@ -47,7 +47,7 @@ type Config struct {
 	// errors; the Uploader retries failed uploads on its own, forever, with backoff.
 	Bucket objstore.Bucket
 	// Store holds the catalog. Required.
-	Store metadata.Store
+	Store metadata.Catalog
 	// Prefix is put before every object key ("" for none); it must be a valid key prefix.
 	Prefix string
 	// UploadConcurrency bounds the uploads in flight across all partitions (default 16: object

@@ -25,12 +25,19 @@ const (
 	DefaultIndexCacheEntries = 4096
 )
 
+// CatalogReader is what a Reader needs of the metadata service: catalogs, and a watch on their
+// changes to keep its cached copies fresh.
+type CatalogReader interface {
+	GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error)
+	metadata.CatalogWatcher
+}
+
 // ReaderConfig configures a Reader.
 type ReaderConfig struct {
 	// Bucket holds the segment objects. Required. Wrap it with objstore.WithRetry.
 	Bucket objstore.Bucket
 	// Store holds the catalog. Required.
-	Store metadata.Store
+	Store CatalogReader
 	// CacheBytes bounds the block cache (default 256 MiB).
 	CacheBytes int64
 	// BlockSize is the unit of the cache and of the GETs a read waits for (default 1 MiB, at
