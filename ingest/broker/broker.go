@@ -30,7 +30,7 @@
 //	        held by another   → leave it alone
 //	    partitions of deleted topics → step down and remove the local log
 //	    local logs of partitions another node leads at a newer epoch → remove (fenced data)
-//	watcher   a watch on lease and node deletions (natsmeta's WatchDepartures) that triggers a
+//	watcher   a watch on lease and node deletions (the store's WatchDepartures) that triggers a
 //	          reconcile the moment a dead node's lease lapses, instead of at the next poll
 //
 // A leader also stops serving on its own when its lease deadline (start of the last successful
@@ -195,10 +195,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: LeaseTTL, RenewInterval and ReconcileInterval must be positive", ErrConfig)
 	case c.RenewInterval*2 > c.LeaseTTL:
 		return fmt.Errorf("%w: RenewInterval %v must be at most half of LeaseTTL %v", ErrConfig, c.RenewInterval, c.LeaseTTL)
-	case c.Defaults.NumPartitions < 1:
-		return fmt.Errorf("%w: Defaults.NumPartitions %d < 1", ErrConfig, c.Defaults.NumPartitions)
-	case c.Defaults.MaxMessageBytes < 0:
-		return fmt.Errorf("%w: Defaults.MaxMessageBytes %d < 0", ErrConfig, c.Defaults.MaxMessageBytes)
+	}
+	if err := c.Defaults.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }

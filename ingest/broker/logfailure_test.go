@@ -28,6 +28,7 @@ type failingSyncs struct {
 	mu    sync.Mutex
 	log   string
 	fails int
+	gate  chan struct{} // the failing fsync returns once it is closed (nil: at once)
 }
 
 var errInjectedEIO = errors.New("injected EIO")
@@ -35,20 +36,28 @@ var errInjectedEIO = errors.New("injected EIO")
 func (f *failingSyncs) sync(file *os.File) error {
 	f.mu.Lock()
 	fail := f.log != "" && filepath.Base(filepath.Dir(file.Name())) == f.log
+	gate := f.gate
 	if fail {
 		f.fails++
-		f.log = ""
+		f.log, f.gate = "", nil
 	}
 	f.mu.Unlock()
 	if fail {
+		if gate != nil {
+			<-gate
+		}
 		return errInjectedEIO
 	}
 	return file.Sync()
 }
 
-func (f *failingSyncs) failNext(log string) {
+func (f *failingSyncs) failNext(log string) { f.failNextAfter(log, nil) }
+
+// failNextAfter fails the next fsync of log once gate is closed, so that writes made while it is
+// in progress are caught by it too.
+func (f *failingSyncs) failNextAfter(log string, gate chan struct{}) {
 	f.mu.Lock()
-	f.log = log
+	f.log, f.gate = log, gate
 	f.mu.Unlock()
 }
 
@@ -182,7 +191,10 @@ func TestFsyncFailureMovesPartitionToRecoveredLog(t *testing.T) {
 	preFaultEnd := b.parts[bad].log.EndOffset()
 	b.mu.RUnlock()
 
-	faults.failNext(logName(topic.ID, 0))
+	// The failing fsync returns only once all four appends are in the log, so each of them waits
+	// on it (otherwise a late one could land on the log recovered meanwhile and rightly succeed).
+	gate := make(chan struct{})
+	faults.failNextAfter(logName(topic.ID, 0), gate)
 	var wg sync.WaitGroup
 	inflight := make([]error, 4)
 	for i := range inflight {
@@ -192,6 +204,12 @@ func TestFsyncFailureMovesPartitionToRecoveredLog(t *testing.T) {
 			_, _, inflight[i] = appendAcked(bad, 3)
 		}()
 	}
+	waitFor(t, "the four in-flight appends written", func() bool {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		return b.parts[bad].log.EndOffset() == preFaultEnd+4*3
+	})
+	close(gate)
 	wg.Wait()
 	for i, err := range inflight {
 		if err == nil {

@@ -55,6 +55,17 @@ func (d *Defaults) Apply() {
 	}
 }
 
+// Validate reports defaults that cannot work (after Apply: zero fields are filled).
+func (d Defaults) Validate() error {
+	switch {
+	case d.NumPartitions < 1:
+		return fmt.Errorf("%w: Defaults.NumPartitions %d < 1", ErrConfig, d.NumPartitions)
+	case d.MaxMessageBytes < 0:
+		return fmt.Errorf("%w: Defaults.MaxMessageBytes %d < 0", ErrConfig, d.MaxMessageBytes)
+	}
+	return nil
+}
+
 // Store is the part of the metadata service topic administration uses.
 type Store interface {
 	CreateTopic(ctx context.Context, t metadata.Topic) (metadata.Topic, error)
@@ -94,12 +105,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Store is required", ErrConfig)
 	case c.Node == nil:
 		return fmt.Errorf("%w: Node is required", ErrConfig)
-	case c.Defaults.NumPartitions < 0:
-		return fmt.Errorf("%w: Defaults.NumPartitions %d < 0", ErrConfig, c.Defaults.NumPartitions)
-	case c.Defaults.MaxMessageBytes < 0:
-		return fmt.Errorf("%w: Defaults.MaxMessageBytes %d < 0", ErrConfig, c.Defaults.MaxMessageBytes)
 	}
-	return nil
+	return c.Defaults.Validate()
 }
 
 // Admin administers topics: creation and deletion, partitions, and configs. Safe for concurrent
@@ -147,14 +154,9 @@ func kafkaErr(ke *kerr.Error, format string, args ...any) error {
 	return fmt.Errorf("topics: %s: %w", fmt.Sprintf(format, args...), ke)
 }
 
-// code is the Kafka error code err wraps, UNKNOWN_SERVER_ERROR for any other error, 0 for nil.
-func code(err error) int16 {
-	if err == nil {
-		return 0
-	}
+// isKafkaErr reports whether err carries a Kafka error for the client (one a CAS callback
+// returned), rather than a failure of the store.
+func isKafkaErr(err error) bool {
 	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return ke.Code
-	}
-	return kerr.UnknownServerError.Code
+	return errors.As(err, &ke)
 }

@@ -89,14 +89,14 @@ func (a *Admin) AutoCreateEnabled() bool { return !a.cfg.Defaults.AutoCreateTopi
 // (UNKNOWN_TOPIC_OR_PARTITION otherwise). A concurrent creation elsewhere is not an error.
 func (a *Admin) EnsureTopic(ctx context.Context, name string, allowAutoCreate bool) (metadata.Topic, error) {
 	t, err := a.Topic(ctx, name)
-	if err == nil || !allowAutoCreate || a.cfg.Defaults.AutoCreateTopicsDisabled || code(err) != kerr.UnknownTopicOrPartition.Code {
+	if err == nil || !allowAutoCreate || a.cfg.Defaults.AutoCreateTopicsDisabled || !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return t, err
 	}
 	if err := ValidateName(name); err != nil {
 		return metadata.Topic{}, err
 	}
 	t, err = a.CreateTopic(ctx, Spec{Name: name, Partitions: -1, ReplicationFactor: -1})
-	if code(err) == kerr.TopicAlreadyExists.Code {
+	if errors.Is(err, kerr.TopicAlreadyExists) {
 		return a.Topic(ctx, name)
 	}
 	return t, err
@@ -163,7 +163,7 @@ func (a *Admin) CreatePartitions(ctx context.Context, name string, count int32, 
 		return kafkaErr(kerr.UnknownTopicOrPartition, "unknown topic %q", name)
 	}
 	if err != nil {
-		if code(err) != kerr.UnknownServerError.Code {
+		if isKafkaErr(err) {
 			return err
 		}
 		return fmt.Errorf("topics: create partitions of %q: %w", name, err)
@@ -232,7 +232,7 @@ func (a *Admin) updateConfigs(ctx context.Context, name string, validateOnly boo
 	switch {
 	case errors.Is(err, metadata.ErrNotFound):
 		return kafkaErr(kerr.UnknownTopicOrPartition, "unknown topic %q", name)
-	case err != nil && code(err) != kerr.UnknownServerError.Code:
+	case isKafkaErr(err):
 		return err
 	case err != nil:
 		return fmt.Errorf("topics: update configs of %q: %w", name, err)
