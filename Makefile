@@ -39,6 +39,7 @@ test-go:
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... | grep -v /ingest/compat)
 
 lint: $(TOOLS_BIN)/staticcheck
+	@$(GO) mod tidy -diff || { echo 'go.mod/go.sum are not tidy: run `go mod tidy` and commit the result' >&2; exit 1; }
 	$(GO) vet ./...
 	$(TOOLS_BIN)/staticcheck ./...
 

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
@@ -46,13 +43,6 @@ func (e *env) with(t testing.TB) *env {
 	c := *e
 	c.t = t
 	return &c
-}
-
-func quietLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 // partition is a topic's first partition led by node 1, with segments registered in its catalog.
@@ -115,7 +105,7 @@ func (e *env) addSegments(p *partition, n, batchesPer, recs, size int) {
 func (e *env) worker(mod func(*Config)) *Worker {
 	e.t.Helper()
 	cfg := Config{Bucket: e.bucket, Store: e.store, NodeID: 1, Prefix: prefix, Interval: time.Hour,
-		DeleteGrace: time.Hour, Registerer: e.reg, Logger: quietLogger()}
+		DeleteGrace: time.Hour, Registerer: e.reg, Logger: objstoretest.QuietLogger()}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -194,7 +184,7 @@ func (e *env) readBack(p *partition, want [][]byte, from, end int64) {
 // readBackBy is readBack with maxBytes per read (a read may go on into later objects).
 func (e *env) readBackBy(p *partition, want [][]byte, from, end int64, maxBytes int) {
 	e.t.Helper()
-	r, err := tier.NewReader(tier.ReaderConfig{Bucket: e.bucket, Store: e.store, Logger: quietLogger(),
+	r, err := tier.NewReader(tier.ReaderConfig{Bucket: e.bucket, Store: e.store, Logger: objstoretest.QuietLogger(),
 		Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		e.t.Fatal(err)
@@ -240,8 +230,6 @@ func mergedKeys(segs []metadata.SegmentRef) []string {
 func isMergedKey(key string) bool {
 	return strings.Count(key[strings.LastIndex(key, "/")+1:], "-") == 2
 }
-
-func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 
 // eventually polls cond (state no notification exposes, such as a bucket's contents) until it holds
 // or the test's patience runs out. It asserts nothing about timing.

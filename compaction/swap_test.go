@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/strata-log/strata/metadata"
 )
 
@@ -92,11 +94,11 @@ func TestMergeSwapOutcomes(t *testing.T) {
 			}
 			switch tc.counter {
 			case "errors/replace":
-				if n := counter(w.m.errors.WithLabelValues("replace")); n != 1 {
+				if n := testutil.ToFloat64(w.m.errors.WithLabelValues("replace")); n != 1 {
 					t.Fatalf("errors{replace} = %v", n)
 				}
 			case "aborted/conflict":
-				if n := counter(w.m.aborted.WithLabelValues("conflict")); n != 1 {
+				if n := testutil.ToFloat64(w.m.aborted.WithLabelValues("conflict")); n != 1 {
 					t.Fatalf("aborted{conflict} = %v", n)
 				}
 			}

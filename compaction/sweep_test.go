@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/objstore"
@@ -213,13 +215,13 @@ func TestSweepPartition(t *testing.T) {
 	e.checkCatalog(p.tp, p.end)
 	e.readBack(p, p.batches, 0, p.end)
 
-	if got := counter(w.m.sweepDeleted.WithLabelValues("superseded")); got != float64(superseded) {
+	if got := testutil.ToFloat64(w.m.sweepDeleted.WithLabelValues("superseded")); got != float64(superseded) {
 		t.Fatalf("superseded deletes %v, want %d", got, superseded)
 	}
-	if got := counter(w.m.sweepDeleted.WithLabelValues("fenced")); got != float64(len(orphans)-superseded) {
+	if got := testutil.ToFloat64(w.m.sweepDeleted.WithLabelValues("fenced")); got != float64(len(orphans)-superseded) {
 		t.Fatalf("fenced deletes %v, want %d", got, len(orphans)-superseded)
 	}
-	if got := counter(w.m.sweepBytes); got != float64(bytes) || bytes <= 0 {
+	if got := testutil.ToFloat64(w.m.sweepBytes); got != float64(bytes) || bytes <= 0 {
 		t.Fatalf("swept bytes %v, result %d", got, bytes)
 	}
 
@@ -232,7 +234,7 @@ func TestSweepPartition(t *testing.T) {
 	if res := e.sweep(w); res.Deleted != 0 || res.Orphans != 0 || !e.exists(pending) {
 		t.Fatalf("fourth sweep %+v; pending upload exists: %v", res, e.exists(pending))
 	}
-	if got := counter(w.m.errors.WithLabelValues("sweep")); got != 0 {
+	if got := testutil.ToFloat64(w.m.errors.WithLabelValues("sweep")); got != 0 {
 		t.Fatalf("sweep errors %v", got)
 	}
 }
@@ -293,7 +295,7 @@ func TestSweepDeletedTopic(t *testing.T) {
 		t.Fatalf("live topic's objects %v, were %v", got, aliveKeys)
 	}
 	e.readBack(alive, alive.batches, 0, alive.end)
-	if got := counter(w.m.sweepDeleted.WithLabelValues("topic_deleted")); got != float64(len(doomedKeys)) {
+	if got := testutil.ToFloat64(w.m.sweepDeleted.WithLabelValues("topic_deleted")); got != float64(len(doomedKeys)) {
 		t.Fatalf("topic_deleted %v", got)
 	}
 	// Nothing of it is remembered once its objects are gone.
@@ -371,7 +373,7 @@ func TestSweepFaults(t *testing.T) {
 		c.SweepInterval = -1
 		c.Registerer = nil // its own counters
 	})
-	errs := func() float64 { return counter(w.m.errors.WithLabelValues("sweep")) }
+	errs := func() float64 { return testutil.ToFloat64(w.m.errors.WithLabelValues("sweep")) }
 	boom := errors.New("injected")
 
 	// The listing fails: the partition is skipped, the sweep goes on.

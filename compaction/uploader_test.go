@@ -12,6 +12,7 @@ import (
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
@@ -23,7 +24,7 @@ func TestMergeWithUploader(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	p := e.topic("busy")
-	dir, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 8 << 10, Logger: quietLogger()})
+	dir, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 8 << 10, Logger: objstoretest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestMergeWithUploader(t *testing.T) {
 	fenced := make(chan struct{}, 1)
 	u, err := tier.NewUploader(tier.Config{Bucket: e.bucket, Store: e.store, Prefix: prefix,
 		RetryBaseDelay: 10 * time.Millisecond, RetryMaxDelay: 100 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		CheckInterval: time.Hour, Logger: quietLogger(), Registerer: prometheus.NewRegistry(),
+		CheckInterval: time.Hour, Logger: objstoretest.QuietLogger(), Registerer: prometheus.NewRegistry(),
 		OnFenced: func(metadata.TopicPartition) { fenced <- struct{}{} }})
 	if err != nil {
 		t.Fatal(err)

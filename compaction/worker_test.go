@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/objstore"
@@ -87,9 +89,9 @@ func TestMergePass(t *testing.T) {
 	if n := w.PendingDeletes(); n != 18 {
 		t.Fatalf("pending deletes %d, want 18", n)
 	}
-	if counter(w.m.merges) != 3 || counter(w.m.inputs) != 18 || counter(w.m.writtenBytes) != written {
-		t.Fatalf("metrics: merges %v, inputs %v, bytes %v (want %v)", counter(w.m.merges), counter(w.m.inputs),
-			counter(w.m.writtenBytes), written)
+	if testutil.ToFloat64(w.m.merges) != 3 || testutil.ToFloat64(w.m.inputs) != 18 || testutil.ToFloat64(w.m.writtenBytes) != written {
+		t.Fatalf("metrics: merges %v, inputs %v, bytes %v (want %v)", testutil.ToFloat64(w.m.merges), testutil.ToFloat64(w.m.inputs),
+			testutil.ToFloat64(w.m.writtenBytes), written)
 	}
 
 	// Nothing left to do: the merged objects are not small, the tail is too short.
@@ -197,7 +199,7 @@ func TestMergeLeaseLost(t *testing.T) {
 			if got := e.keys(p.id); !slices.Equal(got, beforeObj) {
 				t.Fatalf("bucket holds %v, was %v (an orphan merged object?)", got, beforeObj)
 			}
-			if n := counter(w.m.aborted.WithLabelValues(tc.reason)); n != 1 {
+			if n := testutil.ToFloat64(w.m.aborted.WithLabelValues(tc.reason)); n != 1 {
 				t.Fatalf("aborted{reason=%q} = %v", tc.reason, n)
 			}
 			e.readBack(p, p.batches, 0, p.end)
@@ -242,7 +244,7 @@ func TestMergeCorruptInput(t *testing.T) {
 			if err != nil || res.Merges != 1 || res.Skipped != 1 {
 				t.Fatalf("pass: %+v, %v", res, err)
 			}
-			if n := counter(w.m.errors.WithLabelValues("corrupt")); n < 1 {
+			if n := testutil.ToFloat64(w.m.errors.WithLabelValues("corrupt")); n < 1 {
 				t.Fatalf("corrupt inputs counted %v", n)
 			}
 			segs := e.checkCatalog(p.tp, p.end, bad.Key)

@@ -98,7 +98,7 @@ func BenchmarkColdSequentialRead(b *testing.B) {
 	b.SetBytes(total)
 	for b.Loop() {
 		began := time.Now()
-		r, err := NewReader(ReaderConfig{Bucket: readerGets, Store: st, Logger: quietLogger(), Registerer: prometheus.NewRegistry()})
+		r, err := NewReader(ReaderConfig{Bucket: readerGets, Store: st, Logger: objstoretest.QuietLogger(), Registerer: prometheus.NewRegistry()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -228,7 +228,7 @@ func BenchmarkUpload(b *testing.B) {
 	raw := m.Open(b, m.S3URL("upload"))
 	fb := objstoretest.NewFaultBucket(raw)
 	st := natsmetatest.Store(b)
-	u, err := NewUploader(Config{Bucket: fb, Store: st, Logger: quietLogger(), Registerer: prometheus.NewRegistry(),
+	u, err := NewUploader(Config{Bucket: fb, Store: st, Logger: objstoretest.QuietLogger(), Registerer: prometheus.NewRegistry(),
 		PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		b.Fatal(err)
@@ -282,7 +282,7 @@ func BenchmarkUpload(b *testing.B) {
 }
 
 func newBenchDir(b *testing.B) *hotlog.Dir {
-	d, err := hotlog.OpenDir(b.TempDir(), hotlog.Config{SegmentBytes: benchSegBytes, Logger: quietLogger()})
+	d, err := hotlog.OpenDir(b.TempDir(), hotlog.Config{SegmentBytes: benchSegBytes, Logger: objstoretest.QuietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestDeleterExported(t *testing.T) {
 		t.Fatalf("base above max: %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	d, err := NewDeleter(DeleterConfig{Bucket: b, Logger: quietLogger(), Registerer: reg})
+	d, err := NewDeleter(DeleterConfig{Bucket: b, Logger: objstoretest.QuietLogger(), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/memmeta"
 	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
 	"github.com/strata-log/strata/tier/segment"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
@@ -52,7 +53,7 @@ func FuzzReadObject(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer b.Close()
-	r, err := NewReader(ReaderConfig{Bucket: b, Store: st, BlockSize: 4 << 10, CacheBytes: 1 << 20, Logger: quietLogger()})
+	r, err := NewReader(ReaderConfig{Bucket: b, Store: st, BlockSize: 4 << 10, CacheBytes: 1 << 20, Logger: objstoretest.QuietLogger()})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta/natsmetatest"
@@ -36,7 +33,7 @@ func newEnv(t *testing.T) *env {
 	m := objstoretest.StartMinIO(t)
 	e := &env{t: t, minio: m, store: natsmetatest.Store(t), reg: prometheus.NewRegistry()}
 	e.bucket = m.Open(t, m.S3URL("tier"))
-	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 8 << 10, Logger: quietLogger()})
+	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 8 << 10, Logger: objstoretest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,17 +41,6 @@ func newEnv(t *testing.T) *env {
 	e.dir = d
 	return e
 }
-
-func quietLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(discard{}, nil))
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // topic creates a topic and returns its first partition, its ID and a hot log for it.
 func (e *env) topic(name string) (metadata.TopicPartition, metadata.TopicID, *hotlog.Log) {
@@ -85,7 +71,7 @@ func (e *env) uploader(mod func(*Config)) *Uploader {
 	cfg := Config{
 		Bucket: objstore.WithRetry(e.bucket, objstore.RetryConfig{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond}),
 		Store:  e.store, Prefix: "cluster", RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 200 * time.Millisecond,
-		CheckInterval: time.Hour, PollInterval: 50 * time.Millisecond, Logger: quietLogger(), Registerer: e.reg,
+		CheckInterval: time.Hour, PollInterval: 50 * time.Millisecond, Logger: objstoretest.QuietLogger(), Registerer: e.reg,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -100,7 +86,7 @@ func (e *env) uploader(mod func(*Config)) *Uploader {
 
 func (e *env) reader(mod func(*ReaderConfig)) *Reader {
 	e.t.Helper()
-	cfg := ReaderConfig{Bucket: e.bucket, Store: e.store, Logger: quietLogger(), Registerer: e.reg}
+	cfg := ReaderConfig{Bucket: e.bucket, Store: e.store, Logger: objstoretest.QuietLogger(), Registerer: e.reg}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -199,8 +185,6 @@ func sealedEnd(l *hotlog.Log) int64 {
 	}
 	return end
 }
-
-func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 
 // eventually polls cond (state that no notification exposes, e.g. a bucket's contents) until it
 // holds or the test's patience runs out. It asserts nothing about timing.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/objstore/objstoretest"
@@ -74,7 +76,7 @@ func TestReplayFromZeroAfterHotCopyGone(t *testing.T) {
 	if _, err := r.Read(context.Background(), tp, metadata.NewTopicID(), 0, 100); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("Read with another topic ID = %v, want out of range", err)
 	}
-	if counter(r.m.cacheHits) == 0 && counter(r.m.cacheMisses) == 0 {
+	if testutil.ToFloat64(r.m.cacheHits) == 0 && testutil.ToFloat64(r.m.cacheMisses) == 0 {
 		t.Fatal("cache metrics never moved")
 	}
 }
@@ -86,10 +88,10 @@ func TestReadAheadServesSequentialReader(t *testing.T) {
 	tp, id, want := tierAll(t, e, u, "ahead", 200)
 	r := e.reader(func(c *ReaderConfig) { c.BlockSize = 4 << 10; c.ReadAheadBlocks = 16 })
 	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 4<<10), want)
-	if counter(r.m.readAhead) == 0 {
+	if testutil.ToFloat64(r.m.readAhead) == 0 {
 		t.Fatal("no block was read ahead")
 	}
-	if counter(r.m.cacheHits) == 0 {
+	if testutil.ToFloat64(r.m.cacheHits) == 0 {
 		t.Fatal("read-ahead never produced a hit")
 	}
 }
@@ -132,7 +134,7 @@ func TestCorruptObjectNamesKey(t *testing.T) {
 			if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), seg.Key) {
 				t.Fatalf("Read = %v, want ErrCorrupt naming %s", err, seg.Key)
 			}
-			if counter(r.m.corrupt) == 0 {
+			if testutil.ToFloat64(r.m.corrupt) == 0 {
 				t.Fatal("corruption not counted")
 			}
 			sameBatches(t, readAll(t, r, okTP, okID, 0, int64(len(okWant)*3), 1<<20), okWant)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
@@ -70,14 +72,14 @@ func TestUploadRegistersSealedSegments(t *testing.T) {
 		}
 		next = s.NextOffset
 	}
-	if counter(u.m.uploads) < float64(len(want)) || counter(u.m.backlogSegments) != 0 {
-		t.Fatalf("uploads %v, backlog %v", counter(u.m.uploads), counter(u.m.backlogSegments))
+	if testutil.ToFloat64(u.m.uploads) < float64(len(want)) || testutil.ToFloat64(u.m.backlogSegments) != 0 {
+		t.Fatalf("uploads %v, backlog %v", testutil.ToFloat64(u.m.uploads), testutil.ToFloat64(u.m.backlogSegments))
 	}
 	var catBytes int64
 	for _, s := range c.Segments {
 		catBytes += s.Size
 	}
-	if got := counter(u.m.catalogBytes); got != float64(catBytes) {
+	if got := testutil.ToFloat64(u.m.catalogBytes); got != float64(catBytes) {
 		t.Fatalf("catalog bytes gauge %v, want %d", got, catBytes)
 	}
 	// The active segment is not uploaded in local durability.
@@ -85,7 +87,7 @@ func TestUploadRegistersSealedSegments(t *testing.T) {
 		t.Fatalf("tiered end %d reached the log end %d: the active segment was uploaded", c.TieredEnd(), l.EndOffset())
 	}
 	u.Untrack(tp)
-	if got := counter(u.m.catalogBytes); got != 0 {
+	if got := testutil.ToFloat64(u.m.catalogBytes); got != 0 {
 		t.Fatalf("catalog bytes gauge %v after untracking the only partition", got)
 	}
 }
@@ -154,9 +156,9 @@ func TestLocalRetentionDeletesOnlyTieredCopies(t *testing.T) {
 	if got := len(l.Segments()) - 1; got != sealed || l.StartOffset() != 0 {
 		t.Fatalf("with uploads failing, %d of %d sealed segments left, start %d", got, sealed, l.StartOffset())
 	}
-	if counter(u.m.backlogSegments) != float64(sealed) || counter(u.m.errors.WithLabelValues("put")) == 0 {
-		t.Fatalf("backlog %v (want %d), put errors %v", counter(u.m.backlogSegments), sealed,
-			counter(u.m.errors.WithLabelValues("put")))
+	if testutil.ToFloat64(u.m.backlogSegments) != float64(sealed) || testutil.ToFloat64(u.m.errors.WithLabelValues("put")) == 0 {
+		t.Fatalf("backlog %v (want %d), put errors %v", testutil.ToFloat64(u.m.backlogSegments), sealed,
+			testutil.ToFloat64(u.m.errors.WithLabelValues("put")))
 	}
 	fb.FailNext(0, nil, objstoretest.OpPut)
 	end := sealedEnd(l)
@@ -247,7 +249,7 @@ func TestOutageThenRecovery(t *testing.T) {
 	e.minio.Stop()
 	want = append(want, produce(t, l, 40, 4, 100, 5000)...)
 	end := sealedEnd(l)
-	eventually(t, "upload errors during the outage", func() bool { return counter(u.m.errors.WithLabelValues("put")) > 0 })
+	eventually(t, "upload errors during the outage", func() bool { return testutil.ToFloat64(u.m.errors.WithLabelValues("put")) > 0 })
 	if got := u.TieredEnd(tp); got >= end {
 		t.Fatalf("tiered end %d reached %d while the object store was down", got, end)
 	}
@@ -268,7 +270,7 @@ func TestTakeoverTrimsStraddlingSegment(t *testing.T) {
 	tp, id, l1 := e.topic("takeover")
 	epoch := e.lead(tp, 1)
 	batches := produce(t, l1, 40, 4, 100, 0)
-	d2, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 5 << 10, Logger: quietLogger()})
+	d2, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 5 << 10, Logger: objstoretest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,19 +70,9 @@ func startCluster(t testing.TB, natsNodes, nodes int) *cluster {
 	return c
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func (c *cluster) add(id int) *clusterNode {
 	n := &clusterNode{id: id, dataDir: filepath.Join(c.t.TempDir(), fmt.Sprintf("node-%d", id)),
-		kafka: freeAddr(c.t), http: freeAddr(c.t)}
+		kafka: objstoretest.FreeAddr(c.t), http: objstoretest.FreeAddr(c.t)}
 	c.mu.Lock()
 	c.nodes[id] = n
 	c.mu.Unlock()
@@ -158,18 +147,10 @@ func (c *cluster) logs() string {
 	var b strings.Builder
 	for id, n := range c.nodes {
 		if n.p != nil {
-			fmt.Fprintf(&b, "--- node %d ---\n%s", id, tail(n.p.log(), 60))
+			fmt.Fprintf(&b, "--- node %d ---\n%s\n", id, n.p.stderr.Tail(60))
 		}
 	}
 	return b.String()
-}
-
-func tail(s string, lines int) string {
-	ls := strings.Split(s, "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
 }
 
 // client returns a franz-go client on every node, tuned to notice leader moves fast.

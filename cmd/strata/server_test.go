@@ -10,13 +10,14 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
 )
 
 // The test binary doubles as the strata binary: with STRATA_TEST_MAIN=1 it runs main, so lifecycle
@@ -32,8 +33,7 @@ func TestMain(m *testing.M) {
 // proc is one strata process.
 type proc struct {
 	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stderr bytes.Buffer
+	stderr objstoretest.SyncBuffer
 	kafka  string
 	http   string
 	done   chan struct{}
@@ -58,9 +58,7 @@ func startStrata(t testing.TB, args ...string) *proc {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			p.mu.Lock()
-			p.stderr.WriteString(line + "\n")
-			p.mu.Unlock()
+			p.stderr.Write([]byte(line + "\n"))
 			if m := servingRe.FindStringSubmatch(line); m != nil {
 				select {
 				case found <- [2]string{m[1], m[2]}:
@@ -90,8 +88,6 @@ func startStrata(t testing.TB, args ...string) *proc {
 }
 
 func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	return p.stderr.String()
 }
 

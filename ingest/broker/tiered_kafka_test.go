@@ -153,28 +153,9 @@ func TestKafkaConsumeFromZeroAfterLocalSegmentsDeleted(t *testing.T) {
 			t.Fatalf("record %d = %q, want %q", i, got[i], want[i])
 		}
 	}
-	if v := gauge(t, reg, "strata_tier_read_bytes_total"); v == 0 {
+	if v := objstoretest.MetricValue(t, reg, "strata_tier_read_bytes_total"); v == 0 {
 		t.Fatal("no byte was read from object storage")
 	}
-}
-
-func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			var sum float64
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-			return sum
-		}
-	}
-	t.Fatalf("metric %s not registered", name)
-	return 0
 }
 
 // listOffset sends ListOffsets with a special timestamp (-2 earliest, -4 earliest local, -5 latest

@@ -3,16 +3,12 @@
 package compat
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +25,7 @@ type broker struct {
 	addr string
 	// Set only for a server the test started.
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *objstoretest.SyncBuffer
 	done chan struct{} // closed when cmd has exited; then waitErr is set
 	werr error
 }
@@ -42,17 +38,6 @@ func repoRoot(t testing.TB) string {
 		t.Fatalf("compat: %v", err)
 	}
 	return root
-}
-
-// freePort asks the kernel for an unused loopback port.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startBroker returns the broker to test against. For a started server, the caller must
@@ -75,16 +60,15 @@ func startBroker(t testing.TB) *broker {
 		t.Fatalf("compat: go build ./cmd/strata: %v\n%s", err, out)
 	}
 
-	kafkaPort, httpPort := freePort(t), freePort(t)
 	b := &broker{
-		addr: fmt.Sprintf("127.0.0.1:%d", kafkaPort),
-		logs: &syncBuffer{},
+		addr: objstoretest.FreeAddr(t),
+		logs: &objstoretest.SyncBuffer{},
 		done: make(chan struct{}),
 	}
 	b.cmd = exec.Command(bin, "server",
 		"--data-dir", t.TempDir(),
 		"--kafka-addr", b.addr,
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--http-addr", objstoretest.FreeAddr(t),
 	)
 	b.cmd.Stdout = b.logs
 	b.cmd.Stderr = b.logs
@@ -181,27 +165,4 @@ func (b *broker) logTail() string {
 		return ""
 	}
 	return "\n--- strata log (tail) ---\n" + b.logs.Tail(80)
-}
-
-// syncBuffer is an io.Writer safe for the two pipes of one process.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-// Tail returns the last n lines written.
-func (s *syncBuffer) Tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(s.buf.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
 )
 
 const connectLines = 1000
@@ -59,7 +61,7 @@ func testConnect(t *testing.T, root string, b *broker) {
 	if err := os.WriteFile(in, []byte(want.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rest := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	rest := objstoretest.FreeAddr(t)
 	props := strings.Join([]string{
 		"bootstrap.servers=" + b.addr,
 		"group.id=" + name,
@@ -81,7 +83,7 @@ func testConnect(t *testing.T, root string, b *broker) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &objstoretest.SyncBuffer{}
 	cmd := exec.Command("java", "-Xmx512m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 		"-cp", filepath.Join(lib, "*"), "org.apache.kafka.connect.cli.ConnectDistributed", worker)
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -215,7 +215,7 @@ func TestCoordinatorRebalanceFlow(t *testing.T) {
 			t.Fatalf("describe member %s: assignment %q metadata %d bytes", m.MemberID, m.MemberAssignment, len(m.ProtocolMetadata))
 		}
 	}
-	if got := metricValue(t, c.met.members.WithLabelValues(group)); got != 3 {
+	if got := testutil.ToFloat64(c.met.members.WithLabelValues(group)); got != 3 {
 		t.Fatalf("members gauge %v, want 3", got)
 	}
 
@@ -252,7 +252,7 @@ func TestCoordinatorRebalanceFlow(t *testing.T) {
 	if rejoined[0].LeaderID != joined[0].MemberID {
 		t.Fatalf("leader changed from %s to %s though it rejoined", joined[0].MemberID, rejoined[0].LeaderID)
 	}
-	if got := metricValue(t, c.met.rebalances); got != 2 {
+	if got := testutil.ToFloat64(c.met.rebalances); got != 2 {
 		t.Fatalf("rebalances %v, want 2", got)
 	}
 }
@@ -393,21 +393,6 @@ func TestConfigValidate(t *testing.T) {
 			_ = c.Close()
 		})
 	}
-}
-
-// metricValue reads a counter or gauge.
-func metricValue(t *testing.T, c prometheus.Collector) float64 {
-	t.Helper()
-	ch := make(chan prometheus.Metric, 1)
-	c.Collect(ch)
-	var m dto.Metric
-	if err := (<-ch).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	return m.Gauge.GetValue()
 }
 
 func TestRejectedJoinLeavesNoGroup(t *testing.T) {

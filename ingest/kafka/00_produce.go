@@ -1,6 +1,6 @@
 package kafka
 
-// Produce, key 0, versions 3–11.
+// Produce (key 0), versions 3–11.
 //
 // Only RecordBatch v2 (magic 2, hence v3+), exactly one batch per partition. Batches are validated
 // (framing, CRC32C, a broken compressed stream → CORRUPT_MESSAGE; size over the topic's
@@ -12,10 +12,13 @@ package kafka
 // fsync (group commit) within the request's timeout (REQUEST_TIMED_OUT otherwise); a failed acks=0
 // request closes the connection. A partition this node does not lead answers
 // NOT_LEADER_OR_FOLLOWER; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates,
-// as in Kafka). Deviations: transactional produce is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-// (no transactions). message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
-// timestamp, CRC) like Kafka; message.timestamp.before/after.max.ms are checked on the batch's first
-// and max timestamps (INVALID_TIMESTAMP) rather than on every record.
+// as in Kafka). message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
+// timestamp, CRC) like Kafka.
+//
+// Deviations from Apache Kafka: transactional produce is refused with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (no transactions); message.timestamp.before/after.max.ms
+// are checked on the batch's first and max timestamps (INVALID_TIMESTAMP) rather than on every
+// record.
 
 import (
 	"context"
@@ -29,7 +32,7 @@ import (
 )
 
 func init() {
-	register(api{key: produceKey, minVersion: 3, maxVersion: 11, handle: handleProduce})
+	register(api{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 11, handle: handleProduce})
 }
 
 func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

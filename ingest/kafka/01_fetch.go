@@ -1,6 +1,6 @@
 package kafka
 
-// Fetch, key 1, versions 4–12.
+// Fetch (key 1), versions 4–12.
 //
 // Sessionless only: the response's SessionID is always 0, which tells clients to send full fetch
 // requests (KIP-227 allows a broker to decline sessions); a request naming a session id other than 0
@@ -15,7 +15,9 @@ package kafka
 // at or past it is returned. The last stable offset equals it (no transactions), no
 // aborted transactions, no preferred read replica. Offsets below the hot log's start are read from
 // object storage through the tiering engine (when the node has one), so consumers read across tiers
-// without knowing it. Deviation: only the partition leader serves fetches (it alone knows the high
+// without knowing it.
+//
+// Deviations from Apache Kafka: only the partition leader serves fetches (it alone knows the high
 // watermark); others answer NOT_LEADER_OR_FOLLOWER.
 
 import (
@@ -32,7 +34,7 @@ import (
 )
 
 func init() {
-	register(api{key: 1, minVersion: 4, maxVersion: 12, handle: handleFetch})
+	register(api{key: kmsg.Fetch.Int16(), minVersion: 4, maxVersion: 12, handle: handleFetch})
 }
 
 func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,15 +1,18 @@
 package kafka
 
-// ListOffsets, key 2, versions 0–10.
+// ListOffsets (key 2), versions 0–10.
 //
 // Timestamps: -1 latest (high watermark), -2 earliest (the catalog's log start when tiered data
-// reaches below the hot log), -3 max timestamp (v7+, over the hot log), -4 earliest local (v8+, the
-// hot log's start), -5 latest tiered (v9+, the last offset in object storage, -1 when nothing is
-// tiered, as Apache Kafka answers then), or a time in ms: the first record, tiered or hot, whose
-// timestamp is ≥ it, and that record's timestamp, as Kafka answers. v0 returns one old-style
-// offset whatever MaxNumOffsets asks. The isolation level is irrelevant (no
-// transactions: last stable offset = high watermark). CurrentLeaderEpoch (v4+) is checked against
-// the lease epoch: older → FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH.
+// reaches below the hot log), -3 max timestamp (v7+), -4 earliest local (v8+, the hot log's
+// start), -5 latest tiered (v9+, the last offset in object storage, -1 when nothing is tiered, as
+// Apache Kafka answers then), or a time in ms: the first record, tiered or hot, whose timestamp is
+// ≥ it, and that record's timestamp, as Kafka answers. v0 returns one old-style offset whatever
+// MaxNumOffsets asks. The isolation level is irrelevant (no transactions: last stable offset =
+// high watermark). CurrentLeaderEpoch (v4+) is checked against the lease epoch: older →
+// FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH.
+//
+// Deviations from Apache Kafka: -3 (max timestamp) is answered over the hot log only, not over
+// tiered data.
 
 import (
 	"context"
@@ -21,7 +24,7 @@ import (
 )
 
 func init() {
-	register(api{key: 2, minVersion: 0, maxVersion: 10, handle: handleListOffsets})
+	register(api{key: kmsg.ListOffsets.Int16(), minVersion: 0, maxVersion: 10, handle: handleListOffsets})
 }
 
 func handleListOffsets(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,14 +1,16 @@
 package kafka
 
-// Metadata, key 3, versions 0–12.
+// Metadata (key 3), versions 0–12.
 //
 // Brokers are the live nodes of the node registry; a partition's leader is the holder of its lease
-// (LEADER_NOT_AVAILABLE with leader -1 while no live node holds it). Replicas and ISR name the
-// leader only: Strata keeps one hot copy and makes data durable in object storage instead of
-// replicating between brokers. The controller is the live node with the lowest id. Topics are
-// auto-created when the request allows it (v0–3 always, v4+ AllowAutoTopicCreation) and the broker's
-// auto.create.topics.enable is on. Topic IDs (v10+) are the catalog's topic IDs; topics may be
-// requested by ID. Authorized operations are not computed (no ACLs).
+// (LEADER_NOT_AVAILABLE with leader -1 while no live node holds it). The controller is the live
+// node with the lowest id. Topics are auto-created when the request allows it (v0–3 always, v4+
+// AllowAutoTopicCreation) and the broker's auto.create.topics.enable is on. Topic IDs (v10+) are
+// the catalog's topic IDs; topics may be requested by ID.
+//
+// Deviations from Apache Kafka: replicas and ISR name the leader only — Strata keeps one hot copy
+// and makes data durable in object storage instead of replicating between brokers; authorized
+// operations are not computed (no ACLs).
 
 import (
 	"context"
@@ -20,7 +22,7 @@ import (
 )
 
 func init() {
-	register(api{key: 3, minVersion: 0, maxVersion: 12, handle: handleMetadata})
+	register(api{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 12, handle: handleMetadata})
 }
 
 func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,11 +1,14 @@
-// OffsetCommit (key 8), versions 0-9: stores a group's consumed positions in the metadata store,
-// served by ingest/group.Coordinator. Members are checked by generation and member id; a simple
-// consumer (generation -1, no member id) may commit while the group has no members.
+package kafka
+
+// OffsetCommit (key 8), versions 0–9.
+//
+// Stores a group's consumed positions in the metadata store, served by ingest/group.Coordinator.
+// Members are checked by generation and member id; a simple consumer (generation -1, no member id)
+// may commit while the group has no members.
 //
 // Deviations from Apache Kafka: v10 (topic ids) is not served; the v1 commit timestamp and the
-// v2-v4 retention time are ignored (offsets do not expire); the v9 member epoch is read as a
+// v2–v4 retention time are ignored (offsets do not expire); the v9 member epoch is read as a
 // classic generation, since only classic groups exist.
-package kafka
 
 import (
 	"context"
@@ -14,7 +17,7 @@ import (
 )
 
 func init() {
-	register(api{key: 8, minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.OffsetCommit.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.OffsetCommit(ctx, req.(*kmsg.OffsetCommitRequest)), nil
 	}})
 }

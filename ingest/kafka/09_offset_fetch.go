@@ -1,11 +1,13 @@
-// OffsetFetch (key 9), versions 0-9: a group's committed offsets (v0-v7 one group, v8+ many),
-// served by ingest/group.Coordinator. A partition with no commit answers offset -1; a null topic
-// list (v2+) returns everything committed.
+package kafka
+
+// OffsetFetch (key 9), versions 0–9.
+//
+// A group's committed offsets (v0–v7 one group, v8+ many), served by ingest/group.Coordinator. A
+// partition with no commit answers offset -1; a null topic list (v2+) returns everything committed.
 //
 // Deviations from Apache Kafka: v10 (topic ids) is not served; require_stable (v7+) is accepted
 // and ignored, as without transactions no offset is ever pending; the v9 member id and epoch are
 // not checked.
-package kafka
 
 import (
 	"context"
@@ -14,7 +16,7 @@ import (
 )
 
 func init() {
-	register(api{key: 9, minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.OffsetFetch.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.OffsetFetch(ctx, req.(*kmsg.OffsetFetchRequest)), nil
 	}})
 }

@@ -1,12 +1,13 @@
 package kafka
 
-// FindCoordinator, key 10, versions 0–5 (v4+ batched keys).
+// FindCoordinator (key 10), versions 0–5.
 //
-// The coordinator of a consumer group is a live node chosen by hashing the group name over the live
-// nodes ordered by id (a single node coordinates every group). Deviations: there is no transaction
-// coordinator — key type 1 answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients treat as
-// fatal rather than retrying forever (COORDINATOR_NOT_AVAILABLE would be retried); share-group
-// keys (type 2) answer INVALID_REQUEST.
+// v4+ batches keys. The coordinator of a consumer group is a live node chosen by hashing the group
+// name over the live nodes ordered by id (a single node coordinates every group).
+//
+// Deviations from Apache Kafka: there is no transaction coordinator — key type 1 answers
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients treat as fatal rather than retrying forever
+// (COORDINATOR_NOT_AVAILABLE would be retried); share-group keys (type 2) answer INVALID_REQUEST.
 
 import (
 	"context"
@@ -18,7 +19,7 @@ import (
 )
 
 func init() {
-	register(api{key: 10, minVersion: 0, maxVersion: 5, handle: handleFindCoordinator})
+	register(api{key: kmsg.FindCoordinator.Int16(), minVersion: 0, maxVersion: 5, handle: handleFindCoordinator})
 }
 
 func handleFindCoordinator(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,11 +1,14 @@
-// JoinGroup (key 11), versions 0-9: the classic group protocol's join phase, served by
-// ingest/group.Coordinator. v4+ first joins without a member id get MEMBER_ID_REQUIRED (KIP-394);
-// v5+ static members (group.instance.id) are supported; v9 SkipAssignment is set only for a static
-// leader that rejoins a Stable group without changes (KIP-814).
+package kafka
+
+// JoinGroup (key 11), versions 0–9.
+//
+// The classic group protocol's join phase, served by ingest/group.Coordinator. v4+ first joins
+// without a member id get MEMBER_ID_REQUIRED (KIP-394); v5+ static members (group.instance.id) are
+// supported; v9 SkipAssignment is set only for a static leader that rejoins a Stable group without
+// changes (KIP-814).
 //
 // Deviations from Apache Kafka: the initial rebalance delay defaults to 300ms instead of 3s; a
 // static member that rejoins outside the Stable state triggers a rebalance.
-package kafka
 
 import (
 	"context"
@@ -17,7 +20,7 @@ import (
 )
 
 func init() {
-	register(api{key: 11, minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.JoinGroup.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.JoinGroup(group.WithClient(ctx, requestClientID(ctx), clientHost(cc)), req.(*kmsg.JoinGroupRequest)), nil
 	}})
 }

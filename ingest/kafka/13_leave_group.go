@@ -1,7 +1,11 @@
-// LeaveGroup (key 13), versions 0-5: one member (v0-v2) or a batch of members by member id and/or
-// group.instance.id (v3+, KIP-345), served by ingest/group.Coordinator. The v5 reason is accepted
-// and not logged. No other deviations from Apache Kafka.
 package kafka
+
+// LeaveGroup (key 13), versions 0–5.
+//
+// One member (v0–v2) or a batch of members by member id and/or group.instance.id (v3+, KIP-345),
+// served by ingest/group.Coordinator.
+//
+// Deviations from Apache Kafka: the v5 reason is accepted and not logged.
 
 import (
 	"context"
@@ -10,7 +14,7 @@ import (
 )
 
 func init() {
-	register(api{key: 13, minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.LeaveGroup.Int16(), minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.LeaveGroup(ctx, req.(*kmsg.LeaveGroupRequest)), nil
 	}})
 }

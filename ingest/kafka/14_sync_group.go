@@ -1,7 +1,12 @@
-// SyncGroup (key 14), versions 0-5: the leader hands out the assignment and every member gets its
-// own, served by ingest/group.Coordinator. v5 protocol type/name are checked against the group's
-// (INCONSISTENT_GROUP_PROTOCOL on a mismatch). No deviations from Apache Kafka.
 package kafka
+
+// SyncGroup (key 14), versions 0–5.
+//
+// The leader hands out the assignment and every member gets its own, served by
+// ingest/group.Coordinator. v5 protocol type/name are checked against the group's
+// (INCONSISTENT_GROUP_PROTOCOL on a mismatch).
+//
+// No deviations from Apache Kafka.
 
 import (
 	"context"
@@ -10,7 +15,7 @@ import (
 )
 
 func init() {
-	register(api{key: 14, minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.SyncGroup.Int16(), minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.SyncGroup(ctx, req.(*kmsg.SyncGroupRequest)), nil
 	}})
 }

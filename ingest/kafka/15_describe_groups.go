@@ -1,10 +1,13 @@
-// DescribeGroups (key 15), versions 0-6: state, protocol and members (metadata and assignment once
-// Stable) of each group, served by ingest/group.Coordinator. A group known only from stored offsets
-// is Empty; an unknown group is Dead, with GROUP_ID_NOT_FOUND from v6.
+package kafka
+
+// DescribeGroups (key 15), versions 0–6.
+//
+// State, protocol and members (metadata and assignment once Stable) of each group, served by
+// ingest/group.Coordinator. A group known only from stored offsets is Empty; an unknown group is
+// Dead, with GROUP_ID_NOT_FOUND from v6.
 //
 // Deviations from Apache Kafka: authorized operations (v3+) are never filled in (no ACLs); a
 // group's protocol type is not persisted, so after a restart an offsets-only group shows "".
-package kafka
 
 import (
 	"context"
@@ -13,7 +16,7 @@ import (
 )
 
 func init() {
-	register(api{key: 15, minVersion: 0, maxVersion: 6, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.DescribeGroups.Int16(), minVersion: 0, maxVersion: 6, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.DescribeGroups(ctx, req.(*kmsg.DescribeGroupsRequest)), nil
 	}})
 }

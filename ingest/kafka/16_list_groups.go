@@ -1,7 +1,11 @@
-// ListGroups (key 16), versions 0-5: the groups this node coordinates, including groups known only
-// from stored offsets (state Empty), served by ingest/group.Coordinator. v4 states and v5 types
-// filters match case-insensitively; every group's type is "classic". No other deviations.
 package kafka
+
+// ListGroups (key 16), versions 0–5.
+//
+// The groups this node coordinates, including groups known only from stored offsets (state Empty),
+// served by ingest/group.Coordinator. v4 states and v5 types filters match case-insensitively.
+//
+// Deviations from Apache Kafka: every group's type is "classic".
 
 import (
 	"context"
@@ -10,7 +14,7 @@ import (
 )
 
 func init() {
-	register(api{key: 16, minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.ListGroups.Int16(), minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.ListGroups(ctx, req.(*kmsg.ListGroupsRequest)), nil
 	}})
 }

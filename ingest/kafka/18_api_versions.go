@@ -1,11 +1,13 @@
 package kafka
 
-// ApiVersions, key 18, versions 0–4.
+// ApiVersions (key 18), versions 0–4.
 //
-// The answer lists exactly the APIs registered in this package (see api.go). Deviations from
-// Apache Kafka: no supported or finalized features are reported. A request for a version above 4
-// is answered, without parsing its body, by a v0 response carrying UNSUPPORTED_VERSION and the
-// version list (KIP-511), so that the client can retry with a version both sides know.
+// The answer lists exactly the APIs registered in this package (see api.go). A request for a
+// version above 4 is answered, without parsing its body, by a v0 response carrying
+// UNSUPPORTED_VERSION and the version list (KIP-511), so that the client can retry with a version
+// both sides know.
+//
+// Deviations from Apache Kafka: no supported or finalized features are reported.
 
 import (
 	"context"
@@ -16,7 +18,7 @@ import (
 )
 
 func init() {
-	register(api{key: apiVersionsKey, minVersion: 0, maxVersion: 4, handle: handleApiVersions})
+	register(api{key: kmsg.ApiVersions.Int16(), minVersion: 0, maxVersion: 4, handle: handleApiVersions})
 }
 
 func handleApiVersions(_ context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

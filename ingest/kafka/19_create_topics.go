@@ -1,12 +1,14 @@
 package kafka
 
-// CreateTopics, key 19, versions 0–7.
+// CreateTopics (key 19), versions 0–7.
 //
 // Names follow Kafka's rules (INVALID_TOPIC_EXCEPTION); partitions -1 takes num.partitions; configs
-// are validated like Kafka's topic configs (INVALID_CONFIG). Deviations: the replication factor is
-// accepted (-1 or ≥ 1) but not used — Strata keeps one hot copy and relies on object storage — and
-// is reported back as 1; manual replica assignments are refused with INVALID_REQUEST. v5+ answers
-// carry the resulting configs (defaults included) and v7+ the topic ID.
+// are validated like Kafka's topic configs (INVALID_CONFIG). v5+ answers carry the resulting
+// configs (defaults included) and v7+ the topic ID.
+//
+// Deviations from Apache Kafka: the replication factor is accepted (-1 or ≥ 1) but not used —
+// Strata keeps one hot copy and relies on object storage — and is reported back as 1; manual
+// replica assignments are refused with INVALID_REQUEST.
 
 import (
 	"context"
@@ -18,7 +20,7 @@ import (
 )
 
 func init() {
-	register(api{key: 19, minVersion: 0, maxVersion: 7, handle: handleCreateTopics})
+	register(api{key: kmsg.CreateTopics.Int16(), minVersion: 0, maxVersion: 7, handle: handleCreateTopics})
 }
 
 func handleCreateTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,10 +1,13 @@
 package kafka
 
-// DeleteTopics, key 20, versions 0–6 (v6 by name or topic ID).
+// DeleteTopics (key 20), versions 0–6.
 //
-// The topic leaves the catalog at once; its partitions stop being served and local hot logs are
-// removed by each leader's next reconcile (this node's before the answer). Deviation: objects
-// already tiered are left for the retention sweeper rather than deleted synchronously.
+// v6 names topics by name or topic ID. The topic leaves the catalog at once; its partitions stop
+// being served and local hot logs are removed by each leader's next reconcile (this node's before
+// the answer).
+//
+// Deviations from Apache Kafka: objects already tiered are left for the retention sweeper rather
+// than deleted synchronously.
 
 import (
 	"context"
@@ -16,7 +19,7 @@ import (
 )
 
 func init() {
-	register(api{key: 20, minVersion: 0, maxVersion: 6, handle: handleDeleteTopics})
+	register(api{key: kmsg.DeleteTopics.Int16(), minVersion: 0, maxVersion: 6, handle: handleDeleteTopics})
 }
 
 func handleDeleteTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,10 +1,12 @@
 package kafka
 
-// DeleteRecords, key 21, versions 0–2.
+// DeleteRecords (key 21), versions 0–2.
 //
 // Moves a partition's log start forward (offset -1: to the high watermark), first in the catalog
 // (fenced by the leader epoch) then in the hot log; whole segments below it are deleted locally.
 // An offset above the high watermark is OFFSET_OUT_OF_RANGE, as in Kafka.
+//
+// No deviations from Apache Kafka.
 
 import (
 	"context"
@@ -15,7 +17,7 @@ import (
 )
 
 func init() {
-	register(api{key: 21, minVersion: 0, maxVersion: 2, handle: handleDeleteRecords})
+	register(api{key: kmsg.DeleteRecords.Int16(), minVersion: 0, maxVersion: 2, handle: handleDeleteRecords})
 }
 
 func handleDeleteRecords(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,10 +1,12 @@
 package kafka
 
-// InitProducerId, key 22, versions 0–5.
+// InitProducerId (key 22), versions 0–5.
 //
 // Idempotent producers only: every call allocates a fresh cluster-wide producer id with epoch 0
 // (a client that sends its current id and epoch, KIP-360, gets a new id instead of a bumped epoch,
-// which is equally valid for it). Deviation: a transactional.id is refused with
+// which is equally valid for it).
+//
+// Deviations from Apache Kafka: a transactional.id is refused with
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED — a non-retriable error clients surface at once, where
 // COORDINATOR_NOT_AVAILABLE would have them retry forever.
 
@@ -16,7 +18,7 @@ import (
 )
 
 func init() {
-	register(api{key: 22, minVersion: 0, maxVersion: 5, handle: handleInitProducerID})
+	register(api{key: kmsg.InitProducerID.Int16(), minVersion: 0, maxVersion: 5, handle: handleInitProducerID})
 }
 
 func handleInitProducerID(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,13 +1,15 @@
 package kafka
 
-// DescribeConfigs, key 32, versions 0–4.
+// DescribeConfigs (key 32), versions 0–4.
 //
 // Topic resources list every known topic config: explicitly set values with source
 // DYNAMIC_TOPIC_CONFIG, the rest with their defaults, IsDefault and source DEFAULT_CONFIG; v3+
 // carries config types. Broker resources list the static broker defaults topics inherit (read-only,
 // STATIC_BROKER_CONFIG); a broker id other than this node's (or empty) is answered from this node's
-// values since every node shares them. Deviations: no synonyms and no documentation strings;
-// broker-logger resources answer INVALID_REQUEST.
+// values since every node shares them.
+//
+// Deviations from Apache Kafka: no synonyms and no documentation strings; broker-logger resources
+// answer INVALID_REQUEST.
 
 import (
 	"context"
@@ -20,7 +22,7 @@ import (
 )
 
 func init() {
-	register(api{key: 32, minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs})
+	register(api{key: kmsg.DescribeConfigs.Int16(), minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs})
 }
 
 func handleDescribeConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,10 +1,12 @@
 package kafka
 
-// AlterConfigs, key 33, versions 0–2.
+// AlterConfigs (key 33), versions 0–2.
 //
 // Replaces a topic's explicit configs with the given set (configs not named revert to their
 // defaults), validated like Kafka's topic configs (INVALID_CONFIG). ValidateOnly checks without
-// storing. Deviation: broker configs are static in Strata — broker resources answer
+// storing.
+//
+// Deviations from Apache Kafka: broker configs are static in Strata — broker resources answer
 // INVALID_REQUEST.
 
 import (
@@ -15,7 +17,7 @@ import (
 )
 
 func init() {
-	register(api{key: 33, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs})
+	register(api{key: kmsg.AlterConfigs.Int16(), minVersion: 0, maxVersion: 2, handle: handleAlterConfigs})
 }
 
 func handleAlterConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

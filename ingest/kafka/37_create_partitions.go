@@ -1,10 +1,12 @@
 package kafka
 
-// CreatePartitions, key 37, versions 0–3.
+// CreatePartitions (key 37), versions 0–3.
 //
 // Grows a topic to Count partitions (INVALID_PARTITIONS when not larger); new partitions are taken
-// by live nodes on their next reconcile (this node's before the answer). Deviation: manual replica
-// assignments are refused with INVALID_REQUEST (there are no replicas to place).
+// by live nodes on their next reconcile (this node's before the answer).
+//
+// Deviations from Apache Kafka: manual replica assignments are refused with INVALID_REQUEST (there
+// are no replicas to place).
 
 import (
 	"context"
@@ -14,7 +16,7 @@ import (
 )
 
 func init() {
-	register(api{key: 37, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions})
+	register(api{key: kmsg.CreatePartitions.Int16(), minVersion: 0, maxVersion: 3, handle: handleCreatePartitions})
 }
 
 func handleCreatePartitions(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,7 +1,11 @@
-// DeleteGroups (key 42), versions 0-3: removes empty groups and their committed offsets
-// (NON_EMPTY_GROUP while members remain, GROUP_ID_NOT_FOUND for an unknown group), served by
-// ingest/group.Coordinator. No deviations from Apache Kafka.
 package kafka
+
+// DeleteGroups (key 42), versions 0–3.
+//
+// Removes empty groups and their committed offsets (NON_EMPTY_GROUP while members remain,
+// GROUP_ID_NOT_FOUND for an unknown group), served by ingest/group.Coordinator.
+//
+// No deviations from Apache Kafka.
 
 import (
 	"context"
@@ -10,7 +14,7 @@ import (
 )
 
 func init() {
-	register(api{key: 42, minVersion: 0, maxVersion: 3, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.DeleteGroups.Int16(), minVersion: 0, maxVersion: 3, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.DeleteGroups(ctx, req.(*kmsg.DeleteGroupsRequest)), nil
 	}})
 }

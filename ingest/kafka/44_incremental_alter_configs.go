@@ -1,10 +1,13 @@
 package kafka
 
-// IncrementalAlterConfigs, key 44, versions 0–1.
+// IncrementalAlterConfigs (key 44), versions 0–1.
 //
 // SET, DELETE, APPEND and SUBTRACT (the last two for list configs such as cleanup.policy) on topic
 // configs, validated like Kafka (INVALID_CONFIG), applied atomically per topic. ValidateOnly checks
-// without storing. Deviation: broker configs are static — broker resources answer INVALID_REQUEST.
+// without storing.
+//
+// Deviations from Apache Kafka: broker configs are static — broker resources answer
+// INVALID_REQUEST.
 
 import (
 	"context"
@@ -16,7 +19,7 @@ import (
 )
 
 func init() {
-	register(api{key: 44, minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs})
+	register(api{key: kmsg.IncrementalAlterConfigs.Int16(), minVersion: 0, maxVersion: 1, handle: handleIncrementalAlterConfigs})
 }
 
 func handleIncrementalAlterConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

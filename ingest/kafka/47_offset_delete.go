@@ -1,8 +1,12 @@
-// OffsetDelete (key 47), version 0: removes committed offsets of partitions that no member of the
-// group subscribes to (GROUP_SUBSCRIBED_TO_TOPIC otherwise; NON_EMPTY_GROUP for a non-empty group
-// whose protocol type is not "consumer"), served by ingest/group.Coordinator. No deviations from
-// Apache Kafka.
 package kafka
+
+// OffsetDelete (key 47), version 0.
+//
+// Removes committed offsets of partitions that no member of the group subscribes to
+// (GROUP_SUBSCRIBED_TO_TOPIC otherwise; NON_EMPTY_GROUP for a non-empty group whose protocol type
+// is not "consumer"), served by ingest/group.Coordinator.
+//
+// No deviations from Apache Kafka.
 
 import (
 	"context"
@@ -11,7 +15,7 @@ import (
 )
 
 func init() {
-	register(api{key: 47, minVersion: 0, maxVersion: 0, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.OffsetDelete.Int16(), minVersion: 0, maxVersion: 0, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
 		return s.groups.OffsetDelete(ctx, req.(*kmsg.OffsetDeleteRequest)), nil
 	}})
 }

@@ -1,10 +1,12 @@
 package kafka
 
-// DescribeCluster, key 60, versions 0–1.
+// DescribeCluster (key 60), versions 0–1.
 //
-// The live nodes of the node registry, the cluster id, and the lowest live node id as the
-// "controller" (Strata has no controller: metadata lives in the metadata service). Endpoint type 2
-// (controllers, v1+) answers UNSUPPORTED_ENDPOINT_TYPE as a broker does. Authorized operations are
+// The live nodes of the node registry and the cluster id. Endpoint type 2 (controllers, v1+)
+// answers UNSUPPORTED_ENDPOINT_TYPE as a broker does.
+//
+// Deviations from Apache Kafka: Strata has no controller (metadata lives in the metadata
+// service), so the lowest live node id is reported as the "controller"; authorized operations are
 // not computed (no ACLs).
 
 import (
@@ -15,7 +17,7 @@ import (
 )
 
 func init() {
-	register(api{key: 60, minVersion: 0, maxVersion: 1, handle: handleDescribeCluster})
+	register(api{key: kmsg.DescribeCluster.Int16(), minVersion: 0, maxVersion: 1, handle: handleDescribeCluster})
 }
 
 func handleDescribeCluster(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -217,7 +217,7 @@ func (cc *clientConn) decodeFrame(frame []byte) (*pending, error) {
 	p.api = a
 	p.known = registered && hdr.version >= a.minVersion && hdr.version <= a.maxVersion
 
-	if hdr.key == apiVersionsKey && !p.known {
+	if hdr.key == kmsg.ApiVersions.Int16() && !p.known {
 		// KIP-511: answer any ApiVersions version, without parsing its body, with a v0 response.
 		p.body = nil
 		return p, nil
@@ -234,10 +234,10 @@ func (cc *clientConn) decodeFrame(frame []byte) (*pending, error) {
 			return nil, fmt.Errorf("%w: header tags", errBadFrame)
 		}
 		rest = r.src
-		p.flexResp = hdr.key != apiVersionsKey
+		p.flexResp = hdr.key != kmsg.ApiVersions.Int16()
 	}
 	p.body = rest
-	if hdr.key == produceKey {
+	if hdr.key == kmsg.Produce.Int16() {
 		prev, mine := cc.lastProduce, make(chan struct{})
 		cc.lastProduce = mine
 		p.gate = &produceGate{prev: prev, mine: mine}
@@ -300,7 +300,7 @@ func (cc *clientConn) handle(p *pending) {
 
 // answer produces the response for p: the registered handler, or an "unsupported" answer.
 func (cc *clientConn) answer(p *pending) (kmsg.Response, error) {
-	if p.hdr.key == apiVersionsKey && !p.known {
+	if p.hdr.key == kmsg.ApiVersions.Int16() && !p.known {
 		return unsupportedApiVersions(cc.s), nil
 	}
 	req := kmsg.RequestForKey(p.hdr.key)
@@ -318,7 +318,7 @@ func (cc *clientConn) answer(p *pending) (kmsg.Response, error) {
 	if p.gate != nil {
 		ctx = context.WithValue(ctx, produceGateKey{}, p.gate)
 	}
-	if p.hdr.key == fetchKey {
+	if p.hdr.key == kmsg.Fetch.Int16() {
 		ctx = context.WithValue(ctx, releaseKey{}, &p.release)
 	}
 	return p.api.handle(ctx, cc.s, cc, req)
@@ -501,12 +501,6 @@ func onWritten(ctx context.Context, f func()) {
 		*l = append(*l, f)
 	}
 }
-
-const (
-	produceKey     int16 = 0
-	fetchKey       int16 = 1
-	apiVersionsKey int16 = 18
-)
 
 // apiName is the metric label for a key; unknown keys share one label.
 func apiName(key int16) string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -76,7 +77,7 @@ func FuzzRequest(f *testing.F) {
 		nc := &bytesConn{r: bytes.NewReader(in)}
 		cc := newClientConn(n.srv, nc)
 		cc.serve() // returns once every request read has been answered or dropped
-		if p := counterValue(n.srv.m.panics); p != 0 {
+		if p := testutil.ToFloat64(n.srv.m.panics); p != 0 {
 			t.Fatalf("%v handler panics", p)
 		}
 	})

@@ -223,7 +223,7 @@ func (r *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
 		r.t.Fatalf("correlation id %d, want %d", got, corr)
 	}
 	resp := req.ResponseKind()
-	if req.IsFlexible() && req.Key() != apiVersionsKey {
+	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
 		body = body[1:] // empty tag section
 	}
 	if err := resp.ReadFrom(body); err != nil {

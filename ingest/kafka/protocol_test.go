@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -198,7 +196,7 @@ func TestServerCloseIsIdempotentAndEndsLongPolls(t *testing.T) {
 	fetch.Topics = append(fetch.Topics, ft)
 	corr := r.send(fetch)
 	// Wait until the server has read the fetch (it is counted before it is handled).
-	for counterValue(n.srv.m.requests.WithLabelValues("Fetch")) < 1 {
+	for testutil.ToFloat64(n.srv.m.requests.WithLabelValues("Fetch")) < 1 {
 		time.Sleep(time.Millisecond)
 	}
 	closed := make(chan struct{})
@@ -221,12 +219,4 @@ func TestServerCloseIsIdempotentAndEndsLongPolls(t *testing.T) {
 	if err := n.srv.Serve(context.Background(), ln); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Serve after Close: %v", err)
 	}
-}
-
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return 0
-	}
-	return m.GetCounter().GetValue()
 }

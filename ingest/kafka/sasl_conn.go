@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var (
@@ -35,12 +36,8 @@ var (
 	errSASLFailed      = errors.New("kafka: SASL authentication failed")
 )
 
-const (
-	saslHandshakeKey    int16 = 17
-	saslAuthenticateKey int16 = 36
-	// maxSASLToken bounds one unframed token after SaslHandshake v0.
-	maxSASLToken = 64 << 10
-)
+// maxSASLToken bounds one unframed token after SaslHandshake v0.
+const maxSASLToken = 64 << 10
 
 type authState struct {
 	creds *Credentials
@@ -69,7 +66,7 @@ func (a *authState) admit(key int16) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.done || key == apiVersionsKey || key == saslHandshakeKey || key == saslAuthenticateKey {
+	if a.done || key == kmsg.ApiVersions.Int16() || key == kmsg.SASLHandshake.Int16() || key == kmsg.SASLAuthenticate.Int16() {
 		return nil
 	}
 	return fmt.Errorf("%w: %s", errUnauthenticated, apiName(key))
@@ -170,7 +167,7 @@ func (cc *clientConn) readRawToken(br *bufio.Reader) error {
 		return fmt.Errorf("%w: %s", errSASLFailed, msg)
 	}
 	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(out)), uint32(len(out)))
-	p := &pending{hdr: header{key: saslAuthenticateKey}, received: time.Now(), done: make(chan struct{}),
+	p := &pending{hdr: header{key: kmsg.SASLAuthenticate.Int16()}, received: time.Now(), done: make(chan struct{}),
 		out: [][]byte{append(frame, out...)}}
 	close(p.done)
 	select {

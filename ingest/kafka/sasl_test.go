@@ -112,7 +112,7 @@ func TestSASLUnauthenticatedRequestCloses(t *testing.T) {
 	for _, k := range resp.ApiKeys {
 		seen[k.ApiKey] = true
 	}
-	if !seen[saslHandshakeKey] || !seen[saslAuthenticateKey] {
+	if !seen[kmsg.SASLHandshake.Int16()] || !seen[kmsg.SASLAuthenticate.Int16()] {
 		t.Fatalf("SASL APIs not advertised: %v", seen)
 	}
 	r.send(produceRequest("t", 0, recordBatch(1, -1, 0, 0), 1, 1000))

@@ -10,23 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
 	"github.com/strata-log/strata/tier/segment"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
-
-// fsyncCount reads the fsync histogram's sample count from reg.
-func fsyncCount(b *testing.B, reg *prometheus.Registry) uint64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "strata_hotlog_fsync_duration_seconds" {
-			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	return 0
-}
 
 // BenchmarkAppendDurable appends 16 KiB batches of 1 KiB records, each appender waiting for its
 // batch to be durable (acks=all with local durability). One op is one batch.
@@ -52,7 +39,7 @@ func BenchmarkAppendDurable(b *testing.B) {
 			ctx := context.Background()
 			var ms0, ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
-			syncs0 := fsyncCount(b, reg)
+			syncs0 := objstoretest.MetricValue(b, reg, "strata_hotlog_fsync_duration_seconds")
 			start := time.Now()
 			b.ResetTimer()
 			var wg sync.WaitGroup
@@ -85,9 +72,9 @@ func BenchmarkAppendDurable(b *testing.B) {
 			b.StopTimer()
 			elapsed := time.Since(start)
 			runtime.ReadMemStats(&ms1)
-			syncs := fsyncCount(b, reg) - syncs0
-			b.ReportMetric(float64(syncs)/elapsed.Seconds(), "fsyncs/s")
-			b.ReportMetric(float64(b.N)/float64(max(syncs, 1)), "batches/fsync")
+			syncs := objstoretest.MetricValue(b, reg, "strata_hotlog_fsync_duration_seconds") - syncs0
+			b.ReportMetric(syncs/elapsed.Seconds(), "fsyncs/s")
+			b.ReportMetric(float64(b.N)/max(syncs, 1), "batches/fsync")
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N*recordsPerBatch), "allocs/record")
 		})
 	}

@@ -253,7 +253,9 @@ func TestMetrics(t *testing.T) {
 	}
 	objstoretest.Put(t, b2, "k", objstoretest.Bytes(2, 50))
 
-	ops := func(op string) float64 { return counter(t, reg, "strata_objstore_operations_total", op) }
+	ops := func(op string) float64 {
+		return objstoretest.MetricValue(t, reg, "strata_objstore_operations_total", op)
+	}
 	checks := []struct {
 		name      string
 		got, want float64
@@ -264,63 +266,18 @@ func TestMetrics(t *testing.T) {
 		{"ops head", ops("head"), 1},
 		{"ops delete", ops("delete"), 1},
 		{"ops list", ops("list"), 1},
-		{"errors delete", counter(t, reg, "strata_objstore_errors_total", "delete"), 1},
-		{"errors head (not found is an answer)", counter(t, reg, "strata_objstore_errors_total", "head"), 0},
-		{"bytes put", counter(t, reg, "strata_objstore_bytes_total", "write", "put"), 150},
-		{"bytes get", counter(t, reg, "strata_objstore_bytes_total", "read", "get"), 100},
-		{"bytes get_range", counter(t, reg, "strata_objstore_bytes_total", "read", "get_range"), 30},
+		{"errors delete", objstoretest.MetricValue(t, reg, "strata_objstore_errors_total", "delete"), 1},
+		{"errors head (not found is an answer)", objstoretest.MetricValue(t, reg, "strata_objstore_errors_total", "head"), 0},
+		{"bytes put", objstoretest.MetricValue(t, reg, "strata_objstore_bytes_total", "write", "put"), 150},
+		{"bytes get", objstoretest.MetricValue(t, reg, "strata_objstore_bytes_total", "read", "get"), 100},
+		{"bytes get_range", objstoretest.MetricValue(t, reg, "strata_objstore_bytes_total", "read", "get_range"), 30},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if n := histogramCount(t, reg, "strata_objstore_operation_duration_seconds", "put"); n != 2 {
-		t.Errorf("duration samples for put = %d, want 2", n)
+	if n := objstoretest.MetricValue(t, reg, "strata_objstore_operation_duration_seconds", "put"); n != 2 {
+		t.Errorf("duration samples for put = %v, want 2", n)
 	}
-}
-
-// counter returns the value of one counter series, found by its label values (labels sorted by name).
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			var vals []string
-			for _, lp := range m.GetLabel() {
-				vals = append(vals, lp.GetValue())
-			}
-			if strings.Join(vals, ",") == strings.Join(labels, ",") {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no series %s%q", name, labels)
-	return 0
-}
-
-func histogramCount(t *testing.T, reg *prometheus.Registry, name, op string) uint64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == op {
-				return m.GetHistogram().GetSampleCount()
-			}
-		}
-	}
-	t.Fatalf("no histogram %s{op=%q}", name, op)
-	return 0
 }

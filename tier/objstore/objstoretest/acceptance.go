@@ -1,6 +1,10 @@
 // Package objstoretest holds what every objstore.Bucket must prove and the real servers that prove
 // it: RunAcceptance, one suite run against every backend; StartMinIO, a MinIO server on 127.0.0.1
 // for tests in any package; and FaultBucket, a wrapper that fails chosen calls.
+//
+// It also owns the few helpers that tests of every package share (support.go): FreeAddr and
+// SyncBuffer for servers run as processes, QuietLogger, and MetricValue, which reads a metric from
+// a Prometheus registry.
 package objstoretest
 
 import (

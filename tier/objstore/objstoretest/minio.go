@@ -1,12 +1,10 @@
 package objstoretest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -42,7 +40,7 @@ type MinIO struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
-	out  *lockedBuffer
+	out  *SyncBuffer
 }
 
 // ToolsHint is the message given when a test tool is missing.
@@ -117,24 +115,14 @@ func StartMinIO(tb testing.TB) *MinIO {
 		tb:       tb,
 		bin:      ToolPath(tb, "minio"),
 		dir:      tb.TempDir(),
-		addr:     freeAddr(tb),
-		console:  freeAddr(tb),
+		addr:     FreeAddr(tb),
+		console:  FreeAddr(tb),
 		user:     "strata-test",
 		password: "strata-test-secret",
 	}
 	tb.Cleanup(m.Stop)
 	m.Start()
 	return m
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("minio: finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // Start starts the server, or restarts it after Stop on the same directory and port, and waits
@@ -146,7 +134,7 @@ func (m *MinIO) Start() {
 	if m.cmd != nil {
 		return
 	}
-	m.out = &lockedBuffer{}
+	m.out = &SyncBuffer{}
 	cmd := exec.Command(m.bin, "server", m.dir, "--address", m.addr, "--console-address", m.console, "--quiet")
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+m.user,
@@ -306,22 +294,4 @@ func (m *MinIO) Open(tb testing.TB, rawURL string, opts ...objstore.Option) objs
 	}
 	tb.Cleanup(func() { b.Close() })
 	return b
-}
-
-// lockedBuffer collects the server's output from two pipes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
