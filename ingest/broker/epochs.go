@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -26,7 +27,10 @@ import (
 // Written as temp file → fsync → rename → directory fsync. A missing or bad file means "unknown":
 // the newest batch's epoch is used instead.
 
-const epochVersion = 1
+const (
+	epochExt     = ".epoch"
+	epochVersion = 1
+)
 
 // ErrBadCheckpoint is returned by decodeEpoch for bytes that are not a valid checkpoint.
 var ErrBadCheckpoint = errors.New("broker: bad leader-epoch checkpoint")
@@ -54,7 +58,7 @@ func decodeEpoch(b []byte) (int32, error) {
 }
 
 func (b *Broker) epochPath(name string) string {
-	return filepath.Join(b.cfg.StateDir, name+".epoch")
+	return filepath.Join(b.cfg.StateDir, name+epochExt)
 }
 
 // readEpoch returns the checkpointed epoch of a log, or -1 when there is none (or it is bad).
@@ -85,27 +89,7 @@ func (b *Broker) writeEpoch(name string, epoch int32) error {
 	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("broker: state dir: %w", err)
 	}
-	path := b.epochPath(name)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("broker: write epoch checkpoint: %w", err)
-	}
-	_, err = f.Write(encodeEpoch(epoch))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(b.cfg.StateDir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := localfs.WriteFileAtomic(b.cfg.StateDir, name+epochExt, encodeEpoch(epoch)); err != nil {
 		return fmt.Errorf("broker: write epoch checkpoint: %w", err)
 	}
 	return nil
@@ -118,15 +102,6 @@ func (b *Broker) removeEpoch(name string) {
 	if err := os.Remove(b.epochPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		b.log.Warn("broker: remove epoch checkpoint", "log", name, "err", err)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // localEpoch is the newest epoch under which this node's copy of a log is known to be the

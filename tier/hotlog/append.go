@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -232,7 +233,7 @@ func (l *Log) rollLocked() error {
 		l.failLocked(err)
 		return err
 	}
-	if err := syncDir(l.path); err != nil {
+	if err := localfs.SyncDir(l.path); err != nil {
 		l.failLocked(err)
 		return err
 	}

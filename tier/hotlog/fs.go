@@ -4,27 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"os"
-	"path/filepath"
 
 	"github.com/strata-log/strata/tier/segment"
 )
-
-// syncDir fsyncs a directory so that creates, renames and removes in it are durable.
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("hotlog: open dir for sync: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("hotlog: sync dir %s: %w", path, err)
-	}
-	return nil
-}
 
 // State files are one frame:
 //
@@ -85,27 +67,4 @@ func decodeState(b []byte) (logState, error) {
 		return logState{}, fmt.Errorf("%w: state %+v out of range", segment.ErrCorrupt, st)
 	}
 	return st, nil
-}
-
-// writeFileAtomic writes data to dir/name through a temp file: write, fsync, rename, fsync dir.
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, name+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("hotlog: create temp: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("hotlog: write %s: %w", name, err)
-	}
-	return syncDir(dir)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -151,7 +152,7 @@ func (l *Log) load() error {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, ".tmp") {
+		if strings.HasSuffix(name, localfs.TempSuffix) {
 			_ = os.Remove(filepath.Join(l.path, name))
 			continue
 		}
@@ -226,7 +227,7 @@ func (l *Log) load() error {
 			return err
 		}
 	}
-	if err := syncDir(l.path); err != nil {
+	if err := localfs.SyncDir(l.path); err != nil {
 		return err
 	}
 	l.start = start
@@ -259,7 +260,7 @@ func (l *Log) readState() (logState, bool, error) {
 
 // writeState persists the start offset and any truncation in progress.
 func (l *Log) writeState(start, pendingTruncate int64) error {
-	return writeFileAtomic(l.path, stateFile, encodeState(logState{Start: start, PendingTruncate: pendingTruncate}))
+	return localfs.WriteFileAtomic(l.path, stateFile, encodeState(logState{Start: start, PendingTruncate: pendingTruncate}))
 }
 
 // openSeg opens one segment file. A sealed file that fails its checks is set aside (nil, nil); an
