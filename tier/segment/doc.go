@@ -47,6 +47,9 @@
 // them as a stream, within InflateLimit) against the record format drawn in records.go, for batches
 // a broker is about to accept from a producer. RecordForTimestamp walks records with the same walker.
 //
+// AppendBatch encodes records as one RecordBatch v2 (with franz-go's kmsg) for the writers that make
+// batches themselves rather than receive them: the HTTP NDJSON ingest, and tests through segmenttest.
+//
 // Local frames (frame.go: AppendFrame, ReadFrame) are the format of the small state files kept
 // beside segments — len | crc32c | version | payload — for the hot log and the broker alike.
 //
