@@ -178,7 +178,7 @@ func (l *Log) load() error {
 	for i := len(l.segs) - 1; i > 0; i-- {
 		if prev := l.segs[i-1]; prev.index().NextOffset != l.segs[i].base {
 			for _, s := range l.segs[:i] {
-				l.setAside(s, fmt.Errorf("ends at %d but the next segment starts at %d", prev.index().NextOffset, l.segs[i].base))
+				l.setAside(s, fmt.Errorf("%w: ends at %d but the next segment starts at %d", segment.ErrCorrupt, prev.index().NextOffset, l.segs[i].base))
 			}
 			l.segs = append([]*seg(nil), l.segs[i:]...)
 			break
