@@ -170,7 +170,7 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	}
 	epoch := p.currentLease().Epoch
 	segment.SetPartitionLeaderEpoch(batch, epoch)
-	res, err := p.log.AppendValidated(batch) // validated above: the CRC is computed once
+	res, err := p.log.AppendValidated(batch) // validated above: the hot log does not compute the CRC again
 	if err != nil {
 		if errors.Is(err, segment.ErrCorrupt) {
 			return AppendResult{}, kafkaErr(kerr.CorruptMessage, "%s: %v", tp, err)
