@@ -10,51 +10,71 @@ import (
 	"path/filepath"
 
 	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
 // Leader-epoch checkpoints. Before a leader serves a partition under epoch E it records E in
 // <StateDir>/<log name>.epoch, so the node later knows up to which epoch its local log is the
-// partition's truth even when it appended nothing under E. The file is one frame:
+// partition's truth even when it appended nothing under E. The file is one local frame
+// (segment.AppendFrame) of version 1 whose payload is the epoch:
 //
-//	+--------+--------+---------+-------------+
-//	| len u32| crc u32| version | epoch int32 |
-//	|   = 5  | crc32c of version+epoch         |
-//	+--------+--------+---------+-------------+
-//	   4        4        1          4          bytes, big-endian
+//	+---------+------------+-------------+-------------+
+//	| len u32 | crc32c u32 | version u16 | epoch int32 |
+//	|   = 4   |            |     = 1     |             |
+//	+---------+------------+-------------+-------------+
+//	    4          4             2             4        bytes, big-endian
 //
-// Written as temp file → fsync → rename → directory fsync. A missing or bad file means "unknown":
-// the newest batch's epoch is used instead.
+// Written with localfs.WriteFileAtomic. A missing or bad file means "unknown": the newest batch's
+// epoch is used instead.
+//
+// Migration: checkpoints written before the broker used the shared frame are 13 bytes — len = 5
+// (it counted the version), the CRC32C, a one-byte version 1, the epoch. decodeEpoch still reads
+// them (the lengths differ, so neither layout passes for the other); the next checkpoint of that
+// log is written in the frame layout.
 
-const epochVersion = 1
-
-// ErrBadCheckpoint is returned by decodeEpoch for bytes that are not a valid checkpoint.
-var ErrBadCheckpoint = errors.New("broker: bad leader-epoch checkpoint")
+const (
+	epochExt     = ".epoch"
+	epochVersion = 1
+	legacySize   = 13 // a checkpoint in the layout before the shared frame
+)
 
 func encodeEpoch(epoch int32) []byte {
-	b := make([]byte, 13)
-	binary.BigEndian.PutUint32(b[0:], 5)
-	b[8] = epochVersion
-	binary.BigEndian.PutUint32(b[9:], uint32(epoch))
-	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
-	return b
+	return segment.AppendFrame(make([]byte, 0, segment.FrameHeaderSize+4), epochVersion, binary.BigEndian.AppendUint32(nil, uint32(epoch)))
 }
 
+// decodeEpoch reads a checkpoint in either layout. Errors wrap segment.ErrCorrupt.
 func decodeEpoch(b []byte) (int32, error) {
-	if len(b) != 13 || binary.BigEndian.Uint32(b[0:]) != 5 {
-		return -1, fmt.Errorf("%w: %d bytes", ErrBadCheckpoint, len(b))
+	if len(b) == legacySize && binary.BigEndian.Uint32(b) == legacySize-8 {
+		return decodeLegacyEpoch(b)
 	}
-	if crc32.Checksum(b[8:], castagnoli) != binary.BigEndian.Uint32(b[4:]) {
-		return -1, fmt.Errorf("%w: checksum mismatch", ErrBadCheckpoint)
+	v, p, n, err := segment.ReadFrame(b)
+	switch {
+	case err != nil:
+		return -1, fmt.Errorf("broker: epoch checkpoint: %w", err)
+	case n != len(b):
+		return -1, fmt.Errorf("broker: epoch checkpoint: %w: %d bytes after the frame", segment.ErrCorrupt, len(b)-n)
+	case v != epochVersion:
+		return -1, fmt.Errorf("broker: epoch checkpoint: %w: version %d", segment.ErrCorrupt, v)
+	case len(p) != 4:
+		return -1, fmt.Errorf("broker: epoch checkpoint: %w: payload of %d bytes", segment.ErrCorrupt, len(p))
+	}
+	return int32(binary.BigEndian.Uint32(p)), nil
+}
+
+// decodeLegacyEpoch reads the 13-byte layout of before the shared frame (see Migration above).
+func decodeLegacyEpoch(b []byte) (int32, error) {
+	if crc32.Checksum(b[8:], crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(b[4:]) {
+		return -1, fmt.Errorf("broker: epoch checkpoint: %w: checksum mismatch", segment.ErrCorrupt)
 	}
 	if b[8] != epochVersion {
-		return -1, fmt.Errorf("%w: version %d", ErrBadCheckpoint, b[8])
+		return -1, fmt.Errorf("broker: epoch checkpoint: %w: version %d", segment.ErrCorrupt, b[8])
 	}
 	return int32(binary.BigEndian.Uint32(b[9:])), nil
 }
 
 func (b *Broker) epochPath(name string) string {
-	return filepath.Join(b.cfg.StateDir, name+".epoch")
+	return filepath.Join(b.cfg.StateDir, name+epochExt)
 }
 
 // readEpoch returns the checkpointed epoch of a log, or -1 when there is none (or it is bad).
@@ -85,27 +105,7 @@ func (b *Broker) writeEpoch(name string, epoch int32) error {
 	if err := os.MkdirAll(b.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("broker: state dir: %w", err)
 	}
-	path := b.epochPath(name)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("broker: write epoch checkpoint: %w", err)
-	}
-	_, err = f.Write(encodeEpoch(epoch))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(b.cfg.StateDir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := localfs.WriteFileAtomic(b.cfg.StateDir, name+epochExt, encodeEpoch(epoch)); err != nil {
 		return fmt.Errorf("broker: write epoch checkpoint: %w", err)
 	}
 	return nil
@@ -118,15 +118,6 @@ func (b *Broker) removeEpoch(name string) {
 	if err := os.Remove(b.epochPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		b.log.Warn("broker: remove epoch checkpoint", "log", name, "err", err)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // localEpoch is the newest epoch under which this node's copy of a log is known to be the

@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/segment"
 )
 
 // node is one broker incarnation on a data dir that outlives it (hot logs + epoch checkpoints).
@@ -173,10 +175,14 @@ func TestEpochCheckpointRoundTrip(t *testing.T) {
 
 func FuzzDecodeEpoch(f *testing.F) {
 	f.Add(encodeEpoch(3))
+	f.Add(legacyEpoch(3))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEpoch(b)
-		if err == nil && !bytes.Equal(encodeEpoch(e), b) {
+		if err != nil && !errors.Is(err, segment.ErrCorrupt) {
+			t.Fatalf("error %v does not wrap ErrCorrupt", err)
+		}
+		if err == nil && !bytes.Equal(encodeEpoch(e), b) && !bytes.Equal(legacyEpoch(e), b) {
 			t.Fatalf("accepted %x, which re-encodes differently", b)
 		}
 	})

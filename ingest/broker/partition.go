@@ -2,10 +2,8 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -54,16 +52,6 @@ type topicSettings struct {
 	tsAfterMax      int64 // message.timestamp.after.max.ms
 }
 
-// Byte positions in a RecordBatch v2 header (see tier/segment).
-const (
-	attrPos           = 21
-	maxTSPos          = 35
-	crcPos            = 17
-	attrLogAppendTime = 0x08
-)
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // checkTimestamps applies message.timestamp.before/after.max.ms to a CreateTime batch (by its
 // first and max timestamps: Kafka checks every record).
 func (s *topicSettings) checkTimestamps(tp metadata.TopicPartition, info segment.BatchInfo, now int64) error {
@@ -77,15 +65,6 @@ func (s *topicSettings) checkTimestamps(tp metadata.TopicPartition, info segment
 		return kafkaErr(kerr.InvalidTimestamp, "%s: timestamp %d newer than message.timestamp.after.max.ms", tp, info.MaxTimestamp)
 	}
 	return nil
-}
-
-// stampLogAppendTime marks the batch as LogAppendTime with max timestamp now and recomputes its
-// CRC, as Kafka does for topics with message.timestamp.type=LogAppendTime.
-func stampLogAppendTime(batch []byte, now int64) {
-	attrs := binary.BigEndian.Uint16(batch[attrPos:])
-	binary.BigEndian.PutUint16(batch[attrPos:], attrs|attrLogAppendTime)
-	binary.BigEndian.PutUint64(batch[maxTSPos:], uint64(now))
-	binary.BigEndian.PutUint32(batch[crcPos:], crc32.Checksum(batch[attrPos:], castagnoli))
 }
 
 func (p *partition) currentLease() metadata.Lease { return *p.lease.Load() }
@@ -188,11 +167,11 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	appendTime := int64(-1)
 	if settings.logAppendTime {
 		appendTime = now
-		stampLogAppendTime(batch, now)
+		segment.SetLogAppendTime(batch, now) // recomputes the CRC, which covers the stamp
 	}
 	epoch := p.currentLease().Epoch
 	segment.SetPartitionLeaderEpoch(batch, epoch)
-	res, err := p.log.Append(batch)
+	res, err := p.log.AppendValidated(batch) // validated above: the hot log does not compute the CRC again
 	if err != nil {
 		if errors.Is(err, segment.ErrCorrupt) {
 			return AppendResult{}, kafkaErr(kerr.CorruptMessage, "%s: %v", tp, err)

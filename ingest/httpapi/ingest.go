@@ -6,17 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/segment"
 )
 
 type ingester struct{ cfg Config }
@@ -209,50 +208,12 @@ func partitionRecords(topic string, recs []record, partitions int32) {
 	}
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// buildBatch encodes the records at idx as one uncompressed RecordBatch v2 with kmsg.
+// buildBatch encodes the records at idx, all stamped ts, as one uncompressed RecordBatch v2.
 func buildBatch(recs []record, idx []int, ts int64) []byte {
-	var body []byte
+	nb := segment.NewBatch{FirstTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+		Records: make([]segment.Record, len(idx))}
 	for j, i := range idx {
-		r := kmsg.Record{
-			OffsetDelta: int32(j),
-			Key:         recs[i].key,
-			Value:       recs[i].value,
-		}
-		// Record.Length counts the bytes after the length varint; encode once to learn it.
-		enc := r.AppendTo(nil)
-		r.Length = int32(len(enc) - varintLen(r.Length))
-		body = r.AppendTo(body)
+		nb.Records[j] = segment.Record{Timestamp: ts, Key: recs[i].key, Value: recs[i].value}
 	}
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(len(idx) - 1),
-		FirstTimestamp:       ts,
-		MaxTimestamp:         ts,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(idx)),
-		Records:              body,
-	}
-	out := b.AppendTo(nil)
-	// Length is everything after the 12 bytes of baseOffset and length; the CRC covers the bytes
-	// after itself (from attributes on).
-	b.Length = int32(len(out) - 12)
-	out = b.AppendTo(out[:0])
-	b.CRC = int32(crc32.Checksum(out[21:], castagnoli))
-	return b.AppendTo(out[:0])
-}
-
-// varintLen is the size of v as a zig-zag varint.
-func varintLen(v int32) int {
-	u := uint32(v)<<1 ^ uint32(v>>31)
-	n := 1
-	for u >= 0x80 {
-		u >>= 7
-		n++
-	}
-	return n
+	return segment.AppendBatch(nil, nb)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -24,6 +25,26 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("hotlog: append: %w", err)
 	}
+	return l.append(batch, info)
+}
+
+// AppendValidated is Append for a batch the caller has already checked with segment.ValidateBatch
+// and changed since only through segment's Set* helpers (which keep it valid) — the produce path,
+// where the broker validates every batch before deciding anything about it. It does not compute
+// the CRC again, the one check that reads every byte, but it still reads the header afresh
+// (framing, magic, exactly one batch), so the index is built from the bytes as they are now.
+// A batch that was not validated may be written with a bad CRC, and recovery would then cut the
+// log at it.
+func (l *Log) AppendValidated(batch []byte) (AppendResult, error) {
+	info, err := segment.ParseBatch(batch)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("hotlog: append: %w", err)
+	}
+	return l.append(batch, info)
+}
+
+// append writes batch, whose header is info, as Append describes.
+func (l *Log) append(batch []byte, info segment.BatchInfo) (AppendResult, error) {
 	if info.Size() != len(batch) {
 		return AppendResult{}, fmt.Errorf("hotlog: append: %w: %d bytes after the batch", segment.ErrCorrupt, len(batch)-info.Size())
 	}
@@ -232,7 +253,7 @@ func (l *Log) rollLocked() error {
 		l.failLocked(err)
 		return err
 	}
-	if err := syncDir(l.path); err != nil {
+	if err := localfs.SyncDir(l.path); err != nil {
 		l.failLocked(err)
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/strata-log/strata/tier/localfs"
 )
 
 // Errors callers branch on.
@@ -161,7 +163,7 @@ func (d *Dir) Remove(name string) error {
 	if err := os.RemoveAll(filepath.Join(d.path, name)); err != nil {
 		return fmt.Errorf("hotlog: remove %s: %w", name, err)
 	}
-	return syncDir(d.path)
+	return localfs.SyncDir(d.path)
 }
 
 // Close closes every open log and releases the LOCK. Idempotent.

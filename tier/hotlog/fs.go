@@ -3,44 +3,17 @@ package hotlog
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
-	"os"
-	"path/filepath"
 
 	"github.com/strata-log/strata/tier/segment"
 )
 
-// syncDir fsyncs a directory so that creates, renames and removes in it are durable.
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("hotlog: open dir for sync: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("hotlog: sync dir %s: %w", path, err)
-	}
-	return nil
-}
-
-// State files are one frame:
-//
-//	+-----------+-----------+-----------+--------------------+
-//	| len u32   | crc32c u32| version   | payload (len bytes)|
-//	|           |           | u16       |                    |
-//	+-----------+-----------+-----------+--------------------+
-//
-// len counts the payload; the CRC32C (Castagnoli) covers version and payload. Version 1's payload is
-// two big-endian int64s: the log start offset, and the offset of a truncation in progress (-1: none),
-// which recovery finishes.
+// The state file is one local frame (segment.AppendFrame: len | crc32c | version | payload).
+// Version 1's payload is two big-endian int64s: the log start offset, and the offset of a
+// truncation in progress (-1: none), which recovery finishes.
 const (
-	stateFile       = "state"
-	stateVersion    = 1
-	stateHeaderSize = 10
-	statePayload    = 16
+	stateFile    = "state"
+	stateVersion = 1
+	statePayload = 16
 )
 
 // logState is what the state file holds.
@@ -49,63 +22,30 @@ type logState struct {
 	PendingTruncate int64 // -1: none
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 func encodeState(st logState) []byte {
-	b := make([]byte, stateHeaderSize, stateHeaderSize+statePayload)
-	b = binary.BigEndian.AppendUint64(b, uint64(st.Start))
-	b = binary.BigEndian.AppendUint64(b, uint64(st.PendingTruncate))
-	binary.BigEndian.PutUint32(b[0:], statePayload)
-	binary.BigEndian.PutUint16(b[8:], stateVersion)
-	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
-	return b
+	var p [statePayload]byte
+	binary.BigEndian.PutUint64(p[0:], uint64(st.Start))
+	binary.BigEndian.PutUint64(p[8:], uint64(st.PendingTruncate))
+	return segment.AppendFrame(make([]byte, 0, segment.FrameHeaderSize+statePayload), stateVersion, p[:])
 }
 
-// decodeState parses a state frame. Errors wrap segment.ErrCorrupt.
+// decodeState parses a state file. Errors wrap segment.ErrCorrupt.
 func decodeState(b []byte) (logState, error) {
-	if len(b) < stateHeaderSize {
-		return logState{}, fmt.Errorf("%w: state file of %d bytes", segment.ErrCorrupt, len(b))
+	v, p, n, err := segment.ReadFrame(b)
+	if err != nil {
+		return logState{}, fmt.Errorf("hotlog: state file: %w", err)
 	}
-	n := binary.BigEndian.Uint32(b[0:])
-	if int64(n) != int64(len(b)-stateHeaderSize) {
-		return logState{}, fmt.Errorf("%w: state frame length %d for %d bytes", segment.ErrCorrupt, n, len(b))
+	switch {
+	case n != len(b):
+		return logState{}, fmt.Errorf("hotlog: state file: %w: %d bytes after the frame", segment.ErrCorrupt, len(b)-n)
+	case v != stateVersion:
+		return logState{}, fmt.Errorf("hotlog: state file: %w: version %d", segment.ErrCorrupt, v)
+	case len(p) != statePayload:
+		return logState{}, fmt.Errorf("hotlog: state file: %w: payload of %d bytes", segment.ErrCorrupt, len(p))
 	}
-	if crc := crc32.Checksum(b[8:], castagnoli); crc != binary.BigEndian.Uint32(b[4:]) {
-		return logState{}, fmt.Errorf("%w: state frame CRC mismatch", segment.ErrCorrupt)
-	}
-	if v := binary.BigEndian.Uint16(b[8:]); v != stateVersion {
-		return logState{}, fmt.Errorf("%w: state version %d", segment.ErrCorrupt, v)
-	}
-	if n != statePayload {
-		return logState{}, fmt.Errorf("%w: state payload of %d bytes", segment.ErrCorrupt, n)
-	}
-	p := b[stateHeaderSize:]
 	st := logState{Start: int64(binary.BigEndian.Uint64(p)), PendingTruncate: int64(binary.BigEndian.Uint64(p[8:]))}
 	if st.Start < 0 || st.PendingTruncate < -1 {
-		return logState{}, fmt.Errorf("%w: state %+v out of range", segment.ErrCorrupt, st)
+		return logState{}, fmt.Errorf("hotlog: state file: %w: %+v out of range", segment.ErrCorrupt, st)
 	}
 	return st, nil
-}
-
-// writeFileAtomic writes data to dir/name through a temp file: write, fsync, rename, fsync dir.
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, name+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("hotlog: create temp: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("hotlog: write %s: %w", name, err)
-	}
-	return syncDir(dir)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -151,7 +152,7 @@ func (l *Log) load() error {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, ".tmp") {
+		if strings.HasSuffix(name, localfs.TempSuffix) {
 			_ = os.Remove(filepath.Join(l.path, name))
 			continue
 		}
@@ -177,7 +178,7 @@ func (l *Log) load() error {
 	for i := len(l.segs) - 1; i > 0; i-- {
 		if prev := l.segs[i-1]; prev.index().NextOffset != l.segs[i].base {
 			for _, s := range l.segs[:i] {
-				l.setAside(s, fmt.Errorf("ends at %d but the next segment starts at %d", prev.index().NextOffset, l.segs[i].base))
+				l.setAside(s, fmt.Errorf("%w: ends at %d but the next segment starts at %d", segment.ErrCorrupt, prev.index().NextOffset, l.segs[i].base))
 			}
 			l.segs = append([]*seg(nil), l.segs[i:]...)
 			break
@@ -226,7 +227,7 @@ func (l *Log) load() error {
 			return err
 		}
 	}
-	if err := syncDir(l.path); err != nil {
+	if err := localfs.SyncDir(l.path); err != nil {
 		return err
 	}
 	l.start = start
@@ -259,7 +260,7 @@ func (l *Log) readState() (logState, bool, error) {
 
 // writeState persists the start offset and any truncation in progress.
 func (l *Log) writeState(start, pendingTruncate int64) error {
-	return writeFileAtomic(l.path, stateFile, encodeState(logState{Start: start, PendingTruncate: pendingTruncate}))
+	return localfs.WriteFileAtomic(l.path, stateFile, encodeState(logState{Start: start, PendingTruncate: pendingTruncate}))
 }
 
 // openSeg opens one segment file. A sealed file that fails its checks is set aside (nil, nil); an

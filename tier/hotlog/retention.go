@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -34,7 +35,7 @@ func (l *Log) DeleteSegmentsBelow(offset int64) error {
 			return fmt.Errorf("hotlog: remove segment: %w", err)
 		}
 	}
-	return syncDir(l.path)
+	return localfs.SyncDir(l.path)
 }
 
 // SetStartOffset moves the logical start forward to offset (DeleteRecords) and persists it. Lower
@@ -105,7 +106,7 @@ func (l *Log) truncateLocked(offset int64) error {
 		l.failLocked(err)
 		return err
 	}
-	if err := syncDir(l.path); err != nil {
+	if err := localfs.SyncDir(l.path); err != nil {
 		l.failLocked(err)
 		return err
 	}
@@ -194,7 +195,7 @@ func (l *Log) resetLocked(next int64) error {
 		l.failLocked(err)
 		return err
 	}
-	if err := syncDir(l.path); err != nil {
+	if err := localfs.SyncDir(l.path); err != nil {
 		l.failLocked(err)
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-log/strata/tier/localfs"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -143,7 +144,7 @@ func TestRecoverInterruptedReset(t *testing.T) {
 	d := openTestDir(t, root, Config{})
 	l, _ := d.Log("p0")
 	fill(t, l, 5)
-	if err := writeFileAtomic(filepath.Join(root, "p0"), stateFile, encodeState(logState{Start: 500, PendingTruncate: -1})); err != nil {
+	if err := localfs.WriteFileAtomic(filepath.Join(root, "p0"), stateFile, encodeState(logState{Start: 500, PendingTruncate: -1})); err != nil {
 		t.Fatal(err)
 	}
 	_, l = reopen(t, root, d, Config{})
@@ -462,7 +463,7 @@ func TestRecoverInterruptedTruncate(t *testing.T) {
 	d := openTestDir(t, root, cfg)
 	l, _ := d.Log("p0")
 	all := fill(t, l, 20) // [0, 40)
-	if err := writeFileAtomic(filepath.Join(root, "p0"), stateFile, encodeState(logState{Start: 0, PendingTruncate: 13})); err != nil {
+	if err := localfs.WriteFileAtomic(filepath.Join(root, "p0"), stateFile, encodeState(logState{Start: 0, PendingTruncate: 13})); err != nil {
 		t.Fatal(err)
 	}
 	d, l = reopen(t, root, d, cfg)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/strata-log/strata/tier/localfs"
 )
 
 // errNotDir: a path component is a file, e.g. looking up "a/b" when "a" is an object.
@@ -95,7 +97,7 @@ func (f *fileBucket) Put(ctx context.Context, key string, r io.ReaderAt, size in
 	if err != nil {
 		return fmt.Errorf("objstore: file put %q: %w", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := localfs.SyncDir(dir); err != nil {
 		return fmt.Errorf("objstore: file put %q: %w", key, err)
 	}
 	return nil
@@ -171,19 +173,7 @@ func mkdirAllSync(root, dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return localfs.SyncDir(parent)
 }
 
 // open returns the object's file and size, or ErrNotFound.
@@ -281,7 +271,7 @@ func (f *fileBucket) Delete(ctx context.Context, key string) error {
 		}
 		dir = filepath.Dir(dir)
 	}
-	if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := localfs.SyncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("objstore: file delete %q: %w", key, err)
 	}
 	return nil

@@ -1,5 +1,6 @@
-// Package segment owns Strata's segment format: the bytes of a hot-log file and, once sealed, of the
-// object uploaded to object storage (a sealed hot segment is uploaded as it is).
+// Package segment owns Strata's bytes on disk and in objects: the segment format (the bytes of a
+// hot-log file and, once sealed, of the object uploaded to object storage, as it is), the Kafka
+// RecordBatch v2 checks and edits made on them, and the local frame of small state files.
 //
 // A segment is Kafka RecordBatch v2 bytes back to back, exactly as producers sent them (compressed
 // batches stay compressed), followed by a sparse index and a fixed-size footer. All integers are
@@ -45,6 +46,12 @@
 // ValidateBatch checks a batch's header and CRC; CheckRecords also walks its records (decompressing
 // them as a stream, within InflateLimit) against the record format drawn in records.go, for batches
 // a broker is about to accept from a producer. RecordForTimestamp walks records with the same walker.
+//
+// AppendBatch encodes records as one RecordBatch v2 (with franz-go's kmsg) for the writers that make
+// batches themselves rather than receive them: the HTTP NDJSON ingest, and tests through segmenttest.
+//
+// Local frames (frame.go: AppendFrame, ReadFrame) are the format of the small state files kept
+// beside segments — len | crc32c | version | payload — for the hot log and the broker alike.
 //
 // Every decoder here takes bytes from outside (disk, object storage, the network): bad bytes give
 // an error wrapping ErrCorrupt, never a panic, and nothing is allocated beyond what the input's

@@ -1,19 +1,17 @@
-// Package segmenttest builds real Kafka RecordBatch v2 bytes (encoded by franz-go's kmsg) for tests
-// of code that stores or serves batches.
+// Package segmenttest builds real Kafka RecordBatch v2 bytes (encoded by segment.AppendBatch, with
+// franz-go's kmsg and, for compressed batches, franz-go's compressors) for tests of code that stores
+// or serves batches.
 package segmenttest
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	"github.com/strata-log/strata/tier/segment"
+)
 
 // Batch describes a batch to encode. Zero fields mean: offset 0, no producer (id -1), timestamps
 // from FirstTimestamp with one millisecond per record.
@@ -36,61 +34,48 @@ type Batch struct {
 	Codec int16
 }
 
-// Encode returns the batch's bytes with a correct CRC32C.
+// Encode returns the batch's bytes with a correct CRC32C, encoded by segment.AppendBatch.
 func (b Batch) Encode() []byte {
-	pid := b.ProducerID
-	if pid == 0 {
-		pid = -1
+	nb := segment.NewBatch{
+		BaseOffset:     b.BaseOffset,
+		FirstTimestamp: b.FirstTimestamp,
+		Attributes:     b.Attributes,
+		ProducerID:     b.ProducerID,
+		ProducerEpoch:  b.ProducerEpoch,
+		BaseSequence:   b.BaseSequence,
+		Records:        make([]segment.Record, len(b.Values)),
 	}
-	epoch, seq := b.ProducerEpoch, b.BaseSequence
-	if pid < 0 {
-		epoch, seq = -1, -1
+	if nb.ProducerID == 0 {
+		nb.ProducerID = -1
 	}
-	rb := kmsg.RecordBatch{
-		FirstOffset:          b.BaseOffset,
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		Attributes:           b.Attributes,
-		FirstTimestamp:       b.FirstTimestamp,
-		MaxTimestamp:         b.FirstTimestamp,
-		ProducerID:           pid,
-		ProducerEpoch:        epoch,
-		FirstSequence:        seq,
-		NumRecords:           int32(len(b.Values)),
+	if nb.ProducerID < 0 {
+		nb.ProducerEpoch, nb.BaseSequence = -1, -1
 	}
-	if len(b.Values) > 0 {
-		rb.LastOffsetDelta = int32(len(b.Values) - 1)
-	}
-	var recs []byte
 	for i, v := range b.Values {
-		ts := b.FirstTimestamp + int64(i)
+		r := &nb.Records[i]
+		r.Timestamp, r.Value = b.FirstTimestamp+int64(i), v
 		if b.Timestamps != nil {
-			ts = b.Timestamps[i]
+			r.Timestamp = b.Timestamps[i]
 		}
-		if ts > rb.MaxTimestamp {
-			rb.MaxTimestamp = ts
-		}
-		r := kmsg.Record{TimestampDelta64: ts - b.FirstTimestamp, OffsetDelta: int32(i), Value: v}
 		if i < len(b.Keys) {
 			r.Key = b.Keys[i]
 		}
-		// Length is the size of everything after the length varint.
-		body := r.AppendTo(nil)
-		r.Length = int32(len(body) - 1) // the zero Length encodes as one byte
-		recs = r.AppendTo(recs)
 	}
-	if b.RawRecords != nil {
-		recs = b.RawRecords
+	if b.RawRecords != nil || b.Codec != 0 {
+		nb.Compress = func(recs []byte) []byte {
+			if b.RawRecords != nil {
+				recs = b.RawRecords
+			}
+			if b.Codec != 0 {
+				recs = Compress(b.Codec, recs)
+			}
+			return recs
+		}
 	}
 	if b.Codec != 0 {
-		recs = Compress(b.Codec, recs)
-		rb.Attributes = rb.Attributes&^0x07 | b.Codec
+		nb.Attributes = nb.Attributes&^segment.AttrCompressionMask | b.Codec
 	}
-	rb.Records = recs
-	rb.Length = int32(49 + len(recs))
-	out := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[17:21], crc32.Checksum(out[21:], castagnoli))
-	return out
+	return segment.AppendBatch(nil, nb)
 }
 
 // Records returns a batch of n records with values of size bytes each, timestamps from ts.
