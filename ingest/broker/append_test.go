@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment"
 )
@@ -19,11 +20,11 @@ func TestAppendStoresValidBatches(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	b1 := newBroker(t, st, 1, dir)
-	for _, spec := range []TopicSpec{
+	for _, spec := range []topics.Spec{
 		{Name: "create", Partitions: 1, ReplicationFactor: 1},
 		{Name: "append", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{"message.timestamp.type": "LogAppendTime"}},
 	} {
-		if _, err := b1.CreateTopic(ctx, spec); err != nil {
+		if _, err := adminOf(t, b1).CreateTopic(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
 	}
