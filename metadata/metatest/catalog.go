@@ -338,17 +338,7 @@ func testWatchCatalogs(t *testing.T, newStore NewStore) {
 	waitFor(t, ch, tp)
 
 	cancel()
-	deadline := time.After(waitLimit)
-	for {
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				return
-			}
-		case <-deadline:
-			t.Fatal("watch channel not closed after ctx ended")
-		}
-	}
+	waitClosed(t, ch, "catalog watch after ctx ended")
 }
 
 func waitFor(t *testing.T, ch <-chan metadata.TopicPartition, want metadata.TopicPartition) {

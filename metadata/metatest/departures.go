@@ -102,7 +102,7 @@ func waitDeparture(t *testing.T, ch <-chan struct{}, what string, gone func() (b
 }
 
 // waitClosed drains ch until it is closed, failing after waitLimit.
-func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+func waitClosed[T any](t *testing.T, ch <-chan T, what string) {
 	t.Helper()
 	deadline := time.After(waitLimit)
 	for {
