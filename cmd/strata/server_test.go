@@ -198,6 +198,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"server", "--metadata", "http://x:1"}, `--metadata "http://x:1"`},
 		{[]string{"server", "--node-id", "x"}, `invalid value "x" for flag -node-id`},
 		{[]string{"server", "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"server", "--metadata-sync", "sometimes"}, `--metadata-sync "sometimes"`},
+		{[]string{"server", "--metadata-sync", "-1s"}, `--metadata-sync "-1s"`},
 		{[]string{"server", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{[]string{"bogus"}, `unknown command "bogus"`},
 		{[]string{"topic", "frobnicate"}, `unknown topic subcommand "frobnicate"`},

@@ -13,20 +13,29 @@ import (
 )
 
 // benchTargets runs fn against a single embedded server over TCP (R1) and in-process
-// (R1-inproc), and a 3-node cluster (R3).
+// (R1-inproc), the same in-process with JetStream's periodic fsync instead of one before every
+// acknowledgement (R1-inproc-sync2m: what durability costs), and a 3-node cluster (R3).
 func benchTargets(b *testing.B, fn func(b *testing.B, s *natsmeta.Store)) {
 	b.Run("R1", func(b *testing.B) {
 		e := startEmbedded(b)
 		fn(b, openStore(b, []string{e.ClientURL()}, 1))
 	})
-	b.Run("R1-inproc", func(b *testing.B) {
-		e := startEmbedded(b)
+	inproc := func(b *testing.B, e *natsmeta.Embedded) {
 		s, err := natsmeta.Open(context.Background(), natsmeta.Config{Embedded: e, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer s.Close()
 		fn(b, s)
+	}
+	b.Run("R1-inproc", func(b *testing.B) { inproc(b, startEmbedded(b)) })
+	b.Run("R1-inproc-sync2m", func(b *testing.B) {
+		e, err := natsmeta.StartEmbedded(natsmeta.EmbeddedConfig{Dir: b.TempDir(), NoListen: true, SyncInterval: 2 * time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(e.Shutdown)
+		inproc(b, e)
 	})
 	b.Run("R3", func(b *testing.B) {
 		c := startCluster(b, 3)
