@@ -43,6 +43,8 @@ type serverConfig struct {
 	objectStore    string
 	metadata       string
 	metadataSync   string
+	maxConns       int
+	maxConnsPerIP  int
 	metaSyncEvery  time.Duration // parsed --metadata-sync: 0 = before every acknowledgement
 	logLevel       string
 	logFormat      string
@@ -71,6 +73,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.objectStore, "object-store", "", "object store URL (default file://<data-dir>/objects)")
 	fs.StringVar(&c.metadata, "metadata", "embedded", `"embedded" or nats://host:port[,host:port...]`)
 	fs.StringVar(&c.metadataSync, "metadata-sync", "always", `embedded metadata: "always" fsyncs before every acknowledgement; a duration (e.g. 2m) fsyncs periodically, faster but a power cut can lose acknowledged writes`)
+	fs.IntVar(&c.maxConns, "max-connections", 10000, "Kafka connections open at once; more are closed on arrival (Kafka's max.connections)")
+	fs.IntVar(&c.maxConnsPerIP, "max-connections-per-ip", 1000, "Kafka connections open at once from one client address (Kafka's max.connections.per.ip)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.autoCreate, "auto-create-topics", true, "Kafka's auto.create.topics.enable")
@@ -109,6 +113,12 @@ func (c *serverConfig) validate() error {
 	}
 	if c.nodeID < 0 || c.nodeID > 1<<31-1 {
 		return usagef("--node-id %d: want 0..%d", c.nodeID, 1<<31-1)
+	}
+	if c.maxConns < 1 {
+		return usagef("--max-connections %d: want at least 1", c.maxConns)
+	}
+	if c.maxConnsPerIP < 1 {
+		return usagef("--max-connections-per-ip %d: want at least 1", c.maxConnsPerIP)
 	}
 	if c.numPartitions < 1 {
 		return usagef("--num-partitions %d: want at least 1", c.numPartitions)
@@ -414,15 +424,17 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	}, 5*time.Second, log))
 
 	ks, err := kafka.New(kafka.Config{
-		AdvertisedAddr: advertised,
-		NodeID:         int32(cfg.nodeID),
-		Broker:         b,
-		Topics:         admin,
-		Groups:         groups,
-		TLS:            cfg.kafkaTLS,
-		SASL:           cfg.kafkaSASL,
-		Logger:         log,
-		Registerer:     reg,
+		AdvertisedAddr:      advertised,
+		NodeID:              int32(cfg.nodeID),
+		Broker:              b,
+		Topics:              admin,
+		Groups:              groups,
+		MaxConnections:      cfg.maxConns,
+		MaxConnectionsPerIP: cfg.maxConnsPerIP,
+		TLS:                 cfg.kafkaTLS,
+		SASL:                cfg.kafkaSASL,
+		Logger:              log,
+		Registerer:          reg,
 	})
 	if err != nil {
 		kln.Close()

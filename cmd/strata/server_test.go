@@ -199,6 +199,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"server", "--node-id", "x"}, `invalid value "x" for flag -node-id`},
 		{[]string{"server", "--log-level", "loud"}, `--log-level "loud"`},
 		{[]string{"server", "--metadata-sync", "sometimes"}, `--metadata-sync "sometimes"`},
+		{[]string{"server", "--max-connections-per-ip", "0"}, `--max-connections-per-ip 0`},
 		{[]string{"server", "--metadata-sync", "-1s"}, `--metadata-sync "-1s"`},
 		{[]string{"server", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{[]string{"bogus"}, `unknown command "bogus"`},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,27 +164,25 @@ func (cc *clientConn) readLoop() error {
 		if size > cc.s.cfg.MaxRequestBytes {
 			return fmt.Errorf("%w: %d > %d bytes", errFrameTooLarge, size, cc.s.cfg.MaxRequestBytes)
 		}
-		if err := cc.s.budget.acquire(cc.ctx, int64(size)); err != nil {
-			return nil
+		if cc.auth.pending() && size > cc.s.cfg.MaxUnauthenticatedBytes {
+			return fmt.Errorf("%w: %d > %d bytes before authentication", errFrameTooLarge, size, cc.s.cfg.MaxUnauthenticatedBytes)
 		}
 		// A peer that announces a frame must deliver it within IOTimeout: a slow sender cannot
 		// hold its share of the request budget for ever.
 		_ = cc.nc.SetReadDeadline(time.Now().Add(cc.s.cfg.IOTimeout))
 		if cc.stopping.Load() {
-			cc.s.budget.release(int64(size))
 			return nil
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(br, frame); err != nil {
-			cc.s.budget.release(int64(size))
+		frame, held, err := cc.readFrame(br, int(size))
+		if err != nil || frame == nil {
 			return err
 		}
 		p, err := cc.decodeFrame(frame)
 		if err != nil {
-			cc.s.budget.release(int64(size))
+			cc.s.budget.release(held)
 			return err
 		}
-		p.held = int64(size)
+		p.held = held
 		select {
 		case cc.queue <- p:
 		case <-cc.ctx.Done():
@@ -200,6 +199,38 @@ func (cc *clientConn) readLoop() error {
 			}
 		}
 	}
+}
+
+// frameChunk is how much of a frame is reserved from the request budget, and read, at a time.
+const frameChunk = 256 << 10
+
+// readFrame reads a frame of size bytes, reserving its memory in the server's request budget as
+// its bytes arrive rather than when its size is announced: a chunk is reserved only once at least
+// one of its bytes is there, so connections that announce large frames and stall hold at most a
+// chunk each and cannot lock out others. The buffer grows with the data. It returns the frame and
+// the bytes it holds in the budget (released by the caller once the request is handled); a nil
+// frame with a nil error means the connection is closing.
+func (cc *clientConn) readFrame(br *bufio.Reader, size int) (frame []byte, held int64, err error) {
+	frame = make([]byte, 0, min(size, frameChunk))
+	for len(frame) < size {
+		if _, err := br.Peek(1); err != nil {
+			cc.s.budget.release(held)
+			return nil, 0, err
+		}
+		n := min(size-len(frame), frameChunk)
+		if err := cc.s.budget.acquire(cc.ctx, int64(n)); err != nil {
+			cc.s.budget.release(held)
+			return nil, 0, nil
+		}
+		held += int64(n)
+		frame = slices.Grow(frame, n)
+		if _, err := io.ReadFull(br, frame[len(frame):len(frame)+n]); err != nil {
+			cc.s.budget.release(held)
+			return nil, 0, err
+		}
+		frame = frame[:len(frame)+n]
+	}
+	return frame, held, nil
 }
 
 // decodeFrame parses the request header and decides how the request will be answered. An error

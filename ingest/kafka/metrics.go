@@ -15,6 +15,7 @@ type metrics struct {
 	reqBytes    *prometheus.CounterVec
 	respBytes   *prometheus.CounterVec
 	connections prometheus.Gauge
+	rejected    *prometheus.CounterVec
 	panics      prometheus.Counter
 }
 
@@ -41,6 +42,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_kafka_connections",
 			Help: "Open Kafka client connections.",
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_kafka_connections_rejected_total",
+			Help: "Kafka connections closed on arrival because a connection limit was reached, by limit (total, per_ip).",
+		}, []string{"limit"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_kafka_handler_panics_total",
 			Help: "Requests whose handler panicked (the connection was closed).",
@@ -49,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.connections, m.panics} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.connections, m.rejected, m.panics} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

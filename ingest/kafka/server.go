@@ -81,9 +81,18 @@ type Config struct {
 	// MaxInflight bounds the requests one connection may have in progress (default 64); the reader
 	// stops reading that connection until one finishes.
 	MaxInflight int
-	// MaxInflightBytes bounds the request bytes held by all connections together (default 512 MiB);
-	// readers wait before allocating a frame that does not fit.
+	// MaxInflightBytes bounds the request bytes held by all connections together (default 512 MiB).
+	// A frame's bytes are reserved as they arrive, a chunk at a time (readers wait when a chunk
+	// does not fit), so a peer that announces a large frame and stalls holds almost nothing.
 	MaxInflightBytes int64
+	// MaxUnauthenticatedBytes bounds a frame before the connection has authenticated, when SASL is
+	// on (default 512 KiB, Kafka's sasl.server.max.receive.size): a larger one closes it.
+	MaxUnauthenticatedBytes int32
+	// MaxConnections and MaxConnectionsPerIP bound the open connections, in all and from one
+	// client address (defaults 10,000 and 1,000; Kafka's max.connections and
+	// max.connections.per.ip). A connection over either is closed at once and counted in
+	// strata_kafka_connections_rejected_total.
+	MaxConnections, MaxConnectionsPerIP int
 	// FetchMaxBytes caps the record bytes one Fetch response carries, whatever the request asks
 	// (Kafka's fetch.max.bytes, default 55 MiB). The first batch may still exceed it (KIP-74).
 	FetchMaxBytes int32
@@ -126,6 +135,15 @@ func (c *Config) applyDefaults() {
 	if c.MaxInflightBytes == 0 {
 		c.MaxInflightBytes = 512 << 20
 	}
+	if c.MaxUnauthenticatedBytes == 0 {
+		c.MaxUnauthenticatedBytes = 512 << 10
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 10_000
+	}
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = 1_000
+	}
 	if c.FetchMaxBytes == 0 {
 		c.FetchMaxBytes = DefaultFetchMaxBytes
 	}
@@ -164,6 +182,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: FetchMaxBytes %d < 0", ErrConfig, c.FetchMaxBytes)
 	case c.MaxInflightBytes < 0:
 		return fmt.Errorf("%w: MaxInflightBytes %d < 0", ErrConfig, c.MaxInflightBytes)
+	case c.MaxInflightBytes > 0 && c.MaxInflightBytes < int64(c.MaxRequestBytes):
+		return fmt.Errorf("%w: MaxInflightBytes %d below MaxRequestBytes %d: a frame's bytes are reserved as they arrive, so a larger frame could never be read",
+			ErrConfig, c.MaxInflightBytes, c.MaxRequestBytes)
+	case c.MaxUnauthenticatedBytes < 0:
+		return fmt.Errorf("%w: MaxUnauthenticatedBytes %d < 0", ErrConfig, c.MaxUnauthenticatedBytes)
+	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0:
+		return fmt.Errorf("%w: negative MaxConnections or MaxConnectionsPerIP", ErrConfig)
 	case c.NodeID < 0:
 		return fmt.Errorf("%w: NodeID %d < 0", ErrConfig, c.NodeID)
 	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:
@@ -190,6 +215,7 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*clientConn]struct{}
+	perIP     map[string]int // open connections by client IP
 	addr      net.Addr
 	wg        sync.WaitGroup // accept loops and connections
 }
@@ -222,6 +248,7 @@ func New(cfg Config) (*Server, error) {
 		cancel:    cancel,
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*clientConn]struct{}{},
+		perIP:     map[string]int{},
 	}, nil
 }
 
@@ -288,16 +315,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// startConn registers and starts a connection unless the server is closing.
+// startConn registers and starts a connection unless the server is closing or a connection
+// limit is reached.
 func (s *Server) startConn(nc net.Conn) {
+	ip := remoteIP(nc)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
+	reject := ""
+	switch {
+	case len(s.conns) >= s.cfg.MaxConnections:
+		reject = "total"
+	case s.perIP[ip] >= s.cfg.MaxConnectionsPerIP:
+		reject = "per_ip"
+	}
+	if reject != "" {
+		s.mu.Unlock()
+		s.m.rejected.WithLabelValues(reject).Inc()
+		s.log.Debug("kafka: connection limit reached; closing the new connection", "remote", nc.RemoteAddr(), "limit", reject)
+		nc.Close()
+		return
+	}
 	cc := newClientConn(s, nc)
 	s.conns[cc] = struct{}{}
+	s.perIP[ip]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.m.connections.Inc()
@@ -309,8 +353,23 @@ func (s *Server) startConn(nc net.Conn) {
 		}
 		s.mu.Lock()
 		delete(s.conns, cc)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
 		s.mu.Unlock()
 	}()
+}
+
+// remoteIP is the client address a connection limit counts against.
+func remoteIP(nc net.Conn) string {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
 }
 
 // Addr is the address of the first listener, or nil before Serve.
