@@ -451,6 +451,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		hln.Close()
 		return err
 	}
+	// Sampling stops before what it gathers from (the store behind the lag collector) closes.
+	n.onClose(func() { sampler.Close() })
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)

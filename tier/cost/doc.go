@@ -38,9 +38,11 @@
 // # Windows
 //
 // The Sampler keeps its first snapshot (taken when the node started, before the object store was
-// opened, so its counters are zero) for as long as it runs, and the newest Capacity periodic ones. A
-// report over window w ends now and starts at the first snapshot at or after now−w; with no window,
-// or a window reaching before the node started, at the first snapshot of all. When the ring no
-// longer reaches back to now−w the window starts at its oldest snapshot and the report says it was
+// opened, so its counters are zero) for as long as it runs, and the newest Capacity periodic ones;
+// every snapshot gathers the whole registry, as a scrape does. A report over window w ends now, at
+// a snapshot read for it, and starts at the latest snapshot at or before now−w, so it covers at
+// least w and at most w plus one interval (Pick). With no window it starts at the first snapshot.
+// When the snapshots do not reach back to now−w — the node is younger than w, or the ring has let
+// that far back go — the window starts at the oldest one that fits and the report says it was
 // capped. The report gives the window it actually covers.
 package cost
