@@ -4,6 +4,7 @@
 //	strata topic create|list|describe|delete|alter ...
 //	strata produce TOPIC                    one record per stdin line
 //	strata consume TOPIC [--group G] [--from-beginning]
+//	strata cost [--window 1h] [--json]      a node's object-storage cost report
 //	strata version
 //
 // Every flag can also be set from the environment as STRATA_<FLAG>, upper case with dashes as
@@ -33,10 +34,11 @@ Usage:
   strata topic list | describe TOPIC | delete TOPIC | alter TOPIC --config k=v [--partitions N]
   strata produce TOPIC [--key-separator SEP]   records from stdin, one per line
   strata consume TOPIC [--group G] [--from-beginning] [--max N]
+  strata cost [--window D] [--json] [--price NAME=USD ...]   a node's object-storage cost report
   strata version
 
 Run "strata <command> -h" for a command's flags. Client commands take --bootstrap (default
-127.0.0.1:9092, env STRATA_BOOTSTRAP).
+127.0.0.1:9092, env STRATA_BOOTSTRAP); cost takes --http-addr (default 127.0.0.1:8080).
 `
 
 func main() {
@@ -62,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runProduce(ctx, args[1:], stdin, stdout)
 	case "consume":
 		err = runConsume(ctx, args[1:], stdout)
+	case "cost":
+		err = runCost(ctx, args[1:], stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "strata %s\n", version)
 	case "help", "-h", "--help":

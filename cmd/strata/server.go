@@ -29,6 +29,7 @@ import (
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta"
 	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/cost"
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 )
@@ -59,6 +60,7 @@ type serverConfig struct {
 	tlsKey         string
 	tlsClientCA    string
 	saslUsers      string
+	costInterval   time.Duration
 
 	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
 	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer
@@ -88,6 +90,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsClientCA, "kafka-tls-client-ca", "", "PEM CA certificates: Kafka clients must present a certificate they signed (mutual TLS)")
 	fs.StringVar(&c.saslUsers, "sasl-users", "", "users file (one user:password per line) enabling SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 on the Kafka listener")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
+	fs.DurationVar(&c.costInterval, "cost-sample-interval", cost.DefaultInterval, "how often the cost report's counters are sampled (the granularity of GET /v1/cost?window=; a day of samples is kept, at most 10,000)")
 }
 
 // validate checks the flags and fills derived defaults; every message names the flag.
@@ -134,6 +137,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.sweepInterval < 0 {
 		return usagef("--sweep-interval %v: want 0 (off) or more", c.sweepInterval)
+	}
+	if c.costInterval <= 0 {
+		return usagef("--cost-sample-interval %v: want more than 0", c.costInterval)
 	}
 	if c.sweepGrace < time.Minute {
 		return usagef("--sweep-grace %v: want at least 1m", c.sweepGrace)
@@ -279,6 +285,14 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The cost report's first snapshot is taken before anything counts, so "since the node
+	// started" is exact.
+	sampler, err := cost.NewSampler(cost.SamplerConfig{Gatherer: reg, Interval: cfg.costInterval,
+		Capacity: max(1, min(int(24*time.Hour/cfg.costInterval), 10000)), Logger: log})
+	if err != nil {
+		return err
+	}
+	n.onClose(func() { sampler.Close() })
 
 	if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
@@ -456,7 +470,18 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		hln.Close()
 		return err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	costs, err := cost.NewReporter(cost.Config{Sampler: sampler, Catalogs: store, Logger: log})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	// Sampling stops before what it gathers from (the store behind the lag collector) closes.
+	n.onClose(func() { sampler.Close() })
+	routes := http.NewServeMux()
+	routes.Handle("GET /v1/cost", costs)
+	routes.Handle("/", h)
+	hs := &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- ks.Serve(context.Background(), kln) }()
