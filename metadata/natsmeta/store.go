@@ -144,9 +144,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		dst    **bucket
 		name   string
 		cached bool
-	}{{&s.topics, "topics", false}, {&s.leases, "leases", true}, {&s.segments, "segments", true},
-		{&s.offsets, "offsets", true}, {&s.producers, "producers", false}, {&s.nodes, "nodes", false}} {
-		bk, err := s.openBucket(ctx, b.name, replicas)
+		// ephemeral buckets hold only state that lapses by TTL (leases, node registrations):
+		// nothing in them must survive a power cut, so the embedded server need not fsync them.
+		ephemeral bool
+	}{{&s.topics, "topics", false, false}, {&s.leases, "leases", true, true}, {&s.segments, "segments", true, false},
+		{&s.offsets, "offsets", true, false}, {&s.producers, "producers", false, false}, {&s.nodes, "nodes", false, true}} {
+		bk, err := s.openBucket(ctx, b.name, replicas, b.ephemeral)
 		if err != nil {
 			nc.Close()
 			return nil, err
@@ -159,7 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) openBucket(ctx context.Context, base string, replicas int) (*bucket, error) {
+func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephemeral bool) (*bucket, error) {
 	name := base
 	if s.cfg.BucketPrefix != "" {
 		name = s.cfg.BucketPrefix + "_" + base
@@ -189,6 +192,11 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int) (*buc
 	if err != nil {
 		return nil, fmt.Errorf("natsmeta: bucket %s: %w", name, err)
 	}
+	if ephemeral && s.cfg.Embedded != nil && replicas == 1 {
+		if kv, err = s.persistAsync(ctx, name); err != nil {
+			return nil, fmt.Errorf("natsmeta: bucket %s: %w", name, err)
+		}
+	}
 	if kv.Bucket() != name {
 		return nil, fmt.Errorf("natsmeta: bucket %s: opened %s", name, kv.Bucket())
 	}
@@ -200,6 +208,36 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int) (*buc
 		return nil, fmt.Errorf("natsmeta: bucket %s exists without per-key TTL support (LimitMarkerTTL)", name)
 	}
 	return &bucket{name: name, stream: "KV_" + name, subj: "$KV." + name + ".", kv: kv}, nil
+}
+
+// persistAsync makes an ephemeral bucket of the embedded server persist asynchronously: the
+// server fsyncs before every acknowledgement (EmbeddedConfig.SyncInterval), which a bucket renewed
+// by every node every few hundred milliseconds cannot afford, and which its contents do not need —
+// a lease or registration a power cut takes back had lapsed by the time the node is back, and
+// leader epochs live in the catalog. A stream's persist mode is fixed at creation, so a bucket in
+// the default mode is created again with the same configuration (only at Open of the in-process
+// server, which no other client can reach; whatever it held was this node's and has lapsed).
+func (s *Store) persistAsync(ctx context.Context, name string) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := s.call(ctx, "open_bucket", func(ctx context.Context) error {
+		st, err := s.js.Stream(ctx, "KV_"+name)
+		if err != nil {
+			return err
+		}
+		cfg := st.CachedInfo().Config
+		if cfg.PersistMode != jetstream.AsyncPersistMode {
+			cfg.PersistMode = jetstream.AsyncPersistMode
+			if err := s.js.DeleteStream(ctx, cfg.Name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return err
+			}
+			if _, err := s.js.CreateStream(ctx, cfg); err != nil {
+				return err
+			}
+		}
+		kv, err = s.js.KeyValue(ctx, name)
+		return err
+	})
+	return kv, err
 }
 
 // Close stops watches and closes the connection. It is idempotent.
