@@ -9,7 +9,9 @@ import (
 // A block is in the map from the moment a fetch starts, so concurrent readers and read-ahead share
 // one GET; it joins the LRU (and counts toward the size) once loaded. A failed fetch leaves the map,
 // so the next lookup tries again. Objects are immutable, so a cached block never goes stale; blocks
-// of deleted objects simply age out.
+// of deleted objects simply age out. The blocks of one GET share its buffer, which lives until the
+// last of them is evicted (and no reader holds a view of it): the size bound counts the blocks,
+// so it can be exceeded by the runs' evicted parts, at most one GET's size per run still cached.
 type blockCache struct {
 	m *readMetrics
 
@@ -31,6 +33,16 @@ type block struct {
 	data  []byte
 	err   error
 	elem  *list.Element
+	// run is the buffer of the GET that loaded the block (data is run[at:at+len(data)]): the
+	// blocks of one GET lie back to back in it, so a read across them needs no copy (see
+	// objectFile.view). A run stays in memory while any of its blocks is referenced.
+	run []byte
+	at  int
+}
+
+// follows reports whether b's bytes continue a's in the same run buffer.
+func (b *block) follows(a *block) bool {
+	return len(a.run) > 0 && len(b.run) > 0 && &a.run[0] == &b.run[0] && b.at == a.at+len(a.data)
 }
 
 func newBlockCache(max int64, m *readMetrics) *blockCache {
@@ -62,6 +74,15 @@ func (c *blockCache) lookup(k blockKey, count bool) (b *block, fetch bool) {
 	return b, true
 }
 
+// count records a reader's use of a block looked up without counting (see objectFile.view).
+func (c *blockCache) count(hit bool) {
+	if hit {
+		c.m.cacheHits.Inc()
+	} else {
+		c.m.cacheMisses.Inc()
+	}
+}
+
 // has reports whether k is cached or being fetched, without touching the LRU or the counters.
 func (c *blockCache) has(k blockKey) bool {
 	c.mu.Lock()
@@ -79,18 +100,21 @@ func (c *blockCache) demote(k blockKey) {
 	}
 }
 
-// done completes a fetch started by lookup.
-func (c *blockCache) done(b *block, data []byte, err error) {
+// done completes a fetch started by lookup: data is run[at:at+n] (run nil on error).
+func (c *blockCache) done(b *block, run []byte, at, n int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b.data, b.err = data, err
+	if err == nil {
+		b.data, b.run, b.at = run[at:at+n:at+n], run, at
+	}
+	b.err = err
 	close(b.ready)
 	if err != nil {
 		delete(c.blocks, b.key)
 		return
 	}
 	b.elem = c.lru.PushFront(b)
-	c.used += int64(len(data))
+	c.used += int64(len(b.data))
 	for c.used > c.max && c.lru.Len() > 1 {
 		old := c.lru.Back().Value.(*block)
 		c.lru.Remove(old.elem)

@@ -64,30 +64,60 @@ func (o *objectFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// view returns the n bytes at off without copying them when they lie in one block (ok false
-// otherwise). The slice is the cache's: read it, never write it.
+// view returns the n bytes at off without copying them when they lie in one block, or in
+// consecutive blocks loaded by one GET (which sit back to back in its buffer); ok is false
+// otherwise, after the blocks have loaded (a caller copying them instead needs them too). The
+// slice is the cache's: read it, never write it.
 func (o *objectFile) view(off, n int64) (v []byte, ok bool, err error) {
 	bs := o.r.cfg.BlockSize
-	if n <= 0 || off < 0 || off+n > o.size || off/bs != (off+n-1)/bs {
+	if n <= 0 || off < 0 || off+n > o.size {
 		return nil, false, nil
 	}
-	b, fetch := o.r.blocks.lookup(blockKey{o.key, off / bs}, true)
-	if fetch {
-		o.r.startFetch(b, o.size)
+	first, last := off/bs, (off+n-1)/bs
+	var blocks [16]*block
+	if last-first >= int64(len(blocks)) || last-first > o.r.cfg.ReadAheadGetBytes/bs {
+		return nil, false, nil // more than one GET's worth (see readAhead): never one run
 	}
-	select {
-	case <-b.ready:
-	case <-o.ctx.Done():
-		return nil, false, o.ctx.Err()
+	bl := blocks[:0]
+	for idx := first; idx <= last; idx++ {
+		// Counted below: a view that falls back to a copy looks the blocks up again.
+		b, fetch := o.r.blocks.lookup(blockKey{o.key, idx}, false)
+		if fetch {
+			o.r.startFetch(b, o.size)
+		}
+		bl = append(bl, b)
 	}
-	if b.err != nil {
-		return nil, false, b.err
+	var hits [len(blocks)]bool
+	total := 0
+	for i, b := range bl {
+		select {
+		case <-b.ready:
+			hits[i] = true
+		default:
+			select {
+			case <-b.ready:
+			case <-o.ctx.Done():
+				return nil, false, o.ctx.Err()
+			}
+		}
+		if b.err != nil {
+			return nil, false, b.err
+		}
+		if i > 0 && !b.follows(bl[i-1]) {
+			return nil, false, nil
+		}
+		total += len(b.data)
 	}
-	lo := off - b.key.idx*bs
-	if lo+n > int64(len(b.data)) {
-		return nil, false, fmt.Errorf("%w: object %s: block %d holds %d bytes", segment.ErrCorrupt, o.key, b.key.idx, len(b.data))
+	for _, h := range hits[:len(bl)] {
+		o.r.blocks.count(h)
 	}
-	return b.data[lo : lo+n : lo+n], true, nil
+	b := bl[0]
+	lo := int(off - b.key.idx*bs)
+	if lo >= len(b.data) || lo+int(n) > total {
+		return nil, false, fmt.Errorf("%w: object %s: blocks %d-%d hold %d bytes", segment.ErrCorrupt, o.key, first, last, total)
+	}
+	at := b.at + lo
+	return b.run[at : at+int(n) : at+int(n)], true, nil
 }
 
 // startFetchRun loads consecutive blocks of one object (each started by a lookup that returned
@@ -98,12 +128,12 @@ func (r *Reader) startFetchRun(run []*block, objSize int64) {
 	go func() {
 		defer r.wg.Done()
 		i := 0
-		err := r.fetchRange(run[0].key, len(run), objSize, func(data []byte) {
-			r.blocks.done(run[i], data, nil)
+		err := r.fetchRange(run[0].key, len(run), objSize, func(buf []byte, at, n int) {
+			r.blocks.done(run[i], buf, at, n, nil)
 			i++
 		})
 		for ; i < len(run); i++ {
-			r.blocks.done(run[i], nil, err)
+			r.blocks.done(run[i], nil, 0, 0, err)
 		}
 	}()
 }
@@ -113,9 +143,10 @@ func (r *Reader) startFetchRun(run []*block, objSize int64) {
 // wait for the same block.
 func (r *Reader) startFetch(b *block, objSize int64) { r.startFetchRun([]*block{b}, objSize) }
 
-// fetchRange GETs blocks consecutive blocks from k on (fewer at the object's end) and hands each
-// block's bytes to got, in order, as they arrive. It returns the error that stopped it, if any.
-func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func([]byte)) error {
+// fetchRange GETs blocks consecutive blocks from k on (fewer at the object's end) into one buffer
+// and hands each block's place in it to got, in order, as it arrives. It returns the error that
+// stopped it, if any.
+func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(buf []byte, at, n int)) error {
 	bs := r.cfg.BlockSize
 	off := k.idx * bs
 	n := min(bs*int64(blocks), objSize-off)
@@ -128,8 +159,9 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func([]by
 		return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
 	}
 	defer rc.Close()
+	buf := make([]byte, n)
 	for done := int64(0); done < n; {
-		data := make([]byte, min(bs, n-done))
+		data := buf[done:min(done+bs, n)]
 		if _, err := io.ReadFull(rc, data); err != nil {
 			// A short body is either a cut connection or an object shorter than the catalog says.
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
@@ -140,7 +172,7 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func([]by
 			return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
 		}
 		r.m.getBytes.Add(float64(len(data)))
-		got(data)
+		got(buf, int(done), len(data))
 		done += int64(len(data))
 	}
 	r.m.getSeconds.Observe(time.Since(began).Seconds())

@@ -250,3 +250,66 @@ func TestObjectDurabilityWaitTiered(t *testing.T) {
 	fb.FailNext(0, nil, objstoretest.OpPut)
 	waitTiered(t, u, tp, l.EndOffset())
 }
+
+// A sequential reader's read-ahead fetches each next object that fits one GET (and its footer's
+// block) with a single GET, and reads across the blocks of one GET are answered from the cache
+// uncopied: byte-identical, shared, capacity capped so that appending copies.
+func TestReadAheadWholeObjectsAndViewsAcrossBlocks(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "whole", 200)
+	c, err := e.store.GetCatalog(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bs = 4 << 10
+	for _, s := range c.Segments {
+		if blocks := (s.Size + bs - 1) / bs; blocks > 3 {
+			t.Fatalf("object %s has %d blocks; the test wants objects of one 8 KiB GET plus a footer block", s.Key, blocks)
+		}
+	}
+	if len(c.Segments) < 5 {
+		t.Fatalf("%d objects; the test wants several", len(c.Segments))
+	}
+	fb := objstoretest.NewFaultBucket(e.bucket)
+	r := e.reader(func(c *ReaderConfig) {
+		c.Bucket, c.BlockSize, c.ReadAheadGetBytes, c.ReadAheadBlocks = fb, bs, 2*bs, 16
+	})
+	end := int64(len(want) * 3)
+	var got [][]byte
+	var buf []byte
+	spanning := 0
+	for off := int64(0); off < end; {
+		out, shared, err := r.ReadAppend(context.Background(), buf, tp, id, off, bs+bs/2)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if shared {
+			if cap(out) != len(out) {
+				t.Fatalf("a shared answer has room to append into the cache: len %d cap %d", len(out), cap(out))
+			}
+			if len(out) > bs {
+				spanning++
+			}
+		} else {
+			buf = out
+		}
+		bs := splitBatches(t, out)
+		if len(bs) == 0 {
+			t.Fatalf("read at %d returned nothing", off)
+		}
+		for _, x := range bs {
+			info, _ := segment.ParseBatch(x)
+			off = info.NextOffset()
+			got = append(got, append([]byte(nil), x...))
+		}
+	}
+	sameBatches(t, got, want)
+	if spanning == 0 {
+		t.Error("no answer longer than a block came uncopied from the cache")
+	}
+	// The first object: its footer, its first block, the rest of it; every later one: one GET.
+	if gets := fb.Calls(objstoretest.OpGetRange); gets > len(c.Segments)+2 {
+		t.Errorf("%d GETs for %d objects, want at most %d", gets, len(c.Segments), len(c.Segments)+2)
+	}
+}
