@@ -3,6 +3,7 @@ package tier
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 )
 
 // blockCache is a size-bounded LRU of object blocks: aligned BlockSize ranges of segment objects.
@@ -33,16 +34,24 @@ type block struct {
 	data  []byte
 	err   error
 	elem  *list.Element
-	// run is the buffer of the GET that loaded the block (data is run[at:at+len(data)]): the
-	// blocks of one GET lie back to back in it, so a read across them needs no copy (see
+	// run is the GET that loaded the block (data is run.buf[at:at+len(data)]): the blocks of one
+	// GET lie back to back in its buffer, so a read across them needs no copy (see
 	// objectFile.view). A run stays in memory while any of its blocks is referenced.
-	run []byte
+	run *runBuf
 	at  int
 }
 
-// follows reports whether b's bytes continue a's in the same run buffer.
+// runBuf is the buffer of one ranged GET.
+type runBuf struct {
+	buf []byte
+	// verified is set once every batch in buf has passed its CRC and offset checks (a whole
+	// object fetched by read-ahead, checked on the fetch's goroutine): reads of it skip them.
+	verified atomic.Bool
+}
+
+// follows reports whether b's bytes continue a's in the same run.
 func (b *block) follows(a *block) bool {
-	return len(a.run) > 0 && len(b.run) > 0 && &a.run[0] == &b.run[0] && b.at == a.at+len(a.data)
+	return a.run != nil && b.run == a.run && b.at == a.at+len(a.data)
 }
 
 func newBlockCache(max int64, m *readMetrics) *blockCache {
@@ -100,12 +109,12 @@ func (c *blockCache) demote(k blockKey) {
 	}
 }
 
-// done completes a fetch started by lookup: data is run[at:at+n] (run nil on error).
-func (c *blockCache) done(b *block, run []byte, at, n int, err error) {
+// done completes a fetch started by lookup: data is ru.buf[at:at+n] (ru nil on error).
+func (c *blockCache) done(b *block, ru *runBuf, at, n int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err == nil {
-		b.data, b.run, b.at = run[at:at+n:at+n], run, at
+		b.data, b.run, b.at = ru.buf[at:at+n:at+n], ru, at
 	}
 	b.err = err
 	close(b.ready)
@@ -153,16 +162,18 @@ func (c *indexCache) get(key string) *objectIndex {
 	return nil
 }
 
-func (c *indexCache) put(key string, ix *objectIndex) {
+// put caches ix under key unless an index is cached there already; it returns the cached one.
+func (c *indexCache) put(key string, ix *objectIndex) *objectIndex {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[key]; e != nil {
 		c.lru.MoveToFront(e)
-		return
+		return e.Value.(indexEntry).ix
 	}
 	c.m[key] = c.lru.PushFront(indexEntry{key: key, ix: ix})
 	for c.lru.Len() > c.max {
 		old := c.lru.Remove(c.lru.Back()).(indexEntry)
 		delete(c.m, old.key)
 	}
+	return ix
 }

@@ -1,12 +1,14 @@
 package tier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -66,17 +68,18 @@ func (o *objectFile) ReadAt(p []byte, off int64) (int, error) {
 
 // view returns the n bytes at off without copying them when they lie in one block, or in
 // consecutive blocks loaded by one GET (which sit back to back in its buffer); ok is false
-// otherwise, after the blocks have loaded (a caller copying them instead needs them too). The
-// slice is the cache's: read it, never write it.
-func (o *objectFile) view(off, n int64) (v []byte, ok bool, err error) {
+// otherwise, after the blocks have loaded (a caller copying them instead needs them too).
+// verified reports that the GET's batches were checked already. The slice is the cache's: read
+// it, never write it.
+func (o *objectFile) view(off, n int64) (v []byte, ok, verified bool, err error) {
 	bs := o.r.cfg.BlockSize
 	if n <= 0 || off < 0 || off+n > o.size {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	first, last := off/bs, (off+n-1)/bs
 	var blocks [16]*block
 	if last-first >= int64(len(blocks)) || last-first > o.r.cfg.ReadAheadGetBytes/bs {
-		return nil, false, nil // more than one GET's worth (see readAhead): never one run
+		return nil, false, false, nil // more than one GET's worth (see readAhead): never one run
 	}
 	bl := blocks[:0]
 	for idx := first; idx <= last; idx++ {
@@ -97,14 +100,14 @@ func (o *objectFile) view(off, n int64) (v []byte, ok bool, err error) {
 			select {
 			case <-b.ready:
 			case <-o.ctx.Done():
-				return nil, false, o.ctx.Err()
+				return nil, false, false, o.ctx.Err()
 			}
 		}
 		if b.err != nil {
-			return nil, false, b.err
+			return nil, false, false, b.err
 		}
 		if i > 0 && !b.follows(bl[i-1]) {
-			return nil, false, nil
+			return nil, false, false, nil
 		}
 		total += len(b.data)
 	}
@@ -114,39 +117,65 @@ func (o *objectFile) view(off, n int64) (v []byte, ok bool, err error) {
 	b := bl[0]
 	lo := int(off - b.key.idx*bs)
 	if lo >= len(b.data) || lo+int(n) > total {
-		return nil, false, fmt.Errorf("%w: object %s: blocks %d-%d hold %d bytes", segment.ErrCorrupt, o.key, first, last, total)
+		return nil, false, false, fmt.Errorf("%w: object %s: blocks %d-%d hold %d bytes", segment.ErrCorrupt, o.key, first, last, total)
 	}
 	at := b.at + lo
-	return b.run[at : at+int(n) : at+int(n)], true, nil
+	return b.run.buf[at : at+int(n) : at+int(n)], true, b.run.verified.Load(), nil
 }
 
 // startFetchRun loads consecutive blocks of one object (each started by a lookup that returned
 // fetch=true) with one ranged GET, on a goroutine owned by the Reader. Each block is published as
 // soon as its bytes have arrived, so a reader waiting for the first does not wait for the rest.
-func (r *Reader) startFetchRun(run []*block, objSize int64) {
+// When whole is set the run is all of that object: once it is in, the same goroutine checks every
+// batch in it and caches its index, so that the reads of a replay do neither.
+func (r *Reader) startFetchRun(run []*block, objSize int64, whole *metadata.SegmentRef) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		i := 0
-		err := r.fetchRange(run[0].key, len(run), objSize, func(buf []byte, at, n int) {
-			r.blocks.done(run[i], buf, at, n, nil)
+		var ru *runBuf
+		err := r.fetchRange(run[0].key, len(run), objSize, func(got *runBuf, at, n int) {
+			ru = got
+			r.blocks.done(run[i], got, at, n, nil)
 			i++
 		})
 		for ; i < len(run); i++ {
 			r.blocks.done(run[i], nil, 0, 0, err)
 		}
+		if err == nil && whole != nil && int64(len(ru.buf)) == objSize {
+			r.verifyWhole(*whole, ru)
+		}
 	}()
+}
+
+// verifyWhole checks a whole object's bytes as a read would (footer, index against the catalog,
+// every batch's CRC and offsets), caches its index and marks the run verified. A failure is left
+// for the reads, which report it against the object's key.
+func (r *Reader) verifyWhole(seg metadata.SegmentRef, ru *runBuf) {
+	sr, err := segment.OpenReader(bytes.NewReader(ru.buf), int64(len(ru.buf)))
+	if err != nil {
+		return
+	}
+	ix := sr.Index()
+	if ix.BaseOffset > seg.BaseOffset || ix.NextOffset != seg.NextOffset || ix.DataSize > int64(len(ru.buf)) {
+		return
+	}
+	if checkBatches(ru.buf[:ix.DataSize], ix.BaseOffset, ix.NextOffset) != nil || segment.WholeBatches(ru.buf[:ix.DataSize]) != int(ix.DataSize) {
+		return
+	}
+	r.indexes.put(seg.Key, &objectIndex{ix: ix, size: int64(len(ru.buf))})
+	ru.verified.Store(true)
 }
 
 // startFetch loads b (started by a lookup that returned fetch=true) on a goroutine owned by the
 // Reader. The fetch runs under the Reader's context, not a caller's, because other readers may
 // wait for the same block.
-func (r *Reader) startFetch(b *block, objSize int64) { r.startFetchRun([]*block{b}, objSize) }
+func (r *Reader) startFetch(b *block, objSize int64) { r.startFetchRun([]*block{b}, objSize, nil) }
 
 // fetchRange GETs blocks consecutive blocks from k on (fewer at the object's end) into one buffer
 // and hands each block's place in it to got, in order, as it arrives. It returns the error that
 // stopped it, if any.
-func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(buf []byte, at, n int)) error {
+func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(ru *runBuf, at, n int)) error {
 	bs := r.cfg.BlockSize
 	off := k.idx * bs
 	n := min(bs*int64(blocks), objSize-off)
@@ -159,7 +188,8 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(buf 
 		return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, n)
+	ru := &runBuf{buf: make([]byte, n)}
+	buf := ru.buf
 	for done := int64(0); done < n; {
 		data := buf[done:min(done+bs, n)]
 		if _, err := io.ReadFull(rc, data); err != nil {
@@ -172,7 +202,7 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(buf 
 			return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
 		}
 		r.m.getBytes.Add(float64(len(data)))
-		got(buf, int(done), len(data))
+		got(ru, int(done), len(data))
 		done += int64(len(data))
 	}
 	r.m.getSeconds.Observe(time.Since(began).Seconds())

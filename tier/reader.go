@@ -354,12 +354,12 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 		}
 		before := len(dst)
 		var end int64
-		viewed := false
+		viewed, verified := false, false
 		if before == 0 {
 			// Within one cached block, or one GET's blocks, the batches go out as they are in
 			// the cache, uncopied.
 			var v []byte
-			if v, viewed, err = of.view(pos, min(int64(maxBytes), oi.ix.DataSize-pos)); err != nil {
+			if v, viewed, verified, err = of.view(pos, min(int64(maxBytes), oi.ix.DataSize-pos)); err != nil {
 				return nil, false, r.corrupt(seg.Key, err)
 			}
 			if n := segment.WholeBatches(v); viewed && n > 0 {
@@ -375,8 +375,11 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 			}
 			shared = false
 		}
-		if err := checkBatches(dst[before:], from, oi.ix.NextOffset); err != nil {
-			return nil, false, r.corrupt(seg.Key, err)
+		// Batches of a GET that was checked whole on arrival are not checked again.
+		if !viewed || !verified {
+			if err := checkBatches(dst[before:], from, oi.ix.NextOffset); err != nil {
+				return nil, false, r.corrupt(seg.Key, err)
+			}
 		}
 		last, lastIdx = streamPos{key: seg.Key, pos: end}, i
 		if sequential {
@@ -478,14 +481,14 @@ func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef) (*objectInd
 }
 
 // fetchRun starts one GET for the consecutive blocks idxs of seg's object (those another reader
-// has not started meanwhile).
+// has not started meanwhile). A GET of the whole object checks it on arrival (see verifyWhole).
 func (r *Reader) fetchRun(seg metadata.SegmentRef, idxs []int64) {
 	var run []*block
 	for _, idx := range idxs {
 		b, fetch := r.blocks.lookup(blockKey{seg.Key, idx}, false)
 		if !fetch {
 			if len(run) > 0 {
-				r.startFetchRun(run, seg.Size)
+				r.startFetchRun(run, seg.Size, nil)
 				run = nil
 			}
 			continue
@@ -494,7 +497,11 @@ func (r *Reader) fetchRun(seg metadata.SegmentRef, idxs []int64) {
 		run = append(run, b)
 	}
 	if len(run) > 0 {
-		r.startFetchRun(run, seg.Size)
+		var whole *metadata.SegmentRef
+		if run[0].key.idx == 0 && (run[len(run)-1].key.idx+1)*r.cfg.BlockSize >= seg.Size {
+			whole = &seg
+		}
+		r.startFetchRun(run, seg.Size, whole)
 	}
 }
 

@@ -313,3 +313,61 @@ func TestReadAheadWholeObjectsAndViewsAcrossBlocks(t *testing.T) {
 		t.Errorf("%d GETs for %d objects, want at most %d", gets, len(c.Segments), len(c.Segments)+2)
 	}
 }
+
+// An object read ahead whole is checked on arrival: a sound one is marked verified and its index
+// cached before the reader gets there; a corrupt one is not, and reading it still gives an error
+// that wraps segment.ErrCorrupt and names the key.
+func TestWholeObjectCheckedOnArrival(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, _ := tierAll(t, e, u, "verify", 200)
+	ctx := context.Background()
+	c, err := e.store.GetCatalog(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := c.Segments
+	if len(segs) < 4 {
+		t.Fatalf("%d objects; the test wants at least 4", len(segs))
+	}
+	bad := segs[2]
+	orig := objstoretest.Get(t, e.bucket, bad.Key)
+	flipped := append([]byte(nil), orig...)
+	flipped[100] ^= 0x40 // inside the first batch's records
+	if err := e.bucket.Delete(ctx, bad.Key); err != nil {
+		t.Fatal(err)
+	}
+	objstoretest.Put(t, e.bucket, bad.Key, flipped)
+
+	const bs = 4 << 10
+	r := e.reader(func(c *ReaderConfig) { c.BlockSize, c.ReadAheadGetBytes, c.ReadAheadBlocks = bs, 2*bs, 16 })
+	loadedRun := func(key string) *runBuf {
+		r.blocks.mu.Lock()
+		defer r.blocks.mu.Unlock()
+		if b := r.blocks.blocks[blockKey{key, 0}]; b != nil && b.elem != nil {
+			return b.run
+		}
+		return nil
+	}
+	// A read of the first object starts read-ahead of the next ones.
+	if _, err := r.Read(ctx, tp, id, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the next object checked whole", func() bool {
+		ru := loadedRun(segs[1].Key)
+		return ru != nil && ru.verified.Load() && r.indexes.get(segs[1].Key) != nil
+	})
+	eventually(t, "the corrupt object fetched", func() bool { return loadedRun(bad.Key) != nil })
+	if loadedRun(bad.Key).verified.Load() {
+		t.Fatal("a corrupt object was marked verified")
+	}
+	_, err = r.Read(ctx, tp, id, bad.BaseOffset, 1<<20)
+	if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), bad.Key) {
+		t.Fatalf("Read of the corrupt object = %v, want ErrCorrupt naming %s", err, bad.Key)
+	}
+	// The sound object before it reads fine, from the checked bytes (one batch: a larger read
+	// would go on into the corrupt object).
+	if _, err := r.Read(ctx, tp, id, segs[1].BaseOffset, 1); err != nil {
+		t.Fatal(err)
+	}
+}
