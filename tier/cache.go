@@ -43,10 +43,24 @@ type block struct {
 
 // runBuf is the buffer of one ranged GET.
 type runBuf struct {
-	buf []byte
-	// verified is set once every batch in buf has passed its CRC and offset checks (a whole
-	// object fetched by read-ahead, checked on the fetch's goroutine): reads of it skip them.
-	verified atomic.Bool
+	buf   []byte
+	start int64 // the object position of buf[0]
+	// [checkedFrom, checkedTo) are the object positions of whole batches in buf that passed
+	// their CRC and offset checks on the fetch's goroutine (see Reader.checkRun), valid once
+	// checked is set: reads within them skip the checks.
+	checkedFrom, checkedTo int64
+	checked                atomic.Bool
+}
+
+// verified reports whether the object bytes [off, end) were checked on arrival.
+func (ru *runBuf) verified(off, end int64) bool {
+	return ru.checked.Load() && off >= ru.checkedFrom && end <= ru.checkedTo
+}
+
+// setChecked records that [from, to) passed the checks.
+func (ru *runBuf) setChecked(from, to int64) {
+	ru.checkedFrom, ru.checkedTo = from, to
+	ru.checked.Store(true) // publishes the range
 }
 
 // follows reports whether b's bytes continue a's in the same run.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
@@ -120,14 +121,15 @@ func (o *objectFile) view(off, n int64) (v []byte, ok, verified bool, err error)
 		return nil, false, false, fmt.Errorf("%w: object %s: blocks %d-%d hold %d bytes", segment.ErrCorrupt, o.key, first, last, total)
 	}
 	at := b.at + lo
-	return b.run.buf[at : at+int(n) : at+int(n)], true, b.run.verified.Load(), nil
+	return b.run.buf[at : at+int(n) : at+int(n)], true, b.run.verified(off, off+n), nil
 }
 
 // startFetchRun loads consecutive blocks of one object (each started by a lookup that returned
 // fetch=true) with one ranged GET, on a goroutine owned by the Reader. Each block is published as
 // soon as its bytes have arrived, so a reader waiting for the first does not wait for the rest.
-// When whole is set the run is all of that object: once it is in, the same goroutine checks every
-// batch in it and caches its index, so that the reads of a replay do neither.
+// Once the bytes are in, the same goroutine checks the batches in them, so that the reads of a
+// replay need not: all of them when whole is set (the run is all of that object, whose index it
+// caches too), else those that start at an index entry when the object's index is cached.
 func (r *Reader) startFetchRun(run []*block, objSize int64, whole *metadata.SegmentRef) {
 	r.wg.Add(1)
 	go func() {
@@ -142,8 +144,12 @@ func (r *Reader) startFetchRun(run []*block, objSize int64, whole *metadata.Segm
 		for ; i < len(run); i++ {
 			r.blocks.done(run[i], nil, 0, 0, err)
 		}
-		if err == nil && whole != nil && int64(len(ru.buf)) == objSize {
+		switch {
+		case err != nil:
+		case whole != nil && int64(len(ru.buf)) == objSize:
 			r.verifyWhole(*whole, ru)
+		default:
+			r.checkRun(run[0].key.obj, ru)
 		}
 	}()
 }
@@ -164,7 +170,30 @@ func (r *Reader) verifyWhole(seg metadata.SegmentRef, ru *runBuf) {
 		return
 	}
 	r.indexes.put(seg.Key, &objectIndex{ix: ix, size: int64(len(ru.buf))})
-	ru.verified.Store(true)
+	ru.setChecked(0, ix.DataSize)
+}
+
+// checkRun checks the whole batches of part of an object, from the first index entry at or after
+// the run's start (a batch boundary), when the object's index is cached; it marks what passed.
+// A failure is left for the reads, which report it against the object's key.
+func (r *Reader) checkRun(key string, ru *runBuf) {
+	oi := r.indexes.get(key)
+	if oi == nil {
+		return
+	}
+	ents := oi.ix.Entries
+	i := sort.Search(len(ents), func(i int) bool { return ents[i].Position >= ru.start })
+	end := min(ru.start+int64(len(ru.buf)), oi.ix.DataSize)
+	if i == len(ents) || ents[i].Position >= end {
+		return
+	}
+	from := ents[i].Position
+	b := ru.buf[from-ru.start : end-ru.start]
+	n := segment.WholeBatches(b)
+	if n == 0 || checkBatches(b[:n], oi.ix.BaseOffset, oi.ix.NextOffset) != nil {
+		return
+	}
+	ru.setChecked(from, from+int64(n))
 }
 
 // startFetch loads b (started by a lookup that returned fetch=true) on a goroutine owned by the
@@ -188,7 +217,7 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(ru *
 		return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
 	}
 	defer rc.Close()
-	ru := &runBuf{buf: make([]byte, n)}
+	ru := &runBuf{buf: make([]byte, n), start: off}
 	buf := ru.buf
 	for done := int64(0); done < n; {
 		data := buf[done:min(done+bs, n)]

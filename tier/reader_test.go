@@ -355,10 +355,10 @@ func TestWholeObjectCheckedOnArrival(t *testing.T) {
 	}
 	eventually(t, "the next object checked whole", func() bool {
 		ru := loadedRun(segs[1].Key)
-		return ru != nil && ru.verified.Load() && r.indexes.get(segs[1].Key) != nil
+		return ru != nil && ru.verified(0, 1) && r.indexes.get(segs[1].Key) != nil
 	})
 	eventually(t, "the corrupt object fetched", func() bool { return loadedRun(bad.Key) != nil })
-	if loadedRun(bad.Key).verified.Load() {
+	if loadedRun(bad.Key).checked.Load() {
 		t.Fatal("a corrupt object was marked verified")
 	}
 	_, err = r.Read(ctx, tp, id, bad.BaseOffset, 1<<20)
@@ -370,4 +370,43 @@ func TestWholeObjectCheckedOnArrival(t *testing.T) {
 	if _, err := r.Read(ctx, tp, id, segs[1].BaseOffset, 1); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A GET of part of an object whose index is cached has its whole batches checked on arrival,
+// from the first index entry in it on. (Here: the first block, which a read without read-ahead
+// fetches after the footer and index.)
+func TestPartialRunCheckedOnArrival(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "partial", 60)
+	ctx := context.Background()
+	c, err := e.store.GetCatalog(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bs = 4 << 10
+	key := c.Segments[0].Key
+	if c.Segments[0].Size <= bs {
+		t.Fatalf("the first object (%d bytes) fits one block", c.Segments[0].Size)
+	}
+	r := e.reader(func(c *ReaderConfig) { c.BlockSize, c.ReadAheadBlocks = bs, -1 })
+	if _, err := r.Read(ctx, tp, id, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first block checked", func() bool {
+		r.blocks.mu.Lock()
+		defer r.blocks.mu.Unlock()
+		b := r.blocks.blocks[blockKey{key, 0}]
+		return b != nil && b.elem != nil && b.run.checked.Load()
+	})
+	r.blocks.mu.Lock()
+	ru := r.blocks.blocks[blockKey{key, 0}].run
+	r.blocks.mu.Unlock()
+	if ru.start != 0 || ru.checkedFrom != 0 || ru.checkedTo > int64(len(ru.buf)) || ru.checkedTo <= ru.checkedFrom {
+		t.Fatalf("checked [%d, %d) of a GET of [%d, %d)", ru.checkedFrom, ru.checkedTo, ru.start, ru.start+int64(len(ru.buf)))
+	}
+	if !ru.verified(0, ru.checkedTo) || ru.verified(0, ru.checkedTo+1) {
+		t.Fatal("verified does not answer for exactly the checked range")
+	}
+	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 3000), want)
 }
