@@ -201,7 +201,17 @@ func alterTopicConfig(ctx context.Context, t Target, topic, name, value string) 
 // same S3 client Strata uses, reading total bytes in 8 MiB objects with parallel concurrent GETs.
 func MinIOGet(ctx context.Context, endpoint, user, password string, total int64, parallel int) (Result, error) {
 	r := Result{Name: ScenarioReplay, System: SystemMinIO}
-	b, err := objstore.Open(ctx, "s3://bench-raw/get?region=us-east-1&endpoint="+endpoint, objstore.WithCredentials(user, password))
+	// A MinIO that has just started can answer 503 for a moment even once its readiness probe
+	// passes: try for a few seconds before calling the baseline failed.
+	var b objstore.Bucket
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, err = objstore.Open(ctx, "s3://bench-raw/get?region=us-east-1&endpoint="+endpoint, objstore.WithCredentials(user, password))
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return r, err
 	}
