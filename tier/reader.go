@@ -270,7 +270,7 @@ func (r *Reader) offsetForTimestamp(ctx context.Context, tp metadata.TopicPartit
 		if seg.NextOffset <= from || (seg.MaxTimestamp >= 0 && seg.MaxTimestamp < ts) {
 			continue
 		}
-		oi, err := r.index(ctx, seg)
+		oi, err := r.index(ctx, seg, false)
 		if err != nil {
 			return -1, -1, false, err
 		}
@@ -335,7 +335,7 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 	sequential := false
 	for ; i < len(segs); i++ {
 		seg := segs[i]
-		oi, err := r.index(ctx, seg)
+		oi, err := r.index(ctx, seg, offset <= seg.BaseOffset && r.cfg.ReadAheadBlocks > 0)
 		if err != nil {
 			return nil, false, err
 		}
@@ -456,16 +456,24 @@ func (r *Reader) isSequential(tp metadata.TopicPartition, key string, pos int64)
 
 // index returns the decoded index of seg's object, fetching its footer and index once. While the
 // footer is on its way, the object's first block is fetched too: most first reads of an object
-// start at its beginning (a consumer reading on, a replay from the start).
-func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef) (*objectIndex, error) {
+// start at its beginning (a consumer reading on, a replay from the start). When the caller reads
+// from the object's start (fromStart), the blocks before the footer's go out with it, up to one
+// read-ahead GET: one GET instead of two for the rest of the object, checked on arrival whole
+// (the index is in by then), and its first block published as soon as it has arrived.
+func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef, fromStart bool) (*objectIndex, error) {
 	if oi := r.indexes.get(seg.Key); oi != nil {
 		return oi, nil
 	}
-	if r.cfg.ReadAheadBlocks > 0 && seg.Size > r.cfg.BlockSize {
-		if b, fetch := r.blocks.lookup(blockKey{seg.Key, 0}, false); fetch {
-			r.m.readAhead.Inc()
-			r.startFetch(b, seg.Size)
+	if bs := r.cfg.BlockSize; r.cfg.ReadAheadBlocks > 0 && seg.Size > bs {
+		n := int64(1)
+		if fromStart {
+			n = min(max(r.cfg.ReadAheadGetBytes/bs, 1), (seg.Size-1)/bs)
 		}
+		idxs := make([]int64, n)
+		for i := range idxs {
+			idxs[i] = int64(i)
+		}
+		r.fetchRun(seg, idxs)
 	}
 	sr, err := segment.OpenReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: seg.Size}, seg.Size)
 	if err != nil {
