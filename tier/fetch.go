@@ -127,13 +127,21 @@ func (o *objectFile) view(off, n int64) (v []byte, ok, verified bool, err error)
 // startFetchRun loads consecutive blocks of one object (each started by a lookup that returned
 // fetch=true) with one ranged GET, on a goroutine owned by the Reader. Each block is published as
 // soon as its bytes have arrived, so a reader waiting for the first does not wait for the rest.
-// Once the bytes are in, the same goroutine checks the batches in them, so that the reads of a
+// A read-ahead run (ahead) first waits for one of ReadAheadGets slots, in the order the runs were
+// started; other fetches have a reader waiting and go at once. Once the bytes are in, the same goroutine checks the batches in them, so that the reads of a
 // replay need not: all of them when whole is set (the run is all of that object, whose index it
 // caches too), else those that start at an index entry when the object's index is cached.
-func (r *Reader) startFetchRun(run []*block, objSize int64, whole *metadata.SegmentRef) {
+func (r *Reader) startFetchRun(run []*block, objSize int64, whole *metadata.SegmentRef, ahead bool) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		if ahead && r.aheadSlots != nil {
+			select {
+			case r.aheadSlots <- struct{}{}:
+				defer func() { <-r.aheadSlots }()
+			case <-r.ctx.Done():
+			}
+		}
 		i := 0
 		var ru *runBuf
 		err := r.fetchRange(run[0].key, len(run), objSize, func(got *runBuf, at, n int) {
@@ -199,7 +207,9 @@ func (r *Reader) checkRun(key string, ru *runBuf) {
 // startFetch loads b (started by a lookup that returned fetch=true) on a goroutine owned by the
 // Reader. The fetch runs under the Reader's context, not a caller's, because other readers may
 // wait for the same block.
-func (r *Reader) startFetch(b *block, objSize int64) { r.startFetchRun([]*block{b}, objSize, nil) }
+func (r *Reader) startFetch(b *block, objSize int64) {
+	r.startFetchRun([]*block{b}, objSize, nil, false)
+}
 
 // fetchRange GETs blocks consecutive blocks from k on (fewer at the object's end) into one buffer
 // and hands each block's place in it to got, in order, as it arrives. It returns the error that

@@ -3,7 +3,10 @@ package tier
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -409,4 +412,52 @@ func TestPartialRunCheckedOnArrival(t *testing.T) {
 		t.Fatal("verified does not answer for exactly the checked range")
 	}
 	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 3000), want)
+}
+
+// concurrentGets counts the ranged GETs under way (from the call until the body is closed).
+type concurrentGets struct {
+	objstore.Bucket
+	now, max atomic.Int64
+}
+
+func (c *concurrentGets) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	v := c.now.Add(1)
+	for m := c.max.Load(); v > m && !c.max.CompareAndSwap(m, v); m = c.max.Load() {
+	}
+	rc, err := c.Bucket.GetRange(ctx, key, off, n)
+	if err != nil {
+		c.now.Add(-1)
+		return nil, err
+	}
+	return &closeHook{ReadCloser: rc, done: func() { c.now.Add(-1) }}, nil
+}
+
+type closeHook struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (h *closeHook) Close() error {
+	h.once.Do(h.done)
+	return h.ReadCloser.Close()
+}
+
+// ReadAheadGets bounds the read-ahead GETs under way; a sequential replay still reads every batch.
+func TestReadAheadGetsBound(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "bound", 200)
+	cg := &concurrentGets{Bucket: e.bucket}
+	r := e.reader(func(c *ReaderConfig) {
+		c.Bucket, c.BlockSize, c.ReadAheadGetBytes, c.ReadAheadBlocks, c.ReadAheadGets = cg, 4<<10, 4<<10, 16, 1
+	})
+	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 3000), want)
+	// One read-ahead GET, plus those a reader waits for: an object's footer and first blocks.
+	if m := cg.max.Load(); m > 3 {
+		t.Errorf("%d GETs under way at once with ReadAheadGets 1", m)
+	}
+	if counter(r.m.readAhead) == 0 {
+		t.Error("nothing was read ahead")
+	}
 }
