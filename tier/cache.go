@@ -3,13 +3,16 @@ package tier
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 )
 
 // blockCache is a size-bounded LRU of object blocks: aligned BlockSize ranges of segment objects.
 // A block is in the map from the moment a fetch starts, so concurrent readers and read-ahead share
 // one GET; it joins the LRU (and counts toward the size) once loaded. A failed fetch leaves the map,
 // so the next lookup tries again. Objects are immutable, so a cached block never goes stale; blocks
-// of deleted objects simply age out.
+// of deleted objects simply age out. The blocks of one GET share its buffer, which lives until the
+// last of them is evicted (and no reader holds a view of it): the size bound counts the blocks,
+// so it can be exceeded by the runs' evicted parts, at most one GET's size per run still cached.
 type blockCache struct {
 	m *readMetrics
 
@@ -31,6 +34,38 @@ type block struct {
 	data  []byte
 	err   error
 	elem  *list.Element
+	// run is the GET that loaded the block (data is run.buf[at:at+len(data)]): the blocks of one
+	// GET lie back to back in its buffer, so a read across them needs no copy (see
+	// objectFile.view). A run stays in memory while any of its blocks is referenced.
+	run *runBuf
+	at  int
+}
+
+// runBuf is the buffer of one ranged GET.
+type runBuf struct {
+	buf   []byte
+	start int64 // the object position of buf[0]
+	// [checkedFrom, checkedTo) are the object positions of whole batches in buf that passed
+	// their CRC and offset checks on the fetch's goroutine (see Reader.checkRun), valid once
+	// checked is set: reads within them skip the checks.
+	checkedFrom, checkedTo int64
+	checked                atomic.Bool
+}
+
+// verified reports whether the object bytes [off, end) were checked on arrival.
+func (ru *runBuf) verified(off, end int64) bool {
+	return ru.checked.Load() && off >= ru.checkedFrom && end <= ru.checkedTo
+}
+
+// setChecked records that [from, to) passed the checks.
+func (ru *runBuf) setChecked(from, to int64) {
+	ru.checkedFrom, ru.checkedTo = from, to
+	ru.checked.Store(true) // publishes the range
+}
+
+// follows reports whether b's bytes continue a's in the same run.
+func (b *block) follows(a *block) bool {
+	return a.run != nil && b.run == a.run && b.at == a.at+len(a.data)
 }
 
 func newBlockCache(max int64, m *readMetrics) *blockCache {
@@ -62,6 +97,15 @@ func (c *blockCache) lookup(k blockKey, count bool) (b *block, fetch bool) {
 	return b, true
 }
 
+// count records a reader's use of a block looked up without counting (see objectFile.view).
+func (c *blockCache) count(hit bool) {
+	if hit {
+		c.m.cacheHits.Inc()
+	} else {
+		c.m.cacheMisses.Inc()
+	}
+}
+
 // has reports whether k is cached or being fetched, without touching the LRU or the counters.
 func (c *blockCache) has(k blockKey) bool {
 	c.mu.Lock()
@@ -79,18 +123,21 @@ func (c *blockCache) demote(k blockKey) {
 	}
 }
 
-// done completes a fetch started by lookup.
-func (c *blockCache) done(b *block, data []byte, err error) {
+// done completes a fetch started by lookup: data is ru.buf[at:at+n] (ru nil on error).
+func (c *blockCache) done(b *block, ru *runBuf, at, n int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b.data, b.err = data, err
+	if err == nil {
+		b.data, b.run, b.at = ru.buf[at:at+n:at+n], ru, at
+	}
+	b.err = err
 	close(b.ready)
 	if err != nil {
 		delete(c.blocks, b.key)
 		return
 	}
 	b.elem = c.lru.PushFront(b)
-	c.used += int64(len(data))
+	c.used += int64(len(b.data))
 	for c.used > c.max && c.lru.Len() > 1 {
 		old := c.lru.Back().Value.(*block)
 		c.lru.Remove(old.elem)
@@ -129,16 +176,18 @@ func (c *indexCache) get(key string) *objectIndex {
 	return nil
 }
 
-func (c *indexCache) put(key string, ix *objectIndex) {
+// put caches ix under key unless an index is cached there already; it returns the cached one.
+func (c *indexCache) put(key string, ix *objectIndex) *objectIndex {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[key]; e != nil {
 		c.lru.MoveToFront(e)
-		return
+		return e.Value.(indexEntry).ix
 	}
 	c.m[key] = c.lru.PushFront(indexEntry{key: key, ix: ix})
 	for c.lru.Len() > c.max {
 		old := c.lru.Remove(c.lru.Back()).(indexEntry)
 		delete(c.m, old.key)
 	}
+	return ix
 }

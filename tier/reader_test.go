@@ -3,7 +3,10 @@ package tier
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,4 +254,212 @@ func TestObjectDurabilityWaitTiered(t *testing.T) {
 	}
 	fb.FailNext(0, nil, objstoretest.OpPut)
 	waitTiered(t, u, tp, l.EndOffset())
+}
+
+// A sequential reader's read-ahead fetches each next object that fits one GET (and its footer's
+// block) with a single GET, and reads across the blocks of one GET are answered from the cache
+// uncopied: byte-identical, shared, capacity capped so that appending copies.
+func TestReadAheadWholeObjectsAndViewsAcrossBlocks(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "whole", 200)
+	c, err := e.store.GetCatalog(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bs = 4 << 10
+	for _, s := range c.Segments {
+		if blocks := (s.Size + bs - 1) / bs; blocks > 3 {
+			t.Fatalf("object %s has %d blocks; the test wants objects of one 8 KiB GET plus a footer block", s.Key, blocks)
+		}
+	}
+	if len(c.Segments) < 5 {
+		t.Fatalf("%d objects; the test wants several", len(c.Segments))
+	}
+	fb := objstoretest.NewFaultBucket(e.bucket)
+	r := e.reader(func(c *ReaderConfig) {
+		c.Bucket, c.BlockSize, c.ReadAheadGetBytes, c.ReadAheadBlocks = fb, bs, 2*bs, 16
+	})
+	end := int64(len(want) * 3)
+	var got [][]byte
+	var buf []byte
+	spanning := 0
+	for off := int64(0); off < end; {
+		out, shared, err := r.ReadAppend(context.Background(), buf, tp, id, off, bs+bs/2)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if shared {
+			if cap(out) != len(out) {
+				t.Fatalf("a shared answer has room to append into the cache: len %d cap %d", len(out), cap(out))
+			}
+			if len(out) > bs {
+				spanning++
+			}
+		} else {
+			buf = out
+		}
+		bs := splitBatches(t, out)
+		if len(bs) == 0 {
+			t.Fatalf("read at %d returned nothing", off)
+		}
+		for _, x := range bs {
+			info, _ := segment.ParseBatch(x)
+			off = info.NextOffset()
+			got = append(got, append([]byte(nil), x...))
+		}
+	}
+	sameBatches(t, got, want)
+	if spanning == 0 {
+		t.Error("no answer longer than a block came uncopied from the cache")
+	}
+	// The first object: its footer, its first block, the rest of it; every later one: one GET.
+	if gets := fb.Calls(objstoretest.OpGetRange); gets > len(c.Segments)+2 {
+		t.Errorf("%d GETs for %d objects, want at most %d", gets, len(c.Segments), len(c.Segments)+2)
+	}
+}
+
+// An object read ahead whole is checked on arrival: a sound one is marked verified and its index
+// cached before the reader gets there; a corrupt one is not, and reading it still gives an error
+// that wraps segment.ErrCorrupt and names the key.
+func TestWholeObjectCheckedOnArrival(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, _ := tierAll(t, e, u, "verify", 200)
+	ctx := context.Background()
+	c, err := e.store.GetCatalog(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := c.Segments
+	if len(segs) < 4 {
+		t.Fatalf("%d objects; the test wants at least 4", len(segs))
+	}
+	bad := segs[2]
+	orig := objstoretest.Get(t, e.bucket, bad.Key)
+	flipped := append([]byte(nil), orig...)
+	flipped[100] ^= 0x40 // inside the first batch's records
+	if err := e.bucket.Delete(ctx, bad.Key); err != nil {
+		t.Fatal(err)
+	}
+	objstoretest.Put(t, e.bucket, bad.Key, flipped)
+
+	const bs = 4 << 10
+	r := e.reader(func(c *ReaderConfig) { c.BlockSize, c.ReadAheadGetBytes, c.ReadAheadBlocks = bs, 2*bs, 16 })
+	loadedRun := func(key string) *runBuf {
+		r.blocks.mu.Lock()
+		defer r.blocks.mu.Unlock()
+		if b := r.blocks.blocks[blockKey{key, 0}]; b != nil && b.elem != nil {
+			return b.run
+		}
+		return nil
+	}
+	// A read of the first object starts read-ahead of the next ones.
+	if _, err := r.Read(ctx, tp, id, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the next object checked whole", func() bool {
+		ru := loadedRun(segs[1].Key)
+		return ru != nil && ru.verified(0, 1) && r.indexes.get(segs[1].Key) != nil
+	})
+	eventually(t, "the corrupt object fetched", func() bool { return loadedRun(bad.Key) != nil })
+	if loadedRun(bad.Key).checked.Load() {
+		t.Fatal("a corrupt object was marked verified")
+	}
+	_, err = r.Read(ctx, tp, id, bad.BaseOffset, 1<<20)
+	if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), bad.Key) {
+		t.Fatalf("Read of the corrupt object = %v, want ErrCorrupt naming %s", err, bad.Key)
+	}
+	// The sound object before it reads fine, from the checked bytes (one batch: a larger read
+	// would go on into the corrupt object).
+	if _, err := r.Read(ctx, tp, id, segs[1].BaseOffset, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A GET of part of an object whose index is cached has its whole batches checked on arrival,
+// from the first index entry in it on. (Here: the first block, which a read without read-ahead
+// fetches after the footer and index.)
+func TestPartialRunCheckedOnArrival(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "partial", 60)
+	ctx := context.Background()
+	c, err := e.store.GetCatalog(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bs = 4 << 10
+	key := c.Segments[0].Key
+	if c.Segments[0].Size <= bs {
+		t.Fatalf("the first object (%d bytes) fits one block", c.Segments[0].Size)
+	}
+	r := e.reader(func(c *ReaderConfig) { c.BlockSize, c.ReadAheadBlocks = bs, -1 })
+	if _, err := r.Read(ctx, tp, id, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first block checked", func() bool {
+		r.blocks.mu.Lock()
+		defer r.blocks.mu.Unlock()
+		b := r.blocks.blocks[blockKey{key, 0}]
+		return b != nil && b.elem != nil && b.run.checked.Load()
+	})
+	r.blocks.mu.Lock()
+	ru := r.blocks.blocks[blockKey{key, 0}].run
+	r.blocks.mu.Unlock()
+	if ru.start != 0 || ru.checkedFrom != 0 || ru.checkedTo > int64(len(ru.buf)) || ru.checkedTo <= ru.checkedFrom {
+		t.Fatalf("checked [%d, %d) of a GET of [%d, %d)", ru.checkedFrom, ru.checkedTo, ru.start, ru.start+int64(len(ru.buf)))
+	}
+	if !ru.verified(0, ru.checkedTo) || ru.verified(0, ru.checkedTo+1) {
+		t.Fatal("verified does not answer for exactly the checked range")
+	}
+	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 3000), want)
+}
+
+// concurrentGets counts the ranged GETs under way (from the call until the body is closed).
+type concurrentGets struct {
+	objstore.Bucket
+	now, max atomic.Int64
+}
+
+func (c *concurrentGets) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	v := c.now.Add(1)
+	for m := c.max.Load(); v > m && !c.max.CompareAndSwap(m, v); m = c.max.Load() {
+	}
+	rc, err := c.Bucket.GetRange(ctx, key, off, n)
+	if err != nil {
+		c.now.Add(-1)
+		return nil, err
+	}
+	return &closeHook{ReadCloser: rc, done: func() { c.now.Add(-1) }}, nil
+}
+
+type closeHook struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (h *closeHook) Close() error {
+	h.once.Do(h.done)
+	return h.ReadCloser.Close()
+}
+
+// ReadAheadGets bounds the read-ahead GETs under way; a sequential replay still reads every batch.
+func TestReadAheadGetsBound(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "bound", 200)
+	cg := &concurrentGets{Bucket: e.bucket}
+	r := e.reader(func(c *ReaderConfig) {
+		c.Bucket, c.BlockSize, c.ReadAheadGetBytes, c.ReadAheadBlocks, c.ReadAheadGets = cg, 4<<10, 4<<10, 16, 1
+	})
+	sameBatches(t, readAll(t, r, tp, id, 0, int64(len(want)*3), 3000), want)
+	// One read-ahead GET, plus those a reader waits for: an object's footer and first blocks.
+	if m := cg.max.Load(); m > 3 {
+		t.Errorf("%d GETs under way at once with ReadAheadGets 1", m)
+	}
+	if counter(r.m.readAhead) == 0 {
+		t.Error("nothing was read ahead")
+	}
 }

@@ -278,8 +278,10 @@ func (m *MinIOProc) Start(ctx context.Context) error {
 	}
 	m.done = make(chan struct{})
 	go func() { _ = m.cmd.Wait(); close(m.done) }()
-	live := m.Endpoint() + "/minio/health/live"
-	if err := waitReady(ctx, 60*time.Second, m.done, func() bool { return httpOK(live) }); err != nil {
+	// live answers as soon as the process listens; ready once it serves S3 requests (before that,
+	// they get 503 Service Unavailable).
+	ready := m.Endpoint() + "/minio/health/ready"
+	if err := waitReady(ctx, 60*time.Second, m.done, func() bool { return httpOK(ready) }); err != nil {
 		_ = m.Stop()
 		return fmt.Errorf("%w: minio not ready: %v", ErrBroker, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -32,7 +33,11 @@ type goalDef struct {
 	key, refSystem string
 	field          func(Result) float64
 	absolute       float64 // when > 0: Reference is this bound, not another system
-	ok             func(ratio float64) bool
+	// own, when set, takes the reference and the ratio from Strata's own row (a figure measured
+	// beside it in the same rounds) instead of another system's; refLabel names it.
+	own      func(Result) (ref, ratio float64)
+	refLabel string
+	ok       func(ratio float64) bool
 }
 
 func mbps(r Result) float64  { return r.MBPerS }
@@ -49,6 +54,9 @@ var goalDefs = []goalDef{
 		ok: func(x float64) bool { return x >= 1.0 }},
 	{what: "cold replay MB/s", target: "≥ 0.8× raw MinIO GET", key: ScenarioReplay, refSystem: SystemMinIO, field: mbps,
 		ok: func(x float64) bool { return x >= 0.8 }},
+	{what: "cold replay vs hot consume of the same data (replay_vs_hot)", target: "≥ 0.9× hot consume", key: ScenarioReplay,
+		field: mbps, own: func(r Result) (float64, float64) { return r.HotMBPerS, r.ReplayVsHot }, refLabel: "hot",
+		ok: func(x float64) bool { return x >= 0.9 }},
 	{what: "object-durability ack p99 (ms)", target: "≤ 150 ms", key: ScenarioObject, field: p99ms, absolute: 150,
 		ok: func(x float64) bool { return x <= 1.0 }},
 }
@@ -70,6 +78,21 @@ func Goals(s *Summary) []Goal {
 			continue
 		}
 		g.Strata = d.field(st)
+		if d.own != nil {
+			g.RefLabel = d.refLabel
+			ref, ratio := d.own(st)
+			if ref <= 0 || ratio <= 0 {
+				g.Verdict, g.Reason = NoData, "no "+d.refLabel+" figure beside strata's "+d.key
+				out = append(out, g)
+				continue
+			}
+			g.Reference, g.Ratio, g.Verdict = ref, ratio, Fail
+			if d.ok(ratio) {
+				g.Verdict = Pass
+			}
+			out = append(out, g)
+			continue
+		}
 		if d.absolute > 0 {
 			g.Reference, g.RefLabel = d.absolute, "bound"
 		} else {
@@ -136,6 +159,7 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 			num(r.MBPerS), num(r.RecordsPerS), lat(r.P50Ms, r), lat(r.P99Ms, r), lat(r.P999Ms, r),
 			opt(r.E2EP50Ms), opt(r.E2EP99Ms), opt(r.E2EP999Ms), escape(note))
 	}
+	writeReplayRounds(&b, s)
 	var objRows []Result
 	for _, r := range s.Scenarios {
 		if r.ObjStore != nil {
@@ -207,4 +231,70 @@ func lat(v float64, r Result) string {
 		return ""
 	}
 	return num(v)
+}
+
+// writeReplayRounds writes the cold replay's figures per round and their spread: a 2-core machine
+// shared with other work swings single runs by 2×, so the median alone hides how far to trust it.
+func writeReplayRounds(b *strings.Builder, s *Summary) {
+	var rows []Result
+	for _, r := range s.Runs {
+		if r.Name == ScenarioReplay && r.System == SystemStrata && r.Skipped == "" {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	minio := map[int]float64{}
+	for _, r := range s.Runs {
+		if r.Name == ScenarioReplay && r.System == SystemMinIO && r.Skipped == "" {
+			minio[r.Round] = r.MBPerS
+		}
+	}
+	b.WriteString("\n## Cold replay by round\n\n| round | cold MB/s | hot MB/s | replay_vs_hot | MinIO GET MB/s | replay_vs_minio |\n|---:|---:|---:|---:|---:|---:|\n")
+	cols := [5][]float64{}
+	for _, r := range rows {
+		m := math.NaN()
+		if v, ok := minio[r.Round]; ok {
+			m = v
+		}
+		vals := [5]float64{r.MBPerS, r.HotMBPerS, r.ReplayVsHot, m, r.ReplayVsMinIO}
+		for i, v := range vals {
+			if v == 0 {
+				v = math.NaN()
+			}
+			cols[i] = append(cols[i], v)
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", r.Round, num(vals[0]), num(nanZero(vals[1])), ratio(vals[2]), num(m), ratio(vals[4]))
+	}
+	fmt.Fprintf(b, "| median (min–max) | %s | %s | %s | %s | %s |\n", spread(cols[0], num), spread(cols[1], num),
+		spread(cols[2], ratio), spread(cols[3], num), spread(cols[4], ratio))
+}
+
+func nanZero(v float64) float64 {
+	if v == 0 {
+		return math.NaN()
+	}
+	return v
+}
+
+func ratio(v float64) string {
+	if v == 0 || math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", v)
+}
+
+// spread prints the median and the range of vs (NaN entries left out).
+func spread(vs []float64, f func(float64) string) string {
+	var ok []float64
+	for _, v := range vs {
+		if !math.IsNaN(v) {
+			ok = append(ok, v)
+		}
+	}
+	if len(ok) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s (%s–%s)", f(Median(ok)), f(slices.Min(ok)), f(slices.Max(ok)))
 }

@@ -26,6 +26,7 @@ func TestGoals(t *testing.T) {
 		{"produce ack p99 at a fixed rate (ms)", Pass, 0.8, ""},
 		{"hot consume MB/s", Pass, 1.5, ""},
 		{"cold replay MB/s", Skipped, math.NaN(), "needs tiering: no GET"},
+		{"cold replay vs hot consume of the same data (replay_vs_hot)", Skipped, math.NaN(), "needs tiering: no GET"},
 		{"object-durability ack p99 (ms)", Skipped, math.NaN(), "needs tiering: no PUT"},
 	}
 	if len(got) != len(tests) {
@@ -67,6 +68,8 @@ func TestGoalsBoundaryAndMissing(t *testing.T) {
 		"hot consume MB/s":                     NoData,
 		"cold replay MB/s":                     Pass,
 		"object-durability ack p99 (ms)":       Fail,
+		// A replay row without a hot pass beside it has no ratio to judge.
+		"cold replay vs hot consume of the same data (replay_vs_hot)": NoData,
 	}
 	for _, g := range Goals(s) {
 		if g.Verdict != want[g.What] {
@@ -130,5 +133,45 @@ func TestPlots(t *testing.T) {
 	}
 	if _, err := PlotLatencyCDF(&Summary{}, dir); err == nil {
 		t.Fatal("an empty summary has no CDF to plot")
+	}
+}
+
+func TestReplayVsHotReport(t *testing.T) {
+	runs := replayRuns()
+	RelateReplay(runs)
+	s := &Summary{Scenarios: Aggregate(runs), Runs: runs}
+	var g Goal
+	for _, x := range Goals(s) {
+		if strings.Contains(x.What, "replay_vs_hot") {
+			g = x
+		}
+	}
+	if g.Verdict != Fail || math.Abs(g.Ratio-0.65) > 1e-9 || g.Reference != 225 || g.Strata != 150 || g.RefLabel != "hot" {
+		t.Fatalf("replay_vs_hot goal %+v", g)
+	}
+	var buf bytes.Buffer
+	if err := WriteMarkdown(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{
+		"| cold replay vs hot consume of the same data (replay_vs_hot) | ≥ 0.9× hot consume | 150.0 | 225.0 (hot) | 0.65× | FAIL |",
+		"| cold replay MB/s | ≥ 0.8× raw MinIO GET | 150.0 | 450.0 (minio) | 0.33× | FAIL |",
+		"## Cold replay by round",
+		"| 1 | 180.0 | 200.0 | 0.90× | 400.0 | 0.45× |",
+		"| 3 | 150.0 | – | – | – | – |",
+		"| median (min–max) | 150.0 (100.0–180.0) | 225.0 (200.0–250.0) | 0.65× (0.40×–0.90×) | 450.0 (400.0–500.0) | 0.33× (0.20×–0.45×) |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q\n%s", want, md)
+		}
+	}
+
+	// At the bound the goal passes.
+	s.Scenarios = []Result{{Name: ScenarioReplay, System: SystemStrata, MBPerS: 90, HotMBPerS: 100, ReplayVsHot: 0.9}}
+	for _, x := range Goals(s) {
+		if strings.Contains(x.What, "replay_vs_hot") && x.Verdict != Pass {
+			t.Errorf("0.9× is the bound: %+v", x)
+		}
 	}
 }

@@ -109,6 +109,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		for _, system := range order {
 			rs, err := runSystem(ctx, cfg, system, round, minio)
 			sum.Runs = append(sum.Runs, rs...)
+			RelateReplay(sum.Runs)
 			if err != nil {
 				return sum, err
 			}

@@ -59,6 +59,14 @@ type Result struct {
 	E2EP999Ms   float64 `json:"e2e_p999_ms,omitempty"`
 	Errors      int64   `json:"errors,omitempty"`
 	Note        string  `json:"note,omitempty"`
+	// HotMBPerS is, on a Strata replay row, the rate of a hot consume of the same partitions and
+	// bytes (read while the hot log still held them), and ReplayVsHot the replay's MB/s over it:
+	// what a consumer notices when its data has left the hot tier. ReplayVsMinIO is the replay's
+	// MB/s over the raw MinIO GET of the same round. Each ratio is taken within one round; the
+	// aggregate is their median.
+	HotMBPerS     float64 `json:"hot_mb_per_s,omitempty"`
+	ReplayVsHot   float64 `json:"replay_vs_hot,omitempty"`
+	ReplayVsMinIO float64 `json:"replay_vs_minio,omitempty"`
 	// ObjStore is the change in Strata's object store counters over the scenario (Strata only).
 	ObjStore *ObjStoreDelta `json:"objstore,omitempty"`
 	// Server is the change in Strata's request-path counters over the scenario (Strata only).
@@ -218,6 +226,22 @@ func Aggregate(runs []Result) []Result {
 		a.E2EP50Ms = med(func(r Result) float64 { return r.E2EP50Ms })
 		a.E2EP99Ms = med(func(r Result) float64 { return r.E2EP99Ms })
 		a.E2EP999Ms = med(func(r Result) float64 { return r.E2EP999Ms })
+		// Rounds without a figure (no hot pass, no baseline) do not pull the median to zero.
+		medSet := func(f func(Result) float64) float64 {
+			var vs []float64
+			for _, r := range ok {
+				if v := f(r); v > 0 {
+					vs = append(vs, v)
+				}
+			}
+			if len(vs) == 0 {
+				return 0
+			}
+			return Median(vs)
+		}
+		a.HotMBPerS = medSet(func(r Result) float64 { return r.HotMBPerS })
+		a.ReplayVsHot = medSet(func(r Result) float64 { return r.ReplayVsHot })
+		a.ReplayVsMinIO = medSet(func(r Result) float64 { return r.ReplayVsMinIO })
 		for _, r := range ok {
 			a.Errors += r.Errors
 			if r.ObjStore != nil {
@@ -243,6 +267,23 @@ func Aggregate(runs []Result) []Result {
 		out = append(out, a)
 	}
 	return out
+}
+
+// RelateReplay sets ReplayVsMinIO on every Strata replay run that has a raw MinIO GET of the same
+// round beside it: both read the same MinIO on the same machine moments apart.
+func RelateReplay(runs []Result) {
+	base := map[int]float64{}
+	for _, r := range runs {
+		if r.Name == ScenarioReplay && r.System == SystemMinIO && r.Skipped == "" {
+			base[r.Round] = r.MBPerS
+		}
+	}
+	for i := range runs {
+		r := &runs[i]
+		if b := base[r.Round]; r.Name == ScenarioReplay && r.System == SystemStrata && r.Skipped == "" && b > 0 {
+			r.ReplayVsMinIO = r.MBPerS / b
+		}
+	}
 }
 
 func cmpFloat(a, b float64) int {

@@ -142,3 +142,60 @@ func TestSetters(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// replayRuns are three rounds of the replay scenario with the MinIO baseline of each round; round 3's
+// hot pass is missing.
+func replayRuns() []Result {
+	return []Result{
+		{Name: ScenarioReplay, System: SystemMinIO, Round: 1, MBPerS: 400},
+		{Name: ScenarioReplay, System: SystemStrata, Round: 1, MBPerS: 180, HotMBPerS: 200, ReplayVsHot: 0.9},
+		{Name: ScenarioReplay, System: SystemMinIO, Round: 2, MBPerS: 500},
+		{Name: ScenarioReplay, System: SystemStrata, Round: 2, MBPerS: 100, HotMBPerS: 250, ReplayVsHot: 0.4},
+		{Name: ScenarioReplay, System: SystemMinIO, Round: 3, Skipped: "failed: boom"},
+		{Name: ScenarioReplay, System: SystemStrata, Round: 3, MBPerS: 150},
+	}
+}
+
+func TestReplayRatios(t *testing.T) {
+	runs := replayRuns()
+	RelateReplay(runs)
+	RelateReplay(runs) // idempotent
+	for i, want := range []float64{0, 0.45, 0, 0.2, 0, 0} {
+		if got := runs[i].ReplayVsMinIO; math.Abs(got-want) > 1e-9 {
+			t.Errorf("run %d (%s round %d): replay_vs_minio %v, want %v", i, runs[i].System, runs[i].Round, got, want)
+		}
+	}
+	s := &Summary{Scenarios: Aggregate(runs), Runs: runs}
+	r, ok := s.Find(ScenarioReplay, SystemStrata)
+	if !ok {
+		t.Fatal("no strata replay row")
+	}
+	// Medians over the rounds that measured the figure: round 3 has no hot pass and no baseline.
+	if r.MBPerS != 150 || r.HotMBPerS != 225 || math.Abs(r.ReplayVsHot-0.65) > 1e-9 || math.Abs(r.ReplayVsMinIO-0.325) > 1e-9 {
+		t.Fatalf("aggregated replay %+v", r)
+	}
+	var buf bytes.Buffer
+	if err := s.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Scenarios []map[string]any `json:"scenarios"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, sc := range raw.Scenarios {
+		if sc["system"] == SystemStrata {
+			found = true
+			if sc["replay_vs_hot"] != 0.65 || sc["hot_mb_per_s"] != 225.0 || sc["replay_vs_minio"] != 0.325 {
+				t.Errorf("replay JSON %v", sc)
+			}
+		} else if _, ok := sc["replay_vs_hot"]; ok {
+			t.Errorf("a row without the figure carries replay_vs_hot: %v", sc)
+		}
+	}
+	if !found {
+		t.Fatalf("no strata row in %s", buf.String())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-log/strata/tier/objstore"
@@ -62,10 +63,13 @@ func DetectObjectDurability(ctx context.Context, t Target) (string, error) {
 	return "", nil
 }
 
-// Replay writes ReplayBytes to a topic with local.retention.ms=0, waits for the segments to reach the
-// object store, then reads the topic from its start. It is skipped, with the reason, when no upload
-// shows in the counters within DetectTimeout or when the read was served without any object GET
-// (the hot copy was kept).
+// Replay writes ReplayBytes to a 12-partition topic and waits for the segments to reach the object
+// store. It then reads the topic from its start twice with fresh clients: hot, while the hot log
+// still holds it, and cold, after local.retention.ms=0 has made the hot copies go. The result is
+// the cold read, with the hot rate and their ratio (ReplayVsHot) beside it: the same partitions
+// and bytes, moments apart. It is skipped, with the reason, when no upload shows in the counters
+// within DetectTimeout or when the cold read was served without any object GET (the hot copy was
+// kept).
 func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 	r := Result{Name: ScenarioReplay, System: t.Broker.System()}
 	if t.Broker.MetricsURL() == "" {
@@ -73,10 +77,9 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		return r, nil
 	}
 	topic := fmt.Sprintf("bench-replay-%d", time.Now().UnixNano())
-	cfg := map[string]string{"local.retention.ms": "0", "segment.bytes": "8388608", "segment.ms": "1000"}
+	cfg := map[string]string{"segment.bytes": "8388608", "segment.ms": "1000"}
 	if err := CreateTopic(ctx, t, topic, 12, cfg); err != nil {
-		r.Skipped = fmt.Sprintf("%s: local.retention.ms=0 refused: %v", needsTiering, err)
-		return r, nil
+		return r, err
 	}
 	start, err := Scrape(ctx, t.Broker.MetricsURL())
 	if err != nil {
@@ -100,12 +103,38 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	if now.Puts == before.Puts {
-		r.Skipped = fmt.Sprintf("%s: no object PUT within %v of writing %d MiB to a local.retention.ms=0 topic",
+		r.Skipped = fmt.Sprintf("%s: no object PUT within %v of writing %d MiB to a tiered topic",
 			needsTiering, p.DetectTimeout, w.Bytes>>20)
 		return r, nil
 	}
-	// The hot copies go when local retention next runs after the upload: wait until as many local
-	// segments were deleted as were uploaded.
+	// fetched_bytes counts every fetched byte, fetched_tiered_bytes those read from object storage.
+	const all, cold = "strata_broker_fetched_bytes_total", "strata_broker_fetched_tiered_bytes_total"
+	coldShare := func(a, b Samples) (float64, bool) {
+		f := b.Sum(all, nil) - a.Sum(all, nil)
+		return (b.Sum(cold, nil) - a.Sum(cold, nil)) / f, f > 0
+	}
+	preHot, err := Scrape(ctx, t.Broker.MetricsURL())
+	if err != nil {
+		return r, err
+	}
+	hot, err := Consume(ctx, t, p, topic)
+	if err != nil {
+		return r, fmt.Errorf("hot consume: %w", err)
+	}
+	postHot, err := Scrape(ctx, t.Broker.MetricsURL())
+	if err != nil {
+		return r, err
+	}
+	var notes []string
+	if f, ok := coldShare(preHot, postHot); ok && f > 0.01 {
+		notes = append(notes, fmt.Sprintf("%.0f%% of the hot pass came from object storage", 100*f))
+	}
+	if err := alterTopicConfig(ctx, t, topic, "local.retention.ms", "0"); err != nil {
+		r.Skipped = fmt.Sprintf("%s: local.retention.ms=0 refused: %v", needsTiering, err)
+		return r, nil
+	}
+	// The hot copies go when local retention next runs after the change: wait until as many
+	// local segments were deleted as were uploaded.
 	const uploads, dropped = "strata_tier_uploads_total", "strata_tier_local_segments_deleted_total"
 	dropDeadline := time.Now().Add(p.HotDropTimeout)
 	var pre Samples
@@ -133,22 +162,56 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		return r, nil
 	}
 	c.Name = ScenarioReplay
-	// fetched_bytes counts every fetched byte, fetched_tiered_bytes those read from object storage.
-	const all, cold = "strata_broker_fetched_bytes_total", "strata_broker_fetched_tiered_bytes_total"
-	if a, o := post.Sum(all, nil)-pre.Sum(all, nil), post.Sum(cold, nil)-pre.Sum(cold, nil); a > 0 {
-		c.Note = fmt.Sprintf("%.0f%% of fetched bytes from object storage", 100*o/a)
+	if f, ok := coldShare(pre, post); ok {
+		notes = append([]string{fmt.Sprintf("%.0f%% of fetched bytes from object storage", 100*f)}, notes...)
 	}
 	if up := now.PutBytes - before.PutBytes; up < float64(w.Bytes) {
-		c.Note = strings.TrimSuffix(fmt.Sprintf("only %.0f%% of the bytes were uploaded when the replay began; %s", 100*up/float64(w.Bytes), c.Note), "; ")
+		notes = append([]string{fmt.Sprintf("only %.0f%% of the bytes were uploaded when the replay began", 100*up/float64(w.Bytes))}, notes...)
 	}
+	if hot.Records != c.Records || hot.Bytes != c.Bytes {
+		notes = append(notes, fmt.Sprintf("the hot pass read %d records, the cold %d", hot.Records, c.Records))
+	}
+	c.HotMBPerS = hot.MBPerS
+	if hot.MBPerS > 0 {
+		c.ReplayVsHot = c.MBPerS / hot.MBPerS
+	}
+	c.Note = strings.Join(notes, "; ")
 	return c, nil
+}
+
+// alterTopicConfig sets one config of topic (IncrementalAlterConfigs).
+func alterTopicConfig(ctx context.Context, t Target, topic, name, value string) error {
+	cl, err := kgo.NewClient(clientOpts(t)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: &value}}, topic)
+	if err == nil {
+		for _, r := range resp {
+			if r.Err != nil {
+				return fmt.Errorf("%w (%s)", r.Err, r.ErrMessage)
+			}
+		}
+	}
+	return err
 }
 
 // MinIOGet is the replay baseline: the raw GET bandwidth of the MinIO server at endpoint through the
 // same S3 client Strata uses, reading total bytes in 8 MiB objects with parallel concurrent GETs.
 func MinIOGet(ctx context.Context, endpoint, user, password string, total int64, parallel int) (Result, error) {
 	r := Result{Name: ScenarioReplay, System: SystemMinIO}
-	b, err := objstore.Open(ctx, "s3://bench-raw/get?region=us-east-1&endpoint="+endpoint, objstore.WithCredentials(user, password))
+	// A MinIO that has just started can answer 503 for a moment even once its readiness probe
+	// passes: try for a few seconds before calling the baseline failed.
+	var b objstore.Bucket
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, err = objstore.Open(ctx, "s3://bench-raw/get?region=us-east-1&endpoint="+endpoint, objstore.WithCredentials(user, password))
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return r, err
 	}
