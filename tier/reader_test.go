@@ -459,7 +459,7 @@ func TestReadAheadGetsBound(t *testing.T) {
 	if m := cg.max.Load(); m > 3 {
 		t.Errorf("%d GETs under way at once with ReadAheadGets 1", m)
 	}
-	if counter(r.m.readAhead) == 0 {
+	if testutil.ToFloat64(r.m.readAhead) == 0 {
 		t.Error("nothing was read ahead")
 	}
 }
