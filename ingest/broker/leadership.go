@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
@@ -126,12 +127,12 @@ func (b *Broker) reconcile(ctx context.Context) error {
 		p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
 	}
 
-	// Take free partitions the hash gives us, and any whose lease is already ours.
+	// Take free partitions the hash gives us, and any whose lease is already ours: many at once,
+	// since each take waits on the metadata store and on fsyncs (a new topic's partitions, or a
+	// dead node's, arrive together).
+	var todo []partitionOf
 	for _, t := range topics {
 		for i := int32(0); i < t.Partitions; i++ {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
 			tp := metadata.TopicPartition{Topic: t.Name, Partition: i}
 			b.mu.RLock()
 			_, leading := b.parts[tp]
@@ -144,13 +145,48 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			} else if !ok && rendezvous(tp, nodes) != b.cfg.NodeID {
 				continue
 			}
-			if err := b.takePartition(ctx, t, i); err != nil && !errors.Is(err, metadata.ErrConflict) {
-				b.log.Warn("broker: take partition", "partition", tp, "err", err)
-			}
+			todo = append(todo, partitionOf{t, i})
 		}
+	}
+	if err := b.takeAll(ctx, todo); err != nil {
+		return err
 	}
 
 	b.discardStaleLogs(topics, held)
+	return nil
+}
+
+// takeParallelism bounds the partitions one reconcile takes at once.
+const takeParallelism = 16
+
+// partitionOf names one partition of a topic as last listed.
+type partitionOf struct {
+	topic metadata.Topic
+	index int32
+}
+
+// takeAll takes the partitions, takeParallelism at a time, and waits for every take it started.
+// A partition another node took first is skipped quietly; other failures are logged and left to
+// the next reconcile.
+func (b *Broker) takeAll(ctx context.Context, todo []partitionOf) error {
+	sem := make(chan struct{}, takeParallelism)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, p := range todo {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case sem <- struct{}{}:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := b.takePartition(ctx, p.topic, p.index); err != nil && !errors.Is(err, metadata.ErrConflict) {
+				b.log.Warn("broker: take partition", "partition", metadata.TopicPartition{Topic: p.topic.Name, Partition: p.index}, "err", err)
+			}
+		}()
+	}
 	return nil
 }
 
