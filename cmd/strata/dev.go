@@ -424,8 +424,8 @@ func printDevSummary(ep devEndpoints, l devLayout, out io.Writer) {
 	fmt.Fprintf(tw, "Logs\t%s\n", filepath.Join(l.dir, "logs"))
 	fmt.Fprintf(tw, "Prometheus config\t%s (Prometheus is not started)\n", filepath.Join(l.dir, "prometheus.yml"))
 	tw.Flush()
-	fmt.Fprintf(out, "\nTry:  strata topic create demo --partitions 6 --bootstrap %s\n", strings.Join(ep.Kafka, ","))
-	fmt.Fprintf(out, "Stop: strata dev cluster down --dir %s   (or make cluster-down)\n", l.dir)
+	fmt.Fprintf(out, "\nTry:  %s topic create demo --partitions 6 --bootstrap %s\n", os.Args[0], strings.Join(ep.Kafka, ","))
+	fmt.Fprintf(out, "Stop: %s dev cluster down --dir %s\n", os.Args[0], l.dir)
 }
 
 // devStatus prints each process's state; it fails unless all of them run.
