@@ -199,23 +199,21 @@ func (c *devConfig) findMinIO() (string, error) {
 	return p, nil
 }
 
-// devGroup is processes started together and a check that they are all ready.
+// devGroup is processes started together, and a check of the group as a whole once each of them
+// is ready (may be nil).
 type devGroup struct {
 	procs []devProc
-	ready func(ctx context.Context, i int) error // process i of the group
-	all   func(ctx context.Context) error        // the group as a whole, once each is ready (may be nil)
+	all   func(ctx context.Context) error
 }
 
 // plan lists the cluster's processes in starting order: MinIO, the NATS servers, the nodes.
 func (c *devConfig) plan(l devLayout, self, minioBin string) []devGroup {
 	awsEnv := []string{"AWS_ACCESS_KEY_ID=" + devMinIOUser, "AWS_SECRET_ACCESS_KEY=" + devMinIOPassword, "AWS_REGION=us-east-1"}
-	minio := devGroup{
-		procs: []devProc{{name: "minio",
-			argv: []string{minioBin, "server", l.dataDir("minio"), "--address", c.addr(c.minioPort),
-				"--console-address", c.addr(c.minioConsolePort), "--quiet"},
-			env: []string{"MINIO_ROOT_USER=" + devMinIOUser, "MINIO_ROOT_PASSWORD=" + devMinIOPassword,
-				"MINIO_UPDATE=off"}}},
-		ready: func(ctx context.Context, _ int) error {
+	minio := devProc{name: "minio",
+		argv: []string{minioBin, "server", l.dataDir("minio"), "--address", c.addr(c.minioPort),
+			"--console-address", c.addr(c.minioConsolePort), "--quiet"},
+		env: []string{"MINIO_ROOT_USER=" + devMinIOUser, "MINIO_ROOT_PASSWORD=" + devMinIOPassword, "MINIO_UPDATE=off"},
+		ready: func(ctx context.Context) error {
 			if err := httpOK(ctx, c.minioURL()+"/minio/health/ready"); err != nil {
 				return err
 			}
@@ -226,42 +224,40 @@ func (c *devConfig) plan(l devLayout, self, minioBin string) []devGroup {
 				return err
 			}
 			return b.Close()
-		},
-	}
+		}}
 
 	var routes []string
 	for i := range devNATSServers {
 		routes = append(routes, "nats-route://"+c.addr(c.natsClusterPort+i))
 	}
-	natsGroup := devGroup{
-		ready: func(ctx context.Context, i int) error {
-			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", c.addr(c.natsPort+i))
-			if err == nil {
-				conn.Close()
-			}
-			return err
-		},
-		all: func(ctx context.Context) error { return jetStreamReady(ctx, c.natsURLs()) },
-	}
+	natsGroup := devGroup{all: func(ctx context.Context) error { return jetStreamReady(ctx, c.natsURLs()) }}
 	for i := range devNATSServers {
-		name := fmt.Sprintf("nats-%d", i+1)
+		name, addr := fmt.Sprintf("nats-%d", i+1), c.addr(c.natsPort+i)
 		natsGroup.procs = append(natsGroup.procs, devProc{name: name,
 			argv: []string{self, "dev", "nats", "--name", name, "--dir", l.dataDir(name), "--host", c.host,
 				"--port", strconv.Itoa(c.natsPort + i), "--cluster-port", strconv.Itoa(c.natsClusterPort + i),
-				"--routes", strings.Join(routes, ",")}})
+				"--routes", strings.Join(routes, ",")},
+			ready: func(ctx context.Context) error {
+				conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+				if err == nil {
+					conn.Close()
+				}
+				return err
+			}})
 	}
 
-	nodes := devGroup{ready: func(ctx context.Context, i int) error {
-		return httpOK(ctx, c.httpURLs()[i]+"/readyz")
-	}}
+	var nodes []devProc
 	for i := range c.nodes {
-		name := fmt.Sprintf("strata-%d", i+1)
+		name, readyz := fmt.Sprintf("strata-%d", i+1), c.httpURLs()[i]+"/readyz"
 		argv := []string{self, "server", "--node-id", strconv.Itoa(i + 1), "--data-dir", l.dataDir(name),
 			"--kafka-addr", c.addr(c.kafkaPort + i), "--http-addr", c.addr(c.httpPort + i),
 			"--metadata", strings.Join(c.natsURLs(), ","), "--object-store", c.objectStoreURL()}
-		nodes.procs = append(nodes.procs, devProc{name: name, argv: append(argv, c.serverArgs...), env: awsEnv})
+		nodes = append(nodes, devProc{name: name, argv: append(argv, c.serverArgs...), env: awsEnv,
+			ready: func(ctx context.Context) error { return httpOK(ctx, readyz) }})
 	}
-	return []devGroup{minio, natsGroup, nodes}
+	// Node 1 starts alone and creates the metadata's KV buckets: nodes creating them at once on a
+	// fresh NATS cluster can fail with "stream not found" (natsmeta's open races with a peer's create).
+	return []devGroup{{procs: []devProc{minio}}, natsGroup, {procs: nodes[:1]}, {procs: nodes[1:]}}
 }
 
 func runDevCluster(ctx context.Context, args []string, stdout io.Writer) error {
@@ -363,7 +359,7 @@ func devUp(ctx context.Context, cfg *devConfig, l devLayout, stdout io.Writer) e
 			}
 		}
 		for i, p := range g.procs {
-			if err := waitReady(ctx, exits[i], func(ctx context.Context) error { return g.ready(ctx, i) }); err != nil {
+			if err := waitReady(ctx, exits[i], p.ready); err != nil {
 				return fail(p.name, err)
 			}
 			pid, _ := os.ReadFile(l.pidPath(p.name))

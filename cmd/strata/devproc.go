@@ -36,6 +36,8 @@ type devProc struct {
 	name string
 	argv []string // argv[0] is the binary
 	env  []string // added to this process's environment
+	// ready says whether the process serves yet (called until it does).
+	ready func(context.Context) error
 }
 
 // pidEntry is a PID file found in the layout.
