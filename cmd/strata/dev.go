@@ -86,7 +86,7 @@ func (c *devConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.minio, "minio", "", "MinIO server binary (default: minio in $STRATA_TOOLS_BIN, else on $PATH)")
 	fs.DurationVar(&c.grace, "grace", 15*time.Second, "down: how long a process has after SIGTERM before SIGKILL")
 	fs.DurationVar(&c.readyTimeout, "ready-timeout", 2*time.Minute, "up: how long every process has to become ready")
-	fs.Var(&c.serverArgs, "server-arg", "up: a flag added to every `strata server` (repeatable, e.g. --server-arg=--log-level=debug)")
+	fs.Var(&c.serverArgs, "server-arg", "up: a flag added to every node's server command line (repeatable, e.g. --server-arg=--log-level=debug)")
 }
 
 func (c *devConfig) validate() error {
