@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 export STRATA_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build run test test-go tools clients lint bench bench-go fuzz clean
+.PHONY: all build run cluster cluster-down cluster-status test test-go tools clients lint bench bench-go fuzz clean
 
 all: build
 
@@ -17,6 +17,17 @@ build:
 
 run: build
 	./bin/strata server
+
+# A local cluster: MinIO, three NATS servers, three nodes on 9092-9094 (HTTP 8080-8082), everything
+# under ./cluster. CLUSTER_FLAGS passes flags (`./bin/strata dev cluster up -h` lists them).
+cluster: build $(TOOLS_BIN)/minio
+	./bin/strata dev cluster up $(CLUSTER_FLAGS)
+
+cluster-down: build
+	./bin/strata dev cluster down $(CLUSTER_FLAGS)
+
+cluster-status: build
+	./bin/strata dev cluster status $(CLUSTER_FLAGS)
 
 tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/staticcheck
 

@@ -5,6 +5,7 @@
 //	strata produce TOPIC                    one record per stdin line
 //	strata consume TOPIC [--group G] [--from-beginning]
 //	strata cost [--window 1h] [--json]      a node's object-storage cost report
+//	strata dev cluster up|down|status       a local cluster: MinIO, 3 NATS servers, 3 nodes
 //	strata version
 //
 // Every flag can also be set from the environment as STRATA_<FLAG>, upper case with dashes as
@@ -35,6 +36,7 @@ Usage:
   strata produce TOPIC [--key-separator SEP]   records from stdin, one per line
   strata consume TOPIC [--group G] [--from-beginning] [--max N]
   strata cost [--window D] [--json] [--price NAME=USD ...]   a node's object-storage cost report
+  strata dev cluster up|down|status [--dir DIR]   a local cluster: MinIO, 3 NATS servers, 3 nodes
   strata version
 
 Run "strata <command> -h" for a command's flags. Client commands take --bootstrap (default
@@ -66,6 +68,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runConsume(ctx, args[1:], stdout)
 	case "cost":
 		err = runCost(ctx, args[1:], stdout)
+	case "dev":
+		err = runDev(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "strata %s\n", version)
 	case "help", "-h", "--help":
