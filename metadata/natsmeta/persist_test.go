@@ -2,7 +2,9 @@ package natsmeta_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,5 +75,40 @@ func TestEmbeddedPersistModes(t *testing.T) {
 	}
 	if got, err := s.GetLease(ctx, tp); err != nil || got.Node != 1 || got.Epoch != l.Epoch {
 		t.Fatalf("lease %+v, %v; want node 1 epoch %d", got, err, l.Epoch)
+	}
+}
+
+// Nodes starting together on a fresh cluster open the same buckets at once: each one's create
+// races the others', and a bucket a peer just made may not be visible yet. Every Open succeeds.
+func TestConcurrentOpenOnFreshCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-node cluster in -short mode")
+	}
+	c := startCluster(t, 3)
+	for round := range 3 {
+		prefix := fmt.Sprintf("fresh%d", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				s, err := natsmeta.Open(ctx, natsmeta.Config{URLs: []string{c.ClientURLs()[i]}, Replicas: 3,
+					BucketPrefix: prefix, Logger: slog.New(slog.DiscardHandler)})
+				if err == nil {
+					_, err = s.ListTopics(ctx)
+					s.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: node %d: %v", round, i, err)
+			}
+		}
 	}
 }

@@ -187,6 +187,13 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephem
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = s.js.KeyValue(ctx, name) // created by a peer in the meantime
 		}
+		var apiErr *jetstream.APIError
+		if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+			(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound) {
+			// Nodes opening a fresh cluster at once: a peer's bucket exists but is not visible
+			// here yet.
+			return transientError{err}
+		}
 		return err
 	})
 	if err != nil {
@@ -261,7 +268,16 @@ const errCodeClusterNotAvailable jetstream.ErrorCode = 10008
 // retryable reports errors that mean "try again shortly": a call that timed out (it may or may not
 // have taken effect), no responders while a stream leader is elected, or a cluster that says it is
 // temporarily unavailable.
+// transientError marks an error worth retrying that the server does not flag as such.
+type transientError struct{ error }
+
+func (e transientError) Unwrap() error { return e.error }
+
 func retryable(err error) bool {
+	var te transientError
+	if errors.As(err, &te) {
+		return true
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrConnectionReconnecting) {
