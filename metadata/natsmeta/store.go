@@ -173,7 +173,7 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephem
 	err := s.call(ctx, "open_bucket", func(ctx context.Context) error {
 		var err error
 		kv, err = s.js.KeyValue(ctx, name)
-		if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		if err == nil || !isStreamNotFound(err) {
 			return err
 		}
 		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -187,9 +187,7 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephem
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = s.js.KeyValue(ctx, name) // created by a peer in the meantime
 		}
-		var apiErr *jetstream.APIError
-		if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
-			(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound) {
+		if isStreamNotFound(err) {
 			// Nodes opening a fresh cluster at once: a peer's bucket exists but is not visible
 			// here yet.
 			return transientError{err}
@@ -207,7 +205,14 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephem
 	if kv.Bucket() != name {
 		return nil, fmt.Errorf("natsmeta: bucket %s: opened %s", name, kv.Bucket())
 	}
-	st, err := kv.Status(ctx)
+	var st jetstream.KeyValueStatus
+	err = s.call(ctx, "open_bucket", func(ctx context.Context) error {
+		var err error
+		if st, err = kv.Status(ctx); isStreamNotFound(err) {
+			return transientError{err} // created by a peer, not visible on this server yet
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("natsmeta: bucket %s: %w", name, err)
 	}
@@ -268,6 +273,13 @@ const errCodeClusterNotAvailable jetstream.ErrorCode = 10008
 // retryable reports errors that mean "try again shortly": a call that timed out (it may or may not
 // have taken effect), no responders while a stream leader is elected, or a cluster that says it is
 // temporarily unavailable.
+// isStreamNotFound reports a bucket or stream the server says does not exist.
+func isStreamNotFound(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)
+}
+
 // transientError marks an error worth retrying that the server does not flag as such.
 type transientError struct{ error }
 
