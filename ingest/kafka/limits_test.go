@@ -66,7 +66,7 @@ func TestStalledLargeFramesDoNotLockOut(t *testing.T) {
 
 // With SASL on, a connection may announce only a small frame before it has authenticated.
 func TestUnauthenticatedFrameLimit(t *testing.T) {
-	n := startNode(t, nodeOpts{serverCfg: func(c *Config) { c.SASL, c.MaxUnauthenticatedBytes = testCredentials(t), 4 << 10 }})
+	n := startNode(t, nodeOpts{serverCfg: func(c *Config) { c.SASL, c.MaxUnauthenticatedBytes = testCredentials(t), 4<<10 }})
 	big := n.raw(t)
 	big.announce(8 << 10)
 	big.expectClosed()
