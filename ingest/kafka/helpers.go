@@ -2,8 +2,12 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/metadata"
@@ -19,12 +23,17 @@ func (s *Server) code(err error, what string, args ...any) int16 {
 	return c
 }
 
-// errMsg is the optional error message for responses that carry one.
+// errMsg is the optional error message for responses that carry one. The error code travels
+// beside it, so the code's own text (": INVALID_CONFIG: Configuration is invalid.") is cut from
+// the end: a client shows the code and the detail once each.
 func errMsg(err error) *string {
 	if err == nil {
 		return nil
 	}
 	m := err.Error()
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) {
+		m = strings.TrimSuffix(m, ": "+ke.Error())
+	}
 	return &m
 }
 
