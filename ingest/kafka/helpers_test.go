@@ -14,10 +14,11 @@ func TestErrMsg(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fmt.Errorf("topics: unknown topic config %q: %w", "retention.mss", kerr.InvalidConfig), `topics: unknown topic config "retention.mss"`},
-		{fmt.Errorf("outer: %w", fmt.Errorf("topics: topic %q already has 4 partitions: %w", "p", kerr.InvalidPartitions)), `outer: topics: topic "p" already has 4 partitions`},
+		{fmt.Errorf("topics: unknown topic config %q: %w", "retention.mss", kerr.InvalidConfig), `unknown topic config "retention.mss"`},
+		{fmt.Errorf("outer: %w", fmt.Errorf("topics: topic %q already has 4 partitions: %w", "p", kerr.InvalidPartitions)), `topic "p" already has 4 partitions`},
+		{fmt.Errorf("topics: %q: %w", "Name", kerr.InvalidTopicException), `"Name"`},
 		{kerr.InvalidConfig, kerr.InvalidConfig.Error()},
-		{errors.New("store: timeout"), "store: timeout"},
+		{errors.New("store: timeout"), "store: timeout"}, // not for the client: as it is
 	} {
 		if got := *errMsg(tc.err); got != tc.want {
 			t.Errorf("errMsg(%q) = %q, want %q", tc.err, got, tc.want)
