@@ -183,27 +183,14 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 
-	// The progress line belongs to one goroutine, which reads the counts until the work is done.
 	start := time.Now()
 	var sent, acked atomic.Int64
 	pr := newProgress(stderr)
-	stopShow, shown := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(shown)
-		t := time.NewTicker(pr.every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopShow:
-				return
-			case <-t.C:
-				pr.update("produce %s: %d records sent, %d acked", topic, sent.Load(), acked.Load())
-			}
-		}
-	}()
+	stopShow := pr.ticking(func() string {
+		return fmt.Sprintf("produce %s: %d records sent, %d acked", topic, sent.Load(), acked.Load())
+	})
 	summary := func() {
-		close(stopShow)
-		<-shown
+		stopShow()
 		pr.done("produce %s: %d records sent, %d acked in %s", topic, sent.Load(), acked.Load(), seconds(time.Since(start)))
 	}
 

@@ -204,4 +204,20 @@ func TestProgressLines(t *testing.T) {
 	if want := "led 4/4\n"; b.String() != want {
 		t.Errorf("not a terminal: %q, want %q", b.String(), want)
 	}
+	stop := p.ticking(func() string { return "creating" })
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	if want := "led 4/4\n"; b.String() != want {
+		t.Errorf("not a terminal, ticking: %q, want %q", b.String(), want)
+	}
+
+	b.Reset()
+	p = &progress{w: &b, tty: true, every: 5 * time.Millisecond}
+	stop = p.ticking(func() string { return "creating" })
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	p.done("done")
+	if out := b.String(); !regexp.MustCompile(`^(\r\x1b\[Kcreating \(\d+\.\ds\))+\r\x1b\[Kdone\n$`).MatchString(out) {
+		t.Errorf("terminal, ticking: %q", out)
+	}
 }

@@ -23,20 +23,13 @@ type endTracker struct {
 func newEndTracker(ctx context.Context, adm *kadm.Client, topic, group string, fromBeginning bool, timeout time.Duration) (*endTracker, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := listOffsets(ctx, adm.ListEndOffsets, topic)
 	if err != nil {
 		return nil, fmt.Errorf("listing the end offsets of %s: %w", topic, err)
 	}
 	var starts kadm.ListedOffsets
 	if fromBeginning {
-		starts, err = adm.ListStartOffsets(ctx, topic)
-		if err == nil {
-			err = starts.Error()
-		}
-		if err != nil {
+		if starts, err = listOffsets(ctx, adm.ListStartOffsets, topic); err != nil {
 			return nil, fmt.Errorf("listing the start offsets of %s: %w", topic, err)
 		}
 	}
@@ -59,6 +52,25 @@ func newEndTracker(ctx context.Context, adm *kadm.Client, topic, group string, f
 		t.ends[o.Partition], t.pos[o.Partition] = o.Offset, p
 	})
 	return t, nil
+}
+
+// listOffsets lists a topic's start or end offsets, retrying while a partition has no leader yet
+// (a new topic, a failover) until ctx ends.
+func listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (kadm.ListedOffsets, error) {
+	for {
+		offs, err := list(ctx, topic)
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil || !kerr.IsRetriable(err) {
+			return offs, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // saw notes a record read (control records included: they hold offsets too).

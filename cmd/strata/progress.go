@@ -45,6 +45,33 @@ func (p *progress) update(format string, a ...any) {
 	}
 }
 
+// ticking shows status() with the time elapsed, from its own goroutine, until the returned stop
+// is called; stop waits for that goroutine, so the progress is the caller's again after it.
+func (p *progress) ticking(status func() string) (stop func()) {
+	if !p.tty {
+		return func() {}
+	}
+	start := time.Now()
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(p.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				p.update("%s (%s)", status(), seconds(time.Since(start)))
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+	}
+}
+
 // done writes the summary line, in place of the status line on a terminal.
 func (p *progress) done(format string, a ...any) {
 	if p.shown {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -90,16 +91,25 @@ func runTopic(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if partitionsSet {
 			p = int32(*partitions)
 		}
+		// The broker may take the request's whole time (a topic of thousands of partitions);
+		// tell it so, or the client gives up and retries, and the retry finds the topic exists.
+		adm.SetTimeoutMillis(int32(min(cf.timeout.Milliseconds(), math.MaxInt32)))
+		pr := newProgress(stderr)
+		stop := pr.ticking(func() string { return fmt.Sprintf("topic %s: creating", topic) })
 		resp, err := adm.CreateTopic(rctx, p, -1, cfgs, topic)
+		stop()
 		if resp.Err != nil {
 			return topicErr(topic, resp.Err, resp.ErrMessage)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("topic %q: no answer within --timeout %v; the topic may still be created (see strata topic describe %s); raise --timeout for many partitions", topic, cf.timeout, topic)
 		}
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created topic %s (%d partitions)\n", topic, resp.NumPartitions)
 		// A new topic's partitions are served once each has a leader; say when that is.
-		waitLed(ctx, adm, topic, int(resp.NumPartitions), cf.timeout, newProgress(stderr))
+		waitLed(ctx, adm, topic, int(resp.NumPartitions), cf.timeout, pr)
 	case "list":
 		topics, err := adm.ListTopics(rctx)
 		if err != nil {
