@@ -9,14 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
+	"strconv"
 	"strings"
-	"text/tabwriter"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -121,191 +122,30 @@ func (c *clientFlags) client(ctx context.Context, opts ...kgo.Opt) (*kgo.Client,
 	return cl, nil
 }
 
-func runTopic(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usagef("want a subcommand: create, list, describe, delete, alter")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create", "list", "describe", "delete", "alter":
-	default:
-		return usagef("unknown topic subcommand %q (want create, list, describe, delete, alter)", sub)
-	}
-	fs := flag.NewFlagSet("topic "+sub, flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
-	partitions := fs.Int("partitions", 0, "partition count (create: default from the broker; alter: new total)")
-	var configs multiFlag
-	fs.Var(&configs, "config", "topic config key=value (repeatable)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	cfgs := map[string]*string{}
-	for _, kv := range configs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return usagef("--config %q: want key=value", kv)
-		}
-		cfgs[k] = kadm.StringPtr(v)
-	}
-	needTopic := func() (string, error) {
-		if len(pos) != 1 {
-			return "", usagef("want exactly one topic name")
-		}
-		return pos[0], nil
-	}
-	cl, err := cf.client(ctx)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-
-	switch sub {
-	case "create":
-		topic, err := needTopic()
-		if err != nil {
-			return err
-		}
-		p := int32(-1)
-		if *partitions > 0 {
-			p = int32(*partitions)
-		}
-		resp, err := adm.CreateTopic(ctx, p, -1, cfgs, topic)
-		if err != nil {
-			return err
-		}
-		if resp.Err != nil {
-			return fmt.Errorf("topic %q: %v", topic, describeErr(resp.Err, resp.ErrMessage))
-		}
-		fmt.Fprintf(stdout, "created topic %s (%d partitions)\n", topic, resp.NumPartitions)
-	case "list":
-		topics, err := adm.ListTopics(ctx)
-		if err != nil {
-			return err
-		}
-		for _, name := range topics.Names() {
-			fmt.Fprintf(stdout, "%s\t%d\n", name, len(topics[name].Partitions))
-		}
-	case "describe":
-		topic, err := needTopic()
-		if err != nil {
-			return err
-		}
-		return describeTopic(ctx, adm, topic, stdout)
-	case "delete":
-		topic, err := needTopic()
-		if err != nil {
-			return err
-		}
-		resp, err := adm.DeleteTopic(ctx, topic)
-		if err != nil {
-			return err
-		}
-		if resp.Err != nil {
-			return fmt.Errorf("topic %q: %v", topic, describeErr(resp.Err, resp.ErrMessage))
-		}
-		fmt.Fprintf(stdout, "deleted topic %s\n", topic)
-	case "alter":
-		topic, err := needTopic()
-		if err != nil {
-			return err
-		}
-		if len(cfgs) == 0 && *partitions == 0 {
-			return usagef("alter needs --config k=v or --partitions N")
-		}
-		if len(cfgs) > 0 {
-			var alters []kadm.AlterConfig
-			for k, v := range cfgs {
-				alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: v})
-			}
-			rs, err := adm.AlterTopicConfigs(ctx, alters, topic)
-			if err != nil {
-				return err
-			}
-			for _, r := range rs {
-				if r.Err != nil {
-					return fmt.Errorf("topic %q: %v", topic, describeErr(r.Err, r.ErrMessage))
-				}
-			}
-		}
-		if *partitions > 0 {
-			rs, err := adm.UpdatePartitions(ctx, *partitions, topic)
-			if err != nil {
-				return err
-			}
-			for _, r := range rs {
-				if r.Err != nil {
-					return fmt.Errorf("topic %q: %v", topic, describeErr(r.Err, r.ErrMessage))
-				}
-			}
-		}
-		fmt.Fprintf(stdout, "altered topic %s\n", topic)
-	default:
-		return usagef("unknown topic subcommand %q (want create, list, describe, delete, alter)", sub)
-	}
-	return nil
-}
-
-func describeTopic(ctx context.Context, adm *kadm.Client, topic string, stdout io.Writer) error {
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		return err
-	}
-	td, ok := md.Topics[topic]
-	if !ok || td.Err != nil {
-		if ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
-			return fmt.Errorf("topic %q: %v", topic, td.Err)
-		}
-		return fmt.Errorf("topic %q does not exist", topic)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return err
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "topic %s  id %s  partitions %d\n", topic, td.ID, len(td.Partitions))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tLEADER\tEPOCH\tSTART\tEND")
-	for _, p := range td.Partitions.Sorted() {
-		s, _ := starts.Lookup(topic, p.Partition)
-		e, _ := ends.Lookup(topic, p.Partition)
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\n", p.Partition, p.Leader, p.LeaderEpoch, s.Offset, e.Offset)
-	}
-	tw.Flush()
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		return err
-	}
-	for _, rc := range rcs {
-		var set []string
-		for _, c := range rc.Configs {
-			if c.Source != 5 && c.Source != 0 { // not DEFAULT_CONFIG, not unknown
-				set = append(set, fmt.Sprintf("%s=%s", c.Key, c.MaybeValue()))
-			}
-		}
-		sort.Strings(set)
-		if len(set) > 0 {
-			fmt.Fprintf(stdout, "configs: %s\n", strings.Join(set, " "))
-		}
-	}
-	return nil
-}
-
+// describeErr formats a Kafka error answer: the code's name and the broker's message, or the
+// error alone when the broker sent no message.
 func describeErr(err error, msg string) string {
-	if msg != "" {
-		return fmt.Sprintf("%v: %s", err, msg)
+	if msg == "" {
+		return err.Error()
 	}
-	return err.Error()
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Message + ": " + msg
+	}
+	return fmt.Sprintf("%v: %s", err, msg)
 }
 
-func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+// topicErr is a failed answer about topic, which is named once: not again when the broker's
+// message names it already.
+func topicErr(topic string, err error, msg string) error {
+	d := describeErr(err, msg)
+	if strings.Contains(msg, strconv.Quote(topic)) {
+		return errors.New(d)
+	}
+	return fmt.Errorf("topic %q: %s", topic, d)
+}
+
+func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("produce", flag.ContinueOnError)
 	var cf clientFlags
 	cf.register(fs)
@@ -320,7 +160,8 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 	}
 	topic := pos[0]
 	var ack kgo.Acks
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic)}
+	// A missing topic is created if the broker auto-creates topics, as other Kafka clients do.
+	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation()}
 	switch *acks {
 	case "all", "-1":
 		ack = kgo.AllISRAcks()
@@ -338,11 +179,23 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		return err
 	}
 	defer cl.Close()
+	if err := autoCreate(ctx, cl, topic, cf.timeout); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	var sent, acked atomic.Int64
+	pr := newProgress(stderr)
+	stopShow := pr.ticking(func() string {
+		return fmt.Sprintf("produce %s: %d records sent, %d acked", topic, sent.Load(), acked.Load())
+	})
+	summary := func() {
+		stopShow()
+		pr.done("produce %s: %d records sent, %d acked in %s", topic, sent.Load(), acked.Load(), seconds(time.Since(start)))
+	}
 
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var n int
-	var firstErr error
 	errc := make(chan error, 1)
 	for sc.Scan() {
 		line := sc.Text()
@@ -358,37 +211,41 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 				case errc <- err:
 				default:
 				}
+				return
 			}
+			acked.Add(1)
 		})
-		n++
+		sent.Add(1)
 	}
 	if err := sc.Err(); err != nil {
+		summary()
 		return fmt.Errorf("reading stdin: %w", err)
 	}
-	if err := cl.Flush(ctx); err != nil {
+	err = cl.Flush(ctx)
+	summary()
+	if err != nil {
 		return err
 	}
+	var firstErr error
 	select {
 	case firstErr = <-errc:
 	default:
 	}
 	if firstErr != nil {
-		if errors.Is(firstErr, kerr.UnknownTopicOrPartition) {
-			return fmt.Errorf("topic %q does not exist (and the broker does not auto-create it)", topic)
-		}
-		return firstErr
+		return topicProduceErr(topic, firstErr)
 	}
-	fmt.Fprintf(stdout, "produced %d records to %s\n", n, topic)
+	fmt.Fprintf(stdout, "produced %d records to %s\n", sent.Load(), topic)
 	return nil
 }
 
-func runConsume(ctx context.Context, args []string, stdout io.Writer) error {
+func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
 	var cf clientFlags
 	cf.register(fs)
-	group := fs.String("group", "", "consumer group (commits offsets); empty reads without a group")
+	group := fs.String("group", "", "consumer group (commits the offsets of the records printed); empty reads without a group")
 	fromBeginning := fs.Bool("from-beginning", false, "start at the earliest offset when there is no committed one")
 	maxRecords := fs.Int("max", 0, "stop after N records (0 = run until interrupted)")
+	toEnd := fs.Bool("to-end", false, "stop at the end of the topic: the end offsets it had when consume started")
 	printKeys := fs.Bool("keys", false, "print key<TAB>value")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -397,31 +254,33 @@ func runConsume(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one topic name")
 	}
-	topic := pos[0]
-	opts := []kgo.Opt{kgo.ConsumeTopics(topic)}
-	if *fromBeginning {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	} else {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	if *maxRecords < 0 {
+		return usagef("--max %d: want 0 (no limit) or more", *maxRecords)
 	}
+	topic := pos[0]
+	reset := kgo.NewOffset().AtEnd()
+	if *fromBeginning {
+		reset = kgo.NewOffset().AtStart()
+	}
+	opts := []kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(reset)}
 	if *group != "" {
-		opts = append(opts, kgo.ConsumerGroup(*group))
+		// Only records printed are marked, so only they are committed: by the periodic
+		// autocommit, on a rebalance, and once more before exit.
+		opts = append(opts, kgo.ConsumerGroup(*group), kgo.AutoCommitMarks())
+	}
+	if *toEnd {
+		// Transaction markers hold offsets too; the end is reached only by seeing them.
+		opts = append(opts, kgo.KeepControlRecords())
 	}
 	cl, err := cf.client(ctx, opts...)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if *group != "" {
-			cctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
-			_ = cl.CommitUncommittedOffsets(cctx)
-			cancel()
-		}
-		cl.Close()
-	}()
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	// Fail fast on an unknown topic rather than polling forever.
 	mctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	md, err := kadm.NewClient(cl).Metadata(mctx, topic)
+	md, err := adm.Metadata(mctx, topic)
 	cancel()
 	if err != nil {
 		return err
@@ -429,13 +288,51 @@ func runConsume(ctx context.Context, args []string, stdout io.Writer) error {
 	if td, ok := md.Topics[topic]; !ok || td.Err != nil {
 		return fmt.Errorf("topic %q does not exist", topic)
 	}
+	var end *endTracker
+	if *toEnd {
+		if end, err = newEndTracker(ctx, adm, topic, *group, *fromBeginning, cf.timeout); err != nil {
+			return err
+		}
+	}
+
+	start := time.Now()
+	pr := newProgress(stderr)
 	w := bufio.NewWriter(stdout)
-	defer w.Flush()
 	n := 0
-	for {
+	var printed []*kgo.Record
+	// flush writes out what was printed, then marks it for commit: a record is committed only
+	// once it is on stdout.
+	flush := func() error {
+		err := w.Flush()
+		if err == nil && *group != "" && len(printed) > 0 {
+			cl.MarkCommitRecords(printed...)
+		}
+		printed = printed[:0]
+		return err
+	}
+	finish := func(err error) error {
+		if ferr := flush(); err == nil {
+			err = ferr
+		}
+		if *group != "" {
+			cctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
+			if cerr := cl.CommitMarkedOffsets(cctx); err == nil && cerr != nil {
+				err = fmt.Errorf("committing offsets for group %s: %w", *group, cerr)
+			}
+			cancel()
+		}
+		switch {
+		case end != nil:
+			pr.done("consume %s: read %d records; %s in %s", topic, n, end, seconds(time.Since(start)))
+		default:
+			pr.done("consume %s: read %d records in %s", topic, n, seconds(time.Since(start)))
+		}
+		return err
+	}
+	for end == nil || !end.reached() {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return finish(nil)
 		}
 		var ferr error
 		fetches.EachError(func(t string, p int32, err error) {
@@ -444,20 +341,71 @@ func runConsume(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		})
 		if ferr != nil {
-			return ferr
+			return finish(ferr)
 		}
 		for it := fetches.RecordIter(); !it.Done(); {
 			r := it.Next()
+			if end != nil {
+				end.saw(r)
+			}
+			if r.Attrs.IsControl() {
+				continue
+			}
 			if *printKeys {
 				fmt.Fprintf(w, "%s\t%s\n", r.Key, r.Value)
 			} else {
 				fmt.Fprintf(w, "%s\n", r.Value)
 			}
+			printed = append(printed, r)
 			n++
 			if *maxRecords > 0 && n >= *maxRecords {
-				return nil
+				return finish(nil)
 			}
 		}
-		w.Flush()
+		if err := flush(); err != nil {
+			return finish(err)
+		}
+		if end != nil {
+			pr.update("consume %s: read %d records; %s", topic, n, end)
+		} else {
+			pr.update("consume %s: read %d records", topic, n)
+		}
 	}
+	return finish(nil)
+}
+
+// autoCreate asks for the topic's metadata as Kafka producers do, allowing auto-creation: the
+// broker creates a missing topic if its auto.create.topics.enable is on. A missing topic it will
+// not create, or a name it refuses, fails here rather than after the producer's retries.
+func autoCreate(ctx context.Context, cl *kgo.Client, topic string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	req.AllowAutoTopicCreation = true
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	for _, t := range resp.Topics {
+		if t.Topic != nil && *t.Topic == topic {
+			if err := kerr.ErrorForCode(t.ErrorCode); errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.InvalidTopicException) {
+				return topicProduceErr(topic, err)
+			}
+		}
+	}
+	return nil
+}
+
+// topicProduceErr explains the errors about the topic itself a producer can meet.
+func topicProduceErr(topic string, err error) error {
+	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return fmt.Errorf("topic %q does not exist and the broker does not auto-create topics; create it with: strata topic create %s", topic, topic)
+	case errors.Is(err, kerr.InvalidTopicException):
+		return fmt.Errorf("topic %q: INVALID_TOPIC_EXCEPTION: a name is 1 to 249 characters of [a-zA-Z0-9._-], and names starting with \"__\" are reserved for internal topics", topic)
+	}
+	return err
 }

@@ -3,7 +3,7 @@
 //	strata server [flags]                   run a node (Kafka listener, HTTP, hot log, tiering)
 //	strata topic create|list|describe|delete|alter ...
 //	strata produce TOPIC                    one record per stdin line
-//	strata consume TOPIC [--group G] [--from-beginning]
+//	strata consume TOPIC [--group G] [--from-beginning] [--max N] [--to-end]
 //	strata cost [--window 1h] [--json]      a node's object-storage cost report
 //	strata dev cluster up|down|status       a local cluster: MinIO, 3 NATS servers, 3 nodes
 //	strata version
@@ -34,13 +34,15 @@ Usage:
   strata topic create TOPIC [--partitions N] [--config k=v ...]
   strata topic list | describe TOPIC | delete TOPIC | alter TOPIC --config k=v [--partitions N]
   strata produce TOPIC [--key-separator SEP]   records from stdin, one per line
-  strata consume TOPIC [--group G] [--from-beginning] [--max N]
+  strata consume TOPIC [--group G] [--from-beginning] [--max N] [--to-end]
   strata cost [--window D] [--json] [--price NAME=USD ...]   a node's object-storage cost report
   strata dev cluster up|down|status [--dir DIR]   a local cluster: MinIO, 3 NATS servers, 3 nodes
   strata version
 
 Run "strata <command> -h" for a command's flags. Client commands take --bootstrap (default
 127.0.0.1:9092, env STRATA_BOOTSTRAP); cost takes --http-addr (default 127.0.0.1:8080).
+On a terminal, long topic create, produce and consume runs show progress on stderr; elsewhere
+they write one summary line there.
 `
 
 func main() {
@@ -61,11 +63,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "server":
 		err = runServer(ctx, args[1:], stderr)
 	case "topic":
-		err = runTopic(ctx, args[1:], stdout)
+		err = runTopic(ctx, args[1:], stdout, stderr)
 	case "produce":
-		err = runProduce(ctx, args[1:], stdin, stdout)
+		err = runProduce(ctx, args[1:], stdin, stdout, stderr)
 	case "consume":
-		err = runConsume(ctx, args[1:], stdout)
+		err = runConsume(ctx, args[1:], stdout, stderr)
 	case "cost":
 		err = runCost(ctx, args[1:], stdout)
 	case "dev":

@@ -14,7 +14,9 @@
 // other JSON value as its JSON text), and keyed records are partitioned like Kafka's default
 // partitioner (murmur2), so they land where a Kafka client would put them. The whole body is parsed
 // and checked before anything is written: a bad line answers 400 naming its line number and writes
-// nothing; a body over MaxBodyBytes answers 413 and writes nothing. The answer lists the assigned
+// nothing; a body over MaxBodyBytes answers 413 and writes nothing. An invalid topic name, a name
+// reserved for internal topics ("__…") and a query parameter other than key answer 400; a missing
+// topic answers 404 when auto-creation is off. The answer lists the assigned
 // partition and offset of every record, in input order, after the records are fsynced.
 //
 // A Server is safe for concurrent use; it owns no goroutines beyond net/http's.

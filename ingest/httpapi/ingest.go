@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment"
 )
@@ -40,7 +41,18 @@ type IngestResponse struct {
 
 func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
-	keyField := r.URL.Query().Get("key")
+	query := r.URL.Query()
+	for name := range query {
+		if name != "key" {
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: fmt.Sprintf("unknown query parameter %q (want only key=FIELD); nothing was written", name)})
+			return
+		}
+	}
+	keyField := query.Get("key")
+	if err := topics.ValidateName(topic); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error() + "; nothing was written"})
+		return
+	}
 	ctx, cancel := contextWithTimeout(r, in.cfg.Timeout)
 	defer cancel()
 
@@ -125,8 +137,10 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 func (in *ingester) fail(w http.ResponseWriter, topic string, err error) {
 	status := http.StatusInternalServerError
 	switch broker.Code(err) {
-	case kerr.UnknownTopicOrPartition.Code, kerr.InvalidTopicException.Code:
-		status = http.StatusNotFound
+	case kerr.UnknownTopicOrPartition.Code:
+		status = http.StatusNotFound // auto-creation is off
+	case kerr.InvalidTopicException.Code:
+		status = http.StatusBadRequest // a bad or reserved name
 	case kerr.NotLeaderForPartition.Code, kerr.LeaderNotAvailable.Code, kerr.RequestTimedOut.Code:
 		status = http.StatusServiceUnavailable
 	case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code:

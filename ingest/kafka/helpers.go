@@ -2,8 +2,13 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"net"
+	"regexp"
 	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/metadata"
@@ -19,14 +24,30 @@ func (s *Server) code(err error, what string, args ...any) int16 {
 	return c
 }
 
-// errMsg is the optional error message for responses that carry one.
+// errMsg is the optional error message for responses that carry one. For an error meant for the
+// client (one wrapping a kerr code) it is the detail alone, as Apache Kafka's messages are: the
+// code travels beside it, so its text (": INVALID_CONFIG: Configuration is invalid.") is cut from
+// the end, and Go package prefixes ("topics: ") from the start.
 func errMsg(err error) *string {
 	if err == nil {
 		return nil
 	}
 	m := err.Error()
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) {
+		m = strings.TrimSuffix(m, ": "+ke.Error())
+		for {
+			loc := pkgPrefix.FindStringIndex(m)
+			if loc == nil || loc[1] == len(m) {
+				break
+			}
+			m = m[loc[1]:]
+		}
+	}
 	return &m
 }
+
+// pkgPrefix matches a leading Go package prefix of an error's text.
+var pkgPrefix = regexp.MustCompile(`^[a-z][a-z0-9]*: `)
 
 // splitHostPort parses a host:port for the Metadata broker list (port 0 when unparsable).
 func splitHostPort(addr string) (string, int32) {

@@ -2,6 +2,7 @@ package topics
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -33,6 +34,10 @@ func TestTopicConfigValidation(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, kerr.InvalidConfig) {
 			t.Errorf("%s=%s: %v, want INVALID_CONFIG", tc.name, tc.value, err)
+		}
+		// The message names the bad key, so a client showing it tells the user what to fix.
+		if err != nil && !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s=%s: %q does not name the key", tc.name, tc.value, err)
 		}
 	}
 }

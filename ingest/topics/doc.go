@@ -1,5 +1,6 @@
 // Package topics administers topics and their configs for the Kafka listener and the HTTP API:
-// names (Kafka's rules), creation (explicit and auto-creation with the node's defaults), deletion,
+// names (Kafka's rules; names starting with "__" are reserved for internal topics and never
+// created, explicitly or by auto-creation), creation (explicit and auto-creation with the node's defaults), deletion,
 // growing the partition count, and the Kafka-style topic configs — which names exist, their types,
 // defaults and value rules (INVALID_CONFIG for an unknown name or a bad value), AlterConfigs and
 // IncrementalAlterConfigs semantics, and DescribeConfigs answers. Topics live in the metadata

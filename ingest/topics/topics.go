@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -16,7 +17,7 @@ import (
 // maxTopicNameLen is Kafka's limit (249).
 const maxTopicNameLen = 249
 
-// ValidateTopicName applies Kafka's rules: 1–249 characters of [a-zA-Z0-9._-], not "." or "..".
+// ValidateName applies Kafka's rules: 1–249 characters of [a-zA-Z0-9._-], not "." or "..".
 func ValidateName(name string) error {
 	if name == "" || name == "." || name == ".." || len(name) > maxTopicNameLen {
 		return kafkaErr(kerr.InvalidTopicException, "invalid topic name %q", name)
@@ -26,6 +27,26 @@ func ValidateName(name string) error {
 		if !ok {
 			return kafkaErr(kerr.InvalidTopicException, "invalid character %q in topic name %q", c, name)
 		}
+	}
+	return nil
+}
+
+// internalPrefix starts the names Kafka gives its internal topics (__consumer_offsets,
+// __transaction_state, __cluster_metadata, __share_group_state).
+const internalPrefix = "__"
+
+// ValidateNewName is ValidateName for a topic about to be created: names starting with "__" are
+// reserved for internal topics and answer INVALID_TOPIC_EXCEPTION. Strata keeps group offsets and
+// transaction state in the metadata store, so it has no internal topics; a client asking for
+// __consumer_offsets must not get an ordinary topic by that name. (Apache Kafka refuses to create
+// __cluster_metadata and auto-creates only its own internal topics, with their internal configs,
+// under these names; Strata reserves the whole prefix so a future internal topic cannot collide.)
+func ValidateNewName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(name, internalPrefix) {
+		return kafkaErr(kerr.InvalidTopicException, "topic name %q is reserved: names starting with %q are for internal topics", name, internalPrefix)
 	}
 	return nil
 }
@@ -45,7 +66,7 @@ type Spec struct {
 // CreateTopic validates spec and creates the topic; the partitions this node should lead are taken
 // before it returns.
 func (a *Admin) CreateTopic(ctx context.Context, spec Spec) (metadata.Topic, error) {
-	if err := ValidateName(spec.Name); err != nil {
+	if err := ValidateNewName(spec.Name); err != nil {
 		return metadata.Topic{}, err
 	}
 	if spec.Partitions == -1 {
@@ -92,7 +113,7 @@ func (a *Admin) EnsureTopic(ctx context.Context, name string, allowAutoCreate bo
 	if err == nil || !allowAutoCreate || a.cfg.Defaults.AutoCreateTopicsDisabled || !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return t, err
 	}
-	if err := ValidateName(name); err != nil {
+	if err := ValidateNewName(name); err != nil {
 		return metadata.Topic{}, err
 	}
 	t, err = a.CreateTopic(ctx, Spec{Name: name, Partitions: -1, ReplicationFactor: -1})
@@ -140,8 +161,11 @@ func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
 // CreatePartitions grows a topic to count partitions.
 func (a *Admin) CreatePartitions(ctx context.Context, name string, count int32, validateOnly bool) error {
 	check := func(t *metadata.Topic) error {
-		if count <= t.Partitions {
-			return kafkaErr(kerr.InvalidPartitions, "topic %q has %d partitions; asked for %d", name, t.Partitions, count)
+		switch {
+		case count == t.Partitions:
+			return kafkaErr(kerr.InvalidPartitions, "topic %q already has %d partitions", name, count)
+		case count < t.Partitions:
+			return kafkaErr(kerr.InvalidPartitions, "topic %q has %d partitions and cannot shrink to %d: partitions can be added, not removed", name, t.Partitions, count)
 		}
 		return nil
 	}
