@@ -2,12 +2,17 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/objstore"
 )
 
 // epochEnd asks b for the end offset of epoch (no current-epoch fence) and fails on an error.
@@ -93,4 +98,95 @@ func TestEndOffsetForEpochAcrossTakeovers(t *testing.T) {
 	if _, _, err := b.EndOffsetForEpoch(ctx, tp, e1, -1); Code(err) != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("the crashed node: %v, want NOT_LEADER_OR_FOLLOWER", err)
 	}
+}
+
+// startTieredNode is a node with tiering on a store and bucket shared with other nodes.
+func startTieredNode(t *testing.T, st metadata.Store, id int32, bucket objstore.Bucket) *Broker {
+	t.Helper()
+	var b *Broker
+	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st, PollInterval: 20 * time.Millisecond,
+		CheckInterval: 50 * time.Millisecond, OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = New(Config{NodeID: id, KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9000+id), HotLog: d, Store: st,
+		Tiering: up, TieredReader: rd, LeaseTTL: 6 * time.Second, RenewInterval: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		b.Close()
+		up.Close()
+		rd.Close()
+		d.Close()
+	})
+	return b
+}
+
+// After a takeover the earlier epoch's records are only in object storage: its end offset is
+// found there, where the new leader's log begins.
+func TestEndOffsetForEpochInTieredData(t *testing.T) {
+	st, clk := newMemStore(t)
+	bucket, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tp := metadata.TopicPartition{Topic: "tiered"}
+	b1 := startTieredNode(t, st, 1, bucket)
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "tiered", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+		"strata.durability": "object", "strata.flush.ms": "10",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // [0, 12), each acked once registered in the catalog
+		r, err := b1.Append(ctx, tp, batch(3, -1, -1, -1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b1.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e1 := b1.Epoch(tp)
+	if e, end := epochEnd(t, b1, tp, e1); e != e1 || end != 12 {
+		t.Fatalf("leader's own epoch: (%d, %d), want (%d, 12)", e, end, e1)
+	}
+	crash(b1, clk)
+
+	b2 := startTieredNode(t, st, 2, bucket)
+	e2 := b2.Epoch(tp)
+	if e2 != e1+1 {
+		t.Fatalf("node 2 epoch %d, want %d", e2, e1+1)
+	}
+	if start := b2.partitionForTest(t, tp).log.StartOffset(); start != 12 {
+		t.Fatalf("node 2's hot log starts at %d, want the tiered end 12", start)
+	}
+	check := func(req, wantEpoch int32, wantEnd int64) {
+		t.Helper()
+		if e, end := epochEnd(t, b2, tp, req); e != wantEpoch || end != wantEnd {
+			t.Fatalf("epoch %d: (%d, %d), want (%d, %d)", req, e, end, wantEpoch, wantEnd)
+		}
+	}
+	check(e1, e1, 12) // read from object storage: the hot log holds nothing yet
+	check(e2, e2, 12)
+	if _, err := b2.Append(ctx, tp, batch(2, -1, -1, -1)); err != nil { // [12, 14) under e2
+		t.Fatal(err)
+	}
+	check(e1, e1, 12)
+	check(e1-1, e1-1, 0)
+	check(e2, e2, 14)
+	check(e2+1, -1, -1)
 }
