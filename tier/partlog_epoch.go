@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -17,8 +18,11 @@ import (
 // of E is the start of the first epoch above it. Strata keeps no separate epoch history: the end
 // offset of E is found by a binary search for the first batch whose epoch is above E, probing one
 // batch header at a time — in the hot log by scanning one header, below it through the Reader's
-// block cache. The catalog narrows the tiered part first: a segment registered under epoch S holds
-// only batches of epochs ≤ S, so segments registered under epochs ≤ E are skipped whole.
+// block cache. The catalog narrows the tiered part first. A segment's catalog epoch is only a
+// hint (its uploader's, which may be later than its batches' when a log was re-taken; a merged
+// segment's is its first input's, which may be earlier): the search starts after the first batch
+// of the last segment whose catalog epoch is ≤ E once a probe shows that batch's epoch is ≤ E, for
+// then every batch before it is too.
 //
 // Cost of one lookup: for the current epoch, none (the log end). Otherwise one hot-log header
 // read; when the answer lies below the hot log, the cached catalog plus two batch reads in the
@@ -134,25 +138,34 @@ func (l *PartitionLog) endOffsetForEpoch(ctx context.Context, requested int32, l
 	tieredHi := min(hi, c.TieredEnd())
 	// The cached catalog may not have seen a log-start move yet; this log has.
 	lo := max(c.LogStartOffset, c.Segments[0].BaseOffset, l.Offsets().LogStart)
-	// Segments registered under epochs ≤ requested hold no batch above it: start the search in the
-	// last of them, from its first batch, which also tells the epoch to answer if nothing later is
-	// at or below requested.
-	seed := int32(-1)
-	for i := len(c.Segments) - 1; i >= 0; i-- {
-		s := c.Segments[i]
-		if s.Epoch > requested || s.BaseOffset >= tieredHi || s.NextOffset <= lo {
+	lo, seed, err := seedFromCatalog(c.Segments, lo, tieredHi, requested, l.probeFn(ctx))
+	if err != nil {
+		return -1, -1, err
+	}
+	return searchEpochEnd(lo, tieredHi, hi, requested, seed, l.probeFn(ctx))
+}
+
+// seedFromCatalog narrows the start of the search over tiered segments: it returns the offset
+// after the first batch of the last segment (among those between lo and hi) whose catalog epoch is
+// ≤ requested, and that batch's epoch, when a probe shows that its own epoch is ≤ requested too —
+// every batch before it then is. Otherwise lo and -1. The catalog epoch is only a hint (see the top
+// of this file): it can be later or earlier than the batches'.
+func seedFromCatalog(segs []metadata.SegmentRef, lo, hi int64, requested int32, probe func(int64) (batchSpan, error)) (int64, int32, error) {
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
+		if s.Epoch > requested || s.BaseOffset >= hi || s.NextOffset <= lo {
 			continue
 		}
-		b, err := l.probe(ctx, max(s.BaseOffset, lo))
+		b, err := probe(max(s.BaseOffset, lo))
 		if err != nil {
-			return -1, -1, err
+			return lo, -1, err
 		}
 		if b.epoch <= requested {
-			lo, seed = b.next, b.epoch
+			return max(b.next, lo), b.epoch, nil
 		}
 		break
 	}
-	return searchEpochEnd(lo, tieredHi, hi, requested, seed, l.probeFn(ctx))
+	return lo, -1, nil
 }
 
 // searchEpochEnd finds where the first batch of an epoch above requested begins, between lo and

@@ -78,6 +78,60 @@ func TestSearchEpochEnd(t *testing.T) {
 	}
 }
 
+// The catalog's segment epochs only hint where to start: an uploader's epoch may be later than its
+// batches' (a re-taken log) and a merge's earlier (its first input's); the answers are the same
+// as a search from the log start, with fewer probes where the hint holds.
+func TestSeedFromCatalog(t *testing.T) {
+	// Batches of 10 offsets: epoch 1 up to 40, 3 up to 70, 5 after.
+	var log fakeBatches
+	for o := int64(0); o < 100; o += 10 {
+		e := int32(1)
+		switch {
+		case o >= 70:
+			e = 5
+		case o >= 40:
+			e = 3
+		}
+		log = append(log, batchSpan{o, o + 10, e})
+	}
+	seg := func(base, next int64, epoch int32) metadata.SegmentRef {
+		return metadata.SegmentRef{Key: fmt.Sprint(base), BaseOffset: base, NextOffset: next, Epoch: epoch}
+	}
+	for _, tc := range []struct {
+		name      string
+		segs      []metadata.SegmentRef
+		requested int32
+		wantLo    int64
+		wantSeed  int32
+	}{
+		{"uploaded under the batches' epochs", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 70, 3), seg(70, 100, 5)}, 3, 50, 3},
+		{"re-taken log: uploaded under a later epoch", []metadata.SegmentRef{seg(0, 40, 3), seg(40, 70, 3), seg(70, 100, 5)}, 1, 0, -1},
+		{"re-taken log, later epoch asked", []metadata.SegmentRef{seg(0, 40, 3), seg(40, 70, 3), seg(70, 100, 5)}, 3, 50, 3},
+		{"merged segment: its first input's epoch", []metadata.SegmentRef{seg(0, 100, 1)}, 3, 10, 1},
+		{"merged segment starting in a later epoch", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 100, 1)}, 1, 0, -1},
+		{"below every hint", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 100, 3)}, 0, 0, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			probes := 0
+			lo, seed, err := seedFromCatalog(tc.segs, 0, 100, tc.requested, log.probe(&probes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lo != tc.wantLo || seed != tc.wantSeed {
+				t.Fatalf("start (%d, seed %d), want (%d, %d)", lo, seed, tc.wantLo, tc.wantSeed)
+			}
+			epoch, end, err := searchEpochEnd(lo, 100, 100, tc.requested, seed, log.probe(&probes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEpoch, wantEnd, _ := searchEpochEnd(0, 100, 100, tc.requested, -1, log.probe(new(int)))
+			if epoch != wantEpoch || end != wantEnd {
+				t.Fatalf("from the hint (%d, %d), from the log start (%d, %d)", epoch, end, wantEpoch, wantEnd)
+			}
+		})
+	}
+}
+
 // A probe that fails fails the search.
 func TestSearchEpochEndProbeError(t *testing.T) {
 	probes := 0
