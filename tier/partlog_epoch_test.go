@@ -3,11 +3,17 @@ package tier
 import (
 	"context"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/hotlog"
+	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
@@ -98,35 +104,40 @@ func TestSeedFromCatalog(t *testing.T) {
 		return metadata.SegmentRef{Key: fmt.Sprint(base), BaseOffset: base, NextOffset: next, Epoch: epoch}
 	}
 	for _, tc := range []struct {
-		name      string
-		segs      []metadata.SegmentRef
-		requested int32
-		wantLo    int64
-		wantSeed  int32
+		name           string
+		segs           []metadata.SegmentRef
+		requested      int32
+		wantLo, wantHi int64
+		wantSeed       int32
+		maxProbes      int // seed and search together
 	}{
-		{"uploaded under the batches' epochs", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 70, 3), seg(70, 100, 5)}, 3, 50, 3},
-		{"re-taken log: uploaded under a later epoch", []metadata.SegmentRef{seg(0, 40, 3), seg(40, 70, 3), seg(70, 100, 5)}, 1, 0, -1},
-		{"re-taken log, later epoch asked", []metadata.SegmentRef{seg(0, 40, 3), seg(40, 70, 3), seg(70, 100, 5)}, 3, 50, 3},
-		{"merged segment: its first input's epoch", []metadata.SegmentRef{seg(0, 100, 1)}, 3, 10, 1},
-		{"merged segment starting in a later epoch", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 100, 1)}, 1, 0, -1},
-		{"below every hint", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 100, 3)}, 0, 0, -1},
+		{"uploaded under the batches' epochs", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 70, 3), seg(70, 100, 5)}, 3, 50, 70, 3, 4},
+		{"re-taken log: uploaded under a later epoch", []metadata.SegmentRef{seg(0, 40, 3), seg(40, 70, 3), seg(70, 100, 5)}, 1, 0, 100, -1, 8},
+		{"re-taken log, later epoch asked", []metadata.SegmentRef{seg(0, 40, 3), seg(40, 70, 3), seg(70, 100, 5)}, 3, 50, 70, 3, 4},
+		{"next segment's first batch still at or below", []metadata.SegmentRef{seg(0, 20, 1), seg(20, 60, 3), seg(60, 100, 5)}, 3, 70, 100, 3, 6},
+		{"merged segment: its first input's epoch", []metadata.SegmentRef{seg(0, 100, 1)}, 3, 10, 100, 1, 8},
+		{"merged segment starting in a later epoch", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 100, 1)}, 1, 0, 100, -1, 8},
+		{"below every hint", []metadata.SegmentRef{seg(0, 40, 1), seg(40, 100, 3)}, 0, 0, 100, -1, 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			probes := 0
-			lo, seed, err := seedFromCatalog(tc.segs, 0, 100, tc.requested, log.probe(&probes))
+			lo, seed, hi, atHi, err := seedFromCatalog(tc.segs, 0, 100, 100, tc.requested, log.probe(&probes))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if lo != tc.wantLo || seed != tc.wantSeed {
-				t.Fatalf("start (%d, seed %d), want (%d, %d)", lo, seed, tc.wantLo, tc.wantSeed)
+			if lo != tc.wantLo || hi != tc.wantHi || atHi != hi || seed != tc.wantSeed {
+				t.Fatalf("search [%d, %d) answering %d at the top, seed %d; want [%d, %d), seed %d", lo, hi, atHi, seed, tc.wantLo, tc.wantHi, tc.wantSeed)
 			}
-			epoch, end, err := searchEpochEnd(lo, 100, 100, tc.requested, seed, log.probe(&probes))
+			epoch, end, err := searchEpochEnd(lo, hi, atHi, tc.requested, seed, log.probe(&probes))
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantEpoch, wantEnd, _ := searchEpochEnd(0, 100, 100, tc.requested, -1, log.probe(new(int)))
 			if epoch != wantEpoch || end != wantEnd {
 				t.Fatalf("from the hint (%d, %d), from the log start (%d, %d)", epoch, end, wantEpoch, wantEnd)
+			}
+			if probes > tc.maxProbes {
+				t.Fatalf("%d probes, want at most %d", probes, tc.maxProbes)
 			}
 		})
 	}
@@ -266,5 +277,92 @@ func TestPartitionLogEndOffsetForEpoch(t *testing.T) {
 	}
 	if epoch, end, err := pl.EndOffsetForEpoch(ctx, e1, e6); err != nil || epoch != e1 || end != 70 {
 		t.Fatalf("epoch %d after the log start moved to 70: (%d, %d, %v), want (%d, 70)", e1, epoch, end, err, e1)
+	}
+}
+
+// countGets counts the object reads a Reader makes.
+type countGets struct {
+	objstore.Bucket
+	n atomic.Int64
+}
+
+func (c *countGets) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	c.n.Add(1)
+	return c.Bucket.Get(ctx, key)
+}
+
+func (c *countGets) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	c.n.Add(1)
+	return c.Bucket.GetRange(ctx, key, off, n)
+}
+
+// A lookup below the hot log reads a few batch headers, not the objects: with a cold cache it
+// makes a handful of GETs whether or not the catalog's epochs help, and starts no read-ahead.
+func TestEndOffsetForEpochReadsFewObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		retaken  bool // epoch 1's batches registered under epoch 2 (no useful hint)
+		maxGets  int64
+		wantGets int64 // exact, when the test's objects fit one block each
+	}{
+		{"hints hold", false, 2, 2},
+		{"no hints", true, 10, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			u := e.uploader(nil)
+			tp, id, l := e.topic("cost")
+			e1 := e.lead(tp, 1)
+			pl, err := NewPartitionLog(PartitionLogConfig{Partition: tp, TopicID: id, Hot: l, Objects: e.reader(nil), Catalog: e.store, Tiered: u})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pol := DefaultPolicy()
+			pol.LocalRetentionBytes = 0
+			produceEpoch(t, l, 300, e1) // [0, 600)
+			if !tc.retaken {
+				if err := u.Track(pl, e1, pol); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.Roll(); err != nil {
+					t.Fatal(err)
+				}
+				waitTiered(t, u, tp, 600)
+				u.Untrack(tp)
+			}
+			e2 := e.newLeader(tp)
+			produceEpoch(t, l, 300, e2) // [600, 1200)
+			if err := u.Track(pl, e2, pol); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+			waitTiered(t, u, tp, 1200)
+			eventually(t, "hot copies deleted", func() bool { return l.StartOffset() == 1200 })
+			u.Untrack(tp)
+			e3 := e.newLeader(tp)
+			produceEpoch(t, l, 5, e3)
+
+			gets := &countGets{Bucket: e.bucket}
+			reg := prometheus.NewRegistry()
+			cold := e.reader(func(c *ReaderConfig) { c.Bucket, c.Registerer = gets, reg })
+			fresh, err := NewPartitionLog(PartitionLogConfig{Partition: tp, TopicID: id, Hot: l, Objects: cold, Catalog: e.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			epoch, end, err := fresh.EndOffsetForEpoch(context.Background(), e1, e3)
+			if err != nil || epoch != e1 || end != 600 {
+				t.Fatalf("epoch %d: (%d, %d, %v), want (%d, 600)", e1, epoch, end, err, e1)
+			}
+			n := gets.n.Load()
+			t.Logf("%d GETs", n)
+			if n > tc.maxGets || (tc.wantGets > 0 && n != tc.wantGets) {
+				t.Fatalf("%d GETs, want at most %d", n, tc.maxGets)
+			}
+			if ra := testutil.ToFloat64(cold.m.readAhead); ra != 0 {
+				t.Fatalf("%v read-ahead fetches started by a lookup", ra)
+			}
+		})
 	}
 }
