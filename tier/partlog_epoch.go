@@ -86,7 +86,7 @@ func (c *epochCache) put(epoch int32, a epochAnswer) {
 //     offset, at least the log start).
 //
 // The leader asks with its lease epoch as latest; on a node without the hot log the log ends at
-// the tiered end. It reads batch headers (see the comment at the top of this file for the cost). Errors are the
+// the tiered end. It reads batch headers (see the top of this file for the cost). Errors are the
 // hot log's and object storage's; a log start that moves during the search may also surface as
 // ErrOffsetOutOfRange.
 func (l *PartitionLog) EndOffsetForEpoch(ctx context.Context, requested, latest int32) (epoch int32, end int64, err error) {
