@@ -98,6 +98,7 @@ type PartitionLog struct {
 
 	moveMu sync.Mutex // one log-start move at a time
 	seen   atomic.Pointer[catalogLines]
+	epochs epochCache // EndOffsetForEpoch's answers (partlog_epoch.go)
 }
 
 // catalogLines is what the last catalog read said (nil: not read yet).

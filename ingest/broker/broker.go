@@ -12,7 +12,8 @@
 //	             judging its local log by epoch), epochs.go (epoch checkpoints), logfailure.go
 //	produce      partition.go (Append, WaitDurable), producers.go (idempotent producer state)
 //	read         fetch.go (Fetch, ListOffset, Offsets, DeleteRecords), visibility.go (the high
-//	             watermark by durability), tiering.go (the Uploader hooks)
+//	             watermark by durability), tiering.go (the Uploader hooks), epochs_lookup.go
+//	             (EndOffsetForEpoch: OffsetForLeaderEpoch)
 //	cluster      cluster.go (leases, live nodes, group coordinators, producer ids)
 //	topics       topicconfig.go (topic configs → partition settings; topics.Node)
 //
