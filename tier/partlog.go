@@ -163,6 +163,12 @@ func (l *PartitionLog) NoteCatalog(c metadata.PartitionCatalog) {
 	l.seen.Store(&catalogLines{start: c.LogStartOffset, end: c.TieredEnd(), segments: len(c.Segments) > 0})
 }
 
+// noteRegistered records a registration the leader's Uploader just made: the catalog now holds
+// segments up to end, from start.
+func (l *PartitionLog) noteRegistered(start, end int64) {
+	l.seen.Store(&catalogLines{start: start, end: end, segments: true})
+}
+
 // Offsets are the lines between a partition's tiers, as last seen (no I/O).
 type Offsets struct {
 	// LogStart is the first readable offset: the catalog's log start as last seen when tiered data

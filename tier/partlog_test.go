@@ -103,6 +103,30 @@ func TestPartitionLogReadsAcrossTiers(t *testing.T) {
 	}
 }
 
+// A leader whose view of the catalog predates its first registration (a new partition, taken
+// before anything was tiered) learns where tiered data starts from the Uploader's registrations,
+// without a catalog read: a log start taken from the hot log alone would hide the tiered offsets
+// from ListOffsets and make DeleteRecords below the hot log a no-op.
+func TestPartitionLogLearnsTieredStartFromRegistrations(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	r := e.reader(nil)
+	pl, _, _ := splitTiers(t, e, u, r, "learns", 10, 0)
+	pl.NoteCatalog(metadata.PartitionCatalog{TopicID: pl.TopicID()}) // as read before any upload
+	if o := pl.Offsets(); o.LogStart != o.LocalStart {
+		t.Fatalf("offsets %+v after noting an empty catalog: want the hot log's start", o)
+	}
+	produce(t, pl.Hot(), 10, 3, 200, 10)
+	if err := pl.Hot().Roll(); err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, u, pl.Partition(), pl.Hot().EndOffset())
+	eventually(t, "hot copies deleted", func() bool { return pl.Hot().StartOffset() == pl.Hot().EndOffset() })
+	if o := pl.Offsets(); o.LogStart != 0 {
+		t.Fatalf("offsets %+v after registrations: want log start 0, where tiered data starts", o)
+	}
+}
+
 // A node that does not lead the partition reads its tiered part through a PartitionLog without the
 // hot log: the log ends at the tiered end.
 func TestPartitionLogWithoutHotLogReadsTieredPart(t *testing.T) {

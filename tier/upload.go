@@ -132,6 +132,7 @@ func (p *partition) uploadSegment(ctx context.Context, epoch int32, seg hotlog.S
 		return opErr("register", err)
 	}
 	p.setView(catalogView{logStart: cv.logStart, end: ref.NextOffset, hasSegs: true, bytes: cv.bytes + size})
+	p.plog.noteRegistered(cv.logStart, ref.NextOffset)
 	p.u.m.uploads.Inc()
 	p.u.m.uploadedBytes.Add(float64(size))
 	p.u.m.uploadSeconds.Observe(time.Since(began).Seconds())

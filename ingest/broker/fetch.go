@@ -190,15 +190,20 @@ func (b *Broker) DeleteRecords(ctx context.Context, tp metadata.TopicPartition, 
 	}
 	p.mu.Lock() // no appends while the start moves
 	defer p.mu.Unlock()
-	o := p.plog.Offsets()
+	hw := p.plog.HighWatermark()
 	if offset == -1 {
-		offset = o.HighWatermark
+		offset = hw
 	}
-	if offset < 0 || offset > o.HighWatermark {
-		return -1, kafkaErr(kerr.OffsetOutOfRange, "%s: delete below %d outside [0, %d]", tp, offset, o.HighWatermark)
+	if offset < 0 || offset > hw {
+		return -1, kafkaErr(kerr.OffsetOutOfRange, "%s: delete below %d outside [0, %d]", tp, offset, hw)
 	}
-	if offset <= o.LogStart {
-		return o.LogStart, nil
+	// The log start from the catalog itself: a view held here may predate a registration.
+	start, err := p.plog.Earliest(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("broker: log start of %s: %w", tp, err)
+	}
+	if offset <= start {
+		return start, nil
 	}
 	dropped, err := p.plog.MoveLogStart(ctx, p.currentLease().Epoch, offset)
 	if b.cfg.Tiering != nil && len(dropped) > 0 {
