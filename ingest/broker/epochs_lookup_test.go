@@ -10,8 +10,6 @@ import (
 
 	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier"
-	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 )
 
@@ -103,34 +101,8 @@ func TestEndOffsetForEpochAcrossTakeovers(t *testing.T) {
 // startTieredNode is a node with tiering on a store and bucket shared with other nodes.
 func startTieredNode(t *testing.T, st metadata.Store, id int32, bucket objstore.Bucket) *Broker {
 	t.Helper()
-	var b *Broker
-	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st, PollInterval: 20 * time.Millisecond,
-		CheckInterval: 50 * time.Millisecond, OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = New(Config{NodeID: id, KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9000+id), HotLog: d, Store: st,
-		Tiering: up, TieredReader: rd, LeaseTTL: 6 * time.Second, RenewInterval: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		b.Close()
-		up.Close()
-		rd.Close()
-		d.Close()
-	})
+	b, _ := startTiered(t, st, bucket, Config{NodeID: id, KafkaAddr: fmt.Sprintf("127.0.0.1:%d", 9000+id),
+		LeaseTTL: 6 * time.Second, RenewInterval: 3 * time.Second})
 	return b
 }
 

@@ -30,6 +30,14 @@ func newTieredBrokerIn(t *testing.T, dir string) (*Broker, *tier.Uploader, objst
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, up := startTiered(t, st, bucket, Config{NodeID: 1})
+	return b, up, bucket
+}
+
+// startTiered starts a broker configured by cfg on st, with an Uploader and a Reader on bucket
+// (shared with any other node of the test) and a hot log in a temp dir; all stop at cleanup.
+func startTiered(t *testing.T, st metadata.Store, bucket objstore.Bucket, cfg Config) (*Broker, *tier.Uploader) {
+	t.Helper()
 	var b *Broker
 	up, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: st, PollInterval: 20 * time.Millisecond,
 		CheckInterval: 50 * time.Millisecond, OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
@@ -44,7 +52,8 @@ func newTieredBrokerIn(t *testing.T, dir string) (*Broker, *tier.Uploader, objst
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{NodeID: 1, HotLog: d, Store: st, Tiering: up, TieredReader: rd})
+	cfg.HotLog, cfg.Store, cfg.Tiering, cfg.TieredReader = d, st, up, rd
+	b, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +66,7 @@ func newTieredBrokerIn(t *testing.T, dir string) (*Broker, *tier.Uploader, objst
 		rd.Close()
 		d.Close()
 	})
-	return b, up, bucket
+	return b, up
 }
 
 func (b *Broker) partitionForTest(t *testing.T, tp metadata.TopicPartition) *partition {
