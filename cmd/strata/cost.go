@@ -21,7 +21,9 @@ import (
 // runCost asks a node for its cost report (GET /v1/cost) and prints it.
 func runCost(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("cost", flag.ContinueOnError)
-	addr := fs.String("http-addr", "127.0.0.1:8080", "HTTP listener host:port of a Strata node")
+	var hc httpClientFlags
+	hc.register(fs)
+	addr := &hc.addr
 	window := fs.Duration("window", 0, "report the last WINDOW, e.g. 1h (default: since the node started)")
 	asJSON := fs.Bool("json", false, "print the node's JSON report instead of a table")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the report")
@@ -34,7 +36,7 @@ func runCost(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	if err := checkHostPort("--http-addr", *addr); err != nil {
+	if err := hc.validate(); err != nil {
 		return err
 	}
 	if *window < 0 {
@@ -57,17 +59,12 @@ func runCost(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		q.Set(k, v)
 	}
-	u := url.URL{Scheme: "http", Host: *addr, Path: "/v1/cost", RawQuery: q.Encode()}
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	resp, err := hc.get(ctx, "/v1/cost", q)
 	if err != nil {
 		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach a Strata node at %s: %v", *addr, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -40,7 +40,9 @@ Usage:
   strata version
 
 Run "strata <command> -h" for a command's flags. Client commands take --bootstrap (default
-127.0.0.1:9092, env STRATA_BOOTSTRAP); cost takes --http-addr (default 127.0.0.1:8080).
+127.0.0.1:9092, env STRATA_BOOTSTRAP); cost takes --http-addr (default 127.0.0.1:8080) and,
+for a node with HTTPS or users, --tls-ca (or --http-tls) and --sasl-user (password: env
+STRATA_SASL_PASSWORD).
 On a terminal, long topic create, produce and consume runs show progress on stderr; elsewhere
 they write one summary line there.
 `

@@ -61,9 +61,13 @@ type serverConfig struct {
 	tlsClientCA    string
 	saslUsers      string
 	costInterval   time.Duration
+	httpTLSCert    string
+	httpTLSKey     string
+	httpOpenMetric bool
 
 	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
-	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer
+	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer; the HTTP listener's users too
+	httpTLS   *tls.Config        // loaded from --http-tls-cert/--http-tls-key by runServer
 }
 
 func (c *serverConfig) register(fs *flag.FlagSet) {
@@ -88,7 +92,10 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCert, "kafka-tls-cert", "", "PEM certificate (chain) for TLS on the Kafka listener (with --kafka-tls-key)")
 	fs.StringVar(&c.tlsKey, "kafka-tls-key", "", "PEM private key for --kafka-tls-cert")
 	fs.StringVar(&c.tlsClientCA, "kafka-tls-client-ca", "", "PEM CA certificates: Kafka clients must present a certificate they signed (mutual TLS)")
-	fs.StringVar(&c.saslUsers, "sasl-users", "", "users file (one user:password per line) enabling SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 on the Kafka listener")
+	fs.StringVar(&c.saslUsers, "sasl-users", "", "users file (one user:password per line) enabling SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 on the Kafka listener and HTTP Basic authentication on the HTTP listener")
+	fs.StringVar(&c.httpTLSCert, "http-tls-cert", "", "PEM certificate (chain) for HTTPS on the HTTP listener (with --http-tls-key)")
+	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
+	fs.BoolVar(&c.httpOpenMetric, "http-open-metrics", false, "with --sasl-users, leave /metrics and /debug/pprof/ open to requests without credentials (for a scraper)")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
 	fs.DurationVar(&c.costInterval, "cost-sample-interval", cost.DefaultInterval, "how often the cost report's counters are sampled (the granularity of GET /v1/cost?window=; a day of samples is kept, at most 10,000)")
 }
@@ -169,7 +176,31 @@ func (c *serverConfig) validate() error {
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return usagef("--kafka-tls-client-ca needs --kafka-tls-cert and --kafka-tls-key")
 	}
+	if (c.httpTLSCert == "") != (c.httpTLSKey == "") {
+		return usagef("--http-tls-cert and --http-tls-key go together")
+	}
 	return nil
+}
+
+// httpSecurity loads the HTTP listener's TLS config (nil: plain HTTP), as the Kafka listener's.
+func (c *serverConfig) httpSecurity() (*tls.Config, error) {
+	if c.httpTLSCert == "" {
+		return nil, nil
+	}
+	tc, err := kafka.ServerTLSConfig(c.httpTLSCert, c.httpTLSKey, "")
+	if err != nil {
+		return nil, usagef("--http-tls-cert/--http-tls-key: %v", err)
+	}
+	return tc, nil
+}
+
+// httpUsers are the users the HTTP listener accepts: the --sasl-users file's (nil: no
+// authentication).
+func (c *serverConfig) httpUsers() httpapi.PasswordChecker {
+	if c.kafkaSASL == nil {
+		return nil // not a typed nil in the interface
+	}
+	return c.kafkaSASL
 }
 
 // kafkaSecurity loads the listener's TLS config and SASL users (nil, nil: neither is on).
@@ -251,6 +282,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// Certificates and users are read before anything starts, so a bad file is a usage error.
 	if cfg.kafkaTLS, cfg.kafkaSASL, err = cfg.kafkaSecurity(); err != nil {
+		return err
+	}
+	if cfg.httpTLS, err = cfg.httpSecurity(); err != nil {
 		return err
 	}
 	level, _ := parseLevel(cfg.logLevel)
@@ -481,11 +515,28 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
-	hs := &http.Server{Handler: routes, ReadHeaderTimeout: 10 * time.Second}
+	// Authentication wraps every route, the cost report's included; the probes stay open.
+	authed, err := httpapi.Authenticate(routes, httpapi.AuthConfig{Users: cfg.httpUsers(),
+		OpenMetrics: cfg.httpOpenMetric, Registerer: reg, Logger: log})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	// net/http reports failed TLS handshakes and the like on ErrorLog: debug level, as the Kafka
+	// listener's.
+	hs := &http.Server{Handler: authed, ReadHeaderTimeout: 10 * time.Second, TLSConfig: cfg.httpTLS,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	errc := make(chan error, 2)
 	go func() { errc <- ks.Serve(context.Background(), kln) }()
-	go func() { errc <- hs.Serve(hln) }()
+	go func() {
+		if cfg.httpTLS != nil {
+			errc <- hs.ServeTLS(hln, "", "") // the certificate is in hs.TLSConfig
+			return
+		}
+		errc <- hs.Serve(hln)
+	}()
 	// Listeners stop first on shutdown: in-flight requests finish, then the broker releases leases.
 	n.onClose(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -495,7 +546,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	})
 	log.Info("strata serving", "node_id", cfg.nodeID, "kafka", kln.Addr().String(), "advertised", advertised,
 		"http", hln.Addr().String(), "data_dir", cfg.dataDir, "metadata", cfg.metadata, "object_store", redactURL(cfg.objectStore),
-		"version", version, "kafka_tls", cfg.kafkaTLS != nil, "kafka_sasl", cfg.kafkaSASL != nil)
+		"version", version, "kafka_tls", cfg.kafkaTLS != nil, "kafka_sasl", cfg.kafkaSASL != nil,
+		"http_tls", cfg.httpTLS != nil, "http_auth", cfg.kafkaSASL != nil, "http_open_metrics", cfg.httpOpenMetric)
 
 	select {
 	case <-ctx.Done():

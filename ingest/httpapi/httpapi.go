@@ -19,6 +19,13 @@
 // topic answers 404 when auto-creation is off. The answer lists the assigned
 // partition and offset of every record, in input order, after the records are fsynced.
 //
+// # Authentication
+//
+// Authenticate puts HTTP Basic authentication in front of a handler (strata server wraps every
+// route with it when --sasl-users is set): the probes stay open, /metrics and /debug/pprof/ are
+// open only with AuthConfig.OpenMetrics, anything else without valid credentials answers 401, and
+// Principal gives an authorizer the authenticated "User:<name>" from the request's context.
+//
 // A Server is safe for concurrent use; it owns no goroutines beyond net/http's.
 package httpapi
 

@@ -217,6 +217,11 @@ func (c *Credentials) checkPlain(name, password string) bool {
 	return hmac.Equal(stored, cred.storedKey) && known
 }
 
+// CheckPassword reports whether password is name's password, by PLAIN's check above (one
+// PBKDF2, constant time, no hint whether the user exists). Other listeners that take a user and a
+// password, such as HTTP Basic authentication, use it to accept the same users.
+func (c *Credentials) CheckPassword(name, password string) bool { return c.checkPlain(name, password) }
+
 func hmacSum(h scramHash, key, msg []byte) []byte {
 	m := hmac.New(h.newHash, key)
 	m.Write(msg)

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/strata-log/strata/ingest/kafka"
+)
+
+// httpClientFlags are shared by the commands that call a node's HTTP listener: HTTPS and the
+// HTTP Basic credentials of a --sasl-users user. The flag names match the Kafka client
+// commands', so STRATA_TLS_CA, STRATA_SASL_USER and STRATA_SASL_PASSWORD serve both.
+type httpClientFlags struct {
+	addr     string
+	tls      bool
+	tlsCA    string
+	user     string
+	password string
+}
+
+func (c *httpClientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "http-addr", "127.0.0.1:8080", "HTTP listener host:port of a Strata node")
+	fs.BoolVar(&c.tls, "http-tls", false, "connect with HTTPS (implied by --tls-ca)")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM CA certificates to trust for HTTPS (default: the system's)")
+	fs.StringVar(&c.user, "sasl-user", "", "user for HTTP Basic authentication (a user of the node's --sasl-users file)")
+	fs.StringVar(&c.password, "sasl-password", "", "password of --sasl-user (prefer the STRATA_SASL_PASSWORD environment variable)")
+}
+
+// validate checks the flags; every message names the flag.
+func (c *httpClientFlags) validate() error {
+	if err := checkHostPort("--http-addr", c.addr); err != nil {
+		return err
+	}
+	if (c.user == "") != (c.password == "") {
+		return usagef("--sasl-user and --sasl-password (or STRATA_SASL_PASSWORD) go together")
+	}
+	return nil
+}
+
+// client returns an HTTP client for the flags and the URL of path on the node.
+func (c *httpClientFlags) client(path string, query url.Values) (*http.Client, url.URL, error) {
+	u := url.URL{Scheme: "http", Host: c.addr, Path: path, RawQuery: query.Encode()}
+	if !c.tls && c.tlsCA == "" {
+		return http.DefaultClient, u, nil
+	}
+	u.Scheme = "https"
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.tlsCA != "" {
+		pool, err := kafka.LoadCertPool(c.tlsCA)
+		if err != nil {
+			return nil, u, usagef("--tls-ca: %v", err)
+		}
+		tc.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr}, u, nil
+}
+
+// get sends GET path?query with the flags' credentials. A 401 becomes an error that says which
+// flags are missing or refused; other statuses are the caller's.
+func (c *httpClientFlags) get(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+	cl, u, err := c.client(path, query)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach a Strata node at %s: %v", c.addr, err)
+	}
+	if resp.StatusCode == http.StatusBadRequest && u.Scheme == "http" {
+		// net/http's answer to plain HTTP on a TLS port.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if strings.Contains(string(b), "HTTPS server") {
+			return nil, fmt.Errorf("%s serves HTTPS: give --http-tls (and --tls-ca for a private CA)", c.addr)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if c.user == "" {
+			return nil, fmt.Errorf("%s asks for credentials: give --sasl-user and STRATA_SASL_PASSWORD", c.addr)
+		}
+		return nil, fmt.Errorf("%s refused user %q: unknown user or wrong password", c.addr, c.user)
+	}
+	return resp, nil
+}
