@@ -74,6 +74,15 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxRecordsPerBatch bounds records per stored batch (default 1000).
 	MaxRecordsPerBatch int
+	// MaxRecordsPerRequest bounds the records (non-empty lines) of one body (default 100,000):
+	// what a request holds in memory grows with its record count, not only its bytes (8 MiB of
+	// one-byte values is four million records). A body over it answers 413, nothing written.
+	MaxRecordsPerRequest int
+	// MaxConcurrent bounds the ingest requests read and handled at once (default 8); more wait
+	// for a slot until their Timeout, then answer 503 with Retry-After. With the other limits
+	// it bounds what HTTP ingest holds in memory: about MaxConcurrent × (MaxBodyBytes +
+	// MaxRecordsPerRequest × 200 B), 290 MiB by default.
+	MaxConcurrent int
 	// Timeout bounds one ingest request (default 30s).
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -87,8 +96,14 @@ func (c *Config) Validate() error {
 	if c.Topics == nil {
 		return errors.New("httpapi: Config.Topics is required")
 	}
-	if c.MaxBodyBytes < 0 || c.MaxRecordsPerBatch < 0 || c.Timeout < 0 {
+	if c.MaxBodyBytes < 0 || c.MaxRecordsPerBatch < 0 || c.Timeout < 0 || c.MaxRecordsPerRequest < 0 || c.MaxConcurrent < 0 {
 		return errors.New("httpapi: negative limits")
+	}
+	if c.MaxRecordsPerRequest == 0 {
+		c.MaxRecordsPerRequest = 100_000
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = 8
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 8 << 20
@@ -134,7 +149,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ing := &ingester{cfg: cfg}
+	ing := &ingester{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent)}
 	mux.HandleFunc("POST /v1/topics/{topic}/records", ing.serve)
 	return mux, nil
 }

@@ -19,7 +19,10 @@ import (
 	"github.com/strata-log/strata/tier/segment"
 )
 
-type ingester struct{ cfg Config }
+type ingester struct {
+	cfg   Config
+	slots chan struct{} // one per request being read or handled (Config.MaxConcurrent)
+}
 
 type record struct {
 	key, value []byte
@@ -55,6 +58,14 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := contextWithTimeout(r, in.cfg.Timeout)
 	defer cancel()
+	select {
+	case in.slots <- struct{}{}:
+		defer func() { <-in.slots }()
+	case <-ctx.Done():
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: fmt.Sprintf("%d ingest requests in progress; retry later; nothing was written", in.cfg.MaxConcurrent)})
+		return
+	}
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes))
 	if err != nil {
@@ -66,7 +77,11 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "reading body: " + err.Error()})
 		return
 	}
-	recs, line, err := parseNDJSON(body, keyField)
+	recs, line, err := parseNDJSON(body, keyField, in.cfg.MaxRecordsPerRequest)
+	if errors.Is(err, errTooManyRecords) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: err.Error() + "; nothing was written", Line: line})
+		return
+	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error() + "; nothing was written", Line: line})
 		return
@@ -154,7 +169,10 @@ func (in *ingester) fail(w http.ResponseWriter, topic string, err error) {
 
 // parseNDJSON parses every line before anything is written. It returns the 1-based line number of
 // the first bad line.
-func parseNDJSON(body []byte, keyField string) ([]record, int, error) {
+// errTooManyRecords: a body holds more records than Config.MaxRecordsPerRequest.
+var errTooManyRecords = errors.New("too many records")
+
+func parseNDJSON(body []byte, keyField string, maxRecords int) ([]record, int, error) {
 	var recs []record
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64<<10), len(body)+1)
@@ -164,6 +182,9 @@ func parseNDJSON(body []byte, keyField string) ([]record, int, error) {
 		raw := bytes.TrimSpace(sc.Bytes())
 		if len(raw) == 0 {
 			continue
+		}
+		if maxRecords > 0 && len(recs) == maxRecords {
+			return nil, line, fmt.Errorf("line %d: %w: more than %d in one body (split it)", line, errTooManyRecords, maxRecords)
 		}
 		rec, err := parseLine(raw, keyField)
 		if err != nil {
