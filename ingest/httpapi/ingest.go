@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +126,7 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 	for wi := range writes {
 		wr := &writes[wi]
 		batch := buildBatch(recs, wr.idx, now)
-		res, err := in.cfg.Producer.Append(ctx, wr.tp, batch)
+		res, err := in.append(ctx, wr.tp, batch)
 		if err != nil {
 			in.fail(w, topic, err)
 			return
@@ -146,6 +147,27 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 		resp.Records[i] = RecordOffset{Partition: rec.partition, Offset: rec.offset}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// leaderWait bounds how long an append waits for this node to take a partition it does not lead
+// yet: a topic another request has just auto-created is led once that request's reconcile is done.
+const leaderWait = 2 * time.Second
+
+// append appends batch, retrying while this node is not (yet) the partition's leader, up to
+// leaderWait. A batch refused as NOT_LEADER was not written, so retrying cannot duplicate it.
+func (in *ingester) append(ctx context.Context, tp metadata.TopicPartition, batch []byte) (broker.AppendResult, error) {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		res, err := in.cfg.Producer.Append(ctx, tp, batch)
+		if broker.Code(err) != kerr.NotLeaderForPartition.Code || time.Now().After(deadline) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // fail maps a broker error to an HTTP status.

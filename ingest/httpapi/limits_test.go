@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -120,4 +121,29 @@ func (r *slowReader) Read(p []byte) (int, error) {
 	n := copy(p, r.rest)
 	r.rest = r.rest[n:]
 	return n, nil
+}
+
+// Concurrent posts to a topic that does not exist yet all succeed: one creates it, and the others,
+// which find it created but not led yet, wait for this node to take its partitions.
+func TestConcurrentPostsAutoCreate(t *testing.T) {
+	b := startBroker(t)
+	srv := newServer(t, b, 0)
+	for round := range 3 {
+		topic := fmt.Sprintf("new-%d", round)
+		codes := make([]int, 4)
+		var wg sync.WaitGroup
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i], _ = post(t, srv.URL+"/v1/topics/"+topic+"/records", strings.Repeat(`"x"`+"\n", 50))
+			}()
+		}
+		wg.Wait()
+		for i, c := range codes {
+			if c != http.StatusOK {
+				t.Fatalf("round %d: post %d answered %d, want 200", round, i, c)
+			}
+		}
+	}
 }
