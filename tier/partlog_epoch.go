@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -90,14 +89,15 @@ func (c *epochCache) put(epoch int32, a epochAnswer) {
 // hot log's and object storage's; a log start that moves during the search may also surface as
 // ErrOffsetOutOfRange.
 func (l *PartitionLog) EndOffsetForEpoch(ctx context.Context, requested, latest int32) (epoch int32, end int64, err error) {
-	logEnd := l.Offsets().End
+	o := l.Offsets()
+	logEnd := o.End
 	switch {
 	case requested < 0 || requested > latest:
 		return -1, -1, nil
 	case requested == latest:
 		return latest, logEnd, nil
 	}
-	if a, ok := l.epochs.get(requested); ok && a.end >= l.Offsets().LogStart {
+	if a, ok := l.epochs.get(requested); ok && a.end >= o.LogStart {
 		return a.epoch, a.end, nil
 	}
 	epoch, end, err = l.endOffsetForEpoch(ctx, requested, logEnd)
@@ -261,12 +261,11 @@ func (l *PartitionLog) probe(ctx context.Context, o int64) (batchSpan, error) {
 	if l.cfg.Objects == nil {
 		return batchSpan{}, fmt.Errorf("%w: %d below the hot log", ErrOffsetOutOfRange, o)
 	}
-	info, err := l.cfg.Objects.batchHeader(ctx, l.cfg.Partition, l.cfg.TopicID, o)
-	if errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
-		// The object left after the catalog was cached (retention, compaction): look again.
-		l.cfg.Objects.invalidate(l.cfg.Partition)
+	var info segment.BatchInfo
+	err := l.cfg.Objects.againIfGone(ctx, l.cfg.Partition, func() (err error) {
 		info, err = l.cfg.Objects.batchHeader(ctx, l.cfg.Partition, l.cfg.TopicID, o)
-	}
+		return err
+	})
 	if err != nil {
 		return batchSpan{}, err
 	}

@@ -270,12 +270,23 @@ func (r *Reader) catalog(ctx context.Context, tp metadata.TopicPartition, topicI
 // segment.ErrCorrupt that names it. An object that left the bucket after the catalog was cached
 // (compaction, retention) makes it look again, as Read does.
 func (r *Reader) OffsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, from, before int64) (offset, timestamp int64, found bool, err error) {
-	offset, timestamp, found, err = r.offsetForTimestamp(ctx, tp, topicID, ts, from, before)
+	err = r.againIfGone(ctx, tp, func() (err error) {
+		offset, timestamp, found, err = r.offsetForTimestamp(ctx, tp, topicID, ts, from, before)
+		return err
+	})
+	return offset, timestamp, found, err
+}
+
+// againIfGone runs f, and once more after dropping tp's cached catalog when f met an object that
+// left the bucket after the catalog was cached (retention, compaction): the fresh catalog names
+// what replaced it.
+func (r *Reader) againIfGone(ctx context.Context, tp metadata.TopicPartition, f func() error) error {
+	err := f()
 	if errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
 		r.invalidate(tp)
-		offset, timestamp, found, err = r.offsetForTimestamp(ctx, tp, topicID, ts, from, before)
+		err = f()
 	}
-	return offset, timestamp, found, err
+	return err
 }
 
 func (r *Reader) offsetForTimestamp(ctx context.Context, tp metadata.TopicPartition, topicID metadata.TopicID, ts, from, before int64) (offset, timestamp int64, found bool, err error) {
@@ -331,12 +342,10 @@ func (r *Reader) Read(ctx context.Context, tp metadata.TopicPartition, topicID m
 // blocks one GET loaded (read-ahead fetches several at a time), they are returned uncopied instead
 // and shared is true: dst was not used, and the bytes belong to the cache (read-only).
 func (r *Reader) ReadAppend(ctx context.Context, dst []byte, tp metadata.TopicPartition, topicID metadata.TopicID, offset int64, maxBytes int) (out []byte, shared bool, err error) {
-	out, shared, err = r.read(ctx, dst[:0], tp, topicID, offset, maxBytes)
-	if errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
-		// The object left after the catalog was cached (retention, compaction): look again.
-		r.invalidate(tp)
+	err = r.againIfGone(ctx, tp, func() (err error) {
 		out, shared, err = r.read(ctx, dst[:0], tp, topicID, offset, maxBytes)
-	}
+		return err
+	})
 	if err == nil {
 		r.m.readBytes.Add(float64(len(out)))
 	}
@@ -493,11 +502,7 @@ func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef, fromStart b
 		if fromStart {
 			n = min(max(r.cfg.ReadAheadGetBytes/bs, 1), (seg.Size-1)/bs)
 		}
-		idxs := make([]int64, n)
-		for i := range idxs {
-			idxs[i] = int64(i)
-		}
-		r.fetchRun(seg, idxs, false)
+		r.fetchRun(seg, firstBlocks(n), false)
 	}
 	sr, err := segment.OpenReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: seg.Size}, seg.Size)
 	if err != nil {
@@ -510,6 +515,15 @@ func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef, fromStart b
 	}
 	r.indexes.put(seg.Key, oi)
 	return oi, nil
+}
+
+// firstBlocks is the indexes of an object's first n blocks.
+func firstBlocks(n int64) []int64 {
+	idxs := make([]int64, n)
+	for i := range idxs {
+		idxs[i] = int64(i)
+	}
+	return idxs
 }
 
 // fetchRun starts one GET for the consecutive blocks idxs of seg's object (those another reader
@@ -556,11 +570,7 @@ func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
 				return
 			}
 			budget -= blocks
-			all := make([]int64, blocks)
-			for j := range all {
-				all[j] = int64(j)
-			}
-			r.fetchRun(seg, all, true)
+			r.fetchRun(seg, firstBlocks(int64(blocks)), true)
 			if budget <= 0 {
 				return
 			}
