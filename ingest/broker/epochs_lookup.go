@@ -2,12 +2,11 @@ package broker
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier/hotlog"
 )
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch (KIP-101, KIP-320) for a partition this node
@@ -30,13 +29,8 @@ func (b *Broker) EndOffsetForEpoch(ctx context.Context, tp metadata.TopicPartiti
 		return -1, -1, kafkaErr(kerr.UnknownLeaderEpoch, "%s: leader epoch %d, client has %d", tp, cur, currentEpoch)
 	}
 	leaderEpoch, end, err = p.plog.EndOffsetForEpoch(ctx, epoch, cur)
-	switch {
-	case err == nil:
-		return leaderEpoch, end, nil
-	case errors.Is(err, hotlog.ErrClosed) || errors.Is(err, hotlog.ErrTruncated):
-		return -1, -1, kafkaErr(kerr.NotLeaderForPartition, "%s: end offset of epoch %d: %v", tp, epoch, err)
-	case ctx.Err() != nil:
-		return -1, -1, kafkaErr(kerr.RequestTimedOut, "%s: end offset of epoch %d: %v", tp, epoch, err)
+	if err != nil {
+		return -1, -1, failedRead(ctx, tp, fmt.Sprintf("end offset of epoch %d", epoch), err)
 	}
-	return -1, -1, kafkaErr(kerr.KafkaStorageError, "%s: end offset of epoch %d: %v", tp, epoch, err)
+	return leaderEpoch, end, nil
 }

@@ -81,7 +81,7 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 	}
 	if err != nil {
 		res.Records, res.Release = nil, nil
-		return res, readError(ctx, tp, offset, err)
+		return res, readError(ctx, tp, fmt.Sprintf("read at %d", offset), err)
 	}
 	b.m.fetchedBytes.Add(float64(len(r.Records)))
 	if r.Tiered {
@@ -91,20 +91,24 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 }
 
 // readError maps a failed read of a partition to the Kafka error a client acts on:
-// OFFSET_OUT_OF_RANGE, NOT_LEADER_OR_FOLLOWER when the hot log was closed or cut under the read
-// (leadership moved), REQUEST_TIMED_OUT when the request's own deadline ended, and
-// KAFKA_STORAGE_ERROR (retried by clients) for a failed hot log or object store, corruption
-// included — never UNKNOWN_SERVER_ERROR, which clients treat as fatal.
-func readError(ctx context.Context, tp metadata.TopicPartition, offset int64, err error) error {
-	switch {
-	case errors.Is(err, tier.ErrOffsetOutOfRange):
-		return kafkaErr(kerr.OffsetOutOfRange, "%s: offset %d: %v", tp, offset, err)
-	case errors.Is(err, hotlog.ErrClosed) || errors.Is(err, hotlog.ErrTruncated):
-		return kafkaErr(kerr.NotLeaderForPartition, "%s: read at %d: %v", tp, offset, err)
-	case ctx.Err() != nil:
-		return kafkaErr(kerr.RequestTimedOut, "%s: read at %d: %v", tp, offset, err)
+// OFFSET_OUT_OF_RANGE, else as failedRead.
+func readError(ctx context.Context, tp metadata.TopicPartition, op string, err error) error {
+	if errors.Is(err, tier.ErrOffsetOutOfRange) {
+		return kafkaErr(kerr.OffsetOutOfRange, "%s: %s: %v", tp, op, err)
 	}
-	return kafkaErr(kerr.KafkaStorageError, "%s: read at %d: %v", tp, offset, err)
+	return failedRead(ctx, tp, op, err)
+}
+
+// failedRead maps any other failure of a read (a hot log or object storage) as logError does —
+// NOT_LEADER_OR_FOLLOWER when the hot log was closed or cut under it (leadership moved),
+// KAFKA_STORAGE_ERROR (retried by clients) for a failed hot log or object store, corruption
+// included — except that a read whose request deadline ended is REQUEST_TIMED_OUT. Never
+// UNKNOWN_SERVER_ERROR, which clients treat as fatal.
+func failedRead(ctx context.Context, tp metadata.TopicPartition, op string, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, hotlog.ErrClosed) && !errors.Is(err, hotlog.ErrTruncated) {
+		return kafkaErr(kerr.RequestTimedOut, "%s: %s: %v", tp, op, err)
+	}
+	return logError(tp, op, err)
 }
 
 // Changed returns a channel closed when tp's high watermark may have moved, for long-poll
@@ -163,7 +167,7 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 	}
 	off, at, ok, err := p.plog.OffsetForTimestamp(ctx, ts)
 	if err != nil {
-		return -1, -1, readError(ctx, tp, -1, err)
+		return -1, -1, readError(ctx, tp, fmt.Sprintf("timestamp lookup of %d", ts), err)
 	}
 	if !ok {
 		return -1, -1, nil
