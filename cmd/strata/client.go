@@ -45,18 +45,29 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (prefer the STRATA_SASL_PASSWORD environment variable)")
 }
 
+// clientTLS is the TLS a client command connects with: nil when neither on nor a CA file is
+// given, else TLS 1.2+ trusting caFile's certificates (the system's when none).
+func clientTLS(on bool, caFile string) (*tls.Config, error) {
+	if !on && caFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pool, err := kafka.LoadCertPool(caFile)
+		if err != nil {
+			return nil, usagef("--tls-ca: %v", err)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
 // securityOpts turns the TLS and SASL flags into client options.
 func (c *clientFlags) securityOpts() ([]kgo.Opt, error) {
 	var opts []kgo.Opt
-	if c.tls || c.tlsCA != "" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.tlsCA != "" {
-			pool, err := kafka.LoadCertPool(c.tlsCA)
-			if err != nil {
-				return nil, usagef("--tls-ca: %v", err)
-			}
-			tc.RootCAs = pool
-		}
+	if tc, err := clientTLS(c.tls, c.tlsCA); err != nil {
+		return nil, err
+	} else if tc != nil {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if c.saslMech == "" {

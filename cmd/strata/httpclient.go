@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/strata-log/strata/ingest/kafka"
 )
 
 // httpClientFlags are shared by the commands that call a node's HTTP listener: HTTPS and the
@@ -47,18 +44,11 @@ func (c *httpClientFlags) validate() error {
 // client returns an HTTP client for the flags and the URL of path on the node.
 func (c *httpClientFlags) client(path string, query url.Values) (*http.Client, url.URL, error) {
 	u := url.URL{Scheme: "http", Host: c.addr, Path: path, RawQuery: query.Encode()}
-	if !c.tls && c.tlsCA == "" {
-		return http.DefaultClient, u, nil
+	tc, err := clientTLS(c.tls, c.tlsCA)
+	if err != nil || tc == nil {
+		return http.DefaultClient, u, err
 	}
 	u.Scheme = "https"
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.tlsCA != "" {
-		pool, err := kafka.LoadCertPool(c.tlsCA)
-		if err != nil {
-			return nil, u, usagef("--tls-ca: %v", err)
-		}
-		tc.RootCAs = pool
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	return &http.Client{Transport: tr}, u, nil

@@ -74,7 +74,7 @@ func (p *plainSession) step(in []byte) ([]byte, bool, error) {
 	if len(parts[0]) != 0 && string(parts[0]) != p.name {
 		return nil, false, fmt.Errorf("%w: authorization id must be empty or the user", errSASL)
 	}
-	if !p.creds.checkPlain(p.name, string(parts[2])) {
+	if !p.creds.CheckPassword(p.name, string(parts[2])) {
 		return nil, false, fmt.Errorf("%w: invalid credentials with SASL mechanism PLAIN", errSASL)
 	}
 	return []byte{}, true, nil

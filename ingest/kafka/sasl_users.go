@@ -205,9 +205,11 @@ func (c *Credentials) lookup(h scramHash, name string) (*scramCred, bool) {
 		serverKey: make([]byte, h.newHash().Size())}, false
 }
 
-// checkPlain reports whether password is name's password, in time that does not depend on
-// whether the user exists or how much of the password matched.
-func (c *Credentials) checkPlain(name, password string) bool {
+// CheckPassword reports whether password is name's password (one PBKDF2 from the stored salt),
+// in time that does not depend on whether the user exists or how much of the password matched.
+// SASL/PLAIN uses it, and so do other listeners that take a user and a password, such as HTTP
+// Basic authentication.
+func (c *Credentials) CheckPassword(name, password string) bool {
 	cred, known := c.lookup(scramSHA256, name)
 	salted, err := pbkdf2.Key(scramSHA256.newHash, password, cred.salt, cred.iters, sha256.Size)
 	if err != nil {
@@ -216,11 +218,6 @@ func (c *Credentials) checkPlain(name, password string) bool {
 	stored := hashSum(scramSHA256, hmacSum(scramSHA256, salted, []byte("Client Key")))
 	return hmac.Equal(stored, cred.storedKey) && known
 }
-
-// CheckPassword reports whether password is name's password, by PLAIN's check above (one
-// PBKDF2, constant time, no hint whether the user exists). Other listeners that take a user and a
-// password, such as HTTP Basic authentication, use it to accept the same users.
-func (c *Credentials) CheckPassword(name, password string) bool { return c.checkPlain(name, password) }
 
 func hmacSum(h scramHash, key, msg []byte) []byte {
 	m := hmac.New(h.newHash, key)
