@@ -34,8 +34,21 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	m := objstoretest.StartMinIO(t)
-	return &env{t: t, minio: m, bucket: m.Open(t, m.S3URL("compaction")), store: natsmetatest.Store(t),
+	e := &env{t: t, minio: m, bucket: m.Open(t, m.S3URL("compaction")), store: natsmetatest.Store(t),
 		reg: prometheus.NewRegistry()}
+	registerNodes(t, e.store, 1, 2)
+	return e
+}
+
+// registerNodes registers the nodes for an hour: a lease is live only while its holder is
+// registered.
+func registerNodes(t testing.TB, s metadata.Store, ids ...int32) {
+	t.Helper()
+	for _, id := range ids {
+		if err := s.RegisterNode(context.Background(), metadata.Node{ID: id}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // with returns e reporting to t (a subtest).
@@ -62,7 +75,7 @@ func (e *env) topic(name string) *partition {
 		e.t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: name}
-	l, err := e.store.AcquireLease(ctx, tp, 1, time.Minute)
+	l, err := e.store.AcquireLease(ctx, tp, 1)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func TestSweepPartition(t *testing.T) {
 	if err := e.store.ReleaseLease(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	l, err := e.store.AcquireLease(ctx, p.tp, 1, time.Minute)
+	l, err := e.store.AcquireLease(ctx, p.tp, 1)
 	if err != nil || l.Epoch <= old.Epoch {
 		t.Fatalf("new lease %+v, %v", l, err)
 	}
@@ -144,7 +144,7 @@ func TestSweepPartition(t *testing.T) {
 	if err := e.store.ReleaseLease(ctx, theirs.lease); err != nil {
 		t.Fatal(err)
 	}
-	if theirs.lease, err = e.store.AcquireLease(ctx, theirs.tp, 2, time.Minute); err != nil {
+	if theirs.lease, err = e.store.AcquireLease(ctx, theirs.tp, 2); err != nil {
 		t.Fatal(err)
 	}
 	e.addSegments(theirs, 1, 1, 1, 100)

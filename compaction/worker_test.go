@@ -176,7 +176,7 @@ func TestMergeLeaseLost(t *testing.T) {
 				if err := e.store.ReleaseLease(ctx, p.lease); err != nil {
 					t.Error(err)
 				}
-				l2, err := e.store.AcquireLease(ctx, p.tp, 2, time.Minute)
+				l2, err := e.store.AcquireLease(ctx, p.tp, 2)
 				if err != nil || l2.Epoch <= p.lease.Epoch {
 					t.Errorf("takeover: %+v, %v", l2, err)
 				}

@@ -14,8 +14,7 @@
 //
 //	role              methods                                 used by
 //	Topics            Create/Get/List/Update/DeleteTopic      broker (admin), compaction, groups (reads)
-//	Leases            Acquire/Renew/Release/GetLease,         broker (leadership), compaction (reads)
-//	                  ListLeases
+//	Leases            Acquire/Release/GetLease, ListLeases    broker (leadership), compaction (reads)
 //	Catalog           GetCatalog, RegisterSegment,            tier (uploader, reader, retention),
 //	                  ListSegments, ReplaceSegments,          broker, compaction
 //	                  SetLogStartOffset
@@ -23,11 +22,20 @@
 //	Offsets           Commit/Fetch/DeleteOffsets, ListGroups  group coordinator
 //	ProducerIDs       AllocateProducerIDs                     broker (idempotent producers)
 //	Nodes             Register/DeregisterNode, ListNodes      broker (registry), compaction (reads)
-//	DepartureWatcher  WatchDepartures                         broker (failover)
+//	LeadershipWatcher WatchLeadership                         broker (failover, rebalancing)
+//
+// # Leadership by node
+//
+// Liveness is per node, ownership per partition. A node registers with a TTL and refreshes that one
+// registration; a partition's lease record (holder, epoch) has no TTL and is live while its holder's
+// registration is. So idle partitions cost no metadata writes, and a node's death frees all its
+// partitions at once. A node that finds its own registration lapsed must stop serving every
+// partition at once and take each again (a new term, a new epoch): another node may have taken it
+// meanwhile, and taking is a compare-and-swap on the lease record, so exactly one of them wins.
 //
 // # Fencing
 //
-// Every partition has a leader epoch that grows by one each time a new holder takes its lease. Writes
+// Every partition has a leader epoch that grows by one each time a new term begins. Writes
 // that only a leader may make (RegisterSegment, ReplaceSegments, SetLogStartOffset) carry the writer's
 // epoch; a store rejects a write whose epoch is older than the partition's current epoch with
 // ErrFenced. A fenced writer must stop acting as leader. The catalog rules (rules.go: fencing, no gap,

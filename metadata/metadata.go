@@ -65,12 +65,12 @@ type TopicPartition struct {
 
 func (tp TopicPartition) String() string { return fmt.Sprintf("%s/%d", tp.Topic, tp.Partition) }
 
-// Lease is a partition's leadership grant. Epoch grows by one for every new holder.
+// Lease is a partition's leadership grant, live while its holder's node registration is. Epoch
+// grows by one for every new term, whoever holds it.
 type Lease struct {
 	TopicPartition
-	Node    int32
-	Epoch   int32
-	Expires time.Time // as seen by the holder's clock when it last acquired or renewed
+	Node  int32
+	Epoch int32
 }
 
 // SegmentRef describes one sealed segment object in the catalog.

@@ -23,20 +23,23 @@ type Topics interface {
 	DeleteTopic(ctx context.Context, name string) error
 }
 
-// Leases grants partition leadership. A lease is live until its TTL lapses without a renewal or
-// it is released; only a live lease's holder may lead.
+// Leases grants partition leadership. A lease record names a partition's leader and its epoch
+// and has no expiry of its own: it is live exactly while its holder's node registration (Nodes) is
+// live. A node keeps every partition it leads by refreshing one registration, so leadership costs
+// metadata writes per node, not per partition, and a dead node's partitions all become free
+// together when its registration lapses. Only a live lease's holder may lead.
 type Leases interface {
-	// AcquireLease grants node the partition's lease for ttl if it is free or expired, bumping the
-	// epoch (and the catalog's epoch with it). ErrConflict if another node holds a live lease;
-	// ErrNotFound if tp names no partition of an existing topic. A node that already holds the
-	// lease gets it back renewed, same epoch.
-	AcquireLease(ctx context.Context, tp TopicPartition, node int32, ttl time.Duration) (Lease, error)
-	// RenewLease extends a held lease; ErrFenced if it was lost (expired and taken, or released).
-	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
-	// ReleaseLease gives the lease up early so another node can take it at once. Releasing a lease
-	// that already lapsed is not an error; releasing one another holder has taken is ErrFenced.
+	// AcquireLease makes node the partition's leader under a new epoch (the catalog's epoch + 1,
+	// raised in the catalog too) when the lease is free: no record, a record of a deleted
+	// incarnation of the topic, a holder whose registration is not live, or node itself (a new
+	// term: a restarted node, or one whose registration lapsed, never continues an old one).
+	// ErrConflict if another registered node holds it; ErrNotFound if tp names no partition of an
+	// existing topic. Of concurrent acquirers exactly one wins; the others get ErrConflict.
+	AcquireLease(ctx context.Context, tp TopicPartition, node int32) (Lease, error)
+	// ReleaseLease gives the lease up so another node can take it at once. Releasing a lease that
+	// is gone is not an error; releasing one another holder has taken is ErrFenced.
 	ReleaseLease(ctx context.Context, l Lease) error
-	// GetLease returns the current live lease, or ErrNotFound if none.
+	// GetLease returns the live lease, or ErrNotFound if none.
 	GetLease(ctx context.Context, tp TopicPartition) (Lease, error)
 	// ListLeases returns every live lease, ordered by topic, then partition.
 	ListLeases(ctx context.Context) ([]Lease, error)
@@ -103,19 +106,20 @@ type Nodes interface {
 	ListNodes(ctx context.Context) ([]Node, error)
 }
 
-// DepartureWatcher reports leases and node registrations going away, so a node can take over a
-// dead peer's partitions the moment their leases lapse instead of at its next poll.
-type DepartureWatcher interface {
-	// WatchDepartures signals, until ctx ends, every time a lease or a node registration goes
-	// away: released (ReleaseLease, DeleteTopic, DeregisterNode) or lapsed (its TTL ran out
-	// without a renewal). Acquisitions, renewals and registrations do not signal. A lapse is
-	// signalled once the backend sees it, after the TTL: then GetLease and ListNodes no longer
-	// report it.
+// LeadershipWatcher reports the changes after which partition leadership may have to move, so a
+// node reacts the moment they happen instead of at its next poll.
+type LeadershipWatcher interface {
+	// WatchLeadership signals, until ctx ends, every time a node joins (its first registration, or
+	// its first after a lapse) or leaves (DeregisterNode, or its registration lapsed: then ListNodes
+	// no longer reports it), a lease is released (ReleaseLease, DeleteTopic), or a topic is
+	// created, changed or deleted. Registration refreshes, acquisitions and catalog writes do not
+	// signal.
 	//
-	// The channel carries no detail and coalesces: one signal may stand for many departures, and
-	// a signal may come when nothing the receiver can see changed. A receiver re-reads what it
-	// needs (ListLeases, ListNodes). The channel is closed when ctx ends or the store closes.
-	WatchDepartures(ctx context.Context) (<-chan struct{}, error)
+	// The channel carries no detail and coalesces: one signal may stand for many changes, and a
+	// signal may come when nothing the receiver can see changed. A receiver re-reads what it
+	// needs (ListTopics, ListNodes, ListLeases). The channel is closed when ctx ends or the store
+	// closes.
+	WatchLeadership(ctx context.Context) (<-chan struct{}, error)
 }
 
 // Store is the whole coordination service: every role, and Close. Backends implement it; cmd opens
@@ -128,7 +132,7 @@ type Store interface {
 	Offsets
 	ProducerIDs
 	Nodes
-	DepartureWatcher
+	LeadershipWatcher
 
 	// Close releases the store's connections and ends its watches, waiting for their goroutines.
 	// It is idempotent; other methods fail after it.

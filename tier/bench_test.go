@@ -40,7 +40,7 @@ func benchObjects(b *testing.B, bucket objstore.Bucket, st metadata.Store) (meta
 		b.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "bench"}
-	l, err := st.AcquireLease(ctx, tp, 1, time.Hour)
+	l, err := st.AcquireLease(ctx, tp, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func BenchmarkUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 		tp := metadata.TopicPartition{Topic: name}
-		lease, err := st.AcquireLease(ctx, tp, 1, time.Hour)
+		lease, err := st.AcquireLease(ctx, tp, 1)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -32,6 +32,11 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	m := objstoretest.StartMinIO(t)
 	e := &env{t: t, minio: m, store: natsmetatest.Store(t), reg: prometheus.NewRegistry()}
+	for id := int32(1); id <= 3; id++ { // a lease is live only while its holder is registered
+		if err := e.store.RegisterNode(context.Background(), metadata.Node{ID: id}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.bucket = m.Open(t, m.S3URL("tier"))
 	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 8 << 10, Logger: objstoretest.QuietLogger()})
 	if err != nil {
@@ -59,7 +64,7 @@ func (e *env) topic(name string) (metadata.TopicPartition, metadata.TopicID, *ho
 // lead takes the partition's lease and returns its epoch.
 func (e *env) lead(tp metadata.TopicPartition, node int32) int32 {
 	e.t.Helper()
-	l, err := e.store.AcquireLease(context.Background(), tp, node, time.Minute)
+	l, err := e.store.AcquireLease(context.Background(), tp, node)
 	if err != nil {
 		e.t.Fatal(err)
 	}

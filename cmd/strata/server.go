@@ -53,6 +53,7 @@ type serverConfig struct {
 	numPartitions  int
 	leaseTTL       time.Duration
 	leaseRenew     time.Duration
+	rebalance      bool
 	compaction     time.Duration
 	sweepInterval  time.Duration
 	sweepGrace     time.Duration
@@ -85,8 +86,9 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.autoCreate, "auto-create-topics", true, "Kafka's auto.create.topics.enable")
 	fs.IntVar(&c.numPartitions, "num-partitions", 1, "Kafka's num.partitions for auto-created topics")
-	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "partition lease lifetime: how long a dead node's partitions wait for a new leader (whole seconds)")
-	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often leases are renewed (at most half of --lease-ttl)")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "node registration lifetime, which keeps every lease the node holds: how long a dead node's partitions wait for a new leader (whole seconds)")
+	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often the node registration is refreshed (at most half of --lease-ttl)")
+	fs.BoolVar(&c.rebalance, "rebalance", true, "hand partitions off to a node that joins, when the placement prefers it (false: partitions move only when their leader leaves)")
 	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged (0 disables)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", compaction.DefaultSweepInterval, "how often led partitions' objects that no catalog names are looked for and deleted (0 disables)")
 	fs.StringVar(&c.tlsCert, "kafka-tls-cert", "", "PEM certificate (chain) for TLS on the Kafka listener (with --kafka-tls-key)")
@@ -417,6 +419,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		StateDir:      filepath.Join(cfg.dataDir, "epochs"),
 		LeaseTTL:      cfg.leaseTTL,
 		RenewInterval: cfg.leaseRenew,
+		Sticky:        !cfg.rebalance,
 		Store:         store,
 		Tiering:       uploader,
 		TieredReader:  tieredReader,
@@ -537,7 +540,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		}
 		errc <- hs.Serve(hln)
 	}()
-	// Listeners stop first on shutdown: in-flight requests finish, then the broker releases leases.
+	// Listeners stop first on shutdown: in-flight requests finish, then the broker hands its partitions
+	// over (hot tails tiered, leases released) while the uploader still runs.
 	n.onClose(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -8,8 +8,9 @@
 //
 // The files, by job:
 //
-//	leadership   leadership.go (reconcile, placement), renew.go, takeover.go (taking a partition,
-//	             judging its local log by epoch), epochs.go (epoch checkpoints), logfailure.go
+//	leadership   leadership.go (reconcile, placement), liveness.go (the node registration),
+//	             takeover.go (taking a partition, judging its local log by epoch), handoff.go
+//	             (moving one to another node), epochs.go (epoch checkpoints), logfailure.go
 //	produce      partition.go (Append, WaitDurable), producers.go (idempotent producer state)
 //	read         fetch.go (Fetch, ListOffset, Offsets, DeleteRecords), visibility.go (the high
 //	             watermark by durability), tiering.go (the Uploader hooks), epochs_lookup.go
@@ -19,31 +20,40 @@
 //
 // # Leadership
 //
-// A node serves a partition only while it holds the partition's lease in the metadata store.
-// Three goroutines, owned by Start/Close, keep it so:
+// Liveness is per node, ownership per partition (metadata.Leases): a partition's lease record names
+// its leader and epoch and is live while that node's registration is, so one registration refresh
+// keeps every partition a node leads, and idle partitions cost no metadata writes. Three
+// goroutines, owned by Start/Close, keep leadership in line:
 //
-//	renewer   every RenewInterval: refresh the node registration, renew every held lease
-//	          (in parallel, each bounded by LeaseTTL); ErrFenced → step down at once
-//	reconcile every ReconcileInterval, on demand (Trigger) and on every departure:
-//	    for each partition of each topic:
-//	        held by me        → renew (as above)
-//	        no live lease     → acquire if the rendezvous hash over live nodes picks me
-//	        held by another   → leave it alone
-//	    partitions of deleted topics → step down and remove the local log
-//	    local logs of partitions another node leads at a newer epoch → remove (fenced data)
-//	watcher   a watch on lease and node deletions (the store's WatchDepartures) that triggers a
-//	          reconcile the moment a dead node's lease lapses, instead of at the next poll
+//	heartbeat every RenewInterval: refresh the node registration (liveness.go)
+//	reconcile every ReconcileInterval, on demand (Trigger) and on every leadership change:
+//	    led partitions of deleted topics  → step down and remove the local log
+//	    led, but the store names another holder or epoch → step down (lost)
+//	    led, but the placement prefers another node seen live for RebalanceDelay
+//	                                      → hand off (handoff.go): tier the hot tail, release
+//	    not led, record names this node   → take (a new term: new epoch)
+//	    not led, free or holder gone      → take if the placement picks this node
+//	    held by another live node         → leave it alone
+//	    local logs of partitions another node leads → remove (fenced data)
+//	watcher   the store's WatchLeadership (a node joined or left, a lease released, a topic
+//	          changed) triggers a reconcile at once instead of at the next poll
 //
-// A leader also stops serving on its own when its lease deadline (start of the last successful
-// acquire/renew + LeaseTTL, on the local clock) passes without a renewal. The store deletes a
-// lapsed lease LeaseTTL after the last renewal reached it, so the old leader has stopped before
-// any other node can acquire.
+// The placement is rendezvous hashing of the partition over live nodes: every node computes the
+// same answer, partitions spread evenly, and a node joining or leaving moves only its share.
 //
-// Failover time after a node dies is at most LeaseTTL (the last renewal ages out) plus the
+// A node stops serving every partition on its own when its alive deadline (start of the last
+// refresh that completed in time + LeaseTTL, on the local clock) passes. The store deletes a
+// registration LeaseTTL after the last refresh reached it, which is later, so the old leader has
+// stopped before any other node can take over. A refresh that completes after the deadline may
+// have followed a lapse, so the node then drops every partition and takes each again under a new
+// epoch (another node may have taken some meanwhile: taking is a compare-and-swap, one wins).
+//
+// Failover time after a node dies is at most LeaseTTL (its registration ages out) plus the
 // store's expiry timer and one reconcile. Defaults: LeaseTTL 1s (the store's TTL resolution is a
-// whole second), RenewInterval 250ms, so a partition is served again about 1–1.5 s after its
-// leader's death. The price: a leader stalled for longer than LeaseTTL−RenewInterval (GC pause,
-// metadata leader election) loses its leases and they move, with a new epoch.
+// whole second), RenewInterval 250ms, so a partition is served again about 1–2 s after its
+// leader's death. The price: a node stalled for longer than LeaseTTL−RenewInterval (GC pause,
+// metadata leader election) steps down from everything, and its partitions move or come back
+// under new epochs.
 //
 // On gaining a partition the broker opens the hot log `<topic-id>-<partition>` and decides
 // whether its local data is still the partition's truth, by leader epoch. Every leader writes
@@ -56,8 +66,8 @@
 // data dir), so everything older is served from object storage. Idempotent producer state is
 // rebuilt from the tail of the hot log and, when that is short, from the tail of the tiered
 // data, so a producer retrying a batch that reached the catalog gets the original offsets back.
-// Leadership is sticky: a node that rejoins does not take back partitions another node holds;
-// only free or lapsed leases move.
+// A clean shutdown (Close) hands every partition over the same way as a rebalance does, so a
+// rolling restart loses nothing that was acknowledged under strata.durability=local either.
 //
 // A leader whose hot log fails (a write or fsync error; the log then refuses all work) gives the
 // partition up at once: waiters are answered KAFKA_STORAGE_ERROR or NOT_LEADER_OR_FOLLOWER, the
@@ -96,6 +106,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,15 +143,24 @@ type Config struct {
 	// Store is the metadata service. Required.
 	Store    metadata.Store
 	Defaults topics.Defaults
-	// LeaseTTL is the partition lease and node registration lifetime (default 1s). It bounds how
-	// long partitions of a dead node stay unserved, and how long a stall a leader survives.
+	// LeaseTTL is the node registration's lifetime, and so every lease's (default 1s). It bounds
+	// how long partitions of a dead node stay unserved, and how long a stall a leader survives.
 	LeaseTTL time.Duration
-	// RenewInterval is how often leases and the node registration are renewed (default 250ms; at
-	// most half of LeaseTTL).
+	// RenewInterval is how often the node registration is refreshed (default 250ms; at most half
+	// of LeaseTTL).
 	RenewInterval time.Duration
 	// ReconcileInterval is how often the full reconcile (topics, free partitions, stale logs) runs
 	// without being triggered (default 1s).
 	ReconcileInterval time.Duration
+	// Sticky turns rebalancing off: a led partition then moves only when its leader dies or shuts
+	// down, never to a node that joins. Off by default.
+	Sticky bool
+	// RebalanceDelay is how long a node must have been seen live before partitions are handed
+	// off to it (default 5s).
+	RebalanceDelay time.Duration
+	// HandoffTimeout bounds the tiering of a partition's hot tail when it is handed off, and the
+	// whole handoff of every partition on Close (default 10s).
+	HandoffTimeout time.Duration
 	// StateDir holds per-partition leader-epoch checkpoints (see the package doc). Optional:
 	// without it only the epochs written in the batches are known, and a node that took a lease
 	// but wrote nothing under it discards its log the next time it takes the partition.
@@ -169,6 +189,12 @@ func (c *Config) applyDefaults() {
 	if c.ReconcileInterval == 0 {
 		c.ReconcileInterval = max(time.Second, c.RenewInterval)
 	}
+	if c.RebalanceDelay == 0 {
+		c.RebalanceDelay = 5 * time.Second
+	}
+	if c.HandoffTimeout == 0 {
+		c.HandoffTimeout = 10 * time.Second
+	}
 	if c.ProducerStateTieredScanBytes == 0 {
 		c.ProducerStateTieredScanBytes = 4 << 20
 	}
@@ -194,6 +220,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: NodeID %d < 0", ErrConfig, c.NodeID)
 	case c.LeaseTTL <= 0 || c.RenewInterval <= 0 || c.ReconcileInterval <= 0:
 		return fmt.Errorf("%w: LeaseTTL, RenewInterval and ReconcileInterval must be positive", ErrConfig)
+	case c.RebalanceDelay < 0 || c.HandoffTimeout <= 0:
+		return fmt.Errorf("%w: RebalanceDelay must not be negative, HandoffTimeout must be positive", ErrConfig)
 	case c.RenewInterval*2 > c.LeaseTTL:
 		return fmt.Errorf("%w: RenewInterval %v must be at most half of LeaseTTL %v", ErrConfig, c.RenewInterval, c.LeaseTTL)
 	}
@@ -219,8 +247,19 @@ type Broker struct {
 
 	failedLogs map[string]int64 // recovery points of failed hot logs by log name (see logfailure.go)
 
+	// alive is the registration deadline (unix nanos, local clock): the start of the last refresh
+	// that completed in time + LeaseTTL. Every led partition is served only until then.
+	alive  atomic.Int64
+	beatMu sync.Mutex // one heartbeat at a time
+	// term counts registration lapses; a take that straddles one does not install its partition.
+	term atomic.Uint64
+	// seen is when reconcile first saw each live node (rebalancing waits for a newcomer to settle).
+	seen map[int32]time.Time
+
+	handoffSlots chan struct{}  // handoffs in flight (handoff.go)
+	handoffs     sync.WaitGroup // handoff goroutines; Close waits
+
 	reconcileMu sync.Mutex // one reconcile at a time
-	renewMu     sync.Mutex // one renewal pass at a time
 	kick        chan struct{}
 	stop        context.CancelFunc
 	done        chan struct{} // closed when the renewer, reconcile loop and watcher have exited
@@ -241,16 +280,18 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	return &Broker{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		store:      cfg.Store,
-		dir:        cfg.HotLog,
-		m:          m,
-		parts:      map[metadata.TopicPartition]*partition{},
-		failedLogs: map[string]int64{},
-		kick:       make(chan struct{}, 1),
-		quit:       make(chan struct{}),
-		started:    time.Now(),
+		cfg:          cfg,
+		log:          cfg.Logger,
+		store:        cfg.Store,
+		dir:          cfg.HotLog,
+		m:            m,
+		parts:        map[metadata.TopicPartition]*partition{},
+		failedLogs:   map[string]int64{},
+		kick:         make(chan struct{}, 1),
+		quit:         make(chan struct{}),
+		started:      time.Now(),
+		seen:         map[int32]time.Time{},
+		handoffSlots: make(chan struct{}, handoffParallelism),
 	}, nil
 }
 
@@ -268,7 +309,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if closed {
 			return
 		}
-		if err = b.register(ctx); err != nil {
+		if err = b.heartbeat(ctx); err != nil {
 			return
 		}
 		if err = b.reconcile(ctx); err != nil {
@@ -281,14 +322,15 @@ func (b *Broker) Start(ctx context.Context) error {
 		var wg sync.WaitGroup
 		wg.Add(3)
 		go func() { defer wg.Done(); b.loop(loopCtx) }()
-		go func() { defer wg.Done(); b.renewLoop(loopCtx) }()
+		go func() { defer wg.Done(); b.heartbeatLoop(loopCtx) }()
 		go func() { defer wg.Done(); b.watchLoop(loopCtx) }()
 		go func() { wg.Wait(); close(b.done) }()
 	})
 	return err
 }
 
-// Close stops the reconcile loop, releases leases, closes partition logs and deregisters the node.
+// Close stops the reconcile loop, hands every led partition over (its hot tail tiered, its lease
+// released; see handoff.go), and deregisters the node.
 // It does not close the hot-log Dir or the Store, which the caller owns. Idempotent.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
@@ -301,21 +343,32 @@ func (b *Broker) Close() error {
 		}
 		close(b.quit)
 		b.watchers.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b.handoffs.Wait()
+		// Hand every partition over (see handoff.go): with a Tiering, nothing acknowledged stays
+		// behind on this node's disk when it goes, as long as object storage takes the tails
+		// within HandoffTimeout.
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.HandoffTimeout)
 		defer cancel()
-		b.mu.Lock()
-		parts := b.parts
-		b.parts = map[metadata.TopicPartition]*partition{}
-		b.mu.Unlock()
-		for _, p := range parts {
-			b.untrack(p.tp)
-			p.stepDown()
-			if err := b.store.ReleaseLease(ctx, p.currentLease()); err != nil && !errors.Is(err, metadata.ErrFenced) &&
-				!errors.Is(err, metadata.ErrNotFound) {
-				b.log.Warn("broker: release lease", "partition", p.tp, "err", err)
-			}
-			b.m.leaders.Dec()
+		sem := make(chan struct{}, handoffParallelism)
+		var wg sync.WaitGroup
+		for _, p := range b.ledSnapshot() {
+			p.handingOff.Store(true)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if b.cfg.Tiering != nil {
+					if err := b.tierTail(ctx, p); err != nil {
+						b.log.Warn("broker: shutting down before the partition's hot tail was tiered; the next leader starts at the tiered end",
+							"partition", p.tp, "tiered_end", b.cfg.Tiering.LatestTiered(p.tp), "end", p.log.EndOffset(), "err", err)
+					}
+				}
+				b.release(ctx, p, "released")
+			}()
 		}
+		wg.Wait()
+		ctx, cancel = context.WithTimeout(context.Background(), b.cfg.LeaseTTL)
+		defer cancel()
 		if err := b.store.DeregisterNode(ctx, b.cfg.NodeID); err != nil && !errors.Is(err, metadata.ErrNotFound) {
 			b.log.Warn("broker: deregister node", "err", err)
 		}
@@ -366,25 +419,11 @@ func (b *Broker) loop(ctx context.Context) {
 	}
 }
 
-// register adds or refreshes this node in the live-node registry.
-func (b *Broker) register(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.LeaseTTL)
-	defer cancel()
-	b.mu.RLock()
-	n := metadata.Node{ID: b.cfg.NodeID, KafkaAddr: b.cfg.KafkaAddr, HTTPAddr: b.cfg.HTTPAddr,
-		Rack: b.cfg.Rack, StartedAt: b.started}
-	b.mu.RUnlock()
-	if err := b.store.RegisterNode(ctx, n, b.cfg.LeaseTTL); err != nil {
-		return fmt.Errorf("broker: register node %d: %w", b.cfg.NodeID, err)
-	}
-	return nil
-}
-
 // SetKafkaAddr sets the advertised Kafka address (known only once the listener is bound) and
 // refreshes the registration.
 func (b *Broker) SetKafkaAddr(ctx context.Context, addr string) error {
 	b.mu.Lock()
 	b.cfg.KafkaAddr = addr
 	b.mu.Unlock()
-	return b.register(ctx)
+	return b.heartbeat(ctx)
 }

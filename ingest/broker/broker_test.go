@@ -157,8 +157,11 @@ func TestFencedLeaderStepsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	epoch := b.Epoch(tp)
-	clk.Add(time.Minute) // the lease lapses in the store
-	l, err := st.AcquireLease(ctx, tp, 2, time.Minute)
+	clk.Add(time.Minute) // node 1's registration lapses in the store
+	if err := st.RegisterNode(ctx, metadata.Node{ID: 2}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	l, err := st.AcquireLease(ctx, tp, 2)
 	if err != nil || l.Epoch != epoch+1 {
 		t.Fatalf("takeover: %+v %v", l, err)
 	}
@@ -174,8 +177,10 @@ func TestFencedLeaderStepsDown(t *testing.T) {
 	mustCode(t, err, kerr.NotLeaderForPartition)
 }
 
-// A leader whose lease deadline passed without renewal stops serving on its own.
-func TestLapsedLeaseStopsServing(t *testing.T) {
+// A leader whose registration deadline passed without a refresh stops serving on its own; a refresh
+// that comes too late may have followed a lapse in the store, so every partition is dropped and
+// taken again under a new epoch.
+func TestLapsedRegistrationStopsServing(t *testing.T) {
 	st, _ := newMemStore(t)
 	ctx := context.Background()
 	b := newBroker(t, st, 1, "")
@@ -183,17 +188,24 @@ func TestLapsedLeaseStopsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "l"}
-	b.mu.RLock()
-	p := b.parts[tp]
-	b.mu.RUnlock()
-	p.deadline.Store(time.Now().Add(-time.Second).UnixNano())
+	epoch := b.Epoch(tp)
+	b.alive.Store(time.Now().Add(-time.Second).UnixNano())
 	_, err := b.Append(ctx, tp, batch(1, -1, -1, -1))
 	mustCode(t, err, kerr.NotLeaderForPartition)
-	if err := b.reconcile(ctx); err != nil { // a successful renew restores service
+	if err := b.heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.Leads(tp) {
+		t.Fatal("still leads after a late refresh")
+	}
+	if err := b.reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Append(ctx, tp, batch(1, -1, -1, -1)); err != nil {
 		t.Fatal(err)
+	}
+	if got := b.Epoch(tp); got != epoch+1 {
+		t.Fatalf("epoch after the lapse %d, want %d", got, epoch+1)
 	}
 }
 
@@ -253,7 +265,7 @@ func TestTakeoverStartsAtTieredEnd(t *testing.T) {
 	if _, err := st.CreateTopic(ctx, metadata.Topic{Name: "tiered", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := st.AcquireLease(ctx, tp, 9, time.Minute)
+	l, err := st.AcquireLease(ctx, tp, 9)
 	if err != nil {
 		t.Fatal(err)
 	}

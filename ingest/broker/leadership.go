@@ -93,6 +93,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	for _, l := range leases {
 		held[l.TopicPartition] = l
 	}
+	now := time.Now()
 
 	b.mu.Lock()
 	if b.closed {
@@ -100,36 +101,59 @@ func (b *Broker) reconcile(ctx context.Context) error {
 		return ErrClosed
 	}
 	b.nodes = nodes
+	seen := make(map[int32]time.Time, len(nodes))
+	for _, n := range nodes {
+		if t, ok := b.seen[n.ID]; ok {
+			seen[n.ID] = t
+		} else {
+			seen[n.ID] = now
+		}
+	}
+	b.seen = seen
 	parts := make([]*partition, 0, len(b.parts))
 	for _, p := range b.parts {
 		parts = append(parts, p)
 	}
 	b.mu.Unlock()
 
-	// Drop what is gone; apply config changes; renew the rest.
-	keep := parts[:0]
+	// Drop what is gone or lost; apply config changes; hand off what the placement gives another
+	// node that has settled in.
+	var moves []*partition
 	for _, p := range parts {
 		t, ok := byName[p.tp.Topic]
 		if !ok || t.ID != p.topicID || p.tp.Partition >= t.Partitions {
 			b.dropPartition(ctx, p, true)
 			continue
 		}
-		b.applyTopic(p, t)
-		keep = append(keep, p)
-	}
-	b.renewAll(ctx, keep)
-	for _, p := range keep {
-		if !p.leading() {
+		if l, ok := held[p.tp]; b.aliveNow() && (!ok || l.Node != b.cfg.NodeID || l.Epoch != p.currentLease().Epoch) {
+			// Listed after our registration was refreshed, the store no longer names this node
+			// under this epoch: another node took the partition (or our registration lapsed, which
+			// the heartbeat is about to notice).
+			b.log.Warn("broker: lost partition lease; stepping down", "partition", p.tp, "epoch", p.currentLease().Epoch,
+				"holder", l.Node, "holder_epoch", l.Epoch)
+			b.m.leadershipChanges.WithLabelValues("lost").Inc()
+			b.dropPartition(ctx, p, false)
 			continue
 		}
-		// No catalog read here: only the leader moves the log start, through its PartitionLog,
-		// which keeps its view of the catalog's start itself.
-		p.expireProducers(time.Now().Add(-b.cfg.ProducerIDExpiration).UnixMilli())
+		b.applyTopic(p, t)
+		if p.leading() {
+			// No catalog read here: only the leader moves the log start, through its PartitionLog,
+			// which keeps its view of the catalog's start itself.
+			p.expireProducers(now.Add(-b.cfg.ProducerIDExpiration).UnixMilli())
+		}
+		if want := rendezvous(p.tp, nodes); want != b.cfg.NodeID && b.movable(want, seen, now) {
+			moves = append(moves, p)
+		}
 	}
+	b.handOffSome(moves, nodes)
 
-	// Take free partitions the hash gives us, and any whose lease is already ours: many at once,
-	// since each take waits on the metadata store and on fsyncs (a new topic's partitions, or a
-	// dead node's, arrive together).
+	// Take free partitions the placement gives us, and any whose lease record still names us (a
+	// restart, or a lapsed registration: a new term either way): many at once, since each take
+	// waits on the metadata store and on fsyncs (a new topic's partitions, or a dead node's, arrive
+	// together). Nothing is taken while the registration is not surely live.
+	if !b.aliveNow() {
+		return nil
+	}
 	var todo []partitionOf
 	for _, t := range topics {
 		for i := int32(0); i < t.Partitions; i++ {

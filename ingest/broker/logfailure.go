@@ -47,6 +47,7 @@ func (b *Broker) logFailed(p *partition) {
 	lease := p.currentLease()
 	b.noteFailedLog(p.name, durable)
 	b.m.logFailures.Inc()
+	b.m.leadershipChanges.WithLabelValues("failed_log").Inc()
 	b.log.Error("broker: hot log failed; giving the partition up to recover the log from disk", "partition", p.tp,
 		"epoch", lease.Epoch, "durable", durable, "end", end, "err", cause)
 
@@ -66,8 +67,8 @@ func (b *Broker) logFailed(p *partition) {
 	err := b.store.ReleaseLease(ctx, lease)
 	cancel()
 	if err != nil && !errors.Is(err, metadata.ErrFenced) && !errors.Is(err, metadata.ErrNotFound) {
-		// The lease lapses by itself within LeaseTTL (nothing renews a stopped partition); a take
-		// before then keeps the epoch, which is still safe: the log is cut back all the same.
+		// The record still names this node, so the next reconcile takes it here again, under a
+		// new epoch like any take; the log is cut back all the same.
 		b.log.Warn("broker: release lease of failed log", "partition", p.tp, "err", err)
 	}
 	b.mu.Lock()

@@ -16,6 +16,12 @@ type metrics struct {
 	produceErrors   *prometheus.CounterVec
 	discardedLogs   prometheus.Counter
 	logFailures     prometheus.Counter
+	// leadershipChanges counts partitions gained and lost, by reason: taken, handed_off (moved to
+	// a node the placement prefers), released (shutdown), lost (another node took it), fenced (the
+	// catalog refused this node's epoch), lapsed (this node's registration lapsed), failed_log.
+	leadershipChanges *prometheus.CounterVec
+	handoffFailures   prometheus.Counter
+	heartbeatFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -56,12 +62,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_broker_log_failures_total",
 			Help: "Led partitions given up because their hot log failed (a write or fsync error); each is retaken on the log recovered from disk.",
 		}),
+		leadershipChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_broker_leadership_changes_total",
+			Help: "Partitions this node began or stopped leading, by reason (taken, handed_off, released, lost, fenced, lapsed, failed_log).",
+		}, []string{"reason"}),
+		handoffFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_handoff_failures_total",
+			Help: "Partition handoffs to another node abandoned (the hot tail could not be tiered in time); the partition stays here and is tried again.",
+		}),
+		heartbeatFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_heartbeat_failures_total",
+			Help: "Node registration refreshes that failed; a run of them longer than the lease TTL steps the node down from every partition.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes, m.tieredBytes,
-		m.duplicates, m.produceErrors, m.discardedLogs, m.logFailures} {
+		m.duplicates, m.produceErrors, m.discardedLogs, m.logFailures, m.leadershipChanges, m.handoffFailures,
+		m.heartbeatFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
 		}

@@ -35,10 +35,14 @@ type partition struct {
 	gone     chan struct{} // closed by stepDown
 	goneOnce sync.Once
 
-	lease    atomic.Pointer[metadata.Lease]
-	deadline atomic.Int64 // unix nanos: the lease is surely ours until then (local clock)
-	stopped  atomic.Bool
-	cfg      atomic.Pointer[topicSettings]
+	lease atomic.Pointer[metadata.Lease]
+	// alive is the node's registration deadline (Broker.alive, unix nanos, local clock): every
+	// partition's lease is surely this node's until then.
+	alive *atomic.Int64
+	// handingOff refuses new appends while the partition is handed to another node (handoff.go).
+	handingOff atomic.Bool
+	stopped    atomic.Bool
+	cfg        atomic.Pointer[topicSettings]
 	// plog reads the partition across tiers (log over the catalog's objects) and moves its start.
 	plog *tier.PartitionLog
 }
@@ -69,14 +73,11 @@ func (s *topicSettings) checkTimestamps(tp metadata.TopicPartition, info segment
 
 func (p *partition) currentLease() metadata.Lease { return *p.lease.Load() }
 
-func (p *partition) setLease(l metadata.Lease, deadline time.Time) {
-	p.lease.Store(&l)
-	p.deadline.Store(deadline.UnixNano())
-}
+func (p *partition) setLease(l metadata.Lease) { p.lease.Store(&l) }
 
 // leading reports whether this node may still act as the partition's leader.
 func (p *partition) leading() bool {
-	return !p.stopped.Load() && time.Now().UnixNano() < p.deadline.Load()
+	return !p.stopped.Load() && time.Now().UnixNano() < p.alive.Load()
 }
 
 // stepDown stops serving the partition. Appends in progress finish first.
@@ -155,6 +156,9 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	defer p.mu.Unlock()
 	if !p.leading() {
 		return AppendResult{}, kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership", tp)
+	}
+	if p.handingOff.Load() {
+		return AppendResult{}, kafkaErr(kerr.NotLeaderForPartition, "%s: moving to another node", tp)
 	}
 	if dup, ok, err := p.checkSequence(info); err != nil {
 		b.m.produceErrors.WithLabelValues("sequence").Inc()
@@ -247,7 +251,7 @@ func (b *Broker) leaderFor(ctx context.Context, tp metadata.TopicPartition) (*pa
 		return p, nil
 	}
 	if p != nil {
-		return nil, kafkaErr(kerr.NotLeaderForPartition, "%s: lease lapsed", tp)
+		return nil, kafkaErr(kerr.NotLeaderForPartition, "%s: node registration lapsed", tp)
 	}
 	t, err := b.store.GetTopic(ctx, tp.Topic)
 	switch {

@@ -17,7 +17,8 @@ const tieredScanTimeout = 10 * time.Second
 func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32) (err error) {
 	tp := metadata.TopicPartition{Topic: t.Name, Partition: idx}
 	start := time.Now()
-	l, err := b.store.AcquireLease(ctx, tp, b.cfg.NodeID, b.cfg.LeaseTTL)
+	term := b.term.Load()
+	l, err := b.store.AcquireLease(ctx, tp, b.cfg.NodeID)
 	if err != nil {
 		return fmt.Errorf("broker: acquire %s: %w", tp, err)
 	}
@@ -67,7 +68,7 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	if err := b.writeEpoch(name, l.Epoch); err != nil {
 		return err
 	}
-	p := &partition{tp: tp, topicID: t.ID, name: name, log: log, gone: make(chan struct{})}
+	p := &partition{tp: tp, topicID: t.ID, name: name, log: log, gone: make(chan struct{}), alive: &b.alive}
 	st := b.settings(t)
 	p.cfg.Store(st)
 	if p.plog, err = b.partitionLog(tp, t.ID, log, st); err != nil {
@@ -80,12 +81,19 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	if _, err := p.rebuildProducers(b.cfg.ProducerStateScanBytes); err != nil {
 		return fmt.Errorf("broker: rebuild producer state of %s: %w", tp, err)
 	}
-	p.setLease(l, start.Add(b.cfg.LeaseTTL))
+	p.setLease(l)
 
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return ErrClosed
+	}
+	if b.term.Load() != term {
+		// The registration lapsed while we took it: another node may hold it by now. The lease
+		// record still names this node if not, and the next reconcile takes it under a new term.
+		b.mu.Unlock()
+		_ = log.Close()
+		return fmt.Errorf("broker: take %s: node registration lapsed meanwhile", tp)
 	}
 	b.parts[tp] = p
 	b.m.leaders.Inc()
@@ -93,6 +101,7 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	b.mu.Unlock()
 	go b.watchLog(p)
 	b.trackIfLive(p, t)
+	b.m.leadershipChanges.WithLabelValues("taken").Inc()
 	b.log.Info("broker: leading partition", "partition", tp, "epoch", l.Epoch,
 		"start", log.StartOffset(), "end", log.EndOffset(), "took", time.Since(start))
 	return nil

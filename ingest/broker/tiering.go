@@ -34,6 +34,7 @@ func (b *Broker) Fenced(tp metadata.TopicPartition) {
 		return
 	}
 	b.log.Warn("broker: fenced by the catalog; stepping down", "partition", tp)
+	b.m.leadershipChanges.WithLabelValues("fenced").Inc()
 	b.dropPartition(context.Background(), p, false)
 }
 

@@ -217,13 +217,24 @@ func TestProduceNotLeader(t *testing.T) {
 		c.LeaseTTL, c.RenewInterval = time.Hour, 30*time.Minute // no reconcile during the test
 	}})
 	ctx := context.Background()
-	if _, err := n.store.CreateTopic(ctx, metadata.Topic{Name: "elsewhere", Partitions: 1}); err != nil {
+	// Node 2 is live, so the placement gives it about half of the partitions, which node 1 leaves
+	// alone; node 2 takes one of them.
+	if err := n.store.RegisterNode(ctx, metadata.Node{ID: 2}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.store.AcquireLease(ctx, metadata.TopicPartition{Topic: "elsewhere"}, 2, time.Hour); err != nil {
+	if _, err := n.store.CreateTopic(ctx, metadata.Topic{Name: "elsewhere", Partitions: 16}); err != nil {
 		t.Fatal(err)
 	}
-	pr := n.raw(t).produceRaw("elsewhere", 0, recordBatch(1, -1, -1, -1), 1)
+	part := int32(-1)
+	for i := int32(0); i < 16 && part < 0; i++ {
+		if _, err := n.store.AcquireLease(ctx, metadata.TopicPartition{Topic: "elsewhere", Partition: i}, 2); err == nil {
+			part = i
+		}
+	}
+	if part < 0 {
+		t.Fatal("node 1 took every partition although node 2 is live")
+	}
+	pr := n.raw(t).produceRaw("elsewhere", part, recordBatch(1, -1, -1, -1), 1)
 	if pr.ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("error %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(pr.ErrorCode))
 	}

@@ -2,9 +2,9 @@
 // catalog rules of package metadata (PartitionCatalog.RegisterSegment and its siblings) under one
 // mutex, as natsmeta applies them inside a compare-and-swap.
 //
-// State lives in maps behind one mutex; nothing survives Close or the process. Lease and node expiry
-// are judged by Config.Now, so tests may inject a clock; the default is time.Now. While a departure
-// watch runs, one goroutine owned by the Store looks for lapsed leases and node registrations every
+// State lives in maps behind one mutex; nothing survives Close or the process. Node expiry is
+// judged by Config.Now, so tests may inject a clock; the default is time.Now. While a leadership
+// watch runs, one goroutine owned by the Store looks for lapsed node registrations every
 // Config.ExpiryCheck, removes them and signals the watches (as the NATS server deletes a key whose
 // TTL ran out); with an injected clock a lapse is seen at the first look after the clock passed it.
 //
@@ -32,7 +32,7 @@ type Config struct {
 	Now func() time.Time
 	// FirstProducerID is the first producer id handed out. Default 0.
 	FirstProducerID int64
-	// ExpiryCheck is how often, while a departure watch runs, the Store looks for leases and node
+	// ExpiryCheck is how often, while a leadership watch runs, the Store looks for node
 	// registrations that lapsed. Default DefaultExpiryCheck.
 	ExpiryCheck time.Duration
 }
@@ -51,10 +51,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// lease is a partition's lease record; it is live while its node is registered.
 type lease struct {
-	node    int32
-	epoch   int32
-	expires time.Time
+	node  int32
+	epoch int32
 }
 
 type liveNode struct {
@@ -78,7 +78,7 @@ type Store struct {
 	nextPID  int64
 	nodes    map[int32]liveNode
 	watchers map[*watcher]struct{}
-	departs  map[chan struct{}]struct{} // departure watches' channels, signalled under mu
+	departs  map[chan struct{}]struct{} // leadership watches' channels, signalled under mu
 	expiring bool                       // the expiry loop runs
 }
 
@@ -148,6 +148,7 @@ func (s *Store) CreateTopic(ctx context.Context, t metadata.Topic) (metadata.Top
 		t.CreatedAt = s.now()
 	}
 	s.topics[t.Name] = t
+	s.changedLocked()
 	return cloneTopic(t), nil
 }
 
@@ -199,6 +200,7 @@ func (s *Store) UpdateTopic(ctx context.Context, name string, fn func(t *metadat
 		return metadata.Topic{}, fmt.Errorf("metadata: topic %q cannot shrink from %d to %d partitions", name, cur.Partitions, next.Partitions)
 	}
 	s.topics[name] = cloneTopic(next)
+	s.changedLocked()
 	return next, nil
 }
 
@@ -213,12 +215,10 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 		return fmt.Errorf("%w: topic %q", metadata.ErrNotFound, name)
 	}
 	delete(s.topics, name)
+	s.changedLocked()
 	for p := int32(0); p < t.Partitions; p++ {
 		tp := metadata.TopicPartition{Topic: name, Partition: p}
-		if _, ok := s.leases[tp]; ok {
-			delete(s.leases, tp)
-			s.departedLocked()
-		}
+		delete(s.leases, tp)
 		if _, ok := s.catalogs[tp]; ok {
 			delete(s.catalogs, tp)
 			s.notifyLocked(tp)
@@ -261,11 +261,23 @@ func ttlCheck(ttl time.Duration) error {
 	return nil
 }
 
-// AcquireLease implements metadata.Store.
-func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, node int32, ttl time.Duration) (metadata.Lease, error) {
-	if err := ttlCheck(ttl); err != nil {
-		return metadata.Lease{}, err
+// registeredLocked reports whether node's registration is live.
+func (s *Store) registeredLocked(node int32) bool {
+	n, ok := s.nodes[node]
+	return ok && s.now().Before(n.expires)
+}
+
+// liveLeaseLocked returns tp's lease if its holder is registered.
+func (s *Store) liveLeaseLocked(tp metadata.TopicPartition) (metadata.Lease, bool) {
+	l, ok := s.leases[tp]
+	if !ok || !s.registeredLocked(l.node) {
+		return metadata.Lease{}, false
 	}
+	return metadata.Lease{TopicPartition: tp, Node: l.node, Epoch: l.epoch}, true
+}
+
+// AcquireLease implements metadata.Store.
+func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, node int32) (metadata.Lease, error) {
 	if err := s.lock(ctx); err != nil {
 		return metadata.Lease{}, err
 	}
@@ -274,44 +286,16 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 	if err != nil {
 		return metadata.Lease{}, err
 	}
-	now := s.now()
-	l, ok := s.leases[tp]
-	live := ok && now.Before(l.expires)
-	if live && l.node != node {
-		return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, l.node)
+	if l, live := s.liveLeaseLocked(tp); live && l.Node != node {
+		return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, l.Node)
 	}
-	// A free lease, or the holder's own whose epoch a writer has since passed, gets a new epoch.
-	if !live || l.epoch < c.Epoch {
-		c.Epoch++
-		s.putCatalogLocked(tp, c)
-		l = lease{node: node, epoch: c.Epoch}
-	}
-	l.expires = now.Add(ttl)
-	s.leases[tp] = l
-	return metadata.Lease{TopicPartition: tp, Node: l.node, Epoch: l.epoch, Expires: l.expires}, nil
+	c.Epoch++
+	s.putCatalogLocked(tp, c)
+	s.leases[tp] = lease{node: node, epoch: c.Epoch}
+	return metadata.Lease{TopicPartition: tp, Node: node, Epoch: c.Epoch}, nil
 }
 
-// RenewLease implements metadata.Store.
-func (s *Store) RenewLease(ctx context.Context, l metadata.Lease, ttl time.Duration) (metadata.Lease, error) {
-	if err := ttlCheck(ttl); err != nil {
-		return metadata.Lease{}, err
-	}
-	if err := s.lock(ctx); err != nil {
-		return metadata.Lease{}, err
-	}
-	defer s.mu.Unlock()
-	now := s.now()
-	cur, ok := s.leases[l.TopicPartition]
-	if !ok || !now.Before(cur.expires) || cur.node != l.Node || cur.epoch != l.Epoch {
-		return metadata.Lease{}, fmt.Errorf("%w: lease on %s lost by node %d epoch %d", metadata.ErrFenced, l.TopicPartition, l.Node, l.Epoch)
-	}
-	cur.expires = now.Add(ttl)
-	s.leases[l.TopicPartition] = cur
-	l.Expires = cur.expires
-	return l, nil
-}
-
-// ReleaseLease implements metadata.Store. Releasing a lease that already lapsed is not an error;
+// ReleaseLease implements metadata.Store. Releasing a lease that is gone is not an error;
 // releasing one that another holder has since taken is ErrFenced.
 func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) error {
 	if err := s.lock(ctx); err != nil {
@@ -319,14 +303,14 @@ func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) error {
 	}
 	defer s.mu.Unlock()
 	cur, ok := s.leases[l.TopicPartition]
-	if !ok || !s.now().Before(cur.expires) {
+	if !ok {
 		return nil
 	}
 	if cur.node != l.Node || cur.epoch != l.Epoch {
 		return fmt.Errorf("%w: lease on %s is held by node %d epoch %d", metadata.ErrFenced, l.TopicPartition, cur.node, cur.epoch)
 	}
 	delete(s.leases, l.TopicPartition)
-	s.departedLocked()
+	s.changedLocked()
 	return nil
 }
 
@@ -336,11 +320,11 @@ func (s *Store) GetLease(ctx context.Context, tp metadata.TopicPartition) (metad
 		return metadata.Lease{}, err
 	}
 	defer s.mu.Unlock()
-	l, ok := s.leases[tp]
-	if !ok || !s.now().Before(l.expires) {
+	l, ok := s.liveLeaseLocked(tp)
+	if !ok {
 		return metadata.Lease{}, fmt.Errorf("%w: no live lease on %s", metadata.ErrNotFound, tp)
 	}
-	return metadata.Lease{TopicPartition: tp, Node: l.node, Epoch: l.epoch, Expires: l.expires}, nil
+	return l, nil
 }
 
 // ListLeases implements metadata.Store. Leases come ordered by topic, then partition.
@@ -349,11 +333,10 @@ func (s *Store) ListLeases(ctx context.Context) ([]metadata.Lease, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	now := s.now()
 	var out []metadata.Lease
-	for tp, l := range s.leases {
-		if now.Before(l.expires) {
-			out = append(out, metadata.Lease{TopicPartition: tp, Node: l.node, Epoch: l.epoch, Expires: l.expires})
+	for tp := range s.leases {
+		if l, ok := s.liveLeaseLocked(tp); ok {
+			out = append(out, l)
 		}
 	}
 	slices.SortFunc(out, func(a, b metadata.Lease) int { return a.TopicPartition.Compare(b.TopicPartition) })

@@ -96,7 +96,11 @@ func (s *Store) RegisterNode(ctx context.Context, n metadata.Node, ttl time.Dura
 		return err
 	}
 	defer s.mu.Unlock()
+	joined := !s.registeredLocked(n.ID)
 	s.nodes[n.ID] = liveNode{node: n, expires: s.now().Add(ttl)}
+	if joined {
+		s.changedLocked()
+	}
 	return nil
 }
 
@@ -108,7 +112,7 @@ func (s *Store) DeregisterNode(ctx context.Context, id int32) error {
 	defer s.mu.Unlock()
 	if _, ok := s.nodes[id]; ok {
 		delete(s.nodes, id)
-		s.departedLocked()
+		s.changedLocked()
 	}
 	return nil
 }

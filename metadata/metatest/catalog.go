@@ -17,7 +17,8 @@ func leaderOf(t *testing.T, s metadata.Store, name string) (metadata.TopicPartit
 	t.Helper()
 	createTopic(t, s, name, 1)
 	tp := metadata.TopicPartition{Topic: name, Partition: 0}
-	l, err := s.AcquireLease(ctxT(t), tp, 1, LongTTL)
+	must(t, s.RegisterNode(ctxT(t), metadata.Node{ID: 1}, LongTTL), "RegisterNode")
+	l, err := s.AcquireLease(ctxT(t), tp, 1)
 	must(t, err, "AcquireLease")
 	return tp, l
 }
@@ -93,7 +94,7 @@ func testSegments(t *testing.T, newStore NewStore) {
 	}
 	mustErrIs(t, s.RegisterSegment(ctx, tp, l.Epoch, seg("k/400", 400, 500, l.Epoch)), metadata.ErrFenced, "epoch now stale")
 	// The holder asking again gets a lease it can write under.
-	l2, err := s.AcquireLease(ctx, tp, l.Node, LongTTL)
+	l2, err := s.AcquireLease(ctx, tp, l.Node)
 	must(t, err, "AcquireLease by holder after a newer epoch was used")
 	if l2.Node != l.Node || l2.Epoch <= l.Epoch+1 {
 		t.Fatalf("re-acquired lease %+v, want node %d with epoch above %d", l2, l.Node, l.Epoch+1)

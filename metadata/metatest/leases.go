@@ -8,90 +8,102 @@ import (
 	"github.com/strata-log/strata/metadata"
 )
 
+// register registers the nodes for LongTTL.
+func register(t *testing.T, s metadata.Store, ids ...int32) {
+	t.Helper()
+	for _, id := range ids {
+		must(t, s.RegisterNode(ctxT(t), metadata.Node{ID: id}, LongTTL), "RegisterNode")
+	}
+}
+
 func testLeases(t *testing.T, newStore NewStore) {
 	s := newStore(t)
 	ctx := ctxT(t)
 	createTopic(t, s, "leased", 2)
+	register(t, s, 1, 2)
 	tp := metadata.TopicPartition{Topic: "leased", Partition: 0}
 
 	_, err := s.GetLease(ctx, tp)
 	mustErrIs(t, err, metadata.ErrNotFound, "GetLease before any holder")
-	_, err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: "nope", Partition: 0}, 1, LongTTL)
+	_, err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: "nope", Partition: 0}, 1)
 	mustErrIs(t, err, metadata.ErrNotFound, "AcquireLease unknown topic")
-	_, err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: "leased", Partition: 2}, 1, LongTTL)
+	_, err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: "leased", Partition: 2}, 1)
 	mustErrIs(t, err, metadata.ErrNotFound, "AcquireLease partition out of range")
 
-	l1, err := s.AcquireLease(ctx, tp, 1, LongTTL)
+	l1, err := s.AcquireLease(ctx, tp, 1)
 	must(t, err, "AcquireLease")
-	if l1.Node != 1 || l1.Epoch < 1 || l1.TopicPartition != tp || l1.Expires.IsZero() {
+	if l1.Node != 1 || l1.Epoch < 1 || l1.TopicPartition != tp {
 		t.Fatalf("AcquireLease = %+v", l1)
 	}
-	again, err := s.AcquireLease(ctx, tp, 1, LongTTL)
+	// The holder taking it again starts a new term.
+	again, err := s.AcquireLease(ctx, tp, 1)
 	must(t, err, "AcquireLease by holder")
-	if again.Epoch != l1.Epoch || again.Node != 1 {
-		t.Fatalf("re-acquire by holder = %+v, want epoch %d", again, l1.Epoch)
+	if again.Epoch != l1.Epoch+1 || again.Node != 1 {
+		t.Fatalf("re-acquire by holder = %+v, want epoch %d", again, l1.Epoch+1)
 	}
-	_, err = s.AcquireLease(ctx, tp, 2, LongTTL)
+	_, err = s.AcquireLease(ctx, tp, 2)
 	mustErrIs(t, err, metadata.ErrConflict, "AcquireLease of a held lease")
 
 	got, err := s.GetLease(ctx, tp)
 	must(t, err, "GetLease")
-	if got.Node != 1 || got.Epoch != l1.Epoch {
-		t.Fatalf("GetLease = %+v", got)
+	if got.Node != 1 || got.Epoch != again.Epoch {
+		t.Fatalf("GetLease = %+v, want %+v", got, again)
 	}
-	r, err := s.RenewLease(ctx, l1, LongTTL)
-	must(t, err, "RenewLease")
-	if r.Epoch != l1.Epoch || r.Node != 1 || r.Expires.Before(l1.Expires) {
-		t.Fatalf("RenewLease = %+v after %+v", r, l1)
-	}
-	stale := l1
-	stale.Epoch--
-	_, err = s.RenewLease(ctx, stale, LongTTL)
-	mustErrIs(t, err, metadata.ErrFenced, "RenewLease with a wrong epoch")
-	other := l1
-	other.Node = 9
-	_, err = s.RenewLease(ctx, other, LongTTL)
-	mustErrIs(t, err, metadata.ErrFenced, "RenewLease by a non-holder")
-
 	// The catalog carries the epoch.
 	c, err := s.GetCatalog(ctx, tp)
 	must(t, err, "GetCatalog")
-	if c.Epoch != l1.Epoch {
-		t.Fatalf("catalog epoch %d, lease epoch %d", c.Epoch, l1.Epoch)
+	if c.Epoch != again.Epoch {
+		t.Fatalf("catalog epoch %d, lease epoch %d", c.Epoch, again.Epoch)
 	}
 
 	tp1 := metadata.TopicPartition{Topic: "leased", Partition: 1}
-	l2, err := s.AcquireLease(ctx, tp1, 2, LongTTL)
+	l2, err := s.AcquireLease(ctx, tp1, 2)
 	must(t, err, "AcquireLease partition 1")
 	all, err := s.ListLeases(ctx)
 	must(t, err, "ListLeases")
-	if len(all) != 2 {
+	if len(all) != 2 || all[0].TopicPartition != tp || all[0].Node != 1 || all[0].Epoch != again.Epoch ||
+		all[1].TopicPartition != tp1 || all[1].Node != 2 || all[1].Epoch != l2.Epoch {
 		t.Fatalf("ListLeases = %+v", all)
 	}
-	byTP := map[metadata.TopicPartition]metadata.Lease{}
-	for _, l := range all {
-		byTP[l.TopicPartition] = l
+
+	// A deregistered holder holds nothing: its leases are not live, and another node takes them
+	// under the next epoch.
+	must(t, s.DeregisterNode(ctx, 2), "DeregisterNode")
+	_, err = s.GetLease(ctx, tp1)
+	mustErrIs(t, err, metadata.ErrNotFound, "GetLease of a deregistered holder's partition")
+	all, err = s.ListLeases(ctx)
+	must(t, err, "ListLeases after deregistering")
+	if len(all) != 1 || all[0].TopicPartition != tp {
+		t.Fatalf("ListLeases after deregistering node 2 = %+v", all)
 	}
-	if byTP[tp].Node != 1 || byTP[tp].Epoch != l1.Epoch || byTP[tp1].Node != 2 || byTP[tp1].Epoch != l2.Epoch {
-		t.Fatalf("ListLeases = %+v", all)
+	l3, err := s.AcquireLease(ctx, tp1, 1)
+	must(t, err, "AcquireLease of a deregistered holder's partition")
+	if l3.Node != 1 || l3.Epoch != l2.Epoch+1 {
+		t.Fatalf("takeover = %+v, want node 1 epoch %d", l3, l2.Epoch+1)
 	}
+	// Node 2 coming back does not get it back by asking: node 1 is registered.
+	register(t, s, 2)
+	_, err = s.AcquireLease(ctx, tp1, 2)
+	mustErrIs(t, err, metadata.ErrConflict, "AcquireLease by the returning node")
 }
 
-// testLeaseExpiryFences lets a lease lapse, has another node take it, and checks that the old
-// holder is fenced everywhere.
+// testLeaseExpiryFences lets the holder's registration lapse, has another node take the lease, and
+// checks that the old holder is fenced everywhere.
 func testLeaseExpiryFences(t *testing.T, newStore NewStore) {
 	s := newStore(t)
 	ctx := ctxT(t)
 	createTopic(t, s, "expiring", 1)
 	tp := metadata.TopicPartition{Topic: "expiring", Partition: 0}
+	must(t, s.RegisterNode(ctx, metadata.Node{ID: 1}, ShortTTL), "RegisterNode with a short TTL")
+	register(t, s, 2)
 
-	old, err := s.AcquireLease(ctx, tp, 1, ShortTTL)
+	old, err := s.AcquireLease(ctx, tp, 1)
 	must(t, err, "AcquireLease")
 	must(t, s.RegisterSegment(ctx, tp, old.Epoch, seg("s/0", 0, 100, old.Epoch)), "RegisterSegment by first holder")
 
 	var taken metadata.Lease
-	eventually(t, "node 2 takes the lapsed lease", func() (bool, error) {
-		l, err := s.AcquireLease(ctx, tp, 2, LongTTL)
+	eventually(t, "node 2 takes the lease once node 1's registration lapsed", func() (bool, error) {
+		l, err := s.AcquireLease(ctx, tp, 2)
 		if errors.Is(err, metadata.ErrConflict) {
 			return false, err
 		}
@@ -103,8 +115,6 @@ func testLeaseExpiryFences(t *testing.T, newStore NewStore) {
 		t.Fatalf("new lease %+v, want node 2 epoch %d", taken, old.Epoch+1)
 	}
 
-	_, err = s.RenewLease(ctx, old, LongTTL)
-	mustErrIs(t, err, metadata.ErrFenced, "RenewLease by the old holder")
 	err = s.RegisterSegment(ctx, tp, old.Epoch, seg("s/1-old", 100, 200, old.Epoch))
 	mustErrIs(t, err, metadata.ErrFenced, "RegisterSegment under the old epoch")
 	err = s.ReplaceSegments(ctx, tp, old.Epoch, []string{"s/0"}, []metadata.SegmentRef{seg("s/0-old", 0, 100, old.Epoch)})
@@ -124,30 +134,34 @@ func testLeaseExpiryFences(t *testing.T, newStore NewStore) {
 	if cur.Node != 2 || cur.Epoch != taken.Epoch {
 		t.Fatalf("GetLease = %+v", cur)
 	}
+	// Node 1 registering again finds the partition taken.
+	register(t, s, 1)
+	_, err = s.AcquireLease(ctx, tp, 1)
+	mustErrIs(t, err, metadata.ErrConflict, "AcquireLease by the returning holder")
 }
 
 func testLeaseRelease(t *testing.T, newStore NewStore) {
 	s := newStore(t)
 	ctx := ctxT(t)
 	createTopic(t, s, "released", 1)
+	register(t, s, 1, 2)
 	tp := metadata.TopicPartition{Topic: "released", Partition: 0}
-	l1, err := s.AcquireLease(ctx, tp, 1, LongTTL)
+	l1, err := s.AcquireLease(ctx, tp, 1)
 	must(t, err, "AcquireLease")
 	must(t, s.ReleaseLease(ctx, l1), "ReleaseLease")
 	must(t, s.ReleaseLease(ctx, l1), "ReleaseLease again")
 	_, err = s.GetLease(ctx, tp)
 	mustErrIs(t, err, metadata.ErrNotFound, "GetLease after release")
-	_, err = s.RenewLease(ctx, l1, LongTTL)
-	mustErrIs(t, err, metadata.ErrFenced, "RenewLease after release")
 
-	l2, err := s.AcquireLease(ctx, tp, 2, LongTTL)
+	l2, err := s.AcquireLease(ctx, tp, 2)
 	must(t, err, "AcquireLease after release")
 	if l2.Epoch != l1.Epoch+1 {
 		t.Fatalf("epoch after release %d, want %d", l2.Epoch, l1.Epoch+1)
 	}
+	mustErrIs(t, s.ReleaseLease(ctx, l1), metadata.ErrFenced, "ReleaseLease of a lease another node took")
 	// Even the same node coming back gets a new epoch once it let go.
 	must(t, s.ReleaseLease(ctx, l2), "ReleaseLease 2")
-	l3, err := s.AcquireLease(ctx, tp, 2, LongTTL)
+	l3, err := s.AcquireLease(ctx, tp, 2)
 	must(t, err, "AcquireLease 3")
 	if l3.Epoch != l2.Epoch+1 {
 		t.Fatalf("epoch after re-acquire %d, want %d", l3.Epoch, l2.Epoch+1)
@@ -157,18 +171,37 @@ func testLeaseRelease(t *testing.T, newStore NewStore) {
 // testLeaseRace has several nodes race for a free lease: exactly one wins.
 func testLeaseRace(t *testing.T, newStore NewStore) {
 	s := newStore(t)
-	ctx := ctxT(t)
 	createTopic(t, s, "contended", 1)
-	tp := metadata.TopicPartition{Topic: "contended", Partition: 0}
-	const nodes = 5
+	raceFor(t, s, metadata.TopicPartition{Topic: "contended", Partition: 0}, 1, 2, 3, 4, 5)
+}
+
+// testLeaseTakeoverRace has several nodes race for the lease of a holder that left, the holder
+// itself among them: exactly one wins, whoever it is.
+func testLeaseTakeoverRace(t *testing.T, newStore NewStore) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	createTopic(t, s, "orphaned", 1)
+	tp := metadata.TopicPartition{Topic: "orphaned", Partition: 0}
+	register(t, s, 9)
+	_, err := s.AcquireLease(ctx, tp, 9)
+	must(t, err, "AcquireLease by the first holder")
+	must(t, s.DeregisterNode(ctx, 9), "DeregisterNode")
+	raceFor(t, s, tp, 1, 2, 3, 9)
+}
+
+// raceFor registers nodes, has them all acquire tp at once and checks exactly one won.
+func raceFor(t *testing.T, s metadata.Store, tp metadata.TopicPartition, nodes ...int32) {
+	t.Helper()
+	ctx := ctxT(t)
+	register(t, s, nodes...)
 	var wg sync.WaitGroup
-	wins := make(chan metadata.Lease, nodes)
-	errs := make(chan error, nodes)
-	for n := int32(1); n <= nodes; n++ {
+	wins := make(chan metadata.Lease, len(nodes))
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := s.AcquireLease(ctx, tp, n, LongTTL)
+			l, err := s.AcquireLease(ctx, tp, n)
 			if err != nil {
 				errs <- err
 				return

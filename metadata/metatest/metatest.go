@@ -1,9 +1,9 @@
 // Package metatest is the conformance suite every metadata.Store must pass.
 //
 // A backend's test calls Run with a constructor that returns a fresh, empty Store for each subtest
-// (the constructor closes it in t.Cleanup). The suite uses real time for lease and node expiry, with
-// TTLs of one or two seconds, so a backend whose expiry is done by its server (NATS per-key TTL) is
-// exercised for real. Waits are bounded polls, never timed assertions: a slow machine makes the suite
+// (the constructor closes it in t.Cleanup). The suite uses real time for node expiry (and so for
+// lease liveness), with TTLs of one or two seconds, so a backend whose expiry is done by its server
+// (NATS per-key TTL) is exercised for real. Waits are bounded polls, never timed assertions: a slow machine makes the suite
 // slower, not flaky.
 package metatest
 
@@ -20,7 +20,7 @@ import (
 // NewStore returns a fresh, empty store and arranges for it to be closed when t ends.
 type NewStore func(t *testing.T) metadata.Store
 
-// ShortTTL is the lease and node TTL the suite lets lapse. Backends round TTLs up to whole seconds.
+// ShortTTL is the node registration TTL the suite lets lapse. Backends round TTLs up to whole seconds.
 const ShortTTL = time.Second
 
 // LongTTL is a TTL that must not lapse during a subtest.
@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("LeaseExpiryFences", func(t *testing.T) { testLeaseExpiryFences(t, newStore) })
 	t.Run("LeaseRelease", func(t *testing.T) { testLeaseRelease(t, newStore) })
 	t.Run("LeaseRace", func(t *testing.T) { testLeaseRace(t, newStore) })
+	t.Run("LeaseTakeoverRace", func(t *testing.T) { testLeaseTakeoverRace(t, newStore) })
 	t.Run("Segments", func(t *testing.T) { testSegments(t, newStore) })
 	t.Run("ListSegments", func(t *testing.T) { testListSegments(t, newStore) })
 	t.Run("ReplaceSegments", func(t *testing.T) { testReplaceSegments(t, newStore) })
@@ -49,7 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("OffsetsConcurrent", func(t *testing.T) { testOffsetsConcurrent(t, newStore) })
 	t.Run("ProducerIDs", func(t *testing.T) { testProducerIDs(t, newStore) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, newStore) })
-	t.Run("WatchDepartures", func(t *testing.T) { testWatchDepartures(t, newStore) })
+	t.Run("WatchLeadership", func(t *testing.T) { testWatchLeadership(t, newStore) })
 	t.Run("CloseIdempotent", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Close(); err != nil {

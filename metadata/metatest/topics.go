@@ -143,7 +143,7 @@ func testDeleteTopic(t *testing.T, newStore NewStore) {
 	ctx := ctxT(t)
 	old := createTopic(t, s, "doomed.topic", 2)
 	tp := metadata.TopicPartition{Topic: "doomed.topic", Partition: 1}
-	l, err := s.AcquireLease(ctx, tp, 1, LongTTL)
+	l, err := s.AcquireLease(ctx, tp, 1)
 	must(t, err, "AcquireLease")
 	must(t, s.RegisterSegment(ctx, tp, l.Epoch, seg("old/0", 0, 10, l.Epoch)), "RegisterSegment")
 	createTopic(t, s, "survivor", 1)
@@ -177,7 +177,7 @@ func testDeleteTopic(t *testing.T, newStore NewStore) {
 	if c.TopicID != fresh.ID || len(c.Segments) != 0 || c.LogStartOffset != 0 {
 		t.Fatalf("recreated topic inherited catalog %+v", c)
 	}
-	l2, err := s.AcquireLease(ctx, tp, 2, LongTTL)
+	l2, err := s.AcquireLease(ctx, tp, 2)
 	must(t, err, "AcquireLease on recreated topic (old lease must be gone)")
 	if l2.Node != 2 {
 		t.Fatalf("lease = %+v", l2)

@@ -52,7 +52,7 @@ func benchTopic(b *testing.B, s *natsmeta.Store) []metadata.Lease {
 	}
 	ls := make([]metadata.Lease, benchPartitions)
 	for p := range ls {
-		l, err := s.AcquireLease(ctx, metadata.TopicPartition{Topic: "bench", Partition: int32(p)}, 1, time.Minute)
+		l, err := s.AcquireLease(ctx, metadata.TopicPartition{Topic: "bench", Partition: int32(p)}, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -110,18 +110,17 @@ func BenchmarkCommitOffsets(b *testing.B) {
 	})
 }
 
-// BenchmarkRenewLease renews leases of 64 partitions from parallel goroutines.
-func BenchmarkRenewLease(b *testing.B) {
+// BenchmarkRegisterNode refreshes node registrations from parallel goroutines: the one write per
+// node and heartbeat that keeps every partition the node leads.
+func BenchmarkRegisterNode(b *testing.B) {
 	benchTargets(b, func(b *testing.B, s *natsmeta.Store) {
-		ls := benchTopic(b, s)
 		var turn atomic.Int64
 		b.SetParallelism(2)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
-			l := ls[int(turn.Add(1)-1)%benchPartitions]
+			n := metadata.Node{ID: int32(turn.Add(1))}
 			for pb.Next() {
-				var err error
-				if l, err = s.RenewLease(context.Background(), l, 10*time.Second); err != nil {
+				if err := s.RegisterNode(context.Background(), n, 10*time.Second); err != nil {
 					b.Error(err)
 					return
 				}
@@ -131,8 +130,9 @@ func BenchmarkRenewLease(b *testing.B) {
 	})
 }
 
-// BenchmarkLeaseTakeover measures, per iteration, the time from a 1 s lease being granted (and
-// never renewed) to another node holding it: the server-side expiry delay plus a 20 ms poll.
+// BenchmarkLeaseTakeover measures, per iteration, the time from a lease being granted to a node
+// registered for 1 s (and never refreshed) to another node holding it: the server-side expiry
+// delay plus a 20 ms poll.
 // Run with -benchtime 5x.
 func BenchmarkLeaseTakeover(b *testing.B) {
 	benchTargets(b, func(b *testing.B, s *natsmeta.Store) {
@@ -145,11 +145,20 @@ func BenchmarkLeaseTakeover(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			node := int32(i % 2)
 			granted := time.Now()
-			if _, err := s.AcquireLease(ctx, tp, node, time.Second); err != nil {
+			for _, n := range []metadata.Node{{ID: node}, {ID: 1 - node}} {
+				ttl := time.Second
+				if n.ID != node {
+					ttl = time.Minute
+				}
+				if err := s.RegisterNode(ctx, n, ttl); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := s.AcquireLease(ctx, tp, node); err != nil {
 				b.Fatal(err)
 			}
 			for {
-				if _, err := s.AcquireLease(ctx, tp, 1-node, time.Minute); err == nil {
+				if _, err := s.AcquireLease(ctx, tp, 1-node); err == nil {
 					break
 				}
 				time.Sleep(20 * time.Millisecond)

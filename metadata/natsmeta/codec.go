@@ -85,7 +85,6 @@ type leaseJSON struct {
 	TopicID string `json:"topic_id"`
 	Node    int32  `json:"node"`
 	Epoch   int32  `json:"epoch"`
-	Expires int64  `json:"expires_ms"`
 }
 
 func decodeJSON(b []byte, dst any, v *int) error {

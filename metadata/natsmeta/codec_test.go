@@ -138,7 +138,7 @@ func FuzzDecodeOffsets(f *testing.F) {
 
 func FuzzDecodeJSON(f *testing.F) {
 	f.Add(encodeTopic(metadata.Topic{Name: "t", ID: metadata.NewTopicID(), Partitions: 1}))
-	f.Add(encodeLease(metadata.NewTopicID(), 1, 2, time.UnixMilli(3)))
+	f.Add(encodeLease(metadata.NewTopicID(), 1, 2))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = decodeTopic(b)
 		_, _, _ = decodeLease(metadata.TopicPartition{}, b)

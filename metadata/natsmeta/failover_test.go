@@ -64,7 +64,7 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "ha.topic", Partition: 0}
-	lease, err := s.AcquireLease(ctx, tp, 1, time.Minute)
+	lease, err := s.AcquireLease(ctx, tp, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,17 +114,15 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 			record("CommitOffsets", start)
 		}
 	}()
-	go func() { // the leader heartbeats its lease
+	go func() { // the leader heartbeats its registration
 		defer wg.Done()
-		l := lease
 		for i := 0; i < ops; i++ {
 			start := time.Now()
-			var err error
-			if l, err = s.RenewLease(ctx, l, time.Minute); err != nil {
-				errs <- fmt.Errorf("RenewLease %d: %w", i, err)
+			if err := s.RegisterNode(ctx, metadata.Node{ID: 1}, time.Minute); err != nil {
+				errs <- fmt.Errorf("RegisterNode %d: %w", i, err)
 				return
 			}
-			record("RenewLease", start)
+			record("RegisterNode", start)
 		}
 	}()
 

@@ -158,7 +158,7 @@ func testWriteRetriedAfterTimeout(t *testing.T, addr string, replicas int) {
 		t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "held", Partition: 0}
-	l, err := s.AcquireLease(ctx, tp, 1, time.Minute)
+	l, err := s.AcquireLease(ctx, tp, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

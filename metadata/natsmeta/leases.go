@@ -6,18 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
 )
 
-// Leases live in the leases bucket under partitionKey, each message written with a per-message TTL:
-// the server deletes a lapsed lease, so expiry needs no clock agreement between nodes. A lease is
-// live exactly while its key exists. The epoch it carries is also kept durably in the partition's
-// catalog (which has no TTL), so it outlives the lease key; a new holder takes catalog epoch + 1.
+// Leases live in the leases bucket under partitionKey, one record per partition naming the holder
+// and the epoch, with no TTL: a lease is live while its holder's key in the nodes bucket exists, and
+// that key carries the TTL (RegisterNode). The server deletes a lapsed registration, so expiry needs
+// no clock agreement between nodes, and one refresh per node keeps all its partitions. The epoch a
+// record carries is also kept in the partition's catalog, which outlives the record; a new term
+// takes catalog epoch + 1. Taking a lease is a compare-and-swap on the record's revision, so of two
+// nodes that both find its holder gone, or a holder coming back while another takes over, exactly
+// one wins.
 
-func encodeLease(topicID metadata.TopicID, node, epoch int32, expires time.Time) []byte {
-	b, _ := json.Marshal(leaseJSON{V: jsonVersion, TopicID: topicID.String(), Node: node, Epoch: epoch, Expires: expires.UnixMilli()})
+func encodeLease(topicID metadata.TopicID, node, epoch int32) []byte {
+	b, _ := json.Marshal(leaseJSON{V: jsonVersion, TopicID: topicID.String(), Node: node, Epoch: epoch})
 	return b
 }
 
@@ -30,7 +35,7 @@ func decodeLease(tp metadata.TopicPartition, b []byte) (metadata.Lease, metadata
 	if err != nil {
 		return metadata.Lease{}, id, fmt.Errorf("%w: lease: %v", ErrCorrupt, err)
 	}
-	return metadata.Lease{TopicPartition: tp, Node: j.Node, Epoch: j.Epoch, Expires: time.UnixMilli(j.Expires)}, id, nil
+	return metadata.Lease{TopicPartition: tp, Node: j.Node, Epoch: j.Epoch}, id, nil
 }
 
 func checkTTL(ttl time.Duration) error {
@@ -40,12 +45,35 @@ func checkTTL(ttl time.Duration) error {
 	return nil
 }
 
-// AcquireLease implements metadata.Store. TTLs are rounded up to whole seconds.
-func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, node int32, ttl time.Duration) (_ metadata.Lease, err error) {
-	defer s.observe("acquire_lease", time.Now(), &err)
-	if err := checkTTL(ttl); err != nil {
-		return metadata.Lease{}, err
+// registered reports whether node's registration is live.
+func (s *Store) registered(ctx context.Context, node int32) (bool, error) {
+	cur, err := s.get(ctx, s.nodes, nodeKey(node))
+	if err != nil {
+		return false, err
 	}
+	return cur.live, nil
+}
+
+// registeredNodes returns the ids of every live registration.
+func (s *Store) registeredNodes(ctx context.Context) (map[int32]bool, error) {
+	es, err := s.list(ctx, s.nodes)
+	if err != nil {
+		return nil, err
+	}
+	live := make(map[int32]bool, len(es))
+	for _, e := range es {
+		id, err := strconv.ParseInt(e.Key(), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("%w: node key %q", ErrCorrupt, e.Key())
+		}
+		live[int32(id)] = true
+	}
+	return live, nil
+}
+
+// AcquireLease implements metadata.Store.
+func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, node int32) (_ metadata.Lease, err error) {
+	defer s.observe("acquire_lease", time.Now(), &err)
 	ctx, cancel := s.methodCtx(ctx)
 	defer cancel()
 	top, err := s.partition(ctx, tp)
@@ -53,9 +81,6 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 		return metadata.Lease{}, err
 	}
 	key := partitionKey(tp)
-	// stale is set once this node's own lease turns out to carry an epoch the catalog has passed;
-	// the lease is then replaced by one with a newer epoch.
-	stale := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := backoffCAS(ctx, attempt); err != nil {
@@ -66,43 +91,30 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 		if err != nil {
 			return metadata.Lease{}, err
 		}
-		var held metadata.Lease
-		var heldID metadata.TopicID
 		if cur.live {
-			if held, heldID, err = decodeLease(tp, cur.value); err != nil {
+			held, heldID, err := decodeLease(tp, cur.value)
+			if err != nil {
 				return metadata.Lease{}, err
+			}
+			if heldID == top.ID && held.Node != node {
+				live, err := s.registered(ctx, held.Node)
+				if err != nil {
+					return metadata.Lease{}, err
+				}
+				if live {
+					return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, held.Node)
+				}
 			}
 		}
-		now := time.Now()
-		if cur.live && heldID == top.ID && !(stale && held.Node == node) {
-			if held.Node != node {
-				return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, held.Node)
-			}
-			// Ours already: renew in place, and make sure the catalog carries the epoch (an earlier
-			// acquire may have failed between writing the lease and bumping the catalog).
-			held.Expires = now.Add(roundTTL(ttl))
-			if _, err := s.put(ctx, s.leases, key, encodeLease(top.ID, node, held.Epoch, held.Expires), cur.rev, putOpts{ttl: ttl}); err != nil {
-				if errors.Is(err, errMismatch) {
-					continue
-				}
-				return metadata.Lease{}, err
-			}
-			if err := s.raiseEpoch(ctx, tp, top, held.Epoch); err != nil {
-				if errors.Is(err, metadata.ErrConflict) {
-					stale = true
-					continue
-				}
-				return metadata.Lease{}, err
-			}
-			return held, nil
-		}
-		// Free (or left over from a deleted incarnation of the topic): take it with the next epoch.
+		// Free, held by a node that is gone, left over from a deleted incarnation of the topic, or
+		// ours from an earlier term: take it under the next epoch. The swap fails if anyone wrote
+		// the record since it was read.
 		cat, _, err := s.catalog(ctx, tp, top)
 		if err != nil {
 			return metadata.Lease{}, err
 		}
-		l := metadata.Lease{TopicPartition: tp, Node: node, Epoch: cat.Epoch + 1, Expires: now.Add(roundTTL(ttl))}
-		if _, err := s.put(ctx, s.leases, key, encodeLease(top.ID, node, l.Epoch, l.Expires), cur.rev, putOpts{ttl: ttl}); err != nil {
+		l := metadata.Lease{TopicPartition: tp, Node: node, Epoch: cat.Epoch + 1}
+		if _, err := s.put(ctx, s.leases, key, encodeLease(top.ID, node, l.Epoch), cur.rev, putOpts{}); err != nil {
 			if errors.Is(err, errMismatch) {
 				continue // someone else was quicker; the next read tells who
 			}
@@ -110,8 +122,7 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 		}
 		if err := s.raiseEpoch(ctx, tp, top, l.Epoch); err != nil {
 			if errors.Is(err, metadata.ErrConflict) {
-				stale = true // a writer raised the epoch since we read it; take a newer one
-				continue
+				continue // a writer raised the epoch since we read it; take a newer one
 			}
 			return metadata.Lease{}, err
 		}
@@ -136,48 +147,7 @@ func (s *Store) raiseEpoch(ctx context.Context, tp metadata.TopicPartition, top 
 	})
 }
 
-// RenewLease implements metadata.Store.
-func (s *Store) RenewLease(ctx context.Context, l metadata.Lease, ttl time.Duration) (_ metadata.Lease, err error) {
-	defer s.observe("renew_lease", time.Now(), &err)
-	if err := checkTTL(ttl); err != nil {
-		return metadata.Lease{}, err
-	}
-	ctx, cancel := s.methodCtx(ctx)
-	defer cancel()
-	key := partitionKey(l.TopicPartition)
-	var out metadata.Lease
-	renew := func(cur entry) ([]byte, bool, error) {
-		if !cur.live {
-			return nil, false, fmt.Errorf("%w: lease on %s lapsed (node %d epoch %d)", metadata.ErrFenced, l.TopicPartition, l.Node, l.Epoch)
-		}
-		held, id, err := decodeLease(l.TopicPartition, cur.value)
-		if err != nil {
-			return nil, false, err
-		}
-		if held.Node != l.Node || held.Epoch != l.Epoch {
-			return nil, false, fmt.Errorf("%w: lease on %s is node %d epoch %d, not node %d epoch %d",
-				metadata.ErrFenced, l.TopicPartition, held.Node, held.Epoch, l.Node, l.Epoch)
-		}
-		out = l
-		out.Expires = time.Now().Add(roundTTL(ttl))
-		return encodeLease(id, l.Node, l.Epoch, out.Expires), true, nil
-	}
-	// The swap fails if the lease lapsed since: expiry removes the message the cached revision
-	// names.
-	cached := func(cur entry, _ *any) ([]byte, bool, error) { return renew(cur) }
-	if done, err := s.tryCached(ctx, s.leases, key, putOpts{ttl: ttl}, cached); done {
-		if err != nil {
-			return metadata.Lease{}, err
-		}
-		return out, nil
-	}
-	if err := s.update(ctx, s.leases, key, putOpts{ttl: ttl}, renew); err != nil {
-		return metadata.Lease{}, err
-	}
-	return out, nil
-}
-
-// ReleaseLease implements metadata.Store. Releasing a lease that already lapsed is not an error;
+// ReleaseLease implements metadata.Store. Releasing a lease that is gone is not an error;
 // releasing one that another holder has since taken is ErrFenced.
 func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) (err error) {
 	defer s.observe("release_lease", time.Now(), &err)
@@ -208,10 +178,20 @@ func (s *Store) GetLease(ctx context.Context, tp metadata.TopicPartition) (_ met
 		return metadata.Lease{}, err
 	}
 	if !cur.live {
-		return metadata.Lease{}, fmt.Errorf("%w: no live lease on %s", metadata.ErrNotFound, tp)
+		return metadata.Lease{}, fmt.Errorf("%w: no lease on %s", metadata.ErrNotFound, tp)
 	}
 	l, _, err := decodeLease(tp, cur.value)
-	return l, err
+	if err != nil {
+		return metadata.Lease{}, err
+	}
+	live, err := s.registered(ctx, l.Node)
+	if err != nil {
+		return metadata.Lease{}, err
+	}
+	if !live {
+		return metadata.Lease{}, fmt.Errorf("%w: lease on %s: holder node %d is not registered", metadata.ErrNotFound, tp, l.Node)
+	}
+	return l, nil
 }
 
 // ListLeases implements metadata.Store. Leases come ordered by topic, then partition.
@@ -220,6 +200,10 @@ func (s *Store) ListLeases(ctx context.Context) (_ []metadata.Lease, err error) 
 	ctx, cancel := s.methodCtx(ctx)
 	defer cancel()
 	es, err := s.list(ctx, s.leases)
+	if err != nil {
+		return nil, err
+	}
+	live, err := s.registeredNodes(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +217,9 @@ func (s *Store) ListLeases(ctx context.Context) (_ []metadata.Lease, err error) 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, l)
+		if live[l.Node] {
+			out = append(out, l)
+		}
 	}
 	slices.SortFunc(out, func(a, b metadata.Lease) int { return a.TopicPartition.Compare(b.TopicPartition) })
 	return out, nil

@@ -136,7 +136,7 @@ func TestReopenKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "durable", Partition: 0}
-	l, err := s.AcquireLease(ctx, tp, 1, time.Minute)
+	l, err := s.AcquireLease(ctx, tp, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,10 +144,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		dst    **bucket
 		name   string
 		cached bool
-		// ephemeral buckets hold only state that lapses by TTL (leases, node registrations):
-		// nothing in them must survive a power cut, so the embedded server need not fsync them.
+		// ephemeral buckets hold state the embedded server need not fsync (see persistAsync).
 		ephemeral bool
-	}{{&s.topics, "topics", false, false}, {&s.leases, "leases", true, true}, {&s.segments, "segments", true, false},
+	}{{&s.topics, "topics", false, false}, {&s.leases, "leases", false, true}, {&s.segments, "segments", true, false},
 		{&s.offsets, "offsets", true, false}, {&s.producers, "producers", false, false}, {&s.nodes, "nodes", false, true}} {
 		bk, err := s.openBucket(ctx, b.name, replicas, b.ephemeral)
 		if err != nil {
@@ -223,10 +222,11 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephem
 }
 
 // persistAsync makes an ephemeral bucket of the embedded server persist asynchronously: the
-// server fsyncs before every acknowledgement (EmbeddedConfig.SyncInterval), which a bucket renewed
-// by every node every few hundred milliseconds cannot afford, and which its contents do not need —
-// a lease or registration a power cut takes back had lapsed by the time the node is back, and
-// leader epochs live in the catalog. A stream's persist mode is fixed at creation, so a bucket in
+// server fsyncs before every acknowledgement (EmbeddedConfig.SyncInterval), which the registry,
+// refreshed every few hundred milliseconds, cannot afford, and which neither bucket needs there —
+// a registration a power cut takes back had lapsed by the time the node is back, and the embedded
+// server serves one node, which takes every partition under a new term when it restarts anyway
+// (leader epochs live in the catalog, which is fsynced). A stream's persist mode is fixed at creation, so a bucket in
 // the default mode is created again with the same configuration (only at Open of the in-process
 // server, which no other client can reach; whatever it held was this node's and has lapsed).
 func (s *Store) persistAsync(ctx context.Context, name string) (jetstream.KeyValue, error) {

@@ -9,39 +9,44 @@ import (
 	"github.com/strata-log/strata/metadata"
 )
 
-// testWatchDepartures checks each kind of departure the contract names: a released lease, a lapsed
-// lease, a deleted topic's lease, a deregistered node and a lapsed node registration. Before each
-// step the channel is drained, so the signal awaited is the step's (the contract allows spurious
-// signals; none of the steps' writes but the departures should cause one on a real backend). A
-// lapse must be signalled once the store no longer reports the lease or node: the test waits for a
-// signal after which the departure is visible, so a signal only before the lapse is not enough.
-func testWatchDepartures(t *testing.T, newStore NewStore) {
+// testWatchLeadership checks each change the contract names: a released lease, a node joining,
+// deregistering and lapsing, a topic created, changed and deleted. Before each step the channel is
+// drained, so the signal awaited is the step's (the contract allows spurious signals). A lapse must
+// be signalled once the store no longer reports the node: the test waits for a signal after which
+// the change is visible, so a signal only before the lapse is not enough.
+func testWatchLeadership(t *testing.T, newStore NewStore) {
 	s := newStore(t)
 	ctx := ctxT(t)
-	createTopic(t, s, "departing", 2)
-	createTopic(t, s, "doomed", 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ch, err := s.WatchDepartures(wctx)
-	must(t, err, "WatchDepartures")
+	ch, err := s.WatchLeadership(wctx)
+	must(t, err, "WatchLeadership")
 
+	createTopic(t, s, "departing", 2)
+	waitDeparture(t, ch, "created topic", func() (bool, error) {
+		_, err := s.GetTopic(ctx, "departing")
+		return err == nil, err
+	})
+
+	register(t, s, 1)
 	tp0 := metadata.TopicPartition{Topic: "departing", Partition: 0}
-	l, err := s.AcquireLease(ctx, tp0, 1, LongTTL)
+	l, err := s.AcquireLease(ctx, tp0, 1)
 	must(t, err, "AcquireLease")
-	_, err = s.RenewLease(ctx, l, LongTTL)
-	must(t, err, "RenewLease")
 	drain(ch)
 	must(t, s.ReleaseLease(ctx, l), "ReleaseLease")
 	waitDeparture(t, ch, "released lease", func() (bool, error) { return leaseGone(ctx, s, tp0) })
 
-	tp1 := metadata.TopicPartition{Topic: "departing", Partition: 1}
 	drain(ch)
-	_, err = s.AcquireLease(ctx, tp1, 1, ShortTTL)
-	must(t, err, "AcquireLease with a short TTL")
-	waitDeparture(t, ch, "lapsed lease", func() (bool, error) { return leaseGone(ctx, s, tp1) })
+	_, err = s.UpdateTopic(ctx, "departing", func(tp *metadata.Topic) error { tp.Partitions = 3; return nil })
+	must(t, err, "UpdateTopic")
+	waitDeparture(t, ch, "grown topic", func() (bool, error) {
+		top, err := s.GetTopic(ctx, "departing")
+		return err == nil && top.Partitions == 3, err
+	})
 
+	createTopic(t, s, "doomed", 1)
 	doomed := metadata.TopicPartition{Topic: "doomed", Partition: 0}
-	_, err = s.AcquireLease(ctx, doomed, 1, LongTTL)
+	_, err = s.AcquireLease(ctx, doomed, 1)
 	must(t, err, "AcquireLease on the topic to delete")
 	drain(ch)
 	must(t, s.DeleteTopic(ctx, "doomed"), "DeleteTopic")
@@ -50,21 +55,31 @@ func testWatchDepartures(t *testing.T, newStore NewStore) {
 		return errors.Is(err, metadata.ErrNotFound), err
 	})
 
+	drain(ch)
 	must(t, s.RegisterNode(ctx, metadata.Node{ID: 4}, LongTTL), "RegisterNode")
+	waitDeparture(t, ch, "joined node", func() (bool, error) { gone, err := nodeGone(ctx, s, 4); return !gone, err })
 	must(t, s.RegisterNode(ctx, metadata.Node{ID: 4}, LongTTL), "RegisterNode refresh")
 	drain(ch)
 	must(t, s.DeregisterNode(ctx, 4), "DeregisterNode")
 	waitDeparture(t, ch, "deregistered node", func() (bool, error) { return nodeGone(ctx, s, 4) })
 
-	drain(ch)
 	must(t, s.RegisterNode(ctx, metadata.Node{ID: 5}, ShortTTL), "RegisterNode with a short TTL")
-	waitDeparture(t, ch, "lapsed node registration", func() (bool, error) { return nodeGone(ctx, s, 5) })
+	tp1 := metadata.TopicPartition{Topic: "departing", Partition: 1}
+	_, err = s.AcquireLease(ctx, tp1, 5)
+	must(t, err, "AcquireLease by the node about to lapse")
+	drain(ch)
+	waitDeparture(t, ch, "lapsed node registration", func() (bool, error) {
+		if gone, err := nodeGone(ctx, s, 5); !gone || err != nil {
+			return false, err
+		}
+		return leaseGone(ctx, s, tp1) // and with it its lease
+	})
 
-	// A second watch sees the same departures, and each ends with its ctx.
+	// A second watch sees the same changes, and each ends with its ctx.
 	w2ctx, cancel2 := context.WithCancel(ctx)
-	ch2, err := s.WatchDepartures(w2ctx)
-	must(t, err, "second WatchDepartures")
-	l, err = s.AcquireLease(ctx, tp0, 2, LongTTL)
+	ch2, err := s.WatchLeadership(w2ctx)
+	must(t, err, "second WatchLeadership")
+	l, err = s.AcquireLease(ctx, tp0, 1)
 	must(t, err, "AcquireLease again")
 	drain(ch)
 	drain(ch2)
@@ -79,7 +94,7 @@ func testWatchDepartures(t *testing.T, newStore NewStore) {
 	waitClosed(t, ch, "watch after Close")
 }
 
-// waitDeparture waits for a signal after which gone holds, failing after waitLimit.
+// waitDeparture waits for a signal after which the change (gone) is visible, failing after waitLimit.
 func waitDeparture(t *testing.T, ch <-chan struct{}, what string, gone func() (bool, error)) {
 	t.Helper()
 	deadline := time.After(waitLimit)
