@@ -29,15 +29,18 @@ type Topics interface {
 // metadata writes per node, not per partition, and a dead node's partitions all become free
 // together when its registration lapses. Only a live lease's holder may lead.
 type Leases interface {
-	// AcquireLease makes node the partition's leader under a new epoch (the catalog's epoch + 1,
-	// raised in the catalog too) when the lease is free: no record, a record of a deleted
-	// incarnation of the topic, a holder whose registration is not live, or node itself (a new
-	// term: a restarted node, or one whose registration lapsed, never continues an old one).
-	// ErrConflict if another registered node holds it; ErrNotFound if tp names no partition of an
-	// existing topic. Of concurrent acquirers exactly one wins; the others get ErrConflict.
+	// AcquireLease makes node the partition's leader under a new epoch, above every epoch the
+	// partition had (the record's and the catalog's), when the lease is free: no record, a record
+	// of a deleted incarnation of the topic, a holder whose registration is not live, or node
+	// itself (a new term: a restarted node, or one whose registration lapsed, never continues an
+	// old one). Taken from another node, the new epoch is raised in the catalog too, fencing the
+	// old holder's writes. ErrConflict if another registered node holds it; ErrNotFound if tp
+	// names no partition of an existing topic. Of concurrent acquirers exactly one wins; the
+	// others get ErrConflict.
 	AcquireLease(ctx context.Context, tp TopicPartition, node int32) (Lease, error)
-	// ReleaseLease gives the lease up so another node can take it at once. Releasing a lease that
-	// is gone is not an error; releasing one another holder has taken is ErrFenced.
+	// ReleaseLease gives the lease up so another node can take it at once; the catalog keeps its
+	// epoch, so the next term's is newer. Releasing a lease that is gone is not an error;
+	// releasing one another holder has taken is ErrFenced.
 	ReleaseLease(ctx context.Context, l Lease) error
 	// GetLease returns the live lease, or ErrNotFound if none.
 	GetLease(ctx context.Context, tp TopicPartition) (Lease, error)
@@ -100,6 +103,12 @@ type ProducerIDs interface {
 type Nodes interface {
 	// RegisterNode adds or refreshes n in the live-node registry for ttl.
 	RegisterNode(ctx context.Context, n Node, ttl time.Duration) error
+	// RefreshNode extends n's registration for ttl only if it is live: ErrNotFound if it lapsed or
+	// was deregistered since it was last written. So a refresh that succeeds proves the
+	// registration never lapsed, and no other node can have taken the node's partitions, even if
+	// the refresh came later than the node's own deadline. After ErrNotFound the node must
+	// RegisterNode again and treat every lease it held as lost.
+	RefreshNode(ctx context.Context, n Node, ttl time.Duration) error
 	// DeregisterNode removes the node at once (clean shutdown). An unknown id is not an error.
 	DeregisterNode(ctx context.Context, id int32) error
 	// ListNodes returns live nodes ordered by ID.

@@ -255,6 +255,8 @@ type Broker struct {
 	term atomic.Uint64
 	// seen is when reconcile first saw each live node (rebalancing waits for a newcomer to settle).
 	seen map[int32]time.Time
+	// released is when this node last released each partition it handed over (handoff.go).
+	released map[metadata.TopicPartition]time.Time
 
 	handoffSlots chan struct{}  // handoffs in flight (handoff.go)
 	handoffs     sync.WaitGroup // handoff goroutines; Close waits
@@ -291,6 +293,7 @@ func New(cfg Config) (*Broker, error) {
 		quit:         make(chan struct{}),
 		started:      time.Now(),
 		seen:         map[int32]time.Time{},
+		released:     map[metadata.TopicPartition]time.Time{},
 		handoffSlots: make(chan struct{}, handoffParallelism),
 	}, nil
 }

@@ -177,11 +177,12 @@ func TestFencedLeaderStepsDown(t *testing.T) {
 	mustCode(t, err, kerr.NotLeaderForPartition)
 }
 
-// A leader whose registration deadline passed without a refresh stops serving on its own; a refresh
-// that comes too late may have followed a lapse in the store, so every partition is dropped and
-// taken again under a new epoch.
+// A leader whose registration deadline passed without a refresh stops serving on its own. A late
+// refresh of a registration that never lapsed in the store resumes service under the same epoch;
+// one that finds the registration gone drops every partition, which is taken again under a new
+// epoch.
 func TestLapsedRegistrationStopsServing(t *testing.T) {
-	st, _ := newMemStore(t)
+	st, clk := newMemStore(t)
 	ctx := context.Background()
 	b := newBroker(t, st, 1, "")
 	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "l", Partitions: 1, ReplicationFactor: 1}); err != nil {
@@ -195,8 +196,20 @@ func TestLapsedRegistrationStopsServing(t *testing.T) {
 	if err := b.heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := b.Append(ctx, tp, batch(1, -1, -1, -1)); err != nil {
+		t.Fatalf("append after a late refresh of a live registration: %v", err)
+	}
+	if got := b.Epoch(tp); got != epoch {
+		t.Fatalf("epoch after a late refresh %d, want %d", got, epoch)
+	}
+
+	b.alive.Store(time.Now().Add(-time.Second).UnixNano())
+	clk.Add(time.Minute) // and the registration lapses in the store
+	if err := b.heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if b.Leads(tp) {
-		t.Fatal("still leads after a late refresh")
+		t.Fatal("still leads after its registration lapsed")
 	}
 	if err := b.reconcile(ctx); err != nil {
 		t.Fatal(err)

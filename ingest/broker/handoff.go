@@ -40,6 +40,21 @@ func (b *Broker) movable(want int32, seen map[int32]time.Time, now time.Time) bo
 	return ok && now.Sub(first) >= b.cfg.RebalanceDelay
 }
 
+// releasedSince reports whether this node released tp at or after t: a reconcile that listed the
+// leases before the release still sees the record naming this node, and must not take it back.
+// Entries older than a minute are forgotten.
+func (b *Broker) releasedSince(tp metadata.TopicPartition, t time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, at := range b.released {
+		if time.Since(at) > time.Minute {
+			delete(b.released, k)
+		}
+	}
+	at, ok := b.released[tp]
+	return ok && !at.Before(t)
+}
+
 // handOffSome starts handoffs of parts, as many as free slots allow; the rest wait for a later
 // reconcile, which each finished handoff triggers.
 func (b *Broker) handOffSome(parts []*partition, nodes []metadata.Node) {
@@ -110,6 +125,9 @@ func (b *Broker) tierTail(ctx context.Context, p *partition) error {
 // at once.
 func (b *Broker) release(ctx context.Context, p *partition, reason string) {
 	lease := p.currentLease()
+	b.mu.Lock()
+	b.released[p.tp] = time.Now()
+	b.mu.Unlock()
 	b.dropPartition(ctx, p, false)
 	b.m.leadershipChanges.WithLabelValues(reason).Inc()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.LeaseTTL)

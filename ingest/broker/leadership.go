@@ -71,6 +71,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	b.reconcileMu.Lock()
 	defer b.reconcileMu.Unlock()
 
+	listed := time.Now()
 	topics, err := b.store.ListTopics(ctx)
 	if err != nil {
 		return fmt.Errorf("broker: list topics: %w", err)
@@ -164,7 +165,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			if leading {
 				continue
 			}
-			if l, ok := held[tp]; ok && l.Node != b.cfg.NodeID {
+			if l, ok := held[tp]; ok && (l.Node != b.cfg.NodeID || b.releasedSince(tp, listed)) {
 				continue
 			} else if !ok && rendezvous(tp, nodes) != b.cfg.NodeID {
 				continue

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,28 +31,42 @@ func (b *Broker) heartbeatLoop(ctx context.Context) {
 }
 
 // heartbeat refreshes the registration and moves the alive deadline to the refresh's start +
-// LeaseTTL: the store's TTL counts from when the write reached it, which is later. A refresh that
-// completes after the old deadline may have come after the registration lapsed in the store, when
-// another node could take this node's partitions: everything led is then dropped (it had already
-// stopped serving at the deadline) and taken again, under new epochs, by the next reconcile.
+// LeaseTTL: the store's TTL counts from when the write reached it, which is later. The refresh
+// succeeds only if the registration never lapsed (metadata.Nodes.RefreshNode), so a refresh that
+// comes after the deadline (a stalled process, a slow store) only resumes service: no other node
+// can have taken a partition meanwhile. If the registration did lapse, every led partition is
+// dropped (it had stopped serving at the deadline anyway) and the node registers again; the next
+// reconcile takes the partitions whose records still name it, under new epochs.
 func (b *Broker) heartbeat(ctx context.Context) error {
 	b.beatMu.Lock()
 	defer b.beatMu.Unlock()
 	start := time.Now()
-	if err := b.register(ctx); err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.LeaseTTL)
+	defer cancel()
+	b.mu.RLock()
+	n := metadata.Node{ID: b.cfg.NodeID, KafkaAddr: b.cfg.KafkaAddr, HTTPAddr: b.cfg.HTTPAddr,
+		Rack: b.cfg.Rack, StartedAt: b.started}
+	b.mu.RUnlock()
+	err := b.store.RefreshNode(ctx, n, b.cfg.LeaseTTL)
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
+		if b.alive.Load() != 0 {
+			b.lapsed(ctx)
+		}
+		if err := b.store.RegisterNode(ctx, n, b.cfg.LeaseTTL); err != nil {
+			return fmt.Errorf("broker: register node %d: %w", b.cfg.NodeID, err)
+		}
+	case err != nil:
+		return fmt.Errorf("broker: refresh node %d: %w", b.cfg.NodeID, err)
 	}
-	prev := b.alive.Load()
-	if prev != 0 && time.Now().UnixNano() >= prev {
-		b.lapsed(ctx)
+	if next := start.Add(b.cfg.LeaseTTL).UnixNano(); next > b.alive.Load() {
+		b.alive.Store(next)
 	}
-	b.alive.Store(start.Add(b.cfg.LeaseTTL).UnixNano())
 	return nil
 }
 
-// lapsed drops every led partition after the registration lapsed (or may have), and begins a new
-// term: a take that began before the lapse does not install its partition (takePartition checks
-// the term).
+// lapsed drops every led partition after the registration lapsed, and begins a new term: a take
+// that began before the lapse does not install its partition (takePartition checks the term).
 func (b *Broker) lapsed(ctx context.Context) {
 	b.term.Add(1)
 	parts := b.ledSnapshot()
@@ -65,20 +80,6 @@ func (b *Broker) lapsed(ctx context.Context) {
 
 // aliveNow reports whether the registration is surely live: partitions may be served and taken.
 func (b *Broker) aliveNow() bool { return time.Now().UnixNano() < b.alive.Load() }
-
-// register adds or refreshes this node in the live-node registry.
-func (b *Broker) register(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.LeaseTTL)
-	defer cancel()
-	b.mu.RLock()
-	n := metadata.Node{ID: b.cfg.NodeID, KafkaAddr: b.cfg.KafkaAddr, HTTPAddr: b.cfg.HTTPAddr,
-		Rack: b.cfg.Rack, StartedAt: b.started}
-	b.mu.RUnlock()
-	if err := b.store.RegisterNode(ctx, n, b.cfg.LeaseTTL); err != nil {
-		return fmt.Errorf("broker: register node %d: %w", b.cfg.NodeID, err)
-	}
-	return nil
-}
 
 // ledSnapshot returns the partitions this node leads now.
 func (b *Broker) ledSnapshot() []*partition {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -142,10 +143,27 @@ func New(cfg Config) (*Admin, error) {
 // Defaults are the node-level defaults in force (zero fields filled).
 func (a *Admin) Defaults() Defaults { return a.cfg.Defaults }
 
-// reconcile tells the node a topic was created, deleted or grown.
+// reconcileWait bounds how long an admin request waits for the node to take the partitions it
+// should lead: a small topic is led when the answer comes, a topic of thousands of partitions is
+// answered once created while the node goes on taking them (clients retry LEADER_NOT_AVAILABLE,
+// as with Kafka's controller).
+const reconcileWait = 3 * time.Second
+
+// reconcile tells the node a topic was created, deleted or grown, and waits for it at most
+// reconcileWait (or until ctx ends).
 func (a *Admin) reconcile(ctx context.Context, op, topic string) {
-	if err := a.cfg.Node.Reconcile(ctx); err != nil {
-		a.log.Warn("topics: reconcile after "+op, "topic", topic, "err", err)
+	done := make(chan error, 1)
+	go func() { done <- a.cfg.Node.Reconcile(context.WithoutCancel(ctx)) }()
+	t := time.NewTimer(reconcileWait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			a.log.Warn("topics: reconcile after "+op, "topic", topic, "err", err)
+		}
+	case <-t.C:
+		a.log.Info("topics: answering before every partition is led; the node goes on taking them", "op", op, "topic", topic)
+	case <-ctx.Done():
 	}
 }
 

@@ -289,10 +289,17 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 	if l, live := s.liveLeaseLocked(tp); live && l.Node != node {
 		return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, l.Node)
 	}
-	c.Epoch++
-	s.putCatalogLocked(tp, c)
-	s.leases[tp] = lease{node: node, epoch: c.Epoch}
-	return metadata.Lease{TopicPartition: tp, Node: node, Epoch: c.Epoch}, nil
+	prev, had := s.leases[tp]
+	epoch := c.Epoch + 1
+	if had {
+		epoch = max(c.Epoch, prev.epoch) + 1
+	}
+	if had && prev.node != node {
+		c.Epoch = epoch // fences a write the old holder may still have in flight
+		s.putCatalogLocked(tp, c)
+	}
+	s.leases[tp] = lease{node: node, epoch: epoch}
+	return metadata.Lease{TopicPartition: tp, Node: node, Epoch: epoch}, nil
 }
 
 // ReleaseLease implements metadata.Store. Releasing a lease that is gone is not an error;
@@ -308,6 +315,10 @@ func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) error {
 	}
 	if cur.node != l.Node || cur.epoch != l.Epoch {
 		return fmt.Errorf("%w: lease on %s is held by node %d epoch %d", metadata.ErrFenced, l.TopicPartition, cur.node, cur.epoch)
+	}
+	if c, err := s.catalogLocked(l.TopicPartition); err == nil && c.Epoch < cur.epoch {
+		c.Epoch = cur.epoch // the record goes; the catalog keeps the epoch
+		s.putCatalogLocked(l.TopicPartition, c)
 	}
 	delete(s.leases, l.TopicPartition)
 	s.changedLocked()

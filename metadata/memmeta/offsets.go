@@ -104,6 +104,22 @@ func (s *Store) RegisterNode(ctx context.Context, n metadata.Node, ttl time.Dura
 	return nil
 }
 
+// RefreshNode implements metadata.Store.
+func (s *Store) RefreshNode(ctx context.Context, n metadata.Node, ttl time.Duration) error {
+	if err := ttlCheck(ttl); err != nil {
+		return err
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if !s.registeredLocked(n.ID) {
+		return fmt.Errorf("%w: node %d is not registered", metadata.ErrNotFound, n.ID)
+	}
+	s.nodes[n.ID] = liveNode{node: n, expires: s.now().Add(ttl)}
+	return nil
+}
+
 // DeregisterNode implements metadata.Store.
 func (s *Store) DeregisterNode(ctx context.Context, id int32) error {
 	if err := s.lock(ctx); err != nil {

@@ -213,4 +213,20 @@ func testNodes(t *testing.T, newStore NewStore) {
 	if len(got) != 1 || got[0].ID != 2 || got[0].KafkaAddr != "10.0.1.2:9092" {
 		t.Fatalf("ListNodes after expiry = %+v", got)
 	}
+	// A refresh extends only a live registration.
+	must(t, s.RefreshNode(ctx, moved, LongTTL), "RefreshNode of a live node")
+	mustErrIs(t, s.RefreshNode(ctx, node(1), LongTTL), metadata.ErrNotFound, "RefreshNode after the registration lapsed")
+	mustErrIs(t, s.RefreshNode(ctx, node(3), LongTTL), metadata.ErrNotFound, "RefreshNode after DeregisterNode")
+	mustErrIs(t, s.RefreshNode(ctx, node(7), LongTTL), metadata.ErrNotFound, "RefreshNode of a node never registered")
+	got, err = s.ListNodes(ctx)
+	must(t, err, "ListNodes")
+	if len(got) != 1 || got[0].ID != 2 {
+		t.Fatalf("ListNodes after refusing refreshes = %+v", got)
+	}
+	// Refreshing within the TTL keeps a short registration alive past it.
+	must(t, s.RegisterNode(ctx, node(5), ShortTTL), "RegisterNode 5")
+	for range 6 {
+		time.Sleep(ShortTTL / 4)
+		must(t, s.RefreshNode(ctx, node(5), ShortTTL), "RefreshNode 5 within its TTL")
+	}
 }

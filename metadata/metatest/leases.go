@@ -49,11 +49,12 @@ func testLeases(t *testing.T, newStore NewStore) {
 	if got.Node != 1 || got.Epoch != again.Epoch {
 		t.Fatalf("GetLease = %+v, want %+v", got, again)
 	}
-	// The catalog carries the epoch.
-	c, err := s.GetCatalog(ctx, tp)
-	must(t, err, "GetCatalog")
-	if c.Epoch != again.Epoch {
-		t.Fatalf("catalog epoch %d, lease epoch %d", c.Epoch, again.Epoch)
+	// A write under the first term raises the catalog's epoch; the holder's next term is above it.
+	must(t, s.RegisterSegment(ctx, tp, again.Epoch+3, seg("l/0", 0, 10, again.Epoch+3)), "RegisterSegment under a newer epoch")
+	third, err := s.AcquireLease(ctx, tp, 1)
+	must(t, err, "AcquireLease by holder after a newer epoch was written")
+	if third.Epoch != again.Epoch+4 {
+		t.Fatalf("third term epoch %d, want %d", third.Epoch, again.Epoch+4)
 	}
 
 	tp1 := metadata.TopicPartition{Topic: "leased", Partition: 1}
@@ -61,7 +62,7 @@ func testLeases(t *testing.T, newStore NewStore) {
 	must(t, err, "AcquireLease partition 1")
 	all, err := s.ListLeases(ctx)
 	must(t, err, "ListLeases")
-	if len(all) != 2 || all[0].TopicPartition != tp || all[0].Node != 1 || all[0].Epoch != again.Epoch ||
+	if len(all) != 2 || all[0].TopicPartition != tp || all[0].Node != 1 || all[0].Epoch != third.Epoch ||
 		all[1].TopicPartition != tp1 || all[1].Node != 2 || all[1].Epoch != l2.Epoch {
 		t.Fatalf("ListLeases = %+v", all)
 	}
@@ -81,6 +82,13 @@ func testLeases(t *testing.T, newStore NewStore) {
 	if l3.Node != 1 || l3.Epoch != l2.Epoch+1 {
 		t.Fatalf("takeover = %+v, want node 1 epoch %d", l3, l2.Epoch+1)
 	}
+	// Taken from another node, the catalog carries the new epoch: the old holder is fenced.
+	c, err := s.GetCatalog(ctx, tp1)
+	must(t, err, "GetCatalog")
+	if c.Epoch != l3.Epoch {
+		t.Fatalf("catalog epoch %d after a takeover, lease epoch %d", c.Epoch, l3.Epoch)
+	}
+	mustErrIs(t, s.RegisterSegment(ctx, tp1, l2.Epoch, seg("p1/0", 0, 10, l2.Epoch)), metadata.ErrFenced, "RegisterSegment by the old holder")
 	// Node 2 coming back does not get it back by asking: node 1 is registered.
 	register(t, s, 2)
 	_, err = s.AcquireLease(ctx, tp1, 2)
@@ -172,7 +180,10 @@ func testLeaseRelease(t *testing.T, newStore NewStore) {
 func testLeaseRace(t *testing.T, newStore NewStore) {
 	s := newStore(t)
 	createTopic(t, s, "contended", 1)
-	raceFor(t, s, metadata.TopicPartition{Topic: "contended", Partition: 0}, 1, 2, 3, 4, 5)
+	won := raceFor(t, s, metadata.TopicPartition{Topic: "contended", Partition: 0}, 1, 2, 3, 4, 5)
+	if won.Epoch != 1 {
+		t.Fatalf("first term of a new partition has epoch %d, want 1", won.Epoch)
+	}
 }
 
 // testLeaseTakeoverRace has several nodes race for the lease of a holder that left, the holder
@@ -183,14 +194,23 @@ func testLeaseTakeoverRace(t *testing.T, newStore NewStore) {
 	createTopic(t, s, "orphaned", 1)
 	tp := metadata.TopicPartition{Topic: "orphaned", Partition: 0}
 	register(t, s, 9)
-	_, err := s.AcquireLease(ctx, tp, 9)
+	first, err := s.AcquireLease(ctx, tp, 9)
 	must(t, err, "AcquireLease by the first holder")
 	must(t, s.DeregisterNode(ctx, 9), "DeregisterNode")
-	raceFor(t, s, tp, 1, 2, 3, 9)
+	won := raceFor(t, s, tp, 1, 2, 3, 9)
+	if won.Epoch != first.Epoch+1 {
+		t.Fatalf("winner epoch %d, want %d", won.Epoch, first.Epoch+1)
+	}
+	c, err := s.GetCatalog(ctx, tp)
+	must(t, err, "GetCatalog")
+	if won.Node != 9 && c.Epoch != won.Epoch {
+		t.Fatalf("catalog epoch %d after node %d took over, want %d", c.Epoch, won.Node, won.Epoch)
+	}
 }
 
-// raceFor registers nodes, has them all acquire tp at once and checks exactly one won.
-func raceFor(t *testing.T, s metadata.Store, tp metadata.TopicPartition, nodes ...int32) {
+// raceFor registers nodes, has them all acquire tp at once, checks exactly one won, and returns
+// the winner's lease.
+func raceFor(t *testing.T, s metadata.Store, tp metadata.TopicPartition, nodes ...int32) metadata.Lease {
 	t.Helper()
 	ctx := ctxT(t)
 	register(t, s, nodes...)
@@ -227,9 +247,5 @@ func raceFor(t *testing.T, s metadata.Store, tp metadata.TopicPartition, nodes .
 	if cur.Node != won[0].Node || cur.Epoch != won[0].Epoch {
 		t.Fatalf("GetLease = %+v, winner %+v", cur, won[0])
 	}
-	c, err := s.GetCatalog(ctx, tp)
-	must(t, err, "GetCatalog")
-	if c.Epoch != won[0].Epoch {
-		t.Fatalf("catalog epoch %d, winner epoch %d", c.Epoch, won[0].Epoch)
-	}
+	return won[0]
 }

@@ -15,11 +15,15 @@ import (
 // Leases live in the leases bucket under partitionKey, one record per partition naming the holder
 // and the epoch, with no TTL: a lease is live while its holder's key in the nodes bucket exists, and
 // that key carries the TTL (RegisterNode). The server deletes a lapsed registration, so expiry needs
-// no clock agreement between nodes, and one refresh per node keeps all its partitions. The epoch a
-// record carries is also kept in the partition's catalog, which outlives the record; a new term
-// takes catalog epoch + 1. Taking a lease is a compare-and-swap on the record's revision, so of two
-// nodes that both find its holder gone, or a holder coming back while another takes over, exactly
-// one wins.
+// no clock agreement between nodes, and one refresh per node keeps all its partitions. A new term
+// takes max(record epoch, catalog epoch) + 1. Taking a lease is a compare-and-swap on the record's
+// revision, so of two nodes that both find its holder gone, or a holder coming back while another
+// takes over, exactly one wins.
+//
+// The catalog is written only when a term begins on another node's lease (the old holder may have
+// a catalog write in flight, which the raised epoch fences) and on release (the record goes, the
+// catalog keeps the epoch). A new topic's partitions and a node's own partitions after a restart
+// cost one write each, to the lease record, which the embedded server does not fsync.
 
 func encodeLease(topicID metadata.TopicID, node, epoch int32) []byte {
 	b, _ := json.Marshal(leaseJSON{V: jsonVersion, TopicID: topicID.String(), Node: node, Epoch: epoch})
@@ -91,19 +95,23 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 		if err != nil {
 			return metadata.Lease{}, err
 		}
+		prev := metadata.Lease{Node: -1}
 		if cur.live {
 			held, heldID, err := decodeLease(tp, cur.value)
 			if err != nil {
 				return metadata.Lease{}, err
 			}
-			if heldID == top.ID && held.Node != node {
-				live, err := s.registered(ctx, held.Node)
-				if err != nil {
-					return metadata.Lease{}, err
-				}
-				if live {
-					return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, held.Node)
-				}
+			if heldID == top.ID {
+				prev = held
+			}
+		}
+		if prev.Node >= 0 && prev.Node != node {
+			live, err := s.registered(ctx, prev.Node)
+			if err != nil {
+				return metadata.Lease{}, err
+			}
+			if live {
+				return metadata.Lease{}, fmt.Errorf("%w: lease on %s held by node %d", metadata.ErrConflict, tp, prev.Node)
 			}
 		}
 		// Free, held by a node that is gone, left over from a deleted incarnation of the topic, or
@@ -113,18 +121,22 @@ func (s *Store) AcquireLease(ctx context.Context, tp metadata.TopicPartition, no
 		if err != nil {
 			return metadata.Lease{}, err
 		}
-		l := metadata.Lease{TopicPartition: tp, Node: node, Epoch: cat.Epoch + 1}
+		l := metadata.Lease{TopicPartition: tp, Node: node, Epoch: max(cat.Epoch, prev.Epoch) + 1}
 		if _, err := s.put(ctx, s.leases, key, encodeLease(top.ID, node, l.Epoch), cur.rev, putOpts{}); err != nil {
 			if errors.Is(err, errMismatch) {
 				continue // someone else was quicker; the next read tells who
 			}
 			return metadata.Lease{}, err
 		}
-		if err := s.raiseEpoch(ctx, tp, top, l.Epoch); err != nil {
-			if errors.Is(err, metadata.ErrConflict) {
-				continue // a writer raised the epoch since we read it; take a newer one
+		if prev.Node >= 0 && prev.Node != node {
+			// Taken from another node, which may still have a catalog write in flight: raise the
+			// catalog's epoch now so that write is fenced.
+			if err := s.raiseEpoch(ctx, tp, top, l.Epoch); err != nil {
+				if errors.Is(err, metadata.ErrConflict) {
+					continue // a writer raised the epoch since we read it; take a newer one
+				}
+				return metadata.Lease{}, err
 			}
-			return metadata.Lease{}, err
 		}
 		return l, nil
 	}
@@ -148,11 +160,22 @@ func (s *Store) raiseEpoch(ctx context.Context, tp metadata.TopicPartition, top 
 }
 
 // ReleaseLease implements metadata.Store. Releasing a lease that is gone is not an error;
-// releasing one that another holder has since taken is ErrFenced.
+// releasing one that another holder has since taken is ErrFenced. The catalog keeps the released
+// epoch, so the next term's is newer although the record goes.
 func (s *Store) ReleaseLease(ctx context.Context, l metadata.Lease) (err error) {
 	defer s.observe("release_lease", time.Now(), &err)
 	ctx, cancel := s.methodCtx(ctx)
 	defer cancel()
+	top, err := s.partition(ctx, l.TopicPartition)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil // the topic is gone, and its records with it
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.raiseEpoch(ctx, l.TopicPartition, top, l.Epoch); err != nil && !errors.Is(err, metadata.ErrConflict) {
+		return err // a conflict: a newer term began, which the swap below reports
+	}
 	return s.update(ctx, s.leases, partitionKey(l.TopicPartition), putOpts{}, func(cur entry) ([]byte, bool, error) {
 		if !cur.live {
 			return nil, false, nil

@@ -3,6 +3,7 @@ package natsmeta
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"sort"
@@ -159,6 +160,39 @@ func (s *Store) RegisterNode(ctx context.Context, n metadata.Node, ttl time.Dura
 	b, _ := json.Marshal(nodeJSON{V: jsonVersion, ID: n.ID, KafkaAddr: n.KafkaAddr, HTTPAddr: n.HTTPAddr, Rack: n.Rack, StartedAt: n.StartedAt.UnixMilli()})
 	_, err = s.put(ctx, s.nodes, nodeKey(n.ID), b, anyRev, putOpts{ttl: ttl})
 	return err
+}
+
+// RefreshNode implements metadata.Store: a compare-and-swap on the registration's revision, so a
+// key that lapsed in between (the server wrote its expiry marker, a new revision) is not revived.
+func (s *Store) RefreshNode(ctx context.Context, n metadata.Node, ttl time.Duration) (err error) {
+	defer s.observe("refresh_node", time.Now(), &err)
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	ctx, cancel := s.methodCtx(ctx)
+	defer cancel()
+	b, _ := json.Marshal(nodeJSON{V: jsonVersion, ID: n.ID, KafkaAddr: n.KafkaAddr, HTTPAddr: n.HTTPAddr, Rack: n.Rack, StartedAt: n.StartedAt.UnixMilli()})
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := backoffCAS(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		cur, err := s.get(ctx, s.nodes, nodeKey(n.ID))
+		if err != nil {
+			return err
+		}
+		if !cur.live {
+			return fmt.Errorf("%w: node %d is not registered", metadata.ErrNotFound, n.ID)
+		}
+		if _, err := s.put(ctx, s.nodes, nodeKey(n.ID), b, cur.rev, putOpts{ttl: ttl}); err != nil {
+			if errors.Is(err, errMismatch) {
+				continue // written since the read (an expiry marker, or a concurrent refresh)
+			}
+			return err
+		}
+		return nil
+	}
 }
 
 // DeregisterNode implements metadata.Store.

@@ -88,6 +88,10 @@ type bucket struct {
 	subj   string // subject prefix of keys, "$KV.<name>."
 	kv     jetstream.KeyValue
 	cache  *revCache // nil for buckets whose writes are not worth caching
+	// nc and js carry the bucket's reads and writes: the store's connection, except for the node
+	// registry, which has one of its own (see Open).
+	nc *nats.Conn
+	js jetstream.JetStream
 }
 
 // Store is the metadata.Store on NATS JetStream KV. It is safe for concurrent use.
@@ -95,6 +99,7 @@ type Store struct {
 	cfg Config
 	nc  *nats.Conn
 	js  jetstream.JetStream
+	lnc *nats.Conn // the node registry's own connection
 	log *slog.Logger
 	m   *metrics
 
@@ -116,23 +121,39 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Embedded != nil {
 		url, inProcess = cfg.Embedded.ClientURL(), nats.InProcessServer(cfg.Embedded.srv)
 	}
-	nc, err := nats.Connect(url, inProcess,
-		nats.Name("strata-metadata"),
-		nats.Timeout(cfg.OpTimeout),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond),
-		nats.PingInterval(2*time.Second),
-		nats.MaxPingsOutstanding(2),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("natsmeta: connect: %w", err)
+	connect := func(name string) (*nats.Conn, jetstream.JetStream, error) {
+		nc, err := nats.Connect(url, inProcess,
+			nats.Name(name),
+			nats.Timeout(cfg.OpTimeout),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(100*time.Millisecond),
+			nats.PingInterval(2*time.Second),
+			nats.MaxPingsOutstanding(2),
+		)
+		if err != nil {
+			return nil, nil, fmt.Errorf("natsmeta: connect: %w", err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			return nil, nil, fmt.Errorf("natsmeta: jetstream: %w", err)
+		}
+		return nc, js, nil
 	}
-	js, err := jetstream.New(nc)
+	nc, js, err := connect("strata-metadata")
+	if err != nil {
+		return nil, err
+	}
+	// The node registry gets a connection of its own: a server handles one connection's messages
+	// in order, so a registration refresh sent behind a burst of fsynced writes (a new topic's
+	// thousands of leases, a failover) would wait for all of them, and a node whose refresh
+	// waits past its TTL steps down from every partition.
+	lnc, ljs, err := connect("strata-liveness")
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("natsmeta: jetstream: %w", err)
+		return nil, err
 	}
-	s := &Store{cfg: cfg, nc: nc, js: js, log: cfg.Logger, m: newMetrics(cfg.Registerer), done: make(chan struct{})}
+	s := &Store{cfg: cfg, nc: nc, js: js, lnc: lnc, log: cfg.Logger, m: newMetrics(cfg.Registerer), done: make(chan struct{})}
 	replicas := cfg.Replicas
 	if replicas == 0 {
 		replicas = 1
@@ -151,7 +172,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		bk, err := s.openBucket(ctx, b.name, replicas, b.ephemeral)
 		if err != nil {
 			nc.Close()
+			lnc.Close()
 			return nil, err
+		}
+		if b.dst == &s.nodes {
+			bk.nc, bk.js = lnc, ljs
 		}
 		if b.cached {
 			bk.cache = newRevCache()
@@ -218,7 +243,7 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephem
 	if st.LimitMarkerTTL() == 0 {
 		return nil, fmt.Errorf("natsmeta: bucket %s exists without per-key TTL support (LimitMarkerTTL)", name)
 	}
-	return &bucket{name: name, stream: "KV_" + name, subj: "$KV." + name + ".", kv: kv}, nil
+	return &bucket{name: name, stream: "KV_" + name, subj: "$KV." + name + ".", kv: kv, nc: s.nc, js: s.js}, nil
 }
 
 // persistAsync makes an ephemeral bucket of the embedded server persist asynchronously: the
@@ -258,6 +283,7 @@ func (s *Store) Close() error {
 		close(s.done)
 		s.wg.Wait()
 		s.nc.Close()
+		s.lnc.Close()
 	})
 	return nil
 }
@@ -362,7 +388,7 @@ func (s *Store) getLast(ctx context.Context, b *bucket, subj string) (entry, err
 	req, _ := json.Marshal(map[string]string{"last_by_subj": subj})
 	var e entry
 	err := s.call(ctx, "get", func(ctx context.Context) error {
-		msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.stream, req)
+		msg, err := b.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.stream, req)
 		if err != nil {
 			return err
 		}
@@ -444,7 +470,7 @@ func (s *Store) put(ctx context.Context, b *bucket, key string, value []byte, re
 		} else if o.ttl > 0 {
 			opts = append(opts, jetstream.WithMsgTTL(roundTTL(o.ttl)))
 		}
-		pa, err := s.js.PublishMsg(ctx, m, opts...)
+		pa, err := b.js.PublishMsg(ctx, m, opts...)
 		if err != nil {
 			return err
 		}
