@@ -37,7 +37,7 @@ const (
 	DefaultRetryBaseDelay    = 200 * time.Millisecond
 	DefaultRetryMaxDelay     = 15 * time.Second
 	DefaultCheckInterval     = 30 * time.Second
-	DefaultPollInterval      = time.Second
+	DefaultPollInterval      = 30 * time.Second
 	DefaultDeleteGrace       = 5 * time.Minute
 )
 
@@ -57,8 +57,9 @@ type Config struct {
 	// RetryBaseDelay and RetryMaxDelay bound the backoff between failed attempts (defaults 200 ms
 	// and 15 s): the delay doubles from the base up to the max, with jitter.
 	RetryBaseDelay, RetryMaxDelay time.Duration
-	// PollInterval is how often a partition looks for segments sealed without an append (a roll
-	// by age or by an explicit Roll; appends wake it at once) (default 1 s).
+	// PollInterval is how often a partition looks for work with nothing having woken it: appends
+	// and rolls (by age or explicit) wake it at once, so this is only a safety net, kept long so
+	// that thousands of idle partitions cost no CPU (default 30 s).
 	PollInterval time.Duration
 	// CheckInterval is how often retention (tiered and local) is applied to each partition
 	// (default 30 s). Local retention also runs after every registration.

@@ -77,6 +77,7 @@ func (l *Log) append(batch []byte, info segment.BatchInfo) (AppendResult, error)
 		if pos > 0 { // data recovered at open came first
 			act.firstAppend = act.created
 		}
+		l.kickFlush() // the flusher arms the segment's age timer
 	}
 	if act.oldestTS < 0 || info.FirstTimestamp < act.oldestTS {
 		act.oldestTS = info.FirstTimestamp
@@ -169,21 +170,53 @@ func (l *Log) WaitDurable(ctx context.Context, upTo int64) error {
 }
 
 // flushLoop is the Log's one goroutine: it group-commits fsyncs when kicked and rolls the active
-// segment when it grows old. It exits when stop is closed.
+// segment when it grows old. The age timer is armed only while the active segment holds data, so
+// an idle log costs no wakeups (a node may hold thousands). It exits when stop is closed.
 func (l *Log) flushLoop() {
 	defer close(l.done)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	roll := time.NewTimer(time.Hour)
+	roll.Stop()
+	armed := false
+	arm := func() {
+		at, ok := l.rollDue()
+		switch {
+		case ok:
+			roll.Reset(time.Until(at))
+			armed = true
+		case armed:
+			roll.Stop()
+			armed = false
+		}
+	}
+	defer roll.Stop()
+	arm()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-l.kick:
 			l.flush()
-		case <-tick.C:
+			arm()
+		case <-roll.C:
+			armed = false
 			l.rollIfOld()
+			arm()
 		}
 	}
+}
+
+// rollDue reports when the active segment becomes old enough to roll, if it holds any batch.
+func (l *Log) rollDue() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.usableLocked() != nil {
+		return time.Time{}, false
+	}
+	act := l.active()
+	if act.ix.Index().DataSize == 0 {
+		return time.Time{}, false
+	}
+	return act.created.Add(l.cfg.SegmentAge), true
 }
 
 // flush fsyncs the active segment once for everything appended so far.
