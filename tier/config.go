@@ -36,7 +36,7 @@ const (
 	DefaultUploadConcurrency = 16
 	DefaultRetryBaseDelay    = 200 * time.Millisecond
 	DefaultRetryMaxDelay     = 15 * time.Second
-	DefaultCheckInterval     = 30 * time.Second
+	DefaultCheckInterval     = 5 * time.Minute
 	DefaultPollInterval      = 30 * time.Second
 	DefaultDeleteGrace       = 5 * time.Minute
 )
@@ -62,7 +62,7 @@ type Config struct {
 	// that thousands of idle partitions cost no CPU (default 30 s).
 	PollInterval time.Duration
 	// CheckInterval is how often retention (tiered and local) is applied to each partition
-	// (default 30 s). Local retention also runs after every registration.
+	// (default 5 min, as Kafka's log.retention.check.interval.ms). Local retention also runs after every registration.
 	CheckInterval time.Duration
 	// DeleteGrace is how long an object that left the catalog stays in the bucket so that reads in
 	// flight finish (default 5 min).

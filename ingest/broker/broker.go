@@ -150,7 +150,8 @@ type Config struct {
 	// of LeaseTTL).
 	RenewInterval time.Duration
 	// ReconcileInterval is how often the full reconcile (topics, free partitions, stale logs) runs
-	// without being triggered (default 1s).
+	// without being triggered (default 5s): the store's leadership watch triggers it on every change
+	// that matters, so this is a safety net, and with thousands of partitions each pass costs.
 	ReconcileInterval time.Duration
 	// Sticky turns rebalancing off: a led partition then moves only when its leader dies or shuts
 	// down, never to a node that joins. Off by default.
@@ -187,7 +188,7 @@ func (c *Config) applyDefaults() {
 		c.RenewInterval = min(250*time.Millisecond, c.LeaseTTL/4)
 	}
 	if c.ReconcileInterval == 0 {
-		c.ReconcileInterval = max(time.Second, c.RenewInterval)
+		c.ReconcileInterval = max(5*time.Second, c.RenewInterval)
 	}
 	if c.RebalanceDelay == 0 {
 		c.RebalanceDelay = 5 * time.Second

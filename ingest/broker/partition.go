@@ -43,6 +43,8 @@ type partition struct {
 	handingOff atomic.Bool
 	stopped    atomic.Bool
 	cfg        atomic.Pointer[topicSettings]
+	// applied is the topic's configs as last applied (applyTopic skips unchanged ones).
+	applied atomic.Pointer[map[string]string]
 	// plog reads the partition across tiers (log over the catalog's objects) and moves its start.
 	plog *tier.PartitionLog
 }

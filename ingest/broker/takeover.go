@@ -71,6 +71,7 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	p := &partition{tp: tp, topicID: t.ID, name: name, log: log, gone: make(chan struct{}), alive: &b.alive}
 	st := b.settings(t)
 	p.cfg.Store(st)
+	p.applied.Store(&t.Configs)
 	if p.plog, err = b.partitionLog(tp, t.ID, log, st); err != nil {
 		return err
 	}

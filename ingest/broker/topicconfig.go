@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"maps"
 	"math"
 	"time"
 
@@ -55,6 +56,10 @@ func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
 	if p.stopped.Load() {
 		return // on its way out (a failed log): opening the log here would reopen it
 	}
+	if last := p.applied.Load(); last != nil && maps.Equal(*last, t.Configs) {
+		return // every reconcile passes every topic: with thousands of partitions, only changes count
+	}
+	p.applied.Store(&t.Configs)
 	st := b.settings(t)
 	p.cfg.Store(st)
 	p.plog.SetObjectDurability(b.objectDurability(st))
