@@ -120,21 +120,25 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	// Drop what is gone or lost; apply config changes; hand off what the placement gives another
 	// node that has settled in.
 	var moves []*partition
+	missing := 0
 	for _, p := range parts {
 		t, ok := byName[p.tp.Topic]
 		if !ok || t.ID != p.topicID || p.tp.Partition >= t.Partitions {
 			b.dropPartition(ctx, p, true)
 			continue
 		}
-		if l, ok := held[p.tp]; b.aliveNow() && (!ok || l.Node != b.cfg.NodeID || l.Epoch != p.currentLease().Epoch) {
-			// Listed after our registration was refreshed, the store no longer names this node
-			// under this epoch: another node took the partition (or our registration lapsed, which
-			// the heartbeat is about to notice).
+		if l, ok := held[p.tp]; ok && (l.Node != b.cfg.NodeID || l.Epoch != p.currentLease().Epoch) {
+			// The store names another holder or a newer term: another node took the partition
+			// (which it can only do after this node's registration lapsed, which the heartbeat
+			// is about to notice). A record missing from the list proves nothing: the heartbeat
+			// alone judges whether this node's registration, and with it its leases, lives.
 			b.log.Warn("broker: lost partition lease; stepping down", "partition", p.tp, "epoch", p.currentLease().Epoch,
 				"holder", l.Node, "holder_epoch", l.Epoch)
 			b.m.leadershipChanges.WithLabelValues("lost").Inc()
 			b.dropPartition(ctx, p, false)
 			continue
+		} else if !ok {
+			missing++
 		}
 		b.applyTopic(p, t)
 		if p.leading() {
@@ -147,6 +151,10 @@ func (b *Broker) reconcile(ctx context.Context) error {
 		}
 	}
 	b.handOffSome(moves, nodes)
+	if missing > 0 {
+		b.log.Info("broker: led partitions missing from the live leases listed", "missing", missing, "led", len(parts), "leases", len(leases),
+			"nodes", len(nodes), "alive_for", time.Until(time.Unix(0, b.alive.Load())))
+	}
 
 	// Take free partitions the placement gives us, and any whose lease record still names us (a
 	// restart, or a lapsed registration: a new term either way): many at once, since each take
