@@ -145,7 +145,7 @@ const (
 	catalogVersion = 1
 	// catalogVersionRanges adds each segment's byte position (SegmentRef.Position).
 	catalogVersionRanges = 2
-	offsetsVersion = 1
+	offsetsVersion       = 1
 	// maxCount bounds decoded slice lengths so a corrupt count cannot make us allocate wildly.
 	maxCount = 1 << 20
 )
