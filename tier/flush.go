@@ -3,11 +3,13 @@ package tier
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 )
 
@@ -215,7 +217,7 @@ func (f *flusher) run() {
 		switch step {
 		case flushRoll:
 			for _, p := range roll {
-				if err := p.log.Roll(); err != nil {
+				if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
 					f.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
 				}
 			}

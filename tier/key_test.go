@@ -78,7 +78,7 @@ func TestSharedObjectKey(t *testing.T) {
 			t.Fatalf("%q not under %q", key, SharedDir(prefix))
 		}
 	}
-	if SharedObjectKey("", 1, at) == SharedObjectKey("", 1, at) {
+	if a, b := SharedObjectKey("", 1, at), SharedObjectKey("", 1, at); a == b {
 		t.Fatal("two keys of one node at one instant collide")
 	}
 	if IsSharedKey(ObjectKey("", metadata.NewTopicID(), 0, 5, 1)) {
