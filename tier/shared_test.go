@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/objstore/objstoretest"
+	"github.com/strata-log/strata/tier/segment"
 )
 
 // sharedParts creates a topic of n partitions led by node 1, one hot log each, and tracks them all
@@ -250,5 +252,52 @@ func TestSharedRangeDropKeepsObject(t *testing.T) {
 	}
 	if n := u.del.Pending(); n != 0 {
 		t.Fatalf("%d deletes pending for ranges of shared objects", n)
+	}
+}
+
+// A damaged range fails its own partition's reads with segment.ErrCorrupt naming the object, whole
+// reads (checked on arrival) and small ones alike; the other ranges of the same object read intact.
+func TestSharedRangeCorruption(t *testing.T) {
+	const parts = 3
+	e := newEnv(t)
+	u := e.uploader(nil)
+	id, logs := sharedParts(t, e, u, "bad", parts)
+	want := make([][][]byte, parts)
+	for i, l := range logs {
+		want[i] = produce(t, l, 2, 2, 60, 0)
+	}
+	for i, l := range logs {
+		waitTiered(t, u, metadata.TopicPartition{Topic: "bad", Partition: int32(i)}, l.EndOffset())
+	}
+	ctx := context.Background()
+	refs := make([]metadata.SegmentRef, parts)
+	for i := range parts {
+		c, err := e.store.GetCatalog(ctx, metadata.TopicPartition{Topic: "bad", Partition: int32(i)})
+		if err != nil || len(c.Segments) != 1 {
+			t.Fatalf("partition %d: %+v %v", i, c.Segments, err)
+		}
+		refs[i] = c.Segments[0]
+	}
+	bad := refs[1]
+	obj := objstoretest.Get(t, e.bucket, bad.Key)
+	obj[bad.Position+100] ^= 0x40 // inside the range's first batch
+	if err := e.bucket.Delete(ctx, bad.Key); err != nil {
+		t.Fatal(err)
+	}
+	objstoretest.Put(t, e.bucket, bad.Key, obj)
+
+	for _, maxBytes := range []int{1, 1 << 20} {
+		r := e.reader(nil)
+		_, err := r.Read(ctx, metadata.TopicPartition{Topic: "bad", Partition: 1}, id, 0, maxBytes)
+		if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), bad.Key) {
+			t.Fatalf("read of the damaged range (max %d): %v", maxBytes, err)
+		}
+		for _, i := range []int{0, 2} {
+			if refs[i].Key != bad.Key {
+				continue // flushed into another object
+			}
+			tp := metadata.TopicPartition{Topic: "bad", Partition: int32(i)}
+			sameBatches(t, readAll(t, r, tp, id, 0, logs[i].EndOffset(), maxBytes), want[i])
+		}
 	}
 }
