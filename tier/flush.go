@@ -17,6 +17,11 @@ import (
 // goroutines to hand in what they rolled; a partition later than that goes into the next flush.
 const flushCollectWindow = 200 * time.Millisecond
 
+// flushPutsInFlight bounds the flush PUTs under way at once: a flush need not wait for the
+// previous one's PUT (a partition has at most one image in flight, so its ranges still register
+// in offset order), but a slow bucket cannot gather unbounded memory either.
+const flushPutsInFlight = 4
+
 // flusher writes the object-durability data of every partition an Uploader tracks as one object per
 // flush (SharedObjectKey), instead of one object per partition per flush. It owns one goroutine;
 // the partitions' goroutines talk to it:
@@ -40,9 +45,12 @@ type flusher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	puts   chan struct{}  // one per PUT in flight
+	wg     sync.WaitGroup // the PUT goroutines
 
 	mu        sync.Mutex
 	due       map[*partition]flushWant // partitions with data to roll, and when
+	dueBytes  int64                    // the sum of due's bytes
 	expect    map[*partition]bool      // rolled by the flush under way, not handed in yet
 	subs      []*submission            // images waiting for the next PUT
 	collect   time.Time                // end of the flush under way's wait for expect; zero: none
@@ -69,7 +77,7 @@ type submission struct {
 func newFlusher(u *Uploader) *flusher {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &flusher{u: u, kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		due: make(map[*partition]flushWant), expect: make(map[*partition]bool)}
+		puts: make(chan struct{}, flushPutsInFlight), due: make(map[*partition]flushWant), expect: make(map[*partition]bool)}
 	go f.run()
 	return f
 }
@@ -93,13 +101,16 @@ func (f *flusher) last() time.Time {
 func (f *flusher) note(p *partition, at time.Time, bytes int64) {
 	f.mu.Lock()
 	old, had := f.due[p]
+	f.dueBytes -= old.bytes
 	if at.IsZero() {
 		delete(f.due, p)
 	} else {
 		f.due[p] = flushWant{at: at, bytes: bytes}
+		f.dueBytes += bytes
 	}
+	full := f.dueBytes >= f.u.cfg.SharedObjectBytes
 	f.mu.Unlock()
-	if !at.IsZero() && (!had || at.Before(old.at) || bytes != old.bytes) {
+	if !at.IsZero() && (!had || at.Before(old.at) || full) {
 		f.poke()
 	}
 }
@@ -108,6 +119,7 @@ func (f *flusher) note(p *partition, at time.Time, bytes int64) {
 func (f *flusher) forget(p *partition) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.dueBytes -= f.due[p].bytes
 	delete(f.due, p)
 	delete(f.expect, p)
 	kept := f.subs[:0]
@@ -166,12 +178,11 @@ func (f *flusher) next(now time.Time) (flushStep, time.Duration) {
 		return flushWait, f.collect.Sub(now)
 	}
 	var at time.Time
-	var pending int64
+	pending := f.dueBytes
 	for _, w := range f.due {
 		if at.IsZero() || w.at.Before(at) {
 			at = w.at
 		}
-		pending += w.bytes
 	}
 	for _, s := range f.subs {
 		if at.IsZero() || s.due.Before(at) {
@@ -206,6 +217,7 @@ func (f *flusher) run() {
 				f.expect[p] = true
 			}
 			clear(f.due)
+			f.dueBytes = 0
 			f.lastFlush, f.collect = now, now.Add(flushCollectWindow)
 		case flushPut:
 			subs, f.subs = f.subs, nil
@@ -224,7 +236,18 @@ func (f *flusher) run() {
 			continue
 		case flushPut:
 			if len(subs) > 0 {
-				f.put(subs)
+				select {
+				case f.puts <- struct{}{}:
+				case <-f.ctx.Done():
+					f.fail(subs)
+					continue
+				}
+				f.wg.Add(1)
+				go func() {
+					defer f.wg.Done()
+					defer func() { <-f.puts }()
+					f.put(subs)
+				}()
 			}
 			continue
 		}
@@ -235,18 +258,25 @@ func (f *flusher) run() {
 		}
 		select {
 		case <-f.ctx.Done():
+			f.wg.Wait()
 			f.mu.Lock()
-			for _, s := range f.subs {
-				s.err = ErrClosed
-				close(s.ready)
-			}
+			subs := f.subs
 			f.subs = nil
 			f.mu.Unlock()
+			f.fail(subs)
 			return
 		case <-f.kick:
 		case <-timerC:
 		}
 		timer.Stop() // since Go 1.23 a stopped timer's channel holds nothing stale
+	}
+}
+
+// fail answers subs with ErrClosed.
+func (f *flusher) fail(subs []*submission) {
+	for _, s := range subs {
+		s.err = ErrClosed
+		close(s.ready)
 	}
 }
 
