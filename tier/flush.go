@@ -97,7 +97,8 @@ func (f *flusher) last() time.Time {
 }
 
 // note records that p has unrolled data to flush by at (bytes of it so far); a zero at says it has
-// none.
+// none. A deadline only moves earlier until the flush that rolls p (an expedited one is not undone
+// by the partition's next, ordinary note).
 func (f *flusher) note(p *partition, at time.Time, bytes int64) {
 	f.mu.Lock()
 	old, had := f.due[p]
@@ -105,6 +106,9 @@ func (f *flusher) note(p *partition, at time.Time, bytes int64) {
 	if at.IsZero() {
 		delete(f.due, p)
 	} else {
+		if had && old.at.Before(at) {
+			at = old.at
+		}
 		f.due[p] = flushWant{at: at, bytes: bytes}
 		f.dueBytes += bytes
 	}

@@ -51,3 +51,22 @@ func TestSharedFloor(t *testing.T) {
 		t.Fatalf("floor %v after the last flush", got.Sub(last))
 	}
 }
+
+// A partition's deadline only moves earlier until it is rolled: an expedited note is not undone by
+// the partition's next ordinary one; no data takes it out.
+func TestFlusherNoteKeepsEarliest(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	f := &flusher{u: &Uploader{cfg: Config{SharedObjectBytes: 100}}, kick: make(chan struct{}, 1),
+		due: map[*partition]flushWant{}, expect: map[*partition]bool{}}
+	p := &partition{}
+	f.note(p, now.Add(time.Hour), 10)
+	f.note(p, now.Add(time.Second), 20) // expedited
+	f.note(p, now.Add(time.Hour), 30)   // the next ordinary note
+	if w := f.due[p]; !w.at.Equal(now.Add(time.Second)) || w.bytes != 30 || f.dueBytes != 30 {
+		t.Fatalf("due %+v (sum %d), want the expedited deadline and the latest bytes", w, f.dueBytes)
+	}
+	f.note(p, time.Time{}, 0)
+	if _, ok := f.due[p]; ok || f.dueBytes != 0 {
+		t.Fatalf("a partition without data still due: %+v, sum %d", f.due, f.dueBytes)
+	}
+}
