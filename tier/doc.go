@@ -79,10 +79,12 @@
 // One flusher goroutine per Uploader serves every object-durability partition (flush.go):
 //
 //	at the earliest deadline a partition noted, or once Config.SharedObjectBytes (8 MiB) is
-//	    pending: roll every noted partition's hot log at once
-//	each partition's goroutine finds its sealed segment above the tiered end and hands the
-//	    flusher one image (the file as it is, or several segments rewritten as one)
-//	once all have (or after 200 ms): PUT the images back to back as one shared object
+//	    pending: ask every noted partition to roll, all at once
+//	each partition's goroutine rolls its hot log (the fsyncs of one flush run in parallel), finds
+//	    its sealed segment above the tiered end and hands the flusher one image (the file as it
+//	    is, or several segments rewritten as one)
+//	once all have (or after 200 ms; a partition still registering an earlier range is not
+//	    waited for): PUT the images back to back as one shared object (up to 4 PUTs in flight)
 //	each partition registers its range under its own epoch (within SharedRegisterWindow of the
 //	    PUT, else it gives up and its data goes into a later flush); WaitTiered wakes
 //

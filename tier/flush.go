@@ -3,13 +3,11 @@ package tier
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/objstore"
 )
 
@@ -28,8 +26,10 @@ const flushPutsInFlight = 4
 //
 //	partition loop                      flusher
 //	note(deadline, unrolled bytes) ──▶  earliest deadline reached, or SharedObjectBytes pending:
-//	                                        roll every noted partition's hot log (one instant)
-//	uploadAll sees the sealed segment;
+//	                                        ask every noted partition to roll (one instant)
+//	roll the hot log (in parallel with the
+//	other partitions); uploadAll sees the
+//	sealed segment;
 //	submit(one segment image) ───────▶  every rolled partition handed in (or flushCollectWindow):
 //	                                        PUT the images back to back as one object
 //	◀── key and byte position ─────────
@@ -218,7 +218,11 @@ func (f *flusher) run() {
 		case flushRoll:
 			for p := range f.due {
 				roll = append(roll, p)
-				f.expect[p] = true
+				if !p.busy.Load() {
+					// A partition still registering an earlier flush's range rolls when it is
+					// done; the flush does not wait for it.
+					f.expect[p] = true
+				}
 			}
 			clear(f.due)
 			f.dueBytes = 0
@@ -233,9 +237,8 @@ func (f *flusher) run() {
 		switch step {
 		case flushRoll:
 			for _, p := range roll {
-				if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
-					f.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
-				}
+				p.rollNow.Store(true)
+				p.poke()
 			}
 			continue
 		case flushPut:

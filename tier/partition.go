@@ -27,6 +27,8 @@ type partition struct {
 	kick   chan struct{} // policy changed or expedite set; capacity 1
 
 	expedite atomic.Bool // roll at the floor, not the deadline (Uploader.Expedite)
+	rollNow  atomic.Bool // the flusher asks for a roll (object durability; see flusher)
+	busy     atomic.Bool // in uploadShared: an image handed in, or its range registering
 
 	mu      sync.Mutex
 	epoch   int32
@@ -179,6 +181,13 @@ func (p *partition) run() {
 	defer p.u.fl.forget(p)
 	retentionDue := true
 	for {
+		if p.rollNow.Swap(false) {
+			// The flusher's roll: every partition's goroutine rolls its own hot log, so the
+			// rolls' fsyncs of one flush go on in parallel.
+			if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
+				p.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
+			}
+		}
 		changed := p.log.Changed()
 		err := p.uploadAll(ctx)
 		if err == nil && retentionDue {

@@ -160,6 +160,8 @@ func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, c
 	if err != nil {
 		return opErr("read", err)
 	}
+	p.busy.Store(true)
+	defer p.busy.Store(false)
 	due := sharedFloor(p.u.fl.last(), pol.flushInterval()) // a segment rolled by size: the next flush
 	sub, err := p.u.fl.submit(ctx, p, image, due)
 	if err != nil {
