@@ -235,7 +235,7 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(ru *
 		if _, err := io.ReadFull(rc, data); err != nil {
 			// A short body is either a cut connection or an object shorter than the catalog says.
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-				if a, herr := r.cfg.Bucket.Head(r.ctx, k.obj.key); herr == nil && a.Size < k.obj.pos+objSize {
+				if a, herr := r.cfg.Bucket.Head(r.ctx, k.obj.key); herr == nil && (a.Size < k.obj.pos+objSize || (k.obj.pos == 0 && a.Size != objSize && !IsSharedKey(k.obj.key))) {
 					return fmt.Errorf("%w: object %s holds %d bytes, the catalog names %d at %d", segment.ErrCorrupt, k.obj.key, a.Size, objSize, k.obj.pos)
 				}
 			}
