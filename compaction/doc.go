@@ -11,7 +11,8 @@
 // Config.Interval it lists the live leases and, for each partition whose lease Config.NodeID holds,
 // reads the catalog, plans, and runs each Merge:
 //
-//	GET every input whole (4 GETs in flight, in order); open it with tier/segment (footer magic, version, index CRC32C), check
+//	GET every input whole, or its byte range of a shared object with one ranged GET (4 GETs in
+//	    flight, in order); open it with tier/segment (footer magic, version, index CRC32C), check
 //	    it covers exactly its catalog range, and copy its batches (each batch's CRC32C checked)
 //	    verbatim into one new segment (format v1, fresh sparse index) in memory
 //	PUT it if absent under tier.MergedObjectKey(prefix, topic, partition, base, next, lease epoch),
@@ -62,6 +63,14 @@
 // older than SweepGrace. Two nodes that briefly both think they are lowest only repeat idempotent
 // deletes; one node listing the whole prefix per sweep, rather than every node, bounds the LIST cost.
 // Partitions that no node leads are not swept until one does.
+//
+// Shared objects (tier.SharedObjectKey: one object-durability flush of a node, a byte range per
+// partition) are deleted by reference, by the same node in the same pass (sweep_shared.go): it lists
+// <prefix>/shared/, then reads every partition's catalog, and deletes an object no catalog names any
+// range of, once it is older than max(SweepGrace, tier.SharedRegisterWindow) and a sweep at least
+// that long before found it unreferenced too. Retention, DeleteRecords and merges only drop the
+// references (tier.Deleter never deletes a shared object); a flush whose registrations never
+// happened (a crash after its PUT) leaves an object nothing names, which goes the same way.
 //
 // # Concurrency
 //

@@ -233,9 +233,16 @@ func (f *fetcher) stop() {
 	f.wg.Wait()
 }
 
-// fetch reads the whole object of s and checks its size against the catalog's.
+// fetch reads the segment s: its whole object, or its range of a shared object (one ranged GET),
+// and checks its size against the catalog's.
 func fetch(ctx context.Context, b objstore.Bucket, s metadata.SegmentRef) ([]byte, error) {
-	rc, err := b.Get(ctx, s.Key)
+	var rc io.ReadCloser
+	var err error
+	if s.Position != 0 || tier.IsSharedKey(s.Key) {
+		rc, err = b.GetRange(ctx, s.Key, s.Position, s.Size)
+	} else {
+		rc, err = b.Get(ctx, s.Key)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ type metrics struct {
 	errors       *prometheus.CounterVec // by op: leases, catalog, get, corrupt, put, replace, delete, sweep
 	aborted      *prometheus.CounterVec // by reason: fenced, conflict, lease
 	seconds      prometheus.Histogram
-	sweepDeleted *prometheus.CounterVec // by reason: superseded, fenced, topic_deleted
+	sweepDeleted *prometheus.CounterVec // by reason: superseded, fenced, topic_deleted, unreferenced
 	sweepBytes   prometheus.Counter
 }
 
@@ -47,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		sweepDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_compaction_sweep_deleted_total",
-			Help: "Orphaned objects deleted by the sweeper, by reason (superseded, fenced, topic_deleted).",
+			Help: "Orphaned objects deleted by the sweeper, by reason (superseded, fenced, topic_deleted, unreferenced).",
 		}, []string{"reason"}),
 		sweepBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compaction_sweep_bytes_total",

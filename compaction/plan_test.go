@@ -41,6 +41,12 @@ func TestPlanMerges(t *testing.T) {
 		withGap[i].BaseOffset += 5
 		withGap[i].NextOffset += 5
 	}
+	ranged := segs(10, 10, 500, 10, 10) // ranges of shared objects at positions in them, and a big whole object
+	for i := range ranged {
+		if i != 2 {
+			ranged[i].Position = int64(1000 * (i + 1))
+		}
+	}
 	epochs := segs(10, 10, 10, 10, 10, 10)
 	for i := 2; i < len(epochs); i++ {
 		epochs[i].Epoch = 2
@@ -54,6 +60,7 @@ func TestPlanMerges(t *testing.T) {
 		{"empty", nil, small, nil},
 		{"fewer than MinInputs", segs(10, 10), small, nil},
 		{"exactly MinInputs", segs(10, 10, 10), small, [][]int{{0, 1, 2}}},
+		{"ranges are planned by their own size", ranged, Policy{SmallBytes: 100, TargetBytes: 400, MinInputs: 2}, [][]int{{0, 1}, {3, 4}}},
 		{"all small in one", segs(10, 20, 30, 40, 50), small, [][]int{{0, 1, 2, 3, 4}}},
 		{"a big segment splits runs", segs(10, 10, 10, 100, 10, 10, 10), small, [][]int{{0, 1, 2}, {4, 5, 6}}},
 		{"SmallBytes is exclusive", segs(99, 99, 100, 99), small, nil},

@@ -126,6 +126,7 @@ type sweepState struct {
 	orphans   map[string]orphanMark          // object key → when it was first judged an orphan
 	goneSince map[metadata.TopicID]time.Time // topic ID → first sweep that found it in no topic
 	foreign   map[string]bool                // foreign keys already logged
+	shared    map[string]orphanMark          // shared object key → first sweep that found it unreferenced
 }
 
 // orphanMark remembers an orphan between sweeps.
@@ -185,6 +186,15 @@ func (w *Worker) Sweep(ctx context.Context) (SweepResult, error) {
 		if err != nil {
 			w.m.errors.WithLabelValues("sweep").Inc()
 			w.log.Warn("compaction: sweep deleted topics", "err", err)
+		}
+		r, err = w.sweepShared(ctx)
+		res.add(r)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if err != nil {
+			w.m.errors.WithLabelValues("sweep").Inc()
+			w.log.Warn("compaction: sweep shared objects", "err", err)
 		}
 	}
 	return res, nil

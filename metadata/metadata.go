@@ -73,12 +73,18 @@ type Lease struct {
 	Epoch int32
 }
 
-// SegmentRef describes one sealed segment object in the catalog.
+// SegmentRef describes one sealed segment in the catalog: a whole object, or a byte range of an
+// object shared by several partitions (one flush of a node's object-durability partitions). The
+// segment's bytes are [Position, Position+Size) of the object under Key; a whole object has
+// Position 0 and Size equal to the object's size, so catalogs written before ranges existed read
+// the same. A partition's catalog names at most one range of any object, so Key still identifies
+// a segment within one catalog.
 type SegmentRef struct {
 	Key          string // object key, relative to the bucket
 	BaseOffset   int64  // first offset in the segment
 	NextOffset   int64  // one past the last offset in the segment
-	Size         int64  // object size in bytes
+	Size         int64  // bytes of the segment: the object's size, or the range's length
+	Position     int64  // byte position of the segment within the object (0: it starts the object)
 	MinTimestamp int64  // milliseconds; -1 when unknown
 	MaxTimestamp int64  // milliseconds; -1 when unknown
 	Epoch        int32  // leader epoch that wrote the segment
@@ -93,8 +99,10 @@ type SegmentRef struct {
 // take no locks, so a backend runs them inside its own compare-and-swap (or under its own mutex).
 // The caller owns the catalog and calls them on a private copy (Clone) when it may be shared. The
 // rules, beyond fencing (see the package doc):
-//   - A segment is valid when Key is non-empty, BaseOffset >= 0 and NextOffset > BaseOffset.
-//   - Two segments are the same (SegmentRef.Same) when Key, BaseOffset, NextOffset and Size agree;
+//   - A segment is valid when Key is non-empty, BaseOffset >= 0, NextOffset > BaseOffset, and
+//     Position and Size are not negative.
+//   - Two segments are the same (SegmentRef.Same) when Key, BaseOffset, NextOffset, Size and
+//     Position agree;
 //     timestamps and CreatedAt are not compared, so a retry that rebuilt the ref still matches.
 //   - On an empty catalog a new segment must hold LogStartOffset (BaseOffset <= LogStartOffset <
 //     NextOffset); after that each segment starts where the previous one ended: no gap, no overlap.

@@ -17,12 +17,16 @@ func (c PartitionCatalog) Clone() PartitionCatalog {
 
 // Same reports whether s and o describe the same object (see the rules above).
 func (s SegmentRef) Same(o SegmentRef) bool {
-	return s.Key == o.Key && s.BaseOffset == o.BaseOffset && s.NextOffset == o.NextOffset && s.Size == o.Size
+	return s.Key == o.Key && s.BaseOffset == o.BaseOffset && s.NextOffset == o.NextOffset && s.Size == o.Size &&
+		s.Position == o.Position
 }
 
 func validSegment(s SegmentRef) error {
 	if s.Key == "" || s.BaseOffset < 0 || s.NextOffset <= s.BaseOffset {
 		return fmt.Errorf("%w: invalid segment %q [%d, %d)", ErrConflict, s.Key, s.BaseOffset, s.NextOffset)
+	}
+	if s.Position < 0 || s.Size < 0 {
+		return fmt.Errorf("%w: invalid byte range of segment %q: %d bytes at %d", ErrConflict, s.Key, s.Size, s.Position)
 	}
 	return nil
 }

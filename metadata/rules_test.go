@@ -11,6 +11,13 @@ func sg(key string, base, next int64) SegmentRef {
 	return SegmentRef{Key: key, BaseOffset: base, NextOffset: next, Size: next - base}
 }
 
+// rg is a segment held at byte position pos of a shared object.
+func rg(key string, pos, base, next int64) SegmentRef {
+	s := sg(key, base, next)
+	s.Position = pos
+	return s
+}
+
 func cat(epoch int32, lso int64, segs ...SegmentRef) PartitionCatalog {
 	return PartitionCatalog{Epoch: epoch, LogStartOffset: lso, Segments: segs}
 }
@@ -62,6 +69,12 @@ func TestRegisterSegmentRules(t *testing.T) {
 		{"empty segment", cat(1, 0), 1, sg("a", 0, 0), false, ErrConflict, 1},
 		{"negative base", cat(1, 0), 1, sg("a", -1, 10), false, ErrConflict, 1},
 		{"no key", cat(1, 0), 1, sg("", 0, 1), false, ErrConflict, 1},
+		{"range of a shared object", cat(1, 0, sg("a", 0, 10)), 1, rg("s", 40, 10, 20), true, nil, 1},
+		{"retry of a range", cat(1, 0, rg("s", 40, 0, 10)), 1, rg("s", 40, 0, 10), false, nil, 1},
+		{"same range at another position", cat(1, 0, rg("s", 40, 0, 10)), 1, rg("s", 0, 0, 10), false, ErrConflict, 1},
+		{"range after a range of another object", cat(1, 0, rg("s", 40, 0, 10)), 1, rg("t", 40, 10, 20), true, nil, 1},
+		{"negative position", cat(1, 0), 1, rg("s", -1, 0, 10), false, ErrConflict, 1},
+		{"negative size", cat(1, 0), 1, SegmentRef{Key: "a", BaseOffset: 0, NextOffset: 10, Size: -1}, false, ErrConflict, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,8 +24,8 @@ type blockCache struct {
 }
 
 type blockKey struct {
-	obj string
-	idx int64
+	obj objRange
+	idx int64 // block number from the range's start
 }
 
 type block struct {
@@ -153,20 +153,20 @@ func (c *blockCache) done(b *block, ru *runBuf, at, n int, err error) {
 type indexCache struct {
 	mu  sync.Mutex
 	max int
-	m   map[string]*list.Element
+	m   map[objRange]*list.Element
 	lru list.List // of indexEntry
 }
 
 type indexEntry struct {
-	key string
+	key objRange
 	ix  *objectIndex
 }
 
 func newIndexCache(max int) *indexCache {
-	return &indexCache{max: max, m: make(map[string]*list.Element)}
+	return &indexCache{max: max, m: make(map[objRange]*list.Element)}
 }
 
-func (c *indexCache) get(key string) *objectIndex {
+func (c *indexCache) get(key objRange) *objectIndex {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[key]; e != nil {
@@ -177,7 +177,7 @@ func (c *indexCache) get(key string) *objectIndex {
 }
 
 // put caches ix under key unless an index is cached there already; it returns the cached one.
-func (c *indexCache) put(key string, ix *objectIndex) *objectIndex {
+func (c *indexCache) put(key objRange, ix *objectIndex) *objectIndex {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[key]; e != nil {

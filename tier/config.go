@@ -39,6 +39,12 @@ const (
 	DefaultCheckInterval     = 5 * time.Minute
 	DefaultPollInterval      = 30 * time.Second
 	DefaultDeleteGrace       = 5 * time.Minute
+	DefaultSharedObjectBytes = 8 << 20
+	// SharedRegisterWindow is how long after its PUT a range of a shared object may still be
+	// registered; a partition that could not register its range by then uploads its data again.
+	// The orphan sweeper deletes an unreferenced shared object only once it is older than its
+	// grace period, which must exceed this.
+	SharedRegisterWindow = 10 * time.Minute
 )
 
 // Config configures an Uploader.
@@ -50,6 +56,12 @@ type Config struct {
 	Store metadata.Catalog
 	// Prefix is put before every object key ("" for none); it must be a valid key prefix.
 	Prefix string
+	// NodeID names this node in the keys of the objects its object-durability flushes write
+	// (SharedObjectKey).
+	NodeID int32
+	// SharedObjectBytes is how much pending object-durability data makes a flush happen before its
+	// deadline (default 8 MiB), and the most one partition puts in one flush's object.
+	SharedObjectBytes int64
 	// UploadConcurrency bounds the uploads in flight across all partitions (default 16: object
 	// durability rolls the partitions of a topic at the same instants, and each one's acks wait
 	// for its upload). A partition uploads its segments one after another, in offset order.
@@ -80,6 +92,9 @@ type Config struct {
 func (c *Config) applyDefaults() {
 	if c.UploadConcurrency == 0 {
 		c.UploadConcurrency = DefaultUploadConcurrency
+	}
+	if c.SharedObjectBytes == 0 {
+		c.SharedObjectBytes = DefaultSharedObjectBytes
 	}
 	if c.RetryBaseDelay == 0 {
 		c.RetryBaseDelay = DefaultRetryBaseDelay
@@ -116,6 +131,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Store is required", ErrConfig)
 	case c.UploadConcurrency < 0:
 		return fmt.Errorf("%w: negative UploadConcurrency %d", ErrConfig, c.UploadConcurrency)
+	case c.SharedObjectBytes < 0:
+		return fmt.Errorf("%w: negative SharedObjectBytes %d", ErrConfig, c.SharedObjectBytes)
+	case c.NodeID < 0:
+		return fmt.Errorf("%w: negative NodeID %d", ErrConfig, c.NodeID)
 	case c.RetryBaseDelay < 0 || c.RetryMaxDelay < 0 || c.CheckInterval < 0 || c.PollInterval < 0 || c.DeleteGrace < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	case c.RetryMaxDelay > 0 && c.RetryBaseDelay > c.RetryMaxDelay:
@@ -170,6 +189,13 @@ type ParsedKey struct {
 	// uploaded segment's key (ObjectKey), which does not say.
 	NextOffset int64
 	Epoch      int32
+	// Shared marks a SharedObjectKey: an object holding byte ranges of several partitions, written
+	// by node Node at Written (Unix nanoseconds) with the random Nonce. TopicID, Partition,
+	// BaseOffset and Epoch are zero for it, NextOffset -1.
+	Shared  bool
+	Node    int32
+	Written int64
+	Nonce   string
 }
 
 // Merged reports whether the key is a MergedObjectKey.
@@ -177,19 +203,26 @@ func (k ParsedKey) Merged() bool { return k.NextOffset >= 0 }
 
 // String rebuilds the key.
 func (k ParsedKey) String() string {
+	if k.Shared {
+		return sharedKey(k.Prefix, k.Node, k.Written, k.Nonce)
+	}
 	if k.Merged() {
 		return MergedObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.NextOffset, k.Epoch)
 	}
 	return ObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.Epoch)
 }
 
-// ParseObjectKey is the inverse of ObjectKey and MergedObjectKey. ErrBadKey for anything else.
+// ParseObjectKey is the inverse of ObjectKey, MergedObjectKey and SharedObjectKey. ErrBadKey for
+// anything else.
 func ParseObjectKey(key string) (ParsedKey, error) {
 	k := ParsedKey{NextOffset: -1}
 	if err := objstore.ValidateKey(key); err != nil {
 		return k, fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
 	parts := strings.Split(key, "/")
+	if len(parts) >= 3 && parts[len(parts)-3] == "shared" {
+		return parseSharedKey(key, parts)
+	}
 	if len(parts) < 4 || parts[len(parts)-4] != "topics" {
 		return k, fmt.Errorf("%w: %q", ErrBadKey, key)
 	}

@@ -33,7 +33,9 @@ func TestDeleterExported(t *testing.T) {
 	for _, k := range []string{"a/now1", "a/now2", "a/later"} {
 		objstoretest.Put(t, b, k, []byte(k))
 	}
-	d.Schedule([]metadata.SegmentRef{{Key: "a/now1"}, {Key: "a/now2"}}, 0)
+	shared := SharedObjectKey("a", 1, time.Now())
+	objstoretest.Put(t, b, shared, []byte("shared"))
+	d.Schedule([]metadata.SegmentRef{{Key: "a/now1"}, {Key: "a/now2"}, {Key: shared, Position: 3, Size: 3}}, 0)
 	d.Schedule([]metadata.SegmentRef{{Key: "a/later"}}, time.Hour)
 	gone := func(k string) bool {
 		_, err := b.Head(context.Background(), k)
@@ -42,6 +44,9 @@ func TestDeleterExported(t *testing.T) {
 	eventually(t, "objects past their grace deleted", func() bool { return gone("a/now1") && gone("a/now2") })
 	if gone("a/later") {
 		t.Fatal("an object inside its grace period was deleted")
+	}
+	if gone(shared) {
+		t.Fatal("a range of a shared object dropped deleted the whole object")
 	}
 	if n := d.Pending(); n != 1 {
 		t.Fatalf("pending %d, want 1", n)

@@ -32,6 +32,25 @@
 // success. The catalog is the truth: an object is readable only once registered, and leaves the
 // catalog before it leaves the bucket.
 //
+// Object durability writes one object per flush per node instead (see Flushes), holding one segment
+// image (batches + sparse index + footer, exactly as a standalone segment object) per partition,
+// back to back:
+//
+//	<prefix>/shared/<node-id>/<written: Unix ns, 20 digits>-<nonce: 16 hex>.seg
+//
+//	+---------------------------+---------------------------+-----+
+//	| partition a's image       | partition b's image       | ... |
+//	| batches | index | footer  | batches | index | footer  |     |
+//	+---------------------------+---------------------------+-----+
+//	^ Position 0                ^ Position = size of a's
+//
+// Each partition's catalog names its range: metadata.SegmentRef.Key is the shared object's key,
+// Position and Size the image's place in it (a whole object is Position 0, Size the object's size).
+// A range is read exactly like a segment object, shifted by Position. A shared object is deleted
+// only by the compaction sweeper, once no catalog names any range of it (retention, DeleteRecords
+// and merges drop the references; the Deleter skips shared keys). ParseObjectKey parses all three
+// layouts (ParsedKey.Shared for this one).
+//
 // # Uploader (leaders)
 //
 // Track starts one goroutine per partition the node leads (given as its PartitionLog); Untrack
@@ -46,13 +65,33 @@
 //	    local retention: delete hot segments below min(tiered end, local.retention.* limit)
 //	    every CheckInterval: retention.* on the catalog → PartitionLog.MoveLogStart, objects
 //	        deleted after DeleteGrace
-//	    object durability: roll the active segment FlushInterval after its oldest record was
-//	        created (producer timestamp; at most FlushInterval after it arrived, at least
-//	        FlushInterval/4 after the last roll), so acks wait for one flush, not a flush plus
-//	        the time the records queued in the client; Expedite (a producer's pipeline is full
-//	        of waiting acks) brings it forward to FlushInterval/2 after the last roll
-//	    sleep until the log changes (appends and rolls wake it), PollInterval passes, a timer
-//	        fires or the policy changes
+//	    object durability: tell the flusher when the active segment wants rolling:
+//	        FlushInterval after its oldest record was created (producer timestamp; at most
+//	        FlushInterval after it arrived), so acks wait for one flush, not a flush plus the
+//	        time the records queued in the client; Expedite (a producer's pipeline is full of
+//	        waiting acks) brings it forward to FlushInterval/2 after the last flush; never
+//	        sooner than 2/3 FlushInterval after the last flush
+//	    sleep until the log changes (appends and rolls wake it), PollInterval passes or the
+//	        policy changes
+//
+// # Flushes (object durability)
+//
+// One flusher goroutine per Uploader serves every object-durability partition (flush.go):
+//
+//	at the earliest deadline a partition noted, or once Config.SharedObjectBytes (8 MiB) is
+//	    pending: ask every noted partition to roll, all at once
+//	each partition's goroutine rolls its hot log (the fsyncs of one flush run in parallel), finds
+//	    its sealed segment above the tiered end and hands the flusher one image (the file as it
+//	    is, or several segments rewritten as one)
+//	once all have (or after 200 ms; a partition still registering an earlier range is not
+//	    waited for): PUT the images back to back as one shared object (up to 4 PUTs in flight)
+//	each partition registers its range under its own epoch (within SharedRegisterWindow of the
+//	    PUT, else it gives up and its data goes into a later flush); WaitTiered wakes
+//
+// So a node writes at most 1.5 flush objects per FlushInterval (+1 per 8 MiB) whatever the
+// partition count. A PUT that fails fails every image in it (each partition retries); a
+// registration refused affects its partition alone. A crash between the PUT and the
+// registrations acks nothing and leaves an object no catalog names, which the sweeper deletes.
 //
 // WaitTiered(tp, n) blocks until the tiered end reaches n; registration wakes it. TieredEnd and
 // LatestTiered answer from the Uploader's view, which the partition goroutine refreshes.
@@ -60,8 +99,9 @@
 // # Reader (any node)
 //
 // Read(tp, offset) resolves offset in the partition's catalog (cached; a WatchCatalogs goroutine
-// drops changed entries, and nothing is cached while the watch is down), loads the object's index
-// once (footer + index through the block cache; cached by key), and reads whole batches through
+// drops changed entries, and nothing is cached while the watch is down), loads the segment's index
+// once (footer + index through the block cache; cached by key and position: a range of a shared
+// object is a segment of its own, its blocks aligned to its start), and reads whole batches through
 // the block cache: aligned BlockSize ranges fetched by ranged GETs, one fetch per block however
 // many readers want it, LRU-evicted at CacheBytes. A read that continues where the partition's
 // last one ended starts fetches for the next ReadAheadBlocks blocks (crossing into later objects),

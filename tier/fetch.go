@@ -13,13 +13,14 @@ import (
 	"github.com/strata-log/strata/tier/segment"
 )
 
-// objectFile is an io.ReaderAt over one object through the block cache, for one call's ctx. Blocks
+// objectFile is an io.ReaderAt over one segment (a whole object, or a range of a shared one:
+// offsets are relative to the range's start) through the block cache, for one call's ctx. Blocks
 // a read needs are fetched in parallel, each by one GET shared with any concurrent reader.
 type objectFile struct {
 	r    *Reader
 	ctx  context.Context
-	key  string
-	size int64
+	obj  objRange
+	size int64 // the segment's size
 }
 
 // ReadAt reads len(p) bytes at off, or up to the object's end with io.EOF.
@@ -38,7 +39,7 @@ func (o *objectFile) ReadAt(p []byte, off int64) (int, error) {
 	first, last := off/bs, (end-1)/bs
 	blocks := make([]*block, 0, last-first+1)
 	for idx := first; idx <= last; idx++ {
-		b, fetch := o.r.blocks.lookup(blockKey{o.key, idx}, true)
+		b, fetch := o.r.blocks.lookup(blockKey{o.obj, idx}, true)
 		if fetch {
 			o.r.startFetch(b, o.size)
 		}
@@ -57,7 +58,7 @@ func (o *objectFile) ReadAt(p []byte, off int64) (int, error) {
 		start := b.key.idx * bs
 		lo, hi := max(off, start), min(end, start+int64(len(b.data)))
 		if hi <= lo {
-			return n, fmt.Errorf("%w: object %s: block %d holds %d bytes", segment.ErrCorrupt, o.key, b.key.idx, len(b.data))
+			return n, fmt.Errorf("%w: object %s: block %d holds %d bytes", segment.ErrCorrupt, o.obj, b.key.idx, len(b.data))
 		}
 		n += copy(p[lo-off:], b.data[lo-start:hi-start])
 	}
@@ -85,7 +86,7 @@ func (o *objectFile) view(off, n int64) (v []byte, ok, verified bool, err error)
 	bl := blocks[:0]
 	for idx := first; idx <= last; idx++ {
 		// Counted below: a view that falls back to a copy looks the blocks up again.
-		b, fetch := o.r.blocks.lookup(blockKey{o.key, idx}, false)
+		b, fetch := o.r.blocks.lookup(blockKey{o.obj, idx}, false)
 		if fetch {
 			o.r.startFetch(b, o.size)
 		}
@@ -118,7 +119,7 @@ func (o *objectFile) view(off, n int64) (v []byte, ok, verified bool, err error)
 	b := bl[0]
 	lo := int(off - b.key.idx*bs)
 	if lo >= len(b.data) || lo+int(n) > total {
-		return nil, false, false, fmt.Errorf("%w: object %s: blocks %d-%d hold %d bytes", segment.ErrCorrupt, o.key, first, last, total)
+		return nil, false, false, fmt.Errorf("%w: object %s: blocks %d-%d hold %d bytes", segment.ErrCorrupt, o.obj, first, last, total)
 	}
 	at := b.at + lo
 	return b.run.buf[at : at+int(n) : at+int(n)], true, b.run.verified(off, off+n), nil
@@ -177,14 +178,14 @@ func (r *Reader) verifyWhole(seg metadata.SegmentRef, ru *runBuf) {
 	if checkBatches(ru.buf[:ix.DataSize], ix.BaseOffset, ix.NextOffset) != nil || segment.WholeBatches(ru.buf[:ix.DataSize]) != int(ix.DataSize) {
 		return
 	}
-	r.indexes.put(seg.Key, &objectIndex{ix: ix, size: int64(len(ru.buf))})
+	r.indexes.put(rangeOf(seg), &objectIndex{ix: ix, size: int64(len(ru.buf))})
 	ru.setChecked(0, ix.DataSize)
 }
 
 // checkRun checks the whole batches of part of an object, from the first index entry at or after
 // the run's start (a batch boundary), when the object's index is cached; it marks what passed.
 // A failure is left for the reads, which report it against the object's key.
-func (r *Reader) checkRun(key string, ru *runBuf) {
+func (r *Reader) checkRun(key objRange, ru *runBuf) {
 	oi := r.indexes.get(key)
 	if oi == nil {
 		return
@@ -219,12 +220,12 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(ru *
 	off := k.idx * bs
 	n := min(bs*int64(blocks), objSize-off)
 	if n <= 0 {
-		return fmt.Errorf("%w: object %s: block %d past the %d-byte object", segment.ErrCorrupt, k.obj, k.idx, objSize)
+		return fmt.Errorf("%w: object %s: block %d past the %d-byte segment", segment.ErrCorrupt, k.obj, k.idx, objSize)
 	}
 	began := time.Now()
-	rc, err := r.cfg.Bucket.GetRange(r.ctx, k.obj, off, n)
+	rc, err := r.cfg.Bucket.GetRange(r.ctx, k.obj.key, k.obj.pos+off, n)
 	if err != nil {
-		return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
+		return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj.key, k.obj.pos+off, n, err)
 	}
 	defer rc.Close()
 	ru := &runBuf{buf: make([]byte, n), start: off}
@@ -234,11 +235,11 @@ func (r *Reader) fetchRange(k blockKey, blocks int, objSize int64, got func(ru *
 		if _, err := io.ReadFull(rc, data); err != nil {
 			// A short body is either a cut connection or an object shorter than the catalog says.
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-				if a, herr := r.cfg.Bucket.Head(r.ctx, k.obj); herr == nil && a.Size != objSize {
-					return fmt.Errorf("%w: object %s holds %d bytes, the catalog names %d", segment.ErrCorrupt, k.obj, a.Size, objSize)
+				if a, herr := r.cfg.Bucket.Head(r.ctx, k.obj.key); herr == nil && (a.Size < k.obj.pos+objSize || (k.obj.pos == 0 && a.Size != objSize && !IsSharedKey(k.obj.key))) {
+					return fmt.Errorf("%w: object %s holds %d bytes, the catalog names %d at %d", segment.ErrCorrupt, k.obj.key, a.Size, objSize, k.obj.pos)
 				}
 			}
-			return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj, off, n, err)
+			return fmt.Errorf("tier: get %s [%d, +%d): %w", k.obj.key, k.obj.pos+off, n, err)
 		}
 		r.m.getBytes.Add(float64(len(data)))
 		got(ru, int(done), len(data))

@@ -2,7 +2,9 @@ package tier
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-log/strata/metadata"
 )
@@ -57,5 +59,45 @@ func TestParseMergedObjectKeyRejects(t *testing.T) {
 				t.Fatalf("ParseObjectKey(%q) = %+v, %v", key, k, err)
 			}
 		})
+	}
+}
+
+func TestSharedObjectKey(t *testing.T) {
+	at := time.Unix(1_700_000_000, 123)
+	for _, prefix := range []string{"", "p", "a/b/", "topics"} {
+		key := SharedObjectKey(prefix, 12, at)
+		k, err := ParseObjectKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !k.Shared || k.Node != 12 || k.Written != at.UnixNano() || len(k.Nonce) != 16 || k.Prefix != trimSlash(prefix) ||
+			k.String() != key || k.Merged() || !IsSharedKey(key) {
+			t.Fatalf("%q parsed as %+v", key, k)
+		}
+		if !strings.HasPrefix(key, SharedDir(prefix)) {
+			t.Fatalf("%q not under %q", key, SharedDir(prefix))
+		}
+	}
+	if a, b := SharedObjectKey("", 1, at), SharedObjectKey("", 1, at); a == b {
+		t.Fatal("two keys of one node at one instant collide")
+	}
+	if IsSharedKey(ObjectKey("", metadata.NewTopicID(), 0, 5, 1)) {
+		t.Fatal("a partition's object taken for a shared one")
+	}
+	for name, key := range map[string]string{
+		"short time":     "shared/1/1700-0123456789abcdef.seg",
+		"short nonce":    "shared/1/00000000000000000001-0123.seg",
+		"upper nonce":    "shared/1/00000000000000000001-0123456789ABCDEF.seg",
+		"bad nonce":      "shared/1/00000000000000000001-0123456789abcdeg.seg",
+		"negative node":  "shared/-1/00000000000000000001-0123456789abcdef.seg",
+		"padded node":    "shared/01/00000000000000000001-0123456789abcdef.seg",
+		"no nonce":       "shared/1/00000000000000000001.seg",
+		"wrong suffix":   "shared/1/00000000000000000001-0123456789abcdef.log",
+		"negative time":  "shared/1/-0000000000000000001-0123456789abcdef.seg",
+		"node not a num": "shared/x/00000000000000000001-0123456789abcdef.seg",
+	} {
+		if k, err := ParseObjectKey(key); !errors.Is(err, ErrBadKey) {
+			t.Errorf("%s: ParseObjectKey(%q) = %+v, %v", name, key, k, err)
+		}
 	}
 }

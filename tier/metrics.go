@@ -20,6 +20,10 @@ type uploadMetrics struct {
 	objectsDeleted  prometheus.Counter
 	deletesPending  prometheus.Gauge
 	catalogBytes    prometheus.Gauge
+	// Shared objects (object durability): one per flush, each holding several partitions' ranges.
+	sharedObjects prometheus.Counter
+	sharedRanges  prometheus.Histogram
+	sharedBytes   prometheus.Histogram
 }
 
 func newUploadMetrics(reg prometheus.Registerer) *uploadMetrics {
@@ -73,6 +77,20 @@ func newUploadMetrics(reg prometheus.Registerer) *uploadMetrics {
 			Name: "strata_tier_catalog_bytes",
 			Help: "Bytes of segment objects registered in the catalog for the partitions this node tiers, as last read.",
 		}),
+		sharedObjects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_tier_shared_objects_total",
+			Help: "Objects written by object-durability flushes, each holding the pending data of every partition flushed (one per flush).",
+		}),
+		sharedRanges: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_tier_shared_object_ranges",
+			Help:    "Partition ranges per object written by an object-durability flush.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		sharedBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_tier_shared_object_bytes",
+			Help:    "Size (fill) of each object written by an object-durability flush.",
+			Buckets: prometheus.ExponentialBuckets(1<<10, 2, 15),
+		}),
 	}
 	if reg != nil {
 		m.backlogSegments = promshare.Keep(reg, m.backlogSegments)
@@ -87,6 +105,9 @@ func newUploadMetrics(reg prometheus.Registerer) *uploadMetrics {
 		m.objectsDeleted = promshare.Keep(reg, m.objectsDeleted)
 		m.deletesPending = promshare.Keep(reg, m.deletesPending)
 		m.catalogBytes = promshare.Keep(reg, m.catalogBytes)
+		m.sharedObjects = promshare.Keep(reg, m.sharedObjects)
+		m.sharedRanges = promshare.Keep(reg, m.sharedRanges)
+		m.sharedBytes = promshare.Keep(reg, m.sharedBytes)
 	}
 	return m
 }

@@ -27,6 +27,8 @@ type partition struct {
 	kick   chan struct{} // policy changed or expedite set; capacity 1
 
 	expedite atomic.Bool // roll at the floor, not the deadline (Uploader.Expedite)
+	rollNow  atomic.Bool // the flusher asks for a roll (object durability; see flusher)
+	busy     atomic.Bool // in uploadShared: an image handed in, or its range registering
 
 	mu      sync.Mutex
 	epoch   int32
@@ -176,16 +178,16 @@ func (p *partition) run() {
 	defer ticker.Stop()
 	poll := time.NewTicker(p.u.cfg.PollInterval)
 	defer poll.Stop()
-	var flush *time.Timer
-	var flushC <-chan time.Time
-	var flushAt, lastRoll time.Time
-	defer func() {
-		if flush != nil {
-			flush.Stop()
-		}
-	}()
+	defer p.u.fl.forget(p)
 	retentionDue := true
 	for {
+		if p.rollNow.Swap(false) {
+			// The flusher's roll: every partition's goroutine rolls its own hot log, so the
+			// rolls' fsyncs of one flush go on in parallel.
+			if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
+				p.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
+			}
+		}
 		changed := p.log.Changed()
 		err := p.uploadAll(ctx)
 		if err == nil && retentionDue {
@@ -206,36 +208,45 @@ func (p *partition) run() {
 		_, pol := p.settings()
 		expedite := p.expedite.Swap(false)
 		if pol.RemoteStorage && pol.Durability == DurabilityObject {
-			// Object durability: acks wait for the roll, so it is timed by the records waiting.
-			if first, oldest, ok := p.log.Unrolled(); ok {
-				at := flushDeadline(first, oldest, lastRoll, pol.flushInterval())
-				if e := expediteAt(lastRoll, pol.flushInterval()); expedite && e.Before(at) {
-					at = e
-				}
-				if flush == nil || at.Before(flushAt) {
-					if flush != nil {
-						flush.Stop()
-					}
-					flush, flushAt = time.NewTimer(time.Until(at)), at
-					flushC = flush.C
-				}
-			}
+			// Object durability: acks wait for the flush, so it is timed by the records waiting.
+			p.noteFlush(pol, expedite)
+		} else {
+			p.u.fl.note(p, time.Time{}, 0)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		case <-p.kick:
-		case <-flushC:
-			flush, flushC, lastRoll = nil, nil, time.Now()
-			if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
-				p.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
-			}
 		case <-poll.C:
 		case <-ticker.C:
 			retentionDue = true
 		}
 	}
+}
+
+// noteFlush tells the flusher when this partition's unrolled records want flushing: its flush
+// deadline, computed from the node's last flush (the flusher rolls every object-durability
+// partition at once), brought forward by expedite, never sooner than sharedFloor.
+func (p *partition) noteFlush(pol Policy, expedite bool) {
+	first, oldest, ok := p.log.Unrolled()
+	if !ok {
+		p.u.fl.note(p, time.Time{}, 0)
+		return
+	}
+	last, interval := p.u.fl.last(), pol.flushInterval()
+	at := flushDeadline(first, oldest, last, interval)
+	if e := expediteAt(last, interval); expedite && e.Before(at) {
+		at = e
+	}
+	if floor := sharedFloor(last, interval); at.Before(floor) {
+		at = floor
+	}
+	var unrolled int64
+	if segs := p.log.Segments(); len(segs) > 0 {
+		unrolled = segs[len(segs)-1].Size
+	}
+	p.u.fl.note(p, at, unrolled)
 }
 
 // failed handles an error from one pass of the loop: it reports whether the loop must end (fenced,

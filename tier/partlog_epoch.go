@@ -292,7 +292,7 @@ func (r *Reader) batchHeader(ctx context.Context, tp metadata.TopicPartition, to
 	if err != nil {
 		return segment.BatchInfo{}, err
 	}
-	sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}, oi.ix)
+	sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: oi.size}, oi.ix)
 	_, info, err := sr.FindOffset(max(offset, oi.ix.BaseOffset))
 	if err != nil {
 		return segment.BatchInfo{}, r.corrupt(seg.Key, err)

@@ -197,6 +197,8 @@ func FuzzParseObjectKey(f *testing.F) {
 	f.Add(ObjectKey("x", metadata.NewTopicID(), 1, 2, 3))
 	f.Add("topics/00/0/00000000000000000000-0.seg")
 	f.Add(MergedObjectKey("x", metadata.NewTopicID(), 1, 2, 30, 3))
+	f.Add(SharedObjectKey("x/y", 3, time.Unix(1_700_000_000, 5)))
+	f.Add("shared/0/00000000000000000000-0123456789abcdef.seg")
 	f.Fuzz(func(t *testing.T, key string) {
 		k, err := ParseObjectKey(key)
 		if err != nil {

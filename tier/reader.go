@@ -137,8 +137,27 @@ type Reader struct {
 
 // streamPos is where a partition's last read ended, to recognise sequential readers.
 type streamPos struct {
+	obj objRange
+	pos int64
+}
+
+// objRange names the bytes of one segment: the object under key from byte pos on (pos 0 for a
+// segment that is a whole object). The block cache, the index cache and the read positions are
+// keyed by it, so the ranges of one shared object are cached apart, each in blocks aligned to its
+// own start, and a range never serves another's bytes.
+type objRange struct {
 	key string
 	pos int64
+}
+
+func rangeOf(seg metadata.SegmentRef) objRange { return objRange{key: seg.Key, pos: seg.Position} }
+
+// String names the range in errors: the key, and the position when it is not 0.
+func (o objRange) String() string {
+	if o.pos == 0 {
+		return o.key
+	}
+	return fmt.Sprintf("%s@%d", o.key, o.pos)
 }
 
 // objectIndex is a cached, decoded segment index.
@@ -309,7 +328,7 @@ func (r *Reader) offsetForTimestamp(ctx context.Context, tp metadata.TopicPartit
 		if err != nil {
 			return -1, -1, false, err
 		}
-		sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}, oi.ix)
+		sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: oi.size}, oi.ix)
 		off, at, ok, err := sr.FindRecord(ts, from)
 		if err != nil {
 			return -1, -1, false, r.corrupt(seg.Key, err)
@@ -372,7 +391,7 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 		if err != nil {
 			return nil, false, err
 		}
-		of := &objectFile{r: r, ctx: ctx, key: seg.Key, size: oi.size}
+		of := &objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: oi.size}
 		sr := segment.NewIndexedReader(of, oi.ix)
 		from := max(offset, oi.ix.BaseOffset)
 		if from >= oi.ix.NextOffset {
@@ -383,7 +402,7 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 			return nil, false, r.corrupt(seg.Key, err)
 		}
 		if len(dst) == 0 {
-			sequential = r.isSequential(tp, seg.Key, pos)
+			sequential = r.isSequential(tp, rangeOf(seg), pos)
 		}
 		before := len(dst)
 		var end int64
@@ -414,9 +433,9 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 				return nil, false, r.corrupt(seg.Key, err)
 			}
 		}
-		last, lastIdx = streamPos{key: seg.Key, pos: end}, i
+		last, lastIdx = streamPos{obj: rangeOf(seg), pos: end}, i
 		if sequential {
-			r.dropBehind(seg.Key, pos, end, end >= oi.ix.DataSize)
+			r.dropBehind(rangeOf(seg), pos, end, end >= oi.ix.DataSize)
 		}
 		if end < oi.ix.DataSize || len(dst) >= maxBytes {
 			break
@@ -427,8 +446,8 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 	}
 	// Where a sequential reader reads next: here, or the next object's start when this one is done.
 	next := last
-	if oi := r.indexes.get(last.key); oi != nil && last.pos >= oi.ix.DataSize && lastIdx+1 < len(segs) {
-		next = streamPos{key: segs[lastIdx+1].Key}
+	if oi := r.indexes.get(last.obj); oi != nil && last.pos >= oi.ix.DataSize && lastIdx+1 < len(segs) {
+		next = streamPos{obj: rangeOf(segs[lastIdx+1])}
 	}
 	r.mu.Lock()
 	r.streams[tp] = next
@@ -443,14 +462,14 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 // last one too when the object's data is done), so that the cache evicts what was read before
 // what read-ahead fetched for later. Without it, many partitions replaying at once evict each
 // other's read-ahead before it is used and fetch it again.
-func (r *Reader) dropBehind(key string, pos, end int64, finished bool) {
+func (r *Reader) dropBehind(obj objRange, pos, end int64, finished bool) {
 	bs := r.cfg.BlockSize
 	last := end / bs // first block not wholly behind end
 	if finished {
 		last++
 	}
 	for idx := pos / bs; idx < last; idx++ {
-		r.blocks.demote(blockKey{key, idx})
+		r.blocks.demote(blockKey{obj, idx})
 	}
 }
 
@@ -478,13 +497,13 @@ func (r *Reader) corrupt(key string, err error) error {
 	return fmt.Errorf("tier: object %s: %w", key, err)
 }
 
-// isSequential reports whether a read at (key, pos) continues the partition's last read. The first
+// isSequential reports whether a read at (obj, pos) continues the partition's last read. The first
 // read of a partition counts too: Kafka consumers read on from where they start.
-func (r *Reader) isSequential(tp metadata.TopicPartition, key string, pos int64) bool {
+func (r *Reader) isSequential(tp metadata.TopicPartition, obj objRange, pos int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	last, ok := r.streams[tp]
-	return !ok || last == streamPos{key: key, pos: pos}
+	return !ok || last == streamPos{obj: obj, pos: pos}
 }
 
 // index returns the decoded index of seg's object, fetching its footer and index once. While the
@@ -494,7 +513,7 @@ func (r *Reader) isSequential(tp metadata.TopicPartition, key string, pos int64)
 // read-ahead GET: one GET instead of two for the rest of the object, checked on arrival whole
 // (the index is in by then), and its first block published as soon as it has arrived.
 func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef, fromStart bool) (*objectIndex, error) {
-	if oi := r.indexes.get(seg.Key); oi != nil {
+	if oi := r.indexes.get(rangeOf(seg)); oi != nil {
 		return oi, nil
 	}
 	if bs := r.cfg.BlockSize; r.cfg.ReadAheadBlocks > 0 && seg.Size > bs {
@@ -504,7 +523,7 @@ func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef, fromStart b
 		}
 		r.fetchRun(seg, firstBlocks(n), false)
 	}
-	sr, err := segment.OpenReader(&objectFile{r: r, ctx: ctx, key: seg.Key, size: seg.Size}, seg.Size)
+	sr, err := segment.OpenReader(&objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: seg.Size}, seg.Size)
 	if err != nil {
 		return nil, r.corrupt(seg.Key, err)
 	}
@@ -513,7 +532,7 @@ func (r *Reader) index(ctx context.Context, seg metadata.SegmentRef, fromStart b
 		return nil, r.corrupt(seg.Key, fmt.Errorf("%w: index covers [%d, %d), catalog says [%d, %d)", segment.ErrCorrupt,
 			oi.ix.BaseOffset, oi.ix.NextOffset, seg.BaseOffset, seg.NextOffset))
 	}
-	r.indexes.put(seg.Key, oi)
+	r.indexes.put(rangeOf(seg), oi)
 	return oi, nil
 }
 
@@ -531,7 +550,7 @@ func firstBlocks(n int64) []int64 {
 func (r *Reader) fetchRun(seg metadata.SegmentRef, idxs []int64, ahead bool) {
 	var run []*block
 	for _, idx := range idxs {
-		b, fetch := r.blocks.lookup(blockKey{seg.Key, idx}, false)
+		b, fetch := r.blocks.lookup(blockKey{rangeOf(seg), idx}, false)
 		if !fetch {
 			if len(run) > 0 {
 				r.startFetchRun(run, seg.Size, nil, ahead)
@@ -560,7 +579,7 @@ func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
 	for i, seg := range segs {
 		first := int64(0)
 		blocks := int((seg.Size + bs - 1) / bs)
-		if i > 0 && r.indexes.get(seg.Key) == nil && blocks <= perGet+1 && blocks <= r.cfg.ReadAheadBlocks {
+		if i > 0 && r.indexes.get(rangeOf(seg)) == nil && blocks <= perGet+1 && blocks <= r.cfg.ReadAheadBlocks {
 			// A next object no bigger than one GET and its footer's block (segment objects are
 			// segment.bytes of batches, then the index and footer) is fetched whole with one
 			// GET, once the window holds all of it. Its first read waits for the footer, which
@@ -578,10 +597,10 @@ func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
 		}
 		if i == 0 {
 			first = pos / bs
-		} else if r.indexes.get(seg.Key) == nil {
+		} else if r.indexes.get(rangeOf(seg)) == nil {
 			// The next object's footer and index come first: its first read needs them.
 			budget--
-			if b, fetch := r.blocks.lookup(blockKey{seg.Key, (seg.Size - 1) / bs}, false); fetch {
+			if b, fetch := r.blocks.lookup(blockKey{rangeOf(seg), (seg.Size - 1) / bs}, false); fetch {
 				r.m.readAhead.Inc()
 				r.startFetch(b, seg.Size)
 			}
@@ -592,7 +611,7 @@ func (r *Reader) readAhead(segs []metadata.SegmentRef, pos int64) {
 		var missing []int64
 		for idx := first; idx*bs < seg.Size && budget > 0; idx++ {
 			budget--
-			if r.blocks.has(blockKey{seg.Key, idx}) {
+			if r.blocks.has(blockKey{rangeOf(seg), idx}) {
 				r.fetchRun(seg, missing, true)
 				missing = missing[:0]
 				continue

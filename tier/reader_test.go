@@ -349,7 +349,7 @@ func TestWholeObjectCheckedOnArrival(t *testing.T) {
 	loadedRun := func(key string) *runBuf {
 		r.blocks.mu.Lock()
 		defer r.blocks.mu.Unlock()
-		if b := r.blocks.blocks[blockKey{key, 0}]; b != nil && b.elem != nil {
+		if b := r.blocks.blocks[blockKey{objRange{key: key}, 0}]; b != nil && b.elem != nil {
 			return b.run
 		}
 		return nil
@@ -360,7 +360,7 @@ func TestWholeObjectCheckedOnArrival(t *testing.T) {
 	}
 	eventually(t, "the next object checked whole", func() bool {
 		ru := loadedRun(segs[1].Key)
-		return ru != nil && ru.verified(0, 1) && r.indexes.get(segs[1].Key) != nil
+		return ru != nil && ru.verified(0, 1) && r.indexes.get(rangeOf(segs[1])) != nil
 	})
 	eventually(t, "the corrupt object fetched", func() bool { return loadedRun(bad.Key) != nil })
 	if loadedRun(bad.Key).checked.Load() {
@@ -401,11 +401,11 @@ func TestPartialRunCheckedOnArrival(t *testing.T) {
 	eventually(t, "the first block checked", func() bool {
 		r.blocks.mu.Lock()
 		defer r.blocks.mu.Unlock()
-		b := r.blocks.blocks[blockKey{key, 0}]
+		b := r.blocks.blocks[blockKey{objRange{key: key}, 0}]
 		return b != nil && b.elem != nil && b.run.checked.Load()
 	})
 	r.blocks.mu.Lock()
-	ru := r.blocks.blocks[blockKey{key, 0}].run
+	ru := r.blocks.blocks[blockKey{objRange{key: key}, 0}].run
 	r.blocks.mu.Unlock()
 	if ru.start != 0 || ru.checkedFrom != 0 || ru.checkedTo > int64(len(ru.buf)) || ru.checkedTo <= ru.checkedFrom {
 		t.Fatalf("checked [%d, %d) of a GET of [%d, %d)", ru.checkedFrom, ru.checkedTo, ru.start, ru.start+int64(len(ru.buf)))

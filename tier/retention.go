@@ -146,18 +146,25 @@ func newDeleter(b objstore.Bucket, now func() time.Time, base, max time.Duration
 	return d
 }
 
-// Schedule queues the segments' objects for deletion grace from now.
+// Schedule queues the segments' objects for deletion grace from now. A range of a shared object
+// (SharedObjectKey) is skipped: other partitions' catalogs may name the object's other ranges, so
+// only the orphan sweeper deletes it, once no catalog names any of them.
 func (d *Deleter) Schedule(segs []metadata.SegmentRef, grace time.Duration) {
-	if len(segs) == 0 {
-		return
-	}
 	due := d.now().Add(grace)
+	n := 0
 	d.mu.Lock()
 	for _, s := range segs {
+		if IsSharedKey(s.Key) {
+			continue
+		}
 		heap.Push(&d.q, pendingDelete{key: s.Key, due: due})
+		n++
 	}
 	d.mu.Unlock()
-	d.m.deletesPending.Add(float64(len(segs)))
+	if n == 0 {
+		return
+	}
+	d.m.deletesPending.Add(float64(n))
 	select {
 	case d.wake <- struct{}{}:
 	default:

@@ -51,7 +51,12 @@ func (p *partition) uploadAll(ctx context.Context) error {
 					p.tp, seg.BaseOffset, cv.end))
 			}
 		case stepUpload, stepTrim:
-			err := p.uploadSegment(ctx, epoch, seg, cv, step == stepTrim)
+			var err error
+			if pol.Durability == DurabilityObject {
+				err = p.uploadShared(ctx, epoch, pol, cv)
+			} else {
+				err = p.uploadSegment(ctx, epoch, seg, cv, step == stepTrim)
+			}
 			if errors.Is(err, os.ErrNotExist) {
 				continue // the segment was deleted or truncated away meanwhile: look again
 			}
@@ -91,26 +96,12 @@ func (p *partition) uploadSegment(ctx context.Context, epoch int32, seg hotlog.S
 			return opErr("read", err)
 		}
 	}
-	ix := r.Index()
-	ref := metadata.SegmentRef{
-		Key:          ObjectKey(p.u.cfg.Prefix, p.topicID, p.tp.Partition, ix.BaseOffset, epoch),
-		BaseOffset:   ix.BaseOffset,
-		NextOffset:   ix.NextOffset,
-		Size:         size,
-		MinTimestamp: -1,
-		MaxTimestamp: ix.MaxTimestamp,
-		Epoch:        epoch,
-		CreatedAt:    p.u.cfg.Now(),
-	}
-	if err := r.Scan(0, func(_ int64, info segment.BatchInfo) error {
-		ref.Records += int64(info.NumRecords)
-		if ref.MinTimestamp < 0 || info.FirstTimestamp < ref.MinTimestamp {
-			ref.MinTimestamp = info.FirstTimestamp
-		}
-		return nil
-	}); err != nil {
+	ref, err := describeSegment(r)
+	if err != nil {
 		return opErr("read", fmt.Errorf("tier: hot segment %s: %w", seg.Path, err))
 	}
+	ref.Key = ObjectKey(p.u.cfg.Prefix, p.topicID, p.tp.Partition, ref.BaseOffset, epoch)
+	ref.Size, ref.Epoch, ref.CreatedAt = size, epoch, p.u.cfg.Now()
 
 	select {
 	case p.u.slots <- struct{}{}:
@@ -122,23 +113,148 @@ func (p *partition) uploadSegment(ctx context.Context, epoch int32, seg hotlog.S
 	if err != nil {
 		return opErr("put", err)
 	}
+	return p.register(ctx, epoch, ref, cv, began)
+}
+
+// register enters ref (uploaded) in the catalog under epoch and moves the partition's view.
+func (p *partition) register(ctx context.Context, epoch int32, ref metadata.SegmentRef, cv catalogView, began time.Time) error {
 	if err := p.u.cfg.Store.RegisterSegment(ctx, p.tp, epoch, ref); err != nil {
 		if errors.Is(err, metadata.ErrConflict) {
 			// Someone moved the catalog (DeleteRecords, a stale view): read it again and retry.
-			if rerr := p.refreshCatalog(ctx); rerr != nil {
+			if rerr := p.refreshCatalog(p.ctx); rerr != nil {
 				return rerr
 			}
 		}
 		return opErr("register", err)
 	}
-	p.setView(catalogView{logStart: cv.logStart, end: ref.NextOffset, hasSegs: true, bytes: cv.bytes + size})
+	p.setView(catalogView{logStart: cv.logStart, end: ref.NextOffset, hasSegs: true, bytes: cv.bytes + ref.Size})
 	p.plog.noteRegistered(cv.logStart, ref.NextOffset)
 	p.u.m.uploads.Inc()
-	p.u.m.uploadedBytes.Add(float64(size))
+	p.u.m.uploadedBytes.Add(float64(ref.Size))
 	p.u.m.uploadSeconds.Observe(time.Since(began).Seconds())
-	p.u.log.Debug("tier: segment tiered", "partition", p.tp, "key", ref.Key,
-		"base", ref.BaseOffset, "next", ref.NextOffset, "bytes", size)
+	p.u.log.Debug("tier: segment tiered", "partition", p.tp, "key", ref.Key, "position", ref.Position,
+		"base", ref.BaseOffset, "next", ref.NextOffset, "bytes", ref.Size)
 	return nil
+}
+
+// uploadShared tiers the partition's sealed segments from the tiered end on through the Uploader's
+// flusher (object durability): they go as one segment image (as they are when there is one, whole;
+// rewritten as one otherwise, at most Config.SharedObjectBytes of batches) into the next flush's
+// shared object, and the range it landed at is registered under epoch. A range not registered
+// within SharedRegisterWindow of its PUT is given up (the data goes into a later flush): the
+// orphan sweeper may delete an unreferenced shared object after that.
+func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, cv catalogView) error {
+	began := time.Now()
+	image, err := sharedImage(p.log.Segments(), cv.end, p.u.cfg.SharedObjectBytes)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return opErr("read", fmt.Errorf("tier: %s: hot segments from %d: %w", p.tp, cv.end, err))
+	}
+	r, err := segment.OpenReader(bytes.NewReader(image), int64(len(image)))
+	if err != nil {
+		return opErr("read", err)
+	}
+	ref, err := describeSegment(r)
+	if err != nil {
+		return opErr("read", err)
+	}
+	p.busy.Store(true)
+	defer p.busy.Store(false)
+	due := sharedFloor(p.u.fl.last(), pol.flushInterval()) // a segment rolled by size: the next flush
+	sub, err := p.u.fl.submit(ctx, p, image, due)
+	if err != nil {
+		return opErr("put", err)
+	}
+	ref = sharedRef(ref, sub, epoch)
+	rctx, cancel := context.WithDeadline(ctx, sub.put.Add(SharedRegisterWindow))
+	defer cancel()
+	if err := p.register(rctx, epoch, ref, cv, began); err != nil {
+		if rctx.Err() != nil && ctx.Err() == nil {
+			return opErr("register", fmt.Errorf("tier: %s: range of %s not registered within %v of its put: %w", p.tp, ref.Key, SharedRegisterWindow, err))
+		}
+		return err
+	}
+	return nil
+}
+
+// sharedImage returns one sealed segment image of the sealed segments holding offsets from from
+// on, in order and without gaps, up to about limit bytes of batches (at least one batch): the file
+// as it is when one segment starts exactly at from and is the only one taken, else the batches
+// rewritten into a new image.
+func sharedImage(segs []hotlog.SegmentInfo, from, limit int64) ([]byte, error) {
+	var take []hotlog.SegmentInfo
+	var total int64
+	next := from
+	for _, s := range segs {
+		if !s.Sealed || s.NextOffset <= next || s.NextOffset <= s.BaseOffset {
+			continue
+		}
+		if s.BaseOffset > next || (len(take) > 0 && total+s.Size > limit) {
+			break
+		}
+		take = append(take, s)
+		total += s.Size
+		next = s.NextOffset
+	}
+	if len(take) == 0 {
+		return nil, fmt.Errorf("%w: no sealed segment holds offset %d", os.ErrNotExist, from)
+	}
+	if len(take) == 1 && take[0].BaseOffset == from {
+		return os.ReadFile(take[0].Path)
+	}
+	var out bytes.Buffer
+	w := segment.NewWriter(&out, from, 0)
+	for _, s := range take {
+		b, err := os.ReadFile(s.Path)
+		if err != nil {
+			return nil, err
+		}
+		r, err := segment.OpenReader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return nil, err
+		}
+		pos := int64(0)
+		if s.BaseOffset < from {
+			p, info, err := r.FindOffset(from)
+			if err != nil {
+				return nil, err
+			}
+			if info.BaseOffset != from {
+				return nil, fmt.Errorf("tier: no batch starts at %d (the batch at %d does)", from, info.BaseOffset)
+			}
+			pos = p
+		}
+		sp := segment.NewSplitter(b[pos:r.Index().DataSize])
+		for sp.Next() {
+			if _, err := w.Append(sp.Batch()); err != nil {
+				return nil, err
+			}
+		}
+		if err := sp.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := w.Seal(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// describeSegment returns the catalog fields a sealed segment's bytes say: offsets, timestamps,
+// records. The caller sets Key, Size, Position, Epoch and CreatedAt.
+func describeSegment(r *segment.Reader) (metadata.SegmentRef, error) {
+	ix := r.Index()
+	ref := metadata.SegmentRef{BaseOffset: ix.BaseOffset, NextOffset: ix.NextOffset, MinTimestamp: -1, MaxTimestamp: ix.MaxTimestamp}
+	err := r.Scan(0, func(_ int64, info segment.BatchInfo) error {
+		ref.Records += int64(info.NumRecords)
+		if ref.MinTimestamp < 0 || info.FirstTimestamp < ref.MinTimestamp {
+			ref.MinTimestamp = info.FirstTimestamp
+		}
+		return nil
+	})
+	return ref, err
 }
 
 // put stores body under key unless an identical object is already there (an earlier attempt whose

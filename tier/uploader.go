@@ -10,16 +10,18 @@ import (
 )
 
 // Uploader tiers the partitions a node leads: one goroutine per tracked partition uploads its sealed
-// segments in order, registers them under the partition's epoch, applies local and tiered retention,
-// and (object durability) rolls the active segment every flush interval. A shared semaphore bounds
-// the uploads in flight; one more goroutine deletes objects whose grace period ended. Safe for
-// concurrent use.
+// segments in order, registers them under the partition's epoch and applies local and tiered
+// retention. Object-durability partitions are flushed together: one goroutine (the flusher) rolls
+// all of them every flush interval and writes what they rolled as one shared object, whose ranges
+// the partitions register. A shared semaphore bounds the other uploads in flight; one more
+// goroutine deletes objects whose grace period ended. Safe for concurrent use.
 type Uploader struct {
 	cfg   Config
 	m     *uploadMetrics
 	log   *slog.Logger
 	slots chan struct{} // upload concurrency
 	del   *Deleter
+	fl    *flusher // object durability's one object per flush
 
 	mu     sync.Mutex
 	parts  map[metadata.TopicPartition]*partition
@@ -40,6 +42,7 @@ func NewUploader(cfg Config) (*Uploader, error) {
 		parts: make(map[metadata.TopicPartition]*partition),
 	}
 	u.del = newDeleter(cfg.Bucket, cfg.Now, cfg.RetryBaseDelay, cfg.RetryMaxDelay, u.m, u.log)
+	u.fl = newFlusher(u)
 	return u, nil
 }
 
@@ -204,6 +207,7 @@ func (u *Uploader) Close() error {
 	for _, p := range parts {
 		p.stop(ErrClosed)
 	}
+	u.fl.close()
 	_ = u.del.Close()
 	return nil
 }

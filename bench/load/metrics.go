@@ -180,17 +180,21 @@ func Scrape(ctx context.Context, url string) (Samples, error) {
 type ObjStoreCounters struct {
 	Puts, Gets, Errors float64
 	PutBytes, GetBytes float64
+	// FlushPuts are the objects object-durability flushes wrote (one per flush per node, however
+	// many partitions it holds); Puts less FlushPuts are segment uploads and compaction's rewrites.
+	FlushPuts float64
 }
 
 // ObjStoreFrom reads the counters from a scrape (gets include ranged gets).
 func ObjStoreFrom(s Samples) ObjStoreCounters {
 	const ops, bytes = "strata_objstore_operations_total", "strata_objstore_bytes_total"
 	return ObjStoreCounters{
-		Puts:     s.Sum(ops, map[string]string{"op": "put"}),
-		Gets:     s.Sum(ops, map[string]string{"op": "get"}) + s.Sum(ops, map[string]string{"op": "get_range"}),
-		Errors:   s.Sum("strata_objstore_errors_total", nil),
-		PutBytes: s.Sum(bytes, map[string]string{"direction": "write"}),
-		GetBytes: s.Sum(bytes, map[string]string{"direction": "read"}),
+		Puts:      s.Sum(ops, map[string]string{"op": "put"}),
+		Gets:      s.Sum(ops, map[string]string{"op": "get"}) + s.Sum(ops, map[string]string{"op": "get_range"}),
+		Errors:    s.Sum("strata_objstore_errors_total", nil),
+		PutBytes:  s.Sum(bytes, map[string]string{"direction": "write"}),
+		GetBytes:  s.Sum(bytes, map[string]string{"direction": "read"}),
+		FlushPuts: s.Sum("strata_tier_shared_objects_total", nil),
 	}
 }
 
@@ -207,6 +211,13 @@ type ObjStoreDelta struct {
 	GetsPerGiB  float64 `json:"gets_per_gib"`
 	BytesPerPut float64 `json:"bytes_per_put"`
 	BytesPerGet float64 `json:"bytes_per_get"`
+	// FlushPuts are the PUTs of object-durability flushes among Puts, and Seconds the wall time
+	// the counters were taken over (the scenario's topic creation and warm-up included); the
+	// per-second rates are per node (the bench runs one).
+	FlushPuts     float64 `json:"flush_puts"`
+	Seconds       float64 `json:"seconds,omitempty"`
+	PutsPerS      float64 `json:"puts_per_s,omitempty"`
+	FlushPutsPerS float64 `json:"flush_puts_per_s,omitempty"`
 }
 
 // Delta is after-before, rated against moved record bytes.
@@ -214,7 +225,7 @@ func Delta(before, after ObjStoreCounters, moved int64) ObjStoreDelta {
 	d := ObjStoreDelta{
 		Puts: after.Puts - before.Puts, Gets: after.Gets - before.Gets, Errors: after.Errors - before.Errors,
 		PutBytes: after.PutBytes - before.PutBytes, GetBytes: after.GetBytes - before.GetBytes,
-		MovedBytes: float64(moved),
+		FlushPuts: after.FlushPuts - before.FlushPuts, MovedBytes: float64(moved),
 	}
 	d.derive()
 	return d
@@ -227,6 +238,8 @@ func (d *ObjStoreDelta) add(o ObjStoreDelta) {
 	d.PutBytes += o.PutBytes
 	d.GetBytes += o.GetBytes
 	d.MovedBytes += o.MovedBytes
+	d.FlushPuts += o.FlushPuts
+	d.Seconds += o.Seconds
 }
 
 func (d *ObjStoreDelta) derive() {
@@ -241,6 +254,14 @@ func (d *ObjStoreDelta) derive() {
 	d.GetsPerGiB = ratio(d.Gets, gib)
 	d.BytesPerPut = ratio(d.PutBytes, d.Puts)
 	d.BytesPerGet = ratio(d.GetBytes, d.Gets)
+	d.PutsPerS = ratio(d.Puts, d.Seconds)
+	d.FlushPutsPerS = ratio(d.FlushPuts, d.Seconds)
+}
+
+// SetSeconds records the wall time the delta was taken over and derives the per-second rates.
+func (d *ObjStoreDelta) SetSeconds(s float64) {
+	d.Seconds = s
+	d.derive()
 }
 
 // ServerCounters are Strata's request-path counters at one moment.

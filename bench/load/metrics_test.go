@@ -67,8 +67,13 @@ func TestObjStoreDelta(t *testing.T) {
 	if d.Puts != 10 || d.PutsPerGiB != 20 || d.GetsPerGiB != 14 || d.BytesPerPut != 1e6 || d.BytesPerGet != 485.71 {
 		t.Fatalf("delta %+v", d)
 	}
+	d = Delta(ObjStoreCounters{Puts: 2, FlushPuts: 1}, ObjStoreCounters{Puts: 62, FlushPuts: 46}, 1<<30)
+	d.SetSeconds(4)
+	if d.FlushPuts != 45 || d.FlushPutsPerS != 11.25 || d.PutsPerS != 15 || d.PutsPerGiB != 60 {
+		t.Fatalf("flush delta %+v", d)
+	}
 	zero := Delta(ObjStoreCounters{}, ObjStoreCounters{}, 0)
-	if zero.PutsPerGiB != 0 || zero.BytesPerPut != 0 {
+	if zero.PutsPerGiB != 0 || zero.BytesPerPut != 0 || zero.FlushPutsPerS != 0 {
 		t.Fatalf("zero delta %+v: rates must be 0, not NaN", zero)
 	}
 }

@@ -181,6 +181,7 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 	run := func(name string, partitions int32, f func() (Result, error)) {
 		var before ObjStoreCounters
 		var sBefore ServerCounters
+		began := time.Now()
 		strata := b.MetricsURL() != ""
 		if strata {
 			if s, err := Scrape(ctx, b.MetricsURL()); err == nil {
@@ -200,6 +201,7 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		if strata && r.Skipped == "" {
 			if s, err := Scrape(ctx, b.MetricsURL()); err == nil {
 				d := Delta(before, ObjStoreFrom(s), r.Bytes)
+				d.SetSeconds(time.Since(began).Seconds())
 				sd := ServerDeltaOf(sBefore, ServerFrom(s))
 				r.ObjStore, r.Server = &d, &sd
 			}
@@ -245,6 +247,19 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 			}
 			return Latency(ctx, t, cfg.Params, ScenarioObject, map[string]string{"strata.durability": "object"})
 		})
+		// The same with many partitions: one node's flushes write one object each, however many
+		// partitions it holds, so flush PUTs per second should not grow with them.
+		if n := cfg.Params.ObjectManyPartitions; n > 0 {
+			run(ScenarioObject, n, func() (Result, error) {
+				reason, err := DetectObjectDurability(ctx, t)
+				if err != nil || reason != "" {
+					return Result{Skipped: reason}, err
+				}
+				p := cfg.Params
+				p.LatencyPartitions = n
+				return Latency(ctx, t, p, ScenarioObject, map[string]string{"strata.durability": "object"})
+			})
+		}
 	}
 	if has(ScenarioReplay) && system == SystemStrata {
 		run(ScenarioReplay, 0, func() (Result, error) { return Replay(ctx, t, cfg.Params) })

@@ -30,18 +30,21 @@ type Params struct {
 	LatencyRate       int           // records per second in the latency and object scenarios
 	LatencyDuration   time.Duration // how long they send
 	LatencyPartitions int32
-	ConsumeTimeout    time.Duration
-	ReplayBytes       int64         // value bytes written for the cold replay
-	DetectTimeout     time.Duration // how long to wait for tiering to show in the counters
-	WarmupBytes       int64         // written and read back, unmeasured, after a broker starts (JIT, caches)
-	HotDropTimeout    time.Duration // how long replay waits for local retention to drop uploaded segments
-	MinIOParallel     int           // concurrent GETs of the raw MinIO baseline
+	// ObjectManyPartitions runs the object scenario once more on a topic of this many partitions
+	// (its key is object/<n>; 0: not run), beside the LatencyPartitions one (key object).
+	ObjectManyPartitions int32
+	ConsumeTimeout       time.Duration
+	ReplayBytes          int64         // value bytes written for the cold replay
+	DetectTimeout        time.Duration // how long to wait for tiering to show in the counters
+	WarmupBytes          int64         // written and read back, unmeasured, after a broker starts (JIT, caches)
+	HotDropTimeout       time.Duration // how long replay waits for local retention to drop uploaded segments
+	MinIOParallel        int           // concurrent GETs of the raw MinIO baseline
 }
 
 // QuickParams finish both systems' scenarios in a few minutes on a small machine.
 func QuickParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 512 << 20, ProduceTimeout: 45 * time.Second,
-		LatencyRate: 1000, LatencyDuration: 15 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 60 * time.Second,
+		LatencyRate: 1000, LatencyDuration: 15 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ConsumeTimeout: 60 * time.Second,
 		ReplayBytes: 256 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
 		HotDropTimeout: 45 * time.Second}
 }
@@ -49,7 +52,7 @@ func QuickParams() Params {
 // FullParams are the full run's sizes.
 func FullParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 4 << 30, ProduceTimeout: 5 * time.Minute,
-		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ConsumeTimeout: 5 * time.Minute,
+		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ConsumeTimeout: 5 * time.Minute,
 		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20,
 		HotDropTimeout: 90 * time.Second}
 }
@@ -314,13 +317,28 @@ func Latency(ctx context.Context, t Target, p Params, name string, extra map[str
 		}
 		return v
 	}
-	// Warm up: a round trip per partition count (keyed, so spread over partitions), so connections
-	// and metadata are in place before the clock starts.
+	// Warm up: a record per partition count (keyed, so spread over partitions), sent together, so
+	// connections and metadata are in place before the clock starts.
+	var warmErr error
+	var warmMu sync.Mutex
 	for i := 0; i < int(p.LatencyPartitions); i++ {
 		key := []byte(fmt.Sprintf("warm-%d", i))
-		if err := prod.ProduceSync(ctx, &kgo.Record{Key: key, Value: value(time.Now(), true)}).FirstErr(); err != nil {
-			return Result{}, fmt.Errorf("warm-up produce: %w", err)
-		}
+		prod.Produce(ctx, &kgo.Record{Key: key, Value: value(time.Now(), true)}, func(_ *kgo.Record, err error) {
+			warmMu.Lock()
+			defer warmMu.Unlock()
+			if err != nil && warmErr == nil {
+				warmErr = err
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		return Result{}, fmt.Errorf("warm-up produce: %w", err)
+	}
+	warmMu.Lock()
+	err = warmErr
+	warmMu.Unlock()
+	if err != nil {
+		return Result{}, fmt.Errorf("warm-up produce: %w", err)
 	}
 	if err := waitCount(ctx, &seen, int64(p.LatencyPartitions), 30*time.Second); err != nil {
 		return Result{}, fmt.Errorf("warm-up records not consumed: %w", err)

@@ -394,7 +394,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	// The tiering engine: uploads led partitions' segments, serves reads below the hot logs. The
 	// broker is its fencing hook, so b is assigned before any partition is tracked (Start).
 	var b *broker.Broker
-	uploader, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: store, Logger: log, Registerer: reg,
+	uploader, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: store, Logger: log, Registerer: reg, NodeID: int32(cfg.nodeID),
 		OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
 	if err != nil {
 		kln.Close()

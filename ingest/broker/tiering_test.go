@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
@@ -95,16 +93,17 @@ func TestTieredDurabilityAndReads(t *testing.T) {
 	}
 	// A flipped byte in an object nobody has read yet (the first: the fetch above started at the
 	// second) is a storage error for that read, not a crash or an unknown error.
-	var first string
-	if err := bucket.List(ctx, "", func(a objstore.Attrs) error {
-		if strings.Contains(a.Key, "/00000000000000000000-") {
-			first = a.Key
-		}
-		return nil
-	}); err != nil || first == "" {
-		t.Fatalf("object of offset 0 not found (%v)", err)
+	// (Object durability flushes into shared objects: the catalog says which object, and where in
+	// it, holds offset 0.)
+	c, err := b.cfg.Store.GetCatalog(ctx, tp)
+	if err != nil || len(c.Segments) == 0 || c.Segments[0].BaseOffset != 0 {
+		t.Fatalf("segment of offset 0 not in the catalog %+v (%v)", c.Segments, err)
 	}
-	flipByte(t, filepath.Join(bucketDir, filepath.FromSlash(first)), 64) // inside the first record
+	first := c.Segments[0]
+	if _, err := bucket.Head(ctx, first.Key); err != nil {
+		t.Fatalf("object of offset 0: %v", err)
+	}
+	flipByte(t, filepath.Join(bucketDir, filepath.FromSlash(first.Key)), first.Position+64) // inside the first record
 	_, err = b.Fetch(ctx, tp, 0, 1<<20)
 	mustCode(t, err, kerr.KafkaStorageError)
 	if _, err := b.Fetch(ctx, tp, 4, 1<<20); err != nil {

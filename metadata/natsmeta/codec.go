@@ -126,6 +126,11 @@ type producersJSON struct {
 //	         base (varint) | next-base (uvarint) | size | min ts | max ts | epoch | records |
 //	         created ms (varints)
 //
+// Catalog body, version 2 (written only when a segment is a range of a shared object, so that a
+// catalog without ranges stays readable by version-1 code): as version 1, each segment followed by
+//
+//	position (varint): the segment's byte position within its object
+//
 // The key of each segment is stored as the length of the prefix it shares with the previous key
 // plus the rest, since keys of one partition differ only in their last characters.
 //
@@ -137,7 +142,9 @@ type producersJSON struct {
 //	       committed ms (varint)
 const (
 	catalogVersion = 1
-	offsetsVersion = 1
+	// catalogVersionRanges adds each segment's byte position (SegmentRef.Position).
+	catalogVersionRanges = 2
+	offsetsVersion       = 1
 	// maxCount bounds decoded slice lengths so a corrupt count cannot make us allocate wildly.
 	maxCount = 1 << 20
 )
@@ -178,8 +185,15 @@ func appendPrefixed(b []byte, prev, s string) []byte {
 }
 
 func encodeCatalog(c metadata.PartitionCatalog) []byte {
+	version := byte(catalogVersion)
+	for _, s := range c.Segments {
+		if s.Position != 0 {
+			version = catalogVersionRanges
+			break
+		}
+	}
 	b := make([]byte, 0, 32+len(c.Segments)*48)
-	b = append(b, catalogVersion)
+	b = append(b, version)
 	b = append(b, c.TopicID[:]...)
 	b = binary.AppendVarint(b, int64(c.Epoch))
 	b = binary.AppendVarint(b, c.LogStartOffset)
@@ -193,12 +207,19 @@ func encodeCatalog(c metadata.PartitionCatalog) []byte {
 		for _, v := range []int64{s.Size, s.MinTimestamp, s.MaxTimestamp, int64(s.Epoch), s.Records, s.CreatedAt.UnixMilli()} {
 			b = binary.AppendVarint(b, v)
 		}
+		if version == catalogVersionRanges {
+			b = binary.AppendVarint(b, s.Position)
+		}
 	}
 	return seal(b)
 }
 
 func decodeCatalog(b []byte) (metadata.PartitionCatalog, error) {
-	r, err := unseal(b, catalogVersion)
+	version := byte(catalogVersion)
+	if len(b) > 0 && b[0] == catalogVersionRanges {
+		version = catalogVersionRanges
+	}
+	r, err := unseal(b, version)
 	if err != nil {
 		return metadata.PartitionCatalog{}, err
 	}
@@ -221,6 +242,9 @@ func decodeCatalog(b []byte) (metadata.PartitionCatalog, error) {
 		s.Epoch = r.int32()
 		s.Records = r.varint()
 		s.CreatedAt = time.UnixMilli(r.varint()).UTC()
+		if version == catalogVersionRanges {
+			s.Position = r.varint()
+		}
 		c.Segments = append(c.Segments, s)
 	}
 	if err := r.done(); err != nil {

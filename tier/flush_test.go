@@ -1,0 +1,72 @@
+package tier
+
+import (
+	"testing"
+	"time"
+)
+
+// The flusher's decisions, without its goroutine: when to roll, when to PUT, how long to wait.
+func TestFlusherNext(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	a, b := &partition{}, &partition{}
+	ms := func(n int) time.Time { return now.Add(time.Duration(n) * time.Millisecond) }
+	cases := []struct {
+		name    string
+		due     map[*partition]flushWant
+		subs    []*submission
+		expect  map[*partition]bool
+		collect time.Time
+		step    flushStep
+		wait    time.Duration
+	}{
+		{name: "nothing pending waits for a kick", step: flushWait, wait: -1},
+		{name: "earliest deadline ahead", due: map[*partition]flushWant{a: {ms(80), 10}, b: {ms(30), 10}}, step: flushWait, wait: 30 * time.Millisecond},
+		{name: "a deadline reached rolls everyone", due: map[*partition]flushWant{a: {ms(80), 10}, b: {ms(0), 10}}, step: flushRoll},
+		{name: "enough bytes roll before the deadline", due: map[*partition]flushWant{a: {ms(80), 60}, b: {ms(90), 40}}, step: flushRoll},
+		{name: "a late image alone waits for its due time", subs: []*submission{{image: make([]byte, 5), due: ms(20)}}, step: flushWait, wait: 20 * time.Millisecond},
+		{name: "images count toward the bytes", due: map[*partition]flushWant{a: {ms(80), 60}}, subs: []*submission{{image: make([]byte, 40), due: ms(50)}}, step: flushRoll},
+		{name: "collecting waits for the rolled partitions", expect: map[*partition]bool{a: true}, collect: ms(150), step: flushWait, wait: 150 * time.Millisecond},
+		{name: "collecting ends when all handed in", expect: map[*partition]bool{}, collect: ms(150), step: flushPut},
+		{name: "collecting ends at the window", expect: map[*partition]bool{a: true}, collect: ms(0), step: flushPut},
+		{name: "deadlines wait while collecting", due: map[*partition]flushWant{b: {ms(-5), 10}}, expect: map[*partition]bool{a: true}, collect: ms(10), step: flushWait, wait: 10 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &flusher{u: &Uploader{cfg: Config{SharedObjectBytes: 100}}, due: tc.due, subs: tc.subs, expect: tc.expect, collect: tc.collect}
+			for _, w := range tc.due {
+				f.dueBytes += w.bytes
+			}
+			step, wait := f.next(now)
+			if step != tc.step || (step == flushWait && wait != tc.wait) {
+				t.Fatalf("next = %v, %v; want %v, %v", step, wait, tc.step, tc.wait)
+			}
+		})
+	}
+}
+
+// The floor keeps a node's flushes at most 1.5 per interval, however early deadlines come.
+func TestSharedFloor(t *testing.T) {
+	last := time.Unix(100, 0)
+	if got := sharedFloor(last, 300*time.Millisecond); !got.Equal(last.Add(200 * time.Millisecond)) {
+		t.Fatalf("floor %v after the last flush", got.Sub(last))
+	}
+}
+
+// A partition's deadline only moves earlier until it is rolled: an expedited note is not undone by
+// the partition's next ordinary one; no data takes it out.
+func TestFlusherNoteKeepsEarliest(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	f := &flusher{u: &Uploader{cfg: Config{SharedObjectBytes: 100}}, kick: make(chan struct{}, 1),
+		due: map[*partition]flushWant{}, expect: map[*partition]bool{}}
+	p := &partition{}
+	f.note(p, now.Add(time.Hour), 10)
+	f.note(p, now.Add(time.Second), 20) // expedited
+	f.note(p, now.Add(time.Hour), 30)   // the next ordinary note
+	if w := f.due[p]; !w.at.Equal(now.Add(time.Second)) || w.bytes != 30 || f.dueBytes != 30 {
+		t.Fatalf("due %+v (sum %d), want the expedited deadline and the latest bytes", w, f.dueBytes)
+	}
+	f.note(p, time.Time{}, 0)
+	if _, ok := f.due[p]; ok || f.dueBytes != 0 {
+		t.Fatalf("a partition without data still due: %+v, sum %d", f.due, f.dueBytes)
+	}
+}
