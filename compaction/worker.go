@@ -31,6 +31,7 @@ const (
 	// DefaultSweepInterval and DefaultSweepGrace pace the orphan sweeper (see Sweep).
 	DefaultSweepInterval = 10 * time.Minute
 	DefaultSweepGrace    = time.Hour
+	DefaultKeyMapBytes   = 64 << 20
 )
 
 // Store is what a Worker asks of the metadata store. It reads topics, leases, live nodes and
@@ -78,6 +79,10 @@ type Config struct {
 	// before a sweep deletes it (default 1 h). Keep it well above DeleteGrace and above the longest
 	// time an upload may wait between its PUT and its registration.
 	SweepGrace time.Duration
+	// KeyMapBytes is the memory of key compaction's key → latest offset map (default 64 MiB: about
+	// 2.5 million distinct keys per pass; see keyMap). A partition whose dirty part holds more keys
+	// is cleaned in several passes.
+	KeyMapBytes int64
 	// Now is the clock for the merged segments' CreatedAt and for sweeps (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -98,6 +103,9 @@ func (c *Config) applyDefaults() {
 		c.SweepGrace = DefaultSweepGrace
 	}
 	c.Policy.applyDefaults()
+	if c.KeyMapBytes == 0 {
+		c.KeyMapBytes = DefaultKeyMapBytes
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -117,6 +125,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative NodeID %d", ErrConfig, c.NodeID)
 	case c.Interval < 0 || c.DeleteGrace < 0 || c.SweepGrace < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.KeyMapBytes < 0:
+		return fmt.Errorf("%w: negative KeyMapBytes", ErrConfig)
 	}
 	if c.Prefix != "" {
 		if err := objstore.ValidateKey(strings.TrimSuffix(c.Prefix, "/")); err != nil {
@@ -135,6 +145,7 @@ type Worker struct {
 
 	passMu    sync.Mutex // one pass (merge or sweep) at a time
 	sweep     sweepState // guarded by passMu
+	keys      keyState   // guarded by passMu
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -147,6 +158,8 @@ type Result struct {
 	Merges     int // merged objects swapped into the catalog
 	Inputs     int // segments they replaced
 	Skipped    int // planned merges not done (corrupt or missing input, write failure, refused swap)
+	Cleaned    int // partitions of compacted topics cleaned by key (see keycompact.go)
+	Removed    int64
 }
 
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
@@ -264,6 +277,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 			return res, ctx.Err()
 		}
 	}
+	w.keys.dropGauges(w.m)
 	return res, nil
 }
 
@@ -304,6 +318,9 @@ func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
 	}
 	if c.Epoch > l.Epoch {
 		return // a newer leader has written already; our lease is stale
+	}
+	if w.compactKeys(ctx, l, c, res) {
+		return // key compaction rewrote the partition; merges wait for the next pass
 	}
 	for _, m := range PlanMerges(c.Segments, w.cfg.Policy) {
 		done, stop := w.merge(ctx, l, c.TopicID, m)

@@ -53,11 +53,11 @@ func (t *Retainer) Each(b []byte, info BatchInfo, fn func(StoredRecord) error) e
 
 // Retain appends to dst the batch at the start of b rebuilt with the records keep returns true
 // for (see the top of this file), and returns dst and how many records it kept. When keep takes
-// every record the batch is appended verbatim; when it takes none nothing is appended. compress,
-// when set, is given the kept records and returns them in the batch's own codec; when nil, or for
-// a batch that was not compressed, the rebuilt batch is written uncompressed. Errors wrap
-// ErrCorrupt.
-func (t *Retainer) Retain(dst, b []byte, info BatchInfo, keep func(StoredRecord) bool, compress func(codec int, records []byte) ([]byte, error)) ([]byte, int, error) {
+// every record the batch is appended verbatim; when it takes none nothing is appended (see
+// AppendEmptyBatch). compress, when set, is given the kept records of a compressed batch and returns
+// them in the batch's codec (segment decompresses but does not compress), or nil to write them
+// uncompressed; the rebuilt batch is uncompressed too when compress is nil. Errors wrap ErrCorrupt.
+func (t *Retainer) Retain(dst, b []byte, info BatchInfo, keep func(StoredRecord) bool, compress func(codec int, records []byte) []byte) ([]byte, int, error) {
 	t.recs = t.recs[:0]
 	kept := 0
 	maxTS := info.FirstTimestamp
@@ -78,19 +78,34 @@ func (t *Retainer) Retain(dst, b []byte, info BatchInfo, keep func(StoredRecord)
 	case kept == 0:
 		return dst, 0, nil
 	}
-	attrs := info.Attributes
+	attrs := info.Attributes &^ AttrCompressionMask
 	recs := t.recs
 	if codec := info.Compression(); codec != CompressionNone && compress != nil {
-		if recs, err = compress(codec, t.recs); err != nil {
-			return dst, 0, fmt.Errorf("segment: compress the kept records of the batch at offset %d: %w", info.BaseOffset, err)
+		if c := compress(codec, t.recs); c != nil {
+			recs, attrs = c, info.Attributes
 		}
-	} else {
-		attrs &^= AttrCompressionMask
 	}
 	if info.LogAppendTime() {
 		maxTS = info.MaxTimestamp
 	}
-	return appendRecordBatch(dst, kmsg.RecordBatch{
+	return appendRecordBatch(dst, rebuilt(info, attrs, maxTS, int32(kept), recs)), kept, nil
+}
+
+// AppendEmptyBatch appends the batch of header info rebuilt without any record: what key
+// compaction keeps of a batch whose records all went when its offsets must still be covered (the
+// last batch of a rewritten segment, whose index must end where the catalog says). Kafka's cleaner
+// keeps such empty batches too (for a producer's last sequence); consumers skip to the offset
+// after them.
+func AppendEmptyBatch(dst []byte, info BatchInfo) []byte {
+	maxTS := info.FirstTimestamp
+	if info.LogAppendTime() {
+		maxTS = info.MaxTimestamp
+	}
+	return appendRecordBatch(dst, rebuilt(info, info.Attributes&^AttrCompressionMask, maxTS, 0, nil))
+}
+
+func rebuilt(info BatchInfo, attrs int16, maxTS int64, n int32, recs []byte) kmsg.RecordBatch {
+	return kmsg.RecordBatch{
 		FirstOffset:          info.BaseOffset,
 		Length:               int32(minBatchLength + len(recs)),
 		PartitionLeaderEpoch: info.PartitionLeaderEpoch,
@@ -102,9 +117,9 @@ func (t *Retainer) Retain(dst, b []byte, info BatchInfo, keep func(StoredRecord)
 		ProducerID:           info.ProducerID,
 		ProducerEpoch:        info.ProducerEpoch,
 		FirstSequence:        info.BaseSequence,
-		NumRecords:           int32(kept),
+		NumRecords:           n,
 		Records:              recs,
-	}), kept, nil
+	}
 }
 
 func storedRecord(info BatchInfo, r walkedRecord) StoredRecord {

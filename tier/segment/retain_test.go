@@ -26,7 +26,7 @@ func TestRetain(t *testing.T) {
 				t.Fatal(err)
 			}
 			var r segment.Retainer
-			compress := func(c int, recs []byte) ([]byte, error) { return segmenttest.Compress(int16(c), recs), nil }
+			compress := func(c int, recs []byte) []byte { return segmenttest.Compress(int16(c), recs) }
 			out, kept, err := r.Retain(nil, in, info, func(s segment.StoredRecord) bool {
 				return s.Offset == 101 || s.Offset == 103
 			}, compress)
@@ -69,6 +69,12 @@ func TestRetain(t *testing.T) {
 			if none, n, err := r.Retain(nil, in, info, func(segment.StoredRecord) bool { return false }, compress); err != nil ||
 				n != 0 || len(none) != 0 {
 				t.Fatalf("keep none: %d bytes, %d, %v", len(none), n, err)
+			}
+			// An empty batch still covers the batch's offsets, for the segment it ends.
+			empty := segment.AppendEmptyBatch(nil, info)
+			if e, err := segment.ValidateBatch(empty); err != nil || e.NumRecords != 0 || e.NextOffset() != info.NextOffset() ||
+				e.ProducerID != 7 || e.Size() != len(empty) || e.Compression() != 0 {
+				t.Fatalf("empty batch %+v, %v", e, err)
 			}
 		})
 	}
