@@ -33,8 +33,9 @@ import (
 //	    offsets and producer fields (segment.Retainer), a group's last batch stays (perhaps empty)
 //	    so that the object ends where the catalog says; a group from which nothing went is left
 //	    as it is
-//	each rewritten group is swapped in as a merge is: PUT under tier.MergedObjectKey with the
-//	    lease epoch, the lease checked, ReplaceSegments, the inputs deleted after DeleteGrace
+//	each rewritten group is swapped in as a merge is: PUT under tier.RewrittenObjectKey with the
+//	    lease epoch and a generation one above its inputs', the lease checked, ReplaceSegments,
+//	    the inputs deleted after DeleteGrace
 //	once every group is in, store the new clean state
 //
 // Offsets never move, so a consumer that read up to X resumes at X, and a reader between two swaps
@@ -173,16 +174,7 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 	if kp.SegmentBytes > 0 {
 		maxBytes = min(maxBytes, kp.SegmentBytes)
 	}
-	outKey := func(base, next int64) string {
-		return tier.MergedObjectKey(w.cfg.Prefix, c.TopicID, tp.Partition, base, next, l.Epoch)
-	}
-	groups := groupRewrite(segs, maxBytes, func(s metadata.SegmentRef) bool { return s.Key == outKey(s.BaseOffset, s.NextOffset) })
-	// groupRewrite leaves a segment out only when it is the only one (it cannot be rewritten alone
-	// under its own key): it is not cleaned, and the new state stops before it.
-	covered := rewriteEnd
-	if len(groups) == 0 && len(segs) > 0 {
-		covered = segs[0].BaseOffset
-	}
+	groups := groupRewrite(segs, maxBytes)
 	tombstonesBelow := plan.TombstonesBelow
 	keep := func(r segment.StoredRecord) bool {
 		if r.Key == nil || (r.Value == nil && r.Offset < tombstonesBelow) {
@@ -192,16 +184,15 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 		return !ok || latest <= r.Offset
 	}
 	for _, g := range groups {
-		if g[0].BaseOffset >= covered {
-			break
-		}
-		done, err := w.rewrite(ctx, l, c.TopicID, g, outKey(g[0].BaseOffset, g[len(g)-1].NextOffset), keep, res)
+		key := tier.RewrittenObjectKey(w.cfg.Prefix, c.TopicID, tp.Partition, g[0].BaseOffset, g[len(g)-1].NextOffset,
+			l.Epoch, rewriteGeneration(g))
+		done, err := w.rewrite(ctx, l, g, key, keep, res)
 		swapped = swapped || done
 		if err != nil {
 			return swapped, err
 		}
 	}
-	next := st.cleaned(c.TopicID.String(), min(mapEnd, covered), min(tombstonesBelow, covered), now.UnixMilli())
+	next := st.cleaned(c.TopicID.String(), mapEnd, tombstonesBelow, now.UnixMilli())
 	if err := w.storeState(ctx, c.TopicID, tp, next); err != nil {
 		w.m.errors.WithLabelValues("key_state").Inc()
 		return swapped, fmt.Errorf("store state: %w", err)
@@ -317,7 +308,7 @@ func eachBatch(s metadata.SegmentRef, data []byte, fn func(b []byte, info segmen
 // rewrite builds group g without the records keep refuses and swaps it into the catalog under key.
 // done: it was swapped in. A group from which nothing would go is left as it is (done false, no
 // error). An error stops the pass.
-func (w *Worker) rewrite(ctx context.Context, l metadata.Lease, topicID metadata.TopicID, g []metadata.SegmentRef, key string,
+func (w *Worker) rewrite(ctx context.Context, l metadata.Lease, g []metadata.SegmentRef, key string,
 	keep func(segment.StoredRecord) bool, res *Result) (done bool, err error) {
 	k := &w.keys
 	ref := metadata.SegmentRef{Key: key, BaseOffset: g[0].BaseOffset, NextOffset: g[len(g)-1].NextOffset,

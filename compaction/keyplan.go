@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
 )
 
 // Topic configs of key compaction, with Kafka's names and defaults.
@@ -224,11 +225,9 @@ func oldest(s metadata.SegmentRef) int64 {
 }
 
 // groupRewrite splits segs (consecutive, from a catalog) into the groups that each become one
-// rewritten object: consecutive segments whose summed size stays within maxBytes. A group of one
-// segment whose key is the key its output would get (sameKey: a segment this leadership already
-// rewrote alone, with exactly this range) joins its neighbour instead, since an object in the
-// catalog is never overwritten; if it has no neighbour it is left out. It is pure.
-func groupRewrite(segs []metadata.SegmentRef, maxBytes int64, sameKey func(metadata.SegmentRef) bool) [][]metadata.SegmentRef {
+// rewritten object: consecutive segments whose summed size stays within maxBytes (a segment larger
+// than that is a group of its own). It is pure.
+func groupRewrite(segs []metadata.SegmentRef, maxBytes int64) [][]metadata.SegmentRef {
 	var out [][]metadata.SegmentRef
 	var run []metadata.SegmentRef
 	var bytes int64
@@ -243,21 +242,18 @@ func groupRewrite(segs []metadata.SegmentRef, maxBytes int64, sameKey func(metad
 	if len(run) > 0 {
 		out = append(out, run)
 	}
-	for i := 0; i < len(out); i++ {
-		if len(out[i]) != 1 || !sameKey(out[i][0]) {
-			continue
-		}
-		switch {
-		case i+1 < len(out) && out[i+1][0].BaseOffset == out[i][0].NextOffset:
-			out[i+1] = append(out[i], out[i+1]...)
-			out = append(out[:i], out[i+1:]...)
-		case i > 0 && out[i-1][len(out[i-1])-1].NextOffset == out[i][0].BaseOffset:
-			out[i-1] = append(out[i-1], out[i][0])
-			out = append(out[:i], out[i+1:]...)
-		default:
-			out = append(out[:i], out[i+1:]...)
-		}
-		i--
-	}
 	return out
+}
+
+// rewriteGeneration is the generation of the object that rewrites g (tier.RewrittenObjectKey):
+// one more than the highest of its inputs' (0 for uploaded and merged keys), so that no rewrite
+// reuses a key of an object that was ever in the catalog.
+func rewriteGeneration(g []metadata.SegmentRef) int64 {
+	var gen int64
+	for _, s := range g {
+		if k, err := tier.ParseObjectKey(s.Key); err == nil {
+			gen = max(gen, k.Generation)
+		}
+	}
+	return gen + 1
 }

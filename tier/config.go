@@ -149,6 +149,19 @@ func MergedObjectKey(prefix string, topicID metadata.TopicID, partition int32, b
 	return objectKey(prefix, topicID, partition, fmt.Sprintf("%020d-%020d-%d.seg", base, next, epoch))
 }
 
+// RewrittenObjectKey is the key of an object written by key compaction over [base, next): a
+// merged key with the rewrite's generation (≥ 1) after the epoch,
+//
+//	<prefix>/topics/<topic-id>/<partition>/<base-offset, 20 digits>-<next-offset, 20 digits>-<epoch>.c<generation>.seg
+//
+// Key compaction may rewrite the same range again under the same leadership (a lone segment whose
+// tombstones expire); one more than its inputs' highest generation keeps each rewrite's key new,
+// so an object replaced earlier, perhaps still waiting for its delayed delete, is never written
+// again under the same key.
+func RewrittenObjectKey(prefix string, topicID metadata.TopicID, partition int32, base, next int64, epoch int32, generation int64) string {
+	return objectKey(prefix, topicID, partition, fmt.Sprintf("%020d-%020d-%d.c%d.seg", base, next, epoch, generation))
+}
+
 func objectKey(prefix string, topicID metadata.TopicID, partition int32, name string) string {
 	var b strings.Builder
 	if prefix = strings.TrimSuffix(prefix, "/"); prefix != "" {
@@ -169,6 +182,8 @@ type ParsedKey struct {
 	// uploaded segment's key (ObjectKey), which does not say.
 	NextOffset int64
 	Epoch      int32
+	// Generation is a RewrittenObjectKey's generation, 0 for the other keys.
+	Generation int64
 }
 
 // Merged reports whether the key is a MergedObjectKey.
@@ -176,13 +191,17 @@ func (k ParsedKey) Merged() bool { return k.NextOffset >= 0 }
 
 // String rebuilds the key.
 func (k ParsedKey) String() string {
+	if k.Generation > 0 {
+		return RewrittenObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.NextOffset, k.Epoch, k.Generation)
+	}
 	if k.Merged() {
 		return MergedObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.NextOffset, k.Epoch)
 	}
 	return ObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.Epoch)
 }
 
-// ParseObjectKey is the inverse of ObjectKey and MergedObjectKey. ErrBadKey for anything else.
+// ParseObjectKey is the inverse of ObjectKey, MergedObjectKey and RewrittenObjectKey. ErrBadKey for
+// anything else.
 func ParseObjectKey(key string) (ParsedKey, error) {
 	k := ParsedKey{NextOffset: -1}
 	if err := objstore.ValidateKey(key); err != nil {
@@ -205,8 +224,16 @@ func ParseObjectKey(key string) (ParsedKey, error) {
 	}
 	k.Partition = int32(p)
 	name, ok := strings.CutSuffix(parts[n-1], ".seg")
+	name, gen, rewritten := strings.Cut(name, ".c")
+	if rewritten {
+		g, err := strconv.ParseUint(gen, 10, 63)
+		if err != nil || g < 1 || strconv.FormatUint(g, 10) != gen {
+			return k, fmt.Errorf("%w: %q: generation", ErrBadKey, key)
+		}
+		k.Generation = int64(g)
+	}
 	fields := strings.Split(name, "-")
-	if !ok || len(fields) < 2 || len(fields) > 3 || len(fields[0]) != 20 {
+	if !ok || len(fields) < 2 || len(fields) > 3 || len(fields[0]) != 20 || (rewritten && len(fields) != 3) {
 		return k, fmt.Errorf("%w: %q: file name", ErrBadKey, key)
 	}
 	if k.BaseOffset, err = strconv.ParseInt(fields[0], 10, 64); err != nil || k.BaseOffset < 0 {
