@@ -160,6 +160,9 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 	}
 	k.m.reset()
 	mapEnd, err := w.mapKeys(ctx, plan, k)
+	if errors.Is(err, errKeyMapFull) {
+		w.m.errors.WithLabelValues("key_map").Inc()
+	}
 	if err != nil {
 		return false, err
 	}
