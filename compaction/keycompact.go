@@ -59,6 +59,7 @@ type keyState struct {
 	comps    [5]kgo.Compressor
 	gauges   map[metadata.TopicPartition]bool // partitions with gauges, seen this pass (true) or before
 	batchBuf []byte
+	out      bytes.Buffer // a rewritten object being built
 }
 
 // setGauges reports a partition's dirty ratio and lag.
@@ -159,6 +160,7 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 		k.m = newKeyMap(w.cfg.KeyMapBytes)
 	}
 	k.m.reset()
+	defer func() { k.out = bytes.Buffer{} }()
 	mapEnd, err := w.mapKeys(ctx, plan, k)
 	if errors.Is(err, errKeyMapFull) {
 		w.m.errors.WithLabelValues("key_map").Inc()
@@ -320,7 +322,9 @@ func (w *Worker) rewrite(ctx context.Context, l metadata.Lease, g []metadata.Seg
 	for _, s := range g {
 		inBytes += s.Size
 	}
-	out := bytes.NewBuffer(make([]byte, 0, inBytes))
+	out := &k.out // reused by the groups of one pass, dropped after it
+	out.Reset()
+	out.Grow(int(inBytes))
 	sw := segment.NewWriter(out, ref.BaseOffset, 0)
 	var tombstones int64
 	keepCounting := func(r segment.StoredRecord) bool {

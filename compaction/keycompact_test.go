@@ -36,7 +36,7 @@ type rec struct {
 // keyClock is a settable time for key compaction tests.
 type keyClock struct{ ms atomic.Int64 }
 
-func newClock() *keyClock {
+func newKeyClock() *keyClock {
 	c := &keyClock{}
 	c.ms.Store(time.Now().UnixMilli())
 	return c
@@ -249,7 +249,7 @@ func TestKeyCompaction(t *testing.T) {
 		t.Run("codec"+strconv.Itoa(int(codec)), func(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
-			clk := newClock()
+			clk := newKeyClock()
 			p := e.compactedTopic("keyed", map[string]string{ConfigDeleteRetentionMs: "3600000"})
 			recs := stream(300, 5, func(k int) bool { return k%7 == 0 })
 			end := e.addKeyed(p, recs, 50, 4, clk.now().Add(-time.Hour).UnixMilli(), codec)
@@ -340,7 +340,7 @@ func TestKeyCompaction(t *testing.T) {
 func TestKeyCompactionNewData(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	clk := newClock()
+	clk := newKeyClock()
 	p := e.compactedTopic("more", map[string]string{ConfigMinCleanableDirtyRatio: "0.3"})
 	ts := clk.now().Add(-time.Hour).UnixMilli()
 	recs := stream(100, 4, func(int) bool { return false })
@@ -382,7 +382,7 @@ func TestKeyCompactionNewData(t *testing.T) {
 func TestKeyCompactionLags(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	clk := newClock()
+	clk := newKeyClock()
 	p := e.compactedTopic("lags", map[string]string{ConfigMinCompactionLagMs: "600000",
 		ConfigMinCleanableDirtyRatio: "1", ConfigMaxCompactionLagMs: "1200000"})
 	recs := stream(50, 3, func(int) bool { return false })
@@ -426,7 +426,7 @@ func TestKeyCompactionInterrupted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := e.with(t)
 			ctx := context.Background()
-			clk := newClock()
+			clk := newKeyClock()
 			p := e.compactedTopic("cut-"+slug(tc.name), nil)
 			recs := stream(200, 4, func(k int) bool { return k%5 == 0 })
 			end := e.addKeyed(p, recs, 40, 3, clk.now().Add(-time.Hour).UnixMilli(), 0)
@@ -490,7 +490,7 @@ func TestKeyCompactionInterrupted(t *testing.T) {
 func TestKeyCompactionBounded(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	clk := newClock()
+	clk := newKeyClock()
 	p := e.compactedTopic("bounded", map[string]string{ConfigMinCleanableDirtyRatio: "0.01"})
 	recs := stream(400, 3, func(k int) bool { return k%9 == 0 })
 	end := e.addKeyed(p, recs, 20, 2, clk.now().Add(-time.Hour).UnixMilli(), 0)
@@ -532,7 +532,7 @@ func TestKeyCompactionBounded(t *testing.T) {
 func TestKeyCompactionConcurrentReads(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	clk := newClock()
+	clk := newKeyClock()
 	p := e.compactedTopic("busy", map[string]string{ConfigMinCleanableDirtyRatio: "0.01"})
 	recs := stream(300, 4, func(k int) bool { return k%4 == 0 })
 	end := e.addKeyed(p, recs, 30, 2, clk.now().Add(-time.Hour).UnixMilli(), 0)
