@@ -30,9 +30,10 @@ import (
 //	    Policy.TargetBytes (and segment.bytes), keeping a record when it has a key, no later
 //	    offset of its key is in the map, and it is not a tombstone whose delete.retention.ms has
 //	    run out since it was first cleaned; control batches are kept whole, batches keep their
-//	    offsets and producer fields (segment.Retainer), a group's last batch stays (perhaps empty)
-//	    so that the object ends where the catalog says; a group from which nothing went is left
-//	    as it is
+//	    offsets and producer fields (segment.Retainer); a batch left without records stays, empty,
+//	    where it ends its group (the object must end where the catalog says) or is the group's
+//	    first of a leader epoch (epoch lookups read the batches); a group from which nothing went
+//	    is left as it is
 //	each rewritten group is swapped in as a merge is: PUT under tier.RewrittenObjectKey with the
 //	    lease epoch and a generation one above its inputs', the lease checked, ReplaceSegments,
 //	    the inputs deleted after DeleteGrace
@@ -338,6 +339,7 @@ func (w *Worker) rewrite(ctx context.Context, l metadata.Lease, g []metadata.Seg
 	}
 	inputs := prefetch(ctx, w.cfg.Bucket, g)
 	defer inputs.stop()
+	prevEpoch := int32(-1) // the leader epoch of the last batch written; -1 before the first
 	for i, s := range g {
 		data, err := inputs.get(i)
 		if err == nil {
@@ -351,12 +353,16 @@ func (w *Worker) rewrite(ctx context.Context, l metadata.Lease, g []metadata.Seg
 				} else if k.batchBuf, kept, err = k.ret.Retain(k.batchBuf[:0], b, info, keepCounting, k.compress); err != nil {
 					return err
 				}
-				if len(k.batchBuf) == 0 && last && info.NextOffset() == s.NextOffset {
+				// A batch whose records all went still stays, empty, where it ends the object (its
+				// index must end where the catalog says) and where it is the first of a leader
+				// epoch here (OffsetForLeaderEpoch reads epochs from the batches).
+				if len(k.batchBuf) == 0 && ((last && info.NextOffset() == s.NextOffset) || info.PartitionLeaderEpoch != prevEpoch) {
 					k.batchBuf = segment.AppendEmptyBatch(k.batchBuf, info)
 				}
 				if len(k.batchBuf) == 0 {
 					return nil
 				}
+				prevEpoch = info.PartitionLeaderEpoch
 				if _, err := sw.Append(k.batchBuf); err != nil {
 					return fmt.Errorf("%w: %w", segment.ErrCorrupt, err)
 				}

@@ -66,8 +66,9 @@ func (e *env) compactedTopic(name string, configs map[string]string) *partition 
 
 // addKeyed writes recs as segments of batchesPer batches of perBatch records (the last ones may be
 // shorter), timestamps one millisecond apart from ts, PUTs and registers them as an uploader would,
-// and returns the offset after them.
-func (e *env) addKeyed(p *partition, recs []kv, perBatch, batchesPer int, ts int64, codec int16) int64 {
+// and returns the offset after them. edit, when given, may change each batch (its base offset and
+// its bytes) before it is written, as a broker does (leader epochs).
+func (e *env) addKeyed(p *partition, recs []kv, perBatch, batchesPer int, ts int64, codec int16, edit ...func(base int64, b []byte)) int64 {
 	e.t.Helper()
 	ctx := context.Background()
 	for len(recs) > 0 {
@@ -87,6 +88,9 @@ func (e *env) addKeyed(p *partition, recs []kv, perBatch, batchesPer int, ts int
 			}
 			recs = recs[n:]
 			enc := b.Encode()
+			for _, f := range edit {
+				f(p.end, enc)
+			}
 			info, err := w.Append(enc)
 			if err != nil {
 				e.t.Fatal(err)
@@ -605,4 +609,55 @@ func TestKeyCompactionOtherTopics(t *testing.T) {
 		t.Fatal("state written for a topic that is not compacted")
 	}
 	e.readBack(p, p.batches, 0, p.end)
+}
+
+// TestKeyCompactionKeepsEpochStarts: the first batch of each leader epoch stays, empty if its
+// records all went, so that OffsetForLeaderEpoch, which reads epochs from the batches, still finds
+// where each epoch began.
+func TestKeyCompactionKeepsEpochStarts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	clk := newKeyClock()
+	p := e.compactedTopic("epochs", nil)
+	recs := stream(20, 10, func(int) bool { return false }) // 20 keys, 10 rounds: the early batches all go
+	epochOf := func(base int64) int32 { return int32(base / 45) } // a new epoch every 45 offsets (a batch of 20 straddles)
+	starts := map[int32]int64{}
+	end := e.addKeyed(p, recs, 20, 3, clk.now().Add(-time.Hour).UnixMilli(), 0, func(base int64, b []byte) {
+		ep := epochOf(base)
+		segment.SetPartitionLeaderEpoch(b, ep)
+		if _, ok := starts[ep]; !ok {
+			starts[ep] = base
+		}
+	})
+	w := e.keyWorker(clk, nil)
+	if res, err := w.RunOnce(ctx); err != nil || res.Cleaned != 1 {
+		t.Fatalf("pass: %+v, %v", res, err)
+	}
+	checkRecs(t, "after the pass", e.readRecords(p, 0), compacted(recs, 0, true))
+	got := map[int32]int64{}
+	empty := 0
+	for _, s := range e.catalog(p.tp).Segments {
+		body := objstoretest.Get(t, e.bucket, s.Key)
+		r, err := segment.OpenReader(bytesReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := segment.NewSplitter(body[:r.Index().DataSize])
+		for sp.Next() {
+			info := sp.Info()
+			if _, ok := got[info.PartitionLeaderEpoch]; !ok {
+				got[info.PartitionLeaderEpoch] = info.BaseOffset
+			}
+			if info.NumRecords == 0 {
+				empty++
+			}
+		}
+		if sp.Err() != nil {
+			t.Fatal(sp.Err())
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(starts) || empty == 0 {
+		t.Fatalf("epoch starts %v, want %v (%d empty batches)", got, starts, empty)
+	}
+	_ = end
 }
