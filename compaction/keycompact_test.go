@@ -619,7 +619,7 @@ func TestKeyCompactionKeepsEpochStarts(t *testing.T) {
 	ctx := context.Background()
 	clk := newKeyClock()
 	p := e.compactedTopic("epochs", nil)
-	recs := stream(20, 10, func(int) bool { return false }) // 20 keys, 10 rounds: the early batches all go
+	recs := stream(20, 10, func(int) bool { return false })       // 20 keys, 10 rounds: the early batches all go
 	epochOf := func(base int64) int32 { return int32(base / 45) } // a new epoch every 45 offsets (a batch of 20 straddles)
 	starts := map[int32]int64{}
 	end := e.addKeyed(p, recs, 20, 3, clk.now().Add(-time.Hour).UnixMilli(), 0, func(base int64, b []byte) {

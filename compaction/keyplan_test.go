@@ -66,11 +66,15 @@ func TestPlanClean(t *testing.T) {
 		check  func(cleanPlan) bool
 	}{
 		{"never cleaned: all dirty", cleanState{}, nil, now, reasonRatio,
-			func(p cleanPlan) bool { return len(p.Segs) == 4 && p.DirtyFrom == 0 && p.Ratio == 1 && p.LagMs == now-10 }},
+			func(p cleanPlan) bool {
+				return len(p.Segs) == 4 && p.DirtyFrom == 0 && p.Ratio == 1 && p.LagMs == now-10
+			}},
 		{"min lag keeps the young segment out", cleanState{}, func(k *KeyPolicy) { k.MinCompactionLagMs = 100 }, now, reasonRatio,
 			func(p cleanPlan) bool { return len(p.Segs) == 3 && p.End() == 300 && p.TotalBytes == 4000 }},
 		{"clean up to 200: ratio 3000/5000", cleanState{CleanedTo: 200}, nil, now, reasonRatio,
-			func(p cleanPlan) bool { return p.DirtyFrom == 200 && p.DirtyBytes == 3000 && p.Ratio == 0.6 && p.LagMs == now-200 }},
+			func(p cleanPlan) bool {
+				return p.DirtyFrom == 200 && p.DirtyBytes == 3000 && p.Ratio == 0.6 && p.LagMs == now-200
+			}},
 		{"below the ratio", cleanState{CleanedTo: 300}, nil, now, "",
 			func(p cleanPlan) bool { return p.Ratio == 0.2 && p.LagMs == 50 }},
 		{"split segment counts in proportion", cleanState{CleanedTo: 250}, nil, now, "",
