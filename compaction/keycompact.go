@@ -59,8 +59,27 @@ type keyState struct {
 	compBuf  bytes.Buffer
 	comps    [5]kgo.Compressor
 	gauges   map[metadata.TopicPartition]bool // partitions with gauges, seen this pass (true) or before
+	topics   map[string]metadata.Topic        // read once per pass; nil when the read failed
 	batchBuf []byte
 	out      bytes.Buffer // a rewritten object being built
+}
+
+// listTopics reads the topics once for a pass (one read, not one per led partition). On failure
+// the pass compacts no partition by key.
+func (k *keyState) listTopics(ctx context.Context, w *Worker) {
+	k.topics = nil
+	all, err := w.cfg.Store.ListTopics(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.m.errors.WithLabelValues("topic").Inc()
+			w.log.Warn("compaction: list topics; no key compaction this pass", "err", err)
+		}
+		return
+	}
+	k.topics = make(map[string]metadata.Topic, len(all))
+	for _, t := range all {
+		k.topics[t.Name] = t
+	}
 }
 
 // setGauges reports a partition's dirty ratio and lag.
@@ -114,12 +133,8 @@ func (k *keyState) compress(codec int, recs []byte) []byte {
 // and planClean says so. It reports whether it swapped anything into the catalog.
 func (w *Worker) compactKeys(ctx context.Context, l metadata.Lease, c metadata.PartitionCatalog, res *Result) bool {
 	tp := l.TopicPartition
-	top, err := w.cfg.Store.GetTopic(ctx, tp.Topic)
-	if err != nil {
-		if ctx.Err() == nil && !errors.Is(err, metadata.ErrNotFound) {
-			w.m.errors.WithLabelValues("topic").Inc()
-			w.log.Warn("compaction: read topic", "partition", tp, "err", err)
-		}
+	top, ok := w.keys.topics[tp.Topic]
+	if !ok {
 		return false
 	}
 	kp, compact, err := KeyPolicyFromConfigs(top.Configs)

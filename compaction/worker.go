@@ -270,6 +270,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	w.keys.listTopics(ctx, w)
 	for _, l := range leases {
 		res.Partitions++
 		w.partition(ctx, l, &res)
