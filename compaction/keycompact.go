@@ -177,7 +177,7 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 	}
 	k.m.reset()
 	defer func() { k.out = bytes.Buffer{} }()
-	mapEnd, err := w.mapKeys(ctx, plan, k)
+	mapEnd, tombstones, err := w.mapKeys(ctx, plan, k)
 	if errors.Is(err, errKeyMapFull) {
 		w.m.errors.WithLabelValues("key_map").Inc()
 	}
@@ -213,7 +213,7 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 			return swapped, err
 		}
 	}
-	next := st.cleaned(c.TopicID.String(), mapEnd, tombstonesBelow, now.UnixMilli())
+	next := st.cleaned(c.TopicID.String(), mapEnd, tombstonesBelow, now.UnixMilli(), tombstones)
 	if err := w.storeState(ctx, c.TopicID, tp, next); err != nil {
 		w.m.errors.WithLabelValues("key_state").Inc()
 		return swapped, fmt.Errorf("store state: %w", err)
@@ -226,9 +226,9 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 }
 
 // mapKeys reads the dirty segments of plan in order and maps their keys to their latest offsets.
-// It returns where the map ends: the cleanable end, or the base offset of the first batch that
-// might not have fit.
-func (w *Worker) mapKeys(ctx context.Context, plan cleanPlan, k *keyState) (int64, error) {
+// It returns where the map ends (the cleanable end, or the base offset of the first batch that
+// might not have fit) and whether the mapped range holds tombstones.
+func (w *Worker) mapKeys(ctx context.Context, plan cleanPlan, k *keyState) (end int64, tombstones bool, err error) {
 	var dirty []metadata.SegmentRef
 	for _, s := range plan.Segs {
 		if s.NextOffset > plan.DirtyFrom {
@@ -241,36 +241,37 @@ func (w *Worker) mapKeys(ctx context.Context, plan cleanPlan, k *keyState) (int6
 		data, err := inputs.get(i)
 		if err != nil {
 			w.inputFailed(s, err)
-			return 0, &inputError{key: s.Key, err: err}
+			return 0, false, &inputError{key: s.Key, err: err}
 		}
-		end, full := plan.End(), false
+		stop, full := plan.End(), false
 		err = eachBatch(s, data, func(b []byte, info segment.BatchInfo) error {
 			if info.NextOffset() <= plan.DirtyFrom || info.Control() {
 				return nil
 			}
 			if k.m.free() < int(info.NumRecords) {
-				end, full = info.BaseOffset, true
+				stop, full = info.BaseOffset, true
 				return errStop
 			}
 			return k.ret.Each(b, info, func(r segment.StoredRecord) error {
 				if r.Key != nil && r.Offset >= plan.DirtyFrom {
 					k.m.put(r.Key, r.Offset)
+					tombstones = tombstones || r.Value == nil
 				}
 				return nil
 			})
 		})
 		if full {
-			if end <= plan.DirtyFrom {
-				return 0, fmt.Errorf("%w: %d keys, a batch of more at offset %d", errKeyMapFull, k.m.capacity(), end)
+			if stop <= plan.DirtyFrom {
+				return 0, false, fmt.Errorf("%w: %d keys, a batch of more at offset %d", errKeyMapFull, k.m.capacity(), stop)
 			}
-			return end, nil
+			return stop, tombstones, nil
 		}
 		if err != nil {
 			w.inputFailed(s, err)
-			return 0, &inputError{key: s.Key, err: err}
+			return 0, false, &inputError{key: s.Key, err: err}
 		}
 	}
-	return plan.End(), nil
+	return plan.End(), tombstones, nil
 }
 
 var errStop = errors.New("stop")

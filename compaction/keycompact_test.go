@@ -379,6 +379,11 @@ func TestKeyCompactionNewData(t *testing.T) {
 	}
 	all = append(all, more...)
 	checkRecs(t, "after the second cleaning", e.readRecords(p, 0), compacted(all, 0, true))
+	// No tombstone was ever written: delete.retention.ms passing calls for no pass.
+	clk.advance(25 * time.Hour)
+	if res, err := w.RunOnce(ctx); err != nil || res.Cleaned != 0 {
+		t.Fatalf("pass a day later: %+v, %v", res, err)
+	}
 }
 
 // TestKeyCompactionMinLag leaves segments with records younger than min.compaction.lag.ms alone,

@@ -115,15 +115,17 @@ func (s cleanState) tombstonesExpiredBelow(now, retentionMs int64) int64 {
 }
 
 // cleaned returns the state after a pass, at now, that cleaned up to cleanedTo (more than s.CleanedTo
-// when it compared a dirty range) and removed every tombstone below tombstonesGone.
-func (s cleanState) cleaned(topicID string, cleanedTo, tombstonesGone, now int64) cleanState {
+// when it compared a dirty range, in which it saw tombstones or not) and removed every tombstone
+// below tombstonesGone. A range cleaned without tombstones gets no horizon of its own (the next
+// one, later, covers it), so that expiring horizons only call for passes where tombstones are.
+func (s cleanState) cleaned(topicID string, cleanedTo, tombstonesGone, now int64, tombstones bool) cleanState {
 	n := cleanState{TopicID: topicID, CleanedTo: max(s.CleanedTo, cleanedTo), TombstonesGone: max(s.TombstonesGone, tombstonesGone)}
 	for _, h := range s.Horizons {
 		if h.End > n.TombstonesGone {
 			n.Horizons = append(n.Horizons, h)
 		}
 	}
-	if cleanedTo > s.CleanedTo {
+	if cleanedTo > s.CleanedTo && tombstones {
 		n.Horizons = append(n.Horizons, horizon{End: cleanedTo, CleanedAt: now})
 	}
 	for len(n.Horizons) > maxHorizons {

@@ -110,9 +110,9 @@ func TestPlanClean(t *testing.T) {
 
 func TestCleanStateHorizons(t *testing.T) {
 	var s cleanState
-	s = s.cleaned("t", 100, 0, 1000)
-	s = s.cleaned("t", 250, 0, 2000)
-	s = s.cleaned("t", 250, 0, 3000) // nothing new cleaned: no horizon
+	s = s.cleaned("t", 100, 0, 1000, true)
+	s = s.cleaned("t", 250, 0, 2000, true)
+	s = s.cleaned("t", 250, 0, 3000, true) // nothing new cleaned: no horizon
 	if s.CleanedTo != 250 || len(s.Horizons) != 2 || s.Horizons[1] != (horizon{250, 2000}) {
 		t.Fatalf("state %+v", s)
 	}
@@ -121,13 +121,13 @@ func TestCleanStateHorizons(t *testing.T) {
 			t.Fatalf("at %d: expired below %d, want %d", tc.now, got, tc.want)
 		}
 	}
-	s = s.cleaned("t", 300, 100, 4000)
-	if s.TombstonesGone != 100 || len(s.Horizons) != 2 || s.Horizons[0].End != 250 {
+	s = s.cleaned("t", 300, 100, 4000, false) // no tombstones in [250, 300): no horizon
+	if s.TombstonesGone != 100 || s.CleanedTo != 300 || len(s.Horizons) != 1 || s.Horizons[0].End != 250 {
 		t.Fatalf("after removing tombstones below 100: %+v", s)
 	}
 	// The horizons stay bounded, and merging them only ever delays.
 	for i := range 2 * maxHorizons {
-		s = s.cleaned("t", 300+int64(i+1)*10, 0, 5000+int64(i))
+		s = s.cleaned("t", 300+int64(i+1)*10, 0, 5000+int64(i), true)
 	}
 	if len(s.Horizons) != maxHorizons {
 		t.Fatalf("%d horizons", len(s.Horizons))
