@@ -44,6 +44,10 @@ import (
 // pass stopped anywhere (a crash, a refused swap, ctx) leaves the catalog with whole groups
 // swapped or not, and the state as it was; the next pass finds less to remove and redoes the rest.
 //
+// Memory: a pass holds the key map (Config.KeyMapBytes, allocated by the first cleaning and kept),
+// one rewritten object being built (at most Policy.TargetBytes plus one index) and up to five
+// input objects (four fetched ahead).
+//
 // Records without a key are removed, as Kafka's cleaner does (Kafka refuses them at produce for
 // compacted topics). Transactions: control batches are kept, and transactional records are treated
 // like any other (Kafka's cleaner also removes aborted transactions' records and, later, their
