@@ -48,8 +48,8 @@ import (
 // one rewritten object being built (at most Policy.TargetBytes plus one index) and up to five
 // input objects (four fetched ahead).
 //
-// Records without a key are removed, as Kafka's cleaner does (Kafka refuses them at produce for
-// compacted topics). Transactions: control batches are kept, and transactional records are treated
+// Records without a key are removed, as Kafka's cleaner does (the broker refuses them at produce
+// for compacted topics, as Kafka does; they come from before the topic became compacted). Transactions: control batches are kept, and transactional records are treated
 // like any other (Kafka's cleaner also removes aborted transactions' records and, later, their
 // markers).
 
