@@ -49,9 +49,9 @@ import (
 // input objects (four fetched ahead).
 //
 // Records without a key are removed, as Kafka's cleaner does (the broker refuses them at produce
-// for compacted topics, as Kafka does; they come from before the topic became compacted). Transactions: control batches are kept, and transactional records are treated
-// like any other (Kafka's cleaner also removes aborted transactions' records and, later, their
-// markers).
+// for compacted topics, as Kafka does; they come from before the topic became compacted).
+// Transactions: control batches are kept, and transactional records are treated like any other
+// (Kafka's cleaner also removes aborted transactions' records and, later, their markers).
 
 // errKeyMapFull is a dirty range whose first batch alone has more records than the key map holds.
 var errKeyMapFull = errors.New("compaction: key map too small for one batch")
