@@ -158,8 +158,8 @@ type Result struct {
 	Merges     int // merged objects swapped into the catalog
 	Inputs     int // segments they replaced
 	Skipped    int // planned merges not done (corrupt or missing input, write failure, refused swap)
-	Cleaned    int // partitions of compacted topics cleaned by key (see keycompact.go)
-	Removed    int64
+	Cleaned    int   // partitions of compacted topics cleaned by key (see keycompact.go)
+	Removed    int64 // records key compaction removed
 }
 
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
@@ -230,9 +230,9 @@ func (w *Worker) loop() {
 		res, err := w.RunOnce(w.ctx)
 		if err != nil && w.ctx.Err() == nil {
 			w.log.Warn("compaction: pass failed", "err", err)
-		} else if res.Merges > 0 || res.Skipped > 0 {
+		} else if res.Merges > 0 || res.Skipped > 0 || res.Cleaned > 0 {
 			w.log.Info("compaction: pass done", "partitions", res.Partitions, "merges", res.Merges,
-				"inputs", res.Inputs, "skipped", res.Skipped)
+				"inputs", res.Inputs, "skipped", res.Skipped, "cleaned", res.Cleaned, "removed_records", res.Removed)
 		}
 	}
 }
