@@ -154,10 +154,10 @@ type Worker struct {
 
 // Result counts what one pass did.
 type Result struct {
-	Partitions int // partitions led by this node and looked at
-	Merges     int // merged objects swapped into the catalog
-	Inputs     int // segments they replaced
-	Skipped    int // planned merges not done (corrupt or missing input, write failure, refused swap)
+	Partitions int   // partitions led by this node and looked at
+	Merges     int   // merged objects swapped into the catalog
+	Inputs     int   // segments they replaced
+	Skipped    int   // planned merges not done (corrupt or missing input, write failure, refused swap)
 	Cleaned    int   // partitions of compacted topics cleaned by key (see keycompact.go)
 	Removed    int64 // records key compaction removed
 }
