@@ -154,12 +154,13 @@ type Worker struct {
 
 // Result counts what one pass did.
 type Result struct {
-	Partitions int   // partitions led by this node and looked at
-	Merges     int   // merged objects swapped into the catalog
-	Inputs     int   // segments they replaced
-	Skipped    int   // planned merges not done (corrupt or missing input, write failure, refused swap)
-	Cleaned    int   // partitions of compacted topics cleaned by key (see keycompact.go)
-	Removed    int64 // records key compaction removed
+	Partitions int // partitions led by this node and looked at
+	Merges     int // merged objects swapped into the catalog
+	Inputs     int // segments they replaced
+	Skipped    int // planned merges not done (corrupt or missing input, write failure, refused swap)
+
+	Cleaned int   // partitions of compacted topics cleaned by key (see keycompact.go)
+	Removed int64 // records key compaction removed
 }
 
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
@@ -270,7 +271,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	w.keys.listTopics(ctx, w)
+	if len(leases) > 0 {
+		w.keys.listTopics(ctx, w)
+	}
 	for _, l := range leases {
 		res.Partitions++
 		w.partition(ctx, l, &res)

@@ -87,7 +87,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.numPartitions, "num-partitions", 1, "Kafka's num.partitions for auto-created topics")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "partition lease lifetime: how long a dead node's partitions wait for a new leader (whole seconds)")
 	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often leases are renewed (at most half of --lease-ttl)")
-	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged (0 disables)")
+	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged, and compacted topics cleaned by key (0 disables)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", compaction.DefaultSweepInterval, "how often led partitions' objects that no catalog names are looked for and deleted (0 disables)")
 	fs.StringVar(&c.tlsCert, "kafka-tls-cert", "", "PEM certificate (chain) for TLS on the Kafka listener (with --kafka-tls-key)")
 	fs.StringVar(&c.tlsKey, "kafka-tls-key", "", "PEM private key for --kafka-tls-cert")
