@@ -2,8 +2,10 @@
 // consecutive segment objects of a partition into bigger ones, which keeps a busy partition's
 // catalog (one metadata value per partition, size-capped) small and makes cold replays read few
 // large objects instead of thousands of tiny ones. It also sweeps orphaned objects, which no catalog
-// will ever name (see Sweeping orphans). Retention of tiered data stays in tier; key compaction
-// (cleanup.policy=compact) and Parquet copies are later additions.
+// will ever name (see Sweeping orphans), and compacts by key the partitions of topics with
+// cleanup.policy=compact (see keycompact.go: the latest record of every key kept, offsets
+// preserved, rewritten objects swapped in as merges are). Retention of tiered data stays in tier;
+// Parquet copies are a later addition.
 //
 // # Plans and the driver
 //

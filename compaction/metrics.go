@@ -16,6 +16,15 @@ type metrics struct {
 	seconds      prometheus.Histogram
 	sweepDeleted *prometheus.CounterVec // by reason: superseded, fenced, topic_deleted, unreferenced
 	sweepBytes   prometheus.Counter
+
+	// Key compaction (keycompact.go). The per-partition gauges exist for the compacted partitions
+	// this node leads, and go when it stops leading them.
+	keyDirtyRatio *prometheus.GaugeVec   // by topic, partition
+	keyLag        *prometheus.GaugeVec   // by topic, partition
+	keyCleanings  *prometheus.CounterVec // by reason: dirty_ratio, max_lag, tombstones
+	keyRecords    prometheus.Counter
+	keyBytes      prometheus.Counter
+	keyTombstones prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,8 +62,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_compaction_sweep_bytes_total",
 			Help: "Bytes of orphaned objects deleted by the sweeper.",
 		}),
+		keyDirtyRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_compaction_key_dirty_ratio",
+			Help: "Share of a compacted partition's cleanable tiered bytes not cleaned yet (min.cleanable.dirty.ratio is compared with it).",
+		}, []string{"topic", "partition"}),
+		keyLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_compaction_key_lag_seconds",
+			Help: "Age of the oldest record of a compacted partition not cleaned yet (0 when all is clean).",
+		}, []string{"topic", "partition"}),
+		keyCleanings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_compaction_key_cleanings_total",
+			Help: "Key compaction passes over a partition that completed, by reason (dirty_ratio, max_lag, tombstones).",
+		}, []string{"reason"}),
+		keyRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_key_removed_records_total",
+			Help: "Records removed by key compaction (superseded, expired tombstones, without a key).",
+		}),
+		keyBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_key_removed_bytes_total",
+			Help: "Bytes by which key compaction shrank the objects it rewrote.",
+		}),
+		keyTombstones: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_key_removed_tombstones_total",
+			Help: "Tombstones removed by key compaction once delete.retention.ms had passed (a subset of the removed records).",
+		}),
 	}
 	if reg != nil {
+		m.keyDirtyRatio = promshare.Keep(reg, m.keyDirtyRatio)
+		m.keyLag = promshare.Keep(reg, m.keyLag)
+		m.keyCleanings = promshare.Keep(reg, m.keyCleanings)
+		m.keyRecords = promshare.Keep(reg, m.keyRecords)
+		m.keyBytes = promshare.Keep(reg, m.keyBytes)
+		m.keyTombstones = promshare.Keep(reg, m.keyTombstones)
 		m.merges = promshare.Keep(reg, m.merges)
 		m.inputs = promshare.Keep(reg, m.inputs)
 		m.writtenBytes = promshare.Keep(reg, m.writtenBytes)

@@ -44,7 +44,7 @@ func sharedTopic(t *testing.T, e *env, name string, n int) ([]*partition, []*hot
 	var logs []*hotlog.Log
 	for i := range n {
 		tp := metadata.TopicPartition{Topic: name, Partition: int32(i)}
-		l, err := e.store.AcquireLease(ctx, tp, 1, time.Minute)
+		l, err := e.store.AcquireLease(ctx, tp, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

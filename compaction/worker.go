@@ -31,6 +31,7 @@ const (
 	// DefaultSweepInterval and DefaultSweepGrace pace the orphan sweeper (see Sweep).
 	DefaultSweepInterval = 10 * time.Minute
 	DefaultSweepGrace    = time.Hour
+	DefaultKeyMapBytes   = 64 << 20
 )
 
 // Store is what a Worker asks of the metadata store. It reads topics, leases, live nodes and
@@ -78,6 +79,10 @@ type Config struct {
 	// before a sweep deletes it (default 1 h). Keep it well above DeleteGrace and above the longest
 	// time an upload may wait between its PUT and its registration.
 	SweepGrace time.Duration
+	// KeyMapBytes is the memory of key compaction's key → latest offset map (default 64 MiB: about
+	// 2.5 million distinct keys per pass; see keyMap). A partition whose dirty part holds more keys
+	// is cleaned in several passes.
+	KeyMapBytes int64
 	// Now is the clock for the merged segments' CreatedAt and for sweeps (default time.Now).
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -98,6 +103,9 @@ func (c *Config) applyDefaults() {
 		c.SweepGrace = DefaultSweepGrace
 	}
 	c.Policy.applyDefaults()
+	if c.KeyMapBytes == 0 {
+		c.KeyMapBytes = DefaultKeyMapBytes
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -117,6 +125,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative NodeID %d", ErrConfig, c.NodeID)
 	case c.Interval < 0 || c.DeleteGrace < 0 || c.SweepGrace < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.KeyMapBytes < 0:
+		return fmt.Errorf("%w: negative KeyMapBytes", ErrConfig)
 	}
 	if c.Prefix != "" {
 		if err := objstore.ValidateKey(strings.TrimSuffix(c.Prefix, "/")); err != nil {
@@ -135,6 +145,7 @@ type Worker struct {
 
 	passMu    sync.Mutex // one pass (merge or sweep) at a time
 	sweep     sweepState // guarded by passMu
+	keys      keyState   // guarded by passMu
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -147,6 +158,9 @@ type Result struct {
 	Merges     int // merged objects swapped into the catalog
 	Inputs     int // segments they replaced
 	Skipped    int // planned merges not done (corrupt or missing input, write failure, refused swap)
+
+	Cleaned int   // partitions of compacted topics cleaned by key (see keycompact.go)
+	Removed int64 // records key compaction removed
 }
 
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
@@ -217,9 +231,9 @@ func (w *Worker) loop() {
 		res, err := w.RunOnce(w.ctx)
 		if err != nil && w.ctx.Err() == nil {
 			w.log.Warn("compaction: pass failed", "err", err)
-		} else if res.Merges > 0 || res.Skipped > 0 {
+		} else if res.Merges > 0 || res.Skipped > 0 || res.Cleaned > 0 {
 			w.log.Info("compaction: pass done", "partitions", res.Partitions, "merges", res.Merges,
-				"inputs", res.Inputs, "skipped", res.Skipped)
+				"inputs", res.Inputs, "skipped", res.Skipped, "cleaned", res.Cleaned, "removed_records", res.Removed)
 		}
 	}
 }
@@ -257,6 +271,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if len(leases) > 0 {
+		w.keys.listTopics(ctx, w)
+	}
 	for _, l := range leases {
 		res.Partitions++
 		w.partition(ctx, l, &res)
@@ -264,6 +281,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 			return res, ctx.Err()
 		}
 	}
+	w.keys.dropGauges(w.m)
 	return res, nil
 }
 
@@ -304,6 +322,9 @@ func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
 	}
 	if c.Epoch > l.Epoch {
 		return // a newer leader has written already; our lease is stale
+	}
+	if w.compactKeys(ctx, l, c, res) {
+		return // key compaction rewrote the partition; merges wait for the next pass
 	}
 	for _, m := range PlanMerges(c.Segments, w.cfg.Policy) {
 		done, stop := w.merge(ctx, l, c.TopicID, m)

@@ -169,6 +169,19 @@ func MergedObjectKey(prefix string, topicID metadata.TopicID, partition int32, b
 	return objectKey(prefix, topicID, partition, fmt.Sprintf("%020d-%020d-%d.seg", base, next, epoch))
 }
 
+// RewrittenObjectKey is the key of an object written by key compaction over [base, next): a
+// merged key with the rewrite's generation (≥ 1) after the epoch,
+//
+//	<prefix>/topics/<topic-id>/<partition>/<base-offset, 20 digits>-<next-offset, 20 digits>-<epoch>.c<generation>.seg
+//
+// Key compaction may rewrite the same range again under the same leadership (a lone segment whose
+// tombstones expire); one more than its inputs' highest generation keeps each rewrite's key new,
+// so an object replaced earlier, perhaps still waiting for its delayed delete, is never written
+// again under the same key.
+func RewrittenObjectKey(prefix string, topicID metadata.TopicID, partition int32, base, next int64, epoch int32, generation int64) string {
+	return objectKey(prefix, topicID, partition, fmt.Sprintf("%020d-%020d-%d.c%d.seg", base, next, epoch, generation))
+}
+
 func objectKey(prefix string, topicID metadata.TopicID, partition int32, name string) string {
 	var b strings.Builder
 	if prefix = strings.TrimSuffix(prefix, "/"); prefix != "" {
@@ -196,6 +209,8 @@ type ParsedKey struct {
 	Node    int32
 	Written int64
 	Nonce   string
+	// Generation is a RewrittenObjectKey's generation, 0 for the other keys.
+	Generation int64
 }
 
 // Merged reports whether the key is a MergedObjectKey.
@@ -206,14 +221,17 @@ func (k ParsedKey) String() string {
 	if k.Shared {
 		return sharedKey(k.Prefix, k.Node, k.Written, k.Nonce)
 	}
+	if k.Generation > 0 {
+		return RewrittenObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.NextOffset, k.Epoch, k.Generation)
+	}
 	if k.Merged() {
 		return MergedObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.NextOffset, k.Epoch)
 	}
 	return ObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.Epoch)
 }
 
-// ParseObjectKey is the inverse of ObjectKey, MergedObjectKey and SharedObjectKey. ErrBadKey for
-// anything else.
+// ParseObjectKey is the inverse of ObjectKey, MergedObjectKey, RewrittenObjectKey and
+// SharedObjectKey. ErrBadKey for anything else.
 func ParseObjectKey(key string) (ParsedKey, error) {
 	k := ParsedKey{NextOffset: -1}
 	if err := objstore.ValidateKey(key); err != nil {
@@ -239,8 +257,16 @@ func ParseObjectKey(key string) (ParsedKey, error) {
 	}
 	k.Partition = int32(p)
 	name, ok := strings.CutSuffix(parts[n-1], ".seg")
+	name, gen, rewritten := strings.Cut(name, ".c")
+	if rewritten {
+		g, err := strconv.ParseUint(gen, 10, 63)
+		if err != nil || g < 1 || strconv.FormatUint(g, 10) != gen {
+			return k, fmt.Errorf("%w: %q: generation", ErrBadKey, key)
+		}
+		k.Generation = int64(g)
+	}
 	fields := strings.Split(name, "-")
-	if !ok || len(fields) < 2 || len(fields) > 3 || len(fields[0]) != 20 {
+	if !ok || len(fields) < 2 || len(fields) > 3 || len(fields[0]) != 20 || (rewritten && len(fields) != 3) {
 		return k, fmt.Errorf("%w: %q: file name", ErrBadKey, key)
 	}
 	if k.BaseOffset, err = strconv.ParseInt(fields[0], 10, 64); err != nil || k.BaseOffset < 0 {

@@ -122,9 +122,9 @@ func capLimit(local, total int64) int64 {
 // the broker's defaults for anything unset. Bad values are ErrConfig.
 //
 // cleanup.policy without "delete" (compact alone) turns retention.ms and retention.bytes off, as in
-// Kafka, where such a topic keeps the latest record of every key for ever. Strata does not compact
-// by key yet, so it keeps every record: more than Kafka would, never less. Consumers of compacted
-// topics (Kafka Connect's config and offset topics, changelogs) then lose nothing to time.
+// Kafka, where such a topic keeps the latest record of every key for ever (the compaction package
+// compacts it by key). Consumers of compacted topics (Kafka Connect's config and offset topics,
+// changelogs) then lose nothing to time.
 func PolicyFromConfigs(configs map[string]string, base Policy) (Policy, error) {
 	p := base
 	compactOnly := false

@@ -89,7 +89,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "node registration lifetime, which keeps every lease the node holds: how long a dead node's partitions wait for a new leader (whole seconds)")
 	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often the node registration is refreshed (at most half of --lease-ttl)")
 	fs.BoolVar(&c.rebalance, "rebalance", true, "hand partitions off to a node that joins, when the placement prefers it (false: partitions move only when their leader leaves)")
-	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged (0 disables)")
+	fs.DurationVar(&c.compaction, "compaction-interval", compaction.DefaultInterval, "how often led partitions' small tiered segments are merged, and compacted topics cleaned by key (0 disables)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", compaction.DefaultSweepInterval, "how often led partitions' objects that no catalog names are looked for and deleted (0 disables)")
 	fs.StringVar(&c.tlsCert, "kafka-tls-cert", "", "PEM certificate (chain) for TLS on the Kafka listener (with --kafka-tls-key)")
 	fs.StringVar(&c.tlsKey, "kafka-tls-key", "", "PEM private key for --kafka-tls-cert")

@@ -56,6 +56,26 @@ type topicSettings struct {
 	logAppendTime   bool  // message.timestamp.type=LogAppendTime
 	tsBeforeMax     int64 // message.timestamp.before.max.ms
 	tsAfterMax      int64 // message.timestamp.after.max.ms
+	compacted       bool  // cleanup.policy names compact: every record needs a key
+}
+
+// checkKeys refuses a batch holding a record without a key for a compacted topic, as Kafka does
+// (INVALID_RECORD): key compaction could only drop it. The records were checked by CheckRecords.
+func (s *topicSettings) checkKeys(tp metadata.TopicPartition, batch []byte, info segment.BatchInfo) error {
+	if !s.compacted {
+		return nil
+	}
+	var r segment.Retainer
+	err := r.Each(batch, info, func(rec segment.StoredRecord) error {
+		if rec.Key == nil {
+			return kafkaErr(kerr.InvalidRecord, "%s: compacted topic cannot accept a record without a key (offset delta %d)", tp, rec.Offset-info.BaseOffset)
+		}
+		return nil
+	})
+	if err != nil && Code(err) != kerr.InvalidRecord.Code {
+		return kafkaErr(kerr.CorruptMessage, "%s: %v", tp, err)
+	}
+	return err
 }
 
 // checkTimestamps applies message.timestamp.before/after.max.ms to a CreateTime batch (by its
@@ -151,6 +171,10 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 	settings := p.cfg.Load()
 	now := time.Now().UnixMilli()
 	if err := settings.checkTimestamps(tp, info, now); err != nil {
+		return AppendResult{}, err
+	}
+	if err := settings.checkKeys(tp, batch, info); err != nil {
+		b.m.produceErrors.WithLabelValues("corrupt").Inc()
 		return AppendResult{}, err
 	}
 

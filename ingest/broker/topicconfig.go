@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/strata-log/strata/ingest/topics"
@@ -85,5 +87,6 @@ func (b *Broker) settings(t metadata.Topic) *topicSettings {
 		logAppendTime:   topics.String(t, "message.timestamp.type", "CreateTime") == "LogAppendTime",
 		tsBeforeMax:     topics.Int(t, "message.timestamp.before.max.ms", math.MaxInt64),
 		tsAfterMax:      topics.Int(t, "message.timestamp.after.max.ms", math.MaxInt64),
+		compacted:       slices.Contains(strings.Split(strings.ReplaceAll(topics.String(t, "cleanup.policy", "delete"), " ", ""), ","), "compact"),
 	}
 }

@@ -72,11 +72,27 @@ func boolean(v string) error {
 func doubleIn(lo, hi float64) func(string) error {
 	return func(v string) error {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < lo || f > hi {
+		if err != nil || !(f >= lo && f <= hi) { // NaN is in no range
 			return fmt.Errorf("%q is not a number in [%v, %v]", v, lo, hi)
 		}
 		return nil
 	}
+}
+
+// checkCompactionLags refuses min.compaction.lag.ms above max.compaction.lag.ms, as Kafka does
+// (each config alone is checked by ValidateConfig).
+func checkCompactionLags(cfgs map[string]string) error {
+	parse := func(name string, def int64) int64 {
+		if n, err := strconv.ParseInt(strings.TrimSpace(cfgs[name]), 10, 64); err == nil {
+			return n
+		}
+		return def
+	}
+	lo, hi := parse("min.compaction.lag.ms", 0), parse("max.compaction.lag.ms", math.MaxInt64)
+	if lo > hi {
+		return kafkaErr(kerr.InvalidConfig, "invalid value for min.compaction.lag.ms: %d is above max.compaction.lag.ms %d", lo, hi)
+	}
+	return nil
 }
 
 var (
@@ -151,7 +167,7 @@ func ValidateConfigs(cfgs map[string]string) error {
 			return err
 		}
 	}
-	return nil
+	return checkCompactionLags(cfgs)
 }
 
 // ConfigEntry is one described config.
@@ -281,7 +297,7 @@ func applyIncremental(cfgs map[string]string, ops []ConfigOp, d Defaults) error 
 			return kafkaErr(kerr.InvalidRequest, "unknown config operation %d", op.Op)
 		}
 	}
-	return nil
+	return checkCompactionLags(cfgs)
 }
 
 func splitList(s string) []string {

@@ -10,7 +10,7 @@
 //
 //	bucket     key                          value                       TTL
 //	topics     b64(topic)                   JSON topic, "v":1           -
-//	leases     b64(topic).<partition>       JSON lease, "v":1           the lease TTL
+//	leases     b64(topic).<partition>       JSON lease, "v":1           -
 //	segments   b64(topic).<partition>       binary catalog, version 1   -
 //	offsets    b64(group)                   binary offsets, version 1   -
 //	producers  next                         JSON {"v":1,"next":N}       -
@@ -27,12 +27,15 @@
 //
 // A partition's whole catalog is one key, so RegisterSegment, ReplaceSegments and SetLogStartOffset
 // are single atomic swaps that check the writer's epoch against the value they replace. The catalog
-// also keeps the partition's leader epoch, durably: lease keys expire, epochs must not.
+// also keeps the partition's leader epoch, durably: lease records go, epochs must not.
 //
-// A lease is live exactly while its key exists. The server deletes it when its TTL lapses (TTLs are
-// rounded up to whole seconds, JetStream's resolution), so no two nodes' clocks are compared.
-// AcquireLease writes the lease (create-if-absent) with catalog epoch + 1 and then raises the
-// catalog's epoch; a node that fails between the two steps gets the same lease back on retry.
+// A lease record is live while its holder's registration key exists in the nodes bucket. The
+// server deletes a registration when its TTL lapses (TTLs are rounded up to whole seconds,
+// JetStream's resolution), so no two nodes' clocks are compared; RefreshNode is a swap on the
+// registration's revision, so it never revives a registration that lapsed. AcquireLease swaps the
+// record to the next epoch and, when it takes the lease from another node, raises the catalog's
+// epoch too (see leases.go). The registry has a NATS connection of its own, so a refresh never
+// queues behind other writes on the server.
 //
 // # Timeouts and retries
 //
@@ -47,11 +50,9 @@
 //
 // # Concurrency and lifetime
 //
-// A Store is safe for concurrent use. Watches started by WatchCatalogs and WatchDepartures are
+// A Store is safe for concurrent use. Watches started by WatchCatalogs and WatchLeadership are
 // owned by the Store and end with their ctx or with Close; Close is idempotent and waits for them.
-// WatchDepartures follows the leases and nodes buckets: the server's delete marker for a lapsed
-// TTL, and the delete or purge of a release, a deregistration or a deleted topic, signal; puts do
-// not.
+// WatchLeadership follows the nodes, leases and topics buckets (see watch.go).
 //
 // Limits: a value may not exceed the server's payload limit (1 MiB by default), about 30,000
 // segments in one partition catalog (ErrTooLarge). JetStream domains and API prefixes are not

@@ -66,6 +66,11 @@ func AppendBatch(dst []byte, b NewBatch) []byte {
 	if len(b.Records) == 0 {
 		rb.LastOffsetDelta = 0
 	}
+	return appendRecordBatch(dst, rb)
+}
+
+// appendRecordBatch appends rb (Length and every field but the CRC set) and its CRC32C to dst.
+func appendRecordBatch(dst []byte, rb kmsg.RecordBatch) []byte {
 	start := len(dst)
 	dst = rb.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst[start+crcOffset:], crc32.Checksum(dst[start+crcStart:], castagnoli))

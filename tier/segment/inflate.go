@@ -123,7 +123,7 @@ func (f *inflater) close() {
 
 // checkStream decompresses gzip, lz4 or zstd records as a stream and walks them, calling visit (if
 // not nil) with each.
-func checkStream(codec int, recs []byte, info BatchInfo, visit visitFunc) error {
+func checkStream(codec int, recs []byte, info BatchInfo, d *deltaCheck, visit visitFunc) error {
 	f := inflaters[codec].Get().(*inflater)
 	defer func() {
 		f.close()
@@ -133,15 +133,15 @@ func checkStream(codec int, recs []byte, info BatchInfo, visit visitFunc) error 
 	if err := f.open(codec, recs, limit); err != nil {
 		return err
 	}
-	w := streamWalker{br: f.br, codec: codec, limit: limit}
+	w := streamWalker{br: f.br, codec: codec, limit: limit, d: d}
 	for i := int32(0); i < info.NumRecords; i++ {
-		td, err := w.record(i)
+		r, err := w.record(i)
 		if err == errNoRecord {
 			return countError(info.NumRecords, 0)
 		} else if err != nil {
 			return err
 		}
-		if visit != nil && visit(i, td) {
+		if visit != nil && visit(r) {
 			return nil
 		}
 	}
@@ -151,7 +151,7 @@ func checkStream(codec int, recs []byte, info BatchInfo, visit visitFunc) error 
 	case err != io.EOF:
 		return w.streamError(info.NumRecords, err)
 	}
-	return checkLastDelta(info.NumRecords, info.LastOffsetDelta)
+	return d.lastDelta(info.NumRecords)
 }
 
 // errNoRecord is the stream ending cleanly where a record should start.
@@ -163,63 +163,69 @@ type streamWalker struct {
 	codec int
 	limit int64
 	left  int64 // bytes of the current record not read yet
+	d     *deltaCheck
 }
 
-// record checks record i and returns its timestamp delta.
-func (w *streamWalker) record(i int32) (timestampDelta int64, err error) {
+// record checks record i and returns its deltas (Body, Key and Value stay nil).
+func (w *streamWalker) record(i int32) (walkedRecord, error) {
+	td, od, err := w.fields(i)
+	return walkedRecord{OffsetDelta: od, TimestampDelta: td}, err
+}
+
+func (w *streamWalker) fields(i int32) (timestampDelta int64, offsetDelta int32, err error) {
 	w.left = math.MaxInt64
 	if _, err := w.br.Peek(1); err == io.EOF {
-		return 0, errNoRecord
+		return 0, 0, errNoRecord
 	} else if err != nil {
-		return 0, w.streamError(i, err)
+		return 0, 0, w.streamError(i, err)
 	}
 	length, err := w.varint(5)
 	if err != nil || length < 0 {
-		return 0, w.fail(i, "length", err)
+		return 0, 0, w.fail(i, "length", err)
 	}
 	w.left = length
 	if _, err := w.byte(); err != nil {
-		return 0, w.fail(i, "attributes", err)
+		return 0, 0, w.fail(i, "attributes", err)
 	}
 	td, err := w.varint(10)
 	if err != nil {
-		return 0, w.fail(i, "timestamp delta", err)
+		return 0, 0, w.fail(i, "timestamp delta", err)
 	}
 	od, err := w.varint(5)
 	if err != nil {
-		return 0, w.fail(i, "offset delta", err)
+		return 0, 0, w.fail(i, "offset delta", err)
 	}
-	if od != int64(i) {
-		return 0, recordError(i, "offset delta %d, want %d", od, i)
+	if err := w.d.check(i, int32(od)); err != nil {
+		return 0, 0, err
 	}
 	for _, field := range [...]string{"key", "value"} {
 		if err := w.bytes(); err != nil {
-			return 0, w.fail(i, field, err)
+			return 0, 0, w.fail(i, field, err)
 		}
 	}
 	hc, err := w.varint(5)
 	if err != nil || hc < 0 {
-		return 0, w.fail(i, "header count", err)
+		return 0, 0, w.fail(i, "header count", err)
 	}
 	if hc > w.left/2 { // each header takes at least two bytes
-		return 0, recordError(i, "%d headers in %d bytes", hc, w.left)
+		return 0, 0, recordError(i, "%d headers in %d bytes", hc, w.left)
 	}
 	for h := int64(0); h < hc; h++ {
 		kl, err := w.varint(5)
 		if err != nil || kl < 0 {
-			return 0, w.fail(i, fmt.Sprintf("header %d key", h), err)
+			return 0, 0, w.fail(i, fmt.Sprintf("header %d key", h), err)
 		}
 		if err := w.skip(kl); err != nil {
-			return 0, w.fail(i, fmt.Sprintf("header %d key", h), err)
+			return 0, 0, w.fail(i, fmt.Sprintf("header %d key", h), err)
 		}
 		if err := w.bytes(); err != nil {
-			return 0, w.fail(i, fmt.Sprintf("header %d value", h), err)
+			return 0, 0, w.fail(i, fmt.Sprintf("header %d value", h), err)
 		}
 	}
 	if w.left != 0 {
-		return 0, recordError(i, "the fields end %d bytes before the record's length", w.left)
+		return 0, 0, recordError(i, "the fields end %d bytes before the record's length", w.left)
 	}
-	return td, nil
+	return td, int32(od), nil
 }
 
 // fail explains why field of record i could not be read; a nil err means its value was invalid.
@@ -326,7 +332,7 @@ var snappyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // checkSnappy decodes snappy records (a raw block, as franz-go writes them, or xerial-framed
 // chunks) into a pooled buffer and walks them in place, calling visit (if not nil) with each.
-func checkSnappy(recs []byte, info BatchInfo, visit visitFunc) error {
+func checkSnappy(recs []byte, info BatchInfo, d *deltaCheck, visit visitFunc) error {
 	bp := snappyBufs.Get().(*[]byte)
 	out, err := decodeSnappy((*bp)[:0], recs, InflateLimit(len(recs)))
 	if cap(out) <= maxPooledSnappyBuf {
@@ -336,7 +342,7 @@ func checkSnappy(recs []byte, info BatchInfo, visit visitFunc) error {
 	if err != nil {
 		return err
 	}
-	return walkRecords(out, info.NumRecords, info.LastOffsetDelta, visit)
+	return walkRecords(out, info.NumRecords, d, visit)
 }
 
 // decodeSnappy appends the decoded records to dst. Every block's claimed length is checked against

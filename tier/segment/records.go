@@ -70,30 +70,82 @@ func InflateLimit(n int) int64 {
 // (a bomb); an error from the codec itself (a bad checksum, a malformed stream) wraps ErrCorrupt
 // only. CheckRecords never panics on bad bytes and is safe for concurrent use.
 func CheckRecords(b []byte, info BatchInfo) error {
-	return walkBatch(b, info, nil)
+	return walkBatch(b, info, false, nil)
 }
 
-// visitFunc is called by the record walker with each record's offset delta and timestamp delta,
-// in order, once the record's fields have been checked. Returning true stops the walk: the records
-// after that one are neither read nor checked, and the walk succeeds.
-type visitFunc func(offsetDelta int32, timestampDelta int64) (stop bool)
+// visitFunc is called by the record walker with each record, in order, once its fields have been
+// checked. Returning true stops the walk: the records after that one are neither read nor checked,
+// and the walk succeeds.
+type visitFunc func(r walkedRecord) (stop bool)
+
+// walkedRecord is one record as the walker saw it. Body (the bytes after the length varint), Key
+// and Value are set only by the in-place walker (uncompressed or snappy records, or records
+// inflated whole first); the stream walker leaves them nil. A negative KeyLen or ValueLen is null.
+type walkedRecord struct {
+	OffsetDelta    int32
+	TimestampDelta int64
+	Raw            []byte // the whole record, length varint included
+	Key, Value     []byte
+	KeyLen         int32
+	ValueLen       int32
+}
+
+// deltaCheck checks records' offset deltas. A batch as a producer sends it numbers its records
+// 0, 1, ..., NumRecords-1. A stored batch that key compaction rebuilt (gaps true) keeps its base
+// offset and last offset delta, as Kafka's log cleaner does, and holds the surviving records
+// only: their deltas grow strictly and stay within LastOffsetDelta.
+type deltaCheck struct {
+	gaps bool
+	last int32 // the header's LastOffsetDelta
+	prev int32 // the previous record's delta, -1 before the first
+}
+
+func newDeltaCheck(gaps bool, info BatchInfo) deltaCheck {
+	return deltaCheck{gaps: gaps, last: info.LastOffsetDelta, prev: -1}
+}
+
+func (d *deltaCheck) check(i, od int32) error {
+	switch {
+	case !d.gaps && od != i:
+		return recordError(i, "offset delta %d, want %d", od, i)
+	case d.gaps && (od <= d.prev || od > d.last):
+		return recordError(i, "offset delta %d after %d, the header's last is %d", od, d.prev, d.last)
+	}
+	d.prev = od
+	return nil
+}
+
+// lastDelta checks the header's LastOffsetDelta against the record count before a walk.
+func (d *deltaCheck) lastDelta(numRecords int32) error {
+	if !d.gaps {
+		return checkLastDelta(numRecords, d.last)
+	}
+	if numRecords > 0 && int64(numRecords) > int64(d.last)+1 {
+		return fmt.Errorf("%w: %d records with last offset delta %d", ErrInvalidRecord, numRecords, d.last)
+	}
+	return nil
+}
 
 // walkBatch walks the records of the batch at the start of b (header info), decompressing them
 // when needed, checks them as CheckRecords documents, and calls visit (if not nil) for each. It is
 // the one record walker behind CheckRecords and RecordForTimestamp.
-func walkBatch(b []byte, info BatchInfo, visit visitFunc) error {
+//
+// gaps accepts the offset-delta gaps key compaction leaves (see deltaCheck): readers of stored
+// batches pass true, the checks of a produced batch false.
+func walkBatch(b []byte, info BatchInfo, gaps bool, visit visitFunc) error {
 	size := info.Size()
 	if size < BatchHeaderSize || size > len(b) {
 		return fmt.Errorf("%w: batch of %d bytes does not hold the %d its header says", ErrCorrupt, len(b), size)
 	}
 	recs := b[BatchHeaderSize:size]
+	d := newDeltaCheck(gaps, info)
 	switch c := info.Compression(); c {
 	case CompressionNone:
-		return walkRecords(recs, info.NumRecords, info.LastOffsetDelta, visit)
+		return walkRecords(recs, info.NumRecords, &d, visit)
 	case CompressionSnappy:
-		return checkSnappy(recs, info, visit)
+		return checkSnappy(recs, info, &d, visit)
 	case CompressionGzip, CompressionLZ4, CompressionZstd:
-		return checkStream(c, recs, info, visit)
+		return checkStream(c, recs, info, &d, visit)
 	default:
 		return fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, c)
 	}
@@ -139,7 +191,7 @@ func varint32(b []byte) (v int32, n int) {
 
 // walkRecords checks numRecords records laid out in recs, in place, calling visit (if not nil) with
 // each.
-func walkRecords(recs []byte, numRecords, lastOffsetDelta int32, visit visitFunc) error {
+func walkRecords(recs []byte, numRecords int32, d *deltaCheck, visit visitFunc) error {
 	pos := 0
 	for i := int32(0); i < numRecords; i++ {
 		if pos == len(recs) {
@@ -153,11 +205,12 @@ func walkRecords(recs []byte, numRecords, lastOffsetDelta int32, visit visitFunc
 		if length < 0 || int(length) > len(recs)-pos {
 			return recordError(i, "length %d with %d bytes left", length, len(recs)-pos)
 		}
-		td, err := checkRecordBody(recs[pos:pos+int(length)], i)
+		r, err := checkRecordBody(recs[pos:pos+int(length)], i, d)
 		if err != nil {
 			return err
 		}
-		if visit != nil && visit(i, td) {
+		r.Raw = recs[pos-n : pos+int(length)]
+		if visit != nil && visit(r) {
 			return nil
 		}
 		pos += int(length)
@@ -165,7 +218,7 @@ func walkRecords(recs []byte, numRecords, lastOffsetDelta int32, visit visitFunc
 	if pos != len(recs) {
 		return countError(numRecords, int64(len(recs)-pos))
 	}
-	return checkLastDelta(numRecords, lastOffsetDelta)
+	return d.lastDelta(numRecords)
 }
 
 func checkLastDelta(numRecords, lastOffsetDelta int32) error {
@@ -176,70 +229,81 @@ func checkLastDelta(numRecords, lastOffsetDelta int32) error {
 }
 
 // checkRecordBody checks the fields of record i, body being exactly the bytes its length covers,
-// and returns its timestamp delta.
-func checkRecordBody(body []byte, i int32) (timestampDelta int64, err error) {
+// and returns them (all but Raw).
+func checkRecordBody(body []byte, i int32, d *deltaCheck) (r walkedRecord, err error) {
 	if len(body) < 1 {
-		return 0, recordError(i, "no attributes byte")
+		return r, recordError(i, "no attributes byte")
 	}
 	p := 1 // attributes: not checked, as Kafka does not
 	td, n := varint(body[p:])
 	if n <= 0 {
-		return 0, recordError(i, "malformed timestamp delta")
+		return r, recordError(i, "malformed timestamp delta")
 	}
+	r.TimestampDelta = td
 	p += n
 	od, n := varint32(body[p:])
 	if n <= 0 {
-		return 0, recordError(i, "malformed offset delta")
+		return r, recordError(i, "malformed offset delta")
 	}
-	if od != i {
-		return 0, recordError(i, "offset delta %d, want %d", od, i)
+	if err := d.check(i, od); err != nil {
+		return r, err
 	}
+	r.OffsetDelta = od
 	p += n
-	for _, field := range [...]string{"key", "value"} {
+	for f, field := range [...]string{"key", "value"} {
 		l, n := varint32(body[p:])
 		if n <= 0 {
-			return 0, recordError(i, "malformed %s length", field)
+			return r, recordError(i, "malformed %s length", field)
 		}
 		p += n
+		var v []byte
 		if l > 0 {
 			if int(l) > len(body)-p {
-				return 0, recordError(i, "%s of %d bytes overruns the record's length by %d", field, l, int(l)-(len(body)-p))
+				return r, recordError(i, "%s of %d bytes overruns the record's length by %d", field, l, int(l)-(len(body)-p))
 			}
+			v = body[p : p+int(l)]
 			p += int(l)
+		} else if l == 0 {
+			v = body[p:p]
+		}
+		if f == 0 {
+			r.Key, r.KeyLen = v, l
+		} else {
+			r.Value, r.ValueLen = v, l
 		}
 	}
 	hc, n := varint32(body[p:])
 	if n <= 0 || hc < 0 {
-		return 0, recordError(i, "malformed header count")
+		return r, recordError(i, "malformed header count")
 	}
 	p += n
 	if int(hc) > (len(body)-p)/2 { // each header takes at least two bytes
-		return 0, recordError(i, "%d headers in %d bytes", hc, len(body)-p)
+		return r, recordError(i, "%d headers in %d bytes", hc, len(body)-p)
 	}
 	for h := int32(0); h < hc; h++ {
 		kl, n := varint32(body[p:])
 		if n <= 0 || kl < 0 {
-			return 0, recordError(i, "header %d: malformed or null key length", h)
+			return r, recordError(i, "header %d: malformed or null key length", h)
 		}
 		p += n
 		if int(kl) > len(body)-p {
-			return 0, recordError(i, "header %d: key overruns the record", h)
+			return r, recordError(i, "header %d: key overruns the record", h)
 		}
 		p += int(kl)
 		vl, n := varint32(body[p:])
 		if n <= 0 {
-			return 0, recordError(i, "header %d: malformed value length", h)
+			return r, recordError(i, "header %d: malformed value length", h)
 		}
 		p += n
 		if vl > 0 {
 			if int(vl) > len(body)-p {
-				return 0, recordError(i, "header %d: value overruns the record", h)
+				return r, recordError(i, "header %d: value overruns the record", h)
 			}
 			p += int(vl)
 		}
 	}
 	if p != len(body) {
-		return 0, recordError(i, "length covers %d bytes, the fields %d", len(body), p)
+		return r, recordError(i, "length covers %d bytes, the fields %d", len(body), p)
 	}
-	return td, nil
+	return r, nil
 }

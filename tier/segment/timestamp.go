@@ -25,16 +25,17 @@ func recordForTimestamp(b []byte, info BatchInfo, ts, from int64) (offset, times
 	offset, timestamp = -1, -1
 	// The walk may stop before the end, where CheckRecords compares the count with the last offset
 	// delta: compare them first, so that an answer never lies past the batch's last offset.
-	if err := checkLastDelta(info.NumRecords, info.LastOffsetDelta); err != nil {
+	d := newDeltaCheck(true, info)
+	if err := d.lastDelta(info.NumRecords); err != nil {
 		return -1, -1, false, fmt.Errorf("segment: timestamp lookup in the batch at offset %d: %w", info.BaseOffset, err)
 	}
 	logAppend := info.LogAppendTime()
-	err = walkBatch(b, info, func(offsetDelta int32, timestampDelta int64) bool {
+	err = walkBatch(b, info, true, func(r walkedRecord) bool {
 		t := info.MaxTimestamp
 		if !logAppend {
-			t = info.FirstTimestamp + timestampDelta
+			t = info.FirstTimestamp + r.TimestampDelta
 		}
-		if o := info.BaseOffset + int64(offsetDelta); o >= from && t >= ts {
+		if o := info.BaseOffset + int64(r.OffsetDelta); o >= from && t >= ts {
 			offset, timestamp, found = o, t, true
 			return true
 		}
