@@ -471,12 +471,20 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return hw, err == nil
 	}, 5*time.Second, log))
 
+	txns, closeTxns, err := newTxnCoordinator(b, store, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, log)
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(closeTxns)
 	ks, err := kafka.New(kafka.Config{
 		AdvertisedAddr:      advertised,
 		NodeID:              int32(cfg.nodeID),
 		Broker:              b,
 		Topics:              admin,
 		Groups:              groups,
+		Transactions:        txns,
 		MaxConnections:      cfg.maxConns,
 		MaxConnectionsPerIP: cfg.maxConnsPerIP,
 		TLS:                 cfg.kafkaTLS,
