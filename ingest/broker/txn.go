@@ -345,3 +345,37 @@ func mergeAborted(a, b []AbortedTxn) []AbortedTxn {
 	})
 	return slices.CompactFunc(out, func(x, y AbortedTxn) bool { return x.ProducerID == y.ProducerID && x.First == y.First })
 }
+
+// ProducerInfo is one producer's state in a partition, for DescribeProducers.
+type ProducerInfo struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32 // -1 when only a marker was seen at this epoch
+	LastTimestamp int64 // unix ms of its newest batch
+	// TxnStartOffset is the first offset of its open transaction here, -1 when none.
+	TxnStartOffset int64
+}
+
+// Producers lists the producers a led partition knows (idempotent and transactional), ordered
+// by producer id.
+func (b *Broker) Producers(ctx context.Context, tp metadata.TopicPartition) ([]ProducerInfo, error) {
+	p, err := b.leaderFor(ctx, tp)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerInfo, 0, len(p.producers))
+	for id, st := range p.producers {
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastSeen, TxnStartOffset: -1}
+		if st.n > 0 {
+			pi.LastSequence = st.newest().lastSeq
+		}
+		if o, ok := p.txns.open[id]; ok {
+			pi.TxnStartOffset = o.first
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out, nil
+}

@@ -34,6 +34,7 @@ func TestTransactions(t *testing.T) {
 	t.Run("commit-abort", func(t *testing.T) { testTxnCommitAbort(t, b.addr) })
 	t.Run("zombie-fenced", func(t *testing.T) { testTxnZombie(t, b.addr) })
 	t.Run("verification", func(t *testing.T) { testTxnVerification(t, b.addr) })
+	t.Run("admin", func(t *testing.T) { testTxnAdmin(t, b.addr) })
 	t.Run("timeout-aborts", func(t *testing.T) { testTxnTimeout(t, b.addr) })
 	t.Run("consume-transform-produce", func(t *testing.T) { testTxnETL(t, b.addr) })
 	b.stop(t)
@@ -432,5 +433,66 @@ func testTxnVerification(t *testing.T, addr string) {
 	end.ProducerEpoch = epoch - 1
 	if resp, err := end.RequestWith(ctx, cl); err != nil || resp.ErrorCode != kerr.ProducerFenced.Code {
 		t.Errorf("EndTxn with an old epoch: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
+
+// testTxnAdmin: kadm's DescribeTransactions, ListTransactions and DescribeProducers see an open
+// transaction, then its end.
+func testTxnAdmin(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic, txid := "txn-admin", "txn-admin"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl := txnClient(t, addr, txid, kgo.TransactionTimeout(42*time.Second))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	r := &kgo.Record{Topic: topic, Partition: 2, Value: []byte("admin-0")}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	described, err := adm.DescribeTransactions(ctx, txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := described[txid]
+	if d.State != "Ongoing" || d.TimeoutMillis != 42000 || d.StartTimestamp <= 0 || d.Topics[topic] == nil {
+		t.Errorf("DescribeTransactions of an open transaction: %+v", d)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := listed[txid]; !ok || l.ProducerID != d.ProducerID {
+		t.Errorf("ListTransactions(Ongoing) = %+v, want %s with producer %d", listed, txid, d.ProducerID)
+	}
+	producers, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {2: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	producers.EachProducer(func(p kadm.DescribedProducer) {
+		if p.ProducerID == d.ProducerID {
+			found = p.CurrentTxnStartOffset == r.Offset && p.ProducerEpoch == d.ProducerEpoch && p.LastSequence == 0
+		}
+	})
+	if !found {
+		t.Errorf("DescribeProducers does not show producer %d with its transaction at %d: %+v", d.ProducerID, r.Offset, producers)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	described, err = adm.DescribeTransactions(ctx, txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described[txid]; d.State != "CompleteCommit" || len(d.Topics) != 0 {
+		t.Errorf("DescribeTransactions after commit: %+v", d)
+	}
+	if listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"}); err != nil || len(listed) != 0 && listed[txid].TxnID != "" {
+		t.Errorf("ListTransactions(Ongoing) after commit: %+v %v", listed, err)
 	}
 }
