@@ -10,7 +10,8 @@
 //
 //	leadership   leadership.go (reconcile, placement), renew.go, takeover.go (taking a partition,
 //	             judging its local log by epoch), epochs.go (epoch checkpoints), logfailure.go
-//	produce      partition.go (Append, WaitDurable), producers.go (idempotent producer state)
+//	produce      partition.go (Append, WaitDurable), producers.go (idempotent producer state),
+//	             txn.go (transactional writes, markers, the last stable offset)
 //	read         fetch.go (Fetch, ListOffset, Offsets, DeleteRecords), visibility.go (the high
 //	             watermark by durability), tiering.go (the Uploader hooks), epochs_lookup.go
 //	             (EndOffsetForEpoch: OffsetForLeaderEpoch)
