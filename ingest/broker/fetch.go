@@ -94,11 +94,9 @@ func (b *Broker) FetchIsolated(ctx context.Context, tp metadata.TopicPartition, 
 		return res, readError(ctx, tp, fmt.Sprintf("read at %d", offset), err)
 	}
 	if readCommitted {
-		p.readCommitted(&res, offset, r.Tiered)
+		p.readCommitted(ctx, &res, offset, r.Tiered)
 	} else {
-		p.mu.Lock()
-		res.LastStableOffset = p.txns.lastStable(res.HighWatermark)
-		p.mu.Unlock()
+		res.LastStableOffset = p.stable(res.HighWatermark)
 	}
 	b.m.fetchedBytes.Add(float64(len(r.Records)))
 	if r.Tiered {

@@ -29,6 +29,9 @@ type partition struct {
 	mu        sync.Mutex
 	producers map[int64]*producerState
 	txns      txnIndex // txn.go
+	// txnSeen is set (under mu) once txns holds anything, so that fetches of partitions without
+	// transactions need not take mu for the last stable offset.
+	txnSeen atomic.Bool
 
 	// lifeMu orders tiering starts (trackIfLive) with the drop that ends them; dropped is set once.
 	lifeMu  sync.Mutex
@@ -200,7 +203,10 @@ func (b *Broker) append(ctx context.Context, tp metadata.TopicPartition, txnID s
 	}
 	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
 	info.BaseOffset = res.BaseOffset
-	p.txns.note(info, false)
+	if info.Transactional() {
+		p.txnSeen.Store(true)
+		p.txns.note(info, false)
+	}
 	b.m.appendedBytes.Add(float64(len(batch)))
 	b.m.appendedRecords.Add(float64(info.NumRecords))
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogStartOffset: p.log.StartOffset(),

@@ -215,6 +215,7 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 	}
 	info.BaseOffset = res.BaseOffset
 	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
+	p.txnSeen.Store(true)
 	p.txns.note(info, commit)
 	p.txns.prune(p.log.StartOffset())
 	p.mu.Unlock()
@@ -238,6 +239,7 @@ func (p *partition) rebuildTxns() error {
 	if err != nil {
 		return err
 	}
+	p.txnSeen.Store(len(seen) > 0)
 	for _, info := range seen {
 		commit := false
 		if info.Control() {
@@ -254,9 +256,11 @@ func (p *partition) rebuildTxns() error {
 	return nil
 }
 
-// lastStableOffset is the partition's last stable offset.
-func (p *partition) lastStableOffset() int64 {
-	hw := p.plog.HighWatermark()
+// stable is the partition's last stable offset under high watermark hw.
+func (p *partition) stable(hw int64) int64 {
+	if !p.txnSeen.Load() {
+		return hw
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.txns.lastStable(hw)
@@ -269,25 +273,102 @@ func (b *Broker) LastStableOffset(ctx context.Context, tp metadata.TopicPartitio
 	if err != nil {
 		return -1, err
 	}
-	return p.lastStableOffset(), nil
+	return p.stable(p.plog.HighWatermark()), nil
 }
 
+// maxResolveBytes bounds how far past a tiered read readCommitted looks for the markers of the
+// transactions the read ends inside.
+const maxResolveBytes = 64 << 20
+
 // readCommitted cuts a read_committed fetch at the last stable offset and lists the aborted
-// transactions in what remains: from the index, and, for records read from object storage, from
-// the control batches among them (abortedIn).
-func (p *partition) readCommitted(res *FetchResult, offset int64, tiered bool) {
-	p.mu.Lock()
-	lso := p.txns.lastStable(res.HighWatermark)
+// transactions in what remains: from the index and, for records read from object storage (which
+// the index may not cover after a takeover), from the control batches among them (abortedIn). A
+// tiered read that ends inside a transaction whose outcome neither tells reads on for its marker
+// (resolveForward); one still undecided after maxResolveBytes is cut off the answer, or, when the
+// answer begins with it, shown (a deviation, see the comment at the top).
+func (p *partition) readCommitted(ctx context.Context, res *FetchResult, offset int64, tiered bool) {
+	lso := res.HighWatermark
+	if p.txnSeen.Load() {
+		p.mu.Lock()
+		lso = p.txns.lastStable(res.HighWatermark)
+		p.mu.Unlock()
+	}
 	res.LastStableOffset = lso
 	recs, last := cutAt(res.Records, lso)
 	res.Records = recs
-	if len(recs) > 0 {
+	if len(recs) == 0 {
+		return
+	}
+	if p.txnSeen.Load() {
+		p.mu.Lock()
 		res.Aborted = p.txns.abortedBetween(offset, last)
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
-	if tiered && len(recs) > 0 {
-		res.Aborted = mergeAborted(res.Aborted, abortedIn(recs))
+	if !tiered {
+		return
 	}
+	derived, open := abortedIn(recs)
+	for pid, first := range open {
+		for _, a := range res.Aborted {
+			if a.ProducerID == pid && a.First <= first && a.last >= first {
+				delete(open, pid) // the index knows it aborted
+			}
+		}
+	}
+	if len(open) > 0 {
+		found := p.resolveForward(ctx, last+1, lso, open)
+		derived = append(derived, found...)
+		cut := int64(-1)
+		for _, first := range open { // still undecided
+			if first > offset && (cut < 0 || first < cut) {
+				cut = first
+			}
+		}
+		if cut > 0 {
+			res.Records, _ = cutAt(recs, cut)
+		}
+	}
+	res.Aborted = mergeAborted(res.Aborted, derived)
+}
+
+// resolveForward reads the partition from offset from (below lso) for the markers of the
+// producers in open (producer id → first offset of its undecided transaction), up to
+// maxResolveBytes. It returns the transactions found aborted and removes every decided one from
+// open.
+func (p *partition) resolveForward(ctx context.Context, from, lso int64, open map[int64]int64) []AbortedTxn {
+	var aborted []AbortedTxn
+	var buf []byte
+	for scanned := 0; len(open) > 0 && from < lso && scanned < maxResolveBytes; {
+		r, err := p.plog.Read(ctx, buf, from, 1<<20)
+		if err != nil || len(r.Records) == 0 {
+			break
+		}
+		recs, last := cutAt(r.Records, lso)
+		if len(recs) == 0 {
+			break
+		}
+		for pos := 0; pos < len(recs); {
+			info, err := segment.ParseBatch(recs[pos:])
+			if err != nil {
+				return aborted
+			}
+			if first, ok := open[info.ProducerID]; ok && info.Control() && info.Transactional() && info.BaseOffset >= from {
+				if commit, err := controlCommit(recs[pos : pos+info.Size()]); err == nil {
+					delete(open, info.ProducerID)
+					if !commit {
+						aborted = append(aborted, AbortedTxn{ProducerID: info.ProducerID, First: first, last: info.BaseOffset})
+					}
+				}
+			}
+			pos += info.Size()
+		}
+		scanned += len(recs)
+		from = last + 1
+		if !r.Shared {
+			buf = r.Records[:0]
+		}
+	}
+	return aborted
 }
 
 // cutAt returns the whole batches of recs below limit and the last offset they hold.
@@ -306,8 +387,9 @@ func cutAt(recs []byte, limit int64) ([]byte, int64) {
 
 // abortedIn derives the aborted transactions from the control batches in recs: a producer's
 // transaction starts at its first transactional batch after its previous marker (or at the
-// start of recs).
-func abortedIn(recs []byte) []AbortedTxn {
+// start of recs). open maps the producers whose last transaction in recs has no marker there to
+// its first offset.
+func abortedIn(recs []byte) (aborted []AbortedTxn, open map[int64]int64) {
 	var x txnIndex
 	for pos := 0; pos+segment.BatchHeaderSize <= len(recs); {
 		info, err := segment.ParseBatch(recs[pos:])
@@ -330,7 +412,13 @@ func abortedIn(recs []byte) []AbortedTxn {
 		x.note(info, commit)
 		pos += info.Size()
 	}
-	return x.aborted
+	for pid, o := range x.open {
+		if open == nil {
+			open = map[int64]int64{}
+		}
+		open[pid] = o.first
+	}
+	return x.aborted, open
 }
 
 // mergeAborted joins two lists of aborted transactions without duplicates, ordered by first

@@ -10,6 +10,7 @@ import (
 
 	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -99,7 +100,10 @@ func TestAbortedIn(t *testing.T) {
 	add(markerBatch(8, 0, false, 0, 0), 15) // abort 8
 	add(markerBatch(7, 0, false, 0, 0), 16) // abort 7
 	add(markerBatch(9, 0, false, 0, 0), 17) // abort 9: its batches precede the read
-	got := abortedIn(recs)
+	got, open := abortedIn(recs)
+	if len(open) != 0 {
+		t.Fatalf("every transaction ended, open %v", open)
+	}
 	want := []AbortedTxn{{ProducerID: 9, First: 17, last: 17}, {ProducerID: 8, First: 12, last: 15}, {ProducerID: 7, First: 14, last: 16}}
 	if fmt.Sprint(mergeAborted(nil, got)) != fmt.Sprint(mergeAborted(nil, want)) {
 		t.Fatalf("abortedIn = %v, want %v", got, want)
@@ -211,7 +215,7 @@ func FuzzControlCommit(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = controlCommit(b) // must not panic
-		_ = abortedIn(b)
+		_, _ = abortedIn(b)
 		_, _ = cutAt(b, 10)
 	})
 }
@@ -225,5 +229,90 @@ func TestControlCommit(t *testing.T) {
 	}
 	if _, err := controlCommit(txnBatch(1, 1, 0, 0)); err == nil {
 		t.Fatal("a data record read as a marker")
+	}
+}
+
+// After a takeover the new leader's hot log starts at the tiered end, so its index knows nothing
+// of the transactions below: read_committed fetches of tiered data derive them from the control
+// batches, reading on past the answer for the marker of a transaction it ends inside.
+func TestTxnTieredAfterTakeover(t *testing.T) {
+	st, clk := newMemStore(t)
+	bucket, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tp := metadata.TopicPartition{Topic: "tiered"}
+	b1 := startTieredNode(t, st, 1, bucket)
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "tiered", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+		"strata.durability": "object", "strata.flush.ms": "10",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, pid := range map[string]int64{"a": 1, "b": 2} {
+		if _, err := st.UpdateTransaction(ctx, id, func(tx *metadata.Transaction, _ bool) error {
+			tx.ProducerID, tx.State, tx.Partitions = pid, metadata.TxnOngoing, []metadata.TopicPartition{tp}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	durable := func(r AppendResult, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b1.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	durable(b1.Append(ctx, tp, batch(3, -1, -1, -1)))                   // 0-2
+	durable(b1.AppendTransactional(ctx, tp, "a", txnBatch(3, 1, 0, 0))) // 3-5 a
+	durable(b1.Append(ctx, tp, batch(3, -1, -1, -1)))                   // 6-8
+	durable(b1.AppendTransactional(ctx, tp, "b", txnBatch(3, 2, 0, 0))) // 9-11 b
+	if err := b1.WriteTxnMarker(ctx, tp, 1, 0, false, 0); err != nil {  // 12 abort a
+		t.Fatal(err)
+	}
+	if err := b1.WriteTxnMarker(ctx, tp, 2, 0, true, 0); err != nil { // 13 commit b
+		t.Fatal(err)
+	}
+	durable(b1.Append(ctx, tp, batch(3, -1, -1, -1))) // 14-16
+	full, err := b1.FetchIsolated(ctx, tp, 0, 1<<20, true)
+	if err != nil || fmt.Sprint(full.Aborted) != fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 3, last: 12}}) {
+		t.Fatalf("on the leader: aborted %v, %v", full.Aborted, err)
+	}
+	batchSize := len(batch(3, -1, -1, -1))
+	crash(b1, clk)
+
+	b2 := startTieredNode(t, st, 2, bucket)
+	if b2.Epoch(tp) < 0 {
+		t.Fatal("the second node did not take the partition")
+	}
+	var res FetchResult
+	for res.HighWatermark < 17 { // the new leader's view of the catalog catches up
+		if res, err = b2.FetchIsolated(ctx, tp, 0, 1<<20, true); err != nil || ctx.Err() != nil {
+			t.Fatalf("fetch on the new leader: %+v %v %v", res, err, ctx.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if start := b2.partitionForTest(t, tp).log.StartOffset(); start != 17 {
+		t.Fatalf("the new leader's hot log starts at %d, want the tiered end 17", start)
+	}
+	if _, last := cutAt(res.Records, 1<<62); last != 16 || fmt.Sprint(res.Aborted) != fmt.Sprint(full.Aborted) {
+		t.Fatalf("whole tiered read: last offset %d, aborted %v, want 16 and %v", last, res.Aborted, full.Aborted)
+	}
+	// A read of three batches ends inside a's transaction: its abort is found further on.
+	res, err = b2.FetchIsolated(ctx, tp, 0, 3*batchSize, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, last := cutAt(res.Records, 1<<62); last != 8 || fmt.Sprint(res.Aborted) != fmt.Sprint(full.Aborted) {
+		t.Fatalf("short tiered read: last offset %d, aborted %v, want 8 and %v", last, res.Aborted, full.Aborted)
+	}
+	// From inside b's transaction: committed, nothing aborted.
+	res, err = b2.FetchIsolated(ctx, tp, 9, batchSize, true)
+	if _, last := cutAt(res.Records, 1<<62); err != nil || last != 11 || len(res.Aborted) != 0 {
+		t.Fatalf("read of b's batch: last offset %d, aborted %v, %v", last, res.Aborted, err)
 	}
 }
