@@ -25,7 +25,7 @@ type LocalPartitions interface {
 // node leads, else as one WriteTxnMarkers request (key 27) that a franz-go client sends to the
 // leaders it finds in the cluster's metadata. Partitions whose write failed with a retriable
 // error (leadership moving, a leader not yet serving) are tried again, with backoff, until ctx
-// ends.
+// ends. A partition that no longer exists (its topic was deleted) needs no marker, as in Kafka.
 type NodeMarkers struct {
 	Local LocalPartitions
 	// Client returns the client for remote leaders (created once, owned by the caller); nil when
@@ -52,7 +52,7 @@ func (m *NodeMarkers) WriteMarkers(ctx context.Context, pid int64, epoch int16, 
 			wg.Add(1)
 			go func() { // joined below
 				defer wg.Done()
-				if err := m.Local.WriteTxnMarker(ctx, tp, pid, epoch, commit, 0); err != nil {
+				if err := m.Local.WriteTxnMarker(ctx, tp, pid, epoch, commit, 0); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 					mu.Lock()
 					failed, lastErr = append(failed, tp), err
 					mu.Unlock()
@@ -119,6 +119,17 @@ func (m *NodeMarkers) writeRemote(ctx context.Context, pid int64, epoch int16, c
 	done := map[metadata.TopicPartition]bool{}
 	var lastErr error
 	for _, sh := range cl.RequestSharded(ctx, req) {
+		if errors.Is(sh.Err, kerr.UnknownTopicOrPartition) {
+			// Gone from the cluster's metadata: nothing to mark.
+			for _, rm := range sh.Req.(*kmsg.WriteTxnMarkersRequest).Markers {
+				for _, rt := range rm.Topics {
+					for _, p := range rt.Partitions {
+						done[metadata.TopicPartition{Topic: rt.Topic, Partition: p}] = true
+					}
+				}
+			}
+			continue
+		}
 		if sh.Err != nil {
 			lastErr = sh.Err
 			continue
@@ -128,7 +139,7 @@ func (m *NodeMarkers) writeRemote(ctx context.Context, pid int64, epoch int16, c
 			for _, rt := range rm.Topics {
 				for _, rp := range rt.Partitions {
 					tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-					if rp.ErrorCode == 0 {
+					if rp.ErrorCode == 0 || rp.ErrorCode == kerr.UnknownTopicOrPartition.Code {
 						done[tp] = true
 					} else {
 						lastErr = kerr.ErrorForCode(rp.ErrorCode)
