@@ -456,7 +456,15 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		}
 		n.onClose(func() { cw.Close() })
 	}
-	groups, err := group.New(group.Config{Store: store, NodeID: int32(cfg.nodeID), IsCoordinator: b.IsCoordinator, Logger: log, Registerer: reg})
+	txns, closeTxns, err := newTxnCoordinator(b, store, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, log)
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(closeTxns)
+	groups, err := group.New(group.Config{Store: store, NodeID: int32(cfg.nodeID), IsCoordinator: b.IsCoordinator,
+		PendingOffsets: txns.PendingOffsets, Logger: log, Registerer: reg})
 	if err != nil {
 		kln.Close()
 		hln.Close()
@@ -471,13 +479,6 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return hw, err == nil
 	}, 5*time.Second, log))
 
-	txns, closeTxns, err := newTxnCoordinator(b, store, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, log)
-	if err != nil {
-		kln.Close()
-		hln.Close()
-		return err
-	}
-	n.onClose(closeTxns)
 	ks, err := kafka.New(kafka.Config{
 		AdvertisedAddr:      advertised,
 		NodeID:              int32(cfg.nodeID),

@@ -34,8 +34,6 @@
 //
 // # Deviations from Apache Kafka
 //
-//   - OffsetFetch require_stable is accepted and ignored: offsets a transaction staged
-//     (TxnOffsetCommit, kept by ingest/txn) are not reported as UNSTABLE_OFFSET_COMMIT.
 //   - Only the classic protocol: the KIP-848 fields of OffsetCommit/OffsetFetch v9 (member epoch)
 //     are treated as the classic generation/member id.
 //   - Group metadata (protocol type, generation) is not persisted; a group known only from stored

@@ -6,11 +6,11 @@ package kafka
 // generation, v3+, when a member id is given), then the offsets are staged in the producer's
 // ongoing transaction in the metadata service (the group must have been added with
 // AddOffsetsToTxn; INVALID_TXN_STATE otherwise). They become the group's committed offsets when
-// the transaction commits, and are dropped when it aborts. Served only with a transaction
+// the transaction commits, and are dropped when it aborts; meanwhile OffsetFetch with
+// require_stable answers UNSTABLE_OFFSET_COMMIT for them. Served only with a transaction
 // coordinator.
 //
-// Deviations from Apache Kafka: OffsetFetch does not answer UNSTABLE_OFFSET_COMMIT for partitions
-// with staged offsets (require_stable is ignored); v5+ (KIP-890 part 2) is not served.
+// Deviations from Apache Kafka: v5+ (KIP-890 part 2) is not served.
 
 import (
 	"context"

@@ -485,6 +485,31 @@ func (c *Coordinator) Describe(ctx context.Context, id string) (metadata.Transac
 	return c.get(ctx, id)
 }
 
+// PendingOffsets reports the partitions of group for which an ongoing or preparing transaction
+// has staged offsets (for OffsetFetch's require_stable; group.Config.PendingOffsets). It reads
+// every transactional id's state: its cost grows with the number of ids.
+func (c *Coordinator) PendingOffsets(ctx context.Context, group string) (map[metadata.TopicPartition]bool, error) {
+	ts, err := c.cfg.Store.ListTransactions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("txn: list transactions: %w", err)
+	}
+	var out map[metadata.TopicPartition]bool
+	for _, t := range ts {
+		if t.State != metadata.TxnOngoing && !t.State.Preparing() {
+			continue
+		}
+		for _, o := range t.Offsets {
+			if o.Group == group {
+				if out == nil {
+					out = map[metadata.TopicPartition]bool{}
+				}
+				out[o.TopicPartition] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 // List returns every transactional id's state (ListTransactions).
 func (c *Coordinator) List(ctx context.Context) ([]metadata.Transaction, error) {
 	return c.cfg.Store.ListTransactions(ctx)

@@ -313,3 +313,27 @@ func TestStartClose(t *testing.T) {
 	c.Close() // never started
 	c.Start() // after Close: nothing runs
 }
+
+func TestPendingOffsets(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid, epoch, _ := f.c.InitProducerID(ctx, "a", time.Minute, -1, -1)
+	if err := f.c.AddOffsets(ctx, "a", pid, epoch, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.StageOffsets(ctx, "a", pid, epoch, "g", []metadata.TxnOffset{{TopicPartition: tp1, OffsetCommit: metadata.OffsetCommit{Offset: 4}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.c.PendingOffsets(ctx, "g"); err != nil || !got[tp1] || len(got) != 1 {
+		t.Fatalf("pending during the transaction: %v %v", got, err)
+	}
+	if got, _ := f.c.PendingOffsets(ctx, "other"); len(got) != 0 {
+		t.Fatalf("pending for another group: %v", got)
+	}
+	if err := f.c.EndTxn(ctx, "a", pid, epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.c.PendingOffsets(ctx, "g"); len(got) != 0 {
+		t.Fatalf("pending after the commit: %v", got)
+	}
+}
