@@ -7,7 +7,8 @@ package kafka
 // which is equally valid for it). With one, the transaction coordinator (ingest/txn) gives the
 // id's producer id a new epoch, fencing older producers and aborting their ongoing transaction;
 // a timeout outside (0, transaction.max.timeout.ms] is INVALID_TRANSACTION_TIMEOUT, a node not
-// coordinating the id answers NOT_COORDINATOR.
+// coordinating the id answers NOT_COORDINATOR. PRODUCER_FENCED is answered as
+// INVALID_PRODUCER_EPOCH to versions before 4 (KIP-588), as Kafka does.
 //
 // Deviations from Apache Kafka: a server without a transaction coordinator refuses a
 // transactional.id with TRANSACTIONAL_ID_AUTHORIZATION_FAILED — a non-retriable error clients
@@ -45,7 +46,7 @@ func handleInitProducerID(ctx context.Context, s *Server, _ *clientConn, kreq km
 		timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
 		id64, e, err := s.cfg.Transactions.InitProducerID(ctx, id, timeout, pid, epoch)
 		if err != nil {
-			resp.ErrorCode = s.txnCode(err, "init producer id", "transactional_id", id)
+			resp.ErrorCode = fencedForVersion(s.txnCode(err, "init producer id", "transactional_id", id), req.Version, 4)
 			return resp, nil
 		}
 		resp.ProducerID, resp.ProducerEpoch = id64, e

@@ -5,6 +5,8 @@ package kafka
 // Adds partitions to the producer's transaction, starting one if none is ongoing (ingest/txn).
 // A partition of an unknown topic fails the request: UNKNOWN_TOPIC_OR_PARTITION for it,
 // OPERATION_NOT_ATTEMPTED for the others. Served only with a transaction coordinator.
+// PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions before 2 (KIP-588), as
+// Kafka does.
 //
 // Deviations from Apache Kafka: v4+ (the broker-to-broker batch form of KIP-890, with
 // verify_only) is not served: partition leaders here verify transactional writes against the
@@ -37,7 +39,7 @@ func handleAddPartitionsToTxn(ctx context.Context, s *Server, _ *clientConn, kre
 		var err error
 		codes, err = s.cfg.Transactions.AddPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, tps)
 		if err != nil {
-			code = s.txnCode(err, "add partitions to txn", "transactional_id", req.TransactionalID)
+			code = fencedForVersion(s.txnCode(err, "add partitions to txn", "transactional_id", req.TransactionalID), req.Version, 2)
 		}
 	}
 	for _, rt := range req.Topics {

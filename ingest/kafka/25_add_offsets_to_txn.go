@@ -4,6 +4,8 @@ package kafka
 //
 // Adds a consumer group to the producer's transaction (starting one if none is ongoing), so that
 // TxnOffsetCommit may stage the group's offsets in it. Served only with a transaction coordinator.
+// PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions before 2 (KIP-588), as
+// Kafka does.
 //
 // No deviations from Apache Kafka.
 
@@ -24,7 +26,7 @@ func handleAddOffsetsToTxn(ctx context.Context, s *Server, _ *clientConn, kreq k
 		return resp, nil
 	}
 	if err := s.cfg.Transactions.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); err != nil {
-		resp.ErrorCode = s.txnCode(err, "add offsets to txn", "transactional_id", req.TransactionalID)
+		resp.ErrorCode = fencedForVersion(s.txnCode(err, "add offsets to txn", "transactional_id", req.TransactionalID), req.Version, 2)
 	}
 	return resp, nil
 }

@@ -7,7 +7,8 @@ package kafka
 // offsets reach their groups (ingest/txn). The answer comes once the outcome is recorded and the
 // markers were tried; a transaction whose markers could not all be written yet is completed later
 // by the coordinator. A retried EndTxn that already took effect succeeds. Served only with a
-// transaction coordinator.
+// transaction coordinator. PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions
+// before 2 (KIP-588), as Kafka does.
 //
 // Deviations from Apache Kafka: v5 (KIP-890 part 2: an epoch bump per transaction) is not served,
 // so clients keep one epoch across transactions.
@@ -29,7 +30,7 @@ func handleEndTxn(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reque
 		return resp, nil
 	}
 	if err := s.cfg.Transactions.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit); err != nil {
-		resp.ErrorCode = s.txnCode(err, "end txn", "transactional_id", req.TransactionalID)
+		resp.ErrorCode = fencedForVersion(s.txnCode(err, "end txn", "transactional_id", req.TransactionalID), req.Version, 2)
 	}
 	return resp, nil
 }

@@ -8,7 +8,8 @@ package kafka
 // AddOffsetsToTxn; INVALID_TXN_STATE otherwise). They become the group's committed offsets when
 // the transaction commits, and are dropped when it aborts; meanwhile OffsetFetch with
 // require_stable answers UNSTABLE_OFFSET_COMMIT for them. Served only with a transaction
-// coordinator.
+// coordinator. PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions before 3
+// (KIP-588), as Kafka does.
 //
 // Deviations from Apache Kafka: v5+ (KIP-890 part 2) is not served.
 
@@ -32,7 +33,7 @@ func handleTxnOffsetCommit(ctx context.Context, s *Server, _ *clientConn, kreq k
 	if err == nil {
 		return resp, nil
 	}
-	code := s.txnCode(err, "txn offset commit", "transactional_id", req.TransactionalID, "group", req.Group)
+	code := fencedForVersion(s.txnCode(err, "txn offset commit", "transactional_id", req.TransactionalID, "group", req.Group), req.Version, 3)
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
 			if resp.Topics[i].Partitions[j].ErrorCode == 0 {

@@ -22,3 +22,12 @@ func (s *Server) notTxnCoordinator(id string) int16 {
 	}
 	return 0
 }
+
+// fencedForVersion answers INVALID_PRODUCER_EPOCH instead of PRODUCER_FENCED to request versions
+// older than since, which predate that code (KIP-588), as Kafka does.
+func fencedForVersion(code, version, since int16) int16 {
+	if code == kerr.ProducerFenced.Code && version < since {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
+}
