@@ -98,6 +98,19 @@ type ProducerIDs interface {
 	AllocateProducerIDs(ctx context.Context, n int64) (int64, error)
 }
 
+// Transactions holds transaction coordinator state, one Transaction per transactional id.
+type Transactions interface {
+	// GetTransaction returns ErrNotFound for an unknown id.
+	GetTransaction(ctx context.Context, id string) (Transaction, error)
+	// UpdateTransaction applies fn to the current value under CAS, retrying on a concurrent change,
+	// and stores the result. For an unknown id fn sees a zero Transaction with only ID set and
+	// found false. fn may be called more than once and must not keep t; an error from fn is
+	// returned as is and nothing is written. The ID cannot change.
+	UpdateTransaction(ctx context.Context, id string, fn func(t *Transaction, found bool) error) (Transaction, error)
+	// ListTransactions returns every transaction, ordered by id.
+	ListTransactions(ctx context.Context) ([]Transaction, error)
+}
+
 // Nodes is the live-node registry. A registration is live until its TTL lapses without a refresh
 // or the node deregisters.
 type Nodes interface {
@@ -140,6 +153,7 @@ type Store interface {
 	CatalogWatcher
 	Offsets
 	ProducerIDs
+	Transactions
 	Nodes
 	LeadershipWatcher
 

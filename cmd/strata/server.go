@@ -459,7 +459,15 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		}
 		n.onClose(func() { cw.Close() })
 	}
-	groups, err := group.New(group.Config{Store: store, NodeID: int32(cfg.nodeID), IsCoordinator: b.IsCoordinator, Logger: log, Registerer: reg})
+	txns, closeTxns, err := newTxnCoordinator(b, store, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, log)
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(closeTxns)
+	groups, err := group.New(group.Config{Store: store, NodeID: int32(cfg.nodeID), IsCoordinator: b.IsCoordinator,
+		PendingOffsets: txns.PendingOffsets, Logger: log, Registerer: reg})
 	if err != nil {
 		kln.Close()
 		hln.Close()
@@ -480,6 +488,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		Broker:              b,
 		Topics:              admin,
 		Groups:              groups,
+		Transactions:        txns,
 		MaxConnections:      cfg.maxConns,
 		MaxConnectionsPerIP: cfg.maxConnsPerIP,
 		TLS:                 cfg.kafkaTLS,

@@ -11,7 +11,8 @@
 //	leadership   leadership.go (reconcile, placement), liveness.go (the node registration),
 //	             takeover.go (taking a partition, judging its local log by epoch), handoff.go
 //	             (moving one to another node), epochs.go (epoch checkpoints), logfailure.go
-//	produce      partition.go (Append, WaitDurable), producers.go (idempotent producer state)
+//	produce      partition.go (Append, WaitDurable), producers.go (idempotent producer state),
+//	             txn.go (transactional writes, markers, the last stable offset)
 //	read         fetch.go (Fetch, ListOffset, Offsets, DeleteRecords), visibility.go (the high
 //	             watermark by durability), tiering.go (the Uploader hooks), epochs_lookup.go
 //	             (EndOffsetForEpoch: OffsetForLeaderEpoch)

@@ -30,6 +30,10 @@ type FetchResult struct {
 	// (strata.durability=local) or the tiered end (object). Records never reach at or past it.
 	HighWatermark  int64
 	LogStartOffset int64
+	// LastStableOffset is min(high watermark, first offset of the oldest open transaction).
+	LastStableOffset int64
+	// Aborted lists, for a read_committed fetch, the aborted transactions overlapping Records.
+	Aborted []AbortedTxn
 	// Release, when set, hands Records' buffer back for reuse by later fetches. Call it at most
 	// once, after the last use of Records (for a Fetch response: once it is written); never
 	// calling it only leaves the buffer to the garbage collector.
@@ -67,6 +71,12 @@ func releaser(buf *[]byte, recs []byte) func() {
 // maxBytes but at least one batch when any exists below the high watermark (KIP-74), never a batch
 // at or past it. OFFSET_OUT_OF_RANGE outside [log start, log end].
 func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) (FetchResult, error) {
+	return b.FetchIsolated(ctx, tp, offset, maxBytes, false)
+}
+
+// FetchIsolated is Fetch with an isolation level: readCommitted stops at the last stable offset
+// and lists the aborted transactions in the range (txn.go).
+func (b *Broker) FetchIsolated(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int, readCommitted bool) (FetchResult, error) {
 	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return FetchResult{}, err
@@ -82,6 +92,11 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 	if err != nil {
 		res.Records, res.Release = nil, nil
 		return res, readError(ctx, tp, fmt.Sprintf("read at %d", offset), err)
+	}
+	if readCommitted {
+		p.readCommitted(ctx, &res, offset, r.Tiered)
+	} else {
+		res.LastStableOffset = p.stable(res.HighWatermark)
 	}
 	b.m.fetchedBytes.Add(float64(len(r.Records)))
 	if r.Tiered {

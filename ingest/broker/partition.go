@@ -24,9 +24,14 @@ type partition struct {
 	name    string // hot-log name: <topic-id>-<partition>
 	log     *hotlog.Log
 
-	// mu serializes appends with the idempotence check that precedes them, and guards producers.
+	// mu serializes appends with the idempotence check that precedes them, and guards producers
+	// and txns.
 	mu        sync.Mutex
 	producers map[int64]*producerState
+	txns      txnIndex // txn.go
+	// txnSeen is set (under mu) once txns holds anything, so that fetches of partitions without
+	// transactions need not take mu for the last stable offset.
+	txnSeen atomic.Bool
 
 	// lifeMu orders tiering starts (trackIfLive) with the drop that ends them; dropped is set once.
 	lifeMu  sync.Mutex
@@ -108,6 +113,7 @@ func (p *partition) stepDown() {
 	p.goneOnce.Do(func() { close(p.gone) })
 	p.mu.Lock()
 	p.producers = nil
+	p.txns = txnIndex{}
 	p.mu.Unlock()
 }
 
@@ -129,7 +135,18 @@ type AppendResult struct {
 // Append validates one produced RecordBatch and appends it to the partition's hot log. batch must
 // be exactly one RecordBatch v2; the broker rewrites its base offset and partition leader epoch in
 // place. The data is not yet durable: use WaitDurable for acks=all.
+// Transactional batches are refused (INVALID_TXN_STATE): they come through AppendTransactional.
 func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch []byte) (AppendResult, error) {
+	return b.append(ctx, tp, "", batch)
+}
+
+// AppendTransactional is Append for a producer with a transactional id: a transactional batch is
+// accepted only if the partition was added to the producer's ongoing transaction (see txn.go).
+func (b *Broker) AppendTransactional(ctx context.Context, tp metadata.TopicPartition, txnID string, batch []byte) (AppendResult, error) {
+	return b.append(ctx, tp, txnID, batch)
+}
+
+func (b *Broker) append(ctx context.Context, tp metadata.TopicPartition, txnID string, batch []byte) (AppendResult, error) {
 	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return AppendResult{}, err
@@ -148,8 +165,8 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: a produce request must carry exactly one record batch per partition", tp)
 	case info.Control():
 		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: clients may not produce control batches", tp)
-	case info.Transactional():
-		return AppendResult{}, kafkaErr(kerr.InvalidTxnState, "%s: transactions are not supported", tp)
+	case info.Transactional() && txnID == "":
+		return AppendResult{}, kafkaErr(kerr.InvalidTxnState, "%s: a transactional batch without a transactional id", tp)
 	case info.NumRecords != info.LastOffsetDelta+1:
 		return AppendResult{}, kafkaErr(kerr.InvalidRecord, "%s: %d records but last offset delta %d", tp, info.NumRecords, info.LastOffsetDelta)
 	}
@@ -194,6 +211,12 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		return AppendResult{BaseOffset: dup.base, LastOffset: dup.last, LogStartOffset: p.log.StartOffset(),
 			LogAppendTime: -1, Duplicate: true, Epoch: p.currentLease().Epoch}, nil
 	}
+	if info.Transactional() {
+		if err := b.verifyTxn(ctx, p, txnID, info); err != nil {
+			b.m.produceErrors.WithLabelValues("transaction").Inc()
+			return AppendResult{}, err
+		}
+	}
 	appendTime := int64(-1)
 	if settings.logAppendTime {
 		appendTime = now
@@ -209,6 +232,11 @@ func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch [
 		return AppendResult{}, logError(tp, "append", err)
 	}
 	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
+	info.BaseOffset = res.BaseOffset
+	if info.Transactional() {
+		p.txnSeen.Store(true)
+		p.txns.note(info, false)
+	}
 	b.m.appendedBytes.Add(float64(len(batch)))
 	b.m.appendedRecords.Add(float64(info.NumRecords))
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogStartOffset: p.log.StartOffset(),

@@ -83,6 +83,9 @@ func (p *partition) checkSequence(info segment.BatchInfo) (cachedBatch, bool, er
 		}
 		return cachedBatch{}, false, nil
 	}
+	if st.n == 0 {
+		return cachedBatch{}, false, nil // only a transaction marker seen at this epoch
+	}
 	last := lastSequence(info.BaseSequence, info.LastOffsetDelta)
 	for i := 0; i < st.n; i++ {
 		c := st.batches[i]
@@ -114,6 +117,9 @@ func (p *partition) recordSequence(info segment.BatchInfo, base, last, now int64
 		return // an old epoch's batch seen during a rebuild scan
 	}
 	st.lastSeen = max(st.lastSeen, now)
+	if info.Control() {
+		return // a transaction marker: it sets the epoch but carries no sequence
+	}
 	st.push(cachedBatch{
 		firstSeq: info.BaseSequence,
 		lastSeq:  lastSequence(info.BaseSequence, info.LastOffsetDelta),

@@ -82,6 +82,9 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	if _, err := p.rebuildProducers(b.cfg.ProducerStateScanBytes); err != nil {
 		return fmt.Errorf("broker: rebuild producer state of %s: %w", tp, err)
 	}
+	if err := p.rebuildTxns(); err != nil {
+		return fmt.Errorf("broker: rebuild transactions of %s: %w", tp, err)
+	}
 	p.setLease(l)
 
 	b.mu.Lock()

@@ -51,6 +51,10 @@ type Config struct {
 	NodeID int32
 	// IsCoordinator reports whether this node coordinates group. Nil means always true.
 	IsCoordinator func(group string) bool
+	// PendingOffsets, when set, reports the partitions of group for which an ongoing transaction
+	// has staged offsets (TxnOffsetCommit): OffsetFetch with require_stable answers them
+	// UNSTABLE_OFFSET_COMMIT. Nil: nothing is ever pending.
+	PendingOffsets func(ctx context.Context, group string) (map[metadata.TopicPartition]bool, error)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil means no metrics are registered.

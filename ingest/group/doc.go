@@ -34,7 +34,6 @@
 //
 // # Deviations from Apache Kafka
 //
-//   - No transactions: OffsetFetch require_stable is accepted and ignored, as nothing is ever pending.
 //   - Only the classic protocol: the KIP-848 fields of OffsetCommit/OffsetFetch v9 (member epoch)
 //     are treated as the classic generation/member id.
 //   - Group metadata (protocol type, generation) is not persisted; a group known only from stored

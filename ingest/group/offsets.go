@@ -154,11 +154,16 @@ type fetchedPartition struct {
 	offset    int64
 	epoch     int32
 	metadata  string
+	code      int16 // UNSTABLE_OFFSET_COMMIT for a partition a transaction has pending offsets for
 }
 
 // fetchGroup reads a group's committed offsets: the requested partitions (-1 where nothing is
 // committed), or everything committed when topics is nil.
-func (c *Coordinator) fetchGroup(ctx context.Context, group string, topics []fetchedTopic, all bool) ([]fetchedTopic, int16) {
+//
+// With requireStable (OffsetFetch v7+), a requested partition for which an ongoing transaction has
+// staged offsets (Config.PendingOffsets) answers UNSTABLE_OFFSET_COMMIT: the client retries once
+// the transaction ended.
+func (c *Coordinator) fetchGroup(ctx context.Context, group string, topics []fetchedTopic, all, requireStable bool) ([]fetchedTopic, int16) {
 	if code := c.groupCode(group); code != 0 {
 		return nil, code
 	}
@@ -173,7 +178,7 @@ func (c *Coordinator) fetchGroup(ctx context.Context, group string, topics []fet
 	if all {
 		byTopic := map[string][]fetchedPartition{}
 		for tp, oc := range committed {
-			byTopic[tp.Topic] = append(byTopic[tp.Topic], fetchedPartition{tp.Partition, oc.Offset, oc.LeaderEpoch, oc.Metadata})
+			byTopic[tp.Topic] = append(byTopic[tp.Topic], fetchedPartition{partition: tp.Partition, offset: oc.Offset, epoch: oc.LeaderEpoch, metadata: oc.Metadata})
 		}
 		for t, ps := range byTopic {
 			slices.SortFunc(ps, func(a, b fetchedPartition) int { return cmp.Compare(a.partition, b.partition) })
@@ -182,12 +187,23 @@ func (c *Coordinator) fetchGroup(ctx context.Context, group string, topics []fet
 		slices.SortFunc(topics, func(a, b fetchedTopic) int { return cmp.Compare(a.topic, b.topic) })
 		return topics, 0
 	}
+	var pending map[metadata.TopicPartition]bool
+	if requireStable && c.cfg.PendingOffsets != nil {
+		if pending, err = c.cfg.PendingOffsets(ctx, group); err != nil {
+			c.log.Warn("pending transactional offsets", "group", group, "err", err)
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+	}
 	for i := range topics {
 		for j := range topics[i].partitions {
 			p := &topics[i].partitions[j]
 			p.offset, p.epoch = -1, -1
-			if oc, ok := committed[metadata.TopicPartition{Topic: topics[i].topic, Partition: p.partition}]; ok {
+			tp := metadata.TopicPartition{Topic: topics[i].topic, Partition: p.partition}
+			if oc, ok := committed[tp]; ok {
 				p.offset, p.epoch, p.metadata = oc.Offset, oc.LeaderEpoch, oc.Metadata
+			}
+			if pending[tp] {
+				p.offset, p.epoch, p.code = -1, -1, kerr.UnstableOffsetCommit.Code
 			}
 		}
 	}
@@ -204,7 +220,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 			for _, t := range rg.Topics {
 				want = append(want, wantTopic(t.Topic, t.Partitions))
 			}
-			got, code := c.fetchGroup(ctx, rg.Group, want, rg.Topics == nil)
+			got, code := c.fetchGroup(ctx, rg.Group, want, rg.Topics == nil, req.RequireStable)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, t := range got {
@@ -213,6 +229,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 				for _, p := range t.partitions {
 					gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata = p.partition, p.offset, p.epoch, kmsg.StringPtr(p.metadata)
+					gp.ErrorCode = p.code
 					gt.Partitions = append(gt.Partitions, gp)
 				}
 				g.Topics = append(g.Topics, gt)
@@ -225,7 +242,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 	for _, t := range req.Topics {
 		want = append(want, wantTopic(t.Topic, t.Partitions))
 	}
-	got, code := c.fetchGroup(ctx, req.Group, want, req.Topics == nil && req.Version >= 2)
+	got, code := c.fetchGroup(ctx, req.Group, want, req.Topics == nil && req.Version >= 2, req.Version >= 7 && req.RequireStable)
 	if code != 0 && req.Version < 2 {
 		// No top-level error field before v2: the error goes on every requested partition.
 		got = want
@@ -239,6 +256,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 		for _, p := range t.partitions {
 			rp := kmsg.NewOffsetFetchResponseTopicPartition()
 			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.partition, p.offset, p.epoch, kmsg.StringPtr(p.metadata)
+			rp.ErrorCode = p.code
 			if code != 0 {
 				rp.Offset, rp.LeaderEpoch, rp.ErrorCode = -1, -1, code
 			}

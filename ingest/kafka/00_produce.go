@@ -15,8 +15,12 @@ package kafka
 // as in Kafka). message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
 // timestamp, CRC) like Kafka.
 //
-// Deviations from Apache Kafka: transactional produce is refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (no transactions); message.timestamp.before/after.max.ms
+// Transactional batches (a transactional id on the request) are accepted only for partitions added
+// to the producer's ongoing transaction (ingest/broker txn.go; INVALID_TXN_STATE otherwise); a
+// server without a transaction coordinator refuses a transactional id with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+//
+// Deviations from Apache Kafka: message.timestamp.before/after.max.ms
 // are checked on the batch's first and max timestamps (INVALID_TIMESTAMP) rather than on every
 // record.
 
@@ -28,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/metadata"
 )
 
@@ -48,7 +53,7 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 	var slots []slot
 	fail := int16(0)
 	switch {
-	case req.TransactionID != nil:
+	case req.TransactionID != nil && s.cfg.Transactions == nil:
 		fail = kerr.TransactionalIDAuthorizationFailed.Code
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		fail = kerr.InvalidRequiredAcks.Code
@@ -71,7 +76,13 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 				continue
 			}
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-			res, err := s.broker.Append(ctx, tp, rp.Records)
+			var res broker.AppendResult
+			var err error
+			if req.TransactionID != nil {
+				res, err = s.broker.AppendTransactional(ctx, tp, *req.TransactionID, rp.Records)
+			} else {
+				res, err = s.broker.Append(ctx, tp, rp.Records)
+			}
 			if err != nil {
 				sp.ErrorCode = s.code(err, "produce", "partition", tp)
 				if req.Version >= 8 {

@@ -12,8 +12,9 @@ package kafka
 // partition may have moved (the broker's change channel), not by a timer. Errors answer at once.
 // The high watermark is what no crash can take back: the hot log's fsynced end for
 // strata.durability=local, the end of the data registered in object storage for object; no batch
-// at or past it is returned. The last stable offset equals it (no transactions), no
-// aborted transactions, no preferred read replica. Offsets below the hot log's start are read from
+// at or past it is returned. The last stable offset is the high watermark or, below it, the first
+// offset of the oldest open transaction; read_committed (isolation level 1) fetches stop there and
+// list the aborted transactions of the range (ingest/broker txn.go). No preferred read replica. Offsets below the hot log's start are read from
 // object storage through the tiering engine (when the node has one), so consumers read across tiers
 // without knowing it.
 //
@@ -102,6 +103,7 @@ func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reques
 // Every buffer release of the pass is appended to release; the caller runs them once the response
 // no longer points into the buffers.
 func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int, release *[]func()) (int, bool) {
+	committed := req.IsolationLevel == 1
 	keep := func(f func()) {
 		if f != nil {
 			*release = append(*release, f)
@@ -132,13 +134,13 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		planned += pmax
 		sl.pre = true
 		if len(slots) == 1 {
-			sl.res, sl.err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1))
+			sl.res, sl.err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1), committed)
 			break
 		}
 		wg.Add(1)
 		go func() { // owned here: joined below, before the response is assembled
 			defer wg.Done()
-			sl.res, sl.err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1))
+			sl.res, sl.err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1), committed)
 		}()
 	}
 	wg.Wait()
@@ -173,8 +175,11 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 			case total > 0 && budget <= 0:
 				// The response is full: report the offsets only.
 				res.LogStartOffset, res.HighWatermark, err = s.broker.Offsets(ctx, sl.tp)
+				if err == nil {
+					res.LastStableOffset, err = s.broker.LastStableOffset(ctx, sl.tp)
+				}
 			default:
-				res, err = s.broker.Fetch(ctx, sl.tp, sl.rp.FetchOffset, max(budget, 1))
+				res, err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(budget, 1), committed)
 				keep(res.Release)
 			}
 			if err != nil {
@@ -183,11 +188,19 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 				}
 			} else {
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
+				if committed {
+					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				}
 				if len(res.Records) > 0 && (total == 0 || len(res.Records) <= budget) {
 					// The first data may exceed the budget (KIP-74); later partitions must fit.
 					sp.RecordBatches = res.Records
 					total += len(res.Records)
+					for _, a := range res.Aborted {
+						at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+						at.ProducerID, at.FirstOffset = a.ProducerID, a.First
+						sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+					}
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -7,8 +7,8 @@ package kafka
 // start), -5 latest tiered (v9+, the last offset in object storage, -1 when nothing is tiered, as
 // Apache Kafka answers then), or a time in ms: the first record, tiered or hot, whose timestamp is
 // ≥ it, and that record's timestamp, as Kafka answers. v0 returns one old-style offset whatever
-// MaxNumOffsets asks. The isolation level is irrelevant (no transactions: last stable offset =
-// high watermark). CurrentLeaderEpoch (v4+) is checked against the lease epoch: older →
+// MaxNumOffsets asks. With isolation level 1 (read_committed, v2+) latest is the last stable
+// offset (below any open transaction). CurrentLeaderEpoch (v4+) is checked against the lease epoch: older →
 // FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH.
 //
 // Deviations from Apache Kafka: -3 (max timestamp) is answered over the hot log only, not over
@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/metadata"
 )
 
@@ -37,7 +38,7 @@ func handleListOffsets(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition, sp.Offset, sp.Timestamp, sp.LeaderEpoch = rp.Partition, -1, -1, -1
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-			sp.ErrorCode = listOffset(ctx, s, tp, rp, &sp)
+			sp.ErrorCode = listOffset(ctx, s, tp, rp, req.IsolationLevel == 1, &sp)
 			if req.Version == 0 && sp.ErrorCode == 0 {
 				sp.OldStyleOffsets = []int64{sp.Offset}
 			}
@@ -49,11 +50,14 @@ func handleListOffsets(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.
 }
 
 func listOffset(ctx context.Context, s *Server, tp metadata.TopicPartition, rp kmsg.ListOffsetsRequestTopicPartition,
-	sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
+	readCommitted bool, sp *kmsg.ListOffsetsResponseTopicPartition) int16 {
 	if c := checkLeaderEpoch(s, tp, rp.CurrentLeaderEpoch); c != 0 {
 		return c
 	}
 	off, ts, err := s.broker.ListOffset(ctx, tp, rp.Timestamp)
+	if err == nil && readCommitted && rp.Timestamp == broker.LatestTimestamp {
+		off, err = s.broker.LastStableOffset(ctx, tp)
+	}
 	if err != nil {
 		return s.code(err, "list offsets", "partition", tp)
 	}

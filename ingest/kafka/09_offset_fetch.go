@@ -4,10 +4,11 @@ package kafka
 //
 // A group's committed offsets (v0–v7 one group, v8+ many), served by ingest/group.Coordinator. A
 // partition with no commit answers offset -1; a null topic list (v2+) returns everything committed.
+// With require_stable (v7+), a requested partition for which an ongoing transaction has staged
+// offsets answers UNSTABLE_OFFSET_COMMIT (clients retry).
 //
-// Deviations from Apache Kafka: v10 (topic ids) is not served; require_stable (v7+) is accepted
-// and ignored, as without transactions no offset is ever pending; the v9 member id and epoch are
-// not checked.
+// Deviations from Apache Kafka: v10 (topic ids) is not served; the v9 member id and epoch are not
+// checked.
 
 import (
 	"context"

@@ -2,12 +2,13 @@ package kafka
 
 // FindCoordinator (key 10), versions 0–5.
 //
-// v4+ batches keys. The coordinator of a consumer group is a live node chosen by hashing the group
-// name over the live nodes ordered by id (a single node coordinates every group).
+// v4+ batches keys. The coordinator of a consumer group (key type 0) or a transactional id (type 1)
+// is a live node chosen by hashing the key over the live nodes ordered by id (a single node
+// coordinates everything); transaction state lives in the metadata service, so any node can take
+// an id over. A server without a transaction coordinator answers type 1 with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients treat as fatal rather than retrying forever.
 //
-// Deviations from Apache Kafka: there is no transaction coordinator — key type 1 answers
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients treat as fatal rather than retrying forever
-// (COORDINATOR_NOT_AVAILABLE would be retried); share-group keys (type 2) answer INVALID_REQUEST.
+// Deviations from Apache Kafka: share-group keys (type 2) answer INVALID_REQUEST.
 
 import (
 	"context"
@@ -35,10 +36,10 @@ func handleFindCoordinator(ctx context.Context, s *Server, _ *clientConn, kreq k
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
 		switch {
-		case req.CoordinatorType == 1:
+		case req.CoordinatorType == 1 && s.cfg.Transactions == nil:
 			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			c.ErrorMessage = strp("transactions are not supported by this broker")
-		case req.CoordinatorType != 0:
+		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
 			c.ErrorCode = kerr.InvalidRequest.Code
 			c.ErrorMessage = strp("unsupported coordinator type")
 		case nodesErr != nil:

@@ -38,7 +38,8 @@ func unsupportedApiVersions(s *Server) kmsg.Response {
 }
 
 // advertisedAPIs lists the APIs s serves ordered by key: the registered ones, plus SaslHandshake
-// and SaslAuthenticate when SASL is enabled.
+// and SaslAuthenticate when SASL is enabled and the transaction APIs with a transaction
+// coordinator.
 func advertisedAPIs(s *Server) []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis)+len(saslAPIs))
 	add := func(a api) {
@@ -51,6 +52,11 @@ func advertisedAPIs(s *Server) []kmsg.ApiVersionsResponseApiKey {
 	}
 	if s.cfg.SASL != nil {
 		for _, a := range saslAPIs {
+			add(a)
+		}
+	}
+	if s.cfg.Transactions != nil {
+		for _, a := range txnAPIs {
 			add(a)
 		}
 	}

@@ -25,9 +25,18 @@ var saslAPIs = map[int16]api{}
 
 func registerSASL(a api) { registerIn(saslAPIs, a) }
 
+// txnAPIs are served and advertised only by a Server with a transaction coordinator
+// (Config.Transactions).
+var txnAPIs = map[int16]api{}
+
+func registerTxn(a api) { registerIn(txnAPIs, a) }
+
 // lookupAPI is the API s serves under key.
 func (s *Server) lookupAPI(key int16) (api, bool) {
 	if a, ok := apis[key]; ok {
+		return a, true
+	}
+	if a, ok := txnAPIs[key]; ok && s.cfg.Transactions != nil {
 		return a, true
 	}
 	if s.cfg.SASL != nil {
@@ -44,7 +53,8 @@ func register(a api) { registerIn(apis, a) }
 func registerIn(m map[int16]api, a api) {
 	_, inAPIs := apis[a.key]
 	_, inSASL := saslAPIs[a.key]
-	if inAPIs || inSASL {
+	_, inTxn := txnAPIs[a.key]
+	if inAPIs || inSASL || inTxn {
 		panic("kafka: api registered twice: " + kmsg.NameForKey(a.key))
 	}
 	m[a.key] = a

@@ -59,6 +59,9 @@ func TestAPIFileHeaders(t *testing.T) {
 			a, ok = saslAPIs[int16(key)]
 		}
 		if !ok {
+			a, ok = txnAPIs[int16(key)]
+		}
+		if !ok {
 			t.Errorf("%s: key %d is not registered", name, key)
 		} else if strconv.Itoa(int(a.minVersion)) != lo || strconv.Itoa(int(a.maxVersion)) != hi {
 			t.Errorf("%s: header says versions %s–%s, registered %d–%d", name, lo, hi, a.minVersion, a.maxVersion)
@@ -69,7 +72,7 @@ func TestAPIFileHeaders(t *testing.T) {
 			t.Errorf("%s: the header's last paragraph is not about deviations from Apache Kafka: %q", name, last)
 		}
 	}
-	if checked != len(apis)+len(saslAPIs) {
-		t.Errorf("%d API files, %d APIs registered: one file per API", checked, len(apis)+len(saslAPIs))
+	if n := len(apis) + len(saslAPIs) + len(txnAPIs); checked != n {
+		t.Errorf("%d API files, %d APIs registered: one file per API", checked, n)
 	}
 }

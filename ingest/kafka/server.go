@@ -46,6 +46,7 @@ import (
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/topics"
+	"github.com/strata-log/strata/ingest/txn"
 )
 
 // ErrClosed is returned by Serve and ListenAndServe after Close.
@@ -76,6 +77,11 @@ type Config struct {
 	Topics *topics.Admin
 	// Groups serves the consumer group APIs. Required.
 	Groups *group.Coordinator
+	// Transactions, when set, serves the transaction APIs (FindCoordinator type 1, InitProducerId
+	// with a transactional id, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, WriteTxnMarkers,
+	// TxnOffsetCommit, ...) and transactional produce. Nil: transactional ids are refused with
+	// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+	Transactions *txn.Coordinator
 	// MaxRequestBytes bounds one request frame (default 100 MiB).
 	MaxRequestBytes int32
 	// MaxInflight bounds the requests one connection may have in progress (default 64); the reader

@@ -76,6 +76,7 @@ type Store struct {
 	catalogs map[metadata.TopicPartition]metadata.PartitionCatalog
 	offsets  map[string]map[metadata.TopicPartition]metadata.OffsetCommit
 	nextPID  int64
+	txns     map[string]metadata.Transaction // transactions.go; nil until the first write
 	nodes    map[int32]liveNode
 	watchers map[*watcher]struct{}
 	departs  map[chan struct{}]struct{} // leadership watches' channels, signalled under mu

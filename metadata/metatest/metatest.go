@@ -49,6 +49,8 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Offsets", func(t *testing.T) { testOffsets(t, newStore) })
 	t.Run("OffsetsConcurrent", func(t *testing.T) { testOffsetsConcurrent(t, newStore) })
 	t.Run("ProducerIDs", func(t *testing.T) { testProducerIDs(t, newStore) })
+	t.Run("Transactions", func(t *testing.T) { testTransactions(t, newStore) })
+	t.Run("TransactionsConcurrent", func(t *testing.T) { testTransactionsConcurrent(t, newStore) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, newStore) })
 	t.Run("WatchLeadership", func(t *testing.T) { testWatchLeadership(t, newStore) })
 	t.Run("CloseIdempotent", func(t *testing.T) {

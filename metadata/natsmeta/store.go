@@ -104,6 +104,7 @@ type Store struct {
 	m   *metrics
 
 	topics, leases, segments, offsets, producers, nodes *bucket
+	txns                                                *bucket // transactions.go
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -168,7 +169,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// ephemeral buckets hold state the embedded server need not fsync (see persistAsync).
 		ephemeral bool
 	}{{&s.topics, "topics", false, false}, {&s.leases, "leases", false, true}, {&s.segments, "segments", true, false},
-		{&s.offsets, "offsets", true, false}, {&s.producers, "producers", false, false}, {&s.nodes, "nodes", false, true}} {
+		{&s.offsets, "offsets", true, false}, {&s.producers, "producers", false, false}, {&s.nodes, "nodes", false, true},
+		{&s.txns, "transactions", false, false}} {
 		bk, err := s.openBucket(ctx, b.name, replicas, b.ephemeral)
 		if err != nil {
 			nc.Close()

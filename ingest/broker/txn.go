@@ -1,0 +1,469 @@
+package broker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// Transactions on the partition side (the coordinator is ingest/txn). Per led partition the
+// broker keeps, under p.mu:
+//
+//	open     producer id → first offset and epoch of its ongoing transaction in this partition
+//	aborted  (producer id, first offset, marker offset) of aborted transactions, by marker offset
+//
+// A transactional batch is accepted only if its producer's transaction is open here, or — for the
+// first batch of a transaction in this partition — the transaction's state in the metadata
+// service says it is Ongoing under the batch's producer id and epoch with this partition added
+// (KIP-890's server-side verification). That check runs under p.mu, so it is ordered with the
+// coordinator's marker: the coordinator moves the transaction to Prepare* before writing markers,
+// so a batch checked before that lands before the marker, and one checked after is refused.
+// Markers (WriteTxnMarker) close the open transaction and, for an abort, add it to aborted. The
+// last stable offset is min(high watermark, first offset of the oldest open transaction).
+//
+// On takeover both are rebuilt by scanning the whole hot log (rebuildTxns): transactional batches
+// open a transaction, control batches close it. Data below the hot log's start (tiered) carries
+// its aborted transactions in its control batches: a read_committed fetch of tiered data derives
+// them from the batches it returns (abortedIn). Deviation from Apache Kafka: no transaction index
+// files or producer snapshots; a transaction still open across a takeover whose first batch is
+// below the hot log's start does not hold the last stable offset back.
+
+type openTxn struct {
+	first int64
+	epoch int16
+}
+
+// AbortedTxn is one aborted transaction for a read_committed Fetch: the consumer drops the
+// producer's transactional batches from First until the abort marker.
+type AbortedTxn struct {
+	ProducerID int64
+	First      int64
+	last       int64 // the abort marker's offset
+}
+
+type txnIndex struct {
+	open    map[int64]openTxn
+	aborted []AbortedTxn // ordered by last
+}
+
+// lastStable is the last stable offset below hw. Callers hold p.mu.
+func (x *txnIndex) lastStable(hw int64) int64 {
+	lso := hw
+	for _, o := range x.open {
+		lso = min(lso, o.first)
+	}
+	return lso
+}
+
+// note applies one appended batch to the index. commit is the marker's type for control batches.
+func (x *txnIndex) note(info segment.BatchInfo, commit bool) {
+	if !info.Transactional() || info.ProducerID < 0 {
+		return
+	}
+	if x.open == nil {
+		x.open = map[int64]openTxn{}
+	}
+	if !info.Control() {
+		if _, ok := x.open[info.ProducerID]; !ok {
+			x.open[info.ProducerID] = openTxn{first: info.BaseOffset, epoch: info.ProducerEpoch}
+		}
+		return
+	}
+	o, ok := x.open[info.ProducerID]
+	delete(x.open, info.ProducerID)
+	if ok && !commit {
+		x.aborted = append(x.aborted, AbortedTxn{ProducerID: info.ProducerID, First: o.first, last: info.BaseOffset})
+	}
+}
+
+// prune forgets aborted transactions wholly below start.
+func (x *txnIndex) prune(start int64) {
+	i := 0
+	for i < len(x.aborted) && x.aborted[i].last < start {
+		i++
+	}
+	if i > 0 {
+		x.aborted = slices.Delete(x.aborted, 0, i)
+	}
+}
+
+// abortedBetween lists the aborted transactions overlapping [from, to].
+func (x *txnIndex) abortedBetween(from, to int64) []AbortedTxn {
+	var out []AbortedTxn
+	for _, a := range x.aborted {
+		if a.last >= from && a.First <= to {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// controlCommit reads a control batch's marker type: true for COMMIT, false for ABORT. Any other
+// control record (or bytes that are not one) is an error wrapping segment.ErrCorrupt.
+func controlCommit(batch []byte) (bool, error) {
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(batch); err != nil {
+		return false, fmt.Errorf("%w: control batch: %v", segment.ErrCorrupt, err)
+	}
+	if rb.Attributes&segment.AttrCompressionMask != 0 || rb.NumRecords < 1 {
+		return false, fmt.Errorf("%w: control batch with %d records, attributes %#x", segment.ErrCorrupt, rb.NumRecords, rb.Attributes)
+	}
+	var rec kmsg.Record
+	if err := rec.ReadFrom(rb.Records); err != nil {
+		// ReadFrom insists on consuming everything; a control batch holds one record.
+		return false, fmt.Errorf("%w: control record: %v", segment.ErrCorrupt, err)
+	}
+	var key kmsg.ControlRecordKey
+	if err := key.ReadFrom(rec.Key); err != nil {
+		return false, fmt.Errorf("%w: control record key: %v", segment.ErrCorrupt, err)
+	}
+	switch key.Type {
+	case kmsg.ControlRecordKeyTypeCommit:
+		return true, nil
+	case kmsg.ControlRecordKeyTypeAbort:
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: control record type %d is not a transaction marker", segment.ErrCorrupt, key.Type)
+}
+
+// markerBatch encodes an end-transaction marker with kmsg's control record types.
+func markerBatch(pid int64, epoch int16, commit bool, coordinatorEpoch int32, now int64) []byte {
+	key := kmsg.NewControlRecordKey()
+	key.Type = kmsg.ControlRecordKeyTypeAbort
+	if commit {
+		key.Type = kmsg.ControlRecordKeyTypeCommit
+	}
+	val := kmsg.NewEndTxnMarker()
+	val.CoordinatorEpoch = coordinatorEpoch
+	return segment.AppendBatch(nil, segment.NewBatch{
+		FirstTimestamp: now,
+		Attributes:     segment.AttrTransactional | segment.AttrControl,
+		ProducerID:     pid,
+		ProducerEpoch:  epoch,
+		BaseSequence:   -1,
+		Records:        []segment.Record{{Timestamp: now, Key: key.AppendTo(nil), Value: val.AppendTo(nil)}},
+	})
+}
+
+// verifyTxn decides whether a transactional batch may be appended (see the comment at the top).
+// Callers hold p.mu.
+func (b *Broker) verifyTxn(ctx context.Context, p *partition, txnID string, info segment.BatchInfo) error {
+	if o, ok := p.txns.open[info.ProducerID]; ok {
+		switch {
+		case o.epoch == info.ProducerEpoch:
+			return nil
+		case o.epoch > info.ProducerEpoch:
+			return kafkaErr(kerr.InvalidProducerEpoch, "%s: producer %d epoch %d < %d", p.tp, info.ProducerID, info.ProducerEpoch, o.epoch)
+		}
+	}
+	t, err := b.store.GetTransaction(ctx, txnID)
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
+		return kafkaErr(kerr.InvalidTxnState, "%s: no transaction %q", p.tp, txnID)
+	case err != nil:
+		// Retriable for the producer, as KIP-890's verification failures are.
+		return kafkaErr(kerr.NotEnoughReplicas, "%s: verify transaction %q: %v", p.tp, txnID, err)
+	case t.ProducerID != info.ProducerID:
+		return kafkaErr(kerr.InvalidProducerIDMapping, "%s: transaction %q has producer %d, batch %d", p.tp, txnID, t.ProducerID, info.ProducerID)
+	case t.ProducerEpoch != info.ProducerEpoch:
+		return kafkaErr(kerr.InvalidProducerEpoch, "%s: transaction %q has epoch %d, batch %d", p.tp, txnID, t.ProducerEpoch, info.ProducerEpoch)
+	case t.State != metadata.TxnOngoing || !t.HasPartition(p.tp):
+		return kafkaErr(kerr.InvalidTxnState, "%s: not added to transaction %q (%v)", p.tp, txnID, t.State)
+	}
+	return nil
+}
+
+// WriteTxnMarker appends an end-transaction marker for producer pid at epoch to a partition this
+// node leads and waits until it is durable (as acks=all). Markers are idempotent for consumers:
+// a repeated marker closes nothing. A marker older than the producer's known epoch is refused
+// with INVALID_PRODUCER_EPOCH, as in Kafka.
+func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition, pid int64, epoch int16, commit bool, coordinatorEpoch int32) error {
+	p, err := b.leaderFor(ctx, tp)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UnixMilli()
+	batch := markerBatch(pid, epoch, commit, coordinatorEpoch, now)
+	info, err := segment.ParseBatch(batch)
+	if err != nil {
+		return fmt.Errorf("broker: marker batch: %w", err)
+	}
+	p.mu.Lock()
+	if !p.leading() {
+		p.mu.Unlock()
+		return kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership", tp)
+	}
+	if st := p.producers[pid]; st != nil && epoch < st.epoch {
+		p.mu.Unlock()
+		return kafkaErr(kerr.InvalidProducerEpoch, "%s: marker for producer %d epoch %d < %d", tp, pid, epoch, st.epoch)
+	}
+	lepoch := p.currentLease().Epoch
+	segment.SetPartitionLeaderEpoch(batch, lepoch)
+	res, err := p.log.AppendValidated(batch)
+	if err != nil {
+		p.mu.Unlock()
+		return logError(tp, "append marker", err)
+	}
+	info.BaseOffset = res.BaseOffset
+	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
+	p.txnSeen.Store(true)
+	p.txns.note(info, commit)
+	p.txns.prune(p.log.StartOffset())
+	p.mu.Unlock()
+	b.m.appendedBytes.Add(float64(len(batch)))
+	return b.WaitDurable(ctx, tp, lepoch, res.LastOffset+1)
+}
+
+// rebuildTxns replays the hot log into the transaction index (on takeover, before serving).
+func (p *partition) rebuildTxns() error {
+	p.txns = txnIndex{}
+	if p.log.StartOffset() >= p.log.EndOffset() {
+		return nil
+	}
+	var seen []segment.BatchInfo
+	err := p.log.ScanBatches(p.log.StartOffset(), func(info segment.BatchInfo) error {
+		if info.Transactional() {
+			seen = append(seen, info)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.txnSeen.Store(len(seen) > 0)
+	for _, info := range seen {
+		commit := false
+		if info.Control() {
+			raw, err := p.log.Read(info.BaseOffset, info.Size(), info.BaseOffset+1)
+			if err != nil {
+				return err
+			}
+			if commit, err = controlCommit(raw); err != nil {
+				continue // not a transaction marker: closes nothing
+			}
+		}
+		p.txns.note(info, commit)
+	}
+	return nil
+}
+
+// stable is the partition's last stable offset under high watermark hw.
+func (p *partition) stable(hw int64) int64 {
+	if !p.txnSeen.Load() {
+		return hw
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.txns.lastStable(hw)
+}
+
+// LastStableOffset answers ListOffsets(latest) for read_committed: min(high watermark, first
+// offset of the oldest open transaction).
+func (b *Broker) LastStableOffset(ctx context.Context, tp metadata.TopicPartition) (int64, error) {
+	p, err := b.leaderFor(ctx, tp)
+	if err != nil {
+		return -1, err
+	}
+	return p.stable(p.plog.HighWatermark()), nil
+}
+
+// maxResolveBytes bounds how far past a tiered read readCommitted looks for the markers of the
+// transactions the read ends inside.
+const maxResolveBytes = 64 << 20
+
+// readCommitted cuts a read_committed fetch at the last stable offset and lists the aborted
+// transactions in what remains: from the index and, for records read from object storage (which
+// the index may not cover after a takeover), from the control batches among them (abortedIn). A
+// tiered read that ends inside a transaction whose outcome neither tells reads on for its marker
+// (resolveForward); one still undecided after maxResolveBytes is cut off the answer, or, when the
+// answer begins with it, shown (a deviation, see the comment at the top).
+func (p *partition) readCommitted(ctx context.Context, res *FetchResult, offset int64, tiered bool) {
+	lso := res.HighWatermark
+	if p.txnSeen.Load() {
+		p.mu.Lock()
+		lso = p.txns.lastStable(res.HighWatermark)
+		p.mu.Unlock()
+	}
+	res.LastStableOffset = lso
+	recs, last := cutAt(res.Records, lso)
+	res.Records = recs
+	if len(recs) == 0 {
+		return
+	}
+	if p.txnSeen.Load() {
+		p.mu.Lock()
+		res.Aborted = p.txns.abortedBetween(offset, last)
+		p.mu.Unlock()
+	}
+	if !tiered {
+		return
+	}
+	derived, open := abortedIn(recs)
+	for pid, first := range open {
+		for _, a := range res.Aborted {
+			if a.ProducerID == pid && a.First <= first && a.last >= first {
+				delete(open, pid) // the index knows it aborted
+			}
+		}
+	}
+	if len(open) > 0 {
+		found := p.resolveForward(ctx, last+1, lso, open)
+		derived = append(derived, found...)
+		cut := int64(-1)
+		for _, first := range open { // still undecided
+			if first > offset && (cut < 0 || first < cut) {
+				cut = first
+			}
+		}
+		if cut > 0 {
+			res.Records, _ = cutAt(recs, cut)
+		}
+	}
+	res.Aborted = mergeAborted(res.Aborted, derived)
+}
+
+// resolveForward reads the partition from offset from (below lso) for the markers of the
+// producers in open (producer id → first offset of its undecided transaction), up to
+// maxResolveBytes. It returns the transactions found aborted and removes every decided one from
+// open.
+func (p *partition) resolveForward(ctx context.Context, from, lso int64, open map[int64]int64) []AbortedTxn {
+	var aborted []AbortedTxn
+	var buf []byte
+	for scanned := 0; len(open) > 0 && from < lso && scanned < maxResolveBytes; {
+		r, err := p.plog.Read(ctx, buf, from, 1<<20)
+		if err != nil || len(r.Records) == 0 {
+			break
+		}
+		recs, last := cutAt(r.Records, lso)
+		if len(recs) == 0 {
+			break
+		}
+		for pos := 0; pos < len(recs); {
+			info, err := segment.ParseBatch(recs[pos:])
+			if err != nil {
+				return aborted
+			}
+			if first, ok := open[info.ProducerID]; ok && info.Control() && info.Transactional() && info.BaseOffset >= from {
+				if commit, err := controlCommit(recs[pos : pos+info.Size()]); err == nil {
+					delete(open, info.ProducerID)
+					if !commit {
+						aborted = append(aborted, AbortedTxn{ProducerID: info.ProducerID, First: first, last: info.BaseOffset})
+					}
+				}
+			}
+			pos += info.Size()
+		}
+		scanned += len(recs)
+		from = last + 1
+		if !r.Shared {
+			buf = r.Records[:0]
+		}
+	}
+	return aborted
+}
+
+// cutAt returns the whole batches of recs below limit and the last offset they hold.
+func cutAt(recs []byte, limit int64) ([]byte, int64) {
+	pos, last := 0, int64(-1)
+	for pos+segment.BatchHeaderSize <= len(recs) {
+		info, err := segment.ParseBatch(recs[pos:])
+		if err != nil || info.BaseOffset >= limit || pos+info.Size() > len(recs) {
+			break
+		}
+		pos += info.Size()
+		last = info.LastOffset()
+	}
+	return recs[:pos], last
+}
+
+// abortedIn derives the aborted transactions from the control batches in recs: a producer's
+// transaction starts at its first transactional batch after its previous marker (or at the
+// start of recs). open maps the producers whose last transaction in recs has no marker there to
+// its first offset.
+func abortedIn(recs []byte) (aborted []AbortedTxn, open map[int64]int64) {
+	var x txnIndex
+	for pos := 0; pos+segment.BatchHeaderSize <= len(recs); {
+		info, err := segment.ParseBatch(recs[pos:])
+		if err != nil || pos+info.Size() > len(recs) {
+			break
+		}
+		commit := false
+		if info.Control() && info.Transactional() {
+			c, err := controlCommit(recs[pos : pos+info.Size()])
+			if err != nil {
+				pos += info.Size()
+				continue
+			}
+			commit = c
+			if _, ok := x.open[info.ProducerID]; !ok && !commit {
+				// Its batches precede recs: nothing here to drop, but say so harmlessly.
+				x.aborted = append(x.aborted, AbortedTxn{ProducerID: info.ProducerID, First: info.BaseOffset, last: info.BaseOffset})
+			}
+		}
+		x.note(info, commit)
+		pos += info.Size()
+	}
+	for pid, o := range x.open {
+		if open == nil {
+			open = map[int64]int64{}
+		}
+		open[pid] = o.first
+	}
+	return x.aborted, open
+}
+
+// mergeAborted joins two lists of aborted transactions without duplicates, ordered by first
+// offset (the order Kafka answers them in).
+func mergeAborted(a, b []AbortedTxn) []AbortedTxn {
+	out := append(slices.Clone(a), b...)
+	slices.SortFunc(out, func(x, y AbortedTxn) int {
+		if x.First != y.First {
+			return cmp.Compare(x.First, y.First)
+		}
+		return cmp.Compare(x.ProducerID, y.ProducerID)
+	})
+	return slices.CompactFunc(out, func(x, y AbortedTxn) bool { return x.ProducerID == y.ProducerID && x.First == y.First })
+}
+
+// ProducerInfo is one producer's state in a partition, for DescribeProducers.
+type ProducerInfo struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32 // -1 when only a marker was seen at this epoch
+	LastTimestamp int64 // unix ms of its newest batch
+	// TxnStartOffset is the first offset of its open transaction here, -1 when none.
+	TxnStartOffset int64
+}
+
+// Producers lists the producers a led partition knows (idempotent and transactional), ordered
+// by producer id.
+func (b *Broker) Producers(ctx context.Context, tp metadata.TopicPartition) ([]ProducerInfo, error) {
+	p, err := b.leaderFor(ctx, tp)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerInfo, 0, len(p.producers))
+	for id, st := range p.producers {
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastSeen, TxnStartOffset: -1}
+		if st.n > 0 {
+			pi.LastSequence = st.newest().lastSeq
+		}
+		if o, ok := p.txns.open[id]; ok {
+			pi.TxnStartOffset = o.first
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out, nil
+}

@@ -1,0 +1,498 @@
+//go:build unix
+
+package compat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// Transactions with franz-go over TCP against a started strata server: commit and abort across
+// partitions, read_committed against read_uncommitted, the last stable offset, a fenced zombie, a
+// timed-out transaction, and consume-transform-produce with TxnOffsetCommit.
+
+const txnLimit = 2 * time.Minute
+
+// endValue is the value of the sentinel records a committed transaction writes to every
+// partition last: a consumer that saw it on every partition has seen everything before it.
+const endValue = "end"
+
+func TestTransactions(t *testing.T) {
+	b := startBroker(t)
+	t.Run("commit-abort", func(t *testing.T) { testTxnCommitAbort(t, b.addr) })
+	t.Run("zombie-fenced", func(t *testing.T) { testTxnZombie(t, b.addr) })
+	t.Run("verification", func(t *testing.T) { testTxnVerification(t, b.addr) })
+	t.Run("admin", func(t *testing.T) { testTxnAdmin(t, b.addr) })
+	t.Run("timeout-aborts", func(t *testing.T) { testTxnTimeout(t, b.addr) })
+	t.Run("consume-transform-produce", func(t *testing.T) { testTxnETL(t, b.addr) })
+	b.stop(t)
+}
+
+func txnClient(t *testing.T, addr, txid string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.TransactionalID(txid),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// produceTxn runs one transaction writing n records "<tag>-<i>" round robin over the partitions
+// (and, with sentinel, one endValue record to each) and commits or aborts it.
+func produceTxn(ctx context.Context, t *testing.T, cl *kgo.Client, topic, tag string, n int, commit, sentinel bool) {
+	t.Helper()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatalf("begin %s: %v", tag, err)
+	}
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Topic: topic, Partition: int32(i % partitions), Value: []byte(tag + "-" + strconv.Itoa(i))})
+	}
+	if sentinel {
+		for p := range partitions {
+			rs = append(rs, &kgo.Record{Topic: topic, Partition: int32(p), Value: []byte(endValue)})
+		}
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatalf("produce %s: %v", tag, err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatalf("end %s (commit=%v): %v", tag, commit, err)
+	}
+}
+
+// consumeToEnd reads topic from the start at the isolation level until it has seen the sentinel
+// on every partition, and returns the values before it, control records excluded.
+func consumeToEnd(ctx context.Context, t *testing.T, addr, topic string, level kgo.IsolationLevel) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(level),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ended := map[int32]bool{}
+	var vals []string
+	for len(ended) < partitions {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consume %s: saw the end on %d of %d partitions before the deadline; %d values", topic, len(ended), partitions, len(vals))
+		}
+		if err := fs.Err(); err != nil {
+			t.Fatalf("consume %s: %v", topic, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) == endValue {
+				ended[r.Partition] = true
+			} else if !ended[r.Partition] {
+				vals = append(vals, string(r.Value))
+			}
+		})
+	}
+	return vals
+}
+
+// countTags counts values by their tag (the part before the last '-').
+func countTags(vals []string) map[string]int {
+	out := map[string]int{}
+	for _, v := range vals {
+		tag := v[:max(strings.LastIndexByte(v, '-'), 0)]
+		out[tag]++
+	}
+	return out
+}
+
+// listOffsets asks for the latest offset of a partition at an isolation level (0 or 1).
+func listOffsets(ctx context.Context, t *testing.T, addr, topic string, partition int32, level int8) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.IsolationLevel = level
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = partition, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("ListOffsets: %v", err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		t.Fatalf("ListOffsets %s/%d: %v", topic, partition, err)
+	}
+	return p.Offset
+}
+
+func testTxnCommitAbort(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic := "txn-commit-abort"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl := txnClient(t, addr, "txn-commit-abort")
+	produceTxn(ctx, t, cl, topic, "c1", 30, true, false)
+	produceTxn(ctx, t, cl, topic, "a1", 30, false, false)
+
+	// An open transaction holds the last stable offset back; the high watermark moves on.
+	before := listOffsets(ctx, t, addr, topic, 0, 1)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("open-0")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	hw, lso := listOffsets(ctx, t, addr, topic, 0, 0), listOffsets(ctx, t, addr, topic, 0, 1)
+	if lso != before || hw <= lso {
+		t.Errorf("with a transaction open at %d: high watermark %d, last stable offset %d", before, hw, lso)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	if lso := listOffsets(ctx, t, addr, topic, 0, 1); lso != listOffsets(ctx, t, addr, topic, 0, 0) {
+		t.Errorf("after the abort the last stable offset %d is not the high watermark", lso)
+	}
+
+	produceTxn(ctx, t, cl, topic, "c2", 30, true, true)
+
+	committed := countTags(consumeToEnd(ctx, t, addr, topic, kgo.ReadCommitted()))
+	if want := map[string]int{"c1": 30, "c2": 30}; fmt.Sprint(committed) != fmt.Sprint(want) {
+		t.Errorf("read_committed saw %v, want %v (aborted records hidden, committed transactions whole)", committed, want)
+	}
+	all := countTags(consumeToEnd(ctx, t, addr, topic, kgo.ReadUncommitted()))
+	if want := map[string]int{"c1": 30, "a1": 30, "open": 1, "c2": 30}; fmt.Sprint(all) != fmt.Sprint(want) {
+		t.Errorf("read_uncommitted saw %v, want %v", all, want)
+	}
+}
+
+func testTxnZombie(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic := "txn-zombie"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	zombie := txnClient(t, addr, "txn-zombie")
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zombie.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("zombie-0")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// A new producer with the same transactional id fences the first and aborts its transaction.
+	fresh := txnClient(t, addr, "txn-zombie")
+	produceTxn(ctx, t, fresh, topic, "fresh", 9, true, true)
+
+	err := zombie.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("zombie-1")}).FirstErr()
+	if err == nil {
+		err = zombie.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Errorf("the fenced producer's produce or commit answered %v, want PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", err)
+	}
+	got := countTags(consumeToEnd(ctx, t, addr, topic, kgo.ReadCommitted()))
+	if want := map[string]int{"fresh": 9}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("read_committed saw %v, want %v", got, want)
+	}
+}
+
+func testTxnTimeout(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic := "txn-timeout"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	slow := txnClient(t, addr, "txn-timeout", kgo.TransactionTimeout(time.Second))
+	if err := slow.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 2, Value: []byte("slow-0")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The coordinator's loop aborts it: the last stable offset catches up with the high watermark.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hw, lso := listOffsets(ctx, t, addr, topic, 2, 0), listOffsets(ctx, t, addr, topic, 2, 1)
+		if lso == hw {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a transaction with a 1 s timeout still open after 30 s (hw %d, lso %d)", hw, lso)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := slow.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Error("committing a timed-out transaction succeeded")
+	}
+	other := txnClient(t, addr, "txn-timeout-other")
+	produceTxn(ctx, t, other, topic, "ok", 3, true, true)
+	got := countTags(consumeToEnd(ctx, t, addr, topic, kgo.ReadCommitted()))
+	if want := map[string]int{"ok": 3}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("read_committed saw %v, want %v", got, want)
+	}
+}
+
+// testTxnETL copies an input topic to an output topic in transactions that also commit the
+// group's offsets (TxnOffsetCommit): the first transaction is aborted, so its input is read again.
+func testTxnETL(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	in, out, group := "txn-etl-in", "txn-etl-out", "txn-etl"
+	for _, topic := range []string{in, out} {
+		if err := createTopic(ctx, addr, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 300
+	plain, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Topic: in, Partition: int32(i % partitions), Value: []byte("in-" + strconv.Itoa(i))})
+	}
+	if err := plain.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("txn-etl"),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(in), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	copied, aborted := 0, false
+	for copied < n {
+		fs := sess.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("copied %d of %d before the deadline", copied, n)
+		}
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		batch := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			batch++
+			sess.Produce(ctx, &kgo.Record{Topic: out, Partition: r.Partition, Value: []byte("out-" + strings.TrimPrefix(string(r.Value), "in-"))}, nil)
+		})
+		commit := kgo.TryCommit
+		if !aborted && batch > 0 {
+			commit, aborted = kgo.TryAbort, true
+		}
+		ok, err := sess.End(ctx, commit)
+		if err != nil {
+			t.Fatalf("end: %v", err)
+		}
+		if ok && commit == kgo.TryCommit {
+			copied += batch
+		}
+	}
+	if copied != n {
+		t.Errorf("copied %d records, want %d", copied, n)
+	}
+	// The output holds every input record exactly once to a read_committed consumer.
+	sentinel := txnClient(t, addr, "txn-etl-end")
+	produceTxn(ctx, t, sentinel, out, "x", 0, true, true)
+	vals := consumeToEnd(ctx, t, addr, out, kgo.ReadCommitted())
+	seen := map[string]int{}
+	for _, v := range vals {
+		seen[v]++
+	}
+	for i := range n {
+		if c := seen["out-"+strconv.Itoa(i)]; c != 1 {
+			t.Errorf("out-%d seen %d times", i, c)
+		}
+	}
+	if len(vals) != n {
+		t.Errorf("read_committed output has %d records, want %d", len(vals), n)
+	}
+	// The group's committed offsets are the input's end: the aborted transaction's offsets never
+	// reached it, the committed ones did.
+	adm := kadm.NewClient(plain)
+	offs, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := offs.Lookup(in, o.Partition)
+		if !ok || c.At != o.Offset {
+			t.Errorf("group offset of %s/%d = %+v, want %d", in, o.Partition, c, o.Offset)
+		}
+	})
+}
+
+// rawTxnProduce sends one transactional batch (one record) over the raw protocol and returns the
+// partition's error code.
+func rawTxnProduce(ctx context.Context, t *testing.T, cl *kgo.Client, txid, topic string, partition int32, pid int64, epoch int16, seq int32) int16 {
+	t.Helper()
+	batch := segment.AppendBatch(nil, segment.NewBatch{FirstTimestamp: time.Now().UnixMilli(), Attributes: segment.AttrTransactional,
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq,
+		Records: []segment.Record{{Timestamp: time.Now().UnixMilli(), Value: []byte("raw")}}})
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = &txid, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// testTxnVerification: a transactional write to a partition not added to the producer's ongoing
+// transaction is refused (KIP-890's defence against hanging and torn transactions), before the
+// transaction, inside it, and after it ended.
+func testTxnVerification(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic, txid := "txn-verify", "txn-verify"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.TransactionalID, ip.TransactionTimeoutMillis = &txid, 60000
+	ipr, err := ip.RequestWith(ctx, cl)
+	if err != nil || ipr.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(ipr.ErrorCode))
+	}
+	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
+	add := func(p int32) {
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = txid, pid, epoch
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{p}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("AddPartitionsToTxn: %v %+v", err, resp)
+		}
+	}
+	if c := rawTxnProduce(ctx, t, cl, txid, topic, 0, pid, epoch, 0); c != kerr.InvalidTxnState.Code {
+		t.Errorf("produce before any transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(c))
+	}
+	add(0)
+	if c := rawTxnProduce(ctx, t, cl, txid, topic, 0, pid, epoch, 0); c != 0 {
+		t.Errorf("produce to an added partition: %v", kerr.ErrorForCode(c))
+	}
+	if c := rawTxnProduce(ctx, t, cl, txid, topic, 1, pid, epoch, 0); c != kerr.InvalidTxnState.Code {
+		t.Errorf("produce to a partition not added: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(c))
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txid, pid, epoch, true
+	if resp, err := end.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v %+v", err, resp)
+	}
+	// A late write of the ended transaction must not start a transaction nobody will end.
+	if c := rawTxnProduce(ctx, t, cl, txid, topic, 0, pid, epoch, 1); c != kerr.InvalidTxnState.Code {
+		t.Errorf("produce after EndTxn: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(c))
+	}
+	if hw, lso := listOffsets(ctx, t, addr, topic, 0, 0), listOffsets(ctx, t, addr, topic, 0, 1); hw != lso {
+		t.Errorf("after the transaction: high watermark %d, last stable offset %d", hw, lso)
+	}
+	// An older epoch is fenced at the coordinator.
+	end.ProducerEpoch = epoch - 1
+	if resp, err := end.RequestWith(ctx, cl); err != nil || resp.ErrorCode != kerr.ProducerFenced.Code {
+		t.Errorf("EndTxn with an old epoch: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
+
+// testTxnAdmin: kadm's DescribeTransactions, ListTransactions and DescribeProducers see an open
+// transaction, then its end.
+func testTxnAdmin(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic, txid := "txn-admin", "txn-admin"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl := txnClient(t, addr, txid, kgo.TransactionTimeout(42*time.Second))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	r := &kgo.Record{Topic: topic, Partition: 2, Value: []byte("admin-0")}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	described, err := adm.DescribeTransactions(ctx, txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := described[txid]
+	if d.State != "Ongoing" || d.TimeoutMillis != 42000 || d.StartTimestamp <= 0 || d.Topics[topic] == nil {
+		t.Errorf("DescribeTransactions of an open transaction: %+v", d)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := listed[txid]; !ok || l.ProducerID != d.ProducerID {
+		t.Errorf("ListTransactions(Ongoing) = %+v, want %s with producer %d", listed, txid, d.ProducerID)
+	}
+	producers, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {2: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	producers.EachProducer(func(p kadm.DescribedProducer) {
+		if p.ProducerID == d.ProducerID {
+			found = p.CurrentTxnStartOffset == r.Offset && p.ProducerEpoch == d.ProducerEpoch && p.LastSequence == 0
+		}
+	})
+	if !found {
+		t.Errorf("DescribeProducers does not show producer %d with its transaction at %d: %+v", d.ProducerID, r.Offset, producers)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	described, err = adm.DescribeTransactions(ctx, txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described[txid]; d.State != "CompleteCommit" || len(d.Topics) != 0 {
+		t.Errorf("DescribeTransactions after commit: %+v", d)
+	}
+	if listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"}); err != nil || len(listed) != 0 && listed[txid].TxnID != "" {
+		t.Errorf("ListTransactions(Ongoing) after commit: %+v %v", listed, err)
+	}
+}

@@ -1,0 +1,36 @@
+package kafka
+
+// EndTxn (key 26), versions 0–4.
+//
+// Commits or aborts the producer's ongoing transaction: the outcome is recorded, the markers are
+// written to every partition of the transaction through its leader and, on commit, the staged
+// offsets reach their groups (ingest/txn). The answer comes once the outcome is recorded and the
+// markers were tried; a transaction whose markers could not all be written yet is completed later
+// by the coordinator. A retried EndTxn that already took effect succeeds. Served only with a
+// transaction coordinator. PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions
+// before 2 (KIP-588), as Kafka does.
+//
+// Deviations from Apache Kafka: v5 (KIP-890 part 2: an epoch bump per transaction) is not served,
+// so clients keep one epoch across transactions.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	registerTxn(api{key: kmsg.EndTxn.Int16(), minVersion: 0, maxVersion: 4, handle: handleEndTxn})
+}
+
+func handleEndTxn(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.EndTxnRequest)
+	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	if resp.ErrorCode = s.notTxnCoordinator(req.TransactionalID); resp.ErrorCode != 0 {
+		return resp, nil
+	}
+	if err := s.cfg.Transactions.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit); err != nil {
+		resp.ErrorCode = fencedForVersion(s.txnCode(err, "end txn", "transactional_id", req.TransactionalID), req.Version, 2)
+	}
+	return resp, nil
+}

@@ -1,0 +1,58 @@
+package kafka
+
+// ListTransactions (key 66), versions 0–1.
+//
+// Lists the transactional ids this node coordinates, filtered by state names, producer ids and
+// (v1) a minimum running time of the ongoing transaction, as Kafka's coordinators each list
+// theirs (admin clients ask every node). An unknown state name in the filter is listed in
+// UnknownStateFilters. Served only with a transaction coordinator.
+//
+// Deviations from Apache Kafka: v2 (the transactional id pattern of KIP-1152) is not served.
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
+)
+
+func init() {
+	registerTxn(api{key: kmsg.ListTransactions.Int16(), minVersion: 0, maxVersion: 1, handle: handleListTransactions})
+}
+
+func handleListTransactions(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ListTransactionsRequest)
+	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
+	known := map[string]bool{}
+	for st := metadata.TxnEmpty; st <= metadata.TxnCompleteAbort; st++ {
+		known[st.String()] = true
+	}
+	for _, f := range req.StateFilters {
+		if !known[f] {
+			resp.UnknownStateFilters = append(resp.UnknownStateFilters, f)
+		}
+	}
+	ts, err := s.cfg.Transactions.List(ctx)
+	if err != nil {
+		resp.ErrorCode = s.txnCode(err, "list transactions")
+		return resp, nil
+	}
+	now := time.Now()
+	for _, t := range ts {
+		switch {
+		case !s.cfg.Transactions.IsCoordinator(t.ID):
+		case len(req.StateFilters) > 0 && !slices.Contains(req.StateFilters, t.State.String()):
+		case len(req.ProducerIDFilters) > 0 && !slices.Contains(req.ProducerIDFilters, t.ProducerID):
+		case req.Version >= 1 && req.DurationFilterMillis >= 0 &&
+			(t.State != metadata.TxnOngoing || now.Sub(t.StartedAt).Milliseconds() < req.DurationFilterMillis):
+		default:
+			lt := kmsg.NewListTransactionsResponseTransactionState()
+			lt.TransactionalID, lt.ProducerID, lt.TransactionState = t.ID, t.ProducerID, t.State.String()
+			resp.TransactionStates = append(resp.TransactionStates, lt)
+		}
+	}
+	return resp, nil
+}

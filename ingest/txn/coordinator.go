@@ -1,0 +1,516 @@
+// Package txn is Strata's Kafka transaction coordinator: InitProducerId with a transactional id,
+// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, the staging of TxnOffsetCommit, and the timeout
+// loop that aborts transactions a producer abandoned.
+//
+// # State
+//
+// A transactional id's state (metadata.Transaction: producer id and epoch, state, partitions,
+// groups, staged offsets, timeout) lives only in the metadata service, written under
+// compare-and-swap, so any node can become an id's coordinator after a failover and pick up a
+// transaction where the last one left it. Within one process the calls for one id are serialized
+// by a per-id lock; across nodes the compare-and-swap decides.
+//
+//	EndTxn(commit)   Ongoing ─▶ PrepareCommit ─ markers ─▶ offsets to the group ─▶ CompleteCommit
+//	EndTxn(abort)    Ongoing ─▶ PrepareAbort  ─ markers ───────────────────────▶ CompleteAbort
+//	InitProducerId   Ongoing ─▶ PrepareAbort at epoch+1 (fences the old producer) ─▶ …, then epoch+1
+//	timeout          Ongoing ─▶ PrepareAbort at epoch+1 ─▶ CompleteAbort
+//
+// EndTxn answers once the outcome is recorded (Prepare*), as Kafka does, after trying to write
+// every marker (Markers) within Config.MarkerTimeout; the transaction is Complete only when every
+// marker is durable on its partition. A Prepare* state left behind (markers failed, or the
+// coordinator died) is completed by the next call for the id or by the loop, on whichever node
+// coordinates the id then. Staged offsets become the group's committed offsets only after the
+// commit markers are written.
+//
+// # Concurrency
+//
+// A Coordinator is safe for concurrent use. Start runs the timeout loop; Close stops it and
+// waits. Methods return Kafka errors as *kerr.Error values (wrapped); anything else is a failure
+// of the metadata service.
+//
+// # Deviations from Apache Kafka
+//
+//   - No KIP-890 part 2 (EndTxn v5): the epoch is bumped on fencing and timeouts, not per
+//     transaction; the partition leader verifies every transactional write against this state
+//     instead (ingest/broker txn.go), which is KIP-890 part 1's defence.
+//   - Transactional ids never expire (transactional.id.expiration.ms).
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-log/strata/metadata"
+)
+
+// ErrConfig wraps configuration errors from New.
+var ErrConfig = errors.New("txn: invalid config")
+
+// Defaults.
+const (
+	// DefaultMaxTimeout is Kafka's transaction.max.timeout.ms.
+	DefaultMaxTimeout = 15 * time.Minute
+	// DefaultCheckInterval is how often the loop looks for timed-out transactions (Kafka's
+	// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10 s).
+	DefaultCheckInterval = 5 * time.Second
+	// DefaultMarkerTimeout bounds EndTxn's wait for its markers.
+	DefaultMarkerTimeout = 30 * time.Second
+)
+
+// Store is what the coordinator asks of the metadata service. Every metadata.Store is one.
+type Store interface {
+	metadata.Transactions
+	metadata.ProducerIDs
+	CommitOffsets(ctx context.Context, group string, offsets map[metadata.TopicPartition]metadata.OffsetCommit) error
+	GetTopic(ctx context.Context, name string) (metadata.Topic, error)
+}
+
+var _ Store = metadata.Store(nil)
+
+// Markers writes end-transaction markers to partitions, through each partition's leader, and
+// returns once every one is durable. It may be called again with the same arguments (a retry).
+type Markers interface {
+	WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, tps []metadata.TopicPartition) error
+}
+
+// Config configures a Coordinator.
+type Config struct {
+	Store   Store   // required
+	Markers Markers // required
+	// IsCoordinator reports whether this node coordinates a transactional id (the timeout loop
+	// acts only on those). Nil means always.
+	IsCoordinator func(id string) bool
+	MaxTimeout    time.Duration // default DefaultMaxTimeout
+	CheckInterval time.Duration // default DefaultCheckInterval
+	MarkerTimeout time.Duration // default DefaultMarkerTimeout
+	Logger        *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.IsCoordinator == nil {
+		c.IsCoordinator = func(string) bool { return true }
+	}
+	if c.MaxTimeout == 0 {
+		c.MaxTimeout = DefaultMaxTimeout
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = DefaultCheckInterval
+	}
+	if c.MarkerTimeout == 0 {
+		c.MarkerTimeout = DefaultMarkerTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first invalid field. It expects defaults to be applied (New does that).
+func (c *Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is required", ErrConfig)
+	case c.Markers == nil:
+		return fmt.Errorf("%w: Markers is required", ErrConfig)
+	case c.MaxTimeout < 0 || c.CheckInterval < 0 || c.MarkerTimeout < 0:
+		return fmt.Errorf("%w: negative duration", ErrConfig)
+	}
+	return nil
+}
+
+// Coordinator is the transaction coordinator of one node.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+
+	locksMu sync.Mutex
+	locks   map[string]*idLock
+
+	startOnce, closeOnce sync.Once
+	stop                 chan struct{}
+	done                 chan struct{}
+}
+
+type idLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// New returns a Coordinator; Start runs its timeout loop.
+func New(cfg Config) (*Coordinator, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Coordinator{cfg: cfg, log: cfg.Logger, locks: map[string]*idLock{}, stop: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// lock serializes the calls for one transactional id in this process.
+func (c *Coordinator) lock(id string) func() {
+	c.locksMu.Lock()
+	l := c.locks[id]
+	if l == nil {
+		l = &idLock{}
+		c.locks[id] = l
+	}
+	l.refs++
+	c.locksMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		c.locksMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(c.locks, id)
+		}
+		c.locksMu.Unlock()
+	}
+}
+
+// IsCoordinator reports whether this node coordinates id.
+func (c *Coordinator) IsCoordinator(id string) bool { return c.cfg.IsCoordinator(id) }
+
+func txnErr(ke *kerr.Error, format string, args ...any) error {
+	return fmt.Errorf("txn: %s: %w", fmt.Sprintf(format, args...), ke)
+}
+
+// get returns id's state; found false for an unknown id.
+func (c *Coordinator) get(ctx context.Context, id string) (metadata.Transaction, bool, error) {
+	t, err := c.cfg.Store.GetTransaction(ctx, id)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return metadata.Transaction{ID: id}, false, nil
+	}
+	if err != nil {
+		return metadata.Transaction{}, false, fmt.Errorf("txn: read %q: %w", id, err)
+	}
+	return t, true, nil
+}
+
+// checkProducer compares a request's producer id and epoch with the state's.
+func checkProducer(t metadata.Transaction, found bool, pid int64, epoch int16) error {
+	switch {
+	case !found || t.ProducerID != pid:
+		return txnErr(kerr.InvalidProducerIDMapping, "%q: producer id %d is not the transaction's", t.ID, pid)
+	case epoch < t.ProducerEpoch:
+		return txnErr(kerr.ProducerFenced, "%q: epoch %d < %d", t.ID, epoch, t.ProducerEpoch)
+	case epoch > t.ProducerEpoch:
+		return txnErr(kerr.InvalidProducerEpoch, "%q: epoch %d > %d", t.ID, epoch, t.ProducerEpoch)
+	}
+	return nil
+}
+
+// errChanged aborts an update whose precondition no longer holds (another node moved the state).
+var errChanged = txnErr(kerr.ConcurrentTransactions, "state changed concurrently")
+
+// InitProducerID gives the producer of transactional id its producer id and a new epoch, fencing
+// every older producer of the id: an ongoing transaction of the old epoch is aborted (its markers
+// written at the new epoch) first. pid and epoch are what the client already holds (-1: none,
+// KIP-360).
+func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout time.Duration, pid int64, epoch int16) (int64, int16, error) {
+	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
+		return -1, -1, txnErr(kerr.InvalidTransactionTimeout, "%q: timeout %v outside (0, %v]", id, timeout, c.cfg.MaxTimeout)
+	}
+	defer c.lock(id)()
+	t, found, err := c.get(ctx, id)
+	if err != nil {
+		return -1, -1, err
+	}
+	if found && pid >= 0 && (pid != t.ProducerID || epoch > t.ProducerEpoch) {
+		return -1, -1, txnErr(kerr.ProducerFenced, "%q: producer %d epoch %d is not the transaction's (%d, %d)", id, pid, epoch, t.ProducerID, t.ProducerEpoch)
+	}
+	if found {
+		if t, err = c.finish(ctx, t); err != nil {
+			return -1, -1, err
+		}
+	}
+	// An epoch that would run out moves the id to a fresh producer id.
+	var fresh int64 = -1
+	if !found || t.ProducerEpoch >= math.MaxInt16-1 {
+		if fresh, err = c.cfg.Store.AllocateProducerIDs(ctx, 1); err != nil {
+			return -1, -1, fmt.Errorf("txn: allocate producer id: %w", err)
+		}
+	}
+	now := c.cfg.Now()
+	out, err := c.cfg.Store.UpdateTransaction(ctx, id, func(cur *metadata.Transaction, ok bool) error {
+		if ok && (cur.ProducerID != t.ProducerID || cur.ProducerEpoch != t.ProducerEpoch || cur.State != t.State) {
+			return errChanged
+		}
+		if fresh >= 0 {
+			cur.ProducerID, cur.ProducerEpoch = fresh, 0
+		} else {
+			cur.ProducerEpoch++
+		}
+		cur.State, cur.TimeoutMs, cur.UpdatedAt = metadata.TxnEmpty, int32(timeout.Milliseconds()), now
+		cur.Partitions, cur.Groups, cur.Offsets, cur.StartedAt = nil, nil, nil, time.Time{}
+		return nil
+	})
+	if err != nil {
+		return -1, -1, err
+	}
+	c.log.Debug("txn: producer initialized", "transactional_id", id, "producer_id", out.ProducerID, "epoch", out.ProducerEpoch)
+	return out.ProducerID, out.ProducerEpoch, nil
+}
+
+// finish brings a transaction to a Complete or Empty state: an ongoing one is aborted at a bumped
+// epoch (fencing its producer), a preparing one is completed. Callers hold the id's lock.
+func (c *Coordinator) finish(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
+	switch {
+	case t.State == metadata.TxnOngoing:
+		return c.abortBumped(ctx, t)
+	case t.State.Preparing():
+		return c.complete(ctx, t)
+	}
+	return t, nil
+}
+
+// abortBumped aborts an ongoing transaction with the epoch bumped, so that its producer is fenced.
+func (c *Coordinator) abortBumped(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
+	now := c.cfg.Now()
+	p, err := c.cfg.Store.UpdateTransaction(ctx, t.ID, func(cur *metadata.Transaction, ok bool) error {
+		if !ok || cur.State != metadata.TxnOngoing || cur.Sequence != t.Sequence || cur.ProducerEpoch != t.ProducerEpoch {
+			return errChanged
+		}
+		cur.State, cur.UpdatedAt = metadata.TxnPrepareAbort, now
+		if cur.ProducerEpoch < math.MaxInt16-1 {
+			cur.ProducerEpoch++
+		}
+		return nil
+	})
+	if err != nil {
+		return t, err
+	}
+	return c.complete(ctx, p)
+}
+
+// complete writes a preparing transaction's markers, then (on commit) its staged offsets, then
+// records it Complete. Callers hold the id's lock.
+func (c *Coordinator) complete(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
+	commit := t.State == metadata.TxnPrepareCommit
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.MarkerTimeout)
+	defer cancel()
+	if len(t.Partitions) > 0 {
+		if err := c.cfg.Markers.WriteMarkers(mctx, t.ProducerID, t.ProducerEpoch, commit, t.Partitions); err != nil {
+			return t, fmt.Errorf("txn: %q: markers: %w", t.ID, err)
+		}
+	}
+	if commit {
+		byGroup := map[string]map[metadata.TopicPartition]metadata.OffsetCommit{}
+		for _, o := range t.Offsets {
+			if byGroup[o.Group] == nil {
+				byGroup[o.Group] = map[metadata.TopicPartition]metadata.OffsetCommit{}
+			}
+			byGroup[o.Group][o.TopicPartition] = o.OffsetCommit
+		}
+		for g, offs := range byGroup {
+			if err := c.cfg.Store.CommitOffsets(mctx, g, offs); err != nil {
+				return t, fmt.Errorf("txn: %q: commit offsets of group %q: %w", t.ID, g, err)
+			}
+		}
+	}
+	now := c.cfg.Now()
+	return c.cfg.Store.UpdateTransaction(mctx, t.ID, func(cur *metadata.Transaction, ok bool) error {
+		if !ok || cur.State != t.State || cur.Sequence != t.Sequence || cur.ProducerEpoch != t.ProducerEpoch {
+			return errChanged
+		}
+		cur.State = metadata.TxnCompleteAbort
+		if commit {
+			cur.State = metadata.TxnCompleteCommit
+		}
+		cur.Partitions, cur.Groups, cur.Offsets, cur.StartedAt, cur.UpdatedAt = nil, nil, nil, time.Time{}, now
+		return nil
+	})
+}
+
+// begin returns the state of id ready for more of the producer's transaction: its current
+// transaction, or a new one. Callers hold the id's lock.
+func (c *Coordinator) ongoing(ctx context.Context, id string, pid int64, epoch int16, add func(t *metadata.Transaction)) error {
+	t, found, err := c.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := checkProducer(t, found, pid, epoch); err != nil {
+		return err
+	}
+	if t.State.Preparing() {
+		if t, err = c.complete(ctx, t); err != nil {
+			c.log.Warn("txn: completing a prepared transaction failed", "transactional_id", id, "err", err)
+			return txnErr(kerr.ConcurrentTransactions, "%q: previous transaction still completing", id)
+		}
+	}
+	now := c.cfg.Now()
+	_, err = c.cfg.Store.UpdateTransaction(ctx, id, func(cur *metadata.Transaction, ok bool) error {
+		if err := checkProducer(*cur, ok, pid, epoch); err != nil {
+			return err
+		}
+		if cur.State != metadata.TxnOngoing {
+			if cur.State.Preparing() {
+				return errChanged
+			}
+			cur.State, cur.StartedAt = metadata.TxnOngoing, now
+			cur.Sequence++
+			cur.Partitions, cur.Groups, cur.Offsets = nil, nil, nil
+		}
+		add(cur)
+		cur.UpdatedAt = now
+		return nil
+	})
+	return err
+}
+
+// AddPartitions adds partitions to the producer's transaction (starting one if none is ongoing).
+// Partitions of unknown topics fail the whole call: their codes are UNKNOWN_TOPIC_OR_PARTITION,
+// the others' OPERATION_NOT_ATTEMPTED, as in Kafka. A nil map and a nil error: all added.
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, tps []metadata.TopicPartition) (map[metadata.TopicPartition]int16, error) {
+	bad := map[metadata.TopicPartition]int16{}
+	topics := map[string]int32{}
+	for _, tp := range tps {
+		n, ok := topics[tp.Topic]
+		if !ok {
+			t, err := c.cfg.Store.GetTopic(ctx, tp.Topic)
+			switch {
+			case errors.Is(err, metadata.ErrNotFound):
+				n = -1
+			case err != nil:
+				return nil, fmt.Errorf("txn: topic %q: %w", tp.Topic, err)
+			default:
+				n = t.Partitions
+			}
+			topics[tp.Topic] = n
+		}
+		if tp.Partition < 0 || tp.Partition >= n {
+			bad[tp] = kerr.UnknownTopicOrPartition.Code
+		}
+	}
+	if len(bad) > 0 {
+		for _, tp := range tps {
+			if _, ok := bad[tp]; !ok {
+				bad[tp] = kerr.OperationNotAttempted.Code
+			}
+		}
+		return bad, nil
+	}
+	defer c.lock(id)()
+	return nil, c.ongoing(ctx, id, pid, epoch, func(t *metadata.Transaction) {
+		for _, tp := range tps {
+			t.AddPartition(tp)
+		}
+	})
+}
+
+// AddOffsets adds a consumer group to the producer's transaction, so that TxnOffsetCommit may
+// stage offsets for it.
+func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoch int16, group string) error {
+	if group == "" {
+		return txnErr(kerr.InvalidGroupID, "%q: empty group", id)
+	}
+	defer c.lock(id)()
+	return c.ongoing(ctx, id, pid, epoch, func(t *metadata.Transaction) { t.AddGroup(group) })
+}
+
+// StageOffsets records TxnOffsetCommit's offsets in the producer's ongoing transaction; they
+// reach the group when the transaction commits. The group must have been added (AddOffsets).
+func (c *Coordinator) StageOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offsets []metadata.TxnOffset) error {
+	defer c.lock(id)()
+	_, err := c.cfg.Store.UpdateTransaction(ctx, id, func(cur *metadata.Transaction, ok bool) error {
+		if err := checkProducer(*cur, ok, pid, epoch); err != nil {
+			return err
+		}
+		if cur.State != metadata.TxnOngoing || !cur.HasGroup(group) {
+			return txnErr(kerr.InvalidTxnState, "%q: group %q not in an ongoing transaction (%v)", id, group, cur.State)
+		}
+		for _, o := range offsets {
+			o.Group = group
+			cur.StageOffset(o)
+		}
+		cur.UpdatedAt = c.cfg.Now()
+		return nil
+	})
+	return err
+}
+
+// EndTxn commits or aborts the producer's ongoing transaction. A retry of an EndTxn that already
+// took effect succeeds; the opposite outcome, or ending no transaction, is INVALID_TXN_STATE.
+func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
+	defer c.lock(id)()
+	t, found, err := c.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := checkProducer(t, found, pid, epoch); err != nil {
+		return err
+	}
+	want := map[bool][2]metadata.TxnState{true: {metadata.TxnPrepareCommit, metadata.TxnCompleteCommit},
+		false: {metadata.TxnPrepareAbort, metadata.TxnCompleteAbort}}[commit]
+	switch t.State {
+	case metadata.TxnOngoing:
+		now := c.cfg.Now()
+		t, err = c.cfg.Store.UpdateTransaction(ctx, id, func(cur *metadata.Transaction, ok bool) error {
+			if err := checkProducer(*cur, ok, pid, epoch); err != nil {
+				return err
+			}
+			if cur.State != metadata.TxnOngoing || cur.Sequence != t.Sequence {
+				return errChanged
+			}
+			cur.State, cur.UpdatedAt = want[0], now
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	case want[0]:
+	case want[1]:
+		return nil
+	default:
+		return txnErr(kerr.InvalidTxnState, "%q: cannot end (commit=%v) a transaction in state %v", id, commit, t.State)
+	}
+	if _, err := c.complete(ctx, t); err != nil {
+		// The outcome is recorded: the next call for the id, or the loop, finishes it.
+		c.log.Warn("txn: transaction decided but not yet complete", "transactional_id", id, "commit", commit, "err", err)
+	}
+	return nil
+}
+
+// Describe returns id's state (DescribeTransactions); found false for an unknown id.
+func (c *Coordinator) Describe(ctx context.Context, id string) (metadata.Transaction, bool, error) {
+	return c.get(ctx, id)
+}
+
+// PendingOffsets reports the partitions of group for which an ongoing or preparing transaction
+// has staged offsets (for OffsetFetch's require_stable; group.Config.PendingOffsets). It reads
+// every transactional id's state: its cost grows with the number of ids.
+func (c *Coordinator) PendingOffsets(ctx context.Context, group string) (map[metadata.TopicPartition]bool, error) {
+	ts, err := c.cfg.Store.ListTransactions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("txn: list transactions: %w", err)
+	}
+	var out map[metadata.TopicPartition]bool
+	for _, t := range ts {
+		if t.State != metadata.TxnOngoing && !t.State.Preparing() {
+			continue
+		}
+		for _, o := range t.Offsets {
+			if o.Group == group {
+				if out == nil {
+					out = map[metadata.TopicPartition]bool{}
+				}
+				out[o.TopicPartition] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// List returns every transactional id's state (ListTransactions).
+func (c *Coordinator) List(ctx context.Context) ([]metadata.Transaction, error) {
+	return c.cfg.Store.ListTransactions(ctx)
+}
