@@ -22,6 +22,7 @@ import (
 
 	"github.com/strata-log/strata/compaction"
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/console"
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/httpapi"
 	"github.com/strata-log/strata/ingest/kafka"
@@ -74,7 +75,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "hot log, embedded metadata and default object store")
 	fs.StringVar(&c.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener host:port")
 	fs.StringVar(&c.advertisedAddr, "advertised-kafka-addr", "", "host:port given to clients (default: --kafka-addr)")
-	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener host:port (health, metrics, pprof, NDJSON ingest)")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener host:port (health, metrics, pprof, NDJSON ingest, web console)")
 	fs.IntVar(&c.nodeID, "node-id", 1, "Kafka broker id of this node, unique in the cluster")
 	fs.StringVar(&c.objectStore, "object-store", "", "object store URL (default file://<data-dir>/objects)")
 	fs.StringVar(&c.metadata, "metadata", "embedded", `"embedded" or nats://host:port[,host:port...]`)
@@ -515,6 +516,11 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
+	if err := mountConsole(routes, cfg, b, admin, groups, store, bucket, log); err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
 	// Authentication wraps every route, the cost report's included; the probes stay open.
 	authed, err := httpapi.Authenticate(routes, httpapi.AuthConfig{Users: cfg.httpUsers(),
 		OpenMetrics: cfg.httpOpenMetric, Registerer: reg, Logger: log})
@@ -568,4 +574,27 @@ func redactURL(s string) string {
 		return "(unparsable)"
 	}
 	return u.Redacted()
+}
+
+// mountConsole adds the web console and its JSON endpoints (ingest/console) to routes.
+func mountConsole(routes *http.ServeMux, cfg serverConfig, b *broker.Broker, admin *topics.Admin, groups *group.Coordinator,
+	store metadata.Store, bucket objstore.Bucket, log *slog.Logger) error {
+	scheme := "http"
+	if cfg.httpTLS != nil {
+		scheme = "https"
+	}
+	con, err := console.New(console.Config{Broker: b, Topics: admin, Groups: groups, Catalogs: store,
+		ObjectStore: func(ctx context.Context) error { // one HEAD of a key that does not exist
+			_, err := bucket.Head(ctx, "strata-console-health-probe")
+			if errors.Is(err, objstore.ErrNotFound) {
+				return nil
+			}
+			return err
+		},
+		Version: version, RequireAuth: cfg.kafkaSASL != nil, PeerScheme: scheme, Logger: log})
+	if err != nil {
+		return err
+	}
+	con.Register(routes)
+	return nil
 }
