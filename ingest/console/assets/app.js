@@ -13,7 +13,7 @@ function h(tag, attrs = {}, ...kids) {
     else if (k === 'style') el.style.cssText = v;
     else el.setAttribute(k, v === true ? '' : v);
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -23,7 +23,7 @@ function h(tag, attrs = {}, ...kids) {
 function svg(tag, attrs = {}, ...kids) {
   const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  for (const kid of kids.flat()) if (kid) el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  for (const kid of kids.flat(Infinity)) if (kid) el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   return el;
 }
 
@@ -110,7 +110,7 @@ async function topicsPage(params) {
   const list = await api('/v1/topics');
   const q = params.get('q') || '';
   const status = h('div', { id: 'topic-status' });
-  const name = h('input', { name: 'name', placeholder: 'new topic name', required: true, pattern: '[a-zA-Z0-9._-]+' });
+  const name = h('input', { name: 'name', placeholder: 'new topic name', required: true, pattern: "[a-zA-Z0-9._\\-]+" });
   const parts = h('input', { name: 'partitions', type: 'number', min: '1', value: '1', style: 'width:6em' });
   const dur = h('select', { name: 'durability' }, h('option', { value: 'local' }, 'durability: local'), h('option', { value: 'object' }, 'durability: object'));
   const extra = h('input', { name: 'configs', placeholder: 'more configs: retention.ms=3600000, …', style: 'min-width:22em' });
@@ -240,6 +240,7 @@ function sparkline(points, w = 320, hgt = 60) {
   return svg('svg', { width: w, height: hgt, viewBox: `0 0 ${w} ${hgt}`, role: 'img', 'aria-label': 'total lag over time' },
     svg('rect', { x: 0, y: 0, width: w, height: hgt, fill: '#fff', stroke: '#e3e6eb' }),
     svg('polyline', { points: xy.join(' '), fill: 'none', stroke: '#2456c7', 'stroke-width': 2 }),
+    svg('circle', { cx: xy[xy.length - 1].split(',')[0], cy: xy[xy.length - 1].split(',')[1], r: 3, fill: '#2456c7' }),
     svg('text', { x: 4, y: 12 }, `max ${fmtInt(max)}`));
 }
 
