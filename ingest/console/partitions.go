@@ -136,19 +136,23 @@ func (s *Server) partitionViews(ctx context.Context, r *http.Request, t metadata
 			}
 		}()
 	}
-	s.readCatalogs(ctx, t.Name, views)
+	cats := s.readCatalogs(ctx, t.Name, views) // reads only views' Partition, which no peer writes
 	wg.Wait()
+	applyCatalogs(views, cats)
 	sort.Slice(views, func(i, j int) bool { return views[i].Partition < views[j].Partition })
 	return views, nil
 }
 
-// readCatalogs fills the catalog's fields of views, CatalogReads at a time.
-func (s *Server) readCatalogs(ctx context.Context, topic string, views []PartitionView) {
-	type cat struct {
-		tiered, start, bytes int64
-		segs                 int
-		err                  error
-	}
+// catalogLines are what one partition's catalog says.
+type catalogLines struct {
+	tiered, start, bytes int64
+	segs                 int
+	err                  error
+}
+
+// readCatalogs reads the catalogs of views' partitions, CatalogReads at a time.
+func (s *Server) readCatalogs(ctx context.Context, topic string, views []PartitionView) []catalogLines {
+	type cat = catalogLines
 	cats := make([]cat, len(views))
 	sem := make(chan struct{}, s.cfg.CatalogReads)
 	var wg sync.WaitGroup
@@ -172,6 +176,11 @@ func (s *Server) readCatalogs(ctx context.Context, topic string, views []Partiti
 		}()
 	}
 	wg.Wait()
+	return cats
+}
+
+// applyCatalogs fills the catalog's fields of views, once the leaders have answered.
+func applyCatalogs(views []PartitionView, cats []catalogLines) {
 	for i, c := range cats {
 		if c.err != nil {
 			if !errors.Is(c.err, metadata.ErrNotFound) {
