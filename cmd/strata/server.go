@@ -516,7 +516,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
-	if err := mountConsole(routes, cfg, b, admin, groups, store, bucket, log); err != nil {
+	if err := mountConsole(&n, routes, cfg, b, admin, groups, store, bucket, log); err != nil {
 		kln.Close()
 		hln.Close()
 		return err
@@ -577,7 +577,7 @@ func redactURL(s string) string {
 }
 
 // mountConsole adds the web console and its JSON endpoints (ingest/console) to routes.
-func mountConsole(routes *http.ServeMux, cfg serverConfig, b *broker.Broker, admin *topics.Admin, groups *group.Coordinator,
+func mountConsole(n *node, routes *http.ServeMux, cfg serverConfig, b *broker.Broker, admin *topics.Admin, groups *group.Coordinator,
 	store metadata.Store, bucket objstore.Bucket, log *slog.Logger) error {
 	scheme := "http"
 	if cfg.httpTLS != nil {
@@ -595,6 +595,7 @@ func mountConsole(routes *http.ServeMux, cfg serverConfig, b *broker.Broker, adm
 	if err != nil {
 		return err
 	}
+	n.onClose(func() { con.Close() })
 	con.Register(routes)
 	return nil
 }

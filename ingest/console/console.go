@@ -53,9 +53,11 @@ type Groups interface {
 	Committed(ctx context.Context, group string) (map[metadata.TopicPartition]int64, error)
 }
 
-// Catalogs reads partitions' catalogs (the tiered part of their logs) from metadata.
+// Catalogs reads partitions' catalogs (the tiered part of their logs) from metadata, and reports
+// their changes so that what was read can be kept (see catalogCache).
 type Catalogs interface {
 	GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error)
+	metadata.CatalogWatcher
 }
 
 var (
@@ -86,7 +88,10 @@ type Config struct {
 	Timeout time.Duration
 	// CatalogReads bounds the catalog reads in flight for one request (default 32).
 	CatalogReads int
-	Logger       *slog.Logger
+	// CatalogTTL bounds how long a catalog read is kept (default 1m); a watch drops it sooner
+	// when the catalog changes.
+	CatalogTTL time.Duration
+	Logger     *slog.Logger
 }
 
 // Validate checks the config and fills defaults.
@@ -101,8 +106,11 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("console: PeerScheme %q: want http or https", c.PeerScheme)
 	}
-	if c.Timeout < 0 || c.CatalogReads < 0 {
-		return errors.New("console: negative Timeout or CatalogReads")
+	if c.Timeout < 0 || c.CatalogReads < 0 || c.CatalogTTL < 0 {
+		return errors.New("console: negative Timeout, CatalogReads or CatalogTTL")
+	}
+	if c.CatalogTTL == 0 {
+		c.CatalogTTL = time.Minute
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
@@ -122,11 +130,12 @@ func (c *Config) Validate() error {
 //go:embed assets
 var assets embed.FS
 
-// Server serves the console and its JSON endpoints.
+// Server serves the console and its JSON endpoints. Close stops its catalog watch.
 type Server struct {
-	cfg    Config
-	static http.Handler
-	index  []byte
+	cfg      Config
+	static   http.Handler
+	index    []byte
+	catalogs *catalogCache
 }
 
 // New validates cfg and returns a Server.
@@ -142,7 +151,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: assets: %w", err)
 	}
-	return &Server{cfg: cfg, static: http.StripPrefix("/console/", http.FileServerFS(sub)), index: index}, nil
+	return &Server{cfg: cfg, static: http.StripPrefix("/console/", http.FileServerFS(sub)), index: index,
+		catalogs: newCatalogCache(cfg.Catalogs, cfg.CatalogTTL)}, nil
+}
+
+// Close stops the goroutine that keeps the catalog cache fresh and waits for it. Idempotent;
+// requests served after it read every catalog afresh.
+func (s *Server) Close() error {
+	s.catalogs.close()
+	return nil
 }
 
 // Register adds the console's routes to mux. Paths it does not name stay with mux's other

@@ -78,7 +78,7 @@ func startNode(t *testing.T, id int32, st metadata.Store, bucket objstore.Bucket
 	}
 	con, err := New(Config{Broker: b, Topics: admin, Groups: groups, Catalogs: st, Version: fmt.Sprintf("test-%d", id),
 		ObjectStore: func(ctx context.Context) error { _, err := bucket.Head(ctx, "probe"); return ignoreNotFound(err) },
-		RequireAuth: auth != nil})
+		RequireAuth: auth != nil, CatalogTTL: time.Hour}) // only the watch may refresh a catalog read
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,7 @@ func startNode(t *testing.T, id int32, st metadata.Store, bucket objstore.Bucket
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
+		con.Close()
 		groups.Close()
 		b.Close()
 		up.Close()
@@ -280,6 +281,7 @@ func TestMutationGuards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer con.Close()
 	srv := httptest.NewServer(con.Handler())
 	defer srv.Close()
 	if code, msg := do(t, "POST", srv.URL+"/v1/topics", `{"name":"x"}`, nil); code != 401 || !strings.Contains(msg, "authentication") {
@@ -414,6 +416,11 @@ func TestPartitionsTieredOnMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := metadata.TopicPartition{Topic: "obj", Partition: 1}
+	// A first look caches the empty catalogs; the watch must drop them when segments register.
+	var ps []PartitionView
+	if code, msg := do(t, "GET", n.url+"/v1/topics/obj/partitions", "", &ps); code != 200 || ps[1].TieredEnd != -1 {
+		t.Fatalf("before: %d %s %+v", code, msg, ps)
+	}
 	for i := 0; i < 3; i++ {
 		r, err := n.b.Append(ctx, tp, segmenttest.Batch{FirstTimestamp: time.Now().UnixMilli(), Values: [][]byte{[]byte("a"), []byte("b")}}.Encode())
 		if err != nil {
@@ -423,9 +430,19 @@ func TestPartitionsTieredOnMinIO(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var ps []PartitionView
-	if code, msg := do(t, "GET", n.url+"/v1/topics/obj/partitions", "", &ps); code != 200 {
-		t.Fatalf("%d %s", code, msg)
+	for { // the watch reports the registrations a moment after they are acknowledged
+		ps = nil
+		if code, msg := do(t, "GET", n.url+"/v1/topics/obj/partitions", "", &ps); code != 200 {
+			t.Fatalf("%d %s", code, msg)
+		}
+		if len(ps) == 2 && ps[1].TieredEnd == 6 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the tiered end never showed: %+v", ps)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if len(ps) != 2 {
 		t.Fatalf("%d partitions", len(ps))

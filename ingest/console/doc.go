@@ -44,5 +44,6 @@
 // host: a page on another site cannot make a browser that holds the user's credentials create or
 // delete a topic.
 //
-// A Server is safe for concurrent use; it starts no goroutines beyond those a request needs.
+// A Server is safe for concurrent use. It owns one goroutine, a watch on the catalogs that keeps
+// recent catalog reads fresh, stopped by Close; requests start only goroutines they wait for.
 package console

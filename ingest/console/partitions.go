@@ -152,8 +152,7 @@ type catalogLines struct {
 
 // readCatalogs reads the catalogs of views' partitions, CatalogReads at a time.
 func (s *Server) readCatalogs(ctx context.Context, topic string, views []PartitionView) []catalogLines {
-	type cat = catalogLines
-	cats := make([]cat, len(views))
+	cats := make([]catalogLines, len(views))
 	sem := make(chan struct{}, s.cfg.CatalogReads)
 	var wg sync.WaitGroup
 	for i := range views {
@@ -161,18 +160,7 @@ func (s *Server) readCatalogs(ctx context.Context, topic string, views []Partiti
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c, err := s.cfg.Catalogs.GetCatalog(ctx, metadata.TopicPartition{Topic: topic, Partition: views[i].Partition})
-			if err != nil {
-				cats[i].err = err
-				return
-			}
-			cats[i] = cat{tiered: -1, start: c.LogStartOffset, segs: len(c.Segments)}
-			if n := len(c.Segments); n > 0 {
-				cats[i].tiered = c.Segments[n-1].NextOffset
-			}
-			for _, seg := range c.Segments {
-				cats[i].bytes += seg.Size
-			}
+			cats[i] = s.catalogs.get(ctx, metadata.TopicPartition{Topic: topic, Partition: views[i].Partition})
 		}()
 	}
 	wg.Wait()

@@ -168,6 +168,7 @@ async function topicPage(name) {
   const status = h('div', { id: 'topic-status' });
   const scale = Math.max(1, ...parts.map((p) => Math.max(p.log_end, p.high_watermark, p.tiered_end)));
   const sum = (f) => parts.reduce((a, p) => a + (p[f] > 0 ? p[f] : 0), 0);
+  const { pager, draw: drawPartitions } = partitionPager(parts, scale, name);
 
   const configRows = t.all_configs.map((c) => {
     const input = h('input', { value: c.value, 'data-config': c.name, disabled: c.read_only, style: 'width:100%' });
@@ -207,18 +208,46 @@ async function topicPage(name) {
       h('span', {}, h('i', { style: 'background:var(--both)' }), 'both tiers'),
       h('span', {}, h('i', { style: 'background:var(--hot)' }), 'hot log only'),
       h('span', {}, h('i', { style: 'background:var(--pending)' }), 'not yet visible')),
+    pager,
     table(['partition', 'leader', 'epoch', ['log start', { class: 'num' }], ['local start', { class: 'num' }], ['tiered end', { class: 'num' }],
       ['high watermark', { class: 'num' }], 'tiers', ['objects', { class: 'num' }], ['hot log', { class: 'num' }], ''],
-    parts.map((p) => h('tr', { 'data-partition': p.partition },
+    [], { id: 'partitions' }),
+    h('h2', {}, 'Configs'),
+    table(['name', 'value', 'source', ''], configRows, { id: 'configs' }));
+  drawPartitions(0);
+  ready('topic');
+}
+
+// A topic's partitions are drawn a page at a time: a thousand rows of bars is slow to lay out.
+const partitionsPerPage = 100;
+function partitionPager(parts, scale, name) {
+  const label = h('span', { class: 'muted', id: 'partition-range' });
+  const prev = h('button', { id: 'partitions-prev' }, '‹ previous');
+  const next = h('button', { id: 'partitions-next' }, 'next ›');
+  const pager = h('div', { class: 'row', hidden: parts.length <= partitionsPerPage }, prev, label, next);
+  let at = 0;
+  const draw = (page) => {
+    at = Math.max(0, Math.min(page, Math.ceil(parts.length / partitionsPerPage) - 1));
+    const from = at * partitionsPerPage, to = Math.min(parts.length, from + partitionsPerPage);
+    label.textContent = `partitions ${from}–${to - 1} of ${parts.length}`;
+    prev.disabled = at === 0;
+    next.disabled = to >= parts.length;
+    const tbody = document.querySelector('#partitions tbody');
+    tbody.replaceChildren(...parts.slice(from, to).map((p) => partitionRow(p, scale, name)));
+  };
+  prev.addEventListener('click', () => draw(at - 1));
+  next.addEventListener('click', () => draw(at + 1));
+  return { pager, draw };
+}
+
+function partitionRow(p, scale, name) {
+  return h('tr', { 'data-partition': p.partition },
       h('td', {}, String(p.partition)), h('td', {}, p.leader >= 0 ? String(p.leader) : '–'), h('td', {}, p.epoch >= 0 ? String(p.epoch) : '–'),
       h('td', { class: 'num' }, fmtInt(p.log_start)), h('td', { class: 'num' }, fmtInt(p.local_start)),
       h('td', { class: 'num' }, fmtInt(p.tiered_end)), h('td', { class: 'num' }, fmtInt(p.high_watermark)),
       h('td', { style: 'width:30%' }, tierBar(p, scale), p.error ? h('div', { class: 'err' }, p.error) : null),
       h('td', { class: 'num' }, fmtBytes(p.object_bytes)), h('td', { class: 'num' }, fmtBytes(p.hot_bytes)),
-      h('td', {}, h('a', { href: `#/messages?topic=${enc(name)}&partition=${p.partition}` }, 'messages')))), { id: 'partitions' }),
-    h('h2', {}, 'Configs'),
-    table(['name', 'value', 'source', ''], configRows, { id: 'configs' }));
-  ready('topic');
+      h('td', {}, h('a', { href: `#/messages?topic=${enc(name)}&partition=${p.partition}` }, 'messages')));
 }
 
 // ---- Consumer groups --------------------------------------------------------------------------
