@@ -4,7 +4,7 @@ const { defineConfig } = require('@playwright/test');
 
 module.exports = defineConfig({
   testDir: '.',
-  testMatch: process.env.STRATA_CONSOLE_MEASURE ? /measure\.spec\.js/ : /console\.spec\.js/,
+  testMatch: process.env.STRATA_CONSOLE_MEASURE ? /measure\.spec\.js/ : /(console|auth)\.spec\.js/,
   workers: 1,
   fullyParallel: false,
   retries: 0,
