@@ -78,30 +78,41 @@ func (s *Server) partitions(ctx context.Context, r *http.Request) (any, error) {
 // partitionViews builds the views of t's partitions (only those in want when it is not nil): the
 // led ones here, the others from their leaders (one request per leader), the catalogs alongside.
 func (s *Server) partitionViews(ctx context.Context, r *http.Request, t metadata.Topic, want map[int32]bool) ([]PartitionView, error) {
-	leaders, err := s.cfg.Broker.Leaders(ctx)
-	if err != nil {
-		return nil, err
-	}
 	views := make([]PartitionView, 0, t.Partitions)
-	byLeader := map[int32][]int{} // leader → indexes into views of partitions it must answer
+	var elsewhere []int // indexes into views of partitions this node does not lead
 	for p := range t.Partitions {
 		if want != nil && !want[p] {
 			continue
 		}
-		tp := metadata.TopicPartition{Topic: t.Name, Partition: p}
-		v, ok := s.ledView(tp)
+		v, ok := s.ledView(metadata.TopicPartition{Topic: t.Name, Partition: p})
 		if !ok {
-			v = PartitionView{Partition: p, Leader: -1, Epoch: -1, LogStart: -1, LocalStart: -1, TieredEnd: -1, HighWatermark: -1, LogEnd: -1}
-			if l, held := leaders[tp]; held && l.Node != s.cfg.Broker.NodeID() {
-				v.Leader, v.Epoch = l.Node, l.Epoch
-				byLeader[l.Node] = append(byLeader[l.Node], len(views))
-			} else if held {
-				v.Error = "this node holds the lease but does not serve the partition yet"
-			} else {
-				v.Error = "no leader"
-			}
+			v.Partition = p
+			elsewhere = append(elsewhere, len(views))
 		}
 		views = append(views, v)
+	}
+	// The leases are read only when some partition is led elsewhere (one node leads them all).
+	var leaders map[metadata.TopicPartition]metadata.Lease
+	if len(elsewhere) > 0 {
+		var err error
+		if leaders, err = s.cfg.Broker.Leaders(ctx); err != nil {
+			return nil, err
+		}
+	}
+	byLeader := map[int32][]int{} // leader → indexes into views of partitions it must answer
+	for _, i := range elsewhere {
+		p := views[i].Partition
+		v := PartitionView{Partition: p, Leader: -1, Epoch: -1, LogStart: -1, LocalStart: -1, TieredEnd: -1, HighWatermark: -1, LogEnd: -1}
+		switch l, held := leaders[metadata.TopicPartition{Topic: t.Name, Partition: p}]; {
+		case held && l.Node != s.cfg.Broker.NodeID():
+			v.Leader, v.Epoch = l.Node, l.Epoch
+			byLeader[l.Node] = append(byLeader[l.Node], i)
+		case held:
+			v.Error = "this node holds the lease but does not serve the partition yet"
+		default:
+			v.Error = "no leader"
+		}
+		views[i] = v
 	}
 
 	var wg sync.WaitGroup
