@@ -3,7 +3,7 @@
 // client is shown in the message browser (and by the live tail), and no page logs a JavaScript
 // error or a failed request.
 const { test, expect } = require('@playwright/test');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const path = require('node:path');
 
 const base = () => process.env.STRATA_HTTP;
@@ -172,9 +172,30 @@ test('consumer groups show members, committed offsets and lag', async ({ page })
   expect(lags.every((l) => /^\d[\d,]*$/.test(l))).toBeTruthy();
   expect(lags.map((l) => Number(l.replace(/,/g, ''))).reduce((a, b) => a + b, 0)).toBe(30); // 40 produced, 10 read
   await expect(page.locator('svg[aria-label="total lag over time"]')).toBeAttached();
-  await shot(page, 'group');
   await open(page, '#/groups', 'groups');
   await shot(page, 'groups');
+});
+
+test('a consuming group shows its member and the partitions assigned to it', async ({ page }) => {
+  // A real Kafka consumer in a group, left running while the page looks.
+  const consumer = spawn(process.env.STRATA_BIN, ['consume', 'orders', '--group', 'shipping', '--from-beginning',
+    '--bootstrap', process.env.STRATA_KAFKA], { stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    await expect(async () => {
+      await open(page, '#/groups/shipping', 'group');
+      await expect(page.locator('.card', { hasText: 'members' })).toContainText('1', { timeout: 1000 });
+    }).toPass({ timeout: 30_000 });
+    await expect(page.locator('.card', { hasText: 'state' })).toContainText('Stable');
+    await expect(page.locator('td .tag', { hasText: 'orders: 0, 1, 2' })).toBeAttached();
+    // Its commits catch up with what was produced: lag 0 on every partition it owns.
+    await expect(async () => {
+      await open(page, '#/groups/shipping', 'group');
+      await expect(page.locator('.card', { hasText: 'total lag' })).toContainText(/^0/, { timeout: 1000 });
+    }).toPass({ timeout: 30_000 });
+    await shot(page, 'group');
+  } finally {
+    consumer.kill('SIGTERM');
+  }
 });
 
 test('cost page shows the report as tables and a chart', async ({ page }) => {
