@@ -66,7 +66,7 @@ function table(head, rows, attrs = {}) {
 }
 function card(k, v, cls) { return h('div', { class: 'card' }, h('div', { class: 'v ' + (cls || '') }, v), h('div', { class: 'k' }, k)); }
 
-function show(...nodes) { main.replaceChildren(...nodes); }
+function show(...nodes) { main.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false)); }
 function ready(page) {
   document.body.dataset.ready = page;
   window.__strataRenderedAt = performance.now();
