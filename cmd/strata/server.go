@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -579,8 +580,12 @@ func redactURL(s string) string {
 // mountConsole adds the web console and its JSON endpoints (ingest/console) to routes.
 func mountConsole(n *node, routes *http.ServeMux, cfg serverConfig, b *broker.Broker, admin *topics.Admin, groups *group.Coordinator,
 	store metadata.Store, bucket objstore.Bucket, log *slog.Logger) error {
-	scheme := "http"
+	scheme, peers := "http", (*http.Client)(nil)
 	if cfg.httpTLS != nil {
+		var err error
+		if peers, err = consolePeers(cfg.httpTLS); err != nil {
+			return err
+		}
 		scheme = "https"
 	}
 	con, err := console.New(console.Config{Broker: b, Topics: admin, Groups: groups, Catalogs: store,
@@ -591,11 +596,32 @@ func mountConsole(n *node, routes *http.ServeMux, cfg serverConfig, b *broker.Br
 			}
 			return err
 		},
-		Version: version, RequireAuth: cfg.kafkaSASL != nil, PeerScheme: scheme, Logger: log})
+		Version: version, RequireAuth: cfg.kafkaSASL != nil, PeerScheme: scheme, Peers: peers, Logger: log})
 	if err != nil {
 		return err
 	}
 	n.onClose(func() { con.Close() })
 	con.Register(routes)
 	return nil
+}
+
+// consolePeers is the client the console asks other nodes' HTTPS listeners with: it trusts the
+// system's CAs and every certificate of this node's own chain, so nodes that share a certificate,
+// or whose chain files carry the CA that signed them all, verify each other.
+func consolePeers(own *tls.Config) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, c := range own.Certificates {
+		for _, der := range c.Certificate {
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, fmt.Errorf("--http-tls-cert: %w", err)
+			}
+			pool.AddCert(cert)
+		}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
