@@ -312,8 +312,8 @@ func decodeBody(r *http.Request, v any) error {
 // forwarded by a peer.
 func local(r *http.Request) bool { return r.URL.Query().Get("local") == "1" }
 
-// askPeer GETs path (with query) from node's HTTP listener with the request's credentials and
-// ?local=1, decoding the JSON answer into out.
+// askPeer GETs path (escaped, as url.PathEscape leaves each segment) with query q from node's
+// HTTP listener with the request's credentials and ?local=1, decoding the JSON answer into out.
 func (s *Server) askPeer(ctx context.Context, r *http.Request, node metadata.Node, path string, q url.Values, out any) error {
 	if node.HTTPAddr == "" {
 		return fmt.Errorf("node %d has no HTTP address registered", node.ID)
@@ -322,8 +322,8 @@ func (s *Server) askPeer(ctx context.Context, r *http.Request, node metadata.Nod
 		q = url.Values{}
 	}
 	q.Set("local", "1")
-	u := url.URL{Scheme: s.cfg.PeerScheme, Host: node.HTTPAddr, Path: path, RawQuery: q.Encode()}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	u := s.cfg.PeerScheme + "://" + node.HTTPAddr + path + "?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}

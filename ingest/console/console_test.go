@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -559,6 +560,19 @@ func TestTwoNodesAnswerForTheCluster(t *testing.T) {
 		if len(gs.Groups) != 1 || gs.Groups[0].Group != "billing" || len(gs.Errors) != 0 {
 			t.Fatalf("groups through %s: %+v", u, gs)
 		}
+	}
+	// A group name that needs escaping, asked of the node that does not coordinate it.
+	odd := "team a/b?c"
+	if err := st1.CommitOffsets(ctx, odd, map[metadata.TopicPartition]metadata.OffsetCommit{on2: {Offset: 1, LeaderEpoch: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	asker := n1.url
+	if n1.b.IsCoordinator(odd) {
+		asker = n2.url
+	}
+	var g GroupView
+	if code, msg := do(t, "GET", asker+"/v1/groups/"+url.PathEscape(odd), "", &g); code != 200 || g.Group != odd || g.TotalLag != 0 {
+		t.Fatalf("group %q through the other node: %d %s %+v", odd, code, msg, g)
 	}
 	if code, _ := do(t, "GET", n1.url+"/v1/groups/nobody", "", nil); code != 404 {
 		t.Fatalf("unknown group: %d", code)

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 
@@ -130,7 +131,7 @@ func (s *Server) getGroup(ctx context.Context, r *http.Request) (any, error) {
 		}
 		if n.ID != s.cfg.Broker.NodeID() {
 			var v GroupView
-			if err := s.askPeer(ctx, r, n, r.URL.Path, nil, &v); err != nil {
+			if err := s.askPeer(ctx, r, n, "/v1/groups/"+url.PathEscape(name), nil, &v); err != nil {
 				return nil, asHTTP(err)
 			}
 			return v, nil

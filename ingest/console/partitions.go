@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 
@@ -127,7 +128,7 @@ func (s *Server) partitionViews(ctx context.Context, r *http.Request, t metadata
 				if err != nil {
 					return err
 				}
-				return s.askPeer(ctx, r, n, "/v1/topics/"+t.Name+"/partitions", nil, &got)
+				return s.askPeer(ctx, r, n, "/v1/topics/"+url.PathEscape(t.Name)+"/partitions", nil, &got)
 			}()
 			mu.Lock()
 			defer mu.Unlock()

@@ -145,7 +145,7 @@ func (s *Server) forwardRecords(ctx context.Context, r *http.Request, tp metadat
 	q := r.URL.Query()
 	q.Del("local")
 	var v RecordsView
-	if err := s.askPeer(ctx, r, n, r.URL.Path, q, &v); err != nil {
+	if err := s.askPeer(ctx, r, n, r.URL.EscapedPath(), q, &v); err != nil {
 		return nil, asHTTP(err)
 	}
 	return v, nil
