@@ -108,7 +108,17 @@ func (s *Server) cluster(ctx context.Context, r *http.Request) (any, error) {
 			n.Version = info.Version
 		}(&nodes[i])
 	}
-	leaders, lerr := s.cfg.Broker.Leaders(ctx)
+	led := map[int32]int{}
+	var lerr error
+	if len(nodes) == 1 && nodes[0].Self { // alone: what this node leads is every lease held
+		led[v.NodeID] = len(s.cfg.Broker.LedPartitions())
+	} else {
+		var leaders map[metadata.TopicPartition]metadata.Lease
+		leaders, lerr = s.cfg.Broker.Leaders(ctx)
+		for _, l := range leaders {
+			led[l.Node]++
+		}
+	}
 	ts, terr := s.cfg.Topics.Topics(ctx)
 	wg.Wait()
 	if lerr != nil {
@@ -116,10 +126,6 @@ func (s *Server) cluster(ctx context.Context, r *http.Request) (any, error) {
 	}
 	if terr != nil {
 		return nil, terr
-	}
-	led := map[int32]int{}
-	for _, l := range leaders {
-		led[l.Node]++
 	}
 	for i := range nodes {
 		nodes[i].Led = led[nodes[i].ID]
@@ -129,7 +135,11 @@ func (s *Server) cluster(ctx context.Context, r *http.Request) (any, error) {
 	for _, t := range ts {
 		v.Partitions += int(t.Partitions)
 	}
-	v.Leaderless = max(0, v.Partitions-len(leaders))
+	held := 0
+	for _, n := range led {
+		held += n
+	}
+	v.Leaderless = max(0, v.Partitions-held)
 	return v, nil
 }
 

@@ -29,6 +29,7 @@ type Broker interface {
 	NodeID() int32
 	LiveNodes(ctx context.Context) ([]metadata.Node, error)
 	Leaders(ctx context.Context) (map[metadata.TopicPartition]metadata.Lease, error)
+	LedPartitions() map[metadata.TopicPartition]int32
 	TierStatus(tp metadata.TopicPartition) (broker.TierStatus, bool)
 	ListOffset(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset, timestamp int64, err error)
 	Fetch(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) (broker.FetchResult, error)
