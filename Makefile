@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 export STRATA_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build run cluster cluster-down cluster-status test test-go tools clients lint bench bench-go fuzz clean
+.PHONY: all build run cluster cluster-down cluster-status test test-go test-console console-tools console-screenshots tools clients lint bench bench-go fuzz clean
 
 all: build
 
@@ -43,11 +43,23 @@ clients:
 
 # Everything: unit, acceptance (real MinIO, embedded NATS), race on the concurrent packages, and the
 # compatibility suite with real clients over TCP.
-test: tools clients test-go
+test: tools clients test-go test-console
 
 test-go:
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -p 2 -timeout 30m ./...
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... | grep -v /ingest/compat)
+
+# The web console in a real browser: Playwright (npm, pinned) driving Debian's chromium against a
+# real `strata server`. Skips, saying so, only where chromium cannot be installed.
+console-tools:
+	bash ingest/console/testdata/e2e/install.sh
+
+test-console: build
+	STRATA_BIN=$(CURDIR)/bin/strata bash ingest/console/testdata/e2e/run.sh
+
+# Screenshots of every console page into docs/console/ (the same tests, one run).
+console-screenshots: build
+	STRATA_BIN=$(CURDIR)/bin/strata STRATA_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console bash ingest/console/testdata/e2e/run.sh
 
 lint: $(TOOLS_BIN)/staticcheck
 	@$(GO) mod tidy -diff || { echo 'go.mod/go.sum are not tidy: run `go mod tidy` and commit the result' >&2; exit 1; }

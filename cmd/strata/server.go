@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/strata-log/strata/compaction"
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/console"
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/httpapi"
 	"github.com/strata-log/strata/ingest/kafka"
@@ -75,7 +77,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "hot log, embedded metadata and default object store")
 	fs.StringVar(&c.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "Kafka listener host:port")
 	fs.StringVar(&c.advertisedAddr, "advertised-kafka-addr", "", "host:port given to clients (default: --kafka-addr)")
-	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener host:port (health, metrics, pprof, NDJSON ingest)")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener host:port (health, metrics, pprof, NDJSON ingest, web console)")
 	fs.IntVar(&c.nodeID, "node-id", 1, "Kafka broker id of this node, unique in the cluster")
 	fs.StringVar(&c.objectStore, "object-store", "", "object store URL (default file://<data-dir>/objects)")
 	fs.StringVar(&c.metadata, "metadata", "embedded", `"embedded" or nats://host:port[,host:port...]`)
@@ -527,6 +529,11 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
+	if err := mountConsole(&n, routes, cfg, b, admin, groups, store, bucket, log); err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
 	// Authentication wraps every route, the cost report's included; the probes stay open.
 	authed, err := httpapi.Authenticate(routes, httpapi.AuthConfig{Users: cfg.httpUsers(),
 		OpenMetrics: cfg.httpOpenMetric, Registerer: reg, Logger: log})
@@ -581,4 +588,53 @@ func redactURL(s string) string {
 		return "(unparsable)"
 	}
 	return u.Redacted()
+}
+
+// mountConsole adds the web console and its JSON endpoints (ingest/console) to routes.
+func mountConsole(n *node, routes *http.ServeMux, cfg serverConfig, b *broker.Broker, admin *topics.Admin, groups *group.Coordinator,
+	store metadata.Store, bucket objstore.Bucket, log *slog.Logger) error {
+	scheme, peers := "http", (*http.Client)(nil)
+	if cfg.httpTLS != nil {
+		var err error
+		if peers, err = consolePeers(cfg.httpTLS); err != nil {
+			return err
+		}
+		scheme = "https"
+	}
+	con, err := console.New(console.Config{Broker: b, Topics: admin, Groups: groups, Catalogs: store,
+		ObjectStore: func(ctx context.Context) error { // one HEAD of a key that does not exist
+			_, err := bucket.Head(ctx, "strata-console-health-probe")
+			if errors.Is(err, objstore.ErrNotFound) {
+				return nil
+			}
+			return err
+		},
+		Version: version, RequireAuth: cfg.kafkaSASL != nil, PeerScheme: scheme, Peers: peers, Logger: log})
+	if err != nil {
+		return err
+	}
+	n.onClose(func() { con.Close() })
+	con.Register(routes)
+	return nil
+}
+
+// consolePeers is the client the console asks other nodes' HTTPS listeners with: it trusts the
+// system's CAs and every certificate of this node's own chain, so nodes that share a certificate,
+// or whose chain files carry the CA that signed them all, verify each other.
+func consolePeers(own *tls.Config) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, c := range own.Certificates {
+		for _, der := range c.Certificate {
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, fmt.Errorf("--http-tls-cert: %w", err)
+			}
+			pool.AddCert(cert)
+		}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
