@@ -59,6 +59,10 @@ var goalDefs = []goalDef{
 		ok: func(x float64) bool { return x >= 0.9 }},
 	{what: "object-durability ack p99 (ms)", target: "≤ 150 ms", key: ScenarioObject, field: p99ms, absolute: 150,
 		ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "idle partitions: server CPU (% of one core)", target: "≤ 5%", key: ScenarioPartitions,
+		field: func(r Result) float64 { return r.IdleCPUPct }, absolute: 5, ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "idle partitions: metadata writes per second", target: "≤ 20/s", key: ScenarioPartitions,
+		field: func(r Result) float64 { return r.MetadataWritesPerS }, absolute: 20, ok: func(x float64) bool { return x <= 1.0 }},
 }
 
 // Goals evaluates the project's performance goals on an aggregated summary.

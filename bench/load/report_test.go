@@ -28,6 +28,8 @@ func TestGoals(t *testing.T) {
 		{"cold replay MB/s", Skipped, math.NaN(), "needs tiering: no GET"},
 		{"cold replay vs hot consume of the same data (replay_vs_hot)", Skipped, math.NaN(), "needs tiering: no GET"},
 		{"object-durability ack p99 (ms)", Skipped, math.NaN(), "needs tiering: no PUT"},
+		{"idle partitions: server CPU (% of one core)", NoData, math.NaN(), "did not run partitions"},
+		{"idle partitions: metadata writes per second", NoData, math.NaN(), "did not run partitions"},
 	}
 	if len(got) != len(tests) {
 		t.Fatalf("got %d goals, want %d", len(got), len(tests))
@@ -59,15 +61,18 @@ func TestGoalsBoundaryAndMissing(t *testing.T) {
 		{Name: ScenarioConsume, Partitions: 12, System: SystemKafka}, // zero reference
 		{Name: ScenarioObject, System: SystemStrata, P99Ms: 151},     // just over the bound
 		{Name: ScenarioReplay, System: SystemStrata, MBPerS: 80},
-		{Name: ScenarioReplay, System: SystemMinIO, MBPerS: 100}, // exactly 0.8×: pass
+		{Name: ScenarioReplay, System: SystemMinIO, MBPerS: 100},                                  // exactly 0.8×: pass
+		{Name: ScenarioPartitions, System: SystemStrata, IdleCPUPct: 5, MetadataWritesPerS: 20.5}, // at and over the bounds
 	}}
 	want := map[string]string{
-		"produce MB/s, 1 partition":            Pass,
-		"produce MB/s, 12 partitions":          NoData,
-		"produce ack p99 at a fixed rate (ms)": NoData,
-		"hot consume MB/s":                     NoData,
-		"cold replay MB/s":                     Pass,
-		"object-durability ack p99 (ms)":       Fail,
+		"produce MB/s, 1 partition":                   Pass,
+		"produce MB/s, 12 partitions":                 NoData,
+		"produce ack p99 at a fixed rate (ms)":        NoData,
+		"hot consume MB/s":                            NoData,
+		"cold replay MB/s":                            Pass,
+		"object-durability ack p99 (ms)":              Fail,
+		"idle partitions: server CPU (% of one core)": Pass,
+		"idle partitions: metadata writes per second": Fail,
 		// A replay row without a hot pass beside it has no ratio to judge.
 		"cold replay vs hot consume of the same data (replay_vs_hot)": NoData,
 	}

@@ -27,7 +27,7 @@ type RunConfig struct {
 }
 
 // AllScenarios in the order a broker runs them.
-var AllScenarios = []string{ScenarioProduce, ScenarioConsume, ScenarioLatency, ScenarioObject, ScenarioReplay}
+var AllScenarios = []string{ScenarioProduce, ScenarioConsume, ScenarioLatency, ScenarioObject, ScenarioReplay, ScenarioPartitions}
 
 // Validate checks the config and fills defaults.
 func (c *RunConfig) Validate() error {
@@ -152,7 +152,7 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		_ = os.RemoveAll(dir)
 		var out []Result
 		for _, sc := range cfg.Scenarios {
-			if (sc == ScenarioObject || sc == ScenarioReplay) && system != SystemStrata {
+			if (sc == ScenarioObject || sc == ScenarioReplay || sc == ScenarioPartitions) && system != SystemStrata {
 				continue
 			}
 			r := Result{Name: sc, System: system, Round: round, Skipped: "failed: broker did not start: " + firstLine(err.Error())}
@@ -263,6 +263,9 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 	}
 	if has(ScenarioReplay) && system == SystemStrata {
 		run(ScenarioReplay, 0, func() (Result, error) { return Replay(ctx, t, cfg.Params) })
+	}
+	if has(ScenarioPartitions) && system == SystemStrata && cfg.Params.IdlePartitions > 0 {
+		run(ScenarioPartitions, 0, func() (Result, error) { return IdlePartitions(ctx, t, cfg.Params) })
 	}
 	return out, ctx.Err()
 }

@@ -39,6 +39,12 @@ type Params struct {
 	WarmupBytes          int64         // written and read back, unmeasured, after a broker starts (JIT, caches)
 	HotDropTimeout       time.Duration // how long replay waits for local retention to drop uploaded segments
 	MinIOParallel        int           // concurrent GETs of the raw MinIO baseline
+	// IdlePartitions is the partitions scenario's topic size; IdleLeadTimeout bounds the wait for
+	// them all to be led, IdleSettle the pause before measuring, IdleWindow the measurement.
+	IdlePartitions  int32
+	IdleLeadTimeout time.Duration
+	IdleSettle      time.Duration
+	IdleWindow      time.Duration
 }
 
 // QuickParams finish both systems' scenarios in a few minutes on a small machine.
@@ -46,7 +52,8 @@ func QuickParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 512 << 20, ProduceTimeout: 45 * time.Second,
 		LatencyRate: 1000, LatencyDuration: 15 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ConsumeTimeout: 60 * time.Second,
 		ReplayBytes: 256 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
-		HotDropTimeout: 45 * time.Second}
+		HotDropTimeout: 45 * time.Second, IdlePartitions: 2000, IdleLeadTimeout: 2 * time.Minute, IdleSettle: 5 * time.Second,
+		IdleWindow: 15 * time.Second}
 }
 
 // FullParams are the full run's sizes.
@@ -54,7 +61,8 @@ func FullParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 4 << 30, ProduceTimeout: 5 * time.Minute,
 		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ConsumeTimeout: 5 * time.Minute,
 		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20,
-		HotDropTimeout: 90 * time.Second}
+		HotDropTimeout: 90 * time.Second, IdlePartitions: 10000, IdleLeadTimeout: 5 * time.Minute, IdleSettle: 10 * time.Second,
+		IdleWindow: 30 * time.Second}
 }
 
 // clientOpts are the client settings shared by both systems: acks=all and idempotence (franz-go's

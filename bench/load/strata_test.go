@@ -94,4 +94,16 @@ func TestAgainstStrata(t *testing.T) {
 		t.Fatalf("replay read %d records, want 1024", rp.Records)
 	}
 	t.Logf("object: %q; replay: %q", reason, rp.Skipped)
+
+	// Idle partitions: every one gets a leader, and the node reports its idle CPU and its
+	// metadata writes, the latter at least the heartbeats (4 a second at the default interval).
+	p.IdlePartitions, p.IdleLeadTimeout, p.IdleSettle, p.IdleWindow = 200, time.Minute, time.Second, 2*time.Second
+	ip, err := IdlePartitions(ctx, tg, p)
+	if err != nil || ip.Skipped != "" {
+		t.Fatalf("partitions: %+v, %v", ip, err)
+	}
+	if ip.Seconds <= 0 || ip.IdleCPUPct <= 0 || ip.MetadataWritesPerS < 1 || !strings.HasPrefix(ip.Note, "200 partitions led") {
+		t.Fatalf("partitions %+v", ip)
+	}
+	t.Logf("partitions: %s, cpu %.1f%%, %.1f metadata writes/s", ip.Note, ip.IdleCPUPct, ip.MetadataWritesPerS)
 }

@@ -67,6 +67,10 @@ type Result struct {
 	HotMBPerS     float64 `json:"hot_mb_per_s,omitempty"`
 	ReplayVsHot   float64 `json:"replay_vs_hot,omitempty"`
 	ReplayVsMinIO float64 `json:"replay_vs_minio,omitempty"`
+	// IdleCPUPct and MetadataWritesPerS are, on a partitions row, the server's CPU (percent of one
+	// core) and metadata writes per second while its partitions sat idle.
+	IdleCPUPct         float64 `json:"idle_cpu_pct,omitempty"`
+	MetadataWritesPerS float64 `json:"metadata_writes_per_s,omitempty"`
 	// ObjStore is the change in Strata's object store counters over the scenario (Strata only).
 	ObjStore *ObjStoreDelta `json:"objstore,omitempty"`
 	// Server is the change in Strata's request-path counters over the scenario (Strata only).
@@ -242,6 +246,8 @@ func Aggregate(runs []Result) []Result {
 		a.HotMBPerS = medSet(func(r Result) float64 { return r.HotMBPerS })
 		a.ReplayVsHot = medSet(func(r Result) float64 { return r.ReplayVsHot })
 		a.ReplayVsMinIO = medSet(func(r Result) float64 { return r.ReplayVsMinIO })
+		a.IdleCPUPct = med(func(r Result) float64 { return r.IdleCPUPct })
+		a.MetadataWritesPerS = med(func(r Result) float64 { return r.MetadataWritesPerS })
 		for _, r := range ok {
 			a.Errors += r.Errors
 			if r.ObjStore != nil {
