@@ -32,6 +32,21 @@ func TestJepsenKillRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster under faults")
 	}
+	jepsen(t, 6, jepsenKeys, jepsenChaos)
+}
+
+// TestJepsenManyPartitions is the same check on 200 partitions (object durability: every flush is
+// one object holding many partitions' ranges), with keys spread over all of them: node
+// leadership and multi-partition objects under kill -9.
+func TestJepsenManyPartitions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster under faults")
+	}
+	jepsen(t, 200, 1000, 30*time.Second)
+}
+
+// jepsen runs the check on a topic of the given partitions, keys and nemesis duration.
+func jepsen(t *testing.T, partitions int32, keys int, chaos time.Duration) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("STRATA_JEPSEN_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -47,13 +62,13 @@ func TestJepsenKillRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const topic = "jepsen"
-	c.createTopic(t, ctx, topic, 6, map[string]*string{"strata.durability": strp("object")})
+	c.createTopic(t, ctx, topic, partitions, map[string]*string{"strata.durability": strp("object")})
 
 	// History: what was acked, what failed.
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	failed := 0
-	chaosEnd := time.Now().Add(jepsenChaos)
+	chaosEnd := time.Now().Add(chaos)
 
 	var prodWG sync.WaitGroup
 	for pi := 0; pi < jepsenProducers; pi++ {
@@ -66,7 +81,7 @@ func TestJepsenKillRestart(t *testing.T) {
 			defer prodWG.Done()
 			for seq := 0; time.Now().Before(chaosEnd) && ctx.Err() == nil; seq++ {
 				v := fmt.Sprintf("p%d-%d", pi, seq)
-				k := fmt.Sprintf("k%d", prng.IntN(jepsenKeys))
+				k := fmt.Sprintf("k%d", prng.IntN(keys))
 				cl.Produce(ctx, &kgo.Record{Key: []byte(k), Value: []byte(v)}, func(r *kgo.Record, err error) {
 					mu.Lock()
 					defer mu.Unlock()
