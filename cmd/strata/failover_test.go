@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -196,5 +198,68 @@ func BenchmarkFailover(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/failover")
+}
+
+// BenchmarkFailoverPartitions is BenchmarkFailover on a topic of STRATA_FAILOVER_PARTITIONS
+// partitions (default 100), with one producer client for all of the victim's partitions: the
+// time from kill -9 to every partition the victim led accepting a record again. Run with
+// -benchtime 1x; the figure goes in the notes, not in an assertion.
+func BenchmarkFailoverPartitions(b *testing.B) {
+	n := int32(100)
+	if s := os.Getenv("STRATA_FAILOVER_PARTITIONS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			b.Fatalf("STRATA_FAILOVER_PARTITIONS=%q: want a positive count", s)
+		}
+		n = int32(v)
+	}
+	c := startCluster(b, 3, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	const topic = "failover-many"
+	c.createTopic(b, ctx, topic, n, map[string]*string{"strata.durability": strp("object")})
+	adm := kadm.NewClient(c.client(b))
+	cl := c.client(b, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var total time.Duration
+	for b.Loop() {
+		before, err := leaders(ctx, adm, topic)
+		if err != nil {
+			b.Fatal(err)
+		}
+		victim := int(before[0][0])
+		var parts []int32
+		for p, le := range before {
+			if int(le[0]) == victim {
+				parts = append(parts, p)
+			}
+		}
+		if err := cl.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		c.kill(victim)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var took time.Duration
+		for _, p := range parts {
+			wg.Add(1)
+			cl.Produce(ctx, &kgo.Record{Partition: p, Value: []byte("after-kill")}, func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				if err != nil {
+					b.Errorf("partition %d: %v", p, err)
+				}
+				mu.Lock()
+				took = max(took, time.Since(start))
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		b.Logf("%d partitions: node %d kill -9'd, its %d partitions all accepted records again after %v", n, victim, len(parts), took)
+		total += took
+		b.StopTimer()
+		c.start(victim)
+		b.StartTimer()
+	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/failover")
 }
