@@ -190,7 +190,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 }
 
 // takeParallelism bounds the partitions one reconcile takes at once.
-const takeParallelism = 16
+const takeParallelism = 64
 
 // partitionOf names one partition of a topic as last listed.
 type partitionOf struct {
