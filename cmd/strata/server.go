@@ -518,7 +518,11 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		hln.Close()
 		return err
 	}
-	costs, err := cost.NewReporter(cost.Config{Sampler: sampler, Catalogs: store, Logger: log})
+	// A report sums every partition's catalog: kept in a watch-invalidated cache, a report of a
+	// thousand partitions does not read a thousand catalogs each time.
+	costCatalogs := tier.NewCatalogCache(store, time.Minute)
+	n.onClose(costCatalogs.Close)
+	costs, err := cost.NewReporter(cost.Config{Sampler: sampler, Catalogs: cachedCatalogs{store, costCatalogs}, Logger: log})
 	if err != nil {
 		kln.Close()
 		hln.Close()
@@ -637,4 +641,10 @@ func consolePeers(own *tls.Config) (*http.Client, error) {
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
+}
+
+// cachedCatalogs lists topics from the store and reads catalogs through a tier.CatalogCache.
+type cachedCatalogs struct {
+	metadata.Topics
+	*tier.CatalogCache
 }
