@@ -57,6 +57,13 @@ type Config struct {
 	Bucket objstore.Bucket
 	// Store holds the catalogs and leases (a metadata.Store serves). Required.
 	Store Store
+	// PassCatalogs, when set, serves the catalog reads of merge and key-compaction passes instead of
+	// Store: a tier.CatalogCache, so that a pass over thousands of unchanged partitions reads none.
+	// A pass planned on a catalog that changed meanwhile only loses its compare-and-swap and tries
+	// again next pass; the orphan sweep always reads Store.
+	PassCatalogs interface {
+		GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error)
+	}
 	// NodeID is this node's broker id: the worker compacts the partitions whose lease it holds.
 	NodeID int32
 	// Prefix is put before every merged object's key, as tier.Config.Prefix ("" for none).
@@ -312,7 +319,13 @@ func (w *Worker) beginPass(parent context.Context) (ctx context.Context, cancel 
 
 // partition plans and runs the merges of one led partition.
 func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
-	c, err := w.cfg.Store.GetCatalog(ctx, l.TopicPartition)
+	var cats interface {
+		GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error)
+	} = w.cfg.Store
+	if w.cfg.PassCatalogs != nil {
+		cats = w.cfg.PassCatalogs
+	}
+	c, err := cats.GetCatalog(ctx, l.TopicPartition)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, metadata.ErrNotFound) {
 			w.m.errors.WithLabelValues("catalog").Inc()

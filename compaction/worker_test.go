@@ -321,3 +321,52 @@ func TestBuildCancelled(t *testing.T) {
 		t.Fatalf("build: %+v, %v", ref, err)
 	}
 }
+
+// Passes that read catalogs through a tier.CatalogCache merge as they do from the store, and a
+// second pass sees the first one's swaps (the watch drops the cached catalogs they changed).
+func TestMergePassThroughCatalogCache(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := e.topic("cached")
+	e.addSegments(p, 20, 4, 4, 1000)
+	cache := tier.NewCatalogCache(e.store, time.Hour)
+	defer cache.Close()
+	if _, err := cache.GetCatalog(ctx, p.tp); err != nil { // cached once the watch runs
+		t.Fatal(err)
+	}
+	w := e.worker(func(c *Config) { c.Policy = sixPerMerge; c.PassCatalogs = cache })
+	res, err := w.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (Result{Partitions: 1, Merges: 3, Inputs: 18}) {
+		t.Fatalf("first pass: %+v", res)
+	}
+	segs := e.checkCatalog(p.tp, p.end)
+	if len(segs) != 5 {
+		t.Fatalf("catalog after the first pass: %v", catalogKeys(segs))
+	}
+	// The merged objects are large now; a pass on a stale cached catalog would try the old
+	// inputs again and lose its swaps. It must find nothing to do.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := cache.GetCatalog(ctx, p.tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Segments) == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache still holds the catalog before the swaps: %v", catalogKeys(c.Segments))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err = w.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (Result{Partitions: 1}) {
+		t.Fatalf("second pass: %+v", res)
+	}
+}

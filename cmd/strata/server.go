@@ -396,6 +396,11 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	// The tiering engine: uploads led partitions' segments, serves reads below the hot logs. The
 	// broker is its fencing hook, so b is assigned before any partition is tracked (Start).
 	var b *broker.Broker
+	// Views over every partition (compaction passes, the cost report) read catalogs through one
+	// watch-invalidated cache: with thousands of partitions, a pass or a report reads only what
+	// changed.
+	catalogs := tier.NewCatalogCache(store, time.Minute)
+	n.onClose(catalogs.Close)
 	uploader, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: store, Logger: log, Registerer: reg, NodeID: int32(cfg.nodeID),
 		OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})
 	if err != nil {
@@ -451,7 +456,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	// meanwhile only wastes the merge (see package compaction). The same worker sweeps the objects
 	// no catalog will ever name.
 	if cfg.compaction > 0 || cfg.sweepInterval > 0 {
-		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, NodeID: int32(cfg.nodeID),
+		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, PassCatalogs: catalogs, NodeID: int32(cfg.nodeID),
 			Interval: cfg.compaction, NoMerges: cfg.compaction == 0, SweepInterval: offIfZero(cfg.sweepInterval), SweepGrace: cfg.sweepGrace,
 			Logger: log, Registerer: reg})
 		if err != nil {
@@ -518,11 +523,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		hln.Close()
 		return err
 	}
-	// A report sums every partition's catalog: kept in a watch-invalidated cache, a report of a
-	// thousand partitions does not read a thousand catalogs each time.
-	costCatalogs := tier.NewCatalogCache(store, time.Minute)
-	n.onClose(costCatalogs.Close)
-	costs, err := cost.NewReporter(cost.Config{Sampler: sampler, Catalogs: cachedCatalogs{store, costCatalogs}, Logger: log})
+	costs, err := cost.NewReporter(cost.Config{Sampler: sampler, Catalogs: cachedCatalogs{store, catalogs}, Logger: log})
 	if err != nil {
 		kln.Close()
 		hln.Close()
