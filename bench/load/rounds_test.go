@@ -147,6 +147,19 @@ func TestGoalsMissingReferenceRounds(t *testing.T) {
 	if c := got["hot consume MB/s"]; c.Verdict != NoData || !strings.Contains(c.Reason, "kafka did not run consume/12") {
 		t.Errorf("no kafka consume: %+v", c)
 	}
+	var buf bytes.Buffer
+	if err := WriteMarkdown(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| produce MB/s, 12 partitions | ≥ 1.2× Kafka | 130.0 | 100.0 (kafka) | 1.35× (1.30×–1.40×) | PASS (2 of 3 rounds had both figures) |",
+		"| produce MB/s, 12 partitions | 1.30× | – | 1.40× | 1.35× (1.30×–1.40×) | PASS |",
+		"| hot consume MB/s | ≥ 1.0× Kafka | – | – | – | NO DATA: kafka did not run consume/12 |",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("markdown lacks %q\n%s", want, buf.String())
+		}
+	}
 
 	// Kafka measured only the round in which Strata failed: no round has both figures.
 	runs = []Result{
