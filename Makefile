@@ -70,7 +70,7 @@ lint: $(TOOLS_BIN)/staticcheck
 bench-go: tools
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./tier/... ./metadata/... ./ingest/...
 
-# Strata side by side with Apache Kafka: bench-quick (minutes), bench-full; bench = bench-full + bench-go.
+# Strata side by side with Apache Kafka: bench-quick (three rounds, ~15 minutes), bench-full; bench = bench-full + bench-go.
 include bench/Makefile.inc
 
 # Short fuzz pass over every decoder of outside bytes.

@@ -17,15 +17,21 @@ const (
 )
 
 // Goal is one row of the ratio table: a Strata figure against its reference and the target ratio.
+// With per-round figures (Summary.Runs), Ratio is the median of the ratios taken within each round
+// and RatioMin/RatioMax their spread; the verdict is TIE when that spread straddles the bound.
 type Goal struct {
 	What      string  // e.g. "produce MB/s, 12 partitions"
 	Target    string  // e.g. "≥ 1.2× Kafka"
-	Strata    float64 // Strata's figure
-	Reference float64 // the reference figure (Kafka, MinIO, or the absolute bound)
+	Strata    float64 // Strata's figure (median over rounds)
+	Reference float64 // the reference figure (Kafka, MinIO, or the absolute bound; median over rounds)
 	RefLabel  string  // what Reference is
-	Ratio     float64 // Strata / Reference (NaN for no data)
+	Ratio     float64 // median of the per-round Strata / Reference (NaN for no data)
+	RatioMin  float64 // lowest per-round ratio (NaN for no data)
+	RatioMax  float64 // highest per-round ratio (NaN for no data)
+	Rounds    []RoundRatio
 	Verdict   string
 	Reason    string // why skipped or missing
+	Note      string // how far to trust the verdict (one round, rounds left out)
 }
 
 type goalDef struct {
@@ -65,65 +71,93 @@ var goalDefs = []goalDef{
 		field: func(r Result) float64 { return r.MetadataWritesPerS }, absolute: 20, ok: func(x float64) bool { return x <= 1.0 }},
 }
 
-// Goals evaluates the project's performance goals on an aggregated summary.
+// Goals evaluates the project's performance goals on a summary. When s.Runs holds the rounds, each
+// goal's ratio is taken within every round that measured both of its figures (Strata and the
+// reference beside it), and the verdict judges the range of those ratios (see judgeRange): a goal
+// passes only if every round passes. One round is judged on its single value, with a note saying
+// so. A summary without Runs is judged on its aggregated rows alone.
 func Goals(s *Summary) []Goal {
 	out := make([]Goal, 0, len(goalDefs))
 	for _, d := range goalDefs {
-		g := Goal{What: d.what, Target: d.target, Ratio: math.NaN(), RefLabel: d.refSystem}
-		st, ok := s.Find(d.key, SystemStrata)
-		switch {
-		case !ok:
-			g.Verdict, g.Reason = NoData, "strata did not run "+d.key
-			out = append(out, g)
-			continue
-		case st.Skipped != "":
-			g.Verdict, g.Reason = Skipped, st.Skipped
-			out = append(out, g)
-			continue
-		}
-		g.Strata = d.field(st)
-		if d.own != nil {
-			g.RefLabel = d.refLabel
-			ref, ratio := d.own(st)
-			if ref <= 0 || ratio <= 0 {
-				g.Verdict, g.Reason = NoData, "no "+d.refLabel+" figure beside strata's "+d.key
-				out = append(out, g)
-				continue
-			}
-			g.Reference, g.Ratio, g.Verdict = ref, ratio, Fail
-			if d.ok(ratio) {
-				g.Verdict = Pass
-			}
-			out = append(out, g)
-			continue
-		}
-		if d.absolute > 0 {
-			g.Reference, g.RefLabel = d.absolute, "bound"
-		} else {
-			ref, ok := s.Find(d.key, d.refSystem)
-			if !ok || ref.Skipped != "" {
-				g.Verdict, g.Reason = NoData, d.refSystem+" did not run "+d.key
-				if ok {
-					g.Reason = d.refSystem + ": " + ref.Skipped
-				}
-				out = append(out, g)
-				continue
-			}
-			g.Reference = d.field(ref)
-		}
-		if g.Reference <= 0 {
-			g.Verdict, g.Reason = NoData, "reference figure is zero"
-			out = append(out, g)
-			continue
-		}
-		g.Ratio = g.Strata / g.Reference
-		g.Verdict = Fail
-		if d.ok(g.Ratio) {
-			g.Verdict = Pass
-		}
-		out = append(out, g)
+		out = append(out, evalGoal(d, s))
 	}
 	return out
+}
+
+func evalGoal(d goalDef, s *Summary) Goal {
+	g := Goal{What: d.what, Target: d.target, Ratio: math.NaN(), RatioMin: math.NaN(), RatioMax: math.NaN(), RefLabel: d.refSystem}
+	st, ok := s.Find(d.key, SystemStrata)
+	switch {
+	case !ok:
+		g.Verdict, g.Reason = NoData, "strata did not run "+d.key
+		return g
+	case st.Skipped != "":
+		g.Verdict, g.Reason = Skipped, st.Skipped
+		return g
+	}
+	g.Strata = d.field(st)
+	var ratio float64
+	switch {
+	case d.own != nil:
+		g.RefLabel = d.refLabel
+		var ref float64
+		ref, ratio = d.own(st)
+		if ref <= 0 || ratio <= 0 {
+			g.Verdict, g.Reason = NoData, "no "+d.refLabel+" figure beside strata's "+d.key
+			return g
+		}
+		g.Reference = ref
+	case d.absolute > 0:
+		g.Reference, g.RefLabel = d.absolute, "bound"
+	default:
+		ref, ok := s.Find(d.key, d.refSystem)
+		if !ok || ref.Skipped != "" {
+			g.Verdict, g.Reason = NoData, d.refSystem+" did not run "+d.key
+			if ok {
+				g.Reason = d.refSystem + ": " + ref.Skipped
+			}
+			return g
+		}
+		g.Reference = d.field(ref)
+	}
+	if d.own == nil {
+		if g.Reference <= 0 {
+			g.Verdict, g.Reason = NoData, "reference figure is zero"
+			return g
+		}
+		ratio = g.Strata / g.Reference
+	}
+	if len(s.Runs) == 0 { // aggregated rows only: one value, no spread
+		g.Ratio, g.RatioMin, g.RatioMax = ratio, ratio, ratio
+		g.Verdict = judgeRange(d.ok, ratio, ratio)
+		return g
+	}
+	g.Rounds = roundRatios(d, s.Runs)
+	if len(g.Rounds) == 0 {
+		g.Verdict, g.Reason = NoData, "no round measured both strata's and the "+g.RefLabel+" figure of "+d.key
+		return g
+	}
+	rs := make([]float64, len(g.Rounds))
+	for i, r := range g.Rounds {
+		rs[i] = r.Ratio
+	}
+	g.Ratio, g.RatioMin, g.RatioMax = Median(rs), slices.Min(rs), slices.Max(rs)
+	g.Verdict = judgeRange(d.ok, g.RatioMin, g.RatioMax)
+	ran := 0 // rounds in which Strata measured the figure
+	for _, r := range s.Runs {
+		if r.System == SystemStrata && r.Key() == d.key && r.Skipped == "" {
+			ran++
+		}
+	}
+	switch {
+	case len(g.Rounds) == 1 && ran == 1:
+		g.Note = "one round: no spread"
+	case len(g.Rounds) == 1:
+		g.Note = fmt.Sprintf("one of %d rounds had both figures: no spread", ran)
+	case len(g.Rounds) < ran:
+		g.Note = fmt.Sprintf("%d of %d rounds had both figures", len(g.Rounds), ran)
+	}
+	return g
 }
 
 // WriteMarkdown writes the report: the goals with their ratios, every aggregated result, and the
@@ -140,14 +174,27 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 	if mode := s.Settings["mode"]; mode != "" {
 		fmt.Fprintf(&b, "Mode: %s; rounds: %s; figures are medians over rounds.\n", mode, orDash(s.Settings["rounds"]))
 	}
-	b.WriteString("\n## Goals\n\n| goal | target | strata | reference | ratio | verdict |\n|---|---|---:|---:|---:|---|\n")
-	for _, g := range Goals(s) {
+	goals := Goals(s)
+	b.WriteString("\n## Goals\n\n")
+	if len(s.Runs) > 0 {
+		b.WriteString("strata and reference: medians over rounds; ratio: the median of the ratios taken within each round " +
+			"(min–max over rounds). PASS needs every round to meet the target, FAIL every round to miss it; " +
+			"TIE: the rounds fall on both sides of it.\n\n")
+	}
+	b.WriteString("| goal | target | strata | reference | ratio | verdict |\n|---|---|---:|---:|---:|---|\n")
+	for _, g := range goals {
 		if g.Verdict == Skipped || g.Verdict == NoData {
 			fmt.Fprintf(&b, "| %s | %s | – | – | – | %s: %s |\n", g.What, g.Target, g.Verdict, escape(g.Reason))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s (%s) | %.2f× | %s |\n", g.What, g.Target, num(g.Strata), num(g.Reference), g.RefLabel, g.Ratio, g.Verdict)
+		verdict := g.Verdict
+		if g.Note != "" {
+			verdict += " (" + g.Note + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s (%s) | %s | %s |\n", g.What, g.Target, num(g.Strata), num(g.Reference), g.RefLabel,
+			goalRatio(g), escape(verdict))
 	}
+	writeGoalRounds(&b, goals)
 	b.WriteString("\n## Results\n\n| scenario | system | MB/s | records/s | p50 ms | p99 ms | p99.9 ms | e2e p50 ms | e2e p99 ms | e2e p99.9 ms | note |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range s.Scenarios {
@@ -301,4 +348,46 @@ func spread(vs []float64, f func(float64) string) string {
 		return "–"
 	}
 	return fmt.Sprintf("%s (%s–%s)", f(Median(ok)), f(slices.Min(ok)), f(slices.Max(ok)))
+}
+
+// goalRatio prints a goal's ratio: "median (min–max)" over two or more rounds, the value alone for
+// one round or for a summary without per-round figures.
+func goalRatio(g Goal) string {
+	if len(g.Rounds) < 2 {
+		return fmt.Sprintf("%.2f×", g.Ratio)
+	}
+	return fmt.Sprintf("%.2f× (%.2f×–%.2f×)", g.Ratio, g.RatioMin, g.RatioMax)
+}
+
+// writeGoalRounds writes every judged goal's ratio in each round, so a reader sees which rounds
+// carried a median and whether the order of the systems in a round shows.
+func writeGoalRounds(b *strings.Builder, goals []Goal) {
+	last := 0
+	for _, g := range goals {
+		for _, r := range g.Rounds {
+			last = max(last, r.Round)
+		}
+	}
+	if last < 2 {
+		return
+	}
+	b.WriteString("\n## Goals by round\n\n| goal |")
+	for i := 1; i <= last; i++ {
+		fmt.Fprintf(b, " round %d |", i)
+	}
+	b.WriteString(" median (min–max) | verdict |\n|---|" + strings.Repeat("---:|", last) + "---:|---|\n")
+	for _, g := range goals {
+		if len(g.Rounds) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| %s |", g.What)
+		for i := 1; i <= last; i++ {
+			cell := "–"
+			if j := slices.IndexFunc(g.Rounds, func(r RoundRatio) bool { return r.Round == i }); j >= 0 {
+				cell = fmt.Sprintf("%.2f×", g.Rounds[j].Ratio)
+			}
+			fmt.Fprintf(b, " %s |", cell)
+		}
+		fmt.Fprintf(b, " %s | %s |\n", goalRatio(g), g.Verdict)
+	}
 }

@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 	}
 
 	for round := 1; round <= cfg.Rounds; round++ {
+		began := time.Now()
 		order := slices.Clone(cfg.Systems)
 		if round%2 == 0 {
 			slices.Reverse(order)
@@ -114,8 +115,11 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 				return sum, err
 			}
 		}
+		cfg.Log.Info("round done", "round", round, "of", cfg.Rounds, "order", strings.Join(order, ","),
+			"took", time.Since(began).Round(time.Second))
 	}
 	sum.Scenarios = Aggregate(sum.Runs)
+	sum.Judge()
 	return sum, nil
 }
 

@@ -134,10 +134,12 @@ type Machine struct {
 }
 
 // Summary is bench/out/summary.json. Scenarios holds one row per (scenario, partitions, system): the
-// median over rounds of every figure; Runs holds every round as measured.
+// median over rounds of every figure; Runs holds every round as measured; Goals (filled by Judge)
+// holds every goal's per-round ratios, their median and spread, and the verdict.
 type Summary struct {
 	Scenarios []Result          `json:"scenarios"`
 	Runs      []Result          `json:"runs,omitempty"`
+	Goals     []GoalFigures     `json:"goals,omitempty"`
 	Machine   Machine           `json:"machine"`
 	Settings  map[string]string `json:"settings,omitempty"`
 }

@@ -60,10 +60,10 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "small sizes, one round (a few minutes)")
+	quick := fs.Bool("quick", false, "small sizes, three rounds (about a quarter of an hour)")
 	out := fs.String("out", "bench/out", "output directory")
 	work := fs.String("work", "", "broker data directory (default <out>/work)")
-	rounds := fs.Int("rounds", 0, "rounds, each running every system once in alternating order (default 1 quick, 3 full)")
+	rounds := fs.Int("rounds", 0, "rounds, each running every system once in alternating order (default 3)")
 	systems := fs.String("systems", "", `systems to run, of strata, kafka and kafka-fsync (Kafka with flush.messages=1) (default "strata,kafka" quick, all three full)`)
 	scenarios := fs.String("scenarios", strings.Join(load.AllScenarios, ","), "scenarios to run")
 	strataBin := fs.String("strata-bin", "bin/strata", "strata binary")
@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string) error {
 		KafkaScripts: *kafkaScripts, Systems: []string{load.SystemStrata, load.SystemKafka, load.SystemKafkaFsync},
 		Scenarios: split(*scenarios)}
 	if *quick {
-		cfg.Mode, cfg.Params, cfg.Rounds = "quick", load.QuickParams(), 1
+		cfg.Mode, cfg.Params = "quick", load.QuickParams()
 		cfg.Systems = []string{load.SystemStrata, load.SystemKafka}
 	}
 	if *systems != "" {
@@ -155,8 +155,9 @@ func findMinIO(flagVal string) string {
 	return ""
 }
 
-// write renders summary.json, summary.md and the plots into dir.
+// write judges the goals and renders summary.json, summary.md and the plots into dir.
 func write(sum *load.Summary, dir string) error {
+	sum.Judge()
 	f, err := os.Create(filepath.Join(dir, "summary.json"))
 	if err != nil {
 		return err
