@@ -99,9 +99,10 @@ func TestSharedFlushOnePutPerFlush(t *testing.T) {
 		}
 		wg.Wait()
 		// One flush holds all 32 partitions; a partition whose goroutine was slow to hand its
-		// data in goes into a second one.
-		if n := puts() - before; n < 1 || n > 2 {
-			t.Fatalf("round %d: %v PUTs for %d partitions, want 1 (2 at most)", round, n, parts)
+		// data in goes into a later one (on a loaded machine, under -race, a few), never one PUT
+		// per partition.
+		if n := puts() - before; n < 1 || n > 4 {
+			t.Fatalf("round %d: %v PUTs for %d partitions, want 1 (4 at most)", round, n, parts)
 		}
 	}
 	objects := testutil.ToFloat64(u.m.sharedObjects)
