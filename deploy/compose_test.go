@@ -132,12 +132,12 @@ func checkCompose(p *types.Project, fs serverFlags) error {
 				fail("%s: --metadata names %s, which is no service", where, pu.Hostname())
 			}
 		}
-		if os := cfg.value("object-store", ""); !strings.HasPrefix(os, "s3://") {
-			fail("%s: --object-store %q: want the shared s3:// bucket", where, os)
-		} else if pu, err := url.Parse(os); err != nil {
+		if store := cfg.value("object-store", ""); !strings.HasPrefix(store, "s3://") {
+			fail("%s: --object-store %q: want the shared s3:// bucket", where, store)
+		} else if pu, err := url.Parse(store); err != nil {
 			fail("%s: --object-store: %v", where, err)
 		} else if ep, err := url.Parse(pu.Query().Get("endpoint")); err != nil || ep.Host == "" {
-			fail("%s: --object-store %q has no endpoint", where, os)
+			fail("%s: --object-store %q has no endpoint", where, store)
 		} else if _, ok := p.Services[ep.Hostname()]; !ok {
 			fail("%s: --object-store endpoint %s is no service", where, ep.Hostname())
 		}

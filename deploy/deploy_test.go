@@ -87,6 +87,7 @@ func TestComposeRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), m.want) {
 				t.Fatalf("got %v, want an error containing %q", err, m.want)
 			}
+			t.Log(err)
 		})
 	}
 }
@@ -113,4 +114,96 @@ func mutatePrometheus(t *testing.T, p *types.Project, m mutation) error {
 	}
 	p.Services["prometheus"] = s
 	return nil
+}
+
+// TestKubernetes decodes every manifest under kubernetes/ strictly and checks them.
+func TestKubernetes(t *testing.T) {
+	fs := realServerFlags(t)
+	m, err := loadManifests("kubernetes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkKubernetes(m, fs); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.statefulSets) != 2 || len(m.secrets) != 1 || len(m.serviceMonitors) != 1 {
+		t.Errorf("%d StatefulSets, %d Secrets, %d ServiceMonitors: want 2 (nats, strata), 1, 1",
+			len(m.statefulSets), len(m.secrets), len(m.serviceMonitors))
+	}
+	for _, s := range m.statefulSets {
+		if s.Spec.Replicas == nil || *s.Spec.Replicas != 3 {
+			t.Errorf("StatefulSet %s: want 3 replicas", s.Name)
+		}
+	}
+}
+
+// TestKubernetesRejects breaks the manifests one way at a time: each check must be able to fail.
+func TestKubernetesRejects(t *testing.T) {
+	fs := realServerFlags(t)
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []mutation{
+		{"unknown field", "podManagementPolicy: OrderedReady", "podManagementPolicy: OrderedReady\n  replica: 3", `unknown field "replica"`},
+		{"unknown kind", "kind: PodDisruptionBudget\nmetadata:\n  name: strata", "kind: PodDisruptionBudgets\nmetadata:\n  name: strata", "not a kind these checks know"},
+		{"service monitor field", "      interval: 15s", "      intervall: 15s", `unknown field "intervall"`},
+		{"duplicate key", "  serviceName: strata-headless\n", "  serviceName: strata-headless\n  serviceName: strata-kafka\n", `key "serviceName" already set`},
+		{"unknown flag", "--log-format=json", "--log-fmt=json", "--log-fmt is not a strata server flag"},
+		{"unknown env", "name: STRATA_OBJECT_STORE", "name: STRATA_OBJECTSTORE", "STRATA_OBJECTSTORE names no strata server flag"},
+		{"undefined var", "$(POD_NAMESPACE).svc", "$(NAMESPACE).svc", "$(NAMESPACE), which is no env var"},
+		{"node id", podIndexPath, "metadata.name", "node id does not come from the pod's ordinal"},
+		{"advertised not per pod", "--advertised-kafka-addr=$(POD_NAME).strata-headless", "--advertised-kafka-addr=strata-kafka", "want the pod's own name first"},
+		{"advertised service", "--advertised-kafka-addr=$(POD_NAME).strata-headless", "--advertised-kafka-addr=$(POD_NAME).strata-kafka", "under the headless Service strata-headless"},
+		{"kafka port", "{name: kafka, containerPort: 9092}", "{name: kafka, containerPort: 9093}", "is not the --kafka-addr port 9092"},
+		{"loopback listener", "--http-addr=0.0.0.0:8080", "--http-addr=127.0.0.1:8080", "unreachable from outside"},
+		{"readiness path", "httpGet: {path: /readyz, port: http}", "httpGet: {path: /ready, port: http}", "want /readyz or /healthz"},
+		{"liveness on readyz", "httpGet: {path: /healthz, port: http}", "httpGet: {path: /readyz, port: http}", "want /healthz on the HTTP port"},
+		{"probe port", "httpGet: {path: /readyz, port: http}", "httpGet: {path: /readyz, port: web}", "port web is none of the container's ports"},
+		{"volume mount", "- {name: data, mountPath: /data}\n  volumeClaimTemplates:\n    - metadata: {name: data}\n      spec:\n        accessModes: [ReadWriteOnce]\n        resources: {requests: {storage: 20Gi}}",
+			"- {name: data, mountPath: /data}\n  volumeClaimTemplates:\n    - metadata: {name: hot}\n      spec:\n        accessModes: [ReadWriteOnce]\n        resources: {requests: {storage: 20Gi}}", `volumeMount "data" names no volume`},
+		{"data dir", "--data-dir=/data", "--data-dir=/var/lib/strata", "--data-dir /var/lib/strata is on no volume"},
+		{"configmap volume", "configMap: {name: nats-config}", "configMap: {name: nats-conf}", `ConfigMap "nats-conf" is not defined`},
+		{"secret key", "{name: strata-s3, key: AWS_SECRET_ACCESS_KEY}", "{name: strata-s3, key: AWS_SECRET_KEY}", `Secret "strata-s3" has no key "AWS_SECRET_KEY"`},
+		{"credentials inline", "valueFrom: {secretKeyRef: {name: strata-s3, key: AWS_ACCESS_KEY_ID}}", "value: AKIAEXAMPLE", "AWS_ACCESS_KEY_ID does not come from a Secret"},
+		{"metadata host", "nats://nats-2.nats-headless:4222", "nats://nats-3.nats-headless:4222", "nats-3.nats-headless, which is no pod"},
+		{"headless service", "  name: strata-headless\n  labels: {app.kubernetes.io/name: strata}\nspec:\n  clusterIP: None\n", "  name: strata-headless\n  labels: {app.kubernetes.io/name: strata}\nspec:\n", "is not headless"},
+		{"service target port", "{name: http, port: 8080, targetPort: http}", "{name: http, port: 8080, targetPort: metrics}", "targetPort metrics is no port"},
+		{"service selector", "  selector: {app.kubernetes.io/name: strata}\n  ports:\n    - {name: kafka, port: 9092, targetPort: kafka}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: strata-http",
+			"  selector: {app.kubernetes.io/name: strata-broker}\n  ports:\n    - {name: kafka, port: 9092, targetPort: kafka}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: strata-http", "selects no StatefulSet's pods"},
+		{"pdb selector", "  maxUnavailable: 1\n  selector:\n    matchLabels: {app.kubernetes.io/name: strata}", "  maxUnavailable: 1\n  selector:\n    matchLabels: {app.kubernetes.io/name: strata-node}", "PodDisruptionBudget strata: selects no"},
+		{"service monitor port", "    - port: http\n", "    - port: metrics\n", `endpoint port "metrics" is no port`},
+		{"service monitor selector", "app.kubernetes.io/component: http}\n  endpoints", "app.kubernetes.io/component: web}\n  endpoints", "selects no Service"},
+		{"nats fsync", "      sync_interval: always\n", "", "sync_interval: always"},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			dir := t.TempDir()
+			hits := 0
+			for _, f := range files {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := string(data)
+				if strings.Contains(s, m.old) {
+					hits++
+					s = strings.Replace(s, m.old, m.new, 1)
+				}
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(s), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if hits != 1 {
+				t.Fatalf("%q is in %d manifests, want 1: update this case", m.old, hits)
+			}
+			mf, err := loadManifests(dir)
+			if err == nil {
+				err = checkKubernetes(mf, fs)
+			}
+			if err == nil || !strings.Contains(err.Error(), m.want) {
+				t.Fatalf("got %v, want an error containing %q", err, m.want)
+			}
+			t.Log(err)
+		})
+	}
 }
