@@ -103,8 +103,12 @@ func checkCompose(p *types.Project, fs serverFlags) error {
 			fail("%s: no port publishes the Kafka port %d", where, kafka)
 		} else if adv := cfg.value("advertised-kafka-addr", ""); adv == "" {
 			fail("%s: no --advertised-kafka-addr: clients would be told %s", where, cfg.value("kafka-addr", ""))
-		} else if _, ap, _ := strings.Cut(adv, ":"); ap != strconv.Itoa(hp) {
-			fail("%s: --advertised-kafka-addr %s, but the Kafka port is published as %d", where, adv, hp)
+		} else if ah, ap, _ := strings.Cut(adv, ":"); ah != name {
+			// Nodes dial each other's advertised addresses (transaction markers): only the service's
+			// name reaches it from the other containers (and, through /etc/hosts, from the host).
+			fail("%s: --advertised-kafka-addr %s: want the service's name, %s, which the other containers resolve", where, adv, name)
+		} else if ap != strconv.Itoa(kafka) || hp != kafka {
+			fail("%s: --advertised-kafka-addr %s: want the Kafka port %d, published on the host as the same port (it is %d)", where, adv, kafka, hp)
 		}
 		httpPort, err := listenPort(cfg, "http-addr", "127.0.0.1:8080")
 		if err != nil {
