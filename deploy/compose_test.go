@@ -159,7 +159,85 @@ func checkCompose(p *types.Project, fs serverFlags) error {
 	} else if err := checkPrometheus(prom, httpTargets); err != nil {
 		fail("service prometheus: %v", err)
 	}
+	if g, ok := p.Services["grafana"]; !ok {
+		fail("no grafana service")
+	} else if err := checkGrafana(p, g); err != nil {
+		fail("service grafana: %v", err)
+	}
 	return errors.Join(errs...)
+}
+
+// checkGrafana wants grafana's provisioning to load strata.json from where it is mounted and to give
+// it a Prometheus data source at the prometheus service.
+func checkGrafana(p *types.Project, g types.ServiceConfig) error {
+	var prov, dashboard string
+	for _, v := range g.Volumes {
+		switch {
+		case v.Target == "/etc/grafana/provisioning":
+			prov = v.Source
+		case filepath.Base(v.Source) == "strata.json":
+			dashboard = v.Target
+		}
+	}
+	if prov == "" || dashboard == "" {
+		return errors.New("mounts no /etc/grafana/provisioning or no strata.json")
+	}
+	read := func(sub string, into any) error {
+		files, _ := filepath.Glob(filepath.Join(prov, sub, "*.yml"))
+		if len(files) != 1 {
+			return fmt.Errorf("%d files in provisioning/%s, want 1", len(files), sub)
+		}
+		data, err := os.ReadFile(files[0])
+		if err != nil {
+			return err
+		}
+		if err := yaml.UnmarshalStrict(data, into); err != nil {
+			return fmt.Errorf("%s: %v", files[0], err)
+		}
+		return nil
+	}
+	var ds struct {
+		APIVersion  int `json:"apiVersion"`
+		Datasources []struct {
+			Name      string `json:"name"`
+			Type      string `json:"type"`
+			Access    string `json:"access"`
+			URL       string `json:"url"`
+			IsDefault bool   `json:"isDefault"`
+		} `json:"datasources"`
+	}
+	if err := read("datasources", &ds); err != nil {
+		return err
+	}
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" {
+		return errors.New("provisioning/datasources: want one data source, of type prometheus")
+	}
+	u, err := url.Parse(ds.Datasources[0].URL)
+	if err != nil {
+		return err
+	}
+	if prom, ok := p.Services[u.Hostname()]; !ok || !strings.HasPrefix(prom.Image, "prom/prometheus") {
+		return fmt.Errorf("data source URL %s is not the prometheus service", u)
+	}
+	var db struct {
+		APIVersion int `json:"apiVersion"`
+		Providers  []struct {
+			Name    string `json:"name"`
+			Type    string `json:"type"`
+			Options struct {
+				Path string `json:"path"`
+			} `json:"options"`
+		} `json:"providers"`
+	}
+	if err := read("dashboards", &db); err != nil {
+		return err
+	}
+	for _, pr := range db.Providers {
+		if pr.Type == "file" && pr.Options.Path == filepath.Dir(dashboard) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no dashboard provider reads %s, where strata.json is mounted", filepath.Dir(dashboard))
 }
 
 // checkHealthURL wants the health check to fetch path on the container's own HTTP port.

@@ -64,6 +64,8 @@ func TestComposeRejects(t *testing.T) {
 		{"interpolation", "STRATA_LOG_FORMAT: json", "STRATA_LOG_FORMAT: ${FORMAT}", "interpolation"},
 		{"prometheus target", `"strata-3:8080"]`, `"strata-3:8081"]`, "strata-3:8081"},
 		{"credentials", "    AWS_SECRET_ACCESS_KEY: strata-secret\n", "", "AWS_SECRET_ACCESS_KEY is not set"},
+		{"dashboard path", "./grafana/strata.json:/var/lib/grafana/dashboards/strata.json", "./grafana/strata.json:/var/lib/grafana/strata.json", "no dashboard provider reads /var/lib/grafana"},
+		{"no provisioning", "./grafana/provisioning:/etc/grafana/provisioning:ro", "./grafana/provisioning:/etc/grafana/prov:ro", "mounts no /etc/grafana/provisioning"},
 		{"no server subcommand", `command: ["server", "--node-id", "1"`, `command: ["--node-id", "1"`, "want the server subcommand"},
 	} {
 		t.Run(m.name, func(t *testing.T) {
