@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"compaction": {"metadata", "tier", "compaction"},
 	"query":      {"metadata", "tier", "query"},
 	"bench":      {"metadata", "tier", "bench"},
+	"deploy":     {"deploy"}, // checks of the compose file and manifests; imports no Strata package
 	"cmd":        {"metadata", "tier", "ingest", "compaction", "query", "cmd"},
 }
 
