@@ -398,8 +398,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	var b *broker.Broker
 	// Views over every partition (compaction passes, the cost report) read catalogs through one
 	// watch-invalidated cache: with thousands of partitions, a pass or a report reads only what
-	// changed.
-	catalogs := tier.NewCatalogCache(store, time.Minute)
+	// changed. The TTL only bounds how stale an entry can be should the watch miss a change.
+	catalogs := tier.NewCatalogCache(store, 10*time.Minute)
 	n.onClose(catalogs.Close)
 	uploader, err := tier.NewUploader(tier.Config{Bucket: bucket, Store: store, Logger: log, Registerer: reg, NodeID: int32(cfg.nodeID),
 		OnFenced: func(tp metadata.TopicPartition) { b.Fenced(tp) }})

@@ -151,8 +151,9 @@ type Config struct {
 	// of LeaseTTL).
 	RenewInterval time.Duration
 	// ReconcileInterval is how often the full reconcile (topics, free partitions, stale logs) runs
-	// without being triggered (default 5s): the store's leadership watch triggers it on every change
-	// that matters, so this is a safety net, and with thousands of partitions each pass costs.
+	// without being triggered (default 10s): the store's leadership watch triggers it on every
+	// change that matters (and a timer when a newcomer has settled in), so this is a safety net,
+	// and with thousands of partitions each pass costs.
 	ReconcileInterval time.Duration
 	// Sticky turns rebalancing off: a led partition then moves only when its leader dies or shuts
 	// down, never to a node that joins. Off by default.
@@ -189,7 +190,7 @@ func (c *Config) applyDefaults() {
 		c.RenewInterval = min(250*time.Millisecond, c.LeaseTTL/4)
 	}
 	if c.ReconcileInterval == 0 {
-		c.ReconcileInterval = max(5*time.Second, c.RenewInterval)
+		c.ReconcileInterval = max(10*time.Second, c.RenewInterval)
 	}
 	if c.RebalanceDelay == 0 {
 		c.RebalanceDelay = 5 * time.Second
@@ -257,6 +258,10 @@ type Broker struct {
 	term atomic.Uint64
 	// seen is when reconcile first saw each live node (rebalancing waits for a newcomer to settle).
 	seen map[int32]time.Time
+	// wakeTimer, when set, triggers the reconcile that moves partitions to a newcomer once it has
+	// settled (wakeAt); see triggerAfter.
+	wakeTimer *time.Timer
+	wakeAt    time.Time
 	// released is when this node last released each partition it handed over (handoff.go).
 	released map[metadata.TopicPartition]time.Time
 
@@ -346,6 +351,11 @@ func (b *Broker) Close() error {
 			b.stop()
 			<-b.done
 		}
+		b.mu.Lock()
+		if b.wakeTimer != nil {
+			b.wakeTimer.Stop()
+		}
+		b.mu.Unlock()
 		close(b.quit)
 		b.watchers.Wait()
 		b.handoffs.Wait()

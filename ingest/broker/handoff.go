@@ -40,19 +40,44 @@ func (b *Broker) movable(want int32, seen map[int32]time.Time, now time.Time) bo
 	return ok && now.Sub(first) >= b.cfg.RebalanceDelay
 }
 
-// releasedSince reports whether this node released tp at or after t: a reconcile that listed the
-// leases before the release still sees the record naming this node, and must not take it back.
-// Entries older than a minute are forgotten.
+// untilMovable is how long until partitions may move to node want, seen live since seen[want]
+// (0 when they may already, or never will: rebalancing off, no Tiering).
+func (b *Broker) untilMovable(want int32, seen map[int32]time.Time, now time.Time) time.Duration {
+	first, ok := seen[want]
+	if b.cfg.Sticky || b.cfg.Tiering == nil || !ok {
+		return 0
+	}
+	return max(0, first.Add(b.cfg.RebalanceDelay).Sub(now))
+}
+
+// triggerAfter asks for a reconcile d from now, unless one is already due sooner.
+func (b *Broker) triggerAfter(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	at := time.Now().Add(d)
+	if b.wakeTimer != nil && !b.wakeAt.After(at) && b.wakeAt.After(time.Now()) {
+		return
+	}
+	if b.wakeTimer != nil {
+		b.wakeTimer.Stop()
+	}
+	b.wakeAt = at
+	b.wakeTimer = time.AfterFunc(d, b.Trigger)
+}
+
+// releasedSince reports whether this node is releasing tp, or finished releasing it at or after
+// t: a reconcile that listed the leases before the release took effect still sees the record
+// naming this node, and must not take it back. Entries older than a minute are forgotten.
 func (b *Broker) releasedSince(tp metadata.TopicPartition, t time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for k, at := range b.released {
-		if time.Since(at) > time.Minute {
+		if !at.IsZero() && time.Since(at) > time.Minute {
 			delete(b.released, k)
 		}
 	}
 	at, ok := b.released[tp]
-	return ok && !at.Before(t)
+	return ok && (at.IsZero() || !at.Before(t))
 }
 
 // handOffSome starts handoffs of parts, as many as free slots allow; the rest wait for a later
@@ -126,7 +151,7 @@ func (b *Broker) tierTail(ctx context.Context, p *partition) error {
 func (b *Broker) release(ctx context.Context, p *partition, reason string) {
 	lease := p.currentLease()
 	b.mu.Lock()
-	b.released[p.tp] = time.Now()
+	b.released[p.tp] = time.Time{} // in progress: no reconcile takes it back meanwhile
 	b.mu.Unlock()
 	b.dropPartition(ctx, p, false)
 	b.m.leadershipChanges.WithLabelValues(reason).Inc()
@@ -136,4 +161,7 @@ func (b *Broker) release(ctx context.Context, p *partition, reason string) {
 		!errors.Is(err, metadata.ErrNotFound) {
 		b.log.Warn("broker: release lease", "partition", p.tp, "err", err)
 	}
+	b.mu.Lock()
+	b.released[p.tp] = time.Now()
+	b.mu.Unlock()
 }

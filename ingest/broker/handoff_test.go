@@ -26,8 +26,10 @@ func TestJoiningNodeTakesItsShareGracefully(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No periodic reconcile: the store's leadership watch (a node joined, a lease released) and the
+	// timer for a newcomer that has settled in must drive every move.
 	cfg := func(id int32) Config {
-		return Config{NodeID: id, RebalanceDelay: 200 * time.Millisecond, ReconcileInterval: 100 * time.Millisecond}
+		return Config{NodeID: id, RebalanceDelay: 200 * time.Millisecond, ReconcileInterval: time.Hour}
 	}
 	b1, _ := startTiered(t, st, bucket, cfg(1))
 	const parts = 16

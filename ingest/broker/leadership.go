@@ -121,6 +121,7 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	// node that has settled in.
 	var moves []*partition
 	missing := 0
+	var wake time.Duration // until a newcomer the placement prefers may take partitions
 	for _, p := range parts {
 		t, ok := byName[p.tp.Topic]
 		if !ok || t.ID != p.topicID || p.tp.Partition >= t.Partitions {
@@ -146,11 +147,18 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			// which keeps its view of the catalog's start itself.
 			p.expireProducers(now.Add(-b.cfg.ProducerIDExpiration).UnixMilli())
 		}
-		if want := rendezvous(p.tp, nodes); want != b.cfg.NodeID && b.movable(want, seen, now) {
-			moves = append(moves, p)
+		if want := rendezvous(p.tp, nodes); want != b.cfg.NodeID {
+			if b.movable(want, seen, now) {
+				moves = append(moves, p)
+			} else if d := b.untilMovable(want, seen, now); d > 0 && (wake == 0 || d < wake) {
+				wake = d
+			}
 		}
 	}
 	b.handOffSome(moves, nodes)
+	if wake > 0 {
+		b.triggerAfter(wake + 10*time.Millisecond) // the join's reconcile came too early to move them
+	}
 	if missing > 0 {
 		b.log.Info("broker: led partitions missing from the live leases listed", "missing", missing, "led", len(parts), "leases", len(leases),
 			"nodes", len(nodes), "alive_for", time.Until(time.Unix(0, b.alive.Load())))
