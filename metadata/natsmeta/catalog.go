@@ -149,19 +149,19 @@ func (s *Store) SetLogStartOffset(ctx context.Context, tp metadata.TopicPartitio
 // WatchCatalogs implements metadata.Store. Changes are coalesced per partition while the caller is
 // not reading. The channel is closed when ctx ends or the store closes.
 //
-// The watch is an ordered pull consumer on the segments stream (headers only, new messages only)
-// with a one-second heartbeat, so a consumer lost with a server or a stream leader is noticed and
-// recreated, from the last sequence seen, within seconds.
+// The watch is an ordered pull consumer on the segments stream (headers only, from the stream's
+// next sequence at the call) with a one-second heartbeat, so a consumer lost with a server or a
+// stream leader is noticed and recreated, from the last sequence seen, within seconds.
 func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartition, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	keys := make(chan string, 256)
 	var cc jetstream.ConsumeContext
 	err := s.call(wctx, "watch", func(cctx context.Context) error {
-		cons, err := s.js.OrderedConsumer(cctx, s.segments.stream, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{s.segments.subj + ">"},
-			DeliverPolicy:  jetstream.DeliverNewPolicy,
-			HeadersOnly:    true,
-		})
+		cfg, err := s.fromNow(cctx, s.segments)
+		if err != nil {
+			return err
+		}
+		cons, err := s.js.OrderedConsumer(cctx, s.segments.stream, cfg)
 		if err != nil {
 			return err
 		}
@@ -217,4 +217,21 @@ func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartiti
 		}
 	}()
 	return out, nil
+}
+
+// fromNow is the config of an ordered, headers-only consumer of b's keys that starts at the
+// stream's next sequence. A start sequence rather than DeliverNew: an ordered consumer recreated
+// before its first message (a server or stream leader lost on a cluster) starts again from its
+// configured start, and "new" then would skip what was written in between.
+func (s *Store) fromNow(ctx context.Context, b *bucket) (jetstream.OrderedConsumerConfig, error) {
+	st, err := s.js.Stream(ctx, b.stream)
+	if err != nil {
+		return jetstream.OrderedConsumerConfig{}, err
+	}
+	return jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.subj + ">"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    st.CachedInfo().State.LastSeq + 1,
+		HeadersOnly:    true,
+	}, nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // WatchLeadership implements metadata.LeadershipWatcher with one headers-only ordered consumer per
-// bucket that matters, from new messages on: the nodes bucket (a node key seen for the first time
+// bucket that matters, from the stream's next sequence at the call (see fromNow): the nodes bucket (a node key seen for the first time
 // since the watch began, or since it was deleted, is a join; a delete, purge or TTL expiry marker
 // is a departure; other puts are refreshes and do not signal), the leases bucket (deletes and
 // purges only: releases and a deleted topic's records) and the topics bucket (every change). A
@@ -76,11 +76,11 @@ func (s *Store) WatchLeadership(ctx context.Context) (<-chan struct{}, error) {
 	for _, b := range []*bucket{s.nodes, s.leases, s.topics} {
 		var cc jetstream.ConsumeContext
 		err := s.call(wctx, "watch", func(cctx context.Context) error {
-			cons, err := s.js.OrderedConsumer(cctx, b.stream, jetstream.OrderedConsumerConfig{
-				FilterSubjects: []string{b.subj + ">"},
-				DeliverPolicy:  jetstream.DeliverNewPolicy,
-				HeadersOnly:    true,
-			})
+			cfg, err := s.fromNow(cctx, b)
+			if err != nil {
+				return err
+			}
+			cons, err := s.js.OrderedConsumer(cctx, b.stream, cfg)
 			if err != nil {
 				return err
 			}
