@@ -29,25 +29,16 @@ import (
 // handoffParallelism bounds the handoffs in flight.
 const handoffParallelism = 16
 
-// movable reports whether led partitions may move to node want now: rebalancing is on, there is a
-// Tiering to carry the hot tails, this node's registration is live, and want has been seen live for
-// RebalanceDelay (a node flapping in and out does not drag partitions back and forth).
-func (b *Broker) movable(want int32, seen map[int32]time.Time, now time.Time) bool {
-	if b.cfg.Sticky || b.cfg.Tiering == nil || !b.aliveNow() {
-		return false
+// movable reports whether led partitions may move to node want: rebalancing is on, there is a
+// Tiering to carry the hot tails, and want has been seen live (a node flapping in and out does not
+// drag partitions back and forth). wait is how long until want has been seen for RebalanceDelay
+// (0: now); partitions move only at wait 0 and while this node's registration is live.
+func (b *Broker) movable(want int32, seen map[int32]time.Time, now time.Time) (wait time.Duration, ok bool) {
+	first, known := seen[want]
+	if b.cfg.Sticky || b.cfg.Tiering == nil || !known {
+		return 0, false
 	}
-	first, ok := seen[want]
-	return ok && now.Sub(first) >= b.cfg.RebalanceDelay
-}
-
-// untilMovable is how long until partitions may move to node want, seen live since seen[want]
-// (0 when they may already, or never will: rebalancing off, no Tiering).
-func (b *Broker) untilMovable(want int32, seen map[int32]time.Time, now time.Time) time.Duration {
-	first, ok := seen[want]
-	if b.cfg.Sticky || b.cfg.Tiering == nil || !ok {
-		return 0
-	}
-	return max(0, first.Add(b.cfg.RebalanceDelay).Sub(now))
+	return max(0, first.Add(b.cfg.RebalanceDelay).Sub(now)), true
 }
 
 // triggerAfter asks for a reconcile d from now, unless one is already due sooner.

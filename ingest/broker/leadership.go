@@ -148,9 +148,13 @@ func (b *Broker) reconcile(ctx context.Context) error {
 			p.expireProducers(now.Add(-b.cfg.ProducerIDExpiration).UnixMilli())
 		}
 		if want := rendezvous(p.tp, nodes); want != b.cfg.NodeID {
-			if b.movable(want, seen, now) {
-				moves = append(moves, p)
-			} else if d := b.untilMovable(want, seen, now); d > 0 && (wake == 0 || d < wake) {
+			switch d, ok := b.movable(want, seen, now); {
+			case !ok:
+			case d == 0:
+				if b.aliveNow() {
+					moves = append(moves, p)
+				}
+			case wake == 0 || d < wake:
 				wake = d
 			}
 		}
