@@ -193,11 +193,15 @@ func (l *PartitionLog) Offsets() Offsets {
 		return Offsets{LogStart: c.start, LocalStart: c.end, HighWatermark: c.end, End: c.end}
 	}
 	hot, end := l.cfg.Hot.StartOffset(), l.cfg.Hot.EndOffset()
-	o := Offsets{LogStart: hot, LocalStart: hot, End: end, HighWatermark: l.highWatermark(end)}
+	return Offsets{LogStart: l.logStart(hot), LocalStart: hot, End: end, HighWatermark: l.highWatermark(end)}
+}
+
+// logStart is the first readable offset of a leader whose hot log starts at hot.
+func (l *PartitionLog) logStart(hot int64) int64 {
 	if ts := l.tieredStart(); l.cfg.Objects != nil && ts >= 0 && ts < hot {
-		o.LogStart = ts
+		return ts
 	}
-	return o
+	return hot
 }
 
 // HighWatermark is the first offset consumers may not see yet. See the type doc.
@@ -210,9 +214,15 @@ func (l *PartitionLog) HighWatermark() int64 {
 
 func (l *PartitionLog) highWatermark(end int64) int64 {
 	if tv, ok := l.objectView(); ok {
+		// The Uploader's view, or the catalog as last read when that is further: a new leader
+		// reads the catalog before the Uploader tracks the partition, and what the catalog
+		// named then is registered, so it is visible from the first request on.
 		te := tv.TieredEnd(l.cfg.Partition)
+		if c := l.seen.Load(); c != nil {
+			te = max(te, c.end)
+		}
 		if te < 0 { // the catalog was not read yet: nothing is known to be tiered
-			return min(l.Offsets().LogStart, end)
+			return min(l.logStart(l.cfg.Hot.StartOffset()), end)
 		}
 		return min(te, end)
 	}

@@ -127,6 +127,51 @@ func TestPartitionLogLearnsTieredStartFromRegistrations(t *testing.T) {
 	}
 }
 
+// A new leader with object durability reads the catalog before its Uploader tracks the partition:
+// from its first request on, the high watermark is the tiered end the catalog named, not the log
+// start (a consumer asking for the end offsets then would have been told the partition is empty).
+func TestPartitionLogObjectDurabilityHighWatermarkBeforeTracking(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	r := e.reader(nil)
+	first, _, _ := splitTiers(t, e, u, r, "newleader", 10, 0)
+	tp := first.Partition()
+	u.Untrack(tp)
+	cat, err := e.store.GetCatalog(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := cat.TieredEnd()
+	if end != 30 {
+		t.Fatalf("tiered end %d, want 30", end)
+	}
+	// The new leader's hot log is empty and starts at the tiered end.
+	hot, err := e.dir.Log("newleader-fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hot.Reset(end); err != nil {
+		t.Fatal(err)
+	}
+	u2 := e.uploader(nil)
+	pl, err := NewPartitionLog(PartitionLogConfig{Partition: tp, TopicID: first.TopicID(), Hot: hot, Objects: r,
+		Catalog: e.store, Tiered: u2, ObjectDurability: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw := pl.HighWatermark(); hw != end {
+		t.Logf("before the catalog was noted: high watermark %d", hw)
+	}
+	pl.NoteCatalog(cat)
+	if hw := pl.HighWatermark(); hw != end {
+		t.Fatalf("high watermark %d before the Uploader tracks the partition, want the tiered end %d", hw, end)
+	}
+	got, tiered := readLog(t, pl, 0, 1<<20)
+	if len(got) != 10 || tiered != 10 {
+		t.Fatalf("read %d batches (%d tiered), want 10 from object storage", len(got), tiered)
+	}
+}
+
 // A node that does not lead the partition reads its tiered part through a PartitionLog without the
 // hot log: the log ends at the tiered end.
 func TestPartitionLogWithoutHotLogReadsTieredPart(t *testing.T) {

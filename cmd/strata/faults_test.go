@@ -74,7 +74,11 @@ func TestEmptyDataDirNodeServesEverything(t *testing.T) {
 	c.kill(1)
 	c.add(2)
 	c.start(2)
-	checkAllOnce(t, consumeAll(t, ctx, c, topic), acked)
+	got := consumeAll(t, ctx, c, topic)
+	if len(got) < len(acked) {
+		t.Logf("fewer values read than acked; node logs:\n%s", c.logs())
+	}
+	checkAllOnce(t, got, acked)
 }
 
 // latestTiered returns, per partition, the last offset in object storage (ListOffsets -5) and
