@@ -30,6 +30,8 @@ type partition struct {
 	rollNow  atomic.Bool // the flusher asks for a roll (object durability; see flusher)
 	busy     atomic.Bool // in uploadShared: an image handed in, or its range registering
 
+	pressureRoll time.Time // last roll to free local space (the partition goroutine's own)
+
 	mu      sync.Mutex
 	epoch   int32
 	policy  Policy
@@ -188,6 +190,7 @@ func (p *partition) run() {
 				p.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
 			}
 		}
+		p.rollUnderPressure()
 		changed := p.log.Changed()
 		err := p.uploadAll(ctx)
 		if err == nil && retentionDue {
@@ -222,6 +225,29 @@ func (p *partition) run() {
 		case <-ticker.C:
 			retentionDue = true
 		}
+	}
+}
+
+// rollUnderPressure rolls a tiered partition's active segment when the data dir is full, so that
+// what it holds can be tiered and its local copy dropped; at most once a second.
+func (p *partition) rollUnderPressure() {
+	if !p.u.pressure.Load() {
+		return
+	}
+	if _, pol := p.settings(); !pol.RemoteStorage || pol.Durability == DurabilityObject {
+		return // not tiered: the hot log is the only copy; object durability flushes anyway
+	}
+	segs := p.log.Segments()
+	if len(segs) == 0 || segs[len(segs)-1].Size == 0 {
+		return
+	}
+	now := p.u.cfg.Now()
+	if now.Sub(p.pressureRoll) < time.Second {
+		return
+	}
+	p.pressureRoll = now
+	if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
+		p.u.log.Warn("tier: roll to free local space", "partition", p.tp, "err", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/hotlog"
@@ -327,5 +328,57 @@ func TestPartitionLogConfigValidate(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrConfig)) {
 			t.Errorf("%s: err %v, want ok=%v", tc.name, err, tc.ok)
 		}
+	}
+}
+
+// Under disk pressure a tiered partition rolls what its active segment holds, tiers it and keeps
+// no local copy of anything in object storage; a partition that is not tiered keeps everything.
+func TestDiskPressureDropsTieredLocalCopies(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, l := e.topic("pressure")
+	epoch := e.lead(tp, 1)
+	if err := u.Track(plogOf(t, e.store, tp, id, l), epoch, DefaultPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, l, 10, 3, 200, 0)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, l, 5, 3, 200, 10) // left in the active segment
+	waitTiered(t, u, tp, 30)
+	if l.StartOffset() != 0 {
+		t.Fatalf("local copies dropped before any pressure (start %d)", l.StartOffset())
+	}
+
+	ntp, nid, nl := e.topic("pressure-local")
+	nepoch := e.lead(ntp, 1)
+	local := DefaultPolicy()
+	local.RemoteStorage = false
+	if err := u.Track(plogOf(t, e.store, ntp, nid, nl), nepoch, local); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, nl, 4, 3, 200, 0)
+	if err := nl.Roll(); err != nil {
+		t.Fatal(err)
+	}
+
+	u.SetDiskPressure(true)
+	waitTiered(t, u, tp, 45)
+	eventually(t, "every tiered local copy dropped", func() bool { return l.StartOffset() == 45 && l.EndOffset() == 45 })
+	if nl.StartOffset() != 0 || nl.EndOffset() != 12 {
+		t.Fatalf("untiered partition's log is [%d, %d), want [0, 12): its only copy", nl.StartOffset(), nl.EndOffset())
+	}
+
+	// Without pressure local retention applies again: new data keeps its local copy once tiered.
+	u.SetDiskPressure(false)
+	produce(t, l, 2, 3, 200, 20)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, u, tp, 51)
+	time.Sleep(100 * time.Millisecond)
+	if l.StartOffset() != 45 {
+		t.Fatalf("log start %d after the pressure ended, want 45 (the new segment kept)", l.StartOffset())
 	}
 }

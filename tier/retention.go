@@ -20,6 +20,9 @@ import (
 // off), never past the tiered end.
 func (p *partition) applyLocalRetention() {
 	_, pol := p.settings()
+	if pol.RemoteStorage && p.u.pressure.Load() {
+		pol.LocalRetentionMs, pol.LocalRetentionBytes = -1, 0 // keep nothing that is tiered
+	}
 	cv := p.view()
 	segs := p.log.Segments()
 	below := localDeleteBelow(segs, cv.end, pol, p.u.cfg.Now())

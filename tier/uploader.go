@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/strata-log/strata/metadata"
 )
@@ -26,6 +27,8 @@ type Uploader struct {
 	mu     sync.Mutex
 	parts  map[metadata.TopicPartition]*partition
 	closed bool
+
+	pressure atomic.Bool // the data dir is full (SetDiskPressure)
 }
 
 // NewUploader validates cfg and starts the Uploader's object deleter. Close stops everything.
@@ -83,6 +86,21 @@ func (u *Uploader) Track(plog *PartitionLog, epoch int32, policy Policy) error {
 	u.mu.Unlock()
 	go p.run()
 	return nil
+}
+
+// SetDiskPressure says whether the node's data dir is full. Under pressure every tiered partition
+// rolls what its active segment holds (at most once a second), tiers it, and keeps no local copy of
+// anything already in object storage, whatever local.retention.* says; partitions that are not
+// tiered are left alone (their hot log is the only copy). Off, local retention applies again.
+func (u *Uploader) SetDiskPressure(on bool) {
+	if u.pressure.Swap(on) == on {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, p := range u.parts {
+		p.poke()
+	}
 }
 
 // Untrack stops tiering tp and waits for its loop to exit. An upload in flight is abandoned; its

@@ -67,6 +67,7 @@ type serverConfig struct {
 	httpTLSCert    string
 	httpTLSKey     string
 	httpOpenMetric bool
+	diskReserve    byteSize
 
 	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
 	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer; the HTTP listener's users too
@@ -101,6 +102,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
 	fs.BoolVar(&c.httpOpenMetric, "http-open-metrics", false, "with --sasl-users, leave /metrics and /debug/pprof/ open to requests without credentials (for a scraper)")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
+	c.diskReserve = 128 << 20
+	fs.Var(&c.diskReserve, "disk-reserve", "free space kept on the data dir's file system: below it produce requests get KAFKA_STORAGE_ERROR, /readyz is not ready, and local copies of tiered data are dropped until there is room again (e.g. 128MiB, 2GiB; 0 only reacts to a full disk)")
 	fs.DurationVar(&c.costInterval, "cost-sample-interval", cost.DefaultInterval, "how often the cost report's counters are sampled (the granularity of GET /v1/cost?window=; a day of samples is kept, at most 10,000)")
 }
 
@@ -424,6 +427,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		HTTPAddr:      hln.Addr().String(),
 		HotLog:        hot,
 		StateDir:      filepath.Join(cfg.dataDir, "epochs"),
+		DataDir:       cfg.dataDir,
+		DiskReserve:   int64(cfg.diskReserve),
 		LeaseTTL:      cfg.leaseTTL,
 		RenewInterval: cfg.leaseRenew,
 		Sticky:        !cfg.rebalance,
@@ -513,6 +518,9 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		Topics:   admin,
 		Gatherer: reg,
 		Ready: func(ctx context.Context) error {
+			if err := b.DiskErr(); err != nil {
+				return err
+			}
 			_, err := b.LiveNodes(ctx)
 			return err
 		},

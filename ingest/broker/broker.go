@@ -168,6 +168,11 @@ type Config struct {
 	// without it only the epochs written in the batches are known, and a node that took a lease
 	// but wrote nothing under it discards its log the next time it takes the partition.
 	StateDir string
+	// DataDir is watched for free space (see disk.go): below DiskReserve bytes free, appends are
+	// refused with KAFKA_STORAGE_ERROR and /readyz says so. Empty: not watched (a write's ENOSPC
+	// still counts).
+	DataDir     string
+	DiskReserve int64
 	// ProducerStateTieredScanBytes bounds how much tiered data is read to rebuild idempotent
 	// producer state when the hot log holds little (default 4 MiB).
 	ProducerStateTieredScanBytes int64
@@ -225,6 +230,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: LeaseTTL, RenewInterval and ReconcileInterval must be positive", ErrConfig)
 	case c.RebalanceDelay < 0 || c.HandoffTimeout <= 0:
 		return fmt.Errorf("%w: RebalanceDelay must not be negative, HandoffTimeout must be positive", ErrConfig)
+	case c.DiskReserve < 0:
+		return fmt.Errorf("%w: DiskReserve %d < 0", ErrConfig, c.DiskReserve)
 	case c.RenewInterval*2 > c.LeaseTTL:
 		return fmt.Errorf("%w: RenewInterval %v must be at most half of LeaseTTL %v", ErrConfig, c.RenewInterval, c.LeaseTTL)
 	}
@@ -249,6 +256,7 @@ type Broker struct {
 	started time.Time
 
 	failedLogs map[string]int64 // recovery points of failed hot logs by log name (see logfailure.go)
+	disk       *diskGuard       // the data dir's free space (disk.go); nil when not watched
 
 	// alive is the registration deadline (unix nanos, local clock): the start of the last refresh
 	// that completed in time + LeaseTTL. Every led partition is served only until then.
@@ -288,7 +296,7 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{
+	b := &Broker{
 		cfg:          cfg,
 		log:          cfg.Logger,
 		store:        cfg.Store,
@@ -302,7 +310,11 @@ func New(cfg Config) (*Broker, error) {
 		seen:         map[int32]time.Time{},
 		released:     map[metadata.TopicPartition]time.Time{},
 		handoffSlots: make(chan struct{}, handoffParallelism),
-	}, nil
+	}
+	if cfg.DataDir != "" {
+		b.disk = &diskGuard{path: cfg.DataDir, reserve: cfg.DiskReserve, free: freeBytes}
+	}
+	return b, nil
 }
 
 // NodeID is this broker's node id.
@@ -335,6 +347,10 @@ func (b *Broker) Start(ctx context.Context) error {
 		go func() { defer wg.Done(); b.heartbeatLoop(loopCtx) }()
 		go func() { defer wg.Done(); b.watchLoop(loopCtx) }()
 		go func() { wg.Wait(); close(b.done) }()
+		if b.disk != nil {
+			b.watchers.Add(1)
+			go b.watchDisk()
+		}
 	})
 	return err
 }

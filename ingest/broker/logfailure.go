@@ -46,6 +46,7 @@ func (b *Broker) logFailed(p *partition) {
 	durable, end := p.log.DurableOffset(), p.log.EndOffset()
 	lease := p.currentLease()
 	b.noteFailedLog(p.name, durable)
+	b.noteWriteError(cause)
 	b.m.logFailures.Inc()
 	b.m.leadershipChanges.WithLabelValues("failed_log").Inc()
 	b.log.Error("broker: hot log failed; giving the partition up to recover the log from disk", "partition", p.tp,

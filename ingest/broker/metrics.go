@@ -22,6 +22,9 @@ type metrics struct {
 	leadershipChanges *prometheus.CounterVec
 	handoffFailures   prometheus.Counter
 	heartbeatFailures prometheus.Counter
+	diskFree          prometheus.Gauge
+	diskFullGauge     prometheus.Gauge
+	diskFullEpisodes  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -74,13 +77,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_broker_heartbeat_failures_total",
 			Help: "Node registration refreshes that failed; a run of them longer than the lease TTL steps the node down from every partition.",
 		}),
+		diskFree: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_broker_disk_free_bytes",
+			Help: "Free bytes on the file system of the data dir, as last read (every second).",
+		}),
+		diskFullGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_broker_disk_full",
+			Help: "1 while the data dir is full (free space below --disk-reserve, or a write failed with ENOSPC): produce requests get KAFKA_STORAGE_ERROR.",
+		}),
+		diskFullEpisodes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_broker_disk_full_total",
+			Help: "Times the data dir became full.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.leaders, m.appendedBytes, m.appendedRecords, m.fetchedBytes, m.tieredBytes,
 		m.duplicates, m.produceErrors, m.discardedLogs, m.logFailures, m.leadershipChanges, m.handoffFailures,
-		m.heartbeatFailures} {
+		m.heartbeatFailures, m.diskFree, m.diskFullGauge, m.diskFullEpisodes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
 		}

@@ -151,6 +151,9 @@ func (b *Broker) append(ctx context.Context, tp metadata.TopicPartition, txnID s
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if err := b.checkDiskForAppend(len(batch)); err != nil {
+		return AppendResult{}, err
+	}
 	if max := p.cfg.Load().maxMessageBytes; len(batch) > int(max) {
 		b.m.produceErrors.WithLabelValues("message_too_large").Inc()
 		return AppendResult{}, kafkaErr(kerr.MessageTooLarge, "%s: batch of %d bytes > max.message.bytes %d", tp, len(batch), max)
