@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +34,19 @@ func TestJepsenKillRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster under faults")
 	}
-	jepsen(t, 6, jepsenKeys, jepsenChaos)
+	jepsen(t, jepsenRun{partitions: 6, keys: jepsenKeys, chaos: jepsenChaos})
+}
+
+// TestJepsenNetworkPartitions is the same check with network faults beside kill -9: every node
+// reaches NATS and MinIO, and clients reach every node, through a proxy the nemesis cuts or slows
+// (one fault at a time, healed after 1.5–4 s): a leader cut off from NATS stops serving within its
+// registration TTL and another node takes over; one cut off from MinIO holds object-durability
+// acks until it heals; one its clients cannot reach is left by them. Nothing acked may be lost.
+func TestJepsenNetworkPartitions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster under faults")
+	}
+	jepsen(t, jepsenRun{partitions: 6, keys: jepsenKeys, chaos: jepsenChaos, network: true})
 }
 
 // TestJepsenManyPartitions is the same check on 200 partitions (object durability: every flush is
@@ -42,11 +56,27 @@ func TestJepsenManyPartitions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster under faults")
 	}
-	jepsen(t, 200, 1000, 30*time.Second)
+	jepsen(t, jepsenRun{partitions: 200, keys: 1000, chaos: 30 * time.Second})
 }
 
-// jepsen runs the check on a topic of the given partitions, keys and nemesis duration.
-func jepsen(t *testing.T, partitions int32, keys int, chaos time.Duration) {
+// jepsenRun is one check: a topic of partitions, producers spread over keys, a nemesis running
+// for chaos, with network faults when network is set.
+type jepsenRun struct {
+	partitions int32
+	keys       int
+	chaos      time.Duration
+	network    bool
+}
+
+// nodeLinks are the proxies between one node and the rest: its NATS and MinIO connections, and
+// its clients' connections to it.
+type nodeLinks struct {
+	nats, minio, clients *faultProxy
+}
+
+// jepsen runs the check.
+func jepsen(t *testing.T, run jepsenRun) {
+	partitions, keys, chaos := run.partitions, run.keys, run.chaos
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("STRATA_JEPSEN_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -58,7 +88,27 @@ func jepsen(t *testing.T, partitions int32, keys int, chaos time.Duration) {
 	t.Logf("seed %d (rerun with STRATA_JEPSEN_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 
-	c := startCluster(t, 3, 3)
+	var c *cluster
+	links := map[int]nodeLinks{}
+	if run.network {
+		// One NATS server: a cluster would tell nodes its members' addresses, and a node cut off
+		// from its proxy would reconnect to them directly.
+		c = startCluster(t, 1, 0)
+		natsAddr := strings.TrimPrefix(c.meta, "nats://")
+		minioAddr := strings.TrimPrefix(c.minio.Endpoint(), "http://")
+		for id := 1; id <= 3; id++ {
+			n := c.add(id)
+			l := nodeLinks{nats: startProxy(t, natsAddr), minio: startProxy(t, minioAddr), clients: startProxy(t, n.kafka)}
+			links[id] = l
+			obj := url.URL{Scheme: "s3", Host: "strata", Path: "/cluster",
+				RawQuery: url.Values{"endpoint": {"http://" + l.minio.Addr()}, "region": {"us-east-1"}}.Encode()}
+			n.extraArgs = []string{"--metadata", "nats://" + l.nats.Addr(), "--object-store", obj.String(),
+				"--advertised-kafka-addr", l.clients.Addr()}
+			c.start(id)
+		}
+	} else {
+		c = startCluster(t, 3, 3)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const topic = "jepsen"
@@ -101,10 +151,47 @@ func jepsen(t *testing.T, partitions int32, keys int, chaos time.Duration) {
 		}()
 	}
 
-	// Nemesis: every 1–3 s kill a random running node (keeping one up) or restart a dead one.
-	kills, restarts := 0, 0
+	// Nemesis: every 1–3 s kill a random running node (keeping one up) or restart a dead one; with
+	// network faults, half the time cut or slow one of a node's links instead (one at a time,
+	// healed after 1.5–4 s).
+	kills, restarts, faults := 0, 0, 0
+	var healAt time.Time
+	var healing func()
 	for time.Now().Before(chaosEnd) {
 		time.Sleep(time.Second + time.Duration(rng.Int64N(int64(2*time.Second))))
+		if healing != nil {
+			if time.Now().Before(healAt) {
+				continue
+			}
+			healing()
+			healing = nil
+			continue
+		}
+		if run.network && rng.IntN(2) == 0 {
+			id := 1 + rng.IntN(3)
+			l := links[id]
+			link, what := l.nats, "NATS"
+			switch rng.IntN(4) {
+			case 1:
+				link, what = l.minio, "MinIO"
+			case 2:
+				link, what = l.clients, "its clients"
+			}
+			if rng.IntN(4) == 0 {
+				t.Logf("nemesis: slow node %d's link to %s by 300 ms per chunk", id, what)
+				link.Slow(300 * time.Millisecond)
+			} else {
+				t.Logf("nemesis: cut node %d off from %s", id, what)
+				link.Cut()
+			}
+			faults++
+			healAt = time.Now().Add(1500*time.Millisecond + time.Duration(rng.Int64N(int64(2500*time.Millisecond))))
+			healing = func() {
+				t.Logf("nemesis: heal node %d's link to %s", id, what)
+				link.Heal()
+			}
+			continue
+		}
 		up := c.up()
 		slices.Sort(up)
 		var down []int
@@ -125,6 +212,9 @@ func jepsen(t *testing.T, partitions int32, keys int, chaos time.Duration) {
 		c.kill(id)
 		kills++
 	}
+	if healing != nil {
+		healing()
+	}
 	for id := 1; id <= 3; id++ {
 		if !slices.Contains(c.up(), id) {
 			c.start(id)
@@ -132,7 +222,7 @@ func jepsen(t *testing.T, partitions int32, keys int, chaos time.Duration) {
 	}
 	prodWG.Wait()
 	mu.Lock()
-	t.Logf("%d kills, %d restarts; %d values acked, %d failed", kills, restarts, len(acked), failed)
+	t.Logf("%d kills, %d restarts, %d network faults; %d values acked, %d failed", kills, restarts, faults, len(acked), failed)
 	mu.Unlock()
 	if len(acked) == 0 {
 		t.Fatalf("nothing was acked\n%s", c.logs())
