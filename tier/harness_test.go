@@ -20,12 +20,13 @@ import (
 
 // env is one test's real world: MinIO, an embedded NATS metadata store, a hot-log dir.
 type env struct {
-	t      *testing.T
-	minio  *objstoretest.MinIO
-	bucket objstore.Bucket // the raw MinIO bucket (one attempt per call)
-	store  metadata.Store
-	dir    *hotlog.Dir
-	reg    *prometheus.Registry
+	t       *testing.T
+	minio   *objstoretest.MinIO
+	bucket  objstore.Bucket // the raw MinIO bucket (one attempt per call)
+	store   metadata.Store
+	dir     *hotlog.Dir
+	dirPath string // dir's root
+	reg     *prometheus.Registry
 }
 
 func newEnv(t *testing.T) *env {
@@ -38,7 +39,8 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	e.bucket = m.Open(t, m.S3URL("tier"))
-	d, err := hotlog.OpenDir(t.TempDir(), hotlog.Config{SegmentBytes: 8 << 10, Logger: objstoretest.QuietLogger()})
+	e.dirPath = t.TempDir()
+	d, err := hotlog.OpenDir(e.dirPath, hotlog.Config{SegmentBytes: 8 << 10, Logger: objstoretest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -298,11 +298,16 @@ func (l *PartitionLog) Read(ctx context.Context, dst []byte, offset int64, maxBy
 	}
 	if offset >= o.LocalStart {
 		recs, err := l.cfg.Hot.ReadAppend(dst, offset, maxBytes, o.HighWatermark)
-		if !errors.Is(err, hotlog.ErrOffsetOutOfRange) {
+		switch {
+		case errors.Is(err, hotlog.ErrOffsetOutOfRange):
+			// Local retention removed it meanwhile: it is in object storage if anywhere.
+		case err != nil && l.tieredCopy(ctx, err, offset):
+			l.cfg.Logger.Warn("tier: reading the hot log failed; serving the tiered copy", "partition", l.cfg.Partition,
+				"offset", offset, "err", err)
+		default:
 			res.Records = recs
 			return res, err
 		}
-		// Local retention removed it meanwhile: it is in object storage if anywhere.
 	}
 	if l.cfg.Objects == nil {
 		return res, fmt.Errorf("%w: %s offset %d below the log start %d", ErrOffsetOutOfRange, l.cfg.Partition, offset, o.LocalStart)
@@ -326,6 +331,23 @@ func (l *PartitionLog) Read(ctx context.Context, dst []byte, offset int64, maxBy
 	}
 	res.Records, res.Shared, res.Tiered = recs, shared, true
 	return res, nil
+}
+
+// tieredCopy reports whether a hot-log read at offset that failed with err (an I/O error, a
+// damaged file) may be served from object storage instead: the offset is tiered, and the failure
+// is not the log closing or being cut back under a change of leadership.
+func (l *PartitionLog) tieredCopy(ctx context.Context, err error, offset int64) bool {
+	if l.cfg.Objects == nil || ctx.Err() != nil || errors.Is(err, hotlog.ErrClosed) || errors.Is(err, hotlog.ErrTruncated) {
+		return false
+	}
+	end := int64(-1)
+	if l.cfg.Tiered != nil {
+		end = l.cfg.Tiered.TieredEnd(l.cfg.Partition)
+	}
+	if c := l.seen.Load(); c != nil {
+		end = max(end, c.end)
+	}
+	return offset < end
 }
 
 // readObjects is Read on a node without the hot log: the catalog (as the Reader caches it) bounds

@@ -3,6 +3,9 @@ package tier
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -380,5 +383,39 @@ func TestDiskPressureDropsTieredLocalCopies(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if l.StartOffset() != 45 {
 		t.Fatalf("log start %d after the pressure ended, want 45 (the new segment kept)", l.StartOffset())
+	}
+}
+
+// A hot segment that cannot be read (here: its file cut short underneath the log, as a failing
+// disk might) is served from its tiered copy, byte for byte.
+func TestPartitionLogReadsTieredCopyWhenHotReadFails(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	r := e.reader(nil)
+	tp, id, l := e.topic("eio")
+	epoch := e.lead(tp, 1)
+	pl, err := NewPartitionLog(PartitionLogConfig{Partition: tp, TopicID: id, Hot: l, Objects: r, Catalog: e.store, Tiered: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Track(pl, epoch, DefaultPolicy()); err != nil { // local copies kept
+		t.Fatal(err)
+	}
+	want := produce(t, l, 10, 3, 200, 0)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, u, tp, 30)
+	if l.StartOffset() != 0 {
+		t.Fatalf("hot start %d, want the local copy kept", l.StartOffset())
+	}
+	seg := filepath.Join(e.dirPath, fmt.Sprintf("%s-0", id), fmt.Sprintf("%020d.seg", 0))
+	if err := os.Truncate(seg, 10); err != nil {
+		t.Fatal(err)
+	}
+	got, tiered := readLog(t, pl, 0, 1<<20)
+	sameBatches(t, got, want)
+	if tiered == 0 {
+		t.Fatal("nothing came from object storage")
 	}
 }
