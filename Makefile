@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 export STRATA_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build run cluster cluster-down cluster-status test test-go test-console console-tools console-screenshots tools clients lint bench bench-go fuzz clean
+.PHONY: all build run cluster cluster-down cluster-status test test-go test-console test-kgo console-tools console-screenshots tools clients lint bench bench-go fuzz clean
 
 all: build
 
@@ -43,11 +43,15 @@ clients:
 
 # Everything: unit, acceptance (real MinIO, embedded NATS), race on the concurrent packages, and the
 # compatibility suite with real clients over TCP.
-test: tools clients test-go test-console
+test: tools clients test-go test-console test-kgo
 
 test-go:
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -p 2 -timeout 30m ./...
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... | grep -v /ingest/compat)
+
+# franz-go's own integration suite (pkg/kgo from the franz-go module go.mod names) against one node.
+test-kgo: build
+	STRATA_BIN=$(CURDIR)/bin/strata bash testdata/compat/kgo/run.sh
 
 # The web console in a real browser: Playwright (npm, pinned) driving Debian's chromium against a
 # real `strata server`. Skips, saying so, only where chromium cannot be installed.
