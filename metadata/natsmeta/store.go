@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -147,14 +148,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	}
 	connect := func(name string) (*nats.Conn, jetstream.JetStream, error) {
-		nc, err := nats.Connect(url, append(access,
+		nc, err := nats.Connect(url, slices.Concat(access, []nats.Option{
 			nats.Name(name),
 			nats.Timeout(cfg.OpTimeout),
 			nats.MaxReconnects(-1),
-			nats.ReconnectWait(100*time.Millisecond),
-			nats.PingInterval(2*time.Second),
+			nats.ReconnectWait(100 * time.Millisecond),
+			nats.PingInterval(2 * time.Second),
 			nats.MaxPingsOutstanding(2),
-		)...)
+		})...)
 		if err != nil {
 			return nil, nil, cfg.redact(fmt.Errorf("natsmeta: connect to %s: %w", RedactURLs(url), err))
 		}
