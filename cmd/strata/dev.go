@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/strata-log/strata/metadata/natsmeta"
 	"github.com/strata-log/strata/tier/objstore"
 )
 
@@ -230,13 +231,13 @@ func (c *devConfig) plan(l devLayout, self, minioBin string) []devGroup {
 	for i := range devNATSServers {
 		routes = append(routes, "nats-route://"+c.addr(c.natsClusterPort+i))
 	}
-	natsGroup := devGroup{all: func(ctx context.Context) error { return jetStreamReady(ctx, c.natsURLs()) }}
+	natsGroup := devGroup{all: func(ctx context.Context) error { return jetStreamReady(ctx, c.natsURLs(), l.natsTokenPath()) }}
 	for i := range devNATSServers {
 		name, addr := fmt.Sprintf("nats-%d", i+1), c.addr(c.natsPort+i)
 		natsGroup.procs = append(natsGroup.procs, devProc{name: name,
 			argv: []string{self, "dev", "nats", "--name", name, "--dir", l.dataDir(name), "--host", c.host,
 				"--port", strconv.Itoa(c.natsPort + i), "--cluster-port", strconv.Itoa(c.natsClusterPort + i),
-				"--routes", strings.Join(routes, ",")},
+				"--routes", strings.Join(routes, ","), "--token-file", l.natsTokenPath()},
 			ready: func(ctx context.Context) error {
 				conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 				if err == nil {
@@ -251,7 +252,8 @@ func (c *devConfig) plan(l devLayout, self, minioBin string) []devGroup {
 		name, readyz := fmt.Sprintf("strata-%d", i+1), c.httpURLs()[i]+"/readyz"
 		argv := []string{self, "server", "--node-id", strconv.Itoa(i + 1), "--data-dir", l.dataDir(name),
 			"--kafka-addr", c.addr(c.kafkaPort + i), "--http-addr", c.addr(c.httpPort + i),
-			"--metadata", strings.Join(c.natsURLs(), ","), "--object-store", c.objectStoreURL()}
+			"--metadata", strings.Join(c.natsURLs(), ","), "--metadata-token-file", l.natsTokenPath(),
+			"--object-store", c.objectStoreURL()}
 		nodes = append(nodes, devProc{name: name, argv: append(argv, c.serverArgs...), env: awsEnv,
 			ready: func(ctx context.Context) error { return httpOK(ctx, readyz) }})
 	}
@@ -342,6 +344,9 @@ func devUp(ctx context.Context, cfg *devConfig, l devLayout, stdout io.Writer) e
 	if err := l.saveEndpoints(cfg.endpoints()); err != nil {
 		return err
 	}
+	if _, err := natsmeta.LoadOrCreateToken(l.natsTokenPath()); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.readyTimeout)
 	defer cancel()
 	fail := func(name string, err error) error {
@@ -414,7 +419,7 @@ func printDevSummary(ep devEndpoints, l devLayout, out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Kafka bootstrap\t%s\n", strings.Join(ep.Kafka, ","))
 	fmt.Fprintf(tw, "HTTP (metrics, readyz, ingest)\t%s\n", strings.Join(ep.HTTP, " "))
-	fmt.Fprintf(tw, "NATS (metadata)\t%s\n", strings.Join(ep.NATS, ","))
+	fmt.Fprintf(tw, "NATS (metadata)\t%s  token in %s\n", strings.Join(ep.NATS, ","), l.natsTokenPath())
 	fmt.Fprintf(tw, "MinIO S3\t%s  bucket %s  user %s  password %s\n", ep.MinIO, ep.Bucket, devMinIOUser, devMinIOPassword)
 	fmt.Fprintf(tw, "MinIO console\t%s\n", ep.Console)
 	fmt.Fprintf(tw, "Logs\t%s\n", filepath.Join(l.dir, "logs"))
@@ -493,9 +498,13 @@ func httpOK(ctx context.Context, u string) error {
 }
 
 // jetStreamReady succeeds once the NATS cluster answers a JetStream request, which takes an
-// elected meta leader.
-func jetStreamReady(ctx context.Context, urls []string) error {
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(time.Second))
+// elected meta leader. It presents the token in tokenFile.
+func jetStreamReady(ctx context.Context, urls []string, tokenFile string) error {
+	tok, err := natsmeta.ReadToken(tokenFile)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Timeout(time.Second), nats.Token(tok))
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ type serverConfig struct {
 	objectStore    string
 	metadata       string
 	metadataSync   string
+	metaAccess     metadataAccess // credentials and TLS for an external --metadata (metaaccess.go)
 	maxConns       int
 	maxConnsPerIP  int
 	metaSyncEvery  time.Duration // parsed --metadata-sync: 0 = before every acknowledgement
@@ -81,7 +82,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listener host:port (health, metrics, pprof, NDJSON ingest, web console)")
 	fs.IntVar(&c.nodeID, "node-id", 1, "Kafka broker id of this node, unique in the cluster")
 	fs.StringVar(&c.objectStore, "object-store", "", "object store URL (default file://<data-dir>/objects)")
-	fs.StringVar(&c.metadata, "metadata", "embedded", `"embedded" or nats://host:port[,host:port...]`)
+	fs.StringVar(&c.metadata, "metadata", "embedded", `"embedded" or nats://[user:password@|token@]host:port[,...] (tls:// for TLS); credentials are never logged`)
+	c.metaAccess.register(fs)
 	fs.StringVar(&c.metadataSync, "metadata-sync", "always", `embedded metadata: "always" fsyncs before every acknowledgement; a duration (e.g. 2m) fsyncs periodically, faster but a power cut can lose acknowledged writes`)
 	fs.IntVar(&c.maxConns, "max-connections", 10000, "Kafka connections open at once; more are closed on arrival (Kafka's max.connections)")
 	fs.IntVar(&c.maxConnsPerIP, "max-connections-per-ip", 1000, "Kafka connections open at once from one client address (Kafka's max.connections.per.ip)")
@@ -161,7 +163,7 @@ func (c *serverConfig) validate() error {
 	if c.objectStore == "" {
 		c.objectStore = "file://" + filepath.Join(c.dataDir, "objects")
 	}
-	if _, err := metadataURLs(c.metadata); err != nil {
+	if err := c.metaAccess.validate(c.metadata); err != nil {
 		return err
 	}
 	if c.metadataSync != "always" {
@@ -247,22 +249,6 @@ func checkHostPort(flagName, v string) error {
 		return usagef("%s %q: bad port", flagName, v)
 	}
 	return nil
-}
-
-// metadataURLs returns nil for embedded metadata, else the NATS URLs.
-func metadataURLs(v string) ([]string, error) {
-	if v == "embedded" {
-		return nil, nil
-	}
-	var urls []string
-	for _, u := range strings.Split(v, ",") {
-		p, err := url.Parse(strings.TrimSpace(u))
-		if err != nil || p.Scheme != "nats" || p.Host == "" {
-			return nil, usagef(`--metadata %q: want "embedded" or nats://host:port[,host:port...]`, v)
-		}
-		urls = append(urls, p.String())
-	}
-	return urls, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -366,9 +352,13 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	store, err := natsmeta.Open(openCtx, natsmeta.Config{URLs: urls, Embedded: emb, Logger: log, Registerer: reg})
+	metaCfg := natsmeta.Config{URLs: urls, Embedded: emb, Logger: log, Registerer: reg}
+	if err := cfg.metaAccess.apply(&metaCfg); err != nil {
+		return err
+	}
+	store, err := natsmeta.Open(openCtx, metaCfg)
 	if err != nil {
-		return fmt.Errorf("--metadata %s: %w", cfg.metadata, err)
+		return fmt.Errorf("--metadata: %w", err) // natsmeta names the URLs, redacted
 	}
 	n.onClose(func() { store.Close() })
 
@@ -578,7 +568,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		ks.Close()
 	})
 	log.Info("strata serving", "node_id", cfg.nodeID, "kafka", kln.Addr().String(), "advertised", advertised,
-		"http", hln.Addr().String(), "data_dir", cfg.dataDir, "metadata", cfg.metadata, "object_store", redactURL(cfg.objectStore),
+		"http", hln.Addr().String(), "data_dir", cfg.dataDir, "metadata", natsmeta.RedactURLs(cfg.metadata), "object_store", redactURL(cfg.objectStore),
 		"version", version, "kafka_tls", cfg.kafkaTLS != nil, "kafka_sasl", cfg.kafkaSASL != nil,
 		"http_tls", cfg.httpTLS != nil, "http_auth", cfg.kafkaSASL != nil, "http_open_metrics", cfg.httpOpenMetric)
 

@@ -17,7 +17,7 @@ import (
 // TCP: idempotent acks=all produce of 100-byte records to 3 partitions, then a group-less
 // consume of the same records from the start. Compare the two brokers with benchstat.
 func BenchmarkBroker(b *testing.B) {
-	br := startBroker(b)
+	br := startBroker(b, nil)
 	defer br.stop(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

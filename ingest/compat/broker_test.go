@@ -23,6 +23,8 @@ import (
 // external broker named by STRATA_COMPAT_BOOTSTRAP.
 type broker struct {
 	addr string
+	// opts are the client options every test client needs (SASL), nil for a plain listener.
+	opts []kgo.Opt
 	// Set only for a server the test started.
 	cmd  *exec.Cmd
 	logs *objstoretest.SyncBuffer
@@ -41,11 +43,12 @@ func repoRoot(t testing.TB) string {
 }
 
 // startBroker returns the broker to test against. For a started server, the caller must
-// call stop (which reports the exit status) when done.
-func startBroker(t testing.TB) *broker {
+// call stop (which reports the exit status) when done. serverArgs are added to a started
+// server's command line, and opts to the test's own clients.
+func startBroker(t testing.TB, opts []kgo.Opt, serverArgs ...string) *broker {
 	t.Helper()
 	if addr := os.Getenv("STRATA_COMPAT_BOOTSTRAP"); addr != "" {
-		b := &broker{addr: addr}
+		b := &broker{addr: addr, opts: opts}
 		b.waitReady(t, 60*time.Second)
 		return b
 	}
@@ -62,14 +65,15 @@ func startBroker(t testing.TB) *broker {
 
 	b := &broker{
 		addr: objstoretest.FreeAddr(t),
+		opts: opts,
 		logs: &objstoretest.SyncBuffer{},
 		done: make(chan struct{}),
 	}
-	b.cmd = exec.Command(bin, "server",
+	b.cmd = exec.Command(bin, append([]string{"server",
 		"--data-dir", t.TempDir(),
 		"--kafka-addr", b.addr,
 		"--http-addr", objstoretest.FreeAddr(t),
-	)
+	}, serverArgs...)...)
 	b.cmd.Stdout = b.logs
 	b.cmd.Stderr = b.logs
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -106,7 +110,7 @@ func (b *broker) waitReady(t testing.TB, limit time.Duration) {
 			default:
 			}
 		}
-		last = probe(b.addr)
+		last = probe(b.addr, b.opts...)
 		if last == nil {
 			return
 		}
@@ -115,13 +119,13 @@ func (b *broker) waitReady(t testing.TB, limit time.Duration) {
 	t.Fatalf("compat: broker %s not ready after %v: %v%s", b.addr, limit, last, b.logTail())
 }
 
-func probe(addr string) error {
+func probe(addr string, opts ...kgo.Opt) error {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
 	}
 	conn.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func javaCommand(groupProtocol string, legacy bool) func(string) ([]string, stri
 // TestClients runs the scenario (see the package doc) with every client, one subtest each.
 func TestClients(t *testing.T) {
 	root := repoRoot(t)
-	b := startBroker(t)
+	b := startBroker(t, nil)
 	logAPIVersions(t, b.addr)
 
 	inProcess := []struct {

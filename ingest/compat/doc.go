@@ -40,6 +40,8 @@
 //     and its group, then delete both;
 //   - a Kafka Connect distributed worker copies a file through a topic with the FileStream
 //     source and sink connectors.
+//   - against a second server with --sasl-users, kcat and sarama run the scenario with
+//     SCRAM-SHA-256 and SCRAM-SHA-512, and kcat with a wrong password is refused.
 //
 // A librdkafka "PROTOERR" log line (a response the client could not parse) fails a subtest
 // even when the client recovered by retrying.

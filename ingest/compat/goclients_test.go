@@ -24,8 +24,8 @@ func key(i int) string   { return "k" + strconv.Itoa(i%100) }
 func value(i int) string { return "v" + strconv.Itoa(i) }
 
 // createTopic creates topic with the scenario's partition count through kadm.
-func createTopic(ctx context.Context, addr, topic string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+func createTopic(ctx context.Context, addr, topic string, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,10 @@ func runSarama(version sarama.KafkaVersion) func(context.Context, func(string, .
 	}
 }
 
-func runSaramaVersion(ctx context.Context, logf func(string, ...any), addr, topic string, version sarama.KafkaVersion) (Summary, error) {
+// runSaramaVersion runs the scenario with sarama at version; tune, when given, changes the
+// configuration after the scenario's settings (SASL, for example).
+func runSaramaVersion(ctx context.Context, logf func(string, ...any), addr, topic string, version sarama.KafkaVersion,
+	tune ...func(*sarama.Config)) (Summary, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "strata-compat-sarama"
 	cfg.Version = version
@@ -159,6 +162,9 @@ func runSaramaVersion(ctx context.Context, logf func(string, ...any), addr, topi
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Group.Session.Timeout = 10 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = time.Second
+	for _, f := range tune {
+		f(cfg)
+	}
 
 	admin, err := sarama.NewClusterAdmin([]string{addr}, cfg)
 	if err != nil {

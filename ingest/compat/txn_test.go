@@ -30,7 +30,7 @@ const txnLimit = 2 * time.Minute
 const endValue = "end"
 
 func TestTransactions(t *testing.T) {
-	b := startBroker(t)
+	b := startBroker(t, nil)
 	t.Run("commit-abort", func(t *testing.T) { testTxnCommitAbort(t, b.addr) })
 	t.Run("zombie-fenced", func(t *testing.T) { testTxnZombie(t, b.addr) })
 	t.Run("verification", func(t *testing.T) { testTxnVerification(t, b.addr) })

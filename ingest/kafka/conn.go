@@ -201,23 +201,27 @@ func (cc *clientConn) readLoop() error {
 	}
 }
 
-// frameChunk is how much of a frame is reserved from the request budget, and read, at a time.
+// frameChunk is the most of a frame that is reserved from the request budget, and read, at a time.
 const frameChunk = 256 << 10
 
 // readFrame reads a frame of size bytes, reserving its memory in the server's request budget as
-// its bytes arrive rather than when its size is announced: a chunk is reserved only once at least
-// one of its bytes is there, so connections that announce large frames and stall hold at most a
-// chunk each and cannot lock out others. The buffer grows with the data. It returns the frame and
-// the bytes it holds in the budget (released by the caller once the request is handled); a nil
-// frame with a nil error means the connection is closing.
+// its bytes arrive rather than when its size is announced: each step reserves what the peer has
+// sent and is buffered, and reads exactly that, so a connection that announces a large frame and
+// stalls holds only the bytes it sent, and no buffer for the rest. A peer that keeps the read
+// buffer full (a fast sender) is read a chunk at a time, straight from the connection. The frame's
+// buffer grows with the data. It returns the frame and the bytes it holds in the budget (released
+// by the caller once the request is handled); a nil frame with a nil error means the connection is
+// closing.
 func (cc *clientConn) readFrame(br *bufio.Reader, size int) (frame []byte, held int64, err error) {
-	frame = make([]byte, 0, min(size, frameChunk))
 	for len(frame) < size {
 		if _, err := br.Peek(1); err != nil {
 			cc.s.budget.release(held)
 			return nil, 0, err
 		}
 		n := min(size-len(frame), frameChunk)
+		if avail := br.Buffered(); avail < br.Size() {
+			n = min(n, avail) // never block holding bytes the peer has not sent
+		}
 		if err := cc.s.budget.acquire(cc.ctx, int64(n)); err != nil {
 			cc.s.budget.release(held)
 			return nil, 0, nil

@@ -117,3 +117,63 @@ func TestConnectionLimits(t *testing.T) {
 		})
 	}
 }
+
+// The reproduction as a bound: fifty connections announce large frames, send a few bytes
+// of them and stall, and a new franz-go client's first answer (connect, ApiVersions, SASL when on,
+// Metadata) comes within a second of what it takes beside no stalled connection. The stalled
+// connections hold no more of the request budget than the bytes they sent, and no buffer for the
+// frame they announced. With SASL, a frame over the pre-authentication limit closes its
+// connection at once; one within it stalls like the others.
+func TestStalledFramesDelayNoClient(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sasl     bool
+		announce uint32
+	}{
+		{"plaintext-100MiB", false, 100 << 20},
+		{"sasl-100MiB", true, 100 << 20},
+		{"sasl-at-preauth-limit", true, 512 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []kgo.Opt
+			n := startNode(t, nodeOpts{memStore: true, serverCfg: func(c *Config) {
+				c.IOTimeout = 2 * time.Minute
+				if tc.sasl {
+					c.SASL = testCredentials(t)
+				}
+			}})
+			if tc.sasl {
+				opts = append(opts, kgo.SASL(mechanism(mechSCRAM256, "alice", "wonder land")))
+			}
+			firstAnswer := func() time.Duration {
+				t.Helper()
+				cl := n.client(t, opts...)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				began := time.Now()
+				if _, err := cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+					t.Fatalf("Metadata: %v", err)
+				}
+				return time.Since(began)
+			}
+			base := firstAnswer()
+
+			for range 50 {
+				n.raw(t).announce(tc.announce)
+			}
+			time.Sleep(200 * time.Millisecond) // let the server read every announcement
+			beside := firstAnswer()
+			t.Logf("first Metadata answer: %v alone, %v beside 50 stalled %d-byte frames", base, beside, tc.announce)
+			if beside > base+time.Second {
+				t.Fatalf("a client waited %v beside stalled connections (%v alone)", beside, base)
+			}
+			n.srv.budget.mu.Lock()
+			used := n.srv.budget.used
+			n.srv.budget.mu.Unlock()
+			// Each stalled connection sent 4 bytes of its frame (announce).
+			if used > 50*4 {
+				t.Fatalf("%d bytes of the request budget held by 50 connections that sent 4 bytes of a frame each", used)
+			}
+		})
+	}
+}

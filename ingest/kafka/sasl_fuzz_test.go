@@ -17,6 +17,9 @@ func FuzzSCRAM(f *testing.F) {
 	f.Add([]byte("n,,n=al=2Cice=3D,r=%%%,tokenauth=true"), []byte(",p=,p="))
 	f.Add([]byte("p=tls-unique,,n=alice,r=1"), []byte("c=,r="))
 	f.Add([]byte("n,,m=ext,n=alice,r=1"), []byte("c=biws,r=1,x=2,p=dGVzdA=="))
+	// librdkafka < 2.6.1: the client nonce in front of the whole server nonce once more.
+	f.Add([]byte("n,,n=alice,r=8]}Uo5g;CA=BAUcx0hAt"), []byte("c=biws,r=8]}Uo5g;CA=BAUcx0hAt8]}Uo5g;CA=BAUcx0hAtAAAA,p=dGVzdA=="))
+	f.Add([]byte("n,,n=alice,r=ab"), []byte("c=biws,r=abab,p="))
 	f.Fuzz(func(t *testing.T, first, final []byte) {
 		for _, h := range []scramHash{scramSHA256, scramSHA512} {
 			s := &scramSession{creds: creds, h: h}

@@ -17,6 +17,13 @@ package kafka
 // delegation-token extension (tokenauth=true) are refused; an authzid must equal the user; user
 // names are unescaped (=2C, =3D) but not SASLprep-normalised. Messages come from outside: parsing
 // never panics and bounds every length.
+//
+// The client-final nonce must be the server-first nonce (client nonce + server nonce), as RFC 5802
+// and Apache Kafka 4 require, or that nonce behind the client nonce once more: librdkafka before
+// 2.6.1 (Debian 12's kcat has 2.0.2) prepends its nonce to the whole server nonce a second time,
+// and Apache Kafka 3.8.1 to 3.9 accept any nonce that ends with the server's for it. Strata
+// accepts that one form and no other prefix. The AuthMessage is built from the client-final as
+// sent, so the proof covers the nonce the client used.
 
 import (
 	"bytes"
@@ -248,7 +255,7 @@ func (s *scramSession) step(in []byte) ([]byte, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if string(cf.channel) != s.first.gs2Header || cf.nonce != s.nonce {
+		if string(cf.channel) != s.first.gs2Header || !s.nonceMatches(cf.nonce) {
 			return nil, false, fmt.Errorf("%w: client-final message does not match the exchange", errSASL)
 		}
 		authMsg := []byte(s.first.bare + "," + s.serverFirst + "," + cf.withoutProof)
@@ -266,4 +273,10 @@ func (s *scramSession) step(in []byte) ([]byte, bool, error) {
 		return []byte("v=" + base64.StdEncoding.EncodeToString(hmacSum(s.h, s.cred.serverKey, authMsg))), true, nil
 	}
 	return nil, false, fmt.Errorf("%w: SCRAM exchange already finished", errSASL)
+}
+
+// nonceMatches reports whether a client-final nonce answers this exchange's server-first: the
+// combined nonce, or the combined nonce with the client nonce again in front (librdkafka < 2.6.1).
+func (s *scramSession) nonceMatches(nonce string) bool {
+	return nonce == s.nonce || nonce == s.first.nonce+s.nonce
 }

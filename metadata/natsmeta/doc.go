@@ -54,6 +54,15 @@
 // owned by the Store and end with their ctx or with Close; Close is idempotent and waits for them.
 // WatchLeadership follows the nodes, leases and topics buckets (see watch.go).
 //
+// # Access
+//
+// Whoever can write these buckets controls the cluster (a forged node record redirects clients),
+// so Open takes credentials for an external NATS — a token, a user and password (also accepted in
+// the URLs), a credentials file or an nkey seed file — and TLS settings, and names URLs in errors
+// only through RedactURLs. An embedded server that listens should require a Token
+// (LoadOrCreateToken keeps one in a 0600 file); routes between clustered servers then
+// authenticate with it too, and the node's own in-process Store presents it.
+//
 // Limits: a value may not exceed the server's payload limit (1 MiB by default), about 30,000
 // segments in one partition catalog (ErrTooLarge). JetStream domains and API prefixes are not
 // supported.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,11 @@ type EmbeddedConfig struct {
 	// NoListen opens no client port: only in-process clients (Config.Embedded) can connect. Not
 	// with clustering.
 	NoListen bool
+	// Token, when set, is required of every client (in-process ones too: Config.Embedded presents
+	// it) and, as the password of user "strata", of every cluster route, in both directions:
+	// Routes are dialled with it. A server that listens should have one (LoadOrCreateToken);
+	// without, any process that reaches its ports can read and forge the metadata.
+	Token string
 	// SyncInterval is how often JetStream fsyncs its files. Zero (the default) fsyncs before every
 	// acknowledgement (nats-server's sync_interval: always), so an acknowledged write — a catalog
 	// registration, a committed offset, a topic config — survives a power cut; JetStream's own
@@ -77,9 +83,13 @@ func (c EmbeddedConfig) Validate() error {
 
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
-	srv  *server.Server
-	once sync.Once
+	srv   *server.Server
+	token string
+	once  sync.Once
 }
+
+// routeUser is the user name routes authenticate as, with the token as password.
+const routeUser = "strata"
 
 // StartEmbedded starts a server and waits until it accepts clients. A clustered server does not
 // wait for its peers; see StartCluster.
@@ -100,6 +110,8 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:     true,
 		MaxPayload: cfg.MaxPayload,
 		DontListen: cfg.NoListen,
+		// Tokens are compared in constant time by nats-server.
+		Authorization: cfg.Token,
 	}
 	if cfg.SyncInterval == 0 {
 		opts.SyncAlways = true
@@ -112,8 +124,16 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	if cfg.ClusterName != "" {
 		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.ClusterHost, Port: portOrRandom(cfg.ClusterPort)}
+		if cfg.Token != "" {
+			opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Token
+		}
 		for _, r := range cfg.Routes {
-			opts.Routes = append(opts.Routes, server.RoutesFromStr(r)...)
+			for _, u := range server.RoutesFromStr(r) {
+				if cfg.Token != "" {
+					u.User = url.UserPassword(routeUser, cfg.Token)
+				}
+				opts.Routes = append(opts.Routes, u)
+			}
 		}
 	}
 	srv, err := server.NewServer(opts)
@@ -126,7 +146,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("natsmeta: embedded server not ready after %v", cfg.ReadyTimeout)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, token: cfg.Token}, nil
 }
 
 func portOrRandom(p int) int {

@@ -3,6 +3,7 @@ package natsmeta
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +29,21 @@ var _ metadata.Store = (*Store)(nil)
 type Config struct {
 	// URLs of the NATS servers of an external cluster. Required unless Embedded is set.
 	URLs []string
-	// Embedded, when set, is connected to in-process, without TCP; URLs are then ignored.
+	// Embedded, when set, is connected to in-process, without TCP; URLs are then ignored, and so
+	// are the credentials and TLS below: the connection presents the embedded server's own token.
 	Embedded *Embedded
+	// Credentials for the servers at URLs, at most one kind. A URL may carry its own instead
+	// (nats://user:password@host:4222, nats://token@host:4222). They are never logged, and errors
+	// name URLs without them.
+	Token          string
+	User, Password string
+	// CredsFile is a NATS user credentials file (a JWT and its nkey seed, as nsc writes them).
+	CredsFile string
+	// NKeyFile holds an nkey seed ("SU..."): the connection signs the server's nonce with it.
+	NKeyFile string
+	// TLS, when set, is used for every connection (server verification, a client certificate);
+	// nil uses TLS only for tls:// URLs or a server that requires it, verified by the system roots.
+	TLS *tls.Config
 	// Replicas of each bucket when it is created; 0 picks 3 when the client sees at least three
 	// servers, else 1. Existing buckets keep their replica count.
 	Replicas int
@@ -69,6 +84,10 @@ func (c Config) Validate() error {
 	switch {
 	case len(c.URLs) == 0 && c.Embedded == nil:
 		return errors.New("natsmeta: no server URLs and no embedded server")
+	case c.credentialKinds() > 1:
+		return errors.New("natsmeta: more than one of Token, User/Password, CredsFile and NKeyFile")
+	case c.Password != "" && c.User == "":
+		return errors.New("natsmeta: Password without User")
 	case c.Replicas < 0 || c.Replicas > 5:
 		return fmt.Errorf("natsmeta: replicas %d not in 0..5", c.Replicas)
 	case c.OpTimeout <= 0 || c.RetryTimeout < c.OpTimeout:
@@ -118,21 +137,27 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	url := strings.Join(cfg.URLs, ",")
-	var inProcess nats.Option = func(*nats.Options) error { return nil }
+	access, err := cfg.accessOptions()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Embedded != nil {
-		url, inProcess = cfg.Embedded.ClientURL(), nats.InProcessServer(cfg.Embedded.srv)
+		url, access = cfg.Embedded.ClientURL(), []nats.Option{nats.InProcessServer(cfg.Embedded.srv)}
+		if cfg.Embedded.token != "" {
+			access = append(access, nats.Token(cfg.Embedded.token))
+		}
 	}
 	connect := func(name string) (*nats.Conn, jetstream.JetStream, error) {
-		nc, err := nats.Connect(url, inProcess,
+		nc, err := nats.Connect(url, slices.Concat(access, []nats.Option{
 			nats.Name(name),
 			nats.Timeout(cfg.OpTimeout),
 			nats.MaxReconnects(-1),
-			nats.ReconnectWait(100*time.Millisecond),
-			nats.PingInterval(2*time.Second),
+			nats.ReconnectWait(100 * time.Millisecond),
+			nats.PingInterval(2 * time.Second),
 			nats.MaxPingsOutstanding(2),
-		)
+		})...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("natsmeta: connect: %w", err)
+			return nil, nil, cfg.redact(fmt.Errorf("natsmeta: connect to %s: %w", RedactURLs(url), err))
 		}
 		js, err := jetstream.New(nc)
 		if err != nil {

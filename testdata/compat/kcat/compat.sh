@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Compatibility scenario with kcat (librdkafka); see ../README.md.
 #
-#   compat.sh --bootstrap HOST:PORT --topic T [--group G] [--count N]
+#   compat.sh --bootstrap HOST:PORT --topic T [--group G] [--count N] [--config FILE]
+#
+# --config names a librdkafka properties file (kcat -F) every kcat run reads: security.protocol,
+# sasl.mechanisms, sasl.username and sasl.password for a SASL listener, for example.
 #
 # kcat cannot create topics: the caller creates T (3 partitions) first. kcat has no explicit
 # commit either: the group consumer stores each offset as the record is handed to kcat (so only
@@ -13,6 +16,7 @@ set -euo pipefail
 kcat="${KCAT:-kcat}"
 count=10000
 group=""
+config=()
 bootstrap=""
 topic=""
 while [[ $# -gt 0 ]]; do
@@ -21,6 +25,7 @@ while [[ $# -gt 0 ]]; do
     --topic) topic="$2"; shift 2 ;;
     --group) group="$2"; shift 2 ;;
     --count) count="$2"; shift 2 ;;
+    --config) config=(-F "$2"); shift 2 ;;
     *) echo "kcat-compat: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +39,7 @@ trap 'rm -rf "$work"' EXIT
 # Produce: "k<i%100>:v<i>", idempotent, acks=all. Delivery failures are reported on stderr.
 seq 0 $((count - 1)) | awk '{ printf "k%d:v%d\n", $1 % 100, $1 }' >"$work/in"
 prod_rc=0
-timeout "$limit" "$kcat" -P -b "$bootstrap" -t "$topic" -K: \
+timeout "$limit" "$kcat" "${config[@]}" -P -b "$bootstrap" -t "$topic" -K: \
   -X enable.idempotence=true -X acks=all -X linger.ms=5 -X message.timeout.ms=60000 \
   <"$work/in" 2>"$work/produce.err" || prod_rc=$?
 if [[ $prod_rc -ne 0 ]]; then
@@ -48,7 +53,7 @@ cons_rc=0
 consume() { # $1 = output file, rest = extra kcat flags
   local out="$1" rc=0
   shift
-  timeout "$limit" "$kcat" -C -b "$bootstrap" -G "$group" \
+  timeout "$limit" "$kcat" "${config[@]}" -C -b "$bootstrap" -G "$group" \
     -X auto.offset.reset=earliest -X enable.auto.commit=true -X enable.auto.offset.store=true \
     -X session.timeout.ms=10000 -X enable.partition.eof=true \
     -f '%p %o %k %s\n' -u "$@" "$topic" >"$out" 2>>"$work/consume.err" || rc=$?
