@@ -78,6 +78,7 @@ type consumerGroup struct {
 	p cparams
 
 	epoch       int32 // group epoch: bumped by every change of members, subscriptions or topics
+	changed     bool  // the heartbeat being applied changed something the epoch covers
 	targetEpoch int32 // the group epoch target was computed at
 	target      map[string]map[metadata.TopicPartition]struct{}
 	assignor    string
@@ -178,6 +179,11 @@ func (g *consumerGroup) heartbeat(now time.Time, req *kmsg.ConsumerGroupHeartbea
 	before := maps.Clone(m.assigned)
 	g.update(now, m, req, ci)
 	g.refreshTopics(topics)
+	if g.changed {
+		// One bump per heartbeat, however many things it changed, as in Kafka.
+		g.epoch++
+		g.changed = false
+	}
 	if g.targetEpoch < g.epoch {
 		g.computeTarget()
 	}
@@ -259,7 +265,7 @@ func (g *consumerGroup) memberFor(now time.Time, req *kmsg.ConsumerGroupHeartbea
 		g.statics[*req.InstanceID] = id
 	}
 	g.members[id] = m
-	g.epoch++
+	g.changed = true
 	return m, 0, ""
 }
 
@@ -296,7 +302,7 @@ func (g *consumerGroup) update(now time.Time, m *cmember, req *kmsg.ConsumerGrou
 		changed = true
 	}
 	if changed {
-		g.epoch++
+		g.changed = true
 	}
 }
 
@@ -334,7 +340,7 @@ func (g *consumerGroup) refreshTopics(all topicSnapshot) {
 	}
 	if !maps.Equal(subscribed, g.topics) {
 		g.topics = subscribed
-		g.epoch++
+		g.changed = true
 	}
 }
 
