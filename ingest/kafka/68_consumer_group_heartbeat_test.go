@@ -337,3 +337,72 @@ func TestConsumerAndClassicGroupsExclusive(t *testing.T) {
 		t.Fatalf("ConsumerGroupDescribe of a classic group: %+v", d)
 	}
 }
+
+// TestConsumerGroupCoordinatorRestart: membership lives in the coordinator's memory, so after the
+// coordinator restarts members hear UNKNOWN_MEMBER_ID, rejoin with epoch 0, and resume from
+// their committed offsets.
+func TestConsumerGroupCoordinatorRestart(t *testing.T) {
+	st := startNode(t, nodeOpts{}) // only for its NATS store
+	store := st.store
+	st.stop()
+	kip848 := func(c *group.Config) {
+		c.ConsumerHeartbeatInterval = 100 * time.Millisecond
+		c.ConsumerSessionTimeout = 6 * time.Second
+	}
+	n1 := startNode(t, nodeOpts{store: store, groupCfg: kip848})
+	const topic, grp = "restarted", "survivors"
+	n1.createTopic(t, topic, 4, nil)
+	log := &ownLog{}
+	start := func(name string) *groupMember {
+		return startConsumer(t, n1, name, grp, kgo.StickyBalancer(), log, kgo.ConsumeTopics(topic))
+	}
+	a, b := start("a"), start("b")
+	round0 := produceRound(t, n1, topic, 0, 4)
+	eventually(t, "round 0 consumed", func() bool { return consumedAll([]*groupMember{a, b}, round0) })
+	eventually(t, "round 0 committed", func() bool {
+		offs, err := n1.admin(t).FetchOffsets(context.Background(), grp)
+		if err != nil {
+			return false
+		}
+		for p := range int32(4) {
+			if o, ok := offs.Lookup(topic, p); !ok || o.At != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	before := describeConsumerGroup(t, n1.client(t), grp)
+
+	n1.stop()
+	n2 := startNode(t, nodeOpts{store: store, dataDir: n1.dir, listenAddr: n1.addr, groupCfg: kip848})
+	cl := n2.client(t)
+	eventually(t, "a and b rejoined the new coordinator", func() bool {
+		d := describeConsumerGroup(t, cl, grp)
+		if d.ErrorCode != 0 || d.State != "Stable" || len(d.Members) != 2 {
+			return false
+		}
+		for _, m := range d.Members {
+			for _, old := range before.Members {
+				if m.MemberID == old.MemberID {
+					return false // rejoined members come back under fresh ids
+				}
+			}
+		}
+		return len(log.ownedIn("a", topic)) == 2 && len(log.ownedIn("b", topic)) == 2
+	})
+	round1 := produceRound(t, n2, topic, 1, 4)
+	eventually(t, "round 1 consumed", func() bool { return consumedAll([]*groupMember{a, b}, round1) })
+	a.close()
+	b.close()
+	seen := map[string]int{}
+	for _, m := range []*groupMember{a, b} {
+		for v, k := range m.consumed() {
+			seen[v] += k
+		}
+	}
+	for _, v := range slices.Concat(round0, round1) {
+		if seen[v] != 1 {
+			t.Errorf("record %s consumed %d times, want once", v, seen[v])
+		}
+	}
+}
