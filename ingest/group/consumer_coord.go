@@ -84,7 +84,12 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 			g.cg = newConsumerGroup(c.cparams())
 			created = g
 		}
+		target := g.cg.targetEpoch
 		resp = g.cg.heartbeat(now, req, topics, ci, func() string { return newMemberID("consumer") })
+		if g.cg.targetEpoch != target {
+			// A new target assignment is the consumer protocol's rebalance.
+			c.met.rebalances.Inc()
+		}
 	})
 	switch {
 	case !found && c.isClosed():
