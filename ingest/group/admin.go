@@ -10,8 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// groupType is the only group type Strata serves (KIP-848 "consumer" groups are not supported).
-const groupType = "classic"
+// Group types as ListGroups v5 names them.
+const (
+	groupTypeClassic  = "classic"
+	groupTypeConsumer = "consumer"
+)
 
 // DescribeGroups reports each group's state, protocol and members. A group known only from
 // stored offsets is Empty; an unknown group is Dead (GROUP_ID_NOT_FOUND from v6 on).
@@ -25,8 +28,21 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 			resp.Groups = append(resp.Groups, d)
 			continue
 		}
-		found := c.locked(name, false, func(g *groupEntry, _ time.Time) { d = g.m.describe() })
+		consumer := false
+		found := c.locked(name, false, func(g *groupEntry, _ time.Time) {
+			if consumer = g.isConsumer(); !consumer {
+				d = g.m.describe()
+			}
+		})
 		d.Group = name
+		if consumer {
+			// As in Kafka: DescribeGroups is for classic groups, ConsumerGroupDescribe for these.
+			d.State = StateDead.String()
+			if req.Version >= 6 {
+				d.ErrorCode = kerr.GroupIDNotFound.Code
+				d.ErrorMessage = kmsg.StringPtr("Group " + name + " is not a classic group.")
+			}
+		}
 		if !found {
 			d.State = StateDead.String()
 			committed, err := c.cfg.Store.FetchOffsets(ctx, name)
@@ -65,7 +81,7 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 
 	seen := map[string]bool{}
 	var out []kmsg.ListGroupsResponseGroup
-	add := func(name, state, protocolType string) {
+	add := func(name, state, protocolType, groupType string) {
 		if seen[name] || !c.cfg.IsCoordinator(name) {
 			return
 		}
@@ -76,10 +92,14 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 	}
 	for _, g := range entries {
 		g.mu.Lock()
-		state, pt := g.m.state, g.m.protocolType
+		state, pt, typ := g.m.state.String(), g.m.protocolType, groupTypeClassic
+		dead := g.m.state == StateDead
+		if g.cg != nil {
+			state, pt, typ = g.cg.state().String(), groupTypeConsumer, groupTypeConsumer
+		}
 		g.mu.Unlock()
-		if state != StateDead {
-			add(g.name, state.String(), pt)
+		if !dead {
+			add(g.name, state, pt, typ)
 		}
 	}
 	names, err := c.cfg.Store.ListGroups(ctx)
@@ -88,7 +108,7 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 	}
 	for _, name := range names {
-		add(name, StateEmpty.String(), "")
+		add(name, StateEmpty.String(), "", groupTypeClassic)
 	}
 	for _, lg := range out {
 		if matches(req.StatesFilter, lg.GroupState) && (req.Version < 5 || matches(req.TypesFilter, lg.GroupType)) {
@@ -132,7 +152,7 @@ func (c *Coordinator) deleteGroup(ctx context.Context, name string) int16 {
 	g := c.groups[name]
 	if g != nil {
 		g.mu.Lock()
-		if g.m.state != StateEmpty {
+		if g.m.state != StateEmpty || g.cg != nil && !g.cg.empty() {
 			g.mu.Unlock()
 			c.mu.Unlock()
 			return kerr.NonEmptyGroup.Code

@@ -32,13 +32,19 @@ const (
 	DefaultOffsetMetadataMaxBytes = 4096
 	// DefaultMaxGroupSize mirrors Kafka's group.max.size.
 	DefaultMaxGroupSize = math.MaxInt32
+	// DefaultConsumerSessionTimeout and DefaultConsumerHeartbeatInterval are Kafka's
+	// group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms.
+	DefaultConsumerSessionTimeout    = 45 * time.Second
+	DefaultConsumerHeartbeatInterval = 5 * time.Second
 )
 
-// Store is what a Coordinator asks of the metadata store: committed offsets, and topic lookups to
-// refuse commits for partitions that do not exist. Every metadata.Store is one.
+// Store is what a Coordinator asks of the metadata store: committed offsets, topic lookups to
+// refuse commits for partitions that do not exist, and the topic list that consumer groups'
+// subscriptions resolve against. Every metadata.Store is one.
 type Store interface {
 	metadata.Offsets
 	GetTopic(ctx context.Context, name string) (metadata.Topic, error)
+	ListTopics(ctx context.Context) ([]metadata.Topic, error)
 }
 
 var _ Store = metadata.Store(nil)
@@ -71,6 +77,11 @@ type Config struct {
 	OffsetMetadataMaxBytes int
 	// MaxGroupSize bounds members per group (GROUP_MAX_SIZE_REACHED beyond it).
 	MaxGroupSize int
+	// ConsumerSessionTimeout is how long a KIP-848 consumer group member may go without a
+	// heartbeat before it is removed; ConsumerHeartbeatInterval is the interval the coordinator
+	// asks members to heartbeat at. Zero means the defaults.
+	ConsumerSessionTimeout    time.Duration
+	ConsumerHeartbeatInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -98,6 +109,12 @@ func (c *Config) setDefaults() {
 	if c.MaxGroupSize == 0 {
 		c.MaxGroupSize = DefaultMaxGroupSize
 	}
+	if c.ConsumerSessionTimeout == 0 {
+		c.ConsumerSessionTimeout = DefaultConsumerSessionTimeout
+	}
+	if c.ConsumerHeartbeatInterval == 0 {
+		c.ConsumerHeartbeatInterval = DefaultConsumerHeartbeatInterval
+	}
 }
 
 // Validate reports the first invalid field. It expects defaults to be applied (New does that).
@@ -111,6 +128,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: OffsetMetadataMaxBytes %d", ErrConfig, c.OffsetMetadataMaxBytes)
 	case c.MaxGroupSize < 1:
 		return fmt.Errorf("%w: MaxGroupSize %d", ErrConfig, c.MaxGroupSize)
+	case c.ConsumerHeartbeatInterval <= 0 || c.ConsumerSessionTimeout <= c.ConsumerHeartbeatInterval:
+		return fmt.Errorf("%w: consumer heartbeat interval %v must be positive and below the session timeout %v", ErrConfig, c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
 	}
 	return nil
 }

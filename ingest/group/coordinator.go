@@ -26,6 +26,7 @@ type Coordinator struct {
 	closed bool
 
 	nextWaiter atomic.Uint64
+	topicList  topicList
 
 	// The deadline loop: one goroutine wakes each group at its machine's next deadline.
 	schedMu sync.Mutex
@@ -41,6 +42,7 @@ type groupEntry struct {
 	name      string
 	mu        sync.Mutex
 	m         *machine
+	cg        *consumerGroup // non-nil while the group is a KIP-848 consumer group
 	waiters   map[waiter]chan reply
 	scheduled time.Time // earliest wake-up already in the deadline heap; zero if none
 }
@@ -177,8 +179,16 @@ func (c *Coordinator) settle(g *groupEntry, rebalancesBefore uint64) {
 		c.met.forget(g.name)
 		return
 	}
-	c.met.members.WithLabelValues(g.name).Set(float64(len(g.m.members)))
-	if d := g.m.nextDeadline(); !d.IsZero() && (g.scheduled.IsZero() || d.Before(g.scheduled)) {
+	members := len(g.m.members)
+	d := g.m.nextDeadline()
+	if g.cg != nil {
+		members += len(g.cg.members)
+		if cd := g.cg.nextDeadline(); !cd.IsZero() && (d.IsZero() || cd.Before(d)) {
+			d = cd
+		}
+	}
+	c.met.members.WithLabelValues(g.name).Set(float64(members))
+	if !d.IsZero() && (g.scheduled.IsZero() || d.Before(g.scheduled)) {
 		g.scheduled = d
 		c.schedMu.Lock()
 		heap.Push(&c.sched, deadline{at: d, g: g})
@@ -308,6 +318,11 @@ func (c *Coordinator) tick(g *groupEntry) {
 	}
 	before := g.m.rebalances
 	g.m.advance(now)
+	if g.cg != nil {
+		if n := g.cg.advance(now); n > 0 {
+			c.log.Debug("consumer group members expired", "group", g.name, "removed", n, "epoch", g.cg.epoch)
+		}
+	}
 	c.settle(g, before)
 }
 
@@ -350,17 +365,29 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	}
 	ci := clientFrom(ctx)
 	var (
-		g  *groupEntry
-		w  waiter
-		ch chan reply
+		g            *groupEntry
+		w            waiter
+		ch           chan reply
+		inconsistent bool
 	)
 	ok := c.locked(req.Group, true, func(e *groupEntry, now time.Time) {
 		g = e
+		if e.cg != nil {
+			// A consumer group's id is taken while it has members; an empty one turns classic.
+			if !e.cg.empty() {
+				inconsistent = true
+				return
+			}
+			e.cg = nil
+		}
 		w, ch = c.newWaiter(e)
 		e.m.join(now, req, ci, w)
 	})
 	if !ok {
 		return joinError(req.Version, kerr.NotCoordinator.Code, req.MemberID)
+	}
+	if inconsistent {
+		return joinError(req.Version, kerr.InconsistentGroupProtocol.Code, req.MemberID)
 	}
 	r, ok := c.await(ctx, g, w, ch)
 	if !ok {
@@ -383,7 +410,7 @@ func (c *Coordinator) dropIfUnused(g *groupEntry) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	m := g.m
-	if m.state == StateEmpty && m.generation == 0 && len(m.members) == 0 && len(m.pending) == 0 {
+	if m.state == StateEmpty && m.generation == 0 && len(m.members) == 0 && len(m.pending) == 0 && (g.cg == nil || g.cg.empty() && g.cg.epoch == 0) {
 		m.kill(kerr.CoordinatorNotAvailable.Code)
 		c.settle(g, m.rebalances)
 		delete(c.groups, g.name)

@@ -85,6 +85,16 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	}
 	var code int16
 	found := c.locked(req.Group, false, func(g *groupEntry, now time.Time) {
+		if g.cg != nil {
+			var tps []metadata.TopicPartition
+			for _, t := range req.Topics {
+				for _, p := range t.Partitions {
+					tps = append(tps, metadata.TopicPartition{Topic: t.Topic, Partition: p.Partition})
+				}
+			}
+			code = g.cg.validateCommit(memberID, gen, req.Version, false, tps)
+			return
+		}
 		code = g.m.validateCommit(now, gen, memberID, instanceID)
 	})
 	switch {
@@ -220,7 +230,14 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 			for _, t := range rg.Topics {
 				want = append(want, wantTopic(t.Topic, t.Partitions))
 			}
-			got, code := c.fetchGroup(ctx, rg.Group, want, rg.Topics == nil, req.RequireStable)
+			var got []fetchedTopic
+			code := c.groupCode(rg.Group)
+			if code == 0 && req.Version >= 9 {
+				code = c.consumerFetchCode(rg.Group, rg.MemberID, rg.MemberEpoch)
+			}
+			if code == 0 {
+				got, code = c.fetchGroup(ctx, rg.Group, want, rg.Topics == nil, req.RequireStable)
+			}
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, t := range got {

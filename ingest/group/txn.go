@@ -42,6 +42,16 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 	if req.Version >= 3 && req.MemberID != "" {
 		var code int16
 		found := c.locked(req.Group, false, func(g *groupEntry, now time.Time) {
+			if g.cg != nil {
+				var tps []metadata.TopicPartition
+				for _, t := range req.Topics {
+					for _, p := range t.Partitions {
+						tps = append(tps, metadata.TopicPartition{Topic: t.Topic, Partition: p.Partition})
+					}
+				}
+				code = g.cg.validateCommit(req.MemberID, req.Generation, req.Version, true, tps)
+				return
+			}
 			code = g.m.validateCommit(now, req.Generation, req.MemberID, req.InstanceID)
 		})
 		switch {

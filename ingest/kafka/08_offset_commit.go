@@ -4,11 +4,13 @@ package kafka
 //
 // Stores a group's consumed positions in the metadata store, served by ingest/group.Coordinator.
 // Members are checked by generation and member id; a simple consumer (generation -1, no member id)
-// may commit while the group has no members.
+// may commit while the group has no members. In a KIP-848 consumer group the generation is the
+// member epoch: members must use v9+ (UNSUPPORTED_VERSION before), and a commit with an older epoch
+// is accepted for the partitions the member has owned since that epoch (Kafka 4.3), else
+// STALE_MEMBER_EPOCH.
 //
 // Deviations from Apache Kafka: v10 (topic ids) is not served; the v1 commit timestamp and the
-// v2–v4 retention time are ignored (offsets do not expire); the v9 member epoch is read as a
-// classic generation, since only classic groups exist.
+// v2–v4 retention time are ignored (offsets do not expire).
 
 import (
 	"context"

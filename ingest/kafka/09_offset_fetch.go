@@ -7,8 +7,10 @@ package kafka
 // With require_stable (v7+), a requested partition for which an ongoing transaction has staged
 // offsets answers UNSTABLE_OFFSET_COMMIT (clients retry).
 //
-// Deviations from Apache Kafka: v10 (topic ids) is not served; the v9 member id and epoch are not
-// checked.
+// The v9 member id and epoch are checked against a KIP-848 consumer group (UNKNOWN_MEMBER_ID,
+// STALE_MEMBER_EPOCH); without them (an admin) nothing is checked.
+//
+// Deviations from Apache Kafka: v10 (topic ids) is not served.
 
 import (
 	"context"

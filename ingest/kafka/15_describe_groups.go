@@ -4,7 +4,8 @@ package kafka
 //
 // State, protocol and members (metadata and assignment once Stable) of each group, served by
 // ingest/group.Coordinator. A group known only from stored offsets is Empty; an unknown group is
-// Dead, with GROUP_ID_NOT_FOUND from v6.
+// Dead, with GROUP_ID_NOT_FOUND from v6; so is a KIP-848 consumer group, as in Kafka (its describe
+// is ConsumerGroupDescribe).
 //
 // Deviations from Apache Kafka: authorized operations (v3+) are never filled in (no ACLs); a
 // group's protocol type is not persisted, so after a restart an offsets-only group shows "".

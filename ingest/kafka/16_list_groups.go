@@ -5,7 +5,11 @@ package kafka
 // The groups this node coordinates, including groups known only from stored offsets (state Empty),
 // served by ingest/group.Coordinator. v4 states and v5 types filters match case-insensitively.
 //
-// Deviations from Apache Kafka: every group's type is "classic".
+// KIP-848 consumer groups are of type "consumer" with protocol type "consumer" and their own
+// states (Empty, Assigning, Reconciling, Stable).
+//
+// Deviations from Apache Kafka: a group known only from stored offsets is "classic" (group types
+// are not persisted).
 
 import (
 	"context"

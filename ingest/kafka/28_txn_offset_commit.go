@@ -3,7 +3,8 @@ package kafka
 // TxnOffsetCommit (key 28), versions 0–4.
 //
 // Sent to the group's coordinator: the commit is checked against the group (member and
-// generation, v3+, when a member id is given), then the offsets are staged in the producer's
+// generation, v3+, when a member id is given; for a KIP-848 group the member epoch, a stale one
+// answering ILLEGAL_GENERATION), then the offsets are staged in the producer's
 // ongoing transaction in the metadata service (the group must have been added with
 // AddOffsetsToTxn; INVALID_TXN_STATE otherwise). They become the group's committed offsets when
 // the transaction commits, and are dropped when it aborts; meanwhile OffsetFetch with

@@ -50,6 +50,7 @@ func (n *testNode) stop() {
 type nodeOpts struct {
 	brokerCfg func(*broker.Config)
 	serverCfg func(*Config)
+	groupCfg  func(*group.Config)
 	store     metadata.Store
 	// memStore uses the in-memory store instead of embedded NATS JetStream (fuzzing speed).
 	memStore bool
@@ -104,7 +105,11 @@ func startNode(t testing.TB, o nodeOpts) *testNode {
 	}
 	n.stops = append(n.stops, func() { b.Close() })
 
-	g, err := group.New(group.Config{Store: st, NodeID: bcfg.NodeID, IsCoordinator: b.IsCoordinator})
+	gcfg := group.Config{Store: st, NodeID: bcfg.NodeID, IsCoordinator: b.IsCoordinator}
+	if o.groupCfg != nil {
+		o.groupCfg(&gcfg)
+	}
+	g, err := group.New(gcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
