@@ -349,6 +349,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 			return fmt.Errorf("embedded metadata: %w", err)
 		}
 		n.onClose(emb.Shutdown)
+		emb.WatchStorage(log)
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -435,6 +436,9 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return err
 	}
 	n.onClose(func() { b.Close() })
+	if emb != nil {
+		n.onClose(recoverMetadata(emb, b, log))
+	}
 	admin, err := topics.New(topics.Config{NodeID: int32(cfg.nodeID), Store: store, Node: b, Defaults: defaults,
 		Logger: log, Registerer: reg})
 	if err != nil {
@@ -646,4 +650,32 @@ func consolePeers(own *tls.Config) (*http.Client, error) {
 type cachedCatalogs struct {
 	metadata.Topics
 	*tier.CatalogCache
+}
+
+// recoverMetadata restarts the embedded server's JetStream, every 5 s, if a write of it met a full
+// disk (see natsmeta.Embedded.RecoverJetStream), once the data dir has room again. It returns the
+// function that stops it.
+func recoverMetadata(emb *natsmeta.Embedded, b *broker.Broker, log *slog.Logger) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			if b.DiskErr() != nil {
+				continue
+			}
+			if restarted, err := emb.RecoverJetStream(); err != nil {
+				log.Error("embedded metadata: restarting JetStream failed; retrying", "err", err)
+			} else if restarted {
+				log.Warn("embedded metadata: JetStream restarted after a storage failure")
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
