@@ -55,10 +55,20 @@ func (cc *clientConn) host() string {
 	return remoteIP(cc.nc)
 }
 
-// authorized reports whether cc may perform op on the resource; true without an authorizer.
+// authorized reports whether cc may perform op on the resource; true without an authorizer. A
+// denial is logged at debug level (Kafka's authorizer logger logs them too).
 func (s *Server) authorized(cc *clientConn, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
 	a := s.cfg.Authorizer
-	return a == nil || a.Authorize(cc.principal(), cc.host(), op, rt, name)
+	if a == nil {
+		return true
+	}
+	principal, host := cc.principal(), cc.host()
+	if a.Authorize(principal, host, op, rt, name) {
+		return true
+	}
+	s.log.Debug("kafka: authorization denied", "principal", principal, "host", host, "operation", op.String(),
+		"resource_type", int8(rt), "resource", name)
+	return false
 }
 
 // authorizedTopic, authorizedGroup, authorizedTxnID and authorizedCluster name the resource type.
