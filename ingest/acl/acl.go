@@ -237,6 +237,12 @@ func (a *Authorizer) Authorize(principal, host string, op metadata.ACLOperation,
 	return ok
 }
 
+// Check is Authorize without counting a denial: for a check whose denial is not the answer (one
+// of two resources that would each allow the request, like CREATE on the cluster or the topic).
+func (a *Authorizer) Check(principal, host string, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
+	return a.super[principal] || a.snap.Load().allowed(principal, host, op, rt, name)
+}
+
 // Allowed returns the operations of ops that principal may perform on the resource (Kafka's
 // authorized operations), in the order given. Unlike Authorize it counts no denial.
 func (a *Authorizer) Allowed(principal, host string, rt metadata.ResourceType, name string, ops []metadata.ACLOperation) []metadata.ACLOperation {

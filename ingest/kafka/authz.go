@@ -95,9 +95,16 @@ func (s *Server) authorizedAnyTopic(cc *clientConn, op metadata.ACLOperation) bo
 	return a == nil || a.AuthorizeAny(cc.principal(), cc.host(), op, metadata.ResourceTopic)
 }
 
+// clusterAllows is authorizedCluster for a check whose denial is not the answer (Kafka's
+// logIfDenied=false): neither logged nor counted.
+func (s *Server) clusterAllows(cc *clientConn, op metadata.ACLOperation) bool {
+	a := s.cfg.Authorizer
+	return a == nil || a.Check(cc.principal(), cc.host(), op, metadata.ResourceCluster, metadata.ClusterResourceName)
+}
+
 // mayCreateTopic is Kafka's check for creating a topic: CREATE on the cluster, or on the topic.
 func (s *Server) mayCreateTopic(cc *clientConn, topic string) bool {
-	return s.authorizedCluster(cc, metadata.OpCreate) || s.authorizedTopic(cc, metadata.OpCreate, topic)
+	return s.clusterAllows(cc, metadata.OpCreate) || s.authorizedTopic(cc, metadata.OpCreate, topic)
 }
 
 // configsDenied is the error code for a denied configs request (op DESCRIBE_CONFIGS or
@@ -120,7 +127,7 @@ func (s *Server) initProducerIDDenied(cc *clientConn, txnID *string) int16 {
 	switch {
 	case txnID != nil && !s.authorizedTxnID(cc, metadata.OpWrite, *txnID):
 		return kerr.TransactionalIDAuthorizationFailed.Code
-	case txnID == nil && !s.authorizedCluster(cc, metadata.OpIdempotentWrite) && !s.authorizedAnyTopic(cc, metadata.OpWrite):
+	case txnID == nil && !s.clusterAllows(cc, metadata.OpIdempotentWrite) && !s.authorizedAnyTopic(cc, metadata.OpWrite):
 		return kerr.ClusterAuthorizationFailed.Code
 	}
 	return 0

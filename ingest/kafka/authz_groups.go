@@ -159,7 +159,7 @@ func (s *Server) describeGroups(ctx context.Context, cc *clientConn, req *kmsg.D
 // listGroups lists every group with DESCRIBE on the cluster, else the groups cc may DESCRIBE.
 func (s *Server) listGroups(ctx context.Context, cc *clientConn, req *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := s.groups.ListGroups(ctx, req)
-	if s.cfg.Authorizer == nil || s.authorizedCluster(cc, metadata.OpDescribe) {
+	if s.cfg.Authorizer == nil || s.clusterAllows(cc, metadata.OpDescribe) {
 		return resp
 	}
 	kept := resp.Groups[:0]
