@@ -518,4 +518,29 @@ func TestKafkaACLsTool(t *testing.T) {
 	if out := tool("--list", "--topic", "tooled"); strings.Contains(out, "User:bob") {
 		t.Fatalf("kafka-acls --list still shows bob's ACL after --remove:\n%s", out)
 	}
+
+	// The README's worked example: --producer and --consumer grant what a producer and a consumer
+	// in a group need.
+	tool("--add", "--allow-principal", "User:alice", "--producer", "--topic", "tooled")
+	tool("--add", "--allow-principal", "User:bob", "--consumer", "--topic", "tooled", "--group", "billing")
+	alice := userClient(t, p.kafka, "alice", kgo.DefaultProduceTopic("tooled"))
+	if err := alice.ProduceSync(ctx, kgo.StringRecord("paid")).FirstErr(); err != nil {
+		t.Fatalf("alice produces after kafka-acls --producer: %v", err)
+	}
+	bob := userClient(t, p.kafka, "bob", kgo.ConsumeTopics("tooled"), kgo.ConsumerGroup("billing"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for got := 0; got == 0; {
+		fs := bob.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("bob consumes in billing after kafka-acls --consumer: %v", err)
+		}
+		got = fs.NumRecords()
+	}
+	if err := bob.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("bob commits in billing: %v", err)
+	}
+	if err := userClient(t, p.kafka, "bob", kgo.DefaultProduceTopic("tooled"), kgo.DisableIdempotentWrite()).
+		ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob produces: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
 }
