@@ -48,8 +48,10 @@ func handleMetadata(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Re
 	}
 	resp.ClusterID = strp(s.cfg.ClusterID)
 	resp.ControllerID = nodes[0].ID
-	if bits, ok := s.authorizedOps(cc, metadata.ResourceCluster, metadata.ClusterResourceName); ok && req.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = bits
+	if req.IncludeClusterAuthorizedOperations {
+		if bits, ok := s.authorizedOps(cc, metadata.ResourceCluster, metadata.ClusterResourceName); ok {
+			resp.AuthorizedOperations = bits
+		}
 	}
 
 	leases, err := s.broker.Leaders(ctx)
@@ -74,8 +76,10 @@ func handleMetadata(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Re
 			rp.OfflineReplicas = []int32{}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
-		if bits, ok := s.authorizedOps(cc, metadata.ResourceTopic, t.Name); ok && req.IncludeTopicAuthorizedOperations {
-			rt.AuthorizedOperations = bits
+		if req.IncludeTopicAuthorizedOperations {
+			if bits, ok := s.authorizedOps(cc, metadata.ResourceTopic, t.Name); ok {
+				rt.AuthorizedOperations = bits
+			}
 		}
 		return rt
 	}

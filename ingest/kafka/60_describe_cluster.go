@@ -36,8 +36,10 @@ func handleDescribeCluster(ctx context.Context, s *Server, cc *clientConn, kreq 
 		return resp, nil
 	}
 	resp.ClusterID, resp.ControllerID = s.cfg.ClusterID, nodes[0].ID
-	if bits, ok := s.authorizedOps(cc, metadata.ResourceCluster, metadata.ClusterResourceName); ok && req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = bits
+	if req.IncludeClusterAuthorizedOperations {
+		if bits, ok := s.authorizedOps(cc, metadata.ResourceCluster, metadata.ClusterResourceName); ok {
+			resp.ClusterAuthorizedOperations = bits
+		}
 	}
 	for _, n := range nodes {
 		b := kmsg.NewDescribeClusterResponseBroker()

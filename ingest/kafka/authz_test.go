@@ -155,6 +155,26 @@ func TestAuthorizeAnonymousFilters(t *testing.T) {
 		t.Fatalf("Metadata by the hidden topic's ID: %+v %v", mresp, err)
 	}
 
+	// Authorized operations, when asked: ALL on seen is every topic operation; the cluster's
+	// are CREATE alone.
+	ops := kmsg.NewPtrMetadataRequest()
+	ops.IncludeTopicAuthorizedOperations, ops.IncludeClusterAuthorizedOperations = true, true
+	ot := kmsg.NewMetadataRequestTopic()
+	ot.Topic = kmsg.StringPtr("seen")
+	ops.Topics = append(ops.Topics, ot)
+	ops.SetVersion(10) // the last version with the cluster's operations
+	oresp := n.raw(t).roundTrip(ops).(*kmsg.MetadataResponse)
+	var want int32
+	for _, op := range topicOps {
+		want |= 1 << op
+	}
+	if got := oresp.Topics[0].AuthorizedOperations; got != want {
+		t.Errorf("seen's authorized operations %v, want %v", kadm.DecodeACLOperations(got), kadm.DecodeACLOperations(want))
+	}
+	if got := oresp.AuthorizedOperations; got != 1<<metadata.OpCreate {
+		t.Errorf("the cluster's authorized operations %v, want [CREATE]", kadm.DecodeACLOperations(got))
+	}
+
 	// Commits in mine for both topics as a super user would have them: only seen comes back.
 	if err := n.store.CommitOffsets(ctx, "mine", map[metadata.TopicPartition]metadata.OffsetCommit{
 		{Topic: "seen", Partition: 0}: {Offset: 1}, {Topic: "hidden", Partition: 0}: {Offset: 2}}); err != nil {
