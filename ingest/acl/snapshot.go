@@ -2,14 +2,29 @@ package acl
 
 import (
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/strata-log/strata/metadata"
 )
 
 // snapshot is an immutable index of every ACL, by resource type: literal patterns (the wildcard
-// included) by name, prefixed patterns in a list.
+// included) by name, prefixed patterns in a list. Decisions are memoized (the ACLs cannot change
+// under them: a change makes a new snapshot), up to maxDecisions of them.
 type snapshot struct {
 	byType map[metadata.ResourceType]*typeACLs
+
+	decisions sync.Map // decisionKey → bool
+	cached    atomic.Int64
+}
+
+// maxDecisions bounds the memoized decisions of one snapshot (about 100 bytes each).
+const maxDecisions = 1 << 16
+
+type decisionKey struct {
+	principal, host, name string
+	op                    metadata.ACLOperation
+	rt                    metadata.ResourceType
 }
 
 type typeACLs struct {
@@ -57,6 +72,21 @@ func implies(granted, op metadata.ACLOperation) bool {
 func denies(denied, op metadata.ACLOperation) bool { return denied == op || denied == metadata.OpAll }
 
 func (s *snapshot) allowed(principal, host string, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
+	k := decisionKey{principal: principal, host: host, name: name, op: op, rt: rt}
+	if d, ok := s.decisions.Load(k); ok {
+		return d.(bool)
+	}
+	d := s.decide(principal, host, op, rt, name)
+	if s.cached.Load() < maxDecisions {
+		if _, loaded := s.decisions.LoadOrStore(k, d); !loaded {
+			s.cached.Add(1)
+		}
+	}
+	return d
+}
+
+// decide applies the rules (see the package doc) to the ACLs that match the resource.
+func (s *snapshot) decide(principal, host string, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
 	t := s.byType[rt]
 	if t == nil {
 		return false

@@ -64,7 +64,11 @@ func (in *ingester) ensureTopic(ctx context.Context, r *http.Request, topic stri
 	return in.cfg.Topics.EnsureTopic(ctx, topic, true)
 }
 
-// forbid answers 403.
-func forbid(w http.ResponseWriter, msg string) {
+// forbid answers 403. Like a 401, it closes the connection rather than drain an upload it
+// will not read.
+func forbid(w http.ResponseWriter, r *http.Request, msg string) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 	writeJSON(w, http.StatusForbidden, errorBody{Error: msg + "; nothing was written"})
 }

@@ -58,7 +58,7 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !in.allowed(r, metadata.OpWrite, metadata.ResourceTopic, topic) {
-		forbid(w, fmt.Sprintf("not authorized: writing to topic %q needs WRITE on it", topic))
+		forbid(w, r, fmt.Sprintf("not authorized: writing to topic %q needs WRITE on it", topic))
 		return
 	}
 	ctx, cancel := contextWithTimeout(r, in.cfg.Timeout)
@@ -97,7 +97,7 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := in.ensureTopic(ctx, r, topic)
 	if errors.Is(err, errForbidden) {
-		forbid(w, err.Error())
+		forbid(w, r, err.Error())
 		return
 	}
 	if err != nil {
