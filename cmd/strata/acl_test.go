@@ -544,3 +544,61 @@ func TestKafkaACLsTool(t *testing.T) {
 		t.Fatalf("bob produces: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 }
+
+// TestACLCommand drives strata acl add, list and remove as a super user against a node, and the
+// ACLs apply to a client.
+func TestACLCommand(t *testing.T) {
+	dir := t.TempDir()
+	p := startStrata(t, append(serverArgs(filepath.Join(dir, "data")), "--sasl-users", writeACLUsers(t, dir),
+		"--authorizer", "acl", "--super-users", "User:admin")...)
+	t.Setenv("STRATA_SASL_PASSWORD", "admin-pw")
+	strata := func(wantCode int, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		args = append(args, "--bootstrap", p.kafka, "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "admin")
+		if code := run(args, strings.NewReader(""), &out, &errb); code != wantCode {
+			t.Fatalf("strata %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out.String(), errb.String())
+		}
+		return out.String() + errb.String()
+	}
+	strata(0, "topic", "create", "ledger")
+	if out := strata(0, "acl", "add", "--principal", "User:bob", "--operation", "read", "--operation", "describe",
+		"--topic", "led", "--prefixed"); !strings.Contains(out, "added 2 ACLs") {
+		t.Errorf("acl add: %s", out)
+	}
+	strata(0, "acl", "add", "--principal", "User:bob", "--operation", "read", "--group", "books")
+	out := strata(0, "acl", "list", "--principal", "User:bob")
+	var rows []string
+	for _, l := range strings.Split(out, "\n") {
+		rows = append(rows, strings.Join(strings.Fields(l), " "))
+	}
+	for _, want := range []string{"topic:led prefixed User:bob * read allow", "topic:led prefixed User:bob * describe allow",
+		"group:books literal User:bob * read allow"} {
+		if !slices.Contains(rows, want) {
+			t.Errorf("acl list does not show %q:\n%s", want, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	td, err := kadm.NewClient(userClient(t, p.kafka, "bob")).ListTopics(ctx)
+	if err != nil || !slices.Equal(td.Names(), []string{"ledger"}) {
+		t.Fatalf("bob lists topics: %v %v", td.Names(), err)
+	}
+	if out := strata(0, "acl", "remove", "--principal", "User:bob", "--operation", "describe", "--operation", "read",
+		"--topic", "led", "--prefixed"); !strings.Contains(out, "removed 2 ACLs") {
+		t.Errorf("acl remove: %s", out)
+	}
+	if out := strata(0, "acl", "list", "--topic", "led"); strings.Contains(out, "User:bob") {
+		t.Errorf("acl list after remove still shows bob on led:\n%s", out)
+	}
+	strata(2, "acl", "add", "--principal", "User:bob", "--operation", "fly", "--topic", "t")
+	strata(2, "acl", "add", "--principal", "User:bob", "--operation", "read")
+	// Without ALTER on the cluster the node refuses.
+	t.Setenv("STRATA_SASL_PASSWORD", "bob-pw")
+	var out2, errb bytes.Buffer
+	code := run([]string{"acl", "add", "--principal", "User:bob", "--operation", "all", "--cluster", "--bootstrap", p.kafka,
+		"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "bob"}, strings.NewReader(""), &out2, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "CLUSTER_AUTHORIZATION_FAILED") {
+		t.Errorf("bob adds an ACL: exit %d, %s", code, errb.String())
+	}
+}
