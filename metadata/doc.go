@@ -23,6 +23,7 @@
 //	ProducerIDs       AllocateProducerIDs                     broker (idempotent producers)
 //	Nodes             Register/DeregisterNode, ListNodes      broker (registry), compaction (reads)
 //	LeadershipWatcher WatchLeadership                         broker (failover, rebalancing)
+//	ACLs              Create/Delete/ListACLs, WatchACLs       authorizer (ingest/acl)
 //
 // # Leadership by node
 //

@@ -144,6 +144,21 @@ type LeadershipWatcher interface {
 	WatchLeadership(ctx context.Context) (<-chan struct{}, error)
 }
 
+// ACLs holds the cluster's access control lists (acl.go). Each distinct ACL is stored once.
+type ACLs interface {
+	// CreateACLs stores acls; an ACL already stored is not an error. Every ACL must pass
+	// ACL.Validate (else nothing is stored and the error wraps ErrInvalidACL).
+	CreateACLs(ctx context.Context, acls []ACL) error
+	// DeleteACLs removes every stored ACL that f matches and returns them, in ListACLs order.
+	DeleteACLs(ctx context.Context, f ACLFilter) ([]ACL, error)
+	// ListACLs returns every ACL, ordered by CompareACLs.
+	ListACLs(ctx context.Context) ([]ACL, error)
+	// WatchACLs signals, until ctx ends, every time an ACL is created or deleted. Like
+	// WatchLeadership's, the channel carries no detail and coalesces; a receiver re-reads with
+	// ListACLs. It is closed when ctx ends or the store closes.
+	WatchACLs(ctx context.Context) (<-chan struct{}, error)
+}
+
 // Store is the whole coordination service: every role, and Close. Backends implement it; cmd opens
 // one and passes it (or the roles a consumer asks for) around.
 type Store interface {
@@ -156,6 +171,7 @@ type Store interface {
 	Transactions
 	Nodes
 	LeadershipWatcher
+	ACLs
 
 	// Close releases the store's connections and ends its watches, waiting for their goroutines.
 	// It is idempotent; other methods fail after it.

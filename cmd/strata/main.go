@@ -36,6 +36,7 @@ Usage:
   strata produce TOPIC [--key-separator SEP]   records from stdin, one per line
   strata consume TOPIC [--group G] [--from-beginning] [--max N] [--to-end]
   strata cost [--window D] [--json] [--price NAME=USD ...]   a node's object-storage cost report
+  strata acl add|list|remove [--principal User:NAME] [--operation OP ...] [--topic T | --group G | ...]
   strata dev cluster up|down|status [--dir DIR]   a local cluster: MinIO, 3 NATS servers, 3 nodes
   strata version
 
@@ -72,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runConsume(ctx, args[1:], stdout, stderr)
 	case "cost":
 		err = runCost(ctx, args[1:], stdout)
+	case "acl":
+		err = runACL(ctx, args[1:], stdout)
 	case "dev":
 		err = runDev(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -69,6 +69,9 @@ type serverConfig struct {
 	httpTLSKey     string
 	httpOpenMetric bool
 	diskReserve    byteSize
+	authorizer     string   // --authorizer (acl.go)
+	superUsersFlag string   // --super-users
+	superUsers     []string // parsed --super-users
 
 	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
 	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer; the HTTP listener's users too
@@ -102,6 +105,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.saslUsers, "sasl-users", "", "users file (one user:password per line) enabling SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 on the Kafka listener and HTTP Basic authentication on the HTTP listener")
 	fs.StringVar(&c.httpTLSCert, "http-tls-cert", "", "PEM certificate (chain) for HTTPS on the HTTP listener (with --http-tls-key)")
 	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
+	fs.StringVar(&c.authorizer, "authorizer", "none", `"acl" checks every Kafka request and HTTP ingest against the ACLs kept in the metadata service (no ACL: denied); "none" allows every authenticated client everything`)
+	fs.StringVar(&c.superUsersFlag, "super-users", "", "with --authorizer acl, principals allowed everything whatever the ACLs say, comma-separated (User:admin,User:ops)")
 	fs.BoolVar(&c.httpOpenMetric, "http-open-metrics", false, "with --sasl-users, leave /metrics and /debug/pprof/ open to requests without credentials (for a scraper)")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
 	c.diskReserve = 128 << 20
@@ -188,7 +193,7 @@ func (c *serverConfig) validate() error {
 	if (c.httpTLSCert == "") != (c.httpTLSKey == "") {
 		return usagef("--http-tls-cert and --http-tls-key go together")
 	}
-	return nil
+	return c.validateACL()
 }
 
 // httpSecurity loads the HTTP listener's TLS config (nil: plain HTTP), as the Kafka listener's.
@@ -362,6 +367,13 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return fmt.Errorf("--metadata: %w", err) // natsmeta names the URLs, redacted
 	}
 	n.onClose(func() { store.Close() })
+	authz, err := newAuthorizer(openCtx, cfg, store, log, reg)
+	if err != nil {
+		return fmt.Errorf("--authorizer: %w", err)
+	}
+	if authz != nil {
+		n.onClose(func() { authz.Close() })
+	}
 
 	bucket, err := objstore.Open(openCtx, cfg.objectStore, objstore.WithLogger(log))
 	if err != nil {
@@ -499,6 +511,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		MaxConnectionsPerIP: cfg.maxConnsPerIP,
 		TLS:                 cfg.kafkaTLS,
 		SASL:                cfg.kafkaSASL,
+		Authorizer:          authz,
 		Logger:              log,
 		Registerer:          reg,
 	})
@@ -508,9 +521,10 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return err
 	}
 	h, err := httpapi.Handler(httpapi.Config{
-		Producer: b,
-		Topics:   admin,
-		Gatherer: reg,
+		Producer:   b,
+		Topics:     admin,
+		Gatherer:   reg,
+		Authorizer: httpAuthorizer(authz),
 		Ready: func(ctx context.Context) error {
 			if err := b.DiskErr(); err != nil {
 				return err
@@ -574,7 +588,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	log.Info("strata serving", "node_id", cfg.nodeID, "kafka", kln.Addr().String(), "advertised", advertised,
 		"http", hln.Addr().String(), "data_dir", cfg.dataDir, "metadata", natsmeta.RedactURLs(cfg.metadata), "object_store", redactURL(cfg.objectStore),
 		"version", version, "kafka_tls", cfg.kafkaTLS != nil, "kafka_sasl", cfg.kafkaSASL != nil,
-		"http_tls", cfg.httpTLS != nil, "http_auth", cfg.kafkaSASL != nil, "http_open_metrics", cfg.httpOpenMetric)
+		"http_tls", cfg.httpTLS != nil, "http_auth", cfg.kafkaSASL != nil, "http_open_metrics", cfg.httpOpenMetric, "authorizer", cfg.authorizer)
 
 	select {
 	case <-ctx.Done():

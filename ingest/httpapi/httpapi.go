@@ -85,7 +85,10 @@ type Config struct {
 	MaxConcurrent int
 	// Timeout bounds one ingest request (default 30s).
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Authorizer, when set, checks ingest against the ACLs (authz.go): WRITE on the topic, and
+	// CREATE to create it. Nil: every authenticated request may ingest.
+	Authorizer Authorizer
+	Logger     *slog.Logger
 }
 
 // Validate checks the config and fills defaults.

@@ -57,6 +57,10 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error() + "; nothing was written"})
 		return
 	}
+	if !in.allowed(r, metadata.OpWrite, metadata.ResourceTopic, topic) {
+		forbid(w, r, fmt.Sprintf("not authorized: writing to topic %q needs WRITE on it", topic))
+		return
+	}
 	ctx, cancel := contextWithTimeout(r, in.cfg.Timeout)
 	defer cancel()
 	select {
@@ -91,7 +95,11 @@ func (in *ingester) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "empty body: want one JSON value per line"})
 		return
 	}
-	t, err := in.cfg.Topics.EnsureTopic(ctx, topic, true)
+	t, err := in.ensureTopic(ctx, r, topic)
+	if errors.Is(err, errForbidden) {
+		forbid(w, r, err.Error())
+		return
+	}
 	if err != nil {
 		in.fail(w, topic, err)
 		return

@@ -55,6 +55,8 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 	switch {
 	case req.TransactionID != nil && s.cfg.Transactions == nil:
 		fail = kerr.TransactionalIDAuthorizationFailed.Code
+	case req.TransactionID != nil && !s.authorizedTxnID(cc, metadata.OpWrite, *req.TransactionID):
+		fail = kerr.TransactionalIDAuthorizationFailed.Code
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		fail = kerr.InvalidRequiredAcks.Code
 	}
@@ -67,12 +69,16 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		denied := fail == 0 && !s.authorizedTopic(cc, metadata.OpWrite, rt.Topic)
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = rp.Partition, -1, -1, -1
-			if fail != 0 {
+			if fail != 0 || denied {
 				sp.ErrorCode = fail
+				if denied {
+					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				}
 				continue
 			}
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}

@@ -38,13 +38,14 @@ func init() {
 	register(api{key: kmsg.Fetch.Int16(), minVersion: 4, maxVersion: 12, handle: handleFetch})
 }
 
-func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if req.SessionID != 0 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp, nil
 	}
+	denied := s.fetchDenied(cc, req) // topics without READ, taken out of req
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	// The broker caps what a request may ask for, so a small request cannot make it read a whole
 	// log into memory.
@@ -65,6 +66,7 @@ func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reques
 		for _, f := range release {
 			onWritten(ctx, f)
 		}
+		resp.Topics = append(resp.Topics, denied...)
 		return resp, nil
 	}
 	for {
@@ -80,7 +82,7 @@ func handleFetch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Reques
 		}
 		releasePass()
 		total, errs := fetchOnce(ctx, s, req, resp, maxBytes, &release)
-		if errs || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
+		if errs || len(denied) > 0 || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
 			return answer()
 		}
 		if !waitAny(ctx, changed, deadline) {

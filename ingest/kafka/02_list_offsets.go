@@ -28,17 +28,22 @@ func init() {
 	register(api{key: kmsg.ListOffsets.Int16(), minVersion: 0, maxVersion: 10, handle: handleListOffsets})
 }
 
-func handleListOffsets(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleListOffsets(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		denied := !s.authorizedTopic(cc, metadata.OpDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition, sp.Offset, sp.Timestamp, sp.LeaderEpoch = rp.Partition, -1, -1, -1
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-			sp.ErrorCode = listOffset(ctx, s, tp, rp, req.IsolationLevel == 1, &sp)
+			if denied {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else {
+				sp.ErrorCode = listOffset(ctx, s, tp, rp, req.IsolationLevel == 1, &sp)
+			}
 			if req.Version == 0 && sp.ErrorCode == 0 {
 				sp.OldStyleOffsets = []int64{sp.Offset}
 			}

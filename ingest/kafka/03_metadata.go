@@ -10,7 +10,9 @@ package kafka
 //
 // Deviations from Apache Kafka: replicas and ISR name the leader only — Strata keeps one hot copy
 // and makes data durable in object storage instead of replicating between brokers; authorized
-// operations are not computed (no ACLs).
+// operations are computed only with an authorizer (authz.go). With one, topics the caller may not
+// DESCRIBE are left out of an all-topics answer and answer TOPIC_AUTHORIZATION_FAILED when
+// named, and auto-creation needs CREATE on the cluster or the topic, as in Kafka.
 
 import (
 	"context"
@@ -25,7 +27,7 @@ func init() {
 	register(api{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 12, handle: handleMetadata})
 }
 
-func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleMetadata(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 
@@ -46,6 +48,11 @@ func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Req
 	}
 	resp.ClusterID = strp(s.cfg.ClusterID)
 	resp.ControllerID = nodes[0].ID
+	if req.IncludeClusterAuthorizedOperations {
+		if bits, ok := s.authorizedOps(cc, metadata.ResourceCluster, metadata.ClusterResourceName); ok {
+			resp.AuthorizedOperations = bits
+		}
+	}
 
 	leases, err := s.broker.Leaders(ctx)
 	if err != nil {
@@ -69,6 +76,11 @@ func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Req
 			rp.OfflineReplicas = []int32{}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
+		if req.IncludeTopicAuthorizedOperations {
+			if bits, ok := s.authorizedOps(cc, metadata.ResourceTopic, t.Name); ok {
+				rt.AuthorizedOperations = bits
+			}
+		}
 		return rt
 	}
 
@@ -79,7 +91,9 @@ func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Req
 			return nil, err
 		}
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, describe(t))
+			if s.authorizedTopic(cc, metadata.OpDescribe, t.Name) { // the others stay hidden
+				resp.Topics = append(resp.Topics, describe(t))
+			}
 		}
 		return resp, nil
 	}
@@ -99,16 +113,20 @@ func handleMetadata(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Req
 					byID[t.ID] = t
 				}
 			}
-			if t, ok := byID[rt.TopicID]; ok {
+			t, ok := byID[rt.TopicID]
+			if ok && s.authorizedTopic(cc, metadata.OpDescribe, t.Name) {
 				resp.Topics = append(resp.Topics, describe(t))
 				continue
 			}
 			et := kmsg.NewMetadataResponseTopic()
 			et.TopicID, et.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
+			if ok { // topic IDs are not secret: Kafka says it exists
+				et.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 			resp.Topics = append(resp.Topics, et)
 			continue
 		}
-		t, err := s.topics.EnsureTopic(ctx, *rt.Topic, autoCreate)
+		t, err := s.metadataTopic(ctx, cc, *rt.Topic, autoCreate)
 		if err != nil {
 			et := kmsg.NewMetadataResponseTopic()
 			et.Topic, et.ErrorCode = rt.Topic, s.code(err, "metadata", "topic", *rt.Topic)

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.OffsetCommit.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.OffsetCommit(ctx, req.(*kmsg.OffsetCommitRequest)), nil
+	register(api{key: kmsg.OffsetCommit.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.offsetCommit(ctx, cc, req.(*kmsg.OffsetCommitRequest)), nil
 	}})
 }

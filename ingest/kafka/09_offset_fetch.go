@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.OffsetFetch.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.OffsetFetch(ctx, req.(*kmsg.OffsetFetchRequest)), nil
+	register(api{key: kmsg.OffsetFetch.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.offsetFetch(ctx, cc, req.(*kmsg.OffsetFetchRequest)), nil
 	}})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/metadata"
+
 	"github.com/strata-log/strata/ingest/broker"
 )
 
@@ -23,7 +25,7 @@ func init() {
 	register(api{key: kmsg.FindCoordinator.Int16(), minVersion: 0, maxVersion: 5, handle: handleFindCoordinator})
 }
 
-func handleFindCoordinator(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleFindCoordinator(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 
@@ -42,6 +44,10 @@ func handleFindCoordinator(ctx context.Context, s *Server, _ *clientConn, kreq k
 		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
 			c.ErrorCode = kerr.InvalidRequest.Code
 			c.ErrorMessage = strp("unsupported coordinator type")
+		case req.CoordinatorType == 0 && !s.authorizedGroup(cc, metadata.OpDescribe, key):
+			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		case req.CoordinatorType == 1 && !s.authorizedTxnID(cc, metadata.OpDescribe, key):
+			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		case nodesErr != nil:
 			c.ErrorCode = s.code(nodesErr, "find coordinator")
 			if c.ErrorCode == kerr.UnknownServerError.Code {

@@ -17,10 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/ingest/group"
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
 	register(api{key: kmsg.JoinGroup.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		if resp := s.groupDenied(cc, metadata.OpRead, req.(*kmsg.JoinGroupRequest).Group, req); resp != nil {
+			return resp, nil
+		}
 		return s.groups.JoinGroup(group.WithClient(ctx, requestClientID(ctx), clientHost(cc)), req.(*kmsg.JoinGroupRequest)), nil
 	}})
 }

@@ -11,10 +11,15 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
-	register(api{key: kmsg.Heartbeat.Int16(), minVersion: 0, maxVersion: 4, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.Heartbeat.Int16(), minVersion: 0, maxVersion: 4, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		if resp := s.groupDenied(cc, metadata.OpRead, req.(*kmsg.HeartbeatRequest).Group, req); resp != nil {
+			return resp, nil
+		}
 		return s.groups.Heartbeat(ctx, req.(*kmsg.HeartbeatRequest)), nil
 	}})
 }

@@ -12,10 +12,15 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
-	register(api{key: kmsg.SyncGroup.Int16(), minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
+	register(api{key: kmsg.SyncGroup.Int16(), minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		if resp := s.groupDenied(cc, metadata.OpRead, req.(*kmsg.SyncGroupRequest).Group, req); resp != nil {
+			return resp, nil
+		}
 		return s.groups.SyncGroup(ctx, req.(*kmsg.SyncGroupRequest)), nil
 	}})
 }

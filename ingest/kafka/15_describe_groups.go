@@ -7,8 +7,9 @@ package kafka
 // Dead, with GROUP_ID_NOT_FOUND from v6; so is a KIP-848 consumer group, as in Kafka (its describe
 // is ConsumerGroupDescribe).
 //
-// Deviations from Apache Kafka: authorized operations (v3+) are never filled in (no ACLs); a
-// group's protocol type is not persisted, so after a restart an offsets-only group shows "".
+// Deviations from Apache Kafka: authorized operations (v3+) are filled in only with an
+// authorizer; a group's protocol type is not persisted, so after a restart an offsets-only group
+// shows "".
 
 import (
 	"context"
@@ -17,7 +18,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.DescribeGroups.Int16(), minVersion: 0, maxVersion: 6, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.DescribeGroups(ctx, req.(*kmsg.DescribeGroupsRequest)), nil
+	register(api{key: kmsg.DescribeGroups.Int16(), minVersion: 0, maxVersion: 6, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.describeGroups(ctx, cc, req.(*kmsg.DescribeGroupsRequest)), nil
 	}})
 }

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.ListGroups.Int16(), minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.ListGroups(ctx, req.(*kmsg.ListGroupsRequest)), nil
+	register(api{key: kmsg.ListGroups.Int16(), minVersion: 0, maxVersion: 5, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.listGroups(ctx, cc, req.(*kmsg.ListGroupsRequest)), nil
 	}})
 }

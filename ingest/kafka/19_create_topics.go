@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/metadata"
+
 	"github.com/strata-log/strata/ingest/topics"
 )
 
@@ -23,7 +25,7 @@ func init() {
 	register(api{key: kmsg.CreateTopics.Int16(), minVersion: 0, maxVersion: 7, handle: handleCreateTopics})
 }
 
-func handleCreateTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleCreateTopics(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
@@ -36,6 +38,11 @@ func handleCreateTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 		if seen[rt.Topic] > 1 {
 			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = strp("topic named more than once in one request")
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if !s.mayCreateTopic(cc, rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
@@ -66,6 +73,9 @@ func handleCreateTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 			entries, err := s.topics.DescribeTopicConfigs(ctx, t.Name, nil)
 			if req.ValidateOnly || err != nil {
 				entries = nil
+			}
+			if !s.authorizedTopic(cc, metadata.OpDescribeConfigs, t.Name) {
+				entries, st.ConfigErrorCode = nil, kerr.TopicAuthorizationFailed.Code
 			}
 			for _, e := range entries {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()

@@ -22,7 +22,7 @@ func init() {
 	register(api{key: kmsg.DeleteTopics.Int16(), minVersion: 0, maxVersion: 6, handle: handleDeleteTopics})
 }
 
-func handleDeleteTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDeleteTopics(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	targets := req.Topics
@@ -59,6 +59,11 @@ func handleDeleteTopics(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 				continue
 			}
 			name, st.Topic = n, strp(n)
+		}
+		if !s.authorizedTopic(cc, metadata.OpDelete, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
 		}
 		if t, err := s.topics.Topic(ctx, name); err == nil {
 			st.TopicID = t.ID

@@ -11,6 +11,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/metadata"
@@ -20,7 +21,7 @@ func init() {
 	register(api{key: kmsg.DeleteRecords.Int16(), minVersion: 0, maxVersion: 2, handle: handleDeleteRecords})
 }
 
-func handleDeleteRecords(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDeleteRecords(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
@@ -30,6 +31,11 @@ func handleDeleteRecords(ctx context.Context, s *Server, _ *clientConn, kreq kms
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			if !s.authorizedTopic(cc, metadata.OpDelete, rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			low, err := s.broker.DeleteRecords(ctx, tp, rp.Offset)
 			if err != nil {
 				sp.ErrorCode = s.code(err, "delete records", "partition", tp)

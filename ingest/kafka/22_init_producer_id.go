@@ -26,12 +26,16 @@ func init() {
 	register(api{key: kmsg.InitProducerID.Int16(), minVersion: 0, maxVersion: 5, handle: handleInitProducerID})
 }
 
-func handleInitProducerID(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleInitProducerID(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil && s.cfg.Transactions == nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
+	if code := s.initProducerIDDenied(cc, req.TransactionalID); code != 0 {
+		resp.ErrorCode = code
 		return resp, nil
 	}
 	if req.TransactionalID != nil {

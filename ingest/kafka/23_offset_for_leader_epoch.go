@@ -20,6 +20,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/metadata"
@@ -29,7 +30,7 @@ func init() {
 	register(api{key: kmsg.OffsetForLeaderEpoch.Int16(), minVersion: 0, maxVersion: 4, handle: handleOffsetForLeaderEpoch})
 }
 
-func handleOffsetForLeaderEpoch(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleOffsetForLeaderEpoch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	for _, rt := range req.Topics {
@@ -42,6 +43,11 @@ func handleOffsetForLeaderEpoch(ctx context.Context, s *Server, _ *clientConn, k
 			current := rp.CurrentLeaderEpoch
 			if req.Version < 2 {
 				current = -1 // not in the request before v2
+			}
+			if !s.authorizedTopic(cc, metadata.OpDescribe, rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
 			}
 			epoch, end, err := s.broker.EndOffsetForEpoch(ctx, tp, rp.LeaderEpoch, current)
 			if err != nil {

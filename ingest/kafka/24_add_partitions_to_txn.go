@@ -24,7 +24,7 @@ func init() {
 	registerTxn(api{key: kmsg.AddPartitionsToTxn.Int16(), minVersion: 0, maxVersion: 3, handle: handleAddPartitionsToTxn})
 }
 
-func handleAddPartitionsToTxn(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleAddPartitionsToTxn(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AddPartitionsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	var tps []metadata.TopicPartition
@@ -34,8 +34,8 @@ func handleAddPartitionsToTxn(ctx context.Context, s *Server, _ *clientConn, kre
 		}
 	}
 	code := s.notTxnCoordinator(req.TransactionalID)
-	var codes map[metadata.TopicPartition]int16
-	if code == 0 {
+	codes := s.addPartitionsDenied(cc, req.TransactionalID, tps)
+	if code == 0 && codes == nil {
 		var err error
 		codes, err = s.cfg.Transactions.AddPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, tps)
 		if err != nil {

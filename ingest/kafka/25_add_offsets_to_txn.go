@@ -13,14 +13,22 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
 	registerTxn(api{key: kmsg.AddOffsetsToTxn.Int16(), minVersion: 0, maxVersion: 4, handle: handleAddOffsetsToTxn})
 }
 
-func handleAddOffsetsToTxn(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleAddOffsetsToTxn(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
+	if denied := s.txnIDDenied(cc, req.TransactionalID, req); denied != nil {
+		return denied, nil
+	}
+	if denied := s.groupDenied(cc, metadata.OpRead, req.Group, req); denied != nil {
+		return denied, nil
+	}
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 	if resp.ErrorCode = s.notTxnCoordinator(req.TransactionalID); resp.ErrorCode != 0 {
 		return resp, nil

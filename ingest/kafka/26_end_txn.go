@@ -23,8 +23,11 @@ func init() {
 	registerTxn(api{key: kmsg.EndTxn.Int16(), minVersion: 0, maxVersion: 4, handle: handleEndTxn})
 }
 
-func handleEndTxn(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleEndTxn(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.EndTxnRequest)
+	if denied := s.txnIDDenied(cc, req.TransactionalID, req); denied != nil {
+		return denied, nil
+	}
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	if resp.ErrorCode = s.notTxnCoordinator(req.TransactionalID); resp.ErrorCode != 0 {
 		return resp, nil

@@ -14,6 +14,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/metadata"
@@ -23,9 +24,10 @@ func init() {
 	registerTxn(api{key: kmsg.WriteTxnMarkers.Int16(), minVersion: 0, maxVersion: 1, handle: handleWriteTxnMarkers})
 }
 
-func handleWriteTxnMarkers(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleWriteTxnMarkers(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	denied := !s.authorizedCluster(cc, metadata.OpClusterAction)
 	var wg sync.WaitGroup
 	for _, m := range req.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()
@@ -38,6 +40,10 @@ func handleWriteTxnMarkers(ctx context.Context, s *Server, _ *clientConn, kreq k
 				rp := &rt.Partitions[i]
 				*rp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = p
+				if denied {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
 				wg.Add(1)
 				go func() { // joined below, before the response is returned
 					defer wg.Done()

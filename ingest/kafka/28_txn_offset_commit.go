@@ -24,9 +24,14 @@ func init() {
 	registerTxn(api{key: kmsg.TxnOffsetCommit.Int16(), minVersion: 0, maxVersion: 4, handle: handleTxnOffsetCommit})
 }
 
-func handleTxnOffsetCommit(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleTxnOffsetCommit(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
+	all, denied := s.txnOffsetCommitDenied(cc, req)
+	if all != nil {
+		return all, nil
+	}
 	offsets, resp := s.cfg.Groups.TxnOffsetCommit(ctx, req)
+	defer func() { resp.Topics = append(resp.Topics, denied...) }()
 	if len(offsets) == 0 {
 		return resp, nil
 	}

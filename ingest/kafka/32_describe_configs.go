@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/metadata"
+
 	"github.com/strata-log/strata/ingest/topics"
 )
 
@@ -25,7 +27,7 @@ func init() {
 	register(api{key: kmsg.DescribeConfigs.Int16(), minVersion: 0, maxVersion: 4, handle: handleDescribeConfigs})
 }
 
-func handleDescribeConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeConfigs(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
@@ -33,10 +35,12 @@ func handleDescribeConfigs(ctx context.Context, s *Server, _ *clientConn, kreq k
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []topics.ConfigEntry
 		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		switch code := s.configsDenied(cc, metadata.OpDescribeConfigs, rr.ResourceType, rr.ResourceName); {
+		case code != 0:
+			sr.ErrorCode = code
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			entries, err = s.topics.DescribeTopicConfigs(ctx, rr.ResourceName, rr.ConfigNames)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if _, perr := strconv.ParseInt(rr.ResourceName, 10, 32); rr.ResourceName != "" && perr != nil {
 				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("broker resource name must be a node id")
 				break

@@ -14,20 +14,24 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
 	register(api{key: kmsg.AlterConfigs.Int16(), minVersion: 0, maxVersion: 2, handle: handleAlterConfigs})
 }
 
-func handleAlterConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleAlterConfigs(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		switch code := s.configsDenied(cc, metadata.OpAlterConfigs, rr.ResourceType, rr.ResourceName); {
+		case code != 0:
+			sr.ErrorCode = code
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			cfgs := make(map[string]string, len(rr.Configs))
 			for _, c := range rr.Configs {
 				if c.Value != nil {
@@ -37,7 +41,7 @@ func handleAlterConfigs(ctx context.Context, s *Server, _ *clientConn, kreq kmsg
 			if err := s.topics.SetTopicConfigs(ctx, rr.ResourceName, cfgs, req.ValidateOnly); err != nil {
 				sr.ErrorCode, sr.ErrorMessage = s.code(err, "alter configs", "topic", rr.ResourceName), errMsg(err)
 			}
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("broker configs are static")
 		default:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("unsupported resource type")

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.DeleteGroups.Int16(), minVersion: 0, maxVersion: 3, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.DeleteGroups(ctx, req.(*kmsg.DeleteGroupsRequest)), nil
+	register(api{key: kmsg.DeleteGroups.Int16(), minVersion: 0, maxVersion: 3, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.deleteGroups(ctx, cc, req.(*kmsg.DeleteGroupsRequest)), nil
 	}})
 }

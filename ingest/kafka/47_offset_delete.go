@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.OffsetDelete.Int16(), minVersion: 0, maxVersion: 0, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.OffsetDelete(ctx, req.(*kmsg.OffsetDeleteRequest)), nil
+	register(api{key: kmsg.OffsetDelete.Int16(), minVersion: 0, maxVersion: 0, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.offsetDelete(ctx, cc, req.(*kmsg.OffsetDeleteRequest)), nil
 	}})
 }

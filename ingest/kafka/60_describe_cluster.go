@@ -7,20 +7,22 @@ package kafka
 //
 // Deviations from Apache Kafka: Strata has no controller (metadata lives in the metadata
 // service), so the lowest live node id is reported as the "controller"; authorized operations are
-// not computed (no ACLs).
+// computed only with an authorizer.
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
 	register(api{key: kmsg.DescribeCluster.Int16(), minVersion: 0, maxVersion: 1, handle: handleDescribeCluster})
 }
 
-func handleDescribeCluster(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeCluster(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = req.EndpointType
@@ -34,6 +36,11 @@ func handleDescribeCluster(ctx context.Context, s *Server, _ *clientConn, kreq k
 		return resp, nil
 	}
 	resp.ClusterID, resp.ControllerID = s.cfg.ClusterID, nodes[0].ID
+	if req.IncludeClusterAuthorizedOperations {
+		if bits, ok := s.authorizedOps(cc, metadata.ResourceCluster, metadata.ClusterResourceName); ok {
+			resp.ClusterAuthorizedOperations = bits
+		}
+	}
 	for _, n := range nodes {
 		b := kmsg.NewDescribeClusterResponseBroker()
 		b.NodeID = n.ID

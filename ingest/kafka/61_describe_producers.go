@@ -13,6 +13,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/metadata"
@@ -22,7 +23,7 @@ func init() {
 	register(api{key: kmsg.DescribeProducers.Int16(), minVersion: 0, maxVersion: 0, handle: handleDescribeProducers})
 }
 
-func handleDescribeProducers(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeProducers(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
 	for _, rt := range req.Topics {
@@ -32,6 +33,11 @@ func handleDescribeProducers(ctx context.Context, s *Server, _ *clientConn, kreq
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = p
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: p}
+			if !s.authorizedTopic(cc, metadata.OpRead, rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			ps, err := s.broker.Producers(ctx, tp)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = s.code(err, "describe producers", "partition", tp), errMsg(err)

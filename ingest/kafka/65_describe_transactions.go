@@ -14,18 +14,25 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
 	registerTxn(api{key: kmsg.DescribeTransactions.Int16(), minVersion: 0, maxVersion: 0, handle: handleDescribeTransactions})
 }
 
-func handleDescribeTransactions(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeTransactions(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range req.TransactionalIDs {
 		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
 		ts.TransactionalID, ts.StartTimestamp, ts.ProducerID, ts.ProducerEpoch = id, -1, -1, -1
+		if !s.authorizedTxnID(cc, metadata.OpDescribe, id) {
+			ts.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.TransactionStates = append(resp.TransactionStates, ts)
+			continue
+		}
 		if ts.ErrorCode = s.notTxnCoordinator(id); ts.ErrorCode != 0 {
 			resp.TransactionStates = append(resp.TransactionStates, ts)
 			continue
@@ -43,6 +50,9 @@ func handleDescribeTransactions(ctx context.Context, s *Server, _ *clientConn, k
 			}
 			byTopic := map[string]int{}
 			for _, tp := range t.Partitions {
+				if !s.authorizedTopic(cc, metadata.OpDescribe, tp.Topic) {
+					continue // as Kafka: the topics the caller may not describe are left out
+				}
 				i, ok := byTopic[tp.Topic]
 				if !ok {
 					i = len(ts.Topics)

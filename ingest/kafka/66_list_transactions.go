@@ -23,7 +23,7 @@ func init() {
 	registerTxn(api{key: kmsg.ListTransactions.Int16(), minVersion: 0, maxVersion: 1, handle: handleListTransactions})
 }
 
-func handleListTransactions(ctx context.Context, s *Server, _ *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleListTransactions(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
 	known := map[string]bool{}
@@ -44,6 +44,7 @@ func handleListTransactions(ctx context.Context, s *Server, _ *clientConn, kreq 
 	for _, t := range ts {
 		switch {
 		case !s.cfg.Transactions.IsCoordinator(t.ID):
+		case !s.authorizedTxnID(cc, metadata.OpDescribe, t.ID):
 		case len(req.StateFilters) > 0 && !slices.Contains(req.StateFilters, t.State.String()):
 		case len(req.ProducerIDFilters) > 0 && !slices.Contains(req.ProducerIDFilters, t.ProducerID):
 		case req.Version >= 1 && req.DurationFilterMillis >= 0 &&

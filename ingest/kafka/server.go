@@ -43,6 +43,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-log/strata/ingest/acl"
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/ingest/group"
 	"github.com/strata-log/strata/ingest/topics"
@@ -120,7 +121,10 @@ type Config struct {
 	TLS *tls.Config
 	// SASL, when set, requires every connection to authenticate (SaslHandshake, SaslAuthenticate)
 	// with one of its users before any request other than ApiVersions. Nil: no authentication.
-	SASL       *Credentials
+	SASL *Credentials
+	// Authorizer, when set, checks every request against the ACLs (authz.go) and serves the ACL
+	// APIs. Nil: everything is allowed and the ACL APIs answer SECURITY_DISABLED, as in Kafka.
+	Authorizer *acl.Authorizer
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }

@@ -77,6 +77,8 @@ type Store struct {
 	offsets  map[string]map[metadata.TopicPartition]metadata.OffsetCommit
 	nextPID  int64
 	txns     map[string]metadata.Transaction // transactions.go; nil until the first write
+	acls     map[metadata.ACL]struct{}       // acls.go; nil until the first write
+	aclWatch map[chan struct{}]struct{}      // acls.go; nil until the first watch
 	nodes    map[int32]liveNode
 	watchers map[*watcher]struct{}
 	departs  map[chan struct{}]struct{} // leadership watches' channels, signalled under mu

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("TransactionsConcurrent", func(t *testing.T) { testTransactionsConcurrent(t, newStore) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, newStore) })
 	t.Run("WatchLeadership", func(t *testing.T) { testWatchLeadership(t, newStore) })
+	t.Run("ACLs", func(t *testing.T) { testACLs(t, newStore) })
 	t.Run("CloseIdempotent", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Close(); err != nil {

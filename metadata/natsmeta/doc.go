@@ -15,6 +15,7 @@
 //	offsets    b64(group)                   binary offsets, version 1   -
 //	producers  next                         JSON {"v":1,"next":N}       -
 //	nodes      <node id>                    JSON node, "v":1            the node TTL
+//	acls       hex(sha256(value))[:32]      JSON ACL, "v":1 (acls.go)   -
 //
 // b64 is unpadded base64url, so any topic or group name is one valid subject token ('.' in a
 // Kafka topic name would otherwise split the key). The binary formats are drawn in codec.go.

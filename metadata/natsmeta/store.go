@@ -124,6 +124,7 @@ type Store struct {
 
 	topics, leases, segments, offsets, producers, nodes *bucket
 	txns                                                *bucket // transactions.go
+	acls                                                *bucket // acls.go
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -195,7 +196,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		ephemeral bool
 	}{{&s.topics, "topics", false, false}, {&s.leases, "leases", false, true}, {&s.segments, "segments", true, false},
 		{&s.offsets, "offsets", true, false}, {&s.producers, "producers", false, false}, {&s.nodes, "nodes", false, true},
-		{&s.txns, "transactions", false, false}} {
+		{&s.txns, "transactions", false, false}, {&s.acls, "acls", false, false}} {
 		bk, err := s.openBucket(ctx, b.name, replicas, b.ephemeral)
 		if err != nil {
 			nc.Close()
