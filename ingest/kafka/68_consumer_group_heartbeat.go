@@ -16,14 +16,44 @@ package kafka
 
 import (
 	"context"
+	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/ingest/group"
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
-	register(api{key: kmsg.ConsumerGroupHeartbeat.Int16(), minVersion: 0, maxVersion: 1, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.ConsumerGroupHeartbeat(group.WithClient(ctx, requestClientID(ctx), clientHost(cc)), req.(*kmsg.ConsumerGroupHeartbeatRequest)), nil
+	register(api{key: kmsg.ConsumerGroupHeartbeat.Int16(), minVersion: 0, maxVersion: 1, handle: func(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+		req := kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+		if resp := s.groupDenied(cc, metadata.OpRead, req.Group, req); resp != nil {
+			return resp, nil
+		}
+		if resp := s.subscriptionDenied(cc, req); resp != nil {
+			return resp, nil
+		}
+		return s.groups.ConsumerGroupHeartbeat(group.WithClient(ctx, requestClientID(ctx), clientHost(cc)), req), nil
 	}})
+}
+
+// subscriptionDenied is the TOPIC_AUTHORIZATION_FAILED answer to a heartbeat subscribing to topics
+// by name when cc may not DESCRIBE one of them (as Kafka answers), else nil. Topics a regex
+// subscription matches are not filtered by the member's ACLs.
+func (s *Server) subscriptionDenied(cc *clientConn, req *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
+	var denied []string
+	for _, t := range req.SubscribedTopicNames {
+		if !s.authorizedTopic(cc, metadata.OpDescribe, t) {
+			denied = append(denied, t)
+		}
+	}
+	if len(denied) == 0 {
+		return nil
+	}
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+	resp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+	msg := "not authorized to describe the subscribed topics " + strings.Join(denied, ", ")
+	resp.ErrorMessage = &msg
+	return resp
 }

@@ -11,11 +11,35 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func init() {
-	register(api{key: kmsg.ConsumerGroupDescribe.Int16(), minVersion: 0, maxVersion: 1, handle: func(ctx context.Context, s *Server, _ *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.groups.ConsumerGroupDescribe(ctx, req.(*kmsg.ConsumerGroupDescribeRequest)), nil
+	register(api{key: kmsg.ConsumerGroupDescribe.Int16(), minVersion: 0, maxVersion: 1, handle: func(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
+		// Groups cc may not DESCRIBE answer GROUP_AUTHORIZATION_FAILED; the rest are described.
+		req := kreq.(*kmsg.ConsumerGroupDescribeRequest)
+		allowed := *req
+		allowed.Groups = nil
+		var denied []string
+		for _, g := range req.Groups {
+			if s.authorizedGroup(cc, metadata.OpDescribe, g) {
+				allowed.Groups = append(allowed.Groups, g)
+			} else {
+				denied = append(denied, g)
+			}
+		}
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+		if len(allowed.Groups) > 0 {
+			resp = s.groups.ConsumerGroupDescribe(ctx, &allowed)
+		}
+		for _, g := range denied {
+			rg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			rg.Group, rg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, rg)
+		}
+		return resp, nil
 	}})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,5 +221,55 @@ func TestAuthorizeAnonymousFilters(t *testing.T) {
 	}
 	if err != nil || len(cr.Results) != 2 || cr.Results[0].ErrorCode != kerr.InvalidRequest.Code || cr.Results[1].ErrorCode != 0 {
 		t.Fatalf("CreateAcls with one invalid ACL: %+v %v", cr, err)
+	}
+}
+
+// KIP-848 groups: a heartbeat needs READ on the group and DESCRIBE on every topic it subscribes to
+// by name; ConsumerGroupDescribe answers GROUP_AUTHORIZATION_FAILED for groups the principal may not
+// DESCRIBE and describes the others.
+func TestAuthorizeConsumerGroupProtocol(t *testing.T) {
+	const anon = acl.Anonymous
+	n := aclNode(t, nil, nil,
+		allowACL(anon, metadata.ResourceCluster, metadata.ClusterResourceName, metadata.OpCreate),
+		allowACL(anon, metadata.ResourceTopic, "open", metadata.OpAll),
+		allowACL(anon, metadata.ResourceTopic, "closed", metadata.OpCreate),
+		allowACL(anon, metadata.ResourceGroup, "mine", metadata.OpRead))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(n.client(t))
+	for _, topic := range []string{"open", "closed"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := n.raw(t)
+	beat := func(group string, topics ...string) *kmsg.ConsumerGroupHeartbeatResponse {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.SetVersion(0)
+		req.Group, req.MemberEpoch, req.RebalanceTimeoutMillis = group, 0, 30000
+		req.SubscribedTopicNames = topics
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{} // owns nothing yet
+		return r.roundTrip(req).(*kmsg.ConsumerGroupHeartbeatResponse)
+	}
+	if got := beat("theirs", "open"); got.ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("heartbeat to a group without READ: error %d, want GROUP_AUTHORIZATION_FAILED", got.ErrorCode)
+	}
+	if got := beat("mine", "open", "closed"); got.ErrorCode != kerr.TopicAuthorizationFailed.Code ||
+		got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "closed") {
+		t.Fatalf("heartbeat subscribing to a topic without DESCRIBE: error %d %v, want TOPIC_AUTHORIZATION_FAILED naming it", got.ErrorCode, got.ErrorMessage)
+	}
+	if got := beat("mine", "open"); got.ErrorCode != 0 || got.MemberEpoch < 1 {
+		t.Fatalf("allowed heartbeat: error %d (%v), epoch %d", got.ErrorCode, got.ErrorMessage, got.MemberEpoch)
+	}
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.SetVersion(0)
+	d.Groups = []string{"mine", "theirs"}
+	got := r.roundTrip(d).(*kmsg.ConsumerGroupDescribeResponse)
+	codes := map[string]int16{}
+	for _, g := range got.Groups {
+		codes[g.Group] = g.ErrorCode
+	}
+	if len(codes) != 2 || codes["mine"] != 0 || codes["theirs"] != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("ConsumerGroupDescribe codes %v, want mine described and theirs GROUP_AUTHORIZATION_FAILED", codes)
 	}
 }
