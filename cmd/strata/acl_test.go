@@ -602,3 +602,87 @@ func TestACLCommand(t *testing.T) {
 		t.Errorf("bob adds an ACL: exit %d, %s", code, errb.String())
 	}
 }
+
+// TestConsoleACLs: with --authorizer acl the console's JSON API shows and changes only what the
+// HTTP Basic user may: bob (DESCRIBE and READ on "shared", nothing on "private") sees one topic,
+// gets 403 on the other's page, records and deletion, and may not create topics; the super user sees
+// and deletes everything.
+func TestConsoleACLs(t *testing.T) {
+	dir := t.TempDir()
+	p := startStrata(t, append(serverArgs(filepath.Join(dir, "data")), "--sasl-users", writeACLUsers(t, dir),
+		"--authorizer", "acl", "--super-users", "User:admin")...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(userClient(t, p.kafka, "admin"))
+	for _, topic := range []string{"shared", "private"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := adm.CreateACLs(ctx, kadm.NewACLs().Allow("User:bob").Topics("shared").
+		Operations(kadm.OpRead, kadm.OpDescribe).ResourcePatternType(kadm.ACLPatternLiteral))
+	mustACLs(t, "bob on shared", rs, err)
+
+	base := "http://" + p.http
+	get := func(user, path string) (int, string) {
+		return httpDo(t, http.DefaultClient, "GET", base+path, user, user+"-pw", "")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get("bob", "/v1/topics")
+		if code == http.StatusOK && strings.Contains(body, `"shared"`) {
+			if strings.Contains(body, `"private"`) {
+				t.Fatalf("bob's topic list shows private: %s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's topic list: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/v1/topics/shared", http.StatusOK},
+		{"GET", "/v1/topics/shared/partitions/0/records?offset=0", http.StatusOK},
+		{"GET", "/v1/topics/private", http.StatusForbidden},
+		{"GET", "/v1/topics/private/partitions", http.StatusForbidden},
+		{"GET", "/v1/topics/private/partitions/0/records?offset=0", http.StatusForbidden},
+		{"DELETE", "/v1/topics/shared", http.StatusForbidden},
+		{"PATCH", "/v1/topics/shared/configs", http.StatusForbidden},
+		{"POST", "/v1/topics", http.StatusForbidden},
+	} {
+		body := ""
+		switch c.method {
+		case "PATCH":
+			body = `{"configs":{"retention.ms":"1000"}}`
+		case "POST":
+			body = `{"name":"bobs"}`
+		}
+		req, err := http.NewRequest(c.method, base+c.path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("bob", "bob-pw")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("bob %s %s: %d %s, want %d", c.method, c.path, resp.StatusCode, b, c.want)
+		}
+	}
+	if code, body := get("admin", "/v1/topics"); code != http.StatusOK || !strings.Contains(body, `"private"`) {
+		t.Errorf("admin's topic list: %d %s", code, body)
+	}
+	if code, body := httpDo(t, http.DefaultClient, "DELETE", base+"/v1/topics/private", "admin", "admin-pw", ""); code != http.StatusOK {
+		t.Errorf("admin deletes private: %d %s", code, body)
+	}
+}

@@ -550,7 +550,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
-	if err := mountConsole(&n, routes, cfg, b, admin, groups, store, bucket, log); err != nil {
+	if err := mountConsole(&n, routes, cfg, b, admin, groups, store, bucket, httpAuthorizer(authz), log); err != nil {
 		kln.Close()
 		hln.Close()
 		return err
@@ -613,7 +613,7 @@ func redactURL(s string) string {
 
 // mountConsole adds the web console and its JSON endpoints (ingest/console) to routes.
 func mountConsole(n *node, routes *http.ServeMux, cfg serverConfig, b *broker.Broker, admin *topics.Admin, groups *group.Coordinator,
-	store metadata.Store, bucket objstore.Bucket, log *slog.Logger) error {
+	store metadata.Store, bucket objstore.Bucket, authz httpapi.Authorizer, log *slog.Logger) error {
 	scheme, peers := "http", (*http.Client)(nil)
 	if cfg.httpTLS != nil {
 		var err error
@@ -630,7 +630,7 @@ func mountConsole(n *node, routes *http.ServeMux, cfg serverConfig, b *broker.Br
 			}
 			return err
 		},
-		Version: version, RequireAuth: cfg.kafkaSASL != nil, PeerScheme: scheme, Peers: peers, Logger: log})
+		Version: version, RequireAuth: cfg.kafkaSASL != nil, Authorizer: authz, PeerScheme: scheme, Peers: peers, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,9 @@ type Config struct {
 	ObjectStore func(ctx context.Context) error
 	// Version is this node's build, shown per node.
 	Version string
+	// Authorizer, when set, applies the ACLs to every topic and group the console shows or
+	// changes (authz.go).
+	Authorizer httpapi.Authorizer
 	// RequireAuth refuses mutations whose request carries no authenticated principal (set it
 	// when the listener authenticates).
 	RequireAuth bool

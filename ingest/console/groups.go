@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 
@@ -80,6 +81,9 @@ func (s *Server) listGroups(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	mine = slices.DeleteFunc(mine, func(g GroupSummary) bool {
+		return !s.allowed(r, metadata.OpDescribe, metadata.ResourceGroup, g.Group)
+	})
 	if local(r) {
 		return GroupsView{Groups: mine}, nil
 	}
@@ -120,6 +124,9 @@ func (s *Server) getGroup(ctx context.Context, r *http.Request) (any, error) {
 	name := r.PathValue("group")
 	if name == "" {
 		return nil, errorf(http.StatusBadRequest, "group name is empty")
+	}
+	if err := s.requireGroup(r, name); err != nil {
+		return nil, err
 	}
 	if !s.cfg.Broker.IsCoordinator(name) {
 		if local(r) {

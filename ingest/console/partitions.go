@@ -60,6 +60,9 @@ func (s *Server) partitions(ctx context.Context, r *http.Request) (any, error) {
 	if err := topics.ValidateName(name); err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
+	if err := s.requireTopic(r, metadata.OpDescribe, name); err != nil {
+		return nil, err
+	}
 	t, err := s.cfg.Topics.Topic(ctx, name)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,9 @@ func (s *Server) records(ctx context.Context, r *http.Request) (any, error) {
 	if err := topics.ValidateName(name); err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
+	if err := s.requireTopic(r, metadata.OpRead, name); err != nil {
+		return nil, err
+	}
 	p, err := strconv.ParseInt(r.PathValue("partition"), 10, 32)
 	if err != nil || p < 0 {
 		return nil, errorf(http.StatusBadRequest, "partition %q: want a non-negative integer", r.PathValue("partition"))

@@ -53,7 +53,7 @@ func (s *Server) listTopics(ctx context.Context, r *http.Request) (any, error) {
 	q := strings.ToLower(r.URL.Query().Get("q"))
 	out := make([]TopicSummary, 0, len(ts))
 	for _, t := range ts {
-		if q == "" || strings.Contains(strings.ToLower(t.Name), q) {
+		if (q == "" || strings.Contains(strings.ToLower(t.Name), q)) && s.allowed(r, metadata.OpDescribe, metadata.ResourceTopic, t.Name) {
 			out = append(out, summary(t))
 		}
 	}
@@ -64,6 +64,9 @@ func (s *Server) getTopic(ctx context.Context, r *http.Request) (any, error) {
 	name := r.PathValue("topic")
 	if err := topics.ValidateName(name); err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if err := s.requireTopic(r, metadata.OpDescribe, name); err != nil {
+		return nil, err
 	}
 	t, err := s.cfg.Topics.Topic(ctx, name)
 	if err != nil {
@@ -109,6 +112,11 @@ func (s *Server) createTopic(ctx context.Context, r *http.Request) (any, error) 
 	if req.Name == "" {
 		return nil, errorf(http.StatusBadRequest, "name is required")
 	}
+	if !s.allowed(r, metadata.OpCreate, metadata.ResourceCluster, metadata.ClusterResourceName) {
+		if err := s.requireTopic(r, metadata.OpCreate, req.Name); err != nil {
+			return nil, err
+		}
+	}
 	parts := int32(-1) // the node's default
 	if req.Partitions != nil {
 		if *req.Partitions < 1 {
@@ -133,6 +141,9 @@ func (s *Server) alterConfigs(ctx context.Context, r *http.Request) (any, error)
 	name := r.PathValue("topic")
 	if err := topics.ValidateName(name); err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if err := s.requireTopic(r, metadata.OpAlterConfigs, name); err != nil {
+		return nil, err
 	}
 	var req alterRequest
 	if err := decodeBody(r, &req); err != nil {
@@ -160,6 +171,9 @@ func (s *Server) deleteTopic(ctx context.Context, r *http.Request) (any, error) 
 	name := r.PathValue("topic")
 	if err := topics.ValidateName(name); err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if err := s.requireTopic(r, metadata.OpDelete, name); err != nil {
+		return nil, err
 	}
 	if err := s.cfg.Topics.DeleteTopic(ctx, name); err != nil {
 		return nil, err
