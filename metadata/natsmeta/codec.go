@@ -152,7 +152,7 @@ const (
 	catalogVersionRanges = 2
 	// catalogVersionFormats adds each segment's format (SegmentRef.Format).
 	catalogVersionFormats = 3
-	offsetsVersion       = 1
+	offsetsVersion        = 1
 	// maxCount bounds decoded slice lengths so a corrupt count cannot make us allocate wildly.
 	maxCount = 1 << 20
 )

@@ -43,6 +43,7 @@ type group struct {
 	minOff, maxOff int64
 	minTS, maxTS   int64
 	rows           int64
+	pos            int64 // byte position of its first column chunk
 }
 
 type emptyBatch struct {
@@ -130,6 +131,14 @@ func readGroup(rg *pqmeta.RowGroupMetaData) (group, error) {
 	if g.rows <= 0 {
 		return g, corruptf("%d rows", g.rows)
 	}
+	if rg.NumColumns() > 0 {
+		if cc, err := rg.ColumnChunk(0); err == nil {
+			g.pos = cc.DataPageOffset()
+			if cc.HasDictionaryPage() {
+				g.pos = min(g.pos, cc.DictionaryPageOffset())
+			}
+		}
+	}
 	// Leaf columns: batch_base_offset is leaf fBatchBaseOffset+1, as headers has two leaves.
 	for _, c := range []struct {
 		col      int
@@ -188,8 +197,30 @@ func decodeEmpty(s string, base, next int64) ([]emptyBatch, error) {
 // Partition is the partition the object's records belong to.
 func (o *Object) Partition() int32 { return o.partition }
 
+// Records is the number of records (rows) the object holds.
+func (o *Object) Records() int64 {
+	var n int64
+	for _, g := range o.groups {
+		n += g.rows
+	}
+	return n
+}
+
 // Range is the offsets the object covers: [base, next).
 func (o *Object) Range() (base, next int64) { return o.base, o.next }
+
+// Position is the byte position in the object where the data Batches reads for from starts (the
+// row group holding from), for readers that fetch ahead.
+func (o *Object) Position(from int64) int64 {
+	g := sort.Search(len(o.groups), func(i int) bool { return o.groups[i].firstBase > from }) - 1
+	if g < 0 {
+		g = 0
+	}
+	if g >= len(o.groups) {
+		return 0
+	}
+	return max(o.groups[g].pos, 0)
+}
 
 // Batches appends to dst the record batches rebuilt from the object, starting with the batch that
 // holds from (or the first after it, in a gap), then the next ones while they fit in maxBytes (the

@@ -1,6 +1,7 @@
 package columnar
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -111,6 +112,30 @@ func (w *Writer) Add(b []byte) error {
 		}
 	}
 	return s.Err()
+}
+
+// AddSegment adds the batches of a sealed segment object (tier/segment's format), checking its
+// footer and index first. It returns the range the segment's index covers.
+func (w *Writer) AddSegment(obj []byte) (base, next int64, err error) {
+	r, err := segment.OpenReader(bytes.NewReader(obj), int64(len(obj)))
+	if err != nil {
+		return 0, 0, err
+	}
+	ix := r.Index()
+	if ix.DataSize > int64(len(obj)) {
+		return 0, 0, fmt.Errorf("%w: data of %d bytes in a %d-byte object", segment.ErrCorrupt, ix.DataSize, len(obj))
+	}
+	data := obj[:ix.DataSize]
+	if segment.WholeBatches(data) != len(data) {
+		return 0, 0, fmt.Errorf("%w: segment data does not end on a batch", segment.ErrCorrupt)
+	}
+	if err := w.Add(data); err != nil {
+		return 0, 0, err
+	}
+	if w.next > ix.NextOffset {
+		return 0, 0, fmt.Errorf("%w: batches end at %d, the index at %d", segment.ErrCorrupt, w.next, ix.NextOffset)
+	}
+	return ix.BaseOffset, ix.NextOffset, nil
 }
 
 func (w *Writer) addBatch(b []byte, info segment.BatchInfo) error {
