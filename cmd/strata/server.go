@@ -59,6 +59,7 @@ type serverConfig struct {
 	compaction     time.Duration
 	sweepInterval  time.Duration
 	sweepGrace     time.Duration
+	convertAfter   time.Duration
 	tlsCert        string
 	tlsKey         string
 	tlsClientCA    string
@@ -101,6 +102,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
 	fs.BoolVar(&c.httpOpenMetric, "http-open-metrics", false, "with --sasl-users, leave /metrics and /debug/pprof/ open to requests without credentials (for a scraper)")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
+	fs.DurationVar(&c.convertAfter, "parquet-convert-after", compaction.DefaultConvertAfter, "how old a tiered segment of a strata.cold.format=parquet topic smaller than a merge's input limit must be before it is converted to Parquet")
 	fs.DurationVar(&c.costInterval, "cost-sample-interval", cost.DefaultInterval, "how often the cost report's counters are sampled (the granularity of GET /v1/cost?window=; a day of samples is kept, at most 10,000)")
 }
 
@@ -458,7 +460,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	if cfg.compaction > 0 || cfg.sweepInterval > 0 {
 		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, PassCatalogs: catalogs, NodeID: int32(cfg.nodeID),
 			Interval: cfg.compaction, NoMerges: cfg.compaction == 0, SweepInterval: offIfZero(cfg.sweepInterval), SweepGrace: cfg.sweepGrace,
-			Logger: log, Registerer: reg})
+			ConvertAfter: cfg.convertAfter, Logger: log, Registerer: reg})
 		if err != nil {
 			kln.Close()
 			hln.Close()
