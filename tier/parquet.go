@@ -81,6 +81,7 @@ func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.Se
 	if err != nil {
 		return dst, r.parquetErr(seg, rec, err)
 	}
+	r.m.parquetBytes.Add(float64(len(out) - len(dst)))
 	return out, nil
 }
 
