@@ -5,8 +5,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -321,6 +325,10 @@ func TestParquetTopicServesKafkaFetch(t *testing.T) {
 		}
 	}
 
+	t.Run("DuckDB and pyarrow", func(t *testing.T) {
+		checkWithPython(t, ctx, bucket, pqID, consumeParquetAll(t, ctx, c, pqT, pqEnds))
+	})
+
 	for _, at := range []int64{t0, t0 + 1, t0 + 137, t0 + 400, ts + 1} {
 		a, err1 := adm.ListOffsetsAfterMilli(ctx, at, segT)
 		b, err2 := adm.ListOffsetsAfterMilli(ctx, at, pqT)
@@ -362,5 +370,122 @@ func TestParquetTopicServesKafkaFetch(t *testing.T) {
 			t.Fatalf("%s: first record after DeleteRecords(%d) is at %d", topic, del, first)
 		}
 		t.Logf("%s: first offset after DeleteRecords(%d): %d", topic, del, first)
+	}
+}
+
+// checkWithPython copies the topic's Parquet objects into a directory laid out as the bucket is, has
+// testdata/parquet/check.py read them with DuckDB (read_parquet over a glob) and pyarrow, and compares
+// the records with what a Kafka consumer read (kafka: read uncommitted), JSON columns included.
+func checkWithPython(t *testing.T, ctx context.Context, b objstore.Bucket, topicID string, kafka []consumed) {
+	root := repoRootDir(t)
+	py := filepath.Join(root, ".tools/compat-venv/bin/python")
+	if out, err := exec.Command(py, "-c", "import duckdb, pyarrow").CombinedOutput(); err != nil {
+		if os.Getenv("STRATA_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("duckdb and pyarrow not importable by %s (STRATA_REQUIRE_TOOLS=1; run `make clients`): %v %s", py, err, out)
+		}
+		t.Skipf("duckdb and pyarrow not importable by %s; run `make clients`", py)
+	}
+	dir := t.TempDir()
+	ends := map[int32]int64{}
+	err := b.List(ctx, "", func(a objstore.Attrs) error {
+		if !strings.HasSuffix(a.Key, ".parquet") || !strings.Contains(a.Key, "/"+topicID+"/") {
+			return nil
+		}
+		rc, err := b.Get(ctx, a.Key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return err
+		}
+		o, err := columnar.Open(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return err
+		}
+		_, next := o.Range()
+		ends[o.Partition()] = max(ends[o.Partition()], next)
+		path := filepath.Join(dir, filepath.FromSlash(a.Key))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(path, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := []string{"time", "level", "service", "latency_ms", "msg"}
+	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(root, "testdata/parquet/check.py"), dir}, fields...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("check.py: %v\n%s", err, stderr.String())
+	}
+	type row struct {
+		Partition int32          `json:"partition"`
+		Offset    int64          `json:"offset"`
+		Key       *string        `json:"key"`
+		Value     *string        `json:"value"`
+		Timestamp int64          `json:"timestamp"`
+		JSON      map[string]any `json:"json"`
+	}
+	var got []row
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var r row
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("check.py output: %v", err)
+		}
+		got = append(got, r)
+	}
+	hexOrNil := func(s string, null bool) *string {
+		if null {
+			return nil
+		}
+		h := hex.EncodeToString([]byte(s))
+		return &h
+	}
+	var want []row
+	for _, k := range kafka {
+		if k.Offset >= ends[k.Partition] {
+			continue
+		}
+		r := row{Partition: k.Partition, Offset: k.Offset, Key: hexOrNil(k.Key, k.KeyNil), Value: hexOrNil(k.Value, k.ValNil),
+			Timestamp: k.Timestamp, JSON: map[string]any{}}
+		var obj map[string]any
+		_ = json.Unmarshal([]byte(k.Value), &obj)
+		for _, f := range fields {
+			r.JSON[f] = obj[f] // nil when the value is not a JSON object or lacks the field
+		}
+		want = append(want, r)
+	}
+	if len(got) != len(want) || len(got) < 300 {
+		t.Fatalf("DuckDB read %d records, a Kafka consumer %d (below the converted ends %v)", len(got), len(want), ends)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("record %d:\n DuckDB %+v\n Kafka  %+v", i, got[i], want[i])
+		}
+	}
+	t.Logf("DuckDB and pyarrow read %d records of %d partitions, equal to the Kafka view", len(got), len(ends))
+}
+
+// repoRootDir is the module root: the nearest directory above with a go.mod.
+func repoRootDir(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
 	}
 }
