@@ -54,26 +54,30 @@ func PlanConversions(segs []metadata.SegmentRef, merges []Merge, p Policy, nowMs
 	return out
 }
 
-// parquetTopic reports whether tp's topic (as read this pass) is converted, and its value format.
-func (w *Worker) parquetTopic(tp metadata.TopicPartition, id metadata.TopicID) (bool, columnar.ValueFormat) {
+// parquetTopic reports whether tp's topic (as read this pass) is converted, and the options of its
+// objects: the value format, and the compression.type Fetch rebuilds batches in.
+func (w *Worker) parquetTopic(tp metadata.TopicPartition, id metadata.TopicID) (bool, columnar.Options) {
 	top, ok := w.keys.topics[tp.Topic]
 	if !ok || top.ID != id || top.Configs[ColdFormatConfig] != "parquet" {
-		return false, columnar.ValueBytes
+		return false, columnar.Options{}
 	}
 	if _, compact, _ := KeyPolicyFromConfigs(top.Configs); compact {
-		return false, columnar.ValueBytes
+		return false, columnar.Options{}
 	}
-	vf, err := columnar.ParseValueFormat(top.Configs[ValueFormatConfig])
-	if err != nil {
-		vf = columnar.ValueBytes
+	var opts columnar.Options
+	opts.ValueFormat, _ = columnar.ParseValueFormat(top.Configs[ValueFormatConfig]) // bytes when invalid
+	if c := top.Configs["compression.type"]; c != "" {
+		if _, err := columnar.CodecOf(c); err == nil {
+			opts.Compression = c
+		}
 	}
-	return true, vf
+	return true, opts
 }
 
 // convertPartition converts the settled segments of partition l (catalog c, as read at the pass's
 // start, merges the pass planned) when its topic is a parquet one.
 func (w *Worker) convertPartition(ctx context.Context, l metadata.Lease, c metadata.PartitionCatalog, merges []Merge, res *Result) {
-	ok, vf := w.parquetTopic(l.TopicPartition, c.TopicID)
+	ok, opts := w.parquetTopic(l.TopicPartition, c.TopicID)
 	if !ok {
 		return
 	}
@@ -81,7 +85,7 @@ func (w *Worker) convertPartition(ctx context.Context, l metadata.Lease, c metad
 		if s.BaseOffset < c.LogStartOffset && s.NextOffset <= c.LogStartOffset {
 			continue
 		}
-		done, stop := w.convert(ctx, l, c.TopicID, s, vf)
+		done, stop := w.convert(ctx, l, c.TopicID, s, opts)
 		if done {
 			res.Converted++
 		}
@@ -93,10 +97,10 @@ func (w *Worker) convertPartition(ctx context.Context, l metadata.Lease, c metad
 
 // convert converts one segment entry, as merge does a merge. done: the Parquet object is in the
 // catalog. stop: the partition's other conversions wait for the next pass.
-func (w *Worker) convert(ctx context.Context, l metadata.Lease, topicID metadata.TopicID, s metadata.SegmentRef, vf columnar.ValueFormat) (done, stop bool) {
+func (w *Worker) convert(ctx context.Context, l metadata.Lease, topicID metadata.TopicID, s metadata.SegmentRef, opts columnar.Options) (done, stop bool) {
 	began := time.Now()
 	tp := l.TopicPartition
-	body, ref, err := buildParquet(ctx, w, tp, s, vf)
+	body, ref, err := buildParquet(ctx, w, tp, s, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, true
@@ -152,19 +156,19 @@ func (w *Worker) convert(ctx context.Context, l metadata.Lease, topicID metadata
 }
 
 // buildParquet reads segment entry s and writes its batches as one Parquet object of its range.
-func buildParquet(ctx context.Context, w *Worker, tp metadata.TopicPartition, s metadata.SegmentRef, vf columnar.ValueFormat) ([]byte, metadata.SegmentRef, error) {
+func buildParquet(ctx context.Context, w *Worker, tp metadata.TopicPartition, s metadata.SegmentRef, opts columnar.Options) ([]byte, metadata.SegmentRef, error) {
 	data, err := fetch(ctx, w.cfg.Bucket, s)
 	if err != nil {
 		return nil, metadata.SegmentRef{}, &inputError{key: s.Key, err: err}
 	}
-	return ConvertSegment(tp.Partition, s, data, vf)
+	return ConvertSegment(tp.Partition, s, data, opts)
 }
 
 // ConvertSegment turns the bytes of segment entry s (its object, or its range of a shared one) into
 // a Parquet object of the same range, and returns it with its catalog entry (Key and CreatedAt left
 // for the caller). Errors about the bytes wrap segment.ErrCorrupt.
-func ConvertSegment(partition int32, s metadata.SegmentRef, data []byte, vf columnar.ValueFormat) ([]byte, metadata.SegmentRef, error) {
-	cw := columnar.NewWriter(partition, columnar.Options{ValueFormat: vf})
+func ConvertSegment(partition int32, s metadata.SegmentRef, data []byte, opts columnar.Options) ([]byte, metadata.SegmentRef, error) {
+	cw := columnar.NewWriter(partition, opts)
 	base, next, err := cw.AddSegment(data)
 	if err != nil {
 		return nil, metadata.SegmentRef{}, &inputError{key: s.Key, err: err}

@@ -77,7 +77,7 @@ func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.Se
 	if r.cfg.ReadAheadBlocks > 0 {
 		r.readAhead(segs, o.Position(from))
 	}
-	out, err := o.Batches(ctx, dst, from, maxBytes, columnar.CodecAsProduced)
+	out, err := o.Batches(ctx, dst, from, maxBytes, columnar.CodecOfObject)
 	if err != nil {
 		return dst, r.parquetErr(seg, rec, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
 
@@ -345,5 +346,42 @@ func TestAddChecks(t *testing.T) {
 	bad[len(bad)-1] ^= 1
 	if err := columnar.NewWriter(0, columnar.Options{}).Add(bad); !errors.Is(err, segment.ErrCorrupt) {
 		t.Fatalf("bad CRC: %v, want ErrCorrupt", err)
+	}
+}
+
+// The topic's compression.type at conversion (Options.Compression) is the codec batches are rebuilt
+// in by default; "producer" keeps each batch's own.
+func TestObjectCompression(t *testing.T) {
+	data, _ := testBatches(t)
+	_, origInfos := split(t, data)
+	for _, c := range []struct {
+		typ  string
+		want int // -1: each batch's own
+	}{{"producer", -1}, {"", -1}, {"uncompressed", 0}, {"gzip", 1}, {"snappy", 2}, {"lz4", 3}, {"zstd", 4}} {
+		obj, _ := writeObject(t, data, columnar.Options{Compression: c.typ})
+		got, err := open(t, obj).Batches(context.Background(), nil, origInfos[0].BaseOffset, 1<<30, columnar.CodecOfObject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, infos := split(t, got)
+		for i, in := range infos {
+			want := c.want
+			if want < 0 {
+				want = origInfos[i].Compression()
+			}
+			if in.NumRecords > 0 && in.Compression() != want {
+				t.Fatalf("compression.type %q: batch %d has codec %d, want %d", c.typ, i, in.Compression(), want)
+			}
+			if err := checkStored(bs[i], in); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w := columnar.NewWriter(0, columnar.Options{Compression: "brotli"})
+	if err := w.Add(data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo(io.Discard, origInfos[0].BaseOffset, w.End()); err == nil {
+		t.Fatal("an unknown compression.type was written")
 	}
 }

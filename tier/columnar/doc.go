@@ -39,7 +39,8 @@
 // A batch is rebuilt from its rows: the batch columns are its header, the record columns (with
 // offset − batch_base_offset as the offset delta) its records, encoded by segment.RebuildBatch. The
 // records are then byte for byte the produced ones; the batch is compressed with the codec the
-// reader asks for (the produced one by default), so its CRC is new but valid. A batch left without
+// reader asks for (by default strata.compression, else the produced one), so its CRC is new but
+// valid. A batch left without
 // records by key compaction has no row: such batches are kept whole in the key-value metadata.
 //
 // Row groups hold whole batches (a batch never spans two), about RowGroupBytes of record data
@@ -54,6 +55,8 @@
 //	strata.base_offset        first offset of the range
 //	strata.next_offset        one past its last offset
 //	strata.empty_batches      base64 of the empty batches' bytes, back to back (absent: none)
+//	strata.compression        the topic's compression.type when converted, the codec batches
+//	                          are rebuilt in (absent: each batch's own, the producer's)
 //
 // Every decoder here takes bytes from object storage: bad bytes give an error wrapping
 // segment.ErrCorrupt, never a panic. An Object is safe for concurrent use when its io.ReaderAt is;

@@ -23,8 +23,14 @@ import (
 	"github.com/strata-log/strata/tier/segment"
 )
 
-// CodecAsProduced asks Batches for each batch in the codec its producer used.
-const CodecAsProduced = -1
+// Codec choices for Batches besides a segment.Compression* codec.
+const (
+	// CodecAsProduced: each batch in the codec its producer used.
+	CodecAsProduced = -1
+	// CodecOfObject: the codec the object was written for (the topic's compression.type when it
+	// was converted, strata.compression), else as produced.
+	CodecOfObject = -2
+)
 
 // Object is an open Parquet object of this layout: its footer read and checked, its row groups'
 // offset and timestamp ranges known. Safe for concurrent use when its io.ReaderAt is.
@@ -35,6 +41,7 @@ type Object struct {
 	next      int64
 	groups    []group
 	empty     []emptyBatch // by base offset
+	codec     int          // strata.compression as a codec, or CodecAsProduced
 }
 
 // group is what the footer's statistics say of one row group.
@@ -91,6 +98,12 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	if e := kv.FindValue(metaEmptyBatches); e != nil {
 		if o.empty, err = decodeEmpty(*e, o.base, o.next); err != nil {
 			return nil, err
+		}
+	}
+	o.codec = CodecAsProduced
+	if c := kv.FindValue(metaCompression); c != nil {
+		if o.codec, err = CodecOf(*c); err != nil {
+			return nil, corruptf("%s %q", metaCompression, *c)
 		}
 	}
 	maxRows := int64(1)
@@ -224,13 +237,16 @@ func (o *Object) Position(from int64) int64 {
 
 // Batches appends to dst the record batches rebuilt from the object, starting with the batch that
 // holds from (or the first after it, in a gap), then the next ones while they fit in maxBytes (the
-// first always goes). codec is the codec of the rebuilt batches (segment.Compression*), or
-// CodecAsProduced. segment.ErrOutOfRange when from is outside the object's range; bad bytes give an
+// first always goes). codec is the codec of the rebuilt batches (segment.Compression*),
+// CodecAsProduced or CodecOfObject. segment.ErrOutOfRange when from is outside the object's range; bad bytes give an
 // error wrapping segment.ErrCorrupt.
 func (o *Object) Batches(ctx context.Context, dst []byte, from int64, maxBytes, codec int) (out []byte, err error) {
 	defer recoverCorrupt(&err)
 	if from < o.base || from >= o.next {
 		return dst, fmt.Errorf("%w: %d not in [%d, %d)", segment.ErrOutOfRange, from, o.base, o.next)
+	}
+	if codec == CodecOfObject {
+		codec = o.codec
 	}
 	start := len(dst)
 	empty := o.empty[sort.Search(len(o.empty), func(i int) bool { return o.empty[i].info.NextOffset() > from }):]

@@ -14,6 +14,7 @@ const (
 	metaBaseOffset   = "strata.base_offset"
 	metaNextOffset   = "strata.next_offset"
 	metaEmptyBatches = "strata.empty_batches"
+	metaCompression  = "strata.compression"
 )
 
 // Column names of the fixed columns, in schema order.

@@ -51,6 +51,30 @@ type Options struct {
 	RowGroupBytes int
 	// ValueFormat adds JSON columns when ValueJSON.
 	ValueFormat ValueFormat
+	// Compression is the topic's compression.type ("" or "producer": as produced;
+	// "uncompressed", "gzip", "snappy", "lz4", "zstd"), the codec readers rebuild batches in by
+	// default (strata.compression). The batches' own codec is kept either way.
+	Compression string
+}
+
+// CodecOf maps a compression.type to a segment.Compression* codec, or CodecAsProduced for
+// "producer" (and "").
+func CodecOf(compressionType string) (int, error) {
+	switch compressionType {
+	case "", "producer":
+		return CodecAsProduced, nil
+	case "uncompressed":
+		return segment.CompressionNone, nil
+	case "gzip":
+		return segment.CompressionGzip, nil
+	case "snappy":
+		return segment.CompressionSnappy, nil
+	case "lz4":
+		return segment.CompressionLZ4, nil
+	case "zstd":
+		return segment.CompressionZstd, nil
+	}
+	return 0, fmt.Errorf("columnar: unknown compression.type %q", compressionType)
 }
 
 // Stats describe a written object.
@@ -232,6 +256,12 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		{metaPartition, strconv.Itoa(int(w.partition))},
 		{metaBaseOffset, strconv.FormatInt(base, 10)},
 		{metaNextOffset, strconv.FormatInt(next, 10)},
+	}
+	if _, err := CodecOf(w.opts.Compression); err != nil {
+		return st, err
+	}
+	if c := w.opts.Compression; c != "" && c != "producer" {
+		kv = append(kv, [2]string{metaCompression, c})
 	}
 	if len(w.empty) > 0 {
 		kv = append(kv, [2]string{metaEmptyBatches, base64.StdEncoding.EncodeToString(w.empty)})
