@@ -3,7 +3,9 @@ package columnar
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -75,40 +77,90 @@ type jsonField struct {
 	raw  json.RawMessage
 }
 
-// objectFields returns the top-level fields of v when v is a JSON object (the last of a repeated
-// name wins, as encoding/json does).
+// objectFields returns the top-level fields of v, in order, when v is a JSON object (a repeated
+// name keeps its last value, as encoding/json does). json.Valid checks v first; the scan below
+// then only finds where each name and value start and end.
 func objectFields(v []byte) ([]jsonField, bool) {
 	v = bytes.TrimSpace(v)
-	if len(v) < 2 || v[0] != '{' {
+	if len(v) < 2 || v[0] != '{' || !json.Valid(v) {
 		return nil, false
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(v, &m) != nil {
-		return nil, false
+	var fs []jsonField
+	p := skipSpace(v, 1)
+	if v[p] == '}' {
+		return fs, true
 	}
-	fs := make([]jsonField, 0, len(m))
-	// Fields in the order they appear, so columns come in the order producers write them.
-	dec := json.NewDecoder(bytes.NewReader(v))
-	if _, err := dec.Token(); err != nil {
-		return nil, false
-	}
-	seen := make(map[string]bool, len(m))
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
+	for p < len(v) {
+		end := stringEnd(v, p)
+		name := string(v[p+1 : end-1])
+		if bytes.IndexByte(v[p:end], '\\') >= 0 || !utf8.Valid(v[p:end]) { // as encoding/json decodes it
+			if json.Unmarshal(v[p:end], &name) != nil {
+				return nil, false
+			}
+		}
+		p = skipSpace(v, end)
+		p = skipSpace(v, p+1) // the colon
+		vend := valueEnd(v, p)
+		f := jsonField{name: name, raw: v[p:vend]}
+		if i := slices.IndexFunc(fs, func(x jsonField) bool { return x.name == name }); i >= 0 {
+			fs[i] = f
+		} else {
+			fs = append(fs, f)
+		}
+		p = skipSpace(v, vend)
+		if v[p] == '}' {
 			break
 		}
-		name, _ := t.(string)
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			break
-		}
-		if !seen[name] {
-			seen[name] = true
-			fs = append(fs, jsonField{name: name, raw: m[name]})
-		}
+		p = skipSpace(v, p+1) // the comma
 	}
 	return fs, true
+}
+
+func skipSpace(v []byte, p int) int {
+	for p < len(v) && (v[p] == ' ' || v[p] == '\t' || v[p] == '\n' || v[p] == '\r') {
+		p++
+	}
+	return p
+}
+
+// stringEnd is one past the closing quote of the string opening at v[p].
+func stringEnd(v []byte, p int) int {
+	for p++; p < len(v); p++ {
+		switch v[p] {
+		case '\\':
+			p++
+		case '"':
+			return p + 1
+		}
+	}
+	return len(v)
+}
+
+// valueEnd is one past the end of the (valid) JSON value starting at v[p].
+func valueEnd(v []byte, p int) int {
+	switch v[p] {
+	case '"':
+		return stringEnd(v, p)
+	case '{', '[':
+		depth := 0
+		for ; p < len(v); p++ {
+			switch v[p] {
+			case '"':
+				p = stringEnd(v, p) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return p + 1
+				}
+			}
+		}
+		return len(v)
+	}
+	for p < len(v) && v[p] != ',' && v[p] != '}' && v[p] != ']' && v[p] != ' ' && v[p] != '\t' && v[p] != '\n' && v[p] != '\r' {
+		p++
+	}
+	return p
 }
 
 func kindOf(raw json.RawMessage) jsonKind {

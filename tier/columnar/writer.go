@@ -244,6 +244,8 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		parquet.WithStats(true),
 		parquet.WithPageIndexEnabled(true),
 		parquet.WithBloomFilterEnabledFor(ColKey, true),
+		// Sized for the keys of one row group (the default, a million, costs a MiB per group).
+		parquet.WithBloomFilterNDVFor(ColKey, w.maxGroupRows()),
 		parquet.WithMaxRowGroupLength(1<<30), // row groups are cut at batch boundaries here
 		parquet.WithCreatedBy("strata columnar v"+strconv.Itoa(Version)),
 	)
@@ -297,6 +299,19 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	}
 	st.Bytes, st.RowGroups = cw.n, len(w.groups)
 	return st, nil
+}
+
+// maxGroupRows is the most rows a row group holds (at least 1,024): the bloom filter's capacity.
+func (w *Writer) maxGroupRows() int64 {
+	n := 1024
+	for g, start := range w.groups {
+		end := len(w.rows)
+		if g+1 < len(w.groups) {
+			end = w.groups[g+1]
+		}
+		n = max(n, end-start)
+	}
+	return int64(n)
 }
 
 // firstOffset is the base offset of the first batch added.
