@@ -51,9 +51,43 @@ func (r *Reader) parquetErr(seg metadata.SegmentRef, rec *ioRecorder, err error)
 	return r.corrupt(seg.Key, err)
 }
 
-// openParquet reads seg's footer, and checks it covers what the catalog says.
+// maxParquetFooters bounds the opened Parquet objects a Reader keeps (each holds its footer and
+// the batches of the row group read last, about 1 MiB).
+const maxParquetFooters = 64
+
+// parquetFooters keeps opened Parquet objects by key, so that a read parses no footer and a
+// sequential reader finds the row group it is in already rebuilt. When full it is emptied.
+type parquetFooters struct {
+	mu   sync.Mutex
+	objs map[objRange]*columnar.Object
+}
+
+func (p *parquetFooters) get(o objRange) *columnar.Object {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.objs[o]
+}
+
+func (p *parquetFooters) put(o objRange, obj *columnar.Object) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil || len(p.objs) >= maxParquetFooters {
+		p.objs = make(map[objRange]*columnar.Object)
+	}
+	p.objs[o] = obj
+}
+
+// openParquet reads seg's footer (or takes it from the cache), and checks it covers what the
+// catalog says. The object returned reads through ctx.
 func (r *Reader) openParquet(ctx context.Context, seg metadata.SegmentRef) (*columnar.Object, *ioRecorder, error) {
 	rec := &ioRecorder{of: &objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: seg.Size}}
+	if cached := r.parquet.get(rangeOf(seg)); cached != nil {
+		o, err := cached.WithReader(rec, seg.Size)
+		if err != nil {
+			return nil, rec, r.parquetErr(seg, rec, err)
+		}
+		return o, rec, nil
+	}
 	o, err := columnar.Open(rec, seg.Size)
 	if err != nil {
 		return nil, rec, r.parquetErr(seg, rec, err)
@@ -62,6 +96,7 @@ func (r *Reader) openParquet(ctx context.Context, seg metadata.SegmentRef) (*col
 		return nil, rec, r.corrupt(seg.Key, fmt.Errorf("%w: Parquet object covers [%d, %d), catalog says [%d, %d)",
 			segment.ErrCorrupt, base, next, seg.BaseOffset, seg.NextOffset))
 	}
+	r.parquet.put(rangeOf(seg), o)
 	return o, rec, nil
 }
 

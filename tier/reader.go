@@ -133,6 +133,8 @@ type Reader struct {
 	cats     map[metadata.TopicPartition]metadata.PartitionCatalog
 	gens     map[metadata.TopicPartition]uint64
 	streams  map[metadata.TopicPartition]streamPos
+
+	parquet parquetFooters // opened Parquet objects (parquet.go)
 }
 
 // streamPos is where a partition's last read ended, to recognise sequential readers.

@@ -347,6 +347,22 @@ func TestParquetTopicServesKafkaFetch(t *testing.T) {
 		}
 	}
 
+	// Switched back to segment: the converted ranges stay Parquet and are served as before, new
+	// data stays in segments; and to parquet again.
+	for _, format := range []string{"segment", "parquet"} {
+		if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "strata.cold.format", Value: strp(format)}}, pqT); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			ts++
+			both(plain, &kgo.Record{Partition: int32(i % 2), Key: []byte(format), Value: fmt.Appendf(nil, `{"n":%d}`, i), Timestamp: time.UnixMilli(ts)})
+		}
+		segEnds, pqEnds = endsOf(segT), endsOf(pqT)
+		if got, want := consumeParquetAll(t, ctx, c, pqT, pqEnds), consumeParquetAll(t, ctx, c, segT, segEnds); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after switching to %s: %d records from the parquet topic, %d from the segment topic, or some differ", format, len(got), len(want))
+		}
+	}
+
 	del := int64(37)
 	for _, topic := range []string{segT, pqT} {
 		var os kadm.Offsets

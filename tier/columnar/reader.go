@@ -42,6 +42,7 @@ type Object struct {
 	groups    []group
 	empty     []emptyBatch // by base offset
 	codec     int          // strata.compression as a codec, or CodecAsProduced
+	cache     *groupCache
 }
 
 // group is what the footer's statistics say of one row group.
@@ -66,7 +67,7 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	if err != nil {
 		return nil, corruptf("footer: %v", err)
 	}
-	o = &Object{}
+	o = &Object{cache: &groupCache{}}
 	md := pf.MetaData()
 	kv := md.KeyValueMetadata()
 	meta := func(k string) (string, error) {
@@ -270,31 +271,84 @@ func (o *Object) Batches(ctx context.Context, dst []byte, from int64, maxBytes, 
 	}
 	g := sort.Search(len(o.groups), func(i int) bool { return o.groups[i].firstBase > from }) - 1
 	g = max(g, 0)
-	var bb batchBuilder
 	for ; g < len(o.groups) && !full(); g++ {
-		stop := false
-		err := o.readGroup(ctx, g, func(info segment.BatchInfo, recs []kmsg.Record) bool {
-			if info.NextOffset() <= from {
-				return true
-			}
-			b := bb.build(info, recs, codec)
-			if !emit(b, info.BaseOffset) {
-				stop = true
-				return false
-			}
-			return !full()
-		})
+		batches, err := o.groupBatches(ctx, g, codec)
 		if err != nil {
 			return dst, err
 		}
-		if stop {
-			return dst, nil
+		for _, b := range batches {
+			if b.next <= from {
+				continue
+			}
+			if !emit(b.b, b.base) {
+				return dst, nil
+			}
+			if full() {
+				return dst, nil
+			}
 		}
 	}
 	if !full() {
 		emit(nil, o.next)
 	}
 	return dst, nil
+}
+
+// rebuiltBatch is one batch rebuilt from a row group.
+type rebuiltBatch struct {
+	base, next int64
+	b          []byte
+}
+
+// groupCache keeps the batches rebuilt from the last row group read (one Fetch rarely ends on a
+// row group's end: the next one, from the same consumer, reads on in the same group). Shared by
+// the copies WithReader makes.
+type groupCache struct {
+	mu      sync.Mutex
+	g       int
+	codec   int
+	batches []rebuiltBatch
+}
+
+// groupBatches returns row group g's batches rebuilt in codec, from the cache when it holds them.
+func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch, error) {
+	c := o.cache
+	c.mu.Lock()
+	if c.batches != nil && c.g == g && c.codec == codec {
+		b := c.batches
+		c.mu.Unlock()
+		return b, nil
+	}
+	c.mu.Unlock()
+	var out []rebuiltBatch
+	var bb batchBuilder
+	err := o.readGroup(ctx, g, func(info segment.BatchInfo, recs []kmsg.Record) bool {
+		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: bb.build(info, recs, codec)})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.g, c.codec, c.batches = g, codec, out
+	c.mu.Unlock()
+	return out, nil
+}
+
+// WithReader returns the object read through r (size bytes) instead: the footer is not read or
+// parsed again, and the row group cache is shared. For a caller whose io.ReaderAt is bound to one
+// request (its context), with the footer kept from an earlier Open.
+func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
+	defer recoverCorrupt(&err)
+	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithMetadata(o.fr.ParquetReader().MetaData()))
+	if err != nil {
+		return nil, corruptf("%v", err)
+	}
+	c := *o
+	if c.fr, err = pqarrow.NewFileReader(pf, o.fr.Props, memory.DefaultAllocator); err != nil {
+		return nil, corruptf("%v", err)
+	}
+	return &c, nil
 }
 
 // readGroup decodes row group g into batches (header and records, the records' slices aliasing the
