@@ -3,6 +3,7 @@ package compaction
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/objstore/objstoretest"
+	"github.com/strata-log/strata/tier/segment"
 )
 
 // parquetTopic is e.topic with topic configs.
@@ -170,4 +172,36 @@ func TestConvertInterrupted(t *testing.T) {
 		t.Fatalf("Parquet objects %v after the retry", pk)
 	}
 	e.readBack(p, p.batches, 0, p.end)
+}
+
+// A corrupt Parquet object gives reads of its range an error wrapping segment.ErrCorrupt that
+// names its key (KAFKA_STORAGE_ERROR for a Fetch), never a panic.
+func TestConvertedObjectCorrupt(t *testing.T) {
+	e := newEnv(t)
+	p := e.topicWith("pq", map[string]string{ColdFormatConfig: "parquet"})
+	e.addSegments(p, 1, 4, 5, 200)
+	w := e.worker(func(c *Config) { c.ConvertAfter = time.Millisecond })
+	time.Sleep(5 * time.Millisecond)
+	if res, err := w.RunOnce(context.Background()); err != nil || res.Converted != 1 {
+		t.Fatalf("pass: %+v, %v", res, err)
+	}
+	seg := e.checkCatalog(p.tp, p.end)[0]
+	ctx := context.Background()
+	rc, err := e.bucket.Get(ctx, seg.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	body[100] ^= 0xff // inside the first row group
+	objstoretest.Put(t, e.bucket, seg.Key, body)
+	r, err := tier.NewReader(tier.ReaderConfig{Bucket: e.bucket, Store: e.store, Logger: objstoretest.QuietLogger(), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = r.Read(ctx, p.tp, p.id, 0, 1<<20)
+	if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), seg.Key) {
+		t.Fatalf("read of a corrupt Parquet object: %v", err)
+	}
 }

@@ -57,6 +57,13 @@
 //	strata.empty_batches      base64 of the empty batches' bytes, back to back (absent: none)
 //	strata.compression        the topic's compression.type when converted, the codec batches
 //	                          are rebuilt in (absent: each batch's own, the producer's)
+//	strata.row_groups         "end:crc,..." per row group: the byte where it ends (the first
+//	                          starts at 0, with the magic) and the CRC32C (Castagnoli, decimal)
+//	                          of its bytes; a reader checks a row group's CRC before decoding it
+//
+// The row-group CRCs are what keeps bad bytes from arrow-go's decoders, some of which run on
+// goroutines of their own where a panic cannot be recovered: the footer is decoded (on the
+// caller's goroutine, a panic recovered) and checked, column data only once its CRC matched.
 //
 // Every decoder here takes bytes from object storage: bad bytes give an error wrapping
 // segment.ErrCorrupt, never a panic. An Object is safe for concurrent use when its io.ReaderAt is;

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -43,6 +45,7 @@ type Object struct {
 	empty     []emptyBatch // by base offset
 	codec     int          // strata.compression as a codec, or CodecAsProduced
 	cache     *groupCache
+	r         io.ReaderAt
 }
 
 // group is what the footer's statistics say of one row group.
@@ -52,6 +55,8 @@ type group struct {
 	minTS, maxTS   int64
 	rows           int64
 	pos            int64 // byte position of its first column chunk
+	start, end     int64 // its bytes, checked against crc before they are decoded
+	crc            uint32
 }
 
 type emptyBatch struct {
@@ -67,7 +72,7 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	if err != nil {
 		return nil, corruptf("footer: %v", err)
 	}
-	o = &Object{cache: &groupCache{}}
+	o = &Object{cache: &groupCache{verified: map[int]bool{}}, r: r}
 	md := pf.MetaData()
 	kv := md.KeyValueMetadata()
 	meta := func(k string) (string, error) {
@@ -121,6 +126,9 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 		maxRows = max(maxRows, g.rows)
 		o.groups = append(o.groups, g)
 	}
+	if err := o.parseRowGroups(kv.FindValue(metaRowGroups), size); err != nil {
+		return nil, err
+	}
 	o.fr, err = pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: maxRows}, memory.DefaultAllocator)
 	if err != nil {
 		return nil, corruptf("%v", err)
@@ -138,6 +146,52 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 		}
 	}
 	return o, nil
+}
+
+// parseRowGroups reads strata.row_groups into o.groups' byte ranges and CRCs.
+func (o *Object) parseRowGroups(v *string, size int64) error {
+	if v == nil {
+		return corruptf("no %s in the footer", metaRowGroups)
+	}
+	parts := strings.Split(*v, ",")
+	if len(parts) != len(o.groups) {
+		return corruptf("%s names %d row groups, the footer %d", metaRowGroups, len(parts), len(o.groups))
+	}
+	start := int64(0)
+	for i, p := range parts {
+		e, c, ok := strings.Cut(p, ":")
+		end, err1 := strconv.ParseInt(e, 10, 64)
+		crc, err2 := strconv.ParseUint(c, 10, 32)
+		if !ok || err1 != nil || err2 != nil || end <= start || end > size {
+			return corruptf("%s: row group %d: %q", metaRowGroups, i, p)
+		}
+		o.groups[i].start, o.groups[i].end, o.groups[i].crc = start, end, uint32(crc)
+		start = end
+	}
+	return nil
+}
+
+// verify checks row group g's bytes against their CRC32C, once per object.
+func (o *Object) verify(g int) error {
+	c := o.cache
+	c.mu.Lock()
+	ok := c.verified[g]
+	c.mu.Unlock()
+	if ok {
+		return nil
+	}
+	gr := o.groups[g]
+	b := make([]byte, gr.end-gr.start)
+	if n, err := o.r.ReadAt(b, gr.start); n < len(b) {
+		return fmt.Errorf("columnar: row group %d: %w", g, err)
+	}
+	if sum := crc32.Checksum(b, castagnoli); sum != gr.crc {
+		return corruptf("row group %d: CRC32C %d of bytes [%d, %d), footer says %d", g, sum, gr.start, gr.end, gr.crc)
+	}
+	c.mu.Lock()
+	c.verified[g] = true
+	c.mu.Unlock()
+	return nil
 }
 
 func readGroup(rg *pqmeta.RowGroupMetaData) (group, error) {
@@ -304,10 +358,11 @@ type rebuiltBatch struct {
 // row group's end: the next one, from the same consumer, reads on in the same group). Shared by
 // the copies WithReader makes.
 type groupCache struct {
-	mu      sync.Mutex
-	g       int
-	codec   int
-	batches []rebuiltBatch
+	mu       sync.Mutex
+	verified map[int]bool // row groups whose CRC matched
+	g        int
+	codec    int
+	batches  []rebuiltBatch
 }
 
 // groupBatches returns row group g's batches rebuilt in codec, from the cache when it holds them.
@@ -345,6 +400,7 @@ func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
 		return nil, corruptf("%v", err)
 	}
 	c := *o
+	c.r = r
 	if c.fr, err = pqarrow.NewFileReader(pf, o.fr.Props, memory.DefaultAllocator); err != nil {
 		return nil, corruptf("%v", err)
 	}
@@ -354,6 +410,9 @@ func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
 // readGroup decodes row group g into batches (header and records, the records' slices aliasing the
 // decoded columns) and calls fn with each until it returns false.
 func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo, []kmsg.Record) bool) error {
+	if err := o.verify(g); err != nil {
+		return err
+	}
 	leaves := make([]int, numFixedLeaves)
 	for i := range leaves {
 		leaves[i] = i
@@ -495,6 +554,9 @@ func (o *Object) FindTimestamp(ctx context.Context, ts, from int64) (offset, tim
 	for g, gr := range o.groups {
 		if gr.maxOff < from || gr.maxTS < ts {
 			continue
+		}
+		if err := o.verify(g); err != nil {
+			return -1, -1, false, err
 		}
 		rr, err := o.fr.GetRecordReader(ctx, []int{fOffset, fTimestamp}, []int{g})
 		if err != nil {

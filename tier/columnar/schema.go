@@ -1,6 +1,8 @@
 package columnar
 
 import (
+	"hash/crc32"
+
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
@@ -15,7 +17,10 @@ const (
 	metaNextOffset   = "strata.next_offset"
 	metaEmptyBatches = "strata.empty_batches"
 	metaCompression  = "strata.compression"
+	metaRowGroups    = "strata.row_groups"
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Column names of the fixed columns, in schema order.
 const (

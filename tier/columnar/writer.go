@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -275,6 +277,7 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	}
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer rb.Release()
+	var sums []string
 	for g, start := range w.groups {
 		end := len(w.rows)
 		if g+1 < len(w.groups) {
@@ -287,6 +290,12 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		if err != nil {
 			return st, fmt.Errorf("columnar: %w", err)
 		}
+		// The row group's bytes are out: their end and CRC32C go into the footer.
+		sums = append(sums, fmt.Sprintf("%d:%d", cw.n, cw.sum))
+		cw.sum = 0
+	}
+	if err := fw.AppendKeyValueMetadata(metaRowGroups, strings.Join(sums, ",")); err != nil {
+		return st, fmt.Errorf("columnar: %w", err)
 	}
 	if err := fw.Close(); err != nil {
 		return st, fmt.Errorf("columnar: %w", err)
@@ -373,14 +382,16 @@ func appendNullable(b *array.BinaryBuilder, v []byte) {
 	b.Append(v)
 }
 
-// countingWriter counts the bytes written through it.
+// countingWriter counts the bytes written through it and keeps their CRC32C (reset per row group).
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	sum uint32
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.sum = crc32.Update(c.sum, castagnoli, p[:n])
 	return n, err
 }
