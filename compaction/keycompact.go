@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -97,6 +98,8 @@ func (k *keyState) setGauges(m *metrics, tp metadata.TopicPartition, p cleanPlan
 	m.keyLag.WithLabelValues(tp.Topic, part).Set(float64(p.LagMs) / 1000)
 }
 
+func isParquet(s metadata.SegmentRef) bool { return s.Format == metadata.FormatParquet }
+
 // dropGauges removes the gauges of partitions not seen since the last call.
 func (k *keyState) dropGauges(m *metrics) {
 	for tp, seen := range k.gauges {
@@ -142,8 +145,8 @@ func (w *Worker) compactKeys(ctx context.Context, l metadata.Lease, c metadata.P
 		return false
 	}
 	kp, compact, err := KeyPolicyFromConfigs(top.Configs)
-	if !compact || top.ID != c.TopicID {
-		return false
+	if !compact || top.ID != c.TopicID || slices.ContainsFunc(c.Segments, isParquet) {
+		return false // Parquet objects (a topic converted before it became compacted) are not cleaned by key
 	}
 	if err != nil {
 		w.m.errors.WithLabelValues("key_config").Inc()

@@ -25,6 +25,8 @@ type metrics struct {
 	keyRecords    prometheus.Counter
 	keyBytes      prometheus.Counter
 	keyTombstones prometheus.Counter
+
+	converted prometheus.Counter // segments converted to Parquet (convert.go)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -86,8 +88,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_compaction_key_removed_tombstones_total",
 			Help: "Tombstones removed by key compaction once delete.retention.ms had passed (a subset of the removed records).",
 		}),
+		converted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_converted_segments_total",
+			Help: "Segments of strata.cold.format=parquet topics replaced by Parquet objects.",
+		}),
 	}
 	if reg != nil {
+		m.converted = promshare.Keep(reg, m.converted)
 		m.keyDirtyRatio = promshare.Keep(reg, m.keyDirtyRatio)
 		m.keyLag = promshare.Keep(reg, m.keyLag)
 		m.keyCleanings = promshare.Keep(reg, m.keyCleanings)

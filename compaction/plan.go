@@ -75,7 +75,8 @@ func (m Merge) Keys() []string {
 // segments once, oldest first, growing a run of segments that are each smaller than SmallBytes,
 // each starting where the previous one ended (NextOffset == next BaseOffset), and all of the same
 // epoch. A segment that breaks one of these rules, or would take the run's summed size past
-// TargetBytes, ends the run; a run of at least MinInputs segments becomes a Merge. Runs never
+// TargetBytes, ends the run (as does an entry that is not a segment: Parquet objects are final);
+// a run of at least MinInputs segments becomes a Merge. Runs never
 // overlap, so every merge of one plan can be applied independently.
 //
 // PlanMerges is pure: it does no I/O and does not keep or modify segs (Merge.Inputs are copies).
@@ -102,7 +103,7 @@ func PlanMerges(segs []metadata.SegmentRef, p Policy) []Merge {
 		run, bytes = run[:0], 0
 	}
 	for _, s := range segs {
-		if s.Size < 0 || s.Size >= p.SmallBytes || s.NextOffset <= s.BaseOffset {
+		if s.Size < 0 || s.Size >= p.SmallBytes || s.NextOffset <= s.BaseOffset || s.Format != metadata.FormatSegment {
 			flush()
 			continue
 		}

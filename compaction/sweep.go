@@ -312,6 +312,9 @@ func (w *Worker) parseKey(key string) (tier.ParsedKey, bool) {
 
 // noteForeign logs a key that is not a segment object, once per key (up to a bound).
 func (w *Worker) noteForeign(key string) {
+	if strings.HasSuffix(key, ".parquet") {
+		return // conversion's objects (convert.go): not swept, a retry rewrites the same key
+	}
 	if w.sweep.foreign[key] || len(w.sweep.foreign) >= maxForeignLogged {
 		return
 	}

@@ -86,6 +86,9 @@ type Config struct {
 	// before a sweep deletes it (default 1 h). Keep it well above DeleteGrace and above the longest
 	// time an upload may wait between its PUT and its registration.
 	SweepGrace time.Duration
+	// ConvertAfter is how old a segment smaller than Policy.SmallBytes must be before a
+	// strata.cold.format=parquet topic's conversion takes it (default 10 min; see convert.go).
+	ConvertAfter time.Duration
 	// KeyMapBytes is the memory of key compaction's key → latest offset map (default 64 MiB: about
 	// 2.5 million distinct keys per pass; see keyMap). A partition whose dirty part holds more keys
 	// is cleaned in several passes.
@@ -102,6 +105,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.DeleteGrace == 0 {
 		c.DeleteGrace = DefaultDeleteGrace
+	}
+	if c.ConvertAfter == 0 {
+		c.ConvertAfter = DefaultConvertAfter
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = DefaultSweepInterval
@@ -168,6 +174,8 @@ type Result struct {
 
 	Cleaned int   // partitions of compacted topics cleaned by key (see keycompact.go)
 	Removed int64 // records key compaction removed
+
+	Converted int // segments converted to Parquet objects (see convert.go)
 }
 
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
@@ -339,7 +347,9 @@ func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
 	if w.compactKeys(ctx, l, c, res) {
 		return // key compaction rewrote the partition; merges wait for the next pass
 	}
-	for _, m := range PlanMerges(c.Segments, w.cfg.Policy) {
+	merges := PlanMerges(c.Segments, w.cfg.Policy)
+	defer w.convertPartition(ctx, l, c, merges, res) // after the merges, unless the lease or ctx ended
+	for _, m := range merges {
 		done, stop := w.merge(ctx, l, c.TopicID, m)
 		if done {
 			res.Merges++

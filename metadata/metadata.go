@@ -90,6 +90,30 @@ type SegmentRef struct {
 	Epoch        int32  // leader epoch that wrote the segment
 	Records      int64  // number of records
 	CreatedAt    time.Time
+	// Format is the layout of the segment's bytes; the zero value is FormatSegment, so entries
+	// written before formats existed read as segments.
+	Format SegmentFormat
+}
+
+// SegmentFormat is the layout of a catalog entry's bytes.
+type SegmentFormat uint8
+
+const (
+	// FormatSegment: Kafka record batches in a segment object (tier/segment).
+	FormatSegment SegmentFormat = iota
+	// FormatParquet: a Parquet object of the cold tier's table layout (tier/columnar), whole
+	// (Position 0).
+	FormatParquet
+)
+
+func (f SegmentFormat) String() string {
+	switch f {
+	case FormatSegment:
+		return "segment"
+	case FormatParquet:
+		return "parquet"
+	}
+	return fmt.Sprintf("format(%d)", uint8(f))
 }
 
 // PartitionCatalog is the tiered view of one partition.
@@ -101,8 +125,8 @@ type SegmentRef struct {
 // rules, beyond fencing (see the package doc):
 //   - A segment is valid when Key is non-empty, BaseOffset >= 0, NextOffset > BaseOffset, and
 //     Position and Size are not negative.
-//   - Two segments are the same (SegmentRef.Same) when Key, BaseOffset, NextOffset, Size and
-//     Position agree;
+//   - Two segments are the same (SegmentRef.Same) when Key, BaseOffset, NextOffset, Size,
+//     Position and Format agree; a Parquet segment (FormatParquet) is a whole object;
 //     timestamps and CreatedAt are not compared, so a retry that rebuilt the ref still matches.
 //   - On an empty catalog a new segment must hold LogStartOffset (BaseOffset <= LogStartOffset <
 //     NextOffset); after that each segment starts where the previous one ended: no gap, no overlap.

@@ -18,7 +18,7 @@ func (c PartitionCatalog) Clone() PartitionCatalog {
 // Same reports whether s and o describe the same object (see the rules above).
 func (s SegmentRef) Same(o SegmentRef) bool {
 	return s.Key == o.Key && s.BaseOffset == o.BaseOffset && s.NextOffset == o.NextOffset && s.Size == o.Size &&
-		s.Position == o.Position
+		s.Position == o.Position && s.Format == o.Format
 }
 
 func validSegment(s SegmentRef) error {
@@ -27,6 +27,9 @@ func validSegment(s SegmentRef) error {
 	}
 	if s.Position < 0 || s.Size < 0 {
 		return fmt.Errorf("%w: invalid byte range of segment %q: %d bytes at %d", ErrConflict, s.Key, s.Size, s.Position)
+	}
+	if s.Format > FormatParquet || (s.Format == FormatParquet && s.Position != 0) {
+		return fmt.Errorf("%w: segment %q: %s at byte %d", ErrConflict, s.Key, s.Format, s.Position)
 	}
 	return nil
 }

@@ -263,3 +263,24 @@ func TestTopicPartitionCompare(t *testing.T) {
 		t.Fatalf("sorted %v, want %v", tps, want)
 	}
 }
+
+func TestSegmentFormatRules(t *testing.T) {
+	var c PartitionCatalog
+	pq := SegmentRef{Key: "a.parquet", BaseOffset: 0, NextOffset: 10, Size: 100, Format: FormatParquet}
+	if _, err := c.RegisterSegment(1, pq); err != nil {
+		t.Fatal(err)
+	}
+	asSeg := pq
+	asSeg.Format = FormatSegment
+	if asSeg.Same(pq) {
+		t.Fatal("a segment and a Parquet entry of the same key and range are the same")
+	}
+	for _, bad := range []SegmentRef{
+		{Key: "b", BaseOffset: 10, NextOffset: 20, Format: 7},
+		{Key: "b", BaseOffset: 10, NextOffset: 20, Position: 5, Format: FormatParquet},
+	} {
+		if _, err := c.RegisterSegment(1, bad); !errors.Is(err, ErrConflict) {
+			t.Fatalf("%+v registered: %v", bad, err)
+		}
+	}
+}

@@ -230,6 +230,17 @@ func (k ParsedKey) String() string {
 	return ObjectKey(k.Prefix, k.TopicID, k.Partition, k.BaseOffset, k.Epoch)
 }
 
+// ParquetObjectKey is the key of a Parquet object (tier/columnar) that compaction's conversion of a
+// strata.cold.format=parquet topic writes for the range [base, next):
+//
+//	<prefix>/topics/<topic-id>/<partition>/<base-offset, 20 digits>-<next-offset, 20 digits>.parquet
+//
+// It names no epoch: a range is converted once, and a conversion retried by any leader writes the
+// same bytes under the same key, so a glob over *.parquet never sees a record twice.
+func ParquetObjectKey(prefix string, topicID metadata.TopicID, partition int32, base, next int64) string {
+	return objectKey(prefix, topicID, partition, fmt.Sprintf("%020d-%020d.parquet", base, next))
+}
+
 // ParseObjectKey is the inverse of ObjectKey, MergedObjectKey, RewrittenObjectKey and
 // SharedObjectKey. ErrBadKey for anything else.
 func ParseObjectKey(key string) (ParsedKey, error) {

@@ -123,6 +123,7 @@ type readMetrics struct {
 	getSeconds     prometheus.Histogram
 	getBytes       prometheus.Counter
 	corrupt        prometheus.Counter
+	parquetBytes   prometheus.Counter
 }
 
 func newReadMetrics(reg prometheus.Registerer) *readMetrics {
@@ -164,6 +165,10 @@ func newReadMetrics(reg prometheus.Registerer) *readMetrics {
 			Name: "strata_tier_corrupt_objects_total",
 			Help: "Reads that found a corrupt object (bad footer, index or batch CRC).",
 		}),
+		parquetBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_tier_parquet_read_bytes_total",
+			Help: "Bytes of record batches rebuilt from Parquet objects (a subset of strata_tier_read_bytes_total).",
+		}),
 	}
 	if reg != nil {
 		m.cacheHits = promshare.Keep(reg, m.cacheHits)
@@ -175,6 +180,7 @@ func newReadMetrics(reg prometheus.Registerer) *readMetrics {
 		m.getSeconds = promshare.Keep(reg, m.getSeconds)
 		m.getBytes = promshare.Keep(reg, m.getBytes)
 		m.corrupt = promshare.Keep(reg, m.corrupt)
+		m.parquetBytes = promshare.Keep(reg, m.parquetBytes)
 	}
 	return m
 }

@@ -288,6 +288,9 @@ func (r *Reader) batchHeader(ctx context.Context, tp metadata.TopicPartition, to
 	}
 	segs := c.Segments
 	seg := segs[sort.Search(len(segs), func(i int) bool { return segs[i].NextOffset > offset })]
+	if seg.Format == metadata.FormatParquet {
+		return r.parquetBatchHeader(ctx, seg, offset)
+	}
 	oi, err := r.index(ctx, seg, false)
 	if err != nil {
 		return segment.BatchInfo{}, err

@@ -133,6 +133,8 @@ type Reader struct {
 	cats     map[metadata.TopicPartition]metadata.PartitionCatalog
 	gens     map[metadata.TopicPartition]uint64
 	streams  map[metadata.TopicPartition]streamPos
+
+	parquet parquetFooters // opened Parquet objects (parquet.go)
 }
 
 // streamPos is where a partition's last read ended, to recognise sequential readers.
@@ -324,14 +326,21 @@ func (r *Reader) offsetForTimestamp(ctx context.Context, tp metadata.TopicPartit
 		if seg.NextOffset <= from || (seg.MaxTimestamp >= 0 && seg.MaxTimestamp < ts) {
 			continue
 		}
-		oi, err := r.index(ctx, seg, false)
-		if err != nil {
-			return -1, -1, false, err
-		}
-		sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: oi.size}, oi.ix)
-		off, at, ok, err := sr.FindRecord(ts, from)
-		if err != nil {
-			return -1, -1, false, r.corrupt(seg.Key, err)
+		var off, at int64
+		var ok bool
+		if seg.Format == metadata.FormatParquet {
+			if off, at, ok, err = r.parquetTimestamp(ctx, seg, ts, from); err != nil {
+				return -1, -1, false, err
+			}
+		} else {
+			oi, err := r.index(ctx, seg, false)
+			if err != nil {
+				return -1, -1, false, err
+			}
+			sr := segment.NewIndexedReader(&objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: oi.size}, oi.ix)
+			if off, at, ok, err = sr.FindRecord(ts, from); err != nil {
+				return -1, -1, false, r.corrupt(seg.Key, err)
+			}
 		}
 		if ok {
 			if off >= before {
@@ -387,6 +396,14 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 	sequential := false
 	for ; i < len(segs); i++ {
 		seg := segs[i]
+		if seg.Format == metadata.FormatParquet {
+			// A Parquet entry is read alone: batches before it go out first, then it on its own.
+			if len(dst) > 0 {
+				break
+			}
+			dst, err = r.readParquet(ctx, dst, segs[i:], offset, maxBytes)
+			return dst, false, err
+		}
 		oi, err := r.index(ctx, seg, offset <= seg.BaseOffset && r.cfg.ReadAheadBlocks > 0)
 		if err != nil {
 			return nil, false, err

@@ -60,6 +60,7 @@ type serverConfig struct {
 	compaction     time.Duration
 	sweepInterval  time.Duration
 	sweepGrace     time.Duration
+	convertAfter   time.Duration
 	tlsCert        string
 	tlsKey         string
 	tlsClientCA    string
@@ -111,6 +112,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
 	c.diskReserve = 128 << 20
 	fs.Var(&c.diskReserve, "disk-reserve", "free space kept on the data dir's file system: below it produce requests get KAFKA_STORAGE_ERROR, /readyz is not ready, and local copies of tiered data are dropped until there is room again (e.g. 128MiB, 2GiB; 0 only reacts to a full disk)")
+	fs.DurationVar(&c.convertAfter, "parquet-convert-after", compaction.DefaultConvertAfter, "how old a tiered segment of a strata.cold.format=parquet topic smaller than a merge's input limit must be before it is converted to Parquet")
 	fs.DurationVar(&c.costInterval, "cost-sample-interval", cost.DefaultInterval, "how often the cost report's counters are sampled (the granularity of GET /v1/cost?window=; a day of samples is kept, at most 10,000)")
 }
 
@@ -469,7 +471,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	if cfg.compaction > 0 || cfg.sweepInterval > 0 {
 		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, PassCatalogs: catalogs, NodeID: int32(cfg.nodeID),
 			Interval: cfg.compaction, NoMerges: cfg.compaction == 0, SweepInterval: offIfZero(cfg.sweepInterval), SweepGrace: cfg.sweepGrace,
-			Logger: log, Registerer: reg})
+			ConvertAfter: cfg.convertAfter, Logger: log, Registerer: reg})
 		if err != nil {
 			kln.Close()
 			hln.Close()

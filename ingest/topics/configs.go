@@ -133,6 +133,8 @@ var configDefs = []configDef{
 	{"unclean.leader.election.enable", tBool, fixed("false"), boolean},
 	{"strata.durability", tString, fixed("local"), oneOf("local", "object")},
 	{"strata.flush.ms", tLong, fixed("100"), longIn(1, math.MaxInt64)},
+	{"strata.cold.format", tString, fixed("segment"), oneOf("segment", "parquet")},
+	{"strata.value.format", tString, fixed("bytes"), oneOf("bytes", "json")},
 }
 
 var configByName = func() map[string]*configDef {

@@ -24,6 +24,11 @@ func TestTopicConfigValidation(t *testing.T) {
 		{"preallocate", "yes", false},
 		{"strata.durability", "object", true},
 		{"strata.durability", "disk", false},
+		{"strata.cold.format", "parquet", true},
+		{"strata.cold.format", "segment", true},
+		{"strata.cold.format", "orc", false},
+		{"strata.value.format", "json", true},
+		{"strata.value.format", "avro", false},
 		{"message.timestamp.type", "LogAppendTime", true},
 		{"no.such.thing", "1", false},
 	}

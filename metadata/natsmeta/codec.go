@@ -131,6 +131,12 @@ type producersJSON struct {
 //
 //	position (varint): the segment's byte position within its object
 //
+// Catalog body, version 3 (written only when a segment is not in the segment format, so that
+// catalogs without Parquet entries stay readable by version-1 and -2 code): as version 2, each
+// segment's position followed by
+//
+//	format (uvarint): metadata.SegmentFormat (0 segment, 1 parquet)
+//
 // The key of each segment is stored as the length of the prefix it shares with the previous key
 // plus the rest, since keys of one partition differ only in their last characters.
 //
@@ -144,7 +150,9 @@ const (
 	catalogVersion = 1
 	// catalogVersionRanges adds each segment's byte position (SegmentRef.Position).
 	catalogVersionRanges = 2
-	offsetsVersion       = 1
+	// catalogVersionFormats adds each segment's format (SegmentRef.Format).
+	catalogVersionFormats = 3
+	offsetsVersion        = 1
 	// maxCount bounds decoded slice lengths so a corrupt count cannot make us allocate wildly.
 	maxCount = 1 << 20
 )
@@ -187,9 +195,12 @@ func appendPrefixed(b []byte, prev, s string) []byte {
 func encodeCatalog(c metadata.PartitionCatalog) []byte {
 	version := byte(catalogVersion)
 	for _, s := range c.Segments {
+		if s.Format != metadata.FormatSegment {
+			version = catalogVersionFormats
+			break
+		}
 		if s.Position != 0 {
 			version = catalogVersionRanges
-			break
 		}
 	}
 	b := make([]byte, 0, 32+len(c.Segments)*48)
@@ -207,8 +218,11 @@ func encodeCatalog(c metadata.PartitionCatalog) []byte {
 		for _, v := range []int64{s.Size, s.MinTimestamp, s.MaxTimestamp, int64(s.Epoch), s.Records, s.CreatedAt.UnixMilli()} {
 			b = binary.AppendVarint(b, v)
 		}
-		if version == catalogVersionRanges {
+		if version >= catalogVersionRanges {
 			b = binary.AppendVarint(b, s.Position)
+		}
+		if version >= catalogVersionFormats {
+			b = binary.AppendUvarint(b, uint64(s.Format))
 		}
 	}
 	return seal(b)
@@ -216,8 +230,8 @@ func encodeCatalog(c metadata.PartitionCatalog) []byte {
 
 func decodeCatalog(b []byte) (metadata.PartitionCatalog, error) {
 	version := byte(catalogVersion)
-	if len(b) > 0 && b[0] == catalogVersionRanges {
-		version = catalogVersionRanges
+	if len(b) > 0 && (b[0] == catalogVersionRanges || b[0] == catalogVersionFormats) {
+		version = b[0]
 	}
 	r, err := unseal(b, version)
 	if err != nil {
@@ -242,8 +256,15 @@ func decodeCatalog(b []byte) (metadata.PartitionCatalog, error) {
 		s.Epoch = r.int32()
 		s.Records = r.varint()
 		s.CreatedAt = time.UnixMilli(r.varint()).UTC()
-		if version == catalogVersionRanges {
+		if version >= catalogVersionRanges {
 			s.Position = r.varint()
+		}
+		if version >= catalogVersionFormats {
+			f := r.uvarint()
+			if f > uint64(metadata.FormatParquet) && r.err == nil {
+				r.err = fmt.Errorf("%w: catalog: unknown segment format %d", ErrCorrupt, f)
+			}
+			s.Format = metadata.SegmentFormat(f)
 		}
 		c.Segments = append(c.Segments, s)
 	}

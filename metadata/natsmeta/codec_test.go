@@ -66,6 +66,38 @@ func TestCatalogRangesRoundTrip(t *testing.T) {
 	}
 }
 
+// A catalog naming a Parquet entry round-trips with the formats (version 3); catalogs without one
+// keep versions 1 and 2, and a version-2 catalog decodes every entry as a segment.
+func TestCatalogFormatsRoundTrip(t *testing.T) {
+	c := sampleCatalog()
+	c.Segments[1].Position = 1 << 20
+	v2 := encodeCatalog(c)
+	c.Segments[0].Format = metadata.FormatParquet
+	b := encodeCatalog(c)
+	if b[0] != catalogVersionFormats || v2[0] != catalogVersionRanges {
+		t.Fatalf("versions %d (with a Parquet entry) and %d (without)", b[0], v2[0])
+	}
+	got, err := decodeCatalog(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, c)
+	}
+	old, err := decodeCatalog(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Segments[0].Format != metadata.FormatSegment {
+		t.Fatalf("a version-2 entry decodes as %s", old.Segments[0].Format)
+	}
+	// An unknown format is corrupt, not a segment.
+	c.Segments[0].Format = 9
+	if _, err := decodeCatalog(encodeCatalog(c)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("unknown format: %v", err)
+	}
+}
+
 // sampleCatalogAs is sampleCatalog with c's topic ID, every position 0.
 func sampleCatalogAs(c metadata.PartitionCatalog) metadata.PartitionCatalog {
 	c = c.Clone()
@@ -148,6 +180,8 @@ func FuzzDecodeCatalog(f *testing.F) {
 	f.Add(encodeCatalog(metadata.PartitionCatalog{}))
 	ranged := sampleCatalog()
 	ranged.Segments[2].Position = 77
+	f.Add(encodeCatalog(ranged))
+	ranged.Segments[1].Format = metadata.FormatParquet
 	f.Add(encodeCatalog(ranged))
 	f.Add([]byte{1, 2, 3, 4, 5})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -4,7 +4,8 @@
 #   kafkajs         npm ci in testdata/compat/kafkajs
 #   kafka-clients   Maven build of testdata/compat/java (classes + target/lib, lib-legacy)
 #   Kafka Connect   jars of testdata/compat/connect into its lib/
-#   confluent-kafka venv at .tools/compat-venv from testdata/compat/python/requirements.txt
+#   confluent-kafka venv at .tools/compat-venv from testdata/compat/python/requirements.txt (with
+#                   duckdb and pyarrow, which read the Parquet cold tier in cmd/strata's tests)
 # Idempotent and quiet: each step is skipped when its result is already in place and current.
 set -euo pipefail
 compat="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -72,7 +73,7 @@ fi
 venv="$tools/compat-venv"
 req="$compat/python/requirements.txt"
 if ! stamp_ok python "$req" || [[ ! -x "$venv/bin/python" ]]; then
-  step "pip install (confluent-kafka) into .tools/compat-venv"
+  step "pip install (confluent-kafka, duckdb, pyarrow) into .tools/compat-venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   stamp_set python "$req"

@@ -1,0 +1,116 @@
+package columnar_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/segment"
+	"github.com/strata-log/strata/tier/segment/segmenttest"
+)
+
+var words = []string{"request", "completed", "user", "session", "cache", "miss", "hit", "upstream", "timeout",
+	"retry", "order", "payment", "accepted", "declined", "inventory", "reserved", "shipping", "label", "created",
+	"token", "refreshed", "query", "rows", "returned", "slow", "path", "/api/v1/orders", "/api/v1/cart", "status",
+	"200", "404", "500", "region", "eu-west-1", "us-east-1", "trace", "span", "client", "version", "2.14.3"}
+
+// jsonLogs returns n JSON log records of about 1 KiB (time, level, service, user, latency, message)
+// in batches of per records, encoded by segment with codec (0: none) as a producer would.
+func jsonLogs(n, per int, codec int16) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	levels := []string{"debug", "info", "info", "info", "warn", "error"}
+	services := []string{"checkout", "cart", "search", "auth", "inventory", "shipping"}
+	var out []byte
+	ts := int64(1_780_000_000_000)
+	for base := 0; base < n; base += per {
+		var recs []segment.Record
+		for range per {
+			ts += int64(rng.IntN(20))
+			var msg bytes.Buffer
+			for msg.Len() < 820 {
+				msg.WriteString(words[rng.IntN(len(words))])
+				msg.WriteByte(' ')
+			}
+			v := fmt.Appendf(nil, `{"time":"%s","level":"%s","service":"%s","user":"u-%06d","latency_ms":%d,"message":"%s"}`,
+				fmt.Sprint(ts), levels[rng.IntN(len(levels))], services[rng.IntN(len(services))], rng.IntN(50000),
+				rng.IntN(2000), bytes.TrimSpace(msg.Bytes()))
+			recs = append(recs, segment.Record{Timestamp: ts, Key: fmt.Appendf(nil, "u-%06d", rng.IntN(50000)), Value: v})
+		}
+		nb := segment.NewBatch{BaseOffset: int64(base), FirstTimestamp: recs[0].Timestamp, Attributes: codec,
+			ProducerID: 7, ProducerEpoch: 0, BaseSequence: int32(base), Records: recs}
+		if codec != 0 {
+			nb.Compress = func(r []byte) []byte { return segmenttest.Compress(codec, r) }
+		}
+		out = segment.AppendBatch(out, nb)
+	}
+	return out
+}
+
+// BenchmarkColumnarSize reports Parquet bytes per segment byte for 1 KiB JSON log records sent
+// uncompressed and zstd-compressed (batches of 100), as bytes and json value formats, and the
+// conversion rate (MB/s of segment data, one goroutine).
+func BenchmarkColumnarSize(b *testing.B) {
+	for _, codec := range []int16{0, segment.CompressionZstd} {
+		data := jsonLogs(20000, 100, codec)
+		for _, vf := range []columnar.ValueFormat{columnar.ValueBytes, columnar.ValueJSON} {
+			b.Run(fmt.Sprintf("codec=%d/json=%v", codec, vf == columnar.ValueJSON), func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				var size int64
+				for b.Loop() {
+					w := columnar.NewWriter(0, columnar.Options{ValueFormat: vf})
+					if err := w.Add(data); err != nil {
+						b.Fatal(err)
+					}
+					var buf bytes.Buffer
+					st, err := w.WriteTo(&buf, 0, w.End())
+					if err != nil {
+						b.Fatal(err)
+					}
+					size = st.Bytes
+				}
+				b.ReportMetric(float64(size)/float64(len(data)), "parquet/segment")
+				b.ReportMetric(float64(len(data))/20000, "segB/rec")
+			})
+		}
+	}
+}
+
+// BenchmarkColumnarReplay reads a whole object's batches from memory as Fetch does (1 MiB at a
+// time, rebuilt in the produced codec), MB/s of batch bytes returned.
+func BenchmarkColumnarReplay(b *testing.B) {
+	for _, codec := range []int16{0, segment.CompressionZstd} {
+		data := jsonLogs(20000, 100, codec)
+		w := columnar.NewWriter(0, columnar.Options{})
+		if err := w.Add(data); err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf, 0, w.End()); err != nil {
+			b.Fatal(err)
+		}
+		obj := buf.Bytes()
+		b.Run(fmt.Sprintf("codec=%d", codec), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				o, err := columnar.Open(bytes.NewReader(obj), int64(len(obj)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var out []byte
+				for off := int64(0); off < 20000; {
+					out, err = o.Batches(context.Background(), out[:0], off, 1<<20, columnar.CodecOfObject)
+					if err != nil {
+						b.Fatal(err)
+					}
+					s := segment.NewSplitter(out)
+					for s.Next() {
+						off = s.Info().NextOffset()
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,633 @@
+package columnar
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	pqmeta "github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// Codec choices for Batches besides a segment.Compression* codec.
+const (
+	// CodecAsProduced: each batch in the codec its producer used.
+	CodecAsProduced = -1
+	// CodecOfObject: the codec the object was written for (the topic's compression.type when it
+	// was converted, strata.compression), else as produced.
+	CodecOfObject = -2
+)
+
+// Object is an open Parquet object of this layout: its footer read and checked, its row groups'
+// offset and timestamp ranges known. Safe for concurrent use when its io.ReaderAt is.
+type Object struct {
+	fr        *pqarrow.FileReader
+	partition int32
+	base      int64
+	next      int64
+	groups    []group
+	empty     []emptyBatch // by base offset
+	codec     int          // strata.compression as a codec, or CodecAsProduced
+	cache     *groupCache
+	r         io.ReaderAt
+}
+
+// group is what the footer's statistics say of one row group.
+type group struct {
+	firstBase      int64 // base offset of its first batch
+	minOff, maxOff int64
+	minTS, maxTS   int64
+	rows           int64
+	pos            int64 // byte position of its first column chunk
+	start, end     int64 // its bytes, checked against crc before they are decoded
+	crc            uint32
+}
+
+type emptyBatch struct {
+	info segment.BatchInfo
+	b    []byte
+}
+
+// Open reads and checks the footer of the Parquet object of size bytes behind r. Errors wrap
+// segment.ErrCorrupt.
+func Open(r io.ReaderAt, size int64) (o *Object, err error) {
+	defer recoverCorrupt(&err)
+	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return nil, corruptf("footer: %v", err)
+	}
+	o = &Object{cache: &groupCache{verified: map[int]bool{}}, r: r}
+	md := pf.MetaData()
+	kv := md.KeyValueMetadata()
+	meta := func(k string) (string, error) {
+		if v := kv.FindValue(k); v != nil {
+			return *v, nil
+		}
+		return "", corruptf("no %s in the footer", k)
+	}
+	var v, p, b, n string
+	for _, f := range []struct {
+		k string
+		v *string
+	}{{metaVersion, &v}, {metaPartition, &p}, {metaBaseOffset, &b}, {metaNextOffset, &n}} {
+		if *f.v, err = meta(f.k); err != nil {
+			return nil, err
+		}
+	}
+	if v != strconv.Itoa(Version) {
+		return nil, corruptf("layout version %q, this reader knows %d", v, Version)
+	}
+	part, err1 := strconv.ParseInt(p, 10, 32)
+	o.base, err = strconv.ParseInt(b, 10, 64)
+	var err2 error
+	o.next, err2 = strconv.ParseInt(n, 10, 64)
+	if err != nil || err1 != nil || err2 != nil || part < 0 || o.base < 0 || o.next <= o.base {
+		return nil, corruptf("range %s [%s, %s)", p, b, n)
+	}
+	o.partition = int32(part)
+	if e := kv.FindValue(metaEmptyBatches); e != nil {
+		if o.empty, err = decodeEmpty(*e, o.base, o.next); err != nil {
+			return nil, err
+		}
+	}
+	o.codec = CodecAsProduced
+	if c := kv.FindValue(metaCompression); c != nil {
+		if o.codec, err = CodecOf(*c); err != nil {
+			return nil, corruptf("%s %q", metaCompression, *c)
+		}
+	}
+	maxRows := int64(1)
+	for i := range md.NumRowGroups() {
+		g, err := readGroup(md.RowGroup(i))
+		if err != nil {
+			return nil, fmt.Errorf("%w (row group %d)", err, i)
+		}
+		if g.firstBase < o.base || g.maxOff >= o.next || g.minOff < g.firstBase || g.minOff > g.maxOff ||
+			(i > 0 && g.firstBase <= o.groups[i-1].maxOff) {
+			return nil, corruptf("row group %d: offsets [%d, %d] of batches from %d out of order or outside [%d, %d)",
+				i, g.minOff, g.maxOff, g.firstBase, o.base, o.next)
+		}
+		maxRows = max(maxRows, g.rows)
+		o.groups = append(o.groups, g)
+	}
+	if err := o.parseRowGroups(kv.FindValue(metaRowGroups), size); err != nil {
+		return nil, err
+	}
+	o.fr, err = pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: maxRows}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, corruptf("%v", err)
+	}
+	schema, err := o.fr.Schema()
+	if err != nil {
+		return nil, corruptf("schema: %v", err)
+	}
+	if schema.NumFields() < numFixedFields || md.Schema.NumColumns() < numFixedLeaves {
+		return nil, corruptf("%d columns, the layout has at least %d", schema.NumFields(), numFixedFields)
+	}
+	for i, f := range fixedFields {
+		if got := schema.Field(i); got.Name != f.Name || !arrow.TypeEqual(got.Type, f.Type) {
+			return nil, corruptf("column %d is %s %s, the layout's is %s %s", i, got.Name, got.Type, f.Name, f.Type)
+		}
+	}
+	return o, nil
+}
+
+// parseRowGroups reads strata.row_groups into o.groups' byte ranges and CRCs.
+func (o *Object) parseRowGroups(v *string, size int64) error {
+	if v == nil {
+		return corruptf("no %s in the footer", metaRowGroups)
+	}
+	parts := strings.Split(*v, ",")
+	if len(parts) != len(o.groups) {
+		return corruptf("%s names %d row groups, the footer %d", metaRowGroups, len(parts), len(o.groups))
+	}
+	start := int64(0)
+	for i, p := range parts {
+		e, c, ok := strings.Cut(p, ":")
+		end, err1 := strconv.ParseInt(e, 10, 64)
+		crc, err2 := strconv.ParseUint(c, 10, 32)
+		if !ok || err1 != nil || err2 != nil || end <= start || end > size {
+			return corruptf("%s: row group %d: %q", metaRowGroups, i, p)
+		}
+		o.groups[i].start, o.groups[i].end, o.groups[i].crc = start, end, uint32(crc)
+		start = end
+	}
+	return nil
+}
+
+// verify checks row group g's bytes against their CRC32C, once per object.
+func (o *Object) verify(g int) error {
+	c := o.cache
+	c.mu.Lock()
+	ok := c.verified[g]
+	c.mu.Unlock()
+	if ok {
+		return nil
+	}
+	gr := o.groups[g]
+	b := make([]byte, gr.end-gr.start)
+	if n, err := o.r.ReadAt(b, gr.start); n < len(b) {
+		return fmt.Errorf("columnar: row group %d: %w", g, err)
+	}
+	if sum := crc32.Checksum(b, castagnoli); sum != gr.crc {
+		return corruptf("row group %d: CRC32C %d of bytes [%d, %d), footer says %d", g, sum, gr.start, gr.end, gr.crc)
+	}
+	c.mu.Lock()
+	c.verified[g] = true
+	c.mu.Unlock()
+	return nil
+}
+
+func readGroup(rg *pqmeta.RowGroupMetaData) (group, error) {
+	g := group{rows: rg.NumRows()}
+	if g.rows <= 0 {
+		return g, corruptf("%d rows", g.rows)
+	}
+	if rg.NumColumns() > 0 {
+		if cc, err := rg.ColumnChunk(0); err == nil {
+			g.pos = cc.DataPageOffset()
+			if cc.HasDictionaryPage() {
+				g.pos = min(g.pos, cc.DictionaryPageOffset())
+			}
+		}
+	}
+	// Leaf columns: batch_base_offset is leaf fBatchBaseOffset+1, as headers has two leaves.
+	for _, c := range []struct {
+		col      int
+		min, max *int64
+	}{{fOffset, &g.minOff, &g.maxOff}, {fTimestamp, &g.minTS, &g.maxTS}, {fBatchBaseOffset + 1, &g.firstBase, nil}} {
+		if c.col >= rg.NumColumns() {
+			return g, corruptf("%d columns", rg.NumColumns())
+		}
+		cc, err := rg.ColumnChunk(c.col)
+		if err != nil {
+			return g, corruptf("column %d: %v", c.col, err)
+		}
+		st, err := cc.Statistics()
+		if err != nil {
+			return g, corruptf("column %d statistics: %v", c.col, err)
+		}
+		is, ok := st.(*pqmeta.Int64Statistics)
+		if !ok || !is.HasMinMax() {
+			return g, corruptf("column %d has no int64 min/max statistics", c.col)
+		}
+		*c.min = is.Min()
+		if c.max != nil {
+			*c.max = is.Max()
+		}
+	}
+	return g, nil
+}
+
+func decodeEmpty(s string, base, next int64) ([]emptyBatch, error) {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, corruptf("%s: %v", metaEmptyBatches, err)
+	}
+	var out []emptyBatch
+	sp := segment.NewSplitter(raw)
+	for sp.Next() {
+		info := sp.Info()
+		if _, err := segment.ValidateBatch(sp.Batch()); err != nil {
+			return nil, err
+		}
+		if info.NumRecords != 0 || info.BaseOffset < base || info.NextOffset() > next ||
+			(len(out) > 0 && info.BaseOffset < out[len(out)-1].info.NextOffset()) {
+			return nil, corruptf("empty batch [%d, %d) with %d records", info.BaseOffset, info.NextOffset(), info.NumRecords)
+		}
+		out = append(out, emptyBatch{info: info, b: sp.Batch()[:info.Size()]})
+	}
+	if err := sp.Err(); err != nil {
+		return nil, err
+	}
+	if sp.Pos() != len(raw) {
+		return nil, corruptf("%s: %d bytes after the batches", metaEmptyBatches, len(raw)-sp.Pos())
+	}
+	return out, nil
+}
+
+// Partition is the partition the object's records belong to.
+func (o *Object) Partition() int32 { return o.partition }
+
+// Records is the number of records (rows) the object holds.
+func (o *Object) Records() int64 {
+	var n int64
+	for _, g := range o.groups {
+		n += g.rows
+	}
+	return n
+}
+
+// Range is the offsets the object covers: [base, next).
+func (o *Object) Range() (base, next int64) { return o.base, o.next }
+
+// Position is the byte position in the object where the data Batches reads for from starts (the
+// row group holding from), for readers that fetch ahead.
+func (o *Object) Position(from int64) int64 {
+	g := sort.Search(len(o.groups), func(i int) bool { return o.groups[i].firstBase > from }) - 1
+	if g < 0 {
+		g = 0
+	}
+	if g >= len(o.groups) {
+		return 0
+	}
+	return max(o.groups[g].pos, 0)
+}
+
+// Batches appends to dst the record batches rebuilt from the object, starting with the batch that
+// holds from (or the first after it, in a gap), then the next ones while they fit in maxBytes (the
+// first always goes). codec is the codec of the rebuilt batches (segment.Compression*),
+// CodecAsProduced or CodecOfObject. segment.ErrOutOfRange when from is outside the object's range; bad bytes give an
+// error wrapping segment.ErrCorrupt.
+func (o *Object) Batches(ctx context.Context, dst []byte, from int64, maxBytes, codec int) (out []byte, err error) {
+	defer recoverCorrupt(&err)
+	if from < o.base || from >= o.next {
+		return dst, fmt.Errorf("%w: %d not in [%d, %d)", segment.ErrOutOfRange, from, o.base, o.next)
+	}
+	if codec == CodecOfObject {
+		codec = o.codec
+	}
+	start := len(dst)
+	empty := o.empty[sort.Search(len(o.empty), func(i int) bool { return o.empty[i].info.NextOffset() > from }):]
+	full := func() bool { return len(dst) > start && len(dst) >= start+maxBytes }
+	emit := func(b []byte, before int64) bool { // empties below before, then b
+		for len(empty) > 0 && empty[0].info.BaseOffset < before {
+			if len(dst) > start && len(dst)-start+len(empty[0].b) > maxBytes {
+				return false
+			}
+			dst = append(dst, empty[0].b...)
+			empty = empty[1:]
+		}
+		if b == nil {
+			return true
+		}
+		if len(dst) > start && len(dst)-start+len(b) > maxBytes {
+			return false
+		}
+		dst = append(dst, b...)
+		return true
+	}
+	g := sort.Search(len(o.groups), func(i int) bool { return o.groups[i].firstBase > from }) - 1
+	g = max(g, 0)
+	for ; g < len(o.groups) && !full(); g++ {
+		batches, err := o.groupBatches(ctx, g, codec)
+		if err != nil {
+			return dst, err
+		}
+		for _, b := range batches {
+			if b.next <= from {
+				continue
+			}
+			if !emit(b.b, b.base) {
+				return dst, nil
+			}
+			if full() {
+				return dst, nil
+			}
+		}
+	}
+	if !full() {
+		emit(nil, o.next)
+	}
+	return dst, nil
+}
+
+// rebuiltBatch is one batch rebuilt from a row group.
+type rebuiltBatch struct {
+	base, next int64
+	b          []byte
+}
+
+// groupCache keeps the batches rebuilt from the last row group read (one Fetch rarely ends on a
+// row group's end: the next one, from the same consumer, reads on in the same group). Shared by
+// the copies WithReader makes.
+type groupCache struct {
+	mu       sync.Mutex
+	verified map[int]bool // row groups whose CRC matched
+	g        int
+	codec    int
+	batches  []rebuiltBatch
+}
+
+// groupBatches returns row group g's batches rebuilt in codec, from the cache when it holds them.
+func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch, error) {
+	c := o.cache
+	c.mu.Lock()
+	if c.batches != nil && c.g == g && c.codec == codec {
+		b := c.batches
+		c.mu.Unlock()
+		return b, nil
+	}
+	c.mu.Unlock()
+	var out []rebuiltBatch
+	var bb batchBuilder
+	err := o.readGroup(ctx, g, func(info segment.BatchInfo, recs []kmsg.Record) bool {
+		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: bb.build(info, recs, codec)})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.g, c.codec, c.batches = g, codec, out
+	c.mu.Unlock()
+	return out, nil
+}
+
+// WithReader returns the object read through r (size bytes) instead: the footer is not read or
+// parsed again, and the row group cache is shared. For a caller whose io.ReaderAt is bound to one
+// request (its context), with the footer kept from an earlier Open.
+func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
+	defer recoverCorrupt(&err)
+	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithMetadata(o.fr.ParquetReader().MetaData()))
+	if err != nil {
+		return nil, corruptf("%v", err)
+	}
+	c := *o
+	c.r = r
+	if c.fr, err = pqarrow.NewFileReader(pf, o.fr.Props, memory.DefaultAllocator); err != nil {
+		return nil, corruptf("%v", err)
+	}
+	return &c, nil
+}
+
+// readGroup decodes row group g into batches (header and records, the records' slices aliasing the
+// decoded columns) and calls fn with each until it returns false.
+func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo, []kmsg.Record) bool) error {
+	if err := o.verify(g); err != nil {
+		return err
+	}
+	leaves := make([]int, numFixedLeaves)
+	for i := range leaves {
+		leaves[i] = i
+	}
+	rr, err := o.fr.GetRecordReader(ctx, leaves, []int{g})
+	if err != nil {
+		return corruptf("row group %d: %v", g, err)
+	}
+	defer rr.Release()
+	var (
+		recs []kmsg.Record
+		cur  segment.BatchInfo
+		prev = int64(-1)
+		have bool
+	)
+	flush := func() bool {
+		if !have {
+			return true
+		}
+		have = false
+		cur.NumRecords = int32(len(recs))
+		return fn(cur, recs)
+	}
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		c := columnsOf(rec)
+		for i := range int(rec.NumRows()) {
+			off := c.offset.Value(i)
+			base := c.batchBase.Value(i)
+			if c.partition.Value(i) != o.partition || off <= prev || off < o.base || off >= o.next {
+				return corruptf("row group %d: offset %d of partition %d after %d", g, off, c.partition.Value(i), prev)
+			}
+			prev = off
+			if !have || base != cur.BaseOffset {
+				if !flush() {
+					return nil
+				}
+				recs = recs[:0]
+				cur = segment.BatchInfo{
+					BaseOffset: base, Magic: 2,
+					LastOffsetDelta:      c.lastDelta.Value(i),
+					Attributes:           c.attrs.Value(i),
+					PartitionLeaderEpoch: c.epoch.Value(i),
+					FirstTimestamp:       c.firstTS.Value(i),
+					MaxTimestamp:         c.maxTS.Value(i),
+					ProducerID:           c.pid.Value(i),
+					ProducerEpoch:        c.pepoch.Value(i),
+					BaseSequence:         c.seq.Value(i),
+				}
+				have = true
+			}
+			delta := off - base
+			if delta < 0 || delta > int64(cur.LastOffsetDelta) || cur.LastOffsetDelta < 0 {
+				return corruptf("row group %d: offset %d outside its batch [%d, %d]", g, off, base, base+int64(cur.LastOffsetDelta))
+			}
+			r := kmsg.Record{
+				Attributes:       c.recAttrs.Value(i),
+				TimestampDelta64: c.tsDelta.Value(i),
+				OffsetDelta:      int32(delta),
+				Key:              c.bytes(c.key, i),
+				Value:            c.bytes(c.value, i),
+			}
+			r.TimestampDelta = int32(r.TimestampDelta64)
+			if !c.headers.IsNull(i) {
+				hs, he := c.headers.ValueOffsets(i)
+				if hs < 0 || he < hs || he > int64(c.hkey.Len()) {
+					return corruptf("row group %d: headers [%d, %d) of %d", g, hs, he, c.hkey.Len())
+				}
+				for h := hs; h < he; h++ {
+					r.Headers = append(r.Headers, kmsg.Header{Key: c.hkey.Value(int(h)), Value: c.bytes(c.hval, int(h))})
+				}
+			}
+			recs = append(recs, r)
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return corruptf("row group %d: %v", g, err)
+	}
+	flush()
+	return nil
+}
+
+// columns are the typed fixed columns of one decoded record batch (Open checked their types).
+type columns struct {
+	partition                              *array.Int32
+	offset, batchBase, firstTS, maxTS, pid *array.Int64
+	tsDelta                                *array.Int64
+	timestamp                              *array.Timestamp
+	key, value, hval                       *array.Binary
+	headers                                *array.List
+	hkey                                   *array.String
+	lastDelta, epoch, seq                  *array.Int32
+	attrs, pepoch                          *array.Int16
+	recAttrs                               *array.Int8
+}
+
+func columnsOf(rec arrow.RecordBatch) columns {
+	hl := rec.Column(fHeaders).(*array.List)
+	hs := hl.ListValues().(*array.Struct)
+	return columns{
+		partition: rec.Column(fPartition).(*array.Int32),
+		offset:    rec.Column(fOffset).(*array.Int64),
+		timestamp: rec.Column(fTimestamp).(*array.Timestamp),
+		key:       rec.Column(fKey).(*array.Binary),
+		value:     rec.Column(fValue).(*array.Binary),
+		headers:   hl,
+		hkey:      hs.Field(0).(*array.String),
+		hval:      hs.Field(1).(*array.Binary),
+		batchBase: rec.Column(fBatchBaseOffset).(*array.Int64),
+		lastDelta: rec.Column(fBatchLastDelta).(*array.Int32),
+		attrs:     rec.Column(fBatchAttributes).(*array.Int16),
+		epoch:     rec.Column(fBatchLeaderEpoch).(*array.Int32),
+		firstTS:   rec.Column(fBatchFirstTimestamp).(*array.Int64),
+		maxTS:     rec.Column(fBatchMaxTimestamp).(*array.Int64),
+		pid:       rec.Column(fProducerID).(*array.Int64),
+		pepoch:    rec.Column(fProducerEpoch).(*array.Int16),
+		seq:       rec.Column(fBaseSequence).(*array.Int32),
+		recAttrs:  rec.Column(fRecordAttributes).(*array.Int8),
+		tsDelta:   rec.Column(fTimestampDelta).(*array.Int64),
+	}
+}
+
+// bytes is row i of a binary column: nil when null, never nil otherwise.
+func (columns) bytes(a *array.Binary, i int) []byte {
+	if a.IsNull(i) {
+		return nil
+	}
+	if v := a.Value(i); v != nil {
+		return v
+	}
+	return []byte{}
+}
+
+// FindTimestamp returns the offset and timestamp of the object's first record at or after offset
+// from whose timestamp is ≥ ts (what Kafka's ListOffsets answers); found is false when there is
+// none. Only row groups whose statistics reach ts and from are decoded.
+func (o *Object) FindTimestamp(ctx context.Context, ts, from int64) (offset, timestamp int64, found bool, err error) {
+	defer recoverCorrupt(&err)
+	for g, gr := range o.groups {
+		if gr.maxOff < from || gr.maxTS < ts {
+			continue
+		}
+		if err := o.verify(g); err != nil {
+			return -1, -1, false, err
+		}
+		rr, err := o.fr.GetRecordReader(ctx, []int{fOffset, fTimestamp}, []int{g})
+		if err != nil {
+			return -1, -1, false, corruptf("row group %d: %v", g, err)
+		}
+		for rr.Next() {
+			rec := rr.RecordBatch()
+			offs := rec.Column(0).(*array.Int64)
+			tss := rec.Column(1).(*array.Timestamp)
+			for i := range offs.Len() {
+				if offs.Value(i) >= from && int64(tss.Value(i)) >= ts {
+					off, at := offs.Value(i), int64(tss.Value(i))
+					rr.Release()
+					return off, at, true, nil
+				}
+			}
+		}
+		err = rr.Err()
+		rr.Release()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return -1, -1, false, corruptf("row group %d: %v", g, err)
+		}
+	}
+	return -1, -1, false, nil
+}
+
+// batchBuilder rebuilds batches, reusing its buffer.
+type batchBuilder struct{}
+
+func (batchBuilder) build(info segment.BatchInfo, recs []kmsg.Record, codec int) []byte {
+	if codec >= 0 {
+		info.Attributes = info.Attributes&^segment.AttrCompressionMask | int16(codec)
+	}
+	return segment.RebuildBatch(nil, info, recs, compressRecords)
+}
+
+// compressors holds one franz-go compressor per codec (building one, zstd's above all, is costly).
+var compressors = sync.OnceValues(func() (cs [5]kgo.Compressor, err error) {
+	for i, c := range []kgo.CompressionCodec{kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
+		if cs[i+1], err = kgo.DefaultCompressor(c); err != nil {
+			return cs, err
+		}
+	}
+	return cs, nil
+})
+
+// compressRecords compresses encoded records with codec as a franz-go producer does, or returns nil
+// (the batch then goes uncompressed).
+func compressRecords(codec int, recs []byte) []byte {
+	cs, err := compressors()
+	if err != nil || codec < 1 || codec > 4 {
+		return nil
+	}
+	var buf bytesBuffer
+	out, used := cs[codec].Compress(&buf.Buffer, recs)
+	if int(used) != codec {
+		return nil
+	}
+	return append([]byte(nil), out...)
+}
+
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("%w: parquet: %s", segment.ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// recoverCorrupt turns a panic inside arrow-go's decoders (which trust parts of a file's structure)
+// into an error wrapping segment.ErrCorrupt: bad bytes in an object must not take the broker down.
+func recoverCorrupt(err *error) {
+	if p := recover(); p != nil {
+		*err = corruptf("decoder panic: %v", p)
+	}
+}
+
+type bytesBuffer struct{ bytes.Buffer }

@@ -1,0 +1,397 @@
+package columnar
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// DefaultRowGroupBytes is the record data (keys, values, headers) a row group holds at most, unless
+// one batch alone holds more: about one Kafka fetch's worth, so that a read decodes little more
+// than it returns.
+const DefaultRowGroupBytes = 1 << 20
+
+// ValueFormat says how values are stored besides the `value` column (strata.value.format).
+type ValueFormat int
+
+const (
+	// ValueBytes stores values only in `value`.
+	ValueBytes ValueFormat = iota
+	// ValueJSON also stores the top-level fields of JSON-object values as typed columns.
+	ValueJSON
+)
+
+// ParseValueFormat parses strata.value.format: "bytes" or "json".
+func ParseValueFormat(s string) (ValueFormat, error) {
+	switch s {
+	case "", "bytes":
+		return ValueBytes, nil
+	case "json":
+		return ValueJSON, nil
+	}
+	return 0, fmt.Errorf("columnar: unknown value format %q", s)
+}
+
+// Options configure a Writer.
+type Options struct {
+	// RowGroupBytes bounds a row group's record data (default DefaultRowGroupBytes).
+	RowGroupBytes int
+	// ValueFormat adds JSON columns when ValueJSON.
+	ValueFormat ValueFormat
+	// Compression is the topic's compression.type ("" or "producer": as produced;
+	// "uncompressed", "gzip", "snappy", "lz4", "zstd"), the codec readers rebuild batches in by
+	// default (strata.compression). The batches' own codec is kept either way.
+	Compression string
+}
+
+// CodecOf maps a compression.type to a segment.Compression* codec, or CodecAsProduced for
+// "producer" (and "").
+func CodecOf(compressionType string) (int, error) {
+	switch compressionType {
+	case "", "producer":
+		return CodecAsProduced, nil
+	case "uncompressed":
+		return segment.CompressionNone, nil
+	case "gzip":
+		return segment.CompressionGzip, nil
+	case "snappy":
+		return segment.CompressionSnappy, nil
+	case "lz4":
+		return segment.CompressionLZ4, nil
+	case "zstd":
+		return segment.CompressionZstd, nil
+	}
+	return 0, fmt.Errorf("columnar: unknown compression.type %q", compressionType)
+}
+
+// Stats describe a written object.
+type Stats struct {
+	BaseOffset, NextOffset     int64
+	Records                    int64
+	MinTimestamp, MaxTimestamp int64 // -1 when no record
+	Bytes                      int64 // of the Parquet object
+	RowGroups                  int
+}
+
+// ErrOrder marks a batch added out of offset order.
+var ErrOrder = errors.New("columnar: batch out of offset order")
+
+// row is one record, its bytes copied out of the batch.
+type row struct {
+	batch     int32 // index in Writer.batches
+	offset    int64
+	timestamp int64
+	tsDelta   int64
+	attrs     int8
+	key       []byte // nil: null
+	value     []byte // nil: null
+	headers   []kmsg.Header
+}
+
+// Writer turns one partition's record batches, added in offset order, into one Parquet object. It
+// holds the records in memory until WriteTo (the JSON columns' types are those of the whole object).
+// Not safe for concurrent use.
+type Writer struct {
+	partition int32
+	opts      Options
+	ret       segment.Retainer
+
+	batches    []segment.BatchInfo
+	rows       []row
+	groups     []int // index of each row group's first row
+	groupBytes int
+	empty      []byte // batches without records, whole
+	next       int64  // one past the last added offset; -1: nothing added
+}
+
+// NewWriter starts an object of partition's records.
+func NewWriter(partition int32, opts Options) *Writer {
+	if opts.RowGroupBytes <= 0 {
+		opts.RowGroupBytes = DefaultRowGroupBytes
+	}
+	return &Writer{partition: partition, opts: opts, next: -1}
+}
+
+// Add adds the whole RecordBatch v2 batches in b (back to back, as a segment's data holds them),
+// checking each (CRC included) and decoding its records. Errors wrap segment.ErrCorrupt, or
+// ErrOrder when a batch starts below the end of the previous one.
+func (w *Writer) Add(b []byte) error {
+	s := segment.NewSplitter(b)
+	for s.Next() {
+		if err := w.addBatch(s.Batch(), s.Info()); err != nil {
+			return err
+		}
+	}
+	return s.Err()
+}
+
+// AddSegment adds the batches of a sealed segment object (tier/segment's format), checking its
+// footer and index first. It returns the range the segment's index covers.
+func (w *Writer) AddSegment(obj []byte) (base, next int64, err error) {
+	r, err := segment.OpenReader(bytes.NewReader(obj), int64(len(obj)))
+	if err != nil {
+		return 0, 0, err
+	}
+	ix := r.Index()
+	if ix.DataSize > int64(len(obj)) {
+		return 0, 0, fmt.Errorf("%w: data of %d bytes in a %d-byte object", segment.ErrCorrupt, ix.DataSize, len(obj))
+	}
+	data := obj[:ix.DataSize]
+	if segment.WholeBatches(data) != len(data) {
+		return 0, 0, fmt.Errorf("%w: segment data does not end on a batch", segment.ErrCorrupt)
+	}
+	if err := w.Add(data); err != nil {
+		return 0, 0, err
+	}
+	if w.next > ix.NextOffset {
+		return 0, 0, fmt.Errorf("%w: batches end at %d, the index at %d", segment.ErrCorrupt, w.next, ix.NextOffset)
+	}
+	return ix.BaseOffset, ix.NextOffset, nil
+}
+
+func (w *Writer) addBatch(b []byte, info segment.BatchInfo) error {
+	if _, err := segment.ValidateBatch(b); err != nil {
+		return err
+	}
+	if w.next >= 0 && info.BaseOffset < w.next {
+		return fmt.Errorf("%w: batch at %d after offset %d", ErrOrder, info.BaseOffset, w.next-1)
+	}
+	w.next = info.NextOffset()
+	if info.NumRecords == 0 {
+		w.empty = append(w.empty, b[:info.Size()]...)
+		return nil
+	}
+	if len(w.groups) == 0 || w.groupBytes >= w.opts.RowGroupBytes {
+		w.groups = append(w.groups, len(w.rows))
+		w.groupBytes = 0
+	}
+	bi := int32(len(w.batches))
+	w.batches = append(w.batches, info)
+	start := len(w.rows)
+	err := w.ret.Records(b, info, func(r *kmsg.Record) error {
+		rw := row{
+			batch:     bi,
+			offset:    info.BaseOffset + int64(r.OffsetDelta),
+			timestamp: info.FirstTimestamp + r.TimestampDelta64,
+			tsDelta:   r.TimestampDelta64,
+			attrs:     r.Attributes,
+			key:       cloneNullable(r.Key),
+			value:     cloneNullable(r.Value),
+		}
+		if info.LogAppendTime() {
+			rw.timestamp = info.MaxTimestamp
+		}
+		if len(r.Headers) > 0 {
+			rw.headers = make([]kmsg.Header, len(r.Headers))
+			for i, h := range r.Headers {
+				rw.headers[i] = kmsg.Header{Key: string([]byte(h.Key)), Value: cloneNullable(h.Value)}
+				w.groupBytes += len(h.Key) + len(h.Value)
+			}
+		}
+		w.groupBytes += len(r.Key) + len(r.Value) + 16
+		w.rows = append(w.rows, rw)
+		return nil
+	})
+	if err != nil {
+		w.rows = w.rows[:start]
+		w.batches = w.batches[:bi]
+		return err
+	}
+	return nil
+}
+
+func cloneNullable(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// End is one past the last offset added, or -1 when nothing was.
+func (w *Writer) End() int64 { return w.next }
+
+// WriteTo writes the object of the added batches, covering [base, next): base at or below the first
+// batch, next at or past the end of the last (a catalog's segments may start in a gap, or end in
+// one). It writes one Parquet file; a failed write leaves out holding part of one.
+func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
+	st := Stats{BaseOffset: base, NextOffset: next, Records: int64(len(w.rows)), MinTimestamp: -1, MaxTimestamp: -1}
+	if w.next < 0 {
+		return st, errors.New("columnar: no batch to write")
+	}
+	if first := w.firstOffset(); base > first || next < w.next || base < 0 {
+		return st, fmt.Errorf("columnar: range [%d, %d) does not cover the batches' [%d, %d)", base, next, first, w.next)
+	}
+	json := w.jsonColumns()
+	fields := append(append([]arrow.Field(nil), fixedFields...), json.fields()...)
+	schema := arrow.NewSchema(fields, nil)
+	cw := &countingWriter{w: out}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithStats(true),
+		parquet.WithPageIndexEnabled(true),
+		parquet.WithBloomFilterEnabledFor(ColKey, true),
+		// Sized for the keys of one row group (the default, a million, costs a MiB per group).
+		parquet.WithBloomFilterNDVFor(ColKey, w.maxGroupRows()),
+		parquet.WithMaxRowGroupLength(1<<30), // row groups are cut at batch boundaries here
+		parquet.WithCreatedBy("strata columnar v"+strconv.Itoa(Version)),
+	)
+	fw, err := pqarrow.NewFileWriter(schema, cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return st, fmt.Errorf("columnar: %w", err)
+	}
+	kv := [][2]string{
+		{metaVersion, strconv.Itoa(Version)},
+		{metaPartition, strconv.Itoa(int(w.partition))},
+		{metaBaseOffset, strconv.FormatInt(base, 10)},
+		{metaNextOffset, strconv.FormatInt(next, 10)},
+	}
+	if _, err := CodecOf(w.opts.Compression); err != nil {
+		return st, err
+	}
+	if c := w.opts.Compression; c != "" && c != "producer" {
+		kv = append(kv, [2]string{metaCompression, c})
+	}
+	if len(w.empty) > 0 {
+		kv = append(kv, [2]string{metaEmptyBatches, base64.StdEncoding.EncodeToString(w.empty)})
+	}
+	for _, p := range kv {
+		if err := fw.AppendKeyValueMetadata(p[0], p[1]); err != nil {
+			return st, fmt.Errorf("columnar: %w", err)
+		}
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer rb.Release()
+	var sums []string
+	for g, start := range w.groups {
+		end := len(w.rows)
+		if g+1 < len(w.groups) {
+			end = w.groups[g+1]
+		}
+		w.build(rb, w.rows[start:end], json)
+		rec := rb.NewRecordBatch()
+		err := fw.Write(rec)
+		rec.Release()
+		if err != nil {
+			return st, fmt.Errorf("columnar: %w", err)
+		}
+		// The row group's bytes are out: their end and CRC32C go into the footer.
+		sums = append(sums, fmt.Sprintf("%d:%d", cw.n, cw.sum))
+		cw.sum = 0
+	}
+	if err := fw.AppendKeyValueMetadata(metaRowGroups, strings.Join(sums, ",")); err != nil {
+		return st, fmt.Errorf("columnar: %w", err)
+	}
+	if err := fw.Close(); err != nil {
+		return st, fmt.Errorf("columnar: %w", err)
+	}
+	for _, r := range w.rows {
+		if st.MinTimestamp < 0 || r.timestamp < st.MinTimestamp {
+			st.MinTimestamp = r.timestamp
+		}
+		st.MaxTimestamp = max(st.MaxTimestamp, r.timestamp)
+	}
+	st.Bytes, st.RowGroups = cw.n, len(w.groups)
+	return st, nil
+}
+
+// maxGroupRows is the most rows a row group holds (at least 1,024): the bloom filter's capacity.
+func (w *Writer) maxGroupRows() int64 {
+	n := 1024
+	for g, start := range w.groups {
+		end := len(w.rows)
+		if g+1 < len(w.groups) {
+			end = w.groups[g+1]
+		}
+		n = max(n, end-start)
+	}
+	return int64(n)
+}
+
+// firstOffset is the base offset of the first batch added.
+func (w *Writer) firstOffset() int64 {
+	first := int64(-1)
+	if len(w.batches) > 0 {
+		first = w.batches[0].BaseOffset
+	}
+	if len(w.empty) > 0 {
+		if info, err := segment.ParseBatch(w.empty); err == nil && (first < 0 || info.BaseOffset < first) {
+			first = info.BaseOffset
+		}
+	}
+	return first
+}
+
+// build appends rows to rb's builders.
+func (w *Writer) build(rb *array.RecordBuilder, rows []row, json *jsonColumns) {
+	for i := range numFixedFields {
+		rb.Field(i).Reserve(len(rows))
+	}
+	hl := rb.Field(fHeaders).(*array.ListBuilder)
+	hs := hl.ValueBuilder().(*array.StructBuilder)
+	hk := hs.FieldBuilder(0).(*array.StringBuilder)
+	hv := hs.FieldBuilder(1).(*array.BinaryBuilder)
+	for _, r := range rows {
+		info := &w.batches[r.batch]
+		rb.Field(fPartition).(*array.Int32Builder).UnsafeAppend(w.partition)
+		rb.Field(fOffset).(*array.Int64Builder).UnsafeAppend(r.offset)
+		rb.Field(fTimestamp).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.timestamp))
+		appendNullable(rb.Field(fKey).(*array.BinaryBuilder), r.key)
+		appendNullable(rb.Field(fValue).(*array.BinaryBuilder), r.value)
+		hl.Append(true)
+		for _, h := range r.headers {
+			hs.Append(true)
+			hk.Append(h.Key)
+			appendNullable(hv, h.Value)
+		}
+		rb.Field(fBatchBaseOffset).(*array.Int64Builder).UnsafeAppend(info.BaseOffset)
+		rb.Field(fBatchLastDelta).(*array.Int32Builder).UnsafeAppend(info.LastOffsetDelta)
+		rb.Field(fBatchAttributes).(*array.Int16Builder).UnsafeAppend(info.Attributes)
+		rb.Field(fBatchLeaderEpoch).(*array.Int32Builder).UnsafeAppend(info.PartitionLeaderEpoch)
+		rb.Field(fBatchFirstTimestamp).(*array.Int64Builder).UnsafeAppend(info.FirstTimestamp)
+		rb.Field(fBatchMaxTimestamp).(*array.Int64Builder).UnsafeAppend(info.MaxTimestamp)
+		rb.Field(fProducerID).(*array.Int64Builder).UnsafeAppend(info.ProducerID)
+		rb.Field(fProducerEpoch).(*array.Int16Builder).UnsafeAppend(info.ProducerEpoch)
+		rb.Field(fBaseSequence).(*array.Int32Builder).UnsafeAppend(info.BaseSequence)
+		rb.Field(fRecordAttributes).(*array.Int8Builder).UnsafeAppend(r.attrs)
+		rb.Field(fTimestampDelta).(*array.Int64Builder).UnsafeAppend(r.tsDelta)
+		json.append(rb, numFixedFields, r.value)
+	}
+}
+
+func appendNullable(b *array.BinaryBuilder, v []byte) {
+	if v == nil {
+		b.AppendNull()
+		return
+	}
+	b.Append(v)
+}
+
+// countingWriter counts the bytes written through it and keeps their CRC32C (reset per row group).
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	sum uint32
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.sum = crc32.Update(c.sum, castagnoli, p[:n])
+	return n, err
+}

@@ -1,0 +1,151 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// Reads of catalog entries in the Parquet format (metadata.FormatParquet, written by compaction's
+// conversion of a strata.cold.format=parquet topic): the object's bytes come through the same
+// block cache as segment objects', its footer is read per request, and the batches are rebuilt by
+// tier/columnar. A read of a Parquet entry returns batches of that object only.
+
+// ioRecorder is the ReaderAt a Parquet object is read through: it remembers the first error a read
+// met, so that a failure arrow-go's decoder reports as corrupt is reported as what it was (an
+// object gone, a cancelled request, a failed GET).
+type ioRecorder struct {
+	of  *objectFile
+	mu  sync.Mutex
+	err error
+}
+
+func (r *ioRecorder) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.of.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.mu.Lock()
+		if r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
+	return n, err
+}
+
+// parquetErr is the error of a Parquet read of seg: the I/O error behind it when there was one
+// (errors.Is(err, objstore.ErrNotFound) makes the read look again), else err, named and, when
+// corrupt, logged and counted.
+func (r *Reader) parquetErr(seg metadata.SegmentRef, rec *ioRecorder, err error) error {
+	rec.mu.Lock()
+	ioErr := rec.err
+	rec.mu.Unlock()
+	if ioErr != nil && !errors.Is(ioErr, segment.ErrCorrupt) {
+		return fmt.Errorf("tier: object %s: %w", seg.Key, ioErr)
+	}
+	return r.corrupt(seg.Key, err)
+}
+
+// maxParquetFooters bounds the opened Parquet objects a Reader keeps (each holds its footer and
+// the batches of the row group read last, about 1 MiB).
+const maxParquetFooters = 64
+
+// parquetFooters keeps opened Parquet objects by key, so that a read parses no footer and a
+// sequential reader finds the row group it is in already rebuilt. When full it is emptied.
+type parquetFooters struct {
+	mu   sync.Mutex
+	objs map[objRange]*columnar.Object
+}
+
+func (p *parquetFooters) get(o objRange) *columnar.Object {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.objs[o]
+}
+
+func (p *parquetFooters) put(o objRange, obj *columnar.Object) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil || len(p.objs) >= maxParquetFooters {
+		p.objs = make(map[objRange]*columnar.Object)
+	}
+	p.objs[o] = obj
+}
+
+// openParquet reads seg's footer (or takes it from the cache), and checks it covers what the
+// catalog says. The object returned reads through ctx.
+func (r *Reader) openParquet(ctx context.Context, seg metadata.SegmentRef) (*columnar.Object, *ioRecorder, error) {
+	rec := &ioRecorder{of: &objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: seg.Size}}
+	if cached := r.parquet.get(rangeOf(seg)); cached != nil {
+		o, err := cached.WithReader(rec, seg.Size)
+		if err != nil {
+			return nil, rec, r.parquetErr(seg, rec, err)
+		}
+		return o, rec, nil
+	}
+	o, err := columnar.Open(rec, seg.Size)
+	if err != nil {
+		return nil, rec, r.parquetErr(seg, rec, err)
+	}
+	if base, next := o.Range(); base > seg.BaseOffset || next != seg.NextOffset {
+		return nil, rec, r.corrupt(seg.Key, fmt.Errorf("%w: Parquet object covers [%d, %d), catalog says [%d, %d)",
+			segment.ErrCorrupt, base, next, seg.BaseOffset, seg.NextOffset))
+	}
+	r.parquet.put(rangeOf(seg), o)
+	return o, rec, nil
+}
+
+// readParquet appends the batches of seg from offset on, as Read does for a segment object, and
+// starts fetching the object's blocks ahead of the reader.
+func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.SegmentRef, offset int64, maxBytes int) ([]byte, error) {
+	seg := segs[0]
+	o, rec, err := r.openParquet(ctx, seg)
+	if err != nil {
+		return dst, err
+	}
+	from := max(offset, seg.BaseOffset)
+	if r.cfg.ReadAheadBlocks > 0 {
+		r.readAhead(segs, o.Position(from))
+	}
+	out, err := o.Batches(ctx, dst, from, maxBytes, columnar.CodecOfObject)
+	if err != nil {
+		return dst, r.parquetErr(seg, rec, err)
+	}
+	r.m.parquetBytes.Add(float64(len(out) - len(dst)))
+	return out, nil
+}
+
+// parquetTimestamp is OffsetForTimestamp within one Parquet entry.
+func (r *Reader) parquetTimestamp(ctx context.Context, seg metadata.SegmentRef, ts, from int64) (offset, timestamp int64, found bool, err error) {
+	o, rec, err := r.openParquet(ctx, seg)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	offset, timestamp, found, err = o.FindTimestamp(ctx, ts, from)
+	if err != nil {
+		return -1, -1, false, r.parquetErr(seg, rec, err)
+	}
+	return offset, timestamp, found, nil
+}
+
+// parquetBatchHeader is the header of the batch of seg holding offset, or of the first after it.
+func (r *Reader) parquetBatchHeader(ctx context.Context, seg metadata.SegmentRef, offset int64) (segment.BatchInfo, error) {
+	o, rec, err := r.openParquet(ctx, seg)
+	if err != nil {
+		return segment.BatchInfo{}, err
+	}
+	b, err := o.Batches(ctx, nil, max(offset, seg.BaseOffset), 1, segment.CompressionNone)
+	if err != nil {
+		return segment.BatchInfo{}, r.parquetErr(seg, rec, err)
+	}
+	info, err := segment.ParseBatch(b)
+	if err != nil {
+		return segment.BatchInfo{}, r.corrupt(seg.Key, err)
+	}
+	return info, nil
+}
