@@ -43,6 +43,7 @@ type serverConfig struct {
 	advertisedAddr string
 	httpAddr       string
 	nodeID         int
+	query          queryFlags
 	objectStore    string
 	metadata       string
 	metadataSync   string
@@ -101,6 +102,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
 	fs.BoolVar(&c.httpOpenMetric, "http-open-metrics", false, "with --sasl-users, leave /metrics and /debug/pprof/ open to requests without credentials (for a scraper)")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
+	c.query.register(fs)
 	fs.DurationVar(&c.costInterval, "cost-sample-interval", cost.DefaultInterval, "how often the cost report's counters are sampled (the granularity of GET /v1/cost?window=; a day of samples is kept, at most 10,000)")
 }
 
@@ -534,6 +536,11 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
+	if err := mountQuery(&n, routes, cfg.query, b, store, tieredReader, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, reg, log); err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
 	if err := mountConsole(&n, routes, cfg, b, admin, groups, store, bucket, log); err != nil {
 		kln.Close()
 		hln.Close()
