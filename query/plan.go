@@ -154,24 +154,24 @@ func narrow(b Bounds, c map[string]any) Bounds {
 	typ, _ := c["type"].(string)
 	if typ == "COMPARE_BETWEEN" {
 		col := columnOf(c["input"])
-		lo, lok := constantOf(col, c["lower"])
-		hi, hok := constantOf(col, c["upper"])
+		lo, _, lok := constantOf(col, c["lower"])
+		hi, _, hok := constantOf(col, c["upper"])
 		if col == "" || !lok || !hok {
 			return b
 		}
-		return apply(apply(b, col, "COMPARE_GREATERTHANOREQUALTO", lo), col, "COMPARE_LESSTHANOREQUALTO", hi)
+		return apply(apply(b, col, "COMPARE_GREATERTHANOREQUALTO", lo, true), col, "COMPARE_LESSTHANOREQUALTO", hi, true)
 	}
 	if _, ok := flipped[typ]; !ok {
 		return b
 	}
 	if col := columnOf(c["left"]); col != "" {
-		if v, ok := constantOf(col, c["right"]); ok {
-			return apply(b, col, typ, v)
+		if v, exact, ok := constantOf(col, c["right"]); ok {
+			return apply(b, col, typ, v, exact)
 		}
 	}
 	if col := columnOf(c["right"]); col != "" {
-		if v, ok := constantOf(col, c["left"]); ok {
-			return apply(b, col, flipped[typ], v)
+		if v, exact, ok := constantOf(col, c["left"]); ok {
+			return apply(b, col, flipped[typ], v, exact)
 		}
 	}
 	return b
@@ -199,40 +199,45 @@ func columnOf(n any) string {
 }
 
 // constantOf reads a constant (or a CAST of one) as an integer: the value for partition and
-// offset, Unix milliseconds for timestamp.
-func constantOf(col string, n any) (int64, bool) {
-	m, ok := n.(map[string]any)
-	if !ok {
-		return 0, false
+// offset, Unix milliseconds for timestamp (rounded down; exact is false when the literal has a
+// finer part).
+func constantOf(col string, n any) (v int64, exact, ok bool) {
+	m, isMap := n.(map[string]any)
+	if !isMap {
+		return 0, false, false
 	}
 	if m["class"] == "CAST" {
 		return constantOf(col, m["child"])
 	}
 	if m["class"] != "CONSTANT" {
-		return 0, false
+		return 0, false, false
 	}
 	val, _ := m["value"].(map[string]any)
 	if val == nil || val["is_null"] == true {
-		return 0, false
+		return 0, false, false
 	}
-	switch v := val["value"].(type) {
+	switch x := val["value"].(type) {
 	case float64: // JSON numbers: exact for the integer sizes that matter here
-		if col == "timestamp" || v != math.Trunc(v) {
-			return 0, false
+		if col == "timestamp" || x != math.Trunc(x) || math.Abs(x) >= 1<<62 {
+			return 0, false, false
 		}
-		return int64(v), true
+		return int64(x), true, true
 	case string:
 		if col == "timestamp" {
-			t, err := parseTime(v)
+			t, err := parseTime(x)
 			if err != nil {
-				return 0, false
+				return 0, false, false
 			}
-			return t.UnixMilli(), true
+			ms := t.UnixMilli()
+			if t.Before(time.UnixMilli(ms)) { // UnixMilli truncates toward zero: floor before 1970
+				ms--
+			}
+			return ms, time.UnixMilli(ms).Equal(t), true
 		}
-		i, err := strconv.ParseInt(v, 10, 64)
-		return i, err == nil
+		i, err := strconv.ParseInt(x, 10, 64)
+		return i, true, err == nil
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // timeLayouts are the timestamp literals pruning understands, in UTC unless they carry a zone.
@@ -248,20 +253,25 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("query: cannot read %q as a time", s)
 }
 
-// apply narrows b by "col op v". Strict comparisons on timestamp keep the boundary millisecond:
-// the column has millisecond precision but the literal may not.
-func apply(b Bounds, col, op string, v int64) Bounds {
+// apply narrows b by "col op v". For timestamp, v is the literal's millisecond rounded down and
+// exact says whether the literal was that millisecond exactly (the column holds whole
+// milliseconds).
+func apply(b Bounds, col, op string, v int64, exact bool) Bounds {
 	lo, hi := v, v
 	switch op {
+	case "COMPARE_EQUAL":
+		if !exact { // no whole millisecond equals it; keep the bounds simple and conservative
+			hi = v + 1
+		}
 	case "COMPARE_GREATERTHAN":
-		if col != "timestamp" && v < math.MaxInt64 {
+		if v < math.MaxInt64 {
 			lo = v + 1
 		}
 		hi = math.MaxInt64
 	case "COMPARE_GREATERTHANOREQUALTO":
 		hi = math.MaxInt64
 	case "COMPARE_LESSTHAN":
-		if col != "timestamp" && v > math.MinInt64 {
+		if exact && v > math.MinInt64 {
 			hi = v - 1
 		}
 		lo = math.MinInt64

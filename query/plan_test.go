@@ -47,7 +47,9 @@ func TestPlanFromAST(t *testing.T) {
 	}{
 		{"no where", `SELECT count(*) FROM logs`, "logs", all},
 		{"time window", `SELECT * FROM logs WHERE timestamp >= TIMESTAMP '2026-01-01 10:00:00' AND timestamp < '2026-01-01 11:00:00'`, "logs",
-			with(func(b *Bounds) { b.MinTime, b.MaxTime = ms("2026-01-01T10:00:00Z"), ms("2026-01-01T11:00:00Z") })},
+			with(func(b *Bounds) { b.MinTime, b.MaxTime = ms("2026-01-01T10:00:00Z"), ms("2026-01-01T11:00:00Z")-1 })},
+		{"finer than a millisecond", `SELECT * FROM logs WHERE timestamp > '2026-01-01 10:00:00.0005' AND timestamp < '2026-01-01 11:00:00.0005'`, "logs",
+			with(func(b *Bounds) { b.MinTime, b.MaxTime = ms("2026-01-01T10:00:00Z")+1, ms("2026-01-01T11:00:00Z") })},
 		{"flipped and between", `SELECT * FROM logs WHERE 10 <= "offset" AND partition BETWEEN 1 AND 2`, "logs",
 			with(func(b *Bounds) { b.MinOffset, b.MinPartition, b.MaxPartition = 10, 1, 2 })},
 		{"strict offsets", `SELECT * FROM logs WHERE "offset" > 4 AND "offset" < 9 AND partition = 3`, "logs",

@@ -2,7 +2,7 @@ package query
 
 import (
 	"context"
-	"iter"
+	"fmt"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -67,84 +67,150 @@ func headersType() (duckdb.TypeInfo, error) {
 }
 
 // source is one table reference's scan, as DuckDB pulls it chunk by chunk (one DuckDB thread at a
-// time). The scanner runs as a pull iterator, so its buffers stay valid while a chunk is filled.
+// time). The scanner runs on its own goroutine, started by the first FillChunk and stopped by
+// close, and hands rows over in blocks it no longer touches (DuckDB calls in on threads that cgo
+// locks, so the scan cannot be a coroutine of them).
 type source struct {
 	cols []duckdb.ColumnInfo
 	sc   *scanner
 	ctx  context.Context
-	next func() (row, bool)
-	stop func()
-	err  error
+
+	started bool
+	cancel  context.CancelFunc
+	blocks  chan []outRow
+	done    chan struct{}
+	err     error // the scan's, set before done closes
+	pending []outRow
 }
+
+// outRow is a row copied out of the scanner's buffers.
+type outRow struct {
+	partition         int32
+	offset, timestamp int64
+	key, value        *string
+	headers           []any // nil when not projected
+}
+
+// rowsPerBlock is how many rows the scan hands over at once.
+const rowsPerBlock = 512
 
 var _ duckdb.ChunkTableSource = (*source)(nil)
 
 func (s *source) ColumnInfos() []duckdb.ColumnInfo     { return s.cols }
 func (s *source) Cardinality() *duckdb.CardinalityInfo { return nil }
+func (s *source) Init()                                {}
 
-func (s *source) Init() {
-	var seq iter.Seq[row] = func(yield func(row) bool) {
-		s.err = s.sc.scan(s.ctx, yield)
-	}
-	s.next, s.stop = iter.Pull(seq)
+func (s *source) start(headers bool) {
+	s.started = true
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.cancel, s.blocks, s.done = cancel, make(chan []outRow, 4), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		defer close(s.blocks)
+		block := make([]outRow, 0, rowsPerBlock)
+		send := func() bool {
+			select {
+			case s.blocks <- block:
+				block = make([]outRow, 0, rowsPerBlock)
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		err := s.sc.scan(ctx, func(r row) bool {
+			o := outRow{partition: r.partition, offset: r.rec.Offset, timestamp: r.rec.Timestamp,
+				key: str(r.rec.Key), value: str(r.rec.Value)}
+			if headers {
+				o.headers = headersOf(r.rec.Raw)
+			}
+			block = append(block, o)
+			return len(block) < rowsPerBlock || send()
+		})
+		if err == nil && len(block) > 0 {
+			send()
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		s.err = err
+	}()
 }
 
-// close ends the scan if DuckDB stopped pulling early (a LIMIT). Called once the query is over.
+func str(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	v := string(b)
+	return &v
+}
+
+// close stops the scan if DuckDB stopped pulling early (a LIMIT) and waits for it. Called once
+// the query is over; idempotent.
 func (s *source) close() {
-	if s.stop != nil {
-		s.stop()
+	if s.started {
+		s.cancel()
+		<-s.done
 	}
 }
 
 func (s *source) FillChunk(c duckdb.DataChunk) error {
-	n, capacity := 0, duckdb.GetDataChunkCapacity()
 	_, err := c.GetVector(5)
 	headers := err == nil // unprojected columns have no vector: skip decoding them
+	if !s.started {
+		s.start(headers)
+	}
+	n, capacity := 0, duckdb.GetDataChunkCapacity()
 	for n < capacity {
-		r, ok := s.next()
-		if !ok {
-			break
+		if len(s.pending) == 0 {
+			b, ok := <-s.blocks
+			if !ok {
+				break
+			}
+			s.pending = b
 		}
-		if err := fill(c, n, r, headers); err != nil {
-			return err
+		if err := fill(c, n, s.pending[0], headers); err != nil {
+			return fmt.Errorf("query: filling a chunk: %w", err)
 		}
+		s.pending = s.pending[1:]
 		n++
 	}
-	if n == 0 && s.err != nil {
-		return s.err
+	if n == 0 {
+		<-s.done
+		if s.err != nil {
+			return s.err
+		}
 	}
 	return c.SetSize(n)
 }
 
-// fill writes r at row n of c. Unprojected columns are skipped by the driver; headers are
-// decoded only when projected.
-func fill(c duckdb.DataChunk, n int, r row, headers bool) error {
+// fill writes r at row n of c. Unprojected columns are skipped by the driver.
+func fill(c duckdb.DataChunk, n int, r outRow, headers bool) error {
 	if err := duckdb.SetChunkValue(c, 0, n, r.partition); err != nil {
 		return err
 	}
-	if err := duckdb.SetChunkValue(c, 1, n, r.rec.Offset); err != nil {
+	if err := duckdb.SetChunkValue(c, 1, n, r.offset); err != nil {
 		return err
 	}
-	if err := duckdb.SetChunkValue(c, 2, n, time.UnixMilli(r.rec.Timestamp).UTC()); err != nil {
+	if err := duckdb.SetChunkValue(c, 2, n, time.UnixMilli(r.timestamp).UTC()); err != nil {
 		return err
 	}
-	if err := setString(c, 3, n, r.rec.Key); err != nil {
+	if err := setString(c, 3, n, r.key); err != nil {
 		return err
 	}
-	if err := setString(c, 4, n, r.rec.Value); err != nil {
+	if err := setString(c, 4, n, r.value); err != nil {
 		return err
 	}
 	if headers {
-		return duckdb.SetChunkValue(c, 5, n, headersOf(r.rec.Raw))
+		return duckdb.SetChunkValue(c, 5, n, r.headers)
 	}
 	return nil
 }
 
-func setString(c duckdb.DataChunk, col, n int, b []byte) error {
-	if b == nil {
+func setString(c duckdb.DataChunk, col, n int, v *string) error {
+	if v == nil {
 		return duckdb.SetChunkValue[any](c, col, n, nil)
 	}
-	return duckdb.SetChunkValue(c, col, n, string(b))
+	return duckdb.SetChunkValue(c, col, n, *v)
 }
 
 // headersOf decodes a stored record's headers ([] when it has none or they cannot be read: the
