@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-log/strata/query"
@@ -146,7 +147,7 @@ func TestQueryAcrossTiers(t *testing.T) {
 		time.Sleep(1700 * time.Millisecond) // the next hour of "logs" goes to new segments
 	}
 
-	http1 := c.node(1).p.http
+	http1 := c.node(1).p.http // queries go here, but for the hot check from node 2
 	check := func(phase, topic string) (window, all query.Stats) {
 		t.Helper()
 		sqlOf := func(stmt string) string { return strings.ReplaceAll(stmt, "TOPIC", topic) }
@@ -197,11 +198,28 @@ func TestQueryAcrossTiers(t *testing.T) {
 		return win.stats, full.stats
 	}
 
-	_, hotStats := check("hot", "hot")
-	t.Logf("hot: %+v", hotStats)
-	if hotStats.Hot.Rows != int64(w.total) || hotStats.Segment.Rows != 0 {
-		t.Errorf("hot: want every row from the hot logs: %+v", hotStats)
+	// Both nodes lead some partitions of "hot", so each node reads some tails in process and
+	// the others by Kafka Fetch.
+	ls, err := leaders(ctx, kadm.NewClient(cl), "hot")
+	if err != nil {
+		t.Fatal(err)
 	}
+	byNode := map[int32]int{}
+	for _, l := range ls {
+		byNode[l[0]]++
+	}
+	if byNode[1] == 0 || byNode[2] == 0 {
+		t.Fatalf("hot: leaders %v, want both nodes", ls)
+	}
+	for _, node := range []int{1, 2} {
+		http1 = c.node(node).p.http
+		_, hotStats := check(fmt.Sprintf("hot from node %d", node), "hot")
+		t.Logf("hot from node %d: %+v", node, hotStats)
+		if hotStats.Hot.Rows != int64(w.total) || hotStats.Segment.Rows != 0 {
+			t.Errorf("hot: want every row from the hot logs: %+v", hotStats)
+		}
+	}
+	http1 = c.node(1).p.http
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -321,5 +339,52 @@ func TestQueryAcrossTiers(t *testing.T) {
 	// Kafka still serves.
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "hot", Value: []byte(`{"level":"after"}`)}).FirstErr(); err != nil {
 		t.Fatalf("produce after the queries: %v", err)
+	}
+}
+
+// TestQueryLimits: a query past its timeout or memory budget answers 422 with the limit named,
+// a second query past --query-concurrency 429, and the node keeps serving Kafka and HTTP.
+func TestQueryLimits(t *testing.T) {
+	p := startStrata(t, append(serverArgs(t.TempDir()), "--query-timeout", "1s", "--query-memory", "33554432",
+		"--query-concurrency", "1")...)
+	start := time.Now()
+	resp, b := postSQL(t, p.http, `SELECT count(*) FROM range(100000000000) a`, "")
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "timeout of 1s") {
+		t.Errorf("long query: %s %s", resp.Status, b)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("a query with a 1s timeout took %v", d)
+	}
+	resp, b = postSQL(t, p.http, `SELECT string_agg(repeat('x', 1000) || range, ',') FROM range(1000000)`, "")
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "memory budget") {
+		t.Errorf("big query: %s %s", resp.Status, b)
+	}
+
+	// One query holds the only slot: another is refused meanwhile.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		postSQL(t, p.http, `SELECT count(*) FROM range(100000000000) a`, "")
+	}()
+	time.Sleep(300 * time.Millisecond)
+	resp, b = postSQL(t, p.http, `SELECT 1`, "")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a query past the concurrency: %s %s", resp.Status, b)
+	}
+	<-done
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("after"), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("still serving")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the queries: %v", err)
+	}
+	a := sqlRows(t, p.http, `SELECT value FROM after`)
+	if len(a.rows) != 1 || a.rows[0]["value"] != "still serving" {
+		t.Fatalf("after: %v", a.rows)
 	}
 }
