@@ -380,11 +380,65 @@ func TestQueryLimits(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("still serving")}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("still serving"),
+		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t1")}, {Key: "trace", Value: []byte("t2")}}}).FirstErr(); err != nil {
 		t.Fatalf("produce after the queries: %v", err)
 	}
-	a := sqlRows(t, p.http, `SELECT value FROM after`)
-	if len(a.rows) != 1 || a.rows[0]["value"] != "still serving" {
+	a := sqlRows(t, p.http, `SELECT key, value, headers, headers[2].value AS second FROM after`)
+	if len(a.rows) != 1 || a.rows[0]["value"] != "still serving" || a.rows[0]["key"] != nil || a.rows[0]["second"] != "t2" ||
+		fmt.Sprint(a.rows[0]["headers"]) != "[map[key:trace value:t1] map[key:trace value:t2]]" {
 		t.Fatalf("after: %v", a.rows)
+	}
+}
+
+// TestQueryWindowBytes measures what a one-hour window reads of a day of logs tiered in hourly
+// segments (one node, segment objects in its file store): the catalog's min/max timestamps prune
+// the other hours' segments before any byte of them is read.
+func TestQueryWindowBytes(t *testing.T) {
+	p := startStrata(t, serverArgs(t.TempDir())...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.DefaultProduceTopic("day"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"segment.ms": strp("300")}, "day"); err != nil {
+		t.Fatal(err)
+	}
+	const hours, perHour = 24, 200
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for h := range hours {
+		var recs []*kgo.Record
+		for i := range perHour {
+			v := fmt.Sprintf(`{"level":"info","svc":"api","msg":"request %d of hour %d","pad":"%s"}`, i, h, strings.Repeat("x", 100))
+			recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "u%d", i%50), Value: []byte(v),
+				Timestamp: base.Add(time.Duration(h)*time.Hour + time.Duration(i)*time.Hour/perHour)})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(400 * time.Millisecond) // each hour in its own segments
+	}
+	var all queryAnswer
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if all = sqlRows(t, p.http, `SELECT count(*) AS n FROM day`); all.stats.Segment.Rows == hours*perHour {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not tiered after 60s: %+v", all.stats)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	win := sqlRows(t, p.http, `SELECT count(*) AS n FROM day WHERE timestamp >= TIMESTAMP '2026-03-01 10:00:00' AND timestamp < TIMESTAMP '2026-03-01 11:00:00'`)
+	if win.rows[0]["n"] != float64(perHour) || all.rows[0]["n"] != float64(hours*perHour) {
+		t.Fatalf("window %v, all %v", win.rows, all.rows)
+	}
+	ratio := float64(win.stats.Segment.Bytes) / float64(all.stats.Segment.Bytes)
+	t.Logf("a one-hour window of %d read %d of %d segment bytes (%.1f%%); %d segments pruned, %d read",
+		hours, win.stats.Segment.Bytes, all.stats.Segment.Bytes, 100*ratio, win.stats.SegmentsPruned, win.stats.SegmentsRead)
+	if ratio > 0.05 {
+		t.Errorf("a one-hour window of %d read %.1f%% of the bytes, want at most 5%%", hours, 100*ratio)
 	}
 }
