@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -145,6 +144,7 @@ type run struct {
 	topics  map[string]metadata.Topic
 	unknown string
 	lookErr error
+	scanErr error // the first error of a scan (or of filling DuckDB's chunks)
 	sources []*source
 }
 
@@ -281,7 +281,7 @@ func (r *run) bind(_ map[string]any, args ...any) (duckdb.ChunkTableSource, erro
 		return nil, err
 	}
 	cfg := r.e.cfg
-	s := &source{cols: cols, ctx: r.ctx, sc: &scanner{catalogs: cfg.Catalogs, objects: cfg.Objects, tail: cfg.Tail,
+	s := &source{cols: cols, ctx: r.ctx, failed: r.failed, sc: &scanner{catalogs: cfg.Catalogs, objects: cfg.Objects, tail: cfg.Tail,
 		topic: t, bounds: r.plan.For(name), c: &r.c}}
 	r.mu.Lock()
 	r.sources = append(r.sources, s)
@@ -289,10 +289,19 @@ func (r *run) bind(_ map[string]any, args ...any) (duckdb.ChunkTableSource, erro
 	return s, nil
 }
 
+// failed notes a scan's error, for classify.
+func (r *run) failed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.scanErr == nil {
+		r.scanErr = err
+	}
+}
+
 // classify wraps an engine error in the sentinel it means.
 func (r *run) classify(err error) error {
 	r.mu.Lock()
-	unknown, lookErr := r.unknown, r.lookErr
+	unknown, lookErr, scanErr := r.unknown, r.lookErr, r.scanErr
 	r.mu.Unlock()
 	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%w: the query ran past its timeout of %s", ErrLimit, r.e.cfg.Timeout)
@@ -300,6 +309,9 @@ func (r *run) classify(err error) error {
 	var de *duckdb.Error
 	if !errors.As(err, &de) {
 		return err
+	}
+	if scanErr != nil && !errors.Is(scanErr, context.Canceled) {
+		return scanErr // reading a topic failed: not the statement's fault
 	}
 	switch {
 	case unknown != "" && lookErr == nil:
@@ -312,15 +324,9 @@ func (r *run) classify(err error) error {
 		return fmt.Errorf("query: interrupted: %w", err)
 	case de.Type == duckdb.ErrorTypeIO || de.Type == duckdb.ErrorTypeInternal || de.Type == duckdb.ErrorTypeFatal:
 		return fmt.Errorf("query: %w", err)
-	case de.Type == duckdb.ErrorTypeInvalid && isScanError(de.Msg):
-		return fmt.Errorf("query: %w", err)
 	}
 	return fmt.Errorf("%w: %s", ErrBadStatement, de.Msg)
 }
-
-// isScanError tells a failure of reading a topic (the scanner's errors, which the driver reports
-// as plain engine errors) from a statement DuckDB refused.
-func isScanError(msg string) bool { return strings.Contains(msg, "query: ") }
 
 // Next advances to the next row. It returns false at the end, on an error (Err) and once the
 // row limit is passed (Err wraps ErrLimit).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,11 +26,15 @@ type leaderTail struct {
 	mu      sync.Mutex
 	batches map[int32][][]byte
 	hw      map[int32]int64
+	fail    error // every read fails with it when set
 }
 
 func (l *leaderTail) ReadTail(_ context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) ([]byte, int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fail != nil {
+		return nil, -1, l.fail
+	}
 	var out []byte
 	for _, b := range l.batches[tp.Partition] {
 		info, _ := segment.ParseBatch(b)
@@ -64,6 +69,7 @@ type fixture struct {
 	reg     *prometheus.Registry
 	t0      int64
 	objects int64 // segment bytes in the bucket
+	tail    *leaderTail
 }
 
 func newFixture(t *testing.T, cfg Config) *fixture {
@@ -84,6 +90,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	}
 	f := &fixture{reg: prometheus.NewRegistry(), t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}
 	tail := &leaderTail{batches: map[int32][][]byte{}, hw: map[int32]int64{}}
+	f.tail = tail
 	for p := range int32(2) {
 		tp := metadata.TopicPartition{Topic: "logs", Partition: p}
 		lease, err := store.AcquireLease(ctx, tp, 1)
@@ -218,6 +225,24 @@ func TestEngineErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.stmt, err, tc.want)
 		}
 	}
+	// A leader that cannot be read fails the query, but not as the statement's fault.
+	f.tail.mu.Lock()
+	f.tail.fail = errors.New("leader unreachable")
+	f.tail.mu.Unlock()
+	res0, err := f.e.Query(context.Background(), `SELECT count(*) FROM logs WHERE 'query: ' <> ''`)
+	if err == nil {
+		for res0.Next() {
+		}
+		err = res0.Err()
+		res0.Close()
+	}
+	if err == nil || errors.Is(err, ErrBadStatement) || Status(err) != 500 || !strings.Contains(err.Error(), "leader unreachable") {
+		t.Fatalf("a failing leader: %v", err)
+	}
+	f.tail.mu.Lock()
+	f.tail.fail = nil
+	f.tail.mu.Unlock()
+
 	// A LIMIT stops the scans early; the slot is free again once the result is closed.
 	for range 3 {
 		rows, _ := f.rows(t, `SELECT "offset" FROM logs LIMIT 3`)

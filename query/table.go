@@ -71,9 +71,10 @@ func headersType() (duckdb.TypeInfo, error) {
 // close, and hands rows over in blocks it no longer touches (DuckDB calls in on threads that cgo
 // locks, so the scan cannot be a coroutine of them).
 type source struct {
-	cols []duckdb.ColumnInfo
-	sc   *scanner
-	ctx  context.Context
+	cols   []duckdb.ColumnInfo
+	sc     *scanner
+	ctx    context.Context
+	failed func(error) // tells the query why the scan failed
 
 	started bool
 	cancel  context.CancelFunc
@@ -132,6 +133,9 @@ func (s *source) start(headers bool) {
 		if err == nil {
 			err = ctx.Err()
 		}
+		if err != nil {
+			s.failed(err)
+		}
 		s.err = err
 	}()
 }
@@ -169,7 +173,9 @@ func (s *source) FillChunk(c duckdb.DataChunk) error {
 			s.pending = b
 		}
 		if err := fill(c, n, s.pending[0], headers); err != nil {
-			return fmt.Errorf("query: filling a chunk: %w", err)
+			err = fmt.Errorf("query: filling a chunk: %w", err)
+			s.failed(err)
+			return err
 		}
 		s.pending = s.pending[1:]
 		n++
