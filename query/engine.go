@@ -241,7 +241,7 @@ func astQuery(stmt string) string {
 }
 
 // scanFunction is the table function a topic's name is replaced by.
-const scanFunction = "strata_topic"
+const scanFunction = "topic_rows"
 
 func varchar() duckdb.TypeInfo {
 	t, _ := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
