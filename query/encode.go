@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/duckdb/duckdb-go/v2"
 )
 
 // Formats of a result.
@@ -65,6 +66,8 @@ func jsonValue(v any) any {
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano)
 	case *big.Int:
+		return json.Number(x.String())
+	case duckdb.Decimal:
 		return json.Number(x.String())
 	case []byte:
 		return string(x)

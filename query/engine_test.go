@@ -260,3 +260,31 @@ func TestEngineErrors(t *testing.T) {
 	res.Close()
 	res.Close()
 }
+
+func TestEngineValues(t *testing.T) {
+	f := newFixture(t, Config{})
+	res, err := f.e.Query(context.Background(), `SELECT sum("offset") AS s, avg("offset") AS a, sum(partition::DECIMAL(10,2)) AS d,
+		min(timestamp) AS t, max(key) AS k, NULL AS n, [1, 2] AS l FROM logs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	var buf bytes.Buffer
+	enc, err := NewEncoder(&buf, FormatNDJSON, res.Columns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for res.Next() {
+		if err := enc.Row(res.Values()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	enc.Close()
+	want := `{"s":22350,"a":74.5,"d":150,"t":"2026-01-01T00:00:00Z","k":"k6","n":null,"l":[1,2]}` + "\n"
+	if buf.String() != want {
+		t.Fatalf("got  %s\nwant %s", buf.String(), want)
+	}
+}
