@@ -47,7 +47,7 @@ test: tools clients test-go test-console
 
 test-go:
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -p 2 -timeout 30m ./...
-	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... | grep -v /ingest/compat)
+	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... ./query/... | grep -v /ingest/compat)
 
 # The web console in a real browser: Playwright (npm, pinned) driving Debian's chromium against a
 # real `strata server`. Skips, saying so, only where chromium cannot be installed.
