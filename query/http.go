@@ -152,6 +152,8 @@ func (e *Engine) answer(w http.ResponseWriter, ctx context.Context, stmt, f stri
 			err = cerr
 		}
 	}
+	stats := res.Stats()
+	res.Close() // before tail's own query: it needs a concurrency slot too
 	if err == nil && tail != nil {
 		err = tail(w)
 	}
@@ -162,7 +164,7 @@ func (e *Engine) answer(w http.ResponseWriter, ctx context.Context, stmt, f stri
 			w.Write(append(b, '\n'))
 		}
 	}
-	h.Set(TrailerStats, statsJSON(res.Stats()))
+	h.Set(TrailerStats, statsJSON(stats))
 }
 
 func statsJSON(s Stats) string {
