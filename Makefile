@@ -47,7 +47,7 @@ test: tools clients test-go test-console test-kgo
 
 test-go:
 	STRATA_REQUIRE_TOOLS=1 $(GO) test -p 2 -timeout 30m ./...
-	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... | grep -v /ingest/compat)
+	STRATA_REQUIRE_TOOLS=1 $(GO) test -race -p 2 -timeout 30m $$($(GO) list ./tier/... ./metadata/... ./ingest/... ./compaction/... ./query/... | grep -v /ingest/compat)
 
 # franz-go's own integration suite (pkg/kgo from the franz-go module go.mod names) against one node.
 test-kgo: build

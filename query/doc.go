@@ -1,6 +1,56 @@
-// Package query will own search across every tier: a planner that prunes segments by time and offset
-// statistics, executors over the hot log, segment objects and Parquet files, filters by time, key,
-// text and JSON fields, and NDJSON / Arrow IPC output behind GET /v1/query.
+// Package query runs SQL and log searches over topics, across every tier: each topic is a table
+// whose rows come from its segment objects (through tier's Reader) and from its leaders' hot
+// tails (through a Tail the caller supplies), each offset from exactly one of them.
 //
-// Not built yet: milestone 2.
+// # Engine
+//
+// The SQL engine is an embedded DuckDB (github.com/duckdb/duckdb-go/v2, cgo). Strata does not
+// parse SQL: every query gets a fresh in-memory DuckDB database whose unknown table names are
+// replaced (a replacement scan) by a table function reading that topic. Before it runs, DuckDB's
+// own parser (json_serialize_sql) gives the planner the statement's syntax tree, from which Plan
+// takes bounds on partition, "offset" and timestamp per table; scans skip what the bounds rule
+// out, and DuckDB applies the whole WHERE clause to what is read, so bounds that are too wide
+// cost bytes, never answers. The database has file, network and extension access off and its
+// settings (memory limit, threads) locked before the statement runs.
+//
+// # A scan, per partition
+//
+//	catalog (fresh read)                     leader (Tail)
+//	| seg | seg | seg | seg |                 |---- hot tail ----|
+//	0                       tiered end        tiered end          high watermark (as first read)
+//	  ^ Pick: segments whose offsets and        ^ starts at max(tiered end, first offset at or
+//	    min/max timestamps meet the bounds        after the window's start: ListOffsets)
+//
+// Segments are read through a tier.PartitionLog without a hot log; the tail from the tiered end
+// the same catalog read named, so the two never overlap (records below it are dropped from the
+// tail's first batch) and never leave a gap (the leader's log holds everything from its log
+// start, tiered or not). Control batches are skipped; aborted transactional records are returned.
+//
+// # Rows in, rows out
+//
+// DuckDB pulls a table function chunk by chunk on its own threads (cgo-locked): each scan runs on
+// a goroutine of its own, started by the first pull and stopped when the query's Result closes,
+// and hands over copied rows in blocks. Results stream through Result; Encoder writes them as
+// NDJSON, CSV or an Arrow IPC stream (arrow-go). The Arrow stream is built from the driver's
+// values: duckdb-go takes and gives Arrow only under its duckdb_arrow build tag, which every
+// build, vet, lint and test of the module would then have to pass.
+//
+// # Concurrency and limits
+//
+// An Engine is safe for concurrent use; at most Config.MaxConcurrent queries run at once (more
+// get ErrBusy). Each has Config.Timeout, Config.MemoryLimit (DuckDB's memory_limit) and
+// Config.MaxRows returned; passing one ends it with ErrLimit. A Result is used by one goroutine.
+//
+// # HTTP
+//
+// Engine.Register mounts POST /v1/sql (the body is the statement) and GET /v1/search (ParseSearch;
+// compiled to SQL, newest first, with an optional time histogram). Errors map to statuses by
+// Status; rows and bytes read per tier are the Strata-Query-Stats trailer and Prometheus metrics.
+//
+// # Typed JSON columns
+//
+// Topics are read as (partition, offset, timestamp, key, value, headers); JSON fields are
+// reached with DuckDB's JSON functions over value. Typed columns for strata.value.format=json
+// topics belong with the Parquet tier, whose objects carry them: columns() is where they join
+// the table, and the scanner where Parquet objects join the tiers.
 package query

@@ -5,6 +5,8 @@
 //	strata produce TOPIC                    one record per stdin line
 //	strata consume TOPIC [--group G] [--from-beginning] [--max N] [--to-end]
 //	strata cost [--window 1h] [--json]      a node's object-storage cost report
+//	strata sql "SELECT ..." [--format F]    SQL over every topic, across the tiers
+//	strata search TOPIC [--q TEXT] [--where f=v] [--from 1h]   newest matching records
 //	strata dev cluster up|down|status       a local cluster: MinIO, 3 NATS servers, 3 nodes
 //	strata version
 //
@@ -37,11 +39,13 @@ Usage:
   strata consume TOPIC [--group G] [--from-beginning] [--max N] [--to-end]
   strata cost [--window D] [--json] [--price NAME=USD ...]   a node's object-storage cost report
   strata acl add|list|remove [--principal User:NAME] [--operation OP ...] [--topic T | --group G | ...]
+  strata sql "SELECT ..." [--format table|ndjson|csv|arrow]   SQL over every topic
+  strata search TOPIC [--q TEXT] [--where FIELD=VALUE ...] [--from 1h] [--to T] [--limit N] [--histogram 1m]
   strata dev cluster up|down|status [--dir DIR]   a local cluster: MinIO, 3 NATS servers, 3 nodes
   strata version
 
 Run "strata <command> -h" for a command's flags. Client commands take --bootstrap (default
-127.0.0.1:9092, env STRATA_BOOTSTRAP); cost takes --http-addr (default 127.0.0.1:8080) and,
+127.0.0.1:9092, env STRATA_BOOTSTRAP); cost, sql and search take --http-addr (default 127.0.0.1:8080) and,
 for a node with HTTPS or users, --tls-ca (or --http-tls) and --sasl-user (password: env
 STRATA_SASL_PASSWORD).
 On a terminal, long topic create, produce and consume runs show progress on stderr; elsewhere
@@ -75,6 +79,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runCost(ctx, args[1:], stdout)
 	case "acl":
 		err = runACL(ctx, args[1:], stdout)
+	case "sql":
+		err = runSQL(ctx, args[1:], stdout, stderr)
+	case "search":
+		err = runSearch(ctx, args[1:], stdout, stderr)
 	case "dev":
 		err = runDev(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -43,6 +43,7 @@ type serverConfig struct {
 	advertisedAddr string
 	httpAddr       string
 	nodeID         int
+	query          queryFlags
 	objectStore    string
 	metadata       string
 	metadataSync   string
@@ -113,6 +114,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	c.diskReserve = 128 << 20
 	fs.Var(&c.diskReserve, "disk-reserve", "free space kept on the data dir's file system: below it produce requests get KAFKA_STORAGE_ERROR, /readyz is not ready, and local copies of tiered data are dropped until there is room again (e.g. 128MiB, 2GiB; 0 only reacts to a full disk)")
 	fs.DurationVar(&c.convertAfter, "parquet-convert-after", compaction.DefaultConvertAfter, "how old a tiered segment of a strata.cold.format=parquet topic smaller than a merge's input limit must be before it is converted to Parquet")
+	c.query.register(fs)
 	fs.DurationVar(&c.costInterval, "cost-sample-interval", cost.DefaultInterval, "how often the cost report's counters are sampled (the granularity of GET /v1/cost?window=; a day of samples is kept, at most 10,000)")
 }
 
@@ -552,6 +554,11 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
+	if err := mountQuery(&n, routes, cfg.query, b, store, tieredReader, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, reg, log); err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
 	if err := mountConsole(&n, routes, cfg, b, admin, groups, store, bucket, httpAuthorizer(authz), log); err != nil {
 		kln.Close()
 		hln.Close()

@@ -26,6 +26,8 @@ type StoredRecord struct {
 	Timestamp int64
 	Key       []byte
 	Value     []byte
+	// Raw is the whole record as stored, length varint included (headers are read from it).
+	Raw []byte
 }
 
 // Retainer reads and rebuilds stored batches record by record. It reuses its buffers, so it is not
@@ -123,7 +125,7 @@ func rebuilt(info BatchInfo, attrs int16, maxTS int64, n int32, recs []byte) kms
 }
 
 func storedRecord(info BatchInfo, r walkedRecord) StoredRecord {
-	sr := StoredRecord{Offset: info.BaseOffset + int64(r.OffsetDelta), Timestamp: info.FirstTimestamp + r.TimestampDelta}
+	sr := StoredRecord{Offset: info.BaseOffset + int64(r.OffsetDelta), Timestamp: info.FirstTimestamp + r.TimestampDelta, Raw: r.Raw}
 	if info.LogAppendTime() {
 		sr.Timestamp = info.MaxTimestamp
 	}

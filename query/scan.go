@@ -1,0 +1,249 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// readSize is how many bytes one read of a partition asks for, from either tier.
+const readSize = 1 << 20
+
+// Tail reads the part of a partition above its tiered end: the leader's hot log. cmd/strata
+// answers from this node's broker when it leads the partition, and with a Kafka Fetch (and
+// ListOffsets) to the leader the metadata names when another node does.
+type Tail interface {
+	// ReadTail returns whole record batches from offset on — at most about maxBytes, at least one
+	// batch when any exists below the high watermark, none at or past it — and the high
+	// watermark. An offset below the log start reads from the log start. Records are the
+	// caller's until the next call.
+	ReadTail(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) (records []byte, highWatermark int64, err error)
+	// OffsetForTime is the offset of the first record whose timestamp is ≥ ts (Unix ms), as
+	// ListOffsets answers; found is false when no record is that new.
+	OffsetForTime(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset int64, found bool, err error)
+}
+
+// TierStats counts what a query read from one tier: batches are counted whole, as read.
+type TierStats struct {
+	Rows  int64 `json:"rows"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Stats is what a query read, per tier.
+type Stats struct {
+	Segment TierStats `json:"segment"` // segment objects in object storage
+	Hot     TierStats `json:"hot"`     // the leaders' hot logs
+	// SegmentsPruned counts the catalog's segments skipped by their offsets and timestamps.
+	SegmentsPruned int64 `json:"segments_pruned"`
+	// SegmentsRead counts the segments read (wholly or in part).
+	SegmentsRead int64 `json:"segments_read"`
+}
+
+// counters are a query's Stats, updated by its scans (possibly on several DuckDB threads).
+type counters struct {
+	segRows, segBytes, hotRows, hotBytes, pruned, read atomic.Int64
+}
+
+func (c *counters) stats() Stats {
+	return Stats{Segment: TierStats{Rows: c.segRows.Load(), Bytes: c.segBytes.Load()},
+		Hot:            TierStats{Rows: c.hotRows.Load(), Bytes: c.hotBytes.Load()},
+		SegmentsPruned: c.pruned.Load(), SegmentsRead: c.read.Load()}
+}
+
+// row is one record of a partition as a scan yields it. rec's slices alias the scan's buffers:
+// they are valid until the scan resumes.
+type row struct {
+	partition int32
+	rec       segment.StoredRecord
+}
+
+// scanner reads one topic's partitions within bounds: each partition's tiered part from segment
+// objects (pruned by the catalog), then its hot tail from the leader, so every offset comes from
+// exactly one tier.
+type scanner struct {
+	catalogs tier.CatalogStore
+	objects  *tier.Reader
+	tail     Tail
+	topic    metadata.Topic
+	bounds   Bounds
+	c        *counters
+
+	rt  segment.Retainer
+	buf []byte
+}
+
+// scan yields every record within the bounds, partition by partition in offset order. It stops
+// early when yield returns false.
+func (s *scanner) scan(ctx context.Context, yield func(row) bool) error {
+	if s.bounds.Empty() {
+		return nil
+	}
+	for p := range s.topic.Partitions {
+		if !s.bounds.HasPartition(p) {
+			continue
+		}
+		more, err := s.partition(ctx, p, yield)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scanner) partition(ctx context.Context, p int32, yield func(row) bool) (bool, error) {
+	tp := metadata.TopicPartition{Topic: s.topic.Name, Partition: p}
+	cat, err := s.catalogs.GetCatalog(ctx, tp)
+	tieredEnd := int64(0)
+	switch {
+	case errors.Is(err, metadata.ErrNotFound): // nothing tiered yet
+	case err != nil:
+		return false, fmt.Errorf("query: catalog of %s: %w", tp, err)
+	case !cat.TopicID.IsZero() && cat.TopicID != s.topic.ID: // a deleted topic's leftovers
+	default:
+		tieredEnd = cat.TieredEnd()
+		more, err := s.tiered(ctx, tp, cat, yield)
+		if err != nil || !more {
+			return more, err
+		}
+	}
+	return s.hot(ctx, tp, tieredEnd, yield)
+}
+
+// end is one past the last offset the bounds allow.
+func (s *scanner) end() int64 {
+	if s.bounds.MaxOffset == math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return s.bounds.MaxOffset + 1
+}
+
+// tiered reads the catalog's segments that the bounds do not rule out.
+func (s *scanner) tiered(ctx context.Context, tp metadata.TopicPartition, cat metadata.PartitionCatalog, yield func(row) bool) (bool, error) {
+	picked := Pick(cat.Segments, s.bounds)
+	s.c.pruned.Add(int64(len(cat.Segments) - len(picked)))
+	if len(picked) == 0 {
+		return true, nil
+	}
+	plog, err := tier.NewPartitionLog(tier.PartitionLogConfig{Partition: tp, TopicID: s.topic.ID, Objects: s.objects, Catalog: s.catalogs})
+	if err != nil {
+		return false, err
+	}
+	for _, seg := range picked {
+		s.c.read.Add(1)
+		off, end := max(seg.BaseOffset, cat.LogStartOffset, s.bounds.MinOffset), min(seg.NextOffset, s.end())
+		for off < end {
+			res, err := plog.Read(ctx, s.buf, off, readSize)
+			if errors.Is(err, tier.ErrOffsetOutOfRange) && res.LogStart > off {
+				off = res.LogStart // retention moved the start meanwhile: what is gone is gone
+				continue
+			}
+			if err != nil {
+				return false, fmt.Errorf("query: reading %s at %d: %w", tp, off, err)
+			}
+			if !res.Shared {
+				s.buf = res.Records[:0]
+			}
+			if len(res.Records) == 0 {
+				break
+			}
+			next, more, err := s.batches(res.Records, tp.Partition, off, end, &s.c.segRows, &s.c.segBytes, yield)
+			if err != nil || !more {
+				return more, err
+			}
+			if next <= off {
+				break
+			}
+			off = next
+		}
+	}
+	return true, nil
+}
+
+// hot reads the partition from from (its tiered end) to the high watermark through Tail.
+func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int64, yield func(row) bool) (bool, error) {
+	off, end := max(from, s.bounds.MinOffset), s.end()
+	if s.bounds.MinTime > math.MinInt64 && s.bounds.MinTime > 0 {
+		at, found, err := s.tail.OffsetForTime(ctx, tp, s.bounds.MinTime)
+		if err != nil {
+			return false, fmt.Errorf("query: offset for time in %s: %w", tp, err)
+		}
+		if !found {
+			return true, nil
+		}
+		off = max(off, at)
+	}
+	hw := int64(-1)
+	for off < end {
+		recs, h, err := s.tail.ReadTail(ctx, tp, off, readSize)
+		if err != nil {
+			return false, fmt.Errorf("query: reading %s at %d from its leader: %w", tp, off, err)
+		}
+		if hw < 0 {
+			hw = h // read up to the high watermark as the scan began: a scan ends
+			end = min(end, hw)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		next, more, err := s.batches(recs, tp.Partition, off, end, &s.c.hotRows, &s.c.hotBytes, yield)
+		if err != nil || !more {
+			return more, err
+		}
+		if next <= off {
+			break
+		}
+		off = next
+	}
+	return true, nil
+}
+
+// batches yields the records of b whose offsets are in [from, end) and returns the offset after
+// the last batch walked. Control batches (transaction markers) hold no rows.
+func (s *scanner) batches(b []byte, partition int32, from, end int64, rows, bytes *atomic.Int64, yield func(row) bool) (next int64, more bool, err error) {
+	next = from
+	sp := segment.NewSplitter(b)
+	for sp.Next() {
+		info := sp.Info()
+		if info.BaseOffset >= end {
+			return next, true, nil
+		}
+		bytes.Add(int64(info.Size()))
+		next = info.NextOffset()
+		if info.Control() || info.NextOffset() <= from {
+			continue
+		}
+		if info.MaxTimestamp >= 0 && !info.LogAppendTime() && info.MaxTimestamp < s.bounds.MinTime {
+			continue // every record is older than the bounds allow
+		}
+		stop := false
+		err := s.rt.Each(sp.Batch(), info, func(r segment.StoredRecord) error {
+			if r.Offset < from || r.Offset >= end {
+				return nil
+			}
+			rows.Add(1)
+			if !yield(row{partition: partition, rec: r}) {
+				stop = true
+				return errStop
+			}
+			return nil
+		})
+		if stop {
+			return next, false, nil
+		}
+		if err != nil {
+			return next, false, fmt.Errorf("query: partition %d batch at %d: %w", partition, info.BaseOffset, err)
+		}
+	}
+	if err := sp.Err(); err != nil {
+		return next, false, fmt.Errorf("query: partition %d: %w", partition, err)
+	}
+	return next, true, nil
+}
+
+var errStop = errors.New("query: scan stopped")
