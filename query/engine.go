@@ -25,6 +25,8 @@ var (
 	ErrUnknownTopic = errors.New("query: unknown topic")
 	// ErrLimit: the query passed its timeout, memory budget or row limit.
 	ErrLimit = errors.New("query: limit exceeded")
+	// ErrForbidden: Config.Authorize refused a topic the statement reads.
+	ErrForbidden = errors.New("query: not authorized")
 	// ErrBusy: as many queries as Config.MaxConcurrent allows are running.
 	ErrBusy = errors.New("query: too many queries running")
 	// ErrConfig: the Config cannot work.
@@ -43,6 +45,10 @@ type Config struct {
 	Catalogs tier.CatalogStore // the metadata service: each scan reads its partitions' catalogs fresh
 	Objects  *tier.Reader      // reads segment objects
 	Tail     Tail              // reads the hot tails from their leaders
+	// Authorize, when set, is asked before a statement reads a topic, with the context the
+	// query was run with (an HTTP request's, carrying its principal): false refuses the whole
+	// statement with ErrForbidden, whether or not the topic exists.
+	Authorize func(ctx context.Context, topic string) bool
 
 	Timeout     time.Duration // per query (default 30s)
 	MemoryLimit int64         // bytes the engine may hold per query (default 256 MiB)
@@ -142,6 +148,7 @@ type run struct {
 	c       counters
 	mu      sync.Mutex
 	topics  map[string]metadata.Topic
+	denied  string // a topic Authorize refused
 	unknown string
 	lookErr error
 	scanErr error // the first error of a scan (or of filling DuckDB's chunks)
@@ -250,6 +257,9 @@ func varchar() duckdb.TypeInfo {
 
 // replace resolves a table name DuckDB does not know to a topic, scanned by scanFunction.
 func (r *run) replace(name string) (string, []any, error) {
+	if err := r.authorize(name); err != nil {
+		return "", nil, err
+	}
 	t, err := r.e.cfg.Topics.GetTopic(r.ctx, name)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -265,8 +275,24 @@ func (r *run) replace(name string) (string, []any, error) {
 	return scanFunction, []any{name}, nil
 }
 
+// authorize asks Config.Authorize whether the query may read topic.
+func (r *run) authorize(topic string) error {
+	if r.e.cfg.Authorize == nil || r.e.cfg.Authorize(r.ctx, topic) {
+		return nil
+	}
+	r.mu.Lock()
+	if r.denied == "" {
+		r.denied = topic
+	}
+	r.mu.Unlock()
+	return fmt.Errorf("not authorized to read topic %q", topic)
+}
+
 func (r *run) bind(_ map[string]any, args ...any) (duckdb.ChunkTableSource, error) {
 	name, _ := args[0].(string)
+	if err := r.authorize(name); err != nil { // topic_rows('name') written out by hand
+		return nil, err
+	}
 	r.mu.Lock()
 	t, ok := r.topics[name]
 	r.mu.Unlock()
@@ -301,8 +327,11 @@ func (r *run) failed(err error) {
 // classify wraps an engine error in the sentinel it means.
 func (r *run) classify(err error) error {
 	r.mu.Lock()
-	unknown, lookErr, scanErr := r.unknown, r.lookErr, r.scanErr
+	denied, unknown, lookErr, scanErr := r.denied, r.unknown, r.lookErr, r.scanErr
 	r.mu.Unlock()
+	if denied != "" {
+		return fmt.Errorf("%w: reading topic %q needs READ on it", ErrForbidden, denied)
+	}
 	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%w: the query ran past its timeout of %s", ErrLimit, r.e.cfg.Timeout)
 	}

@@ -179,6 +179,8 @@ func Status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnknownTopic):
 		return http.StatusNotFound
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ErrLimit):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrBusy):

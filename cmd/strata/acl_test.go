@@ -603,8 +603,8 @@ func TestACLCommand(t *testing.T) {
 	}
 }
 
-// TestConsoleACLs: with --authorizer acl the console's JSON API shows and changes only what the
-// HTTP Basic user may: bob (DESCRIBE and READ on "shared", nothing on "private") sees one topic,
+// TestConsoleACLs: with --authorizer acl the console's JSON API and the query API show and change
+// only what the HTTP Basic user may: bob (DESCRIBE and READ on "shared", nothing on "private") sees one topic,
 // gets 403 on the other's page, records and deletion, and may not create topics; the super user sees
 // and deletes everything.
 func TestConsoleACLs(t *testing.T) {
@@ -678,6 +678,25 @@ func TestConsoleACLs(t *testing.T) {
 		if resp.StatusCode != c.want {
 			t.Errorf("bob %s %s: %d %s, want %d", c.method, c.path, resp.StatusCode, b, c.want)
 		}
+	}
+	// SQL and search read only topics the user may READ (whether or not they exist).
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/v1/sql", `SELECT count(*) FROM shared`, http.StatusOK},
+		{"POST", "/v1/sql", `SELECT count(*) FROM private`, http.StatusForbidden},
+		{"POST", "/v1/sql", `SELECT count(*) FROM topic_rows('private')`, http.StatusForbidden},
+		{"POST", "/v1/sql", `SELECT count(*) FROM nonexistent`, http.StatusForbidden},
+		{"GET", "/v1/search?topic=private", "", http.StatusForbidden},
+		{"GET", "/v1/search?topic=shared", "", http.StatusOK},
+	} {
+		if code, body := httpDo(t, http.DefaultClient, c.method, base+c.path, "bob", "bob-pw", c.body); code != c.want {
+			t.Errorf("bob %s %s %q: %d %s, want %d", c.method, c.path, c.body, code, body, c.want)
+		}
+	}
+	if code, body := httpDo(t, http.DefaultClient, "POST", base+"/v1/sql", "admin", "admin-pw", `SELECT count(*) FROM private`); code != http.StatusOK {
+		t.Errorf("admin reads private: %d %s", code, body)
 	}
 	if code, body := get("admin", "/v1/topics"); code != http.StatusOK || !strings.Contains(body, `"private"`) {
 		t.Errorf("admin's topic list: %d %s", code, body)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/httpapi"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/query"
 	"github.com/strata-log/strata/tier"
@@ -41,17 +43,51 @@ func (q *queryFlags) register(fs *flag.FlagSet) {
 
 // mountQuery adds POST /v1/sql and GET /v1/search to routes.
 func mountQuery(n *node, routes *http.ServeMux, q queryFlags, b *broker.Broker, store metadata.Store, objects *tier.Reader,
-	advertised string, secured bool, reg prometheus.Registerer, log *slog.Logger) error {
+	advertised string, secured bool, authz httpapi.Authorizer, reg prometheus.Registerer, log *slog.Logger) error {
 	tail := &queryTail{b: b, store: store, advertised: advertised, secured: secured}
 	n.onClose(tail.close)
 	e, err := query.New(query.Config{Topics: store, Catalogs: store, Objects: objects, Tail: tail,
 		Timeout: q.timeout, MemoryLimit: q.memory, MaxRows: q.maxRows, Threads: q.threads, MaxConcurrent: q.parallel,
-		Registerer: reg, Logger: log})
+		Authorize: queryAuthorizer(authz), Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("query: %w", err)
 	}
-	e.Register(routes)
+	if authz == nil {
+		e.Register(routes)
+		return nil
+	}
+	// The authorizer needs the client's address beside the principal the HTTP layer put in
+	// the request's context.
+	sub := http.NewServeMux()
+	e.Register(sub)
+	withHost := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		sub.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientHostKey{}, host)))
+	})
+	routes.Handle("POST /v1/sql", withHost)
+	routes.Handle("GET /v1/search", withHost)
 	return nil
+}
+
+// clientHostKey carries an HTTP client's address to queryAuthorizer.
+type clientHostKey struct{}
+
+// queryAuthorizer lets a query read a topic its HTTP user may READ (nil without an authorizer).
+func queryAuthorizer(authz httpapi.Authorizer) func(ctx context.Context, topic string) bool {
+	if authz == nil {
+		return nil
+	}
+	return func(ctx context.Context, topic string) bool {
+		p, ok := httpapi.Principal(ctx)
+		if !ok {
+			p = httpapi.PrincipalPrefix + "ANONYMOUS"
+		}
+		host, _ := ctx.Value(clientHostKey{}).(string)
+		return authz.Authorize(p, host, metadata.OpRead, metadata.ResourceTopic, topic)
+	}
 }
 
 // queryTail reads partitions' hot tails for queries: in process from the broker when this node

@@ -554,7 +554,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
-	if err := mountQuery(&n, routes, cfg.query, b, store, tieredReader, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, reg, log); err != nil {
+	if err := mountQuery(&n, routes, cfg.query, b, store, tieredReader, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil,
+		httpAuthorizer(authz), reg, log); err != nil {
 		kln.Close()
 		hln.Close()
 		return err
