@@ -329,6 +329,20 @@ func TestParquetTopicServesKafkaFetch(t *testing.T) {
 		checkWithPython(t, ctx, bucket, pqID, consumeParquetAll(t, ctx, c, pqT, pqEnds))
 	})
 
+	// SQL over the Parquet topic answers as over the segment topic (same records, same offsets).
+	for _, stmt := range []string{
+		`SELECT count(*) AS n, count(DISTINCT key) AS k, count(DISTINCT (partition, "offset")) AS d, max("offset") AS o FROM TOPIC`,
+		`SELECT value->>'$.level' AS level, count(*) AS n, sum(CAST(value->>'$.latency_ms' AS INTEGER)) AS l FROM TOPIC WHERE json_valid(value) GROUP BY ALL ORDER BY level`,
+		`SELECT partition, "offset", key, value, timestamp FROM TOPIC WHERE key = 'user-3' ORDER BY partition, "offset"`,
+		`SELECT count(*) AS n FROM TOPIC WHERE value ILIKE '%request 1%'`,
+	} {
+		a := sqlRows(t, n.p.http, strings.ReplaceAll(stmt, "TOPIC", `"`+segT+`"`))
+		b := sqlRows(t, n.p.http, strings.ReplaceAll(stmt, "TOPIC", `"`+pqT+`"`))
+		if len(a.rows) == 0 || !reflect.DeepEqual(a.rows, b.rows) {
+			t.Errorf("%s: segment topic %v, parquet topic %v", stmt, a.rows, b.rows)
+		}
+	}
+
 	for _, at := range []int64{t0, t0 + 1, t0 + 137, t0 + 400, ts + 1} {
 		a, err1 := adm.ListOffsetsAfterMilli(ctx, at, segT)
 		b, err2 := adm.ListOffsetsAfterMilli(ctx, at, pqT)
