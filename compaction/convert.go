@@ -115,39 +115,12 @@ func (w *Worker) convert(ctx context.Context, l metadata.Lease, topicID metadata
 	}
 	ref.Key = tier.ParquetObjectKey(w.cfg.Prefix, topicID, tp.Partition, s.BaseOffset, s.NextOffset)
 	ref.CreatedAt = w.cfg.Now()
-	if err := w.put(ctx, tp, ref.Key, body); err != nil {
+	if err := w.swap(ctx, l, []metadata.SegmentRef{s}, ref, body); err != nil {
 		if ctx.Err() == nil {
-			w.m.errors.WithLabelValues("put").Inc()
-			w.log.Warn("compaction: put Parquet object", "partition", tp, "key", ref.Key, "err", err)
+			w.log.Warn("compaction: Parquet object not swapped in", "partition", tp, "key", ref.Key, "err", err)
 		}
 		return false, true
 	}
-	w.m.writtenBytes.Add(float64(len(body)))
-	if cur, err := w.cfg.Store.GetLease(ctx, tp); err != nil || cur.Node != l.Node || cur.Epoch != l.Epoch {
-		w.discard(ctx, tp, ref.Key, "lease", err)
-		return false, true
-	}
-	err = w.cfg.Store.ReplaceSegments(ctx, tp, l.Epoch, []string{s.Key}, []metadata.SegmentRef{ref})
-	switch {
-	case err == nil:
-	case errors.Is(err, metadata.ErrFenced):
-		w.discard(ctx, tp, ref.Key, "fenced", err)
-		return false, true
-	case errors.Is(err, metadata.ErrConflict):
-		w.discard(ctx, tp, ref.Key, "conflict", err)
-		return false, true
-	default:
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		c, rerr := w.cfg.Store.GetCatalog(rctx, tp)
-		cancel()
-		if rerr != nil || !c.HasSegment(ref.Key) {
-			w.m.errors.WithLabelValues("replace").Inc()
-			w.log.Warn("compaction: swap outcome unknown; Parquet object left in the bucket", "partition", tp,
-				"key", ref.Key, "err", err)
-			return false, true
-		}
-	}
-	w.del.Schedule([]metadata.SegmentRef{s}, w.cfg.DeleteGrace)
 	w.m.converted.Inc()
 	w.log.Debug("compaction: segment converted to Parquet", "partition", tp, "key", ref.Key, "segment", s.Key,
 		"base", ref.BaseOffset, "next", ref.NextOffset, "bytes", ref.Size, "segment_bytes", s.Size,

@@ -426,8 +426,11 @@ func (w *Worker) rewrite(ctx context.Context, l metadata.Lease, g []metadata.Seg
 	return true, nil
 }
 
-// swap PUTs a rewritten object and replaces g with it in the catalog, as merge does (see the
-// package doc): the object is deleted when the swap is refused, left when its outcome is unknown.
+// swap PUTs a rewritten object (a merge's, a key compaction's or a Parquet conversion's) and
+// replaces g with it in the catalog under lease l, checked right before the swap (the catalog
+// fences only epochs older than the newest one written, and a new leader may not have written
+// yet); g's objects are deleted after the grace. The object is deleted when the swap is refused,
+// left when its outcome is unknown (see the package doc).
 func (w *Worker) swap(ctx context.Context, l metadata.Lease, g []metadata.SegmentRef, ref metadata.SegmentRef, body []byte) error {
 	tp := l.TopicPartition
 	if err := w.put(ctx, tp, ref.Key, body); err != nil {
@@ -460,7 +463,7 @@ func (w *Worker) swap(ctx context.Context, l metadata.Lease, g []metadata.Segmen
 		cancel()
 		if rerr != nil || !c.HasSegment(ref.Key) {
 			w.m.errors.WithLabelValues("replace").Inc()
-			return fmt.Errorf("swap outcome unknown; rewritten object %s left in the bucket: %w", ref.Key, err)
+			return fmt.Errorf("swap outcome unknown; object %s left in the bucket: %w", ref.Key, err)
 		}
 	}
 	w.del.Schedule(g, w.cfg.DeleteGrace)

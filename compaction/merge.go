@@ -59,44 +59,12 @@ func (w *Worker) merge(ctx context.Context, l metadata.Lease, topicID metadata.T
 	ref.Key = tier.MergedObjectKey(w.cfg.Prefix, topicID, tp.Partition, m.BaseOffset, m.NextOffset, l.Epoch)
 	ref.CreatedAt = w.cfg.Now()
 
-	if err := w.put(ctx, tp, ref.Key, body); err != nil {
+	if err := w.swap(ctx, l, m.Inputs, ref, body); err != nil {
 		if ctx.Err() == nil {
-			w.m.errors.WithLabelValues("put").Inc()
-			w.log.Warn("compaction: put merged object", "partition", tp, "key", ref.Key, "err", err)
+			w.log.Warn("compaction: merged object not swapped in", "partition", tp, "key", ref.Key, "err", err)
 		}
 		return false, true
 	}
-	w.m.writtenBytes.Add(float64(len(body)))
-
-	// The catalog fences only epochs older than the newest one written, and a new leader may not
-	// have written yet: ask the lease as well, right before the swap.
-	if cur, err := w.cfg.Store.GetLease(ctx, tp); err != nil || cur.Node != l.Node || cur.Epoch != l.Epoch {
-		w.discard(ctx, tp, ref.Key, "lease", err)
-		return false, true
-	}
-	err = w.cfg.Store.ReplaceSegments(ctx, tp, l.Epoch, m.Keys(), []metadata.SegmentRef{ref})
-	switch {
-	case err == nil:
-	case errors.Is(err, metadata.ErrFenced):
-		w.discard(ctx, tp, ref.Key, "fenced", err)
-		return false, true
-	case errors.Is(err, metadata.ErrConflict):
-		w.discard(ctx, tp, ref.Key, "conflict", err)
-		return false, true
-	default:
-		// The swap may or may not have happened. Only a catalog that names the object proves it
-		// did; otherwise the object stays, since deleting one the catalog names would lose data.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		c, rerr := w.cfg.Store.GetCatalog(rctx, tp)
-		cancel()
-		if rerr != nil || !c.HasSegment(ref.Key) {
-			w.m.errors.WithLabelValues("replace").Inc()
-			w.log.Warn("compaction: swap outcome unknown; merged object left in the bucket", "partition", tp,
-				"key", ref.Key, "err", err)
-			return false, true
-		}
-	}
-	w.del.Schedule(m.Inputs, w.cfg.DeleteGrace)
 	w.m.merges.Inc()
 	w.m.inputs.Add(float64(len(m.Inputs)))
 	w.m.seconds.Observe(time.Since(began).Seconds())
