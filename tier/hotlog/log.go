@@ -363,8 +363,12 @@ func (l *Log) seal(s *seg) error {
 
 func (l *Log) setConfig(cfg Config) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	changed := l.cfg.SegmentAge != cfg.SegmentAge
 	l.cfg.SegmentBytes, l.cfg.SegmentAge, l.cfg.IndexIntervalBytes = cfg.SegmentBytes, cfg.SegmentAge, cfg.IndexIntervalBytes
+	l.mu.Unlock()
+	if changed {
+		l.kickFlush() // the flusher re-arms its age timer by the new age
+	}
 }
 
 func (l *Log) active() *seg { return l.segs[len(l.segs)-1] }
