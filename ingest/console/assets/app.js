@@ -422,6 +422,95 @@ async function costPage(params) {
   ready('cost');
 }
 
+// ---- Search -------------------------------------------------------------------------------------
+// Log search (GET /v1/search: newest first, with a time histogram) and SQL (POST /v1/sql), both
+// answered as NDJSON by the query engine over every tier.
+async function ndjson(path, init) {
+  const resp = await fetch(path, Object.assign({ headers: { Accept: 'application/x-ndjson' } }, init || {}));
+  const text = await resp.text();
+  if (!resp.ok) {
+    let msg = `${resp.status} ${resp.statusText}`;
+    try { msg = JSON.parse(text).error || msg; } catch { /* not JSON */ }
+    throw new APIError(resp.status, msg);
+  }
+  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+}
+
+function histogramChart(buckets) {
+  const w = 640, hgt = 120, n = Math.max(1, buckets.length);
+  const max = Math.max(1, ...buckets.map((b) => Number(b.count)));
+  const bw = w / n;
+  return svg('svg', { width: w, height: hgt + 18, viewBox: `0 0 ${w} ${hgt + 18}`, role: 'img', 'aria-label': 'matches over time', id: 'search-histogram' },
+    buckets.map((b, i) => {
+      const bh = Math.max(1, hgt * Number(b.count) / max);
+      return svg('rect', { x: i * bw + 1, y: hgt - bh, width: Math.max(1, bw - 2), height: bh, fill: '#4a7bd8', 'data-count': b.count },
+        svg('title', {}, `${b.start}: ${b.count}`));
+    }),
+    buckets.length ? [svg('text', { x: 0, y: hgt + 14 }, String(buckets[0].start)),
+      svg('text', { x: w, y: hgt + 14, 'text-anchor': 'end' }, String(buckets[buckets.length - 1].start))] : []);
+}
+
+const cellText = (v) => v === null || v === undefined ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+
+function rowsTable(rows, id) {
+  if (!rows.length) return h('p', { class: 'muted', id }, 'No rows.');
+  const cols = Object.keys(rows[0]);
+  return table(cols, rows.map((r) => h('tr', {}, cols.map((c) => {
+    const t = cellText(r[c]);
+    return h('td', { class: typeof r[c] === 'number' ? 'num' : null, title: t.length > 200 ? t : null }, t.length > 200 ? t.slice(0, 200) + '…' : t);
+  }))), { id });
+}
+
+const searchBuckets = { '15m': '1m', '1h': '1m', '24h': '1h', '7d': '6h', '': '1h' };
+
+async function searchPage(params) {
+  const topic = params.get('topic') || '', q = params.get('q') || '', from = params.has('from') ? params.get('from') : '1h';
+  const sql = params.get('sql') || '';
+  const topicIn = h('input', { id: 'search-topic', placeholder: 'topic', value: topic, required: true });
+  const qIn = h('input', { id: 'search-q', placeholder: 'text in the value', value: q });
+  const fromSel = h('select', { id: 'search-from' },
+    [['15m', 'last 15 minutes'], ['1h', 'last hour'], ['24h', 'last 24 hours'], ['7d', 'last 7 days'], ['', 'all time']].map(([v, t]) => h('option', { value: v }, t)));
+  fromSel.value = from;
+  const form = h('form', { class: 'row', id: 'search-form', onsubmit: (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams({ topic: topicIn.value, q: qIn.value, from: fromSel.value });
+    location.hash = '#/search?' + p.toString();
+  } }, topicIn, qIn, fromSel, h('button', { type: 'submit' }, 'Search'));
+  const sqlIn = h('textarea', { id: 'sql-statement', rows: 4, cols: 80, placeholder: 'SELECT level, count(*) FROM ...' }, sql);
+  const sqlForm = h('form', { id: 'sql-form', onsubmit: (e) => {
+    e.preventDefault();
+    location.hash = '#/search?' + new URLSearchParams({ sql: sqlIn.value }).toString();
+  } }, sqlIn, h('div', {}, h('button', { type: 'submit' }, 'Run SQL')));
+
+  const parts = [h('h1', {}, 'Search'), form];
+  if (topic) {
+    const p = new URLSearchParams({ topic, limit: '100', histogram: searchBuckets[from] || '1h' });
+    if (q) p.set('q', q);
+    if (from) p.set('from', from);
+    try {
+      const lines = await ndjson('/v1/search?' + p.toString());
+      const hist = lines.find((l) => l && l.histogram);
+      const rows = lines.filter((l) => !(l && l.histogram));
+      parts.push(h('p', { class: 'muted', id: 'search-summary' }, `${rows.length} newest matching records of ${topic}` +
+        (hist ? `; ${hist.histogram.reduce((a, b) => a + Number(b.count), 0)} in all, per ${hist.bucket}` : '')));
+      if (hist) parts.push(histogramChart(hist.histogram));
+      parts.push(rowsTable(rows, 'search-results'));
+    } catch (err) {
+      parts.push(banner(err));
+    }
+  }
+  parts.push(h('h2', {}, 'SQL'), h('p', { class: 'note' }, 'Every topic is a table (partition, "offset", timestamp, key, value, headers); JSON fields as value->>\'$.field\'.'), sqlForm);
+  if (sql) {
+    try {
+      parts.push(rowsTable(await ndjson('/v1/sql', { method: 'POST', body: sql }), 'sql-results'));
+    } catch (err) {
+      parts.push(banner(err));
+    }
+  }
+  show(parts);
+  ready('search');
+}
+
 // ---- Router -----------------------------------------------------------------------------------
 async function route() {
   stopPage();
@@ -439,6 +528,7 @@ async function route() {
       case 'groups': await (arg ? groupPage(arg) : groupsPage()); break;
       case 'messages': await messagesPage(params); break;
       case 'cost': await costPage(params); break;
+      case 'search': await searchPage(params); break;
       default: show(h('h1', {}, 'Not found'), h('p', {}, 'No page ', h('code', {}, page), '. ', h('a', { href: '#/cluster' }, 'Cluster')));
         ready('notfound');
     }
