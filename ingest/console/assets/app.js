@@ -473,13 +473,18 @@ async function searchPage(params) {
   fromSel.value = from;
   const form = h('form', { class: 'row', id: 'search-form', onsubmit: (e) => {
     e.preventDefault();
-    const p = new URLSearchParams({ topic: topicIn.value, q: qIn.value, from: fromSel.value });
+    const p = new URLSearchParams(params); // a SQL statement shown stays
+    p.set('topic', topicIn.value);
+    p.set('q', qIn.value);
+    p.set('from', fromSel.value);
     location.hash = '#/search?' + p.toString();
   } }, topicIn, qIn, fromSel, h('button', { type: 'submit' }, 'Search'));
   const sqlIn = h('textarea', { id: 'sql-statement', rows: 4, cols: 80, placeholder: 'SELECT level, count(*) FROM ...' }, sql);
   const sqlForm = h('form', { id: 'sql-form', onsubmit: (e) => {
     e.preventDefault();
-    location.hash = '#/search?' + new URLSearchParams({ sql: sqlIn.value }).toString();
+    const p = new URLSearchParams(params); // the search shown stays
+    p.set('sql', sqlIn.value);
+    location.hash = '#/search?' + p.toString();
   } }, sqlIn, h('div', {}, h('button', { type: 'submit' }, 'Run SQL')));
 
   const parts = [h('h1', {}, 'Search'), form];

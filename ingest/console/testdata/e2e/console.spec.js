@@ -233,6 +233,7 @@ test('search finds records by text with a time histogram, and SQL answers over t
   await expect(page.locator('#sql-results tbody tr')).toHaveCount(2);
   await expect(page.locator('#sql-results tbody tr').first()).toContainText('error');
   await expect(page.locator('#sql-results tbody tr').first()).toContainText('2');
+  await expect(page.locator('#search-results tbody tr')).toHaveCount(2); // the search stays shown
   await shot(page, 'search');
 });
 
