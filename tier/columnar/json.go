@@ -81,7 +81,7 @@ type jsonField struct {
 // name keeps its last value, as encoding/json does). json.Valid checks v first; the scan below
 // then only finds where each name and value start and end.
 func objectFields(v []byte) ([]jsonField, bool) {
-	v = bytes.TrimSpace(v)
+	v = bytes.Trim(v, " \t\n\r") // JSON's whitespace only: TrimSpace would also drop \v, \f, U+0085, U+00A0
 	if len(v) < 2 || v[0] != '{' || !json.Valid(v) {
 		return nil, false
 	}
