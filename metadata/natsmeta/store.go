@@ -106,7 +106,8 @@ type bucket struct {
 	stream string // backing stream, "KV_<name>"
 	subj   string // subject prefix of keys, "$KV.<name>."
 	kv     jetstream.KeyValue
-	cache  *revCache // nil for buckets whose writes are not worth caching
+	cache  *revCache   // nil for buckets whose writes are not worth caching
+	batch  *putBatcher // nil: writes go alone (see batch.go)
 	// nc and js carry the bucket's reads and writes: the store's connection, except for the node
 	// registry, which has one of its own (see Open).
 	nc *nats.Conn
@@ -194,9 +195,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cached bool
 		// ephemeral buckets hold state the embedded server need not fsync (see persistAsync).
 		ephemeral bool
-	}{{&s.topics, "topics", false, false}, {&s.leases, "leases", false, true}, {&s.segments, "segments", true, false},
-		{&s.offsets, "offsets", true, false}, {&s.producers, "producers", false, false}, {&s.nodes, "nodes", false, true},
-		{&s.txns, "transactions", false, false}, {&s.acls, "acls", false, false}} {
+		// batched buckets group concurrent writes into atomic batches (see batch.go): catalogs,
+		// which a node's flush updates for every partition at once, and group offsets.
+		batched bool
+	}{{&s.topics, "topics", false, false, false}, {&s.leases, "leases", false, true, false}, {&s.segments, "segments", true, false, true},
+		{&s.offsets, "offsets", true, false, true}, {&s.producers, "producers", false, false, false}, {&s.nodes, "nodes", false, true, false},
+		{&s.txns, "transactions", false, false, false}, {&s.acls, "acls", false, false, false}} {
 		bk, err := s.openBucket(ctx, b.name, replicas, b.ephemeral)
 		if err != nil {
 			nc.Close()
@@ -208,6 +212,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		if b.cached {
 			bk.cache = newRevCache()
+		}
+		if b.batched {
+			s.enableBatching(ctx, bk)
 		}
 		*b.dst = bk
 	}
@@ -477,12 +484,32 @@ type putOpts struct {
 // twice. A single server checks the expected revision before the duplicate window, so there the
 // resend of an applied write fails the revision check instead; before reporting errMismatch after an
 // uncertain send, put re-reads the key and claims the write when the newest message carries its id.
+//
+// Compare-and-swaps of values on a batched bucket may go out with others as one atomic batch
+// (batch.go).
 func (s *Store) put(ctx context.Context, b *bucket, key string, value []byte, rev uint64, o putOpts) (uint64, error) {
 	if limit := s.nc.MaxPayload() - headroom; int64(len(value)) > limit {
 		return 0, fmt.Errorf("%w: %s/%s would be %d bytes, the server takes %d", ErrTooLarge, b.name, key, len(value), limit)
 	}
 	id := newMsgID()
+	if !batchable(b, rev, o) {
+		return s.putAlone(ctx, b, key, value, rev, o, id, false)
+	}
+	seq, alone, uncertain, err := b.batch.write(ctx, key, value, rev, o, id)
+	if !alone {
+		return seq, err
+	}
+	defer b.batch.done()
+	return s.putAlone(ctx, b, key, value, rev, o, id, uncertain)
+}
+
+// putAlone is put's single-message write. uncertain says an earlier send with the same id (a
+// refused batch) may have been applied.
+func (s *Store) putAlone(ctx context.Context, b *bucket, key string, value []byte, rev uint64, o putOpts, id string, uncertain bool) (uint64, error) {
 	sends := 0
+	if uncertain {
+		sends = 1
+	}
 	var seq uint64
 	err := s.call(ctx, "put", func(ctx context.Context) error {
 		sends++
