@@ -43,6 +43,8 @@ type putBatcher struct {
 	s *Store
 	b *bucket
 
+	aloneMax, minPuts int // aloneMax and batchMinPuts when it was made
+
 	mu       sync.Mutex
 	alone    int          // writes in flight alone
 	batching bool         // a batch is in flight
@@ -57,7 +59,7 @@ const (
 )
 
 // aloneMax writes of a bucket may be in flight alone; batchMinPuts queued writes make a batch.
-// Variables so tests can force batches.
+// Variables so tests can force batches; a batcher keeps the values it was made with.
 var (
 	aloneMax     = 8
 	batchMinPuts = 16
@@ -77,6 +79,7 @@ type queuedPut struct {
 	err   error
 	alone bool // not written by a batch: the writer sends it alone
 	again bool // alone after a refused batch
+	gone  bool // the writer stopped waiting (its ctx ended)
 }
 
 // batchable reports whether put may route this write through a batcher: a compare-and-swap of a
@@ -90,7 +93,7 @@ func batchable(b *bucket, rev uint64, o putOpts) bool {
 // batch held it. Otherwise seq or err is the write's outcome.
 func (q *putBatcher) write(ctx context.Context, key string, value []byte, rev uint64, o putOpts, id string) (seq uint64, alone, uncertain bool, err error) {
 	q.mu.Lock()
-	if q.alone < aloneMax && len(q.queue) == 0 {
+	if q.alone < q.aloneMax && len(q.queue) == 0 {
 		q.alone++
 		q.mu.Unlock()
 		return 0, true, false, nil
@@ -106,9 +109,23 @@ func (q *putBatcher) write(ctx context.Context, key string, value []byte, rev ui
 		}
 		return p.seq, false, false, p.err
 	case <-ctx.Done():
-		// Still queued, it is dropped when next looked at; already in a batch, it may land, as
-		// a put that times out may.
-		return 0, false, false, ctx.Err()
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		select {
+		case <-p.done:
+			if p.alone {
+				// Given a turn it will not use.
+				q.alone--
+				q.dispatch()
+				return 0, false, false, ctx.Err()
+			}
+			return p.seq, false, false, p.err
+		default:
+			// Still queued, it is dropped when the queue is next looked at; in a batch in
+			// flight, it may land, as a put that times out may.
+			p.gone = true
+			return 0, false, false, ctx.Err()
+		}
 	}
 }
 
@@ -134,14 +151,14 @@ func (q *putBatcher) dispatch() {
 	}
 	clear(q.queue[len(live):])
 	q.queue = live
-	if len(q.queue) >= batchMinPuts {
+	if len(q.queue) >= q.minPuts {
 		if !q.batching {
 			q.batching = true
 			go q.send(q.take())
 		}
 		return
 	}
-	for len(q.queue) > 0 && q.alone < aloneMax {
+	for len(q.queue) > 0 && q.alone < q.aloneMax {
 		p := q.queue[0]
 		q.queue = q.queue[1:]
 		q.alone++
@@ -184,10 +201,12 @@ func (q *putBatcher) send(batch []*queuedPut) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, p := range batch {
-		if err != nil {
+		switch {
+		case err != nil && p.gone:
+		case err != nil:
 			q.alone++
 			p.alone, p.again = true, true
-		} else {
+		default:
 			p.seq = seqs[i]
 			q.b.cache.set(p.key, entry{value: p.value, rev: p.seq, live: true, memo: p.o.memo})
 		}
@@ -281,5 +300,5 @@ func (s *Store) enableBatching(ctx context.Context, b *bucket) {
 		s.log.Warn("natsmeta: writes to this bucket are not batched", "bucket", b.name, "err", err)
 		return
 	}
-	b.batch = &putBatcher{s: s, b: b}
+	b.batch = &putBatcher{s: s, b: b, aloneMax: aloneMax, minPuts: batchMinPuts}
 }

@@ -227,3 +227,49 @@ func BenchmarkFlushRegistrations(b *testing.B) {
 		})
 	}
 }
+
+// TestCancelledWritesFreeTheirTurn: writers that give up while queued or batched (their ctx
+// ends) leave the batcher as they found it, so later writes, alone or batched, still complete.
+func TestCancelledWritesFreeTheirTurn(t *testing.T) {
+	defer natsmeta.SetBatching(1, 4)()
+	s, err := natsmeta.Open(context.Background(), natsmeta.Config{Embedded: startEmbedded(t), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const n = 64
+	for _, topic := range []string{"cancelled", "after"} {
+		if _, err := s.CreateTopic(ctx, metadata.Topic{Name: topic, Partitions: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leases := func(topic string) []metadata.Lease {
+		ls := make([]metadata.Lease, n)
+		for p := range ls {
+			if ls[p], err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: topic, Partition: int32(p)}, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ls
+	}
+	var wg sync.WaitGroup
+	for round := 0; round < 5; round++ {
+		for p, l := range leases("cancelled") {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, time.Duration(p%4)*200*time.Microsecond)
+				defer cancel()
+				sg := metadata.SegmentRef{Key: fmt.Sprintf("c/%d/%d", p, round), BaseOffset: 0, NextOffset: 10, Size: 1, Epoch: l.Epoch}
+				_ = s.RegisterSegment(cctx, l.TopicPartition, l.Epoch, sg) // may land or not
+			}()
+		}
+		wg.Wait()
+	}
+	// Every turn given up was returned: 64 writers at once still all finish.
+	after := leases("after")
+	for round := int64(0); round < 3; round++ {
+		registerAll(t, s, "after", after, func(int32) int64 { return round * 10 })
+	}
+}
