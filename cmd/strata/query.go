@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -60,20 +59,10 @@ func mountQuery(n *node, routes *http.ServeMux, q queryFlags, b *broker.Broker, 
 	// the request's context.
 	sub := http.NewServeMux()
 	e.Register(sub)
-	withHost := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		sub.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientHostKey{}, host)))
-	})
-	routes.Handle("POST /v1/sql", withHost)
-	routes.Handle("GET /v1/search", withHost)
+	routes.Handle("POST /v1/sql", httpapi.WithClientHost(sub))
+	routes.Handle("GET /v1/search", httpapi.WithClientHost(sub))
 	return nil
 }
-
-// clientHostKey carries an HTTP client's address to queryAuthorizer.
-type clientHostKey struct{}
 
 // queryAuthorizer lets a query read a topic its HTTP user may READ (nil without an authorizer).
 func queryAuthorizer(authz httpapi.Authorizer) func(ctx context.Context, topic string) bool {
@@ -81,12 +70,7 @@ func queryAuthorizer(authz httpapi.Authorizer) func(ctx context.Context, topic s
 		return nil
 	}
 	return func(ctx context.Context, topic string) bool {
-		p, ok := httpapi.Principal(ctx)
-		if !ok {
-			p = httpapi.PrincipalPrefix + "ANONYMOUS"
-		}
-		host, _ := ctx.Value(clientHostKey{}).(string)
-		return authz.Authorize(p, host, metadata.OpRead, metadata.ResourceTopic, topic)
+		return httpapi.AuthorizeContext(ctx, authz, metadata.OpRead, metadata.ResourceTopic, topic)
 	}
 }
 

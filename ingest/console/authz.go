@@ -1,7 +1,6 @@
 package console
 
 import (
-	"net"
 	"net/http"
 
 	"github.com/strata-log/strata/ingest/httpapi"
@@ -17,18 +16,7 @@ import (
 
 // allowed reports whether r may perform op on the resource; true without an authorizer.
 func (s *Server) allowed(r *http.Request, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
-	if s.cfg.Authorizer == nil {
-		return true
-	}
-	p, ok := httpapi.Principal(r.Context())
-	if !ok {
-		p = httpapi.PrincipalPrefix + "ANONYMOUS"
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return s.cfg.Authorizer.Authorize(p, host, op, rt, name)
+	return httpapi.AuthorizeRequest(r, s.cfg.Authorizer, op, rt, name)
 }
 
 // requireTopic is a 403 error unless r may perform op on topic.

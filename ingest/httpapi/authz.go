@@ -34,18 +34,53 @@ var errForbidden = errors.New("httpapi: not authorized")
 
 // allowed reports whether r may perform op on the resource; true without an authorizer.
 func (in *ingester) allowed(r *http.Request, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
-	if in.cfg.Authorizer == nil {
+	return AuthorizeRequest(r, in.cfg.Authorizer, op, rt, name)
+}
+
+// AuthorizeRequest reports whether a lets r's client perform op on the resource: the principal
+// Authenticate put in r's context (User:ANONYMOUS without one), from r's remote address. A nil a
+// allows everything.
+func AuthorizeRequest(r *http.Request, a Authorizer, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
+	if a == nil {
 		return true
 	}
-	p, ok := Principal(r.Context())
-	if !ok {
-		p = anonymous
+	return a.Authorize(principalOf(r.Context()), clientHost(r), op, rt, name)
+}
+
+// AuthorizeContext is AuthorizeRequest for code that holds only the request's context: the
+// client's address is the one WithClientHost put there ("" when none did).
+func AuthorizeContext(ctx context.Context, a Authorizer, op metadata.ACLOperation, rt metadata.ResourceType, name string) bool {
+	if a == nil {
+		return true
 	}
+	host, _ := ctx.Value(clientHostKey{}).(string)
+	return a.Authorize(principalOf(ctx), host, op, rt, name)
+}
+
+// WithClientHost passes each request to h with its client's address in the context, for
+// AuthorizeContext.
+func WithClientHost(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientHostKey{}, clientHost(r))))
+	})
+}
+
+type clientHostKey struct{}
+
+func principalOf(ctx context.Context) string {
+	if p, ok := Principal(ctx); ok {
+		return p
+	}
+	return anonymous
+}
+
+// clientHost is r's remote address without its port.
+func clientHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return r.RemoteAddr
 	}
-	return in.cfg.Authorizer.Authorize(p, host, op, rt, name)
+	return host
 }
 
 // ensureTopic returns the topic, created if missing when r may create it (errForbidden if not).
