@@ -83,9 +83,10 @@ func (c EmbeddedConfig) Validate() error {
 
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
-	srv   *server.Server
-	token string
-	once  sync.Once
+	srv     *server.Server
+	token   string
+	once    sync.Once
+	storage storageWatch // recover.go
 }
 
 // routeUser is the user name routes authenticate as, with the token as password.

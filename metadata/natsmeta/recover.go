@@ -35,17 +35,10 @@ type storageWatch struct {
 	cfg    *server.JetStreamConfig // as last seen enabled
 }
 
-var watches sync.Map // *server.Server → *storageWatch
-
-func (e *Embedded) watch() *storageWatch {
-	w, _ := watches.LoadOrStore(e.srv, &storageWatch{})
-	return w.(*storageWatch)
-}
-
 // WatchStorage sends the server's warnings and errors to log and notes storage failures for
 // RecoverJetStream. It remembers JetStream's config for a restart.
 func (e *Embedded) WatchStorage(log *slog.Logger) {
-	w := e.watch()
+	w := &e.storage
 	w.remember(e.srv)
 	e.srv.SetLogger(&natsLog{log: log, w: w}, false, false)
 }
@@ -59,7 +52,7 @@ func (w *storageWatch) remember(srv *server.Server) {
 }
 
 // StorageFailed reports whether a storage failure was noted since the last recovery.
-func (e *Embedded) StorageFailed() bool { return e.watch().failed.Load() }
+func (e *Embedded) StorageFailed() bool { return e.storage.failed.Load() }
 
 // JetStreamEnabled reports whether the embedded server's JetStream is on.
 func (e *Embedded) JetStreamEnabled() bool { return e.srv.JetStreamEnabled() }
@@ -67,7 +60,7 @@ func (e *Embedded) JetStreamEnabled() bool { return e.srv.JetStreamEnabled() }
 // RecoverJetStream restarts JetStream if it is off or met a storage failure since the last
 // recovery; restarted says whether it did.
 func (e *Embedded) RecoverJetStream() (restarted bool, err error) {
-	w := e.watch()
+	w := &e.storage
 	if e.srv.JetStreamEnabled() {
 		w.remember(e.srv)
 		if !w.failed.Load() {
