@@ -88,12 +88,6 @@ func (g *diskGuard) set(full bool, reason string) bool {
 	return changed
 }
 
-func (g *diskGuard) isFull() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.full
-}
-
 // DiskErr is nil unless the data dir is full (see disk.go): then it says so, for /readyz.
 func (b *Broker) DiskErr() error {
 	return b.disk.err()
@@ -111,7 +105,7 @@ func (b *Broker) checkDisk() {
 		return
 	}
 	b.m.diskFree.Set(float64(free))
-	switch full := g.isFull(); {
+	switch full := g.err() != nil; {
 	case !full && free < g.reserve:
 		b.diskFull(fmt.Sprintf("data dir full: %d bytes free, below the reserve of %d (--disk-reserve)", free, g.reserve), free)
 	case full && free >= g.resumeAt():
