@@ -76,32 +76,9 @@ func (s *Store) WatchACLs(ctx context.Context) (<-chan struct{}, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
-	out := make(chan struct{}, 1)
-	if s.aclWatch == nil {
-		s.aclWatch = map[chan struct{}]struct{}{}
-	}
-	s.aclWatch[out] = struct{}{}
-	s.wg.Add(1) // under mu, so never after Close's Wait began
+	out := s.watchLocked(ctx, &s.aclWatch)
 	s.mu.Unlock()
-	go func() { // ends with ctx or Close
-		defer s.wg.Done()
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-		}
-		s.mu.Lock()
-		delete(s.aclWatch, out)
-		close(out) // under mu: aclsChangedLocked never sends on it after this
-		s.mu.Unlock()
-	}()
 	return out, nil
 }
 
-func (s *Store) aclsChangedLocked() {
-	for ch := range s.aclWatch {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (s *Store) aclsChangedLocked() { s.aclWatch.signal() }

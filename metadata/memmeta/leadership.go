@@ -13,39 +13,18 @@ func (s *Store) WatchLeadership(ctx context.Context) (<-chan struct{}, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
-	out := make(chan struct{}, 1)
-	s.departs[out] = struct{}{}
+	out := s.watchLocked(ctx, &s.departs)
 	if !s.expiring {
 		s.expiring = true
 		s.wg.Add(1)
 		go s.expiryLoop()
 	}
-	s.wg.Add(1) // under mu, so never after Close's Wait began
 	s.mu.Unlock()
-
-	go func() { // ends with ctx or Close
-		defer s.wg.Done()
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-		}
-		s.mu.Lock()
-		delete(s.departs, out)
-		close(out) // under mu: changedLocked never sends on it after this
-		s.mu.Unlock()
-	}()
 	return out, nil
 }
 
 // changedLocked signals every leadership watch; a watch with a signal pending keeps that one.
-func (s *Store) changedLocked() {
-	for ch := range s.departs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (s *Store) changedLocked() { s.departs.signal() }
 
 // expiryLoop removes lapsed node registrations every expiryCheck and signals the leadership
 // watches. Removing them changes no answer: every method already treats a lapsed registration as

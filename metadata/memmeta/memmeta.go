@@ -78,11 +78,11 @@ type Store struct {
 	nextPID  int64
 	txns     map[string]metadata.Transaction // transactions.go; nil until the first write
 	acls     map[metadata.ACL]struct{}       // acls.go; nil until the first write
-	aclWatch map[chan struct{}]struct{}      // acls.go; nil until the first watch
+	aclWatch signals                         // acls.go; nil until the first watch
 	nodes    map[int32]liveNode
 	watchers map[*watcher]struct{}
-	departs  map[chan struct{}]struct{} // leadership watches' channels, signalled under mu
-	expiring bool                       // the expiry loop runs
+	departs  signals // leadership watches' channels, signalled under mu
+	expiring bool    // the expiry loop runs
 }
 
 // New returns an empty Store.
@@ -107,7 +107,7 @@ func New(cfg Config) (*Store, error) {
 		nextPID:     cfg.FirstProducerID,
 		nodes:       map[int32]liveNode{},
 		watchers:    map[*watcher]struct{}{},
-		departs:     map[chan struct{}]struct{}{},
+		departs:     signals{},
 	}, nil
 }
 
