@@ -261,6 +261,9 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 				}
 				p := cfg.Params
 				p.LatencyPartitions = n
+				if cfg.Params.ObjectManyRate > 0 {
+					p.LatencyRate = cfg.Params.ObjectManyRate
+				}
 				return Latency(ctx, t, p, ScenarioObject, map[string]string{"strata.durability": "object"})
 			})
 		}

@@ -33,12 +33,16 @@ type Params struct {
 	// ObjectManyPartitions runs the object scenario once more on a topic of this many partitions
 	// (its key is object/<n>; 0: not run), beside the LatencyPartitions one (key object).
 	ObjectManyPartitions int32
-	ConsumeTimeout       time.Duration
-	ReplayBytes          int64         // value bytes written for the cold replay
-	DetectTimeout        time.Duration // how long to wait for tiering to show in the counters
-	WarmupBytes          int64         // written and read back, unmeasured, after a broker starts (JIT, caches)
-	HotDropTimeout       time.Duration // how long replay waits for local retention to drop uploaded segments
-	MinIOParallel        int           // concurrent GETs of the raw MinIO baseline
+	// ObjectManyRate is the records per second of that run (0: LatencyRate): a node leading many
+	// partitions is a busy one, so it runs at 20 MB/s of 1 KiB records, where the PUTs per GiB and
+	// the ack tail of one object per flush show.
+	ObjectManyRate int
+	ConsumeTimeout time.Duration
+	ReplayBytes    int64         // value bytes written for the cold replay
+	DetectTimeout  time.Duration // how long to wait for tiering to show in the counters
+	WarmupBytes    int64         // written and read back, unmeasured, after a broker starts (JIT, caches)
+	HotDropTimeout time.Duration // how long replay waits for local retention to drop uploaded segments
+	MinIOParallel  int           // concurrent GETs of the raw MinIO baseline
 	// IdlePartitions is the partitions scenario's topic size; IdleLeadTimeout bounds the wait for
 	// them all to be led, IdleSettle the pause before measuring, IdleWindow the measurement.
 	IdlePartitions  int32
@@ -53,7 +57,7 @@ type Params struct {
 // still 10,000 samples for a p99 at 1,000 records/s.
 func QuickParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 512 << 20, ProduceTimeout: 45 * time.Second,
-		LatencyRate: 1000, LatencyDuration: 10 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ConsumeTimeout: 60 * time.Second,
+		LatencyRate: 1000, LatencyDuration: 10 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ObjectManyRate: 20000, ConsumeTimeout: 60 * time.Second,
 		ReplayBytes: 256 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
 		HotDropTimeout: 45 * time.Second, IdlePartitions: 2000, IdleLeadTimeout: 2 * time.Minute, IdleSettle: 5 * time.Second,
 		IdleWindow: 10 * time.Second}
@@ -62,7 +66,7 @@ func QuickParams() Params {
 // FullParams are the full run's sizes.
 func FullParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 4 << 30, ProduceTimeout: 5 * time.Minute,
-		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ConsumeTimeout: 5 * time.Minute,
+		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ObjectManyRate: 20000, ConsumeTimeout: 5 * time.Minute,
 		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20,
 		HotDropTimeout: 90 * time.Second, IdlePartitions: 10000, IdleLeadTimeout: 5 * time.Minute, IdleSettle: 10 * time.Second,
 		IdleWindow: 30 * time.Second}

@@ -247,8 +247,8 @@ func (b *Broker) append(ctx context.Context, tp metadata.TopicPartition, txnID s
 }
 
 // WaitDurable blocks until every offset below upTo in the partition is fsynced, or ctx ends. With
-// strata.durability=object and a Tiering configured it also waits until they are in object storage
-// and registered in the catalog. epoch is AppendResult.Epoch: the offsets count as durable only if
+// strata.durability=object and a Tiering configured it waits instead until they are in object
+// storage and registered in the catalog. epoch is AppendResult.Epoch: the offsets count as durable only if
 // the partition is still led under the epoch that appended them when the wait ends — a takeover in
 // between may have truncated or reset those offsets, so the client is told NOT_LEADER_OR_FOLLOWER
 // and retries (an idempotent retry then finds its batch or writes it again).
@@ -257,14 +257,18 @@ func (b *Broker) WaitDurable(ctx context.Context, tp metadata.TopicPartition, ep
 	if err != nil {
 		return err
 	}
-	if err := p.log.WaitDurable(ctx, upTo); err != nil {
+	if b.cfg.Tiering != nil && p.cfg.Load().durability == "object" {
+		// The registration in the catalog is the durability; the hot log's own fsync would add
+		// nothing (the roll that uploads the data fsyncs the sealed segment anyway) but an fsync
+		// per request and partition on the node's disk.
+		if err := b.waitTiered(ctx, p, upTo); err != nil {
+			return err
+		}
+	} else if err := p.log.WaitDurable(ctx, upTo); err != nil {
 		if ctx.Err() != nil {
 			return kafkaErr(kerr.RequestTimedOut, "%s: waiting for fsync: %v", tp, err)
 		}
 		return logError(tp, "wait durable", err)
-	}
-	if err := b.waitTiered(ctx, p, upTo); err != nil {
-		return err
 	}
 	if cur, err := b.ledUnder(tp, epoch); err != nil {
 		return err

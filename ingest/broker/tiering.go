@@ -66,11 +66,8 @@ func (b *Broker) untrack(tp metadata.TopicPartition) {
 	}
 }
 
-// waitTiered backs acks=all for object durability.
+// waitTiered backs acks=all for object durability (the caller checked that p has it).
 func (b *Broker) waitTiered(ctx context.Context, p *partition, upTo int64) error {
-	if b.cfg.Tiering == nil || p.cfg.Load().durability != "object" {
-		return nil
-	}
 	err := b.cfg.Tiering.WaitTiered(ctx, p.tp, upTo)
 	switch {
 	case err == nil:
