@@ -154,7 +154,7 @@ func (q *putBatcher) dispatch() {
 	if len(q.queue) >= q.minPuts {
 		if !q.batching {
 			q.batching = true
-			go q.send(q.take())
+			go q.send()
 		}
 		return
 	}
@@ -188,9 +188,19 @@ func (q *putBatcher) take() []*queuedPut {
 	return batch
 }
 
-// send writes batch as one atomic batch and answers its writers; a refused batch's writers send
-// their writes alone.
-func (q *putBatcher) send(batch []*queuedPut) {
+// send takes the queue's next batch, writes it as one atomic batch and answers its writers; a
+// refused batch's writers send their writes alone. It takes the batch only once it runs, so the
+// writers of a burst that queue meanwhile (a flush's partitions are answered together) join it.
+func (q *putBatcher) send() {
+	q.mu.Lock()
+	batch := q.take()
+	if len(batch) == 0 { // its writers gave up
+		q.batching = false
+		q.dispatch()
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
 	seqs, err := q.commit(batch)
 	if err != nil {
 		q.s.m.batchFallbacks.WithLabelValues(q.b.name).Inc()
