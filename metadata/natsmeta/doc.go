@@ -45,6 +45,10 @@
 // caller's ctx) ends. Writes carry a message id, so a resend of a write that did land is recognised
 // (see Store.put) instead of being applied twice or misreported as a conflict.
 //
+// Concurrent swaps of catalog and offsets keys (a node's flush registers every partition's range at
+// once) go out as JetStream atomic batches once more than a few are in flight: one fsync, or one
+// Raft entry, for the lot, each message still checked against its own revision (see batch.go).
+//
 // A Store remembers the newest value and revision it wrote per lease, catalog and group key, so the
 // usual single writer of a key (a partition leader, a group coordinator) writes in one round trip;
 // a lost swap falls back to reading the key.
