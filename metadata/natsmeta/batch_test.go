@@ -48,6 +48,23 @@ func batchStats(t *testing.T, reg *prometheus.Registry) (batches, writes, fallba
 	return batches, writes, fallbacks
 }
 
+// ledTopic creates topic with n partitions and leads each of them as node 1.
+func ledTopic(t testing.TB, s *natsmeta.Store, topic string, n int) []metadata.Lease {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.CreateTopic(ctx, metadata.Topic{Name: topic, Partitions: int32(n)}); err != nil {
+		t.Fatal(err)
+	}
+	leases := make([]metadata.Lease, n)
+	for p := range leases {
+		var err error
+		if leases[p], err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: topic, Partition: int32(p)}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return leases
+}
+
 // registerAll registers one segment of 10 offsets in each partition of topic at once, each from its
 // own goroutine (as a flush's partitions do), starting where from says.
 func registerAll(t testing.TB, s *natsmeta.Store, topic string, leases []metadata.Lease, from func(p int32) int64) time.Duration {
@@ -102,16 +119,7 @@ func TestConcurrentRegistrationsCommitInBatches(t *testing.T) {
 func registerInBatches(t *testing.T, s *natsmeta.Store, reg *prometheus.Registry) {
 	ctx := context.Background()
 	const n = 256
-	if _, err := s.CreateTopic(ctx, metadata.Topic{Name: "flush", Partitions: n}); err != nil {
-		t.Fatal(err)
-	}
-	leases := make([]metadata.Lease, n)
-	for p := range leases {
-		var err error
-		if leases[p], err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: "flush", Partition: int32(p)}, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	leases := ledTopic(t, s, "flush", n)
 	for round := int64(0); round < 4; round++ {
 		d := registerAll(t, s, "flush", leases, func(int32) int64 { return round * 10 })
 		t.Logf("round %d: %d registrations in %v", round, n, d)
@@ -150,15 +158,7 @@ func TestRefusedBatchWritesAlone(t *testing.T) {
 	defer other.Close()
 	ctx := context.Background()
 	const n = 64
-	if _, err := s.CreateTopic(ctx, metadata.Topic{Name: "stale", Partitions: n}); err != nil {
-		t.Fatal(err)
-	}
-	leases := make([]metadata.Lease, n)
-	for p := range leases {
-		if leases[p], err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: "stale", Partition: int32(p)}, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	leases := ledTopic(t, s, "stale", n)
 	end := make([]int64, n) // each catalog's tiered end
 	next := func(p int32) int64 { e := end[p]; end[p] += 10; return e }
 	registerAll(t, s, "stale", leases, next) // s now caches every catalog's revision
@@ -208,17 +208,7 @@ func BenchmarkFlushRegistrations(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			ctx := context.Background()
-			const n = 256
-			if _, err := s.CreateTopic(ctx, metadata.Topic{Name: "flush", Partitions: n}); err != nil {
-				b.Fatal(err)
-			}
-			leases := make([]metadata.Lease, n)
-			for p := range leases {
-				if leases[p], err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: "flush", Partition: int32(p)}, 1); err != nil {
-					b.Fatal(err)
-				}
-			}
+			leases := ledTopic(b, s, "flush", 256)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				registerAll(b, s, "flush", leases, func(int32) int64 { return int64(i) * 10 })
@@ -239,23 +229,10 @@ func TestCancelledWritesFreeTheirTurn(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	const n = 64
-	for _, topic := range []string{"cancelled", "after"} {
-		if _, err := s.CreateTopic(ctx, metadata.Topic{Name: topic, Partitions: n}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leases := func(topic string) []metadata.Lease {
-		ls := make([]metadata.Lease, n)
-		for p := range ls {
-			if ls[p], err = s.AcquireLease(ctx, metadata.TopicPartition{Topic: topic, Partition: int32(p)}, 1); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return ls
-	}
+	cancelled := ledTopic(t, s, "cancelled", n)
 	var wg sync.WaitGroup
 	for round := 0; round < 5; round++ {
-		for p, l := range leases("cancelled") {
+		for p, l := range cancelled {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -268,7 +245,7 @@ func TestCancelledWritesFreeTheirTurn(t *testing.T) {
 		wg.Wait()
 	}
 	// Every turn given up was returned: 64 writers at once still all finish.
-	after := leases("after")
+	after := ledTopic(t, s, "after", n)
 	for round := int64(0); round < 3; round++ {
 		registerAll(t, s, "after", after, func(int32) int64 { return round * 10 })
 	}
