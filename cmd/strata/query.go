@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/ingest/broker"
@@ -42,9 +40,9 @@ func (q *queryFlags) register(fs *flag.FlagSet) {
 
 // mountQuery adds POST /v1/sql and GET /v1/search to routes.
 func mountQuery(n *node, routes *http.ServeMux, q queryFlags, b *broker.Broker, store metadata.Store, objects *tier.Reader,
-	advertised string, secured bool, authz httpapi.Authorizer, reg prometheus.Registerer, log *slog.Logger) error {
-	tail := &queryTail{b: b, store: store, advertised: advertised, secured: secured}
-	n.onClose(tail.close)
+	peer *peerClient, authz httpapi.Authorizer, reg prometheus.Registerer, log *slog.Logger) error {
+	tail := &queryTail{b: b, store: store, peer: peer}
+	n.onClose(peer.close)
 	e, err := query.New(query.Config{Topics: store, Catalogs: store, Objects: objects, Tail: tail,
 		Timeout: q.timeout, MemoryLimit: q.memory, MaxRows: q.maxRows, Threads: q.threads, MaxConcurrent: q.parallel,
 		Authorize: queryAuthorizer(authz), Registerer: reg, Logger: log})
@@ -80,41 +78,12 @@ func queryAuthorizer(authz httpapi.Authorizer) func(ctx context.Context, topic s
 // leader what a consumer costs it, and reads exactly what consumers see (up to the high
 // watermark); no new inter-node protocol is needed.
 type queryTail struct {
-	b          *broker.Broker
-	store      metadata.Store
-	advertised string
-	secured    bool
-
-	mu sync.Mutex
-	cl *kgo.Client
+	b     *broker.Broker
+	store metadata.Store
+	peer  *peerClient
 }
 
 var _ query.Tail = (*queryTail)(nil)
-
-func (t *queryTail) client() (*kgo.Client, error) {
-	if t.secured {
-		// As for transaction markers: inter-node credentials are not wired yet.
-		return nil, errors.New("reading another node's hot tail over an authenticated or TLS Kafka listener is not supported yet")
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cl == nil {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(t.advertised))
-		if err != nil {
-			return nil, err
-		}
-		t.cl = cl
-	}
-	return t.cl, nil
-}
-
-func (t *queryTail) close() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cl != nil {
-		t.cl.Close()
-	}
-}
 
 func (t *queryTail) ReadTail(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) ([]byte, int64, error) {
 	if t.b.Leads(tp) {
@@ -144,7 +113,7 @@ func (t *queryTail) remoteFetch(ctx context.Context, tp metadata.TopicPartition,
 	} else if err != nil {
 		return nil, -1, err
 	}
-	cl, err := t.client()
+	cl, err := t.peer.get()
 	if err != nil {
 		return nil, -1, err
 	}
@@ -184,7 +153,7 @@ func (t *queryTail) OffsetForTime(ctx context.Context, tp metadata.TopicPartitio
 		off, _, err := t.b.ListOffset(ctx, tp, ts)
 		return off, err == nil && off >= 0, err
 	}
-	cl, err := t.client()
+	cl, err := t.peer.get()
 	if err != nil {
 		return -1, false, err
 	}

@@ -74,6 +74,8 @@ type serverConfig struct {
 	authorizer     string   // --authorizer (acl.go)
 	superUsersFlag string   // --super-users
 	superUsers     []string // parsed --super-users
+	interNodeUser  string   // --inter-node-user (peer.go)
+	interNodeCA    string   // --inter-node-tls-ca
 
 	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
 	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer; the HTTP listener's users too
@@ -109,6 +111,8 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
 	fs.StringVar(&c.authorizer, "authorizer", "none", `"acl" checks every Kafka request and HTTP ingest against the ACLs kept in the metadata service (no ACL: denied); "none" allows every authenticated client everything`)
 	fs.StringVar(&c.superUsersFlag, "super-users", "", "with --authorizer acl, principals allowed everything whatever the ACLs say, comma-separated (User:admin,User:ops)")
+	fs.StringVar(&c.interNodeUser, "inter-node-user", "", "with --sasl-users, the user (of that file) this node logs in as, with SCRAM-SHA-512, when it calls other nodes: transaction markers, queries of their hot tails; with --authorizer acl, list it in --super-users")
+	fs.StringVar(&c.interNodeCA, "inter-node-tls-ca", "", "with --kafka-tls-cert, PEM CA certificates this node trusts for other nodes' listeners when it calls them (default: the system's roots)")
 	fs.BoolVar(&c.httpOpenMetric, "http-open-metrics", false, "with --sasl-users, leave /metrics and /debug/pprof/ open to requests without credentials (for a scraper)")
 	fs.DurationVar(&c.sweepGrace, "sweep-grace", compaction.DefaultSweepGrace, "how old an unreferenced object must be, and how long seen as one, before it is deleted")
 	c.diskReserve = 128 << 20
@@ -193,6 +197,12 @@ func (c *serverConfig) validate() error {
 	}
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return usagef("--kafka-tls-client-ca needs --kafka-tls-cert and --kafka-tls-key")
+	}
+	if c.interNodeUser != "" && c.saslUsers == "" {
+		return usagef("--inter-node-user needs --sasl-users (the user and its password come from that file)")
+	}
+	if c.interNodeCA != "" && c.tlsCert == "" {
+		return usagef("--inter-node-tls-ca needs --kafka-tls-cert (without TLS nodes call each other in plaintext)")
 	}
 	if (c.httpTLSCert == "") != (c.httpTLSKey == "") {
 		return usagef("--http-tls-cert and --http-tls-key go together")
@@ -481,7 +491,13 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		}
 		n.onClose(func() { cw.Close() })
 	}
-	txns, closeTxns, err := newTxnCoordinator(b, store, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil, log)
+	peers, err := cfg.peerAccess()
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	txns, closeTxns, err := newTxnCoordinator(b, store, newPeerClient(advertised, peers), log)
 	if err != nil {
 		kln.Close()
 		hln.Close()
@@ -554,7 +570,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
 	routes.Handle("/", h)
-	if err := mountQuery(&n, routes, cfg.query, b, store, tieredReader, advertised, cfg.kafkaTLS != nil || cfg.kafkaSASL != nil,
+	if err := mountQuery(&n, routes, cfg.query, b, store, tieredReader, newPeerClient(advertised, peers),
 		httpAuthorizer(authz), reg, log); err != nil {
 		kln.Close()
 		hln.Close()

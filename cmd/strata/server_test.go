@@ -202,6 +202,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"server", "--max-connections-per-ip", "0"}, `--max-connections-per-ip 0`},
 		{[]string{"server", "--metadata-sync", "-1s"}, `--metadata-sync "-1s"`},
 		{[]string{"server", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"server", "--inter-node-user", "alice"}, "--inter-node-user needs --sasl-users"},
+		{[]string{"server", "--inter-node-tls-ca", "ca.pem"}, "--inter-node-tls-ca needs --kafka-tls-cert"},
 		{[]string{"bogus"}, `unknown command "bogus"`},
 		{[]string{"topic", "frobnicate"}, `unknown topic subcommand "frobnicate"`},
 		{[]string{"produce"}, "want exactly one topic name"},

@@ -2,9 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"sync"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-log/strata/ingest/broker"
 	"github.com/strata-log/strata/ingest/txn"
@@ -12,30 +9,14 @@ import (
 )
 
 // newTxnCoordinator builds the node's transaction coordinator: markers go in process to the
-// partitions this node leads and, for the others, as WriteTxnMarkers through a franz-go client
-// that finds the leaders from this node's own listener (advertised). The client is created on
-// first use and closed by the returned close func, after the coordinator.
-func newTxnCoordinator(b *broker.Broker, store metadata.Store, advertised string, secured bool, log *slog.Logger) (*txn.Coordinator, func(), error) {
-	var (
-		mu sync.Mutex
-		cl *kgo.Client
-	)
-	client := func() (*kgo.Client, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if cl == nil {
-			c, err := kgo.NewClient(kgo.SeedBrokers(advertised))
-			if err != nil {
-				return nil, err
-			}
-			cl = c
-		}
-		return cl, nil
-	}
-	markers := &txn.NodeMarkers{Local: b, Client: client}
-	if secured {
-		// An authenticated or TLS listener would need inter-node credentials: not wired yet, so a
-		// transaction spanning partitions led elsewhere stays prepared until their leaders move here.
+// partitions this node leads and, for the others, as WriteTxnMarkers through the inter-node client
+// (peer.go). The client is closed by the returned close func, after the coordinator.
+func newTxnCoordinator(b *broker.Broker, store metadata.Store, peer *peerClient, log *slog.Logger) (*txn.Coordinator, func(), error) {
+	markers := &txn.NodeMarkers{Local: b, Client: peer.get}
+	if peer.off != nil {
+		// A transaction spanning partitions led elsewhere stays prepared until their leaders
+		// move here.
+		log.Warn("strata: transaction markers for partitions other nodes lead wait until this node leads them", "reason", peer.off)
 		markers.Client = nil
 	}
 	c, err := txn.New(txn.Config{Store: store, Markers: markers, IsCoordinator: b.IsCoordinator, Logger: log})
@@ -45,10 +26,6 @@ func newTxnCoordinator(b *broker.Broker, store metadata.Store, advertised string
 	c.Start()
 	return c, func() {
 		c.Close()
-		mu.Lock()
-		if cl != nil {
-			cl.Close()
-		}
-		mu.Unlock()
+		peer.close()
 	}, nil
 }

@@ -127,16 +127,34 @@ func NewCredentials(users map[string]string, iterations int) (*Credentials, erro
 
 // LoadCredentials reads a users file (see the format above) and computes its users' keys.
 func LoadCredentials(path string) (*Credentials, error) {
+	users, err := LoadUsers(path)
+	if err != nil {
+		return nil, err
+	}
+	return NewCredentials(users, 0)
+}
+
+// LoadUsers reads a users file: user name → password. A node reads its own inter-node user's
+// password from the file the listener's credentials come from.
+func LoadUsers(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCredentials, err)
 	}
 	defer f.Close()
-	return ParseCredentials(f, 0)
+	return parseUsers(f)
 }
 
 // ParseCredentials reads users in the users-file format from r.
 func ParseCredentials(r io.Reader, iterations int) (*Credentials, error) {
+	users, err := parseUsers(r)
+	if err != nil {
+		return nil, err
+	}
+	return NewCredentials(users, iterations)
+}
+
+func parseUsers(r io.Reader) (map[string]string, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxUsersBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCredentials, err)
@@ -172,7 +190,7 @@ func ParseCredentials(r io.Reader, iterations int) (*Credentials, error) {
 	if len(users) == 0 {
 		return nil, fmt.Errorf("%w: no users", ErrCredentials)
 	}
-	return NewCredentials(users, iterations)
+	return users, nil
 }
 
 // Len is the number of users.
