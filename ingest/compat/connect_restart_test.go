@@ -76,10 +76,32 @@ func TestConnectRestartCompacted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	endOffset := func(topic string) int64 {
+		t.Helper()
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			t.Fatalf("end offset of %s: %v", topic, err)
+		}
+		end, _ := ends.Lookup(topic, 0)
+		return end.Offset
+	}
 	// sent waits until the data topic holds the file's lines so far, then checks it holds each
-	// exactly once, in order.
+	// exactly once, in order, and waits for the source's offset to be flushed (another record
+	// of the same key in the offset topic).
+	flushed := int64(0)
 	sent := func(w *connectWorker) {
 		t.Helper()
+		defer w.waitFor("the source offset flushed", func() bool {
+			end := endOffset(internal[1])
+			if end > flushed {
+				flushed = end
+				return true
+			}
+			return false
+		})
 		var got []string
 		w.waitFor(fmt.Sprintf("line-%d in %s", next-1, data), func() bool {
 			got = nil
@@ -133,12 +155,7 @@ func TestConnectRestartCompacted(t *testing.T) {
 				}
 				keys[string(r.Key)] = true
 			}
-			ends, err := adm.ListEndOffsets(ctx, topic)
-			if err != nil || ends.Error() != nil {
-				return false
-			}
-			end, _ := ends.Lookup(topic, 0)
-			removed[topic] = end.Offset - int64(len(recs))
+			removed[topic] = endOffset(topic) - int64(len(recs))
 		}
 		return true
 	})
