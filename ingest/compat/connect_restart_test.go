@@ -205,6 +205,7 @@ func TestConnectRestartCompacted(t *testing.T) {
 	appendLines(100)
 	sent(w)
 	w.stop()
+	b.stop(t)
 }
 
 // readTopic reads partition 0 of topic from its start up to its end offset read first, or until
