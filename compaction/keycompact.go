@@ -45,9 +45,9 @@ import (
 // pass stopped anywhere (a crash, a refused swap, ctx) leaves the catalog with whole groups
 // swapped or not, and the state as it was; the next pass finds less to remove and redoes the rest.
 //
-// Memory: a pass holds the key map (Config.KeyMapBytes, allocated by the first cleaning and kept),
-// one rewritten object being built (at most Policy.TargetBytes plus one index) and up to five
-// input objects (four fetched ahead).
+// Memory: a pass holds the key map (24 bytes a slot for the dirty range's records at 90% load, at
+// most Config.KeyMapBytes; kept for the next pass while it fits), one rewritten object being built
+// (at most Policy.TargetBytes plus one index) and up to five input objects (four fetched ahead).
 //
 // Records without a key are removed, as Kafka's cleaner does (the broker refuses them at produce
 // for compacted topics, as Kafka does; they come from before the topic became compacted).
@@ -59,7 +59,7 @@ var errKeyMapFull = errors.New("compaction: key map too small for one batch")
 
 // keyState is key compaction's memory across partitions and passes; the Worker's passMu guards it.
 type keyState struct {
-	m        *keyMap // allocated by the first cleaning, then reused
+	m        *keyMap // allocated by a cleaning, reused by the next ones while it fits
 	ret      segment.Retainer
 	compBuf  bytes.Buffer
 	comps    [5]kgo.Compressor
@@ -179,10 +179,13 @@ func (w *Worker) clean(ctx context.Context, l metadata.Lease, c metadata.Partiti
 	plan cleanPlan, now time.Time, res *Result) (swapped bool, err error) {
 	tp := l.TopicPartition
 	k := &w.keys
-	if k.m == nil {
-		k.m = newKeyMap(w.cfg.KeyMapBytes)
+	// The map is sized for the dirty range's records (an upper bound on its keys) up to
+	// Config.KeyMapBytes, and kept for the next pass unless it is too small or four times too big.
+	if want := keyMapBytes(plan.DirtyRecords(), w.cfg.KeyMapBytes); k.m == nil || k.m.bytes() < want || k.m.bytes() > 4*want {
+		k.m = newKeyMap(want)
+	} else {
+		k.m.reset()
 	}
-	k.m.reset()
 	defer func() { k.out = bytes.Buffer{} }()
 	mapEnd, tombstones, err := w.mapKeys(ctx, plan, k)
 	if errors.Is(err, errKeyMapFull) {

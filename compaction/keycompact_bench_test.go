@@ -14,8 +14,8 @@ import (
 // machine: the GETs of the dirty segments, the key map, the rewrite, the PUTs and the catalog swaps.
 // Reported: input MB/s of wall time, MB/s per core (input bytes over this process's CPU time,
 // MinIO's not counted), the peak Go heap in use above the baseline during the pass (sampled every
-// 2 ms; garbage not yet collected included, at the default GOGC), and the catalog's bytes before
-// and after. Records have 10-byte keys and 100-byte values, 100 per batch, ~8 MiB
+// 2 ms; garbage not yet collected included, at the default GOGC), the key map's share of it, and
+// the catalog's bytes before and after. Records have 10-byte keys and 100-byte values, 100 per batch, ~8 MiB
 // segments.
 //
 //	updates100: 10,000 keys × 100 updates each (1 M records)
@@ -75,6 +75,7 @@ func BenchmarkKeyCompaction(b *testing.B) {
 				b.ReportMetric(mb/wall.Seconds(), "in-MB/s")
 				b.ReportMetric(mb/cpu.Seconds(), "in-MB/s/core")
 				b.ReportMetric(float64(heap-min(heap, base))/(1<<20), "peak-heap-MiB")
+				b.ReportMetric(float64(w.keys.m.bytes())/(1<<20), "keymap-MiB")
 				b.ReportMetric(mb, "before-MB")
 				b.ReportMetric(float64(after)/1e6, "after-MB")
 				b.ReportMetric(float64(res.Removed), "removed-records")

@@ -31,6 +31,15 @@ func newKeyMap(bytes int64) *keyMap {
 		limit: int(float64(slots) * keyMapLoad)}
 }
 
+// keyMapBytes is the memory of a map for keys distinct keys at most, limit at most.
+func keyMapBytes(keys, limit int64) int64 {
+	slots := max(int64(float64(keys)/keyMapLoad)+1, 16)
+	return min(slots*keySlotBytes, limit)
+}
+
+// bytes is the memory of the map's table.
+func (m *keyMap) bytes() int64 { return int64(len(m.hashes)) * keySlotBytes }
+
 // capacity is the most distinct keys the map holds.
 func (m *keyMap) capacity() int { return m.limit }
 

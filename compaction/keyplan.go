@@ -169,6 +169,23 @@ func (p cleanPlan) End() int64 {
 	return p.Segs[len(p.Segs)-1].NextOffset
 }
 
+// DirtyRecords bounds the records (so the distinct keys) of the dirty range from above: the
+// catalog's record counts of the segments it touches, or its offsets where a count is missing.
+func (p cleanPlan) DirtyRecords() int64 {
+	var n int64
+	for _, s := range p.Segs {
+		if s.NextOffset <= p.DirtyFrom {
+			continue
+		}
+		span := s.NextOffset - max(s.BaseOffset, p.DirtyFrom)
+		if s.Records > 0 {
+			span = min(span, s.Records)
+		}
+		n += span
+	}
+	return n
+}
+
 // planClean judges a partition at now (Unix milliseconds) from its catalog and its clean state, as
 // Kafka's cleaner manager does with its logs: clean when the dirty ratio reaches
 // min.cleanable.dirty.ratio, when the oldest dirty record is older than max.compaction.lag.ms, or

@@ -155,6 +155,37 @@ func TestGroupRewrite(t *testing.T) {
 	}
 }
 
+func TestKeyMapSizing(t *testing.T) {
+	segs := []metadata.SegmentRef{{BaseOffset: 0, NextOffset: 100, Records: 40}, {BaseOffset: 100, NextOffset: 200, Records: 100},
+		{BaseOffset: 200, NextOffset: 300}, {BaseOffset: 300, NextOffset: 1000, Records: 5}}
+	for _, tc := range []struct {
+		name      string
+		dirtyFrom int64
+		want      int64
+	}{
+		{"all dirty", 0, 40 + 100 + 100 + 5},
+		{"first two clean", 200, 100 + 5},
+		{"split segment counts at most its offsets", 150, 50 + 100 + 5},
+		{"split segment counts at most its records", 310, 5},
+		{"clean", 1000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (cleanPlan{Segs: segs, DirtyFrom: tc.dirtyFrom}).DirtyRecords(); got != tc.want {
+				t.Fatalf("DirtyRecords %d, want %d", got, tc.want)
+			}
+		})
+	}
+	for _, keys := range []int64{0, 1, 9, 10, 89, 90, 1000, 1_000_000} {
+		m := newKeyMap(keyMapBytes(keys, DefaultKeyMapBytes))
+		if int64(m.capacity()) < keys || m.bytes() > max(16, 2*keys)*keySlotBytes {
+			t.Fatalf("%d keys: a map of %d bytes for %d", keys, m.bytes(), m.capacity())
+		}
+	}
+	if b := keyMapBytes(100_000_000, DefaultKeyMapBytes); b != DefaultKeyMapBytes {
+		t.Fatalf("100 M keys: %d bytes, want the limit", b)
+	}
+}
+
 func TestKeyMap(t *testing.T) {
 	m := newKeyMap(100 * keySlotBytes)
 	if m.capacity() != 90 {

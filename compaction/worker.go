@@ -89,9 +89,9 @@ type Config struct {
 	// ConvertAfter is how old a segment smaller than Policy.SmallBytes must be before a
 	// strata.cold.format=parquet topic's conversion takes it (default 10 min; see convert.go).
 	ConvertAfter time.Duration
-	// KeyMapBytes is the memory of key compaction's key → latest offset map (default 64 MiB: about
-	// 2.5 million distinct keys per pass; see keyMap). A partition whose dirty part holds more keys
-	// is cleaned in several passes.
+	// KeyMapBytes bounds the memory of key compaction's key → latest offset map (default 64 MiB:
+	// about 2.5 million distinct keys per pass; see keyMap), which is sized for the records of the
+	// range it maps. A partition whose dirty part holds more keys is cleaned in several passes.
 	KeyMapBytes int64
 	// Now is the clock for the merged segments' CreatedAt and for sweeps (default time.Now).
 	Now        func() time.Time

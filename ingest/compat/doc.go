@@ -39,7 +39,11 @@
 //     kafka-consumer-groups, kafka-get-offsets) create, fill, read, inspect and reset a topic
 //     and its group, then delete both;
 //   - a Kafka Connect distributed worker copies a file through a topic with the FileStream
-//     source and sink connectors.
+//     source and sink connectors;
+//   - against a third server compacting every 200 ms (TestConnectRestartCompacted), a Connect
+//     worker is restarted once its config, offset and status topics (cleanup.policy=compact)
+//     were compacted: it resumes with its connector configs and source offsets, re-sending
+//     nothing (skipped against STRATA_COMPAT_BOOTSTRAP);
 //   - against a second server with --sasl-users, kcat and sarama run the scenario with
 //     SCRAM-SHA-256 and SCRAM-SHA-512, and kcat with a wrong password is refused.
 //
