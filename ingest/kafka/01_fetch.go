@@ -2,9 +2,7 @@ package kafka
 
 // Fetch (key 1), versions 4–12.
 //
-// Sessionless only: the response's SessionID is always 0, which tells clients to send full fetch
-// requests (KIP-227 allows a broker to decline sessions); a request naming a session id other than 0
-// gets FETCH_SESSION_ID_NOT_FOUND. Whole batches are returned as stored (compression intact); a fetch
+// Incremental fetch sessions (KIP-227) from v7: see fetch_session.go. Whole batches are returned as stored (compression intact); a fetch
 // offset inside a batch returns that whole batch and the client skips the earlier records. At least
 // one batch is returned for the first partition with data even beyond max_bytes (KIP-74); later
 // partitions stop at max_bytes and partition_max_bytes. Long poll: when fewer than min_bytes are
@@ -41,8 +39,9 @@ func init() {
 func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.SessionID != 0 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	req, session, code := cc.fetchSessions.begin(req)
+	if code != 0 {
+		resp.ErrorCode = code
 		return resp, nil
 	}
 	denied := s.fetchDenied(cc, req) // topics without READ, taken out of req
@@ -67,6 +66,7 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 			onWritten(ctx, f)
 		}
 		resp.Topics = append(resp.Topics, denied...)
+		cc.fetchSessions.finish(session, resp)
 		return resp, nil
 	}
 	for {

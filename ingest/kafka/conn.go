@@ -53,6 +53,8 @@ type clientConn struct {
 
 	// auth is the connection's SASL state; nil when SASL is off (every request admitted).
 	auth *authState
+
+	fetchSessions fetchSessions // the connection's incremental fetch session (fetch_session.go)
 }
 
 // header is a decoded request header.
