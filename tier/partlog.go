@@ -44,7 +44,8 @@ type PartitionLogConfig struct {
 	// Hot is the leader's hot log. Nil on a node that does not lead the partition: the log then
 	// holds the tiered part only, and its high watermark is the catalog's tiered end.
 	Hot *hotlog.Log
-	// Objects reads the tiered part. Nil: nothing below the hot log's start is readable.
+	// Objects reads the tiered part, with the catalogs of the metadata service Catalog names
+	// (Earliest reads them through it). Nil: nothing below the hot log's start is readable.
 	Objects *Reader
 	// Catalog is the metadata service. Required with Objects, and for MoveLogStart.
 	Catalog CatalogStore
@@ -248,9 +249,10 @@ func (l *PartitionLog) Earliest(ctx context.Context) (int64, error) {
 	if l.cfg.Objects == nil {
 		return l.cfg.Hot.StartOffset(), nil
 	}
-	c, err := l.cfg.Catalog.GetCatalog(ctx, l.cfg.Partition)
+	// Read through the Reader, which keeps the catalog for the reads that usually follow.
+	c, err := l.cfg.Objects.loadCatalog(ctx, l.cfg.Partition)
 	if err != nil {
-		return -1, fmt.Errorf("tier: catalog of %s: %w", l.cfg.Partition, err)
+		return -1, err
 	}
 	l.NoteCatalog(c)
 	if l.cfg.Hot == nil {

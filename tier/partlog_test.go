@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +214,63 @@ func TestPartitionLogWithoutHotLogReadsTieredPart(t *testing.T) {
 	off, _, ok, err := fl.OffsetForTimestamp(context.Background(), 0)
 	if err != nil || !ok || off != 0 {
 		t.Fatalf("OffsetForTimestamp(0) = %d, %v, %v", off, ok, err)
+	}
+}
+
+// countingCatalogs counts the catalogs read from the store.
+type countingCatalogs struct {
+	CatalogReader
+	gets atomic.Int64
+}
+
+func (c *countingCatalogs) GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error) {
+	c.gets.Add(1)
+	return c.CatalogReader.GetCatalog(ctx, tp)
+}
+
+// Earliest reads the catalog through the Reader, which keeps it: the replay that follows a
+// consumer's ListOffsets starts without another catalog read.
+func TestPartitionLogEarliestPrimesReaderCatalog(t *testing.T) {
+	e := newEnv(t)
+	u := e.uploader(nil)
+	tp, id, want := tierAll(t, e, u, "prime", 40)
+	cs := &countingCatalogs{CatalogReader: e.store}
+	r := e.reader(func(c *ReaderConfig) { c.Store = cs })
+	eventually(t, "catalog watch running", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.watching
+	})
+	for _, hot := range []bool{false, true} {
+		cfg := PartitionLogConfig{Partition: tp, TopicID: id, Objects: r, Catalog: e.store}
+		if hot { // the partition's hot log, emptied by tierAll
+			l, err := e.dir.Log(fmt.Sprintf("%s-0", id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Hot = l
+		}
+		pl, err := NewPartitionLog(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.invalidate(tp)
+		start, err := pl.Earliest(context.Background())
+		if err != nil || start != 0 {
+			t.Fatalf("hot log %v: Earliest = %d, %v", hot, start, err)
+		}
+		gets := cs.gets.Load()
+		res, err := pl.Read(context.Background(), nil, start, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBatches(t, splitBatches(t, res.Records), want[:len(splitBatches(t, res.Records))])
+		if !res.Tiered || len(res.Records) == 0 {
+			t.Fatalf("hot log %v: read at the log start: %d bytes, tiered %v", hot, len(res.Records), res.Tiered)
+		}
+		if n := cs.gets.Load() - gets; n != 0 {
+			t.Fatalf("hot log %v: the read after Earliest read the catalog %d more times", hot, n)
+		}
 	}
 }
 

@@ -262,11 +262,20 @@ func (r *Reader) catalog(ctx context.Context, tp metadata.TopicPartition, topicI
 		return metadata.PartitionCatalog{}, ErrClosed
 	}
 	c, ok := r.cats[tp]
-	gen, watching := r.gens[tp], r.watching
 	r.mu.Unlock()
 	if ok && c.TopicID == topicID && offset < c.TieredEnd() {
 		return c, nil
 	}
+	return r.loadCatalog(ctx, tp)
+}
+
+// loadCatalog reads tp's catalog from the store and caches it, unless the watch reported a change
+// of it while the read was under way (or is not running). PartitionLog.Earliest reads through it,
+// so that the first Fetch after a consumer's ListOffsets finds the catalog cached.
+func (r *Reader) loadCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error) {
+	r.mu.Lock()
+	gen, watching := r.gens[tp], r.watching
+	r.mu.Unlock()
 	c, err := r.cfg.Store.GetCatalog(ctx, tp)
 	if err != nil {
 		return c, fmt.Errorf("tier: catalog of %s: %w", tp, err)
