@@ -49,7 +49,7 @@ func TestGroupRanges(t *testing.T) {
 		{"groups out of time order", all, window(1010, 1010), []offsetRange{{0, 20}}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, pruned := groupRanges(groups, 85, tc.r, tc.b)
+			got, pruned := groupRanges(groups, nil, 85, tc.r, tc.b)
 			if !slices.Equal(got, tc.want) || pruned != tc.pruned {
 				t.Fatalf("groupRanges = %v, %d pruned; want %v, %d", got, pruned, tc.want, tc.pruned)
 			}
@@ -57,14 +57,14 @@ func TestGroupRanges(t *testing.T) {
 	}
 	// A group whose records' times are spread: kept whenever its min–max reaches the window.
 	spread := []columnar.RowGroup{{FirstBase: 0, MinTimestamp: 0, MaxTimestamp: 5000}, {FirstBase: 10, MinTimestamp: 100, MaxTimestamp: 200}}
-	if got, _ := groupRanges(spread, 20, offsetRange{0, 20}, window(3000, 3001)); !slices.Equal(got, []offsetRange{{0, 10}}) {
+	if got, _ := groupRanges(spread, nil, 20, offsetRange{0, 20}, window(3000, 3001)); !slices.Equal(got, []offsetRange{{0, 10}}) {
 		t.Fatalf("spread group: %v", got)
 	}
 }
 
-// A time window over a Parquet topic reads only the row groups whose timestamps reach it, and
-// answers as a full read would.
-func TestParquetTimePruning(t *testing.T) {
+// A time window or a key lookup over a Parquet topic reads only the row groups whose timestamps
+// reach it or whose key bloom filter may hold the key, and answers as a full read would.
+func TestParquetPruning(t *testing.T) {
 	ctx := context.Background()
 	store, err := memmeta.New(memmeta.Config{})
 	if err != nil {
@@ -92,7 +92,11 @@ func TestParquetTimePruning(t *testing.T) {
 	for base := int64(0); base < n; base += 10 {
 		var recs []segment.Record
 		for o := base; o < base+10; o++ {
-			recs = append(recs, segment.Record{Timestamp: t0 + o, Key: fmt.Appendf(nil, "k%d", o%7),
+			key := fmt.Appendf(nil, "k%d", o%7)
+			if o >= 200 && o < 210 {
+				key = []byte("rare") // in one row group only
+			}
+			recs = append(recs, segment.Record{Timestamp: t0 + o, Key: key,
 				Value: fmt.Appendf(nil, `{"o":%d,"pad":"%0100d"}`, o, o)})
 		}
 		b := segment.AppendBatch(nil, segment.NewBatch{BaseOffset: base, FirstTimestamp: t0 + base,
@@ -163,6 +167,26 @@ func TestParquetTimePruning(t *testing.T) {
 				t.Fatalf("stats %+v: %d of the full scan's %d bytes", st, st.Segment.Bytes, full.Segment.Bytes)
 			}
 		})
+	}
+	// Key lookups: the bloom filters rule out every group but the one holding the key.
+	for _, tc := range []struct {
+		stmt, want string
+	}{
+		{`SELECT count(*), min("offset"), max("offset") FROM pq WHERE key = 'rare'`, "[[10 200 209]]"},
+		{`SELECT count(*) FROM pq WHERE key = 'nowhere'`, "[[0]]"},
+		{`SELECT count(*) FROM pq WHERE key = 'rare' AND timestamp >= ` + ts(300), "[[0]]"},
+	} {
+		rows, st := f.rows(t, tc.stmt)
+		if got := fmt.Sprint(rows); got != tc.want {
+			t.Fatalf("%s: rows %s, want %s", tc.stmt, got, tc.want)
+		}
+		if st.RowGroupsPruned < int64(len(groups))-2 || st.Segment.Bytes*5 > full.Segment.Bytes {
+			t.Fatalf("%s: stats %+v: %d of the full scan's %d bytes, %d groups", tc.stmt, st, st.Segment.Bytes, full.Segment.Bytes, len(groups))
+		}
+	}
+	// A key every group holds: nothing pruned, every row counted.
+	if rows, st := f.rows(t, `SELECT count(*) FROM pq WHERE key = 'k3'`); fmt.Sprint(rows) != "[[56]]" || st.RowGroupsPruned != 0 {
+		t.Fatalf("k3: %v, %+v", rows, st)
 	}
 	// Before every record: nothing read.
 	rows, st2 := f.rows(t, `SELECT count(*) FROM pq WHERE timestamp < `+ts(-10))

@@ -45,7 +45,7 @@ type Stats struct {
 	// SegmentsRead counts the segments read (wholly or in part).
 	SegmentsRead int64 `json:"segments_read"`
 	// RowGroupsPruned counts the row groups of Parquet objects read that were skipped by their
-	// timestamp statistics.
+	// timestamp statistics or key bloom filters.
 	RowGroupsPruned int64 `json:"row_groups_pruned"`
 }
 
@@ -141,13 +141,19 @@ func (s *scanner) tiered(ctx context.Context, tp metadata.TopicPartition, cat me
 	for _, seg := range picked {
 		s.c.read.Add(1)
 		ranges := []offsetRange{{max(seg.BaseOffset, cat.LogStartOffset, s.bounds.MinOffset), min(seg.NextOffset, s.end())}}
-		if seg.Format == metadata.FormatParquet && s.bounds.timed() {
+		if seg.Format == metadata.FormatParquet && (s.bounds.timed() || s.bounds.Keys != nil) {
 			groups, err := s.objects.ParquetRowGroups(ctx, seg)
 			if err != nil {
 				return false, fmt.Errorf("query: reading %s: %w", tp, err)
 			}
+			var may []bool
+			if s.bounds.Keys != nil {
+				if may, err = s.objects.ParquetKeyGroups(ctx, seg, s.bounds.Keys); err != nil {
+					return false, fmt.Errorf("query: reading %s: %w", tp, err)
+				}
+			}
 			var pruned int
-			ranges, pruned = groupRanges(groups, seg.NextOffset, ranges[0], s.bounds)
+			ranges, pruned = groupRanges(groups, may, seg.NextOffset, ranges[0], s.bounds)
 			s.c.groupsPruned.Add(int64(pruned))
 		}
 		for _, rg := range ranges {
@@ -165,10 +171,11 @@ type offsetRange struct{ from, to int64 }
 
 // groupRanges is the part of r a scan within b reads of a Parquet object whose row groups are
 // groups (in offset order) and whose range ends at next: r without the row groups whose timestamp
-// statistics lie wholly outside b's time bounds, as the fewest ranges (adjacent groups kept
-// together). pruned counts the groups left out. Each group's batches run from its FirstBase to the
-// next group's. Pure.
-func groupRanges(groups []columnar.RowGroup, next int64, r offsetRange, b Bounds) (out []offsetRange, pruned int) {
+// statistics lie wholly outside b's time bounds or, when may is not nil, whose may is false (their
+// key bloom filter holds none of b's keys), as the fewest ranges (adjacent groups kept together).
+// pruned counts the groups left out. Each group's batches run from its FirstBase to the next
+// group's. Pure.
+func groupRanges(groups []columnar.RowGroup, may []bool, next int64, r offsetRange, b Bounds) (out []offsetRange, pruned int) {
 	for i, g := range groups {
 		from, to := g.FirstBase, next
 		if i+1 < len(groups) {
@@ -178,7 +185,7 @@ func groupRanges(groups []columnar.RowGroup, next int64, r offsetRange, b Bounds
 		if from >= to {
 			continue
 		}
-		if g.MaxTimestamp < b.MinTime || g.MinTimestamp > b.MaxTime {
+		if g.MaxTimestamp < b.MinTime || g.MinTimestamp > b.MaxTime || (may != nil && i < len(may) && !may[i]) {
 			pruned++
 			continue
 		}

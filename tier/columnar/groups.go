@@ -21,3 +21,35 @@ func (o *Object) RowGroups() []RowGroup {
 	}
 	return out
 }
+
+// MayHoldKeys reports, per row group, whether it may hold a record whose key is one of keys, by
+// the key column's bloom filter: false only when none of its records has any of them; true when
+// one may (or the group has no filter). A null key is in no filter and matches no key. The
+// filters are read through the object's io.ReaderAt; bad bytes give an error wrapping
+// segment.ErrCorrupt.
+func (o *Object) MayHoldKeys(keys [][]byte) (may []bool, err error) {
+	defer recoverCorrupt(&err)
+	bfr := o.fr.ParquetReader().GetBloomFilterReader()
+	may = make([]bool, len(o.groups))
+	for g := range o.groups {
+		rg, err := bfr.RowGroup(g)
+		if err != nil {
+			return nil, corruptf("row group %d: bloom filter: %v", g, err)
+		}
+		bf, err := rg.GetColumnBloomFilter(fKey)
+		if err != nil {
+			return nil, corruptf("row group %d: key bloom filter: %v", g, err)
+		}
+		if bf == nil {
+			may[g] = true
+			continue
+		}
+		for _, k := range keys {
+			if bf.CheckHash(bf.Hasher().Sum64(k)) {
+				may[g] = true
+				break
+			}
+		}
+	}
+	return may, nil
+}
