@@ -433,7 +433,7 @@ func writeFigures(b *strings.Builder, s *Summary) {
 			continue
 		}
 		if !header {
-			b.WriteString("\n## Cold tier as a table (columnar, query)\n\n| scenario | figure | median | min–max over rounds |\n|---|---|---:|---:|\n")
+			b.WriteString("\n## Cold tier as a table (columnar, query)\n\n| scenario | figure | median | median (min–max) over rounds |\n|---|---|---:|---:|\n")
 			header = true
 		}
 		names := slices.Sorted(maps.Keys(agg.Figures))
