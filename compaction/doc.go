@@ -43,7 +43,8 @@
 // swept by one node): it lists <prefix>/topics/<topic-id>/<partition>/, then reads the catalog, and
 // judges each object with classify. An object is an orphan only when all of these hold:
 //
-//	its key parses (tier.ParseObjectKey, canonical, under Config.Prefix); other keys are logged once and never touched
+//	its key parses (tier.ParseObjectKey or tier.ParquetObjectKey, canonical, under Config.Prefix);
+//	    other keys are logged once and never touched
 //	the catalog read after the listing does not name it
 //	it is at least Config.SweepGrace old (its LastModified; an unknown time counts as new)
 //	its epoch is not newer than the sweeper's lease
@@ -54,7 +55,14 @@
 //	    footer is read to know)
 //
 // An object of an epoch the catalog does not fence, not wholly below the tiered end, is never
-// deleted: it may be an upload waiting to register. An orphan is deleted only when a second sweep
+// deleted: it may be an upload waiting to register.
+//
+// Parquet objects (conversion, convert.go) are swept by the same rules. Their key names a range and
+// no epoch (a retried conversion, by any leader, writes the same key), so one counts as written
+// under the newest epoch that could still swap it in: it is kept while the catalog's epoch is
+// older than the sweeper's lease (an older leader, not yet fenced, may be between its PUT and its
+// swap), and is otherwise an orphan when its range ends at or below the tiered end. An object
+// written again under its key between two sightings (its LastModified changed) starts over. An orphan is deleted only when a second sweep
 // at least SweepGrace after the first one that judged it so still does: an object out of the
 // catalog only moments ago (a merge's input in its DeleteGrace, a retention drop) keeps its grace
 // for reads in flight however old it is. These sightings live in memory; a restart only delays.

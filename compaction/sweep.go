@@ -40,9 +40,12 @@ func (v verdict) String() string {
 // orphan reports whether the verdict makes the object a candidate for deletion.
 func (v verdict) orphan() bool { return v == orphanSuperseded || v == orphanFenced }
 
-// sweepObject is one listed object whose key parsed as a segment object's.
+// sweepObject is one listed object whose key parsed as a segment object's or a Parquet object's.
 type sweepObject struct {
-	key      tier.ParsedKey
+	key tier.ParsedKey
+	// parquet marks a tier.ParquetObjectKey: key holds its range (BaseOffset, NextOffset) and no
+	// epoch, which the key does not name (Epoch 0).
+	parquet  bool
 	name     string // the key as listed
 	size     int64
 	modified time.Time // LastModified from the listing; zero when the backend did not say
@@ -77,13 +80,15 @@ func viewCatalog(c metadata.PartitionCatalog) catalogView {
 // The fencing epoch is the catalog's, not the lease's: a store refuses writes under an epoch older
 // than the catalog's, and the catalog's epoch only rises with the new leader's first write. Until
 // then an older leader whose lease lapsed can still register an upload, so its objects are pending,
-// not fenced.
+// not fenced. Parquet objects are judged by classifyParquet.
 func classify(o sweepObject, c catalogView, leaseEpoch int32, now time.Time, grace time.Duration) verdict {
 	switch {
 	case c.refs[o.name]:
 		return keepReferenced
 	case o.modified.IsZero() || now.Sub(o.modified) < grace:
 		return keepYoung
+	case o.parquet:
+		return classifyParquet(o, c, leaseEpoch)
 	case o.key.Epoch > leaseEpoch:
 		return keepNewer
 	case o.key.Epoch < c.epoch:
@@ -96,6 +101,24 @@ func classify(o sweepObject, c catalogView, leaseEpoch int32, now time.Time, gra
 		return orphanSuperseded
 	default:
 		return keepPending // straddles the tiered end under an unfenced epoch: not provably dead
+	}
+}
+
+// classifyParquet judges an unreferenced Parquet object old enough to be judged. Its key names no
+// epoch (any leader's conversion of a range writes the same key), so it counts as written under
+// the newest epoch that may still swap it in: while the catalog's epoch is older than the lease's,
+// an older leader not yet fenced may be between its PUT and its swap, and the object is kept. Once
+// the catalog is at the lease's epoch only this node swaps, never while it sweeps, and the object
+// is an orphan when its range ends at or below the tiered end (the catalog holds that range in
+// other entries, or below the log start).
+func classifyParquet(o sweepObject, c catalogView, leaseEpoch int32) verdict {
+	switch {
+	case c.epoch < leaseEpoch:
+		return keepPending
+	case o.next <= c.end:
+		return orphanSuperseded
+	default:
+		return keepPending
 	}
 }
 
@@ -133,6 +156,9 @@ type sweepState struct {
 type orphanMark struct {
 	since time.Time // the first sweep that judged it an orphan
 	next  int64     // its end offset when a footer read told it (objects are immutable), else -1
+	// modified is its LastModified then: an object written again under the same key since (a
+	// Parquet conversion retried) is a new object, judged from its first sighting again.
+	modified time.Time
 }
 
 // maxForeignLogged bounds the set of foreign keys remembered for logging once.
@@ -215,13 +241,13 @@ func (w *Worker) sweepPartition(ctx context.Context, l metadata.Lease, seen map[
 	dir := topicsDir(w.cfg.Prefix) + top.ID.String() + "/" + strconv.Itoa(int(tp.Partition)) + "/"
 	var objs []sweepObject
 	err = w.cfg.Bucket.List(ctx, dir, func(a objstore.Attrs) error {
-		k, ok := w.parseKey(a.Key)
-		if !ok || k.TopicID != top.ID || k.Partition != tp.Partition {
+		o, ok := w.parseListed(a)
+		if !ok || o.key.TopicID != top.ID || o.key.Partition != tp.Partition {
 			w.noteForeign(a.Key)
 			res.Foreign++
 			return nil
 		}
-		objs = append(objs, newSweepObject(k, a))
+		objs = append(objs, o)
 		return nil
 	})
 	if err != nil {
@@ -247,6 +273,9 @@ func (w *Worker) sweepPartition(ctx context.Context, l metadata.Lease, seen map[
 	for _, o := range objs {
 		v := classify(o, view, l.Epoch, now, w.cfg.SweepGrace)
 		mark, marked := w.sweep.orphans[o.name]
+		if marked && !mark.modified.Equal(o.modified) {
+			marked = false // rewritten since it was first judged
+		}
 		if v == needRange {
 			if marked && mark.next >= 0 {
 				o.next = mark.next
@@ -269,7 +298,7 @@ func (w *Worker) sweepPartition(ctx context.Context, l metadata.Lease, seen map[
 		res.Orphans++
 		seen[o.name] = true
 		if !marked {
-			w.sweep.orphans[o.name] = orphanMark{since: now, next: o.next}
+			w.sweep.orphans[o.name] = orphanMark{since: now, next: o.next, modified: o.modified}
 			continue
 		}
 		if now.Sub(mark.since) < w.cfg.SweepGrace {
@@ -310,11 +339,52 @@ func (w *Worker) parseKey(key string) (tier.ParsedKey, bool) {
 	return k, true
 }
 
-// noteForeign logs a key that is not a segment object, once per key (up to a bound).
-func (w *Worker) noteForeign(key string) {
-	if strings.HasSuffix(key, ".parquet") {
-		return // conversion's objects (convert.go): not swept, a retry rewrites the same key
+// parseListed parses a listed key as a segment object's or a Parquet object's (parseParquetKey)
+// under the configured prefix, into the sweeper's view of it.
+func (w *Worker) parseListed(a objstore.Attrs) (sweepObject, bool) {
+	if k, ok := w.parseKey(a.Key); ok {
+		return newSweepObject(k, a), true
 	}
+	k, ok := w.parseParquetKey(a.Key)
+	if !ok {
+		return sweepObject{}, false
+	}
+	o := newSweepObject(k, a)
+	o.parquet = true
+	return o, true
+}
+
+// parseParquetKey parses a listed key as a tier.ParquetObjectKey under the configured prefix: the
+// folder as a segment key's, the name <base, 20 digits>-<next, 20 digits>.parquet with base < next.
+// Only a key that tier.ParquetObjectKey writes back exactly is accepted.
+func (w *Worker) parseParquetKey(key string) (tier.ParsedKey, bool) {
+	slash := strings.LastIndexByte(key, '/') + 1
+	dir, name := key[:slash], key[slash:]
+	name, ok := strings.CutSuffix(name, ".parquet")
+	b, n, ok2 := strings.Cut(name, "-")
+	if !ok || !ok2 || len(b) != 20 || len(n) != 20 {
+		return tier.ParsedKey{}, false
+	}
+	base, err1 := strconv.ParseInt(b, 10, 64)
+	next, err2 := strconv.ParseInt(n, 10, 64)
+	if err1 != nil || err2 != nil || base < 0 || next <= base {
+		return tier.ParsedKey{}, false
+	}
+	// The folder parses as a segment key's would: <prefix>/topics/<topic-id>/<partition>/.
+	k, err := tier.ParseObjectKey(dir + fmt.Sprintf("%020d-0.seg", base))
+	if err != nil || k.Shared || k.Prefix != strings.TrimSuffix(w.cfg.Prefix, "/") {
+		return tier.ParsedKey{}, false
+	}
+	k.NextOffset = next
+	if tier.ParquetObjectKey(w.cfg.Prefix, k.TopicID, k.Partition, base, next) != key {
+		return tier.ParsedKey{}, false
+	}
+	return k, true
+}
+
+// noteForeign logs a key that is neither a segment object nor a Parquet object, once per key (up
+// to a bound).
+func (w *Worker) noteForeign(key string) {
 	if w.sweep.foreign[key] || len(w.sweep.foreign) >= maxForeignLogged {
 		return
 	}

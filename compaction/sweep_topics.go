@@ -37,14 +37,14 @@ func (w *Worker) sweepTopics(ctx context.Context) (SweepResult, error) {
 	dir := topicsDir(w.cfg.Prefix)
 	cand := make(map[metadata.TopicID][]sweepObject)
 	err = w.cfg.Bucket.List(ctx, dir, func(a objstore.Attrs) error {
-		k, ok := w.parseKey(a.Key)
+		o, ok := w.parseListed(a)
 		if !ok {
 			w.noteForeign(a.Key)
 			return nil
 		}
-		if !known[k.TopicID] {
+		if !known[o.key.TopicID] {
 			res.Objects++
-			cand[k.TopicID] = append(cand[k.TopicID], newSweepObject(k, a))
+			cand[o.key.TopicID] = append(cand[o.key.TopicID], o)
 		}
 		return nil
 	})

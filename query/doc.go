@@ -21,6 +21,12 @@
 //	  ^ Pick: segments whose offsets and        ^ starts at max(tiered end, first offset at or
 //	    min/max timestamps meet the bounds        after the window's start: ListOffsets)
 //
+// Of a Parquet object (strata.cold.format=parquet) only the row groups whose timestamp statistics
+// reach the time bounds, and, for WHERE key = 'constant', whose key bloom filter may hold the key,
+// are read (tier.Reader.ParquetRowGroups and ParquetKeyGroups: the footer, read once and kept);
+// the others are counted in Stats.RowGroupsPruned. Segment objects carry no key index: a key
+// lookup reads them whole.
+//
 // Segments are read through a tier.PartitionLog without a hot log; the tail from the tiered end
 // the same catalog read named, so the two never overlap (records below it are dropped from the
 // tail's first batch) and never leave a gap (the leader's log holds everything from its log

@@ -25,6 +25,9 @@ type Bounds struct {
 	MinOffset, MaxOffset int64
 	// MinTime, MaxTime bound the timestamp column in Unix milliseconds (inclusive).
 	MinTime, MaxTime int64
+	// Keys, when not nil, are the only keys a row can have (WHERE key = constant): Parquet row
+	// groups whose key bloom filter holds none of them are skipped. Empty and not nil: no row.
+	Keys [][]byte
 }
 
 // Unbounded selects every row.
@@ -38,10 +41,13 @@ func (b Bounds) HasPartition(p int32) bool {
 	return p >= b.MinPartition && p <= b.MaxPartition && (b.Partitions == nil || slices.Contains(b.Partitions, p))
 }
 
+// timed reports whether b bounds the timestamp column.
+func (b Bounds) timed() bool { return b.MinTime > math.MinInt64 || b.MaxTime < math.MaxInt64 }
+
 // Empty reports bounds no row can meet.
 func (b Bounds) Empty() bool {
 	return b.MinOffset > b.MaxOffset || b.MinTime > b.MaxTime || b.MinPartition > b.MaxPartition ||
-		(b.Partitions != nil && len(b.Partitions) == 0)
+		(b.Partitions != nil && len(b.Partitions) == 0) || (b.Keys != nil && len(b.Keys) == 0)
 }
 
 // union is the smallest Bounds holding both a and b.
@@ -51,6 +57,12 @@ func union(a, b Bounds) Bounds {
 		MinPartition: min(a.MinPartition, b.MinPartition), MaxPartition: max(a.MaxPartition, b.MaxPartition)}
 	if a.Partitions != nil && b.Partitions != nil {
 		out.Partitions = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a.Partitions), b.Partitions...))))
+	}
+	if a.Keys != nil && b.Keys != nil {
+		out.Keys = slices.Clone(a.Keys)
+		for _, k := range b.Keys {
+			out = out.withKeyAdded(k)
+		}
 	}
 	return out
 }
@@ -164,6 +176,14 @@ func narrow(b Bounds, c map[string]any) Bounds {
 	if _, ok := flipped[typ]; !ok {
 		return b
 	}
+	if typ == "COMPARE_EQUAL" {
+		if k, ok := keyEquals(c["left"], c["right"]); ok {
+			return b.withKey(k)
+		}
+		if k, ok := keyEquals(c["right"], c["left"]); ok {
+			return b.withKey(k)
+		}
+	}
 	if col := columnOf(c["left"]); col != "" {
 		if v, exact, ok := constantOf(col, c["right"]); ok {
 			return apply(b, col, typ, v, exact)
@@ -173,6 +193,69 @@ func narrow(b Bounds, c map[string]any) Bounds {
 		if v, exact, ok := constantOf(col, c["left"]); ok {
 			return apply(b, col, flipped[typ], v, exact)
 		}
+	}
+	return b
+}
+
+// keyEquals reads "key = constant": col a COLUMN_REF of key, v a string constant (or a CAST of
+// one). A literal with a backslash is not used: a cast to BLOB reads escapes in it (\x41), so its
+// bytes are not the literal's.
+func keyEquals(col, v any) ([]byte, bool) {
+	m, ok := col.(map[string]any)
+	if !ok || m["class"] != "COLUMN_REF" {
+		return nil, false
+	}
+	names, _ := m["column_names"].([]any)
+	if len(names) == 0 {
+		return nil, false
+	}
+	if name, _ := names[len(names)-1].(string); !strings.EqualFold(name, "key") {
+		return nil, false
+	}
+	for {
+		c, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if c["class"] == "CAST" {
+			v = c["child"]
+			continue
+		}
+		if c["class"] != "CONSTANT" {
+			return nil, false
+		}
+		val, _ := c["value"].(map[string]any)
+		if val == nil || val["is_null"] == true {
+			return nil, false
+		}
+		str, ok := val["value"].(string)
+		if !ok || strings.ContainsRune(str, '\\') {
+			return nil, false
+		}
+		return []byte(str), true
+	}
+}
+
+// withKey narrows b to rows whose key is k.
+func (b Bounds) withKey(k []byte) Bounds {
+	if b.Keys == nil {
+		b.Keys = [][]byte{k}
+		return b
+	}
+	keep := [][]byte{}
+	for _, x := range b.Keys {
+		if string(x) == string(k) {
+			keep = append(keep, x)
+		}
+	}
+	b.Keys = keep
+	return b
+}
+
+// withKeyAdded widens b's keys by k.
+func (b Bounds) withKeyAdded(k []byte) Bounds {
+	if !slices.ContainsFunc(b.Keys, func(x []byte) bool { return string(x) == string(k) }) {
+		b.Keys = append(b.Keys, k)
 	}
 	return b
 }

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"math"
@@ -64,13 +65,27 @@ func TestPlanFromAST(t *testing.T) {
 		{"a join leaves it open", `SELECT * FROM logs a JOIN logs b ON a.key = b.key WHERE a.partition = 0`, "logs", all},
 		{"subquery", `SELECT count(*) FROM (SELECT * FROM logs WHERE "offset" >= 100)`, "logs", with(func(b *Bounds) { b.MinOffset = 100 })},
 		{"contradiction", `SELECT * FROM logs WHERE partition = 1 AND partition = 2`, "logs", with(func(b *Bounds) { b.Partitions, b.MinPartition, b.MaxPartition = []int32{}, 2, 1 })},
+		{"key", `SELECT * FROM logs WHERE key = 'u7'`, "logs", with(func(b *Bounds) { b.Keys = [][]byte{[]byte("u7")} })},
+		{"key flipped and cast", `SELECT * FROM logs WHERE 'u7'::BLOB = key AND partition = 1`, "logs",
+			with(func(b *Bounds) {
+				b.Keys, b.Partitions, b.MinPartition, b.MaxPartition = [][]byte{[]byte("u7")}, []int32{1}, 1, 1
+			})},
+		{"the same key twice", `SELECT * FROM logs l WHERE key = 'u7' AND l.key = 'u7'`, "logs", with(func(b *Bounds) { b.Keys = [][]byte{[]byte("u7")} })},
+		{"two keys: no row", `SELECT * FROM logs WHERE key = 'a' AND key = 'b'`, "logs", with(func(b *Bounds) { b.Keys = [][]byte{} })},
+		{"a key with an escape is not pruned", `SELECT * FROM logs WHERE key = 'a\x41'`, "logs", all},
+		{"keys or", `SELECT * FROM logs WHERE key = 'a' OR key = 'b'`, "logs", all},
+		{"keys like", `SELECT * FROM logs WHERE key LIKE 'a%'`, "logs", all},
+		{"keys: union", `SELECT * FROM logs WHERE key = 'a' UNION ALL SELECT * FROM logs WHERE key = 'b'`, "logs",
+			with(func(b *Bounds) { b.Keys = [][]byte{[]byte("a"), []byte("b")} })},
+		{"keys: union with an open side", `SELECT * FROM logs WHERE key = 'a' UNION ALL SELECT * FROM logs`, "logs", all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := PlanFromAST(astOf(t, tc.stmt)).For(tc.table)
 			if !slices.Equal(got.Partitions, tc.want.Partitions) || (got.Partitions == nil) != (tc.want.Partitions == nil) ||
 				got.MinOffset != tc.want.MinOffset || got.MaxOffset != tc.want.MaxOffset ||
 				got.MinTime != tc.want.MinTime || got.MaxTime != tc.want.MaxTime ||
-				got.MinPartition != tc.want.MinPartition || got.MaxPartition != tc.want.MaxPartition {
+				got.MinPartition != tc.want.MinPartition || got.MaxPartition != tc.want.MaxPartition ||
+				(got.Keys == nil) != (tc.want.Keys == nil) || !slices.EqualFunc(got.Keys, tc.want.Keys, bytes.Equal) {
 				t.Fatalf("bounds %+v, want %+v", got, tc.want)
 			}
 		})

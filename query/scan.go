@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
+	"github.com/strata-log/strata/tier/columnar"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -43,17 +44,20 @@ type Stats struct {
 	SegmentsPruned int64 `json:"segments_pruned"`
 	// SegmentsRead counts the segments read (wholly or in part).
 	SegmentsRead int64 `json:"segments_read"`
+	// RowGroupsPruned counts the row groups of Parquet objects read that were skipped by their
+	// timestamp statistics or key bloom filters.
+	RowGroupsPruned int64 `json:"row_groups_pruned"`
 }
 
 // counters are a query's Stats, updated by its scans (possibly on several DuckDB threads).
 type counters struct {
-	segRows, segBytes, hotRows, hotBytes, pruned, read atomic.Int64
+	segRows, segBytes, hotRows, hotBytes, pruned, read, groupsPruned atomic.Int64
 }
 
 func (c *counters) stats() Stats {
 	return Stats{Segment: TierStats{Rows: c.segRows.Load(), Bytes: c.segBytes.Load()},
 		Hot:            TierStats{Rows: c.hotRows.Load(), Bytes: c.hotBytes.Load()},
-		SegmentsPruned: c.pruned.Load(), SegmentsRead: c.read.Load()}
+		SegmentsPruned: c.pruned.Load(), SegmentsRead: c.read.Load(), RowGroupsPruned: c.groupsPruned.Load()}
 }
 
 // row is one record of a partition as a scan yields it. rec's slices alias the scan's buffers:
@@ -136,31 +140,91 @@ func (s *scanner) tiered(ctx context.Context, tp metadata.TopicPartition, cat me
 	}
 	for _, seg := range picked {
 		s.c.read.Add(1)
-		off, end := max(seg.BaseOffset, cat.LogStartOffset, s.bounds.MinOffset), min(seg.NextOffset, s.end())
-		for off < end {
-			res, err := plog.Read(ctx, s.buf, off, readSize)
-			if errors.Is(err, tier.ErrOffsetOutOfRange) && res.LogStart > off {
-				off = res.LogStart // retention moved the start meanwhile: what is gone is gone
-				continue
-			}
+		ranges := []offsetRange{{max(seg.BaseOffset, cat.LogStartOffset, s.bounds.MinOffset), min(seg.NextOffset, s.end())}}
+		if seg.Format == metadata.FormatParquet && (s.bounds.timed() || s.bounds.Keys != nil) {
+			groups, err := s.objects.ParquetRowGroups(ctx, seg)
 			if err != nil {
-				return false, fmt.Errorf("query: reading %s at %d: %w", tp, off, err)
+				return false, fmt.Errorf("query: reading %s: %w", tp, err)
 			}
-			if !res.Shared {
-				s.buf = res.Records[:0]
+			var may []bool
+			if s.bounds.Keys != nil {
+				if may, err = s.objects.ParquetKeyGroups(ctx, seg, s.bounds.Keys); err != nil {
+					return false, fmt.Errorf("query: reading %s: %w", tp, err)
+				}
 			}
-			if len(res.Records) == 0 {
-				break
-			}
-			next, more, err := s.batches(res.Records, tp.Partition, off, end, &s.c.segRows, &s.c.segBytes, yield)
+			var pruned int
+			ranges, pruned = groupRanges(groups, may, seg.NextOffset, ranges[0], s.bounds)
+			s.c.groupsPruned.Add(int64(pruned))
+		}
+		for _, rg := range ranges {
+			more, err := s.readRange(ctx, plog, tp, rg, yield)
 			if err != nil || !more {
 				return more, err
 			}
-			if next <= off {
-				break
-			}
-			off = next
 		}
+	}
+	return true, nil
+}
+
+// offsetRange is [from, to) of a partition's offsets.
+type offsetRange struct{ from, to int64 }
+
+// groupRanges is the part of r a scan within b reads of a Parquet object whose row groups are
+// groups (in offset order) and whose range ends at next: r without the row groups whose timestamp
+// statistics lie wholly outside b's time bounds or, when may is not nil, whose may is false (their
+// key bloom filter holds none of b's keys), as the fewest ranges (adjacent groups kept together).
+// pruned counts the groups left out. Each group's batches run from its FirstBase to the next
+// group's. Pure.
+func groupRanges(groups []columnar.RowGroup, may []bool, next int64, r offsetRange, b Bounds) (out []offsetRange, pruned int) {
+	for i, g := range groups {
+		from, to := g.FirstBase, next
+		if i+1 < len(groups) {
+			to = groups[i+1].FirstBase
+		}
+		from, to = max(from, r.from), min(to, r.to)
+		if from >= to {
+			continue
+		}
+		if g.MaxTimestamp < b.MinTime || g.MinTimestamp > b.MaxTime || (may != nil && i < len(may) && !may[i]) {
+			pruned++
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].to == from {
+			out[n-1].to = to
+			continue
+		}
+		out = append(out, offsetRange{from, to})
+	}
+	// Offsets before the first group (empty batches only) hold no rows: nothing to read there.
+	return out, pruned
+}
+
+// readRange reads the batches of [rg.from, rg.to) of a tiered partition through plog.
+func (s *scanner) readRange(ctx context.Context, plog *tier.PartitionLog, tp metadata.TopicPartition, rg offsetRange, yield func(row) bool) (bool, error) {
+	off, end := rg.from, rg.to
+	for off < end {
+		res, err := plog.Read(ctx, s.buf, off, readSize)
+		if errors.Is(err, tier.ErrOffsetOutOfRange) && res.LogStart > off {
+			off = res.LogStart // retention moved the start meanwhile: what is gone is gone
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("query: reading %s at %d: %w", tp, off, err)
+		}
+		if !res.Shared {
+			s.buf = res.Records[:0]
+		}
+		if len(res.Records) == 0 {
+			break
+		}
+		next, more, err := s.batches(res.Records, tp.Partition, off, end, &s.c.segRows, &s.c.segBytes, yield)
+		if err != nil || !more {
+			return more, err
+		}
+		if next <= off {
+			break
+		}
+		off = next
 	}
 	return true, nil
 }

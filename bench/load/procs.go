@@ -45,6 +45,7 @@ type StrataProc struct {
 	Bin, Dir    string
 	ObjectStore string   // --object-store URL; "" for the default file store under Dir
 	Env         []string // extra environment (object-store credentials)
+	Args        []string // extra server flags
 
 	kafkaPort, httpPort int
 	cmd                 *exec.Cmd
@@ -81,6 +82,7 @@ func (s *StrataProc) Start(ctx context.Context) error {
 	if s.ObjectStore != "" {
 		args = append(args, "--object-store", s.ObjectStore)
 	}
+	args = append(args, s.Args...)
 	s.cmd = exec.Command(s.Bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logf, s.logf
 	s.cmd.Env = append(os.Environ(), s.Env...)

@@ -3,6 +3,7 @@ package load
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -69,6 +70,30 @@ var goalDefs = []goalDef{
 		field: func(r Result) float64 { return r.IdleCPUPct }, absolute: 5, ok: func(x float64) bool { return x <= 1.0 }},
 	{what: "idle partitions: metadata writes per second", target: "≤ 20/s", key: ScenarioPartitions,
 		field: func(r Result) float64 { return r.MetadataWritesPerS }, absolute: 20, ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "columnar: Parquet ÷ segment bytes, producer uncompressed", target: "≤ 0.5", key: ScenarioColumnar,
+		field: figure("parquet_vs_segment"), absolute: 0.5, ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "columnar: Parquet ÷ segment bytes, producer zstd", target: "≤ 1.0", key: ScenarioColumnar,
+		field: figure("parquet_vs_segment_zstd"), absolute: 1.0, ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "columnar: conversion MB/s (one compaction worker)", target: "≥ 50 MB/s", key: ScenarioColumnar,
+		field: figure("convert_mb_per_s"), absolute: 50, ok: func(x float64) bool { return x >= 1.0 }},
+	{what: "columnar: cold replay from Parquet ÷ from segments", target: "≥ 0.8", key: ScenarioColumnar,
+		field: figure("replay_parquet_vs_segment"), absolute: 0.8, ok: func(x float64) bool { return x >= 1.0 }},
+	{what: "query: 1-hour window, bytes read ÷ full scan's", target: "≤ 0.05", key: ScenarioQuery,
+		field: figure("window_1h_bytes_share"), absolute: 0.05, ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "query: key lookup, bytes read ÷ full scan's", target: "≤ 0.02", key: ScenarioQuery,
+		field: figure("key_bytes_share"), absolute: 0.02, ok: func(x float64) bool { return x <= 1.0 }},
+	{what: "query: GROUP BY per minute, seconds ÷ DuckDB's over the same Parquet", target: "≤ 2.0", key: ScenarioQuery,
+		field: figure("groupby_vs_duckdb"), absolute: 2, ok: func(x float64) bool { return x <= 1.0 }},
+}
+
+// figure reads a table scenario's named figure (Result.Figures); NaN when it was not measured.
+func figure(name string) func(Result) float64 {
+	return func(r Result) float64 {
+		if v, ok := r.Figures[name]; ok {
+			return v
+		}
+		return math.NaN()
+	}
 }
 
 // Goals evaluates the project's performance goals on a summary. When s.Runs holds the rounds, each
@@ -96,6 +121,13 @@ func evalGoal(d goalDef, s *Summary) Goal {
 		return g
 	}
 	g.Strata = d.field(st)
+	if math.IsNaN(g.Strata) {
+		g.Verdict, g.Reason = NoData, "strata's "+d.key+" has no such figure"
+		if st.Note != "" {
+			g.Reason += " (" + st.Note + ")"
+		}
+		return g
+	}
 	var ratio float64
 	switch {
 	case d.own != nil:
@@ -211,6 +243,7 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 			opt(r.E2EP50Ms), opt(r.E2EP99Ms), opt(r.E2EP999Ms), escape(note))
 	}
 	writeReplayRounds(&b, s)
+	writeFigures(&b, s)
 	var objRows []Result
 	for _, r := range s.Scenarios {
 		if r.ObjStore != nil {
@@ -278,7 +311,7 @@ func opt(v float64) string {
 
 // lat prints a latency only for results that measured one.
 func lat(v float64, r Result) string {
-	if r.Name == ScenarioConsume || r.Name == ScenarioReplay {
+	if r.Name == ScenarioConsume || r.Name == ScenarioReplay || tableScenario(r.Name) {
 		return ""
 	}
 	return num(v)
@@ -389,5 +422,29 @@ func writeGoalRounds(b *strings.Builder, goals []Goal) {
 			fmt.Fprintf(b, " %s |", cell)
 		}
 		fmt.Fprintf(b, " %s | %s |\n", goalRatio(g), g.Verdict)
+	}
+}
+
+// writeFigures writes the table scenarios' named figures: the median over rounds and the spread.
+func writeFigures(b *strings.Builder, s *Summary) {
+	header := false
+	for _, agg := range s.Scenarios {
+		if len(agg.Figures) == 0 {
+			continue
+		}
+		if !header {
+			b.WriteString("\n## Cold tier as a table (columnar, query)\n\n| scenario | figure | median | median (min–max) over rounds |\n|---|---|---:|---:|\n")
+			header = true
+		}
+		names := slices.Sorted(maps.Keys(agg.Figures))
+		for _, name := range names {
+			var vs []float64
+			for _, r := range s.Runs {
+				if v, ok := r.Figures[name]; ok && r.Key() == agg.Key() && r.System == agg.System && r.Skipped == "" {
+					vs = append(vs, v)
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", agg.Key(), name, num(agg.Figures[name]), spread(vs, num))
+		}
 	}
 }

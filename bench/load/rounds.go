@@ -63,6 +63,9 @@ func roundRatios(d goalDef, runs []Result) []RoundRatio {
 			continue
 		}
 		rr := RoundRatio{Round: st.Round, Strata: d.field(st)}
+		if math.IsNaN(rr.Strata) {
+			continue // the round did not measure this figure
+		}
 		switch {
 		case d.own != nil:
 			ref, ratio := d.own(st)

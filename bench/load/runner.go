@@ -18,7 +18,7 @@ type RunConfig struct {
 	Params       Params
 	Rounds       int      // each round runs every system once; the order alternates between rounds
 	Systems      []string // strata, kafka, kafka-fsync
-	Scenarios    []string // produce, consume, latency, object, replay
+	Scenarios    []string // produce, consume, latency, object, replay, partitions, columnar, query
 	StrataBin    string
 	KafkaScripts string // bench/kafka
 	MinIOBin     string // "" when MinIO is not installed: Strata uses its file store, no replay baseline
@@ -27,7 +27,8 @@ type RunConfig struct {
 }
 
 // AllScenarios in the order a broker runs them.
-var AllScenarios = []string{ScenarioProduce, ScenarioConsume, ScenarioLatency, ScenarioObject, ScenarioReplay, ScenarioPartitions}
+var AllScenarios = []string{ScenarioProduce, ScenarioConsume, ScenarioLatency, ScenarioObject, ScenarioReplay, ScenarioPartitions,
+	ScenarioColumnar, ScenarioQuery}
 
 // Validate checks the config and fills defaults.
 func (c *RunConfig) Validate() error {
@@ -110,6 +111,9 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 		for _, system := range order {
 			rs, err := runSystem(ctx, cfg, system, round, minio)
 			sum.Runs = append(sum.Runs, rs...)
+			if err == nil && system == SystemStrata {
+				sum.Runs = append(sum.Runs, runTable(ctx, cfg, round, minio)...)
+			}
 			RelateReplay(sum.Runs)
 			if err != nil {
 				return sum, err
@@ -124,6 +128,9 @@ func Run(ctx context.Context, cfg RunConfig) (*Summary, error) {
 }
 
 func runSystem(ctx context.Context, cfg RunConfig, system string, round int, minio *MinIOProc) ([]Result, error) {
+	if !slices.ContainsFunc(cfg.Scenarios, func(s string) bool { return !tableScenario(s) }) {
+		return nil, nil // only table scenarios: they start a server of their own (runTable)
+	}
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("%s-%d", system, round))
 	_ = os.RemoveAll(dir)
 	var b Broker
@@ -156,7 +163,7 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		_ = os.RemoveAll(dir)
 		var out []Result
 		for _, sc := range cfg.Scenarios {
-			if (sc == ScenarioObject || sc == ScenarioReplay || sc == ScenarioPartitions) && system != SystemStrata {
+			if (sc == ScenarioObject || sc == ScenarioReplay || sc == ScenarioPartitions) && system != SystemStrata || tableScenario(sc) {
 				continue
 			}
 			r := Result{Name: sc, System: system, Round: round, Skipped: "failed: broker did not start: " + firstLine(err.Error())}

@@ -49,6 +49,12 @@ type Params struct {
 	IdleLeadTimeout time.Duration
 	IdleSettle      time.Duration
 	IdleWindow      time.Duration
+	// ColumnarBytes is the value bytes of JSON log records written to each of the columnar
+	// scenario's three topics; QueryBytes those of the query scenario's topic (over 24 hours of
+	// timestamps); QueryRuns how often each query runs (the median is reported).
+	ColumnarBytes int64
+	QueryBytes    int64
+	QueryRuns     int
 }
 
 // QuickParams are bench-quick's sizes: three alternating rounds of Strata and Kafka in about a
@@ -60,7 +66,7 @@ func QuickParams() Params {
 		LatencyRate: 1000, LatencyDuration: 10 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ObjectManyRate: 20000, ConsumeTimeout: 60 * time.Second,
 		ReplayBytes: 256 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
 		HotDropTimeout: 45 * time.Second, IdlePartitions: 2000, IdleLeadTimeout: 2 * time.Minute, IdleSettle: 5 * time.Second,
-		IdleWindow: 10 * time.Second}
+		IdleWindow: 10 * time.Second, ColumnarBytes: 64 << 20, QueryBytes: 128 << 20, QueryRuns: 3}
 }
 
 // FullParams are the full run's sizes.
@@ -69,7 +75,7 @@ func FullParams() Params {
 		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ObjectManyRate: 20000, ConsumeTimeout: 5 * time.Minute,
 		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20,
 		HotDropTimeout: 90 * time.Second, IdlePartitions: 10000, IdleLeadTimeout: 5 * time.Minute, IdleSettle: 10 * time.Second,
-		IdleWindow: 30 * time.Second}
+		IdleWindow: 30 * time.Second, ColumnarBytes: 256 << 20, QueryBytes: 1 << 30, QueryRuns: 3}
 }
 
 // clientOpts are the client settings shared by both systems: acks=all and idempotence (franz-go's

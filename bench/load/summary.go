@@ -71,6 +71,10 @@ type Result struct {
 	// core) and metadata writes per second while its partitions sat idle.
 	IdleCPUPct         float64 `json:"idle_cpu_pct,omitempty"`
 	MetadataWritesPerS float64 `json:"metadata_writes_per_s,omitempty"`
+	// Figures are a table scenario's (columnar, query) named figures: ratios, shares, seconds
+	// and rates that have no column of their own (Columnar and Query name them). The aggregate
+	// holds each one's median over the rounds that measured it.
+	Figures map[string]float64 `json:"figures,omitempty"`
 	// ObjStore is the change in Strata's object store counters over the scenario (Strata only).
 	ObjStore *ObjStoreDelta `json:"objstore,omitempty"`
 	// Server is the change in Strata's request-path counters over the scenario (Strata only).
@@ -248,6 +252,7 @@ func Aggregate(runs []Result) []Result {
 		a.HotMBPerS = medSet(func(r Result) float64 { return r.HotMBPerS })
 		a.ReplayVsHot = medSet(func(r Result) float64 { return r.ReplayVsHot })
 		a.ReplayVsMinIO = medSet(func(r Result) float64 { return r.ReplayVsMinIO })
+		a.Figures = medianFigures(ok)
 		a.IdleCPUPct = med(func(r Result) float64 { return r.IdleCPUPct })
 		a.MetadataWritesPerS = med(func(r Result) float64 { return r.MetadataWritesPerS })
 		for _, r := range ok {

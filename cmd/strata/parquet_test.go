@@ -335,6 +335,9 @@ func TestParquetTopicServesKafkaFetch(t *testing.T) {
 		`SELECT value->>'$.level' AS level, count(*) AS n, sum(CAST(value->>'$.latency_ms' AS INTEGER)) AS l FROM TOPIC WHERE json_valid(value) GROUP BY ALL ORDER BY level`,
 		`SELECT partition, "offset", key, value, timestamp FROM TOPIC WHERE key = 'user-3' ORDER BY partition, "offset"`,
 		`SELECT count(*) AS n FROM TOPIC WHERE value ILIKE '%request 1%'`,
+		// A time window: Parquet row groups outside it are skipped.
+		fmt.Sprintf(`SELECT count(*) AS n, min("offset") AS lo, max("offset") AS hi FROM TOPIC WHERE timestamp >= TIMESTAMP '%s' AND timestamp < TIMESTAMP '%s'`,
+			time.UnixMilli(t0+137).UTC().Format("2006-01-02 15:04:05.000"), time.UnixMilli(t0+400).UTC().Format("2006-01-02 15:04:05.000")),
 	} {
 		a := sqlRows(t, n.p.http, strings.ReplaceAll(stmt, "TOPIC", `"`+segT+`"`))
 		b := sqlRows(t, n.p.http, strings.ReplaceAll(stmt, "TOPIC", `"`+pqT+`"`))
