@@ -132,18 +132,16 @@ func (p *sharePartition) acquire(now time.Time, member string, batches []BatchSp
 		out = append(out, AcquiredRange{First: o, Last: o, DeliveryCount: dc})
 	}
 	taken := 0
+batches:
 	for _, b := range batches {
 		for o := max64(b.First, p.spso); o <= b.Last && taken < maxRecs; o++ {
 			if o >= p.next() {
-				if len(p.recs) >= maxLocks {
-					return out
-				}
 				// Offsets between the tracked end and this batch are not in the log (compacted away).
 				for p.next() < o && len(p.recs) < maxLocks {
 					p.recs = append(p.recs, shareRec{state: recArchived})
 				}
-				if p.next() < o {
-					return out
+				if p.next() < o || len(p.recs) >= maxLocks {
+					break batches
 				}
 				p.recs = append(p.recs, shareRec{state: recAvailable})
 			}

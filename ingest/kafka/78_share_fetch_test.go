@@ -348,3 +348,39 @@ func TestShareGroupFranzGo(t *testing.T) {
 		}
 	}
 }
+
+// A share partition's start offset survives a restart (it is stored through the offsets role):
+// the restarted node delivers the records that were held, not those accepted, and skips none.
+func TestShareStartOffsetSurvivesRestart(t *testing.T) {
+	st := startNode(t, nodeOpts{}) // only for its NATS store
+	store := st.store
+	st.stop()
+
+	n1 := startNode(t, nodeOpts{store: store})
+	id := shareTopic(t, n1, "queue", 10)
+	setGroupConfigs(t, n1, "g", "share.auto.offset.reset", "earliest")
+	a := newShareMember(t, n1, "g", "a", id)
+	if got, _ := a.fetch(10); !sameAcquired(got, acquired(0, 9, 1)) {
+		t.Fatalf("acquired %v", got)
+	}
+	if code := a.ack(ackBatch(0, 4, 1)); code != 0 {
+		t.Fatalf("ack: %v", kerr.ErrorForCode(code))
+	}
+	a.cl.Close()
+	n1.stop() // 5-9 are still held
+
+	n2 := startNode(t, nodeOpts{store: store, dataDir: n1.dir})
+	setGroupConfigs(t, n2, "g", "share.auto.offset.reset", "earliest")
+	if spso := describeSPSO(t, n2, "g", "queue"); spso != 5 {
+		t.Fatalf("stored SPSO %d after the restart, want 5", spso)
+	}
+	b := newShareMember(t, n2, "g", "b", id)
+	var got []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) == 0 && time.Now().Before(deadline) {
+		got, _ = b.fetch(10)
+	}
+	if !sameAcquired(got, acquired(5, 9, 1)) {
+		t.Fatalf("after the restart acquired %v, want 5-9", got)
+	}
+}
