@@ -384,6 +384,14 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 			}
 			e.cg = nil
 		}
+		if e.sg != nil {
+			// So is a share group's.
+			if e.sg.active(now) {
+				inconsistent = true
+				return
+			}
+			e.sg = nil
+		}
 		w, ch = c.newWaiter(e)
 		e.m.join(now, req, ci, w)
 	})

@@ -62,6 +62,15 @@ func (g *shareGroup) expire(now time.Time) []string {
 	return gone
 }
 
+// active reports whether g has members left once the silent ones expired; false for a nil g.
+func (g *shareGroup) active(now time.Time) bool {
+	if g == nil {
+		return false
+	}
+	g.expire(now)
+	return len(g.members) > 0
+}
+
 func shareHBError(code int16, msg string) *kmsg.ShareGroupHeartbeatResponse {
 	resp := kmsg.NewPtrShareGroupHeartbeatResponse()
 	resp.ErrorCode = code
@@ -194,14 +203,15 @@ func (c *Coordinator) ShareGroupHeartbeat(ctx context.Context, req *kmsg.ShareGr
 	var gone []string
 	found := c.locked(req.GroupID, join, func(g *groupEntry, now time.Time) {
 		if g.sg == nil {
-			if g.cg != nil || !g.classicUnused() {
+			// A group id is one kind of group while it has members; an empty one turns share.
+			if g.cg != nil && !g.cg.empty() || !g.classicUnused() {
 				resp = shareHBError(kerr.GroupIDNotFound.Code, "Group "+req.GroupID+" is not a share group.")
 				return
 			}
 			if !join {
 				return
 			}
-			g.sg = newShareGroup()
+			g.cg, g.sg = nil, newShareGroup()
 		}
 		gone = g.sg.expire(now)
 		if req.MemberEpoch == -1 {

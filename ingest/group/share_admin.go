@@ -24,10 +24,10 @@ func (c *Coordinator) shareAdminCode(name string, mutate bool) int16 {
 	var code int16
 	found := c.locked(name, mutate, func(g *groupEntry, now time.Time) {
 		switch {
-		case g.sg == nil && (g.cg != nil || !g.classicUnused()):
+		case g.sg == nil && (g.cg != nil && !g.cg.empty() || !g.classicUnused()):
 			code = kerr.GroupIDNotFound.Code
-		case g.sg == nil:
-			g.sg = newShareGroup()
+		case g.sg == nil && mutate:
+			g.cg, g.sg = nil, newShareGroup()
 		case mutate:
 			g.sg.expire(now)
 			if len(g.sg.members) > 0 {
