@@ -67,15 +67,19 @@ func newSharePartition(start int64) *sharePartition { return &sharePartition{sps
 
 func (p *sharePartition) next() int64 { return p.spso + int64(len(p.recs)) }
 
-// expire returns records whose acquisition lock passed to available (or archived at the limit).
-func (p *sharePartition) expire(now time.Time, limit int16) {
+// expire returns records whose acquisition lock passed to available (or archived at the limit)
+// and counts them.
+func (p *sharePartition) expire(now time.Time, limit int16) int {
+	n := 0
 	for i := range p.recs {
 		r := &p.recs[i]
 		if r.state == recAcquired && !r.until.After(now) {
 			p.releaseRec(r, limit)
+			n++
 		}
 	}
 	p.advance()
+	return n
 }
 
 func (p *sharePartition) releaseRec(r *shareRec, limit int16) {

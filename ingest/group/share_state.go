@@ -364,7 +364,7 @@ func (c *Coordinator) ShareFetchOffset(ctx context.Context, group string, tp met
 	p = s.part[k]
 	cfg := s.configLocked(group)
 	before := p.spso
-	p.expire(time.Now(), cfg.DeliveryLimit)
+	c.met.shareExpired.Add(float64(p.expire(time.Now(), cfg.DeliveryLimit)))
 	s.noteLocked(k, p, before)
 	off, ok := p.fetchOffset(shareMaxRecordLocks)
 	return off, ok && off < hw, nil
@@ -419,6 +419,9 @@ func (c *Coordinator) ShareAcquire(group, member string, tp metadata.TopicPartit
 	before := p.spso
 	out := p.acquire(time.Now(), member, batches, maxRecords, cfg.LockDuration, shareMaxRecordLocks)
 	s.noteLocked(k, p, before)
+	for _, r := range out {
+		c.met.shareAcquired.Add(float64(r.Last - r.First + 1))
+	}
 	return out
 }
 
@@ -436,8 +439,22 @@ func (c *Coordinator) ShareAcknowledge(group, member string, tp metadata.TopicPa
 	before := p.spso
 	code := p.acknowledge(time.Now(), member, first, last, types, cfg.LockDuration, cfg.DeliveryLimit)
 	s.noteLocked(k, p, before)
+	if code == 0 {
+		for _, t := range types {
+			n := last - first + 1
+			if len(types) > 1 {
+				n = 1
+			}
+			if int(t) < len(ackTypeNames) {
+				c.met.shareAcks.WithLabelValues(ackTypeNames[t]).Add(float64(n))
+			}
+		}
+	}
 	return code
 }
+
+// ackTypeNames label the acknowledgement metric by type (AckGap..AckRenew).
+var ackTypeNames = []string{"gap", "accept", "release", "reject", "renew"}
 
 // dropGroup forgets every share partition, session and config of group (DeleteGroups).
 func (s *shares) dropGroup(group string) {

@@ -5,8 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/metadata"
 )
 
 func shareBeat(c *Coordinator, group, member string, epoch int32, topics ...string) *kmsg.ShareGroupHeartbeatResponse {
@@ -110,5 +114,53 @@ func TestShareGroupConfigs(t *testing.T) {
 	}
 	if got := c.ShareGroupConfig("g"); got.LockDuration != DefaultShareLockDuration {
 		t.Fatalf("after delete %+v", got)
+	}
+}
+
+// The share partition driver's calls, as ShareFetch and ShareAcknowledge make them, and the
+// metrics they count.
+func TestShareDriverMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := newTestCoordinator(t, storeFactories["memmeta"](t), func(cfg *Config) { cfg.Registerer = reg })
+	ctx := context.Background()
+	tp := metadata.TopicPartition{Topic: "t"}
+	if err := c.AlterShareGroupConfigs("g", []ShareConfigOp{{Name: "share.auto.offset.reset", Value: kmsg.StringPtr("earliest")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	earliest := func(context.Context) (int64, error) { return 0, nil }
+	off, ok, err := c.ShareFetchOffset(ctx, "g", tp, 10, earliest)
+	if err != nil || !ok || off != 0 {
+		t.Fatalf("fetch offset %d %v %v", off, ok, err)
+	}
+	got := c.ShareAcquire("g", "m", tp, []BatchSpan{{First: 0, Last: 9}}, 10)
+	if len(got) != 1 || got[0] != (AcquiredRange{0, 9, 1}) {
+		t.Fatalf("acquired %v", got)
+	}
+	if code := c.ShareAcknowledge("g", "m", tp, 0, 2, []int8{AckAccept, AckRelease, AckReject}); code != 0 {
+		t.Fatalf("ack: %v", kerr.ErrorForCode(code))
+	}
+	if code := c.ShareAcknowledge("g", "m", tp, 3, 9, []int8{AckAccept}); code != 0 {
+		t.Fatalf("ack: %v", kerr.ErrorForCode(code))
+	}
+	if v := testutil.ToFloat64(c.met.shareAcquired); v != 10 {
+		t.Errorf("acquired %v, want 10", v)
+	}
+	for typ, want := range map[string]float64{"accept": 8, "release": 1, "reject": 1} {
+		if v := testutil.ToFloat64(c.met.shareAcks.WithLabelValues(typ)); v != want {
+			t.Errorf("%s acknowledgements %v, want %v", typ, v, want)
+		}
+	}
+	// Offset 1 was released: the next fetch starts there.
+	if off, ok, _ := c.ShareFetchOffset(ctx, "g", tp, 10, earliest); !ok || off != 1 {
+		t.Fatalf("fetch offset %d %v, want 1", off, ok)
+	}
+	// Everything below the high watermark is taken: nothing to fetch.
+	c.ShareAcquire("g", "m", tp, []BatchSpan{{First: 1, Last: 1}}, 10)
+	if _, ok, _ := c.ShareFetchOffset(ctx, "g", tp, 10, earliest); ok {
+		t.Fatal("a fetch offset with every record taken")
+	}
+	c.ShareCloseSession("g", "m") // releases offset 1
+	if off, ok, _ := c.ShareFetchOffset(ctx, "g", tp, 10, earliest); !ok || off != 1 {
+		t.Fatalf("after the session closed: fetch offset %d %v, want 1", off, ok)
 	}
 }
