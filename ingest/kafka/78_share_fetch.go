@@ -326,7 +326,11 @@ func shareFetchTopics(parts []sharePart, results map[int]shareResult) []kmsg.Sha
 		sp := kmsg.NewShareFetchResponseTopicPartition()
 		sp.Partition, sp.ErrorCode, sp.AcknowledgeErrorCode = p.tp.Partition, res.code, p.ackCode
 		sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = -1, -1
+		// Never null: Kafka's schema has it non-nullable, and its Java client fails on a null.
 		sp.Records = res.records
+		if sp.Records == nil {
+			sp.Records = []byte{}
+		}
 		for _, a := range res.acquired {
 			ar := kmsg.NewShareFetchResponseTopicPartitionAcquiredRecord()
 			ar.FirstOffset, ar.LastOffset, ar.DeliveryCount = a.First, a.Last, a.DeliveryCount

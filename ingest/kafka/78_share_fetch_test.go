@@ -384,3 +384,18 @@ func TestShareStartOffsetSurvivesRestart(t *testing.T) {
 		t.Fatalf("after the restart acquired %v, want 5-9", got)
 	}
 }
+
+// A partition answered without records carries an empty record set, never a null one: Kafka's
+// schema has the field non-nullable and its Java client fails on a null.
+func TestShareFetchTopicsNeverNullRecords(t *testing.T) {
+	parts := []sharePart{{tp: topicPartition("t", 0), known: true, ackCode: kerr.InvalidRecordState.Code}}
+	for _, topics := range [][]kmsg.ShareFetchResponseTopic{shareFetchTopics(parts, nil), shareFetchTopics(parts, map[int]shareResult{0: {code: kerr.NotLeaderForPartition.Code}})} {
+		p := topics[0].Partitions[0]
+		if p.Records == nil {
+			t.Fatal("null records")
+		}
+		if p.AcknowledgeErrorCode != kerr.InvalidRecordState.Code {
+			t.Fatalf("acknowledge error %d", p.AcknowledgeErrorCode)
+		}
+	}
+}
