@@ -193,7 +193,7 @@ func (c *Coordinator) ShareGroupHeartbeat(ctx context.Context, req *kmsg.ShareGr
 	if req.MemberID == "" || req.MemberEpoch < -1 {
 		return shareHBError(kerr.InvalidRequest.Code, "MemberID must be set and MemberEpoch at least -1")
 	}
-	topics, err := c.topics(ctx)
+	topics, err := c.topicsWith(ctx, req.SubscribedTopicNames...)
 	if err != nil {
 		c.log.Warn("share group heartbeat: list topics", "group", req.GroupID, "err", err)
 		return shareHBError(kerr.CoordinatorNotAvailable.Code, "")
@@ -265,6 +265,24 @@ func (c *Coordinator) ShareGroupDescribe(ctx context.Context, req *kmsg.ShareGro
 // isShare reports whether g is a share group.
 func (g *groupEntry) isShare() bool { return g.sg != nil }
 
+// topicsWith is the topic list, read again from the store when one of names is missing from the
+// cached one (a topic created within the last topicRefresh).
+func (c *Coordinator) topicsWith(ctx context.Context, names ...string) (topicSnapshot, error) {
+	topics, err := c.topics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if _, ok := topics[n]; !ok {
+			c.topicList.mu.Lock()
+			c.topicList.snap = nil
+			c.topicList.mu.Unlock()
+			return c.topics(ctx)
+		}
+	}
+	return topics, nil
+}
+
 // ShareTopicName is the name of the topic with id, for the share APIs, which name topics by id.
 // An id missing from the cached topic list is looked up again in the store (a new topic).
 func (c *Coordinator) ShareTopicName(ctx context.Context, id metadata.TopicID) (string, bool) {
@@ -289,7 +307,7 @@ func (c *Coordinator) ShareTopicName(ctx context.Context, id metadata.TopicID) (
 
 // ShareTopicID is the id of topic, if it exists.
 func (c *Coordinator) ShareTopicID(ctx context.Context, topic string) (metadata.TopicID, bool) {
-	topics, err := c.topics(ctx)
+	topics, err := c.topicsWith(ctx, topic)
 	if err != nil {
 		return metadata.TopicID{}, false
 	}

@@ -45,7 +45,13 @@ func (c *Coordinator) shareAdminCode(name string, mutate bool) int16 {
 // has one, else the stored one, else -1 (not initialized).
 func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.DescribeShareGroupOffsetsRequest) *kmsg.DescribeShareGroupOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
-	topics, _ := c.topics(ctx)
+	var names []string
+	for _, g := range req.Groups {
+		for _, t := range g.Topics {
+			names = append(names, t.Topic)
+		}
+	}
+	topics, _ := c.topicsWith(ctx, names...)
 	for _, rg := range req.Groups {
 		g := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		g.GroupID = rg.GroupID
@@ -114,7 +120,11 @@ func (c *Coordinator) DescribeShareGroupOffsets(ctx context.Context, req *kmsg.D
 func (c *Coordinator) AlterShareGroupOffsets(ctx context.Context, req *kmsg.AlterShareGroupOffsetsRequest) *kmsg.AlterShareGroupOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.AlterShareGroupOffsetsResponse)
 	code := c.shareAdminCode(req.GroupID, true)
-	topics, err := c.topics(ctx)
+	var names []string
+	for _, t := range req.Topics {
+		names = append(names, t.Topic)
+	}
+	topics, err := c.topicsWith(ctx, names...)
 	if code == 0 && err != nil {
 		code = kerr.CoordinatorNotAvailable.Code
 	}
@@ -169,7 +179,11 @@ func (c *Coordinator) AlterShareGroupOffsets(ctx context.Context, req *kmsg.Alte
 func (c *Coordinator) DeleteShareGroupOffsets(ctx context.Context, req *kmsg.DeleteShareGroupOffsetsRequest) *kmsg.DeleteShareGroupOffsetsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
 	code := c.shareAdminCode(req.GroupID, true)
-	topics, err := c.topics(ctx)
+	var names []string
+	for _, t := range req.Topics {
+		names = append(names, t.Topic)
+	}
+	topics, err := c.topicsWith(ctx, names...)
 	if code == 0 && err != nil {
 		code = kerr.CoordinatorNotAvailable.Code
 	}
