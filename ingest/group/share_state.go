@@ -30,6 +30,9 @@ const (
 	// the SPSO one share partition tracks.
 	shareMaxRecordLocks = 2000
 	shareFlushInterval  = 500 * time.Millisecond
+	// shareMaxSessions bounds the share sessions a node keeps (Kafka's
+	// group.share.max.share.sessions); a new one past it answers SHARE_SESSION_LIMIT_REACHED.
+	shareMaxSessions = 2000
 )
 
 // ErrShareConfig reports an unknown or invalid share group config.
@@ -287,6 +290,8 @@ func (c *Coordinator) ShareSession(group, member string, epoch int32, add, forge
 	switch {
 	case epoch == 0 && ack:
 		return nil, kerr.InvalidShareSessionEpoch.Code
+	case epoch == 0 && ss == nil && len(s.sess) >= shareMaxSessions:
+		return nil, kerr.ShareSessionLimitReached.Code
 	case epoch == 0:
 		ss = &shareSession{next: 0}
 		s.sess[k] = ss

@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -162,5 +163,25 @@ func TestShareDriverMetrics(t *testing.T) {
 	c.ShareCloseSession("g", "m") // releases offset 1
 	if off, ok, _ := c.ShareFetchOffset(ctx, "g", tp, 10, earliest); !ok || off != 1 {
 		t.Fatalf("after the session closed: fetch offset %d %v, want 1", off, ok)
+	}
+}
+
+// Share sessions are bounded: past the limit a new one is refused, an existing one may reopen.
+func TestShareSessionLimit(t *testing.T) {
+	c := newTestCoordinator(t, storeFactories["memmeta"](t), nil)
+	for i := range shareMaxSessions {
+		if _, code := c.ShareSession("g", "m"+strconv.Itoa(i), 0, nil, nil, false); code != 0 {
+			t.Fatalf("session %d: %v", i, kerr.ErrorForCode(code))
+		}
+	}
+	if _, code := c.ShareSession("g", "one-more", 0, nil, nil, false); code != kerr.ShareSessionLimitReached.Code {
+		t.Fatalf("session past the limit: %v", kerr.ErrorForCode(code))
+	}
+	if _, code := c.ShareSession("g", "m0", 0, nil, nil, false); code != 0 {
+		t.Fatalf("reopening a session: %v", kerr.ErrorForCode(code))
+	}
+	c.ShareCloseSession("g", "m1")
+	if _, code := c.ShareSession("g", "one-more", 0, nil, nil, false); code != 0 {
+		t.Fatalf("session after one closed: %v", kerr.ErrorForCode(code))
 	}
 }

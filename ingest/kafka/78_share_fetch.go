@@ -7,7 +7,8 @@ package kafka
 // default 30 s), until it is acknowledged (accept, release, reject) or the lock expires. The
 // share partition state is ingest/group's (share_partition.go); this handler is its driver: it
 // keeps the share session (ShareSessionEpoch 0 opens, -1 closes, otherwise each request carries
-// the next epoch), applies the acknowledgements piggy-backed on the request, reads each session
+// the next epoch; a node keeps at most 2,000 sessions, SHARE_SESSION_LIMIT_REACHED past them, as
+// Kafka's group.share.max.share.sessions), applies the acknowledgements piggy-backed on the request, reads each session
 // partition from the first record it may acquire through the broker's fetch path (so tiered data
 // is served too), and answers the batches read with the ranges acquired and their delivery
 // counts. Transaction markers are never delivered. With nothing to acquire the request waits up
