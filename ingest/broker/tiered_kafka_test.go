@@ -156,6 +156,34 @@ func TestKafkaConsumeFromZeroAfterLocalSegmentsDeleted(t *testing.T) {
 	if v := objstoretest.MetricValue(t, reg, "strata_tier_read_bytes_total"); v == 0 {
 		t.Fatal("no byte was read from object storage")
 	}
+
+	// A share group (KIP-932) starting at the earliest offset reads the same records, the old
+	// ones from object storage too.
+	alter := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	alter.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeGroupConfig,
+		ResourceName: "queue", Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "share.auto.offset.reset", Value: kmsg.StringPtr("earliest")}}}}
+	if resp, err := alter.RequestWith(ctx, cl); err != nil || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("share group config: %v %+v", err, resp)
+	}
+	share, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.ConsumeTopics("cold"), kgo.ShareGroup("queue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer share.Close()
+	shared := map[string]bool{}
+	for len(shared) < n {
+		fs := share.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("share consume after %d records: %v", len(shared), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= n || string(r.Value) != want[r.Offset] || r.DeliveryCount() != 1 {
+				t.Fatalf("share record at offset %d (delivery %d) = %q", r.Offset, r.DeliveryCount(), r.Value)
+			}
+			shared[string(r.Value)] = true
+			r.Ack(kgo.AckAccept)
+		})
+	}
 }
 
 // listOffset sends ListOffsets with a special timestamp (-2 earliest, -4 earliest local, -5 latest

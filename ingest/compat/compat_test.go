@@ -59,6 +59,8 @@ func externals() []external {
 		{name: "java-legacy-3.9", command: javaCommand("classic", true)},
 		// KIP-848 consumer groups apply only where the broker advertises ConsumerGroupHeartbeat.
 		{name: "java-kip848", command: javaCommand("consumer", false), needsKey: int16(kmsg.ConsumerGroupHeartbeat)},
+		// KIP-932 share groups: two KafkaShareConsumers instead of the group members.
+		{name: "java-share", command: javaCommand("share", false), needsKey: int16(kmsg.ShareFetch)},
 		{name: "confluent-kafka-python", command: func(root string) ([]string, string) {
 			py := filepath.Join(root, ".tools/compat-venv/bin/python")
 			if _, err := os.Stat(py); err != nil {

@@ -26,8 +26,9 @@
 // franz-go (kgo, kadm) and IBM/sarama run in the test process. kcat, kafkajs, the Java
 // kafka-clients and confluent-kafka (Python) are programs under testdata/compat, installed by
 // `make clients` (testdata/compat/install.sh). The Java client runs as kafka-clients 4.3 with
-// classic groups, as 3.9 (an older line still common), and with KIP-848 groups
-// (group.protocol=consumer) where the broker advertises ConsumerGroupHeartbeat.
+// classic groups, as 3.9 (an older line still common), with KIP-848 groups
+// (group.protocol=consumer) where the broker advertises ConsumerGroupHeartbeat, and with a
+// KIP-932 share group (two KafkaShareConsumers) where it advertises ShareFetch.
 //
 // Sarama runs at its default protocol level (2.8) and at the newest it knows.
 //

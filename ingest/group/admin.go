@@ -30,7 +30,7 @@ func (c *Coordinator) DescribeGroups(ctx context.Context, req *kmsg.DescribeGrou
 		}
 		consumer := false
 		found := c.locked(name, false, func(g *groupEntry, _ time.Time) {
-			if consumer = g.isConsumer(); !consumer {
+			if consumer = g.isConsumer() || g.isShare(); !consumer {
 				d = g.m.describe()
 			}
 		})
@@ -97,6 +97,9 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 		if g.cg != nil {
 			state, pt, typ = g.cg.state().String(), groupTypeConsumer, groupTypeConsumer
 		}
+		if g.sg != nil {
+			state, pt, typ = g.sg.state(), groupTypeShare, groupTypeShare
+		}
 		g.mu.Unlock()
 		if !dead {
 			add(g.name, state, pt, typ)
@@ -152,7 +155,10 @@ func (c *Coordinator) deleteGroup(ctx context.Context, name string) int16 {
 	g := c.groups[name]
 	if g != nil {
 		g.mu.Lock()
-		if g.m.state != StateEmpty || g.cg != nil && !g.cg.empty() {
+		if g.sg != nil {
+			g.sg.expire(time.Now())
+		}
+		if g.m.state != StateEmpty || g.cg != nil && !g.cg.empty() || g.sg != nil && len(g.sg.members) > 0 {
 			g.mu.Unlock()
 			c.mu.Unlock()
 			return kerr.NonEmptyGroup.Code
@@ -163,6 +169,7 @@ func (c *Coordinator) deleteGroup(ctx context.Context, name string) int16 {
 		g.mu.Unlock()
 	}
 	c.mu.Unlock()
+	c.shares.dropGroup(name)
 
 	committed, err := c.cfg.Store.FetchOffsets(ctx, name)
 	if err != nil {

@@ -74,14 +74,14 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.Cons
 	var created *groupEntry
 	found := c.locked(req.Group, join, func(g *groupEntry, now time.Time) {
 		if g.cg == nil {
-			if !g.classicUnused() {
+			if !g.classicUnused() || g.sg.active(now) {
 				resp = hbError(req.Version, kerr.GroupIDNotFound.Code, "Group "+req.Group+" is not a consumer group.")
 				return
 			}
 			if !join {
 				return
 			}
-			g.cg = newConsumerGroup(c.cparams())
+			g.cg, g.sg = newConsumerGroup(c.cparams()), nil
 			created = g
 		}
 		target := g.cg.targetEpoch

@@ -27,6 +27,7 @@ type Coordinator struct {
 
 	nextWaiter atomic.Uint64
 	topicList  topicList
+	shares     *shares // KIP-932 share-partition state and sessions (share_state.go)
 
 	// The deadline loop: one goroutine wakes each group at its machine's next deadline.
 	schedMu sync.Mutex
@@ -43,6 +44,7 @@ type groupEntry struct {
 	mu        sync.Mutex
 	m         *machine
 	cg        *consumerGroup // non-nil while the group is a KIP-848 consumer group
+	sg        *shareGroup    // non-nil while the group is a KIP-932 share group
 	waiters   map[waiter]chan reply
 	scheduled time.Time // earliest wake-up already in the deadline heap; zero if none
 }
@@ -66,6 +68,7 @@ func New(cfg Config) (*Coordinator, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	c.shares = newShares(c)
 	go c.run()
 	return c, nil
 }
@@ -84,6 +87,7 @@ func (c *Coordinator) Close() error {
 		c.mu.Unlock()
 		close(c.stop)
 		<-c.done
+		c.shares.close()
 		for _, g := range groups {
 			c.unload(g)
 		}
@@ -379,6 +383,14 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 				return
 			}
 			e.cg = nil
+		}
+		if e.sg != nil {
+			// So is a share group's.
+			if e.sg.active(now) {
+				inconsistent = true
+				return
+			}
+			e.sg = nil
 		}
 		w, ch = c.newWaiter(e)
 		e.m.join(now, req, ci, w)

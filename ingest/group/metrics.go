@@ -11,6 +11,10 @@ type metrics struct {
 	rebalances prometheus.Counter
 	members    *prometheus.GaugeVec
 	commits    prometheus.Counter
+	// KIP-932 share partitions led by this node.
+	shareAcquired prometheus.Counter
+	shareAcks     *prometheus.CounterVec
+	shareExpired  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,11 +31,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_group_offset_commits_total",
 			Help: "Partition offsets committed through this coordinator.",
 		}),
+		shareAcquired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_group_share_records_acquired_total",
+			Help: "Records acquired by share group members from partitions this node leads.",
+		}),
+		shareAcks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_group_share_acknowledged_records_total",
+			Help: "Records share group members acknowledged on this node, by type.",
+		}, []string{"type"}),
+		shareExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_group_share_lock_expiries_total",
+			Help: "Acquired records whose acquisition lock expired before they were acknowledged.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rebalances, m.members, m.commits} {
+	for _, c := range []prometheus.Collector{m.rebalances, m.members, m.commits, m.shareAcquired, m.shareAcks, m.shareExpired} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

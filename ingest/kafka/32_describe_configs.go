@@ -46,6 +46,8 @@ func handleDescribeConfigs(ctx context.Context, s *Server, cc *clientConn, kreq 
 				break
 			}
 			entries = s.topics.DescribeBrokerConfigs(rr.ConfigNames)
+		case rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
+			entries = s.describeGroupConfigs(rr.ResourceName, rr.ConfigNames)
 		default:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("unsupported resource type")
 		}

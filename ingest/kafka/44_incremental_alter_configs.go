@@ -43,6 +43,8 @@ func handleIncrementalAlterConfigs(ctx context.Context, s *Server, cc *clientCon
 			}
 		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("broker configs are static")
+		case rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
+			sr.ErrorCode, sr.ErrorMessage = s.alterGroupConfigs(rr, req.ValidateOnly)
 		default:
 			sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strp("unsupported resource type")
 		}

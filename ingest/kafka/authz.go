@@ -116,6 +116,8 @@ func (s *Server) configsDenied(cc *clientConn, op metadata.ACLOperation, rt kmsg
 		return kerr.TopicAuthorizationFailed.Code
 	case rt == kmsg.ConfigResourceTypeBroker && !s.authorizedCluster(cc, op):
 		return kerr.ClusterAuthorizationFailed.Code
+	case rt == kmsg.ConfigResourceTypeGroupConfig && !s.authorizedGroup(cc, op, name):
+		return kerr.GroupAuthorizationFailed.Code
 	}
 	return 0
 }

@@ -12,16 +12,21 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
@@ -31,8 +36,13 @@ import org.apache.kafka.common.utils.AppInfoParser;
  *
  * <pre>
  * java -cp target/classes:target/lib/* io.strata.compat.Main --bootstrap HOST:PORT --topic T
- *     [--group G] [--count N] [--partitions P] [--group-protocol classic|consumer]
+ *     [--group G] [--count N] [--partitions P] [--group-protocol classic|consumer|share]
  * </pre>
+ *
+ * <p>With {@code share} the two members are KafkaShareConsumers of a share group (KIP-932) that
+ * starts at the earliest offset: each accepts every record it processes and commits the
+ * acknowledgements after each poll; what the first one holds unprocessed at close is released to
+ * the second.
  */
 public final class Main {
   private static final long TIMEOUT_MS = 120_000;
@@ -151,7 +161,10 @@ public final class Main {
    * One group member: processes records until it has processed {@code want} of them (or until
    * every produced record was seen), committing processed offsets synchronously after each poll.
    */
-  private long consume(long want, long produced, String label) {
+  private long consume(long want, long produced, String label) throws Exception {
+    if (groupProtocol.equals("share")) {
+      return consumeShare(want, produced, label);
+    }
     Properties p = new Properties();
     p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
@@ -183,6 +196,51 @@ public final class Main {
               new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
         }
         consumer.commitSync(commit);
+        lastProgress = System.nanoTime();
+      }
+    }
+    System.err.printf("java-compat: %s: processed %d%n", label, processed);
+    return processed;
+  }
+
+  /** One share group member, as {@link #consume} for a classic or consumer group member. */
+  private long consumeShare(long want, long produced, String label) throws Exception {
+    Properties a = new Properties();
+    a.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    try (Admin admin = Admin.create(a)) {
+      ConfigResource res = new ConfigResource(ConfigResource.Type.GROUP, group);
+      AlterConfigOp earliest =
+          new AlterConfigOp(
+              new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET);
+      admin.incrementalAlterConfigs(Map.of(res, List.of(earliest))).all().get();
+    }
+    Properties p = new Properties();
+    p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+    p.put("share.acknowledgement.mode", "explicit");
+    p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    long processed = 0;
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(TIMEOUT_MS);
+    long lastProgress = System.nanoTime();
+    try (KafkaShareConsumer<String, String> consumer = new KafkaShareConsumer<>(p)) {
+      consumer.subscribe(Set.of(topic));
+      while (processed < want && seen.cardinality() < produced) {
+        long now = System.nanoTime();
+        if (now > deadline || now - lastProgress > TimeUnit.MILLISECONDS.toNanos(IDLE_MS)) {
+          System.err.printf("java-compat: %s: giving up after %d records (timeout)%n", label, processed);
+          break;
+        }
+        ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(500));
+        if (records.isEmpty()) {
+          continue;
+        }
+        for (ConsumerRecord<String, String> r : records) {
+          record(r);
+          processed++;
+          consumer.acknowledge(r, AcknowledgeType.ACCEPT);
+        }
+        consumer.commitSync();
         lastProgress = System.nanoTime();
       }
     }
