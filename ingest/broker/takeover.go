@@ -58,6 +58,16 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		if err := log.Reset(end); err != nil {
 			return fmt.Errorf("broker: reset %s to %d: %w", tp, end, err)
 		}
+	case b.hotLogConfig(t).LazySeal && log.StartOffset() > max(end, cat.LogStartOffset):
+		// Object durability seals without fsync: a power cut can tear a sealed segment, which
+		// recovery sets aside with the older ones, leaving a log that starts past the tiered
+		// end. What lay between was never acknowledged (acks wait for object storage); the log
+		// starts again at the tiered end.
+		b.log.Warn("broker: local log starts past the tiered end (segments set aside after a crash); resetting", "partition", tp,
+			"local_start", log.StartOffset(), "tiered_end", end)
+		if err := log.Reset(end); err != nil {
+			return fmt.Errorf("broker: reset %s to %d: %w", tp, end, err)
+		}
 	}
 	if cat.LogStartOffset > log.StartOffset() {
 		if err := log.SetStartOffset(min(cat.LogStartOffset, log.EndOffset())); err != nil {

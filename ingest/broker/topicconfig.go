@@ -44,6 +44,9 @@ func (b *Broker) hotLogConfig(t metadata.Topic) hotlog.Config {
 	if c.Logger == nil {
 		c.Logger = b.log
 	}
+	// Object durability acknowledges once the data is registered in object storage, so the rolls
+	// that put it there need not wait for the disk (hotlog.Config.LazySeal).
+	c.LazySeal = b.cfg.Tiering != nil && topics.String(t, "strata.durability", "local") == "object"
 	c.SegmentBytes = topics.Int(t, "segment.bytes", b.cfg.Defaults.SegmentBytes)
 	c.SegmentAge = msDuration(topics.Int(t, "segment.ms", b.cfg.Defaults.SegmentMs))
 	if v := topics.Int(t, "index.interval.bytes", 0); v > 0 {
@@ -62,13 +65,15 @@ func (b *Broker) applyTopic(p *partition, t metadata.Topic) {
 		return // every reconcile passes every topic: with thousands of partitions, only changes count
 	}
 	p.applied.Store(&t.Configs)
+	// The hot log first: leaving object durability, it syncs what it sealed lazily before any
+	// produce is acknowledged by its fsync.
+	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {
+		b.log.Warn("broker: apply segment settings", "partition", p.tp, "err", err)
+	}
 	st := b.settings(t)
 	p.cfg.Store(st)
 	p.plog.SetObjectDurability(b.objectDurability(st))
 	b.trackIfLive(p, t)
-	if _, err := b.dir.LogConfig(p.name, b.hotLogConfig(t)); err != nil {
-		b.log.Warn("broker: apply segment settings", "partition", p.tp, "err", err)
-	}
 }
 
 // msDuration converts a config in milliseconds, saturating instead of overflowing.

@@ -273,12 +273,13 @@ func (l *Log) Roll() error {
 	return l.rollLocked()
 }
 
-// rollLocked seals the active segment (index, footer, fsync, rename) and starts a new one. A failure
-// part way is sticky: reopening recovers from whatever reached the disk.
+// rollLocked seals the active segment (index, footer, fsync unless Config.LazySeal, rename) and
+// starts a new one. A failure part way is sticky: reopening recovers from whatever reached the disk.
 func (l *Log) rollLocked() error {
 	act := l.active()
 	next := act.ix.Index().NextOffset
-	if err := l.seal(act); err != nil {
+	lazy := l.cfg.LazySeal
+	if err := l.seal(act, lazy); err != nil {
 		l.failLocked(err)
 		return err
 	}
@@ -286,9 +287,11 @@ func (l *Log) rollLocked() error {
 		l.failLocked(err)
 		return err
 	}
-	if err := localfs.SyncDir(l.path); err != nil {
-		l.failLocked(err)
-		return err
+	if !lazy {
+		if err := localfs.SyncDir(l.path); err != nil {
+			l.failLocked(err)
+			return err
+		}
 	}
 	if next > l.durable {
 		l.durable = next

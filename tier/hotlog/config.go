@@ -33,6 +33,15 @@ type Config struct {
 	Logger             *slog.Logger  // default slog.Default()
 	Metrics            *Metrics      // optional
 
+	// LazySeal, for a partition whose data is made durable elsewhere before it is acknowledged
+	// (strata.durability=object: the registration in object storage), seals rolled segments
+	// without fsyncing them or the directory: a roll for a flush then costs no disk round trip.
+	// Such segments are fsynced when LazySeal is turned off (before the owner acknowledges by
+	// this log's fsync again) and on Close. After a power cut one may be found torn: it is set
+	// aside like any damaged segment, and what it held is in object storage or was never
+	// acknowledged.
+	LazySeal bool
+
 	// Sync, when set, replaces f.Sync() for every fsync of a segment file (group commits, seals,
 	// truncations, the fsync on Close). It exists for fault injection in tests — fail the next
 	// fsync of one partition's log, say — and must otherwise call f.Sync(). It is fixed when a Log

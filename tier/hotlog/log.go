@@ -40,6 +40,7 @@ type seg struct {
 	path    string
 	f       file
 	sealed  bool
+	lazy    bool // sealed without an fsync (Config.LazySeal); synced when that is turned off, on Close
 	created time.Time
 	size    int64            // file size
 	idx     segment.Index    // sealed segments
@@ -199,7 +200,7 @@ func (l *Log) load() error {
 			i--
 			continue
 		}
-		if err := l.seal(s); err != nil {
+		if err := l.seal(s, false); err != nil {
 			return err
 		}
 	}
@@ -229,6 +230,12 @@ func (l *Log) load() error {
 	}
 	if err := localfs.SyncDir(l.path); err != nil {
 		return err
+	}
+	if l.cfg.LazySeal {
+		// Sealed lazily before a crash, perhaps: not known to be on disk until synced.
+		for _, s := range l.segs {
+			s.lazy = s.sealed
+		}
 	}
 	l.start = start
 	l.end = next
@@ -338,19 +345,22 @@ func (l *Log) newActive(base int64) error {
 	return nil
 }
 
-// seal writes the index and footer after s's batches, fsyncs, and renames s to .seg. The caller
-// syncs the directory.
-func (l *Log) seal(s *seg) error {
+// seal writes the index and footer after s's batches, fsyncs (unless lazy), and renames s to
+// .seg. The caller syncs the directory.
+func (l *Log) seal(s *seg, lazy bool) error {
 	ix := s.ix.Index()
 	trailer := ix.AppendTrailer(nil)
 	if _, err := s.f.WriteAt(trailer, ix.DataSize); err != nil {
 		return fmt.Errorf("hotlog: write segment index: %w", err)
 	}
-	t0 := time.Now()
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("hotlog: sync sealed segment: %w", err)
+	if !lazy {
+		t0 := time.Now()
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("hotlog: sync sealed segment: %w", err)
+		}
+		l.cfg.Metrics.observeFsync(time.Since(t0))
 	}
-	l.cfg.Metrics.observeFsync(time.Since(t0))
+	s.lazy = lazy
 	p := filepath.Join(l.path, segName(s.base, sealedExt))
 	if err := os.Rename(s.path, p); err != nil {
 		return fmt.Errorf("hotlog: rename sealed segment: %w", err)
@@ -362,13 +372,55 @@ func (l *Log) seal(s *seg) error {
 }
 
 func (l *Log) setConfig(cfg Config) {
+	l.filesMu.RLock()
+	defer l.filesMu.RUnlock()
 	l.mu.Lock()
 	changed := l.cfg.SegmentAge != cfg.SegmentAge
 	l.cfg.SegmentBytes, l.cfg.SegmentAge, l.cfg.IndexIntervalBytes = cfg.SegmentBytes, cfg.SegmentAge, cfg.IndexIntervalBytes
+	unlazy := l.cfg.LazySeal && !cfg.LazySeal
+	l.cfg.LazySeal = cfg.LazySeal
+	var lazy []*seg
+	if unlazy {
+		lazy = l.lazySegsLocked()
+	}
 	l.mu.Unlock()
+	if len(lazy) > 0 {
+		// Before this log's fsync acknowledges anything again, what it sealed lazily is synced.
+		if err := l.syncSealed(lazy); err != nil {
+			l.mu.Lock()
+			l.failLocked(err)
+			l.mu.Unlock()
+		}
+	}
 	if changed {
 		l.kickFlush() // the flusher re-arms its age timer by the new age
 	}
+}
+
+// lazySegsLocked returns the segments sealed without an fsync and marks them synced. Called with
+// mu held.
+func (l *Log) lazySegsLocked() []*seg {
+	var out []*seg
+	for _, s := range l.segs {
+		if s.lazy {
+			out = append(out, s)
+			s.lazy = false
+		}
+	}
+	return out
+}
+
+// syncSealed fsyncs segs and the directory. The caller holds filesMu (shared or not), so none of
+// their files closes meanwhile.
+func (l *Log) syncSealed(segs []*seg) error {
+	for _, s := range segs {
+		t0 := time.Now()
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("hotlog: sync lazily sealed segment: %w", err)
+		}
+		l.cfg.Metrics.observeFsync(time.Since(t0))
+	}
+	return localfs.SyncDir(l.path)
 }
 
 func (l *Log) active() *seg { return l.segs[len(l.segs)-1] }
@@ -524,6 +576,11 @@ func (l *Log) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var errs []error
+	if lazy := l.lazySegsLocked(); l.err == nil && len(lazy) > 0 {
+		if err := l.syncSealed(lazy); err != nil {
+			errs = append(errs, fmt.Errorf("hotlog: sync on close: %w", err))
+		}
+	}
 	if l.err == nil && l.durable < l.end {
 		if err := l.active().f.Sync(); err != nil {
 			errs = append(errs, fmt.Errorf("hotlog: sync on close: %w", err))
