@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"net"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +72,7 @@ type pending struct {
 	known    bool // api is registered and the version is in range
 	received time.Time
 	gate     *produceGate
-	held     int64 // bytes reserved in the server's budget until handled
+	held     int64  // bytes reserved in the server's budget until handled
 	frame    []byte // a Produce frame, returned to the server's frame pool once handled
 
 	done chan struct{} // closed when resp/out/err are set
@@ -231,7 +231,7 @@ func (cc *clientConn) readFrame(br *bufio.Reader, size int) (frame []byte, held 
 			return nil, 0, nil
 		}
 		held += int64(n)
-		frame = slices.Grow(frame, n)
+		frame = growFrame(frame, n, size)
 		if _, err := io.ReadFull(br, frame[len(frame):len(frame)+n]); err != nil {
 			cc.s.budget.release(held)
 			return nil, 0, err
@@ -239,6 +239,19 @@ func (cc *clientConn) readFrame(br *bufio.Reader, size int) (frame []byte, held 
 		frame = frame[:len(frame)+n]
 	}
 	return frame, held, nil
+}
+
+// growFrame returns frame with room for n more bytes. Capacities are powers of two (at most the
+// one that holds size), so that the buffer doubles rather than creeping up by a quarter (copying
+// what it holds each time) and lands in the frame pool's class for frames of its size.
+func growFrame(frame []byte, n, size int) []byte {
+	if len(frame)+n <= cap(frame) {
+		return frame
+	}
+	c := min(1<<bits.Len(uint(len(frame)+n-1)), 1<<bits.Len(uint(size-1)))
+	grown := make([]byte, len(frame), c)
+	copy(grown, frame)
+	return grown
 }
 
 // decodeFrame parses the request header and decides how the request will be answered. An error
