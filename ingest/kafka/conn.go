@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"net"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +74,8 @@ type pending struct {
 	known    bool // api is registered and the version is in range
 	received time.Time
 	gate     *produceGate
-	held     int64 // bytes reserved in the server's budget until handled
+	held     int64  // bytes reserved in the server's budget until handled
+	frame    []byte // a Produce frame, returned to the server's frame pool once handled
 
 	done chan struct{} // closed when resp/out/err are set
 	out  [][]byte      // encoded response frame, written in order; nil: no response (acks=0)
@@ -185,6 +186,9 @@ func (cc *clientConn) readLoop() error {
 			return err
 		}
 		p.held = held
+		if p.hdr.key == kmsg.Produce.Int16() {
+			p.frame = frame // handed back to the pool once handled
+		}
 		select {
 		case cc.queue <- p:
 		case <-cc.ctx.Done():
@@ -207,29 +211,29 @@ func (cc *clientConn) readLoop() error {
 const frameChunk = 256 << 10
 
 // readFrame reads a frame of size bytes, reserving its memory in the server's request budget as
-// its bytes arrive rather than when its size is announced: each step reserves what the peer has
-// sent and is buffered, and reads exactly that, so a connection that announces a large frame and
-// stalls holds only the bytes it sent, and no buffer for the rest. A peer that keeps the read
-// buffer full (a fast sender) is read a chunk at a time, straight from the connection. The frame's
-// buffer grows with the data. It returns the frame and the bytes it holds in the budget (released
-// by the caller once the request is handled); a nil frame with a nil error means the connection is
+// its bytes arrive rather than when its size is announced. Each step reserves what the peer has
+// sent and is buffered, or, once the peer has sent part of the frame, up to as much again as it has
+// sent (at most frameChunk): those bytes are read straight from the connection into the frame, a
+// few large reads instead of one copy out of the read buffer per 64 KiB it holds. A connection
+// that announces a large frame and stalls thus holds at most twice the bytes it sent, and no
+// buffer for the rest. The frame's buffer comes from the server's frame pool when one fits, else
+// grows with the data. It returns the frame and the bytes it holds in the budget (released by the
+// caller once the request is handled); a nil frame with a nil error means the connection is
 // closing.
 func (cc *clientConn) readFrame(br *bufio.Reader, size int) (frame []byte, held int64, err error) {
+	frame = cc.s.frames.get(size)
 	for len(frame) < size {
 		if _, err := br.Peek(1); err != nil {
 			cc.s.budget.release(held)
 			return nil, 0, err
 		}
-		n := min(size-len(frame), frameChunk)
-		if avail := br.Buffered(); avail < br.Size() {
-			n = min(n, avail) // never block holding bytes the peer has not sent
-		}
+		n := min(size-len(frame), frameChunk, max(br.Buffered(), len(frame)))
 		if err := cc.s.budget.acquire(cc.ctx, int64(n)); err != nil {
 			cc.s.budget.release(held)
 			return nil, 0, nil
 		}
 		held += int64(n)
-		frame = slices.Grow(frame, n)
+		frame = growFrame(frame, n, size)
 		if _, err := io.ReadFull(br, frame[len(frame):len(frame)+n]); err != nil {
 			cc.s.budget.release(held)
 			return nil, 0, err
@@ -237,6 +241,19 @@ func (cc *clientConn) readFrame(br *bufio.Reader, size int) (frame []byte, held 
 		frame = frame[:len(frame)+n]
 	}
 	return frame, held, nil
+}
+
+// growFrame returns frame with room for n more bytes. Capacities are powers of two (at most the
+// one that holds size), so that the buffer doubles rather than creeping up by a quarter (copying
+// what it holds each time) and lands in the frame pool's class for frames of its size.
+func growFrame(frame []byte, n, size int) []byte {
+	if len(frame)+n <= cap(frame) {
+		return frame
+	}
+	c := min(1<<bits.Len(uint(len(frame)+n-1)), 1<<bits.Len(uint(size-1)))
+	grown := make([]byte, len(frame), c)
+	copy(grown, frame)
+	return grown
 }
 
 // decodeFrame parses the request header and decides how the request will be answered. An error
@@ -325,6 +342,10 @@ func (cc *clientConn) handle(p *pending) {
 
 	resp, err := cc.answer(p)
 	cc.s.m.observe(name, time.Since(p.received))
+	if p.frame != nil { // the records are in the hot log; the response does not point into them
+		cc.s.frames.put(p.frame)
+		p.frame, p.body = nil, nil
+	}
 	if err != nil {
 		p.err = err
 		return

@@ -217,6 +217,7 @@ type Server struct {
 	m      *metrics
 	sec    *securityMetrics
 	budget *byteBudget
+	frames framePool // buffers of handled Produce frames
 
 	ctx    context.Context // cancelled by Close: ends long polls and handlers
 	cancel context.CancelFunc

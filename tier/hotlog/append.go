@@ -159,6 +159,7 @@ func (l *Log) WaitDurable(ctx context.Context, upTo int64) error {
 			return ErrClosed
 		}
 		ch := l.syncedChan()
+		l.overlapLocked()
 		l.mu.Unlock()
 		l.kickFlush()
 		select {
@@ -219,16 +220,21 @@ func (l *Log) rollDue() (time.Time, bool) {
 	return act.created.Add(l.cfg.SegmentAge), true
 }
 
-// flush fsyncs the active segment once for everything appended so far.
+// flush fsyncs the active segment once for everything appended so far, unless a commit already in
+// the kernel covers it.
 func (l *Log) flush() {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
 	l.mu.Lock()
-	if l.usableLocked() != nil || l.durable >= l.end {
+	if l.usableLocked() != nil || l.durable >= l.end || (l.inflight > 0 && l.syncingTo >= l.end) {
 		l.mu.Unlock()
 		return
 	}
 	target, f := l.end, l.active().f
+	ticket := l.ticketNext
+	l.ticketNext++
+	l.inflight++
+	l.syncingTo = target
 	l.mu.Unlock()
 
 	t0 := time.Now()
@@ -237,14 +243,44 @@ func (l *Log) flush() {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Credit in order: two fsyncs of one file may share a writeback error that only one of them
+	// reports, so a commit counts only once every earlier one has succeeded. (Truncations take
+	// filesMu exclusively, so none happens while a commit is in flight.)
+	for l.ticketDone != ticket {
+		l.flushTurn.Wait()
+	}
+	l.ticketDone++
+	l.inflight--
+	l.flushTurn.Broadcast()
 	if err != nil {
 		l.failLocked(fmt.Errorf("hotlog: fsync: %w", err))
 		return
 	}
-	if target > l.durable {
+	if l.err == nil && target > l.durable {
 		l.durable = target
 		l.notifySynced()
 	}
+}
+
+// overlapLocked starts a second group commit at once if flushLoop's is in the kernel and more has
+// been appended since it began. Without it those appends wait for the running fsync to end and
+// then for a whole one of their own; with it their fsync overlaps the running one (the device
+// gets the next writes while the first commit's journal flush completes). Called with mu held by
+// a goroutine about to wait for durability; the commit runs on a goroutine of the Log's own,
+// which Close waits for.
+func (l *Log) overlapLocked() {
+	if l.inflight != 1 || l.syncingTo >= l.end || l.overlapping || l.closed || l.err != nil {
+		return
+	}
+	l.overlapping = true
+	l.bg.Add(1)
+	go func() {
+		defer l.bg.Done()
+		l.flush()
+		l.mu.Lock()
+		l.overlapping = false
+		l.mu.Unlock()
+	}()
 }
 
 func (l *Log) rollIfOld() {

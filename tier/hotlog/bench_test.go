@@ -2,7 +2,6 @@ package hotlog
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -15,12 +14,21 @@ import (
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
-// BenchmarkAppendDurable appends 16 KiB batches of 1 KiB records, each appender waiting for its
-// batch to be durable (acks=all with local durability). One op is one batch.
+// BenchmarkAppendDurable appends batches of 1 KiB records, each appender waiting for its batch to
+// be durable (acks=all with local durability): 16 KiB batches, and 1 MiB batches from 5 appenders
+// as a producer's pipeline of 5 requests in flight to one partition at saturation. One op is one
+// batch.
 func BenchmarkAppendDurable(b *testing.B) {
-	const recordsPerBatch = 16
-	for _, writers := range []int{1, 8} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+	for _, tc := range []struct {
+		name                     string
+		writers, recordsPerBatch int
+	}{
+		{"writers=1", 1, 16},
+		{"writers=8", 8, 16},
+		{"writers=5/1MiB", 5, 1000},
+	} {
+		writers, recordsPerBatch := tc.writers, tc.recordsPerBatch
+		b.Run(tc.name, func(b *testing.B) {
 			reg := prometheus.NewRegistry()
 			d, err := OpenDir(b.TempDir(), Config{Logger: quiet, Metrics: NewMetrics(reg)})
 			if err != nil {

@@ -92,6 +92,17 @@ type Log struct {
 	failed       chan struct{} // closed when err is set
 	closed       bool
 
+	// Group commits in the kernel: at most two, flushLoop's and one started by a waiter while
+	// flushLoop's was running (overlapLocked). They are credited in the order they began
+	// (tickets), so a later fsync never vouches for bytes an earlier one failed to write.
+	inflight    int
+	syncingTo   int64 // the newest in-flight commit's target; meaningful while inflight > 0
+	overlapping bool  // an overlapping commit's goroutine is running
+	ticketNext  uint64
+	ticketDone  uint64
+	flushTurn   *sync.Cond // on mu: signalled as each commit is credited
+	bg          sync.WaitGroup
+
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
@@ -110,6 +121,7 @@ func openLog(path, name string, cfg Config) (*Log, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	l.flushTurn = sync.NewCond(&l.mu)
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
 			_ = s.f.Close()
@@ -570,6 +582,7 @@ func (l *Log) close() error {
 	close(l.stop)
 	l.mu.Unlock()
 	<-l.done
+	l.bg.Wait()
 
 	l.filesMu.Lock()
 	defer l.filesMu.Unlock()
