@@ -226,7 +226,9 @@ func (l *Log) flush() {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
 	l.mu.Lock()
-	if l.usableLocked() != nil || l.durable >= l.end || (l.inflight > 0 && l.syncingTo >= l.end) {
+	if l.usableLocked() != nil || l.durable >= l.end || (l.inflight > 0 && l.syncingTo >= l.end) ||
+		(l.cfg.LazySeal && l.waiters == 0 && !l.syncedTaken) {
+		// (A LazySeal log's data is made durable elsewhere: it fsyncs only for a waiter.)
 		l.mu.Unlock()
 		return
 	}
