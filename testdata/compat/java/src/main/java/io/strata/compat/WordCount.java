@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
@@ -62,6 +63,9 @@ public final class WordCount {
     // (the broker's minimum) so that the restarted instance is assigned the tasks quickly.
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1000);
+    // Records go out as they are made, not at commit: a SIGKILL then leaves an open transaction
+    // with records in the logs, which the restarted instance's producer must have aborted.
+    p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
 
     StreamsBuilder b = new StreamsBuilder();
     b.stream(args.get("input"), Consumed.with(Serdes.String(), Serdes.String()))
