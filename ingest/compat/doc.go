@@ -45,6 +45,10 @@
 //     worker is restarted once its config, offset and status topics (cleanup.policy=compact)
 //     were compacted: it resumes with its connector configs and source offsets, re-sending
 //     nothing (skipped against STRATA_COMPAT_BOOTSTRAP);
+//   - a Kafka Streams word count with processing.guarantee=exactly_once_v2
+//     (TestStreamsExactlyOnce: a repartition topic, a compacted changelog) is killed with SIGKILL
+//     while a transaction holds records of its output and restarted on its state directory: a
+//     read_committed consumer must see each word's counts 1, 2, ... n exactly once;
 //   - against a second server with --sasl-users, kcat and sarama run the scenario with
 //     SCRAM-SHA-256 and SCRAM-SHA-512, and kcat with a wrong password is refused.
 //

@@ -46,14 +46,15 @@ fi
 
 # Java kafka-clients
 jv="$compat/java"
-if ! stamp_ok java "$jv/pom.xml" "$jv/src/main/java/io/strata/compat/Main.java" "$jv/src/main/resources/simplelogger.properties" ||
-  [[ ! -f "$jv/target/classes/io/strata/compat/Main.class" ]]; then
+if ! stamp_ok java "$jv/pom.xml" "$jv/src/main/java/io/strata/compat/Main.java" "$jv/src/main/java/io/strata/compat/WordCount.java" "$jv/src/main/resources/simplelogger.properties" ||
+  [[ ! -f "$jv/target/classes/io/strata/compat/Main.class" ]] ||
+  [[ ! -f "$jv/target/classes/io/strata/compat/WordCount.class" ]]; then
   step "maven build (Java kafka-clients)"
   (cd "$jv" && mvn -q -B -Dstyle.color=never -DskipTests package >"$tools/java-build.log" 2>&1) || {
     cat "$tools/java-build.log" >&2
     exit 1
   }
-  stamp_set java "$jv/pom.xml" "$jv/src/main/java/io/strata/compat/Main.java" "$jv/src/main/resources/simplelogger.properties"
+  stamp_set java "$jv/pom.xml" "$jv/src/main/java/io/strata/compat/Main.java" "$jv/src/main/java/io/strata/compat/WordCount.java" "$jv/src/main/resources/simplelogger.properties"
 fi
 
 # Kafka Connect (jars only)
