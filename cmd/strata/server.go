@@ -71,11 +71,12 @@ type serverConfig struct {
 	httpTLSKey     string
 	httpOpenMetric bool
 	diskReserve    byteSize
-	authorizer     string   // --authorizer (acl.go)
-	superUsersFlag string   // --super-users
-	superUsers     []string // parsed --super-users
-	interNodeUser  string   // --inter-node-user (peer.go)
-	interNodeCA    string   // --inter-node-tls-ca
+	authorizer     string            // --authorizer (acl.go)
+	superUsersFlag string            // --super-users
+	superUsers     []string          // parsed --super-users
+	interNodeUser  string            // --inter-node-user (peer.go)
+	oauth          kafka.OAuthConfig // --sasl-oauthbearer-*
+	interNodeCA    string            // --inter-node-tls-ca
 
 	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
 	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer; the HTTP listener's users too
@@ -111,6 +112,10 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
 	fs.StringVar(&c.authorizer, "authorizer", "none", `"acl" checks every Kafka request and HTTP ingest against the ACLs kept in the metadata service (no ACL: denied); "none" allows every authenticated client everything`)
 	fs.StringVar(&c.superUsersFlag, "super-users", "", "with --authorizer acl, principals allowed everything whatever the ACLs say, comma-separated (User:admin,User:ops)")
+	fs.StringVar(&c.oauth.JWKSFile, "sasl-oauthbearer-jwks", "", "JSON Web Key Set file enabling SASL/OAUTHBEARER on the Kafka listener: signed JWTs (RS*/ES*) with a live exp are accepted, the principal is their sub claim")
+	fs.BoolVar(&c.oauth.Unsecured, "sasl-oauthbearer-unsecured", false, "enable SASL/OAUTHBEARER accepting unsigned (alg none) JWTs, as Apache Kafka's default validator does: for tests only, never in production")
+	fs.StringVar(&c.oauth.Issuer, "sasl-oauthbearer-issuer", "", "with OAUTHBEARER, the iss claim tokens must carry")
+	fs.StringVar(&c.oauth.Audience, "sasl-oauthbearer-audience", "", "with OAUTHBEARER, a value the aud claim of tokens must hold")
 	fs.StringVar(&c.interNodeUser, "inter-node-user", "", "with --sasl-users, the user (of that file) this node logs in as, with SCRAM-SHA-512, when it calls other nodes: transaction markers, queries of their hot tails; with --authorizer acl, list it in --super-users")
 	fs.StringVar(&c.interNodeCA, "inter-node-tls-ca", "", "with --kafka-tls-cert, PEM CA certificates this node trusts for other nodes' listeners when it calls them (default: the system's roots)")
 	fs.BoolVar(&c.httpOpenMetric, "http-open-metrics", false, "with --sasl-users, leave /metrics and /debug/pprof/ open to requests without credentials (for a scraper)")
@@ -198,6 +203,9 @@ func (c *serverConfig) validate() error {
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return usagef("--kafka-tls-client-ca needs --kafka-tls-cert and --kafka-tls-key")
 	}
+	if (c.oauth.Issuer != "" || c.oauth.Audience != "") && c.oauth.JWKSFile == "" && !c.oauth.Unsecured {
+		return usagef("--sasl-oauthbearer-issuer and --sasl-oauthbearer-audience need --sasl-oauthbearer-jwks (or --sasl-oauthbearer-unsecured)")
+	}
 	if c.interNodeUser != "" && c.saslUsers == "" {
 		return usagef("--inter-node-user needs --sasl-users (the user and its password come from that file)")
 	}
@@ -245,6 +253,15 @@ func (c *serverConfig) kafkaSecurity() (*tls.Config, *kafka.Credentials, error) 
 		var err error
 		if creds, err = kafka.LoadCredentials(c.saslUsers); err != nil {
 			return nil, nil, usagef("--sasl-users %s: %v", c.saslUsers, err)
+		}
+	}
+	if c.oauth.JWKSFile != "" || c.oauth.Unsecured {
+		v, err := kafka.NewOAuthValidator(c.oauth)
+		if err != nil {
+			return nil, nil, usagef("--sasl-oauthbearer-jwks: %v", err)
+		}
+		if creds, err = creds.WithOAuth(v); err != nil {
+			return nil, nil, usagef("--sasl-oauthbearer-*: %v", err)
 		}
 	}
 	return tc, creds, nil
@@ -307,6 +324,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(handler)
 	slog.SetDefault(log)
+	if cfg.oauth.Unsecured {
+		log.Warn("strata: --sasl-oauthbearer-unsecured: OAUTHBEARER accepts unsigned tokens, so anyone can log in as anyone; for tests only")
+	}
 	return serve(ctx, cfg, log)
 }
 

@@ -23,7 +23,7 @@ func init() {
 func handleSASLHandshake(_ context.Context, _ *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.SASLHandshakeRequest)
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
-	resp.SupportedMechanisms = append([]string(nil), saslMechanisms...)
+	resp.SupportedMechanisms = cc.auth.creds.mechanisms()
 	resp.ErrorCode = cc.auth.handshake(req.Mechanism, req.GetVersion())
 	return resp, nil
 }

@@ -50,7 +50,15 @@ type saslSession interface {
 }
 
 func newSASLSession(c *Credentials, mechanism string) saslSession {
+	if len(c.users) == 0 && mechanism != mechOAuth {
+		return nil // OAUTHBEARER only
+	}
 	switch mechanism {
+	case mechOAuth:
+		if c.oauth == nil {
+			return nil
+		}
+		return &oauthSession{v: c.oauth}
 	case mechPlain:
 		return &plainSession{creds: c}
 	case mechSCRAM256:

@@ -92,6 +92,8 @@ type Credentials struct {
 	// secret derives stable fake salts for unknown users, so that a SCRAM exchange does not tell
 	// whether a user exists.
 	secret []byte
+	// oauth, when set, enables OAUTHBEARER (sasl_oauth.go).
+	oauth *OAuthValidator
 }
 
 // NewCredentials computes the SCRAM keys of users (name → password) with iterations PBKDF2

@@ -5,14 +5,16 @@
 # A second node with --sasl-users (its own data dir, ports and embedded metadata) serves the SCRAM
 # tests (KGO_TEST_SCRAM_SEEDS): the suite's run logs in with SCRAM-SHA-512, and TestSCRAMAuth runs
 # once more with SCRAM-SHA-256 (reported as TestSCRAMAuth/sha256; TestSCRAMAuthBadCredentials
-# tries SHA-256 with an unknown user). TestOAuthAuth stays skipped: Strata serves no OAUTHBEARER.
+# tries SHA-256 with an unknown user). The same node accepts OAUTHBEARER with unsigned tokens
+# (--sasl-oauthbearer-unsecured, test-grade, as Kafka's default validator) for TestOAuthAuth
+# (KGO_TEST_OAUTH_SEEDS).
 #
 #   STRATA_BIN   the strata binary (default: bin/strata, built by `make build`)
 #   KGO_RUN      a -run pattern (default: every test)
 #   KGO_TIMEOUT  the go test timeout (default 20m)
 #
 # Prints one line per test that did not pass, then "kgo suite: P passed, F failed, S skipped" and
-# exits 1 if any test failed, except the known differences below, or a SCRAM test skipped.
+# exits 1 if any test failed, except the known differences below, or a SCRAM or OAuth test skipped.
 #
 # Known differences (a test listed here may fail without failing the run; it is still reported):
 #   TestConsumeRegex             wait for __consumer_offsets to appear in Metadata as an internal
@@ -52,7 +54,7 @@ skport=$(free_port)
 shport=$(free_port)
 printf 'kgo:kgo-scram-secret\n' >"$work/users"
 "$bin" server --data-dir "$work/sasl-data" --kafka-addr "127.0.0.1:$skport" --http-addr "127.0.0.1:$shport" \
-	--num-partitions 1 --sasl-users "$work/users" >"$work/strata-sasl.log" 2>&1 &
+	--num-partitions 1 --sasl-users "$work/users" --sasl-oauthbearer-unsecured >"$work/strata-sasl.log" 2>&1 &
 sasl_pid=$!
 ready() { # http port, log
 	for _ in $(seq 100); do
@@ -65,7 +67,7 @@ ready "$hport" "$work/strata.log"
 ready "$shport" "$work/strata-sasl.log"
 
 cd "$work/franz-go/pkg/kgo"
-export KGO_SEEDS="127.0.0.1:$kport" KGO_TEST_RF=1 KGO_TEST_SCRAM_SEEDS="127.0.0.1:$skport"
+export KGO_SEEDS="127.0.0.1:$kport" KGO_TEST_RF=1 KGO_TEST_SCRAM_SEEDS="127.0.0.1:$skport" KGO_TEST_OAUTH_SEEDS="127.0.0.1:$skport"
 set +e
 KGO_TEST_SCRAM=kgo:kgo-scram-secret:512 go test -count=1 -json -timeout "${KGO_TIMEOUT:-20m}" \
 	-run "${KGO_RUN:-.}" . >"$work/kgo.json" 2>"$work/kgo.err"
@@ -95,7 +97,7 @@ print(f"kgo suite: {count['pass']} passed, {count['fail']} failed, {count['skip'
 known = {"TestConsumeRegex", "Test848RegexBrokerResolves", "TestConsumeRegexShareSkipsInternal"}
 unexpected = [t for t, a in res.items() if a == "fail" and t not in known]
 # The SASL node is there for these: a skip means the run is set up wrong.
-unexpected += [t for t, a in res.items() if a == "skip" and t.startswith("TestSCRAMAuth")]
+unexpected += [t for t, a in res.items() if a == "skip" and (t.startswith("TestSCRAMAuth") or t == "TestOAuthAuth")]
 for t in sorted(known):
     if res.get(t) == "pass":
         print(f"kgo: {t} passes now: drop it from the known differences in run.sh")
