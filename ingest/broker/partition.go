@@ -29,6 +29,9 @@ type partition struct {
 	mu        sync.Mutex
 	producers map[int64]*producerState
 	txns      txnIndex // txn.go
+	// tieredTxns carries the transactional batches of tiered data from rebuildTieredProducers to
+	// rebuildTxns during a takeover.
+	tieredTxns []tieredTxnBatch
 	// txnSeen is set (under mu) once txns holds anything, so that fetches of partitions without
 	// transactions need not take mu for the last stable offset.
 	txnSeen atomic.Bool

@@ -126,6 +126,7 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 // leader's log starts at the tiered end). Reads at most ProducerStateTieredScanBytes.
 func (b *Broker) rebuildTieredProducers(ctx context.Context, p *partition, cat metadata.PartitionCatalog) error {
 	p.producers = map[int64]*producerState{}
+	p.tieredTxns = nil
 	if b.cfg.TieredReader == nil || len(cat.Segments) == 0 {
 		return nil
 	}
@@ -167,6 +168,19 @@ func (b *Broker) rebuildTieredProducers(ctx context.Context, p *partition, cat m
 				break
 			}
 			p.recordSequence(info, info.BaseOffset, info.LastOffset(), info.MaxTimestamp)
+			if info.Transactional() {
+				tb := tieredTxnBatch{info: info}
+				if info.Control() {
+					c, err := controlCommit(data[:info.Size()])
+					if err != nil {
+						next = info.NextOffset()
+						data = data[info.Size():]
+						continue // not a transaction marker: closes nothing
+					}
+					tb.commit = c
+				}
+				p.tieredTxns = append(p.tieredTxns, tb)
+			}
 			next = info.NextOffset()
 			data = data[info.Size():]
 		}

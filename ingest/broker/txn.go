@@ -33,9 +33,11 @@ import (
 // On takeover both are rebuilt by scanning the whole hot log (rebuildTxns): transactional batches
 // open a transaction, control batches close it. Data below the hot log's start (tiered) carries
 // its aborted transactions in its control batches: a read_committed fetch of tiered data derives
-// them from the batches it returns (abortedIn). Deviation from Apache Kafka: no transaction index
-// files or producer snapshots; a transaction still open across a takeover whose first batch is
-// below the hot log's start does not hold the last stable offset back.
+// them from the batches it returns (abortedIn); the transactional batches of the newest tiered data
+// (what rebuildTieredProducers reads, ProducerStateTieredScanBytes) are replayed first, so a
+// transaction open across a takeover that left the hot log empty still holds the last stable
+// offset back. Deviation from Apache Kafka: no transaction index files or producer snapshots; a
+// transaction still open whose first batch lies below that scan does not hold it back.
 
 type openTxn struct {
 	first int64
@@ -223,9 +225,22 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 	return b.WaitDurable(ctx, tp, lepoch, res.LastOffset+1)
 }
 
-// rebuildTxns replays the hot log into the transaction index (on takeover, before serving).
+// tieredTxnBatch is a transactional batch of tiered data read on takeover (rebuildTieredProducers):
+// a transaction still open there must hold the last stable offset back.
+type tieredTxnBatch struct {
+	info   segment.BatchInfo
+	commit bool // a control batch's marker type
+}
+
+// rebuildTxns replays the transactional batches of the tiered data read on takeover, then the hot
+// log, into the transaction index (on takeover, before serving).
 func (p *partition) rebuildTxns() error {
 	p.txns = txnIndex{}
+	for _, tb := range p.tieredTxns {
+		p.txns.note(tb.info, tb.commit)
+	}
+	p.txnSeen.Store(len(p.tieredTxns) > 0)
+	p.tieredTxns = nil
 	if p.log.StartOffset() >= p.log.EndOffset() {
 		return nil
 	}
@@ -239,7 +254,7 @@ func (p *partition) rebuildTxns() error {
 	if err != nil {
 		return err
 	}
-	p.txnSeen.Store(len(seen) > 0)
+	p.txnSeen.Store(p.txnSeen.Load() || len(seen) > 0)
 	for _, info := range seen {
 		commit := false
 		if info.Control() {
