@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The transactional check: how long the nemesis runs, how many transactional producers write,
+// and over how many partitions of the object-durability topic.
+const (
+	jepsenTxnChaos      = 25 * time.Second
+	jepsenTxnProducers  = 3
+	jepsenTxnPartitions = 6
+)
+
+// txnOutcome is what a transactional producer knows of one transaction's end.
+type txnOutcome int
+
+const (
+	// txnCommitted: EndTransaction(commit) returned nil.
+	txnCommitted txnOutcome = iota
+	// txnAborted: EndTransaction(abort) returned nil, and no commit was ever asked for.
+	txnAborted
+	// txnAbortUnconfirmed: the abort returned an error, but no commit was ever asked for, so a
+	// correct broker can only have aborted it (by the EndTxn, a fencing epoch bump or its timeout).
+	txnAbortUnconfirmed
+	// txnUnknown: EndTransaction(commit) returned an error; it may have committed or not.
+	txnUnknown
+)
+
+func (o txnOutcome) String() string {
+	return [...]string{"committed", "aborted", "abort-unconfirmed", "unknown"}[o]
+}
+
+// jepsenTxn is one transaction of the history: the values it wrote (each names its partition)
+// and its outcome as its producer knows it.
+type jepsenTxn struct {
+	id      string
+	values  map[string]int32 // value → partition it was produced to
+	outcome txnOutcome
+	failed  bool // a record of it failed to produce (so it was aborted)
+}
+
+// TestJepsenTransactions: three strata processes on a three-node NATS cluster and MinIO.
+// Transactional producers (franz-go, one transactional id each) write each transaction to 2–4
+// partitions of an object-durability topic and commit or abort it at random, while a nemesis
+// kill -9s and restarts nodes (at most two down at once). Each producer records only what it
+// knows: a commit that returned nil committed, an abort that returned nil (with no commit asked
+// for) aborted, a failed commit may have gone either way. Afterwards a read_committed consumer
+// reads every partition from the start, and:
+//   - no record of a transaction that was never asked to commit is seen;
+//   - every record of a committed transaction is seen, exactly once, in the partition it was sent to;
+//   - every transaction is all-or-nothing: all its records visible, or none;
+//   - offsets increase in each partition.
+//
+// The nemesis is seeded (STRATA_JEPSEN_SEED repeats a run's choices; timing still varies).
+func TestJepsenTransactions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster under faults")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("STRATA_JEPSEN_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("STRATA_JEPSEN_SEED: %v", err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (rerun with STRATA_JEPSEN_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+
+	c := startCluster(t, 3, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topic := fmt.Sprintf("jepsen-txn-%d", seed%1_000_000)
+	c.createTopic(t, ctx, topic, jepsenTxnPartitions, map[string]*string{"strata.durability": strp("object")})
+
+	var mu sync.Mutex
+	var history []*jepsenTxn
+	chaosEnd := time.Now().Add(jepsenTxnChaos)
+	var wg sync.WaitGroup
+	for pi := range jepsenTxnProducers {
+		prng := rand.New(rand.NewPCG(seed, uint64(pi)+1))
+		txid := fmt.Sprintf("%s-p%d", topic, pi)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			txns := txnProducer(ctx, t, c, topic, txid, prng, chaosEnd)
+			mu.Lock()
+			history = append(history, txns...)
+			mu.Unlock()
+		}()
+	}
+
+	kills, restarts := killRestartNemesis(t, c, rng, chaosEnd)
+	for id := 1; id <= 3; id++ {
+		if !slices.Contains(c.up(), id) {
+			c.start(id)
+		}
+	}
+	wg.Wait()
+	counts := map[txnOutcome]int{}
+	failed := 0
+	for _, tx := range history {
+		counts[tx.outcome]++
+		if tx.failed {
+			failed++
+		}
+	}
+	t.Logf("%d kills, %d restarts; %d transactions: %d committed, %d aborted (%d after a failed produce), %d abort-unconfirmed, %d unknown",
+		kills, restarts, len(history), counts[txnCommitted], counts[txnAborted], failed, counts[txnAbortUnconfirmed], counts[txnUnknown])
+	if counts[txnCommitted] == 0 || counts[txnAborted] == 0 {
+		t.Fatalf("the history needs committed and aborted transactions\n%s", c.logs())
+	}
+
+	recs := consumeCommitted(t, ctx, c, topic)
+	unknownCommitted := checkTxnHistory(t, history, recs)
+	if t.Failed() {
+		t.Fatalf("%d records read\n%s", len(recs), c.logs())
+	}
+	t.Logf("checked %d records: no aborted record, every committed record once, all-or-nothing, offsets increasing; "+
+		"%d of %d transactions of unknown outcome committed", len(recs), unknownCommitted, counts[txnUnknown])
+}
+
+// txnProducer runs transactions on topic as txid until chaosEnd and returns its history. A
+// transaction writes 1–3 records to each of 2–4 partitions; it is committed two times in three
+// when every record was acked, else aborted. After an EndTransaction error the client is closed
+// and a new one is made with the same id: its InitProducerId fences the old epoch and settles
+// whatever the old one left open.
+func txnProducer(ctx context.Context, t *testing.T, c *cluster, topic, txid string, rng *rand.Rand, chaosEnd time.Time) []*jepsenTxn {
+	newClient := func() *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.MetadataMinAge(50*time.Millisecond),
+			kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+			kgo.TransactionalID(txid), kgo.TransactionTimeout(10*time.Second),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordDeliveryTimeout(20*time.Second))
+		if err != nil {
+			t.Error(err)
+		}
+		return cl
+	}
+	cl := newClient()
+	if cl == nil {
+		return nil
+	}
+	defer func() { cl.Close() }()
+	var history []*jepsenTxn
+	for n := 0; time.Now().Before(chaosEnd) && ctx.Err() == nil; n++ {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Logf("%s: begin: %v; new client", txid, err)
+			cl.Close()
+			cl = newClient()
+			continue
+		}
+		tx := &jepsenTxn{id: fmt.Sprintf("%s-t%d", txid, n), values: map[string]int32{}}
+		var recs []*kgo.Record
+		parts := rng.Perm(jepsenTxnPartitions)[:2+rng.IntN(3)]
+		for _, p := range parts {
+			for i := range 1 + rng.IntN(3) {
+				v := fmt.Sprintf("%s-P%d-%d", tx.id, p, i)
+				tx.values[v] = int32(p)
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(p), Value: []byte(v)})
+			}
+		}
+		history = append(history, tx)
+		pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+		perr := cl.ProduceSync(pctx, recs...).FirstErr()
+		pcancel()
+		tx.failed = perr != nil
+		commit := perr == nil && rng.IntN(3) != 0
+		ectx, ecancel := context.WithTimeout(ctx, 20*time.Second)
+		err := cl.EndTransaction(ectx, kgo.TransactionEndTry(commit))
+		ecancel()
+		switch {
+		case err == nil && commit:
+			tx.outcome = txnCommitted
+		case err == nil:
+			tx.outcome = txnAborted
+		case commit:
+			tx.outcome = txnUnknown
+		default:
+			tx.outcome = txnAbortUnconfirmed
+		}
+		if err != nil {
+			cl.Close()
+			cl = newClient()
+			if cl == nil {
+				return history
+			}
+		}
+	}
+	return history
+}
+
+// killRestartNemesis kill -9s and restarts nodes until the deadline: every 1–3 s it restarts a
+// dead node, or kills a running one (keeping one up). It returns the counts.
+func killRestartNemesis(t *testing.T, c *cluster, rng *rand.Rand, until time.Time) (kills, restarts int) {
+	for time.Now().Before(until) {
+		time.Sleep(time.Second + time.Duration(rng.Int64N(int64(2*time.Second))))
+		up := c.up()
+		slices.Sort(up)
+		var down []int
+		for id := 1; id <= 3; id++ {
+			if !slices.Contains(up, id) {
+				down = append(down, id)
+			}
+		}
+		if len(down) > 0 && (len(up) == 1 || rng.IntN(2) == 0) {
+			id := down[rng.IntN(len(down))]
+			t.Logf("nemesis: restart node %d", id)
+			c.start(id)
+			restarts++
+			continue
+		}
+		id := up[rng.IntN(len(up))]
+		t.Logf("nemesis: kill -9 node %d", id)
+		c.kill(id)
+		kills++
+	}
+	return kills, restarts
+}
+
+// consumeCommitted writes a non-transactional sentinel to every partition of topic and reads
+// the topic from the start with a read_committed consumer until each sentinel: a sentinel is
+// visible only once every transaction before it has ended, so everything before it is read.
+// The sentinels are not returned.
+func consumeCommitted(t *testing.T, ctx context.Context, c *cluster, topic string) []*kgo.Record {
+	t.Helper()
+	sentinel := map[int32]int64{}
+	prod := c.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var rs []*kgo.Record
+	for p := range int32(jepsenTxnPartitions) {
+		rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Value: []byte("sentinel")})
+	}
+	for _, r := range prod.ProduceSync(ctx, rs...) {
+		if r.Err != nil {
+			t.Fatalf("sentinel to partition %d: %v\n%s", r.Record.Partition, r.Err, c.logs())
+		}
+		sentinel[r.Record.Partition] = r.Record.Offset
+	}
+	cons := c.client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	rctx, rcancel := context.WithTimeout(ctx, 40*time.Second)
+	defer rcancel()
+	var out []*kgo.Record
+	remaining := maps.Clone(sentinel)
+	for len(remaining) > 0 {
+		if rctx.Err() != nil {
+			adm := kadm.NewClient(c.client(t))
+			ends, _ := adm.ListEndOffsets(ctx, topic)
+			stable, _ := adm.ListCommittedOffsets(ctx, topic)
+			t.Fatalf("read_committed consumer never reached the sentinels %v (end offsets %v, last stable offsets %v)\n%s",
+				remaining, ends, stable, c.logs())
+		}
+		fs := cons.PollFetches(rctx)
+		fs.EachError(func(tp string, p int32, err error) {
+			if rctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Logf("fetch %s/%d: %v", tp, p, err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := remaining[r.Partition]
+			if !ok {
+				return
+			}
+			if r.Offset >= end {
+				delete(remaining, r.Partition)
+				return
+			}
+			out = append(out, r)
+		})
+	}
+	return out
+}
+
+// checkTxnHistory checks the records a read_committed consumer read against the producers'
+// history. It returns how many transactions of unknown outcome turned out committed.
+func checkTxnHistory(t *testing.T, history []*jepsenTxn, recs []*kgo.Record) (unknownCommitted int) {
+	t.Helper()
+	owner := map[string]*jepsenTxn{}
+	for _, tx := range history {
+		for v := range tx.values {
+			owner[v] = tx
+		}
+	}
+	seen := map[string]int{}
+	last := map[int32]int64{}
+	errs := 0
+	report := func(format string, args ...any) {
+		errs++
+		if errs <= 20 {
+			t.Errorf(format, args...)
+		}
+	}
+	for _, r := range recs {
+		if prev, ok := last[r.Partition]; ok && r.Offset <= prev {
+			report("partition %d: offset %d read after %d", r.Partition, r.Offset, prev)
+		}
+		last[r.Partition] = r.Offset
+		v := string(r.Value)
+		tx, ok := owner[v]
+		if !ok {
+			report("partition %d offset %d: value %q was never produced", r.Partition, r.Offset, v)
+			continue
+		}
+		seen[v]++
+		if seen[v] == 2 {
+			report("value %s read twice (partition %d offset %d)", v, r.Partition, r.Offset)
+		}
+		if want := tx.values[v]; r.Partition != want {
+			report("value %s read from partition %d, produced to %d", v, r.Partition, want)
+		}
+		if tx.outcome == txnAborted || tx.outcome == txnAbortUnconfirmed {
+			report("value %s of %s transaction %s read (partition %d offset %d)", v, tx.outcome, tx.id, r.Partition, r.Offset)
+		}
+	}
+	for _, tx := range history {
+		visible := 0
+		for v := range tx.values {
+			if seen[v] > 0 {
+				visible++
+			}
+		}
+		if tx.outcome == txnUnknown && visible == len(tx.values) {
+			unknownCommitted++
+		}
+		switch {
+		case tx.outcome == txnCommitted && visible < len(tx.values):
+			report("committed transaction %s: %d of its %d records read", tx.id, visible, len(tx.values))
+		case visible > 0 && visible < len(tx.values):
+			report("%s transaction %s torn: %d of its %d records read", tx.outcome, tx.id, visible, len(tx.values))
+		}
+	}
+	if errs > 20 {
+		t.Errorf("... %d errors in all", errs)
+	}
+	return unknownCommitted
+}
