@@ -174,7 +174,13 @@ func txnProducer(ctx context.Context, t *testing.T, c *cluster, topic, txid stri
 			}
 		}
 		history = append(history, tx)
-		pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+		// Half the transactions give up on their records after 2 s, so that some end in an abort
+		// while records of theirs may be in flight to a node being killed.
+		wait := 20 * time.Second
+		if rng.IntN(2) == 0 {
+			wait = 2 * time.Second
+		}
+		pctx, pcancel := context.WithTimeout(ctx, wait)
 		perr := cl.ProduceSync(pctx, recs...).FirstErr()
 		pcancel()
 		tx.failed = perr != nil
@@ -193,6 +199,7 @@ func txnProducer(ctx context.Context, t *testing.T, c *cluster, topic, txid stri
 			tx.outcome = txnAbortUnconfirmed
 		}
 		if err != nil {
+			t.Logf("%s: end (commit=%v): %v; new client", tx.id, commit, err)
 			cl.Close()
 			cl = newClient()
 			if cl == nil {
