@@ -18,12 +18,19 @@ import (
 )
 
 // The transactional check: how long the nemesis runs, how many transactional producers write,
-// and over how many partitions of the object-durability topic.
+// and over how many partitions of the object-durability and the local-durability topic.
 const (
-	jepsenTxnChaos      = 25 * time.Second
-	jepsenTxnProducers  = 3
-	jepsenTxnPartitions = 6
+	jepsenTxnChaos           = 25 * time.Second
+	jepsenTxnProducers       = 3
+	jepsenTxnPartitions      = 6
+	jepsenTxnLocalPartitions = 3
 )
+
+// txnPart is a partition of the check's topics; local is set for the local-durability topic.
+type txnPart struct {
+	partition int32
+	local     bool
+}
 
 // txnOutcome is what a transactional producer knows of one transaction's end.
 type txnOutcome int
@@ -48,22 +55,28 @@ func (o txnOutcome) String() string {
 // and its outcome as its producer knows it.
 type jepsenTxn struct {
 	id      string
-	values  map[string]int32 // value → partition it was produced to
+	values  map[string]txnPart // value → partition it was produced to
 	outcome txnOutcome
 	failed  bool // a record of it failed to produce (so it was aborted)
 }
 
 // TestJepsenTransactions: three strata processes on a three-node NATS cluster and MinIO.
 // Transactional producers (franz-go, one transactional id each) write each transaction to 2–4
-// partitions of an object-durability topic and commit or abort it at random, while a nemesis
+// partitions of an object-durability topic and a local-durability one, and commit or abort it at
+// random, while a nemesis
 // kill -9s and restarts nodes (at most two down at once). Each producer records only what it
 // knows: a commit that returned nil committed, an abort that returned nil (with no commit asked
 // for) aborted, a failed commit may have gone either way. Afterwards a read_committed consumer
 // reads every partition from the start, and:
 //   - no record of a transaction that was never asked to commit is seen;
-//   - every record of a committed transaction is seen, exactly once, in the partition it was sent to;
-//   - every transaction is all-or-nothing: all its records visible, or none;
-//   - offsets increase in each partition.
+//   - no record is seen twice, or in a partition it was not sent to;
+//   - offsets increase in each partition;
+//   - every record a committed transaction wrote to the object-durability topic is seen;
+//   - every transaction is all-or-nothing on the object-durability topic: all the records it
+//     wrote there visible, or none.
+//
+// The last two do not hold on the local-durability topic: kill -9 loses a leader's records not yet
+// in object storage there (as the README says), committed ones included.
 //
 // The nemesis is seeded (STRATA_JEPSEN_SEED repeats a run's choices; timing still varies).
 func TestJepsenTransactions(t *testing.T) {
@@ -86,6 +99,7 @@ func TestJepsenTransactions(t *testing.T) {
 	defer cancel()
 	topic := fmt.Sprintf("jepsen-txn-%d", seed%1_000_000)
 	c.createTopic(t, ctx, topic, jepsenTxnPartitions, map[string]*string{"strata.durability": strp("object")})
+	c.createTopic(t, ctx, topic+"-local", jepsenTxnLocalPartitions, map[string]*string{"strata.durability": strp("local")})
 
 	var mu sync.Mutex
 	var history []*jepsenTxn
@@ -126,16 +140,17 @@ func TestJepsenTransactions(t *testing.T) {
 	}
 
 	recs := consumeCommitted(t, ctx, c, topic)
-	unknownCommitted := checkTxnHistory(t, history, recs)
+	unknownCommitted, localLost := checkTxnHistory(t, topic+"-local", history, recs)
 	if t.Failed() {
 		t.Fatalf("%d records read\n%s", len(recs), c.logs())
 	}
-	t.Logf("checked %d records: no aborted record, every committed record once, all-or-nothing, offsets increasing; "+
-		"%d of %d transactions of unknown outcome committed", len(recs), unknownCommitted, counts[txnUnknown])
+	t.Logf("checked %d records: no aborted record, none twice, offsets increasing, every committed record of the "+
+		"object-durability topic there, all-or-nothing; %d of %d transactions of unknown outcome committed; "+
+		"%d committed records of the local-durability topic lost to kill -9", len(recs), unknownCommitted, counts[txnUnknown], localLost)
 }
 
-// txnProducer runs transactions on topic as txid until chaosEnd and returns its history. A
-// transaction writes 1–3 records to each of 2–4 partitions; it is committed two times in three
+// txnProducer runs transactions on topic and topic-local as txid until chaosEnd and returns its
+// history. A transaction writes 1–3 records to each of 2–4 partitions of the two; it is committed two times in three
 // when every record was acked, else aborted. After an EndTransaction error the client is closed
 // and a new one is made with the same id: its InitProducerId fences the old epoch and settles
 // whatever the old one left open.
@@ -163,14 +178,17 @@ func txnProducer(ctx context.Context, t *testing.T, c *cluster, topic, txid stri
 			cl = newClient()
 			continue
 		}
-		tx := &jepsenTxn{id: fmt.Sprintf("%s-t%d", txid, n), values: map[string]int32{}}
+		tx := &jepsenTxn{id: fmt.Sprintf("%s-t%d", txid, n), values: map[string]txnPart{}}
 		var recs []*kgo.Record
-		parts := rng.Perm(jepsenTxnPartitions)[:2+rng.IntN(3)]
-		for _, p := range parts {
+		for _, p := range rng.Perm(jepsenTxnPartitions + jepsenTxnLocalPartitions)[:2+rng.IntN(3)] {
+			tp, to := txnPart{partition: int32(p)}, topic
+			if p >= jepsenTxnPartitions {
+				tp, to = txnPart{partition: int32(p - jepsenTxnPartitions), local: true}, topic+"-local"
+			}
 			for i := range 1 + rng.IntN(3) {
-				v := fmt.Sprintf("%s-P%d-%d", tx.id, p, i)
-				tx.values[v] = int32(p)
-				recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(p), Value: []byte(v)})
+				v := fmt.Sprintf("%s-%s-P%d-%d", tx.id, to, tp.partition, i)
+				tx.values[v] = tp
+				recs = append(recs, &kgo.Record{Topic: to, Partition: tp.partition, Value: []byte(v)})
 			}
 		}
 		history = append(history, tx)
@@ -238,25 +256,32 @@ func killRestartNemesis(t *testing.T, c *cluster, rng *rand.Rand, until time.Tim
 	return kills, restarts
 }
 
-// consumeCommitted writes a non-transactional sentinel to every partition of topic and reads
-// the topic from the start with a read_committed consumer until each sentinel: a sentinel is
-// visible only once every transaction before it has ended, so everything before it is read.
-// The sentinels are not returned.
+// consumeCommitted writes a non-transactional sentinel to every partition of topic and
+// topic-local and reads them from the start with a read_committed consumer until each sentinel: a
+// sentinel is visible only once every transaction before it has ended, so everything before it
+// is read. The sentinels are not returned.
 func consumeCommitted(t *testing.T, ctx context.Context, c *cluster, topic string) []*kgo.Record {
 	t.Helper()
-	sentinel := map[int32]int64{}
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	sentinel := map[tp]int64{}
 	prod := c.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var rs []*kgo.Record
 	for p := range int32(jepsenTxnPartitions) {
 		rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Value: []byte("sentinel")})
 	}
+	for p := range int32(jepsenTxnLocalPartitions) {
+		rs = append(rs, &kgo.Record{Topic: topic + "-local", Partition: p, Value: []byte("sentinel")})
+	}
 	for _, r := range prod.ProduceSync(ctx, rs...) {
 		if r.Err != nil {
-			t.Fatalf("sentinel to partition %d: %v\n%s", r.Record.Partition, r.Err, c.logs())
+			t.Fatalf("sentinel to %s/%d: %v\n%s", r.Record.Topic, r.Record.Partition, r.Err, c.logs())
 		}
-		sentinel[r.Record.Partition] = r.Record.Offset
+		sentinel[tp{r.Record.Topic, r.Record.Partition}] = r.Record.Offset
 	}
-	cons := c.client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cons := c.client(t, kgo.ConsumeTopics(topic, topic+"-local"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	rctx, rcancel := context.WithTimeout(ctx, 40*time.Second)
 	defer rcancel()
@@ -265,8 +290,8 @@ func consumeCommitted(t *testing.T, ctx context.Context, c *cluster, topic strin
 	for len(remaining) > 0 {
 		if rctx.Err() != nil {
 			adm := kadm.NewClient(c.client(t))
-			ends, _ := adm.ListEndOffsets(ctx, topic)
-			stable, _ := adm.ListCommittedOffsets(ctx, topic)
+			ends, _ := adm.ListEndOffsets(ctx, topic, topic+"-local")
+			stable, _ := adm.ListCommittedOffsets(ctx, topic, topic+"-local")
 			t.Fatalf("read_committed consumer never reached the sentinels %v (end offsets %v, last stable offsets %v)\n%s",
 				remaining, ends, stable, c.logs())
 		}
@@ -277,12 +302,12 @@ func consumeCommitted(t *testing.T, ctx context.Context, c *cluster, topic strin
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
+			end, ok := remaining[tp{r.Topic, r.Partition}]
 			if !ok {
 				return
 			}
 			if r.Offset >= end {
-				delete(remaining, r.Partition)
+				delete(remaining, tp{r.Topic, r.Partition})
 				return
 			}
 			out = append(out, r)
@@ -292,8 +317,10 @@ func consumeCommitted(t *testing.T, ctx context.Context, c *cluster, topic strin
 }
 
 // checkTxnHistory checks the records a read_committed consumer read against the producers'
-// history. It returns how many transactions of unknown outcome turned out committed.
-func checkTxnHistory(t *testing.T, history []*jepsenTxn, recs []*kgo.Record) (unknownCommitted int) {
+// history; localTopic is the local-durability topic. It returns how many transactions of unknown
+// outcome turned out committed (on the object-durability topic), and how many records committed
+// to the local-durability topic were lost.
+func checkTxnHistory(t *testing.T, localTopic string, history []*jepsenTxn, recs []*kgo.Record) (unknownCommitted, localLost int) {
 	t.Helper()
 	owner := map[string]*jepsenTxn{}
 	for _, tx := range history {
@@ -302,7 +329,7 @@ func checkTxnHistory(t *testing.T, history []*jepsenTxn, recs []*kgo.Record) (un
 		}
 	}
 	seen := map[string]int{}
-	last := map[int32]int64{}
+	last := map[txnPart]int64{}
 	errs := 0
 	report := func(format string, args ...any) {
 		errs++
@@ -311,46 +338,53 @@ func checkTxnHistory(t *testing.T, history []*jepsenTxn, recs []*kgo.Record) (un
 		}
 	}
 	for _, r := range recs {
-		if prev, ok := last[r.Partition]; ok && r.Offset <= prev {
-			report("partition %d: offset %d read after %d", r.Partition, r.Offset, prev)
+		at := txnPart{partition: r.Partition, local: r.Topic == localTopic}
+		if prev, ok := last[at]; ok && r.Offset <= prev {
+			report("%s/%d: offset %d read after %d", r.Topic, r.Partition, r.Offset, prev)
 		}
-		last[r.Partition] = r.Offset
+		last[at] = r.Offset
 		v := string(r.Value)
 		tx, ok := owner[v]
 		if !ok {
-			report("partition %d offset %d: value %q was never produced", r.Partition, r.Offset, v)
+			report("%s/%d offset %d: value %q was never produced", r.Topic, r.Partition, r.Offset, v)
 			continue
 		}
 		seen[v]++
 		if seen[v] == 2 {
-			report("value %s read twice (partition %d offset %d)", v, r.Partition, r.Offset)
+			report("value %s read twice (%s/%d offset %d)", v, r.Topic, r.Partition, r.Offset)
 		}
-		if want := tx.values[v]; r.Partition != want {
-			report("value %s read from partition %d, produced to %d", v, r.Partition, want)
+		if want := tx.values[v]; at != want {
+			report("value %s read from %s/%d, produced to partition %d (local %v)", v, r.Topic, r.Partition, want.partition, want.local)
 		}
 		if tx.outcome == txnAborted || tx.outcome == txnAbortUnconfirmed {
-			report("value %s of %s transaction %s read (partition %d offset %d)", v, tx.outcome, tx.id, r.Partition, r.Offset)
+			report("value %s of %s transaction %s read (%s/%d offset %d)", v, tx.outcome, tx.id, r.Topic, r.Partition, r.Offset)
 		}
 	}
 	for _, tx := range history {
-		visible := 0
-		for v := range tx.values {
-			if seen[v] > 0 {
-				visible++
+		written, visible := 0, 0 // on the object-durability topic
+		for v, at := range tx.values {
+			switch {
+			case !at.local:
+				written++
+				if seen[v] > 0 {
+					visible++
+				}
+			case tx.outcome == txnCommitted && seen[v] == 0:
+				localLost++
 			}
 		}
-		if tx.outcome == txnUnknown && visible == len(tx.values) {
+		if tx.outcome == txnUnknown && written > 0 && visible == written {
 			unknownCommitted++
 		}
 		switch {
-		case tx.outcome == txnCommitted && visible < len(tx.values):
-			report("committed transaction %s: %d of its %d records read", tx.id, visible, len(tx.values))
-		case visible > 0 && visible < len(tx.values):
-			report("%s transaction %s torn: %d of its %d records read", tx.outcome, tx.id, visible, len(tx.values))
+		case tx.outcome == txnCommitted && visible < written:
+			report("committed transaction %s: %d of the %d records it wrote to the object-durability topic read", tx.id, visible, written)
+		case visible > 0 && visible < written:
+			report("%s transaction %s torn: %d of the %d records it wrote to the object-durability topic read", tx.outcome, tx.id, visible, written)
 		}
 	}
 	if errs > 20 {
 		t.Errorf("... %d errors in all", errs)
 	}
-	return unknownCommitted
+	return unknownCommitted, localLost
 }
