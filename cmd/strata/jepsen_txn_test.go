@@ -118,6 +118,11 @@ func TestJepsenTransactions(t *testing.T) {
 		}()
 	}
 
+	// A read_committed consumer reads along during the run: what it sees must be committed too.
+	liveCtx, liveStop := context.WithCancel(ctx)
+	liveDone := make(chan map[string]string)
+	go func() { liveDone <- consumeLive(liveCtx, c, topic) }()
+
 	kills, restarts := killRestartNemesis(t, c, rng, chaosEnd)
 	for id := 1; id <= 3; id++ {
 		if !slices.Contains(c.up(), id) {
@@ -125,6 +130,8 @@ func TestJepsenTransactions(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	liveStop()
+	live := <-liveDone
 	counts := map[txnOutcome]int{}
 	failed := 0
 	for _, tx := range history {
@@ -141,6 +148,7 @@ func TestJepsenTransactions(t *testing.T) {
 
 	recs := consumeCommitted(t, ctx, c, topic)
 	unknownCommitted, localLost := checkTxnHistory(t, topic+"-local", history, recs)
+	checkLive(t, history, live, recs)
 	if t.Failed() {
 		t.Fatalf("%d records read\n%s", len(recs), c.logs())
 	}
@@ -316,6 +324,55 @@ func consumeCommitted(t *testing.T, ctx context.Context, c *cluster, topic strin
 	return out
 }
 
+// consumeLive reads topic and topic-local with a read_committed consumer until ctx ends, and
+// returns each value it read with where.
+func consumeLive(ctx context.Context, c *cluster, topic string) map[string]string {
+	seen := map[string]string{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.MetadataMinAge(50*time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.ConsumeTopics(topic, topic+"-local"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return seen
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			seen[string(r.Value)] = fmt.Sprintf("%s/%d offset %d", r.Topic, r.Partition, r.Offset)
+		})
+	}
+	return seen
+}
+
+// checkLive checks that no value a read_committed consumer read during the run belongs to a
+// transaction never asked to commit, and that every one it read of the object-durability topic
+// is still there at the end (recs).
+func checkLive(t *testing.T, history []*jepsenTxn, live map[string]string, recs []*kgo.Record) {
+	t.Helper()
+	final := map[string]bool{}
+	for _, r := range recs {
+		final[string(r.Value)] = true
+	}
+	bad := 0
+	for _, tx := range history {
+		for v, part := range tx.values {
+			at, ok := live[v]
+			switch {
+			case !ok:
+			case tx.outcome == txnAborted || tx.outcome == txnAbortUnconfirmed:
+				if bad++; bad <= 10 {
+					t.Errorf("during the run, value %s of %s transaction %s read (%s)", v, tx.outcome, tx.id, at)
+				}
+			case !part.local && !final[v]:
+				if bad++; bad <= 10 {
+					t.Errorf("during the run, value %s of %s transaction %s read (%s), and gone at the end", v, tx.outcome, tx.id, at)
+				}
+			}
+		}
+	}
+	t.Logf("%d values read during the run by a read_committed consumer", len(live))
+}
+
 // checkTxnHistory checks the records a read_committed consumer read against the producers'
 // history; localTopic is the local-durability topic. It returns how many transactions of unknown
 // outcome turned out committed (on the object-durability topic), and how many records committed
@@ -362,12 +419,15 @@ func checkTxnHistory(t *testing.T, localTopic string, history []*jepsenTxn, recs
 	}
 	for _, tx := range history {
 		written, visible := 0, 0 // on the object-durability topic
+		var missing []string
 		for v, at := range tx.values {
 			switch {
 			case !at.local:
 				written++
 				if seen[v] > 0 {
 					visible++
+				} else {
+					missing = append(missing, v)
 				}
 			case tx.outcome == txnCommitted && seen[v] == 0:
 				localLost++
@@ -378,9 +438,9 @@ func checkTxnHistory(t *testing.T, localTopic string, history []*jepsenTxn, recs
 		}
 		switch {
 		case tx.outcome == txnCommitted && visible < written:
-			report("committed transaction %s: %d of the %d records it wrote to the object-durability topic read", tx.id, visible, written)
+			report("committed transaction %s: %d of the %d records it wrote to the object-durability topic read; missing %v", tx.id, visible, written, missing)
 		case visible > 0 && visible < written:
-			report("%s transaction %s torn: %d of the %d records it wrote to the object-durability topic read", tx.outcome, tx.id, visible, written)
+			report("%s transaction %s torn: %d of the %d records it wrote to the object-durability topic read; missing %v", tx.outcome, tx.id, visible, written, missing)
 		}
 	}
 	if errs > 20 {
