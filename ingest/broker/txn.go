@@ -235,12 +235,15 @@ type tieredTxnBatch struct {
 // rebuildTxns replays the transactional batches of the tiered data read on takeover, then the hot
 // log, into the transaction index (on takeover, before serving).
 func (p *partition) rebuildTxns() error {
-	p.txns = txnIndex{}
+	// Only what is still open carries over from tiered data: its aborted transactions come with
+	// the tiered batches a fetch returns (abortedIn).
+	var tiered txnIndex
 	for _, tb := range p.tieredTxns {
-		p.txns.note(tb.info, tb.commit)
+		tiered.note(tb.info, tb.commit)
 	}
-	p.txnSeen.Store(len(p.tieredTxns) > 0)
 	p.tieredTxns = nil
+	p.txns = txnIndex{open: tiered.open}
+	p.txnSeen.Store(len(tiered.open) > 0)
 	if p.log.StartOffset() >= p.log.EndOffset() {
 		return nil
 	}

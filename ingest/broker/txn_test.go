@@ -316,3 +316,74 @@ func TestTxnTieredAfterTakeover(t *testing.T) {
 		t.Fatalf("read of b's batch: last offset %d, aborted %v, %v", last, res.Aborted, err)
 	}
 }
+
+// A transaction still open when its leader dies, all its batches in object storage: the new
+// leader's hot log starts at the tiered end, yet the transaction holds the last stable offset
+// back until its marker comes (read_committed consumers saw its records, later aborted).
+func TestTxnOpenAcrossTakeoverHoldsLastStable(t *testing.T) {
+	st, clk := newMemStore(t)
+	bucket, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tp := metadata.TopicPartition{Topic: "open"}
+	b1 := startTieredNode(t, st, 1, bucket)
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "open", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+		"strata.durability": "object", "strata.flush.ms": "10",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateTransaction(ctx, "o", func(tx *metadata.Transaction, _ bool) error {
+		tx.ProducerID, tx.State, tx.Partitions = 7, metadata.TxnOngoing, []metadata.TopicPartition{tp}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []func() (AppendResult, error){
+		func() (AppendResult, error) { return b1.Append(ctx, tp, batch(3, -1, -1, -1)) },                   // 0-2
+		func() (AppendResult, error) { return b1.AppendTransactional(ctx, tp, "o", txnBatch(3, 7, 0, 0)) }, // 3-5, left open
+		func() (AppendResult, error) { return b1.Append(ctx, tp, batch(3, -1, -1, -1)) },                   // 6-8
+	} {
+		r, err := app()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b1.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lso, err := b1.LastStableOffset(ctx, tp); err != nil || lso != 3 {
+		t.Fatalf("on the first leader: last stable offset %d, %v; want 3", lso, err)
+	}
+	crash(b1, clk)
+
+	b2 := startTieredNode(t, st, 2, bucket)
+	for {
+		res, err := b2.FetchIsolated(ctx, tp, 0, 1<<20, true)
+		if err == nil && res.HighWatermark >= 9 {
+			if res.LastStableOffset != 3 {
+				t.Fatalf("the new leader's last stable offset is %d, want 3 (the open transaction's first offset)", res.LastStableOffset)
+			}
+			if _, last := cutAt(res.Records, res.LastStableOffset); last >= 3 {
+				t.Fatalf("a read_committed fetch returned up to offset %d, past the open transaction's start", last)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the new leader never served the partition: %+v %v", res, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if start := b2.partitionForTest(t, tp).log.StartOffset(); start != 9 {
+		t.Fatalf("the new leader's hot log starts at %d, want the tiered end 9", start)
+	}
+	// The marker closes it.
+	if err := b2.WriteTxnMarker(ctx, tp, 7, 0, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso < 10 {
+		t.Fatalf("after the abort marker: last stable offset %d, %v; want the high watermark", lso, err)
+	}
+}
