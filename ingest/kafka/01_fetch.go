@@ -22,6 +22,7 @@ package kafka
 import (
 	"context"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -80,13 +81,13 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 			}
 		}
 		releasePass()
-		total, errs := fetchOnce(ctx, s, req, resp, maxBytes, req.MinBytes, &release)
+		total, errs := fetchOnce(ctx, s, req, resp, maxBytes, &release)
 		if errs || len(denied) > 0 || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
 			return answer()
 		}
 		if !waitAny(ctx, changed, deadline) {
 			releasePass()
-			fetchOnce(ctx, s, req, resp, maxBytes, 0, &release)
+			fetchOnce(ctx, s, req, resp, maxBytes, &release)
 			return answer()
 		}
 	}
@@ -103,7 +104,7 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 //
 // Every buffer release of the pass is appended to release; the caller runs them once the response
 // no longer points into the buffers.
-func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int, minBytes int32, release *[]func()) (int, bool) {
+func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int, release *[]func()) (int, bool) {
 	committed := req.IsolationLevel == 1
 	keep := func(f func()) {
 		if f != nil {
@@ -111,12 +112,11 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		}
 	}
 	type slot struct {
-		tp   metadata.TopicPartition
-		rp   *kmsg.FetchRequestTopicPartition
-		res  broker.FetchResult
-		err  error
-		pre  bool // read in the concurrent first phase
-		late bool // its first-phase read was not waited for (a straggler)
+		tp  metadata.TopicPartition
+		rp  *kmsg.FetchRequestTopicPartition
+		res broker.FetchResult
+		err error
+		pre bool // read in the concurrent first phase
 	}
 	var slots []slot
 	for ti := range req.Topics {
@@ -126,13 +126,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		}
 	}
 	planned := 0
-	type read struct {
-		i   int
-		res broker.FetchResult
-		err error
-	}
-	reads := make(chan read, len(slots))
-	started := 0
+	var wg sync.WaitGroup
 	for i := range slots {
 		sl := &slots[i]
 		pmax := int(max(sl.rp.PartitionMaxBytes, 0))
@@ -145,44 +139,13 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 			sl.res, sl.err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1), committed)
 			break
 		}
-		started++
-		go func() { // answers on reads: joined below, or drained by the straggler reaper
-			res, err := s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1), committed)
-			reads <- read{i, res, err}
+		wg.Add(1)
+		go func() { // owned here: joined below, before the response is assembled
+			defer wg.Done()
+			sl.res, sl.err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1), committed)
 		}()
 	}
-	// Wait for every read, except that once min_bytes of records are in, reads still waiting on
-	// object storage get fetchStragglerGrace more and are then answered empty: a Fetch over many
-	// cold partitions answers when its first GETs do, not when the slowest does (Kafka serves one
-	// remote partition per Fetch for the same reason). A straggler's read goes on and fills the
-	// block cache for the next Fetch; its buffer is released when it ends.
-	gathered, waiting := 0, started
-	got := make([]bool, len(slots))
-	var cut <-chan time.Time
-	for waiting > 0 {
-		select {
-		case r := <-reads:
-			waiting--
-			slots[r.i].res, slots[r.i].err, got[r.i] = r.res, r.err, true
-			gathered += len(r.res.Records)
-			if cut == nil && gathered > 0 && gathered >= int(minBytes) && waiting > 0 {
-				cut = time.After(fetchStragglerGrace)
-			}
-			continue
-		case <-cut:
-		}
-		for i := range slots {
-			slots[i].late = slots[i].pre && !got[i]
-		}
-		go func(n int) { // the straggler reaper: owns the reads still under way
-			for ; n > 0; n-- {
-				if r := <-reads; r.res.Release != nil {
-					r.res.Release()
-				}
-			}
-		}(waiting)
-		break
-	}
+	wg.Wait()
 	for i := range slots {
 		keep(slots[i].res.Release)
 	}
@@ -210,8 +173,8 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 			budget := min(int(sl.rp.PartitionMaxBytes), maxBytes-total)
 			res, err := sl.res, sl.err
 			switch {
-			case sl.pre && !sl.late:
-			case sl.late, total > 0 && budget <= 0:
+			case sl.pre:
+			case total > 0 && budget <= 0:
 				// The response is full: report the offsets only.
 				res.LogStartOffset, res.HighWatermark, err = s.broker.Offsets(ctx, sl.tp)
 				if err == nil {
@@ -248,10 +211,6 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 	}
 	return total, errs
 }
-
-// fetchStragglerGrace is how long a Fetch that has min_bytes of records waits for its partitions'
-// other reads (see fetchOnce).
-const fetchStragglerGrace = 5 * time.Millisecond
 
 // waitAny blocks until one of chans fires (true), or the deadline passes or ctx ends (false).
 func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) bool {
