@@ -236,28 +236,9 @@ func TestControlCommit(t *testing.T) {
 // of the transactions below: read_committed fetches of tiered data derive them from the control
 // batches, reading on past the answer for the marker of a transaction it ends inside.
 func TestTxnTieredAfterTakeover(t *testing.T) {
-	st, clk := newMemStore(t)
-	bucket, err := objstore.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tp := metadata.TopicPartition{Topic: "tiered"}
-	b1 := startTieredNode(t, st, 1, bucket)
-	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "tiered", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
-		"strata.durability": "object", "strata.flush.ms": "10",
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	for id, pid := range map[string]int64{"a": 1, "b": 2} {
-		if _, err := st.UpdateTransaction(ctx, id, func(tx *metadata.Transaction, _ bool) error {
-			tx.ProducerID, tx.State, tx.Partitions = pid, metadata.TxnOngoing, []metadata.TopicPartition{tp}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st, clk, bucket, b1, tp := tieredTxnTopic(t, ctx, "tiered", map[string]int64{"a": 1, "b": 2})
 	durable := func(r AppendResult, err error) {
 		t.Helper()
 		if err != nil {
@@ -321,26 +302,9 @@ func TestTxnTieredAfterTakeover(t *testing.T) {
 // leader's hot log starts at the tiered end, yet the transaction holds the last stable offset
 // back until its marker comes (read_committed consumers saw its records, later aborted).
 func TestTxnOpenAcrossTakeoverHoldsLastStable(t *testing.T) {
-	st, clk := newMemStore(t)
-	bucket, err := objstore.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tp := metadata.TopicPartition{Topic: "open"}
-	b1 := startTieredNode(t, st, 1, bucket)
-	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "open", Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
-		"strata.durability": "object", "strata.flush.ms": "10",
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.UpdateTransaction(ctx, "o", func(tx *metadata.Transaction, _ bool) error {
-		tx.ProducerID, tx.State, tx.Partitions = 7, metadata.TxnOngoing, []metadata.TopicPartition{tp}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	st, clk, bucket, b1, tp := tieredTxnTopic(t, ctx, "open", map[string]int64{"o": 7})
 	for _, app := range []func() (AppendResult, error){
 		func() (AppendResult, error) { return b1.Append(ctx, tp, batch(3, -1, -1, -1)) },                   // 0-2
 		func() (AppendResult, error) { return b1.AppendTransactional(ctx, tp, "o", txnBatch(3, 7, 0, 0)) }, // 3-5, left open
@@ -386,4 +350,31 @@ func TestTxnOpenAcrossTakeoverHoldsLastStable(t *testing.T) {
 	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso < 10 {
 		t.Fatalf("after the abort marker: last stable offset %d, %v; want the high watermark", lso, err)
 	}
+}
+
+// tieredTxnTopic starts node 1 on a fresh store and bucket, creates topic (one partition, object
+// durability, 10 ms flushes) and opens a transaction per id → producer id on its partition.
+func tieredTxnTopic(t *testing.T, ctx context.Context, topic string, txns map[string]int64) (metadata.Store, *fakeClock, objstore.Bucket, *Broker, metadata.TopicPartition) {
+	t.Helper()
+	st, clk := newMemStore(t)
+	bucket, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := metadata.TopicPartition{Topic: topic}
+	b1 := startTieredNode(t, st, 1, bucket)
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: topic, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+		"strata.durability": "object", "strata.flush.ms": "10",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, pid := range txns {
+		if _, err := st.UpdateTransaction(ctx, id, func(tx *metadata.Transaction, _ bool) error {
+			tx.ProducerID, tx.State, tx.Partitions = pid, metadata.TxnOngoing, []metadata.TopicPartition{tp}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st, clk, bucket, b1, tp
 }
