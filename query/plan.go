@@ -1,6 +1,7 @@
 package query
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -63,6 +64,8 @@ func union(a, b Bounds) Bounds {
 		for _, k := range b.Keys {
 			out = out.withKeyAdded(k)
 		}
+		// In key order: the sides of a union may come in either order.
+		slices.SortFunc(out.Keys, bytes.Compare)
 	}
 	return out
 }
