@@ -4,8 +4,8 @@ package kafka
 //
 // Incremental fetch sessions (KIP-227) from v7: see fetch_session.go. Whole batches are returned
 // as stored (compression intact); a fetch offset inside a batch returns that whole batch and the
-// client skips the earlier records. At least
-// one batch is returned for the first partition with data even beyond max_bytes (KIP-74); later
+// client skips the earlier records. At least one batch is returned for the first partition with
+// data even beyond max_bytes (KIP-74); later
 // partitions stop at max_bytes and partition_max_bytes. Long poll: when fewer than min_bytes are
 // ready the request waits up to max_wait_ms and is woken when the high watermark of any requested
 // partition may have moved (the broker's change channel), not by a timer. Errors answer at once.
