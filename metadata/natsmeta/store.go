@@ -246,9 +246,9 @@ func (s *Store) openBucket(ctx context.Context, base string, replicas int, ephem
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = s.js.KeyValue(ctx, name) // created by a peer in the meantime
 		}
-		if isStreamNotFound(err) {
+		if isStreamNotFound(err) || isNoPeers(err) {
 			// Nodes opening a fresh cluster at once: a peer's bucket exists but is not visible
-			// here yet.
+			// here yet, or a server is not yet known to the others as online to place replicas on.
 			return transientError{err}
 		}
 		return err
@@ -339,6 +339,15 @@ func isStreamNotFound(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
 		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)
+}
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement" error code.
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
+// isNoPeers reports a stream the cluster could not place yet (too few servers known online).
+func isNoPeers(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeNoPeers
 }
 
 // transientError marks an error worth retrying that the server does not flag as such.
