@@ -32,7 +32,8 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		return fmt.Errorf("broker: catalog of %s: %w", tp, err)
 	}
 	name := logName(t.ID, idx)
-	log, err := b.openTermLog(tp, name, b.hotLogConfig(t))
+	hcfg := b.hotLogConfig(t)
+	log, err := b.openTermLog(tp, name, hcfg)
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		if err := log.Reset(end); err != nil {
 			return fmt.Errorf("broker: reset %s to %d: %w", tp, end, err)
 		}
-	case b.hotLogConfig(t).LazySeal && log.StartOffset() > max(end, cat.LogStartOffset):
+	case hcfg.LazySeal && log.StartOffset() > max(end, cat.LogStartOffset):
 		// Object durability seals without fsync: a power cut can tear a sealed segment, which
 		// recovery sets aside with the older ones, leaving a log that starts past the tiered
 		// end. What lay between was never acknowledged (acks wait for object storage); the log
