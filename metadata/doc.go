@@ -20,6 +20,7 @@
 //	                  SetLogStartOffset
 //	CatalogWatcher    WatchCatalogs                           tier (the reader's catalog cache)
 //	Offsets           Commit/Fetch/DeleteOffsets, ListGroups  group coordinator
+//	OffsetsWatcher    WatchOffsets                            the __consumer_offsets changelog
 //	ProducerIDs       AllocateProducerIDs                     broker (idempotent producers)
 //	Nodes             Register/DeregisterNode, ListNodes      broker (registry), compaction (reads)
 //	LeadershipWatcher WatchLeadership                         broker (failover, rebalancing)

@@ -91,6 +91,16 @@ type Offsets interface {
 	ListGroups(ctx context.Context) ([]string, error)
 }
 
+// OffsetsWatcher reports changes of committed offsets, so a mirror of them (the
+// __consumer_offsets changelog) can follow without polling.
+type OffsetsWatcher interface {
+	// WatchOffsets reports groups whose committed offsets changed (a commit or a delete) until ctx
+	// ends or the store closes, then closes the channel. Changes made before the call are not
+	// reported. The channel may coalesce several changes of one group into one report; a
+	// receiver re-reads the group's offsets.
+	WatchOffsets(ctx context.Context) (<-chan string, error)
+}
+
 // ProducerIDs hands out idempotent-producer ids.
 type ProducerIDs interface {
 	// AllocateProducerIDs reserves n consecutive producer ids cluster-wide and returns the first.
@@ -167,6 +177,7 @@ type Store interface {
 	Catalog
 	CatalogWatcher
 	Offsets
+	OffsetsWatcher
 	ProducerIDs
 	Transactions
 	Nodes

@@ -2,9 +2,7 @@ package memmeta
 
 import (
 	"context"
-	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/strata-log/strata/metadata"
@@ -70,82 +68,6 @@ func (s *Store) SetLogStartOffset(ctx context.Context, tp metadata.TopicPartitio
 		return changed, err
 	})
 	return dropped, err
-}
-
-// watcher delivers coalesced catalog changes to one WatchCatalogs caller.
-type watcher struct {
-	mu      sync.Mutex
-	pending map[metadata.TopicPartition]struct{}
-	wake    chan struct{}
-}
-
-func (w *watcher) add(tp metadata.TopicPartition) {
-	w.mu.Lock()
-	w.pending[tp] = struct{}{}
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (w *watcher) take() []metadata.TopicPartition {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]metadata.TopicPartition, 0, len(w.pending))
-	for tp := range w.pending {
-		out = append(out, tp)
-	}
-	clear(w.pending)
-	slices.SortFunc(out, metadata.TopicPartition.Compare)
-	return out
-}
-
-func (s *Store) notifyLocked(tp metadata.TopicPartition) {
-	for w := range s.watchers {
-		w.add(tp)
-	}
-}
-
-// WatchCatalogs implements metadata.Store. The channel is closed when ctx ends or the store closes.
-func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartition, error) {
-	if err := s.lock(ctx); err != nil {
-		return nil, err
-	}
-	w := &watcher{pending: map[metadata.TopicPartition]struct{}{}, wake: make(chan struct{}, 1)}
-	s.watchers[w] = struct{}{}
-	s.wg.Add(1) // under mu, so never after Close's Wait began
-	s.mu.Unlock()
-
-	out := make(chan metadata.TopicPartition)
-	go func() { // ends with ctx or Close
-		defer s.wg.Done()
-		defer close(out)
-		defer func() {
-			s.mu.Lock()
-			delete(s.watchers, w)
-			s.mu.Unlock()
-		}()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-w.wake:
-			case <-s.done:
-				return
-			}
-			for _, tp := range w.take() {
-				select {
-				case out <- tp:
-				case <-ctx.Done():
-					return
-				case <-s.done:
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
 }
 
 func (s *Store) alive(expires time.Time) bool { return s.now().Before(expires) }

@@ -80,9 +80,11 @@ type Store struct {
 	acls     map[metadata.ACL]struct{}       // acls.go; nil until the first write
 	aclWatch signals                         // acls.go; nil until the first watch
 	nodes    map[int32]liveNode
-	watchers map[*watcher]struct{}
 	departs  signals // leadership watches' channels, signalled under mu
-	expiring bool    // the expiry loop runs
+	// Catalog and offsets watches (watch.go), notified under mu; nil until the first watch.
+	catalogWatchers watchers[metadata.TopicPartition]
+	offsetWatchers  watchers[string]
+	expiring        bool // the expiry loop runs
 }
 
 // New returns an empty Store.
@@ -106,7 +108,6 @@ func New(cfg Config) (*Store, error) {
 		offsets:     map[string]map[metadata.TopicPartition]metadata.OffsetCommit{},
 		nextPID:     cfg.FirstProducerID,
 		nodes:       map[int32]liveNode{},
-		watchers:    map[*watcher]struct{}{},
 		departs:     signals{},
 	}, nil
 }
@@ -224,7 +225,7 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 		delete(s.leases, tp)
 		if _, ok := s.catalogs[tp]; ok {
 			delete(s.catalogs, tp)
-			s.notifyLocked(tp)
+			s.catalogWatchers.notify(tp)
 		}
 	}
 	return nil
@@ -254,7 +255,7 @@ func (s *Store) catalogLocked(tp metadata.TopicPartition) (metadata.PartitionCat
 
 func (s *Store) putCatalogLocked(tp metadata.TopicPartition, c metadata.PartitionCatalog) {
 	s.catalogs[tp] = c
-	s.notifyLocked(tp)
+	s.catalogWatchers.notify(tp)
 }
 
 func ttlCheck(ttl time.Duration) error {

@@ -28,6 +28,7 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets map[met
 		s.offsets[group] = g
 	}
 	maps.Copy(g, offsets)
+	s.offsetWatchers.notify(group)
 	return nil
 }
 
@@ -50,6 +51,9 @@ func (s *Store) DeleteOffsets(ctx context.Context, group string, tps []metadata.
 		return err
 	}
 	defer s.mu.Unlock()
+	if _, ok := s.offsets[group]; ok {
+		s.offsetWatchers.notify(group)
+	}
 	if len(tps) == 0 {
 		delete(s.offsets, group)
 		return nil

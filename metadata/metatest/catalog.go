@@ -342,7 +342,7 @@ func testWatchCatalogs(t *testing.T, newStore NewStore) {
 	waitClosed(t, ch, "catalog watch after ctx ended")
 }
 
-func waitFor(t *testing.T, ch <-chan metadata.TopicPartition, want metadata.TopicPartition) {
+func waitFor[K comparable](t *testing.T, ch <-chan K, want K) {
 	t.Helper()
 	deadline := time.After(waitLimit)
 	for {
@@ -355,7 +355,7 @@ func waitFor(t *testing.T, ch <-chan metadata.TopicPartition, want metadata.Topi
 				return
 			}
 		case <-deadline:
-			t.Fatalf("no catalog change reported for %s", want)
+			t.Fatalf("no change reported for %v", want)
 		}
 	}
 }

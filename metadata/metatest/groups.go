@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -129,6 +130,40 @@ func testOffsetsConcurrent(t *testing.T, newStore NewStore) {
 }
 
 // testProducerIDs allocates ranges from many goroutines and checks that no two overlap.
+// testWatchOffsets: commits and deletes report their group; changes before the watch began and
+// other groups' changes do not report the group; ending ctx closes the channel.
+func testWatchOffsets(t *testing.T, newStore NewStore) {
+	s := newStore(t)
+	ctx := ctxT(t)
+	tp := metadata.TopicPartition{Topic: "t", Partition: 0}
+	must(t, s.CommitOffsets(ctx, "before", map[metadata.TopicPartition]metadata.OffsetCommit{tp: oc(1, -1, "")}), "CommitOffsets")
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := s.WatchOffsets(wctx)
+	must(t, err, "WatchOffsets")
+
+	must(t, s.CommitOffsets(ctx, "g.1", map[metadata.TopicPartition]metadata.OffsetCommit{tp: oc(5, 2, "m")}), "CommitOffsets")
+	waitFor(t, ch, "g.1")
+	must(t, s.DeleteOffsets(ctx, "g.1", []metadata.TopicPartition{tp}), "DeleteOffsets")
+	waitFor(t, ch, "g.1")
+	// A change of another group, then one of "before": the first report is "other", so the
+	// commit made before the watch began was not reported.
+	must(t, s.CommitOffsets(ctx, "other", map[metadata.TopicPartition]metadata.OffsetCommit{tp: oc(7, -1, "")}), "CommitOffsets")
+	select {
+	case got := <-ch:
+		if got != "other" {
+			t.Fatalf("watch reported %q, want other (a change made before the watch began is not reported)", got)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("no change reported for other")
+	}
+	must(t, s.DeleteOffsets(ctx, "before", nil), "DeleteOffsets")
+	waitFor(t, ch, "before")
+
+	cancel()
+	waitClosed(t, ch, "offsets watch after ctx ended")
+}
+
 func testProducerIDs(t *testing.T, newStore NewStore) {
 	s := newStore(t)
 	ctx := ctxT(t)

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("WatchCatalogs", func(t *testing.T) { testWatchCatalogs(t, newStore) })
 	t.Run("Offsets", func(t *testing.T) { testOffsets(t, newStore) })
 	t.Run("OffsetsConcurrent", func(t *testing.T) { testOffsetsConcurrent(t, newStore) })
+	t.Run("WatchOffsets", func(t *testing.T) { testWatchOffsets(t, newStore) })
 	t.Run("ProducerIDs", func(t *testing.T) { testProducerIDs(t, newStore) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, newStore) })
 	t.Run("TransactionsConcurrent", func(t *testing.T) { testTransactionsConcurrent(t, newStore) })

@@ -153,45 +153,67 @@ func (s *Store) SetLogStartOffset(ctx context.Context, tp metadata.TopicPartitio
 // next sequence at the call) with a one-second heartbeat, so a consumer lost with a server or a
 // stream leader is noticed and recreated, from the last sequence seen, within seconds.
 func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartition, error) {
+	out, err := watchKeys(ctx, s, s.segments, parsePartitionKey)
+	if err != nil {
+		return nil, fmt.Errorf("natsmeta: watch catalogs: %w", err)
+	}
+	return out, nil
+}
+
+// WatchOffsets implements metadata.OffsetsWatcher: every write to a group's key in the offsets
+// bucket (commits and deletes) reports the group, coalesced as WatchCatalogs does.
+func (s *Store) WatchOffsets(ctx context.Context) (<-chan string, error) {
+	out, err := watchKeys(ctx, s, s.offsets, parseNameKey)
+	if err != nil {
+		return nil, fmt.Errorf("natsmeta: watch offsets: %w", err)
+	}
+	return out, nil
+}
+
+// watchKeys follows b's keys with a headers-only ordered consumer from the stream's next
+// sequence (fromNow) and reports each written or deleted key, parsed by parse, on the returned
+// channel until ctx ends or the store closes. A key written again before the receiver took it is
+// reported once (pending keys go out in arrival order); keys parse rejects are logged and skipped.
+func watchKeys[K comparable](ctx context.Context, s *Store, b *bucket, parse func(string) (K, error)) (<-chan K, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	keys := make(chan string, 256)
 	var cc jetstream.ConsumeContext
 	err := s.call(wctx, "watch", func(cctx context.Context) error {
-		cfg, err := s.fromNow(cctx, s.segments)
+		cfg, err := s.fromNow(cctx, b)
 		if err != nil {
 			return err
 		}
-		cons, err := s.js.OrderedConsumer(cctx, s.segments.stream, cfg)
+		cons, err := s.js.OrderedConsumer(cctx, b.stream, cfg)
 		if err != nil {
 			return err
 		}
 		cc, err = cons.Consume(func(m jetstream.Msg) {
 			select {
-			case keys <- strings.TrimPrefix(m.Subject(), s.segments.subj):
+			case keys <- strings.TrimPrefix(m.Subject(), b.subj):
 			case <-wctx.Done():
 			}
 		}, jetstream.PullHeartbeat(time.Second), jetstream.PullExpiry(5*time.Second),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				s.log.Debug("natsmeta: catalog watch", "err", err)
+				s.log.Debug("natsmeta: watch", "stream", b.stream, "err", err)
 			}))
 		return err
 	})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("natsmeta: watch catalogs: %w", err)
+		return nil, err
 	}
-	out := make(chan metadata.TopicPartition)
+	out := make(chan K)
 	s.wg.Add(1)
 	go func() { // owned by the store; ends with ctx or Close
 		defer s.wg.Done()
 		defer close(out)
 		defer cancel()
 		defer cc.Stop()
-		var pending []metadata.TopicPartition // in arrival order
-		queued := map[metadata.TopicPartition]bool{}
+		var pending []K // in arrival order
+		queued := map[K]bool{}
 		for {
-			var send chan<- metadata.TopicPartition
-			var next metadata.TopicPartition
+			var send chan<- K
+			var next K
 			if len(pending) > 0 {
 				send, next = out, pending[0]
 			}
@@ -201,14 +223,14 @@ func (s *Store) WatchCatalogs(ctx context.Context) (<-chan metadata.TopicPartiti
 			case <-s.done:
 				return
 			case key := <-keys:
-				tp, err := parsePartitionKey(key)
+				k, err := parse(key)
 				if err != nil {
-					s.log.Warn("natsmeta: ignoring bad catalog key", "key", key, "err", err)
+					s.log.Warn("natsmeta: ignoring a bad key", "stream", b.stream, "key", key, "err", err)
 					continue
 				}
-				if !queued[tp] {
-					queued[tp] = true
-					pending = append(pending, tp)
+				if !queued[k] {
+					queued[k] = true
+					pending = append(pending, k)
 				}
 			case send <- next:
 				delete(queued, next)
