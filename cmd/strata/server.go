@@ -38,45 +38,46 @@ import (
 
 // serverConfig is `strata server`'s command line.
 type serverConfig struct {
-	dataDir        string
-	kafkaAddr      string
-	advertisedAddr string
-	httpAddr       string
-	nodeID         int
-	query          queryFlags
-	objectStore    string
-	metadata       string
-	metadataSync   string
-	metaAccess     metadataAccess // credentials and TLS for an external --metadata (metaaccess.go)
-	maxConns       int
-	maxConnsPerIP  int
-	metaSyncEvery  time.Duration // parsed --metadata-sync: 0 = before every acknowledgement
-	logLevel       string
-	logFormat      string
-	autoCreate     bool
-	numPartitions  int
-	leaseTTL       time.Duration
-	leaseRenew     time.Duration
-	rebalance      bool
-	compaction     time.Duration
-	sweepInterval  time.Duration
-	sweepGrace     time.Duration
-	convertAfter   time.Duration
-	tlsCert        string
-	tlsKey         string
-	tlsClientCA    string
-	saslUsers      string
-	costInterval   time.Duration
-	httpTLSCert    string
-	httpTLSKey     string
-	httpOpenMetric bool
-	diskReserve    byteSize
-	authorizer     string            // --authorizer (acl.go)
-	superUsersFlag string            // --super-users
-	superUsers     []string          // parsed --super-users
-	interNodeUser  string            // --inter-node-user (peer.go)
-	oauth          kafka.OAuthConfig // --sasl-oauthbearer-*
-	interNodeCA    string            // --inter-node-tls-ca
+	dataDir           string
+	kafkaAddr         string
+	advertisedAddr    string
+	httpAddr          string
+	nodeID            int
+	query             queryFlags
+	objectStore       string
+	metadata          string
+	metadataSync      string
+	metaAccess        metadataAccess // credentials and TLS for an external --metadata (metaaccess.go)
+	maxConns          int
+	maxConnsPerIP     int
+	metaSyncEvery     time.Duration // parsed --metadata-sync: 0 = before every acknowledgement
+	logLevel          string
+	logFormat         string
+	autoCreate        bool
+	numPartitions     int
+	offsetsPartitions int
+	leaseTTL          time.Duration
+	leaseRenew        time.Duration
+	rebalance         bool
+	compaction        time.Duration
+	sweepInterval     time.Duration
+	sweepGrace        time.Duration
+	convertAfter      time.Duration
+	tlsCert           string
+	tlsKey            string
+	tlsClientCA       string
+	saslUsers         string
+	costInterval      time.Duration
+	httpTLSCert       string
+	httpTLSKey        string
+	httpOpenMetric    bool
+	diskReserve       byteSize
+	authorizer        string            // --authorizer (acl.go)
+	superUsersFlag    string            // --super-users
+	superUsers        []string          // parsed --super-users
+	interNodeUser     string            // --inter-node-user (peer.go)
+	oauth             kafka.OAuthConfig // --sasl-oauthbearer-*
+	interNodeCA       string            // --inter-node-tls-ca
 
 	kafkaTLS  *tls.Config        // loaded from the TLS flags by runServer
 	kafkaSASL *kafka.Credentials // loaded from --sasl-users by runServer; the HTTP listener's users too
@@ -99,6 +100,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.autoCreate, "auto-create-topics", true, "Kafka's auto.create.topics.enable")
 	fs.IntVar(&c.numPartitions, "num-partitions", 1, "Kafka's num.partitions for auto-created topics")
+	fs.IntVar(&c.offsetsPartitions, "offsets-topic-partitions", topics.DefaultOffsetsTopicPartitions, "Kafka's offsets.topic.num.partitions: the partitions of __consumer_offsets (a changelog of committed offsets) when it is created")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "node registration lifetime, which keeps every lease the node holds: how long a dead node's partitions wait for a new leader (whole seconds)")
 	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often the node registration is refreshed (at most half of --lease-ttl)")
 	fs.BoolVar(&c.rebalance, "rebalance", true, "hand partitions off to a node that joins, when the placement prefers it (false: partitions move only when their leader leaves)")
@@ -159,6 +161,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.numPartitions < 1 {
 		return usagef("--num-partitions %d: want at least 1", c.numPartitions)
+	}
+	if c.offsetsPartitions < 1 {
+		return usagef("--offsets-topic-partitions %d: want at least 1", c.offsetsPartitions)
 	}
 	if c.leaseTTL < time.Second || c.leaseTTL%time.Second != 0 {
 		return usagef("--lease-ttl %v: want whole seconds, at least 1s", c.leaseTTL)
@@ -457,7 +462,8 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	}
 	n.onClose(func() { tieredReader.Close() })
 
-	defaults := topics.Defaults{NumPartitions: int32(cfg.numPartitions), AutoCreateTopicsDisabled: !cfg.autoCreate}
+	defaults := topics.Defaults{NumPartitions: int32(cfg.numPartitions), AutoCreateTopicsDisabled: !cfg.autoCreate,
+		OffsetsTopicPartitions: int32(cfg.offsetsPartitions)}
 	b, err = broker.New(broker.Config{
 		NodeID:        int32(cfg.nodeID),
 		KafkaAddr:     advertised,
@@ -532,6 +538,27 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		return err
 	}
 	n.onClose(func() { groups.Close() })
+	offsetLog, err := group.NewOffsetLog(group.OffsetLogConfig{
+		Store: store,
+		Topic: func(ctx context.Context, create bool) (metadata.Topic, error) {
+			if create {
+				return admin.EnsureOffsetsTopic(ctx)
+			}
+			return admin.Topic(ctx, topics.OffsetsTopic)
+		},
+		Led: b.LedPartitions,
+		Append: func(ctx context.Context, tp metadata.TopicPartition, batch []byte) error {
+			_, err := b.Append(ctx, tp, batch)
+			return err
+		},
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		kln.Close()
+		hln.Close()
+		return err
+	}
+	n.onClose(goUntilClosed(offsetLog.Run))
 	reg.MustRegister(group.NewLagCollector(store, func(ctx context.Context, tp metadata.TopicPartition) (int64, bool) {
 		if !b.Leads(tp) {
 			return 0, false
@@ -547,6 +574,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		Topics:              admin,
 		Groups:              groups,
 		Transactions:        txns,
+		WantOffsetsTopic:    offsetLog.Want,
 		MaxConnections:      cfg.maxConns,
 		MaxConnectionsPerIP: cfg.maxConnsPerIP,
 		TLS:                 cfg.kafkaTLS,
@@ -704,6 +732,18 @@ func consolePeers(own *tls.Config) (*http.Client, error) {
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
+}
+
+// goUntilClosed runs fn on a goroutine of its own and returns what stops it: cancel fn's ctx and
+// wait for fn to return.
+func goUntilClosed(fn func(ctx context.Context)) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // cachedCatalogs lists topics from the store and reads catalogs through a tier.CatalogCache.

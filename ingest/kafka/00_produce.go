@@ -12,7 +12,8 @@ package kafka
 // fsync (group commit) within the request's timeout (REQUEST_TIMED_OUT otherwise); a failed acks=0
 // request closes the connection. A partition this node does not lead answers
 // NOT_LEADER_OR_FOLLOWER; an unknown topic UNKNOWN_TOPIC_OR_PARTITION (Produce never auto-creates,
-// as in Kafka). message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
+// as in Kafka); the internal topic __consumer_offsets INVALID_TOPIC_EXCEPTION, as Kafka answers a
+// client. message.timestamp.type=LogAppendTime stamps the batch (attribute bit, max
 // timestamp, CRC) like Kafka.
 //
 // Transactional batches (a transactional id on the request) are accepted only for partitions added
@@ -33,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 )
 
@@ -70,6 +72,7 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		denied := fail == 0 && !s.authorizedTopic(cc, metadata.OpWrite, rt.Topic)
+		internal := topics.CheckClientWrite(rt.Topic)
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
 			*sp = kmsg.NewProduceResponseTopicPartition()
@@ -78,6 +81,13 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 				sp.ErrorCode = fail
 				if denied {
 					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				}
+				continue
+			}
+			if internal != nil {
+				sp.ErrorCode = s.code(internal, "produce", "topic", rt.Topic)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errMsg(internal)
 				}
 				continue
 			}

@@ -6,7 +6,8 @@ package kafka
 // (LEADER_NOT_AVAILABLE with leader -1 while no live node holds it). The controller is the live
 // node with the lowest id. Topics are auto-created when the request allows it (v0–3 always, v4+
 // AllowAutoTopicCreation) and the broker's auto.create.topics.enable is on. Topic IDs (v10+) are
-// the catalog's topic IDs; topics may be requested by ID.
+// the catalog's topic IDs; topics may be requested by ID. __consumer_offsets, Strata's one internal
+// topic (a changelog of committed offsets, topics.OffsetsTopic), is marked is_internal.
 //
 // Deviations from Apache Kafka: replicas and ISR name the leader only — Strata keeps one hot copy
 // and makes data durable in object storage instead of replicating between brokers; authorized
@@ -20,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
 )
 
@@ -60,7 +62,7 @@ func handleMetadata(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Re
 	}
 	describe := func(t metadata.Topic) kmsg.MetadataResponseTopic {
 		rt := kmsg.NewMetadataResponseTopic()
-		rt.Topic, rt.TopicID = strp(t.Name), t.ID
+		rt.Topic, rt.TopicID, rt.IsInternal = strp(t.Name), t.ID, topics.IsInternal(t.Name)
 		for i := int32(0); i < t.Partitions; i++ {
 			rp := kmsg.NewMetadataResponseTopicPartition()
 			rp.Partition = i

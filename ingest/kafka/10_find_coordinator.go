@@ -7,6 +7,8 @@ package kafka
 // coordinates everything); transaction state lives in the metadata service, so any node can take
 // an id over. A server without a transaction coordinator answers type 1 with
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients treat as fatal rather than retrying forever.
+// A group key makes sure the __consumer_offsets changelog exists (Config.WantOffsetsTopic), as
+// Kafka creates that topic on the first FindCoordinator.
 //
 // Deviations from Apache Kafka: share-group keys (type 2) answer INVALID_REQUEST.
 
@@ -54,6 +56,9 @@ func handleFindCoordinator(ctx context.Context, s *Server, cc *clientConn, kreq 
 				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			}
 		default:
+			if req.CoordinatorType == 0 && s.cfg.WantOffsetsTopic != nil {
+				s.cfg.WantOffsetsTopic()
+			}
 			n := broker.CoordinatorOf(key, nodes)
 			c.NodeID = n.ID
 			c.Host, c.Port = splitHostPort(n.KafkaAddr)

@@ -83,6 +83,9 @@ type Config struct {
 	// TxnOffsetCommit, ...) and transactional produce. Nil: transactional ids are refused with
 	// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 	Transactions *txn.Coordinator
+	// WantOffsetsTopic, when set, is called when a client looks for a group's coordinator, to make
+	// sure the __consumer_offsets changelog exists (group.OffsetLog.Want); it must not block.
+	WantOffsetsTopic func()
 	// MaxRequestBytes bounds one request frame (default 100 MiB).
 	MaxRequestBytes int32
 	// MaxInflight bounds the requests one connection may have in progress (default 64); the reader

@@ -32,6 +32,9 @@ type Defaults struct {
 	RetentionBytes int64
 	// MaxMessageBytes is the default max.message.bytes (default 1048588, Kafka's).
 	MaxMessageBytes int32
+	// OffsetsTopicPartitions is offsets.topic.num.partitions, the partitions OffsetsTopic is
+	// created with (default DefaultOffsetsTopicPartitions).
+	OffsetsTopicPartitions int32
 }
 
 // Apply fills the zero fields with the defaults named above.
@@ -54,6 +57,9 @@ func (d *Defaults) Apply() {
 	if d.MaxMessageBytes == 0 {
 		d.MaxMessageBytes = 1048588
 	}
+	if d.OffsetsTopicPartitions == 0 {
+		d.OffsetsTopicPartitions = DefaultOffsetsTopicPartitions
+	}
 }
 
 // Validate reports defaults that cannot work (after Apply: zero fields are filled).
@@ -61,6 +67,8 @@ func (d Defaults) Validate() error {
 	switch {
 	case d.NumPartitions < 1:
 		return fmt.Errorf("%w: Defaults.NumPartitions %d < 1", ErrConfig, d.NumPartitions)
+	case d.OffsetsTopicPartitions < 1:
+		return fmt.Errorf("%w: Defaults.OffsetsTopicPartitions %d < 1", ErrConfig, d.OffsetsTopicPartitions)
 	case d.MaxMessageBytes < 0:
 		return fmt.Errorf("%w: Defaults.MaxMessageBytes %d < 0", ErrConfig, d.MaxMessageBytes)
 	}

@@ -37,8 +37,9 @@ const internalPrefix = "__"
 
 // ValidateNewName is ValidateName for a topic about to be created: names starting with "__" are
 // reserved for internal topics and answer INVALID_TOPIC_EXCEPTION. Strata keeps group offsets and
-// transaction state in the metadata store, so it has no internal topics; a client asking for
-// __consumer_offsets must not get an ordinary topic by that name. (Apache Kafka refuses to create
+// transaction state in the metadata store; its one internal topic, OffsetsTopic, is a changelog
+// of the offsets that Strata creates itself, and a client asking for __consumer_offsets must not
+// get an ordinary topic by that name. (Apache Kafka refuses to create
 // __cluster_metadata and auto-creates only its own internal topics, with their internal configs,
 // under these names; Strata reserves the whole prefix so a future internal topic cannot collide.)
 func ValidateNewName(name string) error {
@@ -69,6 +70,11 @@ func (a *Admin) CreateTopic(ctx context.Context, spec Spec) (metadata.Topic, err
 	if err := ValidateNewName(spec.Name); err != nil {
 		return metadata.Topic{}, err
 	}
+	return a.create(ctx, spec)
+}
+
+// create is CreateTopic for a name already checked (or an internal topic's).
+func (a *Admin) create(ctx context.Context, spec Spec) (metadata.Topic, error) {
 	if spec.Partitions == -1 {
 		spec.Partitions = a.cfg.Defaults.NumPartitions
 	}
@@ -147,6 +153,9 @@ func (a *Admin) Topics(ctx context.Context) ([]metadata.Topic, error) {
 
 // DeleteTopic deletes a topic; its partitions stop being served and their local logs go.
 func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
+	if IsInternal(name) {
+		return kafkaErr(kerr.InvalidTopicException, "internal topic %q cannot be deleted", name)
+	}
 	err := a.cfg.Store.DeleteTopic(ctx, name)
 	switch {
 	case errors.Is(err, metadata.ErrNotFound):
@@ -160,6 +169,10 @@ func (a *Admin) DeleteTopic(ctx context.Context, name string) error {
 
 // CreatePartitions grows a topic to count partitions.
 func (a *Admin) CreatePartitions(ctx context.Context, name string, count int32, validateOnly bool) error {
+	if IsInternal(name) {
+		// A group's partition of OffsetsTopic follows from the partition count.
+		return kafkaErr(kerr.InvalidTopicException, "internal topic %q cannot grow", name)
+	}
 	check := func(t *metadata.Topic) error {
 		switch {
 		case count == t.Partitions:

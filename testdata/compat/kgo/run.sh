@@ -17,10 +17,9 @@
 # exits 1 if any test failed, except the known differences below, or a SCRAM or OAuth test skipped.
 #
 # Known differences (a test listed here may fail without failing the run; it is still reported):
-#   TestConsumeRegex             wait for __consumer_offsets to appear in Metadata as an internal
-#   Test848RegexBrokerResolves   topic (and, for the second, be matched by a group's regex). Strata
-#   TestConsumeRegexShareSkipsInternal   keeps committed offsets in its metadata service, not in
-#                                a topic, and lists no topic it could not serve.
+#   none. (TestConsumeRegex, Test848RegexBrokerResolves and TestConsumeRegexShareSkipsInternal
+#   need __consumer_offsets listed as an internal topic; Strata keeps it as a changelog of the
+#   committed offsets.)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 root=$PWD
@@ -94,7 +93,7 @@ for t, a in sorted(res.items()):
     if a != "pass":
         print(f"kgo: {a} {t}")
 print(f"kgo suite: {count['pass']} passed, {count['fail']} failed, {count['skip']} skipped")
-known = {"TestConsumeRegex", "Test848RegexBrokerResolves", "TestConsumeRegexShareSkipsInternal"}
+known = set()
 unexpected = [t for t, a in res.items() if a == "fail" and t not in known]
 # The SASL node is there for these: a skip means the run is set up wrong.
 unexpected += [t for t, a in res.items() if a == "skip" and (t.startswith("TestSCRAMAuth") or t == "TestOAuthAuth")]
