@@ -452,7 +452,7 @@ func TestQueryWindowBytes(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not tiered after 60s: %+v", all.stats)
+			t.Fatalf("not tiered after 60s: %+v\n%s", all.stats, tail(p.log(), 4000))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -466,4 +466,12 @@ func TestQueryWindowBytes(t *testing.T) {
 	if ratio > 0.05 {
 		t.Errorf("a one-hour window of %d read %.1f%% of the bytes, want at most 5%%", hours, 100*ratio)
 	}
+}
+
+// tail is the last n bytes of s, for a failure message with a server's latest log lines.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
 }

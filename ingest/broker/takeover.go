@@ -22,8 +22,10 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	if err != nil {
 		return fmt.Errorf("broker: acquire %s: %w", tp, err)
 	}
+	name := logName(t.ID, idx)
 	defer func() {
 		if err != nil {
+			b.keepEpochChain(tp, name, l.Epoch)
 			_ = b.store.ReleaseLease(context.WithoutCancel(ctx), l)
 		}
 	}()
@@ -31,7 +33,6 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	if err != nil {
 		return fmt.Errorf("broker: catalog of %s: %w", tp, err)
 	}
-	name := logName(t.ID, idx)
 	hcfg := b.hotLogConfig(t)
 	log, err := b.openTermLog(tp, name, hcfg)
 	if err != nil {
@@ -120,6 +121,21 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	b.log.Info("broker: leading partition", "partition", tp, "epoch", l.Epoch,
 		"start", log.StartOffset(), "end", log.EndOffset(), "took", time.Since(start))
 	return nil
+}
+
+// keepEpochChain is for a take of tp under epoch that failed before the log served: when the
+// local log was the truth under the epoch before it (its checkpoint says epoch-1), nobody else
+// led in between, so the log is the truth under epoch too and the checkpoint says so. Without
+// this, the next take (epoch+1) would find the checkpoint two epochs behind, conclude that
+// another node had led meanwhile, and discard the log's acknowledged, not yet tiered tail: under
+// load, a take whose metadata reads time out made a single node drop its own data.
+func (b *Broker) keepEpochChain(tp metadata.TopicPartition, name string, epoch int32) {
+	if b.readEpoch(name) != epoch-1 {
+		return // unknown, already written, or another node led between: nothing to carry
+	}
+	if err := b.writeEpoch(name, epoch); err != nil {
+		b.log.Warn("broker: keeping the epoch checkpoint after a failed take", "partition", tp, "epoch", epoch, "err", err)
+	}
 }
 
 // rebuildTieredProducers replays the idempotent batches of the newest tiered data below the hot
