@@ -93,55 +93,75 @@ func TestLocalTailKeptWhenNoOtherLeader(t *testing.T) {
 	}
 }
 
-// catalogFailures is a store whose GetCatalog fails while fail is above zero (each failure counts it
-// down): a metadata read that times out under load.
-type catalogFailures struct {
+// timeouts is a store whose GetCatalog fails while failCatalog is above zero, and whose
+// AcquireLease takes effect but answers an error while loseAcquire is (each failure counts one
+// down): metadata calls that time out under load.
+type timeouts struct {
 	metadata.Store
-	fail atomic.Int32
+	failCatalog, loseAcquire atomic.Int32
 }
 
-func (s *catalogFailures) GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error) {
-	if s.fail.Add(-1) >= 0 {
+func (s *timeouts) GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error) {
+	if s.failCatalog.Add(-1) >= 0 {
 		return metadata.PartitionCatalog{}, errors.New("test: catalog read timed out")
 	}
 	return s.Store.GetCatalog(ctx, tp)
 }
 
-// A take that fails after acquiring the lease (its catalog read timed out) leaves the node's own
-// log the truth: the next take, two epochs past the checkpoint of the last term that served, must
-// keep the acknowledged, never tiered tail. It discarded it before keepEpochChain.
-func TestFailedTakeKeepsLocalTail(t *testing.T) {
-	mem, clk := newMemStore(t)
-	st := &catalogFailures{Store: mem}
-	ctx := context.Background()
-	dir := t.TempDir()
-	tp := metadata.TopicPartition{Topic: "keep"}
-	b := startNode(t, st, 1, dir)
-	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "keep", Partitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
+func (s *timeouts) AcquireLease(ctx context.Context, tp metadata.TopicPartition, node int32) (metadata.Lease, error) {
+	l, err := s.Store.AcquireLease(ctx, tp, node)
+	if err == nil && s.loseAcquire.Add(-1) >= 0 {
+		return metadata.Lease{}, errors.New("test: lease acquisition timed out")
 	}
-	if _, err := b.Append(ctx, tp, batch(5, -1, -1, -1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.WaitDurable(ctx, tp, b.Epoch(tp), 5); err != nil {
-		t.Fatal(err)
-	}
-	first := b.Epoch(tp)
-	crash(b, clk)
+	return l, err
+}
 
-	st.fail.Store(1) // the first take of the next incarnation fails after AcquireLease
-	b = startNode(t, st, 1, dir)
-	if b.Leads(tp) {
-		t.Fatal("the failing take led the partition")
-	}
-	if err := b.reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !b.Leads(tp) || b.Epoch(tp) != first+2 {
-		t.Fatalf("leads %v at epoch %d, want epoch %d (one failed take between)", b.Leads(tp), b.Epoch(tp), first+2)
-	}
-	if _, hw, err := b.Offsets(ctx, tp); err != nil || hw != 5 {
-		t.Fatalf("high watermark %d %v after a failed take, want the 5 acknowledged records kept", hw, err)
+// A take that fails after acquiring the lease (its catalog read timed out, or the acquisition's
+// answer was lost) leaves the node's own log the truth: the next take, two epochs past the
+// checkpoint of the last term that served, must keep the acknowledged, never tiered tail. It
+// discarded it before keepEpochChain.
+func TestFailedTakeKeepsLocalTail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail func(st *timeouts)
+	}{
+		{"catalog read fails", func(st *timeouts) { st.failCatalog.Store(1) }},
+		{"acquisition answer lost", func(st *timeouts) { st.loseAcquire.Store(1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem, clk := newMemStore(t)
+			st := &timeouts{Store: mem}
+			ctx := context.Background()
+			dir := t.TempDir()
+			tp := metadata.TopicPartition{Topic: "keep"}
+			b := startNode(t, st, 1, dir)
+			if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "keep", Partitions: 1, ReplicationFactor: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Append(ctx, tp, batch(5, -1, -1, -1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.WaitDurable(ctx, tp, b.Epoch(tp), 5); err != nil {
+				t.Fatal(err)
+			}
+			first := b.Epoch(tp)
+			crash(b, clk)
+
+			tc.fail(st) // the first take of the next incarnation fails after the lease moved
+			b = startNode(t, st, 1, dir)
+			if b.Leads(tp) {
+				t.Fatal("the failing take led the partition")
+			}
+			if err := b.reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if !b.Leads(tp) || b.Epoch(tp) != first+2 {
+				t.Fatalf("leads %v at epoch %d, want epoch %d (one failed take between)", b.Leads(tp), b.Epoch(tp), first+2)
+			}
+			if _, hw, err := b.Offsets(ctx, tp); err != nil || hw != 5 {
+				t.Fatalf("high watermark %d %v after a failed take, want the 5 acknowledged records kept", hw, err)
+			}
+		})
 	}
 }
 

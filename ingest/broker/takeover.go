@@ -18,11 +18,16 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 	tp := metadata.TopicPartition{Topic: t.Name, Partition: idx}
 	start := time.Now()
 	term := b.term.Load()
+	name := logName(t.ID, idx)
 	l, err := b.store.AcquireLease(ctx, tp, b.cfg.NodeID)
 	if err != nil {
+		// The acquisition may have taken effect with its answer lost (a timeout): if the lease
+		// names this node, its epoch is ours and nobody else's.
+		if cur, gerr := b.store.GetLease(context.WithoutCancel(ctx), tp); gerr == nil && cur.Node == b.cfg.NodeID {
+			b.keepEpochChain(tp, name, cur.Epoch)
+		}
 		return fmt.Errorf("broker: acquire %s: %w", tp, err)
 	}
-	name := logName(t.ID, idx)
 	defer func() {
 		if err != nil {
 			b.keepEpochChain(tp, name, l.Epoch)
