@@ -218,6 +218,8 @@ type ObjStoreDelta struct {
 	Seconds       float64 `json:"seconds,omitempty"`
 	PutsPerS      float64 `json:"puts_per_s,omitempty"`
 	FlushPutsPerS float64 `json:"flush_puts_per_s,omitempty"`
+	// FlushPutsPerGiB is FlushPuts per GiB moved: the flush cost without compaction's rewrites.
+	FlushPutsPerGiB float64 `json:"flush_puts_per_gib,omitempty"`
 }
 
 // Delta is after-before, rated against moved record bytes.
@@ -256,6 +258,7 @@ func (d *ObjStoreDelta) derive() {
 	d.BytesPerGet = ratio(d.GetBytes, d.Gets)
 	d.PutsPerS = ratio(d.Puts, d.Seconds)
 	d.FlushPutsPerS = ratio(d.FlushPuts, d.Seconds)
+	d.FlushPutsPerGiB = ratio(d.FlushPuts, gib)
 }
 
 // SetSeconds records the wall time the delta was taken over and derives the per-second rates.

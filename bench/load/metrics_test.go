@@ -69,7 +69,7 @@ func TestObjStoreDelta(t *testing.T) {
 	}
 	d = Delta(ObjStoreCounters{Puts: 2, FlushPuts: 1}, ObjStoreCounters{Puts: 62, FlushPuts: 46}, 1<<30)
 	d.SetSeconds(4)
-	if d.FlushPuts != 45 || d.FlushPutsPerS != 11.25 || d.PutsPerS != 15 || d.PutsPerGiB != 60 {
+	if d.FlushPuts != 45 || d.FlushPutsPerS != 11.25 || d.PutsPerS != 15 || d.PutsPerGiB != 60 || d.FlushPutsPerGiB != 45 {
 		t.Fatalf("flush delta %+v", d)
 	}
 	zero := Delta(ObjStoreCounters{}, ObjStoreCounters{}, 0)

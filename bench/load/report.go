@@ -251,11 +251,11 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 		}
 	}
 	if len(objRows) > 0 {
-		b.WriteString("\n## Strata object store, per scenario\n\n| scenario | PUTs | GETs | errors | PUTs/GiB | GETs/GiB | bytes/PUT | bytes/GET | flush PUTs/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("\n## Strata object store, per scenario\n\n| scenario | PUTs | GETs | errors | PUTs/GiB | flush PUTs/GiB | GETs/GiB | bytes/PUT | bytes/GET | flush PUTs/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range objRows {
 			o := r.ObjStore
-			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n", r.Key(), o.Puts, o.Gets, o.Errors,
-				num(o.PutsPerGiB), num(o.GetsPerGiB), num(o.BytesPerPut), num(o.BytesPerGet), num(o.FlushPutsPerS))
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s |\n", r.Key(), o.Puts, o.Gets, o.Errors,
+				num(o.PutsPerGiB), num(o.FlushPutsPerGiB), num(o.GetsPerGiB), num(o.BytesPerPut), num(o.BytesPerGet), num(o.FlushPutsPerS))
 		}
 	}
 	var srvRows []Result

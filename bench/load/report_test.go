@@ -114,7 +114,7 @@ func TestWriteMarkdown(t *testing.T) {
 		"| produce MB/s, 12 partitions | ≥ 1.2× Kafka | 100.0 | 100.0 (kafka) | 1.00× | FAIL |",
 		"| cold replay MB/s | ≥ 0.8× raw MinIO GET | – | – | – | SKIPPED: needs tiering: no GET |",
 		"| replay | strata | | | | | | | | | skipped: needs tiering: no GET |",
-		"| produce/1 | 10 | 0 | 0 | 10.00 | 0 | 838861 | 0 |",
+		"| produce/1 | 10 | 0 | 0 | 10.00 | 0 | 0 | 838861 | 0 |",
 		"Kafka 4.3.1",
 		"Mode: quick; rounds: 3",
 	} {

@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string) error {
 	minioBin := fs.String("minio-bin", "", "MinIO binary (default: found in $STRATA_TOOLS_BIN or .tools/bin; \"none\" to use the file store)")
 	produceMiB := fs.Int("produce-mib", 0, "override the MiB each produce run sends")
 	latencySecs := fs.Int("latency-seconds", 0, "override how long the latency scenarios send")
+	objectManyRate := fs.Int("object-many-rate", 0, "override the records per second (1 KiB each) of the many-partition object run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +91,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if *latencySecs > 0 {
 		cfg.Params.LatencyDuration = time.Duration(*latencySecs) * time.Second
+	}
+	if *objectManyRate > 0 {
+		cfg.Params.ObjectManyRate = *objectManyRate
 	}
 	if *rounds > 0 {
 		cfg.Rounds = *rounds
