@@ -114,7 +114,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpTLSKey, "http-tls-key", "", "PEM private key for --http-tls-cert")
 	fs.StringVar(&c.authorizer, "authorizer", "none", `"acl" checks every Kafka request and HTTP ingest against the ACLs kept in the metadata service (no ACL: denied); "none" allows every authenticated client everything`)
 	fs.StringVar(&c.superUsersFlag, "super-users", "", "with --authorizer acl, principals allowed everything whatever the ACLs say, comma-separated (User:admin,User:ops)")
-	fs.StringVar(&c.oauth.JWKSFile, "sasl-oauthbearer-jwks", "", "JSON Web Key Set file enabling SASL/OAUTHBEARER on the Kafka listener: signed JWTs (RS*/ES*) with a live exp are accepted, the principal is their sub claim")
+	fs.StringVar(&c.oauth.JWKS, "sasl-oauthbearer-jwks", "", "JSON Web Key Set enabling SASL/OAUTHBEARER on the Kafka listener, a file or an http(s) URL (the issuer's jwks_uri, reloaded hourly and for unknown kids): signed JWTs (RS*/ES*) with a live exp are accepted, the principal is their sub claim")
 	fs.BoolVar(&c.oauth.Unsecured, "sasl-oauthbearer-unsecured", false, "enable SASL/OAUTHBEARER accepting unsigned (alg none) JWTs, as Apache Kafka's default validator does: for tests only, never in production")
 	fs.StringVar(&c.oauth.Issuer, "sasl-oauthbearer-issuer", "", "with OAUTHBEARER, the iss claim tokens must carry")
 	fs.StringVar(&c.oauth.Audience, "sasl-oauthbearer-audience", "", "with OAUTHBEARER, a value the aud claim of tokens must hold")
@@ -208,7 +208,7 @@ func (c *serverConfig) validate() error {
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return usagef("--kafka-tls-client-ca needs --kafka-tls-cert and --kafka-tls-key")
 	}
-	if (c.oauth.Issuer != "" || c.oauth.Audience != "") && c.oauth.JWKSFile == "" && !c.oauth.Unsecured {
+	if (c.oauth.Issuer != "" || c.oauth.Audience != "") && c.oauth.JWKS == "" && !c.oauth.Unsecured {
 		return usagef("--sasl-oauthbearer-issuer and --sasl-oauthbearer-audience need --sasl-oauthbearer-jwks (or --sasl-oauthbearer-unsecured)")
 	}
 	if c.interNodeUser != "" && c.saslUsers == "" {
@@ -260,7 +260,7 @@ func (c *serverConfig) kafkaSecurity() (*tls.Config, *kafka.Credentials, error) 
 			return nil, nil, usagef("--sasl-users %s: %v", c.saslUsers, err)
 		}
 	}
-	if c.oauth.JWKSFile != "" || c.oauth.Unsecured {
+	if c.oauth.JWKS != "" || c.oauth.Unsecured {
 		v, err := kafka.NewOAuthValidator(c.oauth)
 		if err != nil {
 			return nil, nil, usagef("--sasl-oauthbearer-jwks: %v", err)

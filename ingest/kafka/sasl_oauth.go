@@ -9,8 +9,8 @@ package kafka
 //
 // A token is accepted by an OAuthValidator:
 //   - signed tokens (RS256/384/512, ES256/384/512) are checked against the keys of a JSON Web Key
-//     Set (the issuer's published keys, a local file), by the "kid" of the token's header when it
-//     names one; "exp" is required and must be in the future, "nbf" and "iat" not in the future
+//     Set (the issuer's published keys: a local file, or its jwks_uri, reloaded hourly and when a
+//     token names a key it lacks), by the "kid" of the token's header when it names one; "exp" is required and must be in the future, "nbf" and "iat" not in the future
 //     (30 s of clock skew allowed), and "iss" and "aud" must match when configured;
 //   - with Unsecured, tokens with {"alg":"none"} and no signature are accepted on their claims
 //     alone, as Apache Kafka's default (test-grade) validator does. Never for production.
@@ -31,9 +31,13 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"math/big"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,39 +49,137 @@ const maxOAuthMessage = 64 << 10
 // oauthSkew is the clock skew allowed for exp, nbf and iat.
 const oauthSkew = 30 * time.Second
 
-// OAuthValidator accepts OAUTHBEARER tokens. Safe for concurrent use (read only).
+// OAuthValidator accepts OAUTHBEARER tokens. Safe for concurrent use.
 type OAuthValidator struct {
-	keys      map[string]crypto.PublicKey // by kid; "" for keys without one
+	keys      atomic.Pointer[map[string]crypto.PublicKey] // by kid; "" for keys without one
 	unsecured bool
 	issuer    string
 	audience  string
 	now       func() time.Time
+
+	// The key set's source, reloaded every refresh and, rate-limited, for a kid it lacks.
+	src     string // a file, or an http(s) URL; "" without a key set
+	client  *http.Client
+	refresh time.Duration
+	loadMu  sync.Mutex   // one load at a time
+	loaded  atomic.Int64 // unix nanos of the last successful load
+	tried   time.Time    // the last load attempt, under loadMu
+	bgBusy  atomic.Bool  // a background reload is running
 }
 
-// OAuthConfig configures an OAuthValidator: JWKSFile (a JSON Web Key Set), or Unsecured, or both.
+// OAuthConfig configures an OAuthValidator: JWKS (a JSON Web Key Set), or Unsecured, or both.
 type OAuthConfig struct {
-	JWKSFile  string
-	Unsecured bool
-	Issuer    string // required "iss" when set
-	Audience  string // required in "aud" when set
+	// JWKS is where the key set is: a file, or an http:// or https:// URL (the issuer's
+	// jwks_uri), as Kafka's sasl.oauthbearer.jwks.endpoint.url. It is loaded at start (a failure
+	// is an error) and again every JWKSRefresh, and at once (at most every JWKSRetry) when a token
+	// names a key it lacks, so keys an issuer rotates in are found.
+	JWKS        string
+	JWKSRefresh time.Duration // default 1 h, Kafka's sasl.oauthbearer.jwks.endpoint.refresh.ms
+	Unsecured   bool
+	Issuer      string // required "iss" when set
+	Audience    string // required in "aud" when set
 }
+
+// JWKSRetry is the least time between two loads of the key set for unknown kids.
+const JWKSRetry = 10 * time.Second
+
+// maxJWKS bounds a key set document.
+const maxJWKS = 1 << 20
 
 // NewOAuthValidator loads the key set.
 func NewOAuthValidator(c OAuthConfig) (*OAuthValidator, error) {
-	if c.JWKSFile == "" && !c.Unsecured {
-		return nil, fmt.Errorf("%w: OAUTHBEARER needs a JWKS file or unsecured tokens", ErrCredentials)
+	if c.JWKS == "" && !c.Unsecured {
+		return nil, fmt.Errorf("%w: OAUTHBEARER needs a JWKS file or URL, or unsecured tokens", ErrCredentials)
 	}
-	v := &OAuthValidator{keys: map[string]crypto.PublicKey{}, unsecured: c.Unsecured, issuer: c.Issuer, audience: c.Audience, now: time.Now}
-	if c.JWKSFile != "" {
-		b, err := os.ReadFile(c.JWKSFile)
+	v := &OAuthValidator{unsecured: c.Unsecured, issuer: c.Issuer, audience: c.Audience, now: time.Now,
+		src: c.JWKS, refresh: c.JWKSRefresh, client: &http.Client{Timeout: 10 * time.Second}}
+	if v.refresh <= 0 {
+		v.refresh = time.Hour
+	}
+	v.keys.Store(&map[string]crypto.PublicKey{})
+	if v.src != "" {
+		if strings.Contains(v.src, "://") && !strings.HasPrefix(v.src, "http://") && !strings.HasPrefix(v.src, "https://") {
+			return nil, fmt.Errorf("%w: JWKS %s: want a file or an http(s) URL", ErrCredentials, v.src)
+		}
+		v.loadMu.Lock()
+		err := v.loadLocked()
+		v.loadMu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrCredentials, err)
 		}
-		if v.keys, err = parseJWKS(b); err != nil {
-			return nil, fmt.Errorf("%w: JWKS %s: %w", ErrCredentials, c.JWKSFile, err)
-		}
 	}
 	return v, nil
+}
+
+// loadLocked reads the key set from its source and swaps it in. Called with loadMu held.
+func (v *OAuthValidator) loadLocked() error {
+	v.tried = v.now()
+	var b []byte
+	var err error
+	if strings.HasPrefix(v.src, "http://") || strings.HasPrefix(v.src, "https://") {
+		b, err = v.fetchJWKS()
+	} else {
+		b, err = os.ReadFile(v.src)
+	}
+	if err != nil {
+		return fmt.Errorf("JWKS %s: %w", v.src, err)
+	}
+	keys, err := parseJWKS(b)
+	if err != nil {
+		return fmt.Errorf("JWKS %s: %w", v.src, err)
+	}
+	v.keys.Store(&keys)
+	v.loaded.Store(v.now().UnixNano())
+	return nil
+}
+
+func (v *OAuthValidator) fetchJWKS() ([]byte, error) {
+	resp, err := v.client.Get(v.src)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKS+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxJWKS {
+		return nil, fmt.Errorf("larger than %d bytes", maxJWKS)
+	}
+	return b, nil
+}
+
+// key returns the key for kid. A key set older than the refresh interval is reloaded in the
+// background; a kid the set lacks reloads it at once, unless a load was tried within JWKSRetry.
+func (v *OAuthValidator) key(kid string) (crypto.PublicKey, bool) {
+	k, ok := (*v.keys.Load())[kid]
+	if v.src == "" {
+		return k, ok
+	}
+	if v.now().UnixNano()-v.loaded.Load() > int64(v.refresh) && v.bgBusy.CompareAndSwap(false, true) {
+		go func() {
+			defer v.bgBusy.Store(false)
+			v.loadMu.Lock()
+			defer v.loadMu.Unlock()
+			if v.now().UnixNano()-v.loaded.Load() > int64(v.refresh) {
+				_ = v.loadLocked() // the old set stays on failure; the next token tries again
+			}
+		}()
+	}
+	if ok {
+		return k, true
+	}
+	v.loadMu.Lock()
+	defer v.loadMu.Unlock()
+	if k, ok = (*v.keys.Load())[kid]; ok || v.now().Sub(v.tried) < JWKSRetry {
+		return k, ok // loaded meanwhile, or tried too recently
+	}
+	_ = v.loadLocked()
+	k, ok = (*v.keys.Load())[kid]
+	return k, ok
 }
 
 // WithOAuth returns c with OAUTHBEARER enabled, checked by v (c may be nil: OAUTHBEARER only).
@@ -245,7 +347,7 @@ func audienceHas(raw json.RawMessage, want string) bool {
 
 // verify checks a signed token's signature with the key its header names.
 func (v *OAuthValidator) verify(h jwtHeader, signed string, sig []byte) error {
-	key, ok := v.keys[h.Kid]
+	key, ok := v.key(h.Kid)
 	if !ok {
 		return fmt.Errorf("no key for kid %q", h.Kid)
 	}

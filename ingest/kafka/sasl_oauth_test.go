@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,9 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,7 +87,7 @@ func (k testKeys) signES256(signed []byte) []byte {
 
 func TestOAuthValidate(t *testing.T) {
 	keys := newTestKeys(t)
-	v, err := NewOAuthValidator(OAuthConfig{JWKSFile: keys.jwks, Issuer: "https://idp", Audience: "strata"})
+	v, err := NewOAuthValidator(OAuthConfig{JWKS: keys.jwks, Issuer: "https://idp", Audience: "strata"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +170,7 @@ func TestParseOAuthMessage(t *testing.T) {
 
 func FuzzOAuthMessage(f *testing.F) {
 	keys := newTestKeys(f)
-	v, err := NewOAuthValidator(OAuthConfig{JWKSFile: keys.jwks, Unsecured: true})
+	v, err := NewOAuthValidator(OAuthConfig{JWKS: keys.jwks, Unsecured: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -184,7 +189,7 @@ func FuzzOAuthMessage(f *testing.F) {
 // token's subject; an expired token and a forged one are refused with invalid_token.
 func TestOAuthBearerLogin(t *testing.T) {
 	keys := newTestKeys(t)
-	v, err := NewOAuthValidator(OAuthConfig{JWKSFile: keys.jwks})
+	v, err := NewOAuthValidator(OAuthConfig{JWKS: keys.jwks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,4 +219,89 @@ func TestOAuthBearerLogin(t *testing.T) {
 		t.Fatalf("SCRAM beside OAUTHBEARER: %v", err)
 	}
 
+}
+
+// TestOAuthJWKSFromURL: the key set comes from an HTTP server (an issuer's jwks_uri); a token
+// naming a key the set lacks reloads it (a rotation), at most every JWKSRetry; the set is reloaded
+// in the background once older than the refresh interval; a source that cannot be read refuses
+// to start.
+func TestOAuthJWKSFromURL(t *testing.T) {
+	a, b := newTestKeys(t), newTestKeys(t)
+	setA, err := os.ReadFile(a.jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setB, err := os.ReadFile(b.jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setB = bytes.ReplaceAll(setB, []byte(`"kid":"r"`), []byte(`"kid":"r2"`)) // B's RSA key rotates in as r2
+	var serving atomic.Pointer[[]byte]
+	serving.Store(&setA)
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write(*serving.Load())
+	}))
+	defer srv.Close()
+
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	v, err := NewOAuthValidator(OAuthConfig{JWKS: srv.URL + "/jwks.json", JWKSRefresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.now = now
+	claims := map[string]any{"sub": "svc", "exp": time.Now().Add(10 * time.Hour).Unix()}
+	tokA := jwt(t, map[string]any{"alg": "RS256", "kid": "r"}, claims, a.signRS256)
+	tokB := jwt(t, map[string]any{"alg": "RS256", "kid": "r2"}, claims, b.signRS256)
+	if _, err := v.validate(tokA); err != nil || hits.Load() != 1 {
+		t.Fatalf("token of the first key set: %v (%d loads)", err, hits.Load())
+	}
+
+	serving.Store(&setB)
+	advance(JWKSRetry + time.Second)
+	if _, err := v.validate(tokB); err != nil || hits.Load() != 2 {
+		t.Fatalf("token of a rotated-in key: %v (%d loads, want 2)", err, hits.Load())
+	}
+	stranger := jwt(t, map[string]any{"alg": "RS256", "kid": "nobody"}, claims, b.signRS256)
+	if _, err := v.validate(stranger); err == nil || hits.Load() != 2 {
+		t.Fatalf("unknown kid right after a load: %v (%d loads, want no new load)", err, hits.Load())
+	}
+	advance(JWKSRetry + time.Second)
+	if _, err := v.validate(stranger); err == nil || hits.Load() != 3 {
+		t.Fatalf("unknown kid after JWKSRetry: %v (%d loads, want one more)", err, hits.Load())
+	}
+	if _, err := v.validate(tokA); err == nil {
+		t.Fatal("a key the issuer dropped is still accepted")
+	}
+
+	serving.Store(&setA)
+	advance(time.Hour + time.Second) // the set is stale: a token of a known key reloads it behind
+	if _, err := v.validate(tokB); err != nil {
+		t.Fatalf("token of a known key with a stale set: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); hits.Load() != 4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d loads, want a background reload of the stale set", hits.Load())
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := v.validate(tokA); err == nil {
+			break // the reloaded set (A again) is in use
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reloaded key set was not swapped in")
+		}
+	}
+
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
+	defer bad.Close()
+	for _, src := range []string{bad.URL, "ftp://idp/jwks", filepath.Join(t.TempDir(), "missing.json")} {
+		if _, err := NewOAuthValidator(OAuthConfig{JWKS: src}); err == nil || !errors.Is(err, ErrCredentials) {
+			t.Errorf("JWKS %s: %v, want a start-up error", src, err)
+		}
+	}
 }
