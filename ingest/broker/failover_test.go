@@ -60,6 +60,27 @@ func valuesAt(t *testing.T, b *Broker, tp metadata.TopicPartition) []byte {
 	return res.Records
 }
 
+// crashWithTail starts node 1 on dir, creates tp's topic (one partition), appends n records that
+// stay in the hot log (local durability, not tiered), and crashes the node; it returns the epoch
+// they were written under.
+func crashWithTail(t *testing.T, st metadata.Store, clk *fakeClock, dir string, tp metadata.TopicPartition, n int) int32 {
+	t.Helper()
+	ctx := context.Background()
+	b := startNode(t, st, 1, dir)
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, tp, batch(n, -1, -1, -1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitDurable(ctx, tp, b.Epoch(tp), int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	e := b.Epoch(tp)
+	crash(b, clk)
+	return e
+}
+
 // The local log is kept across restarts of the node that led last, even through an incarnation
 // that appended nothing (the checkpoint carries its epoch).
 func TestLocalTailKeptWhenNoOtherLeader(t *testing.T) {
@@ -67,19 +88,8 @@ func TestLocalTailKeptWhenNoOtherLeader(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	tp := metadata.TopicPartition{Topic: "keep"}
-	b := startNode(t, st, 1, dir)
-	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "keep", Partitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Append(ctx, tp, batch(3, -1, -1, -1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.WaitDurable(ctx, tp, b.Epoch(tp), 3); err != nil {
-		t.Fatal(err)
-	}
-	first := b.Epoch(tp)
-	crash(b, clk)
-	b = startNode(t, st, 1, dir) // epoch first+1, appends nothing
+	first := crashWithTail(t, st, clk, dir, tp, 3)
+	b := startNode(t, st, 1, dir) // epoch first+1, appends nothing
 	if got := b.Epoch(tp); got != first+1 {
 		t.Fatalf("epoch %d, want %d", got, first+1)
 	}
@@ -134,21 +144,10 @@ func TestFailedTakeKeepsLocalTail(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
 			tp := metadata.TopicPartition{Topic: "keep"}
-			b := startNode(t, st, 1, dir)
-			if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "keep", Partitions: 1, ReplicationFactor: 1}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.Append(ctx, tp, batch(5, -1, -1, -1)); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.WaitDurable(ctx, tp, b.Epoch(tp), 5); err != nil {
-				t.Fatal(err)
-			}
-			first := b.Epoch(tp)
-			crash(b, clk)
+			first := crashWithTail(t, st, clk, dir, tp, 5)
 
 			tc.fail(st) // the first take of the next incarnation fails after the lease moved
-			b = startNode(t, st, 1, dir)
+			b := startNode(t, st, 1, dir)
 			if b.Leads(tp) {
 				t.Fatal("the failing take led the partition")
 			}
