@@ -5,10 +5,12 @@ package compat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +44,45 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
+// built is the strata binary the package's tests share: built once per test run, in a directory
+// TestMain removes.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// strataBin returns the path of a strata binary built from this tree.
+func strataBin(t testing.TB) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "strata-compat-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "strata")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		build := exec.CommandContext(ctx, "go", "build", "-o", built.bin, "./cmd/strata")
+		build.Dir = repoRoot(t)
+		if out, err := build.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build ./cmd/strata: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatalf("compat: %v", built.err)
+	}
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
 // startBroker returns the broker to test against. For a started server, the caller must
 // call stop (which reports the exit status) when done. serverArgs are added to a started
 // server's command line, and opts to the test's own clients.
@@ -53,16 +94,7 @@ func startBroker(t testing.TB, opts []kgo.Opt, serverArgs ...string) *broker {
 		return b
 	}
 
-	root := repoRoot(t)
-	bin := filepath.Join(t.TempDir(), "strata")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("compat: go build ./cmd/strata: %v\n%s", err, out)
-	}
-
+	bin := strataBin(t)
 	b := &broker{
 		addr: objstoretest.FreeAddr(t),
 		opts: opts,

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,12 +51,7 @@ func startNode(t *testing.T, bin string, args ...string) *broker {
 // both, so whichever node coordinates it writes some markers in process and sends the others to
 // the other node with WriteTxnMarkers.
 func TestTransactionsTwoNodes(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "strata")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/strata")
-	build.Dir = repoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := strataBin(t)
 	meta := natsmetatest.Embedded(t)
 	shared := []string{"--metadata", meta.ClientURL(), "--object-store", "file://" + t.TempDir()}
 	n1 := startNode(t, bin, append([]string{"--node-id", "1"}, shared...)...)
