@@ -273,6 +273,13 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 				}
 				return Latency(ctx, t, p, ScenarioObject, map[string]string{"strata.durability": "object"})
 			})
+			run(ScenarioObjectBurst, n, func() (Result, error) {
+				reason, err := DetectObjectDurability(ctx, t)
+				if err != nil || reason != "" {
+					return Result{Skipped: reason}, err
+				}
+				return ObjectBurst(ctx, t, cfg.Params, n)
+			})
 		}
 	}
 	if has(ScenarioReplay) && system == SystemStrata {

@@ -207,6 +207,16 @@ func Produce(ctx context.Context, t Target, p Params, partitions int32) (Result,
 	return r, topic, err
 }
 
+// ObjectBurst produces ProduceBytes as fast as one producer can to a strata.durability=object topic
+// of the given partitions; the runner adds its object-store counters (flush PUTs per GiB).
+func ObjectBurst(ctx context.Context, t Target, p Params, partitions int32) (Result, error) {
+	topic := fmt.Sprintf("bench-object-burst-%d", time.Now().UnixNano())
+	if err := CreateTopic(ctx, t, topic, partitions, map[string]string{"strata.durability": "object"}); err != nil {
+		return Result{}, err
+	}
+	return produceBytes(ctx, t, topic, p.ProduceBytes, p.RecordSize, p.ProduceTimeout)
+}
+
 // Warmup writes WarmupBytes to a 12-partition topic and reads them back, unmeasured, so that a
 // freshly started broker (a JVM in particular) is not timed while it warms up.
 func Warmup(ctx context.Context, t Target, p Params) error {

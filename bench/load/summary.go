@@ -32,6 +32,10 @@ const (
 	ScenarioLatency = "latency"
 	ScenarioReplay  = "replay"
 	ScenarioObject  = "object"
+	// ScenarioObjectBurst is produce at full speed to an object-durability topic of many
+	// partitions, run with the object scenario: what its flushes cost in PUTs per GiB at
+	// throughput (the object scenario proper runs at fixed, lower rates).
+	ScenarioObjectBurst = "object-burst"
 )
 
 // Result is one scenario on one system. Throughput counts record value bytes (1 MB = 10^6 bytes).
