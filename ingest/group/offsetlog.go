@@ -119,18 +119,23 @@ func (l *OffsetLog) Run(ctx context.Context) {
 	if gs, err := l.cfg.Store.ListGroups(ctx); err == nil && len(gs) > 0 {
 		create = true
 	}
+	led := true // leadership is looked at on the first pass and then once per Poll
 	for {
 		if topic.Partitions == 0 {
 			t, err := l.cfg.Topic(ctx, create)
 			if err == nil {
-				topic = t
+				topic, led = t, true
 			} else if create {
 				l.log.Warn("group: offsets changelog: create topic", "err", err)
 			}
 		}
 		if topic.Partitions > 0 {
-			l.sync(ctx, topic, parts, dirty)
+			if led {
+				l.follow(ctx, topic, parts, dirty)
+			}
+			l.write(ctx, topic, parts, dirty)
 		}
+		led = false
 		select {
 		case <-ctx.Done():
 			return
@@ -154,13 +159,14 @@ func (l *OffsetLog) Run(ctx context.Context) {
 		case <-l.want:
 			create = true
 		case <-tick.C:
+			led = true
 		}
 	}
 }
 
-// sync follows leadership of the changelog's partitions and writes the records of dirty groups
-// that map to partitions this node leads; groups whose write failed stay dirty.
-func (l *OffsetLog) sync(ctx context.Context, topic metadata.Topic, parts map[int32]*offsetLogPartition, dirty map[string]bool) {
+// follow updates parts to the changelog partitions this node leads; a partition newly led (or led
+// under a new epoch) marks every group dirty, to be written again in the new term.
+func (l *OffsetLog) follow(ctx context.Context, topic metadata.Topic, parts map[int32]*offsetLogPartition, dirty map[string]bool) {
 	led := map[int32]int32{}
 	for tp, epoch := range l.cfg.Led() {
 		if tp.Topic == topic.Name {
@@ -185,7 +191,7 @@ func (l *OffsetLog) sync(ctx context.Context, topic metadata.Topic, parts map[in
 			l.log.Warn("group: offsets changelog: list groups", "err", err)
 			for p := range parts {
 				if len(parts[p].written) == 0 {
-					delete(parts, p) // retried as fresh at the next sync
+					delete(parts, p) // fresh again at the next look
 				}
 			}
 		}
@@ -193,14 +199,19 @@ func (l *OffsetLog) sync(ctx context.Context, topic metadata.Topic, parts map[in
 			dirty[g] = true
 		}
 	}
+}
+
+// write appends the records of dirty groups that map to partitions this node leads; groups whose
+// write failed stay dirty, the others are done (another node writes the rest).
+func (l *OffsetLog) write(ctx context.Context, topic metadata.Topic, parts map[int32]*offsetLogPartition, dirty map[string]bool) {
 	for g := range dirty {
-		st := parts[topics.OffsetsPartition(g, topic.Partitions)]
+		tp := metadata.TopicPartition{Topic: topic.Name, Partition: topics.OffsetsPartition(g, topic.Partitions)}
+		st := parts[tp.Partition]
 		if st == nil {
 			delete(dirty, g) // another node leads its partition
 			continue
 		}
-		tp := metadata.TopicPartition{Topic: topic.Name, Partition: topics.OffsetsPartition(g, topic.Partitions)}
-		if err := l.write(ctx, tp, g, st); err != nil {
+		if err := l.writeGroup(ctx, tp, g, st); err != nil {
 			if ctx.Err() == nil {
 				l.log.Warn("group: offsets changelog: write", "group", g, "partition", tp.Partition, "err", err)
 			}
@@ -213,9 +224,9 @@ func (l *OffsetLog) sync(ctx context.Context, topic metadata.Topic, parts map[in
 // offsetLogBatch bounds the records of one appended batch.
 const offsetLogBatch = 500
 
-// write appends the records that bring group g's entries in partition tp from what st says was
+// writeGroup appends the records that bring group g's entries in partition tp from what st says was
 // written to its current offsets.
-func (l *OffsetLog) write(ctx context.Context, tp metadata.TopicPartition, g string, st *offsetLogPartition) error {
+func (l *OffsetLog) writeGroup(ctx context.Context, tp metadata.TopicPartition, g string, st *offsetLogPartition) error {
 	cur, err := l.cfg.Store.FetchOffsets(ctx, g)
 	if err != nil {
 		return err
