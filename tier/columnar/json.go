@@ -39,71 +39,102 @@ type jsonColumns struct {
 	index map[string]int
 }
 
-// jsonColumns infers the JSON columns of the added rows, or returns nil without ValueJSON.
-func (w *Writer) jsonColumns() *jsonColumns {
-	if w.opts.ValueFormat != ValueJSON {
-		return nil
-	}
-	j := &jsonColumns{index: make(map[string]int)}
-	for _, r := range w.rows {
-		fields, ok := objectFields(r.value)
-		if !ok {
-			continue
-		}
-		for _, f := range fields {
-			i, seen := j.index[f.name]
-			if !seen {
-				if f.name == "" {
-					continue
-				}
-				i = len(j.names)
-				j.index[f.name] = i
-				j.names = append(j.names, f.name)
-				j.kinds = append(j.kinds, kNone)
-			}
-			j.kinds[i] = widen(j.kinds[i], kindOf(f.raw))
-		}
-	}
-	for i, k := range j.kinds {
-		if k == kNone {
-			j.kinds[i] = kString
-		}
-	}
-	return j
+// jsonSpan is one top-level field of a row's value: its column and where its JSON value lies in
+// the value.
+type jsonSpan struct {
+	col        int32
+	start, end int32
 }
 
+func newJSONColumns() *jsonColumns { return &jsonColumns{index: make(map[string]int)} }
+
+// add finds the top-level fields of value when it is a JSON object, adds a column for each new
+// name and widens the columns' kinds by the field's value, and appends the fields' spans to spans.
+// fs is scratch space, returned for reuse.
+func (j *jsonColumns) add(spans []jsonSpan, fs []jsonField, value []byte) ([]jsonSpan, []jsonField) {
+	fs, ok := appendObjectFields(fs[:0], value)
+	if !ok {
+		return spans, fs
+	}
+	for _, f := range fs {
+		i, seen := j.index[string(f.name)]
+		if !seen {
+			if len(f.name) == 0 {
+				continue
+			}
+			i = len(j.names)
+			j.index[string(f.name)] = i
+			j.names = append(j.names, string(f.name))
+			j.kinds = append(j.kinds, kNone)
+		}
+		raw := value[f.start:f.end]
+		j.kinds[i] = widen(j.kinds[i], kindOf(raw))
+		spans = append(spans, jsonSpan{col: int32(i), start: int32(f.start), end: int32(f.end)})
+	}
+	return spans, fs
+}
+
+// kind is column i's type: a column that only held nulls is a string column.
+func (j *jsonColumns) kind(i int) jsonKind {
+	if j.kinds[i] == kNone {
+		return kString
+	}
+	return j.kinds[i]
+}
+
+// jsonField is a top-level field of a JSON object: its name (decoded) and where its value lies.
 type jsonField struct {
-	name string
-	raw  json.RawMessage
+	name       []byte
+	start, end int
 }
 
 // objectFields returns the top-level fields of v, in order, when v is a JSON object (a repeated
-// name keeps its last value, as encoding/json does). json.Valid checks v first; the scan below
-// then only finds where each name and value start and end.
-func objectFields(v []byte) ([]jsonField, bool) {
-	v = bytes.Trim(v, " \t\n\r") // JSON's whitespace only: TrimSpace would also drop \v, \f, U+0085, U+00A0
-	if len(v) < 2 || v[0] != '{' || !json.Valid(v) {
-		return nil, false
+// name keeps its last value, as encoding/json does), their raw values aliasing v.
+func objectFields(v []byte) (names []string, raws [][]byte, ok bool) {
+	fs, ok := appendObjectFields(nil, v)
+	for _, f := range fs {
+		names = append(names, string(f.name))
+		raws = append(raws, v[f.start:f.end])
 	}
-	var fs []jsonField
-	p := skipSpace(v, 1)
+	return names, raws, ok
+}
+
+// appendObjectFields appends to fs the top-level fields of v when v is a JSON object (a repeated
+// name keeps its first place and its last value, as encoding/json does); a name aliases v unless
+// it holds escapes or invalid UTF-8. json.Valid checks v first; the scan below then only finds
+// where each name and value start and end.
+func appendObjectFields(fs []jsonField, v []byte) ([]jsonField, bool) {
+	lo, hi := 0, len(v)
+	for lo < hi && isSpace(v[lo]) { // JSON's whitespace only: TrimSpace would also drop \v, \f, U+0085, U+00A0
+		lo++
+	}
+	for hi > lo && isSpace(v[hi-1]) {
+		hi--
+	}
+	if hi-lo < 2 || v[lo] != '{' || !json.Valid(v[lo:hi]) {
+		return fs, false
+	}
+	first := len(fs)
+	p := skipSpace(v, lo+1)
 	if v[p] == '}' {
 		return fs, true
 	}
-	for p < len(v) {
+	for p < hi {
 		end := stringEnd(v, p)
-		name := string(v[p+1 : end-1])
-		if bytes.IndexByte(v[p:end], '\\') >= 0 || !utf8.Valid(v[p:end]) { // as encoding/json decodes it
-			if json.Unmarshal(v[p:end], &name) != nil {
-				return nil, false
+		name := v[p+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) { // as encoding/json decodes it
+			var s string
+			if json.Unmarshal(v[p:end], &s) != nil {
+				return fs[:first], false
 			}
+			name = []byte(s)
 		}
 		p = skipSpace(v, end)
 		p = skipSpace(v, p+1) // the colon
 		vend := valueEnd(v, p)
-		f := jsonField{name: name, raw: v[p:vend]}
-		if i := slices.IndexFunc(fs, func(x jsonField) bool { return x.name == name }); i >= 0 {
-			fs[i] = f
+		f := jsonField{name: name, start: p, end: vend}
+		if i := slices.IndexFunc(fs[first:], func(x jsonField) bool { return bytes.Equal(x.name, name) }); i >= 0 {
+			fs[first+i].start, fs[first+i].end = p, vend
 		} else {
 			fs = append(fs, f)
 		}
@@ -115,6 +146,8 @@ func objectFields(v []byte) ([]jsonField, bool) {
 	}
 	return fs, true
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipSpace(v []byte, p int) int {
 	for p < len(v) && (v[p] == ' ' || v[p] == '\t' || v[p] == '\n' || v[p] == '\r') {
@@ -163,7 +196,7 @@ func valueEnd(v []byte, p int) int {
 	return p
 }
 
-func kindOf(raw json.RawMessage) jsonKind {
+func kindOf(raw []byte) jsonKind {
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 		return kNone
@@ -172,12 +205,39 @@ func kindOf(raw json.RawMessage) jsonKind {
 	case string(raw) == "true" || string(raw) == "false":
 		return kBool
 	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
-		if _, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		if _, ok := parseInt(raw); ok {
 			return kInt
 		}
 		return kFloat
 	}
 	return kText
+}
+
+// parseInt parses a JSON number that is an integer within int64, as strconv.ParseInt would
+// (without allocating): false for a fraction, an exponent or an overflow.
+func parseInt(raw []byte) (int64, bool) {
+	neg := len(raw) > 0 && raw[0] == '-'
+	d := raw
+	if neg {
+		d = raw[1:]
+	}
+	if len(d) == 0 || len(d) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0') // 19 digits fit a uint64
+	}
+	switch {
+	case neg && n <= 1<<63:
+		return int64(-n), true
+	case !neg && n < 1<<63:
+		return int64(n), true
+	}
+	return 0, false
 }
 
 // widen is the kind of a column that has held a and then holds b.
@@ -200,7 +260,7 @@ func (j *jsonColumns) fields() []arrow.Field {
 	fs := make([]arrow.Field, len(j.names))
 	for i, n := range j.names {
 		var t arrow.DataType
-		switch j.kinds[i] {
+		switch j.kind(i) {
 		case kInt:
 			t = arrow.PrimitiveTypes.Int64
 		case kFloat:
@@ -215,28 +275,49 @@ func (j *jsonColumns) fields() []arrow.Field {
 	return fs
 }
 
-// append appends value's fields to the JSON columns' builders, from field index first on.
-func (j *jsonColumns) append(rb *array.RecordBuilder, first int, value []byte) {
+// jsonBuilder appends rows' fields to the JSON columns' builders of one record batch.
+type jsonBuilder struct {
+	j    *jsonColumns
+	bs   []array.Builder
+	at   []int32 // per column: the row's span, or -1
+	text []byte  // scratch for unquoted strings
+}
+
+func (j *jsonColumns) builder(rb *array.RecordBuilder, first int) *jsonBuilder {
 	if j == nil {
+		return nil
+	}
+	jb := &jsonBuilder{j: j, bs: make([]array.Builder, len(j.names)), at: make([]int32, len(j.names))}
+	for i := range jb.bs {
+		jb.bs[i] = rb.Field(first + i)
+	}
+	return jb
+}
+
+// append appends the row whose value is value and whose fields are spans.
+func (jb *jsonBuilder) append(value []byte, spans []jsonSpan) {
+	if jb == nil {
 		return
 	}
-	vals := make([]json.RawMessage, len(j.names))
-	if fields, ok := objectFields(value); ok {
-		for _, f := range fields {
-			if i, ok := j.index[f.name]; ok {
-				vals[i] = f.raw
-			}
-		}
+	for i := range jb.at {
+		jb.at[i] = -1
 	}
-	for i, raw := range vals {
-		b := rb.Field(first + i)
+	for s, sp := range spans {
+		jb.at[sp.col] = int32(s)
+	}
+	for i, s := range jb.at {
+		b := jb.bs[i]
+		var raw []byte
+		if s >= 0 {
+			raw = value[spans[s].start:spans[s].end]
+		}
 		if kindOf(raw) == kNone {
 			b.AppendNull()
 			continue
 		}
-		switch j.kinds[i] {
+		switch jb.j.kind(i) {
 		case kInt:
-			n, _ := strconv.ParseInt(string(raw), 10, 64)
+			n, _ := parseInt(raw)
 			b.(*array.Int64Builder).Append(n)
 		case kFloat:
 			f, _ := strconv.ParseFloat(string(raw), 64)
@@ -244,11 +325,24 @@ func (j *jsonColumns) append(rb *array.RecordBuilder, first int, value []byte) {
 		case kBool:
 			b.(*array.BooleanBuilder).Append(string(raw) == "true")
 		default:
-			var s string
-			if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-				s = string(raw)
-			}
-			b.(*array.StringBuilder).Append(s)
+			b.(*array.StringBuilder).BinaryBuilder.Append(jb.unquote(raw))
 		}
 	}
+}
+
+// unquote is a JSON string's decoded text (as encoding/json decodes it), or raw itself when raw is
+// any other JSON value. The result may alias raw or jb's scratch space.
+func (jb *jsonBuilder) unquote(raw []byte) []byte {
+	if len(raw) < 2 || raw[0] != '"' {
+		return raw
+	}
+	if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return in
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return raw
+	}
+	jb.text = append(jb.text[:0], s...)
+	return jb.text
 }
