@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"strconv"
 	"strings"
@@ -271,7 +272,7 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	fields := append(append([]arrow.Field(nil), fixedFields...), json.fields()...)
 	schema := arrow.NewSchema(fields, nil)
 	cw := &countingWriter{w: out}
-	props := parquet.NewWriterProperties(
+	props := parquet.NewWriterProperties(append(w.plainColumns(),
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
@@ -281,7 +282,7 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		parquet.WithBloomFilterNDVFor(ColKey, w.maxGroupRows()),
 		parquet.WithMaxRowGroupLength(1<<30), // row groups are cut at batch boundaries here
 		parquet.WithCreatedBy("strata columnar v"+strconv.Itoa(Version)),
-	)
+	)...)
 	fw, err := pqarrow.NewFileWriter(schema, cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return st, fmt.Errorf("columnar: %w", err)
@@ -340,6 +341,55 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	st.Bytes, st.RowGroups = cw.n, len(w.groups)
 	return st, nil
 }
+
+// plainColumns turns dictionary encoding off for the binary columns (key, value, string JSON
+// columns) whose values are mostly distinct, by a sample of the rows: for them a dictionary only
+// costs a hash and a lookup per value, and a dictionary page that grows until arrow-go gives up on
+// it.
+func (w *Writer) plainColumns() []parquet.WriterProperty {
+	step := max(len(w.rows)/dictSample, 1)
+	var opts []parquet.WriterProperty
+	mostlyDistinct := func(get func(r *row) []byte) bool {
+		seen := make(map[uint64]struct{}, dictSample)
+		n := 0
+		for i := 0; i < len(w.rows); i += step {
+			if b := get(&w.rows[i]); b != nil {
+				seen[maphash.Bytes(dictSeed, b)] = struct{}{}
+				n++
+			}
+		}
+		return n > 0 && len(seen)*2 > n
+	}
+	if mostlyDistinct(func(r *row) []byte { return r.key }) {
+		opts = append(opts, parquet.WithDictionaryFor(ColKey, false))
+	}
+	if mostlyDistinct(func(r *row) []byte { return r.value }) {
+		opts = append(opts, parquet.WithDictionaryFor(ColValue, false))
+	}
+	if j := w.json; j != nil {
+		for c := range j.names {
+			if k := j.kind(c); k != kString && k != kText {
+				continue
+			}
+			if mostlyDistinct(func(r *row) []byte {
+				for _, sp := range w.spans[r.spans : r.spans+r.nspans] {
+					if int(sp.col) == c {
+						return r.value[sp.start:sp.end]
+					}
+				}
+				return nil
+			}) {
+				opts = append(opts, parquet.WithDictionaryFor(JSONPrefix+j.names[c], false))
+			}
+		}
+	}
+	return opts
+}
+
+// dictSample is how many rows plainColumns looks at.
+const dictSample = 1024
+
+var dictSeed = maphash.MakeSeed()
 
 // maxGroupRows is the most rows a row group holds (at least 1,024): the bloom filter's capacity.
 func (w *Writer) maxGroupRows() int64 {
