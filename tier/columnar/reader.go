@@ -376,9 +376,13 @@ func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch
 	}
 	c.mu.Unlock()
 	var out []rebuiltBatch
-	var bb batchBuilder
+	bb := batchBuilder{codec: codec}
 	err := o.readGroup(ctx, g, func(info segment.BatchInfo, recs []kmsg.Record) bool {
-		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: bb.build(info, recs, codec)})
+		if bb.buf == nil {
+			bb.buf = make([]byte, 0, o.groupBytes(g))
+		}
+		b := bb.build(info, recs)
+		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: b})
 		return true
 	})
 	if err != nil {
@@ -583,14 +587,51 @@ func (o *Object) FindTimestamp(ctx context.Context, ts, from int64) (offset, tim
 	return -1, -1, false, nil
 }
 
-// batchBuilder rebuilds batches, reusing its buffer.
-type batchBuilder struct{}
+// batchBuilder rebuilds the batches of one row group in codec (segment.Compression* or
+// CodecAsProduced) back to back into one buffer, and compresses through one scratch buffer.
+type batchBuilder struct {
+	codec   int
+	buf     []byte // the batches built so far
+	scratch bytes.Buffer
+}
 
-func (batchBuilder) build(info segment.BatchInfo, recs []kmsg.Record, codec int) []byte {
-	if codec >= 0 {
-		info.Attributes = info.Attributes&^segment.AttrCompressionMask | int16(codec)
+// build returns the batch of info and recs. It stays valid after later builds (a build that
+// outgrows the buffer moves on to a new one).
+func (bb *batchBuilder) build(info segment.BatchInfo, recs []kmsg.Record) []byte {
+	if bb.codec >= 0 {
+		info.Attributes = info.Attributes&^segment.AttrCompressionMask | int16(bb.codec)
 	}
-	return segment.RebuildBatch(nil, info, recs, compressRecords)
+	start := len(bb.buf)
+	bb.buf = segment.RebuildBatch(bb.buf, info, recs, bb.compress)
+	return bb.buf[start:len(bb.buf):len(bb.buf)]
+}
+
+// compress compresses encoded records with codec as a franz-go producer does, or returns nil (the
+// batch then goes uncompressed). The result is bb's scratch space, good until the next call.
+func (bb *batchBuilder) compress(codec int, recs []byte) []byte {
+	cs, err := compressors()
+	if err != nil || codec < 1 || codec > 4 {
+		return nil
+	}
+	bb.scratch.Reset()
+	out, used := cs[codec].Compress(&bb.scratch, recs)
+	if int(used) != codec {
+		return nil
+	}
+	return out
+}
+
+// groupBytes is about the bytes of row group g's batches rebuilt uncompressed: its share of the
+// object's key and value data (from the footer's sizes) plus per-record framing.
+func (o *Object) groupBytes(g int) int {
+	md := o.fr.ParquetReader().MetaData().RowGroup(g)
+	n := int64(0)
+	for _, c := range []int{fKey, fValue} {
+		if cc, err := md.ColumnChunk(c); err == nil {
+			n += max(cc.TotalUncompressedSize(), 0)
+		}
+	}
+	return int(min(n+o.groups[g].rows*32+4096, 64<<20))
 }
 
 // compressors holds one franz-go compressor per codec (building one, zstd's above all, is costly).
@@ -603,21 +644,6 @@ var compressors = sync.OnceValues(func() (cs [5]kgo.Compressor, err error) {
 	return cs, nil
 })
 
-// compressRecords compresses encoded records with codec as a franz-go producer does, or returns nil
-// (the batch then goes uncompressed).
-func compressRecords(codec int, recs []byte) []byte {
-	cs, err := compressors()
-	if err != nil || codec < 1 || codec > 4 {
-		return nil
-	}
-	var buf bytesBuffer
-	out, used := cs[codec].Compress(&buf.Buffer, recs)
-	if int(used) != codec {
-		return nil
-	}
-	return append([]byte(nil), out...)
-}
-
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: parquet: %s", segment.ErrCorrupt, fmt.Sprintf(format, args...))
 }
@@ -629,5 +655,3 @@ func recoverCorrupt(err *error) {
 		*err = corruptf("decoder panic: %v", p)
 	}
 }
-
-type bytesBuffer struct{ bytes.Buffer }

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,15 +44,27 @@ func (t *Retainer) Records(b []byte, info BatchInfo, fn func(*kmsg.Record) error
 // compress (if set) is given the encoded records and returns them in that codec, or nil to write
 // them uncompressed; without a compressed form the codec bits are cleared.
 func RebuildBatch(dst []byte, info BatchInfo, recs []kmsg.Record, compress func(codec int, records []byte) []byte) []byte {
-	var raw []byte
+	size := 0
+	for i := range recs {
+		size += len(recs[i].Key) + len(recs[i].Value) + 24
+		for _, h := range recs[i].Headers {
+			size += len(h.Key) + len(h.Value) + 10
+		}
+	}
+	raw := make([]byte, 0, size)
 	for i := range recs {
 		kr := &recs[i]
-		// Length counts the bytes after its own varint: encode once with a zero (one byte) to learn it.
+		// Length counts the bytes after its own varint: encode with a zero (one byte) to learn it,
+		// then put its varint in the zero's place.
 		start := len(raw)
 		kr.Length = 0
 		raw = kr.AppendTo(raw)
 		kr.Length = int32(len(raw) - start - 1)
-		raw = kr.AppendTo(raw[:start])
+		var l [binary.MaxVarintLen32]byte
+		n := binary.PutVarint(l[:], int64(kr.Length)) // kmsg's varint: zigzag, as binary's
+		raw = append(raw, l[:n-1]...)
+		copy(raw[start+n:], raw[start+1:len(raw)-(n-1)])
+		copy(raw[start:], l[:n])
 	}
 	attrs := info.Attributes &^ AttrCompressionMask
 	if codec := info.Compression(); codec != CompressionNone && compress != nil && len(recs) > 0 {
