@@ -52,7 +52,7 @@ func jsonLogs(n, per int, codec int16) []byte {
 }
 
 // BenchmarkColumnarSize reports Parquet bytes per segment byte for 1 KiB JSON log records sent
-// uncompressed and zstd-compressed (batches of 100), as bytes and json value formats, and the
+// uncompressed and zstd-compressed (batches of 100), in each value format, and the
 // conversion rate: MB/s of the records' uncompressed batch bytes (whatever the producer's codec),
 // one goroutine; MB/cpu-s per second of this process's CPU time, which a loaded machine does not
 // skew.
@@ -60,8 +60,12 @@ func BenchmarkColumnarSize(b *testing.B) {
 	raw := len(jsonLogs(20000, 100, 0))
 	for _, codec := range []int16{0, segment.CompressionZstd} {
 		data := jsonLogs(20000, 100, codec)
-		for _, vf := range []columnar.ValueFormat{columnar.ValueBytes, columnar.ValueJSON} {
-			b.Run(fmt.Sprintf("codec=%d/json=%v", codec, vf == columnar.ValueJSON), func(b *testing.B) {
+		for _, vf := range []string{"bytes", "json", "json-columns"} {
+			b.Run(fmt.Sprintf("codec=%d/%s", codec, vf), func(b *testing.B) {
+				vf, err := columnar.ParseValueFormat(vf)
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.SetBytes(int64(raw))
 				var size int64
 				cpu := cpuTime()
@@ -86,12 +90,18 @@ func BenchmarkColumnarSize(b *testing.B) {
 }
 
 // BenchmarkColumnarReplay reads a whole object's batches from memory as Fetch does (1 MiB at a
-// time, rebuilt in the produced codec), MB/s (and MB/cpu-s) of the records' uncompressed batch bytes.
+// time, rebuilt in the produced codec), MB/s (and MB/cpu-s) of the records' uncompressed batch
+// bytes; values kept whole (json) and rebuilt from their columns (json-columns).
 func BenchmarkColumnarReplay(b *testing.B) {
 	raw := len(jsonLogs(20000, 100, 0))
-	for _, codec := range []int16{0, segment.CompressionZstd} {
+	for _, c := range []struct {
+		codec int16
+		vf    columnar.ValueFormat
+		name  string
+	}{{0, columnar.ValueJSON, "json"}, {segment.CompressionZstd, columnar.ValueJSON, "json"}, {0, columnar.ValueJSONColumns, "json-columns"}} {
+		codec := c.codec
 		data := jsonLogs(20000, 100, codec)
-		w := columnar.NewWriter(0, columnar.Options{})
+		w := columnar.NewWriter(0, columnar.Options{ValueFormat: c.vf})
 		if err := w.Add(data); err != nil {
 			b.Fatal(err)
 		}
@@ -100,7 +110,7 @@ func BenchmarkColumnarReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		obj := buf.Bytes()
-		b.Run(fmt.Sprintf("codec=%d", codec), func(b *testing.B) {
+		b.Run(fmt.Sprintf("codec=%d/%s", codec, c.name), func(b *testing.B) {
 			b.SetBytes(int64(raw))
 			cpu := cpuTime()
 			for b.Loop() {

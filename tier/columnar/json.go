@@ -333,16 +333,111 @@ func (jb *jsonBuilder) append(value []byte, spans []jsonSpan) {
 // unquote is a JSON string's decoded text (as encoding/json decodes it), or raw itself when raw is
 // any other JSON value. The result may alias raw or jb's scratch space.
 func (jb *jsonBuilder) unquote(raw []byte) []byte {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			return in
+		}
+	}
+	jb.text = unquote(jb.text[:0], raw)
+	return jb.text
+}
+
+// Values rebuilt from their columns (ValueJSONColumns): a value is left out of `value` (json_value
+// true) when it is exactly the text appendObject makes of its row's JSON columns: the fields
+// that are not null, in column order, with no whitespace, integers and floats as strconv formats
+// them ('g', shortest), strings escaped only where JSON requires it. The writer builds that text
+// and compares it with the value byte for byte; a reader builds it again from the columns.
+
+// rebuildValue appends to dst the text appendObject would make of row r's fields, and reports
+// whether it is r's value byte for byte. A field that is null, a repeated name, fields out of
+// column order, and a field of a column of mixed kinds (JSON text) never match.
+func (j *jsonColumns) rebuildValue(dst []byte, value []byte, spans []jsonSpan) ([]byte, bool) {
+	if value == nil {
+		return dst, false
+	}
+	start := len(dst)
+	dst = append(dst, '{')
+	last := int32(-1)
+	var text []byte
+	for _, sp := range spans {
+		raw := value[sp.start:sp.end]
+		if sp.col <= last || kindOf(raw) == kNone {
+			return dst, false
+		}
+		last = sp.col
+		if len(dst) > start+1 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, j.names[sp.col])
+		dst = append(dst, ':')
+		switch j.kind(int(sp.col)) {
+		case kInt:
+			n, _ := parseInt(raw)
+			dst = strconv.AppendInt(dst, n, 10)
+		case kFloat:
+			f, _ := strconv.ParseFloat(string(raw), 64)
+			dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
+		case kBool:
+			dst = append(dst, raw...)
+		case kString:
+			text = unquote(text[:0], raw)
+			dst = appendJSONString(dst, string(text))
+		default:
+			return dst, false
+		}
+		if len(dst)-start > len(value) || !bytes.Equal(dst[start:], value[:len(dst)-start]) {
+			return dst, false
+		}
+	}
+	dst = append(dst, '}')
+	return dst, bytes.Equal(dst[start:], value)
+}
+
+// unquote appends to dst a JSON string's decoded text, as encoding/json decodes it (raw is valid
+// JSON), or raw itself when raw is any other JSON value.
+func unquote(dst, raw []byte) []byte {
 	if len(raw) < 2 || raw[0] != '"' {
-		return raw
+		return append(dst, raw...)
 	}
 	if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return in
+		return append(dst, in...)
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
-		return raw
+		return append(dst, raw...)
 	}
-	jb.text = append(jb.text[:0], s...)
-	return jb.text
+	return append(dst, s...)
+}
+
+// appendJSONString appends s as a JSON string, escaping only '"', '\\' and control characters.
+func appendJSONString[T string | []byte](dst []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	from := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[from:i]...)
+		from = i + 1
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+	}
+	dst = append(dst, s[from:]...)
+	return append(dst, '"')
 }

@@ -44,6 +44,8 @@ type Object struct {
 	groups    []group
 	empty     []emptyBatch // by base offset
 	codec     int          // strata.compression as a codec, or CodecAsProduced
+	fixed     int          // fixed columns: numFixedFieldsV1 in layout version 1
+	json      []jsonColumn // with rebuilt values (strata.json_values): the JSON columns
 	cache     *groupCache
 	r         io.ReaderAt
 }
@@ -57,6 +59,12 @@ type group struct {
 	pos            int64 // byte position of its first column chunk
 	start, end     int64 // its bytes, checked against crc before they are decoded
 	crc            uint32
+}
+
+// jsonColumn is a JSON column of an object whose values are rebuilt from them.
+type jsonColumn struct {
+	name string // the field's name (the column's without JSONPrefix)
+	kind jsonKind
 }
 
 type emptyBatch struct {
@@ -90,8 +98,13 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 			return nil, err
 		}
 	}
-	if v != strconv.Itoa(Version) {
-		return nil, corruptf("layout version %q, this reader knows %d", v, Version)
+	switch v {
+	case "1":
+		o.fixed = numFixedFieldsV1
+	case strconv.Itoa(Version):
+		o.fixed = numFixedFields
+	default:
+		return nil, corruptf("layout version %q, this reader knows 1 to %d", v, Version)
 	}
 	part, err1 := strconv.ParseInt(p, 10, 32)
 	o.base, err = strconv.ParseInt(b, 10, 64)
@@ -137,15 +150,52 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	if err != nil {
 		return nil, corruptf("schema: %v", err)
 	}
-	if schema.NumFields() < numFixedFields || md.Schema.NumColumns() < numFixedLeaves {
-		return nil, corruptf("%d columns, the layout has at least %d", schema.NumFields(), numFixedFields)
+	if schema.NumFields() < o.fixed || md.Schema.NumColumns() < o.fixed+1 {
+		return nil, corruptf("%d columns, the layout has at least %d", schema.NumFields(), o.fixed)
 	}
-	for i, f := range fixedFields {
+	for i, f := range fixedFields[:o.fixed] {
 		if got := schema.Field(i); got.Name != f.Name || !arrow.TypeEqual(got.Type, f.Type) {
 			return nil, corruptf("column %d is %s %s, the layout's is %s %s", i, got.Name, got.Type, f.Name, f.Type)
 		}
 	}
+	if jv := kv.FindValue(metaJSONValues); jv != nil {
+		if n, err := strconv.ParseInt(*jv, 10, 64); err != nil || n <= 0 || o.fixed != numFixedFields {
+			return nil, corruptf("%s %q", metaJSONValues, *jv)
+		}
+		if o.json, err = jsonColumnsOf(schema, o.fixed, md.Schema.NumColumns()); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// jsonColumnsOf reads the JSON columns of schema, from field first on, each one Parquet leaf
+// (leaves in all: the fixed fields' first+1 and one per JSON column).
+func jsonColumnsOf(schema *arrow.Schema, first, leaves int) ([]jsonColumn, error) {
+	if leaves != schema.NumFields()+1 {
+		return nil, corruptf("%d leaf columns for %d fields", leaves, schema.NumFields())
+	}
+	var out []jsonColumn
+	for i := first; i < schema.NumFields(); i++ {
+		f := schema.Field(i)
+		c := jsonColumn{name: strings.TrimPrefix(f.Name, JSONPrefix)}
+		switch {
+		case !strings.HasPrefix(f.Name, JSONPrefix):
+			return nil, corruptf("column %d: %s is not a JSON column", i, f.Name)
+		case arrow.TypeEqual(f.Type, arrow.PrimitiveTypes.Int64):
+			c.kind = kInt
+		case arrow.TypeEqual(f.Type, arrow.PrimitiveTypes.Float64):
+			c.kind = kFloat
+		case arrow.TypeEqual(f.Type, arrow.FixedWidthTypes.Boolean):
+			c.kind = kBool
+		case arrow.TypeEqual(f.Type, arrow.BinaryTypes.String):
+			c.kind = kString
+		default:
+			return nil, corruptf("JSON column %s is %s", f.Name, f.Type)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // parseRowGroups reads strata.row_groups into o.groups' byte ranges and CRCs.
@@ -417,7 +467,9 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 	if err := o.verify(g); err != nil {
 		return err
 	}
-	leaves := make([]int, numFixedLeaves)
+	// The fixed columns' leaves (headers has two), and the JSON columns' when values are rebuilt
+	// from them (one leaf each, after the fixed ones).
+	leaves := make([]int, o.fixed+1+len(o.json))
 	for i := range leaves {
 		leaves[i] = i
 	}
@@ -440,9 +492,10 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 		cur.NumRecords = int32(len(recs))
 		return fn(cur, recs)
 	}
+	var arena []byte // rebuilt values
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		c := columnsOf(rec)
+		c := columnsOf(rec, o.fixed)
 		for i := range int(rec.NumRows()) {
 			off := c.offset.Value(i)
 			base := c.batchBase.Value(i)
@@ -479,6 +532,19 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 				Key:              c.bytes(c.key, i),
 				Value:            c.bytes(c.value, i),
 			}
+			if c.jsonValue != nil && c.jsonValue.Value(i) {
+				if !c.value.IsNull(i) || o.json == nil {
+					return corruptf("row group %d: offset %d: a value both stored and rebuilt", g, off)
+				}
+				if arena == nil {
+					arena = make([]byte, 0, 1<<20)
+				}
+				// Appends past the values handed out never write into them (a grown arena is a
+				// new array): each stays valid.
+				n := len(arena)
+				arena = appendObject(arena, o.json, rec, o.fixed, i)
+				r.Value = arena[n:len(arena):len(arena)]
+			}
 			r.TimestampDelta = int32(r.TimestampDelta64)
 			if !c.headers.IsNull(i) {
 				hs, he := c.headers.ValueOffsets(i)
@@ -511,12 +577,18 @@ type columns struct {
 	lastDelta, epoch, seq                  *array.Int32
 	attrs, pepoch                          *array.Int16
 	recAttrs                               *array.Int8
+	jsonValue                              *array.Boolean // nil in layout version 1
 }
 
-func columnsOf(rec arrow.RecordBatch) columns {
+func columnsOf(rec arrow.RecordBatch, fixed int) columns {
 	hl := rec.Column(fHeaders).(*array.List)
 	hs := hl.ListValues().(*array.Struct)
+	var jv *array.Boolean
+	if fixed > fJSONValue {
+		jv = rec.Column(fJSONValue).(*array.Boolean)
+	}
 	return columns{
+		jsonValue: jv,
 		partition: rec.Column(fPartition).(*array.Int32),
 		offset:    rec.Column(fOffset).(*array.Int64),
 		timestamp: rec.Column(fTimestamp).(*array.Timestamp),
@@ -537,6 +609,36 @@ func columnsOf(rec arrow.RecordBatch) columns {
 		recAttrs:  rec.Column(fRecordAttributes).(*array.Int8),
 		tsDelta:   rec.Column(fTimestampDelta).(*array.Int64),
 	}
+}
+
+// appendObject appends the JSON object row i of rec's JSON columns (from field first on, as cols
+// say) make: see rebuildValue.
+func appendObject(dst []byte, cols []jsonColumn, rec arrow.RecordBatch, first, i int) []byte {
+	dst = append(dst, '{')
+	n := 0
+	for k, c := range cols {
+		a := rec.Column(first + k)
+		if a.IsNull(i) {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = appendJSONString(dst, c.name)
+		dst = append(dst, ':')
+		switch c.kind {
+		case kInt:
+			dst = strconv.AppendInt(dst, a.(*array.Int64).Value(i), 10)
+		case kFloat:
+			dst = strconv.AppendFloat(dst, a.(*array.Float64).Value(i), 'g', -1, 64)
+		case kBool:
+			dst = strconv.AppendBool(dst, a.(*array.Boolean).Value(i))
+		default:
+			dst = appendJSONString(dst, a.(*array.String).Value(i))
+		}
+	}
+	return append(dst, '}')
 }
 
 // bytes is row i of a binary column: nil when null, never nil otherwise.

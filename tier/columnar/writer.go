@@ -35,15 +35,20 @@ const (
 	ValueBytes ValueFormat = iota
 	// ValueJSON also stores the top-level fields of JSON-object values as typed columns.
 	ValueJSON
+	// ValueJSONColumns stores the columns of ValueJSON, and leaves a value out of `value` when
+	// its columns rebuild it byte for byte (json_value; see the package doc).
+	ValueJSONColumns
 )
 
-// ParseValueFormat parses strata.value.format: "bytes" or "json".
+// ParseValueFormat parses strata.value.format: "bytes", "json" or "json-columns".
 func ParseValueFormat(s string) (ValueFormat, error) {
 	switch s {
 	case "", "bytes":
 		return ValueBytes, nil
 	case "json":
 		return ValueJSON, nil
+	case "json-columns":
+		return ValueJSONColumns, nil
 	}
 	return 0, fmt.Errorf("columnar: unknown value format %q", s)
 }
@@ -52,7 +57,7 @@ func ParseValueFormat(s string) (ValueFormat, error) {
 type Options struct {
 	// RowGroupBytes bounds a row group's record data (default DefaultRowGroupBytes).
 	RowGroupBytes int
-	// ValueFormat adds JSON columns when ValueJSON.
+	// ValueFormat adds JSON columns when ValueJSON or ValueJSONColumns.
 	ValueFormat ValueFormat
 	// Compression is the topic's compression.type ("" or "producer": as produced;
 	// "uncompressed", "gzip", "snappy", "lz4", "zstd"), the codec readers rebuild batches in by
@@ -136,7 +141,7 @@ func NewWriter(partition int32, opts Options) *Writer {
 		opts.RowGroupBytes = DefaultRowGroupBytes
 	}
 	w := &Writer{partition: partition, opts: opts, next: -1}
-	if opts.ValueFormat == ValueJSON {
+	if opts.ValueFormat == ValueJSON || opts.ValueFormat == ValueJSONColumns {
 		w.json = newJSONColumns()
 	}
 	return w
@@ -269,6 +274,7 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		return st, fmt.Errorf("columnar: range [%d, %d) does not cover the batches' [%d, %d)", base, next, first, w.next)
 	}
 	json := w.json
+	rebuilt, nrebuilt := w.rebuiltValues()
 	fields := append(append([]arrow.Field(nil), fixedFields...), json.fields()...)
 	schema := arrow.NewSchema(fields, nil)
 	cw := &countingWriter{w: out}
@@ -302,6 +308,9 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	if len(w.empty) > 0 {
 		kv = append(kv, [2]string{metaEmptyBatches, base64.StdEncoding.EncodeToString(w.empty)})
 	}
+	if nrebuilt > 0 {
+		kv = append(kv, [2]string{metaJSONValues, strconv.Itoa(nrebuilt)})
+	}
 	for _, p := range kv {
 		if err := fw.AppendKeyValueMetadata(p[0], p[1]); err != nil {
 			return st, fmt.Errorf("columnar: %w", err)
@@ -315,7 +324,7 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		if g+1 < len(w.groups) {
 			end = w.groups[g+1]
 		}
-		w.build(rb, w.rows[start:end], json)
+		w.build(rb, w.rows[start:end], rebuilt[min(start, len(rebuilt)):min(end, len(rebuilt))], json)
 		rec := rb.NewRecordBatch()
 		err := fw.Write(rec)
 		rec.Release()
@@ -418,8 +427,29 @@ func (w *Writer) firstOffset() int64 {
 	return first
 }
 
-// build appends rows to rb's builders.
-func (w *Writer) build(rb *array.RecordBuilder, rows []row, json *jsonColumns) {
+// rebuiltValues says, with ValueJSONColumns, which rows' values their JSON columns rebuild (the
+// value is left out), and how many; nil otherwise.
+func (w *Writer) rebuiltValues() ([]bool, int) {
+	if w.opts.ValueFormat != ValueJSONColumns || w.json == nil {
+		return nil, 0
+	}
+	out := make([]bool, len(w.rows))
+	n := 0
+	var buf []byte
+	for i := range w.rows {
+		r := &w.rows[i]
+		var ok bool
+		buf, ok = w.json.rebuildValue(buf[:0], r.value, w.spans[r.spans:r.spans+r.nspans])
+		if ok {
+			out[i] = true
+			n++
+		}
+	}
+	return out, n
+}
+
+// build appends rows to rb's builders; rebuilt (nil: none) says which rows' values are left out.
+func (w *Writer) build(rb *array.RecordBuilder, rows []row, rebuilt []bool, json *jsonColumns) {
 	for i := range numFixedFields {
 		rb.Field(i).Reserve(len(rows))
 	}
@@ -449,17 +479,24 @@ func (w *Writer) build(rb *array.RecordBuilder, rows []row, json *jsonColumns) {
 		seq       = rb.Field(fBaseSequence).(*array.Int32Builder)
 		recAttrs  = rb.Field(fRecordAttributes).(*array.Int8Builder)
 		tsDelta   = rb.Field(fTimestampDelta).(*array.Int64Builder)
+		jsonValue = rb.Field(fJSONValue).(*array.BooleanBuilder)
 		jb        = json.builder(rb, numFixedFields)
 	)
 	key.ReserveData(keyBytes)
 	value.ReserveData(valueBytes)
-	for _, r := range rows {
+	for i, r := range rows {
 		info := &w.batches[r.batch]
 		partition.UnsafeAppend(w.partition)
 		offset.UnsafeAppend(r.offset)
 		timestamp.UnsafeAppend(arrow.Timestamp(r.timestamp))
 		appendNullable(key, r.key)
-		appendNullable(value, r.value)
+		isRebuilt := rebuilt != nil && rebuilt[i]
+		if isRebuilt {
+			value.AppendNull()
+		} else {
+			appendNullable(value, r.value)
+		}
+		jsonValue.UnsafeAppend(isRebuilt)
 		hl.Append(true)
 		for _, h := range r.headers {
 			hs.Append(true)
