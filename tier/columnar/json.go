@@ -99,10 +99,10 @@ func objectFields(v []byte) (names []string, raws [][]byte, ok bool) {
 	return names, raws, ok
 }
 
-// appendObjectFields appends to fs the top-level fields of v when v is a JSON object (a repeated
-// name keeps its first place and its last value, as encoding/json does); a name aliases v unless
-// it holds escapes or invalid UTF-8. json.Valid checks v first; the scan below then only finds
-// where each name and value start and end.
+// appendObjectFields appends to fs the top-level fields of v when v is valid JSON and an object (a
+// repeated name keeps its first place and its last value, as encoding/json does); a name aliases v
+// unless it holds escapes or invalid UTF-8. One pass both checks v as json.Valid would (fuzzed
+// against it) and finds where each name and value start and end.
 func appendObjectFields(fs []jsonField, v []byte) ([]jsonField, bool) {
 	lo, hi := 0, len(v)
 	for lo < hi && isSpace(v[lo]) { // JSON's whitespace only: TrimSpace would also drop \v, \f, U+0085, U+00A0
@@ -111,90 +111,200 @@ func appendObjectFields(fs []jsonField, v []byte) ([]jsonField, bool) {
 	for hi > lo && isSpace(v[hi-1]) {
 		hi--
 	}
-	if hi-lo < 2 || v[lo] != '{' || !json.Valid(v[lo:hi]) {
+	if hi-lo < 2 || v[lo] != '{' {
 		return fs, false
 	}
+	v = v[:hi]
 	first := len(fs)
+	fail := func() ([]jsonField, bool) { return fs[:first], false }
 	p := skipSpace(v, lo+1)
-	if v[p] == '}' {
-		return fs, true
+	if p < len(v) && v[p] == '}' {
+		return fs, p+1 == len(v)
 	}
-	for p < hi {
-		end := stringEnd(v, p)
+	for {
+		if p >= len(v) || v[p] != '"' {
+			return fail()
+		}
+		end := scanString(v, p)
+		if end < 0 {
+			return fail()
+		}
 		name := v[p+1 : end-1]
 		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) { // as encoding/json decodes it
 			var s string
 			if json.Unmarshal(v[p:end], &s) != nil {
-				return fs[:first], false
+				return fail()
 			}
 			name = []byte(s)
 		}
 		p = skipSpace(v, end)
-		p = skipSpace(v, p+1) // the colon
-		vend := valueEnd(v, p)
-		f := jsonField{name: name, start: p, end: vend}
+		if p >= len(v) || v[p] != ':' {
+			return fail()
+		}
+		p = skipSpace(v, p+1)
+		vend := scanValue(v, p, 1)
+		if vend < 0 {
+			return fail()
+		}
 		if i := slices.IndexFunc(fs[first:], func(x jsonField) bool { return bytes.Equal(x.name, name) }); i >= 0 {
 			fs[first+i].start, fs[first+i].end = p, vend
 		} else {
-			fs = append(fs, f)
+			fs = append(fs, jsonField{name: name, start: p, end: vend})
 		}
 		p = skipSpace(v, vend)
-		if v[p] == '}' {
-			break
+		switch {
+		case p >= len(v):
+			return fail()
+		case v[p] == '}':
+			if p+1 != len(v) {
+				return fail()
+			}
+			return fs, true
+		case v[p] != ',':
+			return fail()
 		}
-		p = skipSpace(v, p+1) // the comma
+		p = skipSpace(v, p+1)
 	}
-	return fs, true
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipSpace(v []byte, p int) int {
-	for p < len(v) && (v[p] == ' ' || v[p] == '\t' || v[p] == '\n' || v[p] == '\r') {
+	for p < len(v) && isSpace(v[p]) {
 		p++
 	}
 	return p
 }
 
-// stringEnd is one past the closing quote of the string opening at v[p].
-func stringEnd(v []byte, p int) int {
-	for p++; p < len(v); p++ {
-		switch v[p] {
-		case '\\':
-			p++
-		case '"':
+// maxDepth is the nesting encoding/json accepts.
+const maxDepth = 10000
+
+// scanValue returns one past the end of the valid JSON value starting at v[p] (no whitespace
+// before it), inside depth containers, or -1 when there is none.
+func scanValue(v []byte, p, depth int) int {
+	if p >= len(v) {
+		return -1
+	}
+	switch c := v[p]; {
+	case c == '"':
+		return scanString(v, p)
+	case c == '{', c == '[':
+		if depth >= maxDepth {
+			return -1
+		}
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		p = skipSpace(v, p+1)
+		if p < len(v) && v[p] == closing {
 			return p + 1
 		}
+		for {
+			if c == '{' {
+				if p >= len(v) || v[p] != '"' {
+					return -1
+				}
+				if p = scanString(v, p); p < 0 {
+					return -1
+				}
+				if p = skipSpace(v, p); p >= len(v) || v[p] != ':' {
+					return -1
+				}
+				p = skipSpace(v, p+1)
+			}
+			if p = scanValue(v, p, depth+1); p < 0 {
+				return -1
+			}
+			switch p = skipSpace(v, p); {
+			case p >= len(v):
+				return -1
+			case v[p] == closing:
+				return p + 1
+			case v[p] != ',':
+				return -1
+			}
+			p = skipSpace(v, p+1)
+		}
+	case c == '-' || isDigit(c):
+		return scanNumber(v, p)
 	}
-	return len(v)
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if bytes.HasPrefix(v[p:], []byte(lit)) {
+			return p + len(lit)
+		}
+	}
+	return -1
 }
 
-// valueEnd is one past the end of the (valid) JSON value starting at v[p].
-func valueEnd(v []byte, p int) int {
-	switch v[p] {
-	case '"':
-		return stringEnd(v, p)
-	case '{', '[':
-		depth := 0
-		for ; p < len(v); p++ {
+// scanString returns one past the closing quote of the valid JSON string opening at v[p], or -1.
+// Bytes that are not valid UTF-8 are accepted, as by encoding/json.
+func scanString(v []byte, p int) int {
+	for p++; p < len(v); p++ {
+		switch c := v[p]; {
+		case c == '"':
+			return p + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			if p++; p >= len(v) {
+				return -1
+			}
 			switch v[p] {
-			case '"':
-				p = stringEnd(v, p) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return p + 1
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if p+4 >= len(v) {
+					return -1
 				}
+				for _, h := range v[p+1 : p+5] {
+					if !isDigit(h) && (h|0x20 < 'a' || h|0x20 > 'f') {
+						return -1
+					}
+				}
+				p += 4
+			default:
+				return -1
 			}
 		}
-		return len(v)
 	}
-	for p < len(v) && v[p] != ',' && v[p] != '}' && v[p] != ']' && v[p] != ' ' && v[p] != '\t' && v[p] != '\n' && v[p] != '\r' {
+	return -1
+}
+
+// scanNumber returns one past the end of the valid JSON number starting at v[p], or -1.
+func scanNumber(v []byte, p int) int {
+	digits := func() bool {
+		q := p
+		for p < len(v) && isDigit(v[p]) {
+			p++
+		}
+		return p > q
+	}
+	if v[p] == '-' {
 		p++
+	}
+	switch {
+	case p < len(v) && v[p] == '0':
+		p++
+	case !digits():
+		return -1
+	}
+	if p < len(v) && v[p] == '.' {
+		if p++; !digits() {
+			return -1
+		}
+	}
+	if p < len(v) && (v[p] == 'e' || v[p] == 'E') {
+		if p++; p < len(v) && (v[p] == '+' || v[p] == '-') {
+			p++
+		}
+		if !digits() {
+			return -1
+		}
 	}
 	return p
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func kindOf(raw []byte) jsonKind {
 	switch {

@@ -3,6 +3,7 @@ package columnar
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -10,7 +11,9 @@ import (
 // objects, the same fields (last value of a repeated name), the same raw values.
 func FuzzObjectFields(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":1,"b":"x\"y","c":{"d":[1,{"e":"}"}]},"a":true}`, ` { "k" : null } `,
-		`{"\u0041":1}`, `[1]`, `"s"`, `{"a":1`, `{"a":-1.5e3,"b":[ ]}`} {
+		`{"\u0041":1}`, `[1]`, `"s"`, `{"a":1`, `{"a":-1.5e3,"b":[ ]}`, `{"a":01}`, `{"a":1.}`, `{"a":1e}`, `{"a":-}`,
+		`{"a":"\u00e"}`, `{"a":"\x"}`, "{\"a\":\"\t\"}", `{"a":tru}`, `{"a":nulll}`, `{"a":[1,]}`, `{"a":{"b":1,}}`, `{"a":1}}`,
+		`{"a":1,}`, `{"a" 1}`, `{,}`, `{"a":[1 2]}`, `{"a":{"b"}}`, `{"a":-0.0E+5}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, v []byte) {
@@ -33,4 +36,15 @@ func FuzzObjectFields(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The nesting encoding/json accepts, and one level more, inside a field.
+func TestObjectFieldsDepth(t *testing.T) {
+	for _, k := range []int{maxDepth - 2, maxDepth - 1, maxDepth, maxDepth + 1} {
+		v := []byte(`{"a":` + strings.Repeat("[", k) + strings.Repeat("]", k) + `}`)
+		_, _, ok := objectFields(v)
+		if want := json.Valid(v); ok != want {
+			t.Errorf("%d levels in a field: object %v, json.Valid %v", k, ok, want)
+		}
+	}
 }
