@@ -534,7 +534,7 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 			}
 			if c.jsonValue != nil && c.jsonValue.Value(i) {
 				if !c.value.IsNull(i) || o.json == nil {
-					return corruptf("row group %d: offset %d: a value both stored and rebuilt", g, off)
+					return corruptf("row group %d: offset %d: json_value with a stored value or no %s", g, off, metaJSONValues)
 				}
 				if arena == nil {
 					arena = make([]byte, 0, 1<<20)
