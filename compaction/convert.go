@@ -151,6 +151,7 @@ func ConvertSegment(partition int32, s metadata.SegmentRef, data []byte, opts co
 			errors.New("segment's index disagrees with the catalog's range"))}
 	}
 	var buf bytes.Buffer
+	buf.Grow(len(data) / 2) // about the Parquet object of uncompressed records: it grows once at most
 	st, err := cw.WriteTo(&buf, s.BaseOffset, s.NextOffset)
 	if err != nil {
 		return nil, metadata.SegmentRef{}, err

@@ -10,16 +10,19 @@ import (
 )
 
 // Columnar measures the Parquet cold tier (strata.cold.format=parquet) on 1 KiB JSON log records.
-// Three 4-partition topics get the same ColumnarBytes of records: one sent uncompressed and one sent
-// with zstd, both strata.value.format=json, and one that stays in segments. They start as segment
+// Four 4-partition topics get the same ColumnarBytes of records: one sent uncompressed and one sent
+// with zstd, both strata.value.format=json, one sent with zstd as strata.value.format=json-columns
+// (values the columns rebuild are not stored twice), and one that stays in segments. They start as segment
 // topics of 16 MiB segments (at least a merge's input limit: none is merged, so the listing holds
 // each segment once); after the writes segment.ms=1000 rolls their active segments, and once every
-// segment is in the object store (the listing still for 3 s) the two JSON topics are switched to
+// segment is in the object store (the listing still for 3 s) the three JSON topics are switched to
 // parquet one after the other, each switch timed until Parquet objects hold every offset. The
 // figures:
 //
 //	parquet_vs_segment, _zstd   Parquet bytes ÷ the segment bytes they replaced (uncompressed, zstd producer)
-//	convert_mb_per_s, _zstd     record value MB converted per second, from the switch until the last
+//	parquet_vs_segment_zstd_columns   the same for the json-columns topic (zstd producer)
+//	convert_mb_per_s, _zstd, _zstd_columns
+//	                            record value MB converted per second, from the switch until the last
 //	                            object is in (includes the wait for the next 1 s compaction pass)
 //	replay_parquet_vs_segment   cold replay over Kafka Fetch of the Parquet topic ÷ of the segment topic
 //	                            (the same records; local.retention.ms=0 dropped the hot copies; read
@@ -33,8 +36,10 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 	stamp := time.Now().UnixNano()
 	plain, zstd, seg := fmt.Sprintf("bench-columnar-json-%d", stamp), fmt.Sprintf("bench-columnar-json-zstd-%d", stamp),
 		fmt.Sprintf("bench-columnar-segment-%d", stamp)
+	zcols := fmt.Sprintf("bench-columnar-json-columns-zstd-%d", stamp)
 	base := map[string]string{"segment.bytes": "16777216"}
 	withJSON := map[string]string{"segment.bytes": "16777216", "strata.value.format": "json"}
+	withColumns := map[string]string{"segment.bytes": "16777216", "strata.value.format": "json-columns"}
 	start, err := Scrape(ctx, t.Broker.MetricsURL())
 	if err != nil {
 		return r, err
@@ -47,7 +52,8 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 		topic string
 		cfg   map[string]string
 		codec kgo.CompressionCodec
-	}{{plain, withJSON, kgo.NoCompression()}, {zstd, withJSON, kgo.ZstdCompression()}, {seg, base, kgo.NoCompression()}} {
+	}{{plain, withJSON, kgo.NoCompression()}, {zstd, withJSON, kgo.ZstdCompression()}, {zcols, withColumns, kgo.ZstdCompression()},
+		{seg, base, kgo.NoCompression()}} {
 		if err := CreateTopic(ctx, t, tc.topic, parts, tc.cfg); err != nil {
 			return r, err
 		}
@@ -60,7 +66,7 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 	}
 	infos := map[string]topicInfo{}
 	segBytes := map[string]int64{}
-	for _, topic := range []string{plain, zstd, seg} {
+	for _, topic := range []string{plain, zstd, zcols, seg} {
 		info, err := describeTopic(ctx, t, topic)
 		if err != nil {
 			return r, err
@@ -74,7 +80,7 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 	}
 
 	// Conversion, one topic at a time.
-	for _, c := range []struct{ topic, suffix string }{{plain, ""}, {zstd, "_zstd"}} {
+	for _, c := range []struct{ topic, suffix string }{{plain, ""}, {zstd, "_zstd"}, {zcols, "_zstd_columns"}} {
 		began := time.Now()
 		if err := alterTopicConfig(ctx, t, c.topic, "strata.cold.format", "parquet"); err != nil {
 			return r, fmt.Errorf("switch %s to parquet: %w", c.topic, err)
@@ -96,7 +102,7 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 	}
 
 	// Cold replay: the hot copies go; then segment, Parquet, Parquet, segment.
-	for _, topic := range []string{plain, zstd, seg} {
+	for _, topic := range []string{plain, zstd, zcols, seg} {
 		if err := alterTopicConfig(ctx, t, topic, "local.retention.ms", "0"); err != nil {
 			return r, fmt.Errorf("local.retention.ms=0 on %s: %w", topic, err)
 		}

@@ -134,7 +134,7 @@ var configDefs = []configDef{
 	{"strata.durability", tString, fixed("local"), oneOf("local", "object")},
 	{"strata.flush.ms", tLong, fixed("100"), longIn(1, math.MaxInt64)},
 	{"strata.cold.format", tString, fixed("segment"), oneOf("segment", "parquet")},
-	{"strata.value.format", tString, fixed("bytes"), oneOf("bytes", "json")},
+	{"strata.value.format", tString, fixed("bytes"), oneOf("bytes", "json", "json-columns")},
 }
 
 var configByName = func() map[string]*configDef {

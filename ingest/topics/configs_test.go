@@ -28,6 +28,7 @@ func TestTopicConfigValidation(t *testing.T) {
 		{"strata.cold.format", "segment", true},
 		{"strata.cold.format", "orc", false},
 		{"strata.value.format", "json", true},
+		{"strata.value.format", "json-columns", true},
 		{"strata.value.format", "avro", false},
 		{"message.timestamp.type", "LogAppendTime", true},
 		{"no.such.thing", "1", false},

@@ -12,9 +12,9 @@
 // (tier.PolicyFromConfigs: cleanup.policy=compact alone keeps every record, as there is no key
 // compaction yet). strata.durability is `local` (acks=all waits for the local fsync) or `object`
 // (acks=all waits until the batch's segment is in object storage and registered).
-// strata.cold.format (`segment` or `parquet`) and strata.value.format (`bytes` or `json`) are
-// acted on by compaction, which converts a `parquet` topic's tiered segments to Parquet objects
-// (tier/columnar) with JSON columns under `json`.
+// strata.cold.format (`segment` or `parquet`) and strata.value.format (`bytes`, `json` or
+// `json-columns`) are acted on by compaction, which converts a `parquet` topic's tiered segments
+// to Parquet objects (tier/columnar) with JSON columns under `json` and `json-columns`.
 //
 // After a change the local node is told (Config.Node, the broker): a created, deleted or grown
 // topic makes it reconcile leadership before the request is answered, so a new topic's partitions

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/strata-log/strata/tier/columnar"
 	"github.com/strata-log/strata/tier/segment"
@@ -50,15 +52,23 @@ func jsonLogs(n, per int, codec int16) []byte {
 }
 
 // BenchmarkColumnarSize reports Parquet bytes per segment byte for 1 KiB JSON log records sent
-// uncompressed and zstd-compressed (batches of 100), as bytes and json value formats, and the
-// conversion rate (MB/s of segment data, one goroutine).
+// uncompressed and zstd-compressed (batches of 100), in each value format, and the
+// conversion rate: MB/s of the records' uncompressed batch bytes (whatever the producer's codec),
+// one goroutine; MB/cpu-s per second of this process's CPU time, which a loaded machine does not
+// skew.
 func BenchmarkColumnarSize(b *testing.B) {
+	raw := len(jsonLogs(20000, 100, 0))
 	for _, codec := range []int16{0, segment.CompressionZstd} {
 		data := jsonLogs(20000, 100, codec)
-		for _, vf := range []columnar.ValueFormat{columnar.ValueBytes, columnar.ValueJSON} {
-			b.Run(fmt.Sprintf("codec=%d/json=%v", codec, vf == columnar.ValueJSON), func(b *testing.B) {
-				b.SetBytes(int64(len(data)))
+		for _, vf := range []string{"bytes", "json", "json-columns"} {
+			b.Run(fmt.Sprintf("codec=%d/%s", codec, vf), func(b *testing.B) {
+				vf, err := columnar.ParseValueFormat(vf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(raw))
 				var size int64
+				cpu := cpuTime()
 				for b.Loop() {
 					w := columnar.NewWriter(0, columnar.Options{ValueFormat: vf})
 					if err := w.Add(data); err != nil {
@@ -71,6 +81,7 @@ func BenchmarkColumnarSize(b *testing.B) {
 					}
 					size = st.Bytes
 				}
+				reportCPU(b, cpu, raw)
 				b.ReportMetric(float64(size)/float64(len(data)), "parquet/segment")
 				b.ReportMetric(float64(len(data))/20000, "segB/rec")
 			})
@@ -79,11 +90,18 @@ func BenchmarkColumnarSize(b *testing.B) {
 }
 
 // BenchmarkColumnarReplay reads a whole object's batches from memory as Fetch does (1 MiB at a
-// time, rebuilt in the produced codec), MB/s of batch bytes returned.
+// time, rebuilt in the produced codec), MB/s (and MB/cpu-s) of the records' uncompressed batch
+// bytes; values kept whole (json) and rebuilt from their columns (json-columns).
 func BenchmarkColumnarReplay(b *testing.B) {
-	for _, codec := range []int16{0, segment.CompressionZstd} {
+	raw := len(jsonLogs(20000, 100, 0))
+	for _, c := range []struct {
+		codec int16
+		vf    columnar.ValueFormat
+		name  string
+	}{{0, columnar.ValueJSON, "json"}, {segment.CompressionZstd, columnar.ValueJSON, "json"}, {0, columnar.ValueJSONColumns, "json-columns"}} {
+		codec := c.codec
 		data := jsonLogs(20000, 100, codec)
-		w := columnar.NewWriter(0, columnar.Options{})
+		w := columnar.NewWriter(0, columnar.Options{ValueFormat: c.vf})
 		if err := w.Add(data); err != nil {
 			b.Fatal(err)
 		}
@@ -92,8 +110,9 @@ func BenchmarkColumnarReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		obj := buf.Bytes()
-		b.Run(fmt.Sprintf("codec=%d", codec), func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
+		b.Run(fmt.Sprintf("codec=%d/%s", codec, c.name), func(b *testing.B) {
+			b.SetBytes(int64(raw))
+			cpu := cpuTime()
 			for b.Loop() {
 				o, err := columnar.Open(bytes.NewReader(obj), int64(len(obj)))
 				if err != nil {
@@ -111,6 +130,24 @@ func BenchmarkColumnarReplay(b *testing.B) {
 					}
 				}
 			}
+			reportCPU(b, cpu, raw)
 		})
 	}
+}
+
+// reportCPU reports MB/cpu-s: b.N times n bytes over the process's CPU time since cpu (GC and
+// arrow-go's goroutines included).
+func reportCPU(b *testing.B, cpu time.Duration, n int) {
+	if d := cpuTime() - cpu; d > 0 {
+		b.ReportMetric(float64(b.N)*float64(n)/1e6/d.Seconds(), "MB/cpu-s")
+	}
+}
+
+// cpuTime is this process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

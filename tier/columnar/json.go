@@ -39,131 +39,274 @@ type jsonColumns struct {
 	index map[string]int
 }
 
-// jsonColumns infers the JSON columns of the added rows, or returns nil without ValueJSON.
-func (w *Writer) jsonColumns() *jsonColumns {
-	if w.opts.ValueFormat != ValueJSON {
-		return nil
-	}
-	j := &jsonColumns{index: make(map[string]int)}
-	for _, r := range w.rows {
-		fields, ok := objectFields(r.value)
-		if !ok {
-			continue
-		}
-		for _, f := range fields {
-			i, seen := j.index[f.name]
-			if !seen {
-				if f.name == "" {
-					continue
-				}
-				i = len(j.names)
-				j.index[f.name] = i
-				j.names = append(j.names, f.name)
-				j.kinds = append(j.kinds, kNone)
-			}
-			j.kinds[i] = widen(j.kinds[i], kindOf(f.raw))
-		}
-	}
-	for i, k := range j.kinds {
-		if k == kNone {
-			j.kinds[i] = kString
-		}
-	}
-	return j
+// jsonSpan is one top-level field of a row's value: its column and where its JSON value lies in
+// the value.
+type jsonSpan struct {
+	col        int32
+	start, end int32
 }
 
+func newJSONColumns() *jsonColumns { return &jsonColumns{index: make(map[string]int)} }
+
+// add finds the top-level fields of value when it is a JSON object, adds a column for each new
+// name and widens the columns' kinds by the field's value, and appends the fields' spans to spans.
+// fs is scratch space, returned for reuse.
+func (j *jsonColumns) add(spans []jsonSpan, fs []jsonField, value []byte) ([]jsonSpan, []jsonField) {
+	fs, ok := appendObjectFields(fs[:0], value)
+	if !ok {
+		return spans, fs
+	}
+	for _, f := range fs {
+		i, seen := j.index[string(f.name)]
+		if !seen {
+			if len(f.name) == 0 {
+				continue
+			}
+			i = len(j.names)
+			j.index[string(f.name)] = i
+			j.names = append(j.names, string(f.name))
+			j.kinds = append(j.kinds, kNone)
+		}
+		raw := value[f.start:f.end]
+		j.kinds[i] = widen(j.kinds[i], kindOf(raw))
+		spans = append(spans, jsonSpan{col: int32(i), start: int32(f.start), end: int32(f.end)})
+	}
+	return spans, fs
+}
+
+// kind is column i's type: a column that only held nulls is a string column.
+func (j *jsonColumns) kind(i int) jsonKind {
+	if j.kinds[i] == kNone {
+		return kString
+	}
+	return j.kinds[i]
+}
+
+// jsonField is a top-level field of a JSON object: its name (decoded) and where its value lies.
 type jsonField struct {
-	name string
-	raw  json.RawMessage
+	name       []byte
+	start, end int
 }
 
 // objectFields returns the top-level fields of v, in order, when v is a JSON object (a repeated
-// name keeps its last value, as encoding/json does). json.Valid checks v first; the scan below
-// then only finds where each name and value start and end.
-func objectFields(v []byte) ([]jsonField, bool) {
-	v = bytes.Trim(v, " \t\n\r") // JSON's whitespace only: TrimSpace would also drop \v, \f, U+0085, U+00A0
-	if len(v) < 2 || v[0] != '{' || !json.Valid(v) {
-		return nil, false
+// name keeps its last value, as encoding/json does), their raw values aliasing v.
+func objectFields(v []byte) (names []string, raws [][]byte, ok bool) {
+	fs, ok := appendObjectFields(nil, v)
+	for _, f := range fs {
+		names = append(names, string(f.name))
+		raws = append(raws, v[f.start:f.end])
 	}
-	var fs []jsonField
-	p := skipSpace(v, 1)
-	if v[p] == '}' {
-		return fs, true
+	return names, raws, ok
+}
+
+// appendObjectFields appends to fs the top-level fields of v when v is valid JSON and an object (a
+// repeated name keeps its first place and its last value, as encoding/json does); a name aliases v
+// unless it holds escapes or invalid UTF-8. One pass both checks v as json.Valid would (fuzzed
+// against it) and finds where each name and value start and end.
+func appendObjectFields(fs []jsonField, v []byte) ([]jsonField, bool) {
+	lo, hi := 0, len(v)
+	for lo < hi && isSpace(v[lo]) { // JSON's whitespace only: TrimSpace would also drop \v, \f, U+0085, U+00A0
+		lo++
 	}
-	for p < len(v) {
-		end := stringEnd(v, p)
-		name := string(v[p+1 : end-1])
-		if bytes.IndexByte(v[p:end], '\\') >= 0 || !utf8.Valid(v[p:end]) { // as encoding/json decodes it
-			if json.Unmarshal(v[p:end], &name) != nil {
-				return nil, false
+	for hi > lo && isSpace(v[hi-1]) {
+		hi--
+	}
+	if hi-lo < 2 || v[lo] != '{' {
+		return fs, false
+	}
+	v = v[:hi]
+	first := len(fs)
+	fail := func() ([]jsonField, bool) { return fs[:first], false }
+	p := skipSpace(v, lo+1)
+	if p < len(v) && v[p] == '}' {
+		return fs, p+1 == len(v)
+	}
+	for {
+		if p >= len(v) || v[p] != '"' {
+			return fail()
+		}
+		end := scanString(v, p)
+		if end < 0 {
+			return fail()
+		}
+		name := v[p+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) { // as encoding/json decodes it
+			var s string
+			if json.Unmarshal(v[p:end], &s) != nil {
+				return fail()
 			}
+			name = []byte(s)
 		}
 		p = skipSpace(v, end)
-		p = skipSpace(v, p+1) // the colon
-		vend := valueEnd(v, p)
-		f := jsonField{name: name, raw: v[p:vend]}
-		if i := slices.IndexFunc(fs, func(x jsonField) bool { return x.name == name }); i >= 0 {
-			fs[i] = f
+		if p >= len(v) || v[p] != ':' {
+			return fail()
+		}
+		p = skipSpace(v, p+1)
+		vend := scanValue(v, p, 1)
+		if vend < 0 {
+			return fail()
+		}
+		if i := slices.IndexFunc(fs[first:], func(x jsonField) bool { return bytes.Equal(x.name, name) }); i >= 0 {
+			fs[first+i].start, fs[first+i].end = p, vend
 		} else {
-			fs = append(fs, f)
+			fs = append(fs, jsonField{name: name, start: p, end: vend})
 		}
 		p = skipSpace(v, vend)
-		if v[p] == '}' {
-			break
+		switch {
+		case p >= len(v):
+			return fail()
+		case v[p] == '}':
+			if p+1 != len(v) {
+				return fail()
+			}
+			return fs, true
+		case v[p] != ',':
+			return fail()
 		}
-		p = skipSpace(v, p+1) // the comma
+		p = skipSpace(v, p+1)
 	}
-	return fs, true
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func skipSpace(v []byte, p int) int {
-	for p < len(v) && (v[p] == ' ' || v[p] == '\t' || v[p] == '\n' || v[p] == '\r') {
+	for p < len(v) && isSpace(v[p]) {
 		p++
 	}
 	return p
 }
 
-// stringEnd is one past the closing quote of the string opening at v[p].
-func stringEnd(v []byte, p int) int {
-	for p++; p < len(v); p++ {
-		switch v[p] {
-		case '\\':
-			p++
-		case '"':
+// maxDepth is the nesting encoding/json accepts.
+const maxDepth = 10000
+
+// scanValue returns one past the end of the valid JSON value starting at v[p] (no whitespace
+// before it), inside depth containers, or -1 when there is none.
+func scanValue(v []byte, p, depth int) int {
+	if p >= len(v) {
+		return -1
+	}
+	switch c := v[p]; {
+	case c == '"':
+		return scanString(v, p)
+	case c == '{', c == '[':
+		if depth >= maxDepth {
+			return -1
+		}
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		p = skipSpace(v, p+1)
+		if p < len(v) && v[p] == closing {
 			return p + 1
 		}
+		for {
+			if c == '{' {
+				if p >= len(v) || v[p] != '"' {
+					return -1
+				}
+				if p = scanString(v, p); p < 0 {
+					return -1
+				}
+				if p = skipSpace(v, p); p >= len(v) || v[p] != ':' {
+					return -1
+				}
+				p = skipSpace(v, p+1)
+			}
+			if p = scanValue(v, p, depth+1); p < 0 {
+				return -1
+			}
+			switch p = skipSpace(v, p); {
+			case p >= len(v):
+				return -1
+			case v[p] == closing:
+				return p + 1
+			case v[p] != ',':
+				return -1
+			}
+			p = skipSpace(v, p+1)
+		}
+	case c == '-' || isDigit(c):
+		return scanNumber(v, p)
 	}
-	return len(v)
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if bytes.HasPrefix(v[p:], []byte(lit)) {
+			return p + len(lit)
+		}
+	}
+	return -1
 }
 
-// valueEnd is one past the end of the (valid) JSON value starting at v[p].
-func valueEnd(v []byte, p int) int {
-	switch v[p] {
-	case '"':
-		return stringEnd(v, p)
-	case '{', '[':
-		depth := 0
-		for ; p < len(v); p++ {
+// scanString returns one past the closing quote of the valid JSON string opening at v[p], or -1.
+// Bytes that are not valid UTF-8 are accepted, as by encoding/json.
+func scanString(v []byte, p int) int {
+	for p++; p < len(v); p++ {
+		switch c := v[p]; {
+		case c == '"':
+			return p + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			if p++; p >= len(v) {
+				return -1
+			}
 			switch v[p] {
-			case '"':
-				p = stringEnd(v, p) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return p + 1
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if p+4 >= len(v) {
+					return -1
 				}
+				for _, h := range v[p+1 : p+5] {
+					if !isDigit(h) && (h|0x20 < 'a' || h|0x20 > 'f') {
+						return -1
+					}
+				}
+				p += 4
+			default:
+				return -1
 			}
 		}
-		return len(v)
 	}
-	for p < len(v) && v[p] != ',' && v[p] != '}' && v[p] != ']' && v[p] != ' ' && v[p] != '\t' && v[p] != '\n' && v[p] != '\r' {
+	return -1
+}
+
+// scanNumber returns one past the end of the valid JSON number starting at v[p], or -1.
+func scanNumber(v []byte, p int) int {
+	digits := func() bool {
+		q := p
+		for p < len(v) && isDigit(v[p]) {
+			p++
+		}
+		return p > q
+	}
+	if v[p] == '-' {
 		p++
+	}
+	switch {
+	case p < len(v) && v[p] == '0':
+		p++
+	case !digits():
+		return -1
+	}
+	if p < len(v) && v[p] == '.' {
+		if p++; !digits() {
+			return -1
+		}
+	}
+	if p < len(v) && (v[p] == 'e' || v[p] == 'E') {
+		if p++; p < len(v) && (v[p] == '+' || v[p] == '-') {
+			p++
+		}
+		if !digits() {
+			return -1
+		}
 	}
 	return p
 }
 
-func kindOf(raw json.RawMessage) jsonKind {
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func kindOf(raw []byte) jsonKind {
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 		return kNone
@@ -172,12 +315,39 @@ func kindOf(raw json.RawMessage) jsonKind {
 	case string(raw) == "true" || string(raw) == "false":
 		return kBool
 	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
-		if _, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		if _, ok := parseInt(raw); ok {
 			return kInt
 		}
 		return kFloat
 	}
 	return kText
+}
+
+// parseInt parses a JSON number that is an integer within int64, as strconv.ParseInt would
+// (without allocating): false for a fraction, an exponent or an overflow.
+func parseInt(raw []byte) (int64, bool) {
+	neg := len(raw) > 0 && raw[0] == '-'
+	d := raw
+	if neg {
+		d = raw[1:]
+	}
+	if len(d) == 0 || len(d) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0') // 19 digits fit a uint64
+	}
+	switch {
+	case neg && n <= 1<<63:
+		return int64(-n), true
+	case !neg && n < 1<<63:
+		return int64(n), true
+	}
+	return 0, false
 }
 
 // widen is the kind of a column that has held a and then holds b.
@@ -200,7 +370,7 @@ func (j *jsonColumns) fields() []arrow.Field {
 	fs := make([]arrow.Field, len(j.names))
 	for i, n := range j.names {
 		var t arrow.DataType
-		switch j.kinds[i] {
+		switch j.kind(i) {
 		case kInt:
 			t = arrow.PrimitiveTypes.Int64
 		case kFloat:
@@ -215,28 +385,49 @@ func (j *jsonColumns) fields() []arrow.Field {
 	return fs
 }
 
-// append appends value's fields to the JSON columns' builders, from field index first on.
-func (j *jsonColumns) append(rb *array.RecordBuilder, first int, value []byte) {
+// jsonBuilder appends rows' fields to the JSON columns' builders of one record batch.
+type jsonBuilder struct {
+	j    *jsonColumns
+	bs   []array.Builder
+	at   []int32 // per column: the row's span, or -1
+	text []byte  // scratch for unquoted strings
+}
+
+func (j *jsonColumns) builder(rb *array.RecordBuilder, first int) *jsonBuilder {
 	if j == nil {
+		return nil
+	}
+	jb := &jsonBuilder{j: j, bs: make([]array.Builder, len(j.names)), at: make([]int32, len(j.names))}
+	for i := range jb.bs {
+		jb.bs[i] = rb.Field(first + i)
+	}
+	return jb
+}
+
+// append appends the row whose value is value and whose fields are spans.
+func (jb *jsonBuilder) append(value []byte, spans []jsonSpan) {
+	if jb == nil {
 		return
 	}
-	vals := make([]json.RawMessage, len(j.names))
-	if fields, ok := objectFields(value); ok {
-		for _, f := range fields {
-			if i, ok := j.index[f.name]; ok {
-				vals[i] = f.raw
-			}
-		}
+	for i := range jb.at {
+		jb.at[i] = -1
 	}
-	for i, raw := range vals {
-		b := rb.Field(first + i)
+	for s, sp := range spans {
+		jb.at[sp.col] = int32(s)
+	}
+	for i, s := range jb.at {
+		b := jb.bs[i]
+		var raw []byte
+		if s >= 0 {
+			raw = value[spans[s].start:spans[s].end]
+		}
 		if kindOf(raw) == kNone {
 			b.AppendNull()
 			continue
 		}
-		switch j.kinds[i] {
+		switch jb.j.kind(i) {
 		case kInt:
-			n, _ := strconv.ParseInt(string(raw), 10, 64)
+			n, _ := parseInt(raw)
 			b.(*array.Int64Builder).Append(n)
 		case kFloat:
 			f, _ := strconv.ParseFloat(string(raw), 64)
@@ -244,11 +435,119 @@ func (j *jsonColumns) append(rb *array.RecordBuilder, first int, value []byte) {
 		case kBool:
 			b.(*array.BooleanBuilder).Append(string(raw) == "true")
 		default:
-			var s string
-			if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-				s = string(raw)
-			}
-			b.(*array.StringBuilder).Append(s)
+			b.(*array.StringBuilder).BinaryBuilder.Append(jb.unquote(raw))
 		}
 	}
+}
+
+// unquote is a JSON string's decoded text (as encoding/json decodes it), or raw itself when raw is
+// any other JSON value. The result may alias raw or jb's scratch space.
+func (jb *jsonBuilder) unquote(raw []byte) []byte {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			return in
+		}
+	}
+	jb.text = unquote(jb.text[:0], raw)
+	return jb.text
+}
+
+// Values rebuilt from their columns (ValueJSONColumns): a value is left out of `value` (json_value
+// true) when it is exactly the text appendObject makes of its row's JSON columns: the fields
+// that are not null, in column order, with no whitespace, integers and floats as strconv formats
+// them ('g', shortest), strings escaped only where JSON requires it. The writer builds that text
+// and compares it with the value byte for byte; a reader builds it again from the columns.
+
+// rebuildValue appends to dst the text appendObject would make of row r's fields, and reports
+// whether it is r's value byte for byte. A field that is null, a repeated name, fields out of
+// column order, and a field of a column of mixed kinds (JSON text) never match.
+func (j *jsonColumns) rebuildValue(dst []byte, value []byte, spans []jsonSpan) ([]byte, bool) {
+	if value == nil {
+		return dst, false
+	}
+	start := len(dst)
+	dst = append(dst, '{')
+	last := int32(-1)
+	var text []byte
+	for _, sp := range spans {
+		raw := value[sp.start:sp.end]
+		if sp.col <= last || kindOf(raw) == kNone {
+			return dst, false
+		}
+		last = sp.col
+		if len(dst) > start+1 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, j.names[sp.col])
+		dst = append(dst, ':')
+		switch j.kind(int(sp.col)) {
+		case kInt:
+			n, _ := parseInt(raw)
+			dst = strconv.AppendInt(dst, n, 10)
+		case kFloat:
+			f, _ := strconv.ParseFloat(string(raw), 64)
+			dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
+		case kBool:
+			dst = append(dst, raw...)
+		case kString:
+			text = unquote(text[:0], raw)
+			dst = appendJSONString(dst, string(text))
+		default:
+			return dst, false
+		}
+		if len(dst)-start > len(value) || !bytes.Equal(dst[start:], value[:len(dst)-start]) {
+			return dst, false
+		}
+	}
+	dst = append(dst, '}')
+	return dst, bytes.Equal(dst[start:], value)
+}
+
+// unquote appends to dst a JSON string's decoded text, as encoding/json decodes it (raw is valid
+// JSON), or raw itself when raw is any other JSON value.
+func unquote(dst, raw []byte) []byte {
+	if len(raw) < 2 || raw[0] != '"' {
+		return append(dst, raw...)
+	}
+	if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return append(dst, in...)
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return append(dst, raw...)
+	}
+	return append(dst, s...)
+}
+
+// appendJSONString appends s as a JSON string, escaping only '"', '\\' and control characters.
+func appendJSONString[T string | []byte](dst []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	from := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[from:i]...)
+		from = i + 1
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+	}
+	dst = append(dst, s[from:]...)
+	return append(dst, '"')
 }

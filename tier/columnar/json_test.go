@@ -3,9 +3,11 @@ package columnar_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
@@ -49,7 +51,7 @@ func TestJSONColumns(t *testing.T) {
 		"value_extra":   {arrow.BinaryTypes.String, []any{nil, nil, nil, nil, "new"}},
 	}
 	s := tbl.Schema()
-	if got := s.NumFields() - 17; got != len(want) {
+	if got := s.NumFields() - 18; got != len(want) {
 		t.Fatalf("%d JSON columns, want %d: %s", got, len(want), s)
 	}
 	for name, w := range want {
@@ -74,5 +76,87 @@ func TestJSONColumns(t *testing.T) {
 	got, err := open(t, obj).Batches(context.Background(), nil, 0, 1<<20, columnar.CodecAsProduced)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("batches of a JSON object not read back byte for byte (%v)", err)
+	}
+}
+
+// strata.value.format=json-columns: a value its columns rebuild byte for byte is left out of
+// `value` (json_value true); every other value is kept whole; Fetch reads all of them back byte
+// for byte.
+func TestJSONValuesRebuilt(t *testing.T) {
+	values := []struct {
+		v       string
+		rebuilt bool
+	}{
+		{`{"level":"info","latency":12,"ratio":0.5,"ok":true,"msg":"a \"quoted\" \\ back\nslash\u0001"}`, true},
+		{`{"level":"warn","latency":-7,"ratio":2,"ok":false}`, true},
+		{`{}`, true},
+		{`{"level":"error"}`, true},
+		{`{"level": "info"}`, false},                               // whitespace
+		{`{"latency":1,"level":"info"}`, false},                    // not in column order
+		{`{"level":"caf\u00e9"}`, false},                           // an escape JSON does not require
+		{`{"level":"x\/y"}`, false},                                // likewise
+		{`{"level":"info","ratio":1.50}`, false},                   // not strconv's float
+		{`{"level":"info","ratio":1e3}`, false},                    // likewise
+		{`{"level":null}`, false},                                  // a null field
+		{`{"level":"a","level":"b"}`, false},                       // a repeated name
+		{`{"nested":{"a":1}}`, false},                              // a column of JSON text
+		{`{"level":"info","latency":99999999999999999999}`, false}, // a float column's overflow
+		{"{\"level\":\"\xff\"}", false},                            // invalid UTF-8
+		{`[1,2]`, false},
+		{`not json`, false},
+		{``, false},
+	}
+	var data []byte
+	for i, v := range values {
+		data = segment.AppendBatch(data, segment.NewBatch{BaseOffset: int64(i), FirstTimestamp: 1000 + int64(i), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+			Records: []segment.Record{{Timestamp: 1000 + int64(i), Value: []byte(v.v)}}})
+	}
+	// A tombstone: no value at all.
+	data = segment.AppendBatch(data, segment.NewBatch{BaseOffset: int64(len(values)), FirstTimestamp: 2000, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+		Records: []segment.Record{{Timestamp: 2000, Key: []byte("k")}}})
+	obj, _ := writeObject(t, data, columnar.Options{ValueFormat: columnar.ValueJSONColumns})
+	tbl, err := pqarrow.ReadTable(context.Background(), bytes.NewReader(obj), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	s := tbl.Schema()
+	flag := tbl.Column(s.FieldIndices("json_value")[0]).Data().Chunk(0).(*array.Boolean)
+	value := tbl.Column(s.FieldIndices("value")[0]).Data().Chunk(0).(*array.Binary)
+	for i, v := range values {
+		if flag.Value(i) != v.rebuilt || value.IsNull(i) != v.rebuilt {
+			t.Errorf("%q: json_value %v, value null %v; want both %v", v.v, flag.Value(i), value.IsNull(i), v.rebuilt)
+		}
+		if !v.rebuilt && string(value.Value(i)) != v.v {
+			t.Errorf("%q: value %q", v.v, value.Value(i))
+		}
+	}
+	if last := len(values); flag.Value(last) || !value.IsNull(last) {
+		t.Errorf("tombstone: json_value %v, value null %v", flag.Value(last), value.IsNull(last))
+	}
+	got, err := open(t, obj).Batches(context.Background(), nil, 0, 1<<20, columnar.CodecAsProduced)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("batches not read back byte for byte (%v)", err)
+	}
+}
+
+// Objects of layout version 1 (no json_value column; written before version 2) still read: the
+// object in testdata/v1 holds the batches next to it, JSON log records of a json topic.
+func TestLayoutVersion1Reads(t *testing.T) {
+	data, err := os.ReadFile("testdata/v1/json.batches")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := os.ReadFile("testdata/v1/json.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := open(t, obj)
+	got, err := o.Batches(context.Background(), nil, 0, 1<<30, columnar.CodecAsProduced)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("version 1 object not read back byte for byte (%v)", err)
+	}
+	if off, _, found, err := o.FindTimestamp(context.Background(), 0, 50); err != nil || !found || off != 50 {
+		t.Fatalf("FindTimestamp from 50: %d %v %v", off, found, err)
 	}
 }

@@ -44,6 +44,8 @@ type Object struct {
 	groups    []group
 	empty     []emptyBatch // by base offset
 	codec     int          // strata.compression as a codec, or CodecAsProduced
+	fixed     int          // fixed columns: numFixedFieldsV1 in layout version 1
+	json      []jsonColumn // with rebuilt values (strata.json_values): the JSON columns
 	cache     *groupCache
 	r         io.ReaderAt
 }
@@ -57,6 +59,12 @@ type group struct {
 	pos            int64 // byte position of its first column chunk
 	start, end     int64 // its bytes, checked against crc before they are decoded
 	crc            uint32
+}
+
+// jsonColumn is a JSON column of an object whose values are rebuilt from them.
+type jsonColumn struct {
+	name string // the field's name (the column's without JSONPrefix)
+	kind jsonKind
 }
 
 type emptyBatch struct {
@@ -90,8 +98,13 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 			return nil, err
 		}
 	}
-	if v != strconv.Itoa(Version) {
-		return nil, corruptf("layout version %q, this reader knows %d", v, Version)
+	switch v {
+	case "1":
+		o.fixed = numFixedFieldsV1
+	case strconv.Itoa(Version):
+		o.fixed = numFixedFields
+	default:
+		return nil, corruptf("layout version %q, this reader knows 1 to %d", v, Version)
 	}
 	part, err1 := strconv.ParseInt(p, 10, 32)
 	o.base, err = strconv.ParseInt(b, 10, 64)
@@ -137,15 +150,52 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	if err != nil {
 		return nil, corruptf("schema: %v", err)
 	}
-	if schema.NumFields() < numFixedFields || md.Schema.NumColumns() < numFixedLeaves {
-		return nil, corruptf("%d columns, the layout has at least %d", schema.NumFields(), numFixedFields)
+	if schema.NumFields() < o.fixed || md.Schema.NumColumns() < o.fixed+1 {
+		return nil, corruptf("%d columns, the layout has at least %d", schema.NumFields(), o.fixed)
 	}
-	for i, f := range fixedFields {
+	for i, f := range fixedFields[:o.fixed] {
 		if got := schema.Field(i); got.Name != f.Name || !arrow.TypeEqual(got.Type, f.Type) {
 			return nil, corruptf("column %d is %s %s, the layout's is %s %s", i, got.Name, got.Type, f.Name, f.Type)
 		}
 	}
+	if jv := kv.FindValue(metaJSONValues); jv != nil {
+		if n, err := strconv.ParseInt(*jv, 10, 64); err != nil || n <= 0 || o.fixed != numFixedFields {
+			return nil, corruptf("%s %q", metaJSONValues, *jv)
+		}
+		if o.json, err = jsonColumnsOf(schema, o.fixed, md.Schema.NumColumns()); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// jsonColumnsOf reads the JSON columns of schema, from field first on, each one Parquet leaf
+// (leaves in all: the fixed fields' first+1 and one per JSON column).
+func jsonColumnsOf(schema *arrow.Schema, first, leaves int) ([]jsonColumn, error) {
+	if leaves != schema.NumFields()+1 {
+		return nil, corruptf("%d leaf columns for %d fields", leaves, schema.NumFields())
+	}
+	var out []jsonColumn
+	for i := first; i < schema.NumFields(); i++ {
+		f := schema.Field(i)
+		c := jsonColumn{name: strings.TrimPrefix(f.Name, JSONPrefix)}
+		switch {
+		case !strings.HasPrefix(f.Name, JSONPrefix):
+			return nil, corruptf("column %d: %s is not a JSON column", i, f.Name)
+		case arrow.TypeEqual(f.Type, arrow.PrimitiveTypes.Int64):
+			c.kind = kInt
+		case arrow.TypeEqual(f.Type, arrow.PrimitiveTypes.Float64):
+			c.kind = kFloat
+		case arrow.TypeEqual(f.Type, arrow.FixedWidthTypes.Boolean):
+			c.kind = kBool
+		case arrow.TypeEqual(f.Type, arrow.BinaryTypes.String):
+			c.kind = kString
+		default:
+			return nil, corruptf("JSON column %s is %s", f.Name, f.Type)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // parseRowGroups reads strata.row_groups into o.groups' byte ranges and CRCs.
@@ -376,9 +426,13 @@ func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch
 	}
 	c.mu.Unlock()
 	var out []rebuiltBatch
-	var bb batchBuilder
+	bb := batchBuilder{codec: codec}
 	err := o.readGroup(ctx, g, func(info segment.BatchInfo, recs []kmsg.Record) bool {
-		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: bb.build(info, recs, codec)})
+		if bb.buf == nil {
+			bb.buf = make([]byte, 0, o.groupBytes(g))
+		}
+		b := bb.build(info, recs)
+		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: b})
 		return true
 	})
 	if err != nil {
@@ -413,7 +467,9 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 	if err := o.verify(g); err != nil {
 		return err
 	}
-	leaves := make([]int, numFixedLeaves)
+	// The fixed columns' leaves (headers has two), and the JSON columns' when values are rebuilt
+	// from them (one leaf each, after the fixed ones).
+	leaves := make([]int, o.fixed+1+len(o.json))
 	for i := range leaves {
 		leaves[i] = i
 	}
@@ -436,9 +492,10 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 		cur.NumRecords = int32(len(recs))
 		return fn(cur, recs)
 	}
+	var arena []byte // rebuilt values
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		c := columnsOf(rec)
+		c := columnsOf(rec, o.fixed)
 		for i := range int(rec.NumRows()) {
 			off := c.offset.Value(i)
 			base := c.batchBase.Value(i)
@@ -475,6 +532,19 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 				Key:              c.bytes(c.key, i),
 				Value:            c.bytes(c.value, i),
 			}
+			if c.jsonValue != nil && c.jsonValue.Value(i) {
+				if !c.value.IsNull(i) || o.json == nil {
+					return corruptf("row group %d: offset %d: json_value with a stored value or no %s", g, off, metaJSONValues)
+				}
+				if arena == nil {
+					arena = make([]byte, 0, 1<<20)
+				}
+				// Appends past the values handed out never write into them (a grown arena is a
+				// new array): each stays valid.
+				n := len(arena)
+				arena = appendObject(arena, o.json, rec, o.fixed, i)
+				r.Value = arena[n:len(arena):len(arena)]
+			}
 			r.TimestampDelta = int32(r.TimestampDelta64)
 			if !c.headers.IsNull(i) {
 				hs, he := c.headers.ValueOffsets(i)
@@ -507,12 +577,18 @@ type columns struct {
 	lastDelta, epoch, seq                  *array.Int32
 	attrs, pepoch                          *array.Int16
 	recAttrs                               *array.Int8
+	jsonValue                              *array.Boolean // nil in layout version 1
 }
 
-func columnsOf(rec arrow.RecordBatch) columns {
+func columnsOf(rec arrow.RecordBatch, fixed int) columns {
 	hl := rec.Column(fHeaders).(*array.List)
 	hs := hl.ListValues().(*array.Struct)
+	var jv *array.Boolean
+	if fixed > fJSONValue {
+		jv = rec.Column(fJSONValue).(*array.Boolean)
+	}
 	return columns{
+		jsonValue: jv,
 		partition: rec.Column(fPartition).(*array.Int32),
 		offset:    rec.Column(fOffset).(*array.Int64),
 		timestamp: rec.Column(fTimestamp).(*array.Timestamp),
@@ -533,6 +609,36 @@ func columnsOf(rec arrow.RecordBatch) columns {
 		recAttrs:  rec.Column(fRecordAttributes).(*array.Int8),
 		tsDelta:   rec.Column(fTimestampDelta).(*array.Int64),
 	}
+}
+
+// appendObject appends the JSON object row i of rec's JSON columns (from field first on, as cols
+// say) make: see rebuildValue.
+func appendObject(dst []byte, cols []jsonColumn, rec arrow.RecordBatch, first, i int) []byte {
+	dst = append(dst, '{')
+	n := 0
+	for k, c := range cols {
+		a := rec.Column(first + k)
+		if a.IsNull(i) {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = appendJSONString(dst, c.name)
+		dst = append(dst, ':')
+		switch c.kind {
+		case kInt:
+			dst = strconv.AppendInt(dst, a.(*array.Int64).Value(i), 10)
+		case kFloat:
+			dst = strconv.AppendFloat(dst, a.(*array.Float64).Value(i), 'g', -1, 64)
+		case kBool:
+			dst = strconv.AppendBool(dst, a.(*array.Boolean).Value(i))
+		default:
+			dst = appendJSONString(dst, a.(*array.String).Value(i))
+		}
+	}
+	return append(dst, '}')
 }
 
 // bytes is row i of a binary column: nil when null, never nil otherwise.
@@ -583,14 +689,51 @@ func (o *Object) FindTimestamp(ctx context.Context, ts, from int64) (offset, tim
 	return -1, -1, false, nil
 }
 
-// batchBuilder rebuilds batches, reusing its buffer.
-type batchBuilder struct{}
+// batchBuilder rebuilds the batches of one row group in codec (segment.Compression* or
+// CodecAsProduced) back to back into one buffer, and compresses through one scratch buffer.
+type batchBuilder struct {
+	codec   int
+	buf     []byte // the batches built so far
+	scratch bytes.Buffer
+}
 
-func (batchBuilder) build(info segment.BatchInfo, recs []kmsg.Record, codec int) []byte {
-	if codec >= 0 {
-		info.Attributes = info.Attributes&^segment.AttrCompressionMask | int16(codec)
+// build returns the batch of info and recs. It stays valid after later builds (a build that
+// outgrows the buffer moves on to a new one).
+func (bb *batchBuilder) build(info segment.BatchInfo, recs []kmsg.Record) []byte {
+	if bb.codec >= 0 {
+		info.Attributes = info.Attributes&^segment.AttrCompressionMask | int16(bb.codec)
 	}
-	return segment.RebuildBatch(nil, info, recs, compressRecords)
+	start := len(bb.buf)
+	bb.buf = segment.RebuildBatch(bb.buf, info, recs, bb.compress)
+	return bb.buf[start:len(bb.buf):len(bb.buf)]
+}
+
+// compress compresses encoded records with codec as a franz-go producer does, or returns nil (the
+// batch then goes uncompressed). The result is bb's scratch space, good until the next call.
+func (bb *batchBuilder) compress(codec int, recs []byte) []byte {
+	cs, err := compressors()
+	if err != nil || codec < 1 || codec > 4 {
+		return nil
+	}
+	bb.scratch.Reset()
+	out, used := cs[codec].Compress(&bb.scratch, recs)
+	if int(used) != codec {
+		return nil
+	}
+	return out
+}
+
+// groupBytes is about the bytes of row group g's batches rebuilt uncompressed: its share of the
+// object's key and value data (from the footer's sizes) plus per-record framing.
+func (o *Object) groupBytes(g int) int {
+	md := o.fr.ParquetReader().MetaData().RowGroup(g)
+	n := int64(0)
+	for _, c := range []int{fKey, fValue} {
+		if cc, err := md.ColumnChunk(c); err == nil {
+			n += max(cc.TotalUncompressedSize(), 0)
+		}
+	}
+	return int(min(n+o.groups[g].rows*32+4096, 64<<20))
 }
 
 // compressors holds one franz-go compressor per codec (building one, zstd's above all, is costly).
@@ -603,21 +746,6 @@ var compressors = sync.OnceValues(func() (cs [5]kgo.Compressor, err error) {
 	return cs, nil
 })
 
-// compressRecords compresses encoded records with codec as a franz-go producer does, or returns nil
-// (the batch then goes uncompressed).
-func compressRecords(codec int, recs []byte) []byte {
-	cs, err := compressors()
-	if err != nil || codec < 1 || codec > 4 {
-		return nil
-	}
-	var buf bytesBuffer
-	out, used := cs[codec].Compress(&buf.Buffer, recs)
-	if int(used) != codec {
-		return nil
-	}
-	return append([]byte(nil), out...)
-}
-
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: parquet: %s", segment.ErrCorrupt, fmt.Sprintf(format, args...))
 }
@@ -629,5 +757,3 @@ func recoverCorrupt(err *error) {
 		*err = corruptf("decoder panic: %v", p)
 	}
 }
-
-type bytesBuffer struct{ bytes.Buffer }

@@ -6,8 +6,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// Version is the layout version this package writes (strata.columnar.version).
-const Version = 1
+// Version is the layout version this package writes (strata.columnar.version); it reads 1 too.
+const Version = 2
 
 // Key-value metadata keys.
 const (
@@ -18,6 +18,7 @@ const (
 	metaEmptyBatches = "strata.empty_batches"
 	metaCompression  = "strata.compression"
 	metaRowGroups    = "strata.row_groups"
+	metaJSONValues   = "strata.json_values"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -41,6 +42,7 @@ const (
 	colBaseSequence        = "base_sequence"
 	colRecordAttributes    = "record_attributes"
 	colTimestampDelta      = "timestamp_delta"
+	colJSONValue           = "json_value"
 	// JSONPrefix starts the name of each column made of a top-level JSON field.
 	JSONPrefix = "value_"
 )
@@ -64,11 +66,13 @@ const (
 	fBaseSequence
 	fRecordAttributes
 	fTimestampDelta
+	fJSONValue // from layout version 2 on
 	numFixedFields
 )
 
-// numFixedLeaves is the Parquet leaf columns of the fixed fields (headers has two).
-const numFixedLeaves = numFixedFields + 1
+// numFixedFieldsV1 is the fixed columns of layout version 1 (no json_value). The fixed columns
+// have one Parquet leaf more than fields: headers has two.
+const numFixedFieldsV1 = fJSONValue
 
 var headerType = arrow.StructOf(
 	arrow.Field{Name: "key", Type: arrow.BinaryTypes.String},
@@ -94,4 +98,5 @@ var fixedFields = []arrow.Field{
 	{Name: colBaseSequence, Type: arrow.PrimitiveTypes.Int32},
 	{Name: colRecordAttributes, Type: arrow.PrimitiveTypes.Int8},
 	{Name: colTimestampDelta, Type: arrow.PrimitiveTypes.Int64},
+	{Name: colJSONValue, Type: arrow.FixedWidthTypes.Boolean},
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"strconv"
 	"strings"
@@ -34,15 +35,20 @@ const (
 	ValueBytes ValueFormat = iota
 	// ValueJSON also stores the top-level fields of JSON-object values as typed columns.
 	ValueJSON
+	// ValueJSONColumns stores the columns of ValueJSON, and leaves a value out of `value` when
+	// its columns rebuild it byte for byte (json_value; see the package doc).
+	ValueJSONColumns
 )
 
-// ParseValueFormat parses strata.value.format: "bytes" or "json".
+// ParseValueFormat parses strata.value.format: "bytes", "json" or "json-columns".
 func ParseValueFormat(s string) (ValueFormat, error) {
 	switch s {
 	case "", "bytes":
 		return ValueBytes, nil
 	case "json":
 		return ValueJSON, nil
+	case "json-columns":
+		return ValueJSONColumns, nil
 	}
 	return 0, fmt.Errorf("columnar: unknown value format %q", s)
 }
@@ -51,7 +57,7 @@ func ParseValueFormat(s string) (ValueFormat, error) {
 type Options struct {
 	// RowGroupBytes bounds a row group's record data (default DefaultRowGroupBytes).
 	RowGroupBytes int
-	// ValueFormat adds JSON columns when ValueJSON.
+	// ValueFormat adds JSON columns when ValueJSON or ValueJSONColumns.
 	ValueFormat ValueFormat
 	// Compression is the topic's compression.type ("" or "producer": as produced;
 	// "uncompressed", "gzip", "snappy", "lz4", "zstd"), the codec readers rebuild batches in by
@@ -91,17 +97,22 @@ type Stats struct {
 // ErrOrder marks a batch added out of offset order.
 var ErrOrder = errors.New("columnar: batch out of offset order")
 
-// row is one record, its bytes copied out of the batch.
+// row is one record, its bytes copied out of the batch (into the Writer's arena).
 type row struct {
 	batch     int32 // index in Writer.batches
+	attrs     int8
+	spans     int32 // its JSON fields: Writer.spans[spans:spans+nspans]
+	nspans    int32
 	offset    int64
 	timestamp int64
 	tsDelta   int64
-	attrs     int8
 	key       []byte // nil: null
 	value     []byte // nil: null
 	headers   []kmsg.Header
 }
+
+// arenaChunk is the size of the chunks a Writer copies records' bytes into.
+const arenaChunk = 1 << 20
 
 // Writer turns one partition's record batches, added in offset order, into one Parquet object. It
 // holds the records in memory until WriteTo (the JSON columns' types are those of the whole object).
@@ -117,6 +128,11 @@ type Writer struct {
 	groupBytes int
 	empty      []byte // batches without records, whole
 	next       int64  // one past the last added offset; -1: nothing added
+
+	arena  []byte       // the current chunk the rows' keys and values are copied into
+	json   *jsonColumns // ValueJSON: the columns of the rows added so far
+	spans  []jsonSpan   // the rows' JSON fields
+	fields []jsonField  // scratch
 }
 
 // NewWriter starts an object of partition's records.
@@ -124,7 +140,11 @@ func NewWriter(partition int32, opts Options) *Writer {
 	if opts.RowGroupBytes <= 0 {
 		opts.RowGroupBytes = DefaultRowGroupBytes
 	}
-	return &Writer{partition: partition, opts: opts, next: -1}
+	w := &Writer{partition: partition, opts: opts, next: -1}
+	if opts.ValueFormat == ValueJSON || opts.ValueFormat == ValueJSONColumns {
+		w.json = newJSONColumns()
+	}
+	return w
 }
 
 // Add adds the whole RecordBatch v2 batches in b (back to back, as a segment's data holds them),
@@ -190,8 +210,8 @@ func (w *Writer) addBatch(b []byte, info segment.BatchInfo) error {
 			timestamp: info.FirstTimestamp + r.TimestampDelta64,
 			tsDelta:   r.TimestampDelta64,
 			attrs:     r.Attributes,
-			key:       cloneNullable(r.Key),
-			value:     cloneNullable(r.Value),
+			key:       w.copyNullable(r.Key),
+			value:     w.copyNullable(r.Value),
 		}
 		if info.LogAppendTime() {
 			rw.timestamp = info.MaxTimestamp
@@ -199,7 +219,7 @@ func (w *Writer) addBatch(b []byte, info segment.BatchInfo) error {
 		if len(r.Headers) > 0 {
 			rw.headers = make([]kmsg.Header, len(r.Headers))
 			for i, h := range r.Headers {
-				rw.headers[i] = kmsg.Header{Key: string([]byte(h.Key)), Value: cloneNullable(h.Value)}
+				rw.headers[i] = kmsg.Header{Key: string([]byte(h.Key)), Value: w.copyNullable(h.Value)}
 				w.groupBytes += len(h.Key) + len(h.Value)
 			}
 		}
@@ -212,14 +232,31 @@ func (w *Writer) addBatch(b []byte, info segment.BatchInfo) error {
 		w.batches = w.batches[:bi]
 		return err
 	}
+	if w.json != nil {
+		for i := start; i < len(w.rows); i++ {
+			r := &w.rows[i]
+			r.spans = int32(len(w.spans))
+			w.spans, w.fields = w.json.add(w.spans, w.fields, r.value)
+			r.nspans = int32(len(w.spans)) - r.spans
+		}
+	}
 	return nil
 }
 
-func cloneNullable(b []byte) []byte {
+// copyNullable copies b into the arena: nil stays nil.
+func (w *Writer) copyNullable(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	return append(make([]byte, 0, len(b)), b...)
+	if len(b) > cap(w.arena)-len(w.arena) {
+		if len(b) > arenaChunk/4 {
+			return append(make([]byte, 0, len(b)), b...)
+		}
+		w.arena = make([]byte, 0, arenaChunk)
+	}
+	n := len(w.arena)
+	w.arena = append(w.arena, b...)
+	return w.arena[n:len(w.arena):len(w.arena)]
 }
 
 // End is one past the last offset added, or -1 when nothing was.
@@ -236,11 +273,12 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	if first := w.firstOffset(); base > first || next < w.next || base < 0 {
 		return st, fmt.Errorf("columnar: range [%d, %d) does not cover the batches' [%d, %d)", base, next, first, w.next)
 	}
-	json := w.jsonColumns()
+	json := w.json
+	rebuilt, nrebuilt := w.rebuiltValues()
 	fields := append(append([]arrow.Field(nil), fixedFields...), json.fields()...)
 	schema := arrow.NewSchema(fields, nil)
 	cw := &countingWriter{w: out}
-	props := parquet.NewWriterProperties(
+	props := parquet.NewWriterProperties(append(w.plainColumns(),
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
@@ -250,7 +288,7 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		parquet.WithBloomFilterNDVFor(ColKey, w.maxGroupRows()),
 		parquet.WithMaxRowGroupLength(1<<30), // row groups are cut at batch boundaries here
 		parquet.WithCreatedBy("strata columnar v"+strconv.Itoa(Version)),
-	)
+	)...)
 	fw, err := pqarrow.NewFileWriter(schema, cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return st, fmt.Errorf("columnar: %w", err)
@@ -270,6 +308,9 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	if len(w.empty) > 0 {
 		kv = append(kv, [2]string{metaEmptyBatches, base64.StdEncoding.EncodeToString(w.empty)})
 	}
+	if nrebuilt > 0 {
+		kv = append(kv, [2]string{metaJSONValues, strconv.Itoa(nrebuilt)})
+	}
 	for _, p := range kv {
 		if err := fw.AppendKeyValueMetadata(p[0], p[1]); err != nil {
 			return st, fmt.Errorf("columnar: %w", err)
@@ -283,7 +324,7 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 		if g+1 < len(w.groups) {
 			end = w.groups[g+1]
 		}
-		w.build(rb, w.rows[start:end], json)
+		w.build(rb, w.rows[start:end], rebuilt[min(start, len(rebuilt)):min(end, len(rebuilt))], json)
 		rec := rb.NewRecordBatch()
 		err := fw.Write(rec)
 		rec.Release()
@@ -309,6 +350,55 @@ func (w *Writer) WriteTo(out io.Writer, base, next int64) (Stats, error) {
 	st.Bytes, st.RowGroups = cw.n, len(w.groups)
 	return st, nil
 }
+
+// plainColumns turns dictionary encoding off for the binary columns (key, value, string JSON
+// columns) whose values are mostly distinct, by a sample of the rows: for them a dictionary only
+// costs a hash and a lookup per value, and a dictionary page that grows until arrow-go gives up on
+// it.
+func (w *Writer) plainColumns() []parquet.WriterProperty {
+	step := max(len(w.rows)/dictSample, 1)
+	var opts []parquet.WriterProperty
+	mostlyDistinct := func(get func(r *row) []byte) bool {
+		seen := make(map[uint64]struct{}, dictSample)
+		n := 0
+		for i := 0; i < len(w.rows); i += step {
+			if b := get(&w.rows[i]); b != nil {
+				seen[maphash.Bytes(dictSeed, b)] = struct{}{}
+				n++
+			}
+		}
+		return n > 0 && len(seen)*2 > n
+	}
+	if mostlyDistinct(func(r *row) []byte { return r.key }) {
+		opts = append(opts, parquet.WithDictionaryFor(ColKey, false))
+	}
+	if mostlyDistinct(func(r *row) []byte { return r.value }) {
+		opts = append(opts, parquet.WithDictionaryFor(ColValue, false))
+	}
+	if j := w.json; j != nil {
+		for c := range j.names {
+			if k := j.kind(c); k != kString && k != kText {
+				continue
+			}
+			if mostlyDistinct(func(r *row) []byte {
+				for _, sp := range w.spans[r.spans : r.spans+r.nspans] {
+					if int(sp.col) == c {
+						return r.value[sp.start:sp.end]
+					}
+				}
+				return nil
+			}) {
+				opts = append(opts, parquet.WithDictionaryFor(JSONPrefix+j.names[c], false))
+			}
+		}
+	}
+	return opts
+}
+
+// dictSample is how many rows plainColumns looks at.
+const dictSample = 1024
+
+var dictSeed = maphash.MakeSeed()
 
 // maxGroupRows is the most rows a row group holds (at least 1,024): the bloom filter's capacity.
 func (w *Writer) maxGroupRows() int64 {
@@ -337,40 +427,94 @@ func (w *Writer) firstOffset() int64 {
 	return first
 }
 
-// build appends rows to rb's builders.
-func (w *Writer) build(rb *array.RecordBuilder, rows []row, json *jsonColumns) {
+// rebuiltValues says, with ValueJSONColumns, which rows' values their JSON columns rebuild (the
+// value is left out), and how many; nil otherwise.
+func (w *Writer) rebuiltValues() ([]bool, int) {
+	if w.opts.ValueFormat != ValueJSONColumns || w.json == nil {
+		return nil, 0
+	}
+	out := make([]bool, len(w.rows))
+	n := 0
+	var buf []byte
+	for i := range w.rows {
+		r := &w.rows[i]
+		var ok bool
+		buf, ok = w.json.rebuildValue(buf[:0], r.value, w.spans[r.spans:r.spans+r.nspans])
+		if ok {
+			out[i] = true
+			n++
+		}
+	}
+	return out, n
+}
+
+// build appends rows to rb's builders; rebuilt (nil: none) says which rows' values are left out.
+func (w *Writer) build(rb *array.RecordBuilder, rows []row, rebuilt []bool, json *jsonColumns) {
 	for i := range numFixedFields {
 		rb.Field(i).Reserve(len(rows))
 	}
-	hl := rb.Field(fHeaders).(*array.ListBuilder)
-	hs := hl.ValueBuilder().(*array.StructBuilder)
-	hk := hs.FieldBuilder(0).(*array.StringBuilder)
-	hv := hs.FieldBuilder(1).(*array.BinaryBuilder)
-	for _, r := range rows {
+	var keyBytes, valueBytes int
+	for i := range rows {
+		keyBytes += len(rows[i].key)
+		valueBytes += len(rows[i].value)
+	}
+	var (
+		partition = rb.Field(fPartition).(*array.Int32Builder)
+		offset    = rb.Field(fOffset).(*array.Int64Builder)
+		timestamp = rb.Field(fTimestamp).(*array.TimestampBuilder)
+		key       = rb.Field(fKey).(*array.BinaryBuilder)
+		value     = rb.Field(fValue).(*array.BinaryBuilder)
+		hl        = rb.Field(fHeaders).(*array.ListBuilder)
+		hs        = hl.ValueBuilder().(*array.StructBuilder)
+		hk        = hs.FieldBuilder(0).(*array.StringBuilder)
+		hv        = hs.FieldBuilder(1).(*array.BinaryBuilder)
+		base      = rb.Field(fBatchBaseOffset).(*array.Int64Builder)
+		lastDelta = rb.Field(fBatchLastDelta).(*array.Int32Builder)
+		attrs     = rb.Field(fBatchAttributes).(*array.Int16Builder)
+		epoch     = rb.Field(fBatchLeaderEpoch).(*array.Int32Builder)
+		firstTS   = rb.Field(fBatchFirstTimestamp).(*array.Int64Builder)
+		maxTS     = rb.Field(fBatchMaxTimestamp).(*array.Int64Builder)
+		pid       = rb.Field(fProducerID).(*array.Int64Builder)
+		pepoch    = rb.Field(fProducerEpoch).(*array.Int16Builder)
+		seq       = rb.Field(fBaseSequence).(*array.Int32Builder)
+		recAttrs  = rb.Field(fRecordAttributes).(*array.Int8Builder)
+		tsDelta   = rb.Field(fTimestampDelta).(*array.Int64Builder)
+		jsonValue = rb.Field(fJSONValue).(*array.BooleanBuilder)
+		jb        = json.builder(rb, numFixedFields)
+	)
+	key.ReserveData(keyBytes)
+	value.ReserveData(valueBytes)
+	for i, r := range rows {
 		info := &w.batches[r.batch]
-		rb.Field(fPartition).(*array.Int32Builder).UnsafeAppend(w.partition)
-		rb.Field(fOffset).(*array.Int64Builder).UnsafeAppend(r.offset)
-		rb.Field(fTimestamp).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.timestamp))
-		appendNullable(rb.Field(fKey).(*array.BinaryBuilder), r.key)
-		appendNullable(rb.Field(fValue).(*array.BinaryBuilder), r.value)
+		partition.UnsafeAppend(w.partition)
+		offset.UnsafeAppend(r.offset)
+		timestamp.UnsafeAppend(arrow.Timestamp(r.timestamp))
+		appendNullable(key, r.key)
+		isRebuilt := rebuilt != nil && rebuilt[i]
+		if isRebuilt {
+			value.AppendNull()
+		} else {
+			appendNullable(value, r.value)
+		}
+		jsonValue.UnsafeAppend(isRebuilt)
 		hl.Append(true)
 		for _, h := range r.headers {
 			hs.Append(true)
 			hk.Append(h.Key)
 			appendNullable(hv, h.Value)
 		}
-		rb.Field(fBatchBaseOffset).(*array.Int64Builder).UnsafeAppend(info.BaseOffset)
-		rb.Field(fBatchLastDelta).(*array.Int32Builder).UnsafeAppend(info.LastOffsetDelta)
-		rb.Field(fBatchAttributes).(*array.Int16Builder).UnsafeAppend(info.Attributes)
-		rb.Field(fBatchLeaderEpoch).(*array.Int32Builder).UnsafeAppend(info.PartitionLeaderEpoch)
-		rb.Field(fBatchFirstTimestamp).(*array.Int64Builder).UnsafeAppend(info.FirstTimestamp)
-		rb.Field(fBatchMaxTimestamp).(*array.Int64Builder).UnsafeAppend(info.MaxTimestamp)
-		rb.Field(fProducerID).(*array.Int64Builder).UnsafeAppend(info.ProducerID)
-		rb.Field(fProducerEpoch).(*array.Int16Builder).UnsafeAppend(info.ProducerEpoch)
-		rb.Field(fBaseSequence).(*array.Int32Builder).UnsafeAppend(info.BaseSequence)
-		rb.Field(fRecordAttributes).(*array.Int8Builder).UnsafeAppend(r.attrs)
-		rb.Field(fTimestampDelta).(*array.Int64Builder).UnsafeAppend(r.tsDelta)
-		json.append(rb, numFixedFields, r.value)
+		base.UnsafeAppend(info.BaseOffset)
+		lastDelta.UnsafeAppend(info.LastOffsetDelta)
+		attrs.UnsafeAppend(info.Attributes)
+		epoch.UnsafeAppend(info.PartitionLeaderEpoch)
+		firstTS.UnsafeAppend(info.FirstTimestamp)
+		maxTS.UnsafeAppend(info.MaxTimestamp)
+		pid.UnsafeAppend(info.ProducerID)
+		pepoch.UnsafeAppend(info.ProducerEpoch)
+		seq.UnsafeAppend(info.BaseSequence)
+		recAttrs.UnsafeAppend(r.attrs)
+		tsDelta.UnsafeAppend(r.tsDelta)
+		jb.append(r.value, w.spans[r.spans:r.spans+r.nspans])
 	}
 }
 

@@ -1,7 +1,10 @@
 package segment
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -40,24 +43,43 @@ func (t *Retainer) Records(b []byte, info BatchInfo, fn func(*kmsg.Record) error
 // partition leader epoch, attributes, last offset delta, first and max timestamps, producer id and
 // epoch, base sequence — and recs, each encoded by kmsg as it is (its Length is recomputed). The
 // record count, the length and the CRC32C follow from recs. When info's codec bits name a codec,
-// compress (if set) is given the encoded records and returns them in that codec, or nil to write
-// them uncompressed; without a compressed form the codec bits are cleared.
+// compress (if set) is given the encoded records and returns them in that codec (not aliasing
+// dst), or nil to write them uncompressed; without a compressed form the codec bits are cleared.
 func RebuildBatch(dst []byte, info BatchInfo, recs []kmsg.Record, compress func(codec int, records []byte) []byte) []byte {
-	var raw []byte
+	// The records are encoded in place, after room for the header; the header goes in last.
+	at := len(dst)
+	size := BatchHeaderSize
+	for i := range recs {
+		size += len(recs[i].Key) + len(recs[i].Value) + 24
+		for _, h := range recs[i].Headers {
+			size += len(h.Key) + len(h.Value) + 10
+		}
+	}
+	dst = slices.Grow(dst, size)[:at+BatchHeaderSize]
 	for i := range recs {
 		kr := &recs[i]
-		// Length counts the bytes after its own varint: encode once with a zero (one byte) to learn it.
-		start := len(raw)
+		// Length counts the bytes after its own varint: encode with a zero (one byte) to learn it,
+		// then put its varint in the zero's place.
+		start := len(dst)
 		kr.Length = 0
-		raw = kr.AppendTo(raw)
-		kr.Length = int32(len(raw) - start - 1)
-		raw = kr.AppendTo(raw[:start])
+		dst = kr.AppendTo(dst)
+		kr.Length = int32(len(dst) - start - 1)
+		var l [binary.MaxVarintLen32]byte
+		n := binary.PutVarint(l[:], int64(kr.Length)) // kmsg's varint: zigzag, as binary's
+		dst = append(dst, l[:n-1]...)
+		copy(dst[start+n:], dst[start+1:len(dst)-(n-1)])
+		copy(dst[start:], l[:n])
 	}
 	attrs := info.Attributes &^ AttrCompressionMask
 	if codec := info.Compression(); codec != CompressionNone && compress != nil && len(recs) > 0 {
-		if c := compress(codec, raw); c != nil {
-			raw, attrs = c, info.Attributes
+		if c := compress(codec, dst[at+BatchHeaderSize:]); c != nil {
+			dst, attrs = append(dst[:at+BatchHeaderSize], c...), info.Attributes
 		}
 	}
-	return appendRecordBatch(dst, rebuilt(info, attrs, info.MaxTimestamp, int32(len(recs)), raw))
+	rb := rebuilt(info, attrs, info.MaxTimestamp, int32(len(recs)), nil)
+	rb.Length = int32(len(dst) - at - batchLenSize)
+	var hdr [BatchHeaderSize]byte
+	copy(dst[at:], rb.AppendTo(hdr[:0]))
+	binary.BigEndian.PutUint32(dst[at+crcOffset:], crc32.Checksum(dst[at+crcStart:], castagnoli))
+	return dst
 }
