@@ -172,13 +172,13 @@ func (b *Broker) rebuildTieredProducers(ctx context.Context, p *partition, cat m
 			if info.Transactional() {
 				tb := tieredTxnBatch{info: info}
 				if info.Control() {
-					c, err := controlCommit(data[:info.Size()])
+					c, ce, err := readMarker(data[:info.Size()])
 					if err != nil {
 						next = info.NextOffset()
 						data = data[info.Size():]
 						continue // not a transaction marker: closes nothing
 					}
-					tb.commit = c
+					tb.commit, tb.coordinatorEpoch = c, ce
 				}
 				p.tieredTxns = append(p.tieredTxns, tb)
 			}

@@ -30,6 +30,16 @@ import (
 // Markers (WriteTxnMarker) close the open transaction and, for an abort, add it to aborted. The
 // last stable offset is min(high watermark, first offset of the oldest open transaction).
 //
+// A marker must end the transaction it was written for, not the producer's next one: clients keep
+// their epoch across transactions (no KIP-890 part 2), and a marker can arrive late — retried, or
+// sent by a second coordinator completing the same transaction after the transactional id's
+// coordinator moved — after the producer began its next transaction in this partition. Strata's
+// coordinators send the transaction's sequence (metadata.Transaction.Sequence) as the marker's
+// coordinator epoch, and the index keeps the last one per producer (marked): a marker whose
+// coordinator epoch is not newer is answered, once what the partition holds is durable, without
+// being appended. That transaction has ended here already: the coordinator begins the next only
+// after every marker of the last one is durable. Coordinator epoch 0 (other senders) is not checked.
+//
 // On takeover both are rebuilt by scanning the whole hot log (rebuildTxns): transactional batches
 // open a transaction, control batches close it. Data below the hot log's start (tiered) carries
 // its aborted transactions in its control batches: a read_committed fetch of tiered data derives
@@ -55,6 +65,26 @@ type AbortedTxn struct {
 type txnIndex struct {
 	open    map[int64]openTxn
 	aborted []AbortedTxn // ordered by last
+	// marked is the coordinator epoch of each producer's last marker with a nonzero one.
+	marked map[int64]int32
+}
+
+// mark records a marker's coordinator epoch for its producer.
+func (x *txnIndex) mark(pid int64, coordinatorEpoch int32) {
+	if coordinatorEpoch <= 0 {
+		return
+	}
+	if x.marked == nil {
+		x.marked = map[int64]int32{}
+	}
+	x.marked[pid] = max(x.marked[pid], coordinatorEpoch)
+}
+
+// endedAlready reports whether a marker of pid with coordinatorEpoch is for a transaction whose
+// marker this partition already holds (see the comment at the top).
+func (x *txnIndex) endedAlready(pid int64, coordinatorEpoch int32) bool {
+	last, ok := x.marked[pid]
+	return coordinatorEpoch > 0 && ok && coordinatorEpoch <= last
 }
 
 // lastStable is the last stable offset below hw. Callers hold p.mu.
@@ -112,29 +142,41 @@ func (x *txnIndex) abortedBetween(from, to int64) []AbortedTxn {
 // controlCommit reads a control batch's marker type: true for COMMIT, false for ABORT. Any other
 // control record (or bytes that are not one) is an error wrapping segment.ErrCorrupt.
 func controlCommit(batch []byte) (bool, error) {
+	commit, _, err := readMarker(batch)
+	return commit, err
+}
+
+// readMarker reads a control batch's marker type (as controlCommit) and the coordinator epoch of
+// its value; a value that does not parse reads as coordinator epoch 0 (unknown).
+func readMarker(batch []byte) (commit bool, coordinatorEpoch int32, err error) {
 	var rb kmsg.RecordBatch
 	if err := rb.ReadFrom(batch); err != nil {
-		return false, fmt.Errorf("%w: control batch: %v", segment.ErrCorrupt, err)
+		return false, 0, fmt.Errorf("%w: control batch: %v", segment.ErrCorrupt, err)
 	}
 	if rb.Attributes&segment.AttrCompressionMask != 0 || rb.NumRecords < 1 {
-		return false, fmt.Errorf("%w: control batch with %d records, attributes %#x", segment.ErrCorrupt, rb.NumRecords, rb.Attributes)
+		return false, 0, fmt.Errorf("%w: control batch with %d records, attributes %#x", segment.ErrCorrupt, rb.NumRecords, rb.Attributes)
 	}
 	var rec kmsg.Record
 	if err := rec.ReadFrom(rb.Records); err != nil {
 		// ReadFrom insists on consuming everything; a control batch holds one record.
-		return false, fmt.Errorf("%w: control record: %v", segment.ErrCorrupt, err)
+		return false, 0, fmt.Errorf("%w: control record: %v", segment.ErrCorrupt, err)
 	}
 	var key kmsg.ControlRecordKey
 	if err := key.ReadFrom(rec.Key); err != nil {
-		return false, fmt.Errorf("%w: control record key: %v", segment.ErrCorrupt, err)
+		return false, 0, fmt.Errorf("%w: control record key: %v", segment.ErrCorrupt, err)
 	}
 	switch key.Type {
 	case kmsg.ControlRecordKeyTypeCommit:
-		return true, nil
+		commit = true
 	case kmsg.ControlRecordKeyTypeAbort:
-		return false, nil
+	default:
+		return false, 0, fmt.Errorf("%w: control record type %d is not a transaction marker", segment.ErrCorrupt, key.Type)
 	}
-	return false, fmt.Errorf("%w: control record type %d is not a transaction marker", segment.ErrCorrupt, key.Type)
+	var val kmsg.EndTxnMarker
+	if val.ReadFrom(rec.Value) == nil {
+		coordinatorEpoch = val.CoordinatorEpoch
+	}
+	return commit, coordinatorEpoch, nil
 }
 
 // markerBatch encodes an end-transaction marker with kmsg's control record types.
@@ -187,7 +229,9 @@ func (b *Broker) verifyTxn(ctx context.Context, p *partition, txnID string, info
 // WriteTxnMarker appends an end-transaction marker for producer pid at epoch to a partition this
 // node leads and waits until it is durable (as acks=all). Markers are idempotent for consumers:
 // a repeated marker closes nothing. A marker older than the producer's known epoch is refused
-// with INVALID_PRODUCER_EPOCH, as in Kafka.
+// with INVALID_PRODUCER_EPOCH, as in Kafka. A marker whose coordinator epoch (the transaction's
+// sequence) is not newer than the producer's last marker here is not appended: it waits until the
+// partition's log is durable and succeeds (see the comment at the top).
 func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition, pid int64, epoch int16, commit bool, coordinatorEpoch int32) error {
 	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
@@ -209,6 +253,13 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 		return kafkaErr(kerr.InvalidProducerEpoch, "%s: marker for producer %d epoch %d < %d", tp, pid, epoch, st.epoch)
 	}
 	lepoch := p.currentLease().Epoch
+	if p.txns.endedAlready(pid, coordinatorEpoch) {
+		end := p.log.EndOffset()
+		p.mu.Unlock()
+		b.log.Info("broker: marker of a transaction already ended here not appended", "partition", tp,
+			"producer_id", pid, "epoch", epoch, "commit", commit, "coordinator_epoch", coordinatorEpoch)
+		return b.WaitDurable(ctx, tp, lepoch, end)
+	}
 	segment.SetPartitionLeaderEpoch(batch, lepoch)
 	res, err := p.log.AppendValidated(batch)
 	if err != nil {
@@ -219,6 +270,7 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
 	p.txnSeen.Store(true)
 	p.txns.note(info, commit)
+	p.txns.mark(pid, coordinatorEpoch)
 	p.txns.prune(p.log.StartOffset())
 	p.mu.Unlock()
 	b.m.appendedBytes.Add(float64(len(batch)))
@@ -228,8 +280,9 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 // tieredTxnBatch is a transactional batch of tiered data read on takeover (rebuildTieredProducers):
 // a transaction still open there must hold the last stable offset back.
 type tieredTxnBatch struct {
-	info   segment.BatchInfo
-	commit bool // a control batch's marker type
+	info             segment.BatchInfo
+	commit           bool  // a control batch's marker type
+	coordinatorEpoch int32 // and its coordinator epoch
 }
 
 // rebuildTxns replays the transactional batches of the tiered data read on takeover, then the hot
@@ -240,9 +293,12 @@ func (p *partition) rebuildTxns() error {
 	var tiered txnIndex
 	for _, tb := range p.tieredTxns {
 		tiered.note(tb.info, tb.commit)
+		if tb.info.Control() {
+			tiered.mark(tb.info.ProducerID, tb.coordinatorEpoch)
+		}
 	}
 	p.tieredTxns = nil
-	p.txns = txnIndex{open: tiered.open}
+	p.txns = txnIndex{open: tiered.open, marked: tiered.marked}
 	p.txnSeen.Store(len(tiered.open) > 0)
 	if p.log.StartOffset() >= p.log.EndOffset() {
 		return nil
@@ -265,9 +321,11 @@ func (p *partition) rebuildTxns() error {
 			if err != nil {
 				return err
 			}
-			if commit, err = controlCommit(raw); err != nil {
+			var coordinatorEpoch int32
+			if commit, coordinatorEpoch, err = readMarker(raw); err != nil {
 				continue // not a transaction marker: closes nothing
 			}
+			p.txns.mark(info.ProducerID, coordinatorEpoch)
 		}
 		p.txns.note(info, commit)
 	}

@@ -15,10 +15,11 @@ import (
 
 // marker is one WriteMarkers call.
 type marker struct {
-	pid    int64
-	epoch  int16
-	commit bool
-	tps    []metadata.TopicPartition
+	pid              int64
+	epoch            int16
+	commit           bool
+	coordinatorEpoch int32
+	tps              []metadata.TopicPartition
 }
 
 // fakeMarkers records markers and fails while fail is set. (The real path, through partition
@@ -29,13 +30,13 @@ type fakeMarkers struct {
 	fail  error
 }
 
-func (f *fakeMarkers) WriteMarkers(_ context.Context, pid int64, epoch int16, commit bool, tps []metadata.TopicPartition) error {
+func (f *fakeMarkers) WriteMarkers(_ context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, tps []metadata.TopicPartition) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail
 	}
-	f.calls = append(f.calls, marker{pid, epoch, commit, tps})
+	f.calls = append(f.calls, marker{pid, epoch, commit, coordinatorEpoch, tps})
 	return nil
 }
 
@@ -147,8 +148,8 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := f.c.EndTxn(ctx, "a", pid, epoch, true); err != nil {
 		t.Fatal(err)
 	}
-	if m := f.markers.last(t); !m.commit || m.pid != pid || m.epoch != epoch || len(m.tps) != 2 {
-		t.Fatalf("commit markers: %+v", m)
+	if m := f.markers.last(t); !m.commit || m.pid != pid || m.epoch != epoch || m.coordinatorEpoch != 1 || len(m.tps) != 2 {
+		t.Fatalf("commit markers: %+v (want the transaction's sequence 1 as coordinator epoch)", m)
 	}
 	if st := f.state(t, "a"); st.State != metadata.TxnCompleteCommit || len(st.Partitions) != 0 {
 		t.Fatalf("after commit: %+v", st)
@@ -165,8 +166,10 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := f.c.EndTxn(ctx, "a", pid, epoch, false); err != nil {
 		t.Fatal(err)
 	}
-	if m := f.markers.last(t); m.commit || len(m.tps) != 1 || m.tps[0] != tp1 {
-		t.Fatalf("abort markers: %+v", m)
+	// Its markers carry its own sequence, so a partition can tell a late marker of the first
+	// transaction from one of this.
+	if m := f.markers.last(t); m.commit || m.coordinatorEpoch != 2 || len(m.tps) != 1 || m.tps[0] != tp1 {
+		t.Fatalf("abort markers: %+v (want coordinator epoch 2)", m)
 	}
 	if st := f.state(t, "a"); st.State != metadata.TxnCompleteAbort || st.Sequence != 2 {
 		t.Fatalf("after abort: %+v", st)

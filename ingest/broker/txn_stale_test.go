@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/strata-log/strata/ingest/topics"
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// A marker written again for a transaction whose marker the partition already holds — a retry, or
+// a second coordinator completing the same transaction after a takeover of the transactional id —
+// may arrive after the producer began its next transaction there under the same epoch (clients
+// keep their epoch across transactions). It must not end that transaction: Strata's coordinators
+// send the transaction's sequence as the marker's coordinator epoch, and a partition appends a
+// marker only for a sequence newer than its producer's last marker, on the leader and on a new
+// leader that rebuilt its state from object storage after a takeover. (The Jepsen transactional
+// checker once read a committed transaction with 2 of its 7 records missing: an earlier
+// transaction's late abort marker had aborted them.)
+func TestTxnLateMarkerOfEarlierTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, clk, bucket, b1, tp := tieredTxnTopic(t, ctx, "late", map[string]int64{"a": 1})
+	setSeq := func(seq int64) {
+		t.Helper()
+		if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+			tx.State, tx.Sequence, tx.Partitions = metadata.TxnOngoing, seq, []metadata.TopicPartition{tp}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	durable := func(r AppendResult, err error) { // on b1
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b1.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marker := func(b *Broker, commit bool, seq int32) {
+		t.Helper()
+		if err := b.WriteTxnMarker(ctx, tp, 1, 0, commit, seq); err != nil {
+			t.Fatalf("marker (commit=%v) of transaction %d: %v", commit, seq, err)
+		}
+	}
+	// aborted reads the partition read_committed from the start once its high watermark reaches
+	// hw and returns the aborted transactions and the offset of its last data record.
+	aborted := func(b *Broker, hw int64) (string, int64) {
+		t.Helper()
+		for {
+			res, err := b.FetchIsolated(ctx, tp, 0, 1<<20, true)
+			if err == nil && res.HighWatermark >= hw {
+				if res.HighWatermark != hw {
+					t.Fatalf("high watermark %d, want %d: a marker was appended that should not have been", res.HighWatermark, hw)
+				}
+				last := int64(-1) // of the data batches
+				for pos := 0; pos < len(res.Records); {
+					info, err := segment.ParseBatch(res.Records[pos:])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !info.Control() {
+						last = info.LastOffset()
+					}
+					pos += info.Size()
+				}
+				return fmt.Sprint(res.Aborted), last
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("the partition never reached %d: %+v %v", hw, res, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	onlyFirst := fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 0, last: 2}})
+
+	// Transaction 1 writes 0-1 and is aborted (2); transaction 2 writes 3-4.
+	setSeq(1)
+	durable(b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 0)))
+	marker(b1, false, 1)
+	setSeq(2)
+	durable(b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 2)))
+	// Transaction 1's abort again, late: nothing is appended, transaction 2 stays open.
+	marker(b1, false, 1)
+	if lso, err := b1.LastStableOffset(ctx, tp); err != nil || lso != 3 {
+		t.Fatalf("after a late marker of the ended transaction: last stable offset %d, %v; want 3 (transaction 2 still open)", lso, err)
+	}
+	if got, _ := aborted(b1, 5); got != onlyFirst {
+		t.Fatalf("after a late marker of the ended transaction: aborted %s, want %s", got, onlyFirst)
+	}
+
+	// A new leader rebuilds the last marker's sequence from object storage.
+	crash(b1, clk)
+	b2 := startTieredNode(t, st, 2, bucket)
+	if b2.Epoch(tp) < 0 {
+		t.Fatal("the second node did not take the partition")
+	}
+	aborted(b2, 5)
+	if start := b2.partitionForTest(t, tp).log.StartOffset(); start != 5 {
+		t.Fatalf("the new leader's hot log starts at %d, want the tiered end 5", start)
+	}
+	marker(b2, false, 1)
+	marker(b2, true, 2) // 5: transaction 2 commits
+	if got, last := aborted(b2, 6); got != onlyFirst || last != 4 {
+		t.Fatalf("on the new leader, after transaction 2's commit: aborted %s, last record %d; want %s and 4", got, last, onlyFirst)
+	}
+	// The commit again (a retry) appends nothing either.
+	marker(b2, true, 2)
+	aborted(b2, 6)
+}
+
+// The same after a restart of the node: the last marker's sequence is rebuilt from the hot log.
+func TestTxnLateMarkerAfterRestart(t *testing.T) {
+	st, _ := newMemStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	b1 := newBroker(t, st, 1, dir)
+	tp := metadata.TopicPartition{Topic: "tx"}
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "tx", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	setSeq := func(seq int64) {
+		t.Helper()
+		if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+			tx.ProducerID, tx.State, tx.Sequence, tx.Partitions = 1, metadata.TxnOngoing, seq, []metadata.TopicPartition{tp}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setSeq(1)
+	if _, err := b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 0)); err != nil { // 0-1
+		t.Fatal(err)
+	}
+	if err := b1.WriteTxnMarker(ctx, tp, 1, 0, false, 1); err != nil { // 2
+		t.Fatal(err)
+	}
+	setSeq(2)
+	r, err := b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 2)) // 3-4
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.WaitDurable(ctx, tp, r.Epoch, 5); err != nil {
+		t.Fatal(err)
+	}
+	b1.Close()
+	b1.dir.Close()
+
+	b2 := newBroker(t, st, 1, dir)
+	if err := b2.WriteTxnMarker(ctx, tp, 1, 0, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso != 3 {
+		t.Fatalf("after a late marker of the ended transaction: last stable offset %d, %v; want 3 (transaction 2 still open)", lso, err)
+	}
+	if end := b2.partitionForTest(t, tp).log.EndOffset(); end != 5 {
+		t.Fatalf("log end %d after the late marker, want 5 (nothing appended)", end)
+	}
+}
