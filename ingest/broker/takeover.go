@@ -97,6 +97,10 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		return fmt.Errorf("broker: rebuild transactions of %s: %w", tp, err)
 	}
 	p.setLease(l)
+	if err := b.abortOrphans(ctx, p, l.Epoch); err != nil {
+		_ = log.Close()
+		return err
+	}
 
 	b.mu.Lock()
 	if b.closed {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -46,8 +47,11 @@ import (
 // them from the batches it returns (abortedIn); the transactional batches of the newest tiered data
 // (what rebuildTieredProducers reads, ProducerStateTieredScanBytes) are replayed first, so a
 // transaction open across a takeover that left the hot log empty still holds the last stable
-// offset back. Deviation from Apache Kafka: no transaction index files or producer snapshots; a
-// transaction still open whose first batch lies below that scan does not hold it back.
+// offset back. A transaction left open whose transaction in the metadata service no longer
+// includes the partition lost its marker with the old leader (local durability) and is aborted
+// before the partition serves (abortOrphans). Deviation from Apache Kafka: no transaction index
+// files or producer snapshots; a transaction still open whose first batch lies below that scan
+// does not hold it back.
 
 type openTxn struct {
 	first int64
@@ -237,12 +241,6 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 	if err != nil {
 		return err
 	}
-	now := time.Now().UnixMilli()
-	batch := markerBatch(pid, epoch, commit, coordinatorEpoch, now)
-	info, err := segment.ParseBatch(batch)
-	if err != nil {
-		return fmt.Errorf("broker: marker batch: %w", err)
-	}
 	p.mu.Lock()
 	if !p.leading() {
 		p.mu.Unlock()
@@ -260,11 +258,27 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 			"producer_id", pid, "epoch", epoch, "commit", commit, "coordinator_epoch", coordinatorEpoch)
 		return b.WaitDurable(ctx, tp, lepoch, end)
 	}
+	last, err := b.appendMarker(p, lepoch, pid, epoch, commit, coordinatorEpoch)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return b.WaitDurable(ctx, tp, lepoch, last+1)
+}
+
+// appendMarker appends an end-transaction marker under leader epoch lepoch and applies it to the
+// producer and transaction state; it returns the marker's offset. Callers hold p.mu.
+func (b *Broker) appendMarker(p *partition, lepoch int32, pid int64, epoch int16, commit bool, coordinatorEpoch int32) (int64, error) {
+	now := time.Now().UnixMilli()
+	batch := markerBatch(pid, epoch, commit, coordinatorEpoch, now)
+	info, err := segment.ParseBatch(batch)
+	if err != nil {
+		return 0, fmt.Errorf("broker: marker batch: %w", err)
+	}
 	segment.SetPartitionLeaderEpoch(batch, lepoch)
 	res, err := p.log.AppendValidated(batch)
 	if err != nil {
-		p.mu.Unlock()
-		return logError(tp, "append marker", err)
+		return 0, logError(p.tp, "append marker", err)
 	}
 	info.BaseOffset = res.BaseOffset
 	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
@@ -272,9 +286,50 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 	p.txns.note(info, commit)
 	p.txns.mark(pid, coordinatorEpoch)
 	p.txns.prune(p.log.StartOffset())
-	p.mu.Unlock()
 	b.m.appendedBytes.Add(float64(len(batch)))
-	return b.WaitDurable(ctx, tp, lepoch, res.LastOffset+1)
+	return res.LastOffset, nil
+}
+
+// abortOrphans aborts the transactions left open in a partition being taken (after rebuildTxns,
+// before it serves) whose transaction no longer includes the partition in the metadata service:
+// their marker was written and acknowledged, then lost — with local durability, in the old
+// leader's tail that never reached object storage. Nobody would write it again, and the
+// transaction would hold the last stable offset back for good. The outcome is unknown here, so
+// they are aborted: a committed transaction may lose its records in this partition, as local
+// durability loses acknowledged records on a leader's loss anyway, but no aborted record becomes
+// visible. A transaction still ongoing or preparing with the partition is left to its
+// coordinator. Reads every transaction's state, only when a transaction is open.
+func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32) error {
+	if len(p.txns.open) == 0 {
+		return nil
+	}
+	ts, err := b.store.ListTransactions(ctx)
+	if err != nil {
+		return fmt.Errorf("broker: transactions open in %s: %w", p.tp, err)
+	}
+	byProducer := make(map[int64]metadata.Transaction, len(ts))
+	for _, t := range ts {
+		byProducer[t.ProducerID] = t
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pid := range slices.Sorted(maps.Keys(p.txns.open)) {
+		o := p.txns.open[pid]
+		t, ok := byProducer[pid]
+		if ok && (t.State == metadata.TxnOngoing || t.State.Preparing()) && t.HasPartition(p.tp) {
+			continue
+		}
+		epoch := o.epoch
+		if st := p.producers[pid]; st != nil {
+			epoch = max(epoch, st.epoch)
+		}
+		b.log.Warn("broker: a transaction open here has ended without its marker (lost with the old leader); aborting it",
+			"partition", p.tp, "producer_id", pid, "epoch", epoch, "first_offset", o.first, "transactional_id", t.ID, "state", t.State)
+		if _, err := b.appendMarker(p, lepoch, pid, epoch, false, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tieredTxnBatch is a transactional batch of tiered data read on takeover (rebuildTieredProducers):

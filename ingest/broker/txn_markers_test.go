@@ -162,3 +162,63 @@ func TestTxnLateMarkerAfterRestart(t *testing.T) {
 		t.Fatalf("log end %d after the late marker, want 5 (nothing appended)", end)
 	}
 }
+
+// A transaction open in a partition whose marker was lost (written and acknowledged, then gone
+// with the old leader's local tail) while its coordinator recorded it complete: the new leader
+// aborts it, or it would hold the last stable offset back for good and read_committed consumers
+// would stall there. A transaction still ongoing with the partition is left open.
+func TestTxnOrphanAbortedOnTakeover(t *testing.T) {
+	st, _ := newMemStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	b1 := newBroker(t, st, 1, dir)
+	tp := metadata.TopicPartition{Topic: "tx"}
+	if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "tx", Partitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	setTxn := func(id string, pid int64, state metadata.TxnState, tps ...metadata.TopicPartition) {
+		t.Helper()
+		if _, err := st.UpdateTransaction(ctx, id, func(tx *metadata.Transaction, _ bool) error {
+			tx.ProducerID, tx.State, tx.Partitions = pid, state, tps
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setTxn("a", 1, metadata.TxnOngoing, tp)
+	setTxn("b", 2, metadata.TxnOngoing, tp)
+	for _, app := range []func() (AppendResult, error){
+		func() (AppendResult, error) { return b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 0)) }, // 0-1 a
+		func() (AppendResult, error) { return b1.AppendTransactional(ctx, tp, "b", txnBatch(1, 2, 0, 0)) }, // 2 b
+		func() (AppendResult, error) { return b1.Append(ctx, tp, batch(1, -1, 0, 0)) },                     // 3 plain
+	} {
+		r, err := app()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b1.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setTxn("a", 1, metadata.TxnCompleteCommit) // its marker never reached this log
+	b1.Close()
+	b1.dir.Close()
+
+	b2 := newBroker(t, st, 1, dir)
+	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso != 2 {
+		t.Fatalf("after the takeover: last stable offset %d, %v; want 2 (b's open transaction; a's ended)", lso, err)
+	}
+	res, err := b2.FetchIsolated(ctx, tp, 0, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 0, last: 4}}); fmt.Sprint(res.Aborted) != want {
+		t.Fatalf("after the takeover: aborted %v, want %s (a's records hidden: its outcome is unknown here)", res.Aborted, want)
+	}
+	if err := b2.WriteTxnMarker(ctx, tp, 2, 0, true, 0); err != nil { // 5 commit b
+		t.Fatal(err)
+	}
+	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso != 6 {
+		t.Fatalf("after b's commit: last stable offset %d, %v; want 6", lso, err)
+	}
+}
