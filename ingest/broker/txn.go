@@ -253,9 +253,11 @@ func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition,
 	lepoch := p.currentLease().Epoch
 	if p.txns.endedAlready(pid, coordinatorEpoch) {
 		end := p.log.EndOffset()
+		_, next := p.txns.open[pid] // the producer's next transaction, which the marker would have ended
 		p.mu.Unlock()
 		b.log.Info("broker: marker of a transaction already ended here not appended", "partition", tp,
-			"producer_id", pid, "epoch", epoch, "commit", commit, "coordinator_epoch", coordinatorEpoch)
+			"producer_id", pid, "epoch", epoch, "commit", commit, "coordinator_epoch", coordinatorEpoch,
+			"next_transaction_open", next)
 		return b.WaitDurable(ctx, tp, lepoch, end)
 	}
 	last, err := b.appendMarker(p, lepoch, pid, epoch, commit, coordinatorEpoch)
