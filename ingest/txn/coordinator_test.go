@@ -340,3 +340,43 @@ func TestPendingOffsets(t *testing.T) {
 		t.Fatalf("pending after the commit: %v", got)
 	}
 }
+
+// Two nodes may complete one transaction at once (the id's coordinator moved while the first was
+// still writing markers). Both write its markers with the same coordinator epoch, and the
+// producer's next transaction a greater one, so that a partition can refuse the late one.
+func TestTwoCoordinatorsMarkerEpochs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := &fakeMarkers{}
+	b, err := New(Config{Store: f.store, Markers: other, Now: f.clock.Now, CheckInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pid, epoch, _ := f.c.InitProducerID(ctx, "a", time.Minute, -1, -1)
+	if _, err := f.c.AddPartitions(ctx, "a", pid, epoch, []metadata.TopicPartition{tp0, tp1}); err != nil {
+		t.Fatal(err)
+	}
+	f.markers.fail = errors.New("leader unreachable")
+	f.c.cfg.MarkerTimeout = 10 * time.Millisecond
+	if err := f.c.EndTxn(ctx, "a", pid, epoch, false); err != nil { // decided, markers pending
+		t.Fatal(err)
+	}
+	f.clock.add(2 * time.Second)
+	b.sweep(ctx) // the other node completes it
+	if st := f.state(t, "a"); st.State != metadata.TxnCompleteAbort {
+		t.Fatalf("the other node did not complete the transaction: %+v", st)
+	}
+	first := other.last(t)
+	f.markers.fail = nil
+	if _, err := f.c.AddPartitions(ctx, "a", pid, epoch, []metadata.TopicPartition{tp0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.EndTxn(ctx, "a", pid, epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	next := f.markers.last(t)
+	if first.coordinatorEpoch != 1 || next.coordinatorEpoch != 2 || next.epoch != first.epoch {
+		t.Fatalf("markers of the first transaction %+v, of the next %+v: want coordinator epochs 1 and 2 at one producer epoch", first, next)
+	}
+}
