@@ -299,8 +299,10 @@ func (b *Broker) appendMarker(p *partition, lepoch int32, pid int64, epoch int16
 // transaction would hold the last stable offset back for good. The outcome is unknown here, so
 // they are aborted: a committed transaction may lose its records in this partition, as local
 // durability loses acknowledged records on a leader's loss anyway, but no aborted record becomes
-// visible. A transaction still ongoing or preparing with the partition is left to its
-// coordinator. Reads every transaction's state, only when a transaction is open.
+// visible. A transaction still preparing with the partition, or ongoing with it under the epoch it
+// opened here with, is left to its coordinator (an ongoing one under a newer epoch began after a
+// fencing, which ended the one open here). Reads every transaction's state, only when a
+// transaction is open.
 func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32) error {
 	if len(p.txns.open) == 0 {
 		return nil
@@ -318,7 +320,9 @@ func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32) e
 	for _, pid := range slices.Sorted(maps.Keys(p.txns.open)) {
 		o := p.txns.open[pid]
 		t, ok := byProducer[pid]
-		if ok && (t.State == metadata.TxnOngoing || t.State.Preparing()) && t.HasPartition(p.tp) {
+		inFlight := ok && t.HasPartition(p.tp) &&
+			(t.State.Preparing() || t.State == metadata.TxnOngoing && t.ProducerEpoch == o.epoch)
+		if inFlight {
 			continue
 		}
 		epoch := o.epoch

@@ -187,10 +187,12 @@ func TestTxnOrphanAbortedOnTakeover(t *testing.T) {
 	}
 	setTxn("a", 1, metadata.TxnOngoing, tp)
 	setTxn("b", 2, metadata.TxnOngoing, tp)
+	setTxn("c", 3, metadata.TxnOngoing, tp)
 	for _, app := range []func() (AppendResult, error){
 		func() (AppendResult, error) { return b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 0)) }, // 0-1 a
 		func() (AppendResult, error) { return b1.AppendTransactional(ctx, tp, "b", txnBatch(1, 2, 0, 0)) }, // 2 b
 		func() (AppendResult, error) { return b1.Append(ctx, tp, batch(1, -1, 0, 0)) },                     // 3 plain
+		func() (AppendResult, error) { return b1.AppendTransactional(ctx, tp, "c", txnBatch(1, 3, 0, 0)) }, // 4 c
 	} {
 		r, err := app()
 		if err != nil {
@@ -201,6 +203,13 @@ func TestTxnOrphanAbortedOnTakeover(t *testing.T) {
 		}
 	}
 	setTxn("a", 1, metadata.TxnCompleteCommit) // its marker never reached this log
+	// c's too; its producer was fenced since and began another transaction with the partition.
+	if _, err := st.UpdateTransaction(ctx, "c", func(tx *metadata.Transaction, _ bool) error {
+		tx.ProducerEpoch = 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	b1.Close()
 	b1.dir.Close()
 
@@ -208,17 +217,17 @@ func TestTxnOrphanAbortedOnTakeover(t *testing.T) {
 	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso != 2 {
 		t.Fatalf("after the takeover: last stable offset %d, %v; want 2 (b's open transaction; a's ended)", lso, err)
 	}
+	if err := b2.WriteTxnMarker(ctx, tp, 2, 0, true, 0); err != nil { // 7 commit b
+		t.Fatal(err)
+	}
+	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso != 8 {
+		t.Fatalf("after b's commit: last stable offset %d, %v; want 8", lso, err)
+	}
 	res, err := b2.FetchIsolated(ctx, tp, 0, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 0, last: 4}}); fmt.Sprint(res.Aborted) != want {
-		t.Fatalf("after the takeover: aborted %v, want %s (a's records hidden: its outcome is unknown here)", res.Aborted, want)
-	}
-	if err := b2.WriteTxnMarker(ctx, tp, 2, 0, true, 0); err != nil { // 5 commit b
-		t.Fatal(err)
-	}
-	if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso != 6 {
-		t.Fatalf("after b's commit: last stable offset %d, %v; want 6", lso, err)
+	if want := fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 0, last: 5}, {ProducerID: 3, First: 4, last: 6}}); fmt.Sprint(res.Aborted) != want {
+		t.Fatalf("aborted %v, want %s (a's and c's records hidden: their outcome is unknown here; b's committed)", res.Aborted, want)
 	}
 }
