@@ -89,8 +89,12 @@ func TestJepsenTransactions(t *testing.T) {
 		// producer's previous transaction, sent by a second node completing it, had ended the
 		// next one (ingest/broker txn.go: markers carry the transaction's sequence); and a
 		// read_committed read that never ended — a marker acknowledged under local durability and
-		// lost with its leader held the last stable offset back for good (abortOrphans).
-		t.Skip("set STRATA_JEPSEN_TXN=1 to run (a multi-process check under kill -9, 30–45 s)")
+		// lost with its leader held the last stable offset back for good (abortOrphans). Still
+		// open, local-durability topic only: when the abort marker is lost and the producer's
+		// transaction at the takeover includes the same partition under the same epoch, the new
+		// leader cannot tell the two apart; the open one's commit then shows the aborted records
+		// (seen once in 25 runs).
+		t.Skip("set STRATA_JEPSEN_TXN=1 to run (a multi-process check under kill -9, 30–45 s; one open finding on the local-durability topic)")
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("STRATA_JEPSEN_SEED"); s != "" {
