@@ -84,11 +84,17 @@ func TestJepsenTransactions(t *testing.T) {
 		t.Skip("multi-process cluster under faults")
 	}
 	if os.Getenv("STRATA_JEPSEN_TXN") != "1" {
-		// Not in make test yet: one run under heavy load found a committed transaction partly
-		// missing from the final read (commit answered while markers were still being written,
-		// CONCURRENT_TRANSACTIONS in the coordinator's log), not explained yet; a check that can
-		// fail on an open bug would make every CI run a coin toss.
-		t.Skip("set STRATA_JEPSEN_TXN=1 to run (an open finding: a committed transaction once seen partly missing under load)")
+		// Not in make test yet (30–45 s a run, 3 nodes and MinIO). What it found under load: a
+		// committed transaction read with records missing — a late abort marker of the
+		// producer's previous transaction, sent by a second node completing it, had ended the
+		// next one (ingest/broker txn.go: markers carry the transaction's sequence); and a
+		// read_committed read that never ended — a marker acknowledged under local durability and
+		// lost with its leader held the last stable offset back for good (abortOrphans). Still
+		// open, local-durability topic only: when the abort marker is lost and the producer's
+		// transaction at the takeover includes the same partition under the same epoch, the new
+		// leader cannot tell the two apart; the open one's commit then shows the aborted records
+		// (seen once in 25 runs).
+		t.Skip("set STRATA_JEPSEN_TXN=1 to run (a multi-process check under kill -9, 30–45 s; one open finding on the local-durability topic)")
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("STRATA_JEPSEN_SEED"); s != "" {
@@ -126,9 +132,10 @@ func TestJepsenTransactions(t *testing.T) {
 	}
 
 	// With STRATA_JEPSEN_TXN_LIVE=1 a read_committed consumer reads along during the run: what it
-	// sees must be committed too. Off by default: it fails today, because a transaction still open
-	// across a takeover does not hold the last stable offset back (the deviation ingest/broker/txn.go
-	// names), so a read_committed consumer can read records of a transaction that is then aborted.
+	// sees must be committed too. Off by default. It failed until a takeover replayed the open
+	// transactions of the tiered data; one whose first batch lies below that scan still would not
+	// hold the last stable offset back (the deviation ingest/broker/txn.go names), which a run this
+	// short does not reach.
 	liveCtx, liveStop := context.WithCancel(ctx)
 	liveDone := make(chan map[string]string, 1)
 	readAlong := os.Getenv("STRATA_JEPSEN_TXN_LIVE") == "1"

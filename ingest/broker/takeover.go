@@ -103,6 +103,10 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		return fmt.Errorf("broker: rebuild transactions of %s: %w", tp, err)
 	}
 	p.setLease(l)
+	if err := b.abortOrphans(ctx, p, l.Epoch); err != nil {
+		_ = log.Close()
+		return err
+	}
 
 	b.mu.Lock()
 	if b.closed {
@@ -193,13 +197,13 @@ func (b *Broker) rebuildTieredProducers(ctx context.Context, p *partition, cat m
 			if info.Transactional() {
 				tb := tieredTxnBatch{info: info}
 				if info.Control() {
-					c, err := controlCommit(data[:info.Size()])
+					c, ce, err := readMarker(data[:info.Size()])
 					if err != nil {
 						next = info.NextOffset()
 						data = data[info.Size():]
 						continue // not a transaction marker: closes nothing
 					}
-					tb.commit = c
+					tb.commit, tb.coordinatorEpoch = c, ce
 				}
 				p.tieredTxns = append(p.tieredTxns, tb)
 			}

@@ -4,12 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment"
@@ -20,6 +17,7 @@ import (
 //
 //	open     producer id → first offset and epoch of its ongoing transaction in this partition
 //	aborted  (producer id, first offset, marker offset) of aborted transactions, by marker offset
+//	marked   producer id → coordinator epoch of its last marker here
 //
 // A transactional batch is accepted only if its producer's transaction is open here, or — for the
 // first batch of a transaction in this partition — the transaction's state in the metadata
@@ -30,14 +28,27 @@ import (
 // Markers (WriteTxnMarker) close the open transaction and, for an abort, add it to aborted. The
 // last stable offset is min(high watermark, first offset of the oldest open transaction).
 //
+// A marker must end the transaction it was written for, not the producer's next one: clients keep
+// their epoch across transactions (no KIP-890 part 2), and a marker can arrive late — retried, or
+// sent by a second coordinator completing the same transaction after the transactional id's
+// coordinator moved — after the producer began its next transaction in this partition. Strata's
+// coordinators send the transaction's sequence (metadata.Transaction.Sequence) as the marker's
+// coordinator epoch, and the index keeps the last one per producer (marked): a marker whose
+// coordinator epoch is not newer is answered, once what the partition holds is durable, without
+// being appended. That transaction has ended here already: the coordinator begins the next only
+// after every marker of the last one is durable. Coordinator epoch 0 (other senders) is not checked.
+//
 // On takeover both are rebuilt by scanning the whole hot log (rebuildTxns): transactional batches
 // open a transaction, control batches close it. Data below the hot log's start (tiered) carries
 // its aborted transactions in its control batches: a read_committed fetch of tiered data derives
 // them from the batches it returns (abortedIn); the transactional batches of the newest tiered data
 // (what rebuildTieredProducers reads, ProducerStateTieredScanBytes) are replayed first, so a
 // transaction open across a takeover that left the hot log empty still holds the last stable
-// offset back. Deviation from Apache Kafka: no transaction index files or producer snapshots; a
-// transaction still open whose first batch lies below that scan does not hold it back.
+// offset back. A transaction left open whose transaction in the metadata service no longer
+// includes the partition lost its marker with the old leader (local durability) and is aborted
+// before the partition serves (abortOrphans). Deviation from Apache Kafka: no transaction index
+// files or producer snapshots; a transaction still open whose first batch lies below that scan
+// does not hold it back.
 
 type openTxn struct {
 	first int64
@@ -55,6 +66,26 @@ type AbortedTxn struct {
 type txnIndex struct {
 	open    map[int64]openTxn
 	aborted []AbortedTxn // ordered by last
+	// marked is the coordinator epoch of each producer's last marker with a nonzero one.
+	marked map[int64]int32
+}
+
+// mark records a marker's coordinator epoch for its producer.
+func (x *txnIndex) mark(pid int64, coordinatorEpoch int32) {
+	if coordinatorEpoch <= 0 {
+		return
+	}
+	if x.marked == nil {
+		x.marked = map[int64]int32{}
+	}
+	x.marked[pid] = max(x.marked[pid], coordinatorEpoch)
+}
+
+// endedAlready reports whether a marker of pid with coordinatorEpoch is for a transaction whose
+// marker this partition already holds (see the comment at the top).
+func (x *txnIndex) endedAlready(pid int64, coordinatorEpoch int32) bool {
+	last, ok := x.marked[pid]
+	return coordinatorEpoch > 0 && ok && coordinatorEpoch <= last
 }
 
 // lastStable is the last stable offset below hw. Callers hold p.mu.
@@ -109,53 +140,6 @@ func (x *txnIndex) abortedBetween(from, to int64) []AbortedTxn {
 	return out
 }
 
-// controlCommit reads a control batch's marker type: true for COMMIT, false for ABORT. Any other
-// control record (or bytes that are not one) is an error wrapping segment.ErrCorrupt.
-func controlCommit(batch []byte) (bool, error) {
-	var rb kmsg.RecordBatch
-	if err := rb.ReadFrom(batch); err != nil {
-		return false, fmt.Errorf("%w: control batch: %v", segment.ErrCorrupt, err)
-	}
-	if rb.Attributes&segment.AttrCompressionMask != 0 || rb.NumRecords < 1 {
-		return false, fmt.Errorf("%w: control batch with %d records, attributes %#x", segment.ErrCorrupt, rb.NumRecords, rb.Attributes)
-	}
-	var rec kmsg.Record
-	if err := rec.ReadFrom(rb.Records); err != nil {
-		// ReadFrom insists on consuming everything; a control batch holds one record.
-		return false, fmt.Errorf("%w: control record: %v", segment.ErrCorrupt, err)
-	}
-	var key kmsg.ControlRecordKey
-	if err := key.ReadFrom(rec.Key); err != nil {
-		return false, fmt.Errorf("%w: control record key: %v", segment.ErrCorrupt, err)
-	}
-	switch key.Type {
-	case kmsg.ControlRecordKeyTypeCommit:
-		return true, nil
-	case kmsg.ControlRecordKeyTypeAbort:
-		return false, nil
-	}
-	return false, fmt.Errorf("%w: control record type %d is not a transaction marker", segment.ErrCorrupt, key.Type)
-}
-
-// markerBatch encodes an end-transaction marker with kmsg's control record types.
-func markerBatch(pid int64, epoch int16, commit bool, coordinatorEpoch int32, now int64) []byte {
-	key := kmsg.NewControlRecordKey()
-	key.Type = kmsg.ControlRecordKeyTypeAbort
-	if commit {
-		key.Type = kmsg.ControlRecordKeyTypeCommit
-	}
-	val := kmsg.NewEndTxnMarker()
-	val.CoordinatorEpoch = coordinatorEpoch
-	return segment.AppendBatch(nil, segment.NewBatch{
-		FirstTimestamp: now,
-		Attributes:     segment.AttrTransactional | segment.AttrControl,
-		ProducerID:     pid,
-		ProducerEpoch:  epoch,
-		BaseSequence:   -1,
-		Records:        []segment.Record{{Timestamp: now, Key: key.AppendTo(nil), Value: val.AppendTo(nil)}},
-	})
-}
-
 // verifyTxn decides whether a transactional batch may be appended (see the comment at the top).
 // Callers hold p.mu.
 func (b *Broker) verifyTxn(ctx context.Context, p *partition, txnID string, info segment.BatchInfo) error {
@@ -184,52 +168,12 @@ func (b *Broker) verifyTxn(ctx context.Context, p *partition, txnID string, info
 	return nil
 }
 
-// WriteTxnMarker appends an end-transaction marker for producer pid at epoch to a partition this
-// node leads and waits until it is durable (as acks=all). Markers are idempotent for consumers:
-// a repeated marker closes nothing. A marker older than the producer's known epoch is refused
-// with INVALID_PRODUCER_EPOCH, as in Kafka.
-func (b *Broker) WriteTxnMarker(ctx context.Context, tp metadata.TopicPartition, pid int64, epoch int16, commit bool, coordinatorEpoch int32) error {
-	p, err := b.leaderFor(ctx, tp)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UnixMilli()
-	batch := markerBatch(pid, epoch, commit, coordinatorEpoch, now)
-	info, err := segment.ParseBatch(batch)
-	if err != nil {
-		return fmt.Errorf("broker: marker batch: %w", err)
-	}
-	p.mu.Lock()
-	if !p.leading() {
-		p.mu.Unlock()
-		return kafkaErr(kerr.NotLeaderForPartition, "%s: lost leadership", tp)
-	}
-	if st := p.producers[pid]; st != nil && epoch < st.epoch {
-		p.mu.Unlock()
-		return kafkaErr(kerr.InvalidProducerEpoch, "%s: marker for producer %d epoch %d < %d", tp, pid, epoch, st.epoch)
-	}
-	lepoch := p.currentLease().Epoch
-	segment.SetPartitionLeaderEpoch(batch, lepoch)
-	res, err := p.log.AppendValidated(batch)
-	if err != nil {
-		p.mu.Unlock()
-		return logError(tp, "append marker", err)
-	}
-	info.BaseOffset = res.BaseOffset
-	p.recordSequence(info, res.BaseOffset, res.LastOffset, now)
-	p.txnSeen.Store(true)
-	p.txns.note(info, commit)
-	p.txns.prune(p.log.StartOffset())
-	p.mu.Unlock()
-	b.m.appendedBytes.Add(float64(len(batch)))
-	return b.WaitDurable(ctx, tp, lepoch, res.LastOffset+1)
-}
-
 // tieredTxnBatch is a transactional batch of tiered data read on takeover (rebuildTieredProducers):
 // a transaction still open there must hold the last stable offset back.
 type tieredTxnBatch struct {
-	info   segment.BatchInfo
-	commit bool // a control batch's marker type
+	info             segment.BatchInfo
+	commit           bool  // a control batch's marker type
+	coordinatorEpoch int32 // and its coordinator epoch
 }
 
 // rebuildTxns replays the transactional batches of the tiered data read on takeover, then the hot
@@ -240,9 +184,12 @@ func (p *partition) rebuildTxns() error {
 	var tiered txnIndex
 	for _, tb := range p.tieredTxns {
 		tiered.note(tb.info, tb.commit)
+		if tb.info.Control() {
+			tiered.mark(tb.info.ProducerID, tb.coordinatorEpoch)
+		}
 	}
 	p.tieredTxns = nil
-	p.txns = txnIndex{open: tiered.open}
+	p.txns = txnIndex{open: tiered.open, marked: tiered.marked}
 	p.txnSeen.Store(len(tiered.open) > 0)
 	if p.log.StartOffset() >= p.log.EndOffset() {
 		return nil
@@ -265,9 +212,11 @@ func (p *partition) rebuildTxns() error {
 			if err != nil {
 				return err
 			}
-			if commit, err = controlCommit(raw); err != nil {
+			var coordinatorEpoch int32
+			if commit, coordinatorEpoch, err = readMarker(raw); err != nil {
 				continue // not a transaction marker: closes nothing
 			}
+			p.txns.mark(info.ProducerID, coordinatorEpoch)
 		}
 		p.txns.note(info, commit)
 	}

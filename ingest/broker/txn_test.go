@@ -211,10 +211,12 @@ func TestTxnAppendMarkersAndRebuild(t *testing.T) {
 func FuzzControlCommit(f *testing.F) {
 	f.Add(markerBatch(1, 0, true, 0, 0))
 	f.Add(markerBatch(1, 0, false, 5, 0))
+	f.Add(markerBatch(2, 3, true, 1<<30, 0))
 	f.Add(txnBatch(1, 1, 0, 0))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = controlCommit(b) // must not panic
+		_, _, _ = readMarker(b)
 		_, _ = abortedIn(b)
 		_, _ = cutAt(b, 10)
 	})
@@ -225,6 +227,10 @@ func TestControlCommit(t *testing.T) {
 		got, err := controlCommit(markerBatch(3, 1, commit, 7, 1))
 		if err != nil || got != commit {
 			t.Fatalf("marker commit=%v read as %v, %v", commit, got, err)
+		}
+		got, ce, err := readMarker(markerBatch(3, 1, commit, 7, 1))
+		if err != nil || got != commit || ce != 7 {
+			t.Fatalf("marker commit=%v coordinator epoch 7 read as %v, %d, %v", commit, got, ce, err)
 		}
 	}
 	if _, err := controlCommit(txnBatch(1, 1, 0, 0)); err == nil {

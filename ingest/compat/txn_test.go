@@ -34,6 +34,7 @@ func TestTransactions(t *testing.T) {
 	t.Run("commit-abort", func(t *testing.T) { testTxnCommitAbort(t, b.addr) })
 	t.Run("zombie-fenced", func(t *testing.T) { testTxnZombie(t, b.addr) })
 	t.Run("verification", func(t *testing.T) { testTxnVerification(t, b.addr) })
+	t.Run("late-marker", func(t *testing.T) { testTxnLateMarker(t, b.addr) })
 	t.Run("admin", func(t *testing.T) { testTxnAdmin(t, b.addr) })
 	t.Run("timeout-aborts", func(t *testing.T) { testTxnTimeout(t, b.addr) })
 	t.Run("consume-transform-produce", func(t *testing.T) { testTxnETL(t, b.addr) })

@@ -8,7 +8,10 @@ package kafka
 // fresh metadata). Served only with a transaction coordinator.
 //
 // Deviations from Apache Kafka: the listener does not restrict it to inter-broker principals;
-// v2 (the transaction version field of KIP-890 part 2) is not served.
+// v2 (the transaction version field of KIP-890 part 2) is not served. The coordinator epoch is
+// the transaction's sequence (ingest/txn MarkerEpoch): a marker whose coordinator epoch is not
+// newer than the producer's last marker in the partition is answered without being appended,
+// where Kafka refuses an older one with TRANSACTION_COORDINATOR_FENCED.
 
 import (
 	"context"

@@ -34,6 +34,10 @@
 //     transaction; the partition leader verifies every transactional write against this state
 //     instead (ingest/broker txn.go), which is KIP-890 part 1's defence.
 //   - Transactional ids never expire (transactional.id.expiration.ms).
+//   - Markers carry the transaction's sequence as their coordinator epoch (MarkerEpoch), not a
+//     coordinator's: a transaction may be completed by two nodes at once (the id's coordinator
+//     moved while one was writing markers), and a partition must not let a late marker of one
+//     transaction end the producer's next (ingest/broker txn.go).
 package txn
 
 import (
@@ -76,8 +80,20 @@ var _ Store = metadata.Store(nil)
 
 // Markers writes end-transaction markers to partitions, through each partition's leader, and
 // returns once every one is durable. It may be called again with the same arguments (a retry).
+// coordinatorEpoch is the transaction's MarkerEpoch: a partition appends no marker whose
+// coordinator epoch is not newer than its producer's last one, so a late marker of a transaction
+// cannot end the producer's next one (clients keep their epoch across transactions).
 type Markers interface {
-	WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, tps []metadata.TopicPartition) error
+	WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, tps []metadata.TopicPartition) error
+}
+
+// MarkerEpoch is the coordinator epoch the markers of t carry: its sequence, which grows with
+// each transaction of the id, or 0 (not checked by partitions) once past MaxInt32.
+func MarkerEpoch(t metadata.Transaction) int32 {
+	if t.Sequence <= 0 || t.Sequence > math.MaxInt32 {
+		return 0
+	}
+	return int32(t.Sequence)
 }
 
 // Config configures a Coordinator.
@@ -299,7 +315,7 @@ func (c *Coordinator) complete(ctx context.Context, t metadata.Transaction) (met
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.MarkerTimeout)
 	defer cancel()
 	if len(t.Partitions) > 0 {
-		if err := c.cfg.Markers.WriteMarkers(mctx, t.ProducerID, t.ProducerEpoch, commit, t.Partitions); err != nil {
+		if err := c.cfg.Markers.WriteMarkers(mctx, t.ProducerID, t.ProducerEpoch, commit, MarkerEpoch(t), t.Partitions); err != nil {
 			return t, fmt.Errorf("txn: %q: markers: %w", t.ID, err)
 		}
 	}

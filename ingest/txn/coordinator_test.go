@@ -15,10 +15,11 @@ import (
 
 // marker is one WriteMarkers call.
 type marker struct {
-	pid    int64
-	epoch  int16
-	commit bool
-	tps    []metadata.TopicPartition
+	pid              int64
+	epoch            int16
+	commit           bool
+	coordinatorEpoch int32
+	tps              []metadata.TopicPartition
 }
 
 // fakeMarkers records markers and fails while fail is set. (The real path, through partition
@@ -29,13 +30,13 @@ type fakeMarkers struct {
 	fail  error
 }
 
-func (f *fakeMarkers) WriteMarkers(_ context.Context, pid int64, epoch int16, commit bool, tps []metadata.TopicPartition) error {
+func (f *fakeMarkers) WriteMarkers(_ context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, tps []metadata.TopicPartition) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail
 	}
-	f.calls = append(f.calls, marker{pid, epoch, commit, tps})
+	f.calls = append(f.calls, marker{pid, epoch, commit, coordinatorEpoch, tps})
 	return nil
 }
 
@@ -147,8 +148,8 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := f.c.EndTxn(ctx, "a", pid, epoch, true); err != nil {
 		t.Fatal(err)
 	}
-	if m := f.markers.last(t); !m.commit || m.pid != pid || m.epoch != epoch || len(m.tps) != 2 {
-		t.Fatalf("commit markers: %+v", m)
+	if m := f.markers.last(t); !m.commit || m.pid != pid || m.epoch != epoch || m.coordinatorEpoch != 1 || len(m.tps) != 2 {
+		t.Fatalf("commit markers: %+v (want the transaction's sequence 1 as coordinator epoch)", m)
 	}
 	if st := f.state(t, "a"); st.State != metadata.TxnCompleteCommit || len(st.Partitions) != 0 {
 		t.Fatalf("after commit: %+v", st)
@@ -165,8 +166,10 @@ func TestCommitAndAbort(t *testing.T) {
 	if err := f.c.EndTxn(ctx, "a", pid, epoch, false); err != nil {
 		t.Fatal(err)
 	}
-	if m := f.markers.last(t); m.commit || len(m.tps) != 1 || m.tps[0] != tp1 {
-		t.Fatalf("abort markers: %+v", m)
+	// Its markers carry its own sequence, so a partition can tell a late marker of the first
+	// transaction from one of this.
+	if m := f.markers.last(t); m.commit || m.coordinatorEpoch != 2 || len(m.tps) != 1 || m.tps[0] != tp1 {
+		t.Fatalf("abort markers: %+v (want coordinator epoch 2)", m)
 	}
 	if st := f.state(t, "a"); st.State != metadata.TxnCompleteAbort || st.Sequence != 2 {
 		t.Fatalf("after abort: %+v", st)
@@ -335,5 +338,45 @@ func TestPendingOffsets(t *testing.T) {
 	}
 	if got, _ := f.c.PendingOffsets(ctx, "g"); len(got) != 0 {
 		t.Fatalf("pending after the commit: %v", got)
+	}
+}
+
+// Two nodes may complete one transaction at once (the id's coordinator moved while the first was
+// still writing markers). Both write its markers with the same coordinator epoch, and the
+// producer's next transaction a greater one, so that a partition can refuse the late one.
+func TestTwoCoordinatorsMarkerEpochs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := &fakeMarkers{}
+	b, err := New(Config{Store: f.store, Markers: other, Now: f.clock.Now, CheckInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pid, epoch, _ := f.c.InitProducerID(ctx, "a", time.Minute, -1, -1)
+	if _, err := f.c.AddPartitions(ctx, "a", pid, epoch, []metadata.TopicPartition{tp0, tp1}); err != nil {
+		t.Fatal(err)
+	}
+	f.markers.fail = errors.New("leader unreachable")
+	f.c.cfg.MarkerTimeout = 10 * time.Millisecond
+	if err := f.c.EndTxn(ctx, "a", pid, epoch, false); err != nil { // decided, markers pending
+		t.Fatal(err)
+	}
+	f.clock.add(2 * time.Second)
+	b.sweep(ctx) // the other node completes it
+	if st := f.state(t, "a"); st.State != metadata.TxnCompleteAbort {
+		t.Fatalf("the other node did not complete the transaction: %+v", st)
+	}
+	first := other.last(t)
+	f.markers.fail = nil
+	if _, err := f.c.AddPartitions(ctx, "a", pid, epoch, []metadata.TopicPartition{tp0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.EndTxn(ctx, "a", pid, epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	next := f.markers.last(t)
+	if first.coordinatorEpoch != 1 || next.coordinatorEpoch != 2 || next.epoch != first.epoch {
+		t.Fatalf("markers of the first transaction %+v, of the next %+v: want coordinator epochs 1 and 2 at one producer epoch", first, next)
 	}
 }

@@ -36,7 +36,7 @@ type NodeMarkers struct {
 var _ Markers = (*NodeMarkers)(nil)
 
 // WriteMarkers implements Markers.
-func (m *NodeMarkers) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, tps []metadata.TopicPartition) error {
+func (m *NodeMarkers) WriteMarkers(ctx context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, tps []metadata.TopicPartition) error {
 	todo := tps
 	for attempt := 0; ; attempt++ {
 		var remote []metadata.TopicPartition
@@ -52,7 +52,7 @@ func (m *NodeMarkers) WriteMarkers(ctx context.Context, pid int64, epoch int16, 
 			wg.Add(1)
 			go func() { // joined below
 				defer wg.Done()
-				if err := m.Local.WriteTxnMarker(ctx, tp, pid, epoch, commit, 0); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+				if err := m.Local.WriteTxnMarker(ctx, tp, pid, epoch, commit, coordinatorEpoch); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 					mu.Lock()
 					failed, lastErr = append(failed, tp), err
 					mu.Unlock()
@@ -60,7 +60,7 @@ func (m *NodeMarkers) WriteMarkers(ctx context.Context, pid int64, epoch int16, 
 			}()
 		}
 		if len(remote) > 0 {
-			bad, err := m.writeRemote(ctx, pid, epoch, commit, remote)
+			bad, err := m.writeRemote(ctx, pid, epoch, commit, coordinatorEpoch, remote)
 			if err != nil {
 				lastErr = err
 			}
@@ -92,7 +92,7 @@ func fatalMarkerError(err error) error {
 
 // writeRemote sends one WriteTxnMarkers request for tps; kgo splits it by partition leader. It
 // returns the partitions that failed.
-func (m *NodeMarkers) writeRemote(ctx context.Context, pid int64, epoch int16, commit bool, tps []metadata.TopicPartition) ([]metadata.TopicPartition, error) {
+func (m *NodeMarkers) writeRemote(ctx context.Context, pid int64, epoch int16, commit bool, coordinatorEpoch int32, tps []metadata.TopicPartition) ([]metadata.TopicPartition, error) {
 	if m.Client == nil {
 		return tps, fmt.Errorf("txn: %d partitions led elsewhere and no client for other nodes", len(tps))
 	}
@@ -102,7 +102,7 @@ func (m *NodeMarkers) writeRemote(ctx context.Context, pid int64, epoch int16, c
 	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	mk := kmsg.NewWriteTxnMarkersRequestMarker()
-	mk.ProducerID, mk.ProducerEpoch, mk.Committed = pid, epoch, commit
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed, mk.CoordinatorEpoch = pid, epoch, commit, coordinatorEpoch
 	byTopic := map[string]int{}
 	for _, tp := range tps {
 		i, ok := byTopic[tp.Topic]
