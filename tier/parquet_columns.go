@@ -1,0 +1,135 @@
+package tier
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync/atomic"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// ParquetGroupRead is one row group of a Parquet object to read, over its offsets [From, To).
+type ParquetGroupRead struct {
+	Group    int
+	From, To int64
+}
+
+// ParquetColumns reads the projected columns of the row groups reads names (in order) of seg, a
+// catalog entry in the Parquet format, with no batch rebuilt, and calls fn with their rows
+// (columnar.Object.ReadColumns; i is the index in reads of the group they are of) until it
+// returns false. done is how many of reads were handed over whole. Only the bytes those columns need are
+// fetched (columnar.Object.ColumnRanges): each group's with ranged GETs of their own, around the
+// block cache, the next group's while one is decoded. fetched counts the bytes the GETs returned
+// (and any read outside them, through the cache).
+// Errors are as Read's for the entry: an object gone wraps objstore.ErrNotFound, corrupt bytes
+// segment.ErrCorrupt.
+func (r *Reader) ParquetColumns(ctx context.Context, seg metadata.SegmentRef, reads []ParquetGroupRead, p columnar.Projection,
+	fn func(i int, rows *columnar.Rows) bool) (done int, fetched int64, err error) {
+	if seg.Format != metadata.FormatParquet {
+		return 0, 0, fmt.Errorf("tier: %s is not a Parquet object", seg.Key)
+	}
+	o, rec, err := r.openParquet(ctx, seg)
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	fetches := make(chan *rangeFetch, 1) // one group fetched ahead of the one decoded
+	fetcher := make(chan struct{})
+	go func() {
+		defer close(fetcher)
+		defer close(fetches)
+		for _, rd := range reads {
+			f := &rangeFetch{}
+			ranges, err := o.ColumnRanges(rd.Group, p, rd.From, rd.To)
+			if err == nil {
+				err = f.get(ctx, r, seg, ranges)
+			}
+			f.err = err
+			select {
+			case fetches <- f:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for range fetches { // let the fetcher see the cancel, then wait for it
+		}
+		<-fetcher
+	}()
+	for i, rd := range reads {
+		f, ok := <-fetches
+		if !ok {
+			return i, fetched, ctx.Err()
+		}
+		if f.err != nil {
+			return i, fetched, r.parquetErr(seg, rec, f.err)
+		}
+		f.fallback = rec
+		more := true
+		err := o.ReadColumns(ctx, f, seg.Size, rd.Group, p, rd.From, rd.To, func(rows *columnar.Rows) bool {
+			more = fn(i, rows)
+			return more
+		})
+		fetched += f.bytes + f.outside.Load()
+		if err != nil {
+			return i, fetched, r.parquetErr(seg, rec, err)
+		}
+		if !more {
+			return i, fetched, nil
+		}
+	}
+	return len(reads), fetched, nil
+}
+
+// rangeFetch holds byte ranges of one object fetched with ranged GETs and serves reads of them;
+// a read outside them (none is expected: the ranges are what the decoder reads) goes through the
+// block cache instead.
+type rangeFetch struct {
+	ranges   []columnar.ByteRange
+	bufs     [][]byte
+	bytes    int64
+	err      error
+	fallback io.ReaderAt
+	outside  atomic.Int64 // bytes read through fallback
+}
+
+func (f *rangeFetch) get(ctx context.Context, r *Reader, seg metadata.SegmentRef, ranges []columnar.ByteRange) error {
+	for _, rg := range ranges {
+		if rg.Start < 0 || rg.End > seg.Size || rg.Len() <= 0 {
+			return fmt.Errorf("%w: bytes [%d, %d) of a %d-byte object", segment.ErrCorrupt, rg.Start, rg.End, seg.Size)
+		}
+		rc, err := r.cfg.Bucket.GetRange(ctx, seg.Key, seg.Position+rg.Start, rg.Len())
+		if err != nil {
+			return err
+		}
+		b := make([]byte, rg.Len())
+		n, err := io.ReadFull(rc, b)
+		rc.Close()
+		f.bytes += int64(n)
+		if err != nil {
+			return fmt.Errorf("reading bytes [%d, %d): %w", rg.Start, rg.End, err)
+		}
+		f.ranges, f.bufs = append(f.ranges, rg), append(f.bufs, b)
+	}
+	return nil
+}
+
+// ReadAt serves p from the fetched ranges when one holds it whole.
+func (f *rangeFetch) ReadAt(p []byte, off int64) (int, error) {
+	i := sort.Search(len(f.ranges), func(i int) bool { return f.ranges[i].End > off })
+	if i < len(f.ranges) && f.ranges[i].Start <= off && off+int64(len(p)) <= f.ranges[i].End {
+		return copy(p, f.bufs[i][off-f.ranges[i].Start:]), nil
+	}
+	n, err := f.fallback.ReadAt(p, off)
+	f.outside.Add(int64(n))
+	return n, err
+}
