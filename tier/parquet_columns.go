@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"sync/atomic"
 
 	"github.com/strata-log/strata/metadata"
@@ -23,7 +24,7 @@ type ParquetGroupRead struct {
 // (columnar.Object.ReadColumns; i is the index in reads of the group they are of) until it
 // returns false. done is how many of reads were handed over whole. Only the bytes those columns need are
 // fetched (columnar.Object.ColumnRanges): each group's with ranged GETs of their own, around the
-// block cache, the next group's while one is decoded. fetched counts the bytes the GETs returned
+// block cache, the next groups' while one is decoded. fetched counts the bytes the GETs returned
 // (and any read outside them, through the cache).
 // Errors are as Read's for the entry: an object gone wraps objstore.ErrNotFound, corrupt bytes
 // segment.ErrCorrupt.
@@ -36,50 +37,58 @@ func (r *Reader) ParquetColumns(ctx context.Context, seg metadata.SegmentRef, re
 	if err != nil {
 		return 0, 0, err
 	}
+	// Fetches run ahead of the decoding, up to parquetFetchesAhead groups at once (the chunks of
+	// a few columns are small: the GETs' round trips, not their bytes, are what a scan waits for).
 	ctx, cancel := context.WithCancel(ctx)
-	fetches := make(chan *rangeFetch, 1) // one group fetched ahead of the one decoded
-	fetcher := make(chan struct{})
+	fetches := make([]*rangeFetch, len(reads))
+	for i := range fetches {
+		fetches[i] = &rangeFetch{done: make(chan struct{}), fallback: rec}
+	}
+	slots := make(chan struct{}, parquetFetchesAhead)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(fetcher)
-		defer close(fetches)
-		for _, rd := range reads {
-			f := &rangeFetch{}
-			ranges, err := o.ColumnRanges(rd.Group, p, rd.From, rd.To)
-			if err == nil {
-				err = f.get(ctx, r, seg, ranges)
-			}
-			f.err = err
+		defer wg.Done()
+		for i, rd := range reads {
 			select {
-			case fetches <- f:
+			case slots <- struct{}{}:
 			case <-ctx.Done():
+				for _, f := range fetches[i:] {
+					f.err = ctx.Err()
+					close(f.done)
+				}
 				return
 			}
-			if err != nil {
-				return
-			}
+			wg.Add(1)
+			go func(f *rangeFetch) {
+				defer wg.Done()
+				defer close(f.done)
+				ranges, err := o.ColumnRanges(rd.Group, p, rd.From, rd.To)
+				if err == nil {
+					err = f.get(ctx, r, seg, ranges)
+				}
+				f.err = err
+			}(fetches[i])
 		}
 	}()
 	defer func() {
 		cancel()
-		for range fetches { // let the fetcher see the cancel, then wait for it
-		}
-		<-fetcher
+		wg.Wait()
 	}()
 	for i, rd := range reads {
-		f, ok := <-fetches
-		if !ok {
-			return i, fetched, ctx.Err()
-		}
+		f := fetches[i]
+		<-f.done
 		if f.err != nil {
 			return i, fetched, r.parquetErr(seg, rec, f.err)
 		}
-		f.fallback = rec
 		more := true
 		err := o.ReadColumns(ctx, f, seg.Size, rd.Group, p, rd.From, rd.To, func(rows *columnar.Rows) bool {
 			more = fn(i, rows)
 			return more
 		})
 		fetched += f.bytes + f.outside.Load()
+		fetches[i] = nil // its bytes are garbage now
+		<-slots
 		if err != nil {
 			return i, fetched, r.parquetErr(seg, rec, err)
 		}
@@ -90,10 +99,14 @@ func (r *Reader) ParquetColumns(ctx context.Context, seg metadata.SegmentRef, re
 	return len(reads), fetched, nil
 }
 
+// parquetFetchesAhead bounds the row groups ParquetColumns fetches at once.
+const parquetFetchesAhead = 8
+
 // rangeFetch holds byte ranges of one object fetched with ranged GETs and serves reads of them;
 // a read outside them (none is expected: the ranges are what the decoder reads) goes through the
 // block cache instead.
 type rangeFetch struct {
+	done     chan struct{} // closed once ranges and bufs, or err, are set
 	ranges   []columnar.ByteRange
 	bufs     [][]byte
 	bytes    int64
