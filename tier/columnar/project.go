@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	pqmeta "github.com/apache/arrow-go/v18/parquet/metadata"
 
 	"github.com/strata-log/strata/tier/segment"
 )
@@ -38,15 +39,17 @@ const (
 	leafBatchAttrs = fBatchAttributes + 1
 )
 
-// leaves lists the leaf columns a read of g with p decodes, in schema order, and whether the read
-// is of the whole row group (checked against its CRC first).
+// leaves lists the leaf columns a read of g with p decodes, in schema order (none, when p names
+// none and nothing else is needed: the group's row count answers), and whether the read is of
+// the whole row group (checked against its CRC first).
 //
 // The row-group CRC covers a whole group, so a read of some of its columns cannot check it. Such
 // a read is taken without it only where its bytes are checked all the same: every column chunk it
 // decodes is zstd compressed, whose frames carry a checksum the decoder checks (a chunk of
 // another codec, or headers, whose list decoder runs on goroutines of arrow-go's, read the whole
-// group, CRC first). Besides the named columns a read always decodes batch_attributes (control
-// batches hold no rows) and, when the range it is asked for cuts the group, offset.
+// group, CRC first). Besides the named columns a read decodes batch_attributes (control batches
+// hold no rows) unless the column's statistics rule control batches out, and, when the range it
+// is asked for cuts the group, offset.
 func (o *Object) leaves(g int, p Projection, cut bool) (leaves []int, whole bool) {
 	if p.Offset || cut {
 		leaves = append(leaves, leafOffset)
@@ -64,8 +67,10 @@ func (o *Object) leaves(g int, p Projection, cut bool) (leaves []int, whole bool
 		leaves = append(leaves, leafHeaderKey, leafHeaderVal)
 		whole = true
 	}
-	leaves = append(leaves, leafBatchAttrs)
 	rg := o.fr.ParquetReader().MetaData().RowGroup(g)
+	if o.mayHoldControl(rg) {
+		leaves = append(leaves, leafBatchAttrs)
+	}
 	for _, l := range leaves {
 		cc, err := rg.ColumnChunk(l)
 		if err != nil || cc.Compression() != compress.Codecs.Zstd {
@@ -73,6 +78,21 @@ func (o *Object) leaves(g int, p Projection, cut bool) (leaves []int, whole bool
 		}
 	}
 	return leaves, whole
+}
+
+// mayHoldControl reports whether a row group may hold control records, by its batch_attributes
+// statistics (no value with the control bit is below it).
+func (o *Object) mayHoldControl(rg *pqmeta.RowGroupMetaData) bool {
+	cc, err := rg.ColumnChunk(leafBatchAttrs)
+	if err != nil {
+		return true
+	}
+	st, err := cc.Statistics()
+	if err != nil || st == nil {
+		return true
+	}
+	is, ok := st.(*pqmeta.Int32Statistics)
+	return !ok || !is.HasMinMax() || is.Max() >= segment.AttrControl
 }
 
 // cuts reports whether [from, to) leaves out some of row group g's offsets.
@@ -168,6 +188,14 @@ func (o *Object) ReadColumns(ctx context.Context, r io.ReaderAt, size int64, g i
 	}
 	cut := o.cuts(g, from, to)
 	leaves, whole := o.leaves(g, p, cut)
+	if len(leaves) == 0 { // every row, no column
+		rows := Rows{Sel: make([]int32, o.groups[g].rows)}
+		for i := range rows.Sel {
+			rows.Sel[i] = int32(i)
+		}
+		fn(&rows)
+		return nil
+	}
 	ob, err := o.WithReader(r, size)
 	if err != nil {
 		return err
@@ -197,9 +225,9 @@ func (o *Object) ReadColumns(ctx context.Context, r io.ReaderAt, size int64, g i
 			}
 			return nil
 		}
-		attrs, ok := col(colBatchAttributes).(*array.Int16)
-		if !ok || attrs.Len() != n {
-			return corruptf("row group %d: no batch attributes", g)
+		attrs, _ := col(colBatchAttributes).(*array.Int16)
+		if attrs != nil && attrs.Len() != n {
+			return corruptf("row group %d: %d batch attributes of %d rows", g, attrs.Len(), n)
 		}
 		rows = Rows{Sel: rows.Sel[:0]}
 		if a := col(ColOffset); a != nil {
@@ -238,7 +266,7 @@ func (o *Object) ReadColumns(ctx context.Context, r io.ReaderAt, size int64, g i
 					continue
 				}
 			}
-			if attrs.Value(i)&segment.AttrControl != 0 {
+			if attrs != nil && attrs.Value(i)&segment.AttrControl != 0 {
 				continue
 			}
 			rows.Sel = append(rows.Sel, int32(i))
