@@ -265,7 +265,7 @@ func (r *run) authorize(topic string) error {
 	return fmt.Errorf("not authorized to read topic %q", topic)
 }
 
-func (r *run) bind(_ map[string]any, args ...any) (duckdb.ChunkTableSource, error) {
+func (r *run) bind(_ map[string]any, args ...any) (duckdb.ParallelChunkTableSource, error) {
 	name, _ := args[0].(string)
 	if err := r.authorize(name); err != nil { // topic_rows('name') written out by hand
 		return nil, err
@@ -284,7 +284,7 @@ func (r *run) bind(_ map[string]any, args ...any) (duckdb.ChunkTableSource, erro
 		return nil, err
 	}
 	cfg := r.e.cfg
-	s := &source{cols: cols, ctx: r.ctx, failed: r.failed, sc: &scanner{catalogs: cfg.Catalogs, objects: cfg.Objects, tail: cfg.Tail,
+	s := &source{cols: cols, ctx: r.ctx, failed: r.failed, threads: r.e.cfg.Threads, sc: &scanner{catalogs: cfg.Catalogs, objects: cfg.Objects, tail: cfg.Tail,
 		topic: t, bounds: r.plan.For(name), c: &r.c}}
 	r.mu.Lock()
 	r.sources = append(r.sources, s)

@@ -39,9 +39,9 @@ func (e *Engine) openDatabase(ctx context.Context) (_ *database, err error) {
 	if d.conn, err = d.db.Conn(ctx); err != nil {
 		return nil, fmt.Errorf("query: engine: %w", err)
 	}
-	if err := duckdb.RegisterTableUDF(d.conn, scanFunction, duckdb.ChunkTableFunction{
+	if err := duckdb.RegisterTableUDF(d.conn, scanFunction, duckdb.ParallelChunkTableFunction{
 		Config: duckdb.TableFunctionConfig{Arguments: []duckdb.TypeInfo{varchar()}},
-		BindArguments: func(named map[string]any, args ...any) (duckdb.ChunkTableSource, error) {
+		BindArguments: func(named map[string]any, args ...any) (duckdb.ParallelChunkTableSource, error) {
 			return d.run.Load().bind(named, args...)
 		},
 	}); err != nil {

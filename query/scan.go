@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/strata-log/strata/metadata"
@@ -31,7 +32,8 @@ type Tail interface {
 	OffsetForTime(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset int64, found bool, err error)
 }
 
-// TierStats counts what a query read from one tier: batches are counted whole, as read.
+// TierStats counts what a query read from one tier: batches are counted whole, as read; of
+// Parquet objects, the column chunks fetched.
 type TierStats struct {
 	Rows  int64 `json:"rows"`
 	Bytes int64 `json:"bytes"`
@@ -39,7 +41,7 @@ type TierStats struct {
 
 // Stats is what a query read, per tier.
 type Stats struct {
-	Segment TierStats `json:"segment"` // segment objects in object storage
+	Segment TierStats `json:"segment"` // segment and Parquet objects in object storage
 	Hot     TierStats `json:"hot"`     // the leaders' hot logs
 	// SegmentsPruned counts the catalog's segments skipped by their offsets and timestamps.
 	SegmentsPruned int64 `json:"segments_pruned"`
@@ -67,6 +69,8 @@ func (c *counters) stats() Stats {
 type rowSink interface {
 	record(partition int32, r *segment.StoredRecord) bool
 	rows(partition int32, rs *columnar.Rows) bool
+	// end hands over what the sink holds still, at the end of a scan's reads.
+	end() bool
 }
 
 // scanner reads one topic's partitions within bounds: each partition's tiered part from segment
@@ -86,22 +90,67 @@ type scanner struct {
 	buf []byte
 }
 
-// scan hands every record within the bounds to out, partition by partition in offset order. It
-// stops early when out returns false.
-func (s *scanner) scan(ctx context.Context, out rowSink) error {
+// scanParallel is how many partitions a scan reads at once: a partition's reads wait on object
+// storage and on its leader, one after the other.
+const scanParallel = 4
+
+// scan hands every record within the bounds to sinks from newSink, partition by partition in
+// offset order, up to scanParallel partitions at once, each reader with a sink of its own (so
+// partitions interleave; each partition's rows stay in offset order). It stops early when a
+// sink returns false, and returns the first error (the others stop).
+func (s *scanner) scan(ctx context.Context, newSink func() rowSink) error {
 	if s.bounds.Empty() {
 		return nil
 	}
+	var parts []int32
 	for p := range s.topic.Partitions {
-		if !s.bounds.HasPartition(p) {
-			continue
-		}
-		more, err := s.partition(ctx, p, out)
-		if err != nil || !more {
-			return err
+		if s.bounds.HasPartition(p) {
+			parts = append(parts, p)
 		}
 	}
-	return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int32, len(parts))
+	for _, p := range parts {
+		next <- p
+	}
+	close(next)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range min(scanParallel, len(parts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := *s // a reader of its own: buffers are per reader
+			r.rt, r.buf = segment.Retainer{}, nil
+			out := newSink()
+			err := func() error {
+				for p := range next {
+					more, err := r.partition(ctx, p, out)
+					if err != nil || !more {
+						return err
+					}
+				}
+				return nil
+			}()
+			if err == nil && !out.end() {
+				err = ctx.Err()
+			}
+			mu.Lock()
+			if err != nil && firstErr == nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+				firstErr = err
+			}
+			mu.Unlock()
+			if err != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
 }
 
 func (s *scanner) partition(ctx context.Context, p int32, out rowSink) (bool, error) {

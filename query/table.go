@@ -3,6 +3,8 @@ package query
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -80,57 +82,66 @@ const (
 	numColumns
 )
 
-// source is one table reference's scan, as DuckDB pulls it chunk by chunk (one DuckDB thread at a
-// time). The scanner runs on its own goroutine, started by the first FillChunk and stopped by
-// close, and hands rows over in blocks it no longer touches (DuckDB calls in on threads that cgo
-// locks, so the scan cannot be a coroutine of them). Only the columns the query uses (DuckDB's
-// projection: a chunk has vectors of those only) are read, copied and filled.
+// source is one table reference's scan, as DuckDB pulls it chunk by chunk, on as many of its
+// threads as the query has (each pulls from the same scan, so none waits spinning for another
+// to produce). The scanner runs on goroutines of its own (its partitions' readers), started by
+// the first FillChunk and stopped by close, and hands rows over in blocks it no longer touches
+// (DuckDB calls in on threads that cgo locks, so the scan cannot be a coroutine of them). Only
+// the columns the query uses (DuckDB's projection: a chunk has vectors of those only) are read,
+// copied and filled.
 type source struct {
-	cols   []duckdb.ColumnInfo
-	sc     *scanner
-	ctx    context.Context
-	failed func(error) // tells the query why the scan failed
+	cols    []duckdb.ColumnInfo
+	sc      *scanner
+	ctx     context.Context
+	failed  func(error) // tells the query why the scan failed
+	threads int
 
-	started bool
-	proj    [numColumns]bool
+	once    sync.Once
+	started atomic.Bool
+	proj    [numColumns]bool // set once, before the scan starts
 	cancel  context.CancelFunc
 	blocks  chan *block
 	done    chan struct{}
 	err     error // the scan's, set before done closes
-	cur     *block
-	pos     int // rows of cur filled
+}
+
+// pulling is one DuckDB thread's part of a source: the block it fills chunks from.
+type pulling struct {
+	cur *block
+	pos int // rows of cur filled
 }
 
 // rowsPerBlock is how many rows the scan hands over at once.
 const rowsPerBlock = 2048
 
-var _ duckdb.ChunkTableSource = (*source)(nil)
+var _ duckdb.ParallelChunkTableSource = (*source)(nil)
 
 func (s *source) ColumnInfos() []duckdb.ColumnInfo     { return s.cols }
 func (s *source) Cardinality() *duckdb.CardinalityInfo { return nil }
-func (s *source) Init()                                {}
+func (s *source) NewLocalState() any                   { return &pulling{} }
+
+func (s *source) Init() duckdb.ParallelTableSourceInfo {
+	return duckdb.ParallelTableSourceInfo{MaxThreads: max(s.threads, 1)}
+}
 
 func (s *source) start() {
-	s.started = true
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.cancel, s.blocks, s.done = cancel, make(chan *block, 4), make(chan struct{})
 	s.sc.proj = columnar.Projection{Offset: s.proj[colOffset], Timestamp: s.proj[colTimestamp],
 		Key: s.proj[colKey], Value: s.proj[colValue], Headers: s.proj[colHeaders]}
+	s.started.Store(true)
 	go func() {
 		defer close(s.done)
 		defer close(s.blocks)
-		w := &blockWriter{proj: s.proj, b: newBlock(), send: func(b *block) bool {
+		send := func(b *block) bool {
 			select {
 			case s.blocks <- b:
 				return true
 			case <-ctx.Done():
 				return false
 			}
-		}}
-		err := s.sc.scan(ctx, w)
-		if err == nil && w.b.n > 0 {
-			w.send(w.b)
 		}
+		err := s.sc.scan(ctx, func() rowSink { return &blockWriter{proj: s.proj, b: newBlock(), send: send} })
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -142,39 +153,40 @@ func (s *source) start() {
 }
 
 // close stops the scan if DuckDB stopped pulling early (a LIMIT) and waits for it. Called once
-// the query is over; idempotent.
+// the query is over (no FillChunk runs then); idempotent.
 func (s *source) close() {
-	if s.started {
+	if s.started.Load() {
 		s.cancel()
 		<-s.done
 	}
 }
 
-func (s *source) FillChunk(c duckdb.DataChunk) error {
-	if !s.started {
+func (s *source) FillChunk(ls any, c duckdb.DataChunk) error {
+	s.once.Do(func() {
 		for i := range s.proj {
 			_, err := c.GetVector(i)
 			s.proj[i] = err == nil // unprojected columns have no vector: neither read nor filled
 		}
 		s.start()
-	}
+	})
+	l := ls.(*pulling)
 	n, capacity := 0, duckdb.GetDataChunkCapacity()
 	for n < capacity {
-		if s.cur == nil || s.pos == s.cur.n {
+		if l.cur == nil || l.pos == l.cur.n {
 			b, ok := <-s.blocks
 			if !ok {
 				break
 			}
-			s.cur, s.pos = b, 0
+			l.cur, l.pos = b, 0
 		}
-		k := min(capacity-n, s.cur.n-s.pos)
-		if err := s.fill(c, n, s.cur, s.pos, k); err != nil {
+		k := min(capacity-n, l.cur.n-l.pos)
+		if err := s.fill(c, n, l.cur, l.pos, k); err != nil {
 			err = fmt.Errorf("query: filling a chunk: %w", err)
 			s.failed(err)
 			return err
 		}
 		n += k
-		s.pos += k
+		l.pos += k
 	}
 	if n == 0 {
 		<-s.done
@@ -269,6 +281,15 @@ type blockWriter struct {
 // next sends the block when it is full and starts another; false when the scan is to stop.
 func (w *blockWriter) next() bool {
 	if w.b.n < rowsPerBlock && len(w.b.arena) < maxArena {
+		return true
+	}
+	ok := w.send(w.b)
+	w.b = newBlock()
+	return ok
+}
+
+func (w *blockWriter) end() bool {
+	if w.b.n == 0 {
 		return true
 	}
 	ok := w.send(w.b)
