@@ -1,6 +1,7 @@
 package tier
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"io"
@@ -24,8 +25,10 @@ type ParquetGroupRead struct {
 // (columnar.Object.ReadColumns; i is the index in reads of the group they are of) until it
 // returns false. done is how many of reads were handed over whole. Only the bytes those columns need are
 // fetched (columnar.Object.ColumnRanges): each group's with ranged GETs of their own, around the
-// block cache, the next groups' while one is decoded. fetched counts the bytes the GETs returned
-// (and any read outside them, through the cache).
+// block cache, the next groups' while one is decoded, and kept in a cache of their own (a query
+// asked again, a dashboard's, reads the same few columns of the same groups). fetched counts the
+// bytes of those ranges, fetched or found in that cache (and any read outside them, through the
+// block cache).
 // Errors are as Read's for the entry: an object gone wraps objstore.ErrNotFound, corrupt bytes
 // segment.ErrCorrupt.
 func (r *Reader) ParquetColumns(ctx context.Context, seg metadata.SegmentRef, reads []ParquetGroupRead, p columnar.Projection,
@@ -120,6 +123,12 @@ func (f *rangeFetch) get(ctx context.Context, r *Reader, seg metadata.SegmentRef
 		if rg.Start < 0 || rg.End > seg.Size || rg.Len() <= 0 {
 			return fmt.Errorf("%w: bytes [%d, %d) of a %d-byte object", segment.ErrCorrupt, rg.Start, rg.End, seg.Size)
 		}
+		key := chunkKey{rangeOf(seg), rg}
+		if b := r.chunks.get(key); b != nil {
+			f.bytes += int64(len(b))
+			f.ranges, f.bufs = append(f.ranges, rg), append(f.bufs, b)
+			continue
+		}
 		rc, err := r.cfg.Bucket.GetRange(ctx, seg.Key, seg.Position+rg.Start, rg.Len())
 		if err != nil {
 			return err
@@ -131,6 +140,7 @@ func (f *rangeFetch) get(ctx context.Context, r *Reader, seg metadata.SegmentRef
 		if err != nil {
 			return fmt.Errorf("reading bytes [%d, %d): %w", rg.Start, rg.End, err)
 		}
+		r.chunks.put(key, b)
 		f.ranges, f.bufs = append(f.ranges, rg), append(f.bufs, b)
 	}
 	return nil
@@ -145,4 +155,61 @@ func (f *rangeFetch) ReadAt(p []byte, off int64) (int, error) {
 	n, err := f.fallback.ReadAt(p, off)
 	f.outside.Add(int64(n))
 	return n, err
+}
+
+// chunkCacheBytes bounds the bytes of column chunks a Reader keeps.
+const chunkCacheBytes = 64 << 20
+
+type chunkKey struct {
+	obj objRange
+	r   columnar.ByteRange
+}
+
+// chunkCache keeps byte ranges ParquetColumns fetched, least recently used dropped first, up to
+// chunkCacheBytes. The zero value is ready; safe for concurrent use. Slices it returns are
+// shared: read them, never write them.
+type chunkCache struct {
+	mu   sync.Mutex
+	size int64
+	ll   list.List // of *chunkEntry, most recent first
+	m    map[chunkKey]*list.Element
+}
+
+type chunkEntry struct {
+	key chunkKey
+	b   []byte
+}
+
+func (c *chunkCache) get(k chunkKey) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok {
+		return nil
+	}
+	c.ll.MoveToFront(e)
+	return e.Value.(*chunkEntry).b
+}
+
+func (c *chunkCache) put(k chunkKey, b []byte) {
+	if int64(len(b)) > chunkCacheBytes/8 {
+		return // a whole row group of a big object: not worth the others it would push out
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[chunkKey]*list.Element)
+	}
+	if _, ok := c.m[k]; ok {
+		return
+	}
+	c.m[k] = c.ll.PushFront(&chunkEntry{key: k, b: b})
+	c.size += int64(len(b))
+	for c.size > chunkCacheBytes {
+		last := c.ll.Back()
+		e := last.Value.(*chunkEntry)
+		c.ll.Remove(last)
+		delete(c.m, e.key)
+		c.size -= int64(len(e.b))
+	}
 }
