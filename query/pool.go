@@ -14,8 +14,8 @@ import (
 // database is one query's DuckDB: a fresh in-memory database, its table function and replacement
 // scan registered and its settings locked, bound to its query (run) only when a query takes it.
 // Opening one costs about as much as a small query (milliseconds of CPU), so the Engine keeps a
-// spare opened after each query ends: a query takes a database no statement has seen, and does
-// not wait for it to open.
+// spare, opening the next as a query takes it: a query takes a database no statement has seen,
+// and does not wait for it to open.
 type database struct {
 	db   *sql.DB
 	conn *sql.Conn
@@ -76,12 +76,14 @@ type spares struct {
 	wg      sync.WaitGroup
 }
 
-// take returns the spare database for r, or opens one.
+// takeDatabase returns the spare database for r, or opens one, and starts opening the next
+// spare (queries back to back would otherwise find it still opening).
 func (e *Engine) takeDatabase(ctx context.Context, r *run) (*database, error) {
 	e.spares.mu.Lock()
 	d := e.spares.spare
 	e.spares.spare = nil
 	e.spares.mu.Unlock()
+	e.refill()
 	if d == nil {
 		var err error
 		if d, err = e.openDatabase(ctx); err != nil {
