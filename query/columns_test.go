@@ -28,7 +28,8 @@ type columnsFixture struct {
 	t0        int64
 	rows      int64 // records, control records left out, from the log start on
 	logStart  int64
-	objectLen int64 // the Parquet object's size
+	objectLen int64  // the Parquet object's size
+	object    []byte // its bytes
 }
 
 func newColumnsFixture(t *testing.T) *columnsFixture {
@@ -113,7 +114,7 @@ func newColumnsFixture(t *testing.T) *columnsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.objectLen = int64(obj.Len())
+	f.objectLen, f.object = int64(obj.Len()), obj.Bytes()
 	tail := &leaderTail{batches: map[int32][][]byte{}, hw: map[int32]int64{0: next}}
 	for _, tc := range []struct {
 		name   string
