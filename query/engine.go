@@ -97,11 +97,13 @@ func (c Config) Validate() error {
 
 // Engine runs SQL over topics. Each query gets its own in-memory DuckDB database, with external
 // access (files, network, extensions) disabled and its limits locked, so a statement sees only
-// the topics and cannot change its own budget. Safe for concurrent use.
+// the topics and cannot change its own budget (one is kept opened ahead: see database). Safe for
+// concurrent use; Close drops the database kept ahead.
 type Engine struct {
-	cfg Config
-	sem chan struct{}
-	m   *metrics
+	cfg    Config
+	sem    chan struct{}
+	m      *metrics
+	spares spares
 }
 
 // New returns an Engine. It does no I/O.
@@ -167,22 +169,19 @@ func (e *Engine) Query(ctx context.Context, stmt string) (_ *Result, err error) 
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	r := &run{ctx: ctx, e: e, topics: map[string]metadata.Topic{}}
-	var db *sql.DB
-	var conn *sql.Conn
+	var d *database
 	closeAll := func() {
 		r.mu.Lock()
 		for _, s := range r.sources {
 			s.close()
 		}
 		r.mu.Unlock()
-		if conn != nil {
-			conn.Close()
-		}
-		if db != nil {
-			db.Close()
+		if d != nil {
+			d.close()
 		}
 		cancel()
 		<-e.sem
+		e.refill()
 	}
 	defer func() {
 		if err != nil {
@@ -190,32 +189,10 @@ func (e *Engine) Query(ctx context.Context, stmt string) (_ *Result, err error) 
 			e.m.queries.WithLabelValues(outcome(err)).Inc()
 		}
 	}()
-
-	connector, err := duckdb.NewConnector("", nil)
-	if err != nil {
-		return nil, fmt.Errorf("query: engine: %w", err)
+	if d, err = e.takeDatabase(ctx, r); err != nil {
+		return nil, err
 	}
-	duckdb.RegisterReplacementScan(connector, r.replace)
-	db = sql.OpenDB(connector)
-	if conn, err = db.Conn(ctx); err != nil {
-		return nil, fmt.Errorf("query: engine: %w", err)
-	}
-	if err := duckdb.RegisterTableUDF(conn, scanFunction, duckdb.ChunkTableFunction{
-		Config:        duckdb.TableFunctionConfig{Arguments: []duckdb.TypeInfo{varchar()}},
-		BindArguments: r.bind,
-	}); err != nil {
-		return nil, fmt.Errorf("query: engine: %w", err)
-	}
-	for _, s := range []string{
-		"SET enable_external_access = false", "SET autoinstall_known_extensions = false",
-		"SET autoload_known_extensions = false", "SET TimeZone = 'UTC'",
-		fmt.Sprintf("SET memory_limit = '%dB'", e.cfg.MemoryLimit), fmt.Sprintf("SET threads = %d", e.cfg.Threads),
-		"SET lock_configuration = true",
-	} {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			return nil, fmt.Errorf("query: engine setup (%s): %w", s, err)
-		}
-	}
+	conn := d.conn
 	var ast string
 	if err := conn.QueryRowContext(ctx, astQuery(stmt)).Scan(&ast); err == nil {
 		r.plan = PlanFromAST([]byte(ast))
@@ -288,7 +265,7 @@ func (r *run) authorize(topic string) error {
 	return fmt.Errorf("not authorized to read topic %q", topic)
 }
 
-func (r *run) bind(_ map[string]any, args ...any) (duckdb.ChunkTableSource, error) {
+func (r *run) bind(_ map[string]any, args ...any) (duckdb.ParallelChunkTableSource, error) {
 	name, _ := args[0].(string)
 	if err := r.authorize(name); err != nil { // topic_rows('name') written out by hand
 		return nil, err
@@ -307,7 +284,7 @@ func (r *run) bind(_ map[string]any, args ...any) (duckdb.ChunkTableSource, erro
 		return nil, err
 	}
 	cfg := r.e.cfg
-	s := &source{cols: cols, ctx: r.ctx, failed: r.failed, sc: &scanner{catalogs: cfg.Catalogs, objects: cfg.Objects, tail: cfg.Tail,
+	s := &source{cols: cols, ctx: r.ctx, failed: r.failed, threads: r.e.cfg.Threads, sc: &scanner{catalogs: cfg.Catalogs, objects: cfg.Objects, tail: cfg.Tail,
 		topic: t, bounds: r.plan.For(name), c: &r.c}}
 	r.mu.Lock()
 	r.sources = append(r.sources, s)

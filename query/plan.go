@@ -42,9 +42,6 @@ func (b Bounds) HasPartition(p int32) bool {
 	return p >= b.MinPartition && p <= b.MaxPartition && (b.Partitions == nil || slices.Contains(b.Partitions, p))
 }
 
-// timed reports whether b bounds the timestamp column.
-func (b Bounds) timed() bool { return b.MinTime > math.MinInt64 || b.MaxTime < math.MaxInt64 }
-
 // Empty reports bounds no row can meet.
 func (b Bounds) Empty() bool {
 	return b.MinOffset > b.MaxOffset || b.MinTime > b.MaxTime || b.MinPartition > b.MaxPartition ||

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -30,7 +32,8 @@ type Tail interface {
 	OffsetForTime(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset int64, found bool, err error)
 }
 
-// TierStats counts what a query read from one tier: batches are counted whole, as read.
+// TierStats counts what a query read from one tier: batches are counted whole, as read; of
+// Parquet objects, the column chunks fetched.
 type TierStats struct {
 	Rows  int64 `json:"rows"`
 	Bytes int64 `json:"bytes"`
@@ -38,7 +41,7 @@ type TierStats struct {
 
 // Stats is what a query read, per tier.
 type Stats struct {
-	Segment TierStats `json:"segment"` // segment objects in object storage
+	Segment TierStats `json:"segment"` // segment and Parquet objects in object storage
 	Hot     TierStats `json:"hot"`     // the leaders' hot logs
 	// SegmentsPruned counts the catalog's segments skipped by their offsets and timestamps.
 	SegmentsPruned int64 `json:"segments_pruned"`
@@ -60,47 +63,97 @@ func (c *counters) stats() Stats {
 		SegmentsPruned: c.pruned.Load(), SegmentsRead: c.read.Load(), RowGroupsPruned: c.groupsPruned.Load()}
 }
 
-// row is one record of a partition as a scan yields it. rec's slices alias the scan's buffers:
-// they are valid until the scan resumes.
-type row struct {
-	partition int32
-	rec       segment.StoredRecord
+// rowSink receives a scan's rows: the records of batches (segment objects, hot tails) one at a
+// time, the rows of Parquet objects a block at a time. What it is handed aliases the scan's
+// buffers: valid until the call returns. Each returns false to stop the scan.
+type rowSink interface {
+	record(partition int32, r *segment.StoredRecord) bool
+	rows(partition int32, rs *columnar.Rows) bool
+	// end hands over what the sink holds still, at the end of a scan's reads.
+	end() bool
 }
 
 // scanner reads one topic's partitions within bounds: each partition's tiered part from segment
-// objects (pruned by the catalog), then its hot tail from the leader, so every offset comes from
-// exactly one tier.
+// and Parquet objects (pruned by the catalog), then its hot tail from the leader, so every offset
+// comes from exactly one tier. Of Parquet objects it reads the columns proj names (besides what
+// it needs itself), row group by row group.
 type scanner struct {
 	catalogs tier.CatalogStore
 	objects  *tier.Reader
 	tail     Tail
 	topic    metadata.Topic
 	bounds   Bounds
+	proj     columnar.Projection
 	c        *counters
 
 	rt  segment.Retainer
 	buf []byte
 }
 
-// scan yields every record within the bounds, partition by partition in offset order. It stops
-// early when yield returns false.
-func (s *scanner) scan(ctx context.Context, yield func(row) bool) error {
+// scanParallel is how many partitions a scan reads at once: a partition's reads wait on object
+// storage and on its leader, one after the other.
+const scanParallel = 4
+
+// scan hands every record within the bounds to sinks from newSink, partition by partition in
+// offset order, up to scanParallel partitions at once, each reader with a sink of its own (so
+// partitions interleave; each partition's rows stay in offset order). It stops early when a
+// sink returns false, and returns the first error (the others stop).
+func (s *scanner) scan(ctx context.Context, newSink func() rowSink) error {
 	if s.bounds.Empty() {
 		return nil
 	}
+	var parts []int32
 	for p := range s.topic.Partitions {
-		if !s.bounds.HasPartition(p) {
-			continue
-		}
-		more, err := s.partition(ctx, p, yield)
-		if err != nil || !more {
-			return err
+		if s.bounds.HasPartition(p) {
+			parts = append(parts, p)
 		}
 	}
-	return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int32, len(parts))
+	for _, p := range parts {
+		next <- p
+	}
+	close(next)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range min(scanParallel, len(parts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := *s // a reader of its own: buffers are per reader
+			r.rt, r.buf = segment.Retainer{}, nil
+			out := newSink()
+			err := func() error {
+				for p := range next {
+					more, err := r.partition(ctx, p, out)
+					if err != nil || !more {
+						return err
+					}
+				}
+				return nil
+			}()
+			if err == nil && !out.end() {
+				err = ctx.Err()
+			}
+			mu.Lock()
+			if err != nil && firstErr == nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+				firstErr = err
+			}
+			mu.Unlock()
+			if err != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
 }
 
-func (s *scanner) partition(ctx context.Context, p int32, yield func(row) bool) (bool, error) {
+func (s *scanner) partition(ctx context.Context, p int32, out rowSink) (bool, error) {
 	tp := metadata.TopicPartition{Topic: s.topic.Name, Partition: p}
 	cat, err := s.catalogs.GetCatalog(ctx, tp)
 	tieredEnd := int64(0)
@@ -111,12 +164,12 @@ func (s *scanner) partition(ctx context.Context, p int32, yield func(row) bool) 
 	case !cat.TopicID.IsZero() && cat.TopicID != s.topic.ID: // a deleted topic's leftovers
 	default:
 		tieredEnd = cat.TieredEnd()
-		more, err := s.tiered(ctx, tp, cat, yield)
+		more, err := s.tiered(ctx, tp, cat, out)
 		if err != nil || !more {
 			return more, err
 		}
 	}
-	return s.hot(ctx, tp, tieredEnd, yield)
+	return s.hot(ctx, tp, tieredEnd, out)
 }
 
 // end is one past the last offset the bounds allow.
@@ -128,7 +181,7 @@ func (s *scanner) end() int64 {
 }
 
 // tiered reads the catalog's segments that the bounds do not rule out.
-func (s *scanner) tiered(ctx context.Context, tp metadata.TopicPartition, cat metadata.PartitionCatalog, yield func(row) bool) (bool, error) {
+func (s *scanner) tiered(ctx context.Context, tp metadata.TopicPartition, cat metadata.PartitionCatalog, out rowSink) (bool, error) {
 	picked := Pick(cat.Segments, s.bounds)
 	s.c.pruned.Add(int64(len(cat.Segments) - len(picked)))
 	if len(picked) == 0 {
@@ -140,42 +193,71 @@ func (s *scanner) tiered(ctx context.Context, tp metadata.TopicPartition, cat me
 	}
 	for _, seg := range picked {
 		s.c.read.Add(1)
-		ranges := []offsetRange{{max(seg.BaseOffset, cat.LogStartOffset, s.bounds.MinOffset), min(seg.NextOffset, s.end())}}
-		if seg.Format == metadata.FormatParquet && (s.bounds.timed() || s.bounds.Keys != nil) {
-			groups, err := s.objects.ParquetRowGroups(ctx, seg)
-			if err != nil {
-				return false, fmt.Errorf("query: reading %s: %w", tp, err)
-			}
-			var may []bool
-			if s.bounds.Keys != nil {
-				if may, err = s.objects.ParquetKeyGroups(ctx, seg, s.bounds.Keys); err != nil {
-					return false, fmt.Errorf("query: reading %s: %w", tp, err)
-				}
-			}
-			var pruned int
-			ranges, pruned = groupRanges(groups, may, seg.NextOffset, ranges[0], s.bounds)
-			s.c.groupsPruned.Add(int64(pruned))
-		}
-		for _, rg := range ranges {
-			more, err := s.readRange(ctx, plog, tp, rg, yield)
+		r := offsetRange{max(seg.BaseOffset, cat.LogStartOffset, s.bounds.MinOffset), min(seg.NextOffset, s.end())}
+		if seg.Format == metadata.FormatParquet {
+			more, err := s.parquet(ctx, plog, tp, seg, r, out)
 			if err != nil || !more {
 				return more, err
 			}
+			continue
+		}
+		more, err := s.readRange(ctx, plog, tp, r, out)
+		if err != nil || !more {
+			return more, err
 		}
 	}
 	return true, nil
 }
 
+// parquet reads r of seg, a Parquet object: the projected columns of the row groups the bounds do
+// not rule out. An object gone meanwhile (merged by compaction) is read through plog instead,
+// whose catalog names what replaced it.
+func (s *scanner) parquet(ctx context.Context, plog *tier.PartitionLog, tp metadata.TopicPartition, seg metadata.SegmentRef, r offsetRange, out rowSink) (bool, error) {
+	groups, err := s.objects.ParquetRowGroups(ctx, seg)
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return s.readRange(ctx, plog, tp, r, out)
+		}
+		return false, fmt.Errorf("query: reading %s: %w", tp, err)
+	}
+	var may []bool
+	if s.bounds.Keys != nil {
+		if may, err = s.objects.ParquetKeyGroups(ctx, seg, s.bounds.Keys); err != nil {
+			return false, fmt.Errorf("query: reading %s: %w", tp, err)
+		}
+	}
+	reads, pruned := pickGroups(groups, may, seg.NextOffset, r, s.bounds)
+	s.c.groupsPruned.Add(int64(pruned))
+	more := true
+	done, fetched, err := s.objects.ParquetColumns(ctx, seg, reads, s.proj, func(_ int, rows *columnar.Rows) bool {
+		s.c.segRows.Add(int64(len(rows.Sel)))
+		more = out.rows(tp.Partition, rows)
+		return more
+	})
+	s.c.segBytes.Add(fetched)
+	if errors.Is(err, objstore.ErrNotFound) {
+		for _, rd := range reads[done:] {
+			if more, err := s.readRange(ctx, plog, tp, offsetRange{rd.From, rd.To}, out); err != nil || !more {
+				return more, err
+			}
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("query: reading %s: %w", tp, err)
+	}
+	return more, nil
+}
+
 // offsetRange is [from, to) of a partition's offsets.
 type offsetRange struct{ from, to int64 }
 
-// groupRanges is the part of r a scan within b reads of a Parquet object whose row groups are
-// groups (in offset order) and whose range ends at next: r without the row groups whose timestamp
+// pickGroups is what a scan within b reads of r of a Parquet object whose row groups are groups
+// (in offset order) and whose range ends at next: each row group of r but those whose timestamp
 // statistics lie wholly outside b's time bounds or, when may is not nil, whose may is false (their
-// key bloom filter holds none of b's keys), as the fewest ranges (adjacent groups kept together).
-// pruned counts the groups left out. Each group's batches run from its FirstBase to the next
-// group's. Pure.
-func groupRanges(groups []columnar.RowGroup, may []bool, next int64, r offsetRange, b Bounds) (out []offsetRange, pruned int) {
+// key bloom filter holds none of b's keys), with the part of r it holds. pruned counts the groups
+// left out. Each group's batches run from its FirstBase to the next group's. Pure.
+func pickGroups(groups []columnar.RowGroup, may []bool, next int64, r offsetRange, b Bounds) (out []tier.ParquetGroupRead, pruned int) {
 	for i, g := range groups {
 		from, to := g.FirstBase, next
 		if i+1 < len(groups) {
@@ -189,18 +271,14 @@ func groupRanges(groups []columnar.RowGroup, may []bool, next int64, r offsetRan
 			pruned++
 			continue
 		}
-		if n := len(out); n > 0 && out[n-1].to == from {
-			out[n-1].to = to
-			continue
-		}
-		out = append(out, offsetRange{from, to})
+		out = append(out, tier.ParquetGroupRead{Group: i, From: from, To: to})
 	}
 	// Offsets before the first group (empty batches only) hold no rows: nothing to read there.
 	return out, pruned
 }
 
 // readRange reads the batches of [rg.from, rg.to) of a tiered partition through plog.
-func (s *scanner) readRange(ctx context.Context, plog *tier.PartitionLog, tp metadata.TopicPartition, rg offsetRange, yield func(row) bool) (bool, error) {
+func (s *scanner) readRange(ctx context.Context, plog *tier.PartitionLog, tp metadata.TopicPartition, rg offsetRange, out rowSink) (bool, error) {
 	off, end := rg.from, rg.to
 	for off < end {
 		res, err := plog.Read(ctx, s.buf, off, readSize)
@@ -217,7 +295,7 @@ func (s *scanner) readRange(ctx context.Context, plog *tier.PartitionLog, tp met
 		if len(res.Records) == 0 {
 			break
 		}
-		next, more, err := s.batches(res.Records, tp.Partition, off, end, &s.c.segRows, &s.c.segBytes, yield)
+		next, more, err := s.batches(res.Records, tp.Partition, off, end, &s.c.segRows, &s.c.segBytes, out)
 		if err != nil || !more {
 			return more, err
 		}
@@ -230,7 +308,7 @@ func (s *scanner) readRange(ctx context.Context, plog *tier.PartitionLog, tp met
 }
 
 // hot reads the partition from from (its tiered end) to the high watermark through Tail.
-func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int64, yield func(row) bool) (bool, error) {
+func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int64, out rowSink) (bool, error) {
 	off, end := max(from, s.bounds.MinOffset), s.end()
 	if s.bounds.MinTime > math.MinInt64 && s.bounds.MinTime > 0 {
 		at, found, err := s.tail.OffsetForTime(ctx, tp, s.bounds.MinTime)
@@ -255,7 +333,7 @@ func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int6
 		if len(recs) == 0 {
 			break
 		}
-		next, more, err := s.batches(recs, tp.Partition, off, end, &s.c.hotRows, &s.c.hotBytes, yield)
+		next, more, err := s.batches(recs, tp.Partition, off, end, &s.c.hotRows, &s.c.hotBytes, out)
 		if err != nil || !more {
 			return more, err
 		}
@@ -267,9 +345,9 @@ func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int6
 	return true, nil
 }
 
-// batches yields the records of b whose offsets are in [from, end) and returns the offset after
+// batches hands out the records of b whose offsets are in [from, end) and returns the offset after
 // the last batch walked. Control batches (transaction markers) hold no rows.
-func (s *scanner) batches(b []byte, partition int32, from, end int64, rows, bytes *atomic.Int64, yield func(row) bool) (next int64, more bool, err error) {
+func (s *scanner) batches(b []byte, partition int32, from, end int64, rows, bytes *atomic.Int64, out rowSink) (next int64, more bool, err error) {
 	next = from
 	sp := segment.NewSplitter(b)
 	for sp.Next() {
@@ -291,7 +369,7 @@ func (s *scanner) batches(b []byte, partition int32, from, end int64, rows, byte
 				return nil
 			}
 			rows.Add(1)
-			if !yield(row{partition: partition, rec: r}) {
+			if !out.record(partition, &r) {
 				stop = true
 				return errStop
 			}

@@ -3,10 +3,15 @@ package query
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/segment"
 )
 
 // Columns of every topic's table, in order. JSON fields of strata.value.format=json topics are
@@ -66,70 +71,77 @@ func headersType() (duckdb.TypeInfo, error) {
 	return duckdb.NewListInfo(st)
 }
 
-// source is one table reference's scan, as DuckDB pulls it chunk by chunk (one DuckDB thread at a
-// time). The scanner runs on its own goroutine, started by the first FillChunk and stopped by
-// close, and hands rows over in blocks it no longer touches (DuckDB calls in on threads that cgo
-// locks, so the scan cannot be a coroutine of them).
-type source struct {
-	cols   []duckdb.ColumnInfo
-	sc     *scanner
-	ctx    context.Context
-	failed func(error) // tells the query why the scan failed
+// Table column indexes, as tableColumns lists them.
+const (
+	colPartition = iota
+	colOffset
+	colTimestamp
+	colKey
+	colValue
+	colHeaders
+	numColumns
+)
 
-	started bool
+// source is one table reference's scan, as DuckDB pulls it chunk by chunk, on as many of its
+// threads as the query has (each pulls from the same scan, so none waits spinning for another
+// to produce). The scanner runs on goroutines of its own (its partitions' readers), started by
+// the first FillChunk and stopped by close, and hands rows over in blocks it no longer touches
+// (DuckDB calls in on threads that cgo locks, so the scan cannot be a coroutine of them). Only
+// the columns the query uses (DuckDB's projection: a chunk has vectors of those only) are read,
+// copied and filled.
+type source struct {
+	cols    []duckdb.ColumnInfo
+	sc      *scanner
+	ctx     context.Context
+	failed  func(error) // tells the query why the scan failed
+	threads int
+
+	once    sync.Once
+	started atomic.Bool
+	proj    [numColumns]bool // set once, before the scan starts
 	cancel  context.CancelFunc
-	blocks  chan []outRow
+	blocks  chan *block
 	done    chan struct{}
 	err     error // the scan's, set before done closes
-	pending []outRow
 }
 
-// outRow is a row copied out of the scanner's buffers.
-type outRow struct {
-	partition         int32
-	offset, timestamp int64
-	key, value        *string
-	headers           []any // nil when not projected
+// pulling is one DuckDB thread's part of a source: the block it fills chunks from.
+type pulling struct {
+	cur *block
+	pos int // rows of cur filled
 }
 
 // rowsPerBlock is how many rows the scan hands over at once.
-const rowsPerBlock = 512
+const rowsPerBlock = 2048
 
-var _ duckdb.ChunkTableSource = (*source)(nil)
+var _ duckdb.ParallelChunkTableSource = (*source)(nil)
 
 func (s *source) ColumnInfos() []duckdb.ColumnInfo     { return s.cols }
 func (s *source) Cardinality() *duckdb.CardinalityInfo { return nil }
-func (s *source) Init()                                {}
+func (s *source) NewLocalState() any                   { return &pulling{} }
 
-func (s *source) start(headers bool) {
-	s.started = true
+func (s *source) Init() duckdb.ParallelTableSourceInfo {
+	return duckdb.ParallelTableSourceInfo{MaxThreads: max(s.threads, 1)}
+}
+
+func (s *source) start() {
 	ctx, cancel := context.WithCancel(s.ctx)
-	s.cancel, s.blocks, s.done = cancel, make(chan []outRow, 4), make(chan struct{})
+	s.cancel, s.blocks, s.done = cancel, make(chan *block, 4), make(chan struct{})
+	s.sc.proj = columnar.Projection{Offset: s.proj[colOffset], Timestamp: s.proj[colTimestamp],
+		Key: s.proj[colKey], Value: s.proj[colValue], Headers: s.proj[colHeaders]}
+	s.started.Store(true)
 	go func() {
 		defer close(s.done)
 		defer close(s.blocks)
-		block := make([]outRow, 0, rowsPerBlock)
-		send := func() bool {
+		send := func(b *block) bool {
 			select {
-			case s.blocks <- block:
-				block = make([]outRow, 0, rowsPerBlock)
+			case s.blocks <- b:
 				return true
 			case <-ctx.Done():
 				return false
 			}
 		}
-		err := s.sc.scan(ctx, func(r row) bool {
-			o := outRow{partition: r.partition, offset: r.rec.Offset, timestamp: r.rec.Timestamp,
-				key: str(r.rec.Key), value: str(r.rec.Value)}
-			if headers {
-				o.headers = headersOf(r.rec.Raw)
-			}
-			block = append(block, o)
-			return len(block) < rowsPerBlock || send()
-		})
-		if err == nil && len(block) > 0 {
-			send()
-		}
+		err := s.sc.scan(ctx, func() rowSink { return &blockWriter{proj: s.proj, b: newBlock(), send: send} })
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -140,45 +152,41 @@ func (s *source) start(headers bool) {
 	}()
 }
 
-func str(b []byte) *string {
-	if b == nil {
-		return nil
-	}
-	v := string(b)
-	return &v
-}
-
 // close stops the scan if DuckDB stopped pulling early (a LIMIT) and waits for it. Called once
-// the query is over; idempotent.
+// the query is over (no FillChunk runs then); idempotent.
 func (s *source) close() {
-	if s.started {
+	if s.started.Load() {
 		s.cancel()
 		<-s.done
 	}
 }
 
-func (s *source) FillChunk(c duckdb.DataChunk) error {
-	_, err := c.GetVector(5)
-	headers := err == nil // unprojected columns have no vector: skip decoding them
-	if !s.started {
-		s.start(headers)
-	}
+func (s *source) FillChunk(ls any, c duckdb.DataChunk) error {
+	s.once.Do(func() {
+		for i := range s.proj {
+			_, err := c.GetVector(i)
+			s.proj[i] = err == nil // unprojected columns have no vector: neither read nor filled
+		}
+		s.start()
+	})
+	l := ls.(*pulling)
 	n, capacity := 0, duckdb.GetDataChunkCapacity()
 	for n < capacity {
-		if len(s.pending) == 0 {
+		if l.cur == nil || l.pos == l.cur.n {
 			b, ok := <-s.blocks
 			if !ok {
 				break
 			}
-			s.pending = b
+			l.cur, l.pos = b, 0
 		}
-		if err := fill(c, n, s.pending[0], headers); err != nil {
+		k := min(capacity-n, l.cur.n-l.pos)
+		if err := s.fill(c, n, l.cur, l.pos, k); err != nil {
 			err = fmt.Errorf("query: filling a chunk: %w", err)
 			s.failed(err)
 			return err
 		}
-		s.pending = s.pending[1:]
-		n++
+		n += k
+		l.pos += k
 	}
 	if n == 0 {
 		<-s.done
@@ -189,34 +197,162 @@ func (s *source) FillChunk(c duckdb.DataChunk) error {
 	return c.SetSize(n)
 }
 
-// fill writes r at row n of c. Unprojected columns are skipped by the driver.
-func fill(c duckdb.DataChunk, n int, r outRow, headers bool) error {
-	if err := duckdb.SetChunkValue(c, 0, n, r.partition); err != nil {
-		return err
-	}
-	if err := duckdb.SetChunkValue(c, 1, n, r.offset); err != nil {
-		return err
-	}
-	if err := duckdb.SetChunkValue(c, 2, n, time.UnixMilli(r.timestamp).UTC()); err != nil {
-		return err
-	}
-	if err := setString(c, 3, n, r.key); err != nil {
-		return err
-	}
-	if err := setString(c, 4, n, r.value); err != nil {
-		return err
-	}
-	if headers {
-		return duckdb.SetChunkValue(c, 5, n, r.headers)
+// fill writes rows [from, from+k) of b at rows [at, at+k) of c, column by column, the projected
+// columns only.
+func (s *source) fill(c duckdb.DataChunk, at int, b *block, from, k int) error {
+	for col, on := range s.proj {
+		if !on {
+			continue
+		}
+		for i := range k {
+			var err error
+			row, j := at+i, from+i
+			switch col {
+			case colPartition:
+				err = duckdb.SetChunkValue(c, col, row, b.partition[j])
+			case colOffset:
+				err = duckdb.SetChunkValue(c, col, row, b.offset[j])
+			case colTimestamp:
+				err = duckdb.SetChunkValue(c, col, row, time.UnixMilli(b.timestamp[j]).UTC())
+			case colKey:
+				err = setBytes(c, col, row, b.bytes(b.key[j]))
+			case colValue:
+				err = setBytes(c, col, row, b.bytes(b.value[j]))
+			case colHeaders:
+				err = duckdb.SetChunkValue(c, col, row, b.headers[j])
+			}
+			if err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-func setString(c duckdb.DataChunk, col, n int, v *string) error {
+func setBytes(c duckdb.DataChunk, col, n int, v []byte) error {
 	if v == nil {
 		return duckdb.SetChunkValue[any](c, col, n, nil)
 	}
-	return duckdb.SetChunkValue(c, col, n, *v)
+	return duckdb.SetChunkValue(c, col, n, v)
+}
+
+// block is up to rowsPerBlock rows as a scan hands them over, column by column: only the
+// projected columns are filled; keys and values are copied into arena.
+type block struct {
+	n          int
+	partition  []int32
+	offset     []int64
+	timestamp  []int64 // Unix milliseconds
+	key, value []span
+	headers    [][]any
+	arena      []byte
+}
+
+// span is [start, end) of a block's arena; start < 0 is null.
+type span struct{ start, end int32 }
+
+func newBlock() *block { return &block{} }
+
+func (b *block) bytes(s span) []byte {
+	if s.start < 0 {
+		return nil
+	}
+	return b.arena[s.start:s.end:s.end]
+}
+
+func (b *block) put(v []byte) span {
+	if v == nil {
+		return span{-1, -1}
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, v...)
+	return span{int32(start), int32(len(b.arena))}
+}
+
+// blockWriter is the rowSink of a source's scan: it copies the projected columns of each row into
+// its block and sends the block when full.
+type blockWriter struct {
+	proj [numColumns]bool
+	b    *block
+	send func(*block) bool
+	hs   []columnar.Header
+}
+
+// next sends the block when it is full and starts another; false when the scan is to stop.
+func (w *blockWriter) next() bool {
+	if w.b.n < rowsPerBlock && len(w.b.arena) < maxArena {
+		return true
+	}
+	ok := w.send(w.b)
+	w.b = newBlock()
+	return ok
+}
+
+func (w *blockWriter) end() bool {
+	if w.b.n == 0 {
+		return true
+	}
+	ok := w.send(w.b)
+	w.b = newBlock()
+	return ok
+}
+
+// maxArena bounds a block's copied keys and values (spans are int32).
+const maxArena = 64 << 20
+
+func (w *blockWriter) record(partition int32, r *segment.StoredRecord) bool {
+	b := w.b
+	if w.proj[colPartition] {
+		b.partition = append(b.partition, partition)
+	}
+	if w.proj[colOffset] {
+		b.offset = append(b.offset, r.Offset)
+	}
+	if w.proj[colTimestamp] {
+		b.timestamp = append(b.timestamp, r.Timestamp)
+	}
+	if w.proj[colKey] {
+		b.key = append(b.key, b.put(r.Key))
+	}
+	if w.proj[colValue] {
+		b.value = append(b.value, b.put(r.Value))
+	}
+	if w.proj[colHeaders] {
+		b.headers = append(b.headers, headersOf(r.Raw))
+	}
+	b.n++
+	return w.next()
+}
+
+func (w *blockWriter) rows(partition int32, rs *columnar.Rows) bool {
+	for _, i32 := range rs.Sel {
+		i := int(i32)
+		b := w.b
+		if w.proj[colPartition] {
+			b.partition = append(b.partition, partition)
+		}
+		if w.proj[colOffset] {
+			b.offset = append(b.offset, rs.Offset[i])
+		}
+		if w.proj[colTimestamp] {
+			b.timestamp = append(b.timestamp, int64(rs.Timestamp[i]))
+		}
+		if w.proj[colKey] {
+			b.key = append(b.key, b.put(rs.Key(i)))
+		}
+		if w.proj[colValue] {
+			b.value = append(b.value, b.put(rs.Value(i)))
+		}
+		if w.proj[colHeaders] {
+			w.hs = rs.Headers(w.hs[:0], i)
+			b.headers = append(b.headers, headerValues(w.hs))
+		}
+		b.n++
+		if !w.next() {
+			return false
+		}
+	}
+	return true
 }
 
 // headersOf decodes a stored record's headers ([] when it has none or they cannot be read: the
@@ -226,8 +362,17 @@ func headersOf(raw []byte) []any {
 	if len(raw) == 0 || rec.ReadFrom(raw) != nil || len(rec.Headers) == 0 {
 		return []any{}
 	}
-	out := make([]any, len(rec.Headers))
+	hs := make([]columnar.Header, len(rec.Headers))
 	for i, h := range rec.Headers {
+		hs[i] = columnar.Header{Key: h.Key, Value: h.Value}
+	}
+	return headerValues(hs)
+}
+
+// headerValues is headers as the headers column's values.
+func headerValues(hs []columnar.Header) []any {
+	out := make([]any, len(hs))
+	for i, h := range hs {
 		var v any
 		if h.Value != nil {
 			v = string(h.Value)

@@ -135,6 +135,7 @@ type Reader struct {
 	streams  map[metadata.TopicPartition]streamPos
 
 	parquet parquetFooters // opened Parquet objects (parquet.go)
+	chunks  chunkCache     // column chunks of projected reads (parquet_columns.go)
 }
 
 // streamPos is where a partition's last read ended, to recognise sequential readers.

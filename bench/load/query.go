@@ -20,10 +20,15 @@ import (
 // QueryRuns times; the figures are medians:
 //
 //	scan_s, scan_rows_per_s         SELECT count(*): the full scan (its MB/s and rows/s are the result's)
-//	hot_bytes_share                 the full scan's bytes read from the leaders' hot logs
+//	scan_bytes                      the bytes a scan of every column reads (a query reads only the
+//	                                columns it uses: count(*) alone reads next to nothing)
+//	hot_bytes_share                 scan_bytes read from the leaders' hot logs
 //	window_1h_s, _bytes_share       a count over one hour in the middle of the day, and its bytes read
-//	                                ÷ the full scan's (time pruning)
-//	key_s, key_bytes_share          WHERE key = 'u-00042' (one user of 10,000)
+//	                                ÷ scan_bytes (time pruning; the figures after it compare the same)
+//	key_s, key_bytes_share          WHERE key = 'u-00042' (one user of 10,000); the hot hour has no
+//	                                key index and is read whole
+//	*_cold_bytes_share              the bytes a query read from object storage ÷ scan_bytes' (pruning
+//	                                by row-group statistics and key bloom filters alone)
 //	text_s, text_bytes_share        WHERE value ILIKE '%connection reset%'
 //	groupby_minute_s                count per minute over the whole day
 //
@@ -100,12 +105,20 @@ func Query(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 		return -1
 	}
 	var notes []string
-	rows, full, scanS, err := timed(`SELECT count(*) AS n FROM ` + table)
+	rows, _, scanS, err := timed(`SELECT count(*) AS n FROM ` + table)
 	if err != nil {
 		return r, err
 	}
 	if got := countOf(rows); got != n {
 		notes = append(notes, fmt.Sprintf("the full scan counted %d of %d records", got, n))
+	}
+	rows, full, _, err := timed(`SELECT count(*) AS n, max(partition), max("offset"), max(timestamp), max(key), max(value),
+		max(len(headers)) FROM ` + table)
+	if err != nil {
+		return r, err
+	}
+	if got := countOf(rows); got != n {
+		notes = append(notes, fmt.Sprintf("the scan of every column counted %d of %d records", got, n))
 	}
 	fullBytes := float64(full.bytes())
 	r.Figures["scan_s"], r.Figures["scan_rows_per_s"] = scanS, float64(n)/scanS
@@ -145,6 +158,9 @@ func Query(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 		r.Figures[q.name+"_rows"] = float64(got)
 		if fullBytes > 0 {
 			r.Figures[q.name+"_bytes_share"] = float64(st.bytes()) / fullBytes
+		}
+		if full.Segment.Bytes > 0 {
+			r.Figures[q.name+"_cold_bytes_share"] = float64(st.Segment.Bytes) / float64(full.Segment.Bytes)
 		}
 	}
 	groupBy := `SELECT time_bucket(INTERVAL 1 MINUTE, CAST(timestamp AS TIMESTAMP)) AS m, count(*) AS n FROM {t} GROUP BY m`

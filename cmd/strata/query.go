@@ -49,6 +49,7 @@ func mountQuery(n *node, routes *http.ServeMux, q queryFlags, b *broker.Broker, 
 	if err != nil {
 		return fmt.Errorf("query: %w", err)
 	}
+	n.onClose(func() { e.Close() })
 	if authz == nil {
 		e.Register(routes)
 		return nil

@@ -1,0 +1,128 @@
+package tier
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/metadata/memmeta"
+	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/objstore"
+	"github.com/strata-log/strata/tier/objstore/objstoretest"
+	"github.com/strata-log/strata/tier/segment"
+)
+
+// ParquetColumns reads a Parquet object's projected columns with ranged GETs of those columns'
+// chunks only (counted as the bytes read), from its cache when asked again, and reports an object
+// gone as objstore.ErrNotFound.
+func TestParquetColumns(t *testing.T) {
+	ctx := context.Background()
+	const n = 600
+	rng := rand.New(rand.NewPCG(5, 6)) // values that do not compress away
+	var seg bytes.Buffer
+	sw := segment.NewWriter(&seg, 0, 0)
+	for base := int64(0); base < n; base += 10 {
+		var recs []segment.Record
+		for o := base; o < base+10; o++ {
+			recs = append(recs, segment.Record{Timestamp: 1_000 + o, Key: fmt.Appendf(nil, "k%d", o%5),
+				Value: fmt.Appendf(nil, "value %d %x%x%x%x", o, rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64())})
+		}
+		if _, err := sw.Append(segment.AppendBatch(nil, segment.NewBatch{BaseOffset: base, FirstTimestamp: 1_000 + base,
+			ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sw.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	cw := columnar.NewWriter(0, columnar.Options{RowGroupBytes: 8_000})
+	if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	var obj bytes.Buffer
+	if _, err := cw.WriteTo(&obj, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := &countGets{Bucket: fb}
+	store, err := memmeta.New(memmeta.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	key := ParquetObjectKey("", metadata.TopicID{1}, 0, 0, n)
+	if err := fb.Put(ctx, key, bytes.NewReader(obj.Bytes()), int64(obj.Len())); err != nil {
+		t.Fatal(err)
+	}
+	ref := metadata.SegmentRef{Key: key, BaseOffset: 0, NextOffset: n, Size: int64(obj.Len()), Format: metadata.FormatParquet}
+	r, err := NewReader(ReaderConfig{Bucket: bucket, Store: store, Logger: objstoretest.QuietLogger(), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	groups, err := r.ParquetRowGroups(ctx, ref)
+	if err != nil || len(groups) < 4 {
+		t.Fatalf("%d row groups, %v", len(groups), err)
+	}
+	var reads []ParquetGroupRead
+	for i, g := range groups {
+		to := int64(n)
+		if i+1 < len(groups) {
+			to = groups[i+1].FirstBase
+		}
+		reads = append(reads, ParquetGroupRead{Group: i, From: g.FirstBase, To: to})
+	}
+	read := func(p columnar.Projection) (rows int, sum int64, fetched int64, gets int64) {
+		t.Helper()
+		before := bucket.n.Load()
+		done, fetched, err := r.ParquetColumns(ctx, ref, reads, p, func(i int, rs *columnar.Rows) bool {
+			for _, j := range rs.Sel {
+				rows++
+				if p.Timestamp {
+					sum += int64(rs.Timestamp[j])
+				}
+			}
+			return true
+		})
+		if err != nil || done != len(reads) {
+			t.Fatalf("%+v: %d of %d reads, %v", p, done, len(reads), err)
+		}
+		return rows, sum, fetched, bucket.n.Load() - before
+	}
+	rows, sum, tsBytes, gets := read(columnar.Projection{Timestamp: true})
+	if rows != n || sum != n*1_000+n*(n-1)/2 {
+		t.Fatalf("%d rows, timestamps summing to %d", rows, sum)
+	}
+	if gets != int64(len(groups)) || tsBytes == 0 || tsBytes*20 > int64(obj.Len()) {
+		t.Fatalf("timestamps: %d GETs of %d groups, %d bytes of a %d-byte object", gets, len(groups), tsBytes, obj.Len())
+	}
+	// Asked again: the same bytes, from the cache.
+	if _, _, again, gets := read(columnar.Projection{Timestamp: true}); again != tsBytes || gets != 0 {
+		t.Fatalf("again: %d bytes, %d GETs", again, gets)
+	}
+	_, _, valBytes, _ := read(columnar.Projection{Value: true})
+	if valBytes < 10*tsBytes || valBytes > int64(obj.Len()) {
+		t.Fatalf("values: %d bytes of a %d-byte object (timestamps %d)", valBytes, obj.Len(), tsBytes)
+	}
+	// Stopping early: done counts the reads handed over whole.
+	done, _, err := r.ParquetColumns(ctx, ref, reads, columnar.Projection{Offset: true}, func(i int, rs *columnar.Rows) bool { return i < 1 })
+	if err != nil || done != 1 {
+		t.Fatalf("stopped in the second group: done %d, %v", done, err)
+	}
+	// The object gone: its cached chunks are still served; others are not found.
+	if err := fb.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.ParquetColumns(ctx, ref, reads, columnar.Projection{Key: true}, func(int, *columnar.Rows) bool { return true }); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("object gone: %v", err)
+	}
+}
