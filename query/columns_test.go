@@ -105,22 +105,30 @@ func newColumnsFixture(t *testing.T) *columnsFixture {
 	if _, err := sw.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	cw := columnar.NewWriter(0, columnar.Options{RowGroupBytes: 4000})
-	if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
-		t.Fatal(err)
+	parquet := func(opts columnar.Options) ([]byte, columnar.Stats) {
+		t.Helper()
+		cw := columnar.NewWriter(0, opts)
+		if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		var obj bytes.Buffer
+		st, err := cw.WriteTo(&obj, 0, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj.Bytes(), st
 	}
-	var obj bytes.Buffer
-	st, err := cw.WriteTo(&obj, 0, next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.objectLen, f.object = int64(obj.Len()), obj.Bytes()
+	obj, st := parquet(columnar.Options{RowGroupBytes: 4000})
+	f.objectLen, f.object = int64(len(obj)), obj
+	// The same with strata.value.format=json-columns: the values (compact JSON) are rebuilt from
+	// their columns, not stored in `value`.
+	jcObj, _ := parquet(columnar.Options{RowGroupBytes: 4000, ValueFormat: columnar.ValueJSONColumns})
 	tail := &leaderTail{batches: map[int32][][]byte{}, hw: map[int32]int64{0: next}}
 	for _, tc := range []struct {
 		name   string
 		format metadata.SegmentFormat
 		data   []byte
-	}{{"seg", metadata.FormatSegment, seg.Bytes()}, {"pq", metadata.FormatParquet, obj.Bytes()}} {
+	}{{"seg", metadata.FormatSegment, seg.Bytes()}, {"pq", metadata.FormatParquet, obj}, {"pqjc", metadata.FormatParquet, jcObj}} {
 		topic, err := store.CreateTopic(ctx, metadata.Topic{Name: tc.name, Partitions: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -180,12 +188,14 @@ func TestParquetColumnsMatchBatches(t *testing.T) {
 		`SELECT time_bucket(INTERVAL 1 SECOND, timestamp) AS s, count(*) FROM {t} GROUP BY s ORDER BY s`,
 	} {
 		segRows, _ := fx.rows(t, replaceTable(stmt, "seg"))
-		pqRows, st := fx.rows(t, replaceTable(stmt, "pq"))
-		if got, want := fmt.Sprint(pqRows), fmt.Sprint(segRows); got != want {
-			t.Errorf("%s:\nparquet %s\nbatches %s", stmt, got, want)
-		}
-		if len(pqRows) == 0 || st.Segment.Rows == 0 {
-			t.Errorf("%s: %d rows, stats %+v", stmt, len(pqRows), st)
+		for _, pq := range []string{"pq", "pqjc"} {
+			pqRows, st := fx.rows(t, replaceTable(stmt, pq))
+			if got, want := fmt.Sprint(pqRows), fmt.Sprint(segRows); got != want {
+				t.Errorf("%s (%s):\nparquet %s\nbatches %s", stmt, pq, got, want)
+			}
+			if len(pqRows) == 0 || st.Segment.Rows == 0 {
+				t.Errorf("%s (%s): %d rows, stats %+v", stmt, pq, len(pqRows), st)
+			}
 		}
 	}
 	rows, _ := fx.rows(t, `SELECT count(*) FROM pq`)

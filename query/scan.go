@@ -211,7 +211,8 @@ func (s *scanner) tiered(ctx context.Context, tp metadata.TopicPartition, cat me
 
 // parquet reads r of seg, a Parquet object: the projected columns of the row groups the bounds do
 // not rule out. An object gone meanwhile (merged by compaction) is read through plog instead,
-// whose catalog names what replaced it.
+// whose catalog names what replaced it; so are the values of a json-columns object, some of
+// which only its batches, rebuilt, hold.
 func (s *scanner) parquet(ctx context.Context, plog *tier.PartitionLog, tp metadata.TopicPartition, seg metadata.SegmentRef, r offsetRange, out rowSink) (bool, error) {
 	groups, err := s.objects.ParquetRowGroups(ctx, seg)
 	if err != nil {
@@ -235,7 +236,7 @@ func (s *scanner) parquet(ctx context.Context, plog *tier.PartitionLog, tp metad
 		return more
 	})
 	s.c.segBytes.Add(fetched)
-	if errors.Is(err, objstore.ErrNotFound) {
+	if errors.Is(err, objstore.ErrNotFound) || errors.Is(err, tier.ErrValuesRebuilt) {
 		for _, rd := range reads[done:] {
 			if more, err := s.readRange(ctx, plog, tp, offsetRange{rd.From, rd.To}, out); err != nil || !more {
 				return more, err

@@ -3,6 +3,7 @@ package tier
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -20,6 +21,11 @@ type ParquetGroupRead struct {
 	From, To int64
 }
 
+// ErrValuesRebuilt is ParquetColumns' answer for a projection with `value` of an object whose
+// values are partly held only in their JSON columns (columnar.Object.RebuildsValues): read its
+// batches instead.
+var ErrValuesRebuilt = errors.New("tier: the object's values are rebuilt from its JSON columns")
+
 // ParquetColumns reads the projected columns of the row groups reads names (in order) of seg, a
 // catalog entry in the Parquet format, with no batch rebuilt, and calls fn with their rows
 // (columnar.Object.ReadColumns; i is the index in reads of the group they are of) until it
@@ -30,7 +36,8 @@ type ParquetGroupRead struct {
 // bytes of those ranges, fetched or found in that cache (and any read outside them, through the
 // block cache).
 // Errors are as Read's for the entry: an object gone wraps objstore.ErrNotFound, corrupt bytes
-// segment.ErrCorrupt.
+// segment.ErrCorrupt; a projection of `value` that the object cannot serve from its value column,
+// ErrValuesRebuilt.
 func (r *Reader) ParquetColumns(ctx context.Context, seg metadata.SegmentRef, reads []ParquetGroupRead, p columnar.Projection,
 	fn func(i int, rows *columnar.Rows) bool) (done int, fetched int64, err error) {
 	if seg.Format != metadata.FormatParquet {
@@ -39,6 +46,9 @@ func (r *Reader) ParquetColumns(ctx context.Context, seg metadata.SegmentRef, re
 	o, rec, err := r.openParquet(ctx, seg)
 	if err != nil {
 		return 0, 0, err
+	}
+	if p.Value && o.RebuildsValues() {
+		return 0, 0, fmt.Errorf("%w: %s", ErrValuesRebuilt, seg.Key)
 	}
 	// Fetches run ahead of the decoding, up to parquetFetchesAhead groups at once (the chunks of
 	// a few columns are small: the GETs' round trips, not their bytes, are what a scan waits for).

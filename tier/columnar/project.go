@@ -80,6 +80,11 @@ func (o *Object) leaves(g int, p Projection, cut bool) (leaves []int, whole bool
 	return leaves, whole
 }
 
+// RebuildsValues reports whether some of the object's values are held only in their JSON columns
+// (strata.value.format=json-columns: `value` is null where json_value is true). A projected read
+// of `value` cannot serve those rows; read the object's batches instead (Object.Read rebuilds them).
+func (o *Object) RebuildsValues() bool { return o.json != nil }
+
 // mayHoldControl reports whether a row group may hold control records, by its batch_attributes
 // statistics (no value with the control bit is below it).
 func (o *Object) mayHoldControl(rg *pqmeta.RowGroupMetaData) bool {
