@@ -112,8 +112,10 @@ func TestOffsetLogTerms(t *testing.T) {
 	sink := &changelogSink{led: map[metadata.TopicPartition]int32{{Topic: topic.Name, Partition: pa}: 1}, recs: map[int32][]segment.Record{}}
 	l, err := NewOffsetLog(OffsetLogConfig{
 		Store: st,
-		Topic: func(ctx context.Context, create bool) (metadata.Topic, error) { return st.GetTopic(ctx, topics.OffsetsTopic) },
-		Led:   sink.Led, Append: sink.Append, Poll: 20 * time.Millisecond,
+		Topic: func(ctx context.Context, create bool) (metadata.Topic, error) {
+			return st.GetTopic(ctx, topics.OffsetsTopic)
+		},
+		Led: sink.Led, Append: sink.Append, Poll: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
