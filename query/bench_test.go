@@ -11,10 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/metadata/memmeta"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/columnar"
-	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -23,15 +21,7 @@ import (
 // beyond the engine's own work.
 func BenchmarkParquetQueries(b *testing.B) {
 	ctx := context.Background()
-	store, err := memmeta.New(memmeta.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
-	bucket, err := objstore.NewFile(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
+	store, bucket := newStoreAndBucket(b)
 	const n, perBatch = 40_000, 100
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	day := int64(24 * time.Hour / time.Millisecond)
@@ -58,33 +48,8 @@ func BenchmarkParquetQueries(b *testing.B) {
 	if _, err := sw.Seal(); err != nil {
 		b.Fatal(err)
 	}
-	cw := columnar.NewWriter(0, columnar.Options{})
-	if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
-		b.Fatal(err)
-	}
-	var obj bytes.Buffer
-	st, err := cw.WriteTo(&obj, 0, n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	topic, err := store.CreateTopic(ctx, metadata.Topic{Name: "logs", Partitions: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tp := metadata.TopicPartition{Topic: "logs"}
-	lease, err := store.AcquireLease(ctx, tp, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	key := tier.ParquetObjectKey("", topic.ID, 0, 0, n)
-	if err := bucket.Put(ctx, key, bytes.NewReader(obj.Bytes()), int64(obj.Len())); err != nil {
-		b.Fatal(err)
-	}
-	if err := store.RegisterSegment(ctx, tp, lease.Epoch, metadata.SegmentRef{Key: key, BaseOffset: 0, NextOffset: n,
-		Size: int64(obj.Len()), MinTimestamp: st.MinTimestamp, MaxTimestamp: st.MaxTimestamp, Epoch: lease.Epoch, Records: n,
-		Format: metadata.FormatParquet}); err != nil {
-		b.Fatal(err)
-	}
+	obj, st := toParquet(b, seg.Bytes(), n, columnar.Options{})
+	putObject(b, store, bucket, "logs", metadata.FormatParquet, obj, n, st)
 	reader, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: store})
 	if err != nil {
 		b.Fatal(err)

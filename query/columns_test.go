@@ -12,10 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/metadata/memmeta"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/columnar"
-	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -35,15 +33,7 @@ type columnsFixture struct {
 func newColumnsFixture(t *testing.T) *columnsFixture {
 	t.Helper()
 	ctx := context.Background()
-	store, err := memmeta.New(memmeta.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	bucket, err := objstore.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, bucket := newStoreAndBucket(t)
 	f := &columnsFixture{t0: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), logStart: 23}
 	var batches []byte
 	off := int64(0)
@@ -105,52 +95,20 @@ func newColumnsFixture(t *testing.T) *columnsFixture {
 	if _, err := sw.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	parquet := func(opts columnar.Options) ([]byte, columnar.Stats) {
-		t.Helper()
-		cw := columnar.NewWriter(0, opts)
-		if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		var obj bytes.Buffer
-		st, err := cw.WriteTo(&obj, 0, next)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return obj.Bytes(), st
-	}
-	obj, st := parquet(columnar.Options{RowGroupBytes: 4000})
+	obj, st := toParquet(t, seg.Bytes(), next, columnar.Options{RowGroupBytes: 4000})
 	f.objectLen, f.object = int64(len(obj)), obj
 	// The same with strata.value.format=json-columns: the values (compact JSON) are rebuilt from
 	// their columns, not stored in `value`.
-	jcObj, _ := parquet(columnar.Options{RowGroupBytes: 4000, ValueFormat: columnar.ValueJSONColumns})
+	jcObj, _ := toParquet(t, seg.Bytes(), next, columnar.Options{RowGroupBytes: 4000, ValueFormat: columnar.ValueJSONColumns})
 	tail := &leaderTail{batches: map[int32][][]byte{}, hw: map[int32]int64{0: next}}
 	for _, tc := range []struct {
 		name   string
 		format metadata.SegmentFormat
 		data   []byte
 	}{{"seg", metadata.FormatSegment, seg.Bytes()}, {"pq", metadata.FormatParquet, obj}, {"pqjc", metadata.FormatParquet, jcObj}} {
-		topic, err := store.CreateTopic(ctx, metadata.Topic{Name: tc.name, Partitions: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, epoch := putObject(t, store, bucket, tc.name, tc.format, tc.data, next, st)
 		tp := metadata.TopicPartition{Topic: tc.name}
-		lease, err := store.AcquireLease(ctx, tp, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := tier.ObjectKey("", topic.ID, 0, 0, lease.Epoch)
-		if tc.format == metadata.FormatParquet {
-			key = tier.ParquetObjectKey("", topic.ID, 0, 0, next)
-		}
-		if err := bucket.Put(ctx, key, bytes.NewReader(tc.data), int64(len(tc.data))); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.RegisterSegment(ctx, tp, lease.Epoch, metadata.SegmentRef{Key: key, BaseOffset: 0, NextOffset: next,
-			Size: int64(len(tc.data)), MinTimestamp: st.MinTimestamp, MaxTimestamp: st.MaxTimestamp, Epoch: lease.Epoch,
-			Records: next, Format: tc.format}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.SetLogStartOffset(ctx, tp, lease.Epoch, f.logStart); err != nil {
+		if _, err := store.SetLogStartOffset(ctx, tp, epoch, f.logStart); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,10 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-log/strata/metadata"
-	"github.com/strata-log/strata/metadata/memmeta"
 	"github.com/strata-log/strata/tier"
 	"github.com/strata-log/strata/tier/columnar"
-	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -79,24 +77,7 @@ func merged(reads []tier.ParquetGroupRead) (out []offsetRange) {
 // reach it or whose key bloom filter may hold the key, and answers as a full read would.
 func TestParquetPruning(t *testing.T) {
 	ctx := context.Background()
-	store, err := memmeta.New(memmeta.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	bucket, err := objstore.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := store.CreateTopic(ctx, metadata.Topic{Name: "pq", Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := metadata.TopicPartition{Topic: "pq"}
-	lease, err := store.AcquireLease(ctx, tp, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, bucket := newStoreAndBucket(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	const n = 400
 	tail := &leaderTail{batches: map[int32][][]byte{}, hw: map[int32]int64{0: n}}
@@ -122,24 +103,8 @@ func TestParquetPruning(t *testing.T) {
 	if _, err := sw.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	cw := columnar.NewWriter(0, columnar.Options{RowGroupBytes: 2500}) // about 20 records a group
-	if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	var obj bytes.Buffer
-	st, err := cw.WriteTo(&obj, 0, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := tier.ParquetObjectKey("", topic.ID, 0, 0, n)
-	if err := bucket.Put(ctx, key, bytes.NewReader(obj.Bytes()), int64(obj.Len())); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.RegisterSegment(ctx, tp, lease.Epoch, metadata.SegmentRef{Key: key, BaseOffset: 0, NextOffset: n,
-		Size: int64(obj.Len()), MinTimestamp: st.MinTimestamp, MaxTimestamp: st.MaxTimestamp, Epoch: lease.Epoch, Records: n,
-		Format: metadata.FormatParquet}); err != nil {
-		t.Fatal(err)
-	}
+	obj, st := toParquet(t, seg.Bytes(), n, columnar.Options{RowGroupBytes: 2500}) // about 20 records a group
+	ref, _ := putObject(t, store, bucket, "pq", metadata.FormatParquet, obj, n, st)
 	reader, err := tier.NewReader(tier.ReaderConfig{Bucket: bucket, Store: store})
 	if err != nil {
 		t.Fatal(err)
@@ -150,8 +115,7 @@ func TestParquetPruning(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fixture{e: e}
-	groups, err := reader.ParquetRowGroups(ctx, metadata.SegmentRef{Key: key, BaseOffset: 0, NextOffset: n, Size: int64(obj.Len()),
-		Format: metadata.FormatParquet})
+	groups, err := reader.ParquetRowGroups(ctx, ref)
 	if err != nil || len(groups) < 10 {
 		t.Fatalf("%d row groups, %v: want at least 10", len(groups), err)
 	}
