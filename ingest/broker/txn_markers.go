@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-log/strata/ingest/txn"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment"
 )
@@ -138,14 +139,30 @@ func (b *Broker) appendMarker(p *partition, lepoch int32, pid int64, epoch int16
 	return res.LastOffset, nil
 }
 
+// committedHere reports whether the records pid left open in a partition (under epoch) are
+// certainly those of t, the producer's latest transaction, which committed: t committed under
+// that epoch, and the partition's last marker of pid is that of the transaction before t (or t is
+// the producer's first), so every record after it is t's. Then the lost marker was a commit, and
+// writing it again keeps t whole. Otherwise the records may be an earlier transaction's, whose
+// marker was lost as well, and the outcome is unknown.
+func committedHere(x *txnIndex, pid int64, epoch int16, t metadata.Transaction) bool {
+	seq := txn.MarkerEpoch(t)
+	if t.State != metadata.TxnCompleteCommit || t.ProducerEpoch != epoch || seq <= 0 {
+		return false
+	}
+	last, marked := x.marked[pid]
+	return (marked && last == seq-1) || (!marked && seq == 1)
+}
+
 // abortOrphans aborts the transactions left open in a partition being taken (after rebuildTxns,
 // before it serves) whose transaction no longer includes the partition in the metadata service:
 // their marker was written and acknowledged, then lost — with local durability, in the old
 // leader's tail that never reached object storage. Nobody would write it again, and the
-// transaction would hold the last stable offset back for good. The outcome is unknown here, so
-// they are aborted: a committed transaction may lose its records in this partition, as local
-// durability loses acknowledged records on a leader's loss anyway, but no aborted record becomes
-// visible. A transaction still preparing with the partition, or ongoing with it under the epoch it
+// transaction would hold the last stable offset back for good. Where the records can only be the
+// producer's latest transaction and it committed (committedHere), the commit is written again and
+// the transaction stays whole. Otherwise the outcome is unknown here, so they are aborted: a
+// committed transaction may lose its records in this partition, as local durability loses
+// acknowledged records on a leader's loss anyway, but no aborted record becomes visible. A transaction still preparing with the partition, or ongoing with it under the epoch it
 // opened here with, is left to its coordinator (an ongoing one under a newer epoch began after a
 // fencing, which ended the one open here). Reads every transaction's state, only when a
 // transaction is open.
@@ -175,9 +192,14 @@ func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32) e
 		if st := p.producers[pid]; st != nil {
 			epoch = max(epoch, st.epoch)
 		}
-		b.log.Warn("broker: a transaction open here has ended without its marker (lost with the old leader); aborting it",
-			"partition", p.tp, "producer_id", pid, "epoch", epoch, "first_offset", o.first, "transactional_id", t.ID, "state", t.State)
-		if _, err := b.appendMarker(p, lepoch, pid, epoch, false, 0); err != nil {
+		commit, seq := ok && committedHere(&p.txns, pid, o.epoch, t), int32(0)
+		if commit {
+			seq = txn.MarkerEpoch(t)
+		}
+		b.log.Warn("broker: a transaction open here has ended without its marker (lost with the old leader); ending it",
+			"partition", p.tp, "producer_id", pid, "epoch", epoch, "first_offset", o.first, "transactional_id", t.ID, "state", t.State,
+			"commit", commit)
+		if _, err := b.appendMarker(p, lepoch, pid, epoch, commit, seq); err != nil {
 			return err
 		}
 	}

@@ -180,6 +180,9 @@ func TestTxnOrphanAbortedOnTakeover(t *testing.T) {
 		t.Helper()
 		if _, err := st.UpdateTransaction(ctx, id, func(tx *metadata.Transaction, _ bool) error {
 			tx.ProducerID, tx.State, tx.Partitions = pid, state, tps
+			if id == "a" {
+				tx.Sequence = 2 // a's first transaction ended elsewhere: these records may be either's
+			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -229,5 +232,80 @@ func TestTxnOrphanAbortedOnTakeover(t *testing.T) {
 	}
 	if want := fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 0, last: 5}, {ProducerID: 3, First: 4, last: 6}}); fmt.Sprint(res.Aborted) != want {
 		t.Fatalf("aborted %v, want %s (a's and c's records hidden: their outcome is unknown here; b's committed)", res.Aborted, want)
+	}
+}
+
+// A committed transaction whose commit marker was lost with the old leader, when the partition's
+// records of the producer can only be that transaction's (its first, or the one after the
+// transaction whose marker the partition holds): the new leader writes the commit again, and the
+// transaction stays whole. Aborting it would tear it: its other partitions show it committed.
+func TestTxnLostCommitMarkerWrittenAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		earlier bool // the partition holds the marker of the producer's previous transaction
+	}{
+		{"first transaction", false},
+		{"after the previous transaction's marker", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := newMemStore(t)
+			ctx := context.Background()
+			dir := t.TempDir()
+			b1 := newBroker(t, st, 1, dir)
+			tp := metadata.TopicPartition{Topic: "tx"}
+			if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: "tx", Partitions: 1, ReplicationFactor: 1}); err != nil {
+				t.Fatal(err)
+			}
+			seq := int64(1)
+			setTxn := func(state metadata.TxnState, tps ...metadata.TopicPartition) {
+				t.Helper()
+				if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+					tx.ProducerID, tx.State, tx.Partitions, tx.Sequence = 1, state, tps, seq
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := int64(0)
+			if tc.earlier { // transaction 1 here, ended by its marker; then transaction 2
+				setTxn(metadata.TxnOngoing, tp)
+				if _, err := b1.AppendTransactional(ctx, tp, "a", txnBatch(1, 1, 0, 0)); err != nil { // 0
+					t.Fatal(err)
+				}
+				if err := b1.WriteTxnMarker(ctx, tp, 1, 0, false, 1); err != nil { // 1: abort
+					t.Fatal(err)
+				}
+				seq, first = 2, 2
+			}
+			setTxn(metadata.TxnOngoing, tp)
+			r, err := b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, int32(first/2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b1.WaitDurable(ctx, tp, r.Epoch, r.LastOffset+1); err != nil {
+				t.Fatal(err)
+			}
+			setTxn(metadata.TxnCompleteCommit) // committed; its marker here was lost
+			b1.Close()
+			b1.dir.Close()
+
+			b2 := newBroker(t, st, 1, dir)
+			end := first + 3 // its two records, then the marker written again
+			if err := b2.WaitDurable(ctx, tp, b2.Epoch(tp), end); err != nil {
+				t.Fatal(err)
+			}
+			if lso, err := b2.LastStableOffset(ctx, tp); err != nil || lso != end {
+				t.Fatalf("last stable offset %d, %v; want %d", lso, err, end)
+			}
+			res, err := b2.FetchIsolated(ctx, tp, 0, 1<<20, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range res.Aborted {
+				if a.First >= first {
+					t.Fatalf("aborted %v: the committed transaction at %d was aborted", res.Aborted, first)
+				}
+			}
+		})
 	}
 }
