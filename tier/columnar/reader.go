@@ -72,6 +72,25 @@ type emptyBatch struct {
 	b    []byte
 }
 
+// dropStoredArrowSchema removes the writer's serialized Arrow schema (ARROW:schema) from md
+// before pqarrow reads it: arrow-go decodes that flatbuffer trusting its lengths, so a damaged
+// footer could make it allocate without bound (a fuzzer found an 88 GB allocation, which no
+// recover stops). The Parquet schema alone gives the same Arrow types for this layout (timestamps
+// adjusted to UTC, int8 and int16 from their logical types, lists and structs).
+func dropStoredArrowSchema(md *pqmeta.FileMetaData) {
+	if md == nil || md.FileMetaData == nil {
+		return
+	}
+	kv := md.FileMetaData.KeyValueMetadata
+	kept := kv[:0:0]
+	for _, e := range kv {
+		if e != nil && e.Key != "ARROW:schema" {
+			kept = append(kept, e)
+		}
+	}
+	md.FileMetaData.KeyValueMetadata = kept
+}
+
 // Open reads and checks the footer of the Parquet object of size bytes behind r. Errors wrap
 // segment.ErrCorrupt.
 func Open(r io.ReaderAt, size int64) (o *Object, err error) {
@@ -142,6 +161,7 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	if err := o.parseRowGroups(kv.FindValue(metaRowGroups), size); err != nil {
 		return nil, err
 	}
+	dropStoredArrowSchema(md)
 	o.fr, err = pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: maxRows}, memory.DefaultAllocator)
 	if err != nil {
 		return nil, corruptf("%v", err)
