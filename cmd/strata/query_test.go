@@ -452,7 +452,7 @@ func TestQueryWindowBytes(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not tiered after 60s: %+v\n%s", all.stats, tail(p.log(), 4000))
+			t.Fatalf("not tiered after 60s: %+v\n%s", all.stats, p.stderr.Tail(40))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -468,10 +468,3 @@ func TestQueryWindowBytes(t *testing.T) {
 	}
 }
 
-// tail is the last n bytes of s, for a failure message with a server's latest log lines.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
