@@ -172,6 +172,12 @@ type OffsetCommit struct {
 	CommittedAt time.Time
 }
 
+// Equal reports whether c and o are the same commit (CommittedAt compared as an instant, so a
+// commit read back from a store equals the one written).
+func (c OffsetCommit) Equal(o OffsetCommit) bool {
+	return c.Offset == o.Offset && c.LeaderEpoch == o.LeaderEpoch && c.Metadata == o.Metadata && c.CommittedAt.Equal(o.CommittedAt)
+}
+
 // Node is a live broker as registered in the node registry.
 type Node struct {
 	ID        int32

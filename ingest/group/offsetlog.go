@@ -235,7 +235,7 @@ func (l *OffsetLog) writeGroup(ctx context.Context, tp metadata.TopicPartition, 
 	now := time.Now().UnixMilli()
 	var recs []segment.Record
 	for otp, oc := range cur {
-		if old, ok := prev[otp]; !ok || !sameCommit(old, oc) {
+		if old, ok := prev[otp]; !ok || !old.Equal(oc) {
 			recs = append(recs, offsetRecord(now, g, otp, &oc))
 		}
 	}
@@ -262,10 +262,6 @@ func (l *OffsetLog) writeGroup(ctx context.Context, tp metadata.TopicPartition, 
 		st.written[g] = cur
 	}
 	return nil
-}
-
-func sameCommit(a, b metadata.OffsetCommit) bool {
-	return a.Offset == b.Offset && a.LeaderEpoch == b.LeaderEpoch && a.Metadata == b.Metadata && a.CommittedAt.Equal(b.CommittedAt)
 }
 
 // offsetRecord is the changelog record of one committed offset (oc nil: its tombstone).

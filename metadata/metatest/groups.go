@@ -16,10 +16,6 @@ func oc(off int64, epoch int32, meta string) metadata.OffsetCommit {
 	return metadata.OffsetCommit{Offset: off, LeaderEpoch: epoch, Metadata: meta, CommittedAt: time.UnixMilli(1_700_000_000_123 + off).UTC()}
 }
 
-func sameCommit(a, b metadata.OffsetCommit) bool {
-	return a.Offset == b.Offset && a.LeaderEpoch == b.LeaderEpoch && a.Metadata == b.Metadata && a.CommittedAt.Equal(b.CommittedAt)
-}
-
 func testOffsets(t *testing.T, newStore NewStore) {
 	s := newStore(t)
 	ctx := ctxT(t)
@@ -46,8 +42,8 @@ func testOffsets(t *testing.T, newStore NewStore) {
 	for i, g := range groups {
 		got, err := s.FetchOffsets(ctx, g)
 		must(t, err, "FetchOffsets "+g)
-		if len(got) != 3 || !sameCommit(got[tp("a.b", 0)], oc(int64(10+i), 3, "m")) ||
-			!sameCommit(got[tp("a_b", 0)], oc(int64(20+i), -1, "")) || !sameCommit(got[tp("a.b", 7)], oc(int64(30+i), 1, "meta data")) {
+		if len(got) != 3 || !got[tp("a.b", 0)].Equal(oc(int64(10+i), 3, "m")) ||
+			!got[tp("a_b", 0)].Equal(oc(int64(20+i), -1, "")) || !got[tp("a.b", 7)].Equal(oc(int64(30+i), 1, "meta data")) {
 			t.Fatalf("FetchOffsets %q = %+v", g, got)
 		}
 	}
