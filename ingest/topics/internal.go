@@ -57,14 +57,10 @@ func (a *Admin) EnsureOffsetsTopic(ctx context.Context) (metadata.Topic, error) 
 	if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return t, err
 	}
-	t, err = a.create(ctx, Spec{
+	return a.createOrGet(ctx, Spec{
 		Name:              OffsetsTopic,
 		Partitions:        a.cfg.Defaults.OffsetsTopicPartitions,
 		ReplicationFactor: -1,
 		Configs:           map[string]string{"cleanup.policy": "compact"},
 	})
-	if errors.Is(err, kerr.TopicAlreadyExists) {
-		return a.Topic(ctx, OffsetsTopic)
-	}
-	return t, err
 }

@@ -122,9 +122,15 @@ func (a *Admin) EnsureTopic(ctx context.Context, name string, allowAutoCreate bo
 	if err := ValidateNewName(name); err != nil {
 		return metadata.Topic{}, err
 	}
-	t, err = a.CreateTopic(ctx, Spec{Name: name, Partitions: -1, ReplicationFactor: -1})
+	return a.createOrGet(ctx, Spec{Name: name, Partitions: -1, ReplicationFactor: -1})
+}
+
+// createOrGet creates the topic spec describes (its name already checked), or returns it when a
+// concurrent creation elsewhere came first.
+func (a *Admin) createOrGet(ctx context.Context, spec Spec) (metadata.Topic, error) {
+	t, err := a.create(ctx, spec)
 	if errors.Is(err, kerr.TopicAlreadyExists) {
-		return a.Topic(ctx, name)
+		return a.Topic(ctx, spec.Name)
 	}
 	return t, err
 }
