@@ -149,45 +149,58 @@ func (c *blockCache) done(b *block, ru *runBuf, at, n int, err error) {
 	c.m.cacheBytes.Set(float64(c.used))
 }
 
-// indexCache keeps the decoded index of recently read objects, bounded by entry count.
-type indexCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[objRange]*list.Element
-	lru list.List // of indexEntry
+// lru is a map bounded by the summed weight of its values, the least recently used dropped first:
+// the Reader's decoded object indexes (weight 1 each: bounded by count) and the column chunks of
+// projected Parquet reads (weighed in bytes). Safe for concurrent use.
+type lru[K comparable, V any] struct {
+	mu     sync.Mutex
+	max    int64
+	used   int64
+	weight func(V) int64
+	m      map[K]*list.Element
+	ll     list.List // of lruEntry, most recent first
 }
 
-type indexEntry struct {
-	key objRange
-	ix  *objectIndex
+type lruEntry[K comparable, V any] struct {
+	key K
+	v   V
 }
 
-func newIndexCache(max int) *indexCache {
-	return &indexCache{max: max, m: make(map[objRange]*list.Element)}
+func newLRU[K comparable, V any](max int64, weight func(V) int64) *lru[K, V] {
+	return &lru[K, V]{max: max, weight: weight, m: make(map[K]*list.Element)}
 }
 
-func (c *indexCache) get(key objRange) *objectIndex {
+// get returns the value cached under key, or V's zero value.
+func (c *lru[K, V]) get(key K) V {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[key]; e != nil {
-		c.lru.MoveToFront(e)
-		return e.Value.(indexEntry).ix
+		c.ll.MoveToFront(e)
+		return e.Value.(lruEntry[K, V]).v
 	}
-	return nil
+	var zero V
+	return zero
 }
 
-// put caches ix under key unless an index is cached there already; it returns the cached one.
-func (c *indexCache) put(key objRange, ix *objectIndex) *objectIndex {
+// put caches v under key unless a value is cached there already; it returns the cached one.
+func (c *lru[K, V]) put(key K, v V) V {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[key]; e != nil {
-		c.lru.MoveToFront(e)
-		return e.Value.(indexEntry).ix
+		c.ll.MoveToFront(e)
+		return e.Value.(lruEntry[K, V]).v
 	}
-	c.m[key] = c.lru.PushFront(indexEntry{key: key, ix: ix})
-	for c.lru.Len() > c.max {
-		old := c.lru.Remove(c.lru.Back()).(indexEntry)
+	c.m[key] = c.ll.PushFront(lruEntry[K, V]{key: key, v: v})
+	c.used += c.weight(v)
+	for c.used > c.max {
+		old := c.ll.Remove(c.ll.Back()).(lruEntry[K, V])
 		delete(c.m, old.key)
+		c.used -= c.weight(old.v)
 	}
-	return ix
+	return v
+}
+
+// newIndexCache keeps the decoded index of recently read objects, at most max of them.
+func newIndexCache(max int) *lru[objRange, *objectIndex] {
+	return newLRU[objRange](int64(max), func(*objectIndex) int64 { return 1 })
 }

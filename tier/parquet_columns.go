@@ -1,7 +1,6 @@
 package tier
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -150,7 +149,9 @@ func (f *rangeFetch) get(ctx context.Context, r *Reader, seg metadata.SegmentRef
 		if err != nil {
 			return fmt.Errorf("reading bytes [%d, %d): %w", rg.Start, rg.End, err)
 		}
-		r.chunks.put(key, b)
+		if int64(len(b)) <= chunkCacheBytes/8 { // a whole row group of a big object is not worth the others it would push out
+			r.chunks.put(key, b)
+		}
 		f.ranges, f.bufs = append(f.ranges, rg), append(f.bufs, b)
 	}
 	return nil
@@ -175,51 +176,8 @@ type chunkKey struct {
 	r   columnar.ByteRange
 }
 
-// chunkCache keeps byte ranges ParquetColumns fetched, least recently used dropped first, up to
-// chunkCacheBytes. The zero value is ready; safe for concurrent use. Slices it returns are
-// shared: read them, never write them.
-type chunkCache struct {
-	mu   sync.Mutex
-	size int64
-	ll   list.List // of *chunkEntry, most recent first
-	m    map[chunkKey]*list.Element
-}
-
-type chunkEntry struct {
-	key chunkKey
-	b   []byte
-}
-
-func (c *chunkCache) get(k chunkKey) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	if !ok {
-		return nil
-	}
-	c.ll.MoveToFront(e)
-	return e.Value.(*chunkEntry).b
-}
-
-func (c *chunkCache) put(k chunkKey, b []byte) {
-	if int64(len(b)) > chunkCacheBytes/8 {
-		return // a whole row group of a big object: not worth the others it would push out
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[chunkKey]*list.Element)
-	}
-	if _, ok := c.m[k]; ok {
-		return
-	}
-	c.m[k] = c.ll.PushFront(&chunkEntry{key: k, b: b})
-	c.size += int64(len(b))
-	for c.size > chunkCacheBytes {
-		last := c.ll.Back()
-		e := last.Value.(*chunkEntry)
-		c.ll.Remove(last)
-		delete(c.m, e.key)
-		c.size -= int64(len(e.b))
-	}
+// newChunkCache keeps byte ranges ParquetColumns fetched, least recently used dropped first, up
+// to chunkCacheBytes. Slices it returns are shared: read them, never write them.
+func newChunkCache() *lru[chunkKey, []byte] {
+	return newLRU[chunkKey](chunkCacheBytes, func(b []byte) int64 { return int64(len(b)) })
 }

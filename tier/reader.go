@@ -119,7 +119,7 @@ type Reader struct {
 	m       *readMetrics
 	log     *slog.Logger
 	blocks  *blockCache
-	indexes *indexCache
+	indexes *lru[objRange, *objectIndex]
 
 	aheadSlots chan struct{} // one per read-ahead GET under way; nil: no bound
 
@@ -134,8 +134,8 @@ type Reader struct {
 	gens     map[metadata.TopicPartition]uint64
 	streams  map[metadata.TopicPartition]streamPos
 
-	parquet parquetFooters // opened Parquet objects (parquet.go)
-	chunks  chunkCache     // column chunks of projected reads (parquet_columns.go)
+	parquet parquetFooters         // opened Parquet objects (parquet.go)
+	chunks  *lru[chunkKey, []byte] // column chunks of projected reads (parquet_columns.go)
 }
 
 // streamPos is where a partition's last read ended, to recognise sequential readers.
@@ -185,6 +185,7 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 		cfg: cfg, m: m, log: cfg.Logger, aheadSlots: slots,
 		blocks:  newBlockCache(cfg.CacheBytes, m),
 		indexes: newIndexCache(cfg.IndexCacheEntries),
+		chunks:  newChunkCache(),
 		ctx:     ctx, cancel: cancel,
 		cats:    make(map[metadata.TopicPartition]metadata.PartitionCatalog),
 		gens:    make(map[metadata.TopicPartition]uint64),
