@@ -467,4 +467,3 @@ func TestQueryWindowBytes(t *testing.T) {
 		t.Errorf("a one-hour window of %d read %.1f%% of the bytes, want at most 5%%", hours, 100*ratio)
 	}
 }
-
