@@ -103,7 +103,10 @@ func (b *Broker) takePartition(ctx context.Context, t metadata.Topic, idx int32)
 		return fmt.Errorf("broker: rebuild transactions of %s: %w", tp, err)
 	}
 	p.setLease(l)
-	if err := b.abortOrphans(ctx, p, l.Epoch); err != nil {
+	// Markers acknowledged under local durability by a leader since this log was last the truth
+	// may be lost with that leader's tail.
+	markersLost := local < l.Epoch-1 && st.durability != "object"
+	if err := b.abortOrphans(ctx, p, l.Epoch, markersLost); err != nil {
 		_ = log.Close()
 		return err
 	}

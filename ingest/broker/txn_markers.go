@@ -139,34 +139,50 @@ func (b *Broker) appendMarker(p *partition, lepoch int32, pid int64, epoch int16
 	return res.LastOffset, nil
 }
 
-// committedHere reports whether the records pid left open in a partition (under epoch) are
-// certainly those of t, the producer's latest transaction, which committed: t committed under
-// that epoch, and the partition's last marker of pid is that of the transaction before t (or t is
-// the producer's first), so every record after it is t's. Then the lost marker was a commit, and
-// writing it again keeps t whole. Otherwise the records may be an earlier transaction's, whose
-// marker was lost as well, and the outcome is unknown.
-func committedHere(x *txnIndex, pid int64, epoch int16, t metadata.Transaction) bool {
+// latestHere reports whether the records pid left open in a partition can only be those of t, the
+// producer's latest transaction: the partition's last marker of pid is that of the transaction
+// before t (or t is the producer's first), so every record after it is t's.
+func latestHere(x *txnIndex, pid int64, t metadata.Transaction) bool {
 	seq := txn.MarkerEpoch(t)
-	if t.State != metadata.TxnCompleteCommit || t.ProducerEpoch != epoch || seq <= 0 {
+	if seq <= 0 {
 		return false
 	}
 	last, marked := x.marked[pid]
 	return (marked && last == seq-1) || (!marked && seq == 1)
 }
 
-// abortOrphans aborts the transactions left open in a partition being taken (after rebuildTxns,
-// before it serves) whose transaction no longer includes the partition in the metadata service:
-// their marker was written and acknowledged, then lost — with local durability, in the old
-// leader's tail that never reached object storage. Nobody would write it again, and the
-// transaction would hold the last stable offset back for good. Where the records can only be the
-// producer's latest transaction and it committed (committedHere), the commit is written again and
-// the transaction stays whole. Otherwise the outcome is unknown here, so they are aborted: a
-// committed transaction may lose its records in this partition, as local durability loses
-// acknowledged records on a leader's loss anyway, but no aborted record becomes visible. A transaction still preparing with the partition, or ongoing with it under the epoch it
-// opened here with, is left to its coordinator (an ongoing one under a newer epoch began after a
-// fencing, which ended the one open here). Reads every transaction's state, only when a
-// transaction is open.
-func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32) error {
+// committedHere reports whether the records pid left open in a partition (under epoch) are
+// certainly those of t, the producer's latest transaction, which committed under that epoch
+// (latestHere). Then the lost marker was a commit, and writing it again keeps t whole. Otherwise
+// the records may be an earlier transaction's, whose marker was lost as well, and the outcome is
+// unknown.
+func committedHere(x *txnIndex, pid int64, epoch int16, t metadata.Transaction) bool {
+	return t.State == metadata.TxnCompleteCommit && t.ProducerEpoch == epoch && latestHere(x, pid, t)
+}
+
+// abortOrphans ends the transactions left open in a partition being taken (after rebuildTxns,
+// before it serves) whose marker may have been written and acknowledged, then lost — with local
+// durability, in the old leader's tail that never reached object storage. Nobody would write it
+// again, and the transaction would hold the last stable offset back for good, or be closed by the
+// marker of the producer's next transaction: a commit would then show records that were aborted.
+//
+//   - The producer's transaction in the metadata service no longer includes the partition, or is
+//     ongoing with it under a newer epoch (begun after a fencing, which ended the one open here):
+//     the marker was lost. Where the records can only be the producer's latest transaction and it
+//     committed (committedHere), the commit is written again and the transaction stays whole.
+//     Otherwise the outcome is unknown here, so they are aborted: a committed transaction may lose
+//     its records in this partition, as local durability loses acknowledged records on a leader's
+//     loss anyway, but no aborted record becomes visible.
+//   - It still includes the partition, ongoing under the epoch the records were written with, or
+//     preparing: the records may be that transaction's, and its coordinator ends them. But when
+//     markersLost (an earlier leader's tail may be gone) and the records may instead be an earlier
+//     transaction's whose marker was lost (latestHere fails), they are aborted here, and an ongoing
+//     transaction is fenced (aborted at a bumped epoch, as a timeout does), so that it cannot
+//     commit records of its own that were aborted here: its producer sees its commit fail. A
+//     preparing commit cannot be stopped; the records here are aborted and the rest of it commits.
+//
+// Reads every transaction's state, only when a transaction is open.
+func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32, markersLost bool) error {
 	if len(p.txns.open) == 0 {
 		return nil
 	}
@@ -183,22 +199,31 @@ func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32) e
 	for _, pid := range slices.Sorted(maps.Keys(p.txns.open)) {
 		o := p.txns.open[pid]
 		t, ok := byProducer[pid]
-		inFlight := ok && t.HasPartition(p.tp) &&
-			(t.State.Preparing() || t.State == metadata.TxnOngoing && t.ProducerEpoch == o.epoch)
-		if inFlight {
-			continue
-		}
 		epoch := o.epoch
 		if st := p.producers[pid]; st != nil {
 			epoch = max(epoch, st.epoch)
 		}
-		commit, seq := ok && committedHere(&p.txns, pid, o.epoch, t), int32(0)
-		if commit {
-			seq = txn.MarkerEpoch(t)
+		commit, seq, fenced := false, int32(0), false
+		inFlight := ok && t.HasPartition(p.tp) &&
+			(t.State.Preparing() || t.State == metadata.TxnOngoing && t.ProducerEpoch == o.epoch)
+		switch {
+		case inFlight && (!markersLost || latestHere(&p.txns, pid, t)):
+			continue
+		case inFlight && t.State == metadata.TxnOngoing:
+			f, err := txn.Fence(ctx, b.store, t, time.Now())
+			if err != nil {
+				// Its state moved meanwhile (an EndTxn): abort the records here all the same.
+				b.log.Warn("broker: fencing a transaction that may hold records of an earlier one", "partition", p.tp,
+					"transactional_id", t.ID, "err", err)
+				break
+			}
+			fenced, epoch, seq = true, max(epoch, f.ProducerEpoch), txn.MarkerEpoch(f)
+		case !inFlight && ok && committedHere(&p.txns, pid, o.epoch, t):
+			commit, seq = true, txn.MarkerEpoch(t)
 		}
-		b.log.Warn("broker: a transaction open here has ended without its marker (lost with the old leader); ending it",
+		b.log.Warn("broker: a transaction open here may have ended without its marker (lost with an old leader); ending it",
 			"partition", p.tp, "producer_id", pid, "epoch", epoch, "first_offset", o.first, "transactional_id", t.ID, "state", t.State,
-			"commit", commit)
+			"commit", commit, "fenced", fenced)
 		if _, err := b.appendMarker(p, lepoch, pid, epoch, commit, seq); err != nil {
 			return err
 		}

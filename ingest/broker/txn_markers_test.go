@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-log/strata/ingest/topics"
 	"github.com/strata-log/strata/metadata"
+	"github.com/strata-log/strata/tier/objstore"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -305,6 +306,130 @@ func TestTxnLostCommitMarkerWrittenAgain(t *testing.T) {
 				if a.First >= first {
 					t.Fatalf("aborted %v: the committed transaction at %d was aborted", res.Aborted, first)
 				}
+			}
+		})
+	}
+}
+
+// Local durability: a leader acknowledges a transaction's abort marker once fsynced and dies
+// before it reaches object storage, while the records before it did. The producer's next
+// transaction includes the partition again, under the same epoch (clients keep it). The new leader
+// finds the producer's records open and the producer's transaction ongoing with the partition:
+// they may be that transaction's, or the aborted one's, and the partition holds no marker that
+// tells (its last marker of the producer is not the one of the transaction before). Leaving them
+// to the ongoing transaction's commit would show aborted records, so they are aborted here and
+// the ongoing transaction is fenced (aborted at a bumped epoch: its producer's commit fails). When
+// the partition's last marker is the previous transaction's, the records can only be the ongoing
+// one's, and it is left alone.
+func TestTxnAmbiguousOpenRecordsFenced(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ambiguous bool
+	}{
+		{"abort marker lost, next transaction ongoing", true},
+		{"records of the ongoing transaction", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, clk := newMemStore(t)
+			bucket, err := objstore.NewFile(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp := metadata.TopicPartition{Topic: "amb"}
+			b1 := startTieredNode(t, st, 1, bucket)
+			if _, err := adminOf(t, b1).CreateTopic(ctx, topics.Spec{Name: tp.Topic, Partitions: 1, ReplicationFactor: 1, Configs: map[string]string{
+				"strata.durability": "local",
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			setTxn := func(state metadata.TxnState, seq int64) {
+				t.Helper()
+				if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+					tx.ProducerID, tx.State, tx.Sequence, tx.Partitions = 1, state, seq, []metadata.TopicPartition{tp}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			setTxn(metadata.TxnOngoing, 1)
+			r, err := b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 0)) // 0-1
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b1.WaitDurable(ctx, tp, r.Epoch, 2); err != nil {
+				t.Fatal(err)
+			}
+			if err := b1.partitionForTest(t, tp).log.Roll(); err != nil { // 0-1 go to object storage
+				t.Fatal(err)
+			}
+			for {
+				cat, err := st.GetCatalog(ctx, tp)
+				if err == nil && cat.TieredEnd() >= 2 {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatal("records never tiered")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if tc.ambiguous {
+				// Transaction 1 aborts: its marker (2) is acknowledged and dies with node 1.
+				if err := b1.WriteTxnMarker(ctx, tp, 1, 0, false, 1); err != nil {
+					t.Fatal(err)
+				}
+				setTxn(metadata.TxnCompleteAbort, 1)
+				setTxn(metadata.TxnOngoing, 2) // transaction 2, with the partition, same epoch
+			}
+			crash(b1, clk)
+
+			b2 := startTieredNode(t, st, 2, bucket)
+			if b2.Epoch(tp) < 0 {
+				t.Fatal("the second node did not take the partition")
+			}
+			tx, err := st.GetTransaction(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.ambiguous { // the abort the takeover wrote (2)
+				wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+				defer wcancel()
+				if err := b2.WaitDurable(wctx, tp, b2.Epoch(tp), 3); err != nil {
+					t.Fatalf("the takeover wrote no marker for the open records: %v", err)
+				}
+			}
+			lso, err := b2.LastStableOffset(ctx, tp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := b2.FetchIsolated(ctx, tp, 0, 1<<20, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.ambiguous {
+				if tx.State != metadata.TxnOngoing || tx.ProducerEpoch != 0 || lso != 0 || len(res.Aborted) != 0 {
+					t.Fatalf("state %s epoch %d, last stable offset %d, aborted %v; want the ongoing transaction left alone (ongoing, 0, 0, none)",
+						tx.State, tx.ProducerEpoch, lso, res.Aborted)
+				}
+				return
+			}
+			if tx.State != metadata.TxnPrepareAbort || tx.ProducerEpoch != 1 {
+				t.Fatalf("transaction 2 is %s at epoch %d; want fenced (PrepareAbort at epoch 1)", tx.State, tx.ProducerEpoch)
+			}
+			if want := fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 0, last: 2}}); lso != 3 || fmt.Sprint(res.Aborted) != want {
+				t.Fatalf("last stable offset %d, aborted %v; want 3 and %s", lso, res.Aborted, want)
+			}
+			// The producer, still at epoch 0, cannot write to it again; the coordinator's abort
+			// of transaction 2 closes nothing more.
+			if _, err := b2.AppendTransactional(ctx, tp, "a", txnBatch(1, 1, 0, 2)); err == nil {
+				t.Fatal("the fenced producer's write was accepted")
+			}
+			if err := b2.WriteTxnMarker(ctx, tp, 1, 1, false, 2); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := b2.FetchIsolated(ctx, tp, 0, 1<<20, true); err != nil || fmt.Sprint(res.Aborted) != fmt.Sprint([]AbortedTxn{{ProducerID: 1, First: 0, last: 2}}) {
+				t.Fatalf("after the coordinator's abort: aborted %v, %v", res.Aborted, err)
 			}
 		})
 	}

@@ -291,8 +291,19 @@ func (c *Coordinator) finish(ctx context.Context, t metadata.Transaction) (metad
 
 // abortBumped aborts an ongoing transaction with the epoch bumped, so that its producer is fenced.
 func (c *Coordinator) abortBumped(ctx context.Context, t metadata.Transaction) (metadata.Transaction, error) {
-	now := c.cfg.Now()
-	p, err := c.cfg.Store.UpdateTransaction(ctx, t.ID, func(cur *metadata.Transaction, ok bool) error {
+	p, err := Fence(ctx, c.cfg.Store, t, c.cfg.Now())
+	if err != nil {
+		return t, err
+	}
+	return c.complete(ctx, p)
+}
+
+// Fence decides the abort of t, an ongoing transaction, with its producer's epoch bumped: its
+// producer is fenced (its EndTxn and further writes are refused) and the transaction is recorded
+// PrepareAbort, which the coordinator's loop then completes (its markers) if nobody else does.
+// It fails with CONCURRENT_TRANSACTIONS when t is no longer the id's ongoing transaction.
+func Fence(ctx context.Context, st metadata.Transactions, t metadata.Transaction, now time.Time) (metadata.Transaction, error) {
+	return st.UpdateTransaction(ctx, t.ID, func(cur *metadata.Transaction, ok bool) error {
 		if !ok || cur.State != metadata.TxnOngoing || cur.Sequence != t.Sequence || cur.ProducerEpoch != t.ProducerEpoch {
 			return errChanged
 		}
@@ -302,10 +313,6 @@ func (c *Coordinator) abortBumped(ctx context.Context, t metadata.Transaction) (
 		}
 		return nil
 	})
-	if err != nil {
-		return t, err
-	}
-	return c.complete(ctx, p)
 }
 
 // complete writes a preparing transaction's markers, then (on commit) its staged offsets, then
