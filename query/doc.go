@@ -33,6 +33,11 @@
 // the object. Segment objects carry no column or key index: a query reads their batches whole
 // (pruned by the catalog only), and copies out of them only the columns it uses.
 //
+// The hot tail is read from the leader in reads of about 1 MiB. Each read not yet known becomes
+// a span of the hot index (hotindex.go): its records' timestamp range and key hashes, kept with
+// the leader epoch. A later scan skips the spans that cannot meet its bounds
+// (Stats.HotSpansPruned) and reads the rest.
+//
 // Segment objects are read through a tier.PartitionLog without a hot log (so is a Parquet
 // object gone meanwhile, merged by compaction: the log's catalog names what replaced it); the
 // tail from the tiered end the same catalog read named, so the two never overlap (records below

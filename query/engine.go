@@ -104,6 +104,7 @@ type Engine struct {
 	sem    chan struct{}
 	m      *metrics
 	spares spares
+	hot    *hotIndex
 }
 
 // New returns an Engine. It does no I/O.
@@ -116,7 +117,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent), m: m}, nil
+	return &Engine{cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent), m: m, hot: newHotIndex()}, nil
 }
 
 // Column is one column of a result.
@@ -285,7 +286,7 @@ func (r *run) bind(_ map[string]any, args ...any) (duckdb.ParallelChunkTableSour
 	}
 	cfg := r.e.cfg
 	s := &source{cols: cols, ctx: r.ctx, failed: r.failed, threads: r.e.cfg.Threads, sc: &scanner{catalogs: cfg.Catalogs, objects: cfg.Objects, tail: cfg.Tail,
-		topic: t, bounds: r.plan.For(name), c: &r.c}}
+		hotIndex: r.e.hot, topic: t, bounds: r.plan.For(name), c: &r.c}}
 	r.mu.Lock()
 	r.sources = append(r.sources, s)
 	r.mu.Unlock()

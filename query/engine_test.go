@@ -27,11 +27,20 @@ type leaderTail struct {
 	batches map[int32][][]byte
 	hw      map[int32]int64
 	fail    error // every read fails with it when set
+	epoch   int32 // every partition's leader epoch
+	reads   int   // ReadTail calls
+}
+
+func (l *leaderTail) LeaderEpoch(context.Context, metadata.TopicPartition) (int32, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch, nil
 }
 
 func (l *leaderTail) ReadTail(_ context.Context, tp metadata.TopicPartition, offset int64, maxBytes int) ([]byte, int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.reads++
 	if l.fail != nil {
 		return nil, -1, l.fail
 	}
@@ -287,4 +296,51 @@ func TestEngineValues(t *testing.T) {
 	if buf.String() != want {
 		t.Fatalf("got  %s\nwant %s", buf.String(), want)
 	}
+}
+
+// The hot index: a second query skips the spans of the hot tails the first one read when their
+// timestamps or keys rule them out, answers the same, reads new records past them, and forgets
+// them when the leader epoch changes.
+func TestHotIndexPrunesHotTails(t *testing.T) {
+	f := newFixture(t, Config{})
+	ts := func(o int64) string {
+		return "TIMESTAMP '" + time.UnixMilli(f.t0+o).UTC().Format("2006-01-02 15:04:05.000") + "'"
+	}
+	window := `SELECT count(*) FROM logs WHERE timestamp >= ` + ts(10) + ` AND timestamp < ` + ts(20) // all cold
+	check := func(stmt, want string, hotRead bool, pruned int64) {
+		t.Helper()
+		rows, st := f.rows(t, stmt)
+		if got := fmt.Sprint(rows); got != want {
+			t.Fatalf("%s: rows %s, want %s", stmt, got, want)
+		}
+		if (st.Hot.Bytes > 0) != hotRead || st.HotSpansPruned != pruned {
+			t.Fatalf("%s: hot bytes %d, spans pruned %d; want hot read %v, %d pruned", stmt, st.Hot.Bytes, st.HotSpansPruned, hotRead, pruned)
+		}
+	}
+	// The first query reads the hot tails (the time index cannot bound the window from above).
+	check(window, "[[20]]", true, 0)
+	check(window, "[[20]]", false, 2)
+	check(`SELECT count(*) FROM logs WHERE key = 'nobody'`, "[[0]]", false, 2)
+	check(`SELECT count(*) FROM logs WHERE key = 'k3'`, "[[42]]", true, 0)
+	check(`SELECT count(*) FROM logs WHERE key = 'k3' OR key = 'nobody'`, "[[42]]", true, 0)
+	check(`SELECT count(*) FROM logs WHERE "offset" >= 100`, "[[100]]", true, 0)
+
+	// New records past the indexed spans are read, and indexed in turn.
+	f.tail.mu.Lock()
+	f.tail.batches[0] = append(f.tail.batches[0], segment.AppendBatch(nil, segment.NewBatch{BaseOffset: 150,
+		FirstTimestamp: f.t0 + 150, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+		Records: []segment.Record{{Timestamp: f.t0 + 150, Key: []byte("late"), Value: []byte(`{}`)}}}))
+	f.tail.hw[0] = 151
+	f.tail.mu.Unlock()
+	check(`SELECT count(*) FROM logs WHERE key = 'late'`, "[[1]]", true, 2)
+	check(`SELECT count(*) FROM logs WHERE key = 'late'`, "[[1]]", true, 2) // the new span holds it
+	check(`SELECT count(*) FROM logs WHERE key = 'nobody'`, "[[0]]", false, 3)
+	check(window, "[[20]]", false, 3)
+
+	// Another leader epoch: what was read under the last one is not trusted.
+	f.tail.mu.Lock()
+	f.tail.epoch++
+	f.tail.mu.Unlock()
+	check(window, "[[20]]", true, 0)
+	check(window, "[[20]]", false, 2)
 }

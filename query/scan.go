@@ -30,6 +30,9 @@ type Tail interface {
 	// OffsetForTime is the offset of the first record whose timestamp is ≥ ts (Unix ms), as
 	// ListOffsets answers; found is false when no record is that new.
 	OffsetForTime(ctx context.Context, tp metadata.TopicPartition, ts int64) (offset int64, found bool, err error)
+	// LeaderEpoch is the partition's current leader epoch: within one, the records below the
+	// high watermark do not change (see the hot index).
+	LeaderEpoch(ctx context.Context, tp metadata.TopicPartition) (int32, error)
 }
 
 // TierStats counts what a query read from one tier: batches are counted whole, as read; of
@@ -50,17 +53,21 @@ type Stats struct {
 	// RowGroupsPruned counts the row groups of Parquet objects read that were skipped by their
 	// timestamp statistics or key bloom filters.
 	RowGroupsPruned int64 `json:"row_groups_pruned"`
+	// HotSpansPruned counts the spans of hot tails skipped by what earlier queries read of them
+	// (their timestamps and keys; see the hot index).
+	HotSpansPruned int64 `json:"hot_spans_pruned"`
 }
 
 // counters are a query's Stats, updated by its scans (possibly on several DuckDB threads).
 type counters struct {
-	segRows, segBytes, hotRows, hotBytes, pruned, read, groupsPruned atomic.Int64
+	segRows, segBytes, hotRows, hotBytes, pruned, read, groupsPruned, hotPruned atomic.Int64
 }
 
 func (c *counters) stats() Stats {
 	return Stats{Segment: TierStats{Rows: c.segRows.Load(), Bytes: c.segBytes.Load()},
 		Hot:            TierStats{Rows: c.hotRows.Load(), Bytes: c.hotBytes.Load()},
-		SegmentsPruned: c.pruned.Load(), SegmentsRead: c.read.Load(), RowGroupsPruned: c.groupsPruned.Load()}
+		SegmentsPruned: c.pruned.Load(), SegmentsRead: c.read.Load(), RowGroupsPruned: c.groupsPruned.Load(),
+		HotSpansPruned: c.hotPruned.Load()}
 }
 
 // rowSink receives a scan's rows: the records of batches (segment objects, hot tails) one at a
@@ -81,6 +88,7 @@ type scanner struct {
 	catalogs tier.CatalogStore
 	objects  *tier.Reader
 	tail     Tail
+	hotIndex *hotIndex
 	topic    metadata.Topic
 	bounds   Bounds
 	proj     columnar.Projection
@@ -308,7 +316,8 @@ func (s *scanner) readRange(ctx context.Context, plog *tier.PartitionLog, tp met
 	return true, nil
 }
 
-// hot reads the partition from from (its tiered end) to the high watermark through Tail.
+// hot reads the partition from from (its tiered end) to the high watermark through Tail, skipping
+// the spans the hot index rules out, and adds what it read to the index.
 func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int64, out rowSink) (bool, error) {
 	off, end := max(from, s.bounds.MinOffset), s.end()
 	if s.bounds.MinTime > math.MinInt64 && s.bounds.MinTime > 0 {
@@ -321,8 +330,33 @@ func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int6
 		}
 		off = max(off, at)
 	}
+	epoch := int32(-1)
+	if s.hotIndex != nil {
+		if e, err := s.tail.LeaderEpoch(ctx, tp); err == nil {
+			epoch = e
+		}
+	}
+	var spans []hotSpan
+	defer func() {
+		if len(spans) > 0 {
+			if e, err := s.tail.LeaderEpoch(ctx, tp); err == nil && e == epoch {
+				s.hotIndex.add(tp, s.topic.ID, epoch, from, spans)
+			}
+		}
+	}()
 	hw := int64(-1)
 	for off < end {
+		knownEnd := int64(-1) // of the span holding off, when the index has one
+		if epoch >= 0 {
+			if sp, ok := s.hotIndex.lookup(tp, s.topic.ID, epoch, off); ok {
+				if sp.excludes(s.bounds, s.hotIndex.seed) {
+					s.c.hotPruned.Add(1)
+					off = sp.next
+					continue
+				}
+				knownEnd = sp.next
+			}
+		}
 		recs, h, err := s.tail.ReadTail(ctx, tp, off, readSize)
 		if err != nil {
 			return false, fmt.Errorf("query: reading %s at %d from its leader: %w", tp, off, err)
@@ -335,8 +369,16 @@ func (s *scanner) hot(ctx context.Context, tp metadata.TopicPartition, from int6
 			break
 		}
 		next, more, err := s.batches(recs, tp.Partition, off, end, &s.c.hotRows, &s.c.hotBytes, out)
-		if err != nil || !more {
-			return more, err
+		if err != nil {
+			return false, err
+		}
+		if epoch >= 0 && (knownEnd < 0 || next > knownEnd) { // what the read holds beyond the index
+			if sp, ok := s.hotIndex.summarize(recs, &s.rt); ok {
+				spans = append(spans, sp)
+			}
+		}
+		if !more {
+			return false, nil
 		}
 		if next <= off {
 			break

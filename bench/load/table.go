@@ -357,6 +357,8 @@ type queryStats struct {
 	Hot     struct{ Rows, Bytes int64 } `json:"hot"`
 	Pruned  int64                       `json:"segments_pruned"`
 	Read    int64                       `json:"segments_read"`
+	// HotPruned counts the hot-tail spans the hot index let the query skip.
+	HotPruned int64 `json:"hot_spans_pruned"`
 }
 
 func (s queryStats) bytes() int64 { return s.Segment.Bytes + s.Hot.Bytes }

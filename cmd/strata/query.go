@@ -149,6 +149,17 @@ func (t *queryTail) remoteFetch(ctx context.Context, tp metadata.TopicPartition,
 	}
 }
 
+func (t *queryTail) LeaderEpoch(ctx context.Context, tp metadata.TopicPartition) (int32, error) {
+	if e := t.b.Epoch(tp); e >= 0 {
+		return e, nil
+	}
+	l, err := t.store.GetLease(ctx, tp)
+	if err != nil {
+		return -1, err
+	}
+	return l.Epoch, nil
+}
+
 func (t *queryTail) OffsetForTime(ctx context.Context, tp metadata.TopicPartition, ts int64) (int64, bool, error) {
 	if t.b.Leads(tp) {
 		off, _, err := t.b.ListOffset(ctx, tp, ts)
