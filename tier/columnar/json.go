@@ -21,6 +21,13 @@ import (
 //	anything else, or a mix            string: each value's JSON text (strings unquoted)
 //
 // JSON null, a missing field, and a value that is not a JSON object are null in every JSON column.
+// An object gets at most MaxJSONColumns of them, in the order the names first appear: fields of
+// names past that stay in `value` only (a value holding one is never left out of it as rebuilt),
+// so that values with thousands of distinct names cannot make an object of thousands of columns,
+// each slow to write and read.
+
+// MaxJSONColumns is the most JSON columns one object has.
+const MaxJSONColumns = 256
 
 type jsonKind uint8
 
@@ -59,7 +66,7 @@ func (j *jsonColumns) add(spans []jsonSpan, fs []jsonField, value []byte) ([]jso
 	for _, f := range fs {
 		i, seen := j.index[string(f.name)]
 		if !seen {
-			if len(f.name) == 0 {
+			if len(f.name) == 0 || len(j.names) >= MaxJSONColumns {
 				continue
 			}
 			i = len(j.names)

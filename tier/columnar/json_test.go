@@ -3,7 +3,9 @@ package columnar_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -137,6 +139,48 @@ func TestJSONValuesRebuilt(t *testing.T) {
 	got, err := open(t, obj).Batches(context.Background(), nil, 0, 1<<20, columnar.CodecAsProduced)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("batches not read back byte for byte (%v)", err)
+	}
+}
+
+// Values with more distinct field names than MaxJSONColumns: the first names get columns, the
+// rest stay in value only, and every value reads back as it was, in both JSON formats.
+func TestJSONColumnsCapped(t *testing.T) {
+	var data []byte
+	for i := range 3 {
+		var v bytes.Buffer
+		v.WriteString("{")
+		for f := range columnar.MaxJSONColumns / 2 {
+			if f > 0 {
+				v.WriteString(",")
+			}
+			fmt.Fprintf(&v, `"f%d":%d`, i*columnar.MaxJSONColumns/2+f, f)
+		}
+		v.WriteString("}")
+		data = segment.AppendBatch(data, segment.NewBatch{BaseOffset: int64(i), FirstTimestamp: 1000, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+			Records: []segment.Record{{Timestamp: 1000, Value: v.Bytes()}}})
+	}
+	for _, format := range []columnar.ValueFormat{columnar.ValueJSON, columnar.ValueJSONColumns} {
+		obj, _ := writeObject(t, data, columnar.Options{ValueFormat: format})
+		tbl, err := pqarrow.ReadTable(context.Background(), bytes.NewReader(obj), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := tbl.Schema()
+		cols := 0
+		for _, f := range s.Fields() {
+			if strings.HasPrefix(f.Name, columnar.JSONPrefix) {
+				cols++
+			}
+		}
+		last := fmt.Sprintf("%sf%d", columnar.JSONPrefix, columnar.MaxJSONColumns-1)
+		if cols != columnar.MaxJSONColumns || len(s.FieldIndices(last)) != 1 || len(s.FieldIndices(last+"0")) != 0 {
+			t.Fatalf("format %v: %d JSON columns (want %d, the last %s)", format, cols, columnar.MaxJSONColumns, last)
+		}
+		tbl.Release()
+		got, err := open(t, obj).Batches(context.Background(), nil, 0, 1<<20, columnar.CodecAsProduced)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("format %v: batches not read back byte for byte (%v)", format, err)
+		}
 	}
 }
 
