@@ -134,6 +134,8 @@ func buildParquet(ctx context.Context, w *Worker, tp metadata.TopicPartition, s 
 	if err != nil {
 		return nil, metadata.SegmentRef{}, &inputError{key: s.Key, err: err}
 	}
+	began := time.Now()
+	defer func() { w.m.convertSeconds.Add(time.Since(began).Seconds()) }()
 	return ConvertSegment(tp.Partition, s, data, opts)
 }
 

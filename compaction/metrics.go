@@ -26,7 +26,8 @@ type metrics struct {
 	keyBytes      prometheus.Counter
 	keyTombstones prometheus.Counter
 
-	converted prometheus.Counter // segments converted to Parquet (convert.go)
+	converted      prometheus.Counter // segments converted to Parquet (convert.go)
+	convertSeconds prometheus.Counter // time spent encoding them (ConvertSegment)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -92,9 +93,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_compaction_converted_segments_total",
 			Help: "Segments of strata.cold.format=parquet topics replaced by Parquet objects.",
 		}),
+		convertSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compaction_convert_seconds_total",
+			Help: "Time spent encoding segments as Parquet objects (reading them from and writing them to object storage excluded).",
+		}),
 	}
 	if reg != nil {
 		m.converted = promshare.Keep(reg, m.converted)
+		m.convertSeconds = promshare.Keep(reg, m.convertSeconds)
 		m.keyDirtyRatio = promshare.Keep(reg, m.keyDirtyRatio)
 		m.keyLag = promshare.Keep(reg, m.keyLag)
 		m.keyCleanings = promshare.Keep(reg, m.keyCleanings)

@@ -24,6 +24,10 @@ import (
 //	convert_mb_per_s, _zstd, _zstd_columns
 //	                            record value MB converted per second, from the switch until the last
 //	                            object is in (includes the wait for the next 1 s compaction pass)
+//	convert_encode_mb_per_s, _zstd, _zstd_columns
+//	                            the same MB over the compaction worker's time encoding them
+//	                            (strata_compaction_convert_seconds_total; one worker, one core at
+//	                            most: the conversion's speed per core, GETs and PUTs left out)
 //	replay_parquet_vs_segment   cold replay over Kafka Fetch of the Parquet topic ÷ of the segment topic
 //	                            (the same records; local.retention.ms=0 dropped the hot copies; read
 //	                            segment, Parquet, Parquet, segment; each side's MB/s over its two reads)
@@ -81,6 +85,11 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 
 	// Conversion, one topic at a time.
 	for _, c := range []struct{ topic, suffix string }{{plain, ""}, {zstd, "_zstd"}, {zcols, "_zstd_columns"}} {
+		const encodeSeconds = "strata_compaction_convert_seconds_total"
+		before, err := Scrape(ctx, t.Broker.MetricsURL())
+		if err != nil {
+			return r, err
+		}
 		began := time.Now()
 		if err := alterTopicConfig(ctx, t, c.topic, "strata.cold.format", "parquet"); err != nil {
 			return r, fmt.Errorf("switch %s to parquet: %w", c.topic, err)
@@ -90,6 +99,13 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 			return r, err
 		}
 		secs := time.Since(began).Seconds()
+		after, err := Scrape(ctx, t.Broker.MetricsURL())
+		if err != nil {
+			return r, err
+		}
+		if enc := after.Sum(encodeSeconds, nil) - before.Sum(encodeSeconds, nil); enc > 0 {
+			r.Figures["convert_encode_mb_per_s"+c.suffix] = float64(written) / 1e6 / enc
+		}
 		r.Figures["segment_bytes"+c.suffix] = float64(segBytes[c.topic])
 		r.Figures["parquet_bytes"+c.suffix] = float64(s.parquetBytes)
 		if segBytes[c.topic] > 0 {
