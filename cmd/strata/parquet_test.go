@@ -419,35 +419,7 @@ func checkWithPython(t *testing.T, ctx context.Context, b objstore.Bucket, topic
 		t.Skipf("duckdb and pyarrow not importable by %s; run `make clients`", py)
 	}
 	dir := t.TempDir()
-	ends := map[int32]int64{}
-	err := b.List(ctx, "", func(a objstore.Attrs) error {
-		if !strings.HasSuffix(a.Key, ".parquet") || !strings.Contains(a.Key, "/"+topicID+"/") {
-			return nil
-		}
-		rc, err := b.Get(ctx, a.Key)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		data, err := io.ReadAll(rc)
-		if err != nil {
-			return err
-		}
-		o, err := columnar.Open(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			return err
-		}
-		_, next := o.Range()
-		ends[o.Partition()] = max(ends[o.Partition()], next)
-		path := filepath.Join(dir, filepath.FromSlash(a.Key))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(path, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ends := copyParquetObjects(t, ctx, b, topicID, dir)
 	fields := []string{"time", "level", "service", "latency_ms", "msg"}
 	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(root, "testdata/parquet/check.py"), dir}, fields...)...)
 	var stderr bytes.Buffer
@@ -503,6 +475,42 @@ func checkWithPython(t *testing.T, ctx context.Context, b objstore.Bucket, topic
 		}
 	}
 	t.Logf("DuckDB and pyarrow read %d records of %d partitions, equal to the Kafka view", len(got), len(ends))
+}
+
+// copyParquetObjects copies the Parquet objects of a topic (by its ID) into dir, laid out as the
+// bucket is, and returns each partition's end (the largest next offset of its objects).
+func copyParquetObjects(t *testing.T, ctx context.Context, b objstore.Bucket, topicID, dir string) map[int32]int64 {
+	t.Helper()
+	ends := map[int32]int64{}
+	err := b.List(ctx, "", func(a objstore.Attrs) error {
+		if !strings.HasSuffix(a.Key, ".parquet") || !strings.Contains(a.Key, "/"+topicID+"/") {
+			return nil
+		}
+		rc, err := b.Get(ctx, a.Key)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return err
+		}
+		o, err := columnar.Open(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return err
+		}
+		_, next := o.Range()
+		ends[o.Partition()] = max(ends[o.Partition()], next)
+		path := filepath.Join(dir, filepath.FromSlash(a.Key))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(path, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ends
 }
 
 // repoRootDir is the module root: the nearest directory above with a go.mod.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/strata-log/strata/tier/objstore"
 )
 
 // tierStatements are asked of every tier's copy of the same records, {t} standing for the
@@ -207,28 +204,7 @@ func TestQuerySameAnswersEveryTier(t *testing.T) {
 		t.Skipf("duckdb not importable by %s; run `make clients`", py)
 	}
 	dir := t.TempDir()
-	err = bucket.List(ctx, "", func(a objstore.Attrs) error {
-		if !strings.HasSuffix(a.Key, ".parquet") || !strings.Contains(a.Key, "/"+hex.EncodeToString(pqID[:])+"/") {
-			return nil
-		}
-		rc, err := bucket.Get(ctx, a.Key)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		data, err := io.ReadAll(rc)
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(dir, filepath.FromSlash(a.Key))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(path, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	copyParquetObjects(t, ctx, bucket, hex.EncodeToString(pqID[:]), dir)
 	arg, _ := json.Marshal(stmts)
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, py, "-c", duckdbOverObjects, dir, string(arg))
