@@ -265,6 +265,18 @@ func (b *Broker) LedPartitions() map[metadata.TopicPartition]int32 {
 	return out
 }
 
+// TopicIDOf is the ID of the topic of tp as this node leads it; ok is false when it does not
+// lead tp.
+func (b *Broker) TopicIDOf(tp metadata.TopicPartition) (id metadata.TopicID, ok bool) {
+	b.mu.RLock()
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil || !p.leading() {
+		return id, false
+	}
+	return p.topicID, true
+}
+
 // Epoch returns the leader epoch under which this node serves tp, or -1 when it does not.
 func (b *Broker) Epoch(tp metadata.TopicPartition) int32 {
 	b.mu.RLock()

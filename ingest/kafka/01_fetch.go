@@ -1,6 +1,12 @@
 package kafka
 
-// Fetch (key 1), versions 4–12.
+// Fetch (key 1), versions 4–18.
+//
+// From v13 topics are named by ID (KIP-516): an ID that names no topic answers UNKNOWN_TOPIC_ID,
+// and so does a partition whose leader here leads a topic of that name with another ID (the topic
+// was deleted and created again). The fields v15–v18 add for replicas (replica state and
+// directory, KIP-853/KIP-1166) are read and ignored; no node endpoints are sent (v16, KIP-951:
+// optional, clients ask Metadata instead).
 //
 // Incremental fetch sessions (KIP-227) from v7: see fetch_session.go. Whole batches are returned
 // as stored (compression intact); a fetch offset inside a batch returns that whole batch and the
@@ -34,12 +40,16 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.Fetch.Int16(), minVersion: 4, maxVersion: 12, handle: handleFetch})
+	register(api{key: kmsg.Fetch.Int16(), minVersion: 4, maxVersion: 18, handle: handleFetch})
 }
 
 func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	var unknown []kmsg.FetchResponseTopic // named by an ID that names no topic
+	if req.Version >= 13 {
+		unknown = s.fetchTopicNames(ctx, req)
+	}
 	req, session, code := cc.fetchSessions.begin(req)
 	if code != 0 {
 		resp.ErrorCode = code
@@ -66,7 +76,7 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 		for _, f := range release {
 			onWritten(ctx, f)
 		}
-		resp.Topics = append(resp.Topics, denied...)
+		resp.Topics = append(append(resp.Topics, denied...), unknown...)
 		cc.fetchSessions.finish(session, resp)
 		return resp, nil
 	}
@@ -83,7 +93,7 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 		}
 		releasePass()
 		total, errs := fetchOnce(ctx, s, req, resp, maxBytes, &release)
-		if errs || len(denied) > 0 || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
+		if errs || len(denied) > 0 || len(unknown) > 0 || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
 			return answer()
 		}
 		if !waitAny(ctx, changed, deadline) {
@@ -113,17 +123,23 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		}
 	}
 	type slot struct {
-		tp  metadata.TopicPartition
-		rp  *kmsg.FetchRequestTopicPartition
-		res broker.FetchResult
-		err error
-		pre bool // read in the concurrent first phase
+		tp   metadata.TopicPartition
+		rp   *kmsg.FetchRequestTopicPartition
+		code int16 // answered without a read: the leader epoch or the topic ID does not match
+		res  broker.FetchResult
+		err  error
+		pre  bool // read in the concurrent first phase
 	}
 	var slots []slot
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
 		for pi := range rt.Partitions {
-			slots = append(slots, slot{tp: metadata.TopicPartition{Topic: rt.Topic, Partition: rt.Partitions[pi].Partition}, rp: &rt.Partitions[pi]})
+			sl := slot{tp: metadata.TopicPartition{Topic: rt.Topic, Partition: rt.Partitions[pi].Partition}, rp: &rt.Partitions[pi]}
+			sl.code = checkLeaderEpoch(s, sl.tp, sl.rp.CurrentLeaderEpoch)
+			if id, leads := s.broker.TopicIDOf(sl.tp); sl.code == 0 && req.Version >= 13 && leads && id != rt.TopicID {
+				sl.code = kerr.UnknownTopicID.Code
+			}
+			slots = append(slots, sl)
 		}
 	}
 	planned := 0
@@ -131,7 +147,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 	for i := range slots {
 		sl := &slots[i]
 		pmax := int(max(sl.rp.PartitionMaxBytes, 0))
-		if planned+pmax > maxBytes || checkLeaderEpoch(s, sl.tp, sl.rp.CurrentLeaderEpoch) != 0 {
+		if planned+pmax > maxBytes || sl.code != 0 {
 			break
 		}
 		planned += pmax
@@ -156,7 +172,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 	i := 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		for range rt.Partitions {
 			sl := &slots[i]
@@ -166,8 +182,8 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset, sp.PreferredReadReplica = -1, -1, -1, -1
 			// Never null: librdkafka rejects a null record set (size -1); Kafka sends an empty one.
 			sp.RecordBatches = []byte{}
-			if c := checkLeaderEpoch(s, sl.tp, sl.rp.CurrentLeaderEpoch); c != 0 {
-				sp.ErrorCode, errs = c, true
+			if sl.code != 0 {
+				sp.ErrorCode, errs = sl.code, true
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
@@ -211,6 +227,46 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		resp.Topics = append(resp.Topics, st)
 	}
 	return total, errs
+}
+
+// fetchTopicNames names the topics of req (v13+) and of its forgotten topics by their IDs, and
+// takes out of req those whose ID names no topic: their answer, UNKNOWN_TOPIC_ID for each
+// partition, is returned.
+func (s *Server) fetchTopicNames(ctx context.Context, req *kmsg.FetchRequest) []kmsg.FetchResponseTopic {
+	var unknown []kmsg.FetchResponseTopic
+	kept := req.Topics[:0]
+	for _, rt := range req.Topics {
+		if name, ok := s.topicName(ctx, rt.TopicID); ok {
+			rt.Topic = name
+			kept = append(kept, rt)
+			continue
+		}
+		unknown = append(unknown, fetchErrorTopic(rt, kerr.UnknownTopicID.Code))
+	}
+	req.Topics = kept
+	forgotten := req.ForgottenTopics[:0]
+	for _, ft := range req.ForgottenTopics {
+		if name, ok := s.topicName(ctx, ft.TopicID); ok {
+			ft.Topic = name
+			forgotten = append(forgotten, ft)
+		}
+	}
+	req.ForgottenTopics = forgotten
+	return unknown
+}
+
+// fetchErrorTopic answers every partition of rt with code.
+func fetchErrorTopic(rt kmsg.FetchRequestTopic, code int16) kmsg.FetchResponseTopic {
+	st := kmsg.NewFetchResponseTopic()
+	st.Topic, st.TopicID = rt.Topic, rt.TopicID
+	for _, rp := range rt.Partitions {
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition, sp.ErrorCode = rp.Partition, code
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset, sp.PreferredReadReplica = -1, -1, -1, -1
+		sp.RecordBatches = []byte{}
+		st.Partitions = append(st.Partitions, sp)
+	}
+	return st
 }
 
 // waitAny blocks until one of chans fires (true), or the deadline passes or ctx ends (false).

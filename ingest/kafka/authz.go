@@ -149,16 +149,7 @@ func (s *Server) fetchDenied(cc *clientConn, req *kmsg.FetchRequest) []kmsg.Fetc
 			kept = append(kept, rt)
 			continue
 		}
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset, sp.PreferredReadReplica = -1, -1, -1, -1
-			sp.RecordBatches = []byte{}
-			st.Partitions = append(st.Partitions, sp)
-		}
-		denied = append(denied, st)
+		denied = append(denied, fetchErrorTopic(rt, kerr.TopicAuthorizationFailed.Code))
 	}
 	req.Topics = kept
 	return denied

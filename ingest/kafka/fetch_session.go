@@ -49,6 +49,7 @@ type fetchSession struct {
 // node last answered about it.
 type sessionPart struct {
 	tp                metadata.TopicPartition
+	topicID           [16]byte // as the client named it (v13+)
 	req               kmsg.FetchRequestTopicPartition
 	answered          bool
 	hw, lso, logStart int64
@@ -104,11 +105,11 @@ func (s *fetchSession) update(req *kmsg.FetchRequest) {
 		for _, rp := range rt.Partitions {
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
 			if i, ok := s.index[tp]; ok {
-				s.parts[i].req = rp
+				s.parts[i].req, s.parts[i].topicID = rp, rt.TopicID
 				continue
 			}
 			s.index[tp] = len(s.parts)
-			s.parts = append(s.parts, &sessionPart{tp: tp, req: rp})
+			s.parts = append(s.parts, &sessionPart{tp: tp, topicID: rt.TopicID, req: rp})
 		}
 	}
 }
@@ -138,7 +139,7 @@ func (s *fetchSession) request(req *kmsg.FetchRequest) *kmsg.FetchRequest {
 			i = len(full.Topics)
 			at[p.tp.Topic] = i
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic = p.tp.Topic
+			t.Topic, t.TopicID = p.tp.Topic, p.topicID
 			full.Topics = append(full.Topics, t)
 		}
 		full.Topics[i].Partitions = append(full.Topics[i].Partitions, p.req)

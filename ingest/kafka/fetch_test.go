@@ -210,3 +210,97 @@ func TestMetricsRegistered(t *testing.T) {
 		t.Fatal("registering the same metrics twice must fail")
 	}
 }
+
+// Fetch v13+ names topics by ID: a known ID reads the topic (in a session too, forgotten by ID),
+// an ID that names no topic answers UNKNOWN_TOPIC_ID, and so does the ID of a topic deleted and
+// created again under the same name, while the new ID reads the new topic.
+func TestFetchByTopicID(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	n.createTopic(t, "ids", 1, nil)
+	r := n.raw(t)
+	if pr := r.produceRaw("ids", 0, recordBatch(3, -1, -1, -1), -1); pr.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(pr.ErrorCode))
+	}
+	idOf := func() [16]byte {
+		t.Helper()
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr("ids")
+		req.Topics = append(req.Topics, mt)
+		resp := r.roundTrip(req).(*kmsg.MetadataResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("metadata: %+v", resp.Topics)
+		}
+		return resp.Topics[0].TopicID
+	}
+	fetch := func(version int16, sessionID, epoch int32, id [16]byte, forget bool) *kmsg.FetchResponse {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(version)
+		req.MaxBytes, req.SessionID, req.SessionEpoch = 1<<20, sessionID, epoch
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = id
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = 0, 1<<20, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		if forget {
+			ft := kmsg.NewFetchRequestForgottenTopic()
+			ft.TopicID, ft.Partitions = id, []int32{0}
+			req.ForgottenTopics = append(req.ForgottenTopics, ft)
+		} else {
+			req.Topics = append(req.Topics, rt)
+		}
+		return r.roundTrip(req).(*kmsg.FetchResponse)
+	}
+	one := func(resp *kmsg.FetchResponse) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("fetch: error %v, topics %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	id := idOf()
+	for _, v := range []int16{13, 15, 16, 17, 18} {
+		resp := fetch(v, 0, -1, id, false)
+		if sp := one(resp); sp.ErrorCode != 0 || sp.HighWatermark != 3 || batchesIn(t, sp.RecordBatches) != 1 || resp.Topics[0].TopicID != id {
+			t.Fatalf("v%d: %v, hw %d, topic id %x; want the topic's batch and id %x", v, kerr.ErrorForCode(sp.ErrorCode), sp.HighWatermark, resp.Topics[0].TopicID, id)
+		}
+	}
+	if sp := one(fetch(13, 0, -1, [16]byte{1, 2, 3}, false)); sp.ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("an unknown ID: %v, want UNKNOWN_TOPIC_ID", kerr.ErrorForCode(sp.ErrorCode))
+	}
+
+	// A session by ID: opened, the partition forgotten by ID, then an incremental fetch answers
+	// nothing of it.
+	open := fetch(13, 0, 0, id, false)
+	if sp := one(open); sp.ErrorCode != 0 || open.SessionID == 0 {
+		t.Fatalf("session: %v, id %d", kerr.ErrorForCode(sp.ErrorCode), open.SessionID)
+	}
+	if resp := fetch(13, open.SessionID, 1, id, true); resp.ErrorCode != 0 || len(resp.Topics) != 0 {
+		t.Fatalf("after forgetting by ID: %v, %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+	}
+
+	// The topic deleted and created again: the old ID is unknown, the new one reads the new topic.
+	if _, err := n.admin(t).DeleteTopics(context.Background(), "ids"); err != nil {
+		t.Fatal(err)
+	}
+	n.createTopic(t, "ids", 1, nil)
+	var newID [16]byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if newID = idOf(); newID != id {
+			if sp := one(fetch(13, 0, -1, newID, false)); sp.ErrorCode == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new topic never served")
+		}
+	}
+	if sp := one(fetch(13, 0, -1, id, false)); sp.ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("the deleted topic's ID: %v, want UNKNOWN_TOPIC_ID", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	if sp := one(fetch(13, 0, -1, newID, false)); sp.ErrorCode != 0 || sp.HighWatermark != 0 {
+		t.Fatalf("the new topic: %v, hw %d; want an empty topic", kerr.ErrorForCode(sp.ErrorCode), sp.HighWatermark)
+	}
+}

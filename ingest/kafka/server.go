@@ -212,15 +212,16 @@ func (c Config) Validate() error {
 
 // Server is a Kafka protocol listener.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	broker *broker.Broker
-	topics *topics.Admin
-	groups *group.Coordinator
-	m      *metrics
-	sec    *securityMetrics
-	budget *byteBudget
-	frames framePool // buffers of handled Produce frames
+	cfg      Config
+	log      *slog.Logger
+	broker   *broker.Broker
+	topics   *topics.Admin
+	groups   *group.Coordinator
+	m        *metrics
+	sec      *securityMetrics
+	budget   *byteBudget
+	frames   framePool  // buffers of handled Produce frames
+	topicIDs topicNames // topic IDs to names (Fetch v13+)
 
 	ctx    context.Context // cancelled by Close: ends long polls and handlers
 	cancel context.CancelFunc
