@@ -13,13 +13,14 @@ import (
 	"github.com/strata-log/strata/tier/hotlog"
 )
 
-// Special ListOffsets timestamps (KIP-79, KIP-734, KIP-1005).
+// Special ListOffsets timestamps (KIP-79, KIP-734, KIP-1005, KIP-1023).
 const (
-	LatestTimestamp        int64 = -1
-	EarliestTimestamp      int64 = -2
-	MaxTimestamp           int64 = -3
-	EarliestLocalTimestamp int64 = -4
-	LatestTieredTimestamp  int64 = -5
+	LatestTimestamp                int64 = -1
+	EarliestTimestamp              int64 = -2
+	MaxTimestamp                   int64 = -3
+	EarliestLocalTimestamp         int64 = -4
+	LatestTieredTimestamp          int64 = -5
+	EarliestPendingUploadTimestamp int64 = -6
 )
 
 // FetchResult is what one partition contributes to a Fetch response.
@@ -148,6 +149,8 @@ func (b *Broker) Changed(tp metadata.TopicPartition) <-chan struct{} {
 //     timestamp; -1/-1 for an empty log.
 //   - LatestTiered (-5): the last offset held in object storage per the catalog; -1 when nothing
 //     is tiered (what Apache Kafka answers when remote storage holds nothing).
+//   - EarliestPendingUpload (-6): the first offset not yet in object storage (not below the log
+//     start), or the log start when nothing is tiered yet, as Apache Kafka answers.
 //   - a time: the offset of the first record (from the log start, tiered or hot) whose timestamp
 //     is ≥ ts, and that record's timestamp — its batch's append time for LogAppendTime batches —
 //     as Kafka answers; -1/-1 when no visible record is that new.
@@ -170,12 +173,19 @@ func (b *Broker) ListOffset(ctx context.Context, tp metadata.TopicPartition, ts 
 	case MaxTimestamp:
 		mts, off := p.plog.MaxTimestamp()
 		return off, mts, nil
-	case LatestTieredTimestamp:
+	case LatestTieredTimestamp, EarliestPendingUploadTimestamp:
 		off, err := p.plog.LatestTiered(ctx)
 		if err != nil {
 			return -1, -1, fmt.Errorf("broker: latest tiered offset of %s: %w", tp, err)
 		}
-		return off, -1, nil
+		if ts == LatestTieredTimestamp {
+			return off, -1, nil
+		}
+		start, err := p.plog.Earliest(ctx)
+		if err != nil {
+			return -1, -1, fmt.Errorf("broker: earliest offset of %s: %w", tp, err)
+		}
+		return max(off+1, start), -1, nil
 	}
 	if ts < 0 {
 		return -1, -1, kafkaErr(kerr.InvalidRequest, "%s: unknown special timestamp %d", tp, ts)

@@ -80,6 +80,7 @@ func TestTieredDurabilityAndReads(t *testing.T) {
 	}{
 		{"earliest is the tiered start", EarliestTimestamp, 0},
 		{"latest tiered", LatestTieredTimestamp, 14},
+		{"earliest pending upload: the tiered end", EarliestPendingUploadTimestamp, 15},
 		{"latest", LatestTimestamp, 15},
 	}
 	for _, tc := range cases {

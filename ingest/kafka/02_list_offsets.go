@@ -1,11 +1,12 @@
 package kafka
 
-// ListOffsets (key 2), versions 0–10.
+// ListOffsets (key 2), versions 0–11.
 //
 // Timestamps: -1 latest (high watermark), -2 earliest (the catalog's log start when tiered data
 // reaches below the hot log), -3 max timestamp (v7+), -4 earliest local (v8+, the hot log's
 // start), -5 latest tiered (v9+, the last offset in object storage, -1 when nothing is tiered, as
-// Apache Kafka answers then), or a time in ms: the first record, tiered or hot, whose timestamp is
+// Apache Kafka answers then), -6 earliest pending upload (v11+, the first offset not yet in object
+// storage: the tiered end, or the log start when nothing is tiered), or a time in ms: the first record, tiered or hot, whose timestamp is
 // ≥ it, and that record's timestamp, as Kafka answers. v0 returns one old-style offset whatever
 // MaxNumOffsets asks. With isolation level 1 (read_committed, v2+) latest is the last stable
 // offset (below any open transaction). CurrentLeaderEpoch (v4+) is checked against the lease epoch: older →
@@ -25,7 +26,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.ListOffsets.Int16(), minVersion: 0, maxVersion: 10, handle: handleListOffsets})
+	register(api{key: kmsg.ListOffsets.Int16(), minVersion: 0, maxVersion: 11, handle: handleListOffsets})
 }
 
 func handleListOffsets(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,7 +1,8 @@
 package kafka
 
-// Metadata (key 3), versions 0–12.
+// Metadata (key 3), versions 0–13.
 //
+// The top-level error code (v13, KIP-1102: REBOOTSTRAP_REQUIRED) is always 0.
 // Brokers are the live nodes of the node registry; a partition's leader is the holder of its lease
 // (LEADER_NOT_AVAILABLE with leader -1 while no live node holds it). The controller is the live
 // node with the lowest id. Topics are auto-created when the request allows it (v0–3 always, v4+
@@ -26,7 +27,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 12, handle: handleMetadata})
+	register(api{key: kmsg.Metadata.Int16(), minVersion: 0, maxVersion: 13, handle: handleMetadata})
 }
 
 func handleMetadata(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

@@ -1,9 +1,10 @@
 package kafka
 
-// DescribeCluster (key 60), versions 0–1.
+// DescribeCluster (key 60), versions 0–2.
 //
 // The live nodes of the node registry and the cluster id. Endpoint type 2 (controllers, v1+)
-// answers UNSUPPORTED_ENDPOINT_TYPE as a broker does.
+// answers UNSUPPORTED_ENDPOINT_TYPE as a broker does. Fenced brokers (v2, KIP-1073) are never
+// listed: a node whose registration lapsed is not in the registry, so none is reported fenced.
 //
 // Deviations from Apache Kafka: Strata has no controller (metadata lives in the metadata
 // service), so the lowest live node id is reported as the "controller"; authorized operations are
@@ -19,7 +20,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.DescribeCluster.Int16(), minVersion: 0, maxVersion: 1, handle: handleDescribeCluster})
+	register(api{key: kmsg.DescribeCluster.Int16(), minVersion: 0, maxVersion: 2, handle: handleDescribeCluster})
 }
 
 func handleDescribeCluster(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {

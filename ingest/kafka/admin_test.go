@@ -79,6 +79,7 @@ func TestListOffsets(t *testing.T) {
 		{"max timestamp", 9, broker.MaxTimestamp, 9, base.Add(9 * time.Minute).UnixMilli()},
 		{"earliest local", 9, broker.EarliestLocalTimestamp, 0, -1},
 		{"latest tiered, nothing tiered", 9, broker.LatestTieredTimestamp, -1, -1},
+		{"earliest pending upload, nothing tiered: the log start", 11, broker.EarliestPendingUploadTimestamp, 0, -1},
 		{"after the newest", 9, time.Now().Add(time.Hour).UnixMilli(), -1, -1},
 		{"v0 latest", 0, broker.LatestTimestamp, 10, -1},
 	}
