@@ -1,6 +1,6 @@
 package kafka
 
-// OffsetCommit (key 8), versions 0–9.
+// OffsetCommit (key 8), versions 0–10.
 //
 // Stores a group's consumed positions in the metadata store, served by ingest/group.Coordinator.
 // Members are checked by generation and member id; a simple consumer (generation -1, no member id)
@@ -9,8 +9,10 @@ package kafka
 // is accepted for the partitions the member has owned since that epoch (Kafka 4.3), else
 // STALE_MEMBER_EPOCH.
 //
-// Deviations from Apache Kafka: v10 (topic ids) is not served; the v1 commit timestamp and the
-// v2–v4 retention time are ignored (offsets do not expire).
+// v10 names topics by ID (topic_ids.go): an ID that names no topic answers UNKNOWN_TOPIC_ID.
+//
+// Deviations from Apache Kafka: the v1 commit timestamp and the v2–v4 retention time are ignored
+// (offsets do not expire).
 
 import (
 	"context"
@@ -19,7 +21,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.OffsetCommit.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.offsetCommit(ctx, cc, req.(*kmsg.OffsetCommitRequest)), nil
+	register(api{key: kmsg.OffsetCommit.Int16(), minVersion: 0, maxVersion: 10, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.offsetCommitByID(ctx, cc, req.(*kmsg.OffsetCommitRequest)), nil
 	}})
 }

@@ -1,6 +1,6 @@
 package kafka
 
-// OffsetFetch (key 9), versions 0–9.
+// OffsetFetch (key 9), versions 0–10.
 //
 // A group's committed offsets (v0–v7 one group, v8+ many), served by ingest/group.Coordinator. A
 // partition with no commit answers offset -1; a null topic list (v2+) returns everything committed.
@@ -10,7 +10,8 @@ package kafka
 // The v9 member id and epoch are checked against a KIP-848 consumer group (UNKNOWN_MEMBER_ID,
 // STALE_MEMBER_EPOCH); without them (an admin) nothing is checked.
 //
-// Deviations from Apache Kafka: v10 (topic ids) is not served.
+// v10 names topics by ID (topic_ids.go): an ID that names no topic answers UNKNOWN_TOPIC_ID, and
+// of the "all topics" answer the topics that no longer exist are left out.
 
 import (
 	"context"
@@ -19,7 +20,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.OffsetFetch.Int16(), minVersion: 0, maxVersion: 9, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
-		return s.offsetFetch(ctx, cc, req.(*kmsg.OffsetFetchRequest)), nil
+	register(api{key: kmsg.OffsetFetch.Int16(), minVersion: 0, maxVersion: 10, handle: func(ctx context.Context, s *Server, cc *clientConn, req kmsg.Request) (kmsg.Response, error) {
+		return s.offsetFetchByID(ctx, cc, req.(*kmsg.OffsetFetchRequest)), nil
 	}})
 }

@@ -14,18 +14,28 @@ func TestGroupAPIsEveryVersion(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	n.createTopic(t, "t", 2, nil)
 	rc := n.raw(t)
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 12
+	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}}
+	tid := rc.roundTrip(md).(*kmsg.MetadataResponse).Topics[0].TopicID
 
-	for v := int16(0); v <= 9; v++ {
+	for v := int16(0); v <= 10; v++ {
 		t.Run(fmt.Sprintf("OffsetCommit+Fetch v%d", v), func(t *testing.T) {
 			group := fmt.Sprintf("simple-%d", v)
 			c := kmsg.NewPtrOffsetCommitRequest()
 			c.Version, c.Group, c.Generation = v, group, -1
 			p := kmsg.NewOffsetCommitRequestTopicPartition()
 			p.Partition, p.Offset, p.Metadata = 1, 40+int64(v), kmsg.StringPtr("m")
-			c.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{p}}}
+			c.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", TopicID: tid, Partitions: []kmsg.OffsetCommitRequestTopicPartition{p}}}
+			if v >= 10 { // and a topic ID that names no topic
+				c.Topics = append(c.Topics, kmsg.OffsetCommitRequestTopic{TopicID: [16]byte{9}, Partitions: []kmsg.OffsetCommitRequestTopicPartition{p}})
+			}
 			cr := rc.roundTrip(c).(*kmsg.OffsetCommitResponse)
-			if len(cr.Topics) != 1 || cr.Topics[0].Partitions[0].ErrorCode != 0 {
+			if len(cr.Topics) != len(c.Topics) || cr.Topics[0].Partitions[0].ErrorCode != 0 {
 				t.Fatalf("commit: %+v", cr)
+			}
+			if v >= 10 && (cr.Topics[0].TopicID != tid || cr.Topics[1].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code) {
+				t.Fatalf("commit by topic ID: %+v; want the topic's ID, then UNKNOWN_TOPIC_ID", cr.Topics)
 			}
 
 			f := kmsg.NewPtrOffsetFetchRequest()
@@ -34,11 +44,19 @@ func TestGroupAPIsEveryVersion(t *testing.T) {
 			if v >= 8 {
 				g := kmsg.NewOffsetFetchRequestGroup()
 				g.Group = group
-				g.Topics = []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0, 1}}}
-				f.Groups = []kmsg.OffsetFetchRequestGroup{g}
+				g.Topics = []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", TopicID: tid, Partitions: []int32{0, 1}}}
+				all := kmsg.NewOffsetFetchRequestGroup()
+				all.Group = group // every topic committed
+				f.Groups = []kmsg.OffsetFetchRequestGroup{g, all}
 				fr := rc.roundTrip(f).(*kmsg.OffsetFetchResponse)
-				if len(fr.Groups) != 1 || fr.Groups[0].ErrorCode != 0 || len(fr.Groups[0].Topics[0].Partitions) != 2 {
+				if len(fr.Groups) != 2 || fr.Groups[0].ErrorCode != 0 || len(fr.Groups[0].Topics[0].Partitions) != 2 {
 					t.Fatalf("fetch: %+v", fr)
+				}
+				if a := fr.Groups[1]; len(a.Topics) != 1 || len(a.Topics[0].Partitions) != 1 || a.Topics[0].Partitions[0].Offset != 40+int64(v) {
+					t.Fatalf("fetch of every topic: %+v", a)
+				}
+				if v >= 10 && (fr.Groups[0].Topics[0].TopicID != tid || fr.Groups[1].Topics[0].TopicID != tid) {
+					t.Fatalf("fetch by topic ID: %+v; want the topic's ID", fr.Groups)
 				}
 				ps := fr.Groups[0].Topics[0].Partitions
 				if ps[0].Offset != -1 {

@@ -5,44 +5,154 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-log/strata/metadata"
 )
 
-// topicNames maps topic IDs to names for the requests that name topics by ID (Fetch v13+). A
-// topic's ID never names another topic, so what it learned stays true; a deleted topic's ID is
-// caught where the partition is read (the leader knows the ID of the topic it leads). An unknown
-// ID reloads the list of topics, at most once per topicNamesReload.
+// topicNames maps topic IDs to names and back for the requests that name topics by ID (Fetch
+// v13+, OffsetCommit and OffsetFetch v10). It holds the topic list as last read: an ID or a name
+// it does not know reloads it, at most once per topicNamesReload, and so does a lookup in a list
+// older than topicNamesMaxAge, so that a topic deleted (and maybe created again under its name)
+// stops resolving soon. Fetch checks the ID against the one of the topic the leader leads.
 type topicNames struct {
 	mu     sync.Mutex
 	byID   map[metadata.TopicID]string
+	byName map[string]metadata.TopicID
 	loaded time.Time
 }
 
-// topicNamesReload bounds how often an unknown ID reloads the topic list.
-const topicNamesReload = time.Second
+const (
+	// topicNamesReload bounds how often a lookup reloads the topic list.
+	topicNamesReload = time.Second
+	// topicNamesMaxAge is how long a loaded list answers without a reload.
+	topicNamesMaxAge = time.Minute
+)
 
-// topicName returns the name of the topic with ID id, if there is one.
-func (s *Server) topicName(ctx context.Context, id metadata.TopicID) (string, bool) {
+// lookup runs find on the list, reloading it first when it is old or (then again) when find
+// fails. Callers hold tn.mu.
+func (s *Server) topicLookup(ctx context.Context, find func(tn *topicNames) bool) bool {
 	tn := &s.topicIDs
-	tn.mu.Lock()
-	defer tn.mu.Unlock()
-	if name, ok := tn.byID[id]; ok {
-		return name, true
+	if time.Since(tn.loaded) < topicNamesMaxAge && find(tn) {
+		return true
 	}
 	if time.Since(tn.loaded) < topicNamesReload {
-		return "", false
+		return find(tn)
 	}
 	topics, err := s.topics.Topics(ctx)
 	if err != nil {
-		return "", false
+		return find(tn)
 	}
 	tn.loaded = time.Now()
-	if tn.byID == nil {
-		tn.byID = make(map[metadata.TopicID]string, len(topics))
-	}
+	tn.byID = make(map[metadata.TopicID]string, len(topics))
+	tn.byName = make(map[string]metadata.TopicID, len(topics))
 	for _, t := range topics {
-		tn.byID[t.ID] = t.Name
+		tn.byID[t.ID], tn.byName[t.Name] = t.Name, t.ID
 	}
-	name, ok := tn.byID[id]
+	return find(tn)
+}
+
+// topicName returns the name of the topic with ID id, if there is one.
+func (s *Server) topicName(ctx context.Context, id metadata.TopicID) (name string, ok bool) {
+	s.topicIDs.mu.Lock()
+	defer s.topicIDs.mu.Unlock()
+	s.topicLookup(ctx, func(tn *topicNames) bool {
+		name, ok = tn.byID[id]
+		return ok
+	})
 	return name, ok
+}
+
+// topicIDOf returns the ID of the topic named name, if there is one.
+func (s *Server) topicIDOf(ctx context.Context, name string) (id metadata.TopicID, ok bool) {
+	s.topicIDs.mu.Lock()
+	defer s.topicIDs.mu.Unlock()
+	s.topicLookup(ctx, func(tn *topicNames) bool {
+		id, ok = tn.byName[name]
+		return ok
+	})
+	return id, ok
+}
+
+// offsetCommitByID serves OffsetCommit v10+, whose topics are named by ID: an unknown ID answers
+// UNKNOWN_TOPIC_ID for its partitions; the others are committed by name and answered by ID.
+func (s *Server) offsetCommitByID(ctx context.Context, cc *clientConn, req *kmsg.OffsetCommitRequest) kmsg.Response {
+	if req.Version < 10 {
+		return s.offsetCommit(ctx, cc, req)
+	}
+	var unknown []kmsg.OffsetCommitResponseTopic
+	ids := map[string][16]byte{}
+	kept := req.Topics[:0:0]
+	for _, rt := range req.Topics {
+		name, ok := s.topicName(ctx, rt.TopicID)
+		if !ok {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.TopicID = rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.UnknownTopicID.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			unknown = append(unknown, st)
+			continue
+		}
+		rt.Topic, ids[name] = name, rt.TopicID
+		kept = append(kept, rt)
+	}
+	req.Topics = kept
+	resp := s.offsetCommit(ctx, cc, req).(*kmsg.OffsetCommitResponse)
+	for i := range resp.Topics {
+		resp.Topics[i].TopicID = ids[resp.Topics[i].Topic]
+	}
+	resp.Topics = append(resp.Topics, unknown...)
+	return resp
+}
+
+// offsetFetchByID serves OffsetFetch v10+, whose topics are named by ID: an unknown ID answers
+// UNKNOWN_TOPIC_ID for its partitions; the others are read by name and answered by ID. Of a
+// group's "all topics" answer, the topics that no longer exist (no ID to name them by) are left
+// out.
+func (s *Server) offsetFetchByID(ctx context.Context, cc *clientConn, req *kmsg.OffsetFetchRequest) kmsg.Response {
+	if req.Version < 10 {
+		return s.offsetFetch(ctx, cc, req)
+	}
+	unknown := map[string][]kmsg.OffsetFetchResponseGroupTopic{}
+	for gi := range req.Groups {
+		g := &req.Groups[gi]
+		if g.Topics == nil {
+			continue
+		}
+		kept := g.Topics[:0:0]
+		for _, rt := range g.Topics {
+			name, ok := s.topicName(ctx, rt.TopicID)
+			if !ok {
+				st := kmsg.NewOffsetFetchResponseGroupTopic()
+				st.TopicID = rt.TopicID
+				for _, p := range rt.Partitions {
+					sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					sp.Partition, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = p, -1, -1, kerr.UnknownTopicID.Code
+					st.Partitions = append(st.Partitions, sp)
+				}
+				unknown[g.Group] = append(unknown[g.Group], st)
+				continue
+			}
+			rt.Topic = name
+			kept = append(kept, rt)
+		}
+		g.Topics = kept
+	}
+	resp := s.offsetFetch(ctx, cc, req).(*kmsg.OffsetFetchResponse)
+	for gi := range resp.Groups {
+		g := &resp.Groups[gi]
+		kept := g.Topics[:0]
+		for _, t := range g.Topics {
+			if id, ok := s.topicIDOf(ctx, t.Topic); ok {
+				t.TopicID = id
+				kept = append(kept, t)
+			}
+		}
+		g.Topics = append(kept, unknown[g.Group]...)
+	}
+	return resp
 }
