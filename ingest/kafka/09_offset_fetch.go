@@ -12,6 +12,8 @@ package kafka
 //
 // v10 names topics by ID (topic_ids.go): an ID that names no topic answers UNKNOWN_TOPIC_ID, and
 // of the "all topics" answer the topics that no longer exist are left out.
+//
+// No deviations from Apache Kafka.
 
 import (
 	"context"
