@@ -270,6 +270,17 @@ func TestFetchByTopicID(t *testing.T) {
 	if sp := one(fetch(13, 0, -1, [16]byte{1, 2, 3}, false)); sp.ErrorCode != kerr.UnknownTopicID.Code {
 		t.Fatalf("an unknown ID: %v, want UNKNOWN_TOPIC_ID", kerr.ErrorForCode(sp.ErrorCode))
 	}
+	// Topics created one after the other are read by ID at once (a client reads a topic it has
+	// just created; Java clients wait seconds before asking again after UNKNOWN_TOPIC_ID).
+	for _, name := range []string{"ids-a", "ids-b", "ids-c"} {
+		res, err := n.admin(t).CreateTopic(context.Background(), 1, 1, nil, name)
+		if err != nil || res.Err != nil {
+			t.Fatalf("create %s: %v %v", name, err, res.Err)
+		}
+		if sp := one(fetch(13, 0, -1, res.ID, false)); sp.ErrorCode != 0 && sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("a topic just created, %s: %v", name, kerr.ErrorForCode(sp.ErrorCode))
+		}
+	}
 
 	// A session by ID: opened, the partition forgotten by ID, then an incremental fetch answers
 	// nothing of it.

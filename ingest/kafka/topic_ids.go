@@ -13,33 +13,52 @@ import (
 
 // topicNames maps topic IDs to names and back for the requests that name topics by ID (Fetch
 // v13+, OffsetCommit and OffsetFetch v10). It holds the topic list as last read: an ID or a name
-// it does not know reloads it, at most once per topicNamesReload, and so does a lookup in a list
-// older than topicNamesMaxAge, so that a topic deleted (and maybe created again under its name)
-// stops resolving soon. Fetch checks the ID against the one of the topic the leader leads.
+// it does not know reloads it — a client names a topic it just created at once, and Java clients
+// take seconds to ask again after UNKNOWN_TOPIC_ID — but the same unknown key reloads it at most
+// once per topicNamesRetry, and reloads are topicNamesReload apart (a miss waits for its turn),
+// so that clients naming deleted topics cannot make every request list the topics. A list older than topicNamesMaxAge is
+// reloaded too, so that a topic deleted (and maybe created again under its name) stops resolving
+// soon. Fetch checks the ID against the one of the topic the leader leads.
 type topicNames struct {
 	mu     sync.Mutex
 	byID   map[metadata.TopicID]string
 	byName map[string]metadata.TopicID
+	missed map[any]time.Time // unknown keys (IDs, names) that reloaded the list, and when
 	loaded time.Time
 }
 
 const (
-	// topicNamesReload bounds how often a lookup reloads the topic list.
-	topicNamesReload = time.Second
+	// topicNamesReload bounds how often lookups reload the topic list.
+	topicNamesReload = 50 * time.Millisecond
+	// topicNamesRetry bounds how often one unknown key reloads it.
+	topicNamesRetry = time.Second
 	// topicNamesMaxAge is how long a loaded list answers without a reload.
 	topicNamesMaxAge = time.Minute
 )
 
-// lookup runs find on the list, reloading it first when it is old or (then again) when find
-// fails. Callers hold tn.mu.
-func (s *Server) topicLookup(ctx context.Context, find func(tn *topicNames) bool) bool {
+// lookup runs find on the list, reloading it first when it is old or (then again) when find fails
+// for key. Callers hold tn.mu.
+func (s *Server) topicLookup(ctx context.Context, key any, find func(tn *topicNames) bool) bool {
 	tn := &s.topicIDs
 	if time.Since(tn.loaded) < topicNamesMaxAge && find(tn) {
 		return true
 	}
-	if time.Since(tn.loaded) < topicNamesReload {
+	if time.Since(tn.missed[key]) < topicNamesRetry {
 		return find(tn)
 	}
+	if wait := topicNamesReload - time.Since(tn.loaded); wait > 0 {
+		t := time.NewTimer(wait) // a key not missed before waits for its reload
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return find(tn)
+		}
+	}
+	if tn.missed == nil || len(tn.missed) > 1024 {
+		tn.missed = map[any]time.Time{}
+	}
+	tn.missed[key] = time.Now()
 	topics, err := s.topics.Topics(ctx)
 	if err != nil {
 		return find(tn)
@@ -57,7 +76,7 @@ func (s *Server) topicLookup(ctx context.Context, find func(tn *topicNames) bool
 func (s *Server) topicName(ctx context.Context, id metadata.TopicID) (name string, ok bool) {
 	s.topicIDs.mu.Lock()
 	defer s.topicIDs.mu.Unlock()
-	s.topicLookup(ctx, func(tn *topicNames) bool {
+	s.topicLookup(ctx, id, func(tn *topicNames) bool {
 		name, ok = tn.byID[id]
 		return ok
 	})
@@ -68,7 +87,7 @@ func (s *Server) topicName(ctx context.Context, id metadata.TopicID) (name strin
 func (s *Server) topicIDOf(ctx context.Context, name string) (id metadata.TopicID, ok bool) {
 	s.topicIDs.mu.Lock()
 	defer s.topicIDs.mu.Unlock()
-	s.topicLookup(ctx, func(tn *topicNames) bool {
+	s.topicLookup(ctx, name, func(tn *topicNames) bool {
 		id, ok = tn.byName[name]
 		return ok
 	})
