@@ -146,6 +146,12 @@ func randomPayload(n int) []byte {
 // produceBytes sends total value bytes to topic as fast as the client buffers allow, recording
 // each record's ack latency (from the Produce call, so at saturation it includes client queueing).
 func produceBytes(ctx context.Context, t Target, topic string, total int64, size int, timeout time.Duration) (Result, error) {
+	return produceWatched(ctx, t, topic, total, size, timeout, nil)
+}
+
+// produceWatched is produceBytes calling onAck (when set) with the bytes acknowledged so far after
+// each acknowledgement, from the client's goroutines.
+func produceWatched(ctx context.Context, t Target, topic string, total int64, size int, timeout time.Duration, onAck func(acked int64)) (Result, error) {
 	cl, err := kgo.NewClient(clientOpts(t, kgo.DefaultProduceTopic(topic), kgo.MaxBufferedBytes(64<<20))...)
 	if err != nil {
 		return Result{}, err
@@ -173,7 +179,9 @@ func produceBytes(ctx context.Context, t Target, topic string, total int64, size
 				return
 			}
 			rec.Observe(time.Since(sent))
-			acked.Add(1)
+			if n := acked.Add(1); onAck != nil {
+				onAck(n * int64(size))
+			}
 		})
 	}
 	if err := cl.Flush(ctx); err != nil {
@@ -208,13 +216,57 @@ func Produce(ctx context.Context, t Target, p Params, partitions int32) (Result,
 }
 
 // ObjectBurst produces ProduceBytes as fast as one producer can to a strata.durability=object topic
-// of the given partitions; the runner adds its object-store counters (flush PUTs per GiB).
+// of the given partitions; the runner adds its object-store counters (flush PUTs per GiB over the
+// whole run). Its figures are those of the steady middle of the run, from the acknowledgement of a
+// quarter of the bytes to that of three quarters, where the producer's start and end (flushes of
+// what trickles in while it ramps up, and the last partial flush) are left out:
+//
+//	steady_mb_per_s            the acknowledged MB per second in that window
+//	steady_flush_puts_per_gib  the flush PUTs in it per GiB acknowledged in it
 func ObjectBurst(ctx context.Context, t Target, p Params, partitions int32) (Result, error) {
 	topic := fmt.Sprintf("bench-object-burst-%d", time.Now().UnixNano())
 	if err := CreateTopic(ctx, t, topic, partitions, map[string]string{"strata.durability": "object"}); err != nil {
 		return Result{}, err
 	}
-	return produceBytes(ctx, t, topic, p.ProduceBytes, p.RecordSize, p.ProduceTimeout)
+	type mark struct {
+		at     time.Time
+		acked  int64
+		puts   float64
+		scrape error
+	}
+	marks := make(chan mark, 2)
+	var crossed atomic.Int32
+	onAck := func(acked int64) {
+		for i, frac := range []int64{1, 3} { // a quarter, three quarters
+			if acked < p.ProduceBytes*frac/4 || !crossed.CompareAndSwap(int32(i), int32(i+1)) {
+				continue
+			}
+			go func() { // the scrape must not hold up the client's callbacks
+				m := mark{at: time.Now(), acked: acked}
+				c, err := objCounters(ctx, t)
+				m.puts, m.scrape = c.FlushPuts, err
+				marks <- m
+			}()
+		}
+	}
+	r, err := produceWatched(ctx, t, topic, p.ProduceBytes, p.RecordSize, p.ProduceTimeout, onAck)
+	if err != nil || crossed.Load() < 2 {
+		return r, err
+	}
+	a, b := <-marks, <-marks
+	if b.at.Before(a.at) {
+		a, b = b, a
+	}
+	if a.scrape != nil || b.scrape != nil {
+		return r, errors.Join(a.scrape, b.scrape)
+	}
+	if bytes, secs := float64(b.acked-a.acked), b.at.Sub(a.at).Seconds(); bytes > 0 && secs > 0 {
+		r.Figures = map[string]float64{
+			"steady_mb_per_s":           bytes / 1e6 / secs,
+			"steady_flush_puts_per_gib": (b.puts - a.puts) / (bytes / (1 << 30)),
+		}
+	}
+	return r, nil
 }
 
 // Warmup writes WarmupBytes to a 12-partition topic and reads them back, unmeasured, so that a

@@ -75,7 +75,7 @@ type Result struct {
 	// core) and metadata writes per second while its partitions sat idle.
 	IdleCPUPct         float64 `json:"idle_cpu_pct,omitempty"`
 	MetadataWritesPerS float64 `json:"metadata_writes_per_s,omitempty"`
-	// Figures are a table scenario's (columnar, query) named figures: ratios, shares, seconds
+	// Figures are a scenario's named figures (columnar, query; object-burst's steady window): ratios, shares, seconds
 	// and rates that have no column of their own (Columnar and Query name them). The aggregate
 	// holds each one's median over the rounds that measured it.
 	Figures map[string]float64 `json:"figures,omitempty"`

@@ -70,7 +70,7 @@ func TestTableFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := b.String()
-	for _, want := range []string{"## Cold tier as a table", "| columnar | parquet_vs_segment | 0.450 | 0.450 (0.400–0.480) |",
+	for _, want := range []string{"## Named figures", "| columnar | parquet_vs_segment | 0.450 | 0.450 (0.400–0.480) |",
 		"| query | groupby_vs_duckdb | 1.50 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
