@@ -174,12 +174,14 @@ func committedHere(x *txnIndex, pid int64, epoch int16, t metadata.Transaction) 
 //     its records in this partition, as local durability loses acknowledged records on a leader's
 //     loss anyway, but no aborted record becomes visible.
 //   - It still includes the partition, ongoing under the epoch the records were written with, or
-//     preparing: the records may be that transaction's, and its coordinator ends them. But when
-//     markersLost (an earlier leader's tail may be gone) and the records may instead be an earlier
-//     transaction's whose marker was lost (latestHere fails), they are aborted here, and an ongoing
-//     transaction is fenced (aborted at a bumped epoch, as a timeout does), so that it cannot
-//     commit records of its own that were aborted here: its producer sees its commit fail. A
-//     preparing commit cannot be stopped; the records here are aborted and the rest of it commits.
+//     preparing: the records may be that transaction's, and its coordinator ends them. But when it
+//     is ongoing, markersLost (an earlier leader's tail may be gone) and the records may instead be
+//     an earlier transaction's whose marker was lost (latestHere fails), its commit could show
+//     them: it is fenced (aborted at a bumped epoch, as a timeout does; its producer sees its
+//     commit fail) and the records here are aborted. A transaction already preparing is left to
+//     its coordinator: its records here are most likely its own, tiered before their leader died,
+//     and aborting them would tear a commit. (Knowing which transaction a partition's open records
+//     belong to would take recording it with them in the log.)
 //
 // Reads every transaction's state, only when a transaction is open.
 func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32, markersLost bool) error {
@@ -207,18 +209,18 @@ func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32, m
 		inFlight := ok && t.HasPartition(p.tp) &&
 			(t.State.Preparing() || t.State == metadata.TxnOngoing && t.ProducerEpoch == o.epoch)
 		switch {
-		case inFlight && (!markersLost || latestHere(&p.txns, pid, t)):
-			continue
-		case inFlight && t.State == metadata.TxnOngoing:
+		case inFlight && t.State == metadata.TxnOngoing && markersLost && !latestHere(&p.txns, pid, t):
 			f, err := txn.Fence(ctx, b.store, t, time.Now())
 			if err != nil {
-				// Its state moved meanwhile (an EndTxn): abort the records here all the same.
-				b.log.Warn("broker: fencing a transaction that may hold records of an earlier one", "partition", p.tp,
+				// Its state moved meanwhile (an EndTxn decided it): its coordinator ends it.
+				b.log.Warn("broker: could not fence a transaction that may hold records of an earlier one", "partition", p.tp,
 					"transactional_id", t.ID, "err", err)
-				break
+				continue
 			}
 			fenced, epoch, seq = true, max(epoch, f.ProducerEpoch), txn.MarkerEpoch(f)
-		case !inFlight && ok && committedHere(&p.txns, pid, o.epoch, t):
+		case inFlight:
+			continue
+		case ok && committedHere(&p.txns, pid, o.epoch, t):
 			commit, seq = true, txn.MarkerEpoch(t)
 		}
 		b.log.Warn("broker: a transaction open here may have ended without its marker (lost with an old leader); ending it",
