@@ -119,7 +119,10 @@ type Config struct {
 	MaxTimeout    time.Duration // default DefaultMaxTimeout
 	CheckInterval time.Duration // default DefaultCheckInterval
 	MarkerTimeout time.Duration // default DefaultMarkerTimeout
-	Logger        *slog.Logger
+	// TransactionVersion is the transaction.version the cluster finalizes (ApiVersions): 2 serves
+	// KIP-890 part 2 (EndTxn v5, Produce v12, TxnOffsetCommit v5); 0 or 1 only part 1. Default 0.
+	TransactionVersion int8
+	Logger             *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -154,6 +157,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: Markers is required", ErrConfig)
 	case c.MaxTimeout < 0 || c.CheckInterval < 0 || c.MarkerTimeout < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.TransactionVersion < 0 || c.TransactionVersion > MaxTransactionVersion:
+		return fmt.Errorf("%w: TransactionVersion %d outside [0, %d]", ErrConfig, c.TransactionVersion, MaxTransactionVersion)
 	}
 	return nil
 }
@@ -205,6 +210,12 @@ func (c *Coordinator) lock(id string) func() {
 		c.locksMu.Unlock()
 	}
 }
+
+// MaxTransactionVersion is the highest transaction.version served.
+const MaxTransactionVersion = 2
+
+// TransactionVersion is the transaction.version this coordinator serves (Config).
+func (c *Coordinator) TransactionVersion() int8 { return c.cfg.TransactionVersion }
 
 // IsCoordinator reports whether this node coordinates id.
 func (c *Coordinator) IsCoordinator(id string) bool { return c.cfg.IsCoordinator(id) }
