@@ -300,7 +300,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 		return -1, -1, err
 	}
 	if cur, curEpoch := Producer(t); found && pid >= 0 && (pid != cur || epoch > curEpoch) &&
-		(pid != t.PrevProducerID || epoch != t.PrevProducerEpoch) {
+		(t.Version < 2 || pid != t.PrevProducerID || epoch != t.PrevProducerEpoch) {
 		return -1, -1, txnErr(kerr.ProducerFenced, "%q: producer %d epoch %d is not the transaction's (%d, %d)", id, pid, epoch, cur, curEpoch)
 	}
 	if found {

@@ -248,3 +248,32 @@ func TestStageOffsetsV2(t *testing.T) {
 		t.Fatalf("committed offsets %+v, want %v at 5", got, tp0)
 	}
 }
+
+// TestInitProducerIDAfterUnconfirmedEndTxnV2: a client that did not learn the outcome of its
+// EndTxn v5 re-initializes with the producer id and epoch it held (KIP-360); that succeeds even
+// when the EndTxn moved the id to a new producer id, and a stranger's id is still fenced.
+func TestInitProducerIDAfterUnconfirmedEndTxnV2(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid, _, _ := f.c.InitProducerID(ctx, "a", time.Minute, -1, -1)
+	last := int16(math.MaxInt16 - 1)
+	if _, err := f.store.UpdateTransaction(ctx, "a", func(cur *metadata.Transaction, _ bool) error {
+		cur.ProducerEpoch = last
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.addImplicitly(t, "a", pid, last, tp0); err != nil {
+		t.Fatal(err)
+	}
+	npid, _, err := f.c.EndTxnV2(ctx, "a", pid, last, false)
+	if err != nil || npid == pid {
+		t.Fatalf("EndTxnV2: %d, %v", npid, err)
+	}
+	_, _, err = f.c.InitProducerID(ctx, "a", time.Minute, pid+100, 0)
+	wantKerr(t, err, kerr.ProducerFenced, "InitProducerId with a stranger's producer id")
+	gpid, gepoch, err := f.c.InitProducerID(ctx, "a", time.Minute, pid, last)
+	if err != nil || gpid != npid || gepoch != 1 {
+		t.Fatalf("InitProducerId with the producer id before the EndTxn: (%d, %d, %v), want (%d, 1)", gpid, gepoch, err, npid)
+	}
+}
