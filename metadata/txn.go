@@ -62,9 +62,22 @@ type Transaction struct {
 	Groups  []string
 	Offsets []TxnOffset
 	// Sequence counts the transactions this id started (Empty/Complete* → Ongoing).
-	Sequence  int64
-	StartedAt time.Time // when the current transaction began (Ongoing); zero otherwise
-	UpdatedAt time.Time
+	Sequence int64
+	// Version is the transaction.version the transaction runs under: 2 when its producer uses
+	// KIP-890 part 2 (EndTxn v5 bumps the epoch; Produce v12 and TxnOffsetCommit v5 add
+	// partitions and groups implicitly), 0 otherwise.
+	Version int8
+	// PrevProducerID and PrevProducerEpoch are the producer id and epoch of the last EndTxn under
+	// version 2, which moved the producer to ProducerID and ProducerEpoch: a retry of that EndTxn
+	// is recognised by them. PrevProducerID is -1 once a transaction begins after it.
+	PrevProducerID    int64
+	PrevProducerEpoch int16
+	// NextProducerID is the producer id the producer moves to, at epoch 0, when a transaction
+	// ended under version 2 with its epoch exhausted completes: it is preparing at epoch
+	// math.MaxInt16 (its markers' epoch) and the producer already holds NextProducerID.
+	NextProducerID int64
+	StartedAt      time.Time // when the current transaction began (Ongoing); zero otherwise
+	UpdatedAt      time.Time
 }
 
 // Clone returns a deep copy of t.

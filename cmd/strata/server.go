@@ -28,6 +28,7 @@ import (
 	"github.com/strata-log/strata/ingest/httpapi"
 	"github.com/strata-log/strata/ingest/kafka"
 	"github.com/strata-log/strata/ingest/topics"
+	"github.com/strata-log/strata/ingest/txn"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta"
 	"github.com/strata-log/strata/tier"
@@ -56,6 +57,7 @@ type serverConfig struct {
 	autoCreate        bool
 	numPartitions     int
 	offsetsPartitions int
+	txnVersion        int // --transaction-version
 	leaseTTL          time.Duration
 	leaseRenew        time.Duration
 	rebalance         bool
@@ -100,6 +102,7 @@ func (c *serverConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.autoCreate, "auto-create-topics", true, "Kafka's auto.create.topics.enable")
 	fs.IntVar(&c.numPartitions, "num-partitions", 1, "Kafka's num.partitions for auto-created topics")
+	fs.IntVar(&c.txnVersion, "transaction-version", txn.MaxTransactionVersion, "Kafka's transaction.version feature: 2 serves KIP-890 part 2 (an epoch bump per transaction: EndTxn v5, Produce v12, TxnOffsetCommit v5), 0 or 1 only part 1")
 	fs.IntVar(&c.offsetsPartitions, "offsets-topic-partitions", topics.DefaultOffsetsTopicPartitions, "Kafka's offsets.topic.num.partitions: the partitions of __consumer_offsets (a changelog of committed offsets) when it is created")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", time.Second, "node registration lifetime, which keeps every lease the node holds: how long a dead node's partitions wait for a new leader (whole seconds)")
 	fs.DurationVar(&c.leaseRenew, "lease-renew-interval", 250*time.Millisecond, "how often the node registration is refreshed (at most half of --lease-ttl)")
@@ -161,6 +164,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.numPartitions < 1 {
 		return usagef("--num-partitions %d: want at least 1", c.numPartitions)
+	}
+	if c.txnVersion < 0 || c.txnVersion > txn.MaxTransactionVersion {
+		return usagef("--transaction-version %d: want 0, 1 or 2", c.txnVersion)
 	}
 	if c.offsetsPartitions < 1 {
 		return usagef("--offsets-topic-partitions %d: want at least 1", c.offsetsPartitions)
@@ -523,7 +529,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 		hln.Close()
 		return err
 	}
-	txns, closeTxns, err := newTxnCoordinator(b, store, newPeerClient(advertised, peers), log)
+	txns, closeTxns, err := newTxnCoordinator(b, store, newPeerClient(advertised, peers), int8(cfg.txnVersion), log)
 	if err != nil {
 		kln.Close()
 		hln.Close()

@@ -140,16 +140,22 @@ type AppendResult struct {
 // place. The data is not yet durable: use WaitDurable for acks=all.
 // Transactional batches are refused (INVALID_TXN_STATE): they come through AppendTransactional.
 func (b *Broker) Append(ctx context.Context, tp metadata.TopicPartition, batch []byte) (AppendResult, error) {
-	return b.append(ctx, tp, "", batch)
+	return b.append(ctx, tp, "", false, batch)
 }
 
 // AppendTransactional is Append for a producer with a transactional id: a transactional batch is
 // accepted only if the partition was added to the producer's ongoing transaction (see txn.go).
 func (b *Broker) AppendTransactional(ctx context.Context, tp metadata.TopicPartition, txnID string, batch []byte) (AppendResult, error) {
-	return b.append(ctx, tp, txnID, batch)
+	return b.append(ctx, tp, txnID, false, batch)
 }
 
-func (b *Broker) append(ctx context.Context, tp metadata.TopicPartition, txnID string, batch []byte) (AppendResult, error) {
+// AppendAddingToTxn is AppendTransactional for Produce v12+ (transaction.version 2): a partition
+// not yet in the producer's ongoing transaction is added to it, durably, before the append.
+func (b *Broker) AppendAddingToTxn(ctx context.Context, tp metadata.TopicPartition, txnID string, batch []byte) (AppendResult, error) {
+	return b.append(ctx, tp, txnID, true, batch)
+}
+
+func (b *Broker) append(ctx context.Context, tp metadata.TopicPartition, txnID string, addTxn bool, batch []byte) (AppendResult, error) {
 	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return AppendResult{}, err
@@ -218,7 +224,7 @@ func (b *Broker) append(ctx context.Context, tp metadata.TopicPartition, txnID s
 			LogAppendTime: -1, Duplicate: true, Epoch: p.currentLease().Epoch}, nil
 	}
 	if info.Transactional() {
-		if err := b.verifyTxn(ctx, p, txnID, info); err != nil {
+		if err := b.verifyTxn(ctx, p, txnID, info, addTxn); err != nil {
 			b.m.produceErrors.WithLabelValues("transaction").Inc()
 			return AppendResult{}, err
 		}

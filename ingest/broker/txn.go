@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-log/strata/ingest/txn"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/segment"
 )
@@ -22,14 +25,17 @@ import (
 // A transactional batch is accepted only if its producer's transaction is open here, or — for the
 // first batch of a transaction in this partition — the transaction's state in the metadata
 // service says it is Ongoing under the batch's producer id and epoch with this partition added
-// (KIP-890's server-side verification). That check runs under p.mu, so it is ordered with the
+// (KIP-890's server-side verification); a Produce v12+ (KIP-890 part 2) adds the partition to
+// the transaction instead, a compare-and-swap in the metadata service that is durable before the
+// batch is appended. That check runs under p.mu, so it is ordered with the
 // coordinator's marker: the coordinator moves the transaction to Prepare* before writing markers,
 // so a batch checked before that lands before the marker, and one checked after is refused.
 // Markers (WriteTxnMarker) close the open transaction and, for an abort, add it to aborted. The
 // last stable offset is min(high watermark, first offset of the oldest open transaction).
 //
-// A marker must end the transaction it was written for, not the producer's next one: clients keep
-// their epoch across transactions (no KIP-890 part 2), and a marker can arrive late — retried, or
+// A marker must end the transaction it was written for, not the producer's next one: clients on
+// transaction.version 1 keep their epoch across transactions (under 2, EndTxn v5 bumps it and
+// the marker carries the new epoch, but a producer may switch versions), and a marker can arrive late — retried, or
 // sent by a second coordinator completing the same transaction after the transactional id's
 // coordinator moved — after the producer began its next transaction in this partition. Strata's
 // coordinators send the transaction's sequence (metadata.Transaction.Sequence) as the marker's
@@ -141,8 +147,10 @@ func (x *txnIndex) abortedBetween(from, to int64) []AbortedTxn {
 }
 
 // verifyTxn decides whether a transactional batch may be appended (see the comment at the top).
-// Callers hold p.mu.
-func (b *Broker) verifyTxn(ctx context.Context, p *partition, txnID string, info segment.BatchInfo) error {
+// With add (Produce v12+, transaction.version 2) a partition not yet in the producer's ongoing
+// transaction is added to it, starting one if none is ongoing (txn.AddImplicitly), durably
+// before the append. Callers hold p.mu.
+func (b *Broker) verifyTxn(ctx context.Context, p *partition, txnID string, info segment.BatchInfo, add bool) error {
 	if o, ok := p.txns.open[info.ProducerID]; ok {
 		switch {
 		case o.epoch == info.ProducerEpoch:
@@ -152,6 +160,18 @@ func (b *Broker) verifyTxn(ctx context.Context, p *partition, txnID string, info
 		}
 	}
 	t, err := b.store.GetTransaction(ctx, txnID)
+	if add && err == nil && (t.State != metadata.TxnOngoing || !t.HasPartition(p.tp)) {
+		t, err = txn.AddImplicitly(ctx, b.store, txnID, info.ProducerID, info.ProducerEpoch, time.Now(),
+			func(t *metadata.Transaction) { t.AddPartition(p.tp) })
+		var ke *kerr.Error
+		switch {
+		case errors.As(err, &ke) && ke == kerr.ConcurrentTransactions:
+			// The producer's last transaction is still writing its markers: retriable.
+			return kafkaErr(kerr.NotEnoughReplicas, "%s: add to transaction %q: %v", p.tp, txnID, err)
+		case errors.As(err, &ke):
+			return fmt.Errorf("broker: %s: add to transaction %q: %w", p.tp, txnID, err)
+		}
+	}
 	switch {
 	case errors.Is(err, metadata.ErrNotFound):
 		return kafkaErr(kerr.InvalidTxnState, "%s: no transaction %q", p.tp, txnID)

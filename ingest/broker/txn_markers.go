@@ -157,7 +157,15 @@ func latestHere(x *txnIndex, pid int64, t metadata.Transaction) bool {
 // the records may be an earlier transaction's, whose marker was lost as well, and the outcome is
 // unknown.
 func committedHere(x *txnIndex, pid int64, epoch int16, t metadata.Transaction) bool {
-	return t.State == metadata.TxnCompleteCommit && t.ProducerEpoch == epoch && latestHere(x, pid, t)
+	return t.State == metadata.TxnCompleteCommit && ranAt(t, pid, epoch) && latestHere(x, pid, t)
+}
+
+// ranAt reports whether producer pid at epoch is the one t's latest transaction ran at: t's
+// producer, or under transaction.version 2 the one its EndTxn moved to the next epoch (or to a
+// new producer id).
+func ranAt(t metadata.Transaction, pid int64, epoch int16) bool {
+	return t.ProducerID == pid && t.ProducerEpoch == epoch ||
+		t.Version >= 2 && t.PrevProducerID == pid && t.PrevProducerEpoch == epoch
 }
 
 // abortOrphans ends the transactions left open in a partition being taken (after rebuildTxns,
@@ -195,6 +203,9 @@ func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32, m
 	byProducer := make(map[int64]metadata.Transaction, len(ts))
 	for _, t := range ts {
 		byProducer[t.ProducerID] = t
+		if t.Version >= 2 && t.PrevProducerID >= 0 && t.PrevProducerID != t.ProducerID {
+			byProducer[t.PrevProducerID] = t // its producer moved to a new id; records may carry the old
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -222,6 +233,9 @@ func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32, m
 			continue
 		case ok && committedHere(&p.txns, pid, o.epoch, t):
 			commit, seq = true, txn.MarkerEpoch(t)
+			if t.ProducerID == pid {
+				epoch = max(epoch, t.ProducerEpoch) // under transaction.version 2, the bumped epoch
+			}
 		}
 		b.log.Warn("broker: a transaction open here may have ended without its marker (lost with an old leader); ending it",
 			"partition", p.tp, "producer_id", pid, "epoch", epoch, "first_offset", o.first, "transactional_id", t.ID, "state", t.State,

@@ -244,9 +244,12 @@ func TestTxnLostCommitMarkerWrittenAgain(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		earlier bool // the partition holds the marker of the producer's previous transaction
+		v2      bool // the commit ran under transaction.version 2: EndTxn v5 bumped the epoch
 	}{
-		{"first transaction", false},
-		{"after the previous transaction's marker", true},
+		{"first transaction", false, false},
+		{"after the previous transaction's marker", true, false},
+		{"first transaction, transaction.version 2", false, true},
+		{"after the previous transaction's marker, transaction.version 2", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, _ := newMemStore(t)
@@ -287,6 +290,15 @@ func TestTxnLostCommitMarkerWrittenAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 			setTxn(metadata.TxnCompleteCommit) // committed; its marker here was lost
+			// Under transaction.version 2, EndTxn v5 moved the producer from epoch 0, the records', to 1.
+			if tc.v2 {
+				if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+					tx.Version, tx.ProducerEpoch, tx.PrevProducerID, tx.PrevProducerEpoch = 2, 1, 1, 0
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			b1.Close()
 			b1.dir.Close()
 

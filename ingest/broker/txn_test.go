@@ -384,3 +384,93 @@ func tieredTxnTopic(t *testing.T, ctx context.Context, topic string, txns map[st
 	}
 	return st, clk, bucket, b1, tp
 }
+
+// Produce v12 (transaction.version 2): a transactional batch for a partition not in the
+// producer's transaction adds it, starting a transaction, durably before the append; a late
+// write at an old epoch and a write while the last transaction prepares are refused. Produce v11
+// (AppendTransactional) keeps verifying only.
+func TestTxnAppendAddingToTxn(t *testing.T) {
+	st, _ := newMemStore(t)
+	ctx := context.Background()
+	b := newBroker(t, st, 1, "")
+	if _, err := adminOf(t, b).CreateTopic(ctx, topics.Spec{Name: "tx", Partitions: 2, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tp0, tp1 := metadata.TopicPartition{Topic: "tx"}, metadata.TopicPartition{Topic: "tx", Partition: 1}
+	if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+		tx.ProducerID, tx.ProducerEpoch, tx.State, tx.Sequence = 1, 3, metadata.TxnCompleteCommit, 4
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() metadata.Transaction {
+		t.Helper()
+		tx, err := st.GetTransaction(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	_, err := b.AppendTransactional(ctx, tp0, "a", txnBatch(1, 1, 3, 0))
+	mustCode(t, err, kerr.InvalidTxnState)
+	_, err = b.AppendAddingToTxn(ctx, tp0, "a", txnBatch(1, 1, 2, 0))
+	mustCode(t, err, kerr.ProducerFenced) // an old epoch adds nothing
+	_, err = b.AppendAddingToTxn(ctx, tp0, "a", txnBatch(1, 2, 3, 0))
+	mustCode(t, err, kerr.InvalidProducerIDMapping)
+	if tx := state(); tx.State != metadata.TxnCompleteCommit || len(tx.Partitions) != 0 {
+		t.Fatalf("refused adds changed the transaction: %+v", tx)
+	}
+
+	if _, err := b.AppendAddingToTxn(ctx, tp0, "a", txnBatch(2, 1, 3, 0)); err != nil {
+		t.Fatal(err)
+	}
+	tx := state()
+	if tx.State != metadata.TxnOngoing || tx.Sequence != 5 || tx.Version != 2 || !tx.HasPartition(tp0) || tx.HasPartition(tp1) {
+		t.Fatalf("after the first add: %+v", tx)
+	}
+	if _, err := b.AppendAddingToTxn(ctx, tp0, "a", txnBatch(1, 1, 3, 2)); err != nil { // open here: no add
+		t.Fatal(err)
+	}
+	if _, err := b.AppendAddingToTxn(ctx, tp1, "a", txnBatch(1, 1, 3, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if tx := state(); tx.State != metadata.TxnOngoing || tx.Sequence != 5 || !tx.HasPartition(tp1) {
+		t.Fatalf("after the second add: %+v", tx)
+	}
+	if lso, _ := b.LastStableOffset(ctx, tp0); lso != 0 {
+		t.Fatalf("last stable offset %d with the transaction open, want 0", lso)
+	}
+
+	// EndTxn v5 decided at epoch 4; the markers are not written yet. The producer's next
+	// transaction must wait (retriable), and a late write at epoch 3 is fenced.
+	if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+		tx.State, tx.ProducerEpoch, tx.PrevProducerID, tx.PrevProducerEpoch = metadata.TxnPrepareCommit, 4, 1, 3
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.AppendAddingToTxn(ctx, tp1, "a", txnBatch(1, 1, 4, 0))
+	mustCode(t, err, kerr.NotEnoughReplicas)
+	for _, tp := range []metadata.TopicPartition{tp0, tp1} {
+		if err := b.WriteTxnMarker(ctx, tp, 1, 4, true, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = b.AppendAddingToTxn(ctx, tp0, "a", txnBatch(1, 1, 3, 3))
+	mustCode(t, err, kerr.InvalidProducerEpoch) // below the marker's epoch
+	if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
+		tx.State, tx.Partitions = metadata.TxnCompleteCommit, nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendAddingToTxn(ctx, tp0, "a", txnBatch(1, 1, 4, 0)); err != nil {
+		t.Fatalf("the next transaction at the bumped epoch: %v", err)
+	}
+	if tx := state(); tx.State != metadata.TxnOngoing || tx.Sequence != 6 || tx.ProducerEpoch != 4 || !tx.HasPartition(tp0) {
+		t.Fatalf("the next transaction: %+v", tx)
+	}
+	if lso, _ := b.LastStableOffset(ctx, tp0); lso != 4 {
+		t.Fatalf("last stable offset %d, want 4 (the committed transaction and its marker below)", lso)
+	}
+}

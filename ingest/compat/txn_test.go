@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/strata-log/strata/tier/segment"
 )
@@ -29,16 +31,24 @@ const txnLimit = 2 * time.Minute
 // partition last: a consumer that saw it on every partition has seen everything before it.
 const endValue = "end"
 
+// TestTransactions runs against a node at transaction.version 1 (KIP-890 part 1: clients keep
+// one epoch across transactions) and at 2 (part 2, the default: franz-go bumps its epoch with
+// every EndTxn v5 and adds partitions and groups implicitly).
 func TestTransactions(t *testing.T) {
-	b := startBroker(t, nil)
-	t.Run("commit-abort", func(t *testing.T) { testTxnCommitAbort(t, b.addr) })
-	t.Run("zombie-fenced", func(t *testing.T) { testTxnZombie(t, b.addr) })
-	t.Run("verification", func(t *testing.T) { testTxnVerification(t, b.addr) })
-	t.Run("late-marker", func(t *testing.T) { testTxnLateMarker(t, b.addr) })
-	t.Run("admin", func(t *testing.T) { testTxnAdmin(t, b.addr) })
-	t.Run("timeout-aborts", func(t *testing.T) { testTxnTimeout(t, b.addr) })
-	t.Run("consume-transform-produce", func(t *testing.T) { testTxnETL(t, b.addr) })
-	b.stop(t)
+	for _, tv := range []int{1, 2} {
+		t.Run(fmt.Sprintf("transaction.version=%d", tv), func(t *testing.T) {
+			b := startBroker(t, nil, "--transaction-version", strconv.Itoa(tv))
+			t.Run("commit-abort", func(t *testing.T) { testTxnCommitAbort(t, b.addr) })
+			t.Run("zombie-fenced", func(t *testing.T) { testTxnZombie(t, b.addr) })
+			t.Run("verification", func(t *testing.T) { testTxnVerification(t, b.addr) })
+			t.Run("late-marker", func(t *testing.T) { testTxnLateMarker(t, b.addr) })
+			t.Run("admin", func(t *testing.T) { testTxnAdmin(t, b.addr) })
+			t.Run("timeout-aborts", func(t *testing.T) { testTxnTimeout(t, b.addr) })
+			t.Run("consume-transform-produce", func(t *testing.T) { testTxnETL(t, b.addr, tv) })
+			t.Run("kip890-part2", func(t *testing.T) { testTxnPart2(t, b.addr, tv) })
+			b.stop(t)
+		})
+	}
 }
 
 func txnClient(t *testing.T, addr, txid string, opts ...kgo.Opt) *kgo.Client {
@@ -256,7 +266,7 @@ func testTxnTimeout(t *testing.T, addr string) {
 
 // testTxnETL copies an input topic to an output topic in transactions that also commit the
 // group's offsets (TxnOffsetCommit): the first transaction is aborted, so its input is read again.
-func testTxnETL(t *testing.T, addr string) {
+func testTxnETL(t *testing.T, addr string, tv int) {
 	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
 	defer cancel()
 	in, out, group := "txn-etl-in", "txn-etl-out", "txn-etl"
@@ -279,9 +289,11 @@ func testTxnETL(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 
+	keys := &requestKeys{}
 	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("txn-etl"),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(in), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.WithHooks(keys))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,6 +330,7 @@ func testTxnETL(t *testing.T, addr string) {
 	if copied != n {
 		t.Errorf("copied %d records, want %d", copied, n)
 	}
+	keys.check(t, tv)
 	// The output holds every input record exactly once to a read_committed consumer.
 	sentinel := txnClient(t, addr, "txn-etl-end")
 	produceTxn(ctx, t, sentinel, out, "x", 0, true, true)
@@ -385,7 +398,12 @@ func testTxnVerification(t *testing.T, addr string) {
 	if err := createTopic(ctx, addr, topic); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	// The versions before KIP-890 part 2 (Produce v11, EndTxn v4): a transaction.version 2 node
+	// keeps their behaviour.
+	part1 := kversion.Stable()
+	part1.SetMaxKeyVersion(kmsg.Produce.Int16(), 11)
+	part1.SetMaxKeyVersion(kmsg.EndTxn.Int16(), 4)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(part1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,5 +513,178 @@ func testTxnAdmin(t *testing.T, addr string) {
 	}
 	if listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"}); err != nil || len(listed) != 0 && listed[txid].TxnID != "" {
 		t.Errorf("ListTransactions(Ongoing) after commit: %+v %v", listed, err)
+	}
+}
+
+// requestKeys records the API keys a client sent (a kgo.HookBrokerWrite).
+type requestKeys struct {
+	mu   sync.Mutex
+	sent map[int16]int
+}
+
+func (k *requestKeys) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sent == nil {
+		k.sent = map[int16]int{}
+	}
+	k.sent[key]++
+}
+
+func (k *requestKeys) reset() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sent = nil
+}
+
+// check: under transaction.version 2 the client added partitions and groups implicitly (no
+// AddPartitionsToTxn, AddOffsetsToTxn); under 1 it had to send them.
+func (k *requestKeys) check(t *testing.T, tv int) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	adds := k.sent[kmsg.AddPartitionsToTxn.Int16()] + k.sent[kmsg.AddOffsetsToTxn.Int16()]
+	if k.sent[kmsg.EndTxn.Int16()] == 0 {
+		t.Errorf("no EndTxn sent: %v", k.sent)
+	}
+	switch {
+	case tv >= 2 && adds > 0:
+		t.Errorf("transaction.version %d: the client sent %d AddPartitionsToTxn/AddOffsetsToTxn, want none (KIP-890 part 2)", tv, adds)
+	case tv < 2 && adds == 0:
+		t.Errorf("transaction.version %d: the client sent no AddPartitionsToTxn/AddOffsetsToTxn", tv)
+	}
+}
+
+// testTxnPart2: ApiVersions finalizes transaction.version at the node's level; under 2 each
+// transaction ends at a bumped producer epoch (DescribeTransactions, DescribeProducers), the
+// client sends no AddPartitionsToTxn, and read_committed sees exactly the committed records. A
+// raw EndTxn v5 answers the new producer id and epoch, a retry at the old epoch the same, and an
+// abort with no transaction bumps the epoch; v4 keeps one epoch.
+func testTxnPart2(t *testing.T, addr string, tv int) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic, txid := "txn-part2", "txn-part2"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	keys := &requestKeys{}
+	cl := txnClient(t, addr, txid, kgo.WithHooks(keys))
+	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := int16(-1)
+	for _, f := range av.FinalizedFeatures {
+		if f.Name == "transaction.version" {
+			level = f.MaxVersionLevel
+		}
+	}
+	if level != int16(tv) || av.FinalizedFeaturesEpoch < 0 {
+		t.Fatalf("ApiVersions: finalized transaction.version %d (epoch %d), want %d", level, av.FinalizedFeaturesEpoch, tv)
+	}
+	adm := kadm.NewClient(cl)
+	epochOf := func() int16 {
+		t.Helper()
+		d, err := adm.DescribeTransactions(ctx, txid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt, ok := d[txid]
+		if !ok || dt.Err != nil {
+			t.Fatalf("DescribeTransactions: %+v", d)
+		}
+		return dt.ProducerEpoch
+	}
+	// franz-go decides at BeginTransaction, from the brokers it has talked to, whether to run a
+	// transaction under version 2; a fresh client's first may run under 1 and it switches after
+	// (its EndTxn re-reads the brokers' features). So the count starts after a first transaction.
+	produceTxn(ctx, t, cl, topic, "p2-0", 6, true, false)
+	keys.reset()
+	var epochs []int16
+	for i, commit := range []bool{false, true, false, true} {
+		produceTxn(ctx, t, cl, topic, "p2-"+strconv.Itoa(i+1), 6, commit, i == 3)
+		epochs = append(epochs, epochOf())
+	}
+	for i := 1; i < len(epochs); i++ {
+		want := epochs[0]
+		if tv >= 2 {
+			want = epochs[i-1] + 1
+		}
+		if epochs[i] != want {
+			t.Errorf("transaction.version %d: epochs after each transaction %v: want %d after transaction %d", tv, epochs, want, i)
+		}
+	}
+	// The partitions' producer state follows: the last marker's epoch.
+	ps, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps.EachProducer(func(p kadm.DescribedProducer) {
+		if p.ProducerEpoch != epochs[len(epochs)-1] {
+			t.Errorf("DescribeProducers %s/%d: producer %d epoch %d, want %d", p.Topic, p.Partition, p.ProducerID, p.ProducerEpoch, epochs[len(epochs)-1])
+		}
+	})
+	keys.check(t, tv)
+	got := countTags(consumeToEnd(ctx, t, addr, topic, kgo.ReadCommitted()))
+	want := map[string]int{"p2-0": 6, "p2-2": 6, "p2-4": 6}
+	if tv >= 2 && epochs[0] < 1 {
+		t.Errorf("transaction.version %d: epoch %d after the second transaction, want it bumped", tv, epochs[0])
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("read_committed: %v, want %v", got, want)
+	}
+
+	// The raw protocol: EndTxn v5 when the node serves it, v4 otherwise.
+	raw, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rid := "txn-part2-raw"
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.TransactionalID, ip.TransactionTimeoutMillis = &rid, 60000
+	ipr, err := ip.RequestWith(ctx, raw)
+	if err != nil || ipr.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(ipr.ErrorCode))
+	}
+	pid, epoch := ipr.ProducerID, ipr.ProducerEpoch
+	endTxn := func(epoch int16, commit bool) *kmsg.EndTxnResponse {
+		t.Helper()
+		req := kmsg.NewPtrEndTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = rid, pid, epoch, commit
+		resp, err := req.RequestWith(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if tv < 2 {
+		if r := endTxn(epoch, false); r.ErrorCode != kerr.InvalidTxnState.Code || r.Version != 4 {
+			t.Errorf("EndTxn v%d abort of no transaction: %v, want v4 INVALID_TXN_STATE", r.Version, kerr.ErrorForCode(r.ErrorCode))
+		}
+		return
+	}
+	// Produce v12 adds the partition: no AddPartitionsToTxn.
+	if c := rawTxnProduce(ctx, t, raw, rid, topic, 1, pid, epoch, 0); c != 0 {
+		t.Fatalf("Produce v12 to a partition not added: %v", kerr.ErrorForCode(c))
+	}
+	for i := range 2 { // the second is a retry at the old epoch
+		r := endTxn(epoch, true)
+		if r.ErrorCode != 0 || r.Version < 5 || r.ProducerID != pid || r.ProducerEpoch != epoch+1 {
+			t.Fatalf("EndTxn v%d commit (try %d): %v, producer (%d, %d), want (%d, %d)", r.Version, i, kerr.ErrorForCode(r.ErrorCode), r.ProducerID, r.ProducerEpoch, pid, epoch+1)
+		}
+	}
+	// A late write of the ended transaction, at its epoch, is fenced by the marker's epoch.
+	if c := rawTxnProduce(ctx, t, raw, rid, topic, 1, pid, epoch, 1); c != kerr.InvalidProducerEpoch.Code {
+		t.Errorf("late produce at the old epoch: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(c))
+	}
+	if r := endTxn(epoch+1, false); r.ErrorCode != 0 || r.ProducerEpoch != epoch+2 {
+		t.Errorf("EndTxn abort of no transaction: %v, epoch %d, want %d", kerr.ErrorForCode(r.ErrorCode), r.ProducerEpoch, epoch+2)
+	}
+	if r := endTxn(epoch+2, true); r.ErrorCode != kerr.InvalidTxnState.Code {
+		t.Errorf("EndTxn commit of no transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(r.ErrorCode))
 	}
 }

@@ -1,6 +1,6 @@
 package kafka
 
-// Produce (key 0), versions 3–11.
+// Produce (key 0), versions 3–12.
 //
 // Only RecordBatch v2 (magic 2, hence v3+), exactly one batch per partition. Batches are validated
 // (framing, CRC32C, a broken compressed stream → CORRUPT_MESSAGE; size over the topic's
@@ -17,13 +17,17 @@ package kafka
 // timestamp, CRC) like Kafka.
 //
 // Transactional batches (a transactional id on the request) are accepted only for partitions added
-// to the producer's ongoing transaction (ingest/broker txn.go; INVALID_TXN_STATE otherwise); a
-// server without a transaction coordinator refuses a transactional id with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+// to the producer's ongoing transaction (ingest/broker txn.go; INVALID_TXN_STATE otherwise); v12
+// (KIP-890 part 2) adds a partition to the transaction, starting one if need be, durably before
+// the append, instead (NOT_ENOUGH_REPLICAS, retriable, while the producer's last transaction is
+// still writing its markers). A server without a transaction coordinator refuses a transactional
+// id with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //
-// Deviations from Apache Kafka: message.timestamp.before/after.max.ms
-// are checked on the batch's first and max timestamps (INVALID_TIMESTAMP) rather than on every
-// record.
+// v12 is advertised only under transaction.version 2 (ApiVersions).
+//
+// Deviations from Apache Kafka: v13 (topic ids, KIP-516) is not served;
+// message.timestamp.before/after.max.ms are checked on the batch's first and max timestamps
+// (INVALID_TIMESTAMP) rather than on every record.
 
 import (
 	"context"
@@ -39,7 +43,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 11, handle: handleProduce})
+	register(api{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 12, tv2From: 12, handle: handleProduce})
 }
 
 func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
@@ -94,9 +98,12 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
 			var res broker.AppendResult
 			var err error
-			if req.TransactionID != nil {
+			switch {
+			case req.TransactionID != nil && req.Version >= 12:
+				res, err = s.broker.AppendAddingToTxn(ctx, tp, *req.TransactionID, rp.Records)
+			case req.TransactionID != nil:
 				res, err = s.broker.AppendTransactional(ctx, tp, *req.TransactionID, rp.Records)
-			} else {
+			default:
 				res, err = s.broker.Append(ctx, tp, rp.Records)
 			}
 			if err != nil {

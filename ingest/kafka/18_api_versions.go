@@ -7,7 +7,13 @@ package kafka
 // UNSUPPORTED_VERSION and the version list (KIP-511), so that the client can retry with a version
 // both sides know.
 //
-// Deviations from Apache Kafka: no supported or finalized features are reported.
+// With a transaction coordinator, v3+ reports the feature transaction.version: supported 0–2 and
+// finalized at the coordinator's level (txn.Config.TransactionVersion; 2 enables KIP-890 part 2,
+// which clients such as franz-go and the Java client 4.x switch to). Versions of Produce, EndTxn
+// and TxnOffsetCommit that belong to part 2 are advertised only at level 2.
+//
+// Deviations from Apache Kafka: no other feature (metadata.version, group.version, ...) is
+// reported; the finalized features' epoch is a constant, as the level changes only with a restart.
 
 import (
 	"context"
@@ -15,6 +21,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-log/strata/ingest/txn"
 )
 
 func init() {
@@ -25,8 +33,24 @@ func handleApiVersions(_ context.Context, s *Server, _ *clientConn, kreq kmsg.Re
 	req := kreq.(*kmsg.ApiVersionsRequest)
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = advertisedAPIs(s)
+	if s.cfg.Transactions != nil && req.Version >= 3 {
+		sf := kmsg.NewApiVersionsResponseSupportedFeature()
+		sf.Name, sf.MinVersion, sf.MaxVersion = txnVersionFeature, 0, txn.MaxTransactionVersion
+		resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+		ff.Name = txnVersionFeature
+		ff.MinVersionLevel, ff.MaxVersionLevel = int16(s.txnVersion()), int16(s.txnVersion())
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+		resp.FinalizedFeaturesEpoch = finalizedFeaturesEpoch
+	}
 	return resp, nil
 }
+
+// txnVersionFeature is the feature naming the transaction protocol's version (KIP-890).
+const txnVersionFeature = "transaction.version"
+
+// finalizedFeaturesEpoch is the epoch of the finalized features: they change only with a restart.
+const finalizedFeaturesEpoch = 1
 
 // unsupportedApiVersions is the v0 answer to an ApiVersions version this broker does not know.
 func unsupportedApiVersions(s *Server) kmsg.Response {
@@ -43,6 +67,7 @@ func unsupportedApiVersions(s *Server) kmsg.Response {
 func advertisedAPIs(s *Server) []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis)+len(saslAPIs))
 	add := func(a api) {
+		a = s.versioned(a)
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.minVersion, a.maxVersion
 		keys = append(keys, k)

@@ -10,7 +10,9 @@ package kafka
 //
 // Deviations from Apache Kafka: v4+ (the broker-to-broker batch form of KIP-890, with
 // verify_only) is not served: partition leaders here verify transactional writes against the
-// coordinator's state in the metadata service directly.
+// coordinator's state in the metadata service directly, and under transaction.version 2 (Produce
+// v12) add the partition there themselves. Clients on transaction.version 2 send no
+// AddPartitionsToTxn.
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 package kafka
 
-// EndTxn (key 26), versions 0–4.
+// EndTxn (key 26), versions 0–5.
 //
 // Commits or aborts the producer's ongoing transaction: the outcome is recorded, the markers are
 // written to every partition of the transaction through its leader and, on commit, the staged
@@ -10,8 +10,13 @@ package kafka
 // transaction coordinator. PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions
 // before 2 (KIP-588), as Kafka does.
 //
-// Deviations from Apache Kafka: v5 (KIP-890 part 2: an epoch bump per transaction) is not served,
-// so clients keep one epoch across transactions.
+// v5 is KIP-890 part 2 (txn.Coordinator.EndTxnV2), advertised only under transaction.version 2
+// (ApiVersions): deciding the outcome bumps the producer's epoch (a new producer id at the last
+// epoch), the markers carry the new epoch and the response the producer id and epoch to use
+// next; a retry at the previous epoch that already took effect succeeds, and an abort of no
+// transaction succeeds and bumps the epoch. Older versions keep one epoch across transactions.
+//
+// Deviations from Apache Kafka: none known.
 
 import (
 	"context"
@@ -20,7 +25,7 @@ import (
 )
 
 func init() {
-	registerTxn(api{key: kmsg.EndTxn.Int16(), minVersion: 0, maxVersion: 4, handle: handleEndTxn})
+	registerTxn(api{key: kmsg.EndTxn.Int16(), minVersion: 0, maxVersion: 5, tv2From: 5, handle: handleEndTxn})
 }
 
 func handleEndTxn(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
@@ -32,8 +37,15 @@ func handleEndTxn(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Requ
 	if resp.ErrorCode = s.notTxnCoordinator(req.TransactionalID); resp.ErrorCode != 0 {
 		return resp, nil
 	}
-	if err := s.cfg.Transactions.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit); err != nil {
+	var err error
+	if req.Version >= 5 {
+		resp.ProducerID, resp.ProducerEpoch, err = s.cfg.Transactions.EndTxnV2(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+	} else {
+		err = s.cfg.Transactions.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+	}
+	if err != nil {
 		resp.ErrorCode = fencedForVersion(s.txnCode(err, "end txn", "transactional_id", req.TransactionalID), req.Version, 2)
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
 	}
 	return resp, nil
 }

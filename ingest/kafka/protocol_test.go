@@ -29,6 +29,9 @@ func TestApiVersionsAdvertisesExactlyRegistered(t *testing.T) {
 		}
 		for _, k := range resp.ApiKeys {
 			a, ok := apis[k.ApiKey]
+			if a.tv2From > 0 {
+				a.maxVersion = a.tv2From - 1 // no transaction coordinator: transaction.version 0
+			}
 			if !ok || a.minVersion != k.MinVersion || a.maxVersion != k.MaxVersion {
 				t.Fatalf("v%d: advertised %+v, registered %+v", v, k, a)
 			}

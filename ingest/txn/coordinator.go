@@ -14,6 +14,7 @@
 //	EndTxn(abort)    Ongoing ─▶ PrepareAbort  ─ markers ───────────────────────▶ CompleteAbort
 //	InitProducerId   Ongoing ─▶ PrepareAbort at epoch+1 (fences the old producer) ─▶ …, then epoch+1
 //	timeout          Ongoing ─▶ PrepareAbort at epoch+1 ─▶ CompleteAbort
+//	EndTxnV2         Ongoing ─▶ Prepare* at epoch+1 ─ markers at epoch+1 ─▶ Complete*
 //
 // EndTxn answers once the outcome is recorded (Prepare*), as Kafka does, after trying to write
 // every marker (Markers) within Config.MarkerTimeout; the transaction is Complete only when every
@@ -28,16 +29,28 @@
 // waits. Methods return Kafka errors as *kerr.Error values (wrapped); anything else is a failure
 // of the metadata service.
 //
+// # transaction.version 2 (KIP-890 part 2)
+//
+// A producer that uses EndTxn v5 (EndTxnV2) gets its epoch bumped each time it ends a
+// transaction: the outcome is recorded at epoch+1, the markers carry epoch+1, and EndTxn answers
+// the producer id and epoch to use next; at the last epoch the producer moves to a new producer id
+// at epoch 0 (the markers carry the old id at epoch math.MaxInt16). A late write or EndTxn of a
+// finished transaction is fenced by its epoch. A retry at the previous epoch of an EndTxn that
+// took effect succeeds (PrevProducerID/Epoch); an abort with no ongoing transaction succeeds and
+// bumps the epoch. Produce v12 and TxnOffsetCommit v5 add partitions and groups implicitly
+// (AddImplicitly), without AddPartitionsToTxn or AddOffsetsToTxn. Whether a transaction runs so
+// is recorded (metadata.Transaction.Version); a producer on EndTxn v4 or older keeps one epoch
+// across transactions, as before.
+//
 // # Deviations from Apache Kafka
 //
-//   - No KIP-890 part 2 (EndTxn v5): the epoch is bumped on fencing and timeouts, not per
-//     transaction; the partition leader verifies every transactional write against this state
-//     instead (ingest/broker txn.go), which is KIP-890 part 1's defence.
 //   - Transactional ids never expire (transactional.id.expiration.ms).
 //   - Markers carry the transaction's sequence as their coordinator epoch (MarkerEpoch), not a
 //     coordinator's: a transaction may be completed by two nodes at once (the id's coordinator
 //     moved while one was writing markers), and a partition must not let a late marker of one
-//     transaction end the producer's next (ingest/broker txn.go).
+//     transaction end the producer's next (ingest/broker txn.go). Under transaction.version 1 the
+//     producer's epoch does not tell one transaction from the next; the partition leader verifies
+//     every transactional write against this state (KIP-890 part 1).
 package txn
 
 import (
@@ -106,7 +119,10 @@ type Config struct {
 	MaxTimeout    time.Duration // default DefaultMaxTimeout
 	CheckInterval time.Duration // default DefaultCheckInterval
 	MarkerTimeout time.Duration // default DefaultMarkerTimeout
-	Logger        *slog.Logger
+	// TransactionVersion is the transaction.version the cluster finalizes (ApiVersions): 2 serves
+	// KIP-890 part 2 (EndTxn v5, Produce v12, TxnOffsetCommit v5); 0 or 1 only part 1. Default 0.
+	TransactionVersion int8
+	Logger             *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -141,6 +157,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: Markers is required", ErrConfig)
 	case c.MaxTimeout < 0 || c.CheckInterval < 0 || c.MarkerTimeout < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.TransactionVersion < 0 || c.TransactionVersion > MaxTransactionVersion:
+		return fmt.Errorf("%w: TransactionVersion %d outside [0, %d]", ErrConfig, c.TransactionVersion, MaxTransactionVersion)
 	}
 	return nil
 }
@@ -193,6 +211,12 @@ func (c *Coordinator) lock(id string) func() {
 	}
 }
 
+// MaxTransactionVersion is the highest transaction.version served.
+const MaxTransactionVersion = 2
+
+// TransactionVersion is the transaction.version this coordinator serves (Config).
+func (c *Coordinator) TransactionVersion() int8 { return c.cfg.TransactionVersion }
+
 // IsCoordinator reports whether this node coordinates id.
 func (c *Coordinator) IsCoordinator(id string) bool { return c.cfg.IsCoordinator(id) }
 
@@ -212,17 +236,51 @@ func (c *Coordinator) get(ctx context.Context, id string) (metadata.Transaction,
 	return t, true, nil
 }
 
-// checkProducer compares a request's producer id and epoch with the state's.
+// Producer is the producer id and epoch the producer of t holds: ProducerID and ProducerEpoch,
+// except while a transaction ended under transaction.version 2 with its epoch exhausted is
+// preparing (its markers carry epoch math.MaxInt16): its producer has moved to NextProducerID at
+// epoch 0 already.
+func Producer(t metadata.Transaction) (int64, int16) {
+	if t.Version >= 2 && t.ProducerEpoch == math.MaxInt16 {
+		return t.NextProducerID, 0
+	}
+	return t.ProducerID, t.ProducerEpoch
+}
+
+// checkProducer compares a request's producer id and epoch with the state's (Producer).
 func checkProducer(t metadata.Transaction, found bool, pid int64, epoch int16) error {
+	cur, curEpoch := Producer(t)
 	switch {
-	case !found || t.ProducerID != pid:
+	case !found || cur != pid:
 		return txnErr(kerr.InvalidProducerIDMapping, "%q: producer id %d is not the transaction's", t.ID, pid)
-	case epoch < t.ProducerEpoch:
-		return txnErr(kerr.ProducerFenced, "%q: epoch %d < %d", t.ID, epoch, t.ProducerEpoch)
-	case epoch > t.ProducerEpoch:
-		return txnErr(kerr.InvalidProducerEpoch, "%q: epoch %d > %d", t.ID, epoch, t.ProducerEpoch)
+	case epoch < curEpoch:
+		return txnErr(kerr.ProducerFenced, "%q: epoch %d < %d", t.ID, epoch, curEpoch)
+	case epoch > curEpoch:
+		return txnErr(kerr.InvalidProducerEpoch, "%q: epoch %d > %d", t.ID, epoch, curEpoch)
 	}
 	return nil
+}
+
+// bumpEpoch moves t's producer to its next epoch as an EndTxn under transaction.version 2 does,
+// remembering the one it had (PrevProducerID, for a retry). At the last epoch but one the
+// transaction ends at epoch math.MaxInt16 and the producer moves to fresh, a new producer id
+// (Producer; complete switches ProducerID to it), as Apache Kafka does.
+func bumpEpoch(t *metadata.Transaction, fresh int64) {
+	t.Version = 2
+	t.PrevProducerID, t.PrevProducerEpoch = Producer(*t)
+	if t.ProducerEpoch < math.MaxInt16-1 {
+		t.ProducerEpoch++
+		return
+	}
+	t.ProducerEpoch, t.NextProducerID = math.MaxInt16, fresh
+}
+
+// begin makes t, which has no ongoing or preparing transaction, the start of a new one.
+func begin(t *metadata.Transaction, now time.Time) {
+	t.State, t.StartedAt = metadata.TxnOngoing, now
+	t.Sequence++
+	t.Version, t.PrevProducerID = 0, -1
+	t.Partitions, t.Groups, t.Offsets = nil, nil, nil
 }
 
 // errChanged aborts an update whose precondition no longer holds (another node moved the state).
@@ -241,8 +299,9 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 	if err != nil {
 		return -1, -1, err
 	}
-	if found && pid >= 0 && (pid != t.ProducerID || epoch > t.ProducerEpoch) {
-		return -1, -1, txnErr(kerr.ProducerFenced, "%q: producer %d epoch %d is not the transaction's (%d, %d)", id, pid, epoch, t.ProducerID, t.ProducerEpoch)
+	if cur, curEpoch := Producer(t); found && pid >= 0 && (pid != cur || epoch > curEpoch) &&
+		(t.Version < 2 || pid != t.PrevProducerID || epoch != t.PrevProducerEpoch) {
+		return -1, -1, txnErr(kerr.ProducerFenced, "%q: producer %d epoch %d is not the transaction's (%d, %d)", id, pid, epoch, cur, curEpoch)
 	}
 	if found {
 		if t, err = c.finish(ctx, t); err != nil {
@@ -268,6 +327,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeout tim
 		}
 		cur.State, cur.TimeoutMs, cur.UpdatedAt = metadata.TxnEmpty, int32(timeout.Milliseconds()), now
 		cur.Partitions, cur.Groups, cur.Offsets, cur.StartedAt = nil, nil, nil, time.Time{}
+		cur.PrevProducerID = -1
 		return nil
 	})
 	if err != nil {
@@ -301,13 +361,18 @@ func (c *Coordinator) abortBumped(ctx context.Context, t metadata.Transaction) (
 // Fence decides the abort of t, an ongoing transaction, with its producer's epoch bumped: its
 // producer is fenced (its EndTxn and further writes are refused) and the transaction is recorded
 // PrepareAbort, which the coordinator's loop then completes (its markers) if nobody else does.
-// It fails with CONCURRENT_TRANSACTIONS when t is no longer the id's ongoing transaction.
+// It fails with CONCURRENT_TRANSACTIONS when t is no longer the id's ongoing transaction. Under
+// transaction.version 2 the producer's epoch before the bump is kept (PrevProducerEpoch), so that
+// its EndTxn abort at that epoch succeeds as a retry, as in Apache Kafka.
 func Fence(ctx context.Context, st metadata.Transactions, t metadata.Transaction, now time.Time) (metadata.Transaction, error) {
 	return st.UpdateTransaction(ctx, t.ID, func(cur *metadata.Transaction, ok bool) error {
 		if !ok || cur.State != metadata.TxnOngoing || cur.Sequence != t.Sequence || cur.ProducerEpoch != t.ProducerEpoch {
 			return errChanged
 		}
 		cur.State, cur.UpdatedAt = metadata.TxnPrepareAbort, now
+		if cur.Version >= 2 {
+			cur.PrevProducerID, cur.PrevProducerEpoch = cur.ProducerID, cur.ProducerEpoch
+		}
 		if cur.ProducerEpoch < math.MaxInt16-1 {
 			cur.ProducerEpoch++
 		}
@@ -349,6 +414,7 @@ func (c *Coordinator) complete(ctx context.Context, t metadata.Transaction) (met
 		if commit {
 			cur.State = metadata.TxnCompleteCommit
 		}
+		cur.ProducerID, cur.ProducerEpoch = Producer(*cur)
 		cur.Partitions, cur.Groups, cur.Offsets, cur.StartedAt, cur.UpdatedAt = nil, nil, nil, time.Time{}, now
 		return nil
 	})
@@ -379,9 +445,7 @@ func (c *Coordinator) ongoing(ctx context.Context, id string, pid int64, epoch i
 			if cur.State.Preparing() {
 				return errChanged
 			}
-			cur.State, cur.StartedAt = metadata.TxnOngoing, now
-			cur.Sequence++
-			cur.Partitions, cur.Groups, cur.Offsets = nil, nil, nil
+			begin(cur, now)
 		}
 		add(cur)
 		cur.UpdatedAt = now
@@ -461,46 +525,132 @@ func (c *Coordinator) StageOffsets(ctx context.Context, id string, pid int64, ep
 	return err
 }
 
-// EndTxn commits or aborts the producer's ongoing transaction. A retry of an EndTxn that already
-// took effect succeeds; the opposite outcome, or ending no transaction, is INVALID_TXN_STATE.
+// AddImplicitly adds partitions or a group (add) to the ongoing transaction of id under
+// transaction.version 2, starting one if none is ongoing: KIP-890 part 2's implicit add by a
+// Produce v12+ (the partition's leader, before it appends) or a TxnOffsetCommit v5+ (the group's
+// coordinator). It is one compare-and-swap of the metadata service, so any node may call it; the
+// add is durable when it returns. A transaction still preparing (its markers not all written)
+// fails with CONCURRENT_TRANSACTIONS, which the caller answers as retriable.
+func AddImplicitly(ctx context.Context, st metadata.Transactions, id string, pid int64, epoch int16, now time.Time, add func(t *metadata.Transaction)) (metadata.Transaction, error) {
+	return st.UpdateTransaction(ctx, id, func(cur *metadata.Transaction, ok bool) error {
+		if err := checkProducer(*cur, ok, pid, epoch); err != nil {
+			return err
+		}
+		switch {
+		case cur.State.Preparing():
+			return txnErr(kerr.ConcurrentTransactions, "%q: previous transaction still completing", id)
+		case cur.State != metadata.TxnOngoing:
+			begin(cur, now)
+		}
+		cur.Version = 2
+		add(cur)
+		cur.UpdatedAt = now
+		return nil
+	})
+}
+
+// StageOffsetsV2 is StageOffsets under transaction.version 2 (TxnOffsetCommit v5+): the group
+// is added to the transaction implicitly (AddImplicitly), with the offsets, in one update.
+func (c *Coordinator) StageOffsetsV2(ctx context.Context, id string, pid int64, epoch int16, group string, offsets []metadata.TxnOffset) error {
+	if group == "" {
+		return txnErr(kerr.InvalidGroupID, "%q: empty group", id)
+	}
+	defer c.lock(id)()
+	_, err := AddImplicitly(ctx, c.cfg.Store, id, pid, epoch, c.cfg.Now(), func(t *metadata.Transaction) {
+		t.AddGroup(group)
+		for _, o := range offsets {
+			o.Group = group
+			t.StageOffset(o)
+		}
+	})
+	return err
+}
+
+// EndTxn commits or aborts the producer's ongoing transaction (EndTxn v4 and older). A retry of
+// an EndTxn that already took effect succeeds; the opposite outcome, or ending no transaction, is
+// INVALID_TXN_STATE.
 func (c *Coordinator) EndTxn(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
+	_, _, err := c.end(ctx, id, pid, epoch, commit, false)
+	return err
+}
+
+// EndTxnV2 is EndTxn under transaction.version 2 (KIP-890 part 2, EndTxn v5+): deciding the
+// outcome bumps the producer's epoch (at the last epoch, moves it to a new producer id), the
+// markers carry the new epoch, and the producer id and epoch to use next are returned. A retry
+// at the previous epoch of an EndTxn that took effect (same outcome) succeeds with the current
+// ones; an abort with no ongoing transaction succeeds and bumps the epoch.
+func (c *Coordinator) EndTxnV2(ctx context.Context, id string, pid int64, epoch int16, commit bool) (int64, int16, error) {
+	return c.end(ctx, id, pid, epoch, commit, true)
+}
+
+func (c *Coordinator) end(ctx context.Context, id string, pid int64, epoch int16, commit, v2 bool) (int64, int16, error) {
 	defer c.lock(id)()
 	t, found, err := c.get(ctx, id)
 	if err != nil {
-		return err
-	}
-	if err := checkProducer(t, found, pid, epoch); err != nil {
-		return err
+		return -1, -1, err
 	}
 	want := map[bool][2]metadata.TxnState{true: {metadata.TxnPrepareCommit, metadata.TxnCompleteCommit},
 		false: {metadata.TxnPrepareAbort, metadata.TxnCompleteAbort}}[commit]
-	switch t.State {
-	case metadata.TxnOngoing:
+	retry := v2 && found && t.Version >= 2 && pid >= 0 && pid == t.PrevProducerID && epoch == t.PrevProducerEpoch &&
+		(t.State == want[0] || t.State == want[1])
+	if !retry {
+		if err := checkProducer(t, found, pid, epoch); err != nil {
+			return -1, -1, err
+		}
+	}
+	// Under version 2 an epoch that would run out moves the producer to a fresh producer id.
+	var fresh int64 = -1
+	if v2 && !retry && t.ProducerEpoch >= math.MaxInt16-1 {
+		if fresh, err = c.cfg.Store.AllocateProducerIDs(ctx, 1); err != nil {
+			return -1, -1, fmt.Errorf("txn: allocate producer id: %w", err)
+		}
+	}
+	decide := func(to metadata.TxnState) error {
 		now := c.cfg.Now()
 		t, err = c.cfg.Store.UpdateTransaction(ctx, id, func(cur *metadata.Transaction, ok bool) error {
 			if err := checkProducer(*cur, ok, pid, epoch); err != nil {
 				return err
 			}
-			if cur.State != metadata.TxnOngoing || cur.Sequence != t.Sequence {
+			if cur.State != t.State || cur.Sequence != t.Sequence {
 				return errChanged
 			}
-			cur.State, cur.UpdatedAt = want[0], now
+			if v2 {
+				bumpEpoch(cur, fresh)
+			}
+			cur.State, cur.UpdatedAt = to, now
+			if !to.Preparing() { // an empty abort: nothing to complete
+				cur.ProducerID, cur.ProducerEpoch = Producer(*cur)
+				cur.Partitions, cur.Groups, cur.Offsets, cur.StartedAt = nil, nil, nil, time.Time{}
+			}
 			return nil
 		})
-		if err != nil {
-			return err
+		return err
+	}
+	switch {
+	case retry:
+	case t.State == metadata.TxnOngoing:
+		if err := decide(want[0]); err != nil {
+			return -1, -1, err
 		}
-	case want[0]:
-	case want[1]:
-		return nil
+	case v2 && !commit && (t.State == metadata.TxnEmpty || t.State == metadata.TxnCompleteCommit || t.State == metadata.TxnCompleteAbort):
+		if err := decide(metadata.TxnCompleteAbort); err != nil {
+			return -1, -1, err
+		}
+	case t.State == want[0]:
+	case t.State == want[1]:
+		pid, epoch := Producer(t)
+		return pid, epoch, nil
 	default:
-		return txnErr(kerr.InvalidTxnState, "%q: cannot end (commit=%v) a transaction in state %v", id, commit, t.State)
+		return -1, -1, txnErr(kerr.InvalidTxnState, "%q: cannot end (commit=%v) a transaction in state %v", id, commit, t.State)
 	}
-	if _, err := c.complete(ctx, t); err != nil {
-		// The outcome is recorded: the next call for the id, or the loop, finishes it.
-		c.log.Warn("txn: transaction decided but not yet complete", "transactional_id", id, "commit", commit, "err", err)
+	if t.State.Preparing() {
+		if _, err := c.complete(ctx, t); err != nil {
+			// The outcome is recorded: the next call for the id, or the loop, finishes it.
+			c.log.Warn("txn: transaction decided but not yet complete", "transactional_id", id, "commit", commit, "err", err)
+		}
 	}
-	return nil
+	npid, nepoch := Producer(t)
+	return npid, nepoch, nil
 }
 
 // Describe returns id's state (DescribeTransactions); found false for an unknown id.

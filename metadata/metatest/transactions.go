@@ -25,7 +25,7 @@ func testTransactions(t *testing.T, newStore NewStore) {
 		Groups:     []string{"g"},
 		Offsets: []metadata.TxnOffset{{Group: "g", TopicPartition: metadata.TopicPartition{Topic: "t", Partition: 1},
 			OffsetCommit: metadata.OffsetCommit{Offset: 42, LeaderEpoch: 5, Metadata: "m", CommittedAt: now}}},
-		Sequence: 1, StartedAt: now, UpdatedAt: now}
+		Sequence: 1, Version: 2, PrevProducerID: 7, PrevProducerEpoch: 2, NextProducerID: 9, StartedAt: now, UpdatedAt: now}
 	got, err := s.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, found bool) error {
 		if found {
 			return fmt.Errorf("found an unknown id")

@@ -39,6 +39,10 @@ type txnJSON struct {
 	Groups     []string           `json:"groups,omitempty"`
 	Offsets    []txnOffsetJSON    `json:"offsets,omitempty"`
 	Sequence   int64              `json:"sequence"`
+	Version    int8               `json:"version,omitempty"`
+	PrevID     int64              `json:"prev_producer_id,omitempty"`
+	PrevEpoch  int16              `json:"prev_producer_epoch,omitempty"`
+	NextID     int64              `json:"next_producer_id,omitempty"`
 	StartedAt  int64              `json:"started_at_ms,omitempty"`
 	UpdatedAt  int64              `json:"updated_at_ms"`
 }
@@ -59,7 +63,8 @@ func timeOrZero(ms int64) time.Time {
 
 func encodeTxn(t metadata.Transaction) []byte {
 	j := txnJSON{V: jsonVersion, ID: t.ID, ProducerID: t.ProducerID, Epoch: t.ProducerEpoch, TimeoutMs: t.TimeoutMs,
-		State: int8(t.State), Groups: t.Groups, Sequence: t.Sequence, StartedAt: msOrZero(t.StartedAt), UpdatedAt: msOrZero(t.UpdatedAt)}
+		State: int8(t.State), Groups: t.Groups, Sequence: t.Sequence, Version: t.Version, PrevID: t.PrevProducerID,
+		PrevEpoch: t.PrevProducerEpoch, NextID: t.NextProducerID, StartedAt: msOrZero(t.StartedAt), UpdatedAt: msOrZero(t.UpdatedAt)}
 	for _, tp := range t.Partitions {
 		j.Partitions = append(j.Partitions, txnPartitionJSON{tp.Topic, tp.Partition})
 	}
@@ -77,7 +82,8 @@ func decodeTxn(b []byte) (metadata.Transaction, error) {
 		return metadata.Transaction{}, err
 	}
 	t := metadata.Transaction{ID: j.ID, ProducerID: j.ProducerID, ProducerEpoch: j.Epoch, TimeoutMs: j.TimeoutMs,
-		State: metadata.TxnState(j.State), Groups: j.Groups, Sequence: j.Sequence,
+		State: metadata.TxnState(j.State), Groups: j.Groups, Sequence: j.Sequence, Version: j.Version,
+		PrevProducerID: j.PrevID, PrevProducerEpoch: j.PrevEpoch, NextProducerID: j.NextID,
 		StartedAt: timeOrZero(j.StartedAt), UpdatedAt: timeOrZero(j.UpdatedAt)}
 	if t.State < metadata.TxnEmpty || t.State > metadata.TxnCompleteAbort {
 		return metadata.Transaction{}, fmt.Errorf("%w: transaction %q: state %d", ErrCorrupt, j.ID, j.State)
