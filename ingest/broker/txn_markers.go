@@ -220,7 +220,9 @@ func (b *Broker) abortOrphans(ctx context.Context, p *partition, lepoch int32, m
 		inFlight := ok && t.HasPartition(p.tp) &&
 			(t.State.Preparing() || t.State == metadata.TxnOngoing && t.ProducerEpoch == o.epoch)
 		switch {
-		case inFlight && t.State == metadata.TxnOngoing && markersLost && !latestHere(&p.txns, pid, t):
+		case inFlight && t.State == metadata.TxnOngoing && t.Version < 2 && markersLost && !latestHere(&p.txns, pid, t):
+			// (Under transaction.version 2 each transaction has an epoch of its own: records
+			// under the ongoing one's epoch are its own.)
 			f, err := txn.Fence(ctx, b.store, t, time.Now())
 			if err != nil {
 				// Its state moved meanwhile (an EndTxn decided it): its coordinator ends it.

@@ -337,9 +337,14 @@ func TestTxnAmbiguousOpenRecordsFenced(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		ambiguous bool
+		seq       int64 // of the transaction whose records these are
+		version   int8
 	}{
-		{"abort marker lost, next transaction ongoing", true},
-		{"records of the ongoing transaction", false},
+		{"abort marker lost, next transaction ongoing", true, 1, 0},
+		{"records of the ongoing transaction", false, 1, 0},
+		// Under transaction.version 2 the epoch names the transaction: the records under the
+		// ongoing one's epoch are its own, even when the partition holds no marker that says so.
+		{"transaction.version 2: records of the ongoing transaction", false, 3, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -360,12 +365,13 @@ func TestTxnAmbiguousOpenRecordsFenced(t *testing.T) {
 				t.Helper()
 				if _, err := st.UpdateTransaction(ctx, "a", func(tx *metadata.Transaction, _ bool) error {
 					tx.ProducerID, tx.State, tx.Sequence, tx.Partitions = 1, state, seq, []metadata.TopicPartition{tp}
+					tx.Version, tx.PrevProducerID = tc.version, -1
 					return nil
 				}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			setTxn(metadata.TxnOngoing, 1)
+			setTxn(metadata.TxnOngoing, tc.seq)
 			r, err := b1.AppendTransactional(ctx, tp, "a", txnBatch(2, 1, 0, 0)) // 0-1
 			if err != nil {
 				t.Fatal(err)
