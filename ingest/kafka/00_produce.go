@@ -1,6 +1,6 @@
 package kafka
 
-// Produce (key 0), versions 3–12.
+// Produce (key 0), versions 3–13.
 //
 // Only RecordBatch v2 (magic 2, hence v3+), exactly one batch per partition. Batches are validated
 // (framing, CRC32C, a broken compressed stream → CORRUPT_MESSAGE; size over the topic's
@@ -23,10 +23,13 @@ package kafka
 // still writing its markers). A server without a transaction coordinator refuses a transactional
 // id with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //
-// v12 is advertised only under transaction.version 2 (ApiVersions).
+// v12 and v13 are advertised only under transaction.version 2 (ApiVersions).
 //
-// Deviations from Apache Kafka: v13 (topic ids, KIP-516) is not served;
-// message.timestamp.before/after.max.ms are checked on the batch's first and max timestamps
+// v13 names topics by ID (KIP-516; topic_ids.go): an ID that names no topic answers
+// UNKNOWN_TOPIC_ID, and so does a partition whose leader here leads a topic of that name with
+// another ID (the topic was deleted and created again).
+//
+// Deviations from Apache Kafka: message.timestamp.before/after.max.ms are checked on the batch's first and max timestamps
 // (INVALID_TIMESTAMP) rather than on every record.
 
 import (
@@ -43,7 +46,7 @@ import (
 )
 
 func init() {
-	register(api{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 12, tv2From: 12, handle: handleProduce})
+	register(api{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 13, tv2From: 12, handle: handleProduce})
 }
 
 func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Request) (kmsg.Response, error) {
@@ -73,10 +76,14 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		knownID := true
+		if req.Version >= 13 { // by topic ID
+			st.Topic, knownID = s.topicName(ctx, rt.TopicID)
+		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		denied := fail == 0 && !s.authorizedTopic(cc, metadata.OpWrite, rt.Topic)
-		internal := topics.CheckClientWrite(rt.Topic)
+		denied := fail == 0 && knownID && !s.authorizedTopic(cc, metadata.OpWrite, st.Topic)
+		internal := topics.CheckClientWrite(st.Topic)
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
 			*sp = kmsg.NewProduceResponseTopicPartition()
@@ -88,14 +95,22 @@ func handleProduce(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Req
 				}
 				continue
 			}
+			tp := metadata.TopicPartition{Topic: st.Topic, Partition: rp.Partition}
+			if req.Version >= 13 {
+				// An ID that names no topic, or the ID of a topic deleted since (the leader leads
+				// the one created again under its name).
+				if id, leads := s.broker.TopicIDOf(tp); !knownID || leads && id != rt.TopicID {
+					sp.ErrorCode = kerr.UnknownTopicID.Code
+					continue
+				}
+			}
 			if internal != nil {
-				sp.ErrorCode = s.code(internal, "produce", "topic", rt.Topic)
+				sp.ErrorCode = s.code(internal, "produce", "topic", st.Topic)
 				if req.Version >= 8 {
 					sp.ErrorMessage = errMsg(internal)
 				}
 				continue
 			}
-			tp := metadata.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
 			var res broker.AppendResult
 			var err error
 			switch {
