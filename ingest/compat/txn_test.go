@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -376,7 +377,12 @@ func rawTxnProduce(ctx context.Context, t *testing.T, cl *kgo.Client, txid, topi
 	req := kmsg.NewPtrProduceRequest()
 	req.TransactionID, req.Acks, req.TimeoutMillis = &txid, -1, 5000
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
+	rt.Topic = topic // up to v12; v13 names it by ID
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil || md.Topics[topic].Err != nil {
+		t.Fatalf("metadata of %s: %v %v", topic, err, md.Topics[topic].Err)
+	}
+	rt.TopicID = md.Topics[topic].ID
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition, rp.Records = partition, batch
 	rt.Partitions = append(rt.Partitions, rp)
@@ -487,6 +493,26 @@ func testTxnAdmin(t *testing.T, addr string) {
 	}
 	if l, ok := listed[txid]; !ok || l.ProducerID != d.ProducerID {
 		t.Errorf("ListTransactions(Ongoing) = %+v, want %s with producer %d", listed, txid, d.ProducerID)
+	}
+	// v2 (KIP-1152): a pattern the whole transactional id must match.
+	for _, tc := range []struct {
+		pattern string
+		code    int16
+		listed  bool
+	}{{"txn-adm.*", 0, true}, {"txn-adm", 0, false}, {"other-.*", 0, false}, {"(", kerr.InvalidRegularExpression.Code, false}} {
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.TransactionalIDPattern = kmsg.StringPtr(tc.pattern)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.ContainsFunc(resp.TransactionStates, func(s kmsg.ListTransactionsResponseTransactionState) bool {
+			return s.TransactionalID == txid
+		})
+		if resp.Version < 2 || resp.ErrorCode != tc.code || got != tc.listed {
+			t.Errorf("ListTransactions v%d pattern %q: %v, listed %v; want %v, %v", resp.Version, tc.pattern,
+				kerr.ErrorForCode(resp.ErrorCode), got, kerr.ErrorForCode(tc.code), tc.listed)
+		}
 	}
 	producers, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {2: {}}})
 	if err != nil {
