@@ -36,6 +36,29 @@ type pqObject struct {
 func parquetObjects(t *testing.T, ctx context.Context, b objstore.Bucket, topicID string) []pqObject {
 	t.Helper()
 	var out []pqObject
+	eachParquetObject(t, ctx, b, topicID, func(key string, _ []byte, o *columnar.Object) error {
+		base, next := o.Range()
+		out = append(out, pqObject{key, o.Partition(), base, next, o.Records()})
+		return nil
+	})
+	return out
+}
+
+// startConvertingNode starts a one-node cluster whose compaction converts Parquet topics' segments
+// within a second of their tiering.
+func startConvertingNode(t *testing.T) *cluster {
+	t.Helper()
+	c := startCluster(t, 1, 0)
+	n := c.add(1)
+	n.extraArgs = []string{"--compaction-interval", "200ms", "--sweep-interval", "0", "--parquet-convert-after", "300ms"}
+	c.start(1)
+	return c
+}
+
+// eachParquetObject calls fn with every Parquet object of a topic (by its ID): its key, its bytes,
+// and the object opened with the layout's reader.
+func eachParquetObject(t *testing.T, ctx context.Context, b objstore.Bucket, topicID string, fn func(key string, data []byte, o *columnar.Object) error) {
+	t.Helper()
 	err := b.List(ctx, "", func(a objstore.Attrs) error {
 		if !strings.HasSuffix(a.Key, ".parquet") || !strings.Contains(a.Key, "/"+topicID+"/") {
 			return nil
@@ -53,14 +76,11 @@ func parquetObjects(t *testing.T, ctx context.Context, b objstore.Bucket, topicI
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.Key, err)
 		}
-		base, next := o.Range()
-		out = append(out, pqObject{a.Key, o.Partition(), base, next, o.Records()})
-		return nil
+		return fn(a.Key, data, o)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
 }
 
 // consumed is what a Kafka consumer sees of one record, everything a batch rebuilt from Parquet
@@ -154,10 +174,7 @@ func consumeParquetAll(t *testing.T, ctx context.Context, c *cluster, topic stri
 func TestParquetTopicServesKafkaFetch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c := startCluster(t, 1, 0)
-	n := c.add(1)
-	n.extraArgs = []string{"--compaction-interval", "200ms", "--sweep-interval", "0", "--parquet-convert-after", "300ms"}
-	c.start(1)
+	c := startConvertingNode(t)
 	stamp := time.Now().UnixNano()
 	segT, pqT := fmt.Sprintf("seg-%d", stamp), fmt.Sprintf("pq-%d", stamp)
 	base := map[string]*string{"segment.ms": strp("300"), "local.retention.ms": strp("300")}
@@ -482,34 +499,15 @@ func checkWithPython(t *testing.T, ctx context.Context, b objstore.Bucket, topic
 func copyParquetObjects(t *testing.T, ctx context.Context, b objstore.Bucket, topicID, dir string) map[int32]int64 {
 	t.Helper()
 	ends := map[int32]int64{}
-	err := b.List(ctx, "", func(a objstore.Attrs) error {
-		if !strings.HasSuffix(a.Key, ".parquet") || !strings.Contains(a.Key, "/"+topicID+"/") {
-			return nil
-		}
-		rc, err := b.Get(ctx, a.Key)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		data, err := io.ReadAll(rc)
-		if err != nil {
-			return err
-		}
-		o, err := columnar.Open(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			return err
-		}
+	eachParquetObject(t, ctx, b, topicID, func(key string, data []byte, o *columnar.Object) error {
 		_, next := o.Range()
 		ends[o.Partition()] = max(ends[o.Partition()], next)
-		path := filepath.Join(dir, filepath.FromSlash(a.Key))
+		path := filepath.Join(dir, filepath.FromSlash(key))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
 		return os.WriteFile(path, data, 0o644)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return ends
 }
 

@@ -57,10 +57,7 @@ print(json.dumps(out))
 func TestQuerySameAnswersEveryTier(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c := startCluster(t, 1, 0)
-	n := c.add(1)
-	n.extraArgs = []string{"--compaction-interval", "200ms", "--sweep-interval", "0", "--parquet-convert-after", "300ms"}
-	c.start(1)
+	c := startConvertingNode(t)
 	stamp := time.Now().UnixNano()
 	hotT, segT, pqT := fmt.Sprintf("qt-hot-%d", stamp), fmt.Sprintf("qt-seg-%d", stamp), fmt.Sprintf("qt-pq-%d", stamp)
 	jsonTopic := func(extra map[string]*string) map[string]*string {

@@ -136,17 +136,7 @@ func TestEndTxnV2EmptyAbort(t *testing.T) {
 func TestEndTxnV2EpochExhausted(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	pid, _, _ := f.c.InitProducerID(ctx, "a", time.Minute, -1, -1)
-	last := int16(math.MaxInt16 - 1)
-	if _, err := f.store.UpdateTransaction(ctx, "a", func(cur *metadata.Transaction, _ bool) error {
-		cur.ProducerEpoch = last
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.addImplicitly(t, "a", pid, last, tp0); err != nil {
-		t.Fatal(err)
-	}
+	pid, last := f.atLastEpoch(t, "a")
 	npid, nepoch, err := f.c.EndTxnV2(ctx, "a", pid, last, true)
 	if err != nil || npid == pid || npid < 0 || nepoch != 0 {
 		t.Fatalf("EndTxnV2 at the last epoch: (%d, %d, %v), want a new producer id at epoch 0", npid, nepoch, err)
@@ -255,17 +245,7 @@ func TestStageOffsetsV2(t *testing.T) {
 func TestInitProducerIDAfterUnconfirmedEndTxnV2(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	pid, _, _ := f.c.InitProducerID(ctx, "a", time.Minute, -1, -1)
-	last := int16(math.MaxInt16 - 1)
-	if _, err := f.store.UpdateTransaction(ctx, "a", func(cur *metadata.Transaction, _ bool) error {
-		cur.ProducerEpoch = last
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.addImplicitly(t, "a", pid, last, tp0); err != nil {
-		t.Fatal(err)
-	}
+	pid, last := f.atLastEpoch(t, "a")
 	npid, _, err := f.c.EndTxnV2(ctx, "a", pid, last, false)
 	if err != nil || npid == pid {
 		t.Fatalf("EndTxnV2: %d, %v", npid, err)
@@ -276,4 +256,23 @@ func TestInitProducerIDAfterUnconfirmedEndTxnV2(t *testing.T) {
 	if err != nil || gpid != npid || gepoch != 1 {
 		t.Fatalf("InitProducerId with the producer id before the EndTxn: (%d, %d, %v), want (%d, 1)", gpid, gepoch, err, npid)
 	}
+}
+
+// atLastEpoch initializes id's producer, moves it to the last epoch before exhaustion and adds
+// tp0 to a transaction there; it returns the producer id and that epoch.
+func (f *fixture) atLastEpoch(t *testing.T, id string) (int64, int16) {
+	t.Helper()
+	ctx := context.Background()
+	pid, _, _ := f.c.InitProducerID(ctx, id, time.Minute, -1, -1)
+	last := int16(math.MaxInt16 - 1)
+	if _, err := f.store.UpdateTransaction(ctx, id, func(cur *metadata.Transaction, _ bool) error {
+		cur.ProducerEpoch = last
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.addImplicitly(t, id, pid, last, tp0); err != nil {
+		t.Fatal(err)
+	}
+	return pid, last
 }
