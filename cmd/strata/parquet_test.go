@@ -175,6 +175,7 @@ func TestParquetTopicServesKafkaFetch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	c := startConvertingNode(t)
+	n := c.node(1)
 	stamp := time.Now().UnixNano()
 	segT, pqT := fmt.Sprintf("seg-%d", stamp), fmt.Sprintf("pq-%d", stamp)
 	base := map[string]*string{"segment.ms": strp("300"), "local.retention.ms": strp("300")}
