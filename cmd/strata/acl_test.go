@@ -226,7 +226,7 @@ func TestACLMatrix(t *testing.T) {
 		fetch := kmsg.NewPtrFetchRequest()
 		fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 100, 1, 1<<20
 		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = "orders"
+		ft.Topic, ft.TopicID = "orders", topicIDOf(t, ctx, clients["bob"], "orders") // by name up to v12, by ID from v13
 		fp := kmsg.NewFetchRequestTopicPartition()
 		fp.Partition, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 0, 1<<20, -1, -1
 		ft.Partitions = append(ft.Partitions, fp)

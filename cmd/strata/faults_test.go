@@ -144,7 +144,7 @@ func TestObjectStoreOutage(t *testing.T) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = -1, 1500
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "obj"
+	rt.Topic, rt.TopicID = "obj", topicIDOf(t, ctx, cl, "obj") // by name up to v12, by ID from v13
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Records = segmenttest.Batch{FirstTimestamp: time.Now().UnixMilli(), Values: [][]byte{[]byte("timed-out")}}.Encode()
 	rt.Partitions = append(rt.Partitions, rp)

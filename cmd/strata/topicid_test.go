@@ -24,14 +24,7 @@ func TestProduceByTopicID(t *testing.T) {
 	c.createTopic(t, ctx, "by-id", 1, nil)
 	cl := c.client(t)
 	adm := kadm.NewClient(cl)
-	idOf := func() [16]byte {
-		t.Helper()
-		md, err := adm.Metadata(ctx, "by-id")
-		if err != nil || md.Topics["by-id"].Err != nil {
-			t.Fatalf("metadata: %v %v", err, md.Topics["by-id"].Err)
-		}
-		return md.Topics["by-id"].ID
-	}
+	idOf := func() [16]byte { return topicIDOf(t, ctx, cl, "by-id") }
 	produce := func(id [16]byte) kmsg.ProduceResponseTopicPartition {
 		t.Helper()
 		req := kmsg.NewPtrProduceRequest()
@@ -110,4 +103,15 @@ func kgoBatch(t *testing.T) []byte {
 		recs = append(recs, segment.Record{Timestamp: now, Value: []byte{byte('a' + i)}})
 	}
 	return segment.AppendBatch(nil, segment.NewBatch{FirstTimestamp: now, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs})
+}
+
+// topicIDOf is the ID of topic, as Metadata tells cl: raw requests name topics by ID from Produce
+// v13 and Fetch v13 on, versions a client picks when the node offers them.
+func topicIDOf(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil || md.Topics[topic].Err != nil {
+		t.Fatalf("metadata of %s: %v %v", topic, err, md.Topics[topic].Err)
+	}
+	return md.Topics[topic].ID
 }
