@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -109,12 +108,7 @@ func TestQuerySameAnswersEveryTier(t *testing.T) {
 		}
 		all(recs...)
 	}
-	adm := kadm.NewClient(c.client(t))
-	md, err := adm.Metadata(ctx, pqT)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pqID := md.Topics[pqT].ID
+	pqID := topicIDOf(t, ctx, cl, pqT)
 	bucket := c.minio.Open(t, c.object)
 	addr := c.node(1).http
 	// Sentinels roll the active segments (segment.ms counts from a segment's first record and a

@@ -136,8 +136,10 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		for pi := range rt.Partitions {
 			sl := slot{tp: metadata.TopicPartition{Topic: rt.Topic, Partition: rt.Partitions[pi].Partition}, rp: &rt.Partitions[pi]}
 			sl.code = checkLeaderEpoch(s, sl.tp, sl.rp.CurrentLeaderEpoch)
-			if id, leads := s.broker.TopicIDOf(sl.tp); sl.code == 0 && req.Version >= 13 && leads && id != rt.TopicID {
-				sl.code = kerr.UnknownTopicID.Code
+			if sl.code == 0 && req.Version >= 13 {
+				if id, leads := s.broker.TopicIDOf(sl.tp); leads && id != rt.TopicID {
+					sl.code = kerr.UnknownTopicID.Code
+				}
 			}
 			slots = append(slots, sl)
 		}

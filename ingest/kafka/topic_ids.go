@@ -36,7 +36,7 @@ const (
 	topicNamesMaxAge = time.Minute
 )
 
-// lookup runs find on the list, reloading it first when it is old or (then again) when find fails
+// topicLookup runs find on the list, reloading it first when it is old or (then again) when find fails
 // for key. Callers hold tn.mu.
 func (s *Server) topicLookup(ctx context.Context, key any, find func(tn *topicNames) bool) bool {
 	tn := &s.topicIDs
