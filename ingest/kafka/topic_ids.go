@@ -24,7 +24,8 @@ type topicNames struct {
 	byID   map[metadata.TopicID]string
 	byName map[string]metadata.TopicID
 	missed map[any]time.Time // unknown keys (IDs, names) that reloaded the list, and when
-	loaded time.Time
+	loaded time.Time         // when the list in byID and byName was read
+	slot   time.Time         // when the last reload started, or will start
 }
 
 const (
@@ -36,46 +37,57 @@ const (
 	topicNamesMaxAge = time.Minute
 )
 
-// topicLookup runs find on the list, reloading it first when it is old or (then again) when find fails
-// for key. Callers hold tn.mu.
+// topicLookup runs find on the list, reloading it first when it is old or (then again) when find
+// fails for key. The lock is not held while a lookup waits for its turn to reload or reads the
+// list: the other lookups go on with the list as it is.
 func (s *Server) topicLookup(ctx context.Context, key any, find func(tn *topicNames) bool) bool {
 	tn := &s.topicIDs
-	if time.Since(tn.loaded) < topicNamesMaxAge && find(tn) {
-		return true
-	}
-	if time.Since(tn.missed[key]) < topicNamesRetry {
-		return find(tn)
-	}
-	if wait := topicNamesReload - time.Since(tn.loaded); wait > 0 {
-		t := time.NewTimer(wait) // a key not missed before waits for its reload
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return find(tn)
-		}
+	tn.mu.Lock()
+	if ok := find(tn); ok && time.Since(tn.loaded) < topicNamesMaxAge || time.Since(tn.missed[key]) < topicNamesRetry {
+		tn.mu.Unlock()
+		return ok
 	}
 	if tn.missed == nil || len(tn.missed) > 1024 {
 		tn.missed = map[any]time.Time{}
 	}
-	tn.missed[key] = time.Now()
-	topics, err := s.topics.Topics(ctx)
-	if err != nil {
-		return find(tn)
+	now := time.Now()
+	tn.missed[key] = now
+	slot := tn.slot.Add(topicNamesReload) // a key not missed before waits for its turn
+	if slot.Before(now) {
+		slot = now
 	}
-	tn.loaded = time.Now()
-	tn.byID = make(map[metadata.TopicID]string, len(topics))
-	tn.byName = make(map[string]metadata.TopicID, len(topics))
-	for _, t := range topics {
-		tn.byID[t.ID], tn.byName[t.Name] = t.Name, t.ID
+	tn.slot = slot
+	tn.mu.Unlock()
+
+	var topics []metadata.Topic
+	err := ctx.Err()
+	if wait := time.Until(slot); wait > 0 && err == nil {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		topics, err = s.topics.Topics(ctx)
+	}
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	if err == nil && !slot.Before(tn.loaded) { // a later reload may have finished first
+		tn.loaded = slot
+		tn.byID = make(map[metadata.TopicID]string, len(topics))
+		tn.byName = make(map[string]metadata.TopicID, len(topics))
+		for _, t := range topics {
+			tn.byID[t.ID], tn.byName[t.Name] = t.Name, t.ID
+		}
 	}
 	return find(tn)
 }
 
 // topicName returns the name of the topic with ID id, if there is one.
 func (s *Server) topicName(ctx context.Context, id metadata.TopicID) (name string, ok bool) {
-	s.topicIDs.mu.Lock()
-	defer s.topicIDs.mu.Unlock()
 	s.topicLookup(ctx, id, func(tn *topicNames) bool {
 		name, ok = tn.byID[id]
 		return ok
@@ -85,8 +97,6 @@ func (s *Server) topicName(ctx context.Context, id metadata.TopicID) (name strin
 
 // topicIDOf returns the ID of the topic named name, if there is one.
 func (s *Server) topicIDOf(ctx context.Context, name string) (id metadata.TopicID, ok bool) {
-	s.topicIDs.mu.Lock()
-	defer s.topicIDs.mu.Unlock()
 	s.topicLookup(ctx, name, func(tn *topicNames) bool {
 		id, ok = tn.byName[name]
 		return ok
