@@ -101,6 +101,14 @@ func (s *StrataProc) Start(ctx context.Context) error {
 	return nil
 }
 
+// PID is the running server's process id (0 when not running).
+func (s *StrataProc) PID() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Stop sends SIGTERM to the process and SIGKILL after 30 s.
 func (s *StrataProc) Stop() error {
 	if s.cmd == nil {
@@ -288,6 +296,14 @@ func (m *MinIOProc) Start(ctx context.Context) error {
 		return fmt.Errorf("%w: minio not ready: %v", ErrBroker, err)
 	}
 	return nil
+}
+
+// PID is the running server's process id (0 when not running).
+func (m *MinIOProc) PID() int {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
 }
 
 func (m *MinIOProc) Stop() error {

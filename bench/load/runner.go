@@ -175,6 +175,12 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		return out, nil
 	}
 	log.Info("broker serving", "after", time.Since(started).Round(time.Millisecond))
+	if sp, ok := b.(*StrataProc); ok {
+		t.PIDs = map[string]int{"strata": sp.PID()}
+		if minio != nil {
+			t.PIDs["minio"] = minio.PID()
+		}
+	}
 	defer func() {
 		if err := b.Stop(); err != nil {
 			log.Error("stopping broker", "err", err)

@@ -20,6 +20,9 @@ type Target struct {
 	Broker       Broker
 	TopicConfigs map[string]string
 	Log          *slog.Logger
+	// PIDs names the server processes whose CPU time a scenario may measure (the broker as
+	// "strata", the object store as "minio"); the client is this process.
+	PIDs map[string]int
 }
 
 // Params size the scenarios.

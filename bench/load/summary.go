@@ -75,8 +75,9 @@ type Result struct {
 	// core) and metadata writes per second while its partitions sat idle.
 	IdleCPUPct         float64 `json:"idle_cpu_pct,omitempty"`
 	MetadataWritesPerS float64 `json:"metadata_writes_per_s,omitempty"`
-	// Figures are a scenario's named figures (columnar, query; object-burst's steady window): ratios, shares, seconds
-	// and rates that have no column of their own (Columnar and Query name them). The aggregate
+	// Figures are a scenario's named figures (columnar, query; object-burst's steady window; the
+	// replay's CPU per pass): ratios, shares, seconds and rates that have no column of their own
+	// (Columnar, Query and Replay name them). The aggregate
 	// holds each one's median over the rounds that measured it.
 	Figures map[string]float64 `json:"figures,omitempty"`
 	// ObjStore is the change in Strata's object store counters over the scenario (Strata only).

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,7 +71,10 @@ func DetectObjectDurability(ctx context.Context, t Target) (string, error) {
 // the cold read, with the hot rate and their ratio (ReplayVsHot) beside it: the same partitions
 // and bytes, moments apart. It is skipped, with the reason, when no upload shows in the counters
 // within DetectTimeout or when the cold read was served without any object GET (the hot copy was
-// kept).
+// kept). Each pass also records where CPU went (Figures, where /proc can be read): the CPU
+// seconds per GiB read of the broker (strata), the object store (minio) and this process (the
+// consumer), and how busy the machine was (hot_… and cold_…): on a small machine shared by all
+// three, a cold pass can be bound by the cores, not by the broker.
 func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 	r := Result{Name: ScenarioReplay, System: t.Broker.System()}
 	if t.Broker.MetricsURL() == "" {
@@ -117,7 +122,12 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 	if err != nil {
 		return r, err
 	}
+	pids := map[string]int{"consumer": os.Getpid()}
+	maps.Copy(pids, t.PIDs)
+	hotCPU := startCPU(pids)
 	hot, err := Consume(ctx, t, p, topic)
+	figures := map[string]float64{}
+	hotCPU.stop(figures, "hot", hot.Bytes)
 	if err != nil {
 		return r, fmt.Errorf("hot consume: %w", err)
 	}
@@ -148,10 +158,12 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	coldCPU := startCPU(pids)
 	c, err := Consume(ctx, t, p, topic)
 	if err != nil {
 		return r, err
 	}
+	coldCPU.stop(figures, "cold", c.Bytes)
 	post, err := Scrape(ctx, t.Broker.MetricsURL())
 	if err != nil {
 		return r, err
@@ -176,6 +188,9 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		c.ReplayVsHot = c.MBPerS / hot.MBPerS
 	}
 	c.Note = strings.Join(notes, "; ")
+	if len(figures) > 0 {
+		c.Figures = figures
+	}
 	return c, nil
 }
 
