@@ -100,24 +100,26 @@ func (r *Reader) openParquet(ctx context.Context, seg metadata.SegmentRef) (*col
 	return o, rec, nil
 }
 
-// readParquet appends the batches of seg from offset on, as Read does for a segment object, and
-// starts fetching the object's blocks ahead of the reader.
-func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.SegmentRef, offset int64, maxBytes int) ([]byte, error) {
+// readParquet returns the batches of seg from offset on, as Read does for a segment object, and
+// starts fetching the object's blocks ahead of the reader. Batches that lie back to back in a
+// rebuilt row group's buffer are returned uncopied (shared: the object cache's bytes, read-only);
+// otherwise they are appended to dst[:0].
+func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.SegmentRef, offset int64, maxBytes int) (out []byte, shared bool, err error) {
 	seg := segs[0]
 	o, rec, err := r.openParquet(ctx, seg)
 	if err != nil {
-		return dst, err
+		return dst[:0], false, err
 	}
 	from := max(offset, seg.BaseOffset)
 	if r.cfg.ReadAheadBlocks > 0 {
 		r.readAhead(segs, o.Position(from))
 	}
-	out, err := o.Batches(ctx, dst, from, maxBytes, columnar.CodecOfObject)
+	out, shared, err = o.BatchesShared(ctx, dst[:0], from, maxBytes, columnar.CodecOfObject)
 	if err != nil {
-		return dst, r.parquetErr(seg, rec, err)
+		return dst[:0], false, r.parquetErr(seg, rec, err)
 	}
-	r.m.parquetBytes.Add(float64(len(out) - len(dst)))
-	return out, nil
+	r.m.parquetBytes.Add(float64(len(out)))
+	return out, shared, nil
 }
 
 // parquetTimestamp is OffsetForTimestamp within one Parquet entry.

@@ -412,8 +412,7 @@ func (r *Reader) read(ctx context.Context, dst []byte, tp metadata.TopicPartitio
 			if len(dst) > 0 {
 				break
 			}
-			dst, err = r.readParquet(ctx, dst, segs[i:], offset, maxBytes)
-			return dst, false, err
+			return r.readParquet(ctx, dst, segs[i:], offset, maxBytes)
 		}
 		oi, err := r.index(ctx, seg, offset <= seg.BaseOffset && r.cfg.ReadAheadBlocks > 0)
 		if err != nil {

@@ -267,6 +267,51 @@ func TestBatchesFromEveryOffset(t *testing.T) {
 	}
 }
 
+// TestBatchesShared: from every offset and at several byte limits, BatchesShared returns the same
+// bytes as Batches, shares the row group cache's buffer when the batches lie in one group's
+// buffer (and never when it was given bytes to append to), and appends to dst otherwise.
+func TestBatchesShared(t *testing.T) {
+	data, _ := testBatches(t)
+	for _, rg := range []int{300, 1 << 20} {
+		obj, _ := writeObject(t, data, columnar.Options{RowGroupBytes: rg})
+		o := open(t, obj)
+		base, next := o.Range()
+		ctx := context.Background()
+		sharedReads := 0
+		for from := base; from < next; from++ {
+			for _, maxBytes := range []int{1, 200, 1000, 1 << 20} {
+				want, err := o.Batches(ctx, nil, from, maxBytes, columnar.CodecAsProduced)
+				if err != nil {
+					t.Fatalf("row groups of %d, from %d, max %d: %v", rg, from, maxBytes, err)
+				}
+				got, shared, err := o.BatchesShared(ctx, nil, from, maxBytes, columnar.CodecAsProduced)
+				if err != nil {
+					t.Fatalf("row groups of %d, from %d, max %d: shared: %v", rg, from, maxBytes, err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("row groups of %d, from %d, max %d: shared read (shared=%v) differs:\n%x\nwant\n%x", rg, from, maxBytes, shared, got, want)
+				}
+				if shared {
+					sharedReads++
+					if cap(got) != len(got) {
+						t.Fatalf("from %d: a shared result has room to append into the cache (len %d, cap %d)", from, len(got), cap(got))
+					}
+				}
+				prefix := []byte("prefix")
+				got, shared, err = o.BatchesShared(ctx, append([]byte(nil), prefix...), from, maxBytes, columnar.CodecAsProduced)
+				if err != nil || shared || !bytes.Equal(got, append(prefix, want...)) {
+					t.Fatalf("from %d, max %d, after a prefix: shared=%v err=%v, bytes equal %v", from, maxBytes, shared, err, bytes.Equal(got, append(prefix, want...)))
+				}
+			}
+		}
+		// One large row group holds every batch but the kept-whole empty one: reads before it
+		// share; so do most reads of small groups.
+		if sharedReads == 0 {
+			t.Fatalf("row groups of %d: no read shared the rebuilt buffer", rg)
+		}
+	}
+}
+
 func TestFindTimestamp(t *testing.T) {
 	data, _ := testBatches(t)
 	bs, infos := split(t, data)

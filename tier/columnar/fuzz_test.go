@@ -53,6 +53,11 @@ func FuzzObject(f *testing.F) {
 					t.Fatalf("rebuilt batch: %v", err)
 				}
 			}
+			// The Fetch path's read (uncopied where it can be) gives the same bytes.
+			view, _, err := o.BatchesShared(ctx, nil, from, 1<<20, columnar.CodecAsProduced)
+			if err != nil || !bytes.Equal(view, got) {
+				t.Fatalf("BatchesShared from %d: err %v, same bytes as Batches %v", from, err, bytes.Equal(view, got))
+			}
 		}
 		if _, _, _, err := o.FindTimestamp(ctx, 0, base); err != nil && !errors.Is(err, segment.ErrCorrupt) {
 			t.Fatalf("FindTimestamp: %v", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -366,31 +367,72 @@ func (o *Object) Position(from int64) int64 {
 // CodecAsProduced or CodecOfObject. segment.ErrOutOfRange when from is outside the object's range; bad bytes give an
 // error wrapping segment.ErrCorrupt.
 func (o *Object) Batches(ctx context.Context, dst []byte, from int64, maxBytes, codec int) (out []byte, err error) {
+	out, _, err = o.batches(ctx, dst, from, maxBytes, codec, false)
+	return out, err
+}
+
+// BatchesShared is Batches, except that when dst is empty and the batches lie back to back in the
+// buffer one row group was rebuilt into (most reads: a row group holds megabytes), they are
+// returned uncopied and shared is true: dst was not used, and the bytes belong to the object's row
+// group cache (read them, never write them). Otherwise they are appended to dst, as Batches does.
+func (o *Object) BatchesShared(ctx context.Context, dst []byte, from int64, maxBytes, codec int) (out []byte, shared bool, err error) {
+	return o.batches(ctx, dst, from, maxBytes, codec, len(dst) == 0)
+}
+
+func (o *Object) batches(ctx context.Context, dst []byte, from int64, maxBytes, codec int, share bool) (out []byte, shared bool, err error) {
 	defer recoverCorrupt(&err)
 	if from < o.base || from >= o.next {
-		return dst, fmt.Errorf("%w: %d not in [%d, %d)", segment.ErrOutOfRange, from, o.base, o.next)
+		return dst, false, fmt.Errorf("%w: %d not in [%d, %d)", segment.ErrOutOfRange, from, o.base, o.next)
 	}
 	if codec == CodecOfObject {
 		codec = o.codec
 	}
 	start := len(dst)
 	empty := o.empty[sort.Search(len(o.empty), func(i int) bool { return o.empty[i].info.NextOffset() > from }):]
-	full := func() bool { return len(dst) > start && len(dst) >= start+maxBytes }
-	emit := func(b []byte, before int64) bool { // empties below before, then b
+	// view, while share holds, is the result so far as a slice of a row group's buffer (first and
+	// last its batches); the first batch that does not follow it there turns it into a copy.
+	var first, last *rebuiltBatch
+	size := func() int { // bytes of the result so far
+		if first != nil {
+			return last.at + len(last.b) - first.at
+		}
+		return len(dst) - start
+	}
+	unshare := func() {
+		if first != nil {
+			dst = append(dst, last.run[first.at:last.at+len(last.b)]...)
+			first, last = nil, nil
+		}
+		share = false
+	}
+	full := func() bool { n := size(); return n > 0 && n >= maxBytes }
+	emitEmpty := func(before int64) bool { // the kept-whole empty batches below before
 		for len(empty) > 0 && empty[0].info.BaseOffset < before {
-			if len(dst) > start && len(dst)-start+len(empty[0].b) > maxBytes {
+			if n := size(); n > 0 && n+len(empty[0].b) > maxBytes {
 				return false
 			}
+			unshare()
 			dst = append(dst, empty[0].b...)
 			empty = empty[1:]
 		}
-		if b == nil {
-			return true
-		}
-		if len(dst) > start && len(dst)-start+len(b) > maxBytes {
+		return true
+	}
+	emit := func(b *rebuiltBatch) bool {
+		if !emitEmpty(b.base) {
 			return false
 		}
-		dst = append(dst, b...)
+		if n := size(); n > 0 && n+len(b.b) > maxBytes {
+			return false
+		}
+		switch {
+		case share && first == nil && size() == 0:
+			first, last = b, b
+		case share && first != nil && b.follows(last):
+			last = b
+		default:
+			unshare()
+			dst = append(dst, b.b...)
+		}
 		return true
 	}
 	g := sort.Search(len(o.groups), func(i int) bool { return o.groups[i].firstBase > from }) - 1
@@ -398,30 +440,70 @@ func (o *Object) Batches(ctx context.Context, dst []byte, from int64, maxBytes, 
 	for ; g < len(o.groups) && !full(); g++ {
 		batches, err := o.groupBatches(ctx, g, codec)
 		if err != nil {
-			return dst, err
+			unshare()
+			return dst, false, err
 		}
-		for _, b := range batches {
-			if b.next <= from {
+		if first != nil {
+			// The view cannot go on into another group's buffer. Holding half of maxBytes, it
+			// goes out as it is (the reader's next call starts there); else it is copied.
+			if size() >= maxBytes/2 {
+				return o.result(dst, first, last)
+			}
+			share = false
+		}
+		if !share {
+			// Room for what this group can add, at once: appending batch by batch would copy the
+			// result again at every doubling.
+			n := size()
+			for i := range batches {
+				if batches[i].next > from {
+					n += len(batches[i].b)
+				}
+			}
+			dst = slices.Grow(dst, min(n, maxBytes+batchSlack))
+			unshare()
+		}
+		for i := range batches {
+			if batches[i].next <= from {
 				continue
 			}
-			if !emit(b.b, b.base) {
-				return dst, nil
-			}
-			if full() {
-				return dst, nil
+			if !emit(&batches[i]) || full() {
+				return o.result(dst, first, last)
 			}
 		}
 	}
 	if !full() {
-		emit(nil, o.next)
+		emitEmpty(o.next)
 	}
-	return dst, nil
+	return o.result(dst, first, last)
 }
 
-// rebuiltBatch is one batch rebuilt from a row group.
+// batchSlack is room a read's buffer is given past maxBytes: the first batch goes out whole even
+// when it is larger (KIP-74), and a batch header or two of growth spares a copy.
+const batchSlack = 64 << 10
+
+// result is what batches returns: the shared view when one is under way, else dst.
+func (o *Object) result(dst []byte, first, last *rebuiltBatch) ([]byte, bool, error) {
+	if first != nil {
+		v := last.run[first.at : last.at+len(last.b) : last.at+len(last.b)]
+		return v, true, nil
+	}
+	return dst, false, nil
+}
+
+// rebuiltBatch is one batch rebuilt from a row group: b is run[at:at+len(b)], run the buffer the
+// group's batches were rebuilt into as it was after this one (a buffer that grew moved on to a new
+// array; the earlier batches stay in the old one).
 type rebuiltBatch struct {
 	base, next int64
 	b          []byte
+	run        []byte
+	at         int
+}
+
+// follows reports whether b starts where prev ends, in the same buffer.
+func (b *rebuiltBatch) follows(prev *rebuiltBatch) bool {
+	return len(b.run) > 0 && len(prev.run) > 0 && &b.run[0] == &prev.run[0] && b.at == prev.at+len(prev.b)
 }
 
 // groupCache keeps the batches rebuilt from the last row group read (one Fetch rarely ends on a
@@ -447,12 +529,10 @@ func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch
 	c.mu.Unlock()
 	var out []rebuiltBatch
 	bb := batchBuilder{codec: codec}
+	bb.chunk = o.groupBytes(g)
 	err := o.readGroup(ctx, g, func(info segment.BatchInfo, recs []kmsg.Record) bool {
-		if bb.buf == nil {
-			bb.buf = make([]byte, 0, o.groupBytes(g))
-		}
 		b := bb.build(info, recs)
-		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: b})
+		out = append(out, rebuiltBatch{base: info.BaseOffset, next: info.NextOffset(), b: b, run: bb.buf, at: len(bb.buf) - len(b)})
 		return true
 	})
 	if err != nil {
@@ -713,7 +793,8 @@ func (o *Object) FindTimestamp(ctx context.Context, ts, from int64) (offset, tim
 // CodecAsProduced) back to back into one buffer, and compresses through one scratch buffer.
 type batchBuilder struct {
 	codec   int
-	buf     []byte // the batches built so far
+	buf     []byte // the batches built so far (in the latest buffer)
+	chunk   int    // the size of a new buffer, at least: about the row group's rebuilt bytes
 	scratch bytes.Buffer
 }
 
@@ -722,6 +803,11 @@ type batchBuilder struct {
 func (bb *batchBuilder) build(info segment.BatchInfo, recs []kmsg.Record) []byte {
 	if bb.codec >= 0 {
 		info.Attributes = info.Attributes&^segment.AttrCompressionMask | int16(bb.codec)
+	}
+	if need := segment.RebuiltSize(recs); cap(bb.buf)-len(bb.buf) < need {
+		// A new buffer rather than a bigger copy of this one: the batches already built stay
+		// where they are (they are handed out as they are), and nothing is copied again.
+		bb.buf = make([]byte, 0, max(need, bb.chunk))
 	}
 	start := len(bb.buf)
 	bb.buf = segment.RebuildBatch(bb.buf, info, recs, bb.compress)

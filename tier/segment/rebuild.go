@@ -39,6 +39,20 @@ func (t *Retainer) Records(b []byte, info BatchInfo, fn func(*kmsg.Record) error
 	return err
 }
 
+// RebuiltSize is at least the bytes RebuildBatch appends for recs uncompressed (a compressed batch
+// is rarely larger): the header, and each record's key, value and headers with room for their
+// varints.
+func RebuiltSize(recs []kmsg.Record) int {
+	size := BatchHeaderSize
+	for i := range recs {
+		size += len(recs[i].Key) + len(recs[i].Value) + 24
+		for _, h := range recs[i].Headers {
+			size += len(h.Key) + len(h.Value) + 10
+		}
+	}
+	return size
+}
+
 // RebuildBatch appends to dst a RecordBatch v2 with the header fields of info — base offset,
 // partition leader epoch, attributes, last offset delta, first and max timestamps, producer id and
 // epoch, base sequence — and recs, each encoded by kmsg as it is (its Length is recomputed). The
@@ -48,14 +62,7 @@ func (t *Retainer) Records(b []byte, info BatchInfo, fn func(*kmsg.Record) error
 func RebuildBatch(dst []byte, info BatchInfo, recs []kmsg.Record, compress func(codec int, records []byte) []byte) []byte {
 	// The records are encoded in place, after room for the header; the header goes in last.
 	at := len(dst)
-	size := BatchHeaderSize
-	for i := range recs {
-		size += len(recs[i].Key) + len(recs[i].Value) + 24
-		for _, h := range recs[i].Headers {
-			size += len(h.Key) + len(h.Value) + 10
-		}
-	}
-	dst = slices.Grow(dst, size)[:at+BatchHeaderSize]
+	dst = slices.Grow(dst, RebuiltSize(recs))[:at+BatchHeaderSize]
 	for i := range recs {
 		kr := &recs[i]
 		// Length counts the bytes after its own varint: encode with a zero (one byte) to learn it,
