@@ -400,7 +400,10 @@ func (o *Object) batches(ctx context.Context, dst []byte, from int64, maxBytes, 
 	}
 	unshare := func() {
 		if first != nil {
-			dst = append(dst, last.run[first.at:last.at+len(last.b)]...)
+			// Room for the rest of the read too (up to maxBytes), so that the appends after
+			// this copy do not copy it again.
+			n := size()
+			dst = append(slices.Grow(dst, max(n, maxBytes)+batchSlack), last.run[first.at:first.at+n]...)
 			first, last = nil, nil
 		}
 		share = false
@@ -807,6 +810,10 @@ func (bb *batchBuilder) build(info segment.BatchInfo, recs []kmsg.Record) []byte
 	if need := segment.RebuiltSize(recs); cap(bb.buf)-len(bb.buf) < need {
 		// A new buffer rather than a bigger copy of this one: the batches already built stay
 		// where they are (they are handed out as they are), and nothing is copied again.
+		// The estimate fell short: each further buffer is twice the last.
+		if bb.buf != nil {
+			bb.chunk = max(bb.chunk, cap(bb.buf)) * 2
+		}
 		bb.buf = make([]byte, 0, max(need, bb.chunk))
 	}
 	start := len(bb.buf)
