@@ -2,6 +2,7 @@ package load
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -73,6 +74,14 @@ type cpuMeter struct {
 	ok    bool
 }
 
+// startPassCPU starts a meter on t's server processes and this one, named client (the load
+// generator: producer or consumer).
+func startPassCPU(t Target, client string) *cpuMeter {
+	pids := map[string]int{client: os.Getpid()}
+	maps.Copy(pids, t.PIDs)
+	return startCPU(pids)
+}
+
 // startCPU snapshots the processes in pids (name → pid; pids ≤ 0 are left out).
 func startCPU(pids map[string]int) *cpuMeter {
 	m := &cpuMeter{pids: map[string]int{}, start: map[string]float64{}}
@@ -91,7 +100,7 @@ func startCPU(pids map[string]int) *cpuMeter {
 // stop adds to figures, under prefix, each process's CPU seconds per GiB of bytes (<prefix>_cpu_<name>_s_per_gib)
 // and the machine's busy share of all its cores during the pass (<prefix>_machine_busy_pct).
 func (m *cpuMeter) stop(figures map[string]float64, prefix string, bytes int64) {
-	if bytes <= 0 {
+	if bytes <= 0 || figures == nil {
 		return
 	}
 	gib := float64(bytes) / (1 << 30)

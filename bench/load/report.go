@@ -449,7 +449,7 @@ func writeFigures(b *strings.Builder, s *Summary) {
 			continue
 		}
 		if !header {
-			b.WriteString("\n## Named figures (object-burst, columnar, query, replay CPU)\n\n| scenario | figure | median | median (min–max) over rounds |\n|---|---|---:|---:|\n")
+			b.WriteString("\n## Named figures (object-burst, columnar, query; CPU per GiB of produce and replay)\n\n| scenario | figure | median | median (min–max) over rounds |\n|---|---|---:|---:|\n")
 			header = true
 		}
 		names := slices.Sorted(maps.Keys(agg.Figures))

@@ -175,9 +175,9 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		return out, nil
 	}
 	log.Info("broker serving", "after", time.Since(started).Round(time.Millisecond))
-	if sp, ok := b.(*StrataProc); ok {
-		t.PIDs = map[string]int{"strata": sp.PID()}
-		if minio != nil {
+	if bp, ok := b.(interface{ PID() int }); ok {
+		t.PIDs = map[string]int{system: bp.PID()}
+		if minio != nil && system == SystemStrata {
 			t.PIDs["minio"] = minio.PID()
 		}
 	}

@@ -20,8 +20,8 @@ type Target struct {
 	Broker       Broker
 	TopicConfigs map[string]string
 	Log          *slog.Logger
-	// PIDs names the server processes whose CPU time a scenario may measure (the broker as
-	// "strata", the object store as "minio"); the client is this process.
+	// PIDs names the server processes whose CPU time a scenario may measure (the broker by its
+	// system name, Strata's object store as "minio"); the client is this process.
 	PIDs map[string]int
 }
 
@@ -213,8 +213,18 @@ func Produce(ctx context.Context, t Target, p Params, partitions int32) (Result,
 	if err := CreateTopic(ctx, t, topic, partitions, nil); err != nil {
 		return Result{}, "", err
 	}
+	cpu := startPassCPU(t, "producer")
 	r, err := produceBytes(ctx, t, topic, p.ProduceBytes, p.RecordSize, p.ProduceTimeout)
 	r.Name, r.System, r.Partitions = ScenarioProduce, t.Broker.System(), int(partitions)
+	if err == nil {
+		// Where CPU went: the broker's (Strata also uploads rolled segments meanwhile, and
+		// its object store takes them), the producer's, and the machine's busy share.
+		r.Figures = map[string]float64{}
+		cpu.stop(r.Figures, "produce", r.Bytes)
+		if len(r.Figures) == 0 {
+			r.Figures = nil
+		}
+	}
 	return r, topic, err
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,9 +120,7 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	pids := map[string]int{"consumer": os.Getpid()}
-	maps.Copy(pids, t.PIDs)
-	hotCPU := startCPU(pids)
+	hotCPU := startPassCPU(t, "consumer")
 	hot, err := Consume(ctx, t, p, topic)
 	figures := map[string]float64{}
 	hotCPU.stop(figures, "hot", hot.Bytes)
@@ -158,7 +154,7 @@ func Replay(ctx context.Context, t Target, p Params) (Result, error) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	coldCPU := startCPU(pids)
+	coldCPU := startPassCPU(t, "consumer")
 	c, err := Consume(ctx, t, p, topic)
 	if err != nil {
 		return r, err
