@@ -46,13 +46,6 @@ func IdlePartitions(ctx context.Context, t Target, p Params) (Result, error) {
 		r.Skipped = "the system exposes no metrics the harness reads"
 		return r, nil
 	}
-	// The round's earlier scenarios leave background work behind (compaction rewriting the
-	// object-burst's shared objects into per-partition ones: hundreds of merges and catalog
-	// swaps). It is not what idle partitions cost, so it is waited out first.
-	quiet, err := waitBackgroundQuiet(ctx, url, p.IdleLeadTimeout)
-	if err != nil {
-		return r, err
-	}
 	cl, err := kgo.NewClient(clientOpts(t, kgo.RequestTimeoutOverhead(p.IdleLeadTimeout))...)
 	if err != nil {
 		return r, err
@@ -128,9 +121,6 @@ func IdlePartitions(ctx context.Context, t Target, p Params) (Result, error) {
 	r.IdleCPUPct = 100 * cpu / secs
 	r.MetadataWritesPerS = (metadataWrites(after) - metadataWrites(before)) / secs
 	r.Note = fmt.Sprintf("%d partitions led %.1f s after CreateTopics; idle for %.0f s", led, r.Seconds, secs)
-	if quiet != "" {
-		r.Note += "; " + quiet
-	}
 	return r, nil
 }
 

@@ -198,8 +198,20 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 	run := func(name string, partitions int32, f func() (Result, error)) {
 		var before ObjStoreCounters
 		var sBefore ServerCounters
-		began := time.Now()
 		strata := b.MetricsURL() != ""
+		var quiet string
+		if strata {
+			// Every scenario starts on a quiet node: uploads and compaction left over from the
+			// earlier ones are not its cost (its own background work still counts).
+			var err error
+			if quiet, err = waitBackgroundQuiet(ctx, b.MetricsURL(), cfg.Params.QuietTimeout); err != nil && ctx.Err() != nil {
+				return
+			}
+			if quiet != "" {
+				log.Info("waited for background work", "scenario", name, "note", quiet)
+			}
+		}
+		began := time.Now()
 		if strata {
 			if s, err := Scrape(ctx, b.MetricsURL()); err == nil {
 				before, sBefore = ObjStoreFrom(s), ServerFrom(s)
@@ -210,6 +222,9 @@ func runSystem(ctx context.Context, cfg RunConfig, system string, round int, min
 		r.Name, r.System, r.Round = name, system, round
 		if partitions > 0 {
 			r.Partitions = int(partitions)
+		}
+		if quiet != "" {
+			r.Note = strings.TrimPrefix(r.Note+"; "+quiet, "; ")
 		}
 		if err != nil {
 			r.Skipped = "failed: " + err.Error()

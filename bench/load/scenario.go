@@ -52,6 +52,10 @@ type Params struct {
 	IdleLeadTimeout time.Duration
 	IdleSettle      time.Duration
 	IdleWindow      time.Duration
+	// QuietTimeout bounds the wait, before each Strata scenario, for the uploads and compaction
+	// left by the earlier ones to finish (see waitBackgroundQuiet); past it the scenario runs anyway
+	// and its note says so.
+	QuietTimeout time.Duration
 	// ColumnarBytes is the value bytes of JSON log records written to each of the columnar
 	// scenario's three topics; QueryBytes those of the query scenario's topic (over 24 hours of
 	// timestamps); QueryRuns how often each query runs (the median is reported).
@@ -68,7 +72,7 @@ func QuickParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 512 << 20, ProduceTimeout: 45 * time.Second,
 		LatencyRate: 1000, LatencyDuration: 10 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ObjectManyRate: 20000, ConsumeTimeout: 60 * time.Second,
 		ReplayBytes: 256 << 20, DetectTimeout: 20 * time.Second, MinIOParallel: 4, WarmupBytes: 64 << 20,
-		HotDropTimeout: 45 * time.Second, IdlePartitions: 2000, IdleLeadTimeout: 2 * time.Minute, IdleSettle: 5 * time.Second,
+		HotDropTimeout: 45 * time.Second, IdlePartitions: 2000, IdleLeadTimeout: 2 * time.Minute, IdleSettle: 5 * time.Second, QuietTimeout: time.Minute,
 		IdleWindow: 10 * time.Second, ColumnarBytes: 64 << 20, QueryBytes: 128 << 20, QueryRuns: 3}
 }
 
@@ -77,7 +81,7 @@ func FullParams() Params {
 	return Params{RecordSize: 1024, ProduceBytes: 4 << 30, ProduceTimeout: 5 * time.Minute,
 		LatencyRate: 2000, LatencyDuration: 60 * time.Second, LatencyPartitions: 12, ObjectManyPartitions: 256, ObjectManyRate: 20000, ConsumeTimeout: 5 * time.Minute,
 		ReplayBytes: 512 << 20, DetectTimeout: 60 * time.Second, MinIOParallel: 4, WarmupBytes: 512 << 20,
-		HotDropTimeout: 90 * time.Second, IdlePartitions: 10000, IdleLeadTimeout: 5 * time.Minute, IdleSettle: 10 * time.Second,
+		HotDropTimeout: 90 * time.Second, IdlePartitions: 10000, IdleLeadTimeout: 5 * time.Minute, IdleSettle: 10 * time.Second, QuietTimeout: 2 * time.Minute,
 		IdleWindow: 30 * time.Second, ColumnarBytes: 256 << 20, QueryBytes: 1 << 30, QueryRuns: 3}
 }
 
