@@ -110,6 +110,7 @@ func (m *cpuMeter) stop(figures map[string]float64, prefix string, bytes int64) 
 		}
 	}
 	if busy, total, ok := machineCPU(); ok && m.ok && total > m.total {
-		figures[prefix+"_machine_busy_pct"] = 100 * (busy - m.busy) / (total - m.total)
+		// The tick counts are whole numbers; the share is capped at 100 against float rounding.
+		figures[prefix+"_machine_busy_pct"] = min(100, 100*(busy-m.busy)/(total-m.total))
 	}
 }
