@@ -448,11 +448,12 @@ func (o *Object) batches(ctx context.Context, dst []byte, from int64, maxBytes, 
 		}
 		if first != nil {
 			// The view cannot go on into another group's buffer. Holding half of maxBytes, it
-			// goes out as it is (the reader's next call starts there); else it is copied.
+			// goes out as it is (the reader's next call starts there); else it is copied, into
+			// room for the whole read.
 			if size() >= maxBytes/2 {
 				return o.result(dst, first, last)
 			}
-			share = false
+			unshare()
 		}
 		if !share {
 			// Room for what this group can add, at once: appending batch by batch would copy the
@@ -464,7 +465,6 @@ func (o *Object) batches(ctx context.Context, dst []byte, from int64, maxBytes, 
 				}
 			}
 			dst = slices.Grow(dst, min(n, maxBytes+batchSlack))
-			unshare()
 		}
 		for i := range batches {
 			if batches[i].next <= from {
