@@ -336,3 +336,50 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// backgroundCounters are the counters of a node's background object-store work: compaction merges
+// and conversions, uploads, and PUTs of any kind.
+var backgroundCounters = []string{"strata_compaction_merges_total", "strata_compaction_converted_segments_total",
+	"strata_tier_uploads_total"}
+
+// backgroundQuietSpan is how long those counters must stand still for the node to count as quiet.
+const backgroundQuietSpan = 2 * time.Second
+
+// waitBackgroundQuiet waits, up to limit, until the background counters of the node at url (and its
+// object PUTs) have not moved for backgroundQuietSpan. It returns what a note should say: how long
+// it waited when it did, or that the node was still busy when the limit passed.
+func waitBackgroundQuiet(ctx context.Context, url string, limit time.Duration) (string, error) {
+	sum := func(s Samples) float64 {
+		n := s.Sum("strata_objstore_operations_total", map[string]string{"op": "put"})
+		for _, c := range backgroundCounters {
+			n += s.Sum(c, nil)
+		}
+		return n
+	}
+	start := time.Now()
+	prev, err := Scrape(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(backgroundQuietSpan):
+		}
+		cur, err := Scrape(ctx, url)
+		if err != nil {
+			return "", err
+		}
+		waited := time.Since(start) - backgroundQuietSpan
+		switch {
+		case sum(cur) == sum(prev) && waited < time.Second:
+			return "", nil
+		case sum(cur) == sum(prev):
+			return fmt.Sprintf("waited %.0f s for earlier scenarios' compaction and uploads to finish", waited.Seconds()), nil
+		case time.Since(start) > limit:
+			return fmt.Sprintf("earlier scenarios' compaction or uploads still running after %.0f s (measured anyway)", limit.Seconds()), nil
+		}
+		prev = cur
+	}
+}
