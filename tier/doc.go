@@ -65,12 +65,13 @@
 //	    local retention: delete hot segments below min(tiered end, local.retention.* limit)
 //	    every CheckInterval: retention.* on the catalog → PartitionLog.MoveLogStart, objects
 //	        deleted after DeleteGrace
-//	    object durability: tell the flusher when the active segment wants rolling:
+//	    object durability: tell the flusher when the active segment's new batches want flushing:
 //	        FlushInterval after its oldest record was created (producer timestamp; at most
 //	        FlushInterval after it arrived), so acks wait for one flush, not a flush plus the
 //	        time the records queued in the client; Expedite (a producer's pipeline is full of
 //	        waiting acks) brings it forward to FlushInterval/2 after the last flush; never
-//	        sooner than 2/3 FlushInterval after the last flush
+//	        sooner than 2/3 FlushInterval after the last flush (a whole FlushInterval after a
+//	        flush of half of SharedObjectBytes or more: fast streams fill objects instead)
 //	    sleep until the log changes (appends and rolls wake it), PollInterval passes or the
 //	        policy changes
 //
@@ -79,10 +80,11 @@
 // One flusher goroutine per Uploader serves every object-durability partition (flush.go):
 //
 //	at the earliest deadline a partition noted, or once Config.SharedObjectBytes (8 MiB) is
-//	    pending: ask every noted partition to roll, all at once
-//	each partition's goroutine rolls its hot log (the fsyncs of one flush run in parallel), finds
-//	    its sealed segment above the tiered end and hands the flusher one image (the file as it
-//	    is, or several segments rewritten as one)
+//	    pending: ask every noted partition for its new batches, all at once
+//	each partition's goroutine takes them from its hot log (hotlog Log.Take: the active segment
+//	    is not sealed, so a flush of hundreds of partitions creates no files), reads its batches
+//	    from the tiered end up to there (sealed segments and the active one alike) and hands the
+//	    flusher one segment image of them
 //	once all have (or after 200 ms; a partition still registering an earlier range is not
 //	    waited for): PUT the images back to back as one shared object (up to 4 PUTs in flight)
 //	each partition registers its range under its own epoch (within SharedRegisterWindow of the

@@ -55,6 +55,7 @@ type flusher struct {
 	subs      []*submission            // images waiting for the next PUT
 	collect   time.Time                // end of the flush under way's wait for expect; zero: none
 	lastFlush time.Time
+	lastBytes int64 // the bytes pending when the latest flush rolled
 }
 
 type flushWant struct {
@@ -89,11 +90,12 @@ func (f *flusher) poke() {
 	}
 }
 
-// last is when the latest flush rolled its partitions (zero before the first).
-func (f *flusher) last() time.Time {
+// last is when the latest flush rolled its partitions (zero before the first) and the bytes
+// pending then.
+func (f *flusher) last() (time.Time, int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.lastFlush
+	return f.lastFlush, f.lastBytes
 }
 
 // note records that p has unrolled data to flush by at (bytes of it so far); a zero at says it has
@@ -216,6 +218,10 @@ func (f *flusher) run() {
 		var subs []*submission
 		switch step {
 		case flushRoll:
+			f.lastBytes = f.dueBytes
+			for _, s := range f.subs {
+				f.lastBytes += int64(len(s.image))
+			}
 			for p := range f.due {
 				roll = append(roll, p)
 				if !p.busy.Load() {
@@ -315,10 +321,19 @@ func (f *flusher) put(subs []*submission) {
 	}
 }
 
-// sharedFloor is the soonest an object-durability flush follows the previous one: two thirds of
-// the interval, so a node's flush PUTs stay at most 1.5 per interval however its producers behave
-// (clocks ahead or behind, pipelines full: see flushDeadline and expediteAt).
-func sharedFloor(lastFlush time.Time, interval time.Duration) time.Time {
+// sharedFloor is the soonest a deadline (not SharedObjectBytes pending) makes an object-durability
+// flush follow the previous one, which rolled lastBytes: two thirds of the interval, so a node's
+// flush PUTs stay at most 1.5 per interval however its producers behave (clocks ahead or behind,
+// pipelines full: see flushDeadline and expediteAt). After a flush of at least half of
+// objectBytes, the whole interval: data arrives fast enough that the next object fills to
+// objectBytes (and goes at once) or the interval passes, and records that waited in their client
+// (whose deadlines by timestamp are past) do not cut every object short. At 100 MB/s and a 100 ms
+// interval that is the difference between 8 MiB objects and 6.7 MB ones (128 against 160 PUTs
+// per GiB).
+func sharedFloor(lastFlush time.Time, lastBytes, objectBytes int64, interval time.Duration) time.Time {
+	if lastBytes >= objectBytes/2 {
+		return lastFlush.Add(interval)
+	}
 	return lastFlush.Add(interval * 2 / 3)
 }
 

@@ -44,11 +44,17 @@ func TestFlusherNext(t *testing.T) {
 	}
 }
 
-// The floor keeps a node's flushes at most 1.5 per interval, however early deadlines come.
+// The floor keeps a node's flushes at most 1.5 per interval, however early deadlines come; after
+// a flush of at least half an object, one per interval (objects fill to the size instead).
 func TestSharedFloor(t *testing.T) {
 	last := time.Unix(100, 0)
-	if got := sharedFloor(last, 300*time.Millisecond); !got.Equal(last.Add(200 * time.Millisecond)) {
-		t.Fatalf("floor %v after the last flush", got.Sub(last))
+	for _, tc := range []struct {
+		lastBytes int64
+		want      time.Duration
+	}{{0, 200 * time.Millisecond}, {4<<20 - 1, 200 * time.Millisecond}, {4 << 20, 300 * time.Millisecond}, {9 << 20, 300 * time.Millisecond}} {
+		if got := sharedFloor(last, tc.lastBytes, 8<<20, 300*time.Millisecond); !got.Equal(last.Add(tc.want)) {
+			t.Fatalf("after a flush of %d bytes: floor %v after it, want %v", tc.lastBytes, got.Sub(last), tc.want)
+		}
 	}
 }
 

@@ -27,7 +27,7 @@ type partition struct {
 	kick   chan struct{} // policy changed or expedite set; capacity 1
 
 	expedite atomic.Bool // roll at the floor, not the deadline (Uploader.Expedite)
-	rollNow  atomic.Bool // the flusher asks for a roll (object durability; see flusher)
+	rollNow  atomic.Bool // the flusher asks for this partition's new batches (object durability; see flusher)
 	busy     atomic.Bool // in uploadShared: an image handed in, or its range registering
 
 	pressureRoll time.Time // last roll to free local space (the partition goroutine's own)
@@ -183,12 +183,18 @@ func (p *partition) run() {
 	defer p.u.fl.forget(p)
 	retentionDue := true
 	for {
+		if p.log.Closed() {
+			// The hot log was closed under a tracked partition (its directory removed): there is
+			// nothing more to tier, and its Changed channel stays closed. Wait to be untracked
+			// rather than spin.
+			<-ctx.Done()
+			return
+		}
 		if p.rollNow.Swap(false) {
-			// The flusher's roll: every partition's goroutine rolls its own hot log, so the
-			// rolls' fsyncs of one flush go on in parallel.
-			if err := p.log.Roll(); err != nil && !errors.Is(err, hotlog.ErrClosed) {
-				p.u.log.Error("tier: roll for object durability", "partition", p.tp, "err", err)
-			}
+			// The flusher's roll: the batches appended so far are handed over (hotlog Take)
+			// without sealing a segment, and uploadAll reads them from the log. A flush of
+			// hundreds of partitions used to seal and create a segment file for each one.
+			p.log.Take()
 		}
 		p.rollUnderPressure()
 		changed := p.log.Changed()
@@ -229,13 +235,15 @@ func (p *partition) run() {
 }
 
 // rollUnderPressure rolls a tiered partition's active segment when the data dir is full, so that
-// what it holds can be tiered and its local copy dropped; at most once a second.
+// what it holds can be tiered and its local copy dropped; at most once a second. Object durability
+// too: its flushes take batches from the active segment without sealing it (hotlog Take), so the
+// segment leaves only once a roll seals it.
 func (p *partition) rollUnderPressure() {
 	if !p.u.pressure.Load() {
 		return
 	}
-	if _, pol := p.settings(); !pol.RemoteStorage || pol.Durability == DurabilityObject {
-		return // not tiered: the hot log is the only copy; object durability flushes anyway
+	if _, pol := p.settings(); !pol.RemoteStorage {
+		return // not tiered: the hot log is the only copy
 	}
 	segs := p.log.Segments()
 	if len(segs) == 0 || segs[len(segs)-1].Size == 0 {
@@ -255,22 +263,19 @@ func (p *partition) rollUnderPressure() {
 // deadline, computed from the node's last flush (the flusher rolls every object-durability
 // partition at once), brought forward by expedite, never sooner than sharedFloor.
 func (p *partition) noteFlush(pol Policy, expedite bool) {
-	first, oldest, ok := p.log.Unrolled()
+	first, oldest, unrolled, ok := p.log.Unrolled()
 	if !ok {
 		p.u.fl.note(p, time.Time{}, 0)
 		return
 	}
-	last, interval := p.u.fl.last(), pol.flushInterval()
+	last, lastBytes := p.u.fl.last()
+	interval := pol.flushInterval()
 	at := flushDeadline(first, oldest, last, interval)
 	if e := expediteAt(last, interval); expedite && e.Before(at) {
 		at = e
 	}
-	if floor := sharedFloor(last, interval); at.Before(floor) {
+	if floor := sharedFloor(last, lastBytes, p.u.cfg.SharedObjectBytes, interval); at.Before(floor) {
 		at = floor
-	}
-	var unrolled int64
-	if segs := p.log.Segments(); len(segs) > 0 {
-		unrolled = segs[len(segs)-1].Size
 	}
 	p.u.fl.note(p, at, unrolled)
 }

@@ -251,3 +251,42 @@ func TestFlushDeadline(t *testing.T) {
 		}
 	}
 }
+
+// Object durability's active segment is rolled for local retention once the part a flush took is
+// tiered and would be dropped were it sealed; not while any of it is untiered, nor under the
+// default limits.
+func TestTakenDue(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	active := func(taken int64) hotlog.SegmentInfo {
+		s := seg(10, 20, 100, 999_990, false)
+		s.TakenNext, s.TakenSize = taken, 60
+		return s
+	}
+	sealed := seg(0, 10, 100, 1_000, true)
+	pol := func(lms, lbytes int64) Policy {
+		return Policy{RemoteStorage: true, RetentionMs: -1, RetentionBytes: -1, LocalRetentionMs: lms, LocalRetentionBytes: lbytes}
+	}
+	cases := []struct {
+		name   string
+		segs   []hotlog.SegmentInfo
+		tiered int64
+		p      Policy
+		want   bool
+	}{
+		{"local bytes 0, taken part tiered", []hotlog.SegmentInfo{sealed, active(16)}, 16, pol(-2, 0), true},
+		{"taken part not all tiered yet", []hotlog.SegmentInfo{sealed, active(16)}, 14, pol(-2, 0), false},
+		{"nothing taken", []hotlog.SegmentInfo{sealed, active(10)}, 16, pol(-2, 0), false},
+		{"unbounded local retention", []hotlog.SegmentInfo{sealed, active(16)}, 16, pol(-2, -2), false},
+		{"time limit: the segment's records are too new", []hotlog.SegmentInfo{sealed, active(16)}, 16, pol(100, -2), false},
+		{"time limit: old enough", []hotlog.SegmentInfo{sealed, active(16)}, 16, pol(5, -2), true},
+		{"an older sealed segment that must stay keeps it too", []hotlog.SegmentInfo{seg(0, 10, 100, 999_999, true), active(16)}, 16, pol(5, -2), false},
+		{"sealed active (closing)", []hotlog.SegmentInfo{seg(10, 20, 100, 1, true)}, 20, pol(-2, 0), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := takenDue(tc.segs, tc.tiered, tc.p, now); got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -25,7 +25,19 @@ func (p *partition) applyLocalRetention() {
 	}
 	cv := p.view()
 	segs := p.log.Segments()
-	below := localDeleteBelow(segs, cv.end, pol, p.u.cfg.Now())
+	now := p.u.cfg.Now()
+	if pol.RemoteStorage && pol.Durability == DurabilityObject && takenDue(segs, cv.end, pol, now) {
+		// Flushes take the active segment's batches without sealing it, so local retention
+		// would never reach them: seal it once what it handed over is tiered and due to go.
+		if err := p.log.Roll(); err != nil {
+			if !errors.Is(err, hotlog.ErrClosed) {
+				p.u.log.Warn("tier: roll for local retention", "partition", p.tp, "err", err)
+			}
+			return
+		}
+		segs = p.log.Segments()
+	}
+	below := localDeleteBelow(segs, cv.end, pol, now)
 	if below < 0 {
 		return
 	}
@@ -44,6 +56,25 @@ func (p *partition) applyLocalRetention() {
 	}
 	p.u.m.localDeleted.Add(float64(n))
 	p.u.log.Debug("tier: local retention", "partition", p.tp, "below", below, "segments", n)
+}
+
+// takenDue reports whether local retention would drop the part of the active segment (the last of
+// segs) that a flush took (hotlog Log.Take) were that part a sealed segment: it is all tiered (below
+// tieredEnd), and localDeleteBelow would delete it. Its newest timestamp is taken to be the whole
+// segment's, which can only keep it longer.
+func takenDue(segs []hotlog.SegmentInfo, tieredEnd int64, p Policy, now time.Time) bool {
+	n := len(segs)
+	if n == 0 {
+		return false
+	}
+	act := segs[n-1]
+	if act.Sealed || act.TakenNext <= act.BaseOffset || act.TakenNext > tieredEnd {
+		return false
+	}
+	view := append(segs[:n-1:n-1], act, hotlog.SegmentInfo{BaseOffset: act.TakenNext, NextOffset: act.TakenNext, Created: now})
+	taken := &view[n-1]
+	taken.Sealed, taken.NextOffset, taken.Size = true, act.TakenNext, act.TakenSize
+	return localDeleteBelow(view, tieredEnd, p, now) >= act.TakenNext
 }
 
 // applyRetention applies retention.ms / retention.bytes to the tiered data through the partition

@@ -140,6 +140,15 @@ func TestSharedFlushOnePutPerFlush(t *testing.T) {
 		t.Fatalf("no object holds more than %d of %d partitions' ranges", most, parts)
 	}
 
+	// The flushes took each partition's batches from its active segment (hotlog Take) instead of
+	// sealing a segment file per partition per flush.
+	for i, l := range logs {
+		segs := l.Segments()
+		if act := segs[len(segs)-1]; len(segs) != 1 || act.BaseOffset != 0 || act.TakenNext != l.EndOffset() {
+			t.Fatalf("partition %d: hot segments %+v after the flushes; want the first one still active, taken up to %d", i, segs, l.EndOffset())
+		}
+	}
+
 	// Cold: the hot logs are gone and a fresh reader has nothing cached.
 	for i := range logs {
 		if err := e.dir.Remove(fmt.Sprintf("%s-%d", id, i)); err != nil {

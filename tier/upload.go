@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -25,7 +26,11 @@ func (p *partition) uploadAll(ctx context.Context) error {
 			return nil
 		}
 		cv := p.view()
-		step, seg, n, size := nextUpload(p.log.Segments(), cv)
+		segs := p.log.Segments()
+		if pol.Durability == DurabilityObject {
+			segs = takenView(segs)
+		}
+		step, seg, n, size := nextUpload(segs, cv)
 		p.setBacklog(n, size)
 		switch step {
 		case stepIdle:
@@ -53,7 +58,7 @@ func (p *partition) uploadAll(ctx context.Context) error {
 		case stepUpload, stepTrim:
 			var err error
 			if pol.Durability == DurabilityObject {
-				err = p.uploadShared(ctx, epoch, pol, cv)
+				err = p.uploadShared(ctx, epoch, pol, cv, takenEnd(segs))
 			} else {
 				err = p.uploadSegment(ctx, epoch, seg, cv, step == stepTrim)
 			}
@@ -137,20 +142,20 @@ func (p *partition) register(ctx context.Context, epoch int32, ref metadata.Segm
 	return nil
 }
 
-// uploadShared tiers the partition's sealed segments from the tiered end on through the Uploader's
-// flusher (object durability): they go as one segment image (as they are when there is one, whole;
-// rewritten as one otherwise, at most Config.SharedObjectBytes of batches) into the next flush's
-// shared object, and the range it landed at is registered under epoch. A range not registered
-// within SharedRegisterWindow of its PUT is given up (the data goes into a later flush): the
-// orphan sweeper may delete an unreferenced shared object after that.
-func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, cv catalogView) error {
+// uploadShared tiers the partition's batches from the tiered end up to upTo (what its hot log
+// has handed over: see takenView) through the Uploader's flusher (object durability): they go as
+// one segment image (at most Config.SharedObjectBytes of batches) into the next flush's shared
+// object, and the range it landed at is registered under epoch. A range not registered within
+// SharedRegisterWindow of its PUT is given up (the data goes into a later flush): the orphan
+// sweeper may delete an unreferenced shared object after that.
+func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, cv catalogView, upTo int64) error {
 	began := time.Now()
-	image, err := sharedImage(p.log.Segments(), cv.end, p.u.cfg.SharedObjectBytes)
+	image, err := sharedImage(p.log, cv.end, upTo, p.u.cfg.SharedObjectBytes)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		return opErr("read", fmt.Errorf("tier: %s: hot segments from %d: %w", p.tp, cv.end, err))
+		return opErr("read", fmt.Errorf("tier: %s: hot batches from %d: %w", p.tp, cv.end, err))
 	}
 	r, err := segment.OpenReader(bytes.NewReader(image), int64(len(image)))
 	if err != nil {
@@ -162,7 +167,8 @@ func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, c
 	}
 	p.busy.Store(true)
 	defer p.busy.Store(false)
-	due := sharedFloor(p.u.fl.last(), pol.flushInterval()) // a segment rolled by size: the next flush
+	last, lastBytes := p.u.fl.last()
+	due := sharedFloor(last, lastBytes, p.u.cfg.SharedObjectBytes, pol.flushInterval()) // a segment rolled by size: the next flush
 	sub, err := p.u.fl.submit(ctx, p, image, due)
 	if err != nil {
 		return opErr("put", err)
@@ -179,62 +185,57 @@ func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, c
 	return nil
 }
 
-// sharedImage returns one sealed segment image of the sealed segments holding offsets from from
-// on, in order and without gaps, up to about limit bytes of batches (at least one batch): the file
-// as it is when one segment starts exactly at from and is the only one taken, else the batches
-// rewritten into a new image.
-func sharedImage(segs []hotlog.SegmentInfo, from, limit int64) ([]byte, error) {
-	var take []hotlog.SegmentInfo
-	var total int64
-	next := from
-	for _, s := range segs {
-		if !s.Sealed || s.NextOffset <= next || s.NextOffset <= s.BaseOffset {
-			continue
-		}
-		if s.BaseOffset > next || (len(take) > 0 && total+s.Size > limit) {
-			break
-		}
-		take = append(take, s)
-		total += s.Size
-		next = s.NextOffset
+// takenView is segs (a hot log's Segments) as object durability tiers them: the part of the active
+// segment that the log handed over (hotlog Log.Take) counts as sealed, so that nextUpload plans it
+// like a sealed segment; the rest of the active segment waits for the next flush.
+func takenView(segs []hotlog.SegmentInfo) []hotlog.SegmentInfo {
+	if n := len(segs); n > 0 && !segs[n-1].Sealed && segs[n-1].TakenNext > segs[n-1].BaseOffset {
+		act := &segs[n-1]
+		act.Sealed, act.NextOffset, act.Size = true, act.TakenNext, act.TakenSize
 	}
-	if len(take) == 0 {
-		return nil, fmt.Errorf("%w: no sealed segment holds offset %d", os.ErrNotExist, from)
+	return segs
+}
+
+// takenEnd is where the sealed segments of a takenView end: what a flush may tier.
+func takenEnd(segs []hotlog.SegmentInfo) int64 {
+	for i := len(segs) - 1; i >= 0; i-- {
+		if segs[i].Sealed {
+			return segs[i].NextOffset
+		}
 	}
-	if len(take) == 1 && take[0].BaseOffset == from {
-		return os.ReadFile(take[0].Path)
+	return -1
+}
+
+// sharedImage returns one sealed segment image of log's batches from offset from (where a batch
+// must start) up to upTo, at most about limit bytes of them (at least one batch), read from the
+// sealed and the active segments alike. The batches were validated when appended, so their CRCs
+// are not computed again. An offset the log no longer holds (truncated, or deleted meanwhile) is an
+// os.ErrNotExist: the caller looks again.
+func sharedImage(log *hotlog.Log, from, upTo, limit int64) ([]byte, error) {
+	data, err := log.Read(from, int(min(limit, math.MaxInt32)), upTo)
+	if errors.Is(err, hotlog.ErrOffsetOutOfRange) {
+		return nil, fmt.Errorf("%w: %w", os.ErrNotExist, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: no batch from %d below %d", os.ErrNotExist, from, upTo)
 	}
 	var out bytes.Buffer
+	out.Grow(len(data) + 4<<10)
 	w := segment.NewWriter(&out, from, 0)
-	for _, s := range take {
-		b, err := os.ReadFile(s.Path)
-		if err != nil {
+	sp := segment.NewSplitter(data)
+	for first := true; sp.Next(); first = false {
+		if first && sp.Info().BaseOffset != from {
+			return nil, fmt.Errorf("tier: no batch starts at %d (the batch at %d does)", from, sp.Info().BaseOffset)
+		}
+		if _, err := w.AppendValidated(sp.Batch()); err != nil {
 			return nil, err
 		}
-		r, err := segment.OpenReader(bytes.NewReader(b), int64(len(b)))
-		if err != nil {
-			return nil, err
-		}
-		pos := int64(0)
-		if s.BaseOffset < from {
-			p, info, err := r.FindOffset(from)
-			if err != nil {
-				return nil, err
-			}
-			if info.BaseOffset != from {
-				return nil, fmt.Errorf("tier: no batch starts at %d (the batch at %d does)", from, info.BaseOffset)
-			}
-			pos = p
-		}
-		sp := segment.NewSplitter(b[pos:r.Index().DataSize])
-		for sp.Next() {
-			if _, err := w.Append(sp.Batch()); err != nil {
-				return nil, err
-			}
-		}
-		if err := sp.Err(); err != nil {
-			return nil, err
-		}
+	}
+	if err := sp.Err(); err != nil {
+		return nil, err
 	}
 	if _, err := w.Seal(); err != nil {
 		return nil, err

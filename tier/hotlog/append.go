@@ -74,7 +74,7 @@ func (l *Log) append(batch []byte, info segment.BatchInfo) (AppendResult, error)
 	act.ix.Add(info)
 	if act.firstAppend.IsZero() {
 		act.firstAppend = time.Now()
-		if pos > 0 { // data recovered at open came first
+		if pos > act.takenSize { // data recovered at open came first
 			act.firstAppend = act.created
 		}
 		l.kickFlush() // the flusher arms the segment's age timer
@@ -117,6 +117,13 @@ func (l *Log) failLocked(err error) {
 // may not have reached the disk — a kernel that failed an fsync may have dropped the dirty pages
 // and will not report it again — so the owner should TruncateTo that offset after reopening.
 func (l *Log) Failed() <-chan struct{} { return l.failed }
+
+// Closed reports whether the Log was closed (Close, or its Dir removed it).
+func (l *Log) Closed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
 
 // Err is the error that failed the Log, nil while it is healthy (also after a clean Close).
 func (l *Log) Err() error {

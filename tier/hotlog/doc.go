@@ -25,6 +25,14 @@
 // fsync may report success without having written it). Config.Sync replaces the segment files'
 // fsync for fault injection in tests.
 //
+// # Take
+//
+// Take hands the active segment's batches so far to a reader without sealing it: Unrolled then
+// describes only what came after, and Segments reports the part taken. Object durability flushes
+// every partition of a node several times a second, and reads each one's new batches this way
+// (ReadAppend reaches into the active segment), rather than sealing and creating a segment file per
+// partition per flush. A truncation below the taken part takes it back with it.
+//
 // # Recovery
 //
 // On first open a sealed file is verified by its footer (magic, version, CRC32C); a bad one is logged

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/strata-log/strata/tier/segment"
 )
 
 // A reader bounded by DurableOffset needs no producer waiting for durability: holding
@@ -71,29 +73,80 @@ func TestDurableChangedFiresOnTruncateAndClose(t *testing.T) {
 	<-ch
 }
 
-// Unrolled reports what the next roll will carry: since when, and the oldest producer timestamp.
+// Unrolled reports what the next roll will carry: since when, the oldest producer timestamp, and
+// its bytes.
 func TestUnrolled(t *testing.T) {
 	_, l := openTestLog(t, Config{})
-	if _, _, ok := l.Unrolled(); ok {
+	if _, _, _, ok := l.Unrolled(); ok {
 		t.Fatal("an empty log reports unrolled data")
 	}
 	before := time.Now()
-	mustAppend(t, l, batch(2, 5000))
-	mustAppend(t, l, batch(2, 3000))
-	mustAppend(t, l, batch(2, 4000))
-	first, oldest, ok := l.Unrolled()
-	if !ok || oldest != 3000 || first.Before(before) || first.After(time.Now()) {
-		t.Fatalf("unrolled since %v (test began %v), oldest %d, ok %v; want the first append's time and 3000", first, before, oldest, ok)
+	var size int64
+	for _, ts := range []int64{5000, 3000, 4000} {
+		b := batch(2, ts)
+		size += int64(len(b))
+		mustAppend(t, l, b)
+	}
+	first, oldest, bytes, ok := l.Unrolled()
+	if !ok || oldest != 3000 || bytes != size || first.Before(before) || first.After(time.Now()) {
+		t.Fatalf("unrolled since %v (test began %v), oldest %d, %d bytes, ok %v; want the first append's time, 3000 and %d",
+			first, before, oldest, bytes, ok, size)
 	}
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := l.Unrolled(); ok {
+	if _, _, _, ok := l.Unrolled(); ok {
 		t.Fatal("unrolled data reported right after a roll")
 	}
 	mustAppend(t, l, batch(1, 7000))
-	if _, oldest, ok := l.Unrolled(); !ok || oldest != 7000 {
+	if _, oldest, _, ok := l.Unrolled(); !ok || oldest != 7000 {
 		t.Fatalf("after the roll: oldest %d ok %v, want 7000", oldest, ok)
+	}
+}
+
+// Take hands the active segment's batches over without sealing it: Unrolled then starts after
+// them, Segments reports the part taken, reads still see every batch, and a truncation below the
+// taken part takes the taken part back with it.
+func TestTake(t *testing.T) {
+	_, l := openTestLog(t, Config{})
+	mustAppend(t, l, batch(2, 5000))
+	b := batch(3, 1000)
+	mustAppend(t, l, b)
+	if end := l.Take(); end != 5 {
+		t.Fatalf("Take returned %d, want the end 5", end)
+	}
+	if _, _, _, ok := l.Unrolled(); ok {
+		t.Fatal("unrolled data reported right after a take")
+	}
+	segs := l.Segments()
+	act := segs[len(segs)-1]
+	if len(segs) != 1 || act.Sealed || act.TakenNext != 5 || act.TakenSize != act.Size {
+		t.Fatalf("after a take: %+v; want one active segment taken whole", segs)
+	}
+	before := time.Now()
+	later := batch(1, 9000)
+	mustAppend(t, l, later)
+	first, oldest, bytes, ok := l.Unrolled()
+	if !ok || oldest != 9000 || bytes != int64(len(later)) || first.Before(before) {
+		t.Fatalf("after a take and an append: since %v, oldest %d, %d bytes, ok %v; want now, 9000, %d", first, oldest, bytes, ok, len(later))
+	}
+	got, err := l.Read(0, 1<<20, -1)
+	n := 0
+	for sp := segment.NewSplitter(got); sp.Next(); {
+		n++
+	}
+	if err != nil || n != 3 {
+		t.Fatalf("read after a take: %d batches, %v; want all 3", n, err)
+	}
+	if err := l.TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	segs = l.Segments()
+	if act := segs[len(segs)-1]; act.TakenNext != 2 || act.TakenSize != act.Size {
+		t.Fatalf("after truncating to 2: %+v; want taken up to 2, the whole segment", act)
+	}
+	if _, _, _, ok := l.Unrolled(); ok {
+		t.Fatal("unrolled data reported after truncating below the taken part")
 	}
 }
 

@@ -31,6 +31,9 @@ type SegmentInfo struct {
 	Sealed       bool
 	MaxTimestamp int64     // -1 when empty
 	Created      time.Time // creation time; for a file found on disk at open, its modification time
+	// The active segment only: the part of it that Take handed over, its batches below TakenNext,
+	// the first TakenSize bytes (TakenNext == BaseOffset and TakenSize 0 when none).
+	TakenNext, TakenSize int64
 }
 
 // seg is one segment file. Fields change only under Log.mu; f is closed only under Log.filesMu
@@ -46,10 +49,14 @@ type seg struct {
 	idx     segment.Index    // sealed segments
 	ix      *segment.Indexer // the active segment
 
-	// The active segment's data since this process opened it: when its first batch was appended
-	// and the smallest first-record timestamp of its batches (zero time, -1: none yet).
+	// The active segment's data since this process opened it, or since the last Take: when its
+	// first batch was appended and the smallest first-record timestamp of its batches (zero time,
+	// -1: none yet).
 	firstAppend time.Time
 	oldestTS    int64
+	// The active segment's part that Take handed over: batches below takenNext, the first
+	// takenSize bytes (base and 0: none).
+	takenNext, takenSize int64
 }
 
 func (s *seg) index() segment.Index {
@@ -294,7 +301,7 @@ func (l *Log) openSeg(path string, base int64, sealed bool) (*seg, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("hotlog: stat segment: %w", err)
 	}
-	s := &seg{base: base, path: path, f: f, sealed: sealed, created: st.ModTime(), size: st.Size(), oldestTS: -1}
+	s := &seg{base: base, path: path, f: f, sealed: sealed, created: st.ModTime(), size: st.Size(), oldestTS: -1, takenNext: base}
 	if sealed {
 		r, err := segment.OpenReader(f, st.Size())
 		if err == nil && r.Index().BaseOffset != base {
@@ -351,8 +358,9 @@ func (l *Log) newActive(base int64) error {
 	}
 	l.segs = append(l.segs, &seg{
 		base: base, path: p, f: f, created: time.Now(),
-		ix:       segment.NewIndexer(base, l.cfg.IndexIntervalBytes),
-		oldestTS: -1,
+		ix:        segment.NewIndexer(base, l.cfg.IndexIntervalBytes),
+		oldestTS:  -1,
+		takenNext: base,
 	})
 	return nil
 }
@@ -523,24 +531,43 @@ func (l *Log) notifySynced() {
 	}
 }
 
-// Unrolled describes what waits in the active segment for the next roll: when its first batch
-// was appended (by this process; for data recovered at open, the open) and the smallest
-// first-record timestamp among its batches, as the producers stamped them. ok is false when the
-// active segment holds no batch.
-func (l *Log) Unrolled() (firstAppend time.Time, oldestTimestamp int64, ok bool) {
+// Unrolled describes what waits in the active segment for the next roll or Take: when its first
+// batch was appended (by this process; for data recovered at open, the open), the smallest
+// first-record timestamp among its batches, as the producers stamped them, and its bytes. ok is
+// false when the active segment holds no such batch.
+func (l *Log) Unrolled() (firstAppend time.Time, oldestTimestamp, bytes int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.segs) == 0 {
-		return time.Time{}, -1, false
+		return time.Time{}, -1, 0, false
 	}
 	act := l.active()
-	if act.sealed || act.ix.Index().DataSize == 0 {
-		return time.Time{}, -1, false
+	size := act.index().DataSize
+	if act.sealed || size <= act.takenSize {
+		return time.Time{}, -1, 0, false
 	}
 	if act.firstAppend.IsZero() {
-		return act.created, act.oldestTS, true
+		return act.created, act.oldestTS, size - act.takenSize, true
 	}
-	return act.firstAppend, act.oldestTS, true
+	return act.firstAppend, act.oldestTS, size - act.takenSize, true
+}
+
+// Take hands what the active segment holds so far over to its reader without sealing it, as a roll
+// would: Unrolled then describes only the batches appended after it, and Segments reports the part
+// taken (TakenNext, TakenSize). Object durability flushes a partition's new batches this way, read
+// with ReadAppend, so that a flush costs no segment file per partition. It returns the log's end.
+func (l *Log) Take() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.segs) == 0 || l.closed {
+		return l.end
+	}
+	if act := l.active(); !act.sealed {
+		ix := act.index()
+		act.takenNext, act.takenSize = ix.NextOffset, ix.DataSize
+		act.firstAppend, act.oldestTS = time.Time{}, -1
+	}
+	return l.end
 }
 
 // Segments describes the local segments, oldest first; the last one is the active one.
@@ -554,10 +581,14 @@ func (l *Log) Segments() []SegmentInfo {
 		if !s.sealed {
 			size = ix.DataSize
 		}
-		out = append(out, SegmentInfo{
+		info := SegmentInfo{
 			BaseOffset: s.base, NextOffset: ix.NextOffset, Size: size, Path: s.path,
-			Sealed: s.sealed, MaxTimestamp: ix.MaxTimestamp, Created: s.created,
-		})
+			Sealed: s.sealed, MaxTimestamp: ix.MaxTimestamp, Created: s.created, TakenNext: s.base,
+		}
+		if !s.sealed {
+			info.TakenNext, info.TakenSize = s.takenNext, s.takenSize
+		}
+		out = append(out, info)
 	}
 	return out
 }

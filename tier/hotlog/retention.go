@@ -137,6 +137,7 @@ func (l *Log) cut(s *seg, offset int64) error {
 		}
 		pos = p
 	}
+	wasSealed := s.sealed
 	if s.sealed {
 		p := filepath.Join(l.path, segName(s.base, activeExt))
 		if err := os.Rename(s.path, p); err != nil {
@@ -158,6 +159,9 @@ func (l *Log) cut(s *seg, offset int64) error {
 		return fmt.Errorf("hotlog: truncate: rescan: %w", rec.Torn)
 	}
 	s.ix, s.idx, s.size = segment.ResumeIndexer(rec.Index, l.cfg.IndexIntervalBytes), segment.Index{}, pos
+	if s.takenSize > pos || wasSealed { // a sealed segment was taken whole
+		s.takenNext, s.takenSize = rec.Index.NextOffset, pos
+	}
 	return nil
 }
 

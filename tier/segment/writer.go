@@ -29,13 +29,24 @@ func NewWriter(w io.Writer, baseOffset int64, indexInterval int) *Writer {
 // Offsets must grow: the batch's base offset must be at least the segment's next offset (gaps are
 // allowed, as compaction leaves them). The batch is not retained.
 func (w *Writer) Append(batch []byte) (BatchInfo, error) {
+	return w.append(batch, ValidateBatch)
+}
+
+// AppendValidated is Append for a batch whose CRC was already checked (one read back from the hot
+// log, which takes only validated batches): its header is parsed, its CRC is not computed again.
+func (w *Writer) AppendValidated(batch []byte) (BatchInfo, error) {
+	return w.append(batch, ParseBatch)
+}
+
+// append writes batch once parse (ValidateBatch or ParseBatch) accepts its header.
+func (w *Writer) append(batch []byte, parse func([]byte) (BatchInfo, error)) (BatchInfo, error) {
 	if w.err != nil {
 		return BatchInfo{}, w.err
 	}
 	if w.sealed {
 		return BatchInfo{}, ErrSealed
 	}
-	info, err := ValidateBatch(batch)
+	info, err := parse(batch)
 	if err != nil {
 		return BatchInfo{}, err
 	}
