@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,9 +72,8 @@ func takenDue(segs []hotlog.SegmentInfo, tieredEnd int64, p Policy, now time.Tim
 	if act.Sealed || act.TakenNext <= act.BaseOffset || act.TakenNext > tieredEnd {
 		return false
 	}
-	view := append(segs[:n-1:n-1], act, hotlog.SegmentInfo{BaseOffset: act.TakenNext, NextOffset: act.TakenNext, Created: now})
-	taken := &view[n-1]
-	taken.Sealed, taken.NextOffset, taken.Size = true, act.TakenNext, act.TakenSize
+	// The taken part as takenView plans it, with an empty active segment after it.
+	view := append(takenView(slices.Clone(segs)), hotlog.SegmentInfo{BaseOffset: act.TakenNext, NextOffset: act.TakenNext, Created: now})
 	return localDeleteBelow(view, tieredEnd, p, now) >= act.TakenNext
 }
 

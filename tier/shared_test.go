@@ -1,6 +1,7 @@
 package tier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -308,6 +309,38 @@ func TestSharedRangeCorruption(t *testing.T) {
 			}
 			tp := metadata.TopicPartition{Topic: "bad", Partition: int32(i)}
 			sameBatches(t, readAll(t, r, tp, id, 0, logs[i].EndOffset(), maxBytes), want[i])
+		}
+	}
+}
+
+// A flush image's catalog fields are what describeSegment reads back from the image, whether it
+// comes from a sealed segment, the active one, or both.
+func TestSharedImageDescribesItself(t *testing.T) {
+	e := newEnv(t)
+	l, err := e.dir.Log("image")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, l, 3, 2, 50, 0)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, l, 4, 3, 50, -5000) // older timestamps: the smallest is in the active segment
+	for _, from := range []int64{0, 2, 6} {
+		image, ref, err := sharedImage(l, from, l.EndOffset(), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := segment.OpenReader(bytes.NewReader(image), int64(len(image)))
+		if err != nil {
+			t.Fatalf("from %d: the image does not open: %v", from, err)
+		}
+		want, err := describeSegment(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref != want || ref.BaseOffset != from || ref.NextOffset != l.EndOffset() {
+			t.Fatalf("from %d: sharedImage says %+v, the image reads back as %+v", from, ref, want)
 		}
 	}
 }

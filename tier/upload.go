@@ -150,20 +150,12 @@ func (p *partition) register(ctx context.Context, epoch int32, ref metadata.Segm
 // sweeper may delete an unreferenced shared object after that.
 func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, cv catalogView, upTo int64) error {
 	began := time.Now()
-	image, err := sharedImage(p.log, cv.end, upTo, p.u.cfg.SharedObjectBytes)
+	image, ref, err := sharedImage(p.log, cv.end, upTo, p.u.cfg.SharedObjectBytes)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		return opErr("read", fmt.Errorf("tier: %s: hot batches from %d: %w", p.tp, cv.end, err))
-	}
-	r, err := segment.OpenReader(bytes.NewReader(image), int64(len(image)))
-	if err != nil {
-		return opErr("read", err)
-	}
-	ref, err := describeSegment(r)
-	if err != nil {
-		return opErr("read", err)
 	}
 	p.busy.Store(true)
 	defer p.busy.Store(false)
@@ -208,54 +200,72 @@ func takenEnd(segs []hotlog.SegmentInfo) int64 {
 
 // sharedImage returns one sealed segment image of log's batches from offset from (where a batch
 // must start) up to upTo, at most about limit bytes of them (at least one batch), read from the
-// sealed and the active segments alike. The batches were validated when appended, so their CRCs
-// are not computed again. An offset the log no longer holds (truncated, or deleted meanwhile) is an
+// sealed and the active segments alike, and the catalog fields it describes (as describeSegment
+// would read them back from it). The batches were validated when appended, so their CRCs are not
+// computed again. An offset the log no longer holds (truncated, or deleted meanwhile) is an
 // os.ErrNotExist: the caller looks again.
-func sharedImage(log *hotlog.Log, from, upTo, limit int64) ([]byte, error) {
+func sharedImage(log *hotlog.Log, from, upTo, limit int64) ([]byte, metadata.SegmentRef, error) {
 	data, err := log.Read(from, int(min(limit, math.MaxInt32)), upTo)
 	if errors.Is(err, hotlog.ErrOffsetOutOfRange) {
-		return nil, fmt.Errorf("%w: %w", os.ErrNotExist, err)
+		return nil, metadata.SegmentRef{}, fmt.Errorf("%w: %w", os.ErrNotExist, err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, metadata.SegmentRef{}, err
 	}
 	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: no batch from %d below %d", os.ErrNotExist, from, upTo)
+		return nil, metadata.SegmentRef{}, fmt.Errorf("%w: no batch from %d below %d", os.ErrNotExist, from, upTo)
 	}
 	var out bytes.Buffer
 	out.Grow(len(data) + 4<<10)
 	w := segment.NewWriter(&out, from, 0)
+	batches := metadata.SegmentRef{MinTimestamp: -1}
 	sp := segment.NewSplitter(data)
 	for first := true; sp.Next(); first = false {
 		if first && sp.Info().BaseOffset != from {
-			return nil, fmt.Errorf("tier: no batch starts at %d (the batch at %d does)", from, sp.Info().BaseOffset)
+			return nil, metadata.SegmentRef{}, fmt.Errorf("tier: no batch starts at %d (the batch at %d does)", from, sp.Info().BaseOffset)
 		}
-		if _, err := w.AppendValidated(sp.Batch()); err != nil {
-			return nil, err
+		info, err := w.AppendValidated(sp.Batch())
+		if err != nil {
+			return nil, metadata.SegmentRef{}, err
 		}
+		addBatch(&batches, info)
 	}
 	if err := sp.Err(); err != nil {
-		return nil, err
+		return nil, metadata.SegmentRef{}, err
 	}
-	if _, err := w.Seal(); err != nil {
-		return nil, err
+	ix, err := w.Seal()
+	if err != nil {
+		return nil, metadata.SegmentRef{}, err
 	}
-	return out.Bytes(), nil
+	ref := indexRef(ix)
+	ref.Records, ref.MinTimestamp = batches.Records, batches.MinTimestamp
+	return out.Bytes(), ref, nil
 }
 
 // describeSegment returns the catalog fields a sealed segment's bytes say: offsets, timestamps,
 // records. The caller sets Key, Size, Position, Epoch and CreatedAt.
 func describeSegment(r *segment.Reader) (metadata.SegmentRef, error) {
-	ix := r.Index()
-	ref := metadata.SegmentRef{BaseOffset: ix.BaseOffset, NextOffset: ix.NextOffset, MinTimestamp: -1, MaxTimestamp: ix.MaxTimestamp}
+	ref := indexRef(r.Index())
 	err := r.Scan(0, func(_ int64, info segment.BatchInfo) error {
-		ref.Records += int64(info.NumRecords)
-		if ref.MinTimestamp < 0 || info.FirstTimestamp < ref.MinTimestamp {
-			ref.MinTimestamp = info.FirstTimestamp
-		}
+		addBatch(&ref, info)
 		return nil
 	})
 	return ref, err
+}
+
+// indexRef is the catalog fields a segment's index gives: its offsets and newest timestamp
+// (MinTimestamp -1 and no records until addBatch counts its batches).
+func indexRef(ix segment.Index) metadata.SegmentRef {
+	return metadata.SegmentRef{BaseOffset: ix.BaseOffset, NextOffset: ix.NextOffset, MinTimestamp: -1, MaxTimestamp: ix.MaxTimestamp}
+}
+
+// addBatch counts the batch info in ref: its records, and its first timestamp toward
+// MinTimestamp (-1 before the first batch).
+func addBatch(ref *metadata.SegmentRef, info segment.BatchInfo) {
+	ref.Records += int64(info.NumRecords)
+	if ref.MinTimestamp < 0 || info.FirstTimestamp < ref.MinTimestamp {
+		ref.MinTimestamp = info.FirstTimestamp
+	}
 }
 
 // put stores body under key unless an identical object is already there (an earlier attempt whose
