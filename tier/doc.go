@@ -83,12 +83,20 @@
 //	    pending: ask every noted partition for its new batches, all at once
 //	each partition's goroutine takes them from its hot log (hotlog Log.Take: the active segment
 //	    is not sealed, so a flush of hundreds of partitions creates no files), reads its batches
-//	    from the tiered end up to there (sealed segments and the active one alike) and hands the
-//	    flusher one segment image of them
-//	once all have (or after 200 ms; a partition still registering an earlier range is not
-//	    waited for): PUT the images back to back as one shared object (up to 4 PUTs in flight)
-//	each partition registers its range under its own epoch (within SharedRegisterWindow of the
-//	    PUT, else it gives up and its data goes into a later flush); WaitTiered wakes
+//	    from the end of what it already handed in up to there (sealed segments and the active
+//	    one alike) and hands the flusher one segment image of them, or declines (nothing new,
+//	    or 4 of its images already in flight)
+//	once all have (or after 200 ms): PUT the images back to back as one shared object (up to
+//	    4 PUTs in flight)
+//	each partition registers its ranges in offset order, whatever order their PUTs end in,
+//	    under its own epoch (within SharedRegisterWindow of the PUT, else it gives up and its
+//	    data goes into a later flush); WaitTiered wakes
+//
+// A partition does not wait for one range to register before it hands in the next: a partition
+// that did missed the next flush whenever that flush came during its PUT, and its batches then
+// went alone, in an object of their own, while its producers' pipelines stalled. A range whose
+// PUT or registration fails voids the ranges handed in after it (each was cut to follow it);
+// they go again from the catalog's end.
 //
 // So a node writes at most 1.5 flush objects per FlushInterval (+1 per 8 MiB) whatever the
 // partition count. A PUT that fails fails every image in it (each partition retries); a

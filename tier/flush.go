@@ -16,9 +16,13 @@ import (
 const flushCollectWindow = 200 * time.Millisecond
 
 // flushPutsInFlight bounds the flush PUTs under way at once: a flush need not wait for the
-// previous one's PUT (a partition has at most one image in flight, so its ranges still register
-// in offset order), but a slow bucket cannot gather unbounded memory either.
+// previous one's PUT (a partition registers its ranges in offset order whatever order their PUTs
+// end in), but a slow bucket cannot gather unbounded memory either.
 const flushPutsInFlight = 4
+
+// shippedMax bounds a partition's images handed in and not yet registered; one more waits in its
+// hot log until the oldest registers. More than flushPutsInFlight could not be under way anyway.
+const shippedMax = flushPutsInFlight
 
 // flusher writes the object-durability data of every partition an Uploader tracks as one object per
 // flush (SharedObjectKey), instead of one object per partition per flush. It owns one goroutine;
@@ -27,13 +31,19 @@ const flushPutsInFlight = 4
 //	partition loop                      flusher
 //	note(deadline, unrolled bytes) ──▶  earliest deadline reached, or SharedObjectBytes pending:
 //	                                        ask every noted partition to roll (one instant)
-//	roll the hot log (in parallel with the
-//	other partitions); uploadAll sees the
-//	sealed segment;
-//	submit(one segment image) ───────▶  every rolled partition handed in (or flushCollectWindow):
-//	                                        PUT the images back to back as one object
+//	take the hot log's new batches
+//	(in parallel with the other
+//	partitions); build their image
+//	handIn(image) ───────────────────▶  every rolled partition handed in or declined (or
+//	                                    flushCollectWindow passed): PUT the images back to back
+//	                                    as one object
 //	◀── key and byte position ─────────
-//	RegisterSegment(range) under the partition's own epoch; WaitTiered wakes
+//	RegisterSegment(range) under the partition's own epoch, oldest range first; WaitTiered wakes
+//
+// A partition does not wait for its range to register before it hands in the next one: up to
+// shippedMax of its images are in flight, and it registers them strictly in offset order. A range
+// that fails to register voids those after it (they were cut to follow it), which go again from
+// the catalog's end.
 //
 // The catalog stays each partition's own business: the flusher does no metadata I/O, so a
 // registration refused (fenced, conflict) affects that partition alone, and a range never
@@ -128,6 +138,18 @@ func (f *flusher) forget(p *partition) {
 	f.dueBytes -= f.due[p].bytes
 	delete(f.due, p)
 	delete(f.expect, p)
+	f.dropLocked(p)
+}
+
+// drop takes p's images that no PUT has begun out of the flush (a range of p failed to
+// register, so the ones after it cannot). Their submissions are never answered.
+func (f *flusher) drop(p *partition) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dropLocked(p)
+}
+
+func (f *flusher) dropLocked(p *partition) {
 	kept := f.subs[:0]
 	for _, s := range f.subs {
 		if s.p != p {
@@ -138,9 +160,21 @@ func (f *flusher) forget(p *partition) {
 	f.subs = kept
 }
 
-// submit hands in one segment image of p for the next PUT, due by due, and waits for the PUT. It
-// returns the object's key, the image's byte position in it and the time of the PUT.
-func (f *flusher) submit(ctx context.Context, p *partition, image []byte, due time.Time) (*submission, error) {
+// decline tells the flush under way that p, asked to roll, hands in nothing (nothing new was
+// taken, too many of its images are in flight, or it failed): the flush need not wait for it.
+func (f *flusher) decline(p *partition) {
+	f.mu.Lock()
+	_, was := f.expect[p]
+	delete(f.expect, p)
+	f.mu.Unlock()
+	if was {
+		f.poke()
+	}
+}
+
+// handIn adds one segment image of p to the next PUT, due by due, and returns at once: its ready
+// channel closes once the PUT is done (key, pos and put set) or failed (err set).
+func (f *flusher) handIn(p *partition, image []byte, due time.Time) (*submission, error) {
 	s := &submission{p: p, image: image, due: due, ready: make(chan struct{})}
 	f.mu.Lock()
 	if f.ctx.Err() != nil {
@@ -151,12 +185,7 @@ func (f *flusher) submit(ctx context.Context, p *partition, image []byte, due ti
 	delete(f.expect, p)
 	f.mu.Unlock()
 	f.poke()
-	select {
-	case <-s.ready:
-		return s, s.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return s, nil
 }
 
 // close stops the goroutine and waits; images not sent fail with ErrClosed.
@@ -223,12 +252,10 @@ func (f *flusher) run() {
 				f.lastBytes += int64(len(s.image))
 			}
 			for p := range f.due {
+				// A partition whose earlier ranges still register hands in its new batches
+				// all the same (see partition.shipped); one that cannot declines.
 				roll = append(roll, p)
-				if !p.busy.Load() {
-					// A partition still registering an earlier flush's range rolls when it is
-					// done; the flush does not wait for it.
-					f.expect[p] = true
-				}
+				f.expect[p] = true
 			}
 			clear(f.due)
 			f.dueBytes = 0

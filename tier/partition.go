@@ -28,9 +28,9 @@ type partition struct {
 
 	expedite atomic.Bool // roll at the floor, not the deadline (Uploader.Expedite)
 	rollNow  atomic.Bool // the flusher asks for this partition's new batches (object durability; see flusher)
-	busy     atomic.Bool // in uploadShared: an image handed in, or its range registering
 
-	pressureRoll time.Time // last roll to free local space (the partition goroutine's own)
+	pressureRoll time.Time  // last roll to free local space (the partition goroutine's own)
+	shipped      []*shipped // images handed to the flusher, not registered yet, in offset order (the goroutine's own)
 
 	mu      sync.Mutex
 	epoch   int32
@@ -190,7 +190,8 @@ func (p *partition) run() {
 			<-ctx.Done()
 			return
 		}
-		if p.rollNow.Swap(false) {
+		rolled := p.rollNow.Swap(false)
+		if rolled {
 			// The flusher's roll: the batches appended so far are handed over (hotlog Take)
 			// without sealing a segment, and uploadAll reads them from the log. A flush of
 			// hundreds of partitions used to seal and create a segment file for each one.
@@ -199,6 +200,9 @@ func (p *partition) run() {
 		p.rollUnderPressure()
 		changed := p.log.Changed()
 		err := p.uploadAll(ctx)
+		if rolled {
+			p.u.fl.decline(p) // a no-op when uploadAll handed an image in
+		}
 		if err == nil && retentionDue {
 			err = p.applyRetention(ctx)
 			retentionDue = err != nil
@@ -214,6 +218,10 @@ func (p *partition) run() {
 		}
 		bo.reset()
 
+		var registered <-chan struct{}
+		if len(p.shipped) > 0 {
+			registered = p.shipped[0].sub.ready
+		}
 		_, pol := p.settings()
 		expedite := p.expedite.Swap(false)
 		if pol.RemoteStorage && pol.Durability == DurabilityObject {
@@ -226,6 +234,7 @@ func (p *partition) run() {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-registered:
 		case <-p.kick:
 		case <-poll.C:
 		case <-ticker.C:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -343,4 +344,113 @@ func TestSharedImageDescribesItself(t *testing.T) {
 			t.Fatalf("from %d: sharedImage says %+v, the image reads back as %+v", from, ref, want)
 		}
 	}
+}
+
+// heldBucket holds the first shared object's PUT until release is closed, and then fails it when
+// fail is set; every other PUT goes straight through.
+type heldBucket struct {
+	objstore.Bucket
+	n       atomic.Int64
+	held    chan string // the held PUT's key
+	release chan struct{}
+	fail    bool
+}
+
+func (b *heldBucket) Put(ctx context.Context, key string, r io.ReaderAt, size int64, opts ...objstore.PutOption) error {
+	if strings.HasPrefix(key, SharedDir("cluster")) && b.n.Add(1) == 1 {
+		b.held <- key
+		<-b.release
+		if b.fail {
+			return errors.New("injected: put failed")
+		}
+	}
+	return b.Bucket.Put(ctx, key, r, size, opts...)
+}
+
+// shipBehindHeldPut produces to a one-partition object topic whose first flush PUT is held, then
+// produces again. It returns the held key and the key of the second flush's object, written while
+// the first range still waits, and what was produced.
+func shipBehindHeldPut(t *testing.T, e *env, u *Uploader, b *heldBucket) (id metadata.TopicID, l *hotlog.Log, first, second string, split int64, want [][]byte) {
+	t.Helper()
+	id, logs := sharedParts(t, e, u, "held", 1)
+	l = logs[0]
+	want = produce(t, l, 2, 2, 40, 0)
+	split = l.EndOffset()
+	first = <-b.held
+	want = append(want, produce(t, l, 3, 2, 40, 1)...)
+	// The partition does not wait for its first range: its new batches go into the next flush.
+	eventually(t, "a second flush object while the first PUT is held", func() bool {
+		var keys []string
+		if err := e.bucket.List(context.Background(), SharedDir("cluster"), func(a objstore.Attrs) error {
+			keys = append(keys, a.Key)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) == 1 {
+			second = keys[0]
+		}
+		return second != ""
+	})
+	return id, l, first, second, split, want
+}
+
+// A partition hands in its next image while its previous range is still being PUT, and registers
+// the two ranges in offset order however their PUTs end: the second object lands first, yet
+// nothing is tiered until the first range registers.
+func TestSharedShipsWhileRegistering(t *testing.T) {
+	e := newEnv(t)
+	b := &heldBucket{Bucket: e.bucket, held: make(chan string, 1), release: make(chan struct{})}
+	u := e.uploader(func(c *Config) { c.Bucket = b })
+	id, l, first, second, split, want := shipBehindHeldPut(t, e, u, b)
+	tp := metadata.TopicPartition{Topic: "held", Partition: 0}
+	time.Sleep(200 * time.Millisecond) // time enough to register the second range out of order
+	if end := u.TieredEnd(tp); end > 0 {
+		t.Fatalf("tiered to %d while the first range's PUT is held", end)
+	}
+	close(b.release)
+	waitTiered(t, u, tp, l.EndOffset())
+
+	c, err := e.store.GetCatalog(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Segments) != 2 || c.Segments[0].Key != first || c.Segments[1].Key != second ||
+		c.Segments[0].BaseOffset != 0 || c.Segments[0].NextOffset != split || c.Segments[1].BaseOffset != split {
+		t.Fatalf("catalog %+v; want the held object's range [0, %d) then %s's from there", c.Segments, split, second)
+	}
+	if err := e.dir.Remove(fmt.Sprintf("%s-0", id)); err != nil {
+		t.Fatal(err)
+	}
+	sameBatches(t, readAll(t, e.reader(nil), tp, id, 0, int64(len(want)), 1<<20), want)
+}
+
+// When the first range's PUT fails, the range shipped behind it is voided (it was cut to follow
+// the first): both go again from the catalog's end, and no catalog names either failed object.
+func TestSharedFailedRangeVoidsLater(t *testing.T) {
+	e := newEnv(t)
+	b := &heldBucket{Bucket: e.bucket, held: make(chan string, 1), release: make(chan struct{}), fail: true}
+	u := e.uploader(func(c *Config) { c.Bucket = b })
+	id, l, first, second, _, want := shipBehindHeldPut(t, e, u, b)
+	tp := metadata.TopicPartition{Topic: "held", Partition: 0}
+	close(b.release)
+	waitTiered(t, u, tp, l.EndOffset())
+
+	c, err := e.store.GetCatalog(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range c.Segments {
+		if s.Key == first || s.Key == second {
+			t.Fatalf("catalog %+v names %s, whose range was shipped behind a failed one (or the failed one)", c.Segments, s.Key)
+		}
+	}
+	if c.Segments[0].BaseOffset != 0 || c.TieredEnd() != l.EndOffset() {
+		t.Fatalf("catalog %+v does not cover [0, %d)", c.Segments, l.EndOffset())
+	}
+	objstoretest.Get(t, e.bucket, second) // unnamed, left for the sweeper
+	if err := e.dir.Remove(fmt.Sprintf("%s-0", id)); err != nil {
+		t.Fatal(err)
+	}
+	sameBatches(t, readAll(t, e.reader(nil), tp, id, 0, int64(len(want)), 1<<20), want)
 }

@@ -17,21 +17,34 @@ import (
 )
 
 // uploadAll tiers every sealed segment above the tiered end, oldest first. It returns nil when
-// nothing is left, or the first error (the loop backs off and calls again).
+// nothing is left, or the first error (the loop backs off and calls again). Object durability
+// hands each image to the flusher and goes on (see shipped); its ranges register here as their
+// PUTs end.
 func (p *partition) uploadAll(ctx context.Context) error {
 	for {
+		if err := p.registerShipped(ctx); err != nil {
+			return err
+		}
 		epoch, pol := p.settings()
 		if !pol.RemoteStorage {
 			p.setBacklog(0, 0)
 			return nil
 		}
+		object := pol.Durability == DurabilityObject
 		cv := p.view()
 		segs := p.log.Segments()
-		if pol.Durability == DurabilityObject {
+		plan := cv
+		if object {
 			segs = takenView(segs)
+			if n := len(p.shipped); n > 0 {
+				plan.end, plan.hasSegs = p.shipped[n-1].ref.NextOffset, true
+			}
 		}
-		step, seg, n, size := nextUpload(segs, cv)
+		step, seg, n, size := nextUpload(segs, plan)
 		p.setBacklog(n, size)
+		if len(p.shipped) > 0 && (!object || len(p.shipped) >= shippedMax || (step != stepUpload && step != stepTrim)) {
+			return nil // the ranges in flight register first
+		}
 		switch step {
 		case stepIdle:
 			return nil
@@ -57,8 +70,8 @@ func (p *partition) uploadAll(ctx context.Context) error {
 			}
 		case stepUpload, stepTrim:
 			var err error
-			if pol.Durability == DurabilityObject {
-				err = p.uploadShared(ctx, epoch, pol, cv, takenEnd(segs))
+			if object {
+				err = p.ship(epoch, pol, plan.end, takenEnd(segs))
 			} else {
 				err = p.uploadSegment(ctx, epoch, seg, cv, step == stepTrim)
 			}
@@ -142,33 +155,73 @@ func (p *partition) register(ctx context.Context, epoch int32, ref metadata.Segm
 	return nil
 }
 
-// uploadShared tiers the partition's batches from the tiered end up to upTo (what its hot log
-// has handed over: see takenView) through the Uploader's flusher (object durability): they go as
-// one segment image (at most Config.SharedObjectBytes of batches) into the next flush's shared
-// object, and the range it landed at is registered under epoch. A range not registered within
-// SharedRegisterWindow of its PUT is given up (the data goes into a later flush): the orphan
-// sweeper may delete an unreferenced shared object after that.
-func (p *partition) uploadShared(ctx context.Context, epoch int32, pol Policy, cv catalogView, upTo int64) error {
+// shipped is one of a partition's segment images handed to the flusher (object durability) whose
+// range is not registered yet.
+type shipped struct {
+	sub   *submission
+	ref   metadata.SegmentRef // offsets, timestamps, records; sharedRef adds where the PUT put it
+	epoch int32
+	began time.Time
+}
+
+// ship hands the partition's batches from offset from (the tiered end, or the end of the ranges
+// in flight) up to upTo (what its hot log has handed over: see takenView) to the Uploader's
+// flusher: they go as one segment image (at most Config.SharedObjectBytes of batches) into the
+// next flush's shared object. registerShipped registers the range once the PUT is done.
+func (p *partition) ship(epoch int32, pol Policy, from, upTo int64) error {
 	began := time.Now()
-	image, ref, err := sharedImage(p.log, cv.end, upTo, p.u.cfg.SharedObjectBytes)
+	image, ref, err := sharedImage(p.log, from, upTo, p.u.cfg.SharedObjectBytes)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		return opErr("read", fmt.Errorf("tier: %s: hot batches from %d: %w", p.tp, cv.end, err))
+		return opErr("read", fmt.Errorf("tier: %s: hot batches from %d: %w", p.tp, from, err))
 	}
-	p.busy.Store(true)
-	defer p.busy.Store(false)
 	last, lastBytes := p.u.fl.last()
 	due := sharedFloor(last, lastBytes, p.u.cfg.SharedObjectBytes, pol.flushInterval()) // a segment rolled by size: the next flush
-	sub, err := p.u.fl.submit(ctx, p, image, due)
+	sub, err := p.u.fl.handIn(p, image, due)
 	if err != nil {
 		return opErr("put", err)
 	}
-	ref = sharedRef(ref, sub, epoch)
-	rctx, cancel := context.WithDeadline(ctx, sub.put.Add(SharedRegisterWindow))
+	p.shipped = append(p.shipped, &shipped{sub: sub, ref: ref, epoch: epoch, began: began})
+	return nil
+}
+
+// registerShipped registers the ranges of the partition's shipped images whose PUTs are done,
+// oldest first, and stops at the first still under way. A failed PUT or registration voids every
+// image after it (each was cut to start where the one before ends): they go again from the
+// catalog's end. A range not registered within SharedRegisterWindow of its PUT is given up (the
+// data goes into a later flush): the orphan sweeper may delete an unreferenced shared object
+// after that.
+func (p *partition) registerShipped(ctx context.Context) error {
+	for len(p.shipped) > 0 {
+		s := p.shipped[0]
+		select {
+		case <-s.sub.ready:
+		default:
+			return nil
+		}
+		p.shipped[0] = nil
+		p.shipped = p.shipped[1:]
+		err := opErr("put", s.sub.err)
+		if err == nil {
+			err = p.registerRange(ctx, s)
+		}
+		if err != nil {
+			p.u.fl.drop(p)
+			p.shipped = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// registerRange registers the range a shipped image landed at.
+func (p *partition) registerRange(ctx context.Context, s *shipped) error {
+	ref := sharedRef(s.ref, s.sub, s.epoch)
+	rctx, cancel := context.WithDeadline(ctx, s.sub.put.Add(SharedRegisterWindow))
 	defer cancel()
-	if err := p.register(rctx, epoch, ref, cv, began); err != nil {
+	if err := p.register(rctx, s.epoch, ref, p.view(), s.began); err != nil {
 		if rctx.Err() != nil && ctx.Err() == nil {
 			return opErr("register", fmt.Errorf("tier: %s: range of %s not registered within %v of its put: %w", p.tp, ref.Key, SharedRegisterWindow, err))
 		}
