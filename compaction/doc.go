@@ -13,10 +13,11 @@
 // Config.Interval it lists the live leases and, for each partition whose lease Config.NodeID holds,
 // reads the catalog, plans, and runs each Merge:
 //
-//	GET every input whole, or its byte range of a shared object with one ranged GET (4 GETs in
-//	    flight, in order); open it with tier/segment (footer magic, version, index CRC32C), check
-//	    it covers exactly its catalog range, and copy its batches (each batch's CRC32C checked)
-//	    verbatim into one new segment (format v1, fresh sparse index) in memory
+//	GET every input whole (4 GETs in flight, in order), or cut its byte range of a shared object
+//	    from the pass's copy of it (see Shared objects below); open it with tier/segment (footer
+//	    magic, version, index CRC32C), check it covers exactly its catalog range, and copy its
+//	    batches (each batch's CRC32C checked) verbatim into one new segment (format v1, fresh
+//	    sparse index) in memory
 //	PUT it if absent under tier.MergedObjectKey(prefix, topic, partition, base, next, lease epoch),
 //	    a key no uploader writes
 //	check the lease is still ours at the same epoch
@@ -32,7 +33,7 @@
 // its key and counted); nothing is deleted and nothing panics.
 //
 // Merges run one at a time, each holding its output (at most Policy.TargetBytes plus one index) and
-// up to five inputs in memory.
+// up to five inputs in memory, beside the pass's window of shared objects.
 //
 // # Sweeping orphans
 //
@@ -75,7 +76,17 @@
 // Partitions that no node leads are not swept until one does.
 //
 // Shared objects (tier.SharedObjectKey: one object-durability flush of a node, a byte range per
-// partition) are deleted by reference, by the same node in the same pass (sweep_shared.go): it lists
+// partition) are merged window by window (window.go): a pass first plans every led partition's
+// merges, takes the oldest shared objects they read up to Config.SharedWindowBytes (128 MiB), and
+// reads each of those once, with one ranged GET of the span its planned ranges cover; every
+// partition's ranges of them are cut from that copy, and merges are cut where their inputs leave
+// the window. While planned ranges remain beyond it the next pass follows at once. Merging
+// partition by partition with a ranged GET per range read each object once per partition: about
+// 39,000 GETs of 5 KB for 256 partitions' 10 s of flushes at 20 MB/s, which competed with ingest
+// for minutes. An object a merge could not read, or found corrupt, is left out of the windows for
+// 10 minutes, so that they move on past it.
+//
+// Shared objects are deleted by reference, by the same node in the same pass (sweep_shared.go): it lists
 // <prefix>/shared/, then reads every partition's catalog, and deletes an object no catalog names any
 // range of, once it is older than max(SweepGrace, tier.SharedRegisterWindow) and a sweep at least
 // that long before found it unreferenced too. Retention, DeleteRecords and merges only drop the

@@ -245,7 +245,7 @@ func (w *Worker) mapKeys(ctx context.Context, plan cleanPlan, k *keyState) (end 
 			dirty = append(dirty, s)
 		}
 	}
-	inputs := prefetch(ctx, w.cfg.Bucket, dirty)
+	inputs := prefetch(ctx, w.cfg.Bucket, nil, dirty)
 	defer inputs.stop()
 	for i, s := range dirty {
 		data, err := inputs.get(i)
@@ -363,7 +363,7 @@ func (w *Worker) rewrite(ctx context.Context, l metadata.Lease, g []metadata.Seg
 		}
 		return ok
 	}
-	inputs := prefetch(ctx, w.cfg.Bucket, g)
+	inputs := prefetch(ctx, w.cfg.Bucket, nil, g)
 	defer inputs.stop()
 	prevEpoch := int32(-1) // the leader epoch of the last batch written; -1 before the first
 	for i, s := range g {

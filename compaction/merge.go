@@ -35,12 +35,15 @@ func (e *inputError) Unwrap() error { return e.err }
 func (w *Worker) merge(ctx context.Context, l metadata.Lease, topicID metadata.TopicID, m Merge) (done, stop bool) {
 	began := time.Now()
 	tp := l.TopicPartition
-	body, ref, err := build(ctx, w.cfg.Bucket, m)
+	body, ref, err := build(ctx, w.cfg.Bucket, w.win, m)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, true
 		}
 		var ie *inputError
+		if errors.As(err, &ie) && tier.IsSharedKey(ie.key) {
+			w.badShared[ie.key] = w.cfg.Now() // out of the windows of the next badSharedRetry, which go on without it
+		}
 		switch {
 		case errors.As(err, &ie) && errors.Is(err, segment.ErrCorrupt):
 			w.m.errors.WithLabelValues("corrupt").Inc()
@@ -113,15 +116,15 @@ func (w *Worker) discard(ctx context.Context, tp metadata.TopicPartition, key, r
 // would wait mostly on request latency.
 const fetchAhead = 4
 
-// build reads m's inputs and writes their batches, verbatim and in order, into one sealed segment.
-// It returns the segment's bytes and its catalog entry (without Key and CreatedAt). Errors about an
-// input are *inputError.
-func build(ctx context.Context, b objstore.Bucket, m Merge) ([]byte, metadata.SegmentRef, error) {
+// build reads m's inputs (ranges of the objects in win from its copy) and writes their batches,
+// verbatim and in order, into one sealed segment. It returns the segment's bytes and its catalog
+// entry (without Key and CreatedAt). Errors about an input are *inputError.
+func build(ctx context.Context, b objstore.Bucket, win *sharedWindow, m Merge) ([]byte, metadata.SegmentRef, error) {
 	ref := metadata.SegmentRef{BaseOffset: m.BaseOffset, NextOffset: m.NextOffset,
 		MinTimestamp: -1, MaxTimestamp: -1, Epoch: m.Inputs[0].Epoch}
 	out := bytes.NewBuffer(make([]byte, 0, m.Bytes))
 	sw := segment.NewWriter(out, m.BaseOffset, 0)
-	inputs := prefetch(ctx, b, m.Inputs)
+	inputs := prefetch(ctx, b, win, m.Inputs)
 	defer inputs.stop()
 	for i, s := range m.Inputs {
 		data, err := inputs.get(i)
@@ -160,7 +163,8 @@ type fetched struct {
 	slot bool // the fetch held a slot, which get frees
 }
 
-func prefetch(ctx context.Context, b objstore.Bucket, segs []metadata.SegmentRef) *fetcher {
+// prefetch starts the GETs of segs; ranges of the objects in win (nil: none) are cut from its copy.
+func prefetch(ctx context.Context, b objstore.Bucket, win *sharedWindow, segs []metadata.SegmentRef) *fetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &fetcher{results: make([]chan fetched, len(segs)), slots: make(chan struct{}, fetchAhead), cancel: cancel}
 	for i := range f.results {
@@ -179,7 +183,10 @@ func prefetch(ctx context.Context, b objstore.Bucket, segs []metadata.SegmentRef
 			f.wg.Add(1)
 			go func() {
 				defer f.wg.Done()
-				data, err := fetch(ctx, b, s)
+				data, ok, err := win.read(ctx, b, s)
+				if !ok {
+					data, err = fetch(ctx, b, s)
+				}
 				f.results[i] <- fetched{data, err, true}
 			}()
 		}

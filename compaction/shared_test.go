@@ -87,28 +87,7 @@ func TestSharedObjectsMergedAndSwept(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	parts, logs, u := sharedTopic(t, e, "mp", n)
-	ts := time.Now().UnixMilli()
-	for r := range rounds {
-		for i, l := range logs {
-			for j := range 2 {
-				b := segmenttest.Records(0, ts+int64(r*10+j), 2, 100)
-				info, err := l.Append(b) // assigns the base offset in place
-				if err != nil {
-					t.Fatal(err)
-				}
-				parts[i].batches = append(parts[i].batches, b)
-				parts[i].end = info.LastOffset + 1
-			}
-		}
-		for i, p := range parts {
-			wctx, cancel := context.WithTimeout(ctx, time.Minute)
-			err := u.WaitTiered(wctx, p.tp, logs[i].EndOffset())
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	sharedRounds(t, parts, logs, u, rounds)
 	shared := e.sharedKeys()
 	if len(shared) < 2 {
 		t.Fatalf("%d shared objects for %d rounds", len(shared), rounds)
@@ -195,5 +174,173 @@ func TestSharedObjectsMergedAndSwept(t *testing.T) {
 	}
 	for _, p := range parts[:n-1] {
 		e.readBack(p, p.batches, 0, p.end)
+	}
+}
+
+// sharedRounds produces rounds flushes' worth to every partition of parts (two batches each per
+// round) and waits until each round is tiered, so that each round is (about) one shared object.
+func sharedRounds(t *testing.T, parts []*partition, logs []*hotlog.Log, u *tier.Uploader, rounds int) {
+	t.Helper()
+	ts := time.Now().UnixMilli()
+	for r := range rounds {
+		for i, l := range logs {
+			for j := range 2 {
+				b := segmenttest.Records(0, ts+int64(r*10+j), 2, 100)
+				info, err := l.Append(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				parts[i].batches = append(parts[i].batches, b)
+				parts[i].end = info.LastOffset + 1
+			}
+		}
+		for i, p := range parts {
+			wctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := u.WaitTiered(wctx, p.tp, logs[i].EndOffset())
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// gets counts the GETs (whole and ranged) made through a bucket wrapped by objstore.WithMetrics
+// on reg.
+func gets(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "strata_objstore_operations_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" && (l.GetValue() == "get" || l.GetValue() == "get_range") {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// One merge pass reads each shared object once for all the partitions with ranges in it, not
+// once per partition.
+func TestSharedMergeReadsEachObjectOnce(t *testing.T) {
+	const n, rounds = 6, 4
+	e := newEnv(t)
+	parts, logs, u := sharedTopic(t, e, "once", n)
+	sharedRounds(t, parts, logs, u, rounds)
+	shared := e.sharedKeys()
+	reg := prometheus.NewRegistry()
+	counted, err := objstore.WithMetrics(e.bucket, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.worker(func(c *Config) {
+		c.Bucket = counted
+		c.Policy = Policy{SmallBytes: 1 << 20, TargetBytes: 8 << 20, MinInputs: 2}
+	})
+	res, err := w.RunOnce(context.Background())
+	if err != nil || res.Merges != n || res.Deferred != 0 {
+		t.Fatalf("pass %+v %v, want %d merges and nothing deferred", res, err, n)
+	}
+	if got := gets(t, reg); got != float64(len(shared)) {
+		t.Fatalf("%v GETs to merge %d partitions' ranges of %d shared objects; want one per object", got, n, len(shared))
+	}
+	for _, p := range parts {
+		segs := e.checkCatalog(p.tp, p.end)
+		if len(segs) != 1 || len(mergedKeys(segs)) != 1 {
+			t.Fatalf("%s after the merge: %+v", p.tp, segs)
+		}
+		e.readBack(p, p.batches, 0, p.end)
+	}
+}
+
+// A window smaller than the shared objects takes one object per pass, oldest first; the passes
+// together merge every range, and records read back the same.
+func TestSharedWindowMovesOn(t *testing.T) {
+	const n, rounds = 3, 4
+	e := newEnv(t)
+	parts, logs, u := sharedTopic(t, e, "win", n)
+	sharedRounds(t, parts, logs, u, rounds)
+	shared := e.sharedKeys()
+	w := e.worker(func(c *Config) {
+		c.SharedWindowBytes = 1 // one object per window
+		c.Policy = Policy{SmallBytes: 1 << 20, TargetBytes: 8 << 20, MinInputs: 2}
+	})
+	named := func() map[string]bool {
+		out := map[string]bool{}
+		for _, p := range parts {
+			for _, s := range e.catalog(p.tp).Segments {
+				out[s.Key] = true
+			}
+		}
+		return out
+	}
+	for pass := range len(shared) {
+		res, err := w.RunOnce(context.Background())
+		if err != nil || res.Merges == 0 {
+			t.Fatalf("pass %d: %+v %v", pass, res, err)
+		}
+		// The oldest object is the one this pass took: no catalog names it now.
+		if named()[shared[pass]] {
+			t.Fatalf("pass %d: %s, the oldest shared object, is still named", pass, shared[pass])
+		}
+		if last := pass == len(shared)-1; (res.Deferred == 0) != last {
+			t.Fatalf("pass %d of %d: %d inputs deferred", pass, len(shared), res.Deferred)
+		}
+	}
+	for _, p := range parts {
+		for _, s := range e.checkCatalog(p.tp, p.end) {
+			if tier.IsSharedKey(s.Key) {
+				t.Fatalf("%s: range of %s left after every window", p.tp, s.Key)
+			}
+		}
+		e.readBack(p, p.batches, 0, p.end)
+	}
+}
+
+// A corrupt shared object fails the merges of its window's ranges once; later windows leave it
+// out and merge every other range, and its own ranges stay in the catalogs.
+func TestSharedWindowSkipsCorruptObject(t *testing.T) {
+	const n, rounds = 3, 3
+	e := newEnv(t)
+	parts, logs, u := sharedTopic(t, e, "bad", n)
+	sharedRounds(t, parts, logs, u, rounds)
+	shared := e.sharedKeys()
+	bad := shared[0]
+	obj := objstoretest.Get(t, e.bucket, bad)
+	for i := range obj {
+		obj[i] ^= 0x5a
+	}
+	if err := e.bucket.Delete(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	objstoretest.Put(t, e.bucket, bad, obj)
+	w := e.worker(func(c *Config) {
+		c.SharedWindowBytes = 1
+		c.Policy = Policy{SmallBytes: 1 << 20, TargetBytes: 8 << 20, MinInputs: 2}
+	})
+	res, err := w.RunOnce(context.Background())
+	if err != nil || res.Merges != 0 || res.Skipped != n {
+		t.Fatalf("first pass (the corrupt object's window): %+v %v, want %d skipped", res, err, n)
+	}
+	for pass := 1; pass < len(shared); pass++ {
+		if res, err = w.RunOnce(context.Background()); err != nil || res.Merges == 0 {
+			t.Fatalf("pass %d: %+v %v", pass, res, err)
+		}
+	}
+	for _, p := range parts {
+		for _, s := range e.catalog(p.tp).Segments {
+			if tier.IsSharedKey(s.Key) && s.Key != bad {
+				t.Fatalf("%s: range of %s left; only the corrupt %s's should be", p.tp, s.Key, bad)
+			}
+		}
 	}
 }

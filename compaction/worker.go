@@ -89,6 +89,11 @@ type Config struct {
 	// ConvertAfter is how old a segment smaller than Policy.SmallBytes must be before a
 	// strata.cold.format=parquet topic's conversion takes it (default 10 min; see convert.go).
 	ConvertAfter time.Duration
+	// SharedWindowBytes bounds the bytes of shared objects (object-durability flushes) one merge
+	// pass reads and holds in memory to rewrite every led partition's ranges of them (default
+	// 128 MiB; see sharedWindow). Ranges beyond it are merged by the next pass, which follows at
+	// once.
+	SharedWindowBytes int64
 	// KeyMapBytes bounds the memory of key compaction's key → latest offset map (default 64 MiB:
 	// about 2.5 million distinct keys per pass; see keyMap), which is sized for the records of the
 	// range it maps. A partition whose dirty part holds more keys is cleaned in several passes.
@@ -119,6 +124,9 @@ func (c *Config) applyDefaults() {
 	if c.KeyMapBytes == 0 {
 		c.KeyMapBytes = DefaultKeyMapBytes
 	}
+	if c.SharedWindowBytes == 0 {
+		c.SharedWindowBytes = DefaultSharedWindowBytes
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -138,8 +146,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative NodeID %d", ErrConfig, c.NodeID)
 	case c.Interval < 0 || c.DeleteGrace < 0 || c.SweepGrace < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
-	case c.KeyMapBytes < 0:
-		return fmt.Errorf("%w: negative KeyMapBytes", ErrConfig)
+	case c.KeyMapBytes < 0 || c.SharedWindowBytes < 0:
+		return fmt.Errorf("%w: negative KeyMapBytes or SharedWindowBytes", ErrConfig)
 	}
 	if c.Prefix != "" {
 		if err := objstore.ValidateKey(strings.TrimSuffix(c.Prefix, "/")); err != nil {
@@ -156,9 +164,11 @@ type Worker struct {
 	log *slog.Logger
 	del *tier.Deleter
 
-	passMu    sync.Mutex // one pass (merge or sweep) at a time
-	sweep     sweepState // guarded by passMu
-	keys      keyState   // guarded by passMu
+	passMu    sync.Mutex           // one pass (merge or sweep) at a time
+	sweep     sweepState           // guarded by passMu
+	keys      keyState             // guarded by passMu
+	win       *sharedWindow        // the merge pass's under way; guarded by passMu
+	badShared map[string]time.Time // shared objects a merge could not read or found corrupt, and when; guarded by passMu
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -176,6 +186,10 @@ type Result struct {
 	Removed int64 // records key compaction removed
 
 	Converted int // segments converted to Parquet objects (see convert.go)
+
+	// Deferred counts planned merge inputs left for the next pass: ranges of shared objects
+	// beyond the pass's window (see sharedWindow). The loop runs that pass at once.
+	Deferred int
 }
 
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
@@ -192,7 +206,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger, del: del,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		sweep: sweepState{orphans: make(map[string]orphanMark), goneSince: make(map[metadata.TopicID]time.Time),
-			foreign: make(map[string]bool)}}
+			foreign: make(map[string]bool)}, badShared: make(map[string]time.Time)}
 	go w.loop()
 	return w, nil
 }
@@ -227,6 +241,7 @@ func (w *Worker) loop() {
 		defer t.Stop()
 		sweepC = t.C
 	}
+	var again <-chan time.Time // a pass left shared ranges beyond its window: the next one now
 	for {
 		select {
 		case <-w.ctx.Done():
@@ -242,13 +257,19 @@ func (w *Worker) loop() {
 			}
 			continue
 		case <-mergeC:
+		case <-again:
 		}
 		res, err := w.RunOnce(w.ctx)
+		again = nil
+		if err == nil && res.Deferred > 0 && res.Merges > 0 {
+			again = time.After(0)
+		}
 		if err != nil && w.ctx.Err() == nil {
 			w.log.Warn("compaction: pass failed", "err", err)
 		} else if res.Merges > 0 || res.Skipped > 0 || res.Cleaned > 0 {
 			w.log.Info("compaction: pass done", "partitions", res.Partitions, "merges", res.Merges,
-				"inputs", res.Inputs, "skipped", res.Skipped, "cleaned", res.Cleaned, "removed_records", res.Removed)
+				"inputs", res.Inputs, "skipped", res.Skipped, "cleaned", res.Cleaned, "removed_records", res.Removed,
+				"deferred", res.Deferred)
 		}
 	}
 }
@@ -289,6 +310,11 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if len(leases) > 0 {
 		w.keys.listTopics(ctx, w)
 	}
+	w.win = w.planWindow(ctx, leases)
+	defer func() { w.win = nil }()
+	if w.win != nil {
+		res.Deferred = w.win.deferred
+	}
 	for _, l := range leases {
 		res.Partitions++
 		w.partition(ctx, l, &res)
@@ -325,15 +351,37 @@ func (w *Worker) beginPass(parent context.Context) (ctx context.Context, cancel 
 	return ctx, cancel, nil
 }
 
+// passCatalogs serves a pass's catalog reads: Config.PassCatalogs, or the Store.
+func (w *Worker) passCatalogs() interface {
+	GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error)
+} {
+	if w.cfg.PassCatalogs != nil {
+		return w.cfg.PassCatalogs
+	}
+	return w.cfg.Store
+}
+
+// planWindow plans every led partition's merges and picks the pass's window of shared objects
+// from them (nil when none reads one). A catalog it cannot read is left to partition, which reads
+// it again and logs.
+func (w *Worker) planWindow(ctx context.Context, leases []metadata.Lease) *sharedWindow {
+	cats := w.passCatalogs()
+	plans := make([][]Merge, 0, len(leases))
+	for _, l := range leases {
+		c, err := cats.GetCatalog(ctx, l.TopicPartition)
+		if err != nil || c.Epoch > l.Epoch {
+			continue
+		}
+		if merges := PlanMerges(c.Segments, w.cfg.Policy); len(merges) > 0 {
+			plans = append(plans, merges)
+		}
+	}
+	return planWindow(ctx, plans, w.cfg.SharedWindowBytes, w.badShared, w.cfg.Now())
+}
+
 // partition plans and runs the merges of one led partition.
 func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
-	var cats interface {
-		GetCatalog(ctx context.Context, tp metadata.TopicPartition) (metadata.PartitionCatalog, error)
-	} = w.cfg.Store
-	if w.cfg.PassCatalogs != nil {
-		cats = w.cfg.PassCatalogs
-	}
-	c, err := cats.GetCatalog(ctx, l.TopicPartition)
+	c, err := w.passCatalogs().GetCatalog(ctx, l.TopicPartition)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, metadata.ErrNotFound) {
 			w.m.errors.WithLabelValues("catalog").Inc()
@@ -348,8 +396,10 @@ func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
 		return // key compaction rewrote the partition; merges wait for the next pass
 	}
 	merges := PlanMerges(c.Segments, w.cfg.Policy)
+	// Conversion leaves alone every segment a merge plans to take, this pass or (beyond the
+	// window) the next.
 	defer w.convertPartition(ctx, l, c, merges, res) // after the merges, unless the lease or ctx ended
-	for _, m := range merges {
+	for _, m := range w.win.cut(merges) {
 		done, stop := w.merge(ctx, l, c.TopicID, m)
 		if done {
 			res.Merges++

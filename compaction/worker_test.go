@@ -310,13 +310,13 @@ func TestBuildCancelled(t *testing.T) {
 			cancel()
 		}
 	})
-	_, _, err := build(ctx, fb, m)
+	_, _, err := build(ctx, fb, nil, m)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("build after cancel: %v", err)
 	}
 	cancel()
 	// The same merge with a live ctx succeeds.
-	body, ref, err := build(context.Background(), e.bucket, m)
+	body, ref, err := build(context.Background(), e.bucket, nil, m)
 	if err != nil || ref.Size != int64(len(body)) || ref.Records != 12 {
 		t.Fatalf("build: %+v, %v", ref, err)
 	}
