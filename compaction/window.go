@@ -1,10 +1,12 @@
 package compaction
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,8 +44,8 @@ type sharedWindow struct {
 	objs map[string]*spanRead
 }
 
-// span is a byte range [from, to) of an object.
-type span struct{ from, to int64 }
+// span is a byte range [from, to) of a shared object written at written (Unix ns, from its key).
+type span struct{ from, to, written int64 }
 
 // spanRead is one object's span, read once for every range cut from it.
 type spanRead struct {
@@ -63,7 +65,8 @@ func planWindow(ctx context.Context, plans [][]Merge, limit int64, bad map[strin
 	for _, merges := range plans {
 		for _, m := range merges {
 			for _, s := range m.Inputs {
-				if !tier.IsSharedKey(s.Key) {
+				k, err := tier.ParseObjectKey(s.Key)
+				if err != nil || !k.Shared {
 					continue
 				}
 				if t, ok := bad[s.Key]; ok {
@@ -74,7 +77,7 @@ func planWindow(ctx context.Context, plans [][]Merge, limit int64, bad map[strin
 				}
 				sp, ok := spans[s.Key]
 				if !ok {
-					sp = span{from: s.Position, to: s.Position + s.Size}
+					sp = span{from: s.Position, to: s.Position + s.Size, written: k.Written}
 				}
 				sp.from, sp.to = min(sp.from, s.Position), max(sp.to, s.Position+s.Size)
 				spans[s.Key] = sp
@@ -93,8 +96,10 @@ func planWindow(ctx context.Context, plans [][]Merge, limit int64, bad map[strin
 	for k := range spans {
 		keys = append(keys, k)
 	}
-	// A node's shared keys sort by the time of their flush.
-	slices.Sort(keys)
+	// Oldest flush first, whichever node wrote it.
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(spans[a].written, spans[b].written), strings.Compare(a, b))
+	})
 	win := &sharedWindow{ctx: ctx, spans: map[string]span{}, objs: map[string]*spanRead{}}
 	var bytes int64
 	for _, k := range keys {

@@ -28,8 +28,7 @@ func TestPlanWindowAndCut(t *testing.T) {
 	b := []Merge{{Inputs: []metadata.SegmentRef{r(sh(1), 0, 50, 30), r(sh(2), 1, 60, 40)}}}
 
 	win := planWindow(context.Background(), [][]Merge{b, a}, 200, nil, t0)
-	want := map[string]span{sh(0): {100, 150}, sh(1): {0, 80}, sh(2): {0, 100}} // 50 + 80 + 100 > 200: object 2 is out
-	delete(want, sh(2))
+	want := map[string]span{sh(0): {100, 150, t0.UnixNano()}, sh(1): {0, 80, t0.Add(time.Second).UnixNano()}} // + object 2's 100 > 200
 	if len(win.spans) != len(want) || win.spans[sh(0)] != want[sh(0)] || win.spans[sh(1)] != want[sh(1)] {
 		t.Fatalf("window %v, want %v", win.spans, want)
 	}
@@ -58,6 +57,12 @@ func TestPlanWindowAndCut(t *testing.T) {
 	win = planWindow(context.Background(), [][]Merge{a}, 1, bad, t0.Add(badSharedRetry+time.Second))
 	if _, ok := win.spans[sh(0)]; !ok {
 		t.Fatalf("window %v: object 0 not tried again after badSharedRetry", win.spans)
+	}
+	// Oldest flush first, whichever node wrote it (node 9's key sorts after node 1's).
+	other := tier.SharedObjectKey("c", 9, t0.Add(-time.Second))
+	c := []Merge{{Inputs: []metadata.SegmentRef{r(other, 0, 0, 10), r(sh(0), 1, 0, 10)}}}
+	if win := planWindow(context.Background(), [][]Merge{a, c}, 1, nil, t0); len(win.spans) != 1 || win.spans[other] == (span{}) {
+		t.Fatalf("window %v; want node 9's older object alone", win.spans)
 	}
 	if planWindow(context.Background(), [][]Merge{{{Inputs: []metadata.SegmentRef{r(seg, 0, 0, 10)}}}}, 1, nil, t0) != nil {
 		t.Fatal("a window without shared objects")
