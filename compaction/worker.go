@@ -310,14 +310,19 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if len(leases) > 0 {
 		w.keys.listTopics(ctx, w)
 	}
-	w.win = w.planWindow(ctx, leases)
+	res.Partitions = len(leases)
+	plans := w.plan(ctx, leases)
+	merges := make([][]Merge, len(plans))
+	for i, pp := range plans {
+		merges[i] = pp.merges
+	}
+	w.win = planWindow(ctx, merges, w.cfg.SharedWindowBytes, w.badShared, w.cfg.Now())
 	defer func() { w.win = nil }()
 	if w.win != nil {
 		res.Deferred = w.win.deferred
 	}
-	for _, l := range leases {
-		res.Partitions++
-		w.partition(ctx, l, &res)
+	for _, pp := range plans {
+		w.partition(ctx, pp, &res)
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
@@ -361,45 +366,47 @@ func (w *Worker) passCatalogs() interface {
 	return w.cfg.Store
 }
 
-// planWindow plans every led partition's merges and picks the pass's window of shared objects
-// from them (nil when none reads one). A catalog it cannot read is left to partition, which reads
-// it again and logs.
-func (w *Worker) planWindow(ctx context.Context, leases []metadata.Lease) *sharedWindow {
-	cats := w.passCatalogs()
-	plans := make([][]Merge, 0, len(leases))
-	for _, l := range leases {
-		c, err := cats.GetCatalog(ctx, l.TopicPartition)
-		if err != nil || c.Epoch > l.Epoch {
-			continue
-		}
-		if merges := PlanMerges(c.Segments, w.cfg.Policy); len(merges) > 0 {
-			plans = append(plans, merges)
-		}
-	}
-	return planWindow(ctx, plans, w.cfg.SharedWindowBytes, w.badShared, w.cfg.Now())
+// partitionPlan is one led partition as a pass found it: its lease, catalog and planned merges.
+type partitionPlan struct {
+	lease   metadata.Lease
+	catalog metadata.PartitionCatalog
+	merges  []Merge
 }
 
-// partition plans and runs the merges of one led partition.
-func (w *Worker) partition(ctx context.Context, l metadata.Lease, res *Result) {
-	c, err := w.passCatalogs().GetCatalog(ctx, l.TopicPartition)
-	if err != nil {
-		if ctx.Err() == nil && !errors.Is(err, metadata.ErrNotFound) {
-			w.m.errors.WithLabelValues("catalog").Inc()
-			w.log.Warn("compaction: read catalog", "partition", l.TopicPartition, "err", err)
+// plan reads every led partition's catalog (once a pass: the window of shared objects is picked
+// from all of their merges before any runs) and plans its merges. A catalog it cannot read is
+// logged and the partition left for the next pass; so is one a newer leader has written.
+func (w *Worker) plan(ctx context.Context, leases []metadata.Lease) []partitionPlan {
+	cats := w.passCatalogs()
+	out := make([]partitionPlan, 0, len(leases))
+	for _, l := range leases {
+		c, err := cats.GetCatalog(ctx, l.TopicPartition)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, metadata.ErrNotFound) {
+				w.m.errors.WithLabelValues("catalog").Inc()
+				w.log.Warn("compaction: read catalog", "partition", l.TopicPartition, "err", err)
+			}
+			continue
 		}
-		return
+		if c.Epoch > l.Epoch {
+			continue // a newer leader has written already; our lease is stale
+		}
+		out = append(out, partitionPlan{lease: l, catalog: c, merges: PlanMerges(c.Segments, w.cfg.Policy)})
 	}
-	if c.Epoch > l.Epoch {
-		return // a newer leader has written already; our lease is stale
-	}
+	return out
+}
+
+// partition runs the merges of one led partition as planned (key compaction instead, for a
+// compacted topic), then its conversions.
+func (w *Worker) partition(ctx context.Context, pp partitionPlan, res *Result) {
+	l, c := pp.lease, pp.catalog
 	if w.compactKeys(ctx, l, c, res) {
 		return // key compaction rewrote the partition; merges wait for the next pass
 	}
-	merges := PlanMerges(c.Segments, w.cfg.Policy)
 	// Conversion leaves alone every segment a merge plans to take, this pass or (beyond the
 	// window) the next.
-	defer w.convertPartition(ctx, l, c, merges, res) // after the merges, unless the lease or ctx ended
-	for _, m := range w.win.cut(merges) {
+	defer w.convertPartition(ctx, l, c, pp.merges, res) // after the merges, unless the lease or ctx ended
+	for _, m := range w.win.cut(pp.merges) {
 		done, stop := w.merge(ctx, l, c.TopicID, m)
 		if done {
 			res.Merges++
