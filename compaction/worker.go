@@ -190,6 +190,8 @@ type Result struct {
 	// Deferred counts planned merge inputs left for the next pass: ranges of shared objects
 	// beyond the pass's window (see sharedWindow). The loop runs that pass at once.
 	Deferred int
+
+	Passes int // merge passes run: 1 from RunOnce, the sum from CatchUp
 }
 
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
@@ -302,6 +304,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	defer w.passMu.Unlock()
 	defer cancel()
+	res.Passes = 1
 
 	leases, err := w.ledLeases(ctx, "leases")
 	if err != nil {
@@ -329,6 +332,33 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	w.keys.dropGauges(w.m)
 	return res, nil
+}
+
+// maxCatchUpPasses bounds the passes of one CatchUp.
+const maxCatchUpPasses = 100
+
+// CatchUp runs merge passes now, one after another while a pass leaves shared ranges beyond its
+// window and merged something (at most maxCatchUpPasses), and returns what they did together:
+// for an operator (POST /v1/compaction) who wants the merges done before a replay, and for a
+// benchmark that starts each measurement with no compaction left over from the one before.
+func (w *Worker) CatchUp(ctx context.Context) (Result, error) {
+	var sum Result
+	for range maxCatchUpPasses {
+		res, err := w.RunOnce(ctx)
+		sum.Partitions = res.Partitions
+		sum.Merges += res.Merges
+		sum.Inputs += res.Inputs
+		sum.Skipped += res.Skipped
+		sum.Cleaned += res.Cleaned
+		sum.Removed += res.Removed
+		sum.Converted += res.Converted
+		sum.Deferred = res.Deferred
+		sum.Passes += res.Passes
+		if err != nil || res.Deferred == 0 || res.Merges == 0 {
+			return sum, err
+		}
+	}
+	return sum, nil
 }
 
 // beginPass takes the pass lock and returns a ctx that also ends when the Worker closes. On success

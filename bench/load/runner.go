@@ -2,8 +2,10 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -345,10 +347,63 @@ var backgroundCounters = []string{"strata_compaction_merges_total", "strata_comp
 // backgroundQuietSpan is how long those counters must stand still for the node to count as quiet.
 const backgroundQuietSpan = 2 * time.Second
 
-// waitBackgroundQuiet waits, up to limit, until the background counters of the node at url (and its
-// object PUTs) have not moved for backgroundQuietSpan. It returns what a note should say: how long
-// it waited when it did, or that the node was still busy when the limit passed.
+// waitBackgroundQuiet runs the node's compaction passes now (POST /v1/compaction: the merges the
+// earlier scenarios left, which its timer would start at some moment of the next scenario), then
+// waits, up to limit, until the background counters of the node at url (and its object PUTs) have
+// not moved for backgroundQuietSpan. It returns what a note should say: how long it waited, and
+// what the passes merged, when it did, or that the node was still busy when the limit passed.
 func waitBackgroundQuiet(ctx context.Context, url string, limit time.Duration) (string, error) {
+	start := time.Now()
+	merged, err := compactNow(ctx, strings.TrimSuffix(url, "/metrics"), limit)
+	if err != nil {
+		return "", err
+	}
+	note, err := waitCountersStill(ctx, url, limit-time.Since(start))
+	if merged != "" {
+		note = strings.TrimPrefix(note+"; "+merged, "; ")
+	}
+	return note, err
+}
+
+// compactNow asks the node at base to run its merge passes now and returns what a note should say
+// about them ("" when they merged nothing). A node without the endpoint (404) or with merges off
+// (409) is left as it is.
+func compactNow(ctx context.Context, base string, limit time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	began := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/compaction", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("compaction before the scenario: %w", err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Merges int `json:"merges"`
+		Inputs int `json:"inputs"`
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusConflict:
+		return "", nil
+	case resp.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("compaction before the scenario: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return "", fmt.Errorf("compaction before the scenario: %w", err)
+	}
+	if r.Merges == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("ran the earlier scenarios' compaction first: %d merges of %d segments in %.0f s",
+		r.Merges, r.Inputs, time.Since(began).Seconds()), nil
+}
+
+// waitCountersStill waits, up to limit, until the background counters of the node at url (and
+// its object PUTs) have not moved for backgroundQuietSpan; see waitBackgroundQuiet.
+func waitCountersStill(ctx context.Context, url string, limit time.Duration) (string, error) {
 	sum := func(s Samples) float64 {
 		n := s.Sum("strata_objstore_operations_total", map[string]string{"op": "put"})
 		for _, c := range backgroundCounters {

@@ -57,11 +57,16 @@ func (c *httpClientFlags) client(path string, query url.Values) (*http.Client, u
 // get sends GET path?query with the flags' credentials. A 401 becomes an error that says which
 // flags are missing or refused; other statuses are the caller's.
 func (c *httpClientFlags) get(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+	return c.do(ctx, http.MethodGet, path, query)
+}
+
+// do is get with another method (and no body).
+func (c *httpClientFlags) do(ctx context.Context, method, path string, query url.Values) (*http.Response, error) {
 	cl, u, err := c.client(path, query)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}

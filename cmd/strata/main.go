@@ -5,6 +5,7 @@
 //	strata produce TOPIC                    one record per stdin line
 //	strata consume TOPIC [--group G] [--from-beginning] [--max N] [--to-end]
 //	strata cost [--window 1h] [--json]      a node's object-storage cost report
+//	strata compact [--json]                 run a node's merge passes now
 //	strata sql "SELECT ..." [--format F]    SQL over every topic, across the tiers
 //	strata search TOPIC [--q TEXT] [--where f=v] [--from 1h]   newest matching records
 //	strata dev cluster up|down|status       a local cluster: MinIO, 3 NATS servers, 3 nodes
@@ -38,6 +39,7 @@ Usage:
   strata produce TOPIC [--key-separator SEP]   records from stdin, one per line
   strata consume TOPIC [--group G] [--from-beginning] [--max N] [--to-end]
   strata cost [--window D] [--json] [--price NAME=USD ...]   a node's object-storage cost report
+  strata compact [--json]                     run a node's merge passes now and say what they did
   strata acl add|list|remove [--principal User:NAME] [--operation OP ...] [--topic T | --group G | ...]
   strata sql "SELECT ..." [--format table|ndjson|csv|arrow]   SQL over every topic
   strata search TOPIC [--q TEXT] [--where FIELD=VALUE ...] [--from 1h] [--to T] [--limit N] [--histogram 1m]
@@ -45,7 +47,7 @@ Usage:
   strata version
 
 Run "strata <command> -h" for a command's flags. Client commands take --bootstrap (default
-127.0.0.1:9092, env STRATA_BOOTSTRAP); cost, sql and search take --http-addr (default 127.0.0.1:8080) and,
+127.0.0.1:9092, env STRATA_BOOTSTRAP); cost, compact, sql and search take --http-addr (default 127.0.0.1:8080) and,
 for a node with HTTPS or users, --tls-ca (or --http-tls) and --sasl-user (password: env
 STRATA_SASL_PASSWORD).
 On a terminal, long topic create, produce and consume runs show progress on stderr; elsewhere
@@ -77,6 +79,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runConsume(ctx, args[1:], stdout, stderr)
 	case "cost":
 		err = runCost(ctx, args[1:], stdout)
+	case "compact":
+		err = runCompact(ctx, args[1:], stdout)
 	case "acl":
 		err = runACL(ctx, args[1:], stdout)
 	case "sql":

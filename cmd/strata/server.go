@@ -512,6 +512,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	// Compaction merges the small segments of the partitions this node leads; a lease taken over
 	// meanwhile only wastes the merge (see package compaction). The same worker sweeps the objects
 	// no catalog will ever name.
+	var merger *compaction.Worker // nil: merges off
 	if cfg.compaction > 0 || cfg.sweepInterval > 0 {
 		cw, err := compaction.NewWorker(compaction.Config{Bucket: bucket, Store: store, PassCatalogs: catalogs, NodeID: int32(cfg.nodeID),
 			Interval: cfg.compaction, NoMerges: cfg.compaction == 0, SweepInterval: offIfZero(cfg.sweepInterval), SweepGrace: cfg.sweepGrace,
@@ -522,6 +523,9 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 			return err
 		}
 		n.onClose(func() { cw.Close() })
+		if cfg.compaction > 0 {
+			merger = cw
+		}
 	}
 	peers, err := cfg.peerAccess()
 	if err != nil {
@@ -623,6 +627,7 @@ func serve(ctx context.Context, cfg serverConfig, log *slog.Logger) (err error) 
 	n.onClose(func() { sampler.Close() })
 	routes := http.NewServeMux()
 	routes.Handle("GET /v1/cost", costs)
+	routes.Handle("POST /v1/compaction", compactHandler{w: merger, authz: httpAuthorizer(authz), log: log})
 	routes.Handle("/", h)
 	if err := mountQuery(&n, routes, cfg.query, b, store, tieredReader, newPeerClient(advertised, peers),
 		httpAuthorizer(authz), reg, log); err != nil {
