@@ -274,22 +274,13 @@ func TestSharedWindowMovesOn(t *testing.T) {
 		c.SharedWindowBytes = 1 // one object per window
 		c.Policy = Policy{SmallBytes: 1 << 20, TargetBytes: 8 << 20, MinInputs: 2}
 	})
-	named := func() map[string]bool {
-		out := map[string]bool{}
-		for _, p := range parts {
-			for _, s := range e.catalog(p.tp).Segments {
-				out[s.Key] = true
-			}
-		}
-		return out
-	}
 	for pass := range len(shared) {
 		res, err := w.RunOnce(context.Background())
 		if err != nil || res.Merges == 0 {
 			t.Fatalf("pass %d: %+v %v", pass, res, err)
 		}
 		// The oldest object is the one this pass took: no catalog names it now.
-		if named()[shared[pass]] {
+		if e.named(parts)[shared[pass]] {
 			t.Fatalf("pass %d: %s, the oldest shared object, is still named", pass, shared[pass])
 		}
 		if last := pass == len(shared)-1; (res.Deferred == 0) != last {
@@ -336,11 +327,21 @@ func TestSharedWindowSkipsCorruptObject(t *testing.T) {
 			t.Fatalf("pass %d: %+v %v", pass, res, err)
 		}
 	}
-	for _, p := range parts {
-		for _, s := range e.catalog(p.tp).Segments {
-			if tier.IsSharedKey(s.Key) && s.Key != bad {
-				t.Fatalf("%s: range of %s left; only the corrupt %s's should be", p.tp, s.Key, bad)
-			}
+	for key := range e.named(parts) {
+		if tier.IsSharedKey(key) && key != bad {
+			t.Fatalf("a range of %s left; only the corrupt %s's should be", key, bad)
 		}
 	}
+}
+
+// named returns the object keys the catalogs of parts name.
+func (e *env) named(parts []*partition) map[string]bool {
+	e.t.Helper()
+	out := map[string]bool{}
+	for _, p := range parts {
+		for _, s := range e.catalog(p.tp).Segments {
+			out[s.Key] = true
+		}
+	}
+	return out
 }

@@ -306,6 +306,17 @@ func (m *MinIOProc) PID() int {
 	return m.cmd.Process.Pid
 }
 
+// Restart stops the server, removes its data and starts an empty one (on new ports).
+func (m *MinIOProc) Restart(ctx context.Context) error {
+	if err := m.Stop(); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(m.Dir); err != nil {
+		return err
+	}
+	return m.Start(ctx)
+}
+
 func (m *MinIOProc) Stop() error {
 	if m.cmd == nil {
 		return nil

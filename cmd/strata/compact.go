@@ -92,19 +92,9 @@ func runCompact(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := hc.answer(resp, 1<<20)
 	if err != nil {
-		return fmt.Errorf("reading the answer from %s: %w", hc.addr, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s: %s", hc.addr, e.Error)
-		}
-		return fmt.Errorf("%s answered %s (is it a Strata node?)", hc.addr, resp.Status)
+		return err
 	}
 	if *asJSON {
 		_, err := stdout.Write(body)

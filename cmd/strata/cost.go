@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -66,19 +65,9 @@ func runCost(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, err := hc.answer(resp, 64<<20)
 	if err != nil {
-		return fmt.Errorf("reading the report from %s: %w", *addr, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s: %s", *addr, e.Error)
-		}
-		return fmt.Errorf("%s answered %s (is it a Strata node?)", *addr, resp.Status)
+		return err
 	}
 	if *asJSON {
 		_, err := stdout.Write(body)

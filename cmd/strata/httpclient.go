@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -95,4 +96,24 @@ func (c *httpClientFlags) do(ctx context.Context, method, path string, query url
 		return nil, fmt.Errorf("%s refused user %q: unknown user or wrong password", c.addr, c.user)
 	}
 	return resp, nil
+}
+
+// answer reads a node's JSON answer of at most limit bytes and closes its body: the body of a
+// 200; otherwise an error naming the node, with the answer's "error" field (or its status).
+func (c *httpClientFlags) answer(resp *http.Response, limit int64) ([]byte, error) {
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer from %s: %w", c.addr, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s: %s", c.addr, e.Error)
+		}
+		return nil, fmt.Errorf("%s answered %s (is it a Strata node?)", c.addr, resp.Status)
+	}
+	return body, nil
 }
