@@ -70,8 +70,9 @@
 //	        FlushInterval after it arrived), so acks wait for one flush, not a flush plus the
 //	        time the records queued in the client; Expedite (a producer's pipeline is full of
 //	        waiting acks) brings it forward to FlushInterval/2 after the last flush; never
-//	        sooner than 2/3 FlushInterval after the last flush (a whole FlushInterval after a
-//	        flush of half of SharedObjectBytes or more: fast streams fill objects instead)
+//	        sooner than 2/3 FlushInterval after the last flush (a whole FlushInterval when the
+//	        flushes of the FlushInterval up to it carried half of SharedObjectBytes or more:
+//	        fast streams fill objects instead)
 //	    sleep until the log changes (appends and rolls wake it), PollInterval passes or the
 //	        policy changes
 //

@@ -65,7 +65,15 @@ type flusher struct {
 	subs      []*submission            // images waiting for the next PUT
 	collect   time.Time                // end of the flush under way's wait for expect; zero: none
 	lastFlush time.Time
-	lastBytes int64 // the bytes pending when the latest flush rolled
+	lastBytes int64          // the bytes pending when the latest flush rolled
+	recent    [8]flushRecord // the latest flushes (a ring; see last)
+	nRecent   int            // flushes recorded in recent so far
+}
+
+// flushRecord is when a flush rolled and the bytes pending then.
+type flushRecord struct {
+	at    time.Time
+	bytes int64
 }
 
 type flushWant struct {
@@ -100,12 +108,25 @@ func (f *flusher) poke() {
 	}
 }
 
-// last is when the latest flush rolled its partitions (zero before the first) and the bytes
-// pending then.
-func (f *flusher) last() (time.Time, int64) {
+// record notes a flush that rolled bytes at now. Called with mu held.
+func (f *flusher) record(now time.Time, bytes int64) {
+	f.lastFlush = now
+	f.recent[f.nRecent%len(f.recent)] = flushRecord{at: now, bytes: bytes}
+	f.nRecent++
+}
+
+// last is when the latest flush rolled its partitions (zero before the first) and the bytes the
+// flushes rolled within interval up to it (that one's included; the latest 8 flushes at most).
+func (f *flusher) last(interval time.Duration) (time.Time, int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.lastFlush, f.lastBytes
+	var bytes int64
+	for i := range min(f.nRecent, len(f.recent)) {
+		if r := f.recent[i]; r.at.After(f.lastFlush.Add(-interval)) {
+			bytes += r.bytes
+		}
+	}
+	return f.lastFlush, bytes
 }
 
 // note records that p has unrolled data to flush by at (bytes of it so far); a zero at says it has
@@ -259,7 +280,8 @@ func (f *flusher) run() {
 			}
 			clear(f.due)
 			f.dueBytes = 0
-			f.lastFlush, f.collect = now, now.Add(flushCollectWindow)
+			f.record(now, f.lastBytes)
+			f.collect = now.Add(flushCollectWindow)
 		case flushPut:
 			subs, f.subs = f.subs, nil
 			clear(f.expect)
@@ -349,16 +371,19 @@ func (f *flusher) put(subs []*submission) {
 }
 
 // sharedFloor is the soonest a deadline (not SharedObjectBytes pending) makes an object-durability
-// flush follow the previous one, which rolled lastBytes: two thirds of the interval, so a node's
-// flush PUTs stay at most 1.5 per interval however its producers behave (clocks ahead or behind,
-// pipelines full: see flushDeadline and expediteAt). After a flush of at least half of
-// objectBytes, the whole interval: data arrives fast enough that the next object fills to
-// objectBytes (and goes at once) or the interval passes, and records that waited in their client
-// (whose deadlines by timestamp are past) do not cut every object short. At 100 MB/s and a 100 ms
-// interval that is the difference between 8 MiB objects and 6.7 MB ones (128 against 160 PUTs
-// per GiB).
-func sharedFloor(lastFlush time.Time, lastBytes, objectBytes int64, interval time.Duration) time.Time {
-	if lastBytes >= objectBytes/2 {
+// flush follow the previous one, at lastFlush: two thirds of the interval, so a node's flush PUTs
+// stay at most 1.5 per interval however its producers behave (clocks ahead or behind, pipelines
+// full: see flushDeadline and expediteAt). When the flushes of the interval up to lastFlush rolled
+// recentBytes of at least half of objectBytes, the whole interval: data arrives fast enough that
+// the next object fills to objectBytes (and goes at once) or the interval passes, and records that
+// waited in their client (whose deadlines by timestamp are past) do not cut every object short.
+// At 100 MB/s and a 100 ms interval that is the difference between 8 MiB objects and 6.7 MB ones
+// (128 against 160 PUTs per GiB). The interval's flushes, not the latest alone: a producer held
+// back by its in-flight limit sends in bursts, several objects' worth at once and then a tail
+// that a deadline flushes small; the partition still behind (its batches came late) went two
+// thirds of an interval after that tail, alone, in an object of its own of some 100 KB.
+func sharedFloor(lastFlush time.Time, recentBytes, objectBytes int64, interval time.Duration) time.Time {
+	if recentBytes >= objectBytes/2 {
 		return lastFlush.Add(interval)
 	}
 	return lastFlush.Add(interval * 2 / 3)

@@ -76,3 +76,40 @@ func TestFlusherNoteKeepsEarliest(t *testing.T) {
 		t.Fatalf("a partition without data still due: %+v, sum %d", f.due, f.dueBytes)
 	}
 }
+
+// last sums the bytes of the flushes within the interval up to the latest one, so that a small
+// flush right after big ones still counts as fast data (the floor stays a whole interval).
+func TestFlusherLastCountsTheInterval(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	f := &flusher{}
+	if at, b := f.last(time.Second); !at.IsZero() || b != 0 {
+		t.Fatalf("before any flush: %v, %d", at, b)
+	}
+	ms := time.Millisecond
+	for _, r := range []struct {
+		at    time.Duration
+		bytes int64
+	}{{0, 8 << 20}, {10 * ms, 8 << 20}, {105 * ms, 3 << 20}} {
+		f.record(t0.Add(r.at), r.bytes)
+	}
+	for _, tc := range []struct {
+		interval time.Duration
+		want     int64
+	}{{50 * ms, 3 << 20}, {100 * ms, 11 << 20}, {200 * ms, 19 << 20}} {
+		if at, b := f.last(tc.interval); !at.Equal(t0.Add(105*ms)) || b != tc.want {
+			t.Errorf("last(%v) = %v, %d; want the latest flush and %d bytes", tc.interval, at.Sub(t0), b, tc.want)
+		}
+	}
+	// The floor after the 3 MiB tail: a whole interval, as the interval's flushes rolled 11 MiB.
+	at, b := f.last(100 * ms)
+	if floor := sharedFloor(at, b, 8<<20, 100*ms); !floor.Equal(t0.Add(205 * ms)) {
+		t.Errorf("floor after the tail %v, want a whole interval after it", floor.Sub(at))
+	}
+	// Only the latest 8 flushes are kept: 20 more of 1 byte each within the interval sum to 8.
+	for i := range 20 {
+		f.record(t0.Add(time.Second+time.Duration(i)*ms), 1)
+	}
+	if _, b := f.last(time.Second); b != 8 {
+		t.Errorf("last over 20 recent flushes of 1 byte: %d, want 8 (the ring's)", b)
+	}
+}

@@ -277,8 +277,8 @@ func (p *partition) noteFlush(pol Policy, expedite bool) {
 		p.u.fl.note(p, time.Time{}, 0)
 		return
 	}
-	last, lastBytes := p.u.fl.last()
 	interval := pol.flushInterval()
+	last, lastBytes := p.u.fl.last(interval)
 	at := flushDeadline(first, oldest, last, interval)
 	if e := expediteAt(last, interval); expedite && e.Before(at) {
 		at = e
