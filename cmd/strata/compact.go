@@ -86,13 +86,7 @@ func runCompact(ctx context.Context, args []string, stdout io.Writer) error {
 	if *timeout <= 0 {
 		return usagef("--timeout %v: want more than 0", *timeout)
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	resp, err := hc.do(ctx, http.MethodPost, "/v1/compaction", nil)
-	if err != nil {
-		return err
-	}
-	body, err := hc.answer(resp, 1<<20)
+	body, err := hc.call(ctx, http.MethodPost, "/v1/compaction", nil, *timeout, 1<<20)
 	if err != nil {
 		return err
 	}

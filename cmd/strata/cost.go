@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -59,13 +60,7 @@ func runCost(ctx context.Context, args []string, stdout io.Writer) error {
 		q.Set(k, v)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	resp, err := hc.get(ctx, "/v1/cost", q)
-	if err != nil {
-		return err
-	}
-	body, err := hc.answer(resp, 64<<20)
+	body, err := hc.call(ctx, http.MethodGet, "/v1/cost", q, *timeout, 64<<20)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // httpClientFlags are shared by the commands that call a node's HTTP listener: HTTPS and the
@@ -55,13 +56,8 @@ func (c *httpClientFlags) client(path string, query url.Values) (*http.Client, u
 	return &http.Client{Transport: tr}, u, nil
 }
 
-// get sends GET path?query with the flags' credentials. A 401 becomes an error that says which
-// flags are missing or refused; other statuses are the caller's.
-func (c *httpClientFlags) get(ctx context.Context, path string, query url.Values) (*http.Response, error) {
-	return c.do(ctx, http.MethodGet, path, query)
-}
-
-// do is get with another method (and no body).
+// do sends method path?query (no body) with the flags' credentials. A 401 becomes an error that
+// says which flags are missing or refused; other statuses are the caller's.
 func (c *httpClientFlags) do(ctx context.Context, method, path string, query url.Values) (*http.Response, error) {
 	cl, u, err := c.client(path, query)
 	if err != nil {
@@ -96,6 +92,18 @@ func (c *httpClientFlags) do(ctx context.Context, method, path string, query url
 		return nil, fmt.Errorf("%s refused user %q: unknown user or wrong password", c.addr, c.user)
 	}
 	return resp, nil
+}
+
+// call sends method path?query, waiting at most timeout, and returns the node's JSON answer (at
+// most limit bytes; see answer).
+func (c *httpClientFlags) call(ctx context.Context, method, path string, query url.Values, timeout time.Duration, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := c.do(ctx, method, path, query)
+	if err != nil {
+		return nil, err
+	}
+	return c.answer(resp, limit)
 }
 
 // answer reads a node's JSON answer of at most limit bytes and closes its body: the body of a
