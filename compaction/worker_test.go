@@ -41,7 +41,7 @@ func TestMergePass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res != (Result{Partitions: 1, Merges: 3, Inputs: 18}) {
+	if res != (Result{Partitions: 1, Merges: 3, Inputs: 18, Passes: 1}) {
 		t.Fatalf("pass: %+v", res)
 	}
 	segs := e.checkCatalog(p.tp, p.end)
@@ -95,7 +95,7 @@ func TestMergePass(t *testing.T) {
 	}
 
 	// Nothing left to do: the merged objects are not small, the tail is too short.
-	if res, err := w.RunOnce(ctx); err != nil || res != (Result{Partitions: 1}) {
+	if res, err := w.RunOnce(ctx); err != nil || res != (Result{Partitions: 1, Passes: 1}) {
 		t.Fatalf("second pass: %+v, %v", res, err)
 	}
 	if err := w.Close(); err != nil {
@@ -339,7 +339,7 @@ func TestMergePassThroughCatalogCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res != (Result{Partitions: 1, Merges: 3, Inputs: 18}) {
+	if res != (Result{Partitions: 1, Merges: 3, Inputs: 18, Passes: 1}) {
 		t.Fatalf("first pass: %+v", res)
 	}
 	segs := e.checkCatalog(p.tp, p.end)
@@ -366,7 +366,7 @@ func TestMergePassThroughCatalogCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res != (Result{Partitions: 1}) {
+	if res != (Result{Partitions: 1, Passes: 1}) {
 		t.Fatalf("second pass: %+v", res)
 	}
 }
