@@ -98,7 +98,11 @@ func runCompact(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Errorf("%s: not a compaction result: %v", hc.addr, err)
 	}
-	_, err = fmt.Fprintf(stdout, "%d passes over %d partitions: %d merges of %d segments, %d skipped, %d cleaned by key (%d records removed), %d converted to Parquet; %d ranges still wait\n",
-		r.Passes, r.Partitions, r.Merges, r.Inputs, r.Skipped, r.Cleaned, r.Removed, r.Converted, r.Deferred)
+	passes := "passes"
+	if r.Passes == 1 {
+		passes = "pass"
+	}
+	_, err = fmt.Fprintf(stdout, "%d %s over %d partitions: %d merges of %d segments, %d skipped, %d cleaned by key (%d records removed), %d converted to Parquet; %d ranges still wait\n",
+		r.Passes, passes, r.Partitions, r.Merges, r.Inputs, r.Skipped, r.Cleaned, r.Removed, r.Converted, r.Deferred)
 	return err
 }

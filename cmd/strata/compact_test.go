@@ -97,7 +97,7 @@ func TestCompactNow(t *testing.T) {
 	// Nothing left: a second run merges nothing and says so in a line.
 	out.Reset()
 	if code := run([]string{"compact", "--http-addr", n.http}, nil, &out, &errb); code != 0 ||
-		!strings.HasPrefix(out.String(), "1 passes over") || !strings.Contains(out.String(), " 0 merges of 0 segments") {
+		!strings.HasPrefix(out.String(), "1 pass over") || !strings.Contains(out.String(), " 0 merges of 0 segments") {
 		t.Fatalf("second strata compact: exit %d, %q %s", code, out.String(), errb.String())
 	}
 }
