@@ -65,7 +65,6 @@ type flusher struct {
 	subs      []*submission            // images waiting for the next PUT
 	collect   time.Time                // end of the flush under way's wait for expect; zero: none
 	lastFlush time.Time
-	lastBytes int64          // the bytes pending when the latest flush rolled
 	recent    [8]flushRecord // the latest flushes (a ring; see last)
 	nRecent   int            // flushes recorded in recent so far
 }
@@ -268,9 +267,9 @@ func (f *flusher) run() {
 		var subs []*submission
 		switch step {
 		case flushRoll:
-			f.lastBytes = f.dueBytes
+			pending := f.dueBytes
 			for _, s := range f.subs {
-				f.lastBytes += int64(len(s.image))
+				pending += int64(len(s.image))
 			}
 			for p := range f.due {
 				// A partition whose earlier ranges still register hands in its new batches
@@ -280,7 +279,7 @@ func (f *flusher) run() {
 			}
 			clear(f.due)
 			f.dueBytes = 0
-			f.record(now, f.lastBytes)
+			f.record(now, pending)
 			f.collect = now.Add(flushCollectWindow)
 		case flushPut:
 			subs, f.subs = f.subs, nil

@@ -278,12 +278,12 @@ func (p *partition) noteFlush(pol Policy, expedite bool) {
 		return
 	}
 	interval := pol.flushInterval()
-	last, lastBytes := p.u.fl.last(interval)
+	last, recentBytes := p.u.fl.last(interval)
 	at := flushDeadline(first, oldest, last, interval)
 	if e := expediteAt(last, interval); expedite && e.Before(at) {
 		at = e
 	}
-	if floor := sharedFloor(last, lastBytes, p.u.cfg.SharedObjectBytes, interval); at.Before(floor) {
+	if floor := sharedFloor(last, recentBytes, p.u.cfg.SharedObjectBytes, interval); at.Before(floor) {
 		at = floor
 	}
 	p.u.fl.note(p, at, unrolled)

@@ -177,8 +177,9 @@ func (p *partition) ship(epoch int32, pol Policy, from, upTo int64) error {
 		}
 		return opErr("read", fmt.Errorf("tier: %s: hot batches from %d: %w", p.tp, from, err))
 	}
-	last, lastBytes := p.u.fl.last(pol.flushInterval())
-	due := sharedFloor(last, lastBytes, p.u.cfg.SharedObjectBytes, pol.flushInterval()) // a segment rolled by size: the next flush
+	interval := pol.flushInterval()
+	last, recentBytes := p.u.fl.last(interval)
+	due := sharedFloor(last, recentBytes, p.u.cfg.SharedObjectBytes, interval) // a segment rolled by size: the next flush
 	sub, err := p.u.fl.handIn(p, image, due)
 	if err != nil {
 		return opErr("put", err)
