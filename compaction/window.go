@@ -38,14 +38,19 @@ const badSharedRetry = 10 * time.Minute
 type sharedWindow struct {
 	ctx      context.Context // the pass's: a span is read for every merge, not for the first that asks
 	spans    map[string]span // object key → the bytes the window's ranges of it cover
+	outside  map[string]bool // the other shared objects the plans read: their ranges wait
 	deferred int             // planned inputs outside the window (of the plans it was picked from)
 
 	mu   sync.Mutex
 	objs map[string]*spanRead
 }
 
-// span is a byte range [from, to) of a shared object written at written (Unix ns, from its key).
-type span struct{ from, to, written int64 }
+// span is a byte range [from, to) of a shared object written at written (Unix ns, from its key),
+// and how many planned inputs are ranges of it.
+type span struct {
+	from, to, written int64
+	uses              int
+}
 
 // spanRead is one object's span, read once for every range cut from it.
 type spanRead struct {
@@ -61,25 +66,31 @@ type spanRead struct {
 // plan names any more are forgotten.
 func planWindow(ctx context.Context, plans [][]Merge, limit int64, bad map[string]time.Time, now time.Time) *sharedWindow {
 	spans := map[string]span{}
+	skipped := map[string]bool{} // shared objects in bad, still left out
 	seenBad := map[string]bool{}
 	for _, merges := range plans {
 		for _, m := range merges {
 			for _, s := range m.Inputs {
-				k, err := tier.ParseObjectKey(s.Key)
-				if err != nil || !k.Shared {
-					continue
-				}
-				if t, ok := bad[s.Key]; ok {
-					seenBad[s.Key] = true
-					if now.Sub(t) < badSharedRetry {
+				if _, ok := spans[s.Key]; !ok && !skipped[s.Key] {
+					k, err := tier.ParseObjectKey(s.Key)
+					if err != nil || !k.Shared {
 						continue
 					}
+					if t, ok := bad[s.Key]; ok {
+						seenBad[s.Key] = true
+						if now.Sub(t) < badSharedRetry {
+							skipped[s.Key] = true
+							continue
+						}
+					}
+					spans[s.Key] = span{from: s.Position, to: s.Position + s.Size, written: k.Written}
 				}
-				sp, ok := spans[s.Key]
-				if !ok {
-					sp = span{from: s.Position, to: s.Position + s.Size, written: k.Written}
+				if skipped[s.Key] {
+					continue
 				}
+				sp := spans[s.Key]
 				sp.from, sp.to = min(sp.from, s.Position), max(sp.to, s.Position+s.Size)
+				sp.uses++
 				spans[s.Key] = sp
 			}
 		}
@@ -100,24 +111,19 @@ func planWindow(ctx context.Context, plans [][]Merge, limit int64, bad map[strin
 	slices.SortFunc(keys, func(a, b string) int {
 		return cmp.Or(cmp.Compare(spans[a].written, spans[b].written), strings.Compare(a, b))
 	})
-	win := &sharedWindow{ctx: ctx, spans: map[string]span{}, objs: map[string]*spanRead{}}
+	win := &sharedWindow{ctx: ctx, spans: map[string]span{}, outside: skipped, objs: map[string]*spanRead{}}
 	var bytes int64
-	for _, k := range keys {
+	for i, k := range keys {
 		sp := spans[k]
 		if len(win.spans) > 0 && bytes+sp.to-sp.from > limit {
+			for _, k := range keys[i:] {
+				win.outside[k] = true
+				win.deferred += spans[k].uses
+			}
 			break
 		}
 		win.spans[k] = sp
 		bytes += sp.to - sp.from
-	}
-	for _, merges := range plans {
-		for _, m := range merges {
-			for _, s := range m.Inputs {
-				if _, in := win.spans[s.Key]; !in && !seenBad[s.Key] && tier.IsSharedKey(s.Key) {
-					win.deferred++
-				}
-			}
-		}
 	}
 	return win
 }
@@ -140,7 +146,7 @@ func (win *sharedWindow) cut(merges []Merge) []Merge {
 			run, bytes = nil, 0
 		}
 		for _, s := range m.Inputs {
-			if _, in := win.spans[s.Key]; !in && tier.IsSharedKey(s.Key) {
+			if win.outside[s.Key] {
 				flush()
 				continue
 			}

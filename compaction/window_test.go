@@ -28,7 +28,10 @@ func TestPlanWindowAndCut(t *testing.T) {
 	b := []Merge{{Inputs: []metadata.SegmentRef{r(sh(1), 0, 50, 30), r(sh(2), 1, 60, 40)}}}
 
 	win := planWindow(context.Background(), [][]Merge{b, a}, 200, nil, t0)
-	want := map[string]span{sh(0): {100, 150, t0.UnixNano()}, sh(1): {0, 80, t0.Add(time.Second).UnixNano()}} // + object 2's 100 > 200
+	want := map[string]span{ // + object 2's 100 > 200
+		sh(0): {from: 100, to: 150, written: t0.UnixNano(), uses: 1},
+		sh(1): {from: 0, to: 80, written: t0.Add(time.Second).UnixNano(), uses: 2}, // A's range and B's
+	}
 	if len(win.spans) != len(want) || win.spans[sh(0)] != want[sh(0)] || win.spans[sh(1)] != want[sh(1)] {
 		t.Fatalf("window %v, want %v", win.spans, want)
 	}

@@ -194,6 +194,11 @@ type Result struct {
 	Passes int // merge passes run: 1 from RunOnce, the sum from CatchUp
 }
 
+// more reports whether the pass that returned r should be followed by another at once: it left
+// shared ranges beyond its window, and merged something (a window whose merges all failed waits
+// for the next interval).
+func (r Result) more() bool { return r.Deferred > 0 && r.Merges > 0 }
+
 // NewWorker validates cfg and starts the pass loop and the object deleter. Close stops both.
 func NewWorker(cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
@@ -263,7 +268,7 @@ func (w *Worker) loop() {
 		}
 		res, err := w.RunOnce(w.ctx)
 		again = nil
-		if err == nil && res.Deferred > 0 && res.Merges > 0 {
+		if err == nil && res.more() {
 			again = time.After(0)
 		}
 		if err != nil && w.ctx.Err() == nil {
@@ -354,7 +359,7 @@ func (w *Worker) CatchUp(ctx context.Context) (Result, error) {
 		sum.Converted += res.Converted
 		sum.Deferred = res.Deferred
 		sum.Passes += res.Passes
-		if err != nil || res.Deferred == 0 || res.Merges == 0 {
+		if err != nil || !res.more() {
 			return sum, err
 		}
 	}
