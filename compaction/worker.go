@@ -175,23 +175,23 @@ type Worker struct {
 	closeOnce sync.Once
 }
 
-// Result counts what one pass did.
+// Result counts what one pass did. Its JSON form is the answer of a node's POST /v1/compaction.
 type Result struct {
-	Partitions int // partitions led by this node and looked at
-	Merges     int // merged objects swapped into the catalog
-	Inputs     int // segments they replaced
-	Skipped    int // planned merges not done (corrupt or missing input, write failure, refused swap)
+	Partitions int `json:"partitions"` // partitions led by this node and looked at
+	Merges     int `json:"merges"`     // merged objects swapped into the catalog
+	Inputs     int `json:"inputs"`     // segments they replaced
+	Skipped    int `json:"skipped"`    // planned merges not done (corrupt or missing input, write failure, refused swap)
 
-	Cleaned int   // partitions of compacted topics cleaned by key (see keycompact.go)
-	Removed int64 // records key compaction removed
+	Cleaned int   `json:"cleaned"`         // partitions of compacted topics cleaned by key (see keycompact.go)
+	Removed int64 `json:"removed_records"` // records key compaction removed
 
-	Converted int // segments converted to Parquet objects (see convert.go)
+	Converted int `json:"converted"` // segments converted to Parquet objects (see convert.go)
 
 	// Deferred counts planned merge inputs left for the next pass: ranges of shared objects
 	// beyond the pass's window (see sharedWindow). The loop runs that pass at once.
-	Deferred int
+	Deferred int `json:"deferred"`
 
-	Passes int // merge passes run: 1 from RunOnce, the sum from CatchUp
+	Passes int `json:"passes"` // merge passes run: 1 from RunOnce, the sum from CatchUp
 }
 
 // more reports whether the pass that returned r should be followed by another at once: it left

@@ -15,19 +15,6 @@ import (
 	"github.com/strata-log/strata/metadata"
 )
 
-// compactResult is the JSON answer of POST /v1/compaction: what the passes did.
-type compactResult struct {
-	Passes     int   `json:"passes"`
-	Partitions int   `json:"partitions"`
-	Merges     int   `json:"merges"`
-	Inputs     int   `json:"inputs"`
-	Skipped    int   `json:"skipped"`
-	Cleaned    int   `json:"cleaned"`
-	Removed    int64 `json:"removed_records"`
-	Converted  int   `json:"converted"`
-	Deferred   int   `json:"deferred"`
-}
-
 // compactHandler serves POST /v1/compaction: run this node's merge passes now (compaction's
 // CatchUp: until no shared range waits beyond a pass's window) and answer what they did. With
 // ACLs on it asks ALTER on the cluster, as Kafka's admin operations on the cluster do.
@@ -60,9 +47,7 @@ func (h compactHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("compaction requested over HTTP: done", "passes", res.Passes, "merges", res.Merges,
 		"inputs", res.Inputs, "skipped", res.Skipped, "took", time.Since(began).Round(time.Millisecond))
-	answer(http.StatusOK, compactResult{Passes: res.Passes, Partitions: res.Partitions, Merges: res.Merges,
-		Inputs: res.Inputs, Skipped: res.Skipped, Cleaned: res.Cleaned, Removed: res.Removed,
-		Converted: res.Converted, Deferred: res.Deferred})
+	answer(http.StatusOK, res)
 }
 
 // runCompact asks a node to run its merge passes now (POST /v1/compaction) and prints what they
@@ -94,7 +79,7 @@ func runCompact(ctx context.Context, args []string, stdout io.Writer) error {
 		_, err := stdout.Write(body)
 		return err
 	}
-	var r compactResult
+	var r compaction.Result
 	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Errorf("%s: not a compaction result: %v", hc.addr, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/strata-log/strata/compaction"
 	"github.com/strata-log/strata/ingest/httpapi"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/metadata/natsmeta"
@@ -76,7 +77,7 @@ func TestCompactNow(t *testing.T) {
 	if code := run([]string{"compact", "--http-addr", n.http, "--json"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("strata compact: exit %d: %s", code, errb.String())
 	}
-	var r compactResult
+	var r compaction.Result
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("answer %q: %v", out.String(), err)
 	}
