@@ -2,12 +2,11 @@ package compaction
 
 import (
 	"bytes"
-	"fmt"
-	"math/rand/v2"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/strata-log/strata/bench/loggen"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/columnar"
 	"github.com/strata-log/strata/tier/segment"
@@ -46,25 +45,16 @@ func BenchmarkConvertSegment(b *testing.B) {
 // jsonSegment returns a sealed segment object of about size bytes of JSON log records, and its
 // catalog entry.
 func jsonSegment(b *testing.B, size int) ([]byte, metadata.SegmentRef) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	words := []string{"request", "completed", "user", "session", "cache", "miss", "upstream", "timeout", "retry",
-		"order", "payment", "accepted", "declined", "inventory", "shipping", "token", "query", "rows", "slow", "/api/v1/orders"}
-	levels := []string{"debug", "info", "info", "warn", "error"}
+	g := loggen.New(3)
 	var buf bytes.Buffer
 	w := segment.NewWriter(&buf, 0, 0)
 	ts, off := int64(1_780_000_000_000), int64(0)
 	for w.Size() < int64(size) {
 		recs := make([]segment.Record, 10)
 		for i := range recs {
-			ts += int64(rng.IntN(20))
-			var msg bytes.Buffer
-			for msg.Len() < 820 {
-				msg.WriteString(words[rng.IntN(len(words))])
-				msg.WriteByte(' ')
-			}
-			recs[i] = segment.Record{Timestamp: ts, Key: fmt.Appendf(nil, "u-%06d", rng.IntN(50000)),
-				Value: fmt.Appendf(nil, `{"time":%d,"level":"%s","service":"svc-%d","user":"u-%06d","latency_ms":%d,"message":"%s"}`,
-					ts, levels[rng.IntN(len(levels))], rng.IntN(8), rng.IntN(50000), rng.IntN(2000), bytes.TrimSpace(msg.Bytes()))}
+			ts++
+			k, v := g.Next(ts, 1024)
+			recs[i] = segment.Record{Timestamp: ts, Key: k, Value: v}
 		}
 		batch := segment.AppendBatch(nil, segment.NewBatch{BaseOffset: off, FirstTimestamp: recs[0].Timestamp, ProducerID: -1,
 			ProducerEpoch: -1, BaseSequence: -1, Records: recs})

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/strata-log/strata/bench/loggen"
 	"github.com/strata-log/strata/tier/objstore"
 )
 
@@ -134,59 +134,7 @@ func findPython(cfg RunConfig) string {
 	return ""
 }
 
-// logRecord builds 1 KiB JSON log records of a realistic shape: time, level, service, user,
-// latency, status, path, a trace id, and a message of words from a small vocabulary (so it
-// compresses as real log text does, not as random bytes or one repeated line).
-type logRecord struct {
-	rng *rand.Rand
-	buf bytes.Buffer
-}
-
-func newLogRecord(seed uint64) *logRecord { return &logRecord{rng: rand.New(rand.NewPCG(seed, 1))} }
-
-var (
-	logServices = []string{"checkout", "payments", "search", "catalog", "auth", "gateway", "orders", "inventory",
-		"shipping", "email", "recommendations", "profile"}
-	logPaths = []string{"/api/v1/cart", "/api/v1/pay", "/api/v1/search", "/api/v1/items", "/login", "/api/v1/orders",
-		"/api/v1/stock", "/api/v1/ship", "/healthz", "/api/v1/profile"}
-	logWords = strings.Fields(`request handled completed started failed retry retrying upstream downstream connection
-		pool cache hit miss user session token expired refreshed order item cart payment declined accepted queue
-		message published consumed offset partition leader replica timeout deadline exceeded backend database query
-		rows returned slow fast latency budget circuit breaker open closed half worker thread goroutine heap gc pause
-		allocated freed bytes buffer flush sync disk write read object storage bucket key value lookup index shard
-		rebalance group member joined left heartbeat config reload feature flag enabled disabled rollout region zone
-		node pod container restart crash loop backoff throttled rate limit quota exceeded granted denied permission
-		for with from to in on at by after before during while because`)
-	logLevels = []string{"debug", "info", "info", "info", "info", "info", "info", "info", "info", "info", "info",
-		"info", "info", "info", "info", "info", "warn", "warn", "warn", "error"}
-)
-
-// logUsers is how many distinct users (record keys, "u-00042") the records spread over.
-const logUsers = 10_000
-
-// next returns the record at ts (Unix ms): its key (the user) and its value (JSON, size bytes or a
-// few more: the message ends on a whole word).
-func (g *logRecord) next(ts int64, size int) (key, value []byte) {
-	r := g.rng
-	user := r.IntN(logUsers)
-	level := logLevels[r.IntN(len(logLevels))]
-	b := &g.buf
-	b.Reset()
-	fmt.Fprintf(b, `{"time":%q,"level":%q,"service":%q,"user":"u-%05d","latency_ms":%d,"status":%d,"path":%q,"trace_id":"%016x","message":"`,
-		time.UnixMilli(ts).UTC().Format(time.RFC3339Nano), level, logServices[r.IntN(len(logServices))], user,
-		r.IntN(2000), []int{200, 200, 200, 201, 204, 400, 404, 500, 503}[r.IntN(9)], logPaths[r.IntN(len(logPaths))], r.Uint64())
-	if level == "error" && r.IntN(4) == 0 {
-		b.WriteString("connection reset by peer ")
-	}
-	for b.Len() < size-2 {
-		b.WriteString(logWords[r.IntN(len(logWords))])
-		b.WriteByte(' ')
-	}
-	b.WriteString(`"}`)
-	return []byte(fmt.Sprintf("u-%05d", user)), slices.Clone(b.Bytes())
-}
-
-// produceLogs sends n JSON log records (newLogRecord(seed)) to topic, record i at ts(i), with the
+// produceLogs sends n JSON log records (loggen.New(seed)) to topic, record i at ts(i), with the
 // given batch compression, and returns the value bytes acked.
 func produceLogs(ctx context.Context, t Target, topic string, n int64, size int, seed uint64, ts func(i int64) int64,
 	codec kgo.CompressionCodec, timeout time.Duration) (int64, error) {
@@ -198,12 +146,12 @@ func produceLogs(ctx context.Context, t Target, topic string, n int64, size int,
 	defer cl.Close()
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	g := newLogRecord(seed)
+	g := loggen.New(seed)
 	var acked atomic.Int64
 	var mu sync.Mutex
 	var firstErr error
 	for i := int64(0); i < n && sctx.Err() == nil; i++ {
-		k, v := g.next(ts(i), size)
+		k, v := g.Next(ts(i), size)
 		cl.Produce(sctx, &kgo.Record{Key: k, Value: v, Timestamp: time.UnixMilli(ts(i))}, func(r *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()

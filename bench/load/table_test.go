@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -75,34 +74,6 @@ func TestTableFigures(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
-	}
-}
-
-// The records are JSON objects of about the record size, the same for the same seed, keyed by
-// their user.
-func TestLogRecord(t *testing.T) {
-	a, b := newLogRecord(7), newLogRecord(7)
-	users := map[string]bool{}
-	for i := range 2000 {
-		k, v := a.next(int64(1_700_000_000_000+i), 1024)
-		k2, v2 := b.next(int64(1_700_000_000_000+i), 1024)
-		if string(k) != string(k2) || string(v) != string(v2) {
-			t.Fatalf("record %d differs for the same seed", i)
-		}
-		if len(v) < 1024 || len(v) > 1024+32 {
-			t.Fatalf("record %d: %d bytes", i, len(v))
-		}
-		var m map[string]any
-		if err := json.Unmarshal(v, &m); err != nil {
-			t.Fatalf("record %d: %v: %s", i, err, v)
-		}
-		if m["user"] != string(k) || m["level"] == nil || m["service"] == nil || m["latency_ms"] == nil {
-			t.Fatalf("record %d: %v keyed %s", i, m, k)
-		}
-		users[string(k)] = true
-	}
-	if len(users) < 1000 {
-		t.Fatalf("%d users in 2000 records", len(users))
 	}
 }
 

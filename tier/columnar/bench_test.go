@@ -4,42 +4,27 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/strata-log/strata/bench/loggen"
 	"github.com/strata-log/strata/tier/columnar"
 	"github.com/strata-log/strata/tier/segment"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
-var words = []string{"request", "completed", "user", "session", "cache", "miss", "hit", "upstream", "timeout",
-	"retry", "order", "payment", "accepted", "declined", "inventory", "reserved", "shipping", "label", "created",
-	"token", "refreshed", "query", "rows", "returned", "slow", "path", "/api/v1/orders", "/api/v1/cart", "status",
-	"200", "404", "500", "region", "eu-west-1", "us-east-1", "trace", "span", "client", "version", "2.14.3"}
-
-// jsonLogs returns n JSON log records of about 1 KiB (time, level, service, user, latency, message)
-// in batches of per records, encoded by segment with codec (0: none) as a producer would.
+// jsonLogs returns n JSON log records of about 1 KiB (the bench's, bench/loggen) in batches of per
+// records, encoded by segment with codec (0: none) as a producer would.
 func jsonLogs(n, per int, codec int16) []byte {
-	rng := rand.New(rand.NewPCG(1, 2))
-	levels := []string{"debug", "info", "info", "info", "warn", "error"}
-	services := []string{"checkout", "cart", "search", "auth", "inventory", "shipping"}
+	g := loggen.New(1)
 	var out []byte
 	ts := int64(1_780_000_000_000)
 	for base := 0; base < n; base += per {
 		var recs []segment.Record
-		for range per {
-			ts += int64(rng.IntN(20))
-			var msg bytes.Buffer
-			for msg.Len() < 820 {
-				msg.WriteString(words[rng.IntN(len(words))])
-				msg.WriteByte(' ')
-			}
-			v := fmt.Appendf(nil, `{"time":"%s","level":"%s","service":"%s","user":"u-%06d","latency_ms":%d,"message":"%s"}`,
-				fmt.Sprint(ts), levels[rng.IntN(len(levels))], services[rng.IntN(len(services))], rng.IntN(50000),
-				rng.IntN(2000), bytes.TrimSpace(msg.Bytes()))
-			recs = append(recs, segment.Record{Timestamp: ts, Key: fmt.Appendf(nil, "u-%06d", rng.IntN(50000)), Value: v})
+		for i := range per {
+			k, v := g.Next(ts+int64(base+i), 1024)
+			recs = append(recs, segment.Record{Timestamp: ts + int64(base+i), Key: k, Value: v})
 		}
 		nb := segment.NewBatch{BaseOffset: int64(base), FirstTimestamp: recs[0].Timestamp, Attributes: codec,
 			ProducerID: 7, ProducerEpoch: 0, BaseSequence: int32(base), Records: recs}
