@@ -113,6 +113,11 @@ func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.Se
 	from := max(offset, seg.BaseOffset)
 	if r.cfg.ReadAheadBlocks > 0 {
 		r.readAhead(segs, o.Position(from))
+		// A sequential reader finds the next row group rebuilt: its decoding overlaps this
+		// read's sending and the consumer's next request.
+		o = o.ReadAhead(func(ctx context.Context) io.ReaderAt {
+			return &objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: seg.Size}
+		})
 	}
 	out, shared, err = o.BatchesShared(ctx, dst[:0], from, maxBytes, columnar.CodecOfObject)
 	if err != nil {

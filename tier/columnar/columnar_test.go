@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sync/atomic"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -428,5 +429,63 @@ func TestObjectCompression(t *testing.T) {
 	}
 	if _, err := w.WriteTo(io.Discard, origInfos[0].BaseOffset, w.End()); err == nil {
 		t.Fatal("an unknown compression.type was written")
+	}
+}
+
+// switchReader serves b until fail is set; it counts the reads it served.
+type switchReader struct {
+	b     []byte
+	fail  atomic.Bool
+	reads atomic.Int64
+}
+
+func (s *switchReader) ReadAt(p []byte, off int64) (int, error) {
+	if s.fail.Load() {
+		return 0, errors.New("this reader is switched off")
+	}
+	s.reads.Add(1)
+	return bytes.NewReader(s.b).ReadAt(p, off)
+}
+
+// TestReadAhead: a sequential reader of an object that reads ahead finds each next row group
+// rebuilt through the background reader — its own reader may fail meanwhile — with the same bytes
+// as a plain read; a background reader that fails costs nothing but the rebuild now.
+func TestReadAhead(t *testing.T) {
+	data, _ := testBatches(t)
+	obj, _ := writeObject(t, data, columnar.Options{RowGroupBytes: 300})
+	plain := open(t, obj)
+	groups := plain.RowGroups()
+	if len(groups) < 3 {
+		t.Fatalf("%d row groups, want several", len(groups))
+	}
+	ctx := context.Background()
+	for _, aheadWorks := range []bool{true, false} {
+		req, bg := &switchReader{b: obj}, &switchReader{b: obj}
+		bg.fail.Store(!aheadWorks)
+		o, err := plain.WithReader(req, int64(len(obj)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o = o.ReadAhead(func(context.Context) io.ReaderAt { return bg })
+		for g := range groups {
+			from := groups[g].FirstBase
+			// From the second group on, the request's reader fails when the background one works:
+			// the group must come from the rebuild ahead.
+			req.fail.Store(aheadWorks && g > 0)
+			got, err := o.Batches(ctx, nil, from, 1, columnar.CodecAsProduced)
+			if err != nil {
+				t.Fatalf("ahead works %v, group %d: %v", aheadWorks, g, err)
+			}
+			want, err := plain.Batches(ctx, nil, from, 1, columnar.CodecAsProduced)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("ahead works %v, group %d: read differs from a plain read (%v)", aheadWorks, g, err)
+			}
+		}
+		if aheadWorks && bg.reads.Load() == 0 {
+			t.Fatal("the background reader was never read")
+		}
+		if !aheadWorks && req.reads.Load() == 0 {
+			t.Fatal("the request's reader was never read")
+		}
 	}
 }

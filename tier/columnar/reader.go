@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -49,6 +50,8 @@ type Object struct {
 	json      []jsonColumn // with rebuilt values (strata.json_values): the JSON columns
 	cache     *groupCache
 	r         io.ReaderAt
+	size      int64
+	ahead     func(ctx context.Context) io.ReaderAt // see ReadAhead; nil: no rebuild ahead
 }
 
 // group is what the footer's statistics say of one row group.
@@ -100,7 +103,7 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	if err != nil {
 		return nil, corruptf("footer: %v", err)
 	}
-	o = &Object{cache: &groupCache{verified: map[int]bool{}}, r: r}
+	o = &Object{cache: &groupCache{verified: map[int]bool{}}, r: r, size: size}
 	md := pf.MetaData()
 	kv := md.KeyValueMetadata()
 	meta := func(k string) (string, error) {
@@ -510,17 +513,32 @@ func (b *rebuiltBatch) follows(prev *rebuiltBatch) bool {
 }
 
 // groupCache keeps the batches rebuilt from the last row group read (one Fetch rarely ends on a
-// row group's end: the next one, from the same consumer, reads on in the same group). Shared by
-// the copies WithReader makes.
+// row group's end: the next one, from the same consumer, reads on in the same group), and the
+// rebuild of the group after it under way in the background (ReadAhead). Shared by the copies
+// WithReader makes.
 type groupCache struct {
 	mu       sync.Mutex
 	verified map[int]bool // row groups whose CRC matched
 	g        int
 	codec    int
 	batches  []rebuiltBatch
+	ahead    *aheadGroup // the latest rebuild ahead, done or not
 }
 
-// groupBatches returns row group g's batches rebuilt in codec, from the cache when it holds them.
+// aheadGroup is a row group rebuilt in the background: batches and err are set before done closes.
+type aheadGroup struct {
+	g, codec int
+	done     chan struct{}
+	batches  []rebuiltBatch
+	err      error
+}
+
+// aheadTimeout bounds a rebuild ahead (its reads included).
+const aheadTimeout = time.Minute
+
+// groupBatches returns row group g's batches rebuilt in codec: from the cache when it holds them,
+// else from the rebuild ahead of g when one is under way or done, else rebuilt now. With
+// ReadAhead, the group after g is then rebuilt in the background.
 func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch, error) {
 	c := o.cache
 	c.mu.Lock()
@@ -529,7 +547,32 @@ func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch
 		c.mu.Unlock()
 		return b, nil
 	}
+	a := c.ahead
 	c.mu.Unlock()
+	var out []rebuiltBatch
+	if a != nil && a.g == g && a.codec == codec {
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		out = a.batches // nil when it failed: rebuilt below, where its error is reported
+	}
+	if out == nil {
+		var err error
+		if out, err = o.rebuild(ctx, g, codec); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
+	c.g, c.codec, c.batches = g, codec, out
+	c.mu.Unlock()
+	o.rebuildAhead(g+1, codec)
+	return out, nil
+}
+
+// rebuild decodes row group g and rebuilds its batches in codec.
+func (o *Object) rebuild(ctx context.Context, g, codec int) ([]rebuiltBatch, error) {
 	var out []rebuiltBatch
 	bb := batchBuilder{codec: codec}
 	bb.chunk = o.groupBytes(g)
@@ -541,10 +584,60 @@ func (o *Object) groupBatches(ctx context.Context, g, codec int) ([]rebuiltBatch
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	c.g, c.codec, c.batches = g, codec, out
-	c.mu.Unlock()
 	return out, nil
+}
+
+// rebuildAhead starts rebuilding row group g in codec in the background, when o reads ahead, g
+// exists, and no rebuild ahead is under way or done for it. One at a time per object: a rebuild
+// still running for another group is left to finish.
+func (o *Object) rebuildAhead(g, codec int) {
+	if o.ahead == nil || g >= len(o.groups) {
+		return
+	}
+	c := o.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a := c.ahead; a != nil {
+		select {
+		case <-a.done:
+		default:
+			return
+		}
+		if a.g == g && a.codec == codec {
+			return
+		}
+	}
+	a := &aheadGroup{g: g, codec: codec, done: make(chan struct{})}
+	c.ahead = a
+	go func() { // owned by a: done closes when it ends, and aheadTimeout bounds it
+		defer close(a.done)
+		ctx, cancel := context.WithTimeout(context.Background(), aheadTimeout)
+		defer cancel()
+		oa, err := o.WithReader(o.ahead(ctx), o.size)
+		if err == nil {
+			a.batches, a.err = oa.rebuildSafely(ctx, g, codec)
+		}
+		if err != nil || a.err != nil {
+			a.batches = nil
+		}
+	}()
+}
+
+// rebuildSafely is rebuild with a decoder panic turned into an error, as Batches does.
+func (o *Object) rebuildSafely(ctx context.Context, g, codec int) (out []rebuiltBatch, err error) {
+	defer recoverCorrupt(&err)
+	return o.rebuild(ctx, g, codec)
+}
+
+// ReadAhead returns o (a copy) whose reads, once they have rebuilt a row group, rebuild the next
+// one in the background, for the sequential reader that will ask for it. The background rebuild
+// reads through open(ctx), a reader bound to its own context (not a request's); what it rebuilds
+// is used only when it succeeded (a failure is met again, and reported, by the read that needs the
+// group).
+func (o *Object) ReadAhead(open func(ctx context.Context) io.ReaderAt) *Object {
+	c := *o
+	c.ahead = open
+	return &c
 }
 
 // WithReader returns the object read through r (size bytes) instead: the footer is not read or
@@ -557,7 +650,7 @@ func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
 		return nil, corruptf("%v", err)
 	}
 	c := *o
-	c.r = r
+	c.r, c.size = r, size
 	if c.fr, err = pqarrow.NewFileReader(pf, o.fr.Props, memory.DefaultAllocator); err != nil {
 		return nil, corruptf("%v", err)
 	}
