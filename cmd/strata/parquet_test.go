@@ -336,7 +336,7 @@ func TestParquetTopicServesKafkaFetch(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			for i := range min(len(got), len(want)) {
 				if got[i] != want[i] {
-					t.Fatalf("record %d differs:\n parquet %+v\n segment %+v", i, got[i], want[i])
+					t.Fatalf("record %d differs:\n parquet %+v\n segment %+v\n%s", i, got[i], want[i], c.logs())
 				}
 			}
 			t.Fatalf("%d records from the parquet topic, %d from the segment topic", len(got), len(want))
