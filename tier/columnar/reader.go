@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	pqmeta "github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -663,11 +664,23 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 	if err := o.verify(g); err != nil {
 		return err
 	}
-	// The fixed columns' leaves (headers has two), and the JSON columns' when values are rebuilt
-	// from them (one leaf each, after the fixed ones).
-	leaves := make([]int, o.fixed+1+len(o.json))
-	for i := range leaves {
-		leaves[i] = i
+	// Keys and values, most of the bytes, are read straight from their column chunks (see
+	// binaryColumn); the record reader reads the other fixed columns' leaves (headers has two),
+	// and the JSON columns' when values are rebuilt from them (one leaf each, after the fixed
+	// ones).
+	keys, err := o.binaryColumn(g, fKey)
+	if err != nil {
+		return err
+	}
+	values, err := o.binaryColumn(g, fValue)
+	if err != nil {
+		return err
+	}
+	leaves := make([]int, 0, o.fixed+1+len(o.json))
+	for i := range o.fixed + 1 + len(o.json) {
+		if i != fKey && i != fValue {
+			leaves = append(leaves, i)
+		}
 	}
 	rr, err := o.fr.GetRecordReader(ctx, leaves, []int{g})
 	if err != nil {
@@ -689,10 +702,16 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 		return fn(cur, recs)
 	}
 	var arena []byte // rebuilt values
+	row := 0         // in the group, across the record reader's batches
 	for rr.Next() {
 		rec := rr.RecordBatch()
 		c := columnsOf(rec, o.fixed)
+		if row+int(rec.NumRows()) > len(keys) {
+			return corruptf("row group %d: more rows than its %d keys and values", g, len(keys))
+		}
 		for i := range int(rec.NumRows()) {
+			key, value := keys[row], values[row]
+			row++
 			off := c.offset.Value(i)
 			base := c.batchBase.Value(i)
 			if c.partition.Value(i) != o.partition || off <= prev || off < o.base || off >= o.next {
@@ -725,11 +744,11 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 				Attributes:       c.recAttrs.Value(i),
 				TimestampDelta64: c.tsDelta.Value(i),
 				OffsetDelta:      int32(delta),
-				Key:              c.bytes(c.key, i),
-				Value:            c.bytes(c.value, i),
+				Key:              key,
+				Value:            value,
 			}
 			if c.jsonValue != nil && c.jsonValue.Value(i) {
-				if !c.value.IsNull(i) || o.json == nil {
+				if value != nil || o.json == nil {
 					return corruptf("row group %d: offset %d: json_value with a stored value or no %s", g, off, metaJSONValues)
 				}
 				if arena == nil {
@@ -738,7 +757,7 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 				// Appends past the values handed out never write into them (a grown arena is a
 				// new array): each stays valid.
 				n := len(arena)
-				arena = appendObject(arena, o.json, rec, o.fixed, i)
+				arena = appendObject(arena, o.json, rec, o.fixed-keyValueLeaves, i)
 				r.Value = arena[n:len(arena):len(arena)]
 			}
 			r.TimestampDelta = int32(r.TimestampDelta64)
@@ -757,8 +776,75 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return corruptf("row group %d: %v", g, err)
 	}
+	if row != len(keys) {
+		return corruptf("row group %d: %d rows, %d keys and values", g, row, len(keys))
+	}
 	flush()
 	return nil
+}
+
+// keyValueLeaves is how many leaves readGroup's record reader leaves out (key and value, read by
+// binaryColumn): the fields after them come that much earlier in its records.
+const keyValueLeaves = 2
+
+// binaryColumn reads the key or value column (leaf) of row group g: one slice per row, nil for a
+// null, all copied into one buffer of the chunk's size. arrow-go's record reader appends each value
+// to a builder that starts small and doubles (allocating, zeroing and copying the column several
+// times over); this is the one copy, out of the page buffers a later page may reuse.
+func (o *Object) binaryColumn(g, leaf int) (out [][]byte, err error) {
+	rg := o.fr.ParquetReader().RowGroup(g)
+	cr, err := rg.Column(leaf)
+	if err != nil {
+		return nil, corruptf("row group %d, column %d: %v", g, leaf, err)
+	}
+	br, ok := cr.(*file.ByteArrayColumnChunkReader)
+	if !ok || br.Descriptor().MaxDefinitionLevel() != 1 || br.Descriptor().MaxRepetitionLevel() != 0 {
+		return nil, corruptf("row group %d, column %d is not a nullable binary column", g, leaf)
+	}
+	rows := o.groups[g].rows
+	size := int64(0)
+	if md, err := rg.MetaData().ColumnChunk(leaf); err == nil {
+		size = md.TotalUncompressedSize() // its pages' bytes: the values and some framing
+	}
+	arena := make([]byte, 0, min(max(size, 0), 64<<20))
+	out = make([][]byte, 0, min(rows, 1<<16)) // rows is the footer's word: bounded until read
+	const step = 4096
+	vals := make([]parquet.ByteArray, min(rows, step))
+	defs := make([]int16, len(vals))
+	for int64(len(out)) < rows {
+		n := min(rows-int64(len(out)), step)
+		total, read, err := br.ReadBatch(n, vals, defs, nil)
+		if err != nil {
+			return nil, corruptf("row group %d, column %d: %v", g, leaf, err)
+		}
+		if total == 0 || total > n || int64(read) > total {
+			return nil, corruptf("row group %d, column %d: %d rows of %d", g, leaf, len(out), rows)
+		}
+		v := 0
+		for _, d := range defs[:total] {
+			if d == 0 {
+				out = append(out, nil)
+				continue
+			}
+			if v >= read {
+				return nil, corruptf("row group %d, column %d: more non-null rows than values", g, leaf)
+			}
+			// A value past the buffer's room starts a new one (the earlier values stay where
+			// they are); a copy of an empty value is empty, not nil.
+			b := vals[v]
+			v++
+			if cap(arena)-len(arena) < len(b) {
+				arena = make([]byte, 0, max(len(b), cap(arena)/2+len(b)))
+			}
+			start := len(arena)
+			arena = append(arena, b...)
+			out = append(out, arena[start:len(arena):len(arena)])
+		}
+		if v != read {
+			return nil, corruptf("row group %d, column %d: %d values for %d non-null rows", g, leaf, read, v)
+		}
+	}
+	return out, nil
 }
 
 // columns are the typed fixed columns of one decoded record batch (Open checked their types).
@@ -767,7 +853,7 @@ type columns struct {
 	offset, batchBase, firstTS, maxTS, pid *array.Int64
 	tsDelta                                *array.Int64
 	timestamp                              *array.Timestamp
-	key, value, hval                       *array.Binary
+	hval                                   *array.Binary
 	headers                                *array.List
 	hkey                                   *array.String
 	lastDelta, epoch, seq                  *array.Int32
@@ -777,33 +863,39 @@ type columns struct {
 }
 
 func columnsOf(rec arrow.RecordBatch, fixed int) columns {
-	hl := rec.Column(fHeaders).(*array.List)
+	// rec has no key and value fields (readGroup reads them apart): the fields after them come
+	// keyValueLeaves earlier.
+	col := func(f int) arrow.Array {
+		if f > fValue {
+			f -= keyValueLeaves
+		}
+		return rec.Column(f)
+	}
+	hl := col(fHeaders).(*array.List)
 	hs := hl.ListValues().(*array.Struct)
 	var jv *array.Boolean
 	if fixed > fJSONValue {
-		jv = rec.Column(fJSONValue).(*array.Boolean)
+		jv = col(fJSONValue).(*array.Boolean)
 	}
 	return columns{
 		jsonValue: jv,
-		partition: rec.Column(fPartition).(*array.Int32),
-		offset:    rec.Column(fOffset).(*array.Int64),
-		timestamp: rec.Column(fTimestamp).(*array.Timestamp),
-		key:       rec.Column(fKey).(*array.Binary),
-		value:     rec.Column(fValue).(*array.Binary),
+		partition: col(fPartition).(*array.Int32),
+		offset:    col(fOffset).(*array.Int64),
+		timestamp: col(fTimestamp).(*array.Timestamp),
 		headers:   hl,
 		hkey:      hs.Field(0).(*array.String),
 		hval:      hs.Field(1).(*array.Binary),
-		batchBase: rec.Column(fBatchBaseOffset).(*array.Int64),
-		lastDelta: rec.Column(fBatchLastDelta).(*array.Int32),
-		attrs:     rec.Column(fBatchAttributes).(*array.Int16),
-		epoch:     rec.Column(fBatchLeaderEpoch).(*array.Int32),
-		firstTS:   rec.Column(fBatchFirstTimestamp).(*array.Int64),
-		maxTS:     rec.Column(fBatchMaxTimestamp).(*array.Int64),
-		pid:       rec.Column(fProducerID).(*array.Int64),
-		pepoch:    rec.Column(fProducerEpoch).(*array.Int16),
-		seq:       rec.Column(fBaseSequence).(*array.Int32),
-		recAttrs:  rec.Column(fRecordAttributes).(*array.Int8),
-		tsDelta:   rec.Column(fTimestampDelta).(*array.Int64),
+		batchBase: col(fBatchBaseOffset).(*array.Int64),
+		lastDelta: col(fBatchLastDelta).(*array.Int32),
+		attrs:     col(fBatchAttributes).(*array.Int16),
+		epoch:     col(fBatchLeaderEpoch).(*array.Int32),
+		firstTS:   col(fBatchFirstTimestamp).(*array.Int64),
+		maxTS:     col(fBatchMaxTimestamp).(*array.Int64),
+		pid:       col(fProducerID).(*array.Int64),
+		pepoch:    col(fProducerEpoch).(*array.Int16),
+		seq:       col(fBaseSequence).(*array.Int32),
+		recAttrs:  col(fRecordAttributes).(*array.Int8),
+		tsDelta:   col(fTimestampDelta).(*array.Int64),
 	}
 }
 
