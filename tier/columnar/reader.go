@@ -526,12 +526,12 @@ type groupCache struct {
 	ahead    *aheadGroup // the latest rebuild ahead, done or not
 }
 
-// aheadGroup is a row group rebuilt in the background: batches and err are set before done closes.
+// aheadGroup is a row group rebuilt in the background: batches is set, when the rebuild succeeded,
+// before done closes.
 type aheadGroup struct {
 	g, codec int
 	done     chan struct{}
 	batches  []rebuiltBatch
-	err      error
 }
 
 // aheadTimeout bounds a rebuild ahead (its reads included).
@@ -615,11 +615,11 @@ func (o *Object) rebuildAhead(g, codec int) {
 		ctx, cancel := context.WithTimeout(context.Background(), aheadTimeout)
 		defer cancel()
 		oa, err := o.WithReader(o.ahead(ctx), o.size)
-		if err == nil {
-			a.batches, a.err = oa.rebuildSafely(ctx, g, codec)
+		if err != nil {
+			return
 		}
-		if err != nil || a.err != nil {
-			a.batches = nil
+		if b, err := oa.rebuildSafely(ctx, g, codec); err == nil {
+			a.batches = b
 		}
 	}()
 }
