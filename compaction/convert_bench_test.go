@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-log/strata/bench/loggen"
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/columnar/columnartest"
 	"github.com/strata-log/strata/tier/segment"
 )
 
@@ -45,7 +45,7 @@ func BenchmarkConvertSegment(b *testing.B) {
 // jsonSegment returns a sealed segment object of about size bytes of JSON log records, and its
 // catalog entry.
 func jsonSegment(b *testing.B, size int) ([]byte, metadata.SegmentRef) {
-	g := loggen.New(3)
+	g := columnartest.NewLogs(3)
 	var buf bytes.Buffer
 	w := segment.NewWriter(&buf, 0, 0)
 	ts, off := int64(1_780_000_000_000), int64(0)

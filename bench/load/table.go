@@ -22,7 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/strata-log/strata/bench/loggen"
+	"github.com/strata-log/strata/tier/columnar/columnartest"
 	"github.com/strata-log/strata/tier/objstore"
 )
 
@@ -134,7 +134,7 @@ func findPython(cfg RunConfig) string {
 	return ""
 }
 
-// produceLogs sends n JSON log records (loggen.New(seed)) to topic, record i at ts(i), with the
+// produceLogs sends n JSON log records (columnartest.NewLogs(seed)) to topic, record i at ts(i), with the
 // given batch compression, and returns the value bytes acked.
 func produceLogs(ctx context.Context, t Target, topic string, n int64, size int, seed uint64, ts func(i int64) int64,
 	codec kgo.CompressionCodec, timeout time.Duration) (int64, error) {
@@ -146,7 +146,7 @@ func produceLogs(ctx context.Context, t Target, topic string, n int64, size int,
 	defer cl.Close()
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	g := loggen.New(seed)
+	g := columnartest.NewLogs(seed)
 	var acked atomic.Int64
 	var mu sync.Mutex
 	var firstErr error

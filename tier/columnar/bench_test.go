@@ -8,16 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-log/strata/bench/loggen"
 	"github.com/strata-log/strata/tier/columnar"
+	"github.com/strata-log/strata/tier/columnar/columnartest"
 	"github.com/strata-log/strata/tier/segment"
 	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
-// jsonLogs returns n JSON log records of about 1 KiB (the bench's, bench/loggen) in batches of per
+// jsonLogs returns n JSON log records of about 1 KiB (the bench's, columnartest.Logs) in batches of per
 // records, encoded by segment with codec (0: none) as a producer would.
 func jsonLogs(n, per int, codec int16) []byte {
-	g := loggen.New(1)
+	g := columnartest.NewLogs(1)
 	var out []byte
 	ts := int64(1_780_000_000_000)
 	for base := 0; base < n; base += per {

@@ -1,7 +1,8 @@
-// Package loggen generates JSON log records of a realistic shape for benchmarks: the bench's
-// columnar and query scenarios send them, and the Go micro-benchmarks of conversion and replay
-// encode the same records, so that their figures speak about the same data.
-package loggen
+// Package columnartest generates JSON log records of a realistic shape for the columnar tier's
+// benchmarks: the bench's columnar and query scenarios send them, and the Go micro-benchmarks of
+// conversion and Parquet reads encode the same records, so that their figures speak about the
+// same data.
+package columnartest
 
 import (
 	"bytes"
@@ -12,16 +13,16 @@ import (
 	"time"
 )
 
-// Gen builds 1 KiB JSON log records of a realistic shape: time, level, service, user,
+// Logs builds 1 KiB JSON log records of a realistic shape: time, level, service, user,
 // latency, status, path, a trace id, and a message of words from a small vocabulary (so it
 // compresses as real log text does, not as random bytes or one repeated line).
-type Gen struct {
+type Logs struct {
 	rng *rand.Rand
 	buf bytes.Buffer
 }
 
-// New returns a generator of the records of seed: the same seed, the same records.
-func New(seed uint64) *Gen { return &Gen{rng: rand.New(rand.NewPCG(seed, 1))} }
+// NewLogs returns a generator of the records of seed: the same seed, the same records.
+func NewLogs(seed uint64) *Logs { return &Logs{rng: rand.New(rand.NewPCG(seed, 1))} }
 
 var (
 	services = []string{"checkout", "payments", "search", "catalog", "auth", "gateway", "orders", "inventory",
@@ -45,7 +46,7 @@ const Users = 10_000
 
 // Next returns the record at ts (Unix ms): its key (the user) and its value (JSON, size bytes or a
 // few more: the message ends on a whole word).
-func (g *Gen) Next(ts int64, size int) (key, value []byte) {
+func (g *Logs) Next(ts int64, size int) (key, value []byte) {
 	r := g.rng
 	user := r.IntN(Users)
 	level := levels[r.IntN(len(levels))]

@@ -1,4 +1,4 @@
-package loggen
+package columnartest
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 // The records are JSON objects of about the record size, the same for the same seed, keyed by
 // their user.
 func TestNext(t *testing.T) {
-	a, b := New(7), New(7)
+	a, b := NewLogs(7), NewLogs(7)
 	users := map[string]bool{}
 	for i := range 2000 {
 		k, v := a.Next(int64(1_700_000_000_000+i), 1024)
