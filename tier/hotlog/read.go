@@ -11,19 +11,28 @@ import (
 // they hold maxBytes of data (maxBytes < 0: all). Called with mu held; the readers stay valid while
 // the caller holds filesMu shared.
 func (l *Log) readersFrom(offset int64, maxBytes int) []*segment.Reader {
-	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
-	i = max(i, 0)
-	var rs []*segment.Reader
-	var total int64
-	for _, s := range l.segs[i:] {
-		if maxBytes >= 0 && len(rs) > 0 && total >= int64(maxBytes) {
-			break
-		}
-		r := s.reader()
-		total += r.Index().DataSize
-		rs = append(rs, r)
+	segs := l.segsFrom(offset, maxBytes)
+	rs := make([]*segment.Reader, len(segs))
+	for i, s := range segs {
+		rs[i] = s.reader()
 	}
 	return rs
+}
+
+// segsFrom is readersFrom's segments.
+func (l *Log) segsFrom(offset int64, maxBytes int) []*seg {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	i = max(i, 0)
+	var out []*seg
+	var total int64
+	for _, s := range l.segs[i:] {
+		if maxBytes >= 0 && len(out) > 0 && total >= int64(maxBytes) {
+			break
+		}
+		total += s.index().DataSize
+		out = append(out, s)
+	}
+	return out
 }
 
 // Read returns whole batches starting with the batch containing offset. It stops before the first

@@ -127,7 +127,8 @@ func (l *Log) clearPendingTruncate() error {
 }
 
 // cut makes s the active segment holding only the batches below offset: a sealed file is renamed
-// back to .log first (its index and footer then read as a torn tail), then cut and fsynced.
+// back to .log first (its index and footer then read as a torn tail), then replaced by a copy of
+// the batches kept (replaceFile), fsynced.
 func (l *Log) cut(s *seg, offset int64) error {
 	pos := s.index().DataSize // offset at or past the segment's end: keep all its batches
 	if offset < s.index().NextOffset {
@@ -145,11 +146,8 @@ func (l *Log) cut(s *seg, offset int64) error {
 		}
 		s.path, s.sealed = p, false
 	}
-	if err := s.f.Truncate(pos); err != nil {
+	if err := l.replaceFile(s, pos); err != nil {
 		return fmt.Errorf("hotlog: truncate: %w", err)
-	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("hotlog: truncate: sync: %w", err)
 	}
 	rec, err := segment.Recover(s.f, pos, s.base, l.cfg.IndexIntervalBytes)
 	if err != nil {
@@ -161,6 +159,47 @@ func (l *Log) cut(s *seg, offset int64) error {
 	s.ix, s.idx, s.size = segment.ResumeIndexer(rec.Index, l.cfg.IndexIntervalBytes), segment.Index{}, pos
 	if s.takenSize > pos || wasSealed { // a sealed segment was taken whole
 		s.takenNext, s.takenSize = rec.Index.NextOffset, pos
+	}
+	return nil
+}
+
+// replaceFile replaces s's file by a new one holding its first n bytes: copied to a temporary
+// file, fsynced, renamed over s's path, the directory fsynced. Bytes of a segment file are never
+// changed in place once written, so a send straight from the old file (Spans, sendfile) still
+// under way goes on sending what it found there. A failure leaves s's file as it was (a crash
+// may leave the temporary file, removed on open).
+func (l *Log) replaceFile(s *seg, n int64) error {
+	tmp := s.path + localfs.TempSuffix
+	f, err := l.cfg.openSegFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return err
+	}
+	buf := make([]byte, min(n, 1<<20))
+	for at := int64(0); at < n; {
+		k := min(int64(len(buf)), n-at)
+		if _, err := s.f.ReadAt(buf[:k], at); err != nil {
+			return fail(fmt.Errorf("copy: %w", err))
+		}
+		if _, err := f.WriteAt(buf[:k], at); err != nil {
+			return fail(fmt.Errorf("copy: %w", err))
+		}
+		at += k
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("sync: %w", err))
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fail(fmt.Errorf("rename: %w", err))
+	}
+	_ = s.f.Close()
+	s.f = f
+	if err := localfs.SyncDir(l.path); err != nil {
+		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil
 }

@@ -54,10 +54,15 @@ func FuzzReader(f *testing.F) {
 			pos, _, err := r.FindOffset(off)
 			mustCorrupt(t, "find", err)
 			if err == nil {
-				out, _, err := r.ReadBatches(nil, pos, 1000, -1)
+				out, outEnd, err := r.ReadBatches(nil, pos, 1000, -1)
 				mustCorrupt(t, "read", err)
 				if len(out) > len(data) {
 					t.Fatalf("read %d bytes from a %d-byte segment", len(out), len(data))
+				}
+				end, endErr := r.BatchesEnd(pos, 0, 1000, -1)
+				mustCorrupt(t, "batches end", endErr)
+				if err == nil && endErr == nil && end != outEnd {
+					t.Fatalf("BatchesEnd %d, ReadBatches ends at %d", end, outEnd)
 				}
 			}
 		}

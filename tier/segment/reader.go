@@ -137,6 +137,38 @@ func (r *Reader) ReadBatches(dst []byte, pos int64, maxBytes int, limit int64) (
 	return dst[:keep], pos + int64(keep-start), nil
 }
 
+// BatchesEnd is ReadBatches without the data, for a caller that sends the bytes from the file
+// itself (sendfile): it returns the position after the whole batches that ReadBatches would
+// append from pos to a dst already holding have bytes, reading only their headers (scanChunk
+// bytes at a time, so small batches share a read and a large one costs one small read).
+func (r *Reader) BatchesEnd(pos int64, have, maxBytes int, limit int64) (int64, error) {
+	if limit < 0 {
+		limit = math.MaxInt64
+	}
+	if pos < 0 || pos > r.ix.DataSize {
+		return pos, fmt.Errorf("%w: read position %d outside %d data bytes", ErrCorrupt, pos, r.ix.DataSize)
+	}
+	first := have == 0
+	budget := int64(maxBytes) - int64(have)
+	w := r.window(scanChunk)
+	end := pos
+	for end < r.ix.DataSize {
+		info, err := w.header(end)
+		if err != nil {
+			return pos, err
+		}
+		if info.BaseOffset >= limit {
+			break
+		}
+		size := int64(info.Size())
+		if end+size-pos > budget && (end > pos || !first) {
+			break
+		}
+		end += size
+	}
+	return end, nil
+}
+
 // Scan calls fn with the position and header of every batch from pos (a batch boundary) to the end.
 // An error from fn stops the scan and is returned.
 func (r *Reader) Scan(pos int64, fn func(pos int64, info BatchInfo) error) error {

@@ -118,6 +118,21 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 			if !bytes.Equal(got, bytes.Join(batches[3:6], nil)) {
 				t.Fatal("limit must stop before the batch at the limit")
 			}
+			// BatchesEnd ends where ReadBatches does, from every batch, for every budget and limit.
+			for i := range positions {
+				for _, have := range []int{0, 1} {
+					for _, budget := range []int{0, 1, len(batches[i]), len(batches[i]) + 1, 3 * len(batches[i]), 1 << 30} {
+						for _, limit := range []int64{-1, infos[i].BaseOffset, infos[min(i+2, len(infos)-1)].BaseOffset} {
+							want, wantEnd, werr := r.ReadBatches(make([]byte, have), positions[i], budget, limit)
+							gotEnd, err := r.BatchesEnd(positions[i], have, budget, limit)
+							if err != nil || werr != nil || gotEnd != wantEnd || gotEnd-positions[i] != int64(len(want)-have) {
+								t.Fatalf("BatchesEnd(%d, %d, %d, %d) = %d, %v; ReadBatches ends at %d (%d bytes), %v",
+									positions[i], have, budget, limit, gotEnd, err, wantEnd, len(want)-have, werr)
+							}
+						}
+					}
+				}
+			}
 			// Scan sees every batch.
 			n := 0
 			_ = r.Scan(0, func(p int64, info segment.BatchInfo) error {
