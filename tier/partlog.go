@@ -275,6 +275,17 @@ type ReadResult struct {
 	Tiered bool
 	// HighWatermark and LogStart as of the read.
 	HighWatermark, LogStart int64
+	// Spans, from ReadSpans only, hold the records instead of Records: hot-log batches left in
+	// their segment files, for a send straight from the files (sendfile). The caller closes them.
+	Spans *hotlog.Spans
+}
+
+// Len is the number of record bytes read (in Records or Spans).
+func (r ReadResult) Len() int {
+	if r.Spans != nil {
+		return r.Spans.Len()
+	}
+	return len(r.Records)
 }
 
 // Read appends whole batches from offset to dst[:0] (growing it; see ReadResult.Shared), up to
@@ -287,6 +298,18 @@ type ReadResult struct {
 //     hot log failed);
 //   - an object storage failure (a corrupt object wraps segment.ErrCorrupt and names its key).
 func (l *PartitionLog) Read(ctx context.Context, dst []byte, offset int64, maxBytes int) (ReadResult, error) {
+	return l.read(ctx, dst, offset, maxBytes, -1)
+}
+
+// ReadSpans is Read for a caller that can send hot-log batches from their files: when what it
+// reads from the hot log holds at least minBytes, it comes back as Spans (hotlog.ReadSpans), not
+// Records. Tiered reads return Records as Read does.
+func (l *PartitionLog) ReadSpans(ctx context.Context, dst []byte, offset int64, maxBytes, minBytes int) (ReadResult, error) {
+	return l.read(ctx, dst, offset, maxBytes, max(minBytes, 0))
+}
+
+// read is Read, and ReadSpans when minSpan ≥ 0.
+func (l *PartitionLog) read(ctx context.Context, dst []byte, offset int64, maxBytes, minSpan int) (ReadResult, error) {
 	if l.cfg.Hot == nil {
 		return l.readObjects(ctx, dst, offset, maxBytes)
 	}
@@ -299,7 +322,14 @@ func (l *PartitionLog) Read(ctx context.Context, dst []byte, offset int64, maxBy
 		return res, nil
 	}
 	if offset >= o.LocalStart {
-		recs, err := l.cfg.Hot.ReadAppend(dst, offset, maxBytes, o.HighWatermark)
+		var recs []byte
+		var spans *hotlog.Spans
+		var err error
+		if minSpan >= 0 {
+			recs, spans, err = l.cfg.Hot.ReadSpans(dst, offset, maxBytes, o.HighWatermark, minSpan)
+		} else {
+			recs, err = l.cfg.Hot.ReadAppend(dst, offset, maxBytes, o.HighWatermark)
+		}
 		switch {
 		case errors.Is(err, hotlog.ErrOffsetOutOfRange):
 			// Local retention removed it meanwhile: it is in object storage if anywhere.
@@ -307,7 +337,7 @@ func (l *PartitionLog) Read(ctx context.Context, dst []byte, offset int64, maxBy
 			l.cfg.Logger.Warn("tier: reading the hot log failed; serving the tiered copy", "partition", l.cfg.Partition,
 				"offset", offset, "err", err)
 		default:
-			res.Records = recs
+			res.Records, res.Spans = recs, spans
 			return res, err
 		}
 	}

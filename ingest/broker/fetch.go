@@ -35,10 +35,22 @@ type FetchResult struct {
 	LastStableOffset int64
 	// Aborted lists, for a read_committed fetch, the aborted transactions overlapping Records.
 	Aborted []AbortedTxn
-	// Release, when set, hands Records' buffer back for reuse by later fetches. Call it at most
-	// once, after the last use of Records (for a Fetch response: once it is written); never
-	// calling it only leaves the buffer to the garbage collector.
+	// Spans, from FetchSpans only, hold the records instead of Records: hot-log batches left in
+	// their segment files, to be written with Spans.WriteTo (sendfile). Release closes them.
+	Spans *hotlog.Spans
+	// Release, when set, hands Records' buffer back for reuse by later fetches, or closes Spans.
+	// Call it at most once, after the last use of Records or Spans (for a Fetch response: once it
+	// is written). Never calling it leaves the buffer to the garbage collector, but Spans' files
+	// open until then.
 	Release func()
+}
+
+// Len is the number of record bytes fetched (in Records or Spans).
+func (r FetchResult) Len() int {
+	if r.Spans != nil {
+		return r.Spans.Len()
+	}
+	return len(r.Records)
 }
 
 // readBufs recycles hot-log read buffers between fetches: a Fetch reads up to max_bytes (often
@@ -78,16 +90,41 @@ func (b *Broker) Fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 // FetchIsolated is Fetch with an isolation level: readCommitted stops at the last stable offset
 // and lists the aborted transactions in the range (txn.go).
 func (b *Broker) FetchIsolated(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int, readCommitted bool) (FetchResult, error) {
+	return b.fetch(ctx, tp, offset, maxBytes, readCommitted, -1)
+}
+
+// FetchSpans is FetchIsolated for a caller that writes the records to a socket itself: records
+// of a read_uncommitted fetch that come from the hot log and hold at least minBytes are returned
+// as Spans, sent from the segment files (sendfile) rather than read into memory. A read_committed
+// fetch returns Records (its end is cut where the last stable offset falls).
+func (b *Broker) FetchSpans(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes, minBytes int, readCommitted bool) (FetchResult, error) {
+	if readCommitted {
+		minBytes = -1
+	}
+	return b.fetch(ctx, tp, offset, maxBytes, readCommitted, max(minBytes, -1))
+}
+
+// fetch is FetchIsolated, and FetchSpans when minSpan ≥ 0.
+func (b *Broker) fetch(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes int, readCommitted bool, minSpan int) (FetchResult, error) {
 	p, err := b.leaderFor(ctx, tp)
 	if err != nil {
 		return FetchResult{}, err
 	}
 	buf := readBuf()
-	r, err := p.plog.Read(ctx, *buf, offset, maxBytes)
-	res := FetchResult{Records: r.Records, HighWatermark: r.HighWatermark, LogStartOffset: r.LogStart}
-	if err != nil || r.Shared || cap(r.Records) == 0 {
-		readBufs.Put(buf)
+	var r tier.ReadResult
+	if minSpan >= 0 {
+		r, err = p.plog.ReadSpans(ctx, *buf, offset, maxBytes, minSpan)
 	} else {
+		r, err = p.plog.Read(ctx, *buf, offset, maxBytes)
+	}
+	res := FetchResult{Records: r.Records, Spans: r.Spans, HighWatermark: r.HighWatermark, LogStartOffset: r.LogStart}
+	switch {
+	case r.Spans != nil:
+		readBufs.Put(buf)
+		res.Release = func() { _ = r.Spans.Close() }
+	case err != nil || r.Shared || cap(r.Records) == 0:
+		readBufs.Put(buf)
+	default:
 		res.Release = releaser(buf, r.Records)
 	}
 	if err != nil {
@@ -99,7 +136,7 @@ func (b *Broker) FetchIsolated(ctx context.Context, tp metadata.TopicPartition, 
 	} else {
 		res.LastStableOffset = p.stable(res.HighWatermark)
 	}
-	b.m.fetchedBytes.Add(float64(len(r.Records)))
+	b.m.fetchedBytes.Add(float64(r.Len()))
 	if r.Tiered {
 		b.m.tieredBytes.Add(float64(len(r.Records)))
 	}

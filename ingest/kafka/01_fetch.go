@@ -23,6 +23,11 @@ package kafka
 // object storage through the tiering engine (when the node has one), so consumers read across tiers
 // without knowing it.
 //
+// On a plain TCP connection a partition's record set read from the hot log (spliceMinBytes or
+// more, read_uncommitted) is not read into memory: the response carries it as a file piece that
+// the connection writes with sendfile from the segment files (encode.go, hotlog.Spans), as Kafka
+// does. Under TLS, and for read_committed, the records are read and copied.
+//
 // Deviations from Apache Kafka: only the partition leader serves fetches (it alone knows the high
 // watermark); others answer NOT_LEADER_OR_FOLLOWER.
 
@@ -66,15 +71,27 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 	// Buffers of a pass that a later pass replaces go back at once; only the answered pass's
 	// buffers wait until its response is written.
 	var release []func()
+	// Record sets left in the hot log's files, when the connection can send them from there.
+	slot := fileSlot(ctx)
+	var files *[]fileRecords
+	if slot != nil {
+		files = new([]fileRecords)
+	}
 	releasePass := func() {
 		for _, f := range release {
 			f()
 		}
 		release = release[:0]
+		if files != nil {
+			*files = (*files)[:0]
+		}
 	}
 	answer := func() (kmsg.Response, error) {
 		for _, f := range release {
 			onWritten(ctx, f)
+		}
+		if files != nil {
+			*slot = *files
 		}
 		resp.Topics = append(append(resp.Topics, denied...), unknown...)
 		cc.fetchSessions.finish(session, resp)
@@ -92,13 +109,13 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 			}
 		}
 		releasePass()
-		total, errs := fetchOnce(ctx, s, req, resp, maxBytes, &release)
+		total, errs := fetchOnce(ctx, s, req, resp, maxBytes, &release, files)
 		if errs || len(denied) > 0 || len(unknown) > 0 || total >= int(req.MinBytes) || ctx.Err() != nil || !time.Now().Before(deadline) {
 			return answer()
 		}
 		if !waitAny(ctx, changed, deadline) {
 			releasePass()
-			fetchOnce(ctx, s, req, resp, maxBytes, &release)
+			fetchOnce(ctx, s, req, resp, maxBytes, &release, files)
 			return answer()
 		}
 	}
@@ -114,9 +131,16 @@ func handleFetch(ctx context.Context, s *Server, cc *clientConn, kreq kmsg.Reque
 // left of max_bytes.
 //
 // Every buffer release of the pass is appended to release; the caller runs them once the response
-// no longer points into the buffers.
-func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int, release *[]func()) (int, bool) {
+// no longer points into the buffers. With files set, record sets read from the hot log may stay in
+// its files: they are appended to files and named in resp by fileMarker.
+func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int, release *[]func(), files *[]fileRecords) (int, bool) {
 	committed := req.IsolationLevel == 1
+	read := func(tp metadata.TopicPartition, offset int64, maxBytes int) (broker.FetchResult, error) {
+		if files != nil {
+			return s.broker.FetchSpans(ctx, tp, offset, maxBytes, spliceMinBytes, committed)
+		}
+		return s.broker.FetchIsolated(ctx, tp, offset, maxBytes, committed)
+	}
 	keep := func(f func()) {
 		if f != nil {
 			*release = append(*release, f)
@@ -155,13 +179,13 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 		planned += pmax
 		sl.pre = true
 		if len(slots) == 1 {
-			sl.res, sl.err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1), committed)
+			sl.res, sl.err = read(sl.tp, sl.rp.FetchOffset, max(pmax, 1))
 			break
 		}
 		wg.Add(1)
 		go func() { // owned here: joined below, before the response is assembled
 			defer wg.Done()
-			sl.res, sl.err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(pmax, 1), committed)
+			sl.res, sl.err = read(sl.tp, sl.rp.FetchOffset, max(pmax, 1))
 		}()
 	}
 	wg.Wait()
@@ -200,7 +224,7 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 					res.LastStableOffset, err = s.broker.LastStableOffset(ctx, sl.tp)
 				}
 			default:
-				res, err = s.broker.FetchIsolated(ctx, sl.tp, sl.rp.FetchOffset, max(budget, 1), committed)
+				res, err = read(sl.tp, sl.rp.FetchOffset, max(budget, 1))
 				keep(res.Release)
 			}
 			if err != nil {
@@ -213,10 +237,15 @@ func fetchOnce(ctx context.Context, s *Server, req *kmsg.FetchRequest, resp *kms
 				if committed {
 					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 				}
-				if len(res.Records) > 0 && (total == 0 || len(res.Records) <= budget) {
+				if n := res.Len(); n > 0 && (total == 0 || n <= budget) {
 					// The first data may exceed the budget (KIP-74); later partitions must fit.
-					sp.RecordBatches = res.Records
-					total += len(res.Records)
+					if res.Spans != nil {
+						sp.RecordBatches = fileMarker(len(*files))
+						*files = append(*files, res.Spans)
+					} else {
+						sp.RecordBatches = res.Records
+					}
+					total += n
 					for _, a := range res.Aborted {
 						at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 						at.ProducerID, at.FirstOffset = a.ProducerID, a.First

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -55,6 +56,10 @@ type clientConn struct {
 	auth *authState
 
 	fetchSessions fetchSessions // the connection's incremental fetch session (fetch_session.go)
+
+	// sendfile: the connection is a plain socket, so Fetch responses may carry record sets left in
+	// the hot log's files (written by sendfile); not under TLS, whose bytes must pass through here.
+	sendfile bool
 }
 
 // header is a decoded request header.
@@ -78,8 +83,12 @@ type pending struct {
 	frame    []byte // a Produce frame, returned to the server's frame pool once handled
 
 	done chan struct{} // closed when resp/out/err are set
-	out  [][]byte      // encoded response frame, written in order; nil: no response (acks=0)
+	out  []piece       // encoded response frame, written in order; nil: no response (acks=0)
 	err  error         // close the connection instead of answering
+
+	// files are the record sets a Fetch response leaves in files (file pieces of out), set by the
+	// handler when the connection takes sendfile.
+	files []fileRecords
 
 	// release hands back buffers the frame points into (pooled fetch reads), after it is written.
 	release []func()
@@ -89,9 +98,11 @@ func newClientConn(s *Server, nc net.Conn) *clientConn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	closed := make(chan struct{})
 	close(closed)
+	_, raw := nc.(syscall.Conn)
 	return &clientConn{
 		s:           s,
 		nc:          nc,
+		sendfile:    raw,
 		log:         s.log.With("remote", nc.RemoteAddr().String()),
 		ctx:         ctx,
 		cancel:      cancel,
@@ -353,7 +364,10 @@ func (cc *clientConn) handle(p *pending) {
 	if resp == nil {
 		return
 	}
-	p.out = encodeFrame(p.hdr.corrID, p.flexResp, resp)
+	if p.out, err = encodeFrame(p.hdr.corrID, p.flexResp, resp, p.files); err != nil {
+		cc.log.Error("kafka: cannot encode the response", "api", name, "err", err)
+		p.out, p.err = nil, err
+	}
 }
 
 // answer produces the response for p: the registered handler, or an "unsupported" answer.
@@ -378,6 +392,9 @@ func (cc *clientConn) answer(p *pending) (kmsg.Response, error) {
 	}
 	if p.hdr.key == kmsg.Fetch.Int16() {
 		ctx = context.WithValue(ctx, releaseKey{}, &p.release)
+		if cc.sendfile {
+			ctx = context.WithValue(ctx, filesKey{}, &p.files)
+		}
 	}
 	return p.api.handle(ctx, cc.s, cc, req)
 }
@@ -421,14 +438,31 @@ func (cc *clientConn) writeLoop() {
 			// connection (and Server.Close) for ever.
 			_ = cc.nc.SetWriteDeadline(time.Now().Add(cc.s.cfg.IOTimeout))
 			cc.s.m.responseBytes(apiName(p.hdr.key), frameLen(p.out))
-			for _, b := range p.out {
+			for _, pc := range p.out {
+				if pc.file != nil {
+					// From the files, after everything before it: sendfile on the socket itself.
+					if err := bw.Flush(); err != nil {
+						failed = true
+						break
+					}
+					n, err := pc.file.WriteTo(cc.nc)
+					cc.s.m.fileBytes.Add(float64(n))
+					if err != nil {
+						if !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
+							cc.log.Warn("kafka: sending records from the hot log failed", "err", err)
+						}
+						failed = true
+						break
+					}
+					continue
+				}
 				// Large slices bypass the buffer (bufio writes them directly once it is empty).
-				if _, err := bw.Write(b); err != nil {
+				if _, err := bw.Write(pc.b); err != nil {
 					failed = true
 					break
 				}
 			}
-			p.out = nil // let the record buffers go
+			p.out, p.files = nil, nil // let the record buffers go
 		}
 		for _, f := range p.release { // written (or never to be): the buffers may be reused
 			f()
@@ -554,6 +588,16 @@ func (g *produceGate) finish() { g.once.Do(func() { close(g.mine) }) }
 type releaseKey struct{}
 
 // onWritten arranges for f to run once the response to the request of ctx has been written.
+// filesKey carries a Fetch's *[]fileRecords when the connection takes sendfile.
+type filesKey struct{}
+
+// fileSlot returns where a Fetch handler lists the record sets it leaves in files, or nil when
+// the connection cannot send from files.
+func fileSlot(ctx context.Context) *[]fileRecords {
+	l, _ := ctx.Value(filesKey{}).(*[]fileRecords)
+	return l
+}
+
 func onWritten(ctx context.Context, f func()) {
 	if l, _ := ctx.Value(releaseKey{}).(*[]func()); l != nil && f != nil {
 		*l = append(*l, f)

@@ -1,12 +1,14 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -159,7 +161,8 @@ func TestTwoNodeCluster(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl := n2.client(t, kgo.DefaultProduceTopic("two"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := n2.client(t, kgo.DefaultProduceTopic("two"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	const per = 20
 	for p := int32(0); p < 8; p++ {
 		for i := 0; i < per; i++ {
@@ -313,5 +316,69 @@ func TestFetchByTopicID(t *testing.T) {
 	}
 	if sp := one(fetch(13, 0, -1, newID, false)); sp.ErrorCode != 0 || sp.HighWatermark != 0 {
 		t.Fatalf("the new topic: %v, hw %d; want an empty topic", kerr.ErrorForCode(sp.ErrorCode), sp.HighWatermark)
+	}
+}
+
+// Record sets of the hot log are sent from its segment files (sendfile) to a plain TCP client:
+// a franz-go consumer reads every record as produced, across several partitions and fetches, and
+// most of the bytes went out without passing through memory. A read_committed consumer (whose
+// records are cut at the last stable offset in memory) reads the same records.
+func TestFetchSendsHotRecordsFromFiles(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	n.createTopic(t, "zc", 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pr := n.client(t, kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	const perPartition, size = 300, 4 << 10
+	want := map[int32][][]byte{}
+	var produced float64
+	for p := int32(0); p < 3; p++ {
+		var recs []*kgo.Record
+		for i := range perPartition {
+			v := make([]byte, size)
+			for j := range v {
+				v[j] = byte(i*7 + j*13 + int(p))
+			}
+			copy(v, fmt.Sprintf("p%d-r%d", p, i))
+			want[p] = append(want[p], v)
+			recs = append(recs, &kgo.Record{Topic: "zc", Partition: p, Value: v})
+			produced += size
+		}
+		if err := pr.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume := func(opts ...kgo.Opt) {
+		t.Helper()
+		co := n.client(t, append([]kgo.Opt{kgo.ConsumeTopics("zc"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchMaxPartitionBytes(256 << 10), kgo.FetchMaxBytes(512 << 10)}, opts...)...)
+		got := map[int32]int{}
+		for total := 0; total < 3*perPartition; {
+			fs := co.PollFetches(ctx)
+			if err := ctx.Err(); err != nil {
+				t.Fatalf("consumed %d of %d records: %v", total, 3*perPartition, err)
+			}
+			if errs := fs.Errors(); len(errs) > 0 {
+				t.Fatalf("fetch: %v", errs[0].Err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				i := got[r.Partition]
+				if r.Offset != int64(i) || !bytes.Equal(r.Value, want[r.Partition][i]) {
+					t.Fatalf("partition %d: record at offset %d (the %d-th read) differs from the one produced: %q vs %q", r.Partition, r.Offset, i, r.Value[:min(20, len(r.Value))], want[r.Partition][min(i, len(want[r.Partition])-1)][:20])
+				}
+				got[r.Partition]++
+				total++
+			})
+		}
+	}
+	consume()
+	sent := testutil.ToFloat64(n.srv.m.fileBytes)
+	if sent < produced/2 {
+		t.Fatalf("%.0f record bytes sent from files, want most of the %.0f produced", sent, produced)
+	}
+	consume(kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if again := testutil.ToFloat64(n.srv.m.fileBytes); again != sent {
+		t.Fatalf("read_committed fetches sent %.0f bytes from files; they read into memory", again-sent)
 	}
 }

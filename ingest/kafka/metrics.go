@@ -17,6 +17,7 @@ type metrics struct {
 	connections prometheus.Gauge
 	rejected    *prometheus.CounterVec
 	panics      prometheus.Counter
+	fileBytes   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,11 +51,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_kafka_handler_panics_total",
 			Help: "Requests whose handler panicked (the connection was closed).",
 		}),
+		fileBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_fetch_file_bytes_total",
+			Help: "Record bytes of Fetch responses sent straight from the hot log's segment files (sendfile on Linux), not read into memory.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.connections, m.rejected, m.panics} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.connections, m.rejected, m.panics, m.fileBytes} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

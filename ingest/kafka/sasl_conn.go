@@ -168,7 +168,7 @@ func (cc *clientConn) readRawToken(br *bufio.Reader) error {
 	}
 	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(out)), uint32(len(out)))
 	p := &pending{hdr: header{key: kmsg.SASLAuthenticate.Int16()}, received: time.Now(), done: make(chan struct{}),
-		out: [][]byte{append(frame, out...)}}
+		out: []piece{{b: append(frame, out...)}}}
 	close(p.done)
 	select {
 	case cc.queue <- p:

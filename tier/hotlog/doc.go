@@ -33,6 +33,15 @@
 // (ReadAppend reaches into the active segment), rather than sealing and creating a segment file per
 // partition per flush. A truncation below the taken part takes it back with it.
 //
+// # Reads from the files
+//
+// ReadSpans finds the batches ReadAppend would read by their headers alone and returns them as
+// Spans: ranges of the segment files, each with a duplicated descriptor, that a caller sends to a
+// socket with sendfile (Spans.WriteTo) instead of copying them through memory. Segment bytes never
+// change in place once below the end: appends go past it, and TruncateTo copies the batches it
+// keeps to a new file renamed over the old one, so a send from a span taken earlier goes on
+// sending the batches it found, even after retention removed the file.
+//
 // # Recovery
 //
 // On first open a sealed file is verified by its footer (magic, version, CRC32C); a bad one is logged
