@@ -298,18 +298,19 @@ func (r ReadResult) Len() int {
 //     hot log failed);
 //   - an object storage failure (a corrupt object wraps segment.ErrCorrupt and names its key).
 func (l *PartitionLog) Read(ctx context.Context, dst []byte, offset int64, maxBytes int) (ReadResult, error) {
-	return l.read(ctx, dst, offset, maxBytes, -1)
+	return l.read(ctx, dst, offset, maxBytes, -1, -1)
 }
 
 // ReadSpans is Read for a caller that can send hot-log batches from their files: when what it
 // reads from the hot log holds at least minBytes, it comes back as Spans (hotlog.ReadSpans), not
-// Records. Tiered reads return Records as Read does.
-func (l *PartitionLog) ReadSpans(ctx context.Context, dst []byte, offset int64, maxBytes, minBytes int) (ReadResult, error) {
-	return l.read(ctx, dst, offset, maxBytes, max(minBytes, 0))
+// Records. A hot-log read also stops before the first batch at or past stop (≥ 0; a last stable
+// offset), which a tiered read (Records, as Read returns them) leaves to the caller.
+func (l *PartitionLog) ReadSpans(ctx context.Context, dst []byte, offset int64, maxBytes, minBytes int, stop int64) (ReadResult, error) {
+	return l.read(ctx, dst, offset, maxBytes, max(minBytes, 0), stop)
 }
 
 // read is Read, and ReadSpans when minSpan ≥ 0.
-func (l *PartitionLog) read(ctx context.Context, dst []byte, offset int64, maxBytes, minSpan int) (ReadResult, error) {
+func (l *PartitionLog) read(ctx context.Context, dst []byte, offset int64, maxBytes, minSpan int, stop int64) (ReadResult, error) {
 	if l.cfg.Hot == nil {
 		return l.readObjects(ctx, dst, offset, maxBytes)
 	}
@@ -326,7 +327,11 @@ func (l *PartitionLog) read(ctx context.Context, dst []byte, offset int64, maxBy
 		var spans *hotlog.Spans
 		var err error
 		if minSpan >= 0 {
-			recs, spans, err = l.cfg.Hot.ReadSpans(dst, offset, maxBytes, o.HighWatermark, minSpan)
+			limit := o.HighWatermark
+			if stop >= 0 {
+				limit = min(limit, stop)
+			}
+			recs, spans, err = l.cfg.Hot.ReadSpans(dst, offset, maxBytes, limit, minSpan)
 		} else {
 			recs, err = l.cfg.Hot.ReadAppend(dst, offset, maxBytes, o.HighWatermark)
 		}

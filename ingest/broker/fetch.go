@@ -94,14 +94,11 @@ func (b *Broker) FetchIsolated(ctx context.Context, tp metadata.TopicPartition, 
 }
 
 // FetchSpans is FetchIsolated for a caller that writes the records to a socket itself: records
-// of a read_uncommitted fetch that come from the hot log and hold at least minBytes are returned
-// as Spans, sent from the segment files (sendfile) rather than read into memory. A read_committed
-// fetch returns Records (its end is cut where the last stable offset falls).
+// that come from the hot log and hold at least minBytes are returned as Spans, sent from the
+// segment files (sendfile) rather than read into memory. A read_committed read from the hot log
+// stops at the last stable offset as of its start.
 func (b *Broker) FetchSpans(ctx context.Context, tp metadata.TopicPartition, offset int64, maxBytes, minBytes int, readCommitted bool) (FetchResult, error) {
-	if readCommitted {
-		minBytes = -1
-	}
-	return b.fetch(ctx, tp, offset, maxBytes, readCommitted, max(minBytes, -1))
+	return b.fetch(ctx, tp, offset, maxBytes, readCommitted, max(minBytes, 0))
 }
 
 // fetch is FetchIsolated, and FetchSpans when minSpan ≥ 0.
@@ -112,8 +109,13 @@ func (b *Broker) fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 	}
 	buf := readBuf()
 	var r tier.ReadResult
+	stop := int64(-1)
 	if minSpan >= 0 {
-		r, err = p.plog.ReadSpans(ctx, *buf, offset, maxBytes, minSpan)
+		if readCommitted {
+			// Spans cannot be cut afterwards: the read itself stops at the last stable offset.
+			stop = p.stable(p.plog.HighWatermark())
+		}
+		r, err = p.plog.ReadSpans(ctx, *buf, offset, maxBytes, minSpan, stop)
 	} else {
 		r, err = p.plog.Read(ctx, *buf, offset, maxBytes)
 	}
@@ -131,7 +133,9 @@ func (b *Broker) fetch(ctx context.Context, tp metadata.TopicPartition, offset i
 		res.Records, res.Release = nil, nil
 		return res, readError(ctx, tp, fmt.Sprintf("read at %d", offset), err)
 	}
-	if readCommitted {
+	if readCommitted && res.Spans != nil {
+		p.committedSpans(&res, offset, stop)
+	} else if readCommitted {
 		p.readCommitted(ctx, &res, offset, r.Tiered)
 	} else {
 		res.LastStableOffset = p.stable(res.HighWatermark)

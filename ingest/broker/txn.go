@@ -318,6 +318,18 @@ func (p *partition) readCommitted(ctx context.Context, res *FetchResult, offset 
 	res.Aborted = mergeAborted(res.Aborted, derived)
 }
 
+// committedSpans is readCommitted for hot-log spans that the read stopped at lso: the last stable
+// offset is lso (or the high watermark of the read, if lower), and the aborted transactions come
+// from the index (the hot log is the leader's own: the index covers it).
+func (p *partition) committedSpans(res *FetchResult, offset, lso int64) {
+	res.LastStableOffset = min(lso, res.HighWatermark)
+	if p.txnSeen.Load() {
+		p.mu.Lock()
+		res.Aborted = p.txns.abortedBetween(offset, res.Spans.LastOffset())
+		p.mu.Unlock()
+	}
+}
+
 // resolveForward reads the partition from offset from (below lso) for the markers of the
 // producers in open (producer id → first offset of its undecided transaction), up to
 // maxResolveBytes. It returns the transactions found aborted and removes every decided one from

@@ -47,6 +47,9 @@ func TestTransactions(t *testing.T) {
 			t.Run("timeout-aborts", func(t *testing.T) { testTxnTimeout(t, b.addr) })
 			t.Run("consume-transform-produce", func(t *testing.T) { testTxnETL(t, b.addr, tv) })
 			t.Run("kip890-part2", func(t *testing.T) { testTxnPart2(t, b.addr, tv) })
+			if tv == 2 {
+				t.Run("large-records", func(t *testing.T) { testTxnLargeRecords(t, b.addr) })
+			}
 			b.stop(t)
 		})
 	}
@@ -84,6 +87,87 @@ func produceTxn(ctx context.Context, t *testing.T, cl *kgo.Client, topic, tag st
 	}
 	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
 		t.Fatalf("end %s (commit=%v): %v", tag, commit, err)
+	}
+}
+
+// testTxnLargeRecords: transactions of 8 KiB records, whose record sets a Fetch sends from the hot
+// log's files (sendfile) rather than from memory, so a read_committed fetch stops at the last
+// stable offset in the read itself. While a transaction is open, read_committed sees exactly the
+// committed records before it; after it aborts, every committed record and no aborted one.
+func testTxnLargeRecords(t *testing.T, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), txnLimit)
+	defer cancel()
+	topic := "txn-large"
+	if err := createTopic(ctx, addr, topic); err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 8<<10)
+	produce := func(cl *kgo.Client, tag string, n int, sentinel bool) {
+		t.Helper()
+		var rs []*kgo.Record
+		for i := range n {
+			rs = append(rs, &kgo.Record{Topic: topic, Partition: int32(i % partitions), Value: fmt.Appendf(nil, "%s-%d.%s", tag, i, pad)})
+		}
+		if sentinel {
+			for p := range partitions {
+				rs = append(rs, &kgo.Record{Topic: topic, Partition: int32(p), Value: []byte(endValue)})
+			}
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatalf("produce %s: %v", tag, err)
+		}
+	}
+	txn := func(cl *kgo.Client, tag string, n int, commit, sentinel bool) {
+		t.Helper()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		produce(cl, tag, n, sentinel)
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end %s (commit=%v): %v", tag, commit, err)
+		}
+	}
+	uncompressed := kgo.ProducerBatchCompression(kgo.NoCompression())
+	cl := txnClient(t, addr, "txn-large", uncompressed)
+	txn(cl, "c1", 90, true, false)
+	txn(cl, "a1", 90, false, false)
+	open := txnClient(t, addr, "txn-large-open", uncompressed)
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce(open, "open", 30, false)
+	txn(cl, "c2", 90, true, true) // after the open transaction's records: held back
+
+	co, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	var seen []string
+	quiet := time.Now().Add(3 * time.Second) // after the 90 committed records, nothing more may come
+	for len(seen) < 90 || time.Now().Before(quiet) {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := co.PollFetches(pctx)
+		pcancel()
+		if ctx.Err() != nil {
+			t.Fatalf("read_committed saw %d records (%v) before the deadline, want the 90 of c1", len(seen), countTags(seen))
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen = append(seen, string(r.Value)) })
+	}
+	if got := countTags(seen); fmt.Sprint(got) != fmt.Sprint(map[string]int{"c1": 90}) {
+		t.Fatalf("with a transaction open, read_committed saw %v, want c1's 90 records only", got)
+	}
+	if err := open.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	committed := countTags(consumeToEnd(ctx, t, addr, topic, kgo.ReadCommitted()))
+	if want := map[string]int{"c1": 90, "c2": 90}; fmt.Sprint(committed) != fmt.Sprint(want) {
+		t.Errorf("read_committed saw %v, want %v", committed, want)
+	}
+	all := countTags(consumeToEnd(ctx, t, addr, topic, kgo.ReadUncommitted()))
+	if want := map[string]int{"c1": 90, "a1": 90, "open": 30, "c2": 90}; fmt.Sprint(all) != fmt.Sprint(want) {
+		t.Errorf("read_uncommitted saw %v, want %v", all, want)
 	}
 }
 

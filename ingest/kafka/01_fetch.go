@@ -24,9 +24,10 @@ package kafka
 // without knowing it.
 //
 // On a plain TCP connection a partition's record set read from the hot log (spliceMinBytes or
-// more, read_uncommitted) is not read into memory: the response carries it as a file piece that
-// the connection writes with sendfile from the segment files (encode.go, hotlog.Spans), as Kafka
-// does. Under TLS, and for read_committed, the records are read and copied.
+// more) is not read into memory: the response carries it as a file piece that the connection
+// writes with sendfile from the segment files (encode.go, hotlog.Spans), as Kafka does; a
+// read_committed read stops at the last stable offset by itself. Under TLS the records are read
+// and copied.
 //
 // Deviations from Apache Kafka: only the partition leader serves fetches (it alone knows the high
 // watermark); others answer NOT_LEADER_OR_FOLLOWER.

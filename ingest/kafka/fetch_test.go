@@ -321,8 +321,8 @@ func TestFetchByTopicID(t *testing.T) {
 
 // Record sets of the hot log are sent from its segment files (sendfile) to a plain TCP client:
 // a franz-go consumer reads every record as produced, across several partitions and fetches, and
-// most of the bytes went out without passing through memory. A read_committed consumer (whose
-// records are cut at the last stable offset in memory) reads the same records.
+// most of the bytes went out without passing through memory; so did a read_committed consumer's
+// (whose reads stop at the last stable offset).
 func TestFetchSendsHotRecordsFromFiles(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	n.createTopic(t, "zc", 3, nil)
@@ -378,7 +378,7 @@ func TestFetchSendsHotRecordsFromFiles(t *testing.T) {
 		t.Fatalf("%.0f record bytes sent from files, want most of the %.0f produced", sent, produced)
 	}
 	consume(kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if again := testutil.ToFloat64(n.srv.m.fileBytes); again != sent {
-		t.Fatalf("read_committed fetches sent %.0f bytes from files; they read into memory", again-sent)
+	if again := testutil.ToFloat64(n.srv.m.fileBytes); again-sent < produced/2 {
+		t.Fatalf("read_committed fetches sent %.0f record bytes from files, want most of the %.0f", again-sent, produced)
 	}
 }

@@ -24,6 +24,7 @@ import (
 type Spans struct {
 	parts []span
 	n     int64
+	last  int64 // the last offset of the last batch
 }
 
 // span is n bytes at off of f, a duplicate descriptor of a segment file owned by the Spans.
@@ -34,6 +35,9 @@ type span struct {
 
 // Len is the number of bytes the spans hold.
 func (s *Spans) Len() int { return int(s.n) }
+
+// LastOffset is the last offset of the last batch the spans hold.
+func (s *Spans) LastOffset() int64 { return s.last }
 
 // Close releases the file descriptors. Calling it again does nothing.
 func (s *Spans) Close() error {
@@ -145,7 +149,7 @@ func (l *Log) ReadSpans(dst []byte, offset int64, maxBytes int, limit int64, min
 		pos, end int64
 	}
 	var parts []part
-	total := 0
+	total, last := 0, int64(-1)
 	for i, r := range readers {
 		ix := r.Index()
 		if ix.BaseOffset >= limit {
@@ -159,20 +163,21 @@ func (l *Log) ReadSpans(dst []byte, offset int64, maxBytes int, limit int64, min
 			}
 			pos = p
 		}
-		e, err := r.BatchesEnd(pos, total, maxBytes, limit)
+		e, lastHere, err := r.BatchesEnd(pos, total, maxBytes, limit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
 		}
 		if e > pos {
 			parts = append(parts, part{segs[i], pos, e})
 			total += int(e - pos)
+			last = lastHere
 		}
 		if e < ix.DataSize || total >= maxBytes {
 			break
 		}
 	}
 	if total >= minBytes && total > 0 {
-		sp := &Spans{}
+		sp := &Spans{last: last}
 		for _, p := range parts {
 			f, ok := dupFile(p.s.f)
 			if !ok {

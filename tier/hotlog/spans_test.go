@@ -40,6 +40,9 @@ func TestReadSpansMatchesReadAppend(t *testing.T) {
 				if sp == nil || len(got) != 0 || sp.Len() != len(want) {
 					t.Fatalf("ReadSpans(%d, %d, %d): spans %v, %d bytes; want spans of %d", off, maxBytes, limit, sp != nil, len(got), len(want))
 				}
+				if infos := splitAll(t, want); sp.LastOffset() != infos[len(infos)-1].LastOffset() {
+					t.Fatalf("ReadSpans(%d, %d, %d): last offset %d, want %d", off, maxBytes, limit, sp.LastOffset(), infos[len(infos)-1].LastOffset())
+				}
 				b, err := sp.AppendTo([]byte("x"))
 				if err != nil || !bytes.Equal(b[1:], want) || b[0] != 'x' {
 					t.Fatalf("AppendTo(%d, %d, %d) differs from ReadAppend (err %v)", off, maxBytes, limit, err)

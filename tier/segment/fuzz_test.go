@@ -59,7 +59,7 @@ func FuzzReader(f *testing.F) {
 				if len(out) > len(data) {
 					t.Fatalf("read %d bytes from a %d-byte segment", len(out), len(data))
 				}
-				end, endErr := r.BatchesEnd(pos, 0, 1000, -1)
+				end, _, endErr := r.BatchesEnd(pos, 0, 1000, -1)
 				mustCorrupt(t, "batches end", endErr)
 				if err == nil && endErr == nil && end != outEnd {
 					t.Fatalf("BatchesEnd %d, ReadBatches ends at %d", end, outEnd)

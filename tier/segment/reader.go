@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sort"
 )
 
 // ErrOutOfRange is returned by Reader.FindOffset for an offset the segment does not hold.
@@ -139,23 +140,34 @@ func (r *Reader) ReadBatches(dst []byte, pos int64, maxBytes int, limit int64) (
 
 // BatchesEnd is ReadBatches without the data, for a caller that sends the bytes from the file
 // itself (sendfile): it returns the position after the whole batches that ReadBatches would
-// append from pos to a dst already holding have bytes, reading only their headers (scanChunk
-// bytes at a time, so small batches share a read and a large one costs one small read).
-func (r *Reader) BatchesEnd(pos int64, have, maxBytes int, limit int64) (int64, error) {
+// append from pos to a dst already holding have bytes, and the last offset of the last of them
+// (-1: none). It reads few headers: the index says where batches start, so it jumps to the last
+// entry that the budget and limit take whole and reads headers from there on (scanChunk bytes at
+// a time). The batches jumped over are the index's word: their headers are not read, and when
+// none after the jump is taken the last offset is the one before the entry's (exact where
+// offsets have no gaps, as in a hot log).
+func (r *Reader) BatchesEnd(pos int64, have, maxBytes int, limit int64) (end, last int64, err error) {
 	if limit < 0 {
 		limit = math.MaxInt64
 	}
 	if pos < 0 || pos > r.ix.DataSize {
-		return pos, fmt.Errorf("%w: read position %d outside %d data bytes", ErrCorrupt, pos, r.ix.DataSize)
+		return pos, -1, fmt.Errorf("%w: read position %d outside %d data bytes", ErrCorrupt, pos, r.ix.DataSize)
 	}
 	first := have == 0
 	budget := int64(maxBytes) - int64(have)
+	end, last = pos, -1
+	// Every batch before an entry at or below pos+budget starts below the entry's offset and ends
+	// by its position: taken whole, if the entry's offset is below limit.
+	es := r.ix.Entries
+	if i := sort.Search(len(es), func(i int) bool { return es[i].Position > pos+budget || es[i].Offset >= limit }); i > 0 &&
+		es[i-1].Position > pos && es[i-1].Position <= r.ix.DataSize {
+		end, last = es[i-1].Position, es[i-1].Offset-1
+	}
 	w := r.window(scanChunk)
-	end := pos
 	for end < r.ix.DataSize {
 		info, err := w.header(end)
 		if err != nil {
-			return pos, err
+			return pos, -1, err
 		}
 		if info.BaseOffset >= limit {
 			break
@@ -165,8 +177,9 @@ func (r *Reader) BatchesEnd(pos int64, have, maxBytes int, limit int64) (int64, 
 			break
 		}
 		end += size
+		last = info.LastOffset()
 	}
-	return end, nil
+	return end, last, nil
 }
 
 // Scan calls fn with the position and header of every batch from pos (a batch boundary) to the end.

@@ -124,10 +124,17 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 					for _, budget := range []int{0, 1, len(batches[i]), len(batches[i]) + 1, 3 * len(batches[i]), 1 << 30} {
 						for _, limit := range []int64{-1, infos[i].BaseOffset, infos[min(i+2, len(infos)-1)].BaseOffset} {
 							want, wantEnd, werr := r.ReadBatches(make([]byte, have), positions[i], budget, limit)
-							gotEnd, err := r.BatchesEnd(positions[i], have, budget, limit)
+							gotEnd, last, err := r.BatchesEnd(positions[i], have, budget, limit)
 							if err != nil || werr != nil || gotEnd != wantEnd || gotEnd-positions[i] != int64(len(want)-have) {
 								t.Fatalf("BatchesEnd(%d, %d, %d, %d) = %d, %v; ReadBatches ends at %d (%d bytes), %v",
 									positions[i], have, budget, limit, gotEnd, err, wantEnd, len(want)-have, werr)
+							}
+							wantLast := int64(-1)
+							for _, info := range splitInfos(t, want[have:]) {
+								wantLast = info.LastOffset()
+							}
+							if last != wantLast {
+								t.Fatalf("BatchesEnd(%d, %d, %d, %d): last offset %d, want %d", positions[i], have, budget, limit, last, wantLast)
 							}
 						}
 					}
@@ -319,4 +326,18 @@ func TestGolden(t *testing.T) {
 	if err != nil || !bytes.Equal(all, bytes.Join(batches, nil)) {
 		t.Fatalf("golden batches differ: %v", err)
 	}
+}
+
+// splitInfos decodes the headers of the whole batches in b.
+func splitInfos(t *testing.T, b []byte) []segment.BatchInfo {
+	t.Helper()
+	var out []segment.BatchInfo
+	s := segment.NewSplitter(b)
+	for s.Next() {
+		out = append(out, s.Info())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
