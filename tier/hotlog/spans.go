@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/strata-log/strata/tier/segment"
@@ -27,6 +28,13 @@ type Spans struct {
 	last  int64 // the last offset of the last batch
 }
 
+// spanFiles counts the descriptors that Spans hold. Past maxSpanFiles ReadSpans copies instead,
+// so that consumers slow to take their responses cannot use up the process's descriptors (which
+// the listener and the hot logs need).
+var spanFiles atomic.Int64
+
+var maxSpanFiles = spanFileLimit()
+
 // span is n bytes at off of f, a duplicate descriptor of a segment file owned by the Spans.
 type span struct {
 	f      *os.File
@@ -47,6 +55,7 @@ func (s *Spans) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	spanFiles.Add(-int64(len(s.parts)))
 	s.parts, s.n = nil, 0
 	return errors.Join(errs...)
 }
@@ -144,10 +153,6 @@ func (l *Log) ReadSpans(dst []byte, offset int64, maxBytes int, limit int64, min
 	}
 	l.mu.Unlock()
 
-	type part struct {
-		s        *seg
-		pos, end int64
-	}
 	var parts []part
 	total, last := 0, int64(-1)
 	for i, r := range readers {
@@ -177,18 +182,7 @@ func (l *Log) ReadSpans(dst []byte, offset int64, maxBytes int, limit int64, min
 		}
 	}
 	if total >= minBytes && total > 0 {
-		sp := &Spans{last: last}
-		for _, p := range parts {
-			f, ok := dupFile(p.s.f)
-			if !ok {
-				_ = sp.Close()
-				sp = nil
-				break
-			}
-			sp.parts = append(sp.parts, span{f: f, off: p.pos, n: p.end - p.pos})
-			sp.n += p.end - p.pos
-		}
-		if sp != nil {
+		if sp := takeSpans(parts, last); sp != nil {
 			return nil, sp, nil
 		}
 	}
@@ -201,4 +195,32 @@ func (l *Log) ReadSpans(dst []byte, offset int64, maxBytes int, limit int64, min
 		}
 	}
 	return out, nil, nil
+}
+
+// part is the batches [pos, end) of a segment.
+type part struct {
+	s        *seg
+	pos, end int64
+}
+
+// takeSpans duplicates the descriptors of parts' files into Spans; nil when one cannot be
+// duplicated or maxSpanFiles would be passed. The caller holds filesMu shared.
+func takeSpans(parts []part, last int64) *Spans {
+	n := int64(len(parts))
+	if spanFiles.Add(n) > maxSpanFiles {
+		spanFiles.Add(-n)
+		return nil
+	}
+	sp := &Spans{last: last}
+	for i, p := range parts {
+		f, ok := dupFile(p.s.f)
+		if !ok {
+			spanFiles.Add(-(n - int64(i))) // those not taken; Close gives back the rest
+			_ = sp.Close()
+			return nil
+		}
+		sp.parts = append(sp.parts, span{f: f, off: p.pos, n: p.end - p.pos})
+		sp.n += p.end - p.pos
+	}
+	return sp
 }

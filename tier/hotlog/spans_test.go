@@ -137,3 +137,36 @@ func sendOverTCP(t *testing.T, sp *Spans) []byte {
 	_ = c.Close()
 	return <-got
 }
+
+// Past maxSpanFiles descriptors held by Spans, ReadSpans copies; closing Spans gives them back.
+func TestSpanFilesBounded(t *testing.T) {
+	_, l := openTestLog(t, Config{SegmentBytes: 1 << 20})
+	for i := range 20 {
+		mustAppend(t, l, batch(5, int64(1000+i)))
+	}
+	want, _ := l.ReadAppend(nil, 0, 1<<30, -1)
+	defer func(old int64) { maxSpanFiles = old }(maxSpanFiles)
+	maxSpanFiles = spanFiles.Load() + 2
+	var held []*Spans
+	for range 2 {
+		_, sp, err := l.ReadSpans(nil, 0, 1<<30, -1, 0)
+		if err != nil || sp == nil {
+			t.Fatalf("spans within the bound: %v, %v", sp, err)
+		}
+		held = append(held, sp)
+	}
+	got, sp, err := l.ReadSpans(nil, 0, 1<<30, -1, 0)
+	if err != nil || sp != nil || !bytes.Equal(got, want) {
+		t.Fatalf("past the bound: spans %v, err %v; want the bytes", sp != nil, err)
+	}
+	for _, sp := range held {
+		_ = sp.Close()
+	}
+	if _, sp, err = l.ReadSpans(nil, 0, 1<<30, -1, 0); err != nil || sp == nil {
+		t.Fatalf("after Close: spans %v, err %v", sp, err)
+	}
+	_ = sp.Close()
+	if n := spanFiles.Load(); n != maxSpanFiles-2 {
+		t.Fatalf("%d descriptors counted after every Spans closed, want %d", n, maxSpanFiles-2)
+	}
+}

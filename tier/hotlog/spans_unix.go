@@ -29,3 +29,12 @@ func dupFile(f file) (*os.File, bool) {
 	}
 	return os.NewFile(uintptr(fd), "hot log segment"), true
 }
+
+// spanFileLimit is a quarter of the process's descriptor limit, within [64, 16384].
+func spanFileLimit() int64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 64
+	}
+	return int64(min(max(rl.Cur/4, 64), 16384))
+}
