@@ -428,6 +428,10 @@ func (cc *clientConn) writeLoop() {
 	for p := range cc.queue {
 		<-p.done
 		if failed {
+			for _, f := range p.release { // never to be written: buffers and files go back
+				f()
+			}
+			p.out, p.files, p.release = nil, nil, nil
 			continue
 		}
 		if p.err != nil {

@@ -14,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-log/strata/ingest/broker"
+	"github.com/strata-log/strata/tier/hotlog"
 	"github.com/strata-log/strata/tier/segment"
+	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
 // batchesIn counts the whole record batches in b.
@@ -380,5 +382,53 @@ func TestFetchSendsHotRecordsFromFiles(t *testing.T) {
 	consume(kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if again := testutil.ToFloat64(n.srv.m.fileBytes); again-sent < produced/2 {
 		t.Fatalf("read_committed fetches sent %.0f record bytes from files, want most of the %.0f", again-sent, produced)
+	}
+}
+
+// A client that stops reading gets its record sets' files closed all the same: the responses
+// after the one whose write failed are never written, and their spans are released
+// (hotlog.SpanFiles back where it was).
+func TestFetchFilesReleasedWhenClientLeaves(t *testing.T) {
+	n := startNode(t, nodeOpts{serverCfg: func(c *Config) { c.IOTimeout = 300 * time.Millisecond }})
+	n.createTopic(t, "gone", 1, nil)
+	r := n.raw(t)
+	for range 8 {
+		bt := segmenttest.Batch{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+			Values: [][]byte{make([]byte, 256<<10)}}.Encode()
+		if pr := r.produceRaw("gone", 0, bt, -1); pr.ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(pr.ErrorCode))
+		}
+	}
+	before := hotlog.SpanFiles()
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.MaxBytes = 4 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "gone"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 4<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	// Read normally, these records go out from files.
+	if resp := r.roundTrip(req).(*kmsg.FetchResponse); batchesIn(t, resp.Topics[0].Partitions[0].RecordBatches) != 8 {
+		t.Fatal("the fetch did not return the 8 batches")
+	}
+	if sent := testutil.ToFloat64(n.srv.m.fileBytes); sent < 2<<20 {
+		t.Fatalf("%.0f record bytes sent from files, want the 2 MiB fetched", sent)
+	}
+	// A client that asks for 16 responses of 2 MiB and reads none: the first write that does not
+	// fit the sockets' buffers times out (IOTimeout), and the responses after it are dropped.
+	gone := n.raw(t)
+	for range 16 {
+		gone.send(req)
+	}
+	time.Sleep(time.Second)
+	_ = gone.c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for hotlog.SpanFiles() != before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d span descriptors still held after the client left (%d before)", hotlog.SpanFiles(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

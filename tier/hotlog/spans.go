@@ -35,6 +35,9 @@ var spanFiles atomic.Int64
 
 var maxSpanFiles = spanFileLimit()
 
+// SpanFiles is the number of file descriptors that Spans not yet closed hold, process-wide.
+func SpanFiles() int64 { return spanFiles.Load() }
+
 // span is n bytes at off of f, a duplicate descriptor of a segment file owned by the Spans.
 type span struct {
 	f      *os.File
