@@ -224,6 +224,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Live: newLiveLogs(),
 	}
 	if reg != nil {
+		promshare.Keep(reg, prometheus.Collector(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_hotlog_span_files",
+			Help: "File descriptors held by hot-log record sets being sent straight from their segment files (sendfile); at most a quarter of the descriptor limit.",
+		}, func() float64 { return float64(SpanFiles()) })))
 		m.FsyncSeconds = promshare.Keep(reg, m.FsyncSeconds)
 		m.AppendedBytes = promshare.Keep(reg, m.AppendedBytes)
 		m.Appends = promshare.Keep(reg, m.Appends)
