@@ -26,16 +26,7 @@ func TestFetchBufferReuseKeepsResponsesIntact(t *testing.T) {
 		}
 	}
 	fetch := func(p int32, offset int64) *kmsg.FetchRequest {
-		req := kmsg.NewPtrFetchRequest()
-		req.SetVersion(12)
-		req.MaxBytes = 1 << 20
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "reuse"
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, offset, 64<<10, -1 // above the size written in place
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return req
+		return fetchRequest("reuse", p, offset, 1<<20, 64<<10) // above the size written in place
 	}
 	var wg sync.WaitGroup
 	for c := 0; c < 3; c++ {

@@ -104,16 +104,7 @@ func TestFetchMaxBytesCapsRequest(t *testing.T) {
 		}
 	}
 	for _, maxBytes := range []int32{0, 1 << 30} {
-		req := kmsg.NewPtrFetchRequest()
-		req.SetVersion(12)
-		req.MaxBytes = maxBytes
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "cap"
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<30, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp := r.roundTrip(req).(*kmsg.FetchResponse)
+		resp := r.roundTrip(fetchRequest("cap", 0, 0, maxBytes, 1<<30)).(*kmsg.FetchResponse)
 		sp := resp.Topics[0].Partitions[0]
 		if sp.ErrorCode != 0 {
 			t.Fatal(kerr.ErrorForCode(sp.ErrorCode))
@@ -400,15 +391,7 @@ func TestFetchFilesReleasedWhenClientLeaves(t *testing.T) {
 		}
 	}
 	before := hotlog.SpanFiles()
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(12)
-	req.MaxBytes = 4 << 20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "gone"
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 4<<20, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req := fetchRequest("gone", 0, 0, 4<<20, 4<<20)
 	// Read normally, these records go out from files.
 	if resp := r.roundTrip(req).(*kmsg.FetchResponse); batchesIn(t, resp.Topics[0].Partitions[0].RecordBatches) != 8 {
 		t.Fatal("the fetch did not return the 8 batches")

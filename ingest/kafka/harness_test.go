@@ -306,3 +306,18 @@ func (r *rawConn) produceRaw(topic string, partition int32, batch []byte, acks i
 func topicPartition(topic string, p int32) metadata.TopicPartition {
 	return metadata.TopicPartition{Topic: topic, Partition: p}
 }
+
+// fetchRequest is a Fetch v12 of one partition from offset: maxBytes for the response,
+// partMax for the partition, no wait.
+func fetchRequest(topic string, partition int32, offset int64, maxBytes, partMax int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.MaxBytes = maxBytes
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = partition, offset, partMax, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}

@@ -53,20 +53,6 @@ func mustAppend(t *testing.T, l *Log, b []byte) AppendResult {
 	return res
 }
 
-// splitAll validates and decodes every batch of b.
-func splitAll(t *testing.T, b []byte) []segment.BatchInfo {
-	t.Helper()
-	var out []segment.BatchInfo
-	s := segment.NewSplitter(b)
-	for s.Next() {
-		out = append(out, s.Info())
-	}
-	if err := s.Err(); err != nil {
-		t.Fatalf("read returned invalid batches: %v", err)
-	}
-	return out
-}
-
 func TestAppendReadAcrossRolls(t *testing.T) {
 	_, l := openTestLog(t, Config{SegmentBytes: 4096, IndexIntervalBytes: 1000})
 	var want []byte
@@ -220,7 +206,7 @@ func TestReadSemantics(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
 			var bases []int64
-			for _, info := range splitAll(t, got) {
+			for _, info := range segmenttest.Infos(t, got) {
 				bases = append(bases, info.BaseOffset)
 			}
 			if fmt.Sprint(bases) != fmt.Sprint(tc.wantBases) {
@@ -235,7 +221,7 @@ func TestReadSemantics(t *testing.T) {
 	if _, err := l.Read(16, 100, -1); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("read below start: %v", err)
 	}
-	if got, err := l.Read(17, 10, -1); err != nil || splitAll(t, got)[0].BaseOffset != 15 {
+	if got, err := l.Read(17, 10, -1); err != nil || segmenttest.Infos(t, got)[0].BaseOffset != 15 {
 		t.Fatalf("read at start: %v", err)
 	}
 }
@@ -347,7 +333,7 @@ func TestConcurrentAppendWaitDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := int64(0)
-	for _, info := range splitAll(t, got) {
+	for _, info := range segmenttest.Infos(t, got) {
 		if info.BaseOffset != next {
 			t.Fatalf("gap: batch at %d, want %d", info.BaseOffset, next)
 		}
@@ -418,7 +404,7 @@ func TestCrashRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, want[:len(got)]) || len(splitAll(t, got)) != int(tc.keepOff/3) {
+			if !bytes.Equal(got, want[:len(got)]) || len(segmenttest.Infos(t, got)) != int(tc.keepOff/3) {
 				t.Fatalf("recovered prefix differs (%d bytes)", len(got))
 			}
 			st, _ := os.Stat(active.Path)

@@ -50,27 +50,49 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
 func (l *Log) ReadAppend(dst []byte, offset int64, maxBytes int, limit int64) ([]byte, error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
+	out := dst[:0]
+	err := l.walkRead(offset, maxBytes, limit, func(s *seg, r *segment.Reader, pos int64, limit int64) (int64, error) {
+		var err error
+		out, pos, err = r.ReadBatches(out, pos, maxBytes, limit)
+		return pos, err
+	}, func() int { return len(out) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// walkRead is a read's walk over the segments, from the batch holding offset up to limit (< 0 or
+// above the end: the end) and maxBytes: read takes whole batches from pos in a segment and
+// returns the position after them, and done is how many bytes the read holds so far. The walk
+// stops where a segment was not read to its end, or at maxBytes. ErrOffsetOutOfRange if offset is
+// outside [StartOffset, EndOffset]; errors from read are wrapped with the log's name. The caller
+// holds filesMu shared.
+func (l *Log) walkRead(offset int64, maxBytes int, limit int64, read func(s *seg, r *segment.Reader, pos, limit int64) (int64, error), done func() int) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	start, end := l.startLocked(), l.end
 	if offset < start || offset > end {
 		l.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+		return fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
 	}
 	if limit < 0 || limit > end {
 		limit = end
 	}
 	if offset >= limit {
 		l.mu.Unlock()
-		return nil, nil
+		return nil
 	}
-	rs := l.readersFrom(offset, maxBytes)
+	segs := l.segsFrom(offset, maxBytes)
+	rs := make([]*segment.Reader, len(segs))
+	for i, s := range segs {
+		rs[i] = s.reader()
+	}
 	l.mu.Unlock()
 
-	out := dst[:0]
 	for i, r := range rs {
 		ix := r.Index()
 		if ix.BaseOffset >= limit {
@@ -80,20 +102,19 @@ func (l *Log) ReadAppend(dst []byte, offset int64, maxBytes int, limit int64) ([
 		if i == 0 {
 			p, _, err := r.FindOffset(offset)
 			if err != nil {
-				return nil, fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
+				return fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
 			}
 			pos = p
 		}
-		var err error
-		out, pos, err = r.ReadBatches(out, pos, maxBytes, limit)
+		pos, err := read(segs[i], r, pos, limit)
 		if err != nil {
-			return nil, fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
+			return fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
 		}
-		if pos < ix.DataSize || len(out) >= maxBytes {
+		if pos < ix.DataSize || done() >= maxBytes {
 			break
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record at or above StartOffset

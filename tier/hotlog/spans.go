@@ -132,57 +132,19 @@ func extend(b []byte, n int64) []byte {
 func (l *Log) ReadSpans(dst []byte, offset int64, maxBytes int, limit int64, minBytes int) ([]byte, *Spans, error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil, nil, ErrClosed
-	}
-	start, end := l.startLocked(), l.end
-	if offset < start || offset > end {
-		l.mu.Unlock()
-		return nil, nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
-	}
-	if limit < 0 || limit > end {
-		limit = end
-	}
-	if offset >= limit {
-		l.mu.Unlock()
-		return nil, nil, nil
-	}
-	segs := l.segsFrom(offset, maxBytes)
-	readers := make([]*segment.Reader, len(segs))
-	for i, s := range segs {
-		readers[i] = s.reader()
-	}
-	l.mu.Unlock()
-
 	var parts []part
 	total, last := 0, int64(-1)
-	for i, r := range readers {
-		ix := r.Index()
-		if ix.BaseOffset >= limit {
-			break
-		}
-		pos := int64(0)
-		if i == 0 {
-			p, _, err := r.FindOffset(offset)
-			if err != nil {
-				return nil, nil, fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
-			}
-			pos = p
-		}
-		e, lastHere, err := r.BatchesEnd(pos, total, maxBytes, limit)
-		if err != nil {
-			return nil, nil, fmt.Errorf("hotlog: read %s at %d: %w", l.name, offset, err)
-		}
-		if e > pos {
-			parts = append(parts, part{segs[i], pos, e})
-			total += int(e - pos)
+	err := l.walkRead(offset, maxBytes, limit, func(s *seg, r *segment.Reader, pos, limit int64) (int64, error) {
+		end, lastHere, err := r.BatchesEnd(pos, total, maxBytes, limit)
+		if err == nil && end > pos {
+			parts = append(parts, part{s, pos, end})
+			total += int(end - pos)
 			last = lastHere
 		}
-		if e < ix.DataSize || total >= maxBytes {
-			break
-		}
+		return end, err
+	}, func() int { return total })
+	if err != nil {
+		return nil, nil, err
 	}
 	if total >= minBytes && total > 0 {
 		if sp := takeSpans(parts, last); sp != nil {

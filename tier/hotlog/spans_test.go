@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/strata-log/strata/tier/segment/segmenttest"
 )
 
 // ReadSpans finds what ReadAppend reads, for every offset, budget and limit, across sealed and
@@ -40,7 +42,7 @@ func TestReadSpansMatchesReadAppend(t *testing.T) {
 				if sp == nil || len(got) != 0 || sp.Len() != len(want) {
 					t.Fatalf("ReadSpans(%d, %d, %d): spans %v, %d bytes; want spans of %d", off, maxBytes, limit, sp != nil, len(got), len(want))
 				}
-				if infos := splitAll(t, want); sp.LastOffset() != infos[len(infos)-1].LastOffset() {
+				if infos := segmenttest.Infos(t, want); sp.LastOffset() != infos[len(infos)-1].LastOffset() {
 					t.Fatalf("ReadSpans(%d, %d, %d): last offset %d, want %d", off, maxBytes, limit, sp.LastOffset(), infos[len(infos)-1].LastOffset())
 				}
 				b, err := sp.AppendTo([]byte("x"))

@@ -130,7 +130,7 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 									positions[i], have, budget, limit, gotEnd, err, wantEnd, len(want)-have, werr)
 							}
 							wantLast := int64(-1)
-							for _, info := range splitInfos(t, want[have:]) {
+							for _, info := range segmenttest.Infos(t, want[have:]) {
 								wantLast = info.LastOffset()
 							}
 							if last != wantLast {
@@ -326,18 +326,4 @@ func TestGolden(t *testing.T) {
 	if err != nil || !bytes.Equal(all, bytes.Join(batches, nil)) {
 		t.Fatalf("golden batches differ: %v", err)
 	}
-}
-
-// splitInfos decodes the headers of the whole batches in b.
-func splitInfos(t *testing.T, b []byte) []segment.BatchInfo {
-	t.Helper()
-	var out []segment.BatchInfo
-	s := segment.NewSplitter(b)
-	for s.Next() {
-		out = append(out, s.Info())
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
