@@ -13,7 +13,9 @@
 //
 // Read(offset) serves offsets below the hot log's start from object storage (Reader) and the rest
 // from the hot log, never past the high watermark (the fsynced offset, or the tiered end for
-// strata.durability=object). Offsets, Earliest, OffsetForTimestamp, MaxTimestamp and LatestTiered
+// strata.durability=object). ReadSpans is Read for a caller that writes to a socket itself: what
+// it reads from the hot log comes back as hotlog.Spans, sent from the segment files by sendfile.
+// Offsets, Earliest, OffsetForTimestamp, MaxTimestamp and LatestTiered
 // answer ListOffsets; MoveLogStart (DeleteRecords, retention) moves the start in the catalog under
 // the leader's epoch first, then in the hot log. The leader's broker builds one per led partition
 // over its hot log and hands it to the Uploader (Track); any other node, or a worker such as
