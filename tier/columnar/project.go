@@ -206,7 +206,7 @@ func (o *Object) ReadColumns(ctx context.Context, r io.ReaderAt, size int64, g i
 		return err
 	}
 	if whole {
-		if err := ob.verify(g); err != nil {
+		if _, err := ob.verify(g, nil); err != nil {
 			return err
 		}
 	}

@@ -246,28 +246,52 @@ func (o *Object) parseRowGroups(v *string, size int64) error {
 	return nil
 }
 
-// verify checks row group g's bytes against their CRC32C, once per object.
-func (o *Object) verify(g int) error {
+// verify checks row group g's bytes against their CRC32C, once per object. The bytes it read to
+// check are returned (in buf, grown when short), nil when g was checked before.
+func (o *Object) verify(g int, buf []byte) ([]byte, error) {
 	c := o.cache
 	c.mu.Lock()
 	ok := c.verified[g]
 	c.mu.Unlock()
 	if ok {
-		return nil
+		return nil, nil
 	}
 	gr := o.groups[g]
-	b := make([]byte, gr.end-gr.start)
+	b := slices.Grow(buf[:0], int(gr.end-gr.start))[:gr.end-gr.start]
 	if n, err := o.r.ReadAt(b, gr.start); n < len(b) {
-		return fmt.Errorf("columnar: row group %d: %w", g, err)
+		return nil, fmt.Errorf("columnar: row group %d: %w", g, err)
 	}
 	if sum := crc32.Checksum(b, castagnoli); sum != gr.crc {
-		return corruptf("row group %d: CRC32C %d of bytes [%d, %d), footer says %d", g, sum, gr.start, gr.end, gr.crc)
+		return nil, corruptf("row group %d: CRC32C %d of bytes [%d, %d), footer says %d", g, sum, gr.start, gr.end, gr.crc)
 	}
 	c.mu.Lock()
 	c.verified[g] = true
 	c.mu.Unlock()
-	return nil
+	return b, nil
 }
+
+// heldReader is an io.ReaderAt that serves reads within [at, at+len(b)) from b, and others from r:
+// a row group's bytes, read once to check their CRC, are decoded from that copy.
+type heldReader struct {
+	r  io.ReaderAt
+	at int64
+	b  []byte
+}
+
+func (h *heldReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= h.at && off+int64(len(p)) <= h.at+int64(len(h.b)) {
+		return copy(p, h.b[off-h.at:]), nil
+	}
+	return h.r.ReadAt(p, off)
+}
+
+// groupScratch is the memory one row group's decoding needs only while it runs: its checked bytes
+// and the copies of its keys and values (the rebuilt batches copy them). Pooled.
+type groupScratch struct {
+	held, keys, values []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(groupScratch) }}
 
 func readGroup(rg *pqmeta.RowGroupMetaData) (group, error) {
 	g := group{rows: rg.NumRows()}
@@ -661,19 +685,27 @@ func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
 // readGroup decodes row group g into batches (header and records, the records' slices aliasing the
 // decoded columns) and calls fn with each until it returns false.
 func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo, []kmsg.Record) bool) error {
-	if err := o.verify(g); err != nil {
+	sc := scratchPool.Get().(*groupScratch)
+	defer scratchPool.Put(sc)
+	held, err := o.verify(g, sc.held)
+	if err != nil {
 		return err
+	}
+	if held != nil {
+		sc.held = held
+		if o, err = o.WithReader(&heldReader{r: o.r, at: o.groups[g].start, b: held}, o.size); err != nil {
+			return err
+		}
 	}
 	// Keys and values, most of the bytes, are read straight from their column chunks (see
 	// binaryColumn); the record reader reads the other fixed columns' leaves (headers has two),
 	// and the JSON columns' when values are rebuilt from them (one leaf each, after the fixed
 	// ones).
-	keys, err := o.binaryColumn(g, fKey)
-	if err != nil {
+	var keys, values [][]byte
+	if keys, sc.keys, err = o.binaryColumn(g, fKey, sc.keys); err != nil {
 		return err
 	}
-	values, err := o.binaryColumn(g, fValue)
-	if err != nil {
+	if values, sc.values, err = o.binaryColumn(g, fValue, sc.values); err != nil {
 		return err
 	}
 	leaves := make([]int, 0, o.fixed+1+len(o.json))
@@ -788,37 +820,41 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 const keyValueLeaves = 2
 
 // binaryColumn reads the key or value column (leaf) of row group g: one slice per row, nil for a
-// null, all copied into one buffer of the chunk's size. arrow-go's record reader appends each value
-// to a builder that starts small and doubles (allocating, zeroing and copying the column several
-// times over); this is the one copy, out of the page buffers a later page may reuse.
-func (o *Object) binaryColumn(g, leaf int) (out [][]byte, err error) {
+// null, all copied into arena (grown when short: the result's slices may lie in a new buffer, and
+// arena is returned for reuse). It reads page by page (ReadBatchInPage: values that alias the
+// decompressed page, good until the next page) and copies each value once. arrow-go's ReadBatch
+// would copy them into a new allocation first, and its record reader into a builder that doubles.
+func (o *Object) binaryColumn(g, leaf int, arena []byte) (out [][]byte, _ []byte, err error) {
 	rg := o.fr.ParquetReader().RowGroup(g)
 	cr, err := rg.Column(leaf)
 	if err != nil {
-		return nil, corruptf("row group %d, column %d: %v", g, leaf, err)
+		return nil, arena, corruptf("row group %d, column %d: %v", g, leaf, err)
 	}
 	br, ok := cr.(*file.ByteArrayColumnChunkReader)
 	if !ok || br.Descriptor().MaxDefinitionLevel() != 1 || br.Descriptor().MaxRepetitionLevel() != 0 {
-		return nil, corruptf("row group %d, column %d is not a nullable binary column", g, leaf)
+		return nil, arena, corruptf("row group %d, column %d is not a nullable binary column", g, leaf)
 	}
 	rows := o.groups[g].rows
 	size := int64(0)
 	if md, err := rg.MetaData().ColumnChunk(leaf); err == nil {
 		size = md.TotalUncompressedSize() // its pages' bytes: the values and some framing
 	}
-	arena := make([]byte, 0, min(max(size, 0), 64<<20))
+	if want := int(min(max(size, 0), 64<<20)); cap(arena) < want {
+		arena = make([]byte, 0, want)
+	}
+	arena = arena[:0]
 	out = make([][]byte, 0, min(rows, 1<<16)) // rows is the footer's word: bounded until read
 	const step = 4096
 	vals := make([]parquet.ByteArray, min(rows, step))
 	defs := make([]int16, len(vals))
 	for int64(len(out)) < rows {
 		n := min(rows-int64(len(out)), step)
-		total, read, err := br.ReadBatch(n, vals, defs, nil)
+		total, read, err := br.ReadBatchInPage(n, vals, defs, nil)
 		if err != nil {
-			return nil, corruptf("row group %d, column %d: %v", g, leaf, err)
+			return nil, arena, corruptf("row group %d, column %d: %v", g, leaf, err)
 		}
 		if total == 0 || total > n || int64(read) > total {
-			return nil, corruptf("row group %d, column %d: %d rows of %d", g, leaf, len(out), rows)
+			return nil, arena, corruptf("row group %d, column %d: %d rows of %d", g, leaf, len(out), rows)
 		}
 		v := 0
 		for _, d := range defs[:total] {
@@ -827,7 +863,7 @@ func (o *Object) binaryColumn(g, leaf int) (out [][]byte, err error) {
 				continue
 			}
 			if v >= read {
-				return nil, corruptf("row group %d, column %d: more non-null rows than values", g, leaf)
+				return nil, arena, corruptf("row group %d, column %d: more non-null rows than values", g, leaf)
 			}
 			// A value past the buffer's room starts a new one (the earlier values stay where
 			// they are); a copy of an empty value is empty, not nil.
@@ -841,10 +877,10 @@ func (o *Object) binaryColumn(g, leaf int) (out [][]byte, err error) {
 			out = append(out, arena[start:len(arena):len(arena)])
 		}
 		if v != read {
-			return nil, corruptf("row group %d, column %d: %d values for %d non-null rows", g, leaf, read, v)
+			return nil, arena, corruptf("row group %d, column %d: %d values for %d non-null rows", g, leaf, read, v)
 		}
 	}
-	return out, nil
+	return out, arena, nil
 }
 
 // columns are the typed fixed columns of one decoded record batch (Open checked their types).
@@ -949,7 +985,7 @@ func (o *Object) FindTimestamp(ctx context.Context, ts, from int64) (offset, tim
 		if gr.maxOff < from || gr.maxTS < ts {
 			continue
 		}
-		if err := o.verify(g); err != nil {
+		if _, err := o.verify(g, nil); err != nil {
 			return -1, -1, false, err
 		}
 		rr, err := o.fr.GetRecordReader(ctx, []int{fOffset, fTimestamp}, []int{g})
