@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/strata-log/strata/metadata"
 	"github.com/strata-log/strata/tier/columnar"
@@ -58,8 +59,29 @@ const maxParquetFooters = 64
 // parquetFooters keeps opened Parquet objects by key, so that a read parses no footer and a
 // sequential reader finds the row group it is in already rebuilt. When full it is emptied.
 type parquetFooters struct {
-	mu   sync.Mutex
-	objs map[objRange]*columnar.Object
+	mu      sync.Mutex
+	objs    map[objRange]*columnar.Object
+	pending map[objRange]bool // being opened by prefetchParquet
+}
+
+// opening marks o as being opened in the background, unless it is already: then it returns false.
+func (p *parquetFooters) opening(o objRange) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending[o] {
+		return false
+	}
+	if p.pending == nil {
+		p.pending = make(map[objRange]bool)
+	}
+	p.pending[o] = true
+	return true
+}
+
+func (p *parquetFooters) opened(o objRange) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pending, o)
 }
 
 func (p *parquetFooters) get(o objRange) *columnar.Object {
@@ -106,6 +128,11 @@ func (r *Reader) openParquet(ctx context.Context, seg metadata.SegmentRef) (*col
 // otherwise they are appended to dst[:0].
 func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.SegmentRef, offset int64, maxBytes int) (out []byte, shared bool, err error) {
 	seg := segs[0]
+	if r.cfg.ReadAheadBlocks > 0 && offset <= seg.BaseOffset && r.parquet.get(rangeOf(seg)) == nil {
+		// A read from the object's start needs its first blocks: their GET goes with the
+		// footer's instead of after it.
+		r.readAhead(segs, 0)
+	}
 	o, rec, err := r.openParquet(ctx, seg)
 	if err != nil {
 		return dst[:0], false, err
@@ -115,13 +142,21 @@ func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.Se
 		r.readAhead(segs, o.Position(from))
 		// A sequential reader finds the next row group rebuilt: its decoding overlaps this
 		// read's sending and the consumer's next request.
-		o = o.ReadAhead(func(ctx context.Context) io.ReaderAt {
-			return &objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: seg.Size}
-		})
+		o = o.ReadAhead(r.parquetAhead(seg))
 	}
 	out, shared, err = o.BatchesShared(ctx, dst[:0], from, maxBytes, columnar.CodecOfObject)
 	if err != nil {
 		return dst[:0], false, r.parquetErr(seg, rec, err)
+	}
+	if r.cfg.ReadAheadBlocks > 0 && len(segs) > 1 && segs[1].Format == metadata.FormatParquet {
+		next := from
+		for s := segment.NewSplitter(out); s.Next(); {
+			next = s.Info().NextOffset()
+		}
+		if o.InLastGroup(next) {
+			// So does the next object's first row group, when this read came to this one's last.
+			r.prefetchParquet(segs[1:])
+		}
 	}
 	if info, err := segment.ParseBatch(out); err == nil && info.BaseOffset > from {
 		// An object converted from a segment without gaps holds a batch for every offset of its
@@ -132,6 +167,39 @@ func (r *Reader) readParquet(ctx context.Context, dst []byte, segs []metadata.Se
 	}
 	r.m.parquetBytes.Add(float64(len(out)))
 	return out, shared, nil
+}
+
+// parquetAhead is the reader a Parquet object's rebuilds ahead read seg through, bound to their own
+// context.
+func (r *Reader) parquetAhead(seg metadata.SegmentRef) func(ctx context.Context) io.ReaderAt {
+	return func(ctx context.Context) io.ReaderAt {
+		return &objectFile{r: r, ctx: ctx, obj: rangeOf(seg), size: seg.Size}
+	}
+}
+
+// prefetchParquet opens segs[0], a Parquet entry, in the background (its footer then waits in the
+// cache) and starts rebuilding its first row group, for the sequential reader about to come to it;
+// unless it is open already or being opened. A failure leaves nothing: the read that needs the
+// object meets it again, and reports it.
+func (r *Reader) prefetchParquet(segs []metadata.SegmentRef) {
+	seg := segs[0]
+	key := rangeOf(seg)
+	if r.ctx.Err() != nil || r.parquet.get(key) != nil || !r.parquet.opening(key) {
+		return
+	}
+	r.readAhead(segs, 0)
+	r.wg.Add(1)
+	go func() { // owned by the Reader: Close cancels r.ctx and waits
+		defer r.wg.Done()
+		defer r.parquet.opened(key)
+		ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+		defer cancel()
+		o, _, err := r.openParquet(ctx, seg)
+		if err != nil {
+			return
+		}
+		o.ReadAhead(r.parquetAhead(seg)).Prefetch(seg.BaseOffset, columnar.CodecOfObject)
+	}()
 }
 
 // parquetTimestamp is OffsetForTimestamp within one Parquet entry.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -124,5 +125,104 @@ func TestParquetColumns(t *testing.T) {
 	}
 	if _, _, err := r.ParquetColumns(ctx, ref, reads, columnar.Projection{Key: true}, func(int, *columnar.Rows) bool { return true }); !errors.Is(err, objstore.ErrNotFound) {
 		t.Fatalf("object gone: %v", err)
+	}
+}
+
+// A sequential read that comes to a Parquet object's last row group opens the next object in the
+// background (its footer is cached before any read asks for it), and reads on across both
+// objects with every offset once, in order.
+func TestParquetReadPrefetchesNextObject(t *testing.T) {
+	ctx := context.Background()
+	store, err := memmeta.New(memmeta.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	top, err := store.CreateTopic(ctx, metadata.Topic{Name: "pq", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := metadata.TopicPartition{Topic: "pq"}
+	lease, err := store.AcquireLease(ctx, tp, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const per, objects = 300, 2
+	var refs []metadata.SegmentRef
+	for base := int64(0); base < per*objects; base += per {
+		var seg bytes.Buffer
+		sw := segment.NewWriter(&seg, base, 0)
+		for b := base; b < base+per; b += 10 {
+			var recs []segment.Record
+			for o := b; o < b+10; o++ {
+				recs = append(recs, segment.Record{Timestamp: 1_000 + o, Value: fmt.Appendf(nil, "value %d", o)})
+			}
+			if _, err := sw.Append(segment.AppendBatch(nil, segment.NewBatch{BaseOffset: b, FirstTimestamp: 1_000 + b,
+				ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := sw.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		cw := columnar.NewWriter(0, columnar.Options{RowGroupBytes: 2_000})
+		if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		var obj bytes.Buffer
+		if _, err := cw.WriteTo(&obj, base, base+per); err != nil {
+			t.Fatal(err)
+		}
+		ref := metadata.SegmentRef{Key: ParquetObjectKey("", top.ID, 0, base, base+per), BaseOffset: base, NextOffset: base + per,
+			Size: int64(obj.Len()), MinTimestamp: -1, MaxTimestamp: -1, Epoch: lease.Epoch, Format: metadata.FormatParquet}
+		if err := fb.Put(ctx, ref.Key, bytes.NewReader(obj.Bytes()), ref.Size); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.RegisterSegment(ctx, tp, lease.Epoch, ref); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	r, err := NewReader(ReaderConfig{Bucket: fb, Store: store, Logger: objstoretest.QuietLogger(), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	first, err := r.ParquetRowGroups(ctx, refs[0])
+	if err != nil || len(first) < 4 {
+		t.Fatalf("%d row groups, %v", len(first), err)
+	}
+	lastGroup := first[len(first)-1].FirstBase
+	next := int64(0)
+	prefetched := false
+	for next < per*objects {
+		out, err := r.Read(ctx, tp, top.ID, next, 600)
+		if err != nil {
+			t.Fatalf("read at %d: %v", next, err)
+		}
+		for s := segment.NewSplitter(out); s.Next(); {
+			if s.Info().BaseOffset != next {
+				t.Fatalf("read a batch at %d, want %d", s.Info().BaseOffset, next)
+			}
+			next = s.Info().NextOffset()
+		}
+		if next >= lastGroup && next < per && !prefetched {
+			// In the first object's last group, before any read of the second.
+			deadline := time.Now().Add(10 * time.Second)
+			for r.parquet.get(rangeOf(refs[1])) == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("at offset %d (last group from %d): the next object was not opened ahead", next, lastGroup)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			prefetched = true
+		}
+	}
+	if !prefetched {
+		t.Fatal("no read ended in the first object's last row group")
 	}
 }

@@ -648,6 +648,23 @@ func (o *Object) rebuildAhead(g, codec int) {
 	}()
 }
 
+// Prefetch starts rebuilding, in the background, the row group that holds offset from (or the
+// first after it), in codec, for a sequential reader about to come to o: what ReadAhead's reads
+// do for the group after the one they read. It does nothing unless o reads ahead (ReadAhead).
+func (o *Object) Prefetch(from int64, codec int) {
+	if codec == CodecOfObject {
+		codec = o.codec
+	}
+	g := sort.Search(len(o.groups), func(i int) bool { return o.groups[i].firstBase > from }) - 1
+	o.rebuildAhead(max(g, 0), codec)
+}
+
+// InLastGroup reports whether offset lies in o's last row group (or past it): a sequential reader
+// there comes to the next object soon.
+func (o *Object) InLastGroup(offset int64) bool {
+	return len(o.groups) == 0 || offset >= o.groups[len(o.groups)-1].firstBase
+}
+
 // rebuildSafely is rebuild with a decoder panic turned into an error, as Batches does.
 func (o *Object) rebuildSafely(ctx context.Context, g, codec int) (out []rebuiltBatch, err error) {
 	defer recoverCorrupt(&err)
