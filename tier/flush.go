@@ -371,19 +371,27 @@ func (f *flusher) put(subs []*submission) {
 
 // sharedFloor is the soonest a deadline (not SharedObjectBytes pending) makes an object-durability
 // flush follow the previous one, at lastFlush: two thirds of the interval, so a node's flush PUTs
-// stay at most 1.5 per interval however its producers behave (clocks ahead or behind, pipelines
-// full: see flushDeadline and expediteAt). When the flushes of the interval up to lastFlush rolled
-// recentBytes of at least half of objectBytes, the whole interval: data arrives fast enough that
-// the next object fills to objectBytes (and goes at once) or the interval passes, and records that
+// stay at most 1.5 per interval however its producers' clocks behave (ahead or behind: see
+// flushDeadline); half of it for an expedited partition, whose producer's pipeline is full (see
+// expediteAt), so at most 2 per interval. A full pipeline is what holds records in their client
+// for a whole flush cycle (they go out once acks free a slot, and then wait for the next flush):
+// their ack comes about two cycles after they were made, so the cycle, not the interval, sets
+// what they wait (at a 100 ms interval, two cycles of two thirds are ~130 ms with the PUT, of a
+// half ~100 ms). When the flushes of the interval up to lastFlush rolled recentBytes of at least
+// half of objectBytes, the whole interval, expedited or not: data arrives fast enough that the
+// next object fills to objectBytes (and goes at once) or the interval passes, and records that
 // waited in their client (whose deadlines by timestamp are past) do not cut every object short.
 // At 100 MB/s and a 100 ms interval that is the difference between 8 MiB objects and 6.7 MB ones
 // (128 against 160 PUTs per GiB). The interval's flushes, not the latest alone: a producer held
 // back by its in-flight limit sends in bursts, several objects' worth at once and then a tail
 // that a deadline flushes small; the partition still behind (its batches came late) went two
 // thirds of an interval after that tail, alone, in an object of its own of some 100 KB.
-func sharedFloor(lastFlush time.Time, recentBytes, objectBytes int64, interval time.Duration) time.Time {
-	if recentBytes >= objectBytes/2 {
+func sharedFloor(lastFlush time.Time, recentBytes, objectBytes int64, interval time.Duration, expedited bool) time.Time {
+	switch {
+	case recentBytes >= objectBytes/2:
 		return lastFlush.Add(interval)
+	case expedited:
+		return lastFlush.Add(interval / 2)
 	}
 	return lastFlush.Add(interval * 2 / 3)
 }

@@ -44,16 +44,20 @@ func TestFlusherNext(t *testing.T) {
 	}
 }
 
-// The floor keeps a node's flushes at most 1.5 per interval, however early deadlines come; after
-// a flush of at least half an object, one per interval (objects fill to the size instead).
+// The floor keeps a node's flushes at most 1.5 per interval, however early deadlines come, and 2
+// for an expedited partition (a full pipeline); after a flush of at least half an object, one per
+// interval, expedited or not (objects fill to the size instead).
 func TestSharedFloor(t *testing.T) {
 	last := time.Unix(100, 0)
+	ms := time.Millisecond
 	for _, tc := range []struct {
 		lastBytes int64
+		expedited bool
 		want      time.Duration
-	}{{0, 200 * time.Millisecond}, {4<<20 - 1, 200 * time.Millisecond}, {4 << 20, 300 * time.Millisecond}, {9 << 20, 300 * time.Millisecond}} {
-		if got := sharedFloor(last, tc.lastBytes, 8<<20, 300*time.Millisecond); !got.Equal(last.Add(tc.want)) {
-			t.Fatalf("after a flush of %d bytes: floor %v after it, want %v", tc.lastBytes, got.Sub(last), tc.want)
+	}{{0, false, 200 * ms}, {4<<20 - 1, false, 200 * ms}, {4 << 20, false, 300 * ms}, {9 << 20, false, 300 * ms},
+		{0, true, 150 * ms}, {4<<20 - 1, true, 150 * ms}, {4 << 20, true, 300 * ms}} {
+		if got := sharedFloor(last, tc.lastBytes, 8<<20, 300*ms, tc.expedited); !got.Equal(last.Add(tc.want)) {
+			t.Fatalf("after a flush of %d bytes (expedited %v): floor %v after it, want %v", tc.lastBytes, tc.expedited, got.Sub(last), tc.want)
 		}
 	}
 }
@@ -102,7 +106,7 @@ func TestFlusherLastCountsTheInterval(t *testing.T) {
 	}
 	// The floor after the 3 MiB tail: a whole interval, as the interval's flushes rolled 11 MiB.
 	at, b := f.last(100 * ms)
-	if floor := sharedFloor(at, b, 8<<20, 100*ms); !floor.Equal(t0.Add(205 * ms)) {
+	if floor := sharedFloor(at, b, 8<<20, 100*ms, false); !floor.Equal(t0.Add(205 * ms)) {
 		t.Errorf("floor after the tail %v, want a whole interval after it", floor.Sub(at))
 	}
 	// Only the latest 8 flushes are kept: 20 more of 1 byte each within the interval sum to 8.

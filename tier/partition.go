@@ -283,7 +283,7 @@ func (p *partition) noteFlush(pol Policy, expedite bool) {
 	if e := expediteAt(last, interval); expedite && e.Before(at) {
 		at = e
 	}
-	if floor := sharedFloor(last, recentBytes, p.u.cfg.SharedObjectBytes, interval); at.Before(floor) {
+	if floor := sharedFloor(last, recentBytes, p.u.cfg.SharedObjectBytes, interval, expedite); at.Before(floor) {
 		at = floor
 	}
 	p.u.fl.note(p, at, unrolled)

@@ -179,7 +179,7 @@ func (p *partition) ship(epoch int32, pol Policy, from, upTo int64) error {
 	}
 	interval := pol.flushInterval()
 	last, recentBytes := p.u.fl.last(interval)
-	due := sharedFloor(last, recentBytes, p.u.cfg.SharedObjectBytes, interval) // a segment rolled by size: the next flush
+	due := sharedFloor(last, recentBytes, p.u.cfg.SharedObjectBytes, interval, false) // a segment rolled by size: the next flush
 	sub, err := p.u.fl.handIn(p, image, due)
 	if err != nil {
 		return opErr("put", err)
