@@ -100,7 +100,7 @@ func dropStoredArrowSchema(md *pqmeta.FileMetaData) {
 // segment.ErrCorrupt.
 func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	defer recoverCorrupt(&err)
-	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size))
+	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(pageReadProps))
 	if err != nil {
 		return nil, corruptf("footer: %v", err)
 	}
@@ -687,7 +687,7 @@ func (o *Object) ReadAhead(open func(ctx context.Context) io.ReaderAt) *Object {
 // request (its context), with the footer kept from an earlier Open.
 func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
 	defer recoverCorrupt(&err)
-	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithMetadata(o.fr.ParquetReader().MetaData()))
+	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithMetadata(o.fr.ParquetReader().MetaData()), file.WithReadProps(pageReadProps))
 	if err != nil {
 		return nil, corruptf("%v", err)
 	}
@@ -847,6 +847,7 @@ func (o *Object) binaryColumn(g, leaf int, arena []byte) (out [][]byte, _ []byte
 	if err != nil {
 		return nil, arena, corruptf("row group %d, column %d: %v", g, leaf, err)
 	}
+	defer cr.Close() // its page buffers go back to pageMem
 	br, ok := cr.(*file.ByteArrayColumnChunkReader)
 	if !ok || br.Descriptor().MaxDefinitionLevel() != 1 || br.Descriptor().MaxRepetitionLevel() != 0 {
 		return nil, arena, corruptf("row group %d, column %d is not a nullable binary column", g, leaf)
