@@ -28,13 +28,17 @@ import (
 //	                            the same MB over the compaction worker's time encoding them
 //	                            (strata_compaction_convert_seconds_total; one worker, one core at
 //	                            most: the conversion's speed per core, GETs and PUTs left out)
-//	replay_parquet_vs_segment   cold replay over Kafka Fetch of the Parquet topic ÷ of the segment topic
+//	replay_first_parquet_vs_segment
+//	                            cold replay over Kafka Fetch of the Parquet topic ÷ of the segment topic
 //	                            (the same records; local.retention.ms=0 dropped the hot copies; read
-//	                            segment, Parquet, Parquet, segment; each side's MB/s over its two reads)
-//	replay_first_parquet_vs_segment, replay_again_parquet_vs_segment
-//	                            the same ratio over each side's first read alone (its object bytes come
-//	                            from the object store) and over its second (read again: when the topic
-//	                            fits the node's block cache, from there; Parquet is still rebuilt)
+//	                            segment, Parquet, Parquet, segment): each side's first read, whose
+//	                            object bytes come from the object store (the goal's figure)
+//	replay_again_parquet_vs_segment
+//	                            the same over each side's second read: when the topic fits the node's
+//	                            block cache, its bytes come from there (Parquet is still rebuilt)
+//	replay_parquet_vs_segment   the same over each side's two reads
+//	replay_first_parquet_cpu_s_per_gib, replay_first_segment_cpu_s_per_gib
+//	                            the node's CPU seconds per GiB read in each side's first read
 //
 // The result's MB/s is the Parquet replay's.
 func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
@@ -146,6 +150,7 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 	var mbps = map[string][]float64{}
 	var notes []string
 	var pq Result
+	var cpuPerGiB = map[string][]float64{}
 	for _, topic := range []string{seg, plain, plain, seg} {
 		pre, err := Scrape(ctx, t.Broker.MetricsURL())
 		if err != nil {
@@ -171,6 +176,10 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 			}
 		}
 		mbps[topic] = append(mbps[topic], c.MBPerS)
+		if c.Bytes > 0 {
+			const cpu = "process_cpu_seconds_total"
+			cpuPerGiB[topic] = append(cpuPerGiB[topic], (post.Sum(cpu, nil)-pre.Sum(cpu, nil))/(float64(c.Bytes)/(1<<30)))
+		}
 		tt.Log.Info("columnar: replayed", "topic", topic, "mb_per_s", c.MBPerS, "seconds", c.Seconds)
 		if topic == plain {
 			pq = c
@@ -188,6 +197,10 @@ func Columnar(ctx context.Context, tt tableTarget, p Params) (Result, error) {
 	}
 	if s := mbps[seg][1]; s > 0 {
 		r.Figures["replay_again_parquet_vs_segment"] = mbps[plain][1] / s
+	}
+	if len(cpuPerGiB[plain]) > 0 && len(cpuPerGiB[seg]) > 0 {
+		r.Figures["replay_first_parquet_cpu_s_per_gib"] = cpuPerGiB[plain][0]
+		r.Figures["replay_first_segment_cpu_s_per_gib"] = cpuPerGiB[seg][0]
 	}
 	r.SetThroughput(pq.Records, pq.Bytes, time.Duration(pq.Seconds*float64(time.Second)))
 	r.MBPerS = mean(mbps[plain])
