@@ -50,8 +50,14 @@ func (pageMem) Allocate(n int) []byte {
 	return make([]byte, n, pageMemMin<<c)
 }
 
+// Reallocate grows b in place when its capacity allows. A pooled buffer's capacity past its length
+// may hold an earlier user's bytes, so what it grows into is zeroed: as with arrow-go's own
+// allocator, whose buffers are exactly as long as asked and grow into new, zeroed memory.
 func (m pageMem) Reallocate(n int, b []byte) []byte {
 	if n <= cap(b) {
+		if n > len(b) {
+			clear(b[len(b):n])
+		}
 		return b[:n]
 	}
 	nb := m.Allocate(n)
