@@ -411,17 +411,24 @@ func (j *jsonColumns) builder(rb *array.RecordBuilder, first int) *jsonBuilder {
 	return jb
 }
 
-// reserve makes room for rows more rows, whose string fields' texts sum to at most strBytes[col]
-// per column (their raw spans: unquoting only shortens): the builders then append without
-// growing, which for the text columns of 1 KiB log records was an eighth of the writer's garbage.
-func (jb *jsonBuilder) reserve(rows int, strBytes []int) {
+// reserve makes room for rows, whose fields are spans[r.spans:r.spans+r.nspans]: a string
+// column's text is at most its raw spans' bytes (unquoting only shortens), so the builders then
+// append without growing, which for the text columns of 1 KiB log records was an eighth of the
+// writer's garbage.
+func (jb *jsonBuilder) reserve(rows []row, spans []jsonSpan) {
 	if jb == nil {
 		return
 	}
+	text := make([]int, len(jb.bs))
+	for _, r := range rows {
+		for _, sp := range spans[r.spans : r.spans+r.nspans] {
+			text[sp.col] += int(sp.end - sp.start)
+		}
+	}
 	for i, b := range jb.bs {
-		b.Reserve(rows)
-		if sb, ok := b.(*array.StringBuilder); ok && strBytes[i] > 0 {
-			sb.ReserveData(strBytes[i])
+		b.Reserve(len(rows))
+		if sb, ok := b.(*array.StringBuilder); ok && text[i] > 0 {
+			sb.ReserveData(text[i])
 		}
 	}
 }

@@ -484,15 +484,7 @@ func (w *Writer) build(rb *array.RecordBuilder, rows []row, rebuilt []bool, json
 	)
 	key.ReserveData(keyBytes)
 	value.ReserveData(valueBytes)
-	if jb != nil {
-		strBytes := make([]int, len(jb.bs))
-		for _, r := range rows {
-			for _, sp := range w.spans[r.spans : r.spans+r.nspans] {
-				strBytes[sp.col] += int(sp.end - sp.start)
-			}
-		}
-		jb.reserve(len(rows), strBytes)
-	}
+	jb.reserve(rows, w.spans)
 	for i, r := range rows {
 		info := &w.batches[r.batch]
 		partition.UnsafeAppend(w.partition)
