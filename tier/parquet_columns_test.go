@@ -26,30 +26,10 @@ func TestParquetColumns(t *testing.T) {
 	ctx := context.Background()
 	const n = 600
 	rng := rand.New(rand.NewPCG(5, 6)) // values that do not compress away
-	var seg bytes.Buffer
-	sw := segment.NewWriter(&seg, 0, 0)
-	for base := int64(0); base < n; base += 10 {
-		var recs []segment.Record
-		for o := base; o < base+10; o++ {
-			recs = append(recs, segment.Record{Timestamp: 1_000 + o, Key: fmt.Appendf(nil, "k%d", o%5),
-				Value: fmt.Appendf(nil, "value %d %x%x%x%x", o, rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64())})
-		}
-		if _, err := sw.Append(segment.AppendBatch(nil, segment.NewBatch{BaseOffset: base, FirstTimestamp: 1_000 + base,
-			ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := sw.Seal(); err != nil {
-		t.Fatal(err)
-	}
-	cw := columnar.NewWriter(0, columnar.Options{RowGroupBytes: 8_000})
-	if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	var obj bytes.Buffer
-	if _, err := cw.WriteTo(&obj, 0, n); err != nil {
-		t.Fatal(err)
-	}
+	obj := parquetImage(t, 0, n, 8_000, func(o int64) segment.Record {
+		return segment.Record{Timestamp: 1_000 + o, Key: fmt.Appendf(nil, "k%d", o%5),
+			Value: fmt.Appendf(nil, "value %d %x%x%x%x", o, rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64())}
+	})
 	fb, err := objstore.NewFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +41,10 @@ func TestParquetColumns(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	key := ParquetObjectKey("", metadata.TopicID{1}, 0, 0, n)
-	if err := fb.Put(ctx, key, bytes.NewReader(obj.Bytes()), int64(obj.Len())); err != nil {
+	if err := fb.Put(ctx, key, bytes.NewReader(obj), int64(len(obj))); err != nil {
 		t.Fatal(err)
 	}
-	ref := metadata.SegmentRef{Key: key, BaseOffset: 0, NextOffset: n, Size: int64(obj.Len()), Format: metadata.FormatParquet}
+	ref := metadata.SegmentRef{Key: key, BaseOffset: 0, NextOffset: n, Size: int64(len(obj)), Format: metadata.FormatParquet}
 	r, err := NewReader(ReaderConfig{Bucket: bucket, Store: store, Logger: objstoretest.QuietLogger(), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -103,16 +83,16 @@ func TestParquetColumns(t *testing.T) {
 	if rows != n || sum != n*1_000+n*(n-1)/2 {
 		t.Fatalf("%d rows, timestamps summing to %d", rows, sum)
 	}
-	if gets != int64(len(groups)) || tsBytes == 0 || tsBytes*20 > int64(obj.Len()) {
-		t.Fatalf("timestamps: %d GETs of %d groups, %d bytes of a %d-byte object", gets, len(groups), tsBytes, obj.Len())
+	if gets != int64(len(groups)) || tsBytes == 0 || tsBytes*20 > int64(len(obj)) {
+		t.Fatalf("timestamps: %d GETs of %d groups, %d bytes of a %d-byte object", gets, len(groups), tsBytes, len(obj))
 	}
 	// Asked again: the same bytes, from the cache.
 	if _, _, again, gets := read(columnar.Projection{Timestamp: true}); again != tsBytes || gets != 0 {
 		t.Fatalf("again: %d bytes, %d GETs", again, gets)
 	}
 	_, _, valBytes, _ := read(columnar.Projection{Value: true})
-	if valBytes < 10*tsBytes || valBytes > int64(obj.Len()) {
-		t.Fatalf("values: %d bytes of a %d-byte object (timestamps %d)", valBytes, obj.Len(), tsBytes)
+	if valBytes < 10*tsBytes || valBytes > int64(len(obj)) {
+		t.Fatalf("values: %d bytes of a %d-byte object (timestamps %d)", valBytes, len(obj), tsBytes)
 	}
 	// Stopping early: done counts the reads handed over whole.
 	done, _, err := r.ParquetColumns(ctx, ref, reads, columnar.Projection{Offset: true}, func(i int, rs *columnar.Rows) bool { return i < 1 })
@@ -154,32 +134,12 @@ func TestParquetReadPrefetchesNextObject(t *testing.T) {
 	const per, objects = 300, 2
 	var refs []metadata.SegmentRef
 	for base := int64(0); base < per*objects; base += per {
-		var seg bytes.Buffer
-		sw := segment.NewWriter(&seg, base, 0)
-		for b := base; b < base+per; b += 10 {
-			var recs []segment.Record
-			for o := b; o < b+10; o++ {
-				recs = append(recs, segment.Record{Timestamp: 1_000 + o, Value: fmt.Appendf(nil, "value %d", o)})
-			}
-			if _, err := sw.Append(segment.AppendBatch(nil, segment.NewBatch{BaseOffset: b, FirstTimestamp: 1_000 + b,
-				ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs})); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := sw.Seal(); err != nil {
-			t.Fatal(err)
-		}
-		cw := columnar.NewWriter(0, columnar.Options{RowGroupBytes: 2_000})
-		if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		var obj bytes.Buffer
-		if _, err := cw.WriteTo(&obj, base, base+per); err != nil {
-			t.Fatal(err)
-		}
+		obj := parquetImage(t, base, per, 2_000, func(o int64) segment.Record {
+			return segment.Record{Timestamp: 1_000 + o, Value: fmt.Appendf(nil, "value %d", o)}
+		})
 		ref := metadata.SegmentRef{Key: ParquetObjectKey("", top.ID, 0, base, base+per), BaseOffset: base, NextOffset: base + per,
-			Size: int64(obj.Len()), MinTimestamp: -1, MaxTimestamp: -1, Epoch: lease.Epoch, Format: metadata.FormatParquet}
-		if err := fb.Put(ctx, ref.Key, bytes.NewReader(obj.Bytes()), ref.Size); err != nil {
+			Size: int64(len(obj)), MinTimestamp: -1, MaxTimestamp: -1, Epoch: lease.Epoch, Format: metadata.FormatParquet}
+		if err := fb.Put(ctx, ref.Key, bytes.NewReader(obj), ref.Size); err != nil {
 			t.Fatal(err)
 		}
 		if err := store.RegisterSegment(ctx, tp, lease.Epoch, ref); err != nil {
@@ -225,4 +185,35 @@ func TestParquetReadPrefetchesNextObject(t *testing.T) {
 	if !prefetched {
 		t.Fatal("no read ended in the first object's last row group")
 	}
+}
+
+// parquetImage writes offsets [base, base+n) of partition 0, in batches of 10 records that rec
+// makes, into a segment, and returns it converted to a Parquet object of row groups of about
+// rowGroupBytes.
+func parquetImage(t *testing.T, base, n int64, rowGroupBytes int, rec func(offset int64) segment.Record) []byte {
+	t.Helper()
+	var seg bytes.Buffer
+	sw := segment.NewWriter(&seg, base, 0)
+	for b := base; b < base+n; b += 10 {
+		var recs []segment.Record
+		for o := b; o < b+10; o++ {
+			recs = append(recs, rec(o))
+		}
+		if _, err := sw.Append(segment.AppendBatch(nil, segment.NewBatch{BaseOffset: b, FirstTimestamp: recs[0].Timestamp,
+			ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sw.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	cw := columnar.NewWriter(0, columnar.Options{RowGroupBytes: rowGroupBytes})
+	if _, _, err := cw.AddSegment(seg.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	var obj bytes.Buffer
+	if _, err := cw.WriteTo(&obj, base, base+n); err != nil {
+		t.Fatal(err)
+	}
+	return obj.Bytes()
 }
