@@ -101,6 +101,9 @@ func dropStoredArrowSchema(md *pqmeta.FileMetaData) {
 func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	defer recoverCorrupt(&err)
 	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(pageReadProps))
+	if err == nil {
+		err = skipPageIndex(pf)
+	}
 	if err != nil {
 		return nil, corruptf("footer: %v", err)
 	}
@@ -682,12 +685,32 @@ func (o *Object) ReadAhead(open func(ctx context.Context) io.ReaderAt) *Object {
 	return &c
 }
 
+// skipPageIndex tells pf that no row group's page index (column and offset indexes) will be read:
+// every read here goes through a column chunk's pages in order, and arrow-go only uses the offset
+// index to seek to a row. Otherwise each new row group reader (one per column a read opens: the
+// key, the value, and every leaf pqarrow reads) works out where the page indexes of all the
+// row group's columns lie, building the metadata of every column chunk, JSON columns included,
+// to do so: about a tenth of a replay's CPU. Writers still write the page index, for other readers.
+func skipPageIndex(pf *file.Reader) error {
+	groups := make([]int32, pf.NumRowGroups())
+	for i := range groups {
+		groups[i] = int32(i)
+	}
+	if len(groups) == 0 || pf.MetaData().Schema.NumColumns() == 0 {
+		return nil
+	}
+	return pf.GetPageIndexReader().WillNeed(groups, []int32{0}, pqmeta.PageIndexSelection{})
+}
+
 // WithReader returns the object read through r (size bytes) instead: the footer is not read or
 // parsed again, and the row group cache is shared. For a caller whose io.ReaderAt is bound to one
 // request (its context), with the footer kept from an earlier Open.
 func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
 	defer recoverCorrupt(&err)
 	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithMetadata(o.fr.ParquetReader().MetaData()), file.WithReadProps(pageReadProps))
+	if err == nil {
+		err = skipPageIndex(pf)
+	}
 	if err != nil {
 		return nil, corruptf("%v", err)
 	}
