@@ -102,7 +102,7 @@ func Open(r io.ReaderAt, size int64) (o *Object, err error) {
 	defer recoverCorrupt(&err)
 	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(pageReadProps))
 	if err == nil {
-		err = skipPageIndex(pf)
+		err = skipPageIndex(pf, nil)
 	}
 	if err != nil {
 		return nil, corruptf("footer: %v", err)
@@ -691,10 +691,15 @@ func (o *Object) ReadAhead(open func(ctx context.Context) io.ReaderAt) *Object {
 // key, the value, and every leaf pqarrow reads) works out where the page indexes of all the
 // row group's columns lie, building the metadata of every column chunk, JSON columns included,
 // to do so: about a tenth of a replay's CPU. Writers still write the page index, for other readers.
-func skipPageIndex(pf *file.Reader) error {
-	groups := make([]int32, pf.NumRowGroups())
-	for i := range groups {
-		groups[i] = int32(i)
+//
+// groups are the row groups that will be read (nil: all of them); telling costs a little per group,
+// which readGroup, reading one group of a possibly large object, need not pay for the others.
+func skipPageIndex(pf *file.Reader, groups []int32) error {
+	if groups == nil {
+		groups = make([]int32, pf.NumRowGroups())
+		for i := range groups {
+			groups[i] = int32(i)
+		}
 	}
 	if len(groups) == 0 || pf.MetaData().Schema.NumColumns() == 0 {
 		return nil
@@ -706,10 +711,15 @@ func skipPageIndex(pf *file.Reader) error {
 // parsed again, and the row group cache is shared. For a caller whose io.ReaderAt is bound to one
 // request (its context), with the footer kept from an earlier Open.
 func (o *Object) WithReader(r io.ReaderAt, size int64) (_ *Object, err error) {
+	return o.withReader(r, size, nil)
+}
+
+// withReader is WithReader for reads of groups only (nil: any).
+func (o *Object) withReader(r io.ReaderAt, size int64, groups []int32) (_ *Object, err error) {
 	defer recoverCorrupt(&err)
 	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithMetadata(o.fr.ParquetReader().MetaData()), file.WithReadProps(pageReadProps))
 	if err == nil {
-		err = skipPageIndex(pf)
+		err = skipPageIndex(pf, groups)
 	}
 	if err != nil {
 		return nil, corruptf("%v", err)
@@ -733,7 +743,7 @@ func (o *Object) readGroup(ctx context.Context, g int, fn func(segment.BatchInfo
 	}
 	if held != nil {
 		sc.held = held
-		if o, err = o.WithReader(&heldReader{r: o.r, at: o.groups[g].start, b: held}, o.size); err != nil {
+		if o, err = o.withReader(&heldReader{r: o.r, at: o.groups[g].start, b: held}, o.size, []int32{int32(g)}); err != nil {
 			return err
 		}
 	}
